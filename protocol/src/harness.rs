@@ -1,0 +1,69 @@
+//! Checks shared by the fuzz targets (`protocol/fuzz`) and the stable tests that replay their
+//! corpora, so both run the same assertions. Not part of the public API.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::wire::{Datagram, DatagramBuilder, Frame, StreamDeframer, encode_stream_frame};
+
+/// Feeds `data` to a stream deframer in chunks whose sizes come from the first byte; every frame
+/// that comes out must parse or fail cleanly, and a parsed frame must re-encode to the bytes it
+/// came from. Panics (for the fuzzer) on a broken invariant.
+pub fn stream(data: &[u8]) {
+    let (chunk, data) = match data.split_first() {
+        Some((c, rest)) => (usize::from(*c % 64) + 1, rest),
+        None => return,
+    };
+    let mut deframer = StreamDeframer::new(64 * 1024);
+    let mut buf = BytesMut::new();
+    for piece in data.chunks(chunk) {
+        buf.extend_from_slice(piece);
+        loop {
+            match deframer.decode(&mut buf) {
+                Ok(Some(body)) => check_body_round_trip(&body),
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// Parses `data` as a datagram; if it is accepted, every frame must parse or fail cleanly, parsed
+/// frames must re-encode to their bytes, and rebuilding the datagram from its header and frame
+/// bodies must give back the input (outside `cfg(fuzzing)`, where the CRC is not checked).
+pub fn datagram(data: &[u8]) {
+    let Ok(d) = Datagram::parse(Bytes::copy_from_slice(data)) else {
+        return;
+    };
+    let mut out = vec![0u8; data.len()];
+    let Ok(mut builder) = DatagramBuilder::new(&mut out, &d.header) else {
+        panic!("an accepted header must fit the buffer it came in");
+    };
+    for body in d.frames() {
+        check_body_round_trip(&body);
+        assert!(
+            builder.push_encoded(&body),
+            "an accepted frame must fit again"
+        );
+    }
+    let n = builder
+        .finish()
+        .expect("an accepted datagram has an ack or a frame");
+    assert_eq!(n, data.len());
+    if !cfg!(fuzzing) {
+        assert_eq!(&out[..], data, "datagram did not re-encode to its bytes");
+    }
+}
+
+fn check_body_round_trip(body: &Bytes) {
+    let Ok(frame) = Frame::parse(body.clone()) else {
+        return;
+    };
+    let mut out: Vec<u8> = vec![0u8; frame.encoded_len()];
+    frame.emit(&mut out).expect("a parsed frame must encode");
+    assert_eq!(&out[..], &body[..], "frame did not re-encode to its bytes");
+    let mut stream = vec![0u8; crate::wire::stream_frame_len(&frame)];
+    encode_stream_frame(&frame, &mut stream).expect("a parsed frame must stream-encode");
+}

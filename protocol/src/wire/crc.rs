@@ -1,0 +1,44 @@
+//! CRC32 (IEEE 802.3, the polynomial of zlib and Ethernet) over frames and datagrams.
+//!
+//! Under `cfg(fuzzing)` a mismatch is not reported, so that a fuzzer reaches the parsers behind the
+//! checksum instead of spending its time guessing CRCs (STYLE.md 9, as smoltcp does).
+
+use crate::error::DecodeError;
+
+/// The CRC32 of `data`.
+pub fn crc32(data: &[u8]) -> u32 {
+    crc32fast::hash(data)
+}
+
+/// Checks that `carried` is the CRC32 of `data`.
+pub(crate) fn verify(data: &[u8], carried: u32) -> Result<(), DecodeError> {
+    let computed = crc32(data);
+    if computed == carried || cfg!(fuzzing) {
+        Ok(())
+    } else {
+        Err(DecodeError::BadChecksum { carried, computed })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn is_ieee_crc32() {
+        // The standard check value of CRC-32/ISO-HDLC.
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn verify_reports_both_values() {
+        assert_eq!(verify(b"123456789", 0xCBF4_3926), Ok(()));
+        assert_eq!(
+            verify(b"123456789", 1),
+            Err(DecodeError::BadChecksum {
+                carried: 1,
+                computed: 0xCBF4_3926
+            })
+        );
+    }
+}

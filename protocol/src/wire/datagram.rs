@@ -1,0 +1,461 @@
+//! Datagram framing for UDP (docs/PROTOCOL.md section 2.2):
+//!
+//! ```text
+//! magic "FW" | version | flags | connection id (u64) | packet number (u32)
+//!   [ largest acked (u32) | ack delay µs (u16) | ack bits (u64) ]   if flags & ACK
+//!   { frame length (u16) | frame body }*
+//! crc32 (u32)
+//! ```
+//!
+//! [`Datagram::parse`] checks the whole datagram at once (magic, version, checksum, header, and that
+//! the frame lengths tile the rest exactly), so iterating over its frames cannot fail.
+//! [`DatagramBuilder`] coalesces frames into a caller-supplied buffer of the datagram size.
+
+use bytes::Bytes;
+
+use super::crc;
+use super::frame::Frame;
+use super::writer::Writer;
+use super::{MAGIC, VERSION};
+use crate::error::{DecodeError, EncodeError, Malformation};
+
+/// Bytes of the packet header without the ack block.
+pub const PACKET_HEADER_LEN: usize = 16;
+/// Bytes of the ack block.
+pub const ACK_BLOCK_LEN: usize = 14;
+/// Bytes of the trailing CRC32.
+pub const CRC_LEN: usize = 4;
+/// Bytes of each frame's length prefix inside a datagram.
+pub const FRAME_LEN_PREFIX: usize = 2;
+/// The packet flag bit that says an ack block follows the packet number.
+pub const ACK_FLAG: u8 = 0x01;
+
+/// Acknowledgement of received packets, carried in the packet header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckBlock {
+    /// The largest packet number received.
+    pub largest: u32,
+    /// How long the sender held this ack after receiving `largest`, in microseconds (saturating).
+    pub delay_us: u16,
+    /// Bit `n` set: packet `largest - 1 - n` (wrapping) was received.
+    pub bits: u64,
+}
+
+impl AckBlock {
+    /// The packet numbers this block acknowledges, largest first.
+    pub fn acked(&self) -> impl Iterator<Item = u32> + '_ {
+        core::iter::once(self.largest).chain(
+            (0..64u32)
+                .filter(|n| self.bits & (1u64 << n) != 0)
+                .map(|n| self.largest.wrapping_sub(1 + n)),
+        )
+    }
+}
+
+/// The validated packet header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PacketHeader {
+    /// Names the session, whatever address the datagram came from; 0 before the Welcome.
+    pub connection_id: u64,
+    /// This packet's number, increasing by one per packet sent (wrapping).
+    pub packet_number: u32,
+    /// Packets from the peer that this packet acknowledges.
+    pub ack: Option<AckBlock>,
+}
+
+impl PacketHeader {
+    /// The encoded length of the header.
+    pub fn len(&self) -> usize {
+        PACKET_HEADER_LEN + if self.ack.is_some() { ACK_BLOCK_LEN } else { 0 }
+    }
+
+    /// Whether the header is empty (never: kept for the `len` convention).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// A checked view of a received datagram's fixed fields (STYLE.md 6). Only built by
+/// [`PacketView::new_checked`], after which no accessor can go out of bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct PacketView<'a> {
+    bytes: &'a [u8],
+}
+
+mod field {
+    use core::ops::Range;
+    pub(super) const MAGIC: Range<usize> = 0..2;
+    pub(super) const VERSION: usize = 2;
+    pub(super) const FLAGS: usize = 3;
+    pub(super) const CONNECTION_ID: Range<usize> = 4..12;
+    pub(super) const PACKET_NUMBER: Range<usize> = 12..16;
+    pub(super) const ACK_LARGEST: Range<usize> = 16..20;
+    pub(super) const ACK_DELAY: Range<usize> = 20..22;
+    pub(super) const ACK_BITS: Range<usize> = 22..30;
+}
+
+fn be<const N: usize>(b: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(b);
+    out
+}
+
+impl<'a> PacketView<'a> {
+    /// Checks, in this order: the magic (so stray traffic costs two byte compares), the version, the
+    /// length, the checksum, and the reserved flag bits.
+    ///
+    /// # Errors
+    /// [`Malformation::BadMagic`], [`DecodeError::UnsupportedVersion`], [`DecodeError::Truncated`],
+    /// [`DecodeError::BadChecksum`] or [`Malformation::ReservedFlags`].
+    pub fn new_checked(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        match bytes.get(field::MAGIC) {
+            Some(m) if m == MAGIC => {}
+            Some(_) => return Err(DecodeError::Malformed(Malformation::BadMagic)),
+            None if bytes.first().is_some_and(|&b| b != MAGIC[0]) => {
+                return Err(DecodeError::Malformed(Malformation::BadMagic));
+            }
+            None => return Err(DecodeError::Truncated),
+        }
+        let version = *bytes.get(field::VERSION).ok_or(DecodeError::Truncated)?;
+        if version != VERSION {
+            return Err(DecodeError::UnsupportedVersion(version));
+        }
+        if bytes.len() < PACKET_HEADER_LEN + CRC_LEN {
+            return Err(DecodeError::Truncated);
+        }
+        let crc_at = bytes.len() - CRC_LEN;
+        crc::verify(&bytes[..crc_at], u32::from_be_bytes(be(&bytes[crc_at..])))?;
+        let flags = bytes[field::FLAGS];
+        if flags & !ACK_FLAG != 0 {
+            return Err(DecodeError::Malformed(Malformation::ReservedFlags));
+        }
+        if flags & ACK_FLAG != 0 && bytes.len() < PACKET_HEADER_LEN + ACK_BLOCK_LEN + CRC_LEN {
+            return Err(DecodeError::Truncated);
+        }
+        Ok(Self { bytes })
+    }
+
+    /// The connection id.
+    pub fn connection_id(&self) -> u64 {
+        u64::from_be_bytes(be(&self.bytes[field::CONNECTION_ID]))
+    }
+
+    /// The packet number.
+    pub fn packet_number(&self) -> u32 {
+        u32::from_be_bytes(be(&self.bytes[field::PACKET_NUMBER]))
+    }
+
+    /// The ack block, if the ACK flag is set.
+    pub fn ack(&self) -> Option<AckBlock> {
+        (self.bytes[field::FLAGS] & ACK_FLAG != 0).then(|| AckBlock {
+            largest: u32::from_be_bytes(be(&self.bytes[field::ACK_LARGEST])),
+            delay_us: u16::from_be_bytes(be(&self.bytes[field::ACK_DELAY])),
+            bits: u64::from_be_bytes(be(&self.bytes[field::ACK_BITS])),
+        })
+    }
+
+    /// The validated header.
+    pub fn header(&self) -> PacketHeader {
+        PacketHeader {
+            connection_id: self.connection_id(),
+            packet_number: self.packet_number(),
+            ack: self.ack(),
+        }
+    }
+
+    /// The range of the frame region: after the header, before the CRC.
+    fn frames_range(&self) -> core::ops::Range<usize> {
+        self.header().len()..self.bytes.len() - CRC_LEN
+    }
+}
+
+/// A received, fully validated datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datagram {
+    /// The packet header.
+    pub header: PacketHeader,
+    frames: Bytes,
+}
+
+impl Datagram {
+    /// Validates a datagram: the [`PacketView`] checks, then that the frame lengths tile the frame
+    /// region exactly, no frame is empty, and the datagram carries an ack or at least one frame.
+    ///
+    /// Frame bodies are not parsed here: [`Frame::parse`] each one from [`Datagram::frames`], so that
+    /// one frame of an unknown ignorable kind does not cost the others.
+    ///
+    /// # Errors
+    /// As [`PacketView::new_checked`], then [`DecodeError::Truncated`] for a frame length running
+    /// past the end, [`Malformation::EmptyFrame`] or [`Malformation::EmptyDatagram`].
+    pub fn parse(bytes: Bytes) -> Result<Self, DecodeError> {
+        let view = PacketView::new_checked(&bytes)?;
+        let header = view.header();
+        let range = view.frames_range();
+        let mut region = &bytes[range.clone()];
+        if region.is_empty() && header.ack.is_none() {
+            return Err(DecodeError::Malformed(Malformation::EmptyDatagram));
+        }
+        while !region.is_empty() {
+            let [hi, lo, rest @ ..] = region else {
+                return Err(DecodeError::Truncated);
+            };
+            let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+            if len == 0 {
+                return Err(DecodeError::Malformed(Malformation::EmptyFrame));
+            }
+            region = rest.get(len..).ok_or(DecodeError::Truncated)?;
+        }
+        let mut frames = bytes;
+        frames.truncate(range.end);
+        bytes::Buf::advance(&mut frames, range.start);
+        Ok(Self { header, frames })
+    }
+
+    /// The frame bodies in the datagram, in order, each ready for [`Frame::parse`].
+    pub fn frames(&self) -> DatagramFrames {
+        DatagramFrames {
+            region: self.frames.clone(),
+        }
+    }
+
+    /// The bytes of the frame region (length prefixes included).
+    pub fn frame_region(&self) -> &Bytes {
+        &self.frames
+    }
+}
+
+/// Iterates over the frame bodies of a validated [`Datagram`].
+#[derive(Debug, Clone)]
+pub struct DatagramFrames {
+    region: Bytes,
+}
+
+impl Iterator for DatagramFrames {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        let prefix = self.region.get(..FRAME_LEN_PREFIX)?;
+        let len = usize::from(u16::from_be_bytes([prefix[0], prefix[1]]));
+        let end = FRAME_LEN_PREFIX + len;
+        if end > self.region.len() {
+            // Unreachable for a validated datagram; end quietly rather than panic.
+            self.region.clear();
+            return None;
+        }
+        let body = self.region.slice(FRAME_LEN_PREFIX..end);
+        bytes::Buf::advance(&mut self.region, end);
+        Some(body)
+    }
+}
+
+/// Writes one datagram into a caller-supplied buffer, whose length is the datagram size limit.
+///
+/// Push frames until [`DatagramBuilder::push`] says one does not fit, then
+/// [`DatagramBuilder::finish`] to write the checksum.
+#[derive(Debug)]
+#[must_use = "a datagram is only complete after finish()"]
+pub struct DatagramBuilder<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+    has_ack: bool,
+    frames: usize,
+}
+
+impl<'a> DatagramBuilder<'a> {
+    /// Starts a datagram with `header`.
+    ///
+    /// # Errors
+    /// [`EncodeError::BufferTooSmall`] if the header and checksum alone do not fit.
+    pub fn new(buf: &'a mut [u8], header: &PacketHeader) -> Result<Self, EncodeError> {
+        let needed = header.len() + CRC_LEN;
+        if buf.len() < needed {
+            return Err(EncodeError::BufferTooSmall {
+                needed,
+                available: buf.len(),
+            });
+        }
+        let mut w = Writer::new(buf);
+        w.put_slice(&MAGIC);
+        w.put_u8(VERSION);
+        w.put_u8(if header.ack.is_some() { ACK_FLAG } else { 0 });
+        w.put_u64(header.connection_id);
+        w.put_u32(header.packet_number);
+        if let Some(ack) = header.ack {
+            w.put_u32(ack.largest);
+            w.put_u16(ack.delay_us);
+            w.put_u64(ack.bits);
+        }
+        let len = w.position();
+        Ok(Self {
+            buf,
+            len,
+            has_ack: header.ack.is_some(),
+            frames: 0,
+        })
+    }
+
+    /// Bytes still free for frames, counting each frame's length prefix as part of the frame.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.len - CRC_LEN
+    }
+
+    /// The most frame-body bytes one frame may have in a datagram of this size with this header.
+    pub fn max_frame_body(&self) -> usize {
+        (self.buf.len() - self.len - CRC_LEN).saturating_sub(FRAME_LEN_PREFIX)
+    }
+
+    /// How many frames have been pushed.
+    pub fn frame_count(&self) -> usize {
+        self.frames
+    }
+
+    /// Appends `frame` if it fits; returns whether it did. A frame that does not fit leaves the
+    /// datagram as it was.
+    ///
+    /// # Errors
+    /// A field of `frame` that does not fit its encoding.
+    pub fn push(&mut self, frame: &Frame) -> Result<bool, EncodeError> {
+        frame.check()?;
+        let body = frame.encoded_len();
+        if body > usize::from(u16::MAX) || FRAME_LEN_PREFIX + body > self.remaining() {
+            return Ok(false);
+        }
+        let mut w = Writer::new(&mut self.buf[self.len..self.len + FRAME_LEN_PREFIX + body]);
+        w.put_u16(body as u16);
+        frame.emit_checked(&mut w);
+        self.len += FRAME_LEN_PREFIX + body;
+        self.frames += 1;
+        Ok(true)
+    }
+
+    /// Appends an already-encoded frame body (as [`Frame::emit`] writes it) if it fits.
+    pub fn push_encoded(&mut self, body: &[u8]) -> bool {
+        if body.is_empty()
+            || body.len() > usize::from(u16::MAX)
+            || FRAME_LEN_PREFIX + body.len() > self.remaining()
+        {
+            return false;
+        }
+        let mut w = Writer::new(&mut self.buf[self.len..]);
+        w.put_u16(body.len() as u16);
+        w.put_slice(body);
+        self.len += FRAME_LEN_PREFIX + body.len();
+        self.frames += 1;
+        true
+    }
+
+    /// Writes the checksum and returns the datagram's length.
+    ///
+    /// # Errors
+    /// [`EncodeError::InvalidValue`] for a datagram with neither an ack nor a frame.
+    pub fn finish(self) -> Result<usize, EncodeError> {
+        if self.frames == 0 && !self.has_ack {
+            return Err(EncodeError::InvalidValue(
+                "a datagram needs an ack block or a frame",
+            ));
+        }
+        let crc = crc::crc32(&self.buf[..self.len]);
+        self.buf[self.len..self.len + CRC_LEN].copy_from_slice(&crc.to_be_bytes());
+        Ok(self.len + CRC_LEN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use super::*;
+    use crate::wire::frames::{Data, Ping};
+
+    fn header(ack: bool) -> PacketHeader {
+        PacketHeader {
+            connection_id: 0x0102_0304_0506_0708,
+            packet_number: 9,
+            ack: ack.then_some(AckBlock {
+                largest: 100,
+                delay_us: 250,
+                bits: 0b101,
+            }),
+        }
+    }
+
+    #[test]
+    fn coalesces_until_full_then_round_trips() {
+        let mut buf = [0u8; 120];
+        let mut b = DatagramBuilder::new(&mut buf, &header(true)).unwrap();
+        let mut pushed = Vec::new();
+        for i in 0..100u64 {
+            let f = Frame::new(Ping { timestamp_us: i });
+            if !b.push(&f).unwrap() {
+                break;
+            }
+            pushed.push(f);
+        }
+        // 120 - 30 header - 4 crc = 86 bytes; each ping is 2 + 3 + 8 = 13.
+        assert_eq!(pushed.len(), 6);
+        let n = b.finish().unwrap();
+        let d = Datagram::parse(Bytes::copy_from_slice(&buf[..n])).unwrap();
+        assert_eq!(d.header, header(true));
+        let got: Vec<Frame> = d.frames().map(|b| Frame::parse(b).unwrap()).collect();
+        assert_eq!(got, pushed);
+    }
+
+    #[test]
+    fn ack_block_lists_packets() {
+        let got: Vec<u32> = header(true).ack.unwrap().acked().collect();
+        assert_eq!(got, [100, 99, 97]);
+        let wrap = AckBlock {
+            largest: 0,
+            delay_us: 0,
+            bits: 1,
+        };
+        assert_eq!(wrap.acked().collect::<Vec<_>>(), [0, u32::MAX]);
+    }
+
+    #[test]
+    fn rejects_stray_empty_and_broken_datagrams() {
+        assert_eq!(
+            Datagram::parse(Bytes::from_static(b"GET / HTTP/1.1\r\n\r\n")),
+            Err(DecodeError::Malformed(Malformation::BadMagic))
+        );
+        assert_eq!(
+            Datagram::parse(Bytes::from_static(b"X")),
+            Err(DecodeError::Malformed(Malformation::BadMagic))
+        );
+        assert_eq!(
+            Datagram::parse(Bytes::from_static(b"F")),
+            Err(DecodeError::Truncated)
+        );
+        let mut buf = [0u8; 64];
+        let b = DatagramBuilder::new(&mut buf, &header(false)).unwrap();
+        assert!(b.finish().is_err());
+        // A frame length that runs past the end.
+        let mut buf = [0u8; 64];
+        let mut b = DatagramBuilder::new(&mut buf, &header(false)).unwrap();
+        assert!(
+            b.push(&Frame::new(Data {
+                payload: Bytes::from_static(b"x")
+            }))
+            .unwrap()
+        );
+        let n = b.finish().unwrap();
+        buf[PACKET_HEADER_LEN + 1] += 1;
+        let crc = crc::crc32(&buf[..n - 4]);
+        buf[n - 4..n].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(
+            Datagram::parse(Bytes::copy_from_slice(&buf[..n])),
+            Err(DecodeError::Truncated)
+        );
+    }
+
+    #[test]
+    fn view_accessors_match_header() {
+        let mut buf = [0u8; 64];
+        let b = DatagramBuilder::new(&mut buf, &header(true)).unwrap();
+        let n = b.finish().unwrap();
+        let v = PacketView::new_checked(&buf[..n]).unwrap();
+        assert_eq!(v.connection_id(), 0x0102_0304_0506_0708);
+        assert_eq!(v.packet_number(), 9);
+        assert_eq!(v.header(), header(true));
+    }
+}

@@ -1,0 +1,72 @@
+//! The wire format: frames, their two framings (TCP streams and UDP datagrams), and the codes and
+//! limits they carry. docs/PROTOCOL.md is the specification this module implements; section
+//! numbers in the docs here refer to it.
+//!
+//! # Two levels (STYLE.md 6)
+//!
+//! Received bytes pass a *checked* step that establishes their structure without interpreting it
+//! ([`StreamDeframer`] for a stream, [`PacketView`] and [`Datagram`] for a datagram), then a
+//! *parse* into the validated representation [`Frame`]. The session engine consumes `Frame`s, never
+//! raw bytes. Every failure on the way is a [`DecodeError`], never a panic, and nothing is
+//! allocated in proportion to a length the peer claims.
+//!
+//! # Writing
+//!
+//! Encoders write into a caller-supplied buffer: [`Frame::emit`] for a frame body,
+//! [`encode_stream_frame`] for a TCP frame, [`DatagramBuilder`] for a datagram that coalesces
+//! several frames.
+
+mod code;
+mod crc;
+mod datagram;
+mod fields;
+mod frame;
+mod frames;
+mod kind;
+mod options;
+mod reader;
+mod stream;
+mod text;
+mod writer;
+
+pub use code::{Reason, Status};
+pub use crc::crc32;
+pub use datagram::{
+    ACK_BLOCK_LEN, ACK_FLAG, AckBlock, CRC_LEN, Datagram, DatagramBuilder, DatagramFrames,
+    FRAME_LEN_PREFIX, PACKET_HEADER_LEN, PacketHeader, PacketView,
+};
+pub use frame::{FRAME_HEADER_LEN, Frame, FrameBody, SEQ_FLAG, SEQ_LEN};
+pub use frames::{
+    Ack, Challenge, Close, CloseAck, Data, ErrorFrame, Fragment, Hello, Message, Ping, Pong,
+    Publish, QueueAck, QueueDelivery, QueueFetch, QueuePush, Register, Reject, Request, Response,
+    Subscribe, Unregister, Unsubscribe, Welcome,
+};
+pub use kind::{ChannelKind, FrameKind};
+pub use options::{
+    HelloOption, HelloOptionIter, HelloOptions, HelloOptionsBuilder, OPTION_HEADER_LEN, option,
+};
+pub use stream::{
+    LENGTH_PREFIX_LEN, STREAM_OVERHEAD, StreamDeframer, decode_stream_frame, encode_stream_frame,
+    encode_stream_frame_into, stream_frame_len,
+};
+pub use text::Text;
+
+/// The protocol version this crate speaks (section 1.2).
+pub const VERSION: u8 = 1;
+/// The first bytes of every datagram: "FW" (section 2.2).
+pub const MAGIC: [u8; 2] = *b"FW";
+/// The smallest possible stream frame length prefix: version, frame header, CRC (section 2.1).
+pub const MIN_FRAME_LEN: u32 = 1 + FRAME_HEADER_LEN as u32 + 4;
+/// The frame length limit before the handshake agrees one (section 6.2).
+pub const DEFAULT_MAX_FRAME_LEN: u32 = 64 * 1024;
+/// The largest frame length any peer may agree to (section 6.2).
+pub const MAX_FRAME_LEN_CEILING: u32 = 16 * 1024 * 1024;
+/// The longest name (topic, filter, target, service, queue) in bytes (section 6.2).
+pub const MAX_NAME_LEN: usize = 1024;
+/// The datagram size a UDP session uses unless configured otherwise (section 6.2).
+pub const DEFAULT_DATAGRAM_SIZE: usize = 1200;
+/// The largest UDP payload over IPv4 (section 6.2).
+pub const MAX_DATAGRAM_SIZE: usize = 65_507;
+/// The least size of a UDP datagram carrying a Hello (section 4.1.2): the server's reply is never
+/// larger, so a spoofed Hello never amplifies.
+pub const MIN_HELLO_DATAGRAM: usize = 1200;
