@@ -55,6 +55,8 @@ extern crate alloc;
 pub mod error;
 #[doc(hidden)]
 pub mod harness;
+#[doc(hidden)]
+pub mod samples;
 pub mod wire;
 
 pub use error::{DecodeError, EncodeError, Malformation};

@@ -1,0 +1,39 @@
+//! Prints the hex test vectors of docs/PROTOCOL.md from the crate's samples, in the form the spec
+//! uses. `tests/spec_vectors.rs` checks that the document and the code agree; run this after a
+//! deliberate change to the format and paste its output into the spec.
+//!
+//! `cargo run -p framewire-protocol --example vectors`
+
+use framewire_protocol::samples;
+use framewire_protocol::wire::{
+    DatagramBuilder, MAX_DATAGRAM_SIZE, encode_stream_frame, stream_frame_len,
+};
+
+fn hex_block(name: &str, bytes: &[u8]) {
+    println!("```hex {name}");
+    for line in bytes.chunks(16) {
+        let words: Vec<String> = line.iter().map(|b| format!("{b:02x}")).collect();
+        println!("{}", words.join(" "));
+    }
+    println!("```");
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    for s in samples::frames() {
+        let mut out = vec![0u8; stream_frame_len(&s.frame)];
+        encode_stream_frame(&s.frame, &mut out)?;
+        println!("{}: {:?}", s.name, s.frame.body);
+        hex_block(s.name, &out);
+    }
+    for d in samples::datagrams() {
+        let mut out = vec![0u8; MAX_DATAGRAM_SIZE];
+        let mut builder = DatagramBuilder::new(&mut out, &d.header)?;
+        for f in &d.frames {
+            builder.push(f)?;
+        }
+        let n = builder.finish()?;
+        println!("{}: {:?}", d.name, d.header);
+        hex_block(d.name, &out[..n]);
+    }
+    Ok(())
+}

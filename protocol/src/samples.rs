@@ -1,0 +1,286 @@
+//! One sample of every frame kind and of each datagram shape: the source of the hex test vectors in
+//! docs/PROTOCOL.md (checked by `tests/spec_vectors.rs`), of the corruption tests, and of the fuzz
+//! seed corpora. Not part of the public API.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use bytes::Bytes;
+
+use crate::wire::{
+    Ack, AckBlock, Challenge, ChannelKind, Close, CloseAck, Data, ErrorFrame, Fragment, Frame,
+    Hello, HelloOptions, Message, PacketHeader, Ping, Pong, Publish, QueueAck, QueueDelivery,
+    QueueFetch, QueuePush, Reason, Register, Reject, Request, Response, Status, Subscribe, Text,
+    Unregister, Unsubscribe, Welcome,
+};
+
+/// A named sample frame.
+#[derive(Debug, Clone)]
+pub struct SampleFrame {
+    /// The vector's name in docs/PROTOCOL.md.
+    pub name: &'static str,
+    /// The frame.
+    pub frame: Frame,
+}
+
+/// A named sample datagram.
+#[derive(Debug, Clone)]
+pub struct SampleDatagram {
+    /// The vector's name in docs/PROTOCOL.md.
+    pub name: &'static str,
+    /// Its packet header.
+    pub header: PacketHeader,
+    /// Its frames, in order.
+    pub frames: Vec<Frame>,
+}
+
+fn b(s: &'static [u8]) -> Bytes {
+    Bytes::from_static(s)
+}
+
+fn t(s: &'static str) -> Text {
+    Text::from_static(s)
+}
+
+/// One frame of every kind, in kind order.
+///
+/// # Panics
+/// Never: the Hello options are built from constants that fit.
+pub fn frames() -> Vec<SampleFrame> {
+    let hello_options = HelloOptions::builder()
+        .client_name("fw-c")
+        .channels(&[
+            ChannelKind::UnreliableSequenced,
+            ChannelKind::ReliableOrdered,
+        ])
+        .build()
+        .expect("sample options fit");
+    let s = |name, frame| SampleFrame { name, frame };
+    vec![
+        s(
+            "hello",
+            Frame::new(Hello {
+                min_version: 1,
+                max_version: 1,
+                idle_timeout_ms: 15_000,
+                max_frame_len: 65_536,
+                nonce: 0x0123_4567_89ab_cdef,
+                options: hello_options,
+            }),
+        ),
+        s(
+            "challenge",
+            Frame::new(Challenge {
+                nonce: 0x0123_4567_89ab_cdef,
+                cookie: b(&[0xc0, 0x0c, 0x1e, 0x5a]),
+            }),
+        ),
+        s(
+            "welcome",
+            Frame::new(Welcome {
+                resumed: true,
+                version: 1,
+                connection_id: 0x1122_3344_5566_7788,
+                idle_timeout_ms: 10_000,
+                max_frame_len: 65_536,
+                heartbeat_interval_ms: 2_500,
+                missed: 3,
+                session_token: b(&[0x5e, 0x55, 0x10, 0x4e]),
+            }),
+        ),
+        s(
+            "reject",
+            Frame::new(Reject {
+                reason: Reason::UNSUPPORTED_VERSION,
+                min_version: 1,
+                max_version: 1,
+                message: t("v1 only"),
+            }),
+        ),
+        s(
+            "close",
+            Frame::new(Close {
+                reason: Reason::GOING_AWAY,
+                message: t("shutdown"),
+            }),
+        ),
+        s("close-ack", Frame::new(CloseAck)),
+        s(
+            "ping",
+            Frame::new(Ping {
+                timestamp_us: 1_000_000,
+            }),
+        ),
+        s(
+            "pong",
+            Frame::new(Pong {
+                timestamp_us: 1_000_000,
+            }),
+        ),
+        s("ack", Frame::new(Ack { through: 41 }).on_channel(1)),
+        s(
+            "fragment",
+            Frame::new(Fragment {
+                message_id: 9,
+                index: 1,
+                count: 3,
+                data: b(b"middle"),
+            })
+            .on_channel(2),
+        ),
+        s(
+            "data",
+            Frame::new(Data {
+                payload: b(b"hello"),
+            })
+            .on_channel(2),
+        ),
+        s(
+            "data-seq",
+            Frame::new(Data { payload: b(b"pos") })
+                .on_channel(1)
+                .with_seq(7),
+        ),
+        s(
+            "error",
+            Frame::new(ErrorFrame {
+                reason: Reason::UNKNOWN_KIND,
+                refused_kind: 0x7e,
+                message: t("?"),
+            }),
+        ),
+        s(
+            "subscribe",
+            Frame::new(Subscribe {
+                id: 1,
+                filter: t("room/+/pos"),
+            }),
+        ),
+        s(
+            "unsubscribe",
+            Frame::new(Unsubscribe {
+                id: 2,
+                filter: t("room/#"),
+            }),
+        ),
+        s(
+            "publish",
+            Frame::new(Publish {
+                retain: true,
+                id: 3,
+                topic: t("dev/7/temp"),
+                payload: b(b"21.5"),
+            }),
+        ),
+        s(
+            "message",
+            Frame::new(Message {
+                retained: false,
+                topic: t("dev/7/temp"),
+                payload: b(b"21.5"),
+            })
+            .on_channel(1),
+        ),
+        s(
+            "request",
+            Frame::new(Request {
+                id: 4,
+                timeout_ms: 500,
+                target: t("sys.ping"),
+                payload: Bytes::new(),
+            }),
+        ),
+        s(
+            "response",
+            Frame::new(Response {
+                id: 4,
+                status: Status::OK,
+                payload: b(b"pong"),
+            }),
+        ),
+        s(
+            "register",
+            Frame::new(Register {
+                id: 5,
+                service: t("lamp"),
+            }),
+        ),
+        s(
+            "unregister",
+            Frame::new(Unregister {
+                id: 6,
+                service: t("lamp"),
+            }),
+        ),
+        s(
+            "queue-push",
+            Frame::new(QueuePush {
+                id: 7,
+                queue: t("jobs"),
+                payload: b(b"job1"),
+            }),
+        ),
+        s(
+            "queue-fetch",
+            Frame::new(QueueFetch {
+                id: 8,
+                max: 10,
+                wait_ms: 30_000,
+                queue: t("jobs"),
+            }),
+        ),
+        s(
+            "queue-delivery",
+            Frame::new(QueueDelivery {
+                redelivered: true,
+                id: 8,
+                delivery_id: 77,
+                queue: t("jobs"),
+                payload: b(b"job1"),
+            }),
+        ),
+        s(
+            "queue-ack",
+            Frame::new(QueueAck {
+                id: 9,
+                delivery_id: 77,
+                queue: t("jobs"),
+            }),
+        ),
+    ]
+}
+
+/// Datagram samples: one without an ack block carrying two coalesced frames, and an ack-only one.
+pub fn datagrams() -> Vec<SampleDatagram> {
+    vec![
+        SampleDatagram {
+            name: "udp-data",
+            header: PacketHeader {
+                connection_id: 0x1122_3344_5566_7788,
+                packet_number: 5,
+                ack: None,
+            },
+            frames: vec![
+                Frame::new(Data { payload: b(b"pos") })
+                    .on_channel(1)
+                    .with_seq(7),
+                Frame::new(Ping {
+                    timestamp_us: 1_000_000,
+                }),
+            ],
+        },
+        SampleDatagram {
+            name: "udp-ack",
+            header: PacketHeader {
+                connection_id: 0x1122_3344_5566_7788,
+                packet_number: 6,
+                ack: Some(AckBlock {
+                    largest: 100,
+                    delay_us: 250,
+                    bits: 0x0000_0000_0000_0005,
+                }),
+            },
+            frames: Vec::new(),
+        },
+    ]
+}

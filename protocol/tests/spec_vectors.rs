@@ -1,0 +1,122 @@
+//! docs/PROTOCOL.md section 8 and the code agree: every hex vector parses to the sample value it is
+//! named after and re-encodes to the same bytes, and every frame kind has a vector.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use framewire_protocol::samples;
+use framewire_protocol::wire::{
+    DEFAULT_MAX_FRAME_LEN, Datagram, DatagramBuilder, Frame, FrameKind, decode_stream_frame,
+    encode_stream_frame, stream_frame_len,
+};
+
+/// The ```` ```hex NAME ```` blocks of the spec, by name.
+fn spec_vectors() -> BTreeMap<String, Vec<u8>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md");
+    let doc = std::fs::read_to_string(path).expect("docs/PROTOCOL.md is readable");
+    let mut vectors = BTreeMap::new();
+    let mut lines = doc.lines();
+    while let Some(line) = lines.next() {
+        let Some(name) = line.strip_prefix("```hex ") else {
+            continue;
+        };
+        let mut bytes = Vec::new();
+        for l in lines.by_ref().take_while(|l| !l.starts_with("```")) {
+            for tok in l.split_whitespace() {
+                bytes.push(
+                    u8::from_str_radix(tok, 16)
+                        .unwrap_or_else(|_| panic!("vector {name}: {tok:?} is not a hex byte")),
+                );
+            }
+        }
+        let previous = vectors.insert(name.trim().to_owned(), bytes);
+        assert!(previous.is_none(), "vector {name} appears twice");
+    }
+    vectors
+}
+
+#[test]
+fn every_stream_vector_parses_to_its_sample_and_re_encodes() {
+    let vectors = spec_vectors();
+    for s in samples::frames() {
+        let bytes = vectors
+            .get(s.name)
+            .unwrap_or_else(|| panic!("docs/PROTOCOL.md has no vector {}", s.name));
+        let parsed = decode_stream_frame(bytes, DEFAULT_MAX_FRAME_LEN)
+            .unwrap_or_else(|e| panic!("vector {}: {e}", s.name));
+        assert_eq!(
+            parsed, s.frame,
+            "vector {} does not say what its sample says",
+            s.name
+        );
+        let mut out = vec![0u8; stream_frame_len(&parsed)];
+        encode_stream_frame(&parsed, &mut out).unwrap();
+        assert_eq!(&out, bytes, "vector {} re-encodes differently", s.name);
+    }
+}
+
+#[test]
+fn every_datagram_vector_parses_to_its_sample_and_re_encodes() {
+    let vectors = spec_vectors();
+    for s in samples::datagrams() {
+        let bytes = vectors
+            .get(s.name)
+            .unwrap_or_else(|| panic!("docs/PROTOCOL.md has no vector {}", s.name));
+        let d = Datagram::parse(Bytes::copy_from_slice(bytes))
+            .unwrap_or_else(|e| panic!("vector {}: {e}", s.name));
+        assert_eq!(d.header, s.header, "vector {}", s.name);
+        let frames: Vec<Frame> = d.frames().map(|b| Frame::parse(b).unwrap()).collect();
+        assert_eq!(frames, s.frames, "vector {}", s.name);
+        let mut out = vec![0u8; bytes.len()];
+        let mut builder = DatagramBuilder::new(&mut out, &d.header).unwrap();
+        for f in &frames {
+            assert!(builder.push(f).unwrap());
+        }
+        assert_eq!(builder.finish().unwrap(), bytes.len());
+        assert_eq!(&out, bytes, "vector {} re-encodes differently", s.name);
+    }
+}
+
+#[test]
+fn the_spec_has_no_vector_without_a_sample_and_every_kind_has_one() {
+    let vectors = spec_vectors();
+    let frames = samples::frames();
+    let datagrams = samples::datagrams();
+    for name in vectors.keys() {
+        assert!(
+            frames.iter().any(|s| s.name == name) || datagrams.iter().any(|s| s.name == name),
+            "docs/PROTOCOL.md vector {name} has no sample in protocol/src/samples.rs"
+        );
+    }
+    for &kind in FrameKind::ALL {
+        assert!(
+            frames.iter().any(|s| s.frame.kind() == kind),
+            "no sample (and so no spec vector) for {kind:?}"
+        );
+    }
+}
+
+#[test]
+fn the_kind_table_lists_every_kind_with_its_code() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"))
+        .unwrap();
+    for &kind in FrameKind::ALL {
+        let row = format!("| `{:#04x}` | {} |", kind as u8, kind.name());
+        assert!(doc.contains(&row), "section 3.2 lacks the row {row}");
+    }
+}
+
+#[test]
+fn the_code_tables_match_the_constants() {
+    use framewire_protocol::wire::{Reason, Status};
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"))
+        .unwrap();
+    for s in Status::ALL {
+        let row = format!("| `{:#06X}` | {} |", s.0, s.name().unwrap()).replace("0X", "0x");
+        assert!(doc.contains(&row), "section 6.1.1 lacks the row {row}");
+    }
+    for r in Reason::ALL {
+        let row = format!("| `{:#06X}` | {} |", r.0, r.name().unwrap()).replace("0X", "0x");
+        assert!(doc.contains(&row), "section 6.1.2 lacks the row {row}");
+    }
+}
