@@ -46,6 +46,10 @@ fn t(s: &'static str) -> Text {
 ///
 /// # Panics
 /// Never: the Hello options are built from constants that fit.
+#[allow(
+    clippy::too_many_lines,
+    reason = "a table with one entry per frame kind reads best as one list"
+)]
 pub fn frames() -> Vec<SampleFrame> {
     let hello_options = HelloOptions::builder()
         .client_name("fw-c")

@@ -74,8 +74,8 @@ fn hello_options() -> impl Strategy<Value = HelloOptions> {
         })
 }
 
-fn body() -> impl Strategy<Value = FrameBody> {
-    let handshake = prop_oneof![
+fn handshake_body() -> impl Strategy<Value = FrameBody> {
+    prop_oneof![
         (
             any::<u8>(),
             any::<u8>(),
@@ -124,8 +124,11 @@ fn body() -> impl Strategy<Value = FrameBody> {
             }
             .into()
         }),
-    ];
-    let session = prop_oneof![
+    ]
+}
+
+fn session_body() -> impl Strategy<Value = FrameBody> {
+    prop_oneof![
         (any::<u16>(), text()).prop_map(|(r, message)| Close {
             reason: Reason(r),
             message
@@ -151,8 +154,11 @@ fn body() -> impl Strategy<Value = FrameBody> {
             message
         }
         .into()),
-    ];
-    let hub = prop_oneof![
+    ]
+}
+
+fn hub_body() -> impl Strategy<Value = FrameBody> {
+    prop_oneof![
         (any::<u32>(), name()).prop_map(|(id, filter)| Subscribe { id, filter }.into()),
         (any::<u32>(), name()).prop_map(|(id, filter)| Unsubscribe { id, filter }.into()),
         (any::<bool>(), any::<u32>(), name(), bytes(64)).prop_map(
@@ -220,8 +226,11 @@ fn body() -> impl Strategy<Value = FrameBody> {
             queue
         }
         .into()),
-    ];
-    prop_oneof![handshake, session, hub]
+    ]
+}
+
+fn body() -> impl Strategy<Value = FrameBody> {
+    prop_oneof![handshake_body(), session_body(), hub_body()]
 }
 
 fn frame() -> impl Strategy<Value = Frame> {
