@@ -1,1 +1,35 @@
-fn main() {}
+//! The `framewire-server` binary: `cargo run --release --bin framewire-server`.
+
+use std::process::ExitCode;
+
+use framewire_server::Server;
+use framewire_server::config::{Command, USAGE, parse_args};
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let config = match parse_args(std::env::args().skip(1)) {
+        Ok(Command::Run(config)) => config,
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("framewire-server: {e} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let mut server = match Server::bind(config) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("framewire-server: cannot listen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match server.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("framewire-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

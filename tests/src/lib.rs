@@ -1,1 +1,71 @@
-//! placeholder
+//! Helpers for the integration tests: a server started in-process on port 0, and frame-level
+//! clients that wait for each frame with a deadline (never a sleep).
+
+use std::io;
+use std::net::SocketAddr;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use framewire_client::{FrameStream, RecvError};
+use framewire_server::{Server, ServerConfig, ServerHandle};
+
+/// How long a test waits for any one frame before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A server running on its own thread, shut down when dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    handle: ServerHandle,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Starts a server on 127.0.0.1, port 0, with `config` otherwise.
+    ///
+    /// # Panics
+    /// If the server cannot bind.
+    pub fn start(mut config: ServerConfig) -> Self {
+        config.tcp_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        let (handle, thread) = Server::spawn(config).expect("server binds");
+        Self {
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    /// The TCP address.
+    pub fn addr(&self) -> SocketAddr {
+        self.handle.local_addr()
+    }
+
+    /// Shuts the server down and waits for its thread.
+    ///
+    /// # Panics
+    /// If the server's thread panicked or its loop failed.
+    pub fn stop(mut self) {
+        self.stop_inner();
+    }
+
+    fn stop_inner(&mut self) {
+        self.handle.shutdown();
+        if let Some(t) = self.thread.take() {
+            t.join().expect("server thread").expect("server loop");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if self.thread.is_some() && !std::thread::panicking() {
+            self.stop_inner();
+        }
+    }
+}
+
+/// Connects a frame-level client to `server`, failing the test if it cannot.
+///
+/// # Panics
+/// If the connection fails.
+pub fn connect(server: &TestServer) -> FrameStream {
+    FrameStream::connect(server.addr(), DEADLINE).expect("connect to the test server")
+}

@@ -1,0 +1,151 @@
+//! A blocking TCP connection that speaks whole frames.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use framewire_protocol::DecodeError;
+use framewire_protocol::wire::{
+    DEFAULT_MAX_FRAME_LEN, Frame, Hello, HelloOptions, StreamDeframer, VERSION,
+    encode_stream_frame_into,
+};
+
+/// Why [`FrameStream::recv`] returned no frame.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RecvError {
+    /// The server closed the connection.
+    Closed,
+    /// Nothing arrived before the deadline.
+    TimedOut,
+    /// The server sent bytes that do not decode; the connection is not usable any more.
+    Decode(DecodeError),
+    /// Another socket error.
+    Io(io::Error),
+}
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed => f.write_str("the server closed the connection"),
+            Self::TimedOut => f.write_str("timed out waiting for the server"),
+            Self::Decode(e) => write!(f, "bad frame from the server: {e}"),
+            Self::Io(e) => write!(f, "socket error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RecvError {}
+
+/// A TCP connection carrying framewire stream frames, read with a deadline.
+#[derive(Debug)]
+pub struct FrameStream {
+    stream: TcpStream,
+    input: BytesMut,
+    output: BytesMut,
+    deframer: StreamDeframer,
+}
+
+impl FrameStream {
+    /// Connects to `addr`; each later [`FrameStream::recv`] waits at most `deadline`.
+    ///
+    /// # Errors
+    /// The connection or a socket option failed.
+    pub fn connect(addr: SocketAddr, deadline: Duration) -> io::Result<Self> {
+        let stream = TcpStream::connect_timeout(&addr, deadline)?;
+        stream.set_read_timeout(Some(deadline))?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            input: BytesMut::new(),
+            output: BytesMut::new(),
+            deframer: StreamDeframer::new(DEFAULT_MAX_FRAME_LEN),
+        })
+    }
+
+    /// Sends one frame.
+    ///
+    /// # Errors
+    /// The frame cannot be encoded (an [`io::ErrorKind::InvalidInput`] error), or the write failed.
+    pub fn send(&mut self, frame: &Frame) -> io::Result<()> {
+        self.output.clear();
+        encode_stream_frame_into(frame, &mut self.output)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        self.stream.write_all(&self.output)
+    }
+
+    /// Sends bytes as they are (for tests of hostile input).
+    ///
+    /// # Errors
+    /// The write failed.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Waits for the next frame.
+    ///
+    /// # Errors
+    /// See [`RecvError`].
+    pub fn recv(&mut self) -> Result<Frame, RecvError> {
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            if let Some(body) = self
+                .deframer
+                .decode(&mut self.input)
+                .map_err(RecvError::Decode)?
+            {
+                return Frame::parse(body).map_err(RecvError::Decode);
+            }
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Err(RecvError::Closed),
+                Ok(n) => self.input.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(RecvError::TimedOut);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    return Err(RecvError::Closed);
+                }
+                Err(e) => return Err(RecvError::Io(e)),
+            }
+        }
+    }
+
+    /// Sends a Hello for this crate's protocol version and returns the server's answer (a Welcome
+    /// or a Reject).
+    ///
+    /// # Errors
+    /// The Hello could not be sent, or no answer came.
+    pub fn handshake(&mut self, options: HelloOptions) -> Result<Frame, RecvError> {
+        self.send(&Frame::new(Hello {
+            min_version: VERSION,
+            max_version: VERSION,
+            idle_timeout_ms: 0,
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            nonce: 0,
+            options,
+        }))
+        .map_err(RecvError::Io)?;
+        self.recv()
+    }
+
+    /// The local address of the connection.
+    ///
+    /// # Errors
+    /// The socket could not say.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.local_addr()
+    }
+}

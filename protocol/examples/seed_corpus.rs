@@ -1,0 +1,51 @@
+//! Writes the seed corpora of the fuzz targets (`protocol/fuzz/corpus/{stream,datagram}`) from the
+//! samples: every frame kind alone, all of them in one stream, and the sample datagrams.
+//!
+//! `cargo run -p framewire-protocol --example seed_corpus`
+
+use std::path::Path;
+
+use framewire_protocol::samples;
+use framewire_protocol::wire::{
+    DatagramBuilder, MAX_DATAGRAM_SIZE, encode_stream_frame, stream_frame_len,
+};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let stream_dir = root.join("stream");
+    let datagram_dir = root.join("datagram");
+    std::fs::create_dir_all(&stream_dir)?;
+    std::fs::create_dir_all(&datagram_dir)?;
+
+    let mut all = vec![7u8]; // first byte: the harness's chunk size
+    for s in samples::frames() {
+        let mut frame = vec![0u8; stream_frame_len(&s.frame)];
+        encode_stream_frame(&s.frame, &mut frame)?;
+        all.extend_from_slice(&frame);
+        let mut one = vec![63u8];
+        one.extend_from_slice(&frame);
+        std::fs::write(stream_dir.join(format!("seed-{}", s.name)), one)?;
+    }
+    std::fs::write(stream_dir.join("seed-all-kinds"), all)?;
+
+    for d in samples::datagrams() {
+        let mut buf = vec![0u8; MAX_DATAGRAM_SIZE];
+        let mut b = DatagramBuilder::new(&mut buf, &d.header)?;
+        for f in &d.frames {
+            b.push(f)?;
+        }
+        let n = b.finish()?;
+        std::fs::write(datagram_dir.join(format!("seed-{}", d.name)), &buf[..n])?;
+    }
+    // One datagram with a frame of every kind that fits, coalesced.
+    let header = samples::datagrams()[1].header;
+    let mut buf = vec![0u8; MAX_DATAGRAM_SIZE];
+    let mut b = DatagramBuilder::new(&mut buf, &header)?;
+    for s in samples::frames() {
+        b.push(&s.frame)?;
+    }
+    let n = b.finish()?;
+    std::fs::write(datagram_dir.join("seed-all-kinds"), &buf[..n])?;
+    println!("seed corpus written under {}", root.display());
+    Ok(())
+}
