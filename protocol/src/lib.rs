@@ -57,6 +57,9 @@ pub mod error;
 pub mod harness;
 #[doc(hidden)]
 pub mod samples;
+pub mod session;
+#[doc(hidden)]
+pub mod sim;
 pub mod wire;
 
 pub use error::{DecodeError, EncodeError, Malformation};

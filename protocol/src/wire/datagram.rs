@@ -330,16 +330,20 @@ impl<'a> DatagramBuilder<'a> {
 
     /// Appends an already-encoded frame body (as [`Frame::emit`] writes it) if it fits.
     pub fn push_encoded(&mut self, body: &[u8]) -> bool {
-        if body.is_empty()
-            || body.len() > usize::from(u16::MAX)
-            || FRAME_LEN_PREFIX + body.len() > self.remaining()
-        {
+        self.push_encoded_parts(body, &[])
+    }
+
+    /// Appends a frame body given in two parts (a header and a shared payload, say) if it fits.
+    pub fn push_encoded_parts(&mut self, head: &[u8], rest: &[u8]) -> bool {
+        let len = head.len() + rest.len();
+        if len == 0 || len > usize::from(u16::MAX) || FRAME_LEN_PREFIX + len > self.remaining() {
             return false;
         }
         let mut w = Writer::new(&mut self.buf[self.len..]);
-        w.put_u16(body.len() as u16);
-        w.put_slice(body);
-        self.len += FRAME_LEN_PREFIX + body.len();
+        w.put_u16(len as u16);
+        w.put_slice(head);
+        w.put_slice(rest);
+        self.len += FRAME_LEN_PREFIX + len;
         self.frames += 1;
         true
     }

@@ -1,0 +1,114 @@
+//! Settings of a session. Every limit of docs/PROTOCOL.md section 6.2 that is a local choice, and
+//! every timer constant, lives here rather than in the logic (STYLE.md: no magic constants).
+
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use crate::wire::{
+    ACK_BLOCK_LEN, CRC_LEN, ChannelKind, DEFAULT_DATAGRAM_SIZE, FRAME_LEN_PREFIX,
+    MAX_DATAGRAM_SIZE, PACKET_HEADER_LEN,
+};
+
+use super::outbox::FRAGMENT_HEAD_LEN;
+
+/// How a session behaves; both sides of a connection may use different ones.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// The largest datagram sent (UDP payload bytes). Default 1200.
+    pub datagram_size: usize,
+    /// The largest message (encoded frame body) accepted for sending or reassembly. Default 64 KiB.
+    pub max_message_len: usize,
+    /// Channel kinds by channel number; channel 0 and channels beyond the list are
+    /// reliable-ordered. Default: 0 reliable-ordered, 1 reliable-unordered,
+    /// 2 unreliable-sequenced, 3 unreliable.
+    pub channels: Vec<ChannelKind>,
+    /// The RTT assumed before the first sample. Default 100 ms.
+    pub initial_rtt: Duration,
+    /// The longest an ack is held back waiting for more to ack. Default 5 ms.
+    pub max_ack_delay: Duration,
+    /// Ack at once after this many ack-eliciting packets. Default 2.
+    pub ack_frequency: u32,
+    /// The retransmission timeout's floor. Default 10 ms.
+    pub min_rto: Duration,
+    /// The retransmission timeout's ceiling, backoff included. Default 2 s.
+    pub max_rto: Duration,
+    /// How long without hearing from the peer before it is declared dead. Default 15 s. The
+    /// effective timeout is never below 3 times the current retransmission timeout.
+    pub idle_timeout: Duration,
+    /// How long without sending anything the peer must acknowledge before a Ping. Default 1 s.
+    pub heartbeat_interval: Duration,
+    /// Reliable messages per channel in flight (sender) and held out of order (receiver).
+    /// Default 1024.
+    pub reliable_window: u32,
+    /// Bytes of reliable messages queued or in flight before `send` reports backpressure.
+    /// Default 1 MiB.
+    pub max_queued_bytes: usize,
+    /// Unreliable messages queued per channel before the oldest is dropped. Default 256.
+    pub max_unreliable_queued: usize,
+    /// Bytes held for incomplete fragmented messages. Default 1 MiB.
+    pub max_reassembly_bytes: usize,
+    /// Fragmented messages under reassembly at once. Default 32.
+    pub max_reassembly_messages: usize,
+    /// How long an incomplete fragmented message is kept. Default 5 s.
+    pub reassembly_timeout: Duration,
+    /// The congestion window at the start, in datagrams. Default 10.
+    pub initial_window_datagrams: usize,
+    /// The congestion window's floor, in datagrams. Default 2.
+    pub min_window_datagrams: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            datagram_size: DEFAULT_DATAGRAM_SIZE,
+            max_message_len: 64 * 1024,
+            channels: alloc::vec![
+                ChannelKind::ReliableOrdered,
+                ChannelKind::ReliableUnordered,
+                ChannelKind::UnreliableSequenced,
+                ChannelKind::Unreliable,
+            ],
+            initial_rtt: Duration::from_millis(100),
+            max_ack_delay: Duration::from_millis(5),
+            ack_frequency: 2,
+            min_rto: Duration::from_millis(10),
+            max_rto: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(15),
+            heartbeat_interval: Duration::from_secs(1),
+            reliable_window: 1024,
+            max_queued_bytes: 1 << 20,
+            max_unreliable_queued: 256,
+            max_reassembly_bytes: 1 << 20,
+            max_reassembly_messages: 32,
+            reassembly_timeout: Duration::from_secs(5),
+            initial_window_datagrams: 10,
+            min_window_datagrams: 2,
+        }
+    }
+}
+
+/// The smallest datagram size a session works with.
+pub const MIN_DATAGRAM_SIZE: usize = 256;
+
+impl SessionConfig {
+    /// The largest frame body a datagram of this size carries with an ack block.
+    pub fn max_frame_body(&self) -> usize {
+        self.datagram_size
+            .clamp(MIN_DATAGRAM_SIZE, MAX_DATAGRAM_SIZE)
+            - PACKET_HEADER_LEN
+            - ACK_BLOCK_LEN
+            - CRC_LEN
+            - FRAME_LEN_PREFIX
+    }
+
+    /// The most fragments a message of `max_message_len` needs; the receiver refuses more.
+    pub fn max_fragments(&self) -> u16 {
+        let piece = self.max_frame_body() - FRAGMENT_HEAD_LEN;
+        u16::try_from(self.max_message_len.div_ceil(piece)).unwrap_or(u16::MAX)
+    }
+
+    /// The kind of `channel` under this configuration.
+    pub fn channel_kind(&self, channel: u8) -> ChannelKind {
+        super::outbox::channel_kind(&self.channels, channel)
+    }
+}

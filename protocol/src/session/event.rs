@@ -1,0 +1,42 @@
+//! What a session hands its driver: events for the application, and datagrams to send.
+
+use core::net::SocketAddr;
+
+use crate::wire::{Frame, Reason, Text};
+
+/// Something the application learns from the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A message arrived on its channel, in the order the channel's kind promises.
+    Frame(Frame),
+    /// The session is over. No more events follow.
+    Closed {
+        /// Why.
+        reason: Reason,
+        /// The peer's explanation, if the peer closed.
+        message: Text,
+        /// Who ended it.
+        by: Closer,
+    },
+}
+
+/// Who ended a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closer {
+    /// This side: `close` was called, or a timer or a protocol violation ended it.
+    Local,
+    /// The peer sent a Close.
+    Peer,
+}
+
+/// A datagram for the driver to send: `len` bytes at the start of the buffer given to
+/// `poll_transmit`, to `destination`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "the datagram must be sent"]
+pub struct Transmit {
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// How many bytes of the buffer to send.
+    pub len: usize,
+}

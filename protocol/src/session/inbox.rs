@@ -1,0 +1,266 @@
+//! The receive side of a datagram session: reassembly of fragments, and per-channel delivery
+//! rules (docs/PROTOCOL.md section 3.4): ordered, unordered, sequenced and unreliable.
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use bytes::Bytes;
+
+use super::config::SessionConfig;
+use super::outbox::channel_kind;
+use super::received::seq_diff;
+use super::time::Instant;
+use crate::wire::{ChannelKind, Fragment, Frame};
+
+#[derive(Debug)]
+enum RecvChannel {
+    Ordered {
+        next: u32,
+        held: BTreeMap<u32, Frame>,
+    },
+    Unordered {
+        next: u32,
+        above: BTreeSet<u32>,
+    },
+    Sequenced {
+        newest: Option<u32>,
+    },
+    Unreliable,
+}
+
+impl RecvChannel {
+    fn new(kind: ChannelKind) -> Self {
+        match kind {
+            ChannelKind::ReliableOrdered => Self::Ordered {
+                next: 0,
+                held: BTreeMap::new(),
+            },
+            ChannelKind::ReliableUnordered => Self::Unordered {
+                next: 0,
+                above: BTreeSet::new(),
+            },
+            ChannelKind::UnreliableSequenced => Self::Sequenced { newest: None },
+            ChannelKind::Unreliable => Self::Unreliable,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Partial {
+    channel: u8,
+    parts: Vec<Option<Bytes>>,
+    missing: u16,
+    bytes: usize,
+    started: Instant,
+}
+
+/// What the inbox did with a frame, for the session's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Disposition {
+    /// Delivered (possibly with held frames after it).
+    Delivered,
+    /// Held until earlier frames arrive, or waiting for more fragments.
+    Held,
+    /// A duplicate of something delivered.
+    Duplicate,
+    /// Older than a sequenced frame already delivered.
+    Stale,
+    /// Refused: outside the window, missing its sequence number, or over a reassembly bound.
+    Refused,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    kinds: Vec<ChannelKind>,
+    channels: BTreeMap<u8, RecvChannel>,
+    window: u32,
+    partials: BTreeMap<u32, Partial>,
+    partial_bytes: usize,
+    max_partial_bytes: usize,
+    max_partials: usize,
+    max_fragments: u16,
+    reassembly_timeout: Duration,
+    /// Fragment message ids completed lately, so late duplicates of their pieces are ignored.
+    completed: VecDeque<u32>,
+}
+
+const COMPLETED_MEMORY: usize = 64;
+
+impl Inbox {
+    pub(crate) fn new(config: &SessionConfig) -> Self {
+        Self {
+            kinds: config.channels.clone(),
+            channels: BTreeMap::new(),
+            window: config.reliable_window,
+            partials: BTreeMap::new(),
+            partial_bytes: 0,
+            max_partial_bytes: config.max_reassembly_bytes,
+            max_partials: config.max_reassembly_messages,
+            max_fragments: config.max_fragments(),
+            reassembly_timeout: config.reassembly_timeout,
+            completed: VecDeque::new(),
+        }
+    }
+
+    /// Takes a message frame (anything but the session's own control frames) and appends what
+    /// becomes deliverable to `out`, in delivery order.
+    pub(crate) fn on_message(&mut self, frame: Frame, out: &mut VecDeque<Frame>) -> Disposition {
+        let kind = channel_kind(&self.kinds, frame.channel);
+        let window = self.window;
+        let state = self
+            .channels
+            .entry(frame.channel)
+            .or_insert_with(|| RecvChannel::new(kind));
+        match state {
+            RecvChannel::Unreliable => {
+                out.push_back(frame);
+                Disposition::Delivered
+            }
+            RecvChannel::Sequenced { newest } => {
+                let Some(seq) = frame.seq else {
+                    return Disposition::Refused;
+                };
+                if newest.is_some_and(|n| seq_diff(seq, n) <= 0) {
+                    return Disposition::Stale;
+                }
+                *newest = Some(seq);
+                out.push_back(frame);
+                Disposition::Delivered
+            }
+            RecvChannel::Unordered { next, above } => {
+                let Some(seq) = frame.seq else {
+                    return Disposition::Refused;
+                };
+                let d = seq_diff(seq, *next);
+                if d < 0 || above.contains(&seq) {
+                    return Disposition::Duplicate;
+                }
+                if d >= i64::from(window) {
+                    return Disposition::Refused;
+                }
+                above.insert(seq);
+                while above.remove(next) {
+                    *next = next.wrapping_add(1);
+                }
+                out.push_back(frame);
+                Disposition::Delivered
+            }
+            RecvChannel::Ordered { next, held } => {
+                let Some(seq) = frame.seq else {
+                    return Disposition::Refused;
+                };
+                let d = seq_diff(seq, *next);
+                if d < 0 || held.contains_key(&seq) {
+                    return Disposition::Duplicate;
+                }
+                if d >= i64::from(window) {
+                    return Disposition::Refused;
+                }
+                if d > 0 {
+                    held.insert(seq, frame);
+                    return Disposition::Held;
+                }
+                out.push_back(frame);
+                *next = next.wrapping_add(1);
+                while let Some(f) = held.remove(next) {
+                    out.push_back(f);
+                    *next = next.wrapping_add(1);
+                }
+                Disposition::Delivered
+            }
+        }
+    }
+
+    /// Takes a fragment. Returns the reassembled frame body once the last piece arrives.
+    pub(crate) fn on_fragment(
+        &mut self,
+        channel: u8,
+        f: Fragment,
+        now: Instant,
+    ) -> Result<Option<Bytes>, Disposition> {
+        if f.count > self.max_fragments {
+            return Err(Disposition::Refused);
+        }
+        if self.completed.contains(&f.message_id) {
+            return Err(Disposition::Duplicate);
+        }
+        if !self.partials.contains_key(&f.message_id) {
+            if self.partials.len() >= self.max_partials {
+                return Err(Disposition::Refused);
+            }
+            self.partials.insert(
+                f.message_id,
+                Partial {
+                    channel,
+                    parts: vec![None; usize::from(f.count)],
+                    missing: f.count,
+                    bytes: 0,
+                    started: now,
+                },
+            );
+        }
+        let p = self
+            .partials
+            .get_mut(&f.message_id)
+            .expect("inserted above");
+        if p.channel != channel || p.parts.len() != usize::from(f.count) {
+            return Err(Disposition::Refused);
+        }
+        let slot = &mut p.parts[usize::from(f.index)];
+        if slot.is_some() {
+            return Err(Disposition::Duplicate);
+        }
+        if self.partial_bytes + f.data.len() > self.max_partial_bytes {
+            return Err(Disposition::Refused);
+        }
+        self.partial_bytes += f.data.len();
+        p.bytes += f.data.len();
+        *slot = Some(f.data);
+        p.missing -= 1;
+        if p.missing > 0 {
+            return Ok(None);
+        }
+        let p = self.partials.remove(&f.message_id).expect("present");
+        self.partial_bytes -= p.bytes;
+        if self.completed.len() == COMPLETED_MEMORY {
+            self.completed.pop_front();
+        }
+        self.completed.push_back(f.message_id);
+        let mut body = Vec::with_capacity(p.bytes);
+        for part in p.parts.into_iter().flatten() {
+            body.extend_from_slice(&part);
+        }
+        Ok(Some(Bytes::from(body)))
+    }
+
+    /// Discards messages whose reassembly started `reassembly_timeout` ago; returns how many.
+    pub(crate) fn expire(&mut self, now: Instant) -> usize {
+        let timeout = self.reassembly_timeout;
+        let before = self.partials.len();
+        let mut freed = 0;
+        self.partials.retain(|_, p| {
+            let keep = p.started + timeout > now;
+            if !keep {
+                freed += p.bytes;
+            }
+            keep
+        });
+        self.partial_bytes -= freed;
+        before - self.partials.len()
+    }
+
+    /// When the oldest incomplete message expires.
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        self.partials
+            .values()
+            .map(|p| p.started + self.reassembly_timeout)
+            .min()
+    }
+
+    /// Bytes held for incomplete messages.
+    pub(crate) fn reassembly_bytes(&self) -> usize {
+        self.partial_bytes
+    }
+}

@@ -1,0 +1,38 @@
+//! The session engine: what happens between a connected pair of peers, with no I/O.
+//!
+//! A [`Session`] takes datagrams and `now`, and hands back datagrams to send, events and the next
+//! instant it needs to run (STYLE.md 1-3; the call order is on [`Session`]). It provides, over
+//! datagrams: packet acknowledgement with a 64-bit ack bitfield and delayed acks; RTT estimation
+//! and retransmission of reliable messages in new packets (RFC 9002 loss detection with packet
+//! and time thresholds, exponential backoff); the four channel kinds of docs/PROTOCOL.md section
+//! 3.4 with no head-of-line blocking between channels; fragmentation and bounded reassembly;
+//! coalescing of small messages; `NewReno` congestion control; heartbeats, the idle timeout and an
+//! acknowledged close.
+//!
+//! Not here yet: the handshake (sessions start established), address migration, pacing, the
+//! stream (TCP) mode.
+
+mod config;
+mod congestion;
+mod error;
+mod event;
+mod inbox;
+mod outbox;
+mod received;
+mod rtt;
+mod sent;
+#[allow(
+    clippy::module_inception,
+    reason = "the session module's main type is the Session"
+)]
+mod session;
+mod stats;
+mod time;
+
+pub use config::{MIN_DATAGRAM_SIZE, SessionConfig};
+pub use error::SendError;
+pub use event::{Closer, Event, Transmit};
+pub use rtt::{GRANULARITY, RttEstimator};
+pub use session::Session;
+pub use stats::Stats;
+pub use time::Instant;

@@ -1,0 +1,208 @@
+//! Packets received from the peer: duplicate suppression, and the ack block that reports them
+//! (docs/PROTOCOL.md section 2.2).
+
+use core::time::Duration;
+
+use super::time::Instant;
+use crate::wire::AckBlock;
+
+/// What the receiver remembers of packet numbers, and when it owes the peer an ack.
+#[derive(Debug, Clone)]
+pub(crate) struct ReceivedPackets {
+    /// The largest packet number received, and when.
+    largest: Option<(u32, Instant)>,
+    /// Bit `n`: packet `largest - 1 - n` was received.
+    bits: u64,
+    /// Ack-eliciting packets received since the last ack block was sent.
+    pending: u32,
+    /// When the delayed ack is due, if one is owed.
+    ack_deadline: Option<Instant>,
+    /// An ack is owed now (a gap, a reordered packet, or enough packets).
+    immediate: bool,
+    max_ack_delay: Duration,
+    threshold: u32,
+}
+
+/// The serial-number distance from `b` to `a` (positive when `a` is newer).
+pub(crate) fn seq_diff(a: u32, b: u32) -> i64 {
+    i64::from(a.wrapping_sub(b).cast_signed())
+}
+
+impl ReceivedPackets {
+    pub(crate) fn new(max_ack_delay: Duration, threshold: u32) -> Self {
+        Self {
+            largest: None,
+            bits: 0,
+            pending: 0,
+            ack_deadline: None,
+            immediate: false,
+            max_ack_delay,
+            threshold: threshold.max(1),
+        }
+    }
+
+    /// Records packet `pn`; returns `false` for a duplicate, or for a packet too old to tell (more
+    /// than 64 behind the largest), which the caller drops.
+    pub(crate) fn on_packet(&mut self, pn: u32, now: Instant, ack_eliciting: bool) -> bool {
+        let Some((largest, _)) = self.largest else {
+            self.largest = Some((pn, now));
+            self.note_eliciting(now, ack_eliciting, false);
+            return true;
+        };
+        let d = seq_diff(pn, largest);
+        let reordered = match d.cmp(&0) {
+            core::cmp::Ordering::Greater => {
+                // `largest` itself becomes bit d-1; everything shifts by d.
+                self.bits = if d >= 64 {
+                    0
+                } else {
+                    (self.bits << d) | (1u64 << (d - 1))
+                };
+                self.largest = Some((pn, now));
+                d > 1
+            }
+            core::cmp::Ordering::Equal => return false,
+            core::cmp::Ordering::Less => {
+                let n = -d - 1;
+                if n >= 64 || self.bits & (1u64 << n) != 0 {
+                    return false;
+                }
+                self.bits |= 1u64 << n;
+                true
+            }
+        };
+        self.note_eliciting(now, ack_eliciting, reordered);
+        true
+    }
+
+    fn note_eliciting(&mut self, now: Instant, ack_eliciting: bool, reordered: bool) {
+        if !ack_eliciting {
+            return;
+        }
+        self.pending += 1;
+        // A gap or a reordered packet is acked at once, so the sender's loss detection can act
+        // (RFC 9000 section 13.2.1); otherwise every `threshold` packets or after the delay.
+        if reordered || self.pending >= self.threshold {
+            self.immediate = true;
+        }
+        self.ack_deadline.get_or_insert(now + self.max_ack_delay);
+    }
+
+    /// The ack block to put in a packet sent at `now`, if anything has been received.
+    pub(crate) fn ack_block(&self, now: Instant) -> Option<AckBlock> {
+        self.largest.map(|(largest, at)| AckBlock {
+            largest,
+            delay_us: u16::try_from(now.saturating_duration_since(at).as_micros())
+                .unwrap_or(u16::MAX),
+            bits: self.bits,
+        })
+    }
+
+    /// Whether an ack is owed to the peer at all (it goes in the next packet sent).
+    pub(crate) fn ack_owed(&self) -> bool {
+        self.pending > 0
+    }
+
+    /// Whether an ack must go out now even if there is nothing else to send.
+    pub(crate) fn ack_due(&self, now: Instant) -> bool {
+        self.pending > 0 && (self.immediate || self.ack_deadline.is_some_and(|d| d <= now))
+    }
+
+    /// When a standalone ack will be due, if one is owed.
+    pub(crate) fn ack_deadline(&self) -> Option<Instant> {
+        if self.pending == 0 {
+            None
+        } else if self.immediate {
+            self.largest.map(|(_, at)| at)
+        } else {
+            self.ack_deadline
+        }
+    }
+
+    /// An ack block went out in a packet.
+    pub(crate) fn on_ack_sent(&mut self) {
+        self.pending = 0;
+        self.ack_deadline = None;
+        self.immediate = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use super::*;
+
+    const T: Instant = Instant::ZERO;
+
+    fn acked(r: &ReceivedPackets) -> Vec<u32> {
+        r.ack_block(T).unwrap().acked().collect()
+    }
+
+    #[test]
+    fn in_order_gaps_reorder_and_duplicates() {
+        let mut r = ReceivedPackets::new(Duration::from_millis(5), 2);
+        assert!(r.on_packet(0, T, true));
+        assert!(r.on_packet(1, T, true));
+        assert!(!r.on_packet(1, T, true), "duplicate of the largest");
+        assert!(r.on_packet(4, T, true));
+        assert_eq!(acked(&r), [4, 1, 0]);
+        assert!(r.on_packet(3, T, true), "reordered");
+        assert!(!r.on_packet(3, T, true), "duplicate below the largest");
+        assert_eq!(acked(&r), [4, 3, 1, 0]);
+    }
+
+    #[test]
+    fn wraps_around_and_forgets_beyond_64() {
+        let mut r = ReceivedPackets::new(Duration::from_millis(5), 2);
+        assert!(r.on_packet(u32::MAX, T, true));
+        assert!(r.on_packet(0, T, true));
+        assert_eq!(acked(&r), [0, u32::MAX]);
+        assert!(r.on_packet(100, T, true));
+        assert_eq!(acked(&r), [100]);
+        assert!(!r.on_packet(0, T, true), "too old to tell: dropped");
+    }
+
+    #[test]
+    fn acks_are_delayed_until_the_threshold_or_the_deadline() {
+        let d = Duration::from_millis(5);
+        let mut r = ReceivedPackets::new(d, 2);
+        r.on_packet(0, T, false);
+        assert!(
+            !r.ack_owed(),
+            "non-eliciting packets are not acked on their own"
+        );
+        r.on_packet(1, T, true);
+        assert!(r.ack_owed());
+        assert!(!r.ack_due(T + d - Duration::from_micros(1)));
+        assert!(r.ack_due(T + d));
+        r.on_packet(2, T, true);
+        assert!(r.ack_due(T), "second eliciting packet: at once");
+        r.on_ack_sent();
+        assert!(!r.ack_owed());
+        r.on_packet(5, T, true);
+        assert!(r.ack_due(T), "a gap: at once");
+    }
+
+    #[test]
+    fn ack_delay_is_reported_in_microseconds() {
+        let mut r = ReceivedPackets::new(Duration::from_millis(5), 2);
+        r.on_packet(7, Instant::from_micros(1000), true);
+        assert_eq!(
+            r.ack_block(Instant::from_micros(1250)).unwrap().delay_us,
+            250
+        );
+        assert_eq!(
+            r.ack_block(Instant::from_secs_for_test(10))
+                .unwrap()
+                .delay_us,
+            u16::MAX
+        );
+    }
+
+    impl Instant {
+        fn from_secs_for_test(s: u64) -> Self {
+            Instant::from_millis(s * 1000)
+        }
+    }
+}

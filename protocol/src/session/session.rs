@@ -1,0 +1,592 @@
+//! The datagram session: one connection's protocol state, driven by the caller.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use bytes::Bytes;
+
+use super::config::SessionConfig;
+use super::congestion::NewReno;
+use super::error::SendError;
+use super::event::{Closer, Event, Transmit};
+use super::inbox::{Disposition, Inbox};
+use super::outbox::{Encoded, Item, Outbox};
+use super::received::ReceivedPackets;
+use super::rtt::RttEstimator;
+use super::sent::{SentPacket, SentPackets};
+use super::stats::Stats;
+use super::time::Instant;
+use crate::DecodeError;
+use crate::wire::{
+    Close, CloseAck, Datagram, DatagramBuilder, Frame, FrameBody, FrameKind, PacketHeader, Ping,
+    Pong, Reason, Text,
+};
+
+/// The largest exponent of the retransmission timeout's backoff.
+const MAX_BACKOFF_EXPONENT: u32 = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Established,
+    /// We sent a Close and wait for its `CloseAck` until the deadline.
+    Closing {
+        deadline: Instant,
+    },
+    /// The peer closed; we answer its retransmitted Closes until the deadline.
+    Draining {
+        deadline: Instant,
+    },
+    Closed,
+}
+
+/// One end of a framewire session over datagrams, with no I/O (docs/PROTOCOL.md sections 2.2, 3.4).
+///
+/// # Driving a session
+///
+/// The caller owns the socket and the clock. Whenever something happens, it calls the matching
+/// input, then drains the outputs, in this order:
+///
+/// 1. **Input**: [`Session::handle_datagram`] for each datagram from the peer,
+///    [`Session::handle_timeout`] when the instant from `poll_timeout` has passed, and
+///    [`Session::send`] / [`Session::close`] for what the application wants.
+/// 2. **Transmit**: call [`Session::poll_transmit`] until it returns `None`, sending each
+///    datagram it writes.
+/// 3. **Events**: call [`Session::poll_event`] until it returns `None`.
+/// 4. **Timer**: call [`Session::poll_timeout`] and wake up at that instant (or on input,
+///    whichever comes first).
+///
+/// Every method that depends on time takes `now`; the session never reads a clock.
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    connection_id: u64,
+    remote: SocketAddr,
+    state: State,
+    next_pn: u32,
+    received: ReceivedPackets,
+    sent: SentPackets,
+    rtt: RttEstimator,
+    cc: NewReno,
+    outbox: Outbox,
+    inbox: Inbox,
+    /// Session control frames to send (`Pong`, `CloseAck`), ahead of any message.
+    control: VecDeque<Frame>,
+    close_frame: Option<Close>,
+    close_pending: bool,
+    ping_pending: bool,
+    /// Packets a retransmission timeout allows past the congestion window.
+    probes: u32,
+    pto_count: u32,
+    loss_time: Option<Instant>,
+    last_received: Instant,
+    last_ack_eliciting_sent: Instant,
+    delivered: VecDeque<Frame>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+impl Session {
+    /// A session whose handshake is complete: it talks to `remote` under `connection_id`.
+    pub fn established(
+        config: SessionConfig,
+        connection_id: u64,
+        remote: SocketAddr,
+        now: Instant,
+    ) -> Self {
+        let datagram = config.datagram_size;
+        Self {
+            received: ReceivedPackets::new(config.max_ack_delay, config.ack_frequency),
+            sent: SentPackets::new(0),
+            rtt: RttEstimator::new(config.initial_rtt),
+            cc: NewReno::new(
+                datagram,
+                config.initial_window_datagrams,
+                config.min_window_datagrams,
+            ),
+            outbox: Outbox::new(&config),
+            inbox: Inbox::new(&config),
+            config,
+            connection_id,
+            remote,
+            state: State::Established,
+            next_pn: 0,
+            control: VecDeque::new(),
+            close_frame: None,
+            close_pending: false,
+            ping_pending: false,
+            probes: 0,
+            pto_count: 0,
+            loss_time: None,
+            last_received: now,
+            last_ack_eliciting_sent: now,
+            delivered: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// The session's connection id.
+    pub fn connection_id(&self) -> u64 {
+        self.connection_id
+    }
+
+    /// The peer's address.
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// Whether the session is over: nothing more will be sent or delivered.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Whether the session still accepts messages to send.
+    pub fn is_established(&self) -> bool {
+        self.state == State::Established
+    }
+
+    /// Counters and estimates.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        s.rtt = self.rtt.smoothed();
+        s.rtt_var = self.rtt.var();
+        s.congestion_window = self.cc.window();
+        s.bytes_in_flight = self.sent.bytes_in_flight();
+        s.queued_bytes = self.outbox.queued_bytes();
+        s.reassembly_bytes = self.inbox.reassembly_bytes();
+        s.retransmissions = self.outbox.counters.retransmitted;
+        s.unreliable_dropped = self.outbox.counters.unreliable_dropped;
+        s
+    }
+
+    /// Queues `frame` on its channel. The session assigns the sequence number; any in `frame` is
+    /// ignored.
+    ///
+    /// # Errors
+    /// [`SendError::QueueFull`] when the reliable queue is at its limit (nothing was queued: try
+    /// again after acknowledgements), [`SendError::TooLarge`], [`SendError::Closed`], or a field
+    /// that cannot be encoded.
+    pub fn send(&mut self, mut frame: Frame) -> Result<(), SendError> {
+        if self.state != State::Established {
+            return Err(SendError::Closed);
+        }
+        frame.seq = None;
+        let msg = Encoded::from_frame(&frame)?;
+        self.outbox.queue(frame.channel, msg)
+    }
+
+    /// Queues an already-encoded frame body (without a sequence number) on `channel`: one encoding
+    /// shared by many sessions, as a fan-out does.
+    ///
+    /// # Errors
+    /// As [`Session::send`].
+    pub fn send_encoded(&mut self, channel: u8, body: Bytes) -> Result<(), SendError> {
+        if self.state != State::Established {
+            return Err(SendError::Closed);
+        }
+        if body.len() < crate::wire::FRAME_HEADER_LEN {
+            return Err(SendError::Encode(crate::EncodeError::InvalidValue(
+                "a frame body has at least 3 bytes",
+            )));
+        }
+        self.outbox.queue(channel, Encoded::from_body(body))
+    }
+
+    /// Starts closing: a Close with `reason` is sent until acknowledged or a few retransmission
+    /// timeouts pass. Queued messages are dropped.
+    pub fn close(&mut self, now: Instant, reason: Reason, message: &str) {
+        if self.state != State::Established {
+            return;
+        }
+        self.outbox.clear();
+        self.close_frame = Some(Close {
+            reason,
+            message: Text::from(message),
+        });
+        self.close_pending = true;
+        self.state = State::Closing {
+            deadline: now + self.rto() * 3,
+        };
+    }
+
+    fn rto(&self) -> Duration {
+        self.rtt.rto(
+            self.config.max_ack_delay,
+            self.config.min_rto,
+            self.config.max_rto,
+        )
+    }
+
+    fn backed_off_rto(&self) -> Duration {
+        (self.rto() * (1u32 << self.pto_count.min(MAX_BACKOFF_EXPONENT))).min(self.config.max_rto)
+    }
+
+    /// The idle timeout in force: the configured one, but never below 3 retransmission timeouts.
+    pub fn idle_timeout(&self) -> Duration {
+        self.config.idle_timeout.max(self.rto() * 3)
+    }
+
+    /// Takes a datagram received from `from`. Datagrams that fail any check are dropped and
+    /// counted; a peer's bad datagram never ends a session (anyone can spoof one).
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: Bytes) {
+        if self.state == State::Closed {
+            return;
+        }
+        let len = datagram.len();
+        let Ok(d) = Datagram::parse(datagram) else {
+            self.stats.packets_dropped += 1;
+            return;
+        };
+        if d.header.connection_id != self.connection_id || from != self.remote {
+            self.stats.packets_dropped += 1;
+            return;
+        }
+        let ack_eliciting = d.frames().next().is_some();
+        if !self
+            .received
+            .on_packet(d.header.packet_number, now, ack_eliciting)
+        {
+            self.stats.packets_dropped += 1;
+            return;
+        }
+        self.stats.packets_received += 1;
+        self.stats.bytes_received += len as u64;
+        self.last_received = now;
+        if let Some(ack) = d.header.ack {
+            self.on_ack(&ack, now);
+        }
+        for body in d.frames() {
+            match Frame::parse(body) {
+                Ok(frame) => self.on_frame(frame, now),
+                Err(DecodeError::UnknownKind(k)) if FrameKind::is_ignorable(k) => {}
+                Err(_) => self.stats.refused += 1,
+            }
+        }
+        while let Some(f) = self.delivered.pop_front() {
+            self.stats.messages_delivered += 1;
+            self.events.push_back(Event::Frame(f));
+        }
+    }
+
+    fn on_ack(&mut self, ack: &crate::wire::AckBlock, now: Instant) {
+        let result = self.sent.on_ack(ack, now);
+        if let Some(sample) = result.rtt_sample {
+            let delay =
+                Duration::from_micros(u64::from(ack.delay_us)).min(self.config.max_ack_delay);
+            self.rtt.update(sample, delay);
+        }
+        if !result.newly_acked.is_empty() {
+            self.pto_count = 0;
+        }
+        for packet in result.newly_acked {
+            self.cc.on_ack(packet.time, packet.size);
+            for item in packet.items {
+                self.outbox.on_acked(item);
+            }
+        }
+        self.detect_lost(now);
+    }
+
+    fn detect_lost(&mut self, now: Instant) {
+        let (lost, next) = self.sent.detect_lost(now, self.rtt.loss_delay());
+        self.loss_time = next;
+        for packet in lost {
+            self.stats.packets_lost += 1;
+            self.cc.on_loss(packet.time, now);
+            self.requeue(&packet.items);
+        }
+    }
+
+    fn requeue(&mut self, items: &[Item]) {
+        for &item in items {
+            if item == Item::Close {
+                self.close_pending = self.close_frame.is_some();
+            } else {
+                self.outbox.on_lost(item);
+            }
+        }
+    }
+
+    fn on_frame(&mut self, frame: Frame, now: Instant) {
+        let channel = frame.channel;
+        match frame.body {
+            FrameBody::Ping(p) => self.control.push_back(Frame::new(Pong {
+                timestamp_us: p.timestamp_us,
+            })),
+            FrameBody::Close(c) => {
+                self.control.push_back(Frame::new(CloseAck));
+                if matches!(self.state, State::Established | State::Closing { .. }) {
+                    self.outbox.clear();
+                    self.sent.clear();
+                    self.close_frame = None;
+                    self.close_pending = false;
+                    self.events.push_back(Event::Closed {
+                        reason: c.reason,
+                        message: c.message,
+                        by: Closer::Peer,
+                    });
+                    self.state = State::Draining {
+                        deadline: now + self.rto() * 3,
+                    };
+                }
+            }
+            FrameBody::CloseAck(_) => {
+                if matches!(self.state, State::Closing { .. }) {
+                    self.finish_close(Closer::Local);
+                }
+            }
+            FrameBody::Fragment(f) => match self.inbox.on_fragment(channel, f, now) {
+                Ok(Some(body)) => match Frame::parse(body) {
+                    Ok(whole) if whole.channel == channel => self.on_message(whole),
+                    _ => self.stats.refused += 1,
+                },
+                Ok(None) => {}
+                Err(d) => self.count(d),
+            },
+            // Handshake frames repeated after the handshake, and stream-only frames: nothing to do.
+            FrameBody::Pong(_)
+            | FrameBody::Hello(_)
+            | FrameBody::Challenge(_)
+            | FrameBody::Welcome(_)
+            | FrameBody::Reject(_)
+            | FrameBody::Ack(_) => {}
+            body => self.on_message(Frame {
+                channel,
+                seq: frame.seq,
+                body,
+            }),
+        }
+    }
+
+    fn on_message(&mut self, frame: Frame) {
+        if !matches!(self.state, State::Established | State::Closing { .. }) {
+            return;
+        }
+        let d = self.inbox.on_message(frame, &mut self.delivered);
+        self.count(d);
+    }
+
+    fn count(&mut self, d: Disposition) {
+        match d {
+            Disposition::Delivered | Disposition::Held => {}
+            Disposition::Duplicate => self.stats.duplicates_dropped += 1,
+            Disposition::Stale => self.stats.stale_dropped += 1,
+            Disposition::Refused => self.stats.refused += 1,
+        }
+    }
+
+    fn finish_close(&mut self, by: Closer) {
+        if let Some(c) = self.close_frame.take() {
+            self.events.push_back(Event::Closed {
+                reason: c.reason,
+                message: Text::default(),
+                by,
+            });
+        }
+        self.shut();
+    }
+
+    fn shut(&mut self) {
+        self.state = State::Closed;
+        self.outbox.clear();
+        self.sent.clear();
+        self.control.clear();
+        self.close_pending = false;
+        self.ping_pending = false;
+    }
+
+    /// The next instant at which [`Session::handle_timeout`] must be called, if any.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        match self.state {
+            State::Closed => return None,
+            State::Closing { deadline } | State::Draining { deadline } => consider(Some(deadline)),
+            State::Established => {
+                consider(Some(
+                    self.last_ack_eliciting_sent + self.config.heartbeat_interval,
+                ));
+            }
+        }
+        consider(Some(self.last_received + self.idle_timeout()));
+        if self.received.ack_owed() {
+            consider(self.received.ack_deadline());
+        }
+        consider(self.loss_time);
+        if self.sent.has_ack_eliciting_in_flight() {
+            consider(Some(self.last_ack_eliciting_sent + self.backed_off_rto()));
+        }
+        consider(self.inbox.next_expiry());
+        next
+    }
+
+    /// Runs the timers due at `now`: idle timeout, loss detection, retransmission timeout,
+    /// heartbeat, close deadlines and reassembly expiry.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state == State::Closed {
+            return;
+        }
+        if now >= self.last_received + self.idle_timeout() {
+            if self.state == State::Established {
+                self.events.push_back(Event::Closed {
+                    reason: Reason::IDLE_TIMEOUT,
+                    message: Text::default(),
+                    by: Closer::Local,
+                });
+            } else if matches!(self.state, State::Closing { .. }) {
+                self.finish_close(Closer::Local);
+            }
+            self.shut();
+            return;
+        }
+        match self.state {
+            State::Closing { deadline } if now >= deadline => {
+                self.finish_close(Closer::Local);
+                return;
+            }
+            State::Draining { deadline } if now >= deadline => {
+                self.shut();
+                return;
+            }
+            _ => {}
+        }
+        if self.loss_time.is_some_and(|t| t <= now) {
+            self.detect_lost(now);
+        }
+        if self.sent.has_ack_eliciting_in_flight()
+            && now >= self.last_ack_eliciting_sent + self.backed_off_rto()
+        {
+            // A retransmission timeout: probe with the oldest unacknowledged data, or a Ping
+            // (RFC 9002 section 6.2.4). The probe does not wait for the congestion window.
+            self.stats.rto_fired += 1;
+            self.pto_count += 1;
+            match self.state {
+                State::Established => {
+                    let items = self.sent.oldest_items(1);
+                    self.requeue(&items);
+                    // Every timeout sends something the peer must acknowledge, or the timer
+                    // would stay due.
+                    if !self.outbox.has_data() {
+                        self.ping_pending = true;
+                    }
+                }
+                State::Closing { .. } => self.close_pending = true,
+                State::Draining { .. } | State::Closed => {}
+            }
+            self.probes = 1;
+            // The probe's own timer starts when it is sent.
+        }
+        if self.state == State::Established
+            && now >= self.last_ack_eliciting_sent + self.config.heartbeat_interval
+        {
+            self.ping_pending = true;
+        }
+        self.stats.reassembly_expired += self.inbox.expire(now) as u64;
+    }
+
+    /// Writes the next datagram to send into `buf`, if there is one. `buf` must hold at least the
+    /// configured datagram size.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if self.state == State::Closed {
+            return None;
+        }
+        let size = self.config.datagram_size.min(buf.len());
+        let cwnd_open = self.sent.bytes_in_flight() + size <= self.cc.window() || self.probes > 0;
+        let want_data = cwnd_open && self.outbox.has_data();
+        let want_frames =
+            !self.control.is_empty() || self.close_pending || self.ping_pending || want_data;
+        if !want_frames && !self.received.ack_due(now) {
+            return None;
+        }
+        let pn = self.next_pn;
+        let ack = if self.received.ack_owed() {
+            self.received.ack_block(now)
+        } else {
+            None
+        };
+        let header = PacketHeader {
+            connection_id: self.connection_id,
+            packet_number: pn,
+            ack,
+        };
+        let mut builder = DatagramBuilder::new(&mut buf[..size], &header).ok()?;
+        let mut items = Vec::new();
+        while let Some(frame) = self.control.front() {
+            if !builder.push(frame).unwrap_or(false) {
+                break;
+            }
+            self.control.pop_front();
+        }
+        if self.close_pending
+            && let Some(close) = &self.close_frame
+            && builder.push(&Frame::new(close.clone())).unwrap_or(false)
+        {
+            self.close_pending = false;
+            items.push(Item::Close);
+        }
+        if self.state == State::Established && cwnd_open {
+            let max_body = self.config.max_frame_body();
+            self.outbox.fill(&mut builder, &mut items, max_body);
+        }
+        if self.ping_pending && builder.frame_count() == 0 {
+            let ping = Frame::new(Ping {
+                timestamp_us: now.as_micros(),
+            });
+            if builder.push(&ping).unwrap_or(false) {
+                self.ping_pending = false;
+            }
+        } else if builder.frame_count() > 0 {
+            // Anything ack-eliciting serves as the heartbeat.
+            self.ping_pending = false;
+        }
+        let ack_eliciting = builder.frame_count() > 0;
+        let len = builder.finish().ok()?;
+        if header.ack.is_some() {
+            self.received.on_ack_sent();
+        }
+        self.next_pn = pn.wrapping_add(1);
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += len as u64;
+        if ack_eliciting {
+            self.last_ack_eliciting_sent = now;
+            self.probes = self.probes.saturating_sub(1);
+            self.sent.on_sent(
+                pn,
+                SentPacket {
+                    time: now,
+                    size: len,
+                    ack_eliciting: true,
+                    items,
+                },
+            );
+        } else {
+            self.sent.on_sent(
+                pn,
+                SentPacket {
+                    time: now,
+                    size: 0,
+                    ack_eliciting: false,
+                    items,
+                },
+            );
+        }
+        Some(Transmit {
+            destination: self.remote,
+            len,
+        })
+    }
+
+    /// The next event for the application, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}

@@ -1,0 +1,415 @@
+//! Session behaviour at its edges, on a virtual clock: timer boundaries to the millisecond, close,
+//! backpressure, queue limits, fragmentation, heartbeats and coalescing.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use framewire_protocol::session::{Closer, Event, Instant, SendError, Session, SessionConfig};
+use framewire_protocol::sim::{ADDR_B, LinkConfig, Pair};
+use framewire_protocol::wire::{Data, Datagram, Frame, FrameBody, Reason};
+
+const MS: Duration = Duration::from_millis(1);
+
+fn data(tag: u8, len: usize) -> Frame {
+    let mut payload = vec![tag; len];
+    payload[0] = tag;
+    Frame::new(Data {
+        payload: Bytes::from(payload),
+    })
+}
+
+/// The frames of the datagram `a` sends at `now`, if it sends one.
+fn transmit(s: &mut Session, now: Instant) -> Option<Vec<Frame>> {
+    let mut buf = vec![0u8; 2048];
+    let t = s.poll_transmit(now, &mut buf)?;
+    let d = Datagram::parse(Bytes::copy_from_slice(&buf[..t.len])).unwrap();
+    Some(d.frames().map(|b| Frame::parse(b).unwrap()).collect())
+}
+
+fn data_tags(frames: &[Frame]) -> Vec<u8> {
+    frames
+        .iter()
+        .filter_map(|f| match &f.body {
+            FrameBody::Data(d) => Some(d.payload[0]),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn retransmission_happens_at_the_rto_not_a_millisecond_before() {
+    let config = SessionConfig::default();
+    // No RTT sample yet: rto = initial 100 + 4 * 50 (var) + 5 (max ack delay) = 305 ms.
+    let rto = 305 * MS;
+    let t0 = Instant::ZERO;
+    let mut a = Session::established(config, 1, ADDR_B, t0);
+    a.send(data(7, 10)).unwrap();
+    assert_eq!(data_tags(&transmit(&mut a, t0).unwrap()), [7]);
+    assert_eq!(a.poll_timeout(), Some(t0 + rto));
+
+    a.handle_timeout(t0 + rto - MS);
+    assert!(
+        transmit(&mut a, t0 + rto - MS).is_none(),
+        "resent before the RTO"
+    );
+    a.handle_timeout(t0 + rto);
+    assert_eq!(
+        data_tags(&transmit(&mut a, t0 + rto).unwrap()),
+        [7],
+        "not resent at the RTO"
+    );
+
+    // Exponential backoff: the next timeout is twice as long, from the probe.
+    let t1 = t0 + rto;
+    assert_eq!(a.poll_timeout(), Some(t1 + rto * 2));
+    a.handle_timeout(t1 + rto * 2 - MS);
+    assert!(transmit(&mut a, t1 + rto * 2 - MS).is_none());
+    a.handle_timeout(t1 + rto * 2);
+    assert_eq!(data_tags(&transmit(&mut a, t1 + rto * 2).unwrap()), [7]);
+    assert_eq!(a.stats().rto_fired, 2);
+}
+
+#[test]
+fn backoff_is_bounded_by_max_rto() {
+    let config = SessionConfig {
+        max_rto: 1000 * MS,
+        idle_timeout: Duration::from_secs(3600),
+        ..SessionConfig::default()
+    };
+    let mut a = Session::established(config, 1, ADDR_B, Instant::ZERO);
+    a.send(data(1, 10)).unwrap();
+    let mut now = Instant::ZERO;
+    let _ = transmit(&mut a, now);
+    let mut gaps = Vec::new();
+    for _ in 0..8 {
+        let next = a.poll_timeout().unwrap();
+        gaps.push(next.saturating_duration_since(now));
+        now = next;
+        a.handle_timeout(now);
+        while transmit(&mut a, now).is_some() {}
+    }
+    assert!(gaps.iter().all(|g| *g <= 1000 * MS), "{gaps:?}");
+    assert_eq!(gaps.last(), Some(&(1000 * MS)));
+}
+
+#[test]
+fn a_dead_peer_is_declared_at_the_idle_timeout_and_not_before() {
+    let idle = Duration::from_secs(15);
+    let config = SessionConfig {
+        idle_timeout: idle,
+        ..SessionConfig::default()
+    };
+    let t0 = Instant::ZERO;
+    let mut a = Session::established(config, 1, ADDR_B, t0);
+    // Drive every timer before the deadline: heartbeats and probes go out, nothing comes back.
+    let mut sent = 0;
+    let mut steps = 0;
+    while let Some(t) = a.poll_timeout() {
+        if t >= t0 + idle - MS {
+            break;
+        }
+        steps += 1;
+        assert!(steps < 10_000, "timer stuck at {t:?}");
+        a.handle_timeout(t);
+        while transmit(&mut a, t).is_some() {
+            sent += 1;
+        }
+        assert!(a.poll_event().is_none(), "closed early at {t:?}");
+    }
+    assert!(sent > 5, "heartbeats were sent while waiting ({sent})");
+    a.handle_timeout(t0 + idle - MS);
+    assert!(
+        a.poll_event().is_none() && !a.is_closed(),
+        "declared dead 1 ms early"
+    );
+    a.handle_timeout(t0 + idle);
+    assert_eq!(
+        a.poll_event(),
+        Some(Event::Closed {
+            reason: Reason::IDLE_TIMEOUT,
+            message: "".into(),
+            by: Closer::Local
+        })
+    );
+    assert!(a.is_closed());
+    assert_eq!(a.poll_timeout(), None);
+}
+
+#[test]
+fn heartbeats_keep_an_idle_session_alive_and_measure_rtt() {
+    let link = LinkConfig {
+        latency: 20 * MS,
+        ..LinkConfig::default()
+    };
+    let mut pair = Pair::new(SessionConfig::default(), SessionConfig::default(), &link, 1);
+    assert!(
+        !pair.run_until(Instant::from_millis(60_000), |p| !p.events_a.is_empty()
+            || !p.events_b.is_empty())
+    );
+    assert!(!pair.a.is_closed() && !pair.b.is_closed());
+    let rtt = pair.a.stats().rtt;
+    assert!(
+        rtt >= 40 * MS && rtt <= 50 * MS,
+        "rtt {rtt:?} on a 2 x 20 ms path"
+    );
+}
+
+#[test]
+fn close_is_acknowledged_and_both_sides_end() {
+    let mut pair = Pair::new(
+        SessionConfig::default(),
+        SessionConfig::default(),
+        &LinkConfig::default(),
+        2,
+    );
+    let now = pair.now;
+    pair.a.close(now, Reason::NORMAL, "bye");
+    assert_eq!(pair.a.send(data(1, 1)), Err(SendError::Closed));
+    assert!(
+        pair.run_until(Instant::from_millis(10_000), |p| p.a.is_closed()
+            && p.b.is_closed())
+    );
+    assert!(matches!(
+        &pair.events_b[..],
+        [Event::Closed { reason: Reason::NORMAL, by: Closer::Peer, message }] if message == "bye"
+    ));
+    assert!(matches!(
+        &pair.events_a[..],
+        [Event::Closed {
+            reason: Reason::NORMAL,
+            by: Closer::Local,
+            ..
+        }]
+    ));
+    // Through a lossy link the Close is resent until acknowledged.
+    let lossy = LinkConfig {
+        loss: 0.5,
+        ..LinkConfig::default()
+    };
+    let mut pair = Pair::new(
+        SessionConfig::default(),
+        SessionConfig::default(),
+        &lossy,
+        3,
+    );
+    let now = pair.now;
+    pair.a.close(now, Reason::GOING_AWAY, "");
+    assert!(
+        pair.run_until(Instant::from_millis(30_000), |p| p.a.is_closed()
+            && p.b.is_closed())
+    );
+    assert!(matches!(
+        &pair.events_b[..],
+        [Event::Closed {
+            reason: Reason::GOING_AWAY,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn a_full_reliable_queue_is_backpressure_and_drains() {
+    let config = SessionConfig {
+        max_queued_bytes: 2000,
+        ..SessionConfig::default()
+    };
+    let mut pair = Pair::new(config, SessionConfig::default(), &LinkConfig::default(), 4);
+    let mut accepted = 0;
+    while pair.a.send(data(1, 500)).is_ok() {
+        accepted += 1;
+    }
+    assert_eq!(accepted, 3, "3 x (500 + 7) fit in 2000 bytes");
+    assert_eq!(pair.a.send(data(1, 500)), Err(SendError::QueueFull));
+    assert!(
+        pair.run_until(Instant::from_millis(5_000), |p| p.a.stats().queued_bytes
+            == 0)
+    );
+    assert!(
+        pair.a.send(data(1, 500)).is_ok(),
+        "room again once acknowledged"
+    );
+    assert_eq!(pair.b.stats().messages_delivered, 3);
+}
+
+#[test]
+fn a_full_unreliable_queue_drops_its_oldest() {
+    let config = SessionConfig {
+        max_unreliable_queued: 4,
+        ..SessionConfig::default()
+    };
+    let mut a = Session::established(config, 1, ADDR_B, Instant::ZERO);
+    for tag in 0..10 {
+        a.send(data(tag, 10).on_channel(3)).unwrap();
+    }
+    assert_eq!(a.stats().unreliable_dropped, 6);
+    assert_eq!(
+        data_tags(&transmit(&mut a, Instant::ZERO).unwrap()),
+        [6, 7, 8, 9]
+    );
+}
+
+#[test]
+fn small_messages_coalesce_into_one_datagram() {
+    let mut a = Session::established(SessionConfig::default(), 1, ADDR_B, Instant::ZERO);
+    for tag in 0..20 {
+        a.send(data(tag, 40)).unwrap();
+    }
+    let frames = transmit(&mut a, Instant::ZERO).unwrap();
+    assert_eq!(data_tags(&frames), (0..20).collect::<Vec<u8>>());
+    assert!(transmit(&mut a, Instant::ZERO).is_none());
+}
+
+#[test]
+fn large_reliable_messages_fragment_and_survive_loss() {
+    let link = LinkConfig {
+        loss: 0.2,
+        duplicate: 0.05,
+        reorder: 0.1,
+        jitter: 5 * MS,
+        ..LinkConfig::default()
+    };
+    let mut pair = Pair::new(SessionConfig::default(), SessionConfig::default(), &link, 5);
+    let big: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    pair.a
+        .send(Frame::new(Data {
+            payload: Bytes::from(big.clone()),
+        }))
+        .unwrap();
+    assert!(pair.run_until(Instant::from_millis(60_000), |p| !p.events_b.is_empty()));
+    let Event::Frame(Frame {
+        body: FrameBody::Data(d),
+        ..
+    }) = &pair.events_b[0]
+    else {
+        panic!("{:?}", pair.events_b[0]);
+    };
+    assert_eq!(d.payload, big);
+    assert_eq!(pair.events_b.len(), 1, "delivered once");
+    assert!(
+        pair.stats_ab.sent > 17,
+        "20 kB in 1200 B datagrams takes 18 or more"
+    );
+}
+
+#[test]
+fn a_large_unreliable_message_is_all_or_nothing_and_expires() {
+    // The link loses everything sent in the first 10 ms... after the first datagram.
+    let mut link = LinkConfig::default();
+    link.blackholes
+        .push((Instant::from_micros(1), Instant::from_millis(10)));
+    let mut pair = Pair::new(SessionConfig::default(), SessionConfig::default(), &link, 6);
+    let now = pair.now;
+    pair.a
+        .send(
+            Frame::new(Data {
+                payload: Bytes::from(vec![1u8; 5000]),
+            })
+            .on_channel(3),
+        )
+        .unwrap();
+    // One fragment goes out at t=0 and arrives; the rest go out later, into the blackhole.
+    let mut buf = vec![0u8; 2048];
+    let first = pair.a.poll_transmit(now, &mut buf).unwrap();
+    pair.b.handle_datagram(
+        now,
+        framewire_protocol::sim::ADDR_A,
+        Bytes::copy_from_slice(&buf[..first.len]),
+    );
+    pair.now = Instant::from_micros(1);
+    assert!(
+        pair.b.stats().reassembly_bytes > 0,
+        "the first piece is held"
+    );
+    pair.run_until(Instant::from_millis(20_000), |_| false);
+    assert!(
+        pair.events_b.iter().all(|e| !matches!(e, Event::Frame(_))),
+        "partial delivery"
+    );
+    assert_eq!(pair.b.stats().reassembly_bytes, 0, "expired and freed");
+    assert_eq!(pair.b.stats().reassembly_expired, 1);
+}
+
+#[test]
+fn fragment_bombs_stay_within_the_reassembly_bound() {
+    use framewire_protocol::wire::{DatagramBuilder, Fragment, PacketHeader};
+    let config = SessionConfig {
+        max_reassembly_bytes: 10_000,
+        max_reassembly_messages: 8,
+        ..SessionConfig::default()
+    };
+    let max_fragments = config.max_fragments();
+    let mut b = Session::established(config, 1, framewire_protocol::sim::ADDR_A, Instant::ZERO);
+    let mut buf = vec![0u8; 1200];
+    for pn in 0..500u32 {
+        let header = PacketHeader {
+            connection_id: 1,
+            packet_number: pn,
+            ack: None,
+        };
+        let mut builder = DatagramBuilder::new(&mut buf, &header).unwrap();
+        // Each message declares the most fragments allowed and sends only its first piece.
+        let frag = Frame::new(Fragment {
+            message_id: pn,
+            index: 0,
+            count: max_fragments,
+            data: Bytes::from(vec![0u8; 1000]),
+        });
+        assert!(builder.push(&frag).unwrap());
+        let n = builder.finish().unwrap();
+        b.handle_datagram(
+            Instant::from_millis(u64::from(pn)),
+            framewire_protocol::sim::ADDR_A,
+            Bytes::copy_from_slice(&buf[..n]),
+        );
+        assert!(b.stats().reassembly_bytes <= 10_000);
+    }
+    assert!(b.stats().refused > 400, "the rest were refused");
+    // Declaring more fragments than a max-size message needs is refused outright.
+    let header = PacketHeader {
+        connection_id: 1,
+        packet_number: 1000,
+        ack: None,
+    };
+    let mut builder = DatagramBuilder::new(&mut buf, &header).unwrap();
+    let bomb = Frame::new(Fragment {
+        message_id: 9999,
+        index: 0,
+        count: u16::MAX,
+        data: Bytes::new(),
+    });
+    assert!(builder.push(&bomb).unwrap());
+    let n = builder.finish().unwrap();
+    let refused = b.stats().refused;
+    b.handle_datagram(
+        Instant::from_millis(600),
+        framewire_protocol::sim::ADDR_A,
+        Bytes::copy_from_slice(&buf[..n]),
+    );
+    assert_eq!(b.stats().refused, refused + 1);
+    // And everything expires.
+    b.handle_timeout(Instant::from_millis(600) + Duration::from_secs(6));
+    assert_eq!(b.stats().reassembly_bytes, 0);
+}
+
+#[test]
+fn datagrams_from_elsewhere_or_for_another_session_are_dropped() {
+    let mut pair = Pair::new(
+        SessionConfig::default(),
+        SessionConfig::default(),
+        &LinkConfig::default(),
+        8,
+    );
+    pair.a.send(data(1, 10)).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let t = pair.a.poll_transmit(pair.now, &mut buf).unwrap();
+    let stranger: std::net::SocketAddr = "10.9.9.9:9".parse().unwrap();
+    pair.b
+        .handle_datagram(pair.now, stranger, Bytes::copy_from_slice(&buf[..t.len]));
+    pair.b.handle_datagram(
+        pair.now,
+        framewire_protocol::sim::ADDR_A,
+        Bytes::from_static(b"garbage"),
+    );
+    assert_eq!(pair.b.stats().packets_dropped, 2);
+    assert!(pair.b.poll_event().is_none());
+}
