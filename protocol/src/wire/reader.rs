@@ -54,10 +54,12 @@ impl Reader {
         Ok(out)
     }
 
-    /// Everything not read yet (the payload of kinds that end with one).
+    /// Everything not read yet (the payload of kinds that end with one). Takes the buffer rather
+    /// than slicing it, so handing out the payload costs no reference-count traffic.
     pub(crate) fn rest(&mut self) -> Bytes {
-        let out = self.buf.slice(self.pos..);
-        self.pos = self.buf.len();
+        let mut out = core::mem::take(&mut self.buf);
+        bytes::Buf::advance(&mut out, self.pos);
+        self.pos = 0;
         out
     }
 
