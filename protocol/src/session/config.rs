@@ -51,6 +51,8 @@ pub struct SessionConfig {
     pub max_reassembly_messages: usize,
     /// How long an incomplete fragmented message is kept. Default 5 s.
     pub reassembly_timeout: Duration,
+    /// How long a client tries to complete the handshake. Default 10 s.
+    pub handshake_timeout: Duration,
     /// The congestion window at the start, in datagrams. Default 10.
     pub initial_window_datagrams: usize,
     /// The congestion window's floor, in datagrams. Default 2.
@@ -81,6 +83,7 @@ impl Default for SessionConfig {
             max_reassembly_bytes: 1 << 20,
             max_reassembly_messages: 32,
             reassembly_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(10),
             initial_window_datagrams: 10,
             min_window_datagrams: 2,
         }

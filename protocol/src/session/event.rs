@@ -8,6 +8,11 @@ use crate::wire::{Frame, Reason, Text};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
+    /// The handshake completed: the server welcomed this client under `connection_id`.
+    Connected {
+        /// The id the server assigned.
+        connection_id: u64,
+    },
     /// A message arrived on its channel, in the order the channel's kind promises.
     Frame(Frame),
     /// The session is over. No more events follow.

@@ -14,6 +14,8 @@
 
 mod config;
 mod congestion;
+mod cookie;
+mod endpoint;
 mod error;
 mod event;
 mod inbox;
@@ -30,6 +32,8 @@ mod stats;
 mod time;
 
 pub use config::{MIN_DATAGRAM_SIZE, SessionConfig};
+pub use cookie::{COOKIE_LEN, CookieError, CookieJar};
+pub use endpoint::{DropReason, Endpoint, EndpointConfig, EndpointStats, Outcome};
 pub use error::SendError;
 pub use event::{Closer, Event, Transmit};
 pub use rtt::{GRANULARITY, RttEstimator};

@@ -20,15 +20,27 @@ use super::stats::Stats;
 use super::time::Instant;
 use crate::DecodeError;
 use crate::wire::{
-    Close, CloseAck, Datagram, DatagramBuilder, Frame, FrameBody, FrameKind, PacketHeader, Ping,
-    Pong, Reason, Text,
+    CRC_LEN, Close, CloseAck, DEFAULT_MAX_FRAME_LEN, Datagram, DatagramBuilder, FRAME_LEN_PREFIX,
+    Frame, FrameBody, FrameKind, Hello, HelloOptions, MIN_HELLO_DATAGRAM, OPTION_HEADER_LEN,
+    PACKET_HEADER_LEN, PacketHeader, Ping, Pong, Reason, Text, VERSION,
 };
 
 /// The largest exponent of the retransmission timeout's backoff.
 const MAX_BACKOFF_EXPONENT: u32 = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+struct Connecting {
+    nonce: u64,
+    cookie: Option<Bytes>,
+    next_hello: Instant,
+    attempts: u32,
+    deadline: Instant,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
+    /// A client's handshake is under way (docs/PROTOCOL.md section 4.1.2).
+    Connecting(Connecting),
     Established,
     /// We sent a Close and wait for its `CloseAck` until the deadline.
     Closing {
@@ -88,6 +100,23 @@ pub struct Session {
 }
 
 impl Session {
+    /// A client session that starts the handshake with the server at `server`. `nonce` must be
+    /// random (the driver's random source: this crate has none). Messages may be queued with
+    /// [`Session::send`] at once; they go out after the Welcome. `poll_transmit` needs a buffer
+    /// of at least [`MIN_HELLO_DATAGRAM`] bytes while connecting.
+    pub fn connect(config: SessionConfig, server: SocketAddr, nonce: u64, now: Instant) -> Self {
+        let deadline = now + config.handshake_timeout;
+        let mut s = Self::established(config, 0, server, now);
+        s.state = State::Connecting(Connecting {
+            nonce,
+            cookie: None,
+            next_hello: now,
+            attempts: 0,
+            deadline,
+        });
+        s
+    }
+
     /// A session whose handshake is complete: it talks to `remote` under `connection_id`.
     pub fn established(
         config: SessionConfig,
@@ -169,7 +198,7 @@ impl Session {
     /// again after acknowledgements), [`SendError::TooLarge`], [`SendError::Closed`], or a field
     /// that cannot be encoded.
     pub fn send(&mut self, mut frame: Frame) -> Result<(), SendError> {
-        if self.state != State::Established {
+        if !matches!(self.state, State::Established | State::Connecting(_)) {
             return Err(SendError::Closed);
         }
         frame.seq = None;
@@ -183,7 +212,7 @@ impl Session {
     /// # Errors
     /// As [`Session::send`].
     pub fn send_encoded(&mut self, channel: u8, body: Bytes) -> Result<(), SendError> {
-        if self.state != State::Established {
+        if !matches!(self.state, State::Established | State::Connecting(_)) {
             return Err(SendError::Closed);
         }
         if body.len() < crate::wire::FRAME_HEADER_LEN {
@@ -197,6 +226,16 @@ impl Session {
     /// Starts closing: a Close with `reason` is sent until acknowledged or a few retransmission
     /// timeouts pass. Queued messages are dropped.
     pub fn close(&mut self, now: Instant, reason: Reason, message: &str) {
+        if matches!(self.state, State::Connecting(_)) {
+            // Nothing to tell a server that has no session yet.
+            self.events.push_back(Event::Closed {
+                reason,
+                message: Text::default(),
+                by: Closer::Local,
+            });
+            self.shut();
+            return;
+        }
         if self.state != State::Established {
             return;
         }
@@ -234,6 +273,10 @@ impl Session {
         if self.state == State::Closed {
             return;
         }
+        if matches!(self.state, State::Connecting(_)) {
+            self.handle_handshake(now, from, datagram);
+            return;
+        }
         let len = datagram.len();
         let Ok(d) = Datagram::parse(datagram) else {
             self.stats.packets_dropped += 1;
@@ -268,6 +311,122 @@ impl Session {
             self.stats.messages_delivered += 1;
             self.events.push_back(Event::Frame(f));
         }
+    }
+
+    fn handle_handshake(&mut self, now: Instant, from: SocketAddr, datagram: Bytes) {
+        let accepted = match Datagram::parse(datagram) {
+            Ok(d) if from == self.remote && d.header.connection_id == 0 => d,
+            _ => {
+                self.stats.packets_dropped += 1;
+                return;
+            }
+        };
+        self.stats.packets_received += 1;
+        for body in accepted.frames() {
+            let Ok(frame) = Frame::parse(body) else {
+                self.stats.refused += 1;
+                continue;
+            };
+            let State::Connecting(c) = &mut self.state else {
+                return;
+            };
+            match frame.body {
+                FrameBody::Challenge(ch) if ch.nonce == c.nonce => {
+                    c.cookie = Some(ch.cookie);
+                    c.next_hello = now;
+                }
+                FrameBody::Welcome(w) if w.connection_id != 0 => {
+                    self.connection_id = w.connection_id;
+                    let agreed = |mine: Duration, theirs: u32| {
+                        if theirs == 0 {
+                            mine
+                        } else {
+                            mine.min(Duration::from_millis(u64::from(theirs)))
+                        }
+                    };
+                    self.config.idle_timeout = agreed(self.config.idle_timeout, w.idle_timeout_ms);
+                    self.config.heartbeat_interval =
+                        agreed(self.config.heartbeat_interval, w.heartbeat_interval_ms);
+                    self.state = State::Established;
+                    self.last_received = now;
+                    self.last_ack_eliciting_sent = now;
+                    self.events.push_back(Event::Connected {
+                        connection_id: w.connection_id,
+                    });
+                    return;
+                }
+                FrameBody::Reject(r) => {
+                    self.events.push_back(Event::Closed {
+                        reason: r.reason,
+                        message: r.message,
+                        by: Closer::Peer,
+                    });
+                    self.shut();
+                    return;
+                }
+                _ => self.stats.refused += 1,
+            }
+        }
+    }
+
+    /// Writes the next Hello, padded so the datagram is at least [`MIN_HELLO_DATAGRAM`] bytes.
+    fn transmit_hello(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let rto = self.rto();
+        let max_rto = self.config.max_rto;
+        let channels: Vec<_> = self.config.channels.iter().skip(1).copied().collect();
+        let State::Connecting(c) = &mut self.state else {
+            return None;
+        };
+        if now < c.next_hello || buf.len() < MIN_HELLO_DATAGRAM {
+            return None;
+        }
+        let mut options = HelloOptions::builder();
+        if let Some(cookie) = &c.cookie {
+            options = options.cookie(cookie);
+        }
+        if !channels.is_empty() {
+            options = options.channels(&channels);
+        }
+        let hello = |options: HelloOptions| {
+            Frame::new(Hello {
+                min_version: VERSION,
+                max_version: VERSION,
+                idle_timeout_ms: u32::try_from(self.config.idle_timeout.as_millis())
+                    .unwrap_or(u32::MAX),
+                max_frame_len: DEFAULT_MAX_FRAME_LEN,
+                nonce: c.nonce,
+                options,
+            })
+        };
+        let unpadded = PACKET_HEADER_LEN
+            + FRAME_LEN_PREFIX
+            + CRC_LEN
+            + hello(HelloOptions::new()).encoded_len()
+            + options.len();
+        let short = MIN_HELLO_DATAGRAM.saturating_sub(unpadded);
+        if short > 0 {
+            options = options.padding(short.saturating_sub(OPTION_HEADER_LEN));
+        }
+        let frame = hello(options.build().ok()?);
+        let header = PacketHeader {
+            connection_id: 0,
+            packet_number: c.attempts,
+            ack: None,
+        };
+        let mut b = DatagramBuilder::new(buf, &header).ok()?;
+        if !b.push(&frame).ok()? {
+            return None;
+        }
+        let len = b.finish().ok()?;
+        // Resend with exponential backoff until the Welcome comes or the deadline passes.
+        c.next_hello = now + (rto * (1u32 << c.attempts.min(MAX_BACKOFF_EXPONENT))).min(max_rto);
+        c.attempts += 1;
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += len as u64;
+        Some(Transmit {
+            destination: self.remote,
+            len,
+        })
     }
 
     fn on_ack(&mut self, ack: &crate::wire::AckBlock, now: Instant) {
@@ -406,9 +565,10 @@ impl Session {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         };
-        match self.state {
+        match &self.state {
             State::Closed => return None,
-            State::Closing { deadline } | State::Draining { deadline } => consider(Some(deadline)),
+            State::Connecting(c) => return Some(c.next_hello.min(c.deadline)),
+            State::Closing { deadline } | State::Draining { deadline } => consider(Some(*deadline)),
             State::Established => {
                 consider(Some(
                     self.last_ack_eliciting_sent + self.config.heartbeat_interval,
@@ -430,8 +590,20 @@ impl Session {
     /// Runs the timers due at `now`: idle timeout, loss detection, retransmission timeout,
     /// heartbeat, close deadlines and reassembly expiry.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.state == State::Closed {
-            return;
+        match &self.state {
+            State::Closed => return,
+            State::Connecting(c) => {
+                if now >= c.deadline {
+                    self.events.push_back(Event::Closed {
+                        reason: Reason::HANDSHAKE_TIMEOUT,
+                        message: Text::default(),
+                        by: Closer::Local,
+                    });
+                    self.shut();
+                }
+                return;
+            }
+            _ => {}
         }
         if now >= self.last_received + self.idle_timeout() {
             if self.state == State::Established {
@@ -478,7 +650,7 @@ impl Session {
                     }
                 }
                 State::Closing { .. } => self.close_pending = true,
-                State::Draining { .. } | State::Closed => {}
+                State::Draining { .. } | State::Closed | State::Connecting(_) => {}
             }
             self.probes = 1;
             // The probe's own timer starts when it is sent.
@@ -495,8 +667,10 @@ impl Session {
     /// configured datagram size.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        if self.state == State::Closed {
-            return None;
+        match self.state {
+            State::Closed => return None,
+            State::Connecting(_) => return self.transmit_hello(now, buf),
+            _ => {}
         }
         let size = self.config.datagram_size.min(buf.len());
         let cwnd_open = self.sent.bytes_in_flight() + size <= self.cc.window() || self.probes > 0;

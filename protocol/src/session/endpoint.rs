@@ -1,0 +1,344 @@
+//! The server side of the UDP handshake: a stateless challenge before any session exists
+//! (docs/PROTOCOL.md section 4.1.2).
+//!
+//! [`Endpoint::handle`] looks at every datagram the server's socket receives. Datagrams under a
+//! connection id go to that session; datagrams under id 0 are handshakes: a Hello without a cookie
+//! gets a Challenge and leaves no state, a Hello with a valid cookie creates a [`Session`]. Replies
+//! go only to Hellos of at least [`MIN_HELLO_DATAGRAM`] bytes and are always smaller, so the server
+//! never sends an unvalidated address more bytes than it received from it.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use core::hash::Hasher;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use bytes::Bytes;
+use siphasher::sip::SipHasher24;
+
+use super::config::SessionConfig;
+use super::cookie::{CookieError, CookieJar};
+use super::session::Session;
+use super::time::Instant;
+use crate::wire::{
+    Challenge, ChannelKind, Datagram, DatagramBuilder, Frame, FrameBody, Hello, MIN_HELLO_DATAGRAM,
+    PacketHeader, PacketView, Reason, Reject, Text, VERSION, Welcome,
+};
+
+/// How the server's endpoint behaves.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// The configuration each accepted session starts from. Its channel kinds are replaced by the
+    /// ones the client asks for.
+    pub session: SessionConfig,
+    /// How long a challenge cookie stays valid. Default 10 s.
+    pub cookie_lifetime: Duration,
+    /// How many completed handshakes are remembered, so that a client whose Welcome was lost gets
+    /// it again instead of a second session. Default 4096.
+    pub max_recent_handshakes: usize,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        Self {
+            session: SessionConfig::default(),
+            cookie_lifetime: Duration::from_secs(10),
+            max_recent_handshakes: 4096,
+        }
+    }
+}
+
+/// Why a datagram got no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Not a valid framewire datagram.
+    Malformed,
+    /// A handshake datagram whose first frame is not a Hello.
+    NotHello,
+    /// A Hello in a datagram shorter than [`MIN_HELLO_DATAGRAM`].
+    ShortHello,
+    /// A cookie that did not verify.
+    BadCookie(CookieError),
+}
+
+/// What the driver does with a datagram after [`Endpoint::handle`].
+#[derive(Debug)]
+#[must_use]
+pub enum Outcome {
+    /// It belongs to the session with this connection id: pass it to that session's
+    /// [`Session::handle_datagram`] (and drop it if there is none).
+    Route(u64),
+    /// Send the first `len` bytes of the output buffer back to the sender.
+    Reply(usize),
+    /// A new session, established; send the first `reply` bytes of the output buffer (the
+    /// Welcome) back to the sender, and route the session's connection id to it from now on.
+    Accept {
+        /// The new session (boxed: it is large, and the other outcomes are small).
+        session: Box<Session>,
+        /// Bytes of the Welcome datagram.
+        reply: usize,
+    },
+    /// Ignore it.
+    Drop(DropReason),
+}
+
+/// Counts of what the endpoint did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Hellos answered with a Challenge.
+    pub challenges: u64,
+    /// Sessions created.
+    pub accepted: u64,
+    /// Welcomes sent again for a repeated Hello.
+    pub welcomes_repeated: u64,
+    /// Hellos refused for their version.
+    pub rejected: u64,
+    /// Datagrams dropped, any reason.
+    pub dropped: u64,
+    /// Cookies that did not verify.
+    pub bad_cookies: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Recent {
+    connection_id: u64,
+    welcome: WelcomeTerms,
+    expires: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct WelcomeTerms {
+    idle_timeout_ms: u32,
+    max_frame_len: u32,
+    heartbeat_interval_ms: u32,
+}
+
+/// The server's handshake state: its cookie secrets and the handshakes it completed lately.
+#[derive(Debug)]
+pub struct Endpoint {
+    config: EndpointConfig,
+    cookies: CookieJar,
+    id_key: [u8; 16],
+    id_counter: u64,
+    recent: BTreeMap<(SocketAddr, u64), Recent>,
+    recent_order: VecDeque<(SocketAddr, u64)>,
+    stats: EndpointStats,
+}
+
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+impl Endpoint {
+    /// An endpoint with a random cookie secret and a random key for connection ids (both from the
+    /// driver's random source: this crate has none).
+    pub fn new(config: EndpointConfig, cookie_secret: [u8; 16], id_key: [u8; 16]) -> Self {
+        Self {
+            cookies: CookieJar::new(cookie_secret, config.cookie_lifetime),
+            config,
+            id_key,
+            id_counter: 0,
+            recent: BTreeMap::new(),
+            recent_order: VecDeque::new(),
+            stats: EndpointStats::default(),
+        }
+    }
+
+    /// Starts a new cookie generation (call it every cookie lifetime or so, with fresh randomness).
+    pub fn rotate_secret(&mut self, secret: [u8; 16]) {
+        self.cookies.rotate(secret);
+    }
+
+    /// What the endpoint has done.
+    pub fn stats(&self) -> EndpointStats {
+        self.stats
+    }
+
+    /// An unpredictable, non-zero connection id: `SipHash` of a counter under the id key.
+    fn new_connection_id(&mut self) -> u64 {
+        loop {
+            self.id_counter += 1;
+            let mut h = SipHasher24::new_with_key(&self.id_key);
+            h.write_u64(self.id_counter);
+            let id = h.finish();
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+
+    /// Looks at a datagram from `from`; any reply is written into `out` (at least 1200 bytes).
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        out: &mut [u8],
+    ) -> Outcome {
+        let outcome = self.classify(now, from, datagram, out);
+        if matches!(outcome, Outcome::Drop(_)) {
+            self.stats.dropped += 1;
+        }
+        outcome
+    }
+
+    fn classify(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        out: &mut [u8],
+    ) -> Outcome {
+        let Ok(view) = PacketView::new_checked(datagram) else {
+            return Outcome::Drop(DropReason::Malformed);
+        };
+        if view.connection_id() != 0 {
+            return Outcome::Route(view.connection_id());
+        }
+        let Ok(d) = Datagram::parse(Bytes::copy_from_slice(datagram)) else {
+            return Outcome::Drop(DropReason::Malformed);
+        };
+        let Some(Ok(Frame {
+            body: FrameBody::Hello(hello),
+            ..
+        })) = d.frames().next().map(Frame::parse)
+        else {
+            return Outcome::Drop(DropReason::NotHello);
+        };
+        if datagram.len() < MIN_HELLO_DATAGRAM {
+            return Outcome::Drop(DropReason::ShortHello);
+        }
+        if !(hello.min_version..=hello.max_version).contains(&VERSION) {
+            self.stats.rejected += 1;
+            let reject = Frame::new(Reject {
+                reason: Reason::UNSUPPORTED_VERSION,
+                min_version: VERSION,
+                max_version: VERSION,
+                message: Text::from_static("this server speaks version 1"),
+            });
+            return Self::reply(&reject, datagram.len(), out);
+        }
+        self.expire_recent(now);
+        let Some(cookie) = hello.options.cookie() else {
+            self.stats.challenges += 1;
+            let cookie = self.cookies.issue(now, from, hello.nonce);
+            let challenge = Frame::new(Challenge {
+                nonce: hello.nonce,
+                cookie: Bytes::copy_from_slice(&cookie),
+            });
+            return Self::reply(&challenge, datagram.len(), out);
+        };
+        if let Err(e) = self.cookies.verify(now, from, hello.nonce, &cookie) {
+            self.stats.bad_cookies += 1;
+            return Outcome::Drop(DropReason::BadCookie(e));
+        }
+        if let Some(recent) = self.recent.get(&(from, hello.nonce)).copied() {
+            self.stats.welcomes_repeated += 1;
+            return Self::reply(
+                &welcome(recent.connection_id, recent.welcome),
+                datagram.len(),
+                out,
+            );
+        }
+        self.accept(now, from, &hello, datagram.len(), out)
+    }
+
+    fn accept(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        hello: &Hello,
+        received: usize,
+        out: &mut [u8],
+    ) -> Outcome {
+        let mut config = self.config.session.clone();
+        if hello.idle_timeout_ms != 0 {
+            config.idle_timeout = config
+                .idle_timeout
+                .min(Duration::from_millis(u64::from(hello.idle_timeout_ms)));
+        }
+        if let Some(kinds) = hello.options.channels() {
+            let mut channels: Vec<ChannelKind> = Vec::with_capacity(kinds.len() + 1);
+            channels.push(ChannelKind::ReliableOrdered);
+            channels.extend(kinds);
+            config.channels = channels;
+        }
+        let terms = WelcomeTerms {
+            idle_timeout_ms: millis(config.idle_timeout),
+            max_frame_len: hello.max_frame_len.min(crate::wire::DEFAULT_MAX_FRAME_LEN),
+            heartbeat_interval_ms: millis(config.heartbeat_interval),
+        };
+        let connection_id = self.new_connection_id();
+        let session = Session::established(config, connection_id, from, now);
+        if self.recent_order.len() >= self.config.max_recent_handshakes
+            && let Some(oldest) = self.recent_order.pop_front()
+        {
+            self.recent.remove(&oldest);
+        }
+        self.recent.insert(
+            (from, hello.nonce),
+            Recent {
+                connection_id,
+                welcome: terms,
+                expires: now + self.config.cookie_lifetime,
+            },
+        );
+        self.recent_order.push_back((from, hello.nonce));
+        self.stats.accepted += 1;
+        match Self::reply(&welcome(connection_id, terms), received, out) {
+            Outcome::Reply(reply) => Outcome::Accept {
+                session: Box::new(session),
+                reply,
+            },
+            other => other,
+        }
+    }
+
+    fn expire_recent(&mut self, now: Instant) {
+        while let Some(key) = self.recent_order.front() {
+            match self.recent.get(key) {
+                Some(r) if r.expires > now => break,
+                _ => {
+                    let key = *key;
+                    self.recent.remove(&key);
+                    self.recent_order.pop_front();
+                }
+            }
+        }
+    }
+
+    /// Writes a handshake datagram carrying `frame`, if it is smaller than what was received.
+    fn reply(frame: &Frame, received: usize, out: &mut [u8]) -> Outcome {
+        let header = PacketHeader {
+            connection_id: 0,
+            packet_number: 0,
+            ack: None,
+        };
+        let limit = out.len().min(received.saturating_sub(1));
+        let Ok(mut b) = DatagramBuilder::new(&mut out[..limit], &header) else {
+            return Outcome::Drop(DropReason::Malformed);
+        };
+        if !b.push(frame).unwrap_or(false) {
+            return Outcome::Drop(DropReason::Malformed);
+        }
+        match b.finish() {
+            Ok(len) => Outcome::Reply(len),
+            Err(_) => Outcome::Drop(DropReason::Malformed),
+        }
+    }
+}
+
+fn welcome(connection_id: u64, terms: WelcomeTerms) -> Frame {
+    Frame::new(Welcome {
+        resumed: false,
+        version: VERSION,
+        connection_id,
+        idle_timeout_ms: terms.idle_timeout_ms,
+        max_frame_len: terms.max_frame_len,
+        heartbeat_interval_ms: terms.heartbeat_interval_ms,
+        missed: 0,
+        session_token: Bytes::new(),
+    })
+}
