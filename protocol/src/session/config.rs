@@ -51,6 +51,9 @@ pub struct SessionConfig {
     pub max_reassembly_messages: usize,
     /// How long an incomplete fragmented message is kept. Default 5 s.
     pub reassembly_timeout: Duration,
+    /// Seeds the session's random values (path-validation tokens). A server derives it per session
+    /// from a secret; tests set it to replay a run exactly (STYLE.md 4). Default 0.
+    pub seed: u64,
     /// How long a client tries to complete the handshake. Default 10 s.
     pub handshake_timeout: Duration,
     /// The congestion window at the start, in datagrams. Default 10.
@@ -83,6 +86,7 @@ impl Default for SessionConfig {
             max_reassembly_bytes: 1 << 20,
             max_reassembly_messages: 32,
             reassembly_timeout: Duration::from_secs(5),
+            seed: 0,
             handshake_timeout: Duration::from_secs(10),
             initial_window_datagrams: 10,
             min_window_datagrams: 2,

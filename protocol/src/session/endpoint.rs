@@ -271,6 +271,9 @@ impl Endpoint {
             heartbeat_interval_ms: millis(config.heartbeat_interval),
         };
         let connection_id = self.new_connection_id();
+        let mut seed = SipHasher24::new_with_key(&self.id_key);
+        seed.write_u64(!connection_id);
+        config.seed = seed.finish();
         let session = Session::established(config, connection_id, from, now);
         if self.recent_order.len() >= self.config.max_recent_handshakes
             && let Some(oldest) = self.recent_order.pop_front()

@@ -37,6 +37,21 @@ struct Connecting {
     deadline: Instant,
 }
 
+/// A new address the peer's datagrams came from, being checked before the session moves there
+/// (RFC 9000 section 9): it gets a Ping carrying `token`, and only a Pong echoing the token from
+/// that address moves the session. Until then it gets at most 3 times the bytes it sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PathCheck {
+    addr: SocketAddr,
+    token: u64,
+    ping_due: bool,
+    received: usize,
+    sent: usize,
+}
+
+/// The anti-amplification factor for an address not yet validated (RFC 9000 section 8.1).
+const AMPLIFICATION_FACTOR: usize = 3;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     /// A client's handshake is under way (docs/PROTOCOL.md section 4.1.2).
@@ -97,6 +112,8 @@ pub struct Session {
     delivered: VecDeque<Frame>,
     events: VecDeque<Event>,
     stats: Stats,
+    path_check: Option<PathCheck>,
+    rng_state: u64,
 }
 
 impl Session {
@@ -107,6 +124,7 @@ impl Session {
     pub fn connect(config: SessionConfig, server: SocketAddr, nonce: u64, now: Instant) -> Self {
         let deadline = now + config.handshake_timeout;
         let mut s = Self::established(config, 0, server, now);
+        s.rng_state ^= nonce;
         s.state = State::Connecting(Connecting {
             nonce,
             cookie: None,
@@ -153,7 +171,24 @@ impl Session {
             delivered: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            path_check: None,
+            rng_state: 0,
         }
+        .seeded()
+    }
+
+    fn seeded(mut self) -> Self {
+        self.rng_state = self.config.seed;
+        self
+    }
+
+    /// The next value of the session's seeded generator (splitmix64).
+    fn random(&mut self) -> u64 {
+        self.rng_state = self.rng_state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng_state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
     }
 
     /// The session's connection id.
@@ -282,7 +317,7 @@ impl Session {
             self.stats.packets_dropped += 1;
             return;
         };
-        if d.header.connection_id != self.connection_id || from != self.remote {
+        if d.header.connection_id != self.connection_id {
             self.stats.packets_dropped += 1;
             return;
         }
@@ -297,12 +332,15 @@ impl Session {
         self.stats.packets_received += 1;
         self.stats.bytes_received += len as u64;
         self.last_received = now;
+        if from != self.remote {
+            self.on_new_path(from, len);
+        }
         if let Some(ack) = d.header.ack {
             self.on_ack(&ack, now);
         }
         for body in d.frames() {
             match Frame::parse(body) {
-                Ok(frame) => self.on_frame(frame, now),
+                Ok(frame) => self.on_frame(frame, now, from),
                 Err(DecodeError::UnknownKind(k)) if FrameKind::is_ignorable(k) => {}
                 Err(_) => self.stats.refused += 1,
             }
@@ -429,6 +467,70 @@ impl Session {
         })
     }
 
+    /// A valid datagram came from an address other than the peer's: check that address before
+    /// sending it anything but the check.
+    fn on_new_path(&mut self, from: SocketAddr, len: usize) {
+        if let Some(check) = self.path_check.as_mut()
+            && check.addr == from
+        {
+            check.received += len;
+            check.ping_due = true;
+            return;
+        }
+        let token = self.random();
+        self.path_check = Some(PathCheck {
+            addr: from,
+            token,
+            ping_due: true,
+            received: len,
+            sent: 0,
+        });
+    }
+
+    /// Writes the path check's Ping to the new address, within its amplification budget.
+    fn transmit_path_check(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let check = self.path_check.as_ref()?;
+        if !check.ping_due {
+            return None;
+        }
+        let header = PacketHeader {
+            connection_id: self.connection_id,
+            packet_number: self.next_pn,
+            ack: None,
+        };
+        let size = self.config.datagram_size.min(buf.len());
+        let mut b = DatagramBuilder::new(&mut buf[..size], &header).ok()?;
+        let ping = Frame::new(Ping {
+            timestamp_us: check.token,
+        });
+        if !b.push(&ping).ok()? {
+            return None;
+        }
+        let len = b.finish().ok()?;
+        let check = self.path_check.as_mut()?;
+        check.ping_due = false;
+        if check.sent + len > check.received * AMPLIFICATION_FACTOR {
+            return None;
+        }
+        check.sent += len;
+        let destination = check.addr;
+        // Numbered like any packet, but not tracked for loss: the next datagram from that address
+        // asks for another check.
+        self.sent.on_sent(
+            self.next_pn,
+            SentPacket {
+                time: now,
+                size: 0,
+                ack_eliciting: false,
+                items: Vec::new(),
+            },
+        );
+        self.next_pn = self.next_pn.wrapping_add(1);
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += len as u64;
+        Some(Transmit { destination, len })
+    }
+
     fn on_ack(&mut self, ack: &crate::wire::AckBlock, now: Instant) {
         let result = self.sent.on_ack(ack, now);
         if let Some(sample) = result.rtt_sample {
@@ -468,9 +570,20 @@ impl Session {
         }
     }
 
-    fn on_frame(&mut self, frame: Frame, now: Instant) {
+    fn on_frame(&mut self, frame: Frame, now: Instant, from: SocketAddr) {
         let channel = frame.channel;
         match frame.body {
+            FrameBody::Pong(p)
+                if self
+                    .path_check
+                    .as_ref()
+                    .is_some_and(|c| c.addr == from && c.token == p.timestamp_us) =>
+            {
+                // The new address echoed the token: it receives what is sent there.
+                self.remote = from;
+                self.path_check = None;
+                self.stats.migrations += 1;
+            }
             FrameBody::Ping(p) => self.control.push_back(Frame::new(Pong {
                 timestamp_us: p.timestamp_us,
             })),
@@ -670,6 +783,11 @@ impl Session {
         match self.state {
             State::Closed => return None,
             State::Connecting(_) => return self.transmit_hello(now, buf),
+            State::Established => {
+                if let Some(t) = self.transmit_path_check(now, buf) {
+                    return Some(t);
+                }
+            }
             _ => {}
         }
         let size = self.config.datagram_size.min(buf.len());

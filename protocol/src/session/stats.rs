@@ -37,6 +37,8 @@ pub struct Stats {
     pub refused: u64,
     /// Fragmented messages discarded incomplete.
     pub reassembly_expired: u64,
+    /// Times the peer's address changed, after the new address proved itself.
+    pub migrations: u64,
     /// The congestion window, in bytes.
     pub congestion_window: usize,
     /// Bytes sent and not yet acknowledged or declared lost.
