@@ -31,3 +31,8 @@ fn stream_corpus_replays_clean() {
 fn datagram_corpus_replays_clean() {
     replay("datagram", framewire_protocol::harness::datagram);
 }
+
+#[test]
+fn session_corpus_replays_clean() {
+    replay("session", framewire_protocol::harness::session_ops);
+}

@@ -50,10 +50,14 @@ impl RecvChannel {
 #[derive(Debug)]
 struct Partial {
     channel: u8,
+    /// On a reliable channel: its pieces' packets have been acknowledged, so they will not be
+    /// sent again, and the message is kept while the sender makes progress.
+    reliable: bool,
     parts: Vec<Option<Bytes>>,
     missing: u16,
     bytes: usize,
     started: Instant,
+    last_progress: Instant,
 }
 
 /// What the inbox did with a frame, for the session's counters.
@@ -82,6 +86,9 @@ pub(crate) struct Inbox {
     max_partials: usize,
     max_fragments: u16,
     reassembly_timeout: Duration,
+    reliable_timeout: Duration,
+    unreliable_partials: usize,
+    unreliable_bytes: usize,
     /// Fragment message ids completed lately, so late duplicates of their pieces are ignored.
     completed: VecDeque<u32>,
 }
@@ -100,6 +107,9 @@ impl Inbox {
             max_partials: config.max_reassembly_messages,
             max_fragments: config.max_fragments(),
             reassembly_timeout: config.reassembly_timeout,
+            reliable_timeout: config.idle_timeout,
+            unreliable_partials: 0,
+            unreliable_bytes: 0,
             completed: VecDeque::new(),
         }
     }
@@ -186,18 +196,31 @@ impl Inbox {
         if self.completed.contains(&f.message_id) {
             return Err(Disposition::Duplicate);
         }
+        let reliable = channel_kind(&self.kinds, channel).is_reliable();
         if !self.partials.contains_key(&f.message_id) {
-            if self.partials.len() >= self.max_partials {
+            // Reliable and unreliable messages are counted apart, so unreliable traffic can never
+            // crowd out pieces of a reliable message whose sender has been told they arrived.
+            let full = if reliable {
+                self.partials.len() - self.unreliable_partials >= self.max_partials
+            } else {
+                self.unreliable_partials >= self.max_partials
+            };
+            if full {
                 return Err(Disposition::Refused);
+            }
+            if !reliable {
+                self.unreliable_partials += 1;
             }
             self.partials.insert(
                 f.message_id,
                 Partial {
                     channel,
+                    reliable,
                     parts: vec![None; usize::from(f.count)],
                     missing: f.count,
                     bytes: 0,
                     started: now,
+                    last_progress: now,
                 },
             );
         }
@@ -212,18 +235,28 @@ impl Inbox {
         if slot.is_some() {
             return Err(Disposition::Duplicate);
         }
-        if self.partial_bytes + f.data.len() > self.max_partial_bytes {
+        // Unreliable pieces may use half the budget; the rest is kept for reliable ones.
+        let over = if p.reliable {
+            self.partial_bytes + f.data.len() > self.max_partial_bytes
+        } else {
+            self.unreliable_bytes + f.data.len() > self.max_partial_bytes / 2
+        };
+        if over {
             return Err(Disposition::Refused);
         }
         self.partial_bytes += f.data.len();
+        if !p.reliable {
+            self.unreliable_bytes += f.data.len();
+        }
         p.bytes += f.data.len();
+        p.last_progress = now;
         *slot = Some(f.data);
         p.missing -= 1;
         if p.missing > 0 {
             return Ok(None);
         }
         let p = self.partials.remove(&f.message_id).expect("present");
-        self.partial_bytes -= p.bytes;
+        self.forget(&p);
         if self.completed.len() == COMPLETED_MEMORY {
             self.completed.pop_front();
         }
@@ -235,28 +268,53 @@ impl Inbox {
         Ok(Some(Bytes::from(body)))
     }
 
-    /// Discards messages whose reassembly started `reassembly_timeout` ago; returns how many.
-    pub(crate) fn expire(&mut self, now: Instant) -> usize {
-        let timeout = self.reassembly_timeout;
-        let before = self.partials.len();
-        let mut freed = 0;
-        self.partials.retain(|_, p| {
-            let keep = p.started + timeout > now;
-            if !keep {
-                freed += p.bytes;
-            }
-            keep
-        });
-        self.partial_bytes -= freed;
-        before - self.partials.len()
+    fn forget(&mut self, p: &Partial) {
+        self.partial_bytes -= p.bytes;
+        if !p.reliable {
+            self.unreliable_partials -= 1;
+            self.unreliable_bytes -= p.bytes;
+        }
     }
 
-    /// When the oldest incomplete message expires.
+    /// When `p` is discarded: an unreliable message `reassembly_timeout` after it started; a
+    /// reliable one when no new piece has come for the idle timeout (a live sender resends
+    /// missing pieces well within it, so only a dead sender or a stale duplicate gets there).
+    fn expiry(&self, p: &Partial) -> Instant {
+        if p.reliable {
+            p.last_progress + self.reliable_timeout
+        } else {
+            p.started + self.reassembly_timeout
+        }
+    }
+
+    /// Discards incomplete messages that are due; returns how many.
+    pub(crate) fn expire(&mut self, now: Instant) -> usize {
+        let due: Vec<u32> = self
+            .partials
+            .iter()
+            .filter(|(_, p)| self.expiry(p) <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in &due {
+            if let Some(p) = self.partials.remove(id) {
+                self.forget(&p);
+            }
+        }
+        due.len()
+    }
+
+    /// When the next incomplete message expires.
     pub(crate) fn next_expiry(&self) -> Option<Instant> {
-        self.partials
-            .values()
-            .map(|p| p.started + self.reassembly_timeout)
-            .min()
+        self.partials.values().map(|p| self.expiry(p)).min()
+    }
+
+    /// Frees everything held (the session is over).
+    pub(crate) fn clear(&mut self) {
+        self.channels.clear();
+        self.partials.clear();
+        self.partial_bytes = 0;
+        self.unreliable_partials = 0;
+        self.unreliable_bytes = 0;
     }
 
     /// Bytes held for incomplete messages.

@@ -79,6 +79,10 @@ impl Encoded {
     }
 }
 
+/// The most fragmented reliable messages a sender keeps in flight; a receiver accepts at least
+/// this many under reassembly (docs/PROTOCOL.md section 7a.5).
+pub(crate) const MAX_FRAGMENTED_IN_FLIGHT: usize = 8;
+
 /// The header of a Fragment frame: kind, flags, channel, message id, index, count.
 pub(crate) const FRAGMENT_HEAD_LEN: usize = 3 + 4 + 2 + 2;
 
@@ -159,6 +163,7 @@ pub(crate) struct Outbox {
     max_message_len: usize,
     window: u32,
     rr: usize,
+    fragmented_in_flight: usize,
     pub(crate) counters: OutboxCounters,
 }
 
@@ -178,6 +183,7 @@ impl Outbox {
             max_message_len: config.max_message_len,
             window: config.reliable_window,
             rr: 0,
+            fragmented_in_flight: 0,
             counters: OutboxCounters::default(),
         }
     }
@@ -300,7 +306,14 @@ impl Outbox {
                     continue;
                 }
                 let kind = self.kind(i as u8);
-                if front.len() > max_body {
+                let needs_fragments = front.len() > max_body;
+                if needs_fragments
+                    && kind.is_reliable()
+                    && self.fragmented_in_flight >= MAX_FRAGMENTED_IN_FLIGHT
+                {
+                    continue;
+                }
+                if needs_fragments {
                     let msg = self.channels[i].queue.pop_front().expect("front exists");
                     self.fragment(i as u8, kind, &msg, piece);
                     if !self.drain_pending(b, items) {
@@ -370,6 +383,7 @@ impl Outbox {
         if kind.is_reliable() {
             let uid = self.next_uid;
             self.next_uid += 1;
+            self.fragmented_in_flight += 1;
             self.channel(channel).unacked += 1;
             self.in_flight.insert(
                 uid,
@@ -452,6 +466,9 @@ impl Outbox {
         };
         if let Some(done) = self.in_flight.remove(&uid) {
             self.queued_reliable_bytes -= done.len;
+            if matches!(done.body, Body::Fragmented(_)) {
+                self.fragmented_in_flight -= 1;
+            }
             let ch = self.channel(done.channel);
             ch.unacked = ch.unacked.saturating_sub(1);
         }
@@ -478,6 +495,7 @@ impl Outbox {
         self.retransmit.clear();
         self.pending.clear();
         self.queued_reliable_bytes = 0;
+        self.fragmented_in_flight = 0;
     }
 }
 

@@ -663,6 +663,9 @@ impl Session {
     fn shut(&mut self) {
         self.state = State::Closed;
         self.outbox.clear();
+        self.inbox.clear();
+        self.delivered.clear();
+        self.path_check = None;
         self.sent.clear();
         self.control.clear();
         self.close_pending = false;

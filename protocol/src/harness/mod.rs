@@ -1,6 +1,10 @@
 //! Checks shared by the fuzz targets (`protocol/fuzz`) and the stable tests that replay their
 //! corpora, so both run the same assertions. Not part of the public API.
 
+mod session_ops;
+
+pub use session_ops::session_ops;
+
 use alloc::vec;
 use alloc::vec::Vec;
 

@@ -1,0 +1,190 @@
+//! Random operation sequences on two sessions over the simulated network, and the guarantees that
+//! must hold once the network is clean again.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use bytes::Bytes;
+
+use crate::session::{Event, SendError, SessionConfig};
+use crate::sim::{LinkConfig, Pair};
+use crate::wire::{Data, Frame, FrameBody, Reason};
+
+/// Message ids sent, by direction (0: a to b, 1: b to a) and channel.
+type Sent = [[Vec<u32>; 4]; 2];
+
+/// Interprets `data` as a sequence of operations on two sessions joined by the simulated network
+/// (send on each channel, send large messages, advance time, change loss, duplication and
+/// reordering, close), then makes the network clean and checks that the pair settles within a
+/// bound with every delivery guarantee kept and no protocol violation counted. Panics on a
+/// broken invariant.
+pub fn session_ops(data: &[u8]) {
+    let mut ops = data.iter().copied();
+    let seed = u64::from(ops.next().unwrap_or(0));
+    // An idle timeout well inside the settling bound: a peer whose Close was lost every time
+    // learns of it only by this timeout.
+    let config = SessionConfig {
+        idle_timeout: Duration::from_secs(60),
+        max_queued_bytes: 256 * 1024,
+        ..SessionConfig::default()
+    };
+    let mut pair = Pair::new(config.clone(), config, &LinkConfig::default(), seed);
+    let mut sent: Sent = Default::default();
+    let mut next_id = 0u32;
+    let mut closed = false;
+    while let Some(op) = ops.next() {
+        let arg = ops.next().unwrap_or(0);
+        apply(&mut pair, op, arg, &mut sent, &mut next_id, &mut closed);
+    }
+    settle(&mut pair, closed);
+    let ended = pair.a.is_closed() || pair.b.is_closed();
+    check_deliveries(&pair.events_b, &sent[0], ended);
+    check_deliveries(&pair.events_a, &sent[1], ended);
+    assert_eq!(
+        pair.a.stats().refused,
+        0,
+        "a refused a frame from an honest peer"
+    );
+    assert_eq!(
+        pair.b.stats().refused,
+        0,
+        "b refused a frame from an honest peer"
+    );
+}
+
+fn apply(pair: &mut Pair, op: u8, arg: u8, sent: &mut Sent, next_id: &mut u32, closed: &mut bool) {
+    match op % 10 {
+        kind @ (0..=4 | 8) => {
+            let (dir, channel) = match kind {
+                4 => (1, 0),
+                8 => (0, if arg.is_multiple_of(2) { 0 } else { 3 }),
+                c => (0, c),
+            };
+            let len = if kind == 8 {
+                3000 + usize::from(arg) * 64
+            } else {
+                usize::from(arg) * 4
+            };
+            let mut payload = vec![0u8; len.max(4)];
+            payload[..4].copy_from_slice(&next_id.to_be_bytes());
+            let frame = Frame::new(Data {
+                payload: Bytes::from(payload),
+            })
+            .on_channel(channel);
+            let session = if dir == 0 { &mut pair.a } else { &mut pair.b };
+            match session.send(frame) {
+                Ok(()) => sent[dir][usize::from(channel)].push(*next_id),
+                Err(SendError::QueueFull | SendError::Closed) => {}
+                Err(e) => panic!("send failed: {e}"),
+            }
+            *next_id += 1;
+        }
+        5 => {
+            let until = pair.now + Duration::from_millis(u64::from(arg) * 4);
+            pair.run_until(until, |_| false);
+            pair.now = pair.now.max(until);
+        }
+        6 => {
+            let loss = f64::from(arg) / 255.0 * 0.6;
+            pair.a_to_b.loss = loss;
+            pair.b_to_a.loss = loss;
+        }
+        7 => {
+            let p = f64::from(arg & 0x0f) / 15.0 * 0.3;
+            let q = f64::from(arg >> 4) / 15.0 * 0.3;
+            pair.a_to_b.duplicate = p;
+            pair.b_to_a.reorder = p;
+            pair.a_to_b.reorder = q;
+            pair.b_to_a.duplicate = q;
+            pair.a_to_b.jitter = Duration::from_millis(u64::from(arg & 7));
+        }
+        _ => {
+            if arg < 8 && !*closed {
+                let now = pair.now;
+                let side = if arg.is_multiple_of(2) {
+                    &mut pair.a
+                } else {
+                    &mut pair.b
+                };
+                side.close(now, Reason::NORMAL, "");
+                *closed = true;
+            }
+        }
+    }
+}
+
+/// Makes the network clean and runs until the pair has nothing left to do: both ended, or
+/// nothing queued, in flight or in transit.
+fn settle(pair: &mut Pair, closed: bool) {
+    let clean = LinkConfig::default();
+    pair.a_to_b = clean.clone();
+    pair.b_to_a = clean;
+    let deadline = pair.now + Duration::from_secs(600);
+    let settled = pair.run_until(deadline, |p| {
+        // Once either side has ended (a close, or an idle timeout during a long loss spell), the
+        // pair has settled when both have.
+        if closed || p.a.is_closed() || p.b.is_closed() {
+            return p.a.is_closed() && p.b.is_closed();
+        }
+        let (a, b) = (p.a.stats(), p.b.stats());
+        p.in_transit() == 0
+            && a.queued_bytes == 0
+            && b.queued_bytes == 0
+            && a.bytes_in_flight == 0
+            && b.bytes_in_flight == 0
+    });
+    assert!(
+        settled,
+        "the pair did not settle within 600 s of a clean network"
+    );
+}
+
+/// Checks what one side delivered against what the other sent to it.
+fn check_deliveries(events: &[Event], want: &[Vec<u32>; 4], ended: bool) {
+    let mut got: [Vec<u32>; 4] = Default::default();
+    for e in events {
+        if let Event::Frame(Frame {
+            channel,
+            body: FrameBody::Data(d),
+            ..
+        }) = e
+        {
+            let id = u32::from_be_bytes([d.payload[0], d.payload[1], d.payload[2], d.payload[3]]);
+            got[usize::from(*channel)].push(id);
+        }
+    }
+    for (channel, ids) in got.iter().enumerate() {
+        assert!(
+            ids.iter().all(|id| want[channel].contains(id)),
+            "channel {channel}: delivered a message never sent on it"
+        );
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            ids.len(),
+            "channel {channel}: delivered twice"
+        );
+    }
+    assert!(
+        got[2].windows(2).all(|w| w[0] < w[1]),
+        "sequenced channel delivered a stale message"
+    );
+    if ended {
+        // Until the end, what was delivered on the ordered channel is a prefix, in order.
+        assert!(
+            want[0].starts_with(&got[0]),
+            "reliable-ordered: out of order before the end"
+        );
+    } else {
+        assert_eq!(
+            got[0], want[0],
+            "reliable-ordered: not every message, or not in order"
+        );
+        let mut unordered = got[1].clone();
+        unordered.sort_unstable();
+        assert_eq!(unordered, want[1], "reliable-unordered: not every message");
+    }
+}
