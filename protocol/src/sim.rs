@@ -65,7 +65,8 @@ impl Rng {
 pub struct LinkConfig {
     /// The fixed one-way delay.
     pub latency: Duration,
-    /// Extra delay, uniform in `[0, jitter)`, per datagram.
+    /// Extra delay, uniform in `[0, jitter)`, per datagram. Jitter is queueing delay: it never lets
+    /// a datagram overtake an earlier one (the link stays FIFO); reordering is `reorder`'s.
     pub jitter: Duration,
     /// Probability a datagram is lost.
     pub loss: f64,
@@ -139,6 +140,8 @@ pub struct Pair {
     order: u64,
     /// Consecutive steps that did not move the clock.
     stalled: u32,
+    /// The latest arrival time scheduled on each link, to keep jitter FIFO.
+    last_arrival: [Instant; 2],
     buf: Vec<u8>,
     /// Events of `a`, in order.
     pub events_a: Vec<Event>,
@@ -177,6 +180,7 @@ impl Pair {
             queue: BinaryHeap::new(),
             order: 0,
             stalled: 0,
+            last_arrival: [Instant::ZERO; 2],
             buf: vec![0u8; crate::wire::MAX_DATAGRAM_SIZE],
             events_a: Vec::new(),
             events_b: Vec::new(),
@@ -223,11 +227,17 @@ impl Pair {
         } else {
             1
         };
+        let lane = usize::from(dir == Direction::BtoA);
         for _ in 0..copies {
-            let mut delay = link.latency + self.rng.duration(link.jitter);
+            let mut arrival = self.now + link.latency + self.rng.duration(link.jitter);
             if self.rng.chance(link.reorder) {
-                delay += self.rng.duration(link.reorder_delay);
+                // Held back: later datagrams may overtake it.
+                arrival += self.rng.duration(link.reorder_delay);
+            } else {
+                arrival = arrival.max(self.last_arrival[lane]);
+                self.last_arrival[lane] = arrival;
             }
+            let delay = arrival.saturating_duration_since(self.now);
             self.order += 1;
             self.queue.push(Reverse((
                 self.now + delay,

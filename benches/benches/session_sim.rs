@@ -1,0 +1,208 @@
+//! The session engine over the simulated network: goodput and wire overhead under loss, and the
+//! tail latency of reliable ping-pong. Deterministic (seeded); prints tables.
+//!
+//! `cargo bench -p framewire-benches --bench session_sim`
+//!
+//! Overhead is all UDP payload bytes sent in both directions (headers, acks, retransmissions)
+//! divided by the application payload bytes delivered.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use framewire_protocol::session::{Event, Instant, SessionConfig};
+use framewire_protocol::sim::{LinkConfig, Pair};
+use framewire_protocol::wire::{Data, Frame, FrameBody};
+
+struct Load {
+    name: &'static str,
+    size: usize,
+    per_second: u64,
+    seconds: u64,
+}
+
+fn link(loss: f64) -> LinkConfig {
+    LinkConfig {
+        latency: Duration::from_millis(20),
+        jitter: Duration::from_millis(5),
+        loss,
+        ..LinkConfig::default()
+    }
+}
+
+/// Offers `load` on the reliable-ordered channel; returns (goodput / offered, overhead).
+#[allow(clippy::cast_precision_loss, reason = "byte counts far below 2^52")]
+fn goodput(load: &Load, loss: f64, seed: u64) -> (f64, f64) {
+    let mut pair = Pair::new(
+        SessionConfig::default(),
+        SessionConfig::default(),
+        &link(loss),
+        seed,
+    );
+    let interval = Duration::from_micros(1_000_000 / load.per_second);
+    let total = load.per_second * load.seconds;
+    let end = Instant::from_millis(load.seconds * 1000);
+    let mut next_send = Instant::ZERO;
+    let mut sent = 0;
+    while pair.now < end + Duration::from_secs(1) {
+        while sent < total && pair.now >= next_send {
+            // Backpressure (a full queue) means the sender cannot keep up: the message counts as
+            // offered and not delivered.
+            let _ = pair.a.send(Frame::new(Data {
+                payload: Bytes::from(vec![7u8; load.size]),
+            }));
+            sent += 1;
+            next_send += interval;
+        }
+        pair.transmit();
+        let wake = pair.next_wakeup();
+        if sent < total && wake.is_none_or(|w| w > next_send) {
+            pair.now = next_send;
+            continue;
+        }
+        if !pair.step() {
+            break;
+        }
+    }
+    // Goodput: what arrived by one second after the offered load ended.
+    let delivered: usize = pair
+        .events_b
+        .iter()
+        .map(|e| match e {
+            Event::Frame(Frame {
+                body: FrameBody::Data(d),
+                ..
+            }) => d.payload.len(),
+            _ => 0,
+        })
+        .sum();
+    let offered = (total as usize * load.size) as f64;
+    let wire = (pair.stats_ab.bytes + pair.stats_ba.bytes) as f64;
+    (delivered as f64 / offered, wire / delivered as f64)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
+        reason = "an index into a short vector"
+    )]
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+/// Reliable ping-pong with a uniform 0-10 ms one-way delay; returns sorted round-trip times.
+fn ping_pong(loss: f64, rounds: usize, config: &SessionConfig, seed: u64) -> Vec<Duration> {
+    let link = LinkConfig {
+        latency: Duration::ZERO,
+        jitter: Duration::from_millis(10),
+        loss,
+        ..LinkConfig::default()
+    };
+    let mut pair = Pair::new(config.clone(), config.clone(), &link, seed);
+    let mut rtts = Vec::with_capacity(rounds);
+    let mut seen_a = 0;
+    let mut seen_b = 0;
+    for i in 0..rounds {
+        let start = pair.now;
+        pair.a
+            .send(Frame::new(Data {
+                payload: Bytes::from((i as u32).to_be_bytes().to_vec()),
+            }))
+            .unwrap();
+        let done = pair.run_until(start + Duration::from_secs(60), |p| {
+            p.events_a.len() > seen_a || p.events_b.len() > seen_b
+        });
+        assert!(done, "ping {i} lost");
+        if pair.events_b.len() > seen_b {
+            // b got the ping: answer at once.
+            seen_b = pair.events_b.len();
+            pair.b
+                .send(Frame::new(Data {
+                    payload: Bytes::from_static(b"pong"),
+                }))
+                .unwrap();
+            assert!(
+                pair.run_until(start + Duration::from_secs(60), |p| p.events_a.len()
+                    > seen_a)
+            );
+        }
+        seen_a = pair.events_a.len();
+        rtts.push(pair.now.saturating_duration_since(start));
+    }
+    rtts.sort_unstable();
+    rtts
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else to parse.
+    let loads = [
+        Load {
+            name: "100 B at 60 Hz",
+            size: 100,
+            per_second: 60,
+            seconds: 60,
+        },
+        Load {
+            name: "1 KiB bulk, 100/s",
+            size: 1024,
+            per_second: 100,
+            seconds: 30,
+        },
+        Load {
+            name: "1 KiB bulk, 1000/s",
+            size: 1024,
+            per_second: 1000,
+            seconds: 20,
+        },
+    ];
+    println!(
+        "goodput (delivered / offered) and overhead (wire bytes / payload bytes), reliable-ordered,"
+    );
+    println!("20 ms +- 5 ms one way");
+    println!(
+        "{:<22} {:>6} {:>9} {:>9}",
+        "load", "loss", "goodput", "overhead"
+    );
+    for load in &loads {
+        for (i, loss) in [0.0, 0.01, 0.05, 0.20].into_iter().enumerate() {
+            let (g, o) = goodput(load, loss, 10 + i as u64);
+            println!(
+                "{:<22} {:>5.0}% {:>8.1}% {:>8.3}x",
+                load.name,
+                loss * 100.0,
+                g * 100.0,
+                o
+            );
+        }
+    }
+    println!();
+    println!("reliable ping-pong round trips, one-way delay uniform 0-10 ms, 20000 rounds");
+    println!(
+        "{:<8} {:>8} {:>8} {:>8}",
+        "loss", "p50 ms", "p99 ms", "p999 ms"
+    );
+    let config = SessionConfig::default();
+    let mut tails = Vec::new();
+    for (i, loss) in [0.0, 0.05].into_iter().enumerate() {
+        let rtts = ping_pong(loss, 20_000, &config, 77 + i as u64);
+        let (p50, p99, p999) = (
+            percentile(&rtts, 0.5),
+            percentile(&rtts, 0.99),
+            percentile(&rtts, 0.999),
+        );
+        tails.push(p99);
+        println!(
+            "{:<7.0}% {:>8.2} {:>8.2} {:>8.2}",
+            loss * 100.0,
+            ms(p50),
+            ms(p99),
+            ms(p999)
+        );
+    }
+    println!("p99 ratio (5% / 0%): {:.2}x", ms(tails[1]) / ms(tails[0]));
+}
