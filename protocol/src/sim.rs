@@ -65,9 +65,13 @@ impl Rng {
 pub struct LinkConfig {
     /// The fixed one-way delay.
     pub latency: Duration,
-    /// Extra delay, uniform in `[0, jitter)`, per datagram. Jitter is queueing delay: it never lets
-    /// a datagram overtake an earlier one (the link stays FIFO); reordering is `reorder`'s.
+    /// Extra delay, uniform in `[0, jitter)`, per datagram. By default jitter is queueing delay: it
+    /// never lets a datagram overtake an earlier one (the link stays FIFO); reordering is
+    /// `reorder`'s.
     pub jitter: Duration,
+    /// Give every datagram its own delay, independent of the others (they may overtake each
+    /// other), instead of FIFO queueing delay.
+    pub independent_jitter: bool,
     /// Probability a datagram is lost.
     pub loss: f64,
     /// Probability a datagram is delivered twice.
@@ -87,6 +91,7 @@ impl Default for LinkConfig {
         Self {
             latency: Duration::from_millis(10),
             jitter: Duration::ZERO,
+            independent_jitter: false,
             loss: 0.0,
             duplicate: 0.0,
             reorder: 0.0,
@@ -233,7 +238,7 @@ impl Pair {
             if self.rng.chance(link.reorder) {
                 // Held back: later datagrams may overtake it.
                 arrival += self.rng.duration(link.reorder_delay);
-            } else {
+            } else if !link.independent_jitter {
                 arrival = arrival.max(self.last_arrival[lane]);
                 self.last_arrival[lane] = arrival;
             }
@@ -282,8 +287,14 @@ impl Pair {
             self.stalled += 1;
             assert!(
                 self.stalled < STALL_LIMIT,
-                "no progress: a timer stays due at {:?} after being handled",
-                self.now
+                "no progress: a timer stays due at {:?} after being handled (a: {:?} {:?}, b: \
+                 {:?} {:?}, next delivery {:?})",
+                self.now,
+                self.a.poll_timeout(),
+                self.a.stats(),
+                self.b.poll_timeout(),
+                self.b.stats(),
+                self.queue.peek().map(|Reverse((t, ..))| *t)
             );
         } else {
             self.stalled = 0;

@@ -38,7 +38,11 @@ fn data_tags(frames: &[Frame]) -> Vec<u8> {
 
 #[test]
 fn retransmission_happens_at_the_rto_not_a_millisecond_before() {
-    let config = SessionConfig::default();
+    // The timer alone: no redundant copy of the lone message.
+    let config = SessionConfig {
+        lone_redundancy_max: 0,
+        ..SessionConfig::default()
+    };
     // No RTT sample yet: rto = initial 100 + 4 * 50 (var) + 5 (max ack delay) = 305 ms.
     let rto = 305 * MS;
     let t0 = Instant::ZERO;
@@ -484,4 +488,78 @@ fn a_closed_session_holds_no_memory() {
         (s.reassembly_bytes, s.queued_bytes, s.bytes_in_flight),
         (0, 0, 0)
     );
+}
+
+#[test]
+fn lone_small_messages_are_sent_twice_and_delivered_once() {
+    let mut pair = Pair::new(
+        SessionConfig::default(),
+        SessionConfig::default(),
+        &LinkConfig::default(),
+        9,
+    );
+    let now = pair.now;
+    pair.a.send(data(1, 50)).unwrap();
+    let first = transmit(&mut pair.a, now).unwrap();
+    let copy = transmit(&mut pair.a, now).unwrap();
+    assert_eq!(data_tags(&first), [1]);
+    assert_eq!(data_tags(&copy), [1], "the copy carries the same message");
+    assert!(transmit(&mut pair.a, now).is_none(), "one copy only");
+    assert_eq!(pair.a.stats().redundant_copies, 1);
+
+    // Delivered once, whichever copy arrives first.
+    let mut buf = vec![0u8; 2048];
+    let mut b = Session::established(
+        SessionConfig::default(),
+        1,
+        framewire_protocol::sim::ADDR_A,
+        now,
+    );
+    pair.a.send(data(2, 50)).unwrap();
+    let mut a2 = Session::established(SessionConfig::default(), 1, ADDR_B, now);
+    a2.send(data(3, 50)).unwrap();
+    for _ in 0..2 {
+        let t = a2.poll_transmit(now, &mut buf).unwrap();
+        b.handle_datagram(
+            now,
+            framewire_protocol::sim::ADDR_A,
+            Bytes::copy_from_slice(&buf[..t.len]),
+        );
+    }
+    assert_eq!(b.stats().messages_delivered, 1);
+    assert_eq!(b.stats().duplicates_dropped, 1);
+}
+
+#[test]
+fn messages_in_a_stream_large_ones_and_disabled_sessions_are_not_copied() {
+    let now = Instant::ZERO;
+    // Something already in flight: not lone.
+    let mut a = Session::established(SessionConfig::default(), 1, ADDR_B, now);
+    a.send(data(1, 50)).unwrap();
+    let _ = transmit(&mut a, now);
+    let _ = transmit(&mut a, now); // the first message's copy
+    a.send(data(2, 50)).unwrap();
+    assert_eq!(data_tags(&transmit(&mut a, now).unwrap()), [2]);
+    assert!(
+        transmit(&mut a, now).is_none(),
+        "no copy while other data is unacknowledged"
+    );
+    // A datagram larger than the limit.
+    let mut a = Session::established(SessionConfig::default(), 1, ADDR_B, now);
+    a.send(data(1, 400)).unwrap();
+    let _ = transmit(&mut a, now);
+    assert!(
+        transmit(&mut a, now).is_none(),
+        "no copy of a 400 B message"
+    );
+    // Turned off.
+    let off = SessionConfig {
+        lone_redundancy_max: 0,
+        ..SessionConfig::default()
+    };
+    let mut a = Session::established(off, 1, ADDR_B, now);
+    a.send(data(1, 50)).unwrap();
+    let _ = transmit(&mut a, now);
+    assert!(transmit(&mut a, now).is_none());
+    assert_eq!(a.stats().redundant_copies, 0);
 }

@@ -51,6 +51,11 @@ pub struct SessionConfig {
     pub max_reassembly_messages: usize,
     /// How long an incomplete fragmented message is kept. Default 5 s.
     pub reassembly_timeout: Duration,
+    /// The largest datagram sent twice when it carries reliable messages and nothing else is
+    /// unacknowledged or queued: a lone message then survives one loss without waiting for a
+    /// retransmission timeout, at the price of the copy. Streams of messages always have something
+    /// in flight and are not copied. 0 turns this off. Default 300 bytes.
+    pub lone_redundancy_max: usize,
     /// Seeds the session's random values (path-validation tokens). A server derives it per session
     /// from a secret; tests set it to replay a run exactly (STYLE.md 4). Default 0.
     pub seed: u64,
@@ -86,6 +91,7 @@ impl Default for SessionConfig {
             max_reassembly_bytes: 1 << 20,
             max_reassembly_messages: 32,
             reassembly_timeout: Duration::from_secs(5),
+            lone_redundancy_max: 300,
             seed: 0,
             handshake_timeout: Duration::from_secs(10),
             initial_window_datagrams: 10,

@@ -19,7 +19,7 @@ use siphasher::sip::SipHasher24;
 
 use super::config::SessionConfig;
 use super::cookie::{CookieError, CookieJar};
-use super::session::Session;
+use super::engine::Session;
 use super::time::Instant;
 use crate::wire::{
     Challenge, ChannelKind, Datagram, DatagramBuilder, Frame, FrameBody, Hello, MIN_HELLO_DATAGRAM,

@@ -16,6 +16,7 @@ mod config;
 mod congestion;
 mod cookie;
 mod endpoint;
+mod engine;
 mod error;
 mod event;
 mod inbox;
@@ -23,20 +24,15 @@ mod outbox;
 mod received;
 mod rtt;
 mod sent;
-#[allow(
-    clippy::module_inception,
-    reason = "the session module's main type is the Session"
-)]
-mod session;
 mod stats;
 mod time;
 
 pub use config::{MIN_DATAGRAM_SIZE, SessionConfig};
 pub use cookie::{COOKIE_LEN, CookieError, CookieJar};
 pub use endpoint::{DropReason, Endpoint, EndpointConfig, EndpointStats, Outcome};
+pub use engine::Session;
 pub use error::SendError;
 pub use event::{Closer, Event, Transmit};
 pub use rtt::{GRANULARITY, RttEstimator};
-pub use session::Session;
 pub use stats::Stats;
 pub use time::Instant;

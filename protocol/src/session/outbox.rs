@@ -261,6 +261,11 @@ impl Outbox {
         !channel_kind(&self.kinds, channel as u8).is_reliable() || c.unacked < self.window
     }
 
+    /// Reliable messages sent and not yet acknowledged.
+    pub(crate) fn unacked_messages(&self) -> usize {
+        self.in_flight.len()
+    }
+
     /// Bytes of reliable messages queued or in flight.
     pub(crate) fn queued_bytes(&self) -> usize {
         self.queued_reliable_bytes
@@ -438,6 +443,16 @@ impl Outbox {
             }
             Item::Close => None,
         }
+    }
+
+    /// Writes the reliable `items` that still need sending into `b` (a redundant copy); returns
+    /// those written.
+    pub(crate) fn write_copies(&self, b: &mut DatagramBuilder<'_>, items: &[Item]) -> Vec<Item> {
+        items
+            .iter()
+            .copied()
+            .filter(|&item| self.write_item(b, item) == Some(true))
+            .collect()
     }
 
     /// A packet carrying `item` was acknowledged.

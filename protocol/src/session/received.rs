@@ -6,6 +6,9 @@ use core::time::Duration;
 use super::time::Instant;
 use crate::wire::AckBlock;
 
+/// How many datagrams carry each new ack state (docs/PROTOCOL.md section 7a.2).
+const ACK_REPEATS: u8 = 2;
+
 /// What the receiver remembers of packet numbers, and when it owes the peer an ack.
 #[derive(Debug, Clone)]
 pub(crate) struct ReceivedPackets {
@@ -19,6 +22,10 @@ pub(crate) struct ReceivedPackets {
     ack_deadline: Option<Instant>,
     /// An ack is owed now (a gap, a reordered packet, or enough packets).
     immediate: bool,
+    /// Ack blocks still to repeat after an ack-eliciting packet arrived: the state goes out in
+    /// more than one datagram, so one lost (or overtaken) ack-only datagram does not leave the
+    /// peer waiting for a retransmission timeout.
+    repeats: u8,
     max_ack_delay: Duration,
     threshold: u32,
 }
@@ -36,6 +43,7 @@ impl ReceivedPackets {
             pending: 0,
             ack_deadline: None,
             immediate: false,
+            repeats: 0,
             max_ack_delay,
             threshold: threshold.max(1),
         }
@@ -79,6 +87,7 @@ impl ReceivedPackets {
         if !ack_eliciting {
             return;
         }
+        self.repeats = ACK_REPEATS;
         self.pending += 1;
         // A gap or a reordered packet is acked at once, so the sender's loss detection can act
         // (RFC 9000 section 13.2.1); otherwise every `threshold` packets or after the delay.
@@ -103,6 +112,12 @@ impl ReceivedPackets {
         self.pending > 0
     }
 
+    /// Whether the next datagram should carry an ack block: one is owed, or the latest ack state
+    /// has not yet been repeated enough.
+    pub(crate) fn ack_wanted(&self) -> bool {
+        self.pending > 0 || self.repeats > 0
+    }
+
     /// Whether an ack must go out now even if there is nothing else to send.
     pub(crate) fn ack_due(&self, now: Instant) -> bool {
         self.pending > 0 && (self.immediate || self.ack_deadline.is_some_and(|d| d <= now))
@@ -121,6 +136,7 @@ impl ReceivedPackets {
 
     /// An ack block went out in a packet.
     pub(crate) fn on_ack_sent(&mut self) {
+        self.repeats = self.repeats.saturating_sub(1);
         self.pending = 0;
         self.ack_deadline = None;
         self.immediate = false;

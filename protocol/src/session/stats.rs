@@ -23,6 +23,8 @@ pub struct Stats {
     pub packets_dropped: u64,
     /// Reliable messages (or fragments) sent again.
     pub retransmissions: u64,
+    /// Lone datagrams sent a second time (see `SessionConfig::lone_redundancy_max`).
+    pub redundant_copies: u64,
     /// Retransmission timeouts that fired.
     pub rto_fired: u64,
     /// Messages delivered to the application.
@@ -43,6 +45,8 @@ pub struct Stats {
     pub congestion_window: usize,
     /// Bytes sent and not yet acknowledged or declared lost.
     pub bytes_in_flight: usize,
+    /// Reliable messages sent and not yet acknowledged.
+    pub messages_in_flight: usize,
     /// Bytes of reliable messages queued or in flight.
     pub queued_bytes: usize,
     /// Bytes held for reassembly.

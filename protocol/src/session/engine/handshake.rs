@@ -1,0 +1,133 @@
+//! The client's side of the handshake: Hellos with backoff, and the server's answers
+//! (docs/PROTOCOL.md section 4.1.2).
+
+use super::super::event::{Closer, Event, Transmit};
+use super::super::time::Instant;
+use super::{MAX_BACKOFF_EXPONENT, Session, State};
+use crate::wire::{
+    CRC_LEN, DEFAULT_MAX_FRAME_LEN, Datagram, DatagramBuilder, FRAME_LEN_PREFIX, Frame, FrameBody,
+    Hello, HelloOptions, MIN_HELLO_DATAGRAM, OPTION_HEADER_LEN, PACKET_HEADER_LEN, PacketHeader,
+    VERSION,
+};
+use alloc::vec::Vec;
+use bytes::Bytes;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+impl Session {
+    pub(super) fn handle_handshake(&mut self, now: Instant, from: SocketAddr, datagram: Bytes) {
+        let accepted = match Datagram::parse(datagram) {
+            Ok(d) if from == self.remote && d.header.connection_id == 0 => d,
+            _ => {
+                self.stats.packets_dropped += 1;
+                return;
+            }
+        };
+        self.stats.packets_received += 1;
+        for body in accepted.frames() {
+            let Ok(frame) = Frame::parse(body) else {
+                self.stats.refused += 1;
+                continue;
+            };
+            let State::Connecting(c) = &mut self.state else {
+                return;
+            };
+            match frame.body {
+                FrameBody::Challenge(ch) if ch.nonce == c.nonce => {
+                    c.cookie = Some(ch.cookie);
+                    c.next_hello = now;
+                }
+                FrameBody::Welcome(w) if w.connection_id != 0 => {
+                    self.connection_id = w.connection_id;
+                    let agreed = |mine: Duration, theirs: u32| {
+                        if theirs == 0 {
+                            mine
+                        } else {
+                            mine.min(Duration::from_millis(u64::from(theirs)))
+                        }
+                    };
+                    self.config.idle_timeout = agreed(self.config.idle_timeout, w.idle_timeout_ms);
+                    self.config.heartbeat_interval =
+                        agreed(self.config.heartbeat_interval, w.heartbeat_interval_ms);
+                    self.state = State::Established;
+                    self.last_received = now;
+                    self.last_ack_eliciting_sent = now;
+                    self.events.push_back(Event::Connected {
+                        connection_id: w.connection_id,
+                    });
+                    return;
+                }
+                FrameBody::Reject(r) => {
+                    self.events.push_back(Event::Closed {
+                        reason: r.reason,
+                        message: r.message,
+                        by: Closer::Peer,
+                    });
+                    self.shut();
+                    return;
+                }
+                _ => self.stats.refused += 1,
+            }
+        }
+    }
+
+    /// Writes the next Hello, padded so the datagram is at least [`MIN_HELLO_DATAGRAM`] bytes.
+    pub(super) fn transmit_hello(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let rto = self.rto();
+        let max_rto = self.config.max_rto;
+        let channels: Vec<_> = self.config.channels.iter().skip(1).copied().collect();
+        let State::Connecting(c) = &mut self.state else {
+            return None;
+        };
+        if now < c.next_hello || buf.len() < MIN_HELLO_DATAGRAM {
+            return None;
+        }
+        let mut options = HelloOptions::builder();
+        if let Some(cookie) = &c.cookie {
+            options = options.cookie(cookie);
+        }
+        if !channels.is_empty() {
+            options = options.channels(&channels);
+        }
+        let hello = |options: HelloOptions| {
+            Frame::new(Hello {
+                min_version: VERSION,
+                max_version: VERSION,
+                idle_timeout_ms: u32::try_from(self.config.idle_timeout.as_millis())
+                    .unwrap_or(u32::MAX),
+                max_frame_len: DEFAULT_MAX_FRAME_LEN,
+                nonce: c.nonce,
+                options,
+            })
+        };
+        let unpadded = PACKET_HEADER_LEN
+            + FRAME_LEN_PREFIX
+            + CRC_LEN
+            + hello(HelloOptions::new()).encoded_len()
+            + options.len();
+        let short = MIN_HELLO_DATAGRAM.saturating_sub(unpadded);
+        if short > 0 {
+            options = options.padding(short.saturating_sub(OPTION_HEADER_LEN));
+        }
+        let frame = hello(options.build().ok()?);
+        let header = PacketHeader {
+            connection_id: 0,
+            packet_number: c.attempts,
+            ack: None,
+        };
+        let mut b = DatagramBuilder::new(buf, &header).ok()?;
+        if !b.push(&frame).ok()? {
+            return None;
+        }
+        let len = b.finish().ok()?;
+        // Resend with exponential backoff until the Welcome comes or the deadline passes.
+        c.next_hello = now + (rto * (1u32 << c.attempts.min(MAX_BACKOFF_EXPONENT))).min(max_rto);
+        c.attempts += 1;
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += len as u64;
+        Some(Transmit {
+            destination: self.remote,
+            len,
+        })
+    }
+}

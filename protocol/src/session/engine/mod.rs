@@ -1,0 +1,331 @@
+//! The datagram session: one connection's protocol state, driven by the caller.
+
+mod handshake;
+mod path;
+mod receive;
+mod timers;
+mod transmit;
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use bytes::Bytes;
+
+use super::config::SessionConfig;
+use super::congestion::NewReno;
+use super::error::SendError;
+use super::event::{Closer, Event};
+use super::inbox::Inbox;
+use super::outbox::{Encoded, Item, Outbox};
+use super::received::ReceivedPackets;
+use super::rtt::RttEstimator;
+use super::sent::SentPackets;
+use super::stats::Stats;
+use super::time::Instant;
+use crate::wire::{Close, Frame, Reason, Text};
+
+/// The largest exponent of the retransmission timeout's backoff.
+const MAX_BACKOFF_EXPONENT: u32 = 16;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Connecting {
+    nonce: u64,
+    cookie: Option<Bytes>,
+    next_hello: Instant,
+    attempts: u32,
+    deadline: Instant,
+}
+
+/// A new address the peer's datagrams came from, being checked before the session moves there
+/// (RFC 9000 section 9): it gets a Ping carrying `token`, and only a Pong echoing the token from
+/// that address moves the session. Until then it gets at most 3 times the bytes it sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PathCheck {
+    addr: SocketAddr,
+    token: u64,
+    ping_due: bool,
+    received: usize,
+    sent: usize,
+}
+
+/// The anti-amplification factor for an address not yet validated (RFC 9000 section 8.1).
+const AMPLIFICATION_FACTOR: usize = 3;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// A client's handshake is under way (docs/PROTOCOL.md section 4.1.2).
+    Connecting(Connecting),
+    Established,
+    /// We sent a Close and wait for its `CloseAck` until the deadline.
+    Closing {
+        deadline: Instant,
+    },
+    /// The peer closed; we answer its retransmitted Closes until the deadline.
+    Draining {
+        deadline: Instant,
+    },
+    Closed,
+}
+
+/// One end of a framewire session over datagrams, with no I/O (docs/PROTOCOL.md sections 2.2, 3.4).
+///
+/// # Driving a session
+///
+/// The caller owns the socket and the clock. Whenever something happens, it calls the matching
+/// input, then drains the outputs, in this order:
+///
+/// 1. **Input**: [`Session::handle_datagram`] for each datagram from the peer,
+///    [`Session::handle_timeout`] when the instant from `poll_timeout` has passed, and
+///    [`Session::send`] / [`Session::close`] for what the application wants.
+/// 2. **Transmit**: call [`Session::poll_transmit`] until it returns `None`, sending each
+///    datagram it writes.
+/// 3. **Events**: call [`Session::poll_event`] until it returns `None`.
+/// 4. **Timer**: call [`Session::poll_timeout`] and wake up at that instant (or on input,
+///    whichever comes first).
+///
+/// Every method that depends on time takes `now`; the session never reads a clock.
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    connection_id: u64,
+    remote: SocketAddr,
+    state: State,
+    next_pn: u32,
+    received: ReceivedPackets,
+    sent: SentPackets,
+    rtt: RttEstimator,
+    cc: NewReno,
+    outbox: Outbox,
+    inbox: Inbox,
+    /// Session control frames to send (`Pong`, `CloseAck`), ahead of any message.
+    control: VecDeque<Frame>,
+    close_frame: Option<Close>,
+    close_pending: bool,
+    ping_pending: bool,
+    /// Packets a retransmission timeout allows past the congestion window.
+    probes: u32,
+    pto_count: u32,
+    loss_time: Option<Instant>,
+    last_received: Instant,
+    last_ack_eliciting_sent: Instant,
+    delivered: VecDeque<Frame>,
+    events: VecDeque<Event>,
+    stats: Stats,
+    path_check: Option<PathCheck>,
+    rng_state: u64,
+    /// Reliable items of a lone datagram, to send once more (see `lone_redundancy_max`).
+    redundant: Option<Vec<Item>>,
+}
+
+impl Session {
+    /// A client session that starts the handshake with the server at `server`. `nonce` must be
+    /// random (the driver's random source: this crate has none). Messages may be queued with
+    /// [`Session::send`] at once; they go out after the Welcome. `poll_transmit` needs a buffer
+    /// of at least [`MIN_HELLO_DATAGRAM`] bytes while connecting.
+    pub fn connect(config: SessionConfig, server: SocketAddr, nonce: u64, now: Instant) -> Self {
+        let deadline = now + config.handshake_timeout;
+        let mut s = Self::established(config, 0, server, now);
+        s.rng_state ^= nonce;
+        s.state = State::Connecting(Connecting {
+            nonce,
+            cookie: None,
+            next_hello: now,
+            attempts: 0,
+            deadline,
+        });
+        s
+    }
+
+    /// A session whose handshake is complete: it talks to `remote` under `connection_id`.
+    pub fn established(
+        config: SessionConfig,
+        connection_id: u64,
+        remote: SocketAddr,
+        now: Instant,
+    ) -> Self {
+        let datagram = config.datagram_size;
+        Self {
+            received: ReceivedPackets::new(config.max_ack_delay, config.ack_frequency),
+            sent: SentPackets::new(0),
+            rtt: RttEstimator::new(config.initial_rtt),
+            cc: NewReno::new(
+                datagram,
+                config.initial_window_datagrams,
+                config.min_window_datagrams,
+            ),
+            outbox: Outbox::new(&config),
+            inbox: Inbox::new(&config),
+            config,
+            connection_id,
+            remote,
+            state: State::Established,
+            next_pn: 0,
+            control: VecDeque::new(),
+            close_frame: None,
+            close_pending: false,
+            ping_pending: false,
+            probes: 0,
+            pto_count: 0,
+            loss_time: None,
+            last_received: now,
+            last_ack_eliciting_sent: now,
+            delivered: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            path_check: None,
+            rng_state: 0,
+            redundant: None,
+        }
+        .seeded()
+    }
+
+    /// The session's connection id.
+    pub fn connection_id(&self) -> u64 {
+        self.connection_id
+    }
+
+    /// The peer's address.
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// Whether the session is over: nothing more will be sent or delivered.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Whether the session still accepts messages to send.
+    pub fn is_established(&self) -> bool {
+        self.state == State::Established
+    }
+
+    /// Counters and estimates.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        s.rtt = self.rtt.smoothed();
+        s.rtt_var = self.rtt.var();
+        s.congestion_window = self.cc.window();
+        s.bytes_in_flight = self.sent.bytes_in_flight();
+        s.queued_bytes = self.outbox.queued_bytes();
+        s.messages_in_flight = self.outbox.unacked_messages();
+        s.reassembly_bytes = self.inbox.reassembly_bytes();
+        s.retransmissions = self.outbox.counters.retransmitted;
+        s.unreliable_dropped = self.outbox.counters.unreliable_dropped;
+        s
+    }
+
+    /// Queues `frame` on its channel. The session assigns the sequence number; any in `frame` is
+    /// ignored.
+    ///
+    /// # Errors
+    /// [`SendError::QueueFull`] when the reliable queue is at its limit (nothing was queued: try
+    /// again after acknowledgements), [`SendError::TooLarge`], [`SendError::Closed`], or a field
+    /// that cannot be encoded.
+    pub fn send(&mut self, mut frame: Frame) -> Result<(), SendError> {
+        if !matches!(self.state, State::Established | State::Connecting(_)) {
+            return Err(SendError::Closed);
+        }
+        frame.seq = None;
+        let msg = Encoded::from_frame(&frame)?;
+        self.outbox.queue(frame.channel, msg)
+    }
+
+    /// Queues an already-encoded frame body (without a sequence number) on `channel`: one encoding
+    /// shared by many sessions, as a fan-out does.
+    ///
+    /// # Errors
+    /// As [`Session::send`].
+    pub fn send_encoded(&mut self, channel: u8, body: Bytes) -> Result<(), SendError> {
+        if !matches!(self.state, State::Established | State::Connecting(_)) {
+            return Err(SendError::Closed);
+        }
+        if body.len() < crate::wire::FRAME_HEADER_LEN {
+            return Err(SendError::Encode(crate::EncodeError::InvalidValue(
+                "a frame body has at least 3 bytes",
+            )));
+        }
+        self.outbox.queue(channel, Encoded::from_body(body))
+    }
+
+    /// Starts closing: a Close with `reason` is sent until acknowledged or a few retransmission
+    /// timeouts pass. Queued messages are dropped.
+    pub fn close(&mut self, now: Instant, reason: Reason, message: &str) {
+        if matches!(self.state, State::Connecting(_)) {
+            // Nothing to tell a server that has no session yet.
+            self.events.push_back(Event::Closed {
+                reason,
+                message: Text::default(),
+                by: Closer::Local,
+            });
+            self.shut();
+            return;
+        }
+        if self.state != State::Established {
+            return;
+        }
+        self.outbox.clear();
+        self.close_frame = Some(Close {
+            reason,
+            message: Text::from(message),
+        });
+        self.close_pending = true;
+        self.state = State::Closing {
+            deadline: now + self.rto() * 3,
+        };
+    }
+
+    fn rto(&self) -> Duration {
+        self.rtt.rto(
+            self.config.max_ack_delay,
+            self.config.min_rto,
+            self.config.max_rto,
+        )
+    }
+
+    fn backed_off_rto(&self) -> Duration {
+        (self.rto() * (1u32 << self.pto_count.min(MAX_BACKOFF_EXPONENT))).min(self.config.max_rto)
+    }
+
+    /// Whether the retransmission timer runs: only while there is something to deliver (messages,
+    /// or our Close). A draining session answers Closes and sends nothing else, so its timer must
+    /// not arm, or it would stay due with nothing to send.
+    fn probes_allowed(&self) -> bool {
+        matches!(self.state, State::Established | State::Closing { .. })
+    }
+
+    /// The idle timeout in force: the configured one, but never below 3 retransmission timeouts.
+    pub fn idle_timeout(&self) -> Duration {
+        self.config.idle_timeout.max(self.rto() * 3)
+    }
+
+    fn finish_close(&mut self, by: Closer) {
+        if let Some(c) = self.close_frame.take() {
+            self.events.push_back(Event::Closed {
+                reason: c.reason,
+                message: Text::default(),
+                by,
+            });
+        }
+        self.shut();
+    }
+
+    fn shut(&mut self) {
+        self.state = State::Closed;
+        self.outbox.clear();
+        self.inbox.clear();
+        self.delivered.clear();
+        self.path_check = None;
+        self.sent.clear();
+        self.control.clear();
+        self.close_pending = false;
+        self.ping_pending = false;
+    }
+
+    /// The next event for the application, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}

@@ -1,0 +1,78 @@
+//! Following the peer to a new address once it has answered a check (docs/PROTOCOL.md
+//! section 7a.8), and the session's seeded random values.
+
+use super::super::event::Transmit;
+use super::super::time::Instant;
+use super::{AMPLIFICATION_FACTOR, PathCheck, Session};
+use crate::wire::{DatagramBuilder, Frame, PacketHeader, Ping};
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+impl Session {
+    pub(super) fn seeded(mut self) -> Self {
+        self.rng_state = self.config.seed;
+        self
+    }
+
+    /// The next value of the session's seeded generator (splitmix64).
+    pub(super) fn random(&mut self) -> u64 {
+        self.rng_state = self.rng_state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng_state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A valid datagram came from an address other than the peer's: check that address before
+    /// sending it anything but the check.
+    pub(super) fn on_new_path(&mut self, from: SocketAddr, len: usize) {
+        if let Some(check) = self.path_check.as_mut()
+            && check.addr == from
+        {
+            check.received += len;
+            check.ping_due = true;
+            return;
+        }
+        let token = self.random();
+        self.path_check = Some(PathCheck {
+            addr: from,
+            token,
+            ping_due: true,
+            received: len,
+            sent: 0,
+        });
+    }
+
+    /// Writes the path check's Ping to the new address, within its amplification budget.
+    pub(super) fn transmit_path_check(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let check = self.path_check.as_ref()?;
+        if !check.ping_due {
+            return None;
+        }
+        let header = PacketHeader {
+            connection_id: self.connection_id,
+            packet_number: self.next_pn,
+            ack: None,
+        };
+        let size = self.config.datagram_size.min(buf.len());
+        let mut b = DatagramBuilder::new(&mut buf[..size], &header).ok()?;
+        let ping = Frame::new(Ping {
+            timestamp_us: check.token,
+        });
+        if !b.push(&ping).ok()? {
+            return None;
+        }
+        let len = b.finish().ok()?;
+        let check = self.path_check.as_mut()?;
+        check.ping_due = false;
+        if check.sent + len > check.received * AMPLIFICATION_FACTOR {
+            return None;
+        }
+        check.sent += len;
+        let destination = check.addr;
+        // Numbered like any packet, but not tracked for loss: the next datagram from that address
+        // asks for another check.
+        self.record_sent(now, len, false, false, Vec::new());
+        Some(Transmit { destination, len })
+    }
+}

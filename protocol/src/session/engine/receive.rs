@@ -1,0 +1,181 @@
+//! Datagrams from the peer: acknowledgements, loss detection, and the frames they carry.
+
+use super::super::event::{Closer, Event};
+use super::super::inbox::Disposition;
+use super::super::outbox::Item;
+use super::super::time::Instant;
+use super::{Session, State};
+use crate::DecodeError;
+use crate::wire::{CloseAck, Datagram, Frame, FrameBody, FrameKind, Pong};
+use bytes::Bytes;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+impl Session {
+    /// Takes a datagram received from `from`. Datagrams that fail any check are dropped and
+    /// counted; a peer's bad datagram never ends a session (anyone can spoof one).
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: Bytes) {
+        if self.state == State::Closed {
+            return;
+        }
+        if matches!(self.state, State::Connecting(_)) {
+            self.handle_handshake(now, from, datagram);
+            return;
+        }
+        let len = datagram.len();
+        let Ok(d) = Datagram::parse(datagram) else {
+            self.stats.packets_dropped += 1;
+            return;
+        };
+        if d.header.connection_id != self.connection_id {
+            self.stats.packets_dropped += 1;
+            return;
+        }
+        let ack_eliciting = d.frames().next().is_some();
+        if !self
+            .received
+            .on_packet(d.header.packet_number, now, ack_eliciting)
+        {
+            self.stats.packets_dropped += 1;
+            return;
+        }
+        self.stats.packets_received += 1;
+        self.stats.bytes_received += len as u64;
+        self.last_received = now;
+        if from != self.remote {
+            self.on_new_path(from, len);
+        }
+        if let Some(ack) = d.header.ack {
+            self.on_ack(&ack, now);
+        }
+        for body in d.frames() {
+            match Frame::parse(body) {
+                Ok(frame) => self.on_frame(frame, now, from),
+                Err(DecodeError::UnknownKind(k)) if FrameKind::is_ignorable(k) => {}
+                Err(_) => self.stats.refused += 1,
+            }
+        }
+        while let Some(f) = self.delivered.pop_front() {
+            self.stats.messages_delivered += 1;
+            self.events.push_back(Event::Frame(f));
+        }
+    }
+
+    pub(super) fn on_ack(&mut self, ack: &crate::wire::AckBlock, now: Instant) {
+        let result = self.sent.on_ack(ack, now);
+        if let Some(sample) = result.rtt_sample {
+            let delay =
+                Duration::from_micros(u64::from(ack.delay_us)).min(self.config.max_ack_delay);
+            self.rtt.update(sample, delay);
+        }
+        if !result.newly_acked.is_empty() {
+            self.pto_count = 0;
+        }
+        for packet in result.newly_acked {
+            self.cc.on_ack(packet.time, packet.size);
+            for item in packet.items {
+                self.outbox.on_acked(item);
+            }
+        }
+        self.detect_lost(now);
+    }
+
+    pub(super) fn detect_lost(&mut self, now: Instant) {
+        let (lost, next) = self.sent.detect_lost(now, self.rtt.loss_delay());
+        self.loss_time = next;
+        for packet in lost {
+            self.stats.packets_lost += 1;
+            self.cc.on_loss(packet.time, now);
+            self.requeue(&packet.items);
+        }
+    }
+
+    pub(super) fn requeue(&mut self, items: &[Item]) {
+        for &item in items {
+            if item == Item::Close {
+                self.close_pending = self.close_frame.is_some();
+            } else {
+                self.outbox.on_lost(item);
+            }
+        }
+    }
+
+    pub(super) fn on_frame(&mut self, frame: Frame, now: Instant, from: SocketAddr) {
+        let channel = frame.channel;
+        match frame.body {
+            FrameBody::Pong(p)
+                if self
+                    .path_check
+                    .as_ref()
+                    .is_some_and(|c| c.addr == from && c.token == p.timestamp_us) =>
+            {
+                // The new address echoed the token: it receives what is sent there.
+                self.remote = from;
+                self.path_check = None;
+                self.stats.migrations += 1;
+            }
+            FrameBody::Ping(p) => self.control.push_back(Frame::new(Pong {
+                timestamp_us: p.timestamp_us,
+            })),
+            FrameBody::Close(c) => {
+                self.control.push_back(Frame::new(CloseAck));
+                if matches!(self.state, State::Established | State::Closing { .. }) {
+                    self.outbox.clear();
+                    self.sent.clear();
+                    self.close_frame = None;
+                    self.close_pending = false;
+                    self.events.push_back(Event::Closed {
+                        reason: c.reason,
+                        message: c.message,
+                        by: Closer::Peer,
+                    });
+                    self.state = State::Draining {
+                        deadline: now + self.rto() * 3,
+                    };
+                }
+            }
+            FrameBody::CloseAck(_) => {
+                if matches!(self.state, State::Closing { .. }) {
+                    self.finish_close(Closer::Local);
+                }
+            }
+            FrameBody::Fragment(f) => match self.inbox.on_fragment(channel, f, now) {
+                Ok(Some(body)) => match Frame::parse(body) {
+                    Ok(whole) if whole.channel == channel => self.on_message(whole),
+                    _ => self.stats.refused += 1,
+                },
+                Ok(None) => {}
+                Err(d) => self.count(d),
+            },
+            // Handshake frames repeated after the handshake, and stream-only frames: nothing to do.
+            FrameBody::Pong(_)
+            | FrameBody::Hello(_)
+            | FrameBody::Challenge(_)
+            | FrameBody::Welcome(_)
+            | FrameBody::Reject(_)
+            | FrameBody::Ack(_) => {}
+            body => self.on_message(Frame {
+                channel,
+                seq: frame.seq,
+                body,
+            }),
+        }
+    }
+
+    pub(super) fn on_message(&mut self, frame: Frame) {
+        if !matches!(self.state, State::Established | State::Closing { .. }) {
+            return;
+        }
+        let d = self.inbox.on_message(frame, &mut self.delivered);
+        self.count(d);
+    }
+
+    pub(super) fn count(&mut self, d: Disposition) {
+        match d {
+            Disposition::Delivered | Disposition::Held => {}
+            Disposition::Duplicate => self.stats.duplicates_dropped += 1,
+            Disposition::Stale => self.stats.stale_dropped += 1,
+            Disposition::Refused => self.stats.refused += 1,
+        }
+    }
+}

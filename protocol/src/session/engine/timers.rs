@@ -1,0 +1,116 @@
+//! The session's timers: one next wake-up, and what happens when it comes.
+
+use super::super::event::{Closer, Event};
+use super::super::time::Instant;
+use super::{Session, State};
+use crate::wire::{Reason, Text};
+
+impl Session {
+    /// The next instant at which [`Session::handle_timeout`] must be called, if any.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        match &self.state {
+            State::Closed => return None,
+            State::Connecting(c) => return Some(c.next_hello.min(c.deadline)),
+            State::Closing { deadline } | State::Draining { deadline } => consider(Some(*deadline)),
+            State::Established => {
+                consider(Some(
+                    self.last_ack_eliciting_sent + self.config.heartbeat_interval,
+                ));
+            }
+        }
+        consider(Some(self.last_received + self.idle_timeout()));
+        if self.received.ack_owed() {
+            consider(self.received.ack_deadline());
+        }
+        consider(self.loss_time);
+        if self.probes_allowed() && self.sent.has_ack_eliciting_in_flight() {
+            consider(Some(self.last_ack_eliciting_sent + self.backed_off_rto()));
+        }
+        consider(self.inbox.next_expiry());
+        next
+    }
+
+    /// Runs the timers due at `now`: idle timeout, loss detection, retransmission timeout,
+    /// heartbeat, close deadlines and reassembly expiry.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match &self.state {
+            State::Closed => return,
+            State::Connecting(c) => {
+                if now >= c.deadline {
+                    self.events.push_back(Event::Closed {
+                        reason: Reason::HANDSHAKE_TIMEOUT,
+                        message: Text::default(),
+                        by: Closer::Local,
+                    });
+                    self.shut();
+                }
+                return;
+            }
+            _ => {}
+        }
+        if now >= self.last_received + self.idle_timeout() {
+            if self.state == State::Established {
+                self.events.push_back(Event::Closed {
+                    reason: Reason::IDLE_TIMEOUT,
+                    message: Text::default(),
+                    by: Closer::Local,
+                });
+            } else if matches!(self.state, State::Closing { .. }) {
+                self.finish_close(Closer::Local);
+            }
+            self.shut();
+            return;
+        }
+        match self.state {
+            State::Closing { deadline } if now >= deadline => {
+                self.finish_close(Closer::Local);
+                return;
+            }
+            State::Draining { deadline } if now >= deadline => {
+                self.shut();
+                return;
+            }
+            _ => {}
+        }
+        if self.loss_time.is_some_and(|t| t <= now) {
+            self.detect_lost(now);
+        }
+        if self.probes_allowed()
+            && self.sent.has_ack_eliciting_in_flight()
+            && now >= self.last_ack_eliciting_sent + self.backed_off_rto()
+        {
+            // A retransmission timeout: probe with the oldest unacknowledged data, or a Ping
+            // (RFC 9002 section 6.2.4). The probe does not wait for the congestion window.
+            self.stats.rto_fired += 1;
+            self.pto_count += 1;
+            match self.state {
+                State::Established => {
+                    let items = self.sent.oldest_items(1);
+                    self.requeue(&items);
+                    // Every timeout sends something the peer must acknowledge, or the timer
+                    // would stay due.
+                    if !self.outbox.has_data() {
+                        self.ping_pending = true;
+                    }
+                }
+                State::Closing { .. } => self.close_pending = true,
+                State::Draining { .. } | State::Closed | State::Connecting(_) => {}
+            }
+            self.probes = 1;
+            // The probe's own timer starts when it is sent.
+        }
+        if self.state == State::Established
+            && now >= self.last_ack_eliciting_sent + self.config.heartbeat_interval
+        {
+            self.ping_pending = true;
+        }
+        self.stats.reassembly_expired += self.inbox.expire(now) as u64;
+    }
+}

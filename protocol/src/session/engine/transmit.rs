@@ -1,0 +1,165 @@
+//! Building the datagrams to send: control frames, the Close, retransmissions and new messages,
+//! and the redundant copy of a lone datagram.
+
+use super::super::event::Transmit;
+use super::super::outbox::Item;
+use super::super::sent::SentPacket;
+use super::super::time::Instant;
+use super::{Session, State};
+use crate::wire::{DatagramBuilder, Frame, PacketHeader, Ping};
+use alloc::vec::Vec;
+
+impl Session {
+    /// Writes the next datagram to send into `buf`, if there is one. `buf` must hold at least the
+    /// configured datagram size.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        match self.state {
+            State::Closed => return None,
+            State::Connecting(_) => return self.transmit_hello(now, buf),
+            State::Established => {
+                if let Some(t) = self.transmit_path_check(now, buf) {
+                    return Some(t);
+                }
+                if let Some(t) = self.transmit_redundant(now, buf) {
+                    return Some(t);
+                }
+            }
+            _ => {}
+        }
+        let size = self.config.datagram_size.min(buf.len());
+        let cwnd_open = self.sent.bytes_in_flight() + size <= self.cc.window() || self.probes > 0;
+        let want_data = cwnd_open && self.outbox.has_data();
+        let want_frames =
+            !self.control.is_empty() || self.close_pending || self.ping_pending || want_data;
+        if !want_frames && !self.received.ack_due(now) {
+            return None;
+        }
+        let pn = self.next_pn;
+        let ack = if self.received.ack_wanted() {
+            self.received.ack_block(now)
+        } else {
+            None
+        };
+        let header = PacketHeader {
+            connection_id: self.connection_id,
+            packet_number: pn,
+            ack,
+        };
+        let mut builder = DatagramBuilder::new(&mut buf[..size], &header).ok()?;
+        let mut items = Vec::new();
+        while let Some(frame) = self.control.front() {
+            if !builder.push(frame).unwrap_or(false) {
+                break;
+            }
+            self.control.pop_front();
+        }
+        if self.close_pending
+            && let Some(close) = &self.close_frame
+            && builder.push(&Frame::new(close.clone())).unwrap_or(false)
+        {
+            self.close_pending = false;
+            items.push(Item::Close);
+        }
+        if self.state == State::Established && cwnd_open {
+            let max_body = self.config.max_frame_body();
+            self.outbox.fill(&mut builder, &mut items, max_body);
+        }
+        if self.ping_pending && builder.frame_count() == 0 {
+            let ping = Frame::new(Ping {
+                timestamp_us: now.as_micros(),
+            });
+            if builder.push(&ping).unwrap_or(false) {
+                self.ping_pending = false;
+            }
+        } else if builder.frame_count() > 0 {
+            // Anything ack-eliciting serves as the heartbeat.
+            self.ping_pending = false;
+        }
+        let ack_eliciting = builder.frame_count() > 0;
+        let len = builder.finish().ok()?;
+        if ack_eliciting {
+            self.consider_copy(len, &items);
+        }
+        self.record_sent(now, len, header.ack.is_some(), ack_eliciting, items);
+        Some(Transmit {
+            destination: self.remote,
+            len,
+        })
+    }
+
+    /// Sends the redundant copy of a lone datagram's reliable messages, in a datagram of its own.
+    pub(super) fn transmit_redundant(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let items = self.redundant.take()?;
+        let pn = self.next_pn;
+        // The copy repeats the acknowledgements the original carried: with independent delays it
+        // may arrive first, and without them the peer would take its own messages for unacknowledged
+        // (and stop treating its next one as lone).
+        let ack = self.received.ack_block(now);
+        let header = PacketHeader {
+            connection_id: self.connection_id,
+            packet_number: pn,
+            ack,
+        };
+        let size = self.config.datagram_size.min(buf.len());
+        let mut b = DatagramBuilder::new(&mut buf[..size], &header).ok()?;
+        let written = self.outbox.write_copies(&mut b, &items);
+        if written.is_empty() {
+            return None;
+        }
+        let len = b.finish().ok()?;
+        self.stats.redundant_copies += 1;
+        self.record_sent(now, len, header.ack.is_some(), true, written);
+        Some(Transmit {
+            destination: self.remote,
+            len,
+        })
+    }
+
+    /// Decides whether the datagram just written is lone and small, and if so schedules a copy of
+    /// its reliable messages (see `SessionConfig::lone_redundancy_max`).
+    fn consider_copy(&mut self, len: usize, items: &[Item]) {
+        // Lone: the messages of this datagram are the only reliable ones unacknowledged (copies of
+        // messages already acknowledged may still be in flight; they need nothing).
+        let lone = self.outbox.unacked_messages() == items.len() && !self.outbox.has_data();
+        if lone
+            && len <= self.config.lone_redundancy_max
+            && !items.is_empty()
+            && items.iter().all(|i| matches!(i, Item::Message(_)))
+        {
+            self.redundant = Some(items.to_vec());
+        }
+    }
+
+    /// Books a datagram just written: its packet number, the counters, the ack it carried, and
+    /// (if it carries frames the peer must acknowledge) its place among the packets in flight.
+    pub(super) fn record_sent(
+        &mut self,
+        now: Instant,
+        len: usize,
+        carried_ack: bool,
+        ack_eliciting: bool,
+        items: Vec<Item>,
+    ) {
+        let pn = self.next_pn;
+        if carried_ack {
+            self.received.on_ack_sent();
+        }
+        self.next_pn = pn.wrapping_add(1);
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += len as u64;
+        if ack_eliciting {
+            self.last_ack_eliciting_sent = now;
+            self.probes = self.probes.saturating_sub(1);
+        }
+        self.sent.on_sent(
+            pn,
+            SentPacket {
+                time: now,
+                size: if ack_eliciting { len } else { 0 },
+                ack_eliciting,
+                items,
+            },
+        );
+    }
+}
