@@ -5,7 +5,7 @@
 //! packet that carried it (or each of its fragments) is acknowledged; a lost packet puts its items
 //! back on the retransmission queue, which is served before new messages, in new packets.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use super::config::SessionConfig;
 use super::error::SendError;
-use crate::wire::{ChannelKind, DatagramBuilder, Frame, FrameKind, SEQ_FLAG};
+use crate::wire::{ChannelKind, DatagramBuilder, Frame, FrameBody, FrameKind, SEQ_FLAG};
 
 /// Something a sent packet carried that must reach the peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +36,19 @@ pub(crate) struct Encoded {
 }
 
 impl Encoded {
-    /// Encodes a frame without a sequence number.
+    /// Encodes a frame without a sequence number. A Data frame keeps its payload as it is (no copy);
+    /// other kinds are encoded once into a buffer of their own.
     pub(crate) fn from_frame(frame: &Frame) -> Result<Self, SendError> {
+        if let (FrameBody::Data(d), None) = (&frame.body, frame.seq) {
+            let mut head = [0u8; 7];
+            head[0] = FrameKind::Data as u8;
+            head[2] = frame.channel;
+            return Ok(Self {
+                head,
+                head_len: 3,
+                rest: d.payload.clone(),
+            });
+        }
         let mut out = vec![0u8; frame.encoded_len()];
         frame.emit(&mut out).map_err(SendError::Encode)?;
         Ok(Self::from_body(Bytes::from(out)))
@@ -126,6 +137,67 @@ struct InFlight {
     body: Body,
 }
 
+/// Reliable messages in flight by id. Ids are handed out in order, so a deque indexed from the
+/// oldest id finds any message in O(1) and costs no allocation per message; acknowledged entries
+/// become holes, trimmed from the front.
+#[derive(Debug, Default)]
+struct InFlightTable {
+    base: u64,
+    slots: VecDeque<Option<InFlight>>,
+    len: usize,
+}
+
+impl InFlightTable {
+    /// Adds the message with the next id.
+    fn insert(&mut self, uid: u64, message: InFlight) {
+        if self.slots.is_empty() {
+            self.base = uid;
+        }
+        debug_assert_eq!(uid, self.base + self.slots.len() as u64);
+        self.slots.push_back(Some(message));
+        self.len += 1;
+    }
+
+    fn index(&self, uid: u64) -> Option<usize> {
+        let i = usize::try_from(uid.checked_sub(self.base)?).ok()?;
+        (i < self.slots.len()).then_some(i)
+    }
+
+    fn get(&self, uid: u64) -> Option<&InFlight> {
+        self.slots.get(self.index(uid)?)?.as_ref()
+    }
+
+    fn get_mut(&mut self, uid: u64) -> Option<&mut InFlight> {
+        let i = self.index(uid)?;
+        self.slots.get_mut(i)?.as_mut()
+    }
+
+    fn contains(&self, uid: u64) -> bool {
+        self.get(uid).is_some()
+    }
+
+    fn remove(&mut self, uid: u64) -> Option<InFlight> {
+        let i = self.index(uid)?;
+        let message = self.slots[i].take()?;
+        self.len -= 1;
+        while matches!(self.slots.front(), Some(None)) {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+        Some(message)
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn clear(&mut self) {
+        self.base += self.slots.len() as u64;
+        self.slots.clear();
+        self.len = 0;
+    }
+}
+
 #[derive(Debug, Default)]
 struct SendChannel {
     next_seq: u32,
@@ -152,7 +224,7 @@ pub(crate) struct OutboxCounters {
 pub(crate) struct Outbox {
     kinds: Vec<ChannelKind>,
     channels: Vec<SendChannel>,
-    in_flight: BTreeMap<u64, InFlight>,
+    in_flight: InFlightTable,
     retransmit: VecDeque<Item>,
     pending: VecDeque<Pending>,
     next_uid: u64,
@@ -172,7 +244,7 @@ impl Outbox {
         Self {
             kinds: config.channels.clone(),
             channels: Vec::new(),
-            in_flight: BTreeMap::new(),
+            in_flight: InFlightTable::default(),
             retransmit: VecDeque::new(),
             pending: VecDeque::new(),
             next_uid: 0,
@@ -426,12 +498,12 @@ impl Outbox {
     /// Writes a reliable item. `None`: it needs no sending (acknowledged); `Some(fit)` otherwise.
     fn write_item(&self, b: &mut DatagramBuilder<'_>, item: Item) -> Option<bool> {
         match item {
-            Item::Message(uid) => match &self.in_flight.get(&uid)?.body {
+            Item::Message(uid) => match &self.in_flight.get(uid)?.body {
                 Body::Whole(msg) => Some(b.push_encoded_parts(msg.head(), &msg.rest)),
                 Body::Fragmented(_) => None,
             },
             Item::Fragment { uid, index } => {
-                let f = self.in_flight.get(&uid)?;
+                let f = self.in_flight.get(uid)?;
                 let Body::Fragmented(frags) = &f.body else {
                     return None;
                 };
@@ -460,7 +532,7 @@ impl Outbox {
         let uid = match item {
             Item::Message(uid) => uid,
             Item::Fragment { uid, index } => {
-                let Some(f) = self.in_flight.get_mut(&uid) else {
+                let Some(f) = self.in_flight.get_mut(uid) else {
                     return;
                 };
                 let Body::Fragmented(frags) = &mut f.body else {
@@ -479,7 +551,7 @@ impl Outbox {
             }
             Item::Close => return,
         };
-        if let Some(done) = self.in_flight.remove(&uid) {
+        if let Some(done) = self.in_flight.remove(uid) {
             self.queued_reliable_bytes -= done.len;
             if matches!(done.body, Body::Fragmented(_)) {
                 self.fragmented_in_flight -= 1;
@@ -492,8 +564,8 @@ impl Outbox {
     /// A packet carrying `item` was lost: send it again unless it has been acknowledged since.
     pub(crate) fn on_lost(&mut self, item: Item) {
         let still_needed = match item {
-            Item::Message(uid) => self.in_flight.contains_key(&uid),
-            Item::Fragment { uid, index } => self.in_flight.get(&uid).is_some_and(
+            Item::Message(uid) => self.in_flight.contains(uid),
+            Item::Fragment { uid, index } => self.in_flight.get(uid).is_some_and(
                 |f| matches!(&f.body, Body::Fragmented(fr) if !fr.acked[usize::from(index)]),
             ),
             Item::Close => false,
@@ -524,4 +596,38 @@ pub(crate) fn channel_kind(kinds: &[ChannelKind], channel: u8) -> ChannelKind {
         .get(usize::from(channel))
         .copied()
         .unwrap_or(ChannelKind::ReliableOrdered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(len: usize) -> InFlight {
+        InFlight {
+            channel: 0,
+            len,
+            body: Body::Whole(Encoded::from_body(Bytes::from_static(&[0x20, 0, 0]))),
+        }
+    }
+
+    #[test]
+    fn in_flight_table_finds_removes_and_trims() {
+        let mut t = InFlightTable::default();
+        for uid in 10..15 {
+            t.insert(uid, message(uid as usize));
+        }
+        assert_eq!(t.len(), 5);
+        assert!(t.remove(12).is_some(), "a hole in the middle");
+        assert!(t.remove(12).is_none(), "removed once");
+        assert!(!t.contains(12) && t.contains(13));
+        assert!(t.remove(10).is_some() && t.remove(11).is_some());
+        // 10, 11 and the hole at 12 are trimmed: 13 is at the front.
+        assert_eq!(t.slots.len(), 2);
+        assert_eq!(t.get(13).map(|m| m.len), Some(13));
+        assert!(t.get(9).is_none() && t.get(99).is_none());
+        t.clear();
+        assert_eq!(t.len(), 0);
+        t.insert(15, message(15));
+        assert_eq!(t.get(15).map(|m| m.len), Some(15));
+    }
 }

@@ -1,0 +1,72 @@
+//! Engine CPU per small message: two sessions driven directly (no simulator in the loop), each
+//! iteration sending `BATCH` 100-byte reliable messages from `a`, delivering every datagram to
+//! `b`, draining its events, and returning its acks to `a`. The time per iteration divided by
+//! `BATCH` is the engine's cost per message for send, receive and acknowledgement together.
+//!
+//! `cargo bench -p framewire-benches --bench session_engine`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use framewire_protocol::session::{Instant, Session, SessionConfig};
+use framewire_protocol::sim::{ADDR_A, ADDR_B};
+use framewire_protocol::wire::{Data, Frame};
+
+const BATCH: usize = 64;
+
+fn engine(c: &mut Criterion) {
+    let mut group = c.benchmark_group("session_engine");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    for (name, channel) in [("reliable_100B", 0u8), ("unreliable_100B", 3)] {
+        let config = SessionConfig {
+            idle_timeout: Duration::from_secs(1_000_000),
+            heartbeat_interval: Duration::from_secs(1_000_000),
+            ..SessionConfig::default()
+        };
+        let mut a = Session::established(config.clone(), 1, ADDR_B, Instant::ZERO);
+        let mut b = Session::established(config, 1, ADDR_A, Instant::ZERO);
+        let payload = Bytes::from(vec![0x5a; 100]);
+        let mut now = Instant::ZERO;
+        let mut buf = vec![0u8; 2048];
+        group.bench_function(name, |bench| {
+            bench.iter(|| {
+                now += Duration::from_millis(10);
+                for _ in 0..BATCH {
+                    a.send(
+                        Frame::new(Data {
+                            payload: payload.clone(),
+                        })
+                        .on_channel(channel),
+                    )
+                    .unwrap();
+                }
+                while let Some(t) = a.poll_transmit(now, &mut buf) {
+                    b.handle_datagram(now, ADDR_A, Bytes::copy_from_slice(&buf[..t.len]));
+                }
+                let mut delivered = 0;
+                while let Some(e) = b.poll_event() {
+                    black_box(&e);
+                    delivered += 1;
+                }
+                assert_eq!(delivered, BATCH);
+                // The receiver's acks go back after the ack delay, and arrive at once.
+                let later = now + Duration::from_millis(5);
+                b.handle_timeout(later);
+                while let Some(t) = b.poll_transmit(later, &mut buf) {
+                    a.handle_datagram(later, ADDR_B, Bytes::copy_from_slice(&buf[..t.len]));
+                }
+            });
+        });
+        assert_eq!(
+            a.stats().queued_bytes,
+            0,
+            "{name}: everything was acknowledged"
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, engine);
+criterion_main!(benches);
