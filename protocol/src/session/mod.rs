@@ -9,8 +9,11 @@
 //! coalescing of small messages; `NewReno` congestion control; heartbeats, the idle timeout and an
 //! acknowledged close.
 //!
-//! Not here yet: the handshake (sessions start established), address migration, pacing, the
-//! stream (TCP) mode.
+//! Over TCP, [`StreamSession`] runs the same handshake, heartbeats, idle timeout and close on a
+//! byte stream, without packet numbers, acks or retransmission (the stream provides those).
+//!
+//! Not here yet: pacing within the congestion window, session resume, and undoing the window cut
+//! of a loss that proves spurious.
 
 mod config;
 mod congestion;
@@ -25,6 +28,7 @@ mod received;
 mod rtt;
 mod sent;
 mod stats;
+mod stream;
 mod time;
 
 pub use config::{MIN_DATAGRAM_SIZE, SessionConfig};
@@ -35,4 +39,5 @@ pub use error::SendError;
 pub use event::{Closer, Event, Transmit};
 pub use rtt::{GRANULARITY, RttEstimator};
 pub use stats::Stats;
+pub use stream::StreamSession;
 pub use time::Instant;

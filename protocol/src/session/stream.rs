@@ -1,0 +1,482 @@
+//! The session in stream mode, for TCP (docs/PROTOCOL.md sections 2.1, 4 and 7b).
+//!
+//! The stream is reliable and ordered already, so there are no packet numbers, acks,
+//! retransmissions or fragments: the session adds the handshake (Hello, then Welcome or Reject),
+//! heartbeats that measure the round trip, the idle timeout, an acknowledged close with a reason,
+//! the first-frame deadline, and a bounded output buffer. It does no I/O: the driver feeds it the
+//! bytes read from the socket and writes out what it produces.
+//!
+//! # Driving a stream session
+//!
+//! 1. **Input**: [`StreamSession::handle_bytes`] with what the socket read,
+//!    [`StreamSession::handle_timeout`] when `poll_timeout`'s instant has passed, and
+//!    [`StreamSession::send`] / [`StreamSession::close`] for the application.
+//! 2. **Output**: write [`StreamSession::pending_output`] to the socket and report what was
+//!    written with [`StreamSession::consume_output`].
+//! 3. **Events**: [`StreamSession::poll_event`] until `None`.
+//! 4. **Timer**: [`StreamSession::poll_timeout`]. When [`StreamSession::is_closed`] and the output
+//!    is empty, close the socket.
+
+use alloc::collections::VecDeque;
+use alloc::string::ToString;
+use core::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::config::SessionConfig;
+use super::error::SendError;
+use super::event::{Closer, Event};
+use super::rtt::RttEstimator;
+use super::stats::Stats;
+use super::time::Instant;
+use crate::DecodeError;
+use crate::wire::{
+    Close, CloseAck, DEFAULT_MAX_FRAME_LEN, Frame, FrameBody, FrameKind, Hello, HelloOptions,
+    MIN_FRAME_LEN, Ping, Pong, Reason, Reject, StreamDeframer, Text, VERSION, Welcome,
+    encode_stream_frame_into,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamState {
+    /// Server: waiting for the Hello until the first-frame deadline.
+    AwaitHello {
+        deadline: Instant,
+    },
+    /// Client: Hello sent, waiting for the Welcome until the handshake deadline.
+    AwaitWelcome {
+        deadline: Instant,
+    },
+    Established,
+    /// Our Close is sent; waiting for the `CloseAck` until the deadline.
+    Closing {
+        deadline: Instant,
+    },
+    Closed,
+}
+
+/// One end of a framewire session over a byte stream (TCP), with no I/O.
+#[derive(Debug)]
+pub struct StreamSession {
+    config: SessionConfig,
+    state: StreamState,
+    connection_id: u64,
+    deframer: StreamDeframer,
+    input: BytesMut,
+    output: BytesMut,
+    events: VecDeque<Event>,
+    close_reason: Option<(Reason, Text)>,
+    last_received: Instant,
+    last_sent: Instant,
+    /// The timestamp of the Ping waiting for its Pong.
+    ping_outstanding: Option<u64>,
+    rtt: RttEstimator,
+    stats: Stats,
+}
+
+impl StreamSession {
+    fn new(config: SessionConfig, connection_id: u64, state: StreamState, now: Instant) -> Self {
+        Self {
+            rtt: RttEstimator::new(config.initial_rtt),
+            deframer: StreamDeframer::new(DEFAULT_MAX_FRAME_LEN),
+            config,
+            state,
+            connection_id,
+            input: BytesMut::new(),
+            output: BytesMut::new(),
+            events: VecDeque::new(),
+            close_reason: None,
+            last_received: now,
+            last_sent: now,
+            ping_outstanding: None,
+            stats: Stats::default(),
+        }
+    }
+
+    /// A client session: the Hello is queued at once.
+    pub fn client(config: SessionConfig, now: Instant) -> Self {
+        let deadline = now + config.handshake_timeout;
+        let mut s = Self::new(config, 0, StreamState::AwaitWelcome { deadline }, now);
+        let hello = Frame::new(Hello {
+            min_version: VERSION,
+            max_version: VERSION,
+            idle_timeout_ms: millis(s.config.idle_timeout),
+            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            nonce: 0,
+            options: HelloOptions::new(),
+        });
+        s.emit(&hello, now);
+        s
+    }
+
+    /// A server session for a new connection; it must receive a Hello within the configured
+    /// handshake timeout (the first-frame deadline) or it closes with `HANDSHAKE_TIMEOUT`.
+    pub fn server(config: SessionConfig, connection_id: u64, now: Instant) -> Self {
+        let deadline = now + config.handshake_timeout;
+        Self::new(
+            config,
+            connection_id,
+            StreamState::AwaitHello { deadline },
+            now,
+        )
+    }
+
+    /// The connection id (the server's; a client learns it from the Welcome).
+    pub fn connection_id(&self) -> u64 {
+        self.connection_id
+    }
+
+    /// Whether the handshake is done and the session not closing.
+    pub fn is_established(&self) -> bool {
+        self.state == StreamState::Established
+    }
+
+    /// Whether the session is over. Write what output is left, then close the socket.
+    pub fn is_closed(&self) -> bool {
+        self.state == StreamState::Closed
+    }
+
+    /// Counters and the round-trip estimate.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        s.rtt = self.rtt.smoothed();
+        s.rtt_var = self.rtt.var();
+        s.queued_bytes = self.output.len();
+        s
+    }
+
+    /// The idle timeout in force (agreed in the handshake).
+    pub fn idle_timeout(&self) -> Duration {
+        self.config.idle_timeout
+    }
+
+    fn emit(&mut self, frame: &Frame, now: Instant) {
+        match encode_stream_frame_into(frame, &mut self.output) {
+            Ok(n) => {
+                self.stats.packets_sent += 1;
+                self.stats.bytes_sent += n as u64;
+                self.last_sent = now;
+            }
+            // Only our own frames get here, built from values that fit.
+            Err(_) => self.stats.refused += 1,
+        }
+    }
+
+    /// Bytes waiting to be written to the socket.
+    pub fn pending_output(&self) -> &[u8] {
+        &self.output
+    }
+
+    /// `n` bytes of the pending output were written.
+    pub fn consume_output(&mut self, n: usize) {
+        self.output.advance(n.min(self.output.len()));
+        if self.output.is_empty() {
+            // An idle connection holds no output buffer.
+            self.output = BytesMut::new();
+        }
+    }
+
+    /// Queues `frame` for the peer.
+    ///
+    /// On a reliable channel, a full output buffer (`max_queued_bytes`) is backpressure. On an
+    /// unreliable channel, a message that finds the buffer above half of that is dropped (the
+    /// newest state wins; docs/PROTOCOL.md section 3.4) and counted, and `Ok` is returned.
+    ///
+    /// # Errors
+    /// [`SendError::QueueFull`], [`SendError::Closed`] (also before the handshake is done), or a
+    /// field that cannot be encoded.
+    pub fn send(&mut self, frame: &Frame, now: Instant) -> Result<(), SendError> {
+        if self.state != StreamState::Established {
+            return Err(SendError::Closed);
+        }
+        frame.check().map_err(SendError::Encode)?;
+        let reliable = self.config.channel_kind(frame.channel).is_reliable();
+        if !reliable && self.output.len() > self.config.max_queued_bytes / 2 {
+            self.stats.unreliable_dropped += 1;
+            return Ok(());
+        }
+        if reliable && self.output.len() >= self.config.max_queued_bytes {
+            return Err(SendError::QueueFull);
+        }
+        let mut frame = frame.clone();
+        frame.seq = None;
+        self.emit(&frame, now);
+        Ok(())
+    }
+
+    /// Starts closing with `reason`: a Close is queued and the session waits for the `CloseAck` for
+    /// 3 round-trip timeouts.
+    pub fn close(&mut self, now: Instant, reason: Reason, message: &str) {
+        match self.state {
+            StreamState::Closed | StreamState::Closing { .. } => {}
+            StreamState::AwaitHello { .. } | StreamState::AwaitWelcome { .. } => {
+                self.emit_close(now, reason, message);
+                self.finish(reason, Text::from(message), Closer::Local);
+            }
+            StreamState::Established => {
+                self.emit_close(now, reason, message);
+                self.close_reason = Some((reason, Text::from(message)));
+                self.state = StreamState::Closing {
+                    deadline: now + self.rto() * 3,
+                };
+            }
+        }
+    }
+
+    fn emit_close(&mut self, now: Instant, reason: Reason, message: &str) {
+        self.emit(
+            &Frame::new(Close {
+                reason,
+                message: Text::from(message),
+            }),
+            now,
+        );
+    }
+
+    fn rto(&self) -> Duration {
+        self.rtt
+            .rto(Duration::ZERO, self.config.min_rto, self.config.max_rto)
+    }
+
+    fn finish(&mut self, reason: Reason, message: Text, by: Closer) {
+        if self.state != StreamState::Closed {
+            self.state = StreamState::Closed;
+            self.input = BytesMut::new();
+            self.events.push_back(Event::Closed {
+                reason,
+                message,
+                by,
+            });
+        }
+    }
+
+    /// Ends the session because of bad input: a Close with the reason, then closed.
+    fn fail(&mut self, now: Instant, reason: Reason, message: &str) {
+        self.stats.refused += 1;
+        self.emit_close(now, reason, message);
+        self.finish(reason, Text::from(message), Closer::Local);
+    }
+
+    /// Takes bytes read from the socket.
+    pub fn handle_bytes(&mut self, now: Instant, data: &[u8]) {
+        if self.state == StreamState::Closed {
+            return;
+        }
+        self.stats.bytes_received += data.len() as u64;
+        self.last_received = now;
+        self.input.extend_from_slice(data);
+        while self.state != StreamState::Closed {
+            match self.deframer.decode(&mut self.input) {
+                Ok(None) => break,
+                Ok(Some(body)) => {
+                    self.stats.packets_received += 1;
+                    match Frame::parse(body) {
+                        Ok(frame) => self.on_frame(frame, now),
+                        Err(DecodeError::UnknownKind(k)) if FrameKind::is_ignorable(k) => {}
+                        Err(e) => self.fail(now, e.close_reason(), &e.to_string()),
+                    }
+                }
+                Err(e) => self.fail(now, e.close_reason(), &e.to_string()),
+            }
+        }
+        if self.input.is_empty() {
+            // An idle connection holds no input buffer either.
+            self.input = BytesMut::new();
+        }
+    }
+
+    fn on_frame(&mut self, frame: Frame, now: Instant) {
+        match self.state {
+            StreamState::AwaitHello { .. } => self.on_hello(frame, now),
+            StreamState::AwaitWelcome { .. } => self.on_welcome(frame, now),
+            StreamState::Established | StreamState::Closing { .. } => {
+                self.on_session_frame(frame, now);
+            }
+            StreamState::Closed => {}
+        }
+    }
+
+    fn on_hello(&mut self, frame: Frame, now: Instant) {
+        let FrameBody::Hello(hello) = frame.body else {
+            let what = alloc::format!("expected Hello, got {}", frame.body.kind());
+            return self.fail(now, Reason::PROTOCOL_ERROR, &what);
+        };
+        if !(hello.min_version..=hello.max_version).contains(&VERSION) {
+            self.emit(
+                &Frame::new(Reject {
+                    reason: Reason::UNSUPPORTED_VERSION,
+                    min_version: VERSION,
+                    max_version: VERSION,
+                    message: Text::from_static("this server speaks version 1"),
+                }),
+                now,
+            );
+            return self.finish(Reason::UNSUPPORTED_VERSION, Text::default(), Closer::Local);
+        }
+        if hello.idle_timeout_ms != 0 {
+            self.config.idle_timeout = self
+                .config
+                .idle_timeout
+                .min(Duration::from_millis(u64::from(hello.idle_timeout_ms)));
+        }
+        let max_frame_len = hello
+            .max_frame_len
+            .clamp(MIN_FRAME_LEN, DEFAULT_MAX_FRAME_LEN);
+        self.deframer.set_max_frame_len(max_frame_len);
+        self.state = StreamState::Established;
+        self.emit(
+            &Frame::new(Welcome {
+                resumed: false,
+                version: VERSION,
+                connection_id: self.connection_id,
+                idle_timeout_ms: millis(self.config.idle_timeout),
+                max_frame_len,
+                heartbeat_interval_ms: millis(self.config.heartbeat_interval),
+                missed: 0,
+                session_token: Bytes::new(),
+            }),
+            now,
+        );
+        self.events.push_back(Event::Connected {
+            connection_id: self.connection_id,
+        });
+    }
+
+    fn on_welcome(&mut self, frame: Frame, now: Instant) {
+        match frame.body {
+            FrameBody::Welcome(w) => {
+                self.connection_id = w.connection_id;
+                if w.idle_timeout_ms != 0 {
+                    self.config.idle_timeout = self
+                        .config
+                        .idle_timeout
+                        .min(Duration::from_millis(u64::from(w.idle_timeout_ms)));
+                }
+                if w.heartbeat_interval_ms != 0 {
+                    self.config.heartbeat_interval = self
+                        .config
+                        .heartbeat_interval
+                        .min(Duration::from_millis(u64::from(w.heartbeat_interval_ms)));
+                }
+                self.deframer.set_max_frame_len(w.max_frame_len);
+                self.state = StreamState::Established;
+                self.events.push_back(Event::Connected {
+                    connection_id: w.connection_id,
+                });
+            }
+            FrameBody::Reject(r) => self.finish(r.reason, r.message, Closer::Peer),
+            other => {
+                let what = alloc::format!("expected Welcome, got {}", other.kind());
+                self.fail(now, Reason::PROTOCOL_ERROR, &what);
+            }
+        }
+    }
+
+    fn on_session_frame(&mut self, frame: Frame, now: Instant) {
+        match frame.body {
+            FrameBody::Ping(p) => self.emit(
+                &Frame::new(Pong {
+                    timestamp_us: p.timestamp_us,
+                }),
+                now,
+            ),
+            FrameBody::Pong(p) => {
+                if self.ping_outstanding == Some(p.timestamp_us) {
+                    self.ping_outstanding = None;
+                    let sent = Instant::from_micros(p.timestamp_us);
+                    self.rtt
+                        .update(now.saturating_duration_since(sent), Duration::ZERO);
+                }
+            }
+            FrameBody::Close(c) => {
+                self.emit(&Frame::new(CloseAck), now);
+                self.finish(c.reason, c.message, Closer::Peer);
+            }
+            FrameBody::CloseAck(_) => {
+                if let Some((reason, message)) = self.close_reason.take() {
+                    self.finish(reason, message, Closer::Local);
+                }
+            }
+            // The stream is reliable: packet-level and fragment frames have no place on it.
+            FrameBody::Hello(_)
+            | FrameBody::Challenge(_)
+            | FrameBody::Welcome(_)
+            | FrameBody::Reject(_)
+            | FrameBody::Fragment(_) => {
+                let what = alloc::format!("{} is not allowed here", frame.body.kind());
+                self.fail(now, Reason::PROTOCOL_ERROR, &what);
+            }
+            FrameBody::Ack(_) => {}
+            body => {
+                if matches!(self.state, StreamState::Established) {
+                    self.stats.messages_delivered += 1;
+                    self.events.push_back(Event::Frame(Frame {
+                        channel: frame.channel,
+                        seq: None,
+                        body,
+                    }));
+                }
+            }
+        }
+    }
+
+    /// The next instant at which [`StreamSession::handle_timeout`] must be called, if any.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            StreamState::Closed => None,
+            StreamState::AwaitHello { deadline }
+            | StreamState::AwaitWelcome { deadline }
+            | StreamState::Closing { deadline } => Some(deadline),
+            StreamState::Established => Some(
+                (self.last_sent + self.config.heartbeat_interval)
+                    .min(self.last_received + self.config.idle_timeout),
+            ),
+        }
+    }
+
+    /// Runs the timers due at `now`: the handshake and first-frame deadlines, heartbeats, the idle
+    /// timeout and the close deadline.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.state {
+            StreamState::AwaitHello { deadline } if now >= deadline => {
+                self.emit_close(now, Reason::HANDSHAKE_TIMEOUT, "no Hello in time");
+                self.finish(Reason::HANDSHAKE_TIMEOUT, Text::default(), Closer::Local);
+            }
+            StreamState::AwaitWelcome { deadline } if now >= deadline => {
+                self.finish(Reason::HANDSHAKE_TIMEOUT, Text::default(), Closer::Local);
+            }
+            StreamState::Closing { deadline } if now >= deadline => {
+                let (reason, message) = self
+                    .close_reason
+                    .take()
+                    .unwrap_or((Reason::NORMAL, Text::default()));
+                self.finish(reason, message, Closer::Local);
+            }
+            StreamState::Established => {
+                if now >= self.last_received + self.config.idle_timeout {
+                    self.emit_close(
+                        now,
+                        Reason::IDLE_TIMEOUT,
+                        "nothing heard within the idle timeout",
+                    );
+                    self.finish(Reason::IDLE_TIMEOUT, Text::default(), Closer::Local);
+                } else if now >= self.last_sent + self.config.heartbeat_interval {
+                    let timestamp_us = now.as_micros();
+                    self.ping_outstanding = Some(timestamp_us);
+                    self.emit(&Frame::new(Ping { timestamp_us }), now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The next event for the application, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}
+
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
