@@ -563,3 +563,43 @@ fn messages_in_a_stream_large_ones_and_disabled_sessions_are_not_copied() {
     assert!(transmit(&mut a, now).is_none());
     assert_eq!(a.stats().redundant_copies, 0);
 }
+
+#[test]
+fn a_session_sized_for_the_path_mtu_gets_through_and_one_above_it_does_not() {
+    let link = LinkConfig {
+        mtu: 576,
+        ..LinkConfig::default()
+    };
+    let small = SessionConfig {
+        datagram_size: 548,
+        ..SessionConfig::default()
+    };
+    let mut pair = Pair::new(small.clone(), small, &link, 11);
+    let big: Vec<u8> = (0..6000u32).map(|i| (i % 255) as u8).collect();
+    pair.a
+        .send(Frame::new(Data {
+            payload: Bytes::from(big.clone()),
+        }))
+        .unwrap();
+    assert!(pair.run_until(Instant::from_millis(10_000), |p| !p.events_b.is_empty()));
+    assert!(
+        matches!(&pair.events_b[0], Event::Frame(Frame { body: FrameBody::Data(d), .. }) if d.payload == big)
+    );
+    assert_eq!(pair.stats_ab.lost, 0, "every datagram fits the path");
+
+    // Datagrams of 1200 bytes on a 576-byte path are lost, every one: the message never arrives.
+    let mut pair = Pair::new(
+        SessionConfig::default(),
+        SessionConfig::default(),
+        &link,
+        12,
+    );
+    pair.a
+        .send(Frame::new(Data {
+            payload: Bytes::from(big),
+        }))
+        .unwrap();
+    pair.run_until(Instant::from_millis(3_000), |p| !p.events_b.is_empty());
+    assert!(pair.events_b.iter().all(|e| !matches!(e, Event::Frame(_))));
+    assert!(pair.stats_ab.lost > 0);
+}
