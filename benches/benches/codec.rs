@@ -26,14 +26,20 @@ fn data_frame(payload: usize) -> Frame {
     .on_channel(1)
 }
 
+/// `BATCH` stream-encoded Data frames of `size` payload bytes, back to back.
+fn batch(size: usize) -> BytesMut {
+    let frame = data_frame(size);
+    let mut wire = BytesMut::new();
+    for _ in 0..BATCH {
+        encode_stream_frame_into(&frame, &mut wire).unwrap();
+    }
+    wire
+}
+
 fn decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("stream_decode_verify_parse");
     for size in SIZES {
-        let frame = data_frame(size);
-        let mut wire = BytesMut::new();
-        for _ in 0..BATCH {
-            encode_stream_frame_into(&frame, &mut wire).unwrap();
-        }
+        let wire = batch(size);
         group.throughput(Throughput::Elements(BATCH as u64));
         // One receive buffer reused across iterations, as a connection's is: each iteration
         // copies the batch in (standing in for the socket read) and decodes every frame. Once the
@@ -62,11 +68,7 @@ fn decode(c: &mut Criterion) {
 fn deframe(c: &mut Criterion) {
     let mut group = c.benchmark_group("stream_decode_verify");
     for size in SIZES {
-        let frame = data_frame(size);
-        let mut wire = BytesMut::new();
-        for _ in 0..BATCH {
-            encode_stream_frame_into(&frame, &mut wire).unwrap();
-        }
+        let wire = batch(size);
         group.throughput(Throughput::Elements(BATCH as u64));
         let mut buf = BytesMut::with_capacity(wire.len());
         let mut deframer = StreamDeframer::new(DEFAULT_MAX_FRAME_LEN);

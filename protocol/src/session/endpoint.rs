@@ -20,6 +20,7 @@ use siphasher::sip::SipHasher24;
 use super::config::SessionConfig;
 use super::cookie::{CookieError, CookieJar};
 use super::engine::Session;
+use super::terms::{agree, millis};
 use super::time::Instant;
 use crate::wire::{
     Challenge, ChannelKind, Datagram, DatagramBuilder, Frame, FrameBody, Hello, MIN_HELLO_DATAGRAM,
@@ -125,10 +126,6 @@ pub struct Endpoint {
     recent: BTreeMap<(SocketAddr, u64), Recent>,
     recent_order: VecDeque<(SocketAddr, u64)>,
     stats: EndpointStats,
-}
-
-fn millis(d: Duration) -> u32 {
-    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
 impl Endpoint {
@@ -254,11 +251,7 @@ impl Endpoint {
         out: &mut [u8],
     ) -> Outcome {
         let mut config = self.config.session.clone();
-        if hello.idle_timeout_ms != 0 {
-            config.idle_timeout = config
-                .idle_timeout
-                .min(Duration::from_millis(u64::from(hello.idle_timeout_ms)));
-        }
+        config.idle_timeout = agree(config.idle_timeout, hello.idle_timeout_ms);
         if let Some(kinds) = hello.options.channels() {
             let mut channels: Vec<ChannelKind> = Vec::with_capacity(kinds.len() + 1);
             channels.push(ChannelKind::ReliableOrdered);

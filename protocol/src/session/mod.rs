@@ -29,6 +29,7 @@ mod rtt;
 mod sent;
 mod stats;
 mod stream;
+mod terms;
 mod time;
 
 pub use config::{MIN_DATAGRAM_SIZE, SessionConfig};

@@ -28,6 +28,7 @@ use super::error::SendError;
 use super::event::{Closer, Event};
 use super::rtt::RttEstimator;
 use super::stats::Stats;
+use super::terms::{agree, millis};
 use super::time::Instant;
 use crate::DecodeError;
 use crate::wire::{
@@ -312,12 +313,7 @@ impl StreamSession {
             );
             return self.finish(Reason::UNSUPPORTED_VERSION, Text::default(), Closer::Local);
         }
-        if hello.idle_timeout_ms != 0 {
-            self.config.idle_timeout = self
-                .config
-                .idle_timeout
-                .min(Duration::from_millis(u64::from(hello.idle_timeout_ms)));
-        }
+        self.config.idle_timeout = agree(self.config.idle_timeout, hello.idle_timeout_ms);
         let max_frame_len = hello
             .max_frame_len
             .clamp(MIN_FRAME_LEN, DEFAULT_MAX_FRAME_LEN);
@@ -345,18 +341,9 @@ impl StreamSession {
         match frame.body {
             FrameBody::Welcome(w) => {
                 self.connection_id = w.connection_id;
-                if w.idle_timeout_ms != 0 {
-                    self.config.idle_timeout = self
-                        .config
-                        .idle_timeout
-                        .min(Duration::from_millis(u64::from(w.idle_timeout_ms)));
-                }
-                if w.heartbeat_interval_ms != 0 {
-                    self.config.heartbeat_interval = self
-                        .config
-                        .heartbeat_interval
-                        .min(Duration::from_millis(u64::from(w.heartbeat_interval_ms)));
-                }
+                self.config.idle_timeout = agree(self.config.idle_timeout, w.idle_timeout_ms);
+                self.config.heartbeat_interval =
+                    agree(self.config.heartbeat_interval, w.heartbeat_interval_ms);
                 self.deframer.set_max_frame_len(w.max_frame_len);
                 self.state = StreamState::Established;
                 self.events.push_back(Event::Connected {
@@ -475,8 +462,4 @@ impl StreamSession {
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
-}
-
-fn millis(d: Duration) -> u32 {
-    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }

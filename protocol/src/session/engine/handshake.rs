@@ -2,6 +2,7 @@
 //! (docs/PROTOCOL.md section 4.1.2).
 
 use super::super::event::{Closer, Event, Transmit};
+use super::super::terms::{agree, millis};
 use super::super::time::Instant;
 use super::{MAX_BACKOFF_EXPONENT, Session, State};
 use crate::wire::{
@@ -12,7 +13,6 @@ use crate::wire::{
 use alloc::vec::Vec;
 use bytes::Bytes;
 use core::net::SocketAddr;
-use core::time::Duration;
 
 impl Session {
     pub(super) fn handle_handshake(&mut self, now: Instant, from: SocketAddr, datagram: Bytes) {
@@ -39,16 +39,9 @@ impl Session {
                 }
                 FrameBody::Welcome(w) if w.connection_id != 0 => {
                     self.connection_id = w.connection_id;
-                    let agreed = |mine: Duration, theirs: u32| {
-                        if theirs == 0 {
-                            mine
-                        } else {
-                            mine.min(Duration::from_millis(u64::from(theirs)))
-                        }
-                    };
-                    self.config.idle_timeout = agreed(self.config.idle_timeout, w.idle_timeout_ms);
+                    self.config.idle_timeout = agree(self.config.idle_timeout, w.idle_timeout_ms);
                     self.config.heartbeat_interval =
-                        agreed(self.config.heartbeat_interval, w.heartbeat_interval_ms);
+                        agree(self.config.heartbeat_interval, w.heartbeat_interval_ms);
                     self.state = State::Established;
                     self.last_received = now;
                     self.last_ack_eliciting_sent = now;
@@ -93,8 +86,7 @@ impl Session {
             Frame::new(Hello {
                 min_version: VERSION,
                 max_version: VERSION,
-                idle_timeout_ms: u32::try_from(self.config.idle_timeout.as_millis())
-                    .unwrap_or(u32::MAX),
+                idle_timeout_ms: millis(self.config.idle_timeout),
                 max_frame_len: DEFAULT_MAX_FRAME_LEN,
                 nonce: c.nonce,
                 options,

@@ -1,0 +1,33 @@
+//! The terms two sides agree in the handshake (docs/PROTOCOL.md sections 4.1, 4.3): one rule,
+//! used by every handshake the crate implements (UDP and TCP, client and server).
+
+use core::time::Duration;
+
+/// The agreed value of a timer: the smaller of ours and the peer's, where the peer's 0 means
+/// "no preference".
+pub(crate) fn agree(ours: Duration, theirs_ms: u32) -> Duration {
+    if theirs_ms == 0 {
+        ours
+    } else {
+        ours.min(Duration::from_millis(u64::from(theirs_ms)))
+    }
+}
+
+/// A duration as the wire's u32 milliseconds, saturating.
+pub(crate) fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_means_no_preference_and_the_smaller_wins() {
+        let ten = Duration::from_secs(10);
+        assert_eq!(agree(ten, 0), ten);
+        assert_eq!(agree(ten, 5000), Duration::from_secs(5));
+        assert_eq!(agree(ten, 20_000), ten);
+        assert_eq!(millis(Duration::from_secs(u64::MAX)), u32::MAX);
+    }
+}
