@@ -13,6 +13,9 @@ pub(crate) struct NewReno {
     recovery_start: Option<Instant>,
     /// Bytes acknowledged in congestion avoidance since the window last grew.
     acked_in_ca: usize,
+    /// The window and threshold before the current loss episode's cut, to restore if the loss
+    /// proves spurious.
+    before_cut: Option<(usize, usize)>,
 }
 
 impl NewReno {
@@ -24,6 +27,7 @@ impl NewReno {
             datagram,
             recovery_start: None,
             acked_in_ca: 0,
+            before_cut: None,
         }
     }
 
@@ -53,15 +57,44 @@ impl NewReno {
             return;
         }
         self.recovery_start = Some(now);
+        self.before_cut = Some((self.window, self.ssthresh));
         self.window = (self.window / 2).max(self.min_window);
         self.ssthresh = self.window;
         self.acked_in_ca = 0;
     }
 }
 
+impl NewReno {
+    /// The loss that started the current episode was spurious (the packet arrived after all):
+    /// restore the window and threshold from before the cut, and end the episode.
+    pub(crate) fn undo(&mut self) {
+        if let Some((window, ssthresh)) = self.before_cut.take() {
+            self.window = self.window.max(window);
+            self.ssthresh = ssthresh;
+            self.recovery_start = None;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spurious_loss_undoes_its_cut() {
+        let mut cc = NewReno::new(1000, 10, 2);
+        cc.on_loss(Instant::from_millis(1), Instant::from_millis(5));
+        assert_eq!(cc.window(), 5_000);
+        cc.undo();
+        assert_eq!(cc.window(), 10_000);
+        // The episode is over: a real loss cuts again.
+        cc.on_loss(Instant::from_millis(6), Instant::from_millis(7));
+        assert_eq!(cc.window(), 5_000);
+        // Undo only restores what the last cut took.
+        cc.undo();
+        cc.undo();
+        assert_eq!(cc.window(), 10_000);
+    }
 
     #[test]
     fn grows_halves_once_per_episode_and_has_a_floor() {

@@ -88,7 +88,12 @@ impl RttEstimator {
     /// 9/8 of the larger of the smoothed and latest RTT, at least the granularity (RFC 9002
     /// section 6.1.2).
     pub fn loss_delay(&self) -> Duration {
-        (self.smoothed.max(self.latest) * 9 / 8).max(GRANULARITY)
+        (self.loss_rtt() * 9 / 8).max(GRANULARITY)
+    }
+
+    /// The RTT loss detection scales: the larger of the smoothed and the latest.
+    pub fn loss_rtt(&self) -> Duration {
+        self.smoothed.max(self.latest)
     }
 }
 

@@ -11,8 +11,16 @@ use super::time::Instant;
 use crate::wire::AckBlock;
 
 /// A packet is lost once a packet sent this many later has been acknowledged (RFC 9002
-/// `kPacketThreshold`).
+/// `kPacketThreshold`); the starting value, raised when reordering proves a loss spurious.
 pub(crate) const PACKET_THRESHOLD: i64 = 3;
+/// The highest the packet threshold is raised to.
+const MAX_PACKET_THRESHOLD: i64 = 32;
+/// The time threshold in eighths of an RTT: 9/8 at the start (RFC 9002 `kTimeThreshold`) ...
+const TIME_THRESHOLD_EIGHTHS: u32 = 9;
+/// ... and at most 2 RTTs once reordering has been seen.
+const MAX_TIME_THRESHOLD_EIGHTHS: u32 = 16;
+/// How many declared-lost packets are remembered, to recognise a loss that proves spurious.
+const LOST_MEMORY: usize = 256;
 
 /// What was sent in one packet.
 #[derive(Debug, Clone)]
@@ -29,6 +37,8 @@ pub(crate) struct AckResult {
     pub(crate) newly_acked: Vec<SentPacket>,
     /// An RTT sample, when the largest acknowledged packet is newly acked and ack-eliciting.
     pub(crate) rtt_sample: Option<Duration>,
+    /// Packets declared lost earlier that this ack shows arrived after all.
+    pub(crate) spurious_losses: u32,
 }
 
 /// Sent packets by number. Numbers are consecutive, so a deque indexed from `base` finds any
@@ -40,14 +50,44 @@ pub(crate) struct SentPackets {
     largest_acked: Option<u32>,
     bytes_in_flight: usize,
     ack_eliciting_in_flight: usize,
+    /// Recently declared lost: (packet number, largest acknowledged when it was declared).
+    recently_lost: VecDeque<(u32, u32)>,
+    packet_threshold: i64,
+    time_threshold_eighths: u32,
 }
 
 impl SentPackets {
     pub(crate) fn new(first_pn: u32) -> Self {
         Self {
             base: first_pn,
+            packet_threshold: PACKET_THRESHOLD,
+            time_threshold_eighths: TIME_THRESHOLD_EIGHTHS,
             ..Self::default()
         }
+    }
+
+    /// The loss delay for an RTT estimate (the larger of smoothed and latest), under the current
+    /// time threshold.
+    pub(crate) fn loss_delay(&self, rtt: Duration) -> Duration {
+        (rtt * self.time_threshold_eighths / 8).max(super::rtt::GRANULARITY)
+    }
+
+    /// The packet threshold in force.
+    #[cfg(test)]
+    pub(crate) fn packet_threshold(&self) -> i64 {
+        self.packet_threshold
+    }
+
+    /// A packet declared lost was acknowledged: the network reorders more than the thresholds
+    /// allowed. Widen them to what was seen (RACK's adaptive reordering window, RFC 8985 6.2).
+    fn on_spurious(&mut self, pn: u32, largest_when_lost: u32) {
+        let distance = seq_diff(largest_when_lost, pn);
+        self.packet_threshold = self
+            .packet_threshold
+            .max(distance + 1)
+            .min(MAX_PACKET_THRESHOLD);
+        self.time_threshold_eighths =
+            (self.time_threshold_eighths + 2).min(MAX_TIME_THRESHOLD_EIGHTHS);
     }
 
     /// Records the packet numbered `pn`, which must be the next number after the last one.
@@ -97,6 +137,10 @@ impl SentPackets {
                     result.rtt_sample = Some(now.saturating_duration_since(packet.time));
                 }
                 result.newly_acked.push(packet);
+            } else if let Some(i) = self.recently_lost.iter().position(|&(lost, _)| lost == pn) {
+                let (_, largest_when_lost) = self.recently_lost.remove(i).unwrap_or((pn, pn));
+                self.on_spurious(pn, largest_when_lost);
+                result.spurious_losses += 1;
             }
         }
         self.trim();
@@ -126,8 +170,12 @@ impl SentPackets {
             };
             // `time + delay <= now`, not `time <= now - delay`: the subtraction saturates at
             // the epoch and would call everything sent then lost.
-            if seq_diff(largest, pn) >= PACKET_THRESHOLD || packet.time + loss_delay <= now {
+            if seq_diff(largest, pn) >= self.packet_threshold || packet.time + loss_delay <= now {
                 if let Some(p) = self.take(pn) {
+                    if self.recently_lost.len() == LOST_MEMORY {
+                        self.recently_lost.pop_front();
+                    }
+                    self.recently_lost.push_back((pn, largest));
                     lost.push(p);
                 }
             } else {
@@ -231,6 +279,30 @@ mod tests {
         let (lost, next) = s.detect_lost(Instant::from_millis(10), 10 * MS);
         assert_eq!(lost.len(), 1);
         assert_eq!(next, None);
+    }
+
+    #[test]
+    fn a_lost_packet_acked_later_is_spurious_and_widens_the_thresholds() {
+        let mut s = SentPackets::new(0);
+        for pn in 0..8 {
+            s.on_sent(pn, packet(0));
+        }
+        // 7 acked: 0..=4 are 3 or more behind and declared lost...
+        s.on_ack(&ack(7, 0), Instant::from_millis(1));
+        let (lost, _) = s.detect_lost(Instant::from_millis(1), 100 * MS);
+        assert_eq!(lost.len(), 5);
+        assert_eq!(s.packet_threshold(), 3);
+        // ...but packet 0 arrives after all, 7 behind the largest acknowledged then.
+        let r = s.on_ack(&ack(7, 1 << 6), Instant::from_millis(2));
+        assert_eq!(r.spurious_losses, 1);
+        assert_eq!(s.packet_threshold(), 8);
+        assert_eq!(s.loss_delay(8 * MS), 8 * MS * 11 / 8);
+        // Acking it once more is not another spurious loss.
+        assert_eq!(
+            s.on_ack(&ack(7, 1 << 6), Instant::from_millis(3))
+                .spurious_losses,
+            0
+        );
     }
 
     #[test]

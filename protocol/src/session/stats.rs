@@ -19,6 +19,9 @@ pub struct Stats {
     pub bytes_received: u64,
     /// Datagrams declared lost.
     pub packets_lost: u64,
+    /// Datagrams declared lost that were acknowledged later (reordering, not loss); each one
+    /// restores the congestion window and widens the reordering thresholds.
+    pub spurious_losses: u64,
     /// Datagrams received and dropped: malformed, bad checksum, another session's, or duplicates.
     pub packets_dropped: u64,
     /// Reliable messages (or fragments) sent again.

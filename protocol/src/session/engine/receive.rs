@@ -71,6 +71,10 @@ impl Session {
         if !result.newly_acked.is_empty() {
             self.pto_count = 0;
         }
+        if result.spurious_losses > 0 {
+            self.stats.spurious_losses += u64::from(result.spurious_losses);
+            self.cc.undo();
+        }
         for packet in result.newly_acked {
             self.cc.on_ack(packet.time, packet.size);
             for item in packet.items {
@@ -81,7 +85,8 @@ impl Session {
     }
 
     pub(super) fn detect_lost(&mut self, now: Instant) {
-        let (lost, next) = self.sent.detect_lost(now, self.rtt.loss_delay());
+        let delay = self.sent.loss_delay(self.rtt.loss_rtt());
+        let (lost, next) = self.sent.detect_lost(now, delay);
         self.loss_time = next;
         for packet in lost {
             self.stats.packets_lost += 1;
