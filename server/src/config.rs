@@ -2,6 +2,9 @@
 
 use std::net::SocketAddr;
 
+use std::time::Duration;
+
+use framewire_protocol::session::SessionConfig;
 use framewire_protocol::wire::DEFAULT_MAX_FRAME_LEN;
 
 /// The address the server listens on when told nothing else.
@@ -20,6 +23,22 @@ pub struct ServerConfig {
     pub idle_timeout_ms: u32,
     /// The heartbeat interval offered in the Welcome, in milliseconds.
     pub heartbeat_interval_ms: u32,
+    /// How long a new connection has to send its Hello (the first-frame deadline), in milliseconds.
+    pub first_frame_deadline_ms: u32,
+}
+
+impl ServerConfig {
+    /// The settings each connection's session runs with.
+    pub fn session_config(&self) -> SessionConfig {
+        SessionConfig {
+            max_message_len: self.max_frame_len as usize,
+            max_queued_bytes: self.max_queued_bytes,
+            idle_timeout: Duration::from_millis(u64::from(self.idle_timeout_ms)),
+            heartbeat_interval: Duration::from_millis(u64::from(self.heartbeat_interval_ms)),
+            handshake_timeout: Duration::from_millis(u64::from(self.first_frame_deadline_ms)),
+            ..SessionConfig::default()
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -32,6 +51,7 @@ impl Default for ServerConfig {
             max_queued_bytes: 1 << 20,
             idle_timeout_ms: 30_000,
             heartbeat_interval_ms: 10_000,
+            first_frame_deadline_ms: 5_000,
         }
     }
 }

@@ -1,24 +1,22 @@
-//! One TCP connection: its socket, the incomplete tail of its input, its queued output, and the
-//! responder that decides what to answer.
+//! One TCP connection: its socket and the stream session that speaks the protocol on it.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
-use bytes::{Buf, BytesMut};
-use framewire_protocol::wire::{Frame, Reason, StreamDeframer, encode_stream_frame_into};
+use framewire_protocol::session::{Event, Instant, SendError, StreamSession};
+use framewire_protocol::wire::Reason;
 use log::{debug, info, warn};
 use mio::net::TcpStream;
 
-use crate::config::ServerConfig;
-use crate::responder::{Outcome, Responder};
+use crate::app;
 
-/// Why a connection is over, for the log and the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a connection is over, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum End {
-    /// The peer closed its side.
+    /// The peer closed its side of the socket.
     PeerClosed,
-    /// We closed it, for this reason (a Close frame was queued where possible).
-    Closed(Reason),
+    /// The session ended (and its last frames were written).
+    SessionOver,
     /// The socket failed.
     Failed(io::ErrorKind),
 }
@@ -27,28 +25,15 @@ pub(crate) enum End {
 pub(crate) struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
-    input: BytesMut,
-    deframer: StreamDeframer,
-    output: BytesMut,
-    responder: Responder,
-    max_queued_bytes: usize,
-    /// Set once the connection is to close: stop reading, flush, then end.
-    closing: Option<Reason>,
-    replies: Vec<Frame>,
+    session: StreamSession,
 }
 
 impl Connection {
-    pub(crate) fn new(stream: TcpStream, peer: SocketAddr, id: u64, config: &ServerConfig) -> Self {
+    pub(crate) fn new(stream: TcpStream, peer: SocketAddr, session: StreamSession) -> Self {
         Self {
             stream,
             peer,
-            input: BytesMut::new(),
-            deframer: StreamDeframer::new(config.max_frame_len),
-            output: BytesMut::new(),
-            responder: Responder::new(id, config),
-            max_queued_bytes: config.max_queued_bytes,
-            closing: None,
-            replies: Vec::new(),
+            session,
         }
     }
 
@@ -60,102 +45,97 @@ impl Connection {
         self.peer
     }
 
-    /// Whether there is output waiting for the socket to become writable.
+    /// Whether output waits for the socket to become writable.
     pub(crate) fn wants_write(&self) -> bool {
-        !self.output.is_empty()
+        !self.session.pending_output().is_empty()
     }
 
-    /// Reads until the socket would block, handling each complete frame, then flushes.
-    /// `scratch` is the event loop's shared read buffer: only an incomplete frame is kept per
-    /// connection.
-    pub(crate) fn on_readable(&mut self, scratch: &mut [u8]) -> Option<End> {
-        while self.closing.is_none() {
+    /// When the session next needs `on_timeout`.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.session.poll_timeout()
+    }
+
+    /// Reads until the socket would block, feeding the session; `scratch` is the event loop's
+    /// shared read buffer, so an idle connection holds no buffer of its own.
+    pub(crate) fn on_readable(&mut self, now: Instant, scratch: &mut [u8]) -> Option<End> {
+        while !self.session.is_closed() {
             match self.stream.read(scratch) {
                 Ok(0) => return Some(End::PeerClosed),
                 Ok(n) => {
-                    self.input.extend_from_slice(&scratch[..n]);
-                    self.process_input();
+                    self.session.handle_bytes(now, &scratch[..n]);
+                    self.serve(now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Some(End::Failed(e.kind())),
             }
         }
-        if self.input.is_empty() {
-            // Idle connections hold no input buffer.
-            self.input = BytesMut::new();
-        }
         self.flush()
     }
 
-    fn process_input(&mut self) {
-        while self.closing.is_none() {
-            let outcome = match self.deframer.decode(&mut self.input) {
-                Ok(None) => return,
-                Ok(Some(body)) => match Frame::parse(body) {
-                    Ok(frame) => {
-                        debug!("{}: received {:?}", self.peer, frame.kind());
-                        self.responder.on_frame(frame, &mut self.replies)
-                    }
-                    Err(e) => self.responder.on_parse_error(e, &mut self.replies),
-                },
-                Err(e) => {
-                    warn!("{}: bad input: {e}", self.peer);
-                    let reason = e.close_reason();
-                    self.replies
-                        .push(Frame::new(framewire_protocol::wire::Close {
-                            reason,
-                            message: e.to_string().into(),
-                        }));
-                    Outcome::Close(reason)
+    pub(crate) fn on_timeout(&mut self, now: Instant) -> Option<End> {
+        self.session.handle_timeout(now);
+        self.serve(now);
+        self.flush()
+    }
+
+    /// Starts an orderly close with `reason` (a shutdown, say).
+    pub(crate) fn close(&mut self, now: Instant, reason: Reason, message: &str) {
+        self.session.close(now, reason, message);
+        self.serve(now);
+    }
+
+    /// Handles the session's events: replies to messages, and logs the rest.
+    fn serve(&mut self, now: Instant) {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::Connected { connection_id } => {
+                    debug!("{}: session {connection_id} established", self.peer);
                 }
-            };
-            self.deframer
-                .set_max_frame_len(self.responder.max_frame_len());
-            self.queue_replies();
-            if let Outcome::Close(reason) = outcome {
-                self.closing = Some(reason);
-                self.input = BytesMut::new();
+                Event::Frame(frame) => {
+                    let Some(reply) = app::respond(frame) else {
+                        continue;
+                    };
+                    match self.session.send(&reply, now) {
+                        Ok(()) | Err(SendError::Closed) => {}
+                        Err(SendError::QueueFull) => {
+                            info!(
+                                "{}: output full: closing a peer that does not read",
+                                self.peer
+                            );
+                            self.session
+                                .close(now, Reason::SLOW_CONSUMER, "output full");
+                        }
+                        Err(e) => warn!("{}: cannot send a reply: {e}", self.peer),
+                    }
+                }
+                Event::Closed {
+                    reason,
+                    message,
+                    by,
+                } => {
+                    info!(
+                        "{}: session closed by {by:?}: {reason} {message}",
+                        self.peer
+                    );
+                }
+                other => debug!("{}: {other:?}", self.peer),
             }
         }
     }
 
-    fn queue_replies(&mut self) {
-        for frame in self.replies.drain(..) {
-            if let Err(e) = encode_stream_frame_into(&frame, &mut self.output) {
-                warn!("{}: cannot encode a {:?}: {e}", self.peer, frame.kind());
-            }
-        }
-        if self.output.len() > self.max_queued_bytes && self.closing.is_none() {
-            info!(
-                "{}: {} bytes queued for a peer that does not read; closing",
-                self.peer,
-                self.output.len()
-            );
-            self.output.clear();
-            self.closing = Some(Reason::SLOW_CONSUMER);
-        }
-    }
-
-    /// Queues a frame from outside the conversation (a shutdown Close, say).
-    pub(crate) fn send(&mut self, frame: &Frame) {
-        self.replies.push(frame.clone());
-        self.queue_replies();
-    }
-
-    /// Writes queued output until the socket would block. Returns the end of the connection when
-    /// it is closing and everything has been written, or when the socket failed.
+    /// Writes pending output until the socket would block. The connection ends when the session
+    /// is over and everything it said has been written.
     pub(crate) fn flush(&mut self) -> Option<End> {
-        while !self.output.is_empty() {
-            match self.stream.write(&self.output) {
+        while !self.session.pending_output().is_empty() {
+            match self.stream.write(self.session.pending_output()) {
                 Ok(0) => return Some(End::Failed(io::ErrorKind::WriteZero)),
-                Ok(n) => self.output.advance(n),
+                Ok(n) => self.session.consume_output(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Some(End::Failed(e.kind())),
             }
         }
-        self.output = BytesMut::new();
-        self.closing.map(End::Closed)
+        self.session.is_closed().then_some(End::SessionOver)
     }
 }

@@ -1,16 +1,21 @@
-//! The mio event loop: accepts TCP connections and moves bytes between sockets and connections.
+//! The mio event loop: accepts TCP connections, moves bytes between sockets and sessions, and runs
+//! the sessions' timers.
 //!
 //! Readiness is edge-triggered, so every accept, read and write goes on until `WouldBlock`
-//! (STYLE.md 12); a connection is registered for writable only while it has output queued.
+//! (STYLE.md 12); a connection is registered for writable only while it has output queued. The
+//! clock is read once per turn. Every connection's next deadline sits in one ordered set (insert and
+//! cancel in O(log n)), and the loop sleeps until the first of them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use framewire_protocol::wire::{Close, Frame, Reason, Text};
+use framewire_protocol::session::{Instant, SessionConfig, StreamSession};
+use framewire_protocol::wire::Reason;
 use log::{error, info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -30,9 +35,14 @@ pub struct Server {
     poll: Poll,
     listener: TcpListener,
     local_addr: SocketAddr,
-    config: ServerConfig,
+    session_config: SessionConfig,
     connections: HashMap<Token, Connection>,
+    /// (deadline, connection) for every connection with a timer.
+    timers: BTreeSet<(Instant, Token)>,
+    /// Each connection's entry in `timers`, to cancel it.
+    deadlines: HashMap<Token, Instant>,
     next_token: usize,
+    epoch: std::time::Instant,
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
 }
@@ -65,7 +75,7 @@ impl Server {
     ///
     /// # Errors
     /// The address cannot be bound, or the poller cannot be created.
-    pub fn bind(config: ServerConfig) -> io::Result<Self> {
+    pub fn bind(config: &ServerConfig) -> io::Result<Self> {
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.tcp_addr)?;
         poll.registry()
@@ -77,9 +87,12 @@ impl Server {
             poll,
             listener,
             local_addr,
-            config,
+            session_config: config.session_config(),
             connections: HashMap::new(),
+            timers: BTreeSet::new(),
+            deadlines: HashMap::new(),
             next_token: FIRST_CONNECTION,
+            epoch: std::time::Instant::now(),
             stop: Arc::new(AtomicBool::new(false)),
             waker,
         })
@@ -89,7 +102,7 @@ impl Server {
     ///
     /// # Errors
     /// As [`Server::bind`].
-    pub fn spawn(config: ServerConfig) -> io::Result<(ServerHandle, JoinHandle<io::Result<()>>)> {
+    pub fn spawn(config: &ServerConfig) -> io::Result<(ServerHandle, JoinHandle<io::Result<()>>)> {
         let mut server = Self::bind(config)?;
         let handle = server.handle();
         let thread = std::thread::Builder::new()
@@ -112,6 +125,18 @@ impl Server {
         }
     }
 
+    /// The protocol clock: time since the server started.
+    fn now(&self) -> Instant {
+        Instant::from_micros(u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX))
+    }
+
+    /// How long the poll may sleep: until the first deadline, or for ever when there is none.
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        self.timers
+            .first()
+            .map(|&(deadline, _)| deadline.saturating_duration_since(now))
+    }
+
     /// Serves until [`ServerHandle::shutdown`].
     ///
     /// # Errors
@@ -120,14 +145,16 @@ impl Server {
         let mut events = Events::with_capacity(1024);
         let mut scratch = vec![0u8; SCRATCH_LEN];
         while !self.stop.load(Ordering::SeqCst) {
-            match self.poll.poll(&mut events, None) {
+            let timeout = self.poll_timeout(self.now());
+            match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
+            let now = self.now();
             for event in &events {
                 match event.token() {
-                    LISTENER => self.accept(),
+                    LISTENER => self.accept(now),
                     WAKER => {}
                     token => {
                         let Some(conn) = self.connections.get_mut(&token) else {
@@ -135,7 +162,7 @@ impl Server {
                         };
                         let mut end = None;
                         if event.is_readable() || event.is_read_closed() {
-                            end = conn.on_readable(&mut scratch);
+                            end = conn.on_readable(now, &mut scratch);
                         }
                         if end.is_none() && event.is_writable() {
                             end = conn.flush();
@@ -144,12 +171,28 @@ impl Server {
                     }
                 }
             }
+            self.run_timers(now);
         }
         self.close_all();
         Ok(())
     }
 
-    fn accept(&mut self) {
+    fn run_timers(&mut self, now: Instant) {
+        while let Some(&(deadline, token)) = self.timers.first() {
+            if deadline > now {
+                break;
+            }
+            self.timers.remove(&(deadline, token));
+            self.deadlines.remove(&token);
+            let end = self
+                .connections
+                .get_mut(&token)
+                .and_then(|conn| conn.on_timeout(now));
+            self.settle(token, end);
+        }
+    }
+
+    fn accept(&mut self, now: Instant) {
         loop {
             match self.listener.accept() {
                 Ok((mut stream, peer)) => {
@@ -167,9 +210,11 @@ impl Server {
                         continue;
                     }
                     info!("{peer}: connected");
-                    let id = token.0 as u64;
+                    let session =
+                        StreamSession::server(self.session_config.clone(), token.0 as u64, now);
                     self.connections
-                        .insert(token, Connection::new(stream, peer, id, &self.config));
+                        .insert(token, Connection::new(stream, peer, session));
+                    self.settle(token, None);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -183,8 +228,11 @@ impl Server {
         }
     }
 
-    /// Removes a connection that ended, or updates its interest to match its output.
+    /// Removes a connection that ended, or brings its interest and its timer up to date.
     fn settle(&mut self, token: Token, end: Option<End>) {
+        if let Some(old) = self.deadlines.remove(&token) {
+            self.timers.remove(&(old, token));
+        }
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
@@ -192,7 +240,7 @@ impl Server {
             let peer = conn.peer();
             match end {
                 End::PeerClosed => info!("{peer}: closed by the peer"),
-                End::Closed(reason) => info!("{peer}: closed: {reason}"),
+                End::SessionOver => info!("{peer}: connection closed"),
                 End::Failed(kind) => info!("{peer}: socket error: {kind}"),
             }
             if let Some(mut conn) = self.connections.remove(&token) {
@@ -212,21 +260,24 @@ impl Server {
         {
             warn!("{}: cannot reregister: {e}", conn.peer());
         }
+        if let Some(deadline) = conn.deadline() {
+            self.timers.insert((deadline, token));
+            self.deadlines.insert(token, deadline);
+        }
     }
 
     /// Sends every connection a Close and writes what the sockets take without blocking.
     fn close_all(&mut self) {
-        let close = Frame::new(Close {
-            reason: Reason::GOING_AWAY,
-            message: Text::from("server shutting down"),
-        });
+        let now = self.now();
         let count = self.connections.len();
         for (_, mut conn) in self.connections.drain() {
-            conn.send(&close);
+            conn.close(now, Reason::GOING_AWAY, "server shutting down");
             if conn.flush().is_none() && conn.wants_write() {
                 warn!("{}: shutdown Close not fully written", conn.peer());
             }
         }
+        self.timers.clear();
+        self.deadlines.clear();
         info!("shut down; closed {count} connections");
     }
 }

@@ -2,22 +2,22 @@
 //!
 //! # What it does now
 //!
-//! One mio event loop on one thread, over TCP: it accepts connections, deframes what they send
-//! (bounded by the frame limit), answers a Hello with a Welcome, a Ping with a Pong and a `sys.ping`
-//! Request with a Response, echoes Data frames on their channel, answers a Close with a `CloseAck`,
-//! and closes a connection that sends bad bytes with a Close frame naming the reason. Each
-//! connection's output is bounded; a peer that does not read is disconnected.
+//! One mio event loop on one thread, over TCP. Each connection runs the protocol's stream session
+//! (`framewire_protocol::session::StreamSession`): the handshake, heartbeats, the idle timeout,
+//! the first-frame deadline, close with a reason, bounded output, and a Close naming the reason for
+//! bad bytes. Until the hub lands, [`app`] answers `sys.ping`, echoes Data frames, and refuses the
+//! rest. The loop keeps every connection's next deadline in one ordered set and sleeps until the
+//! first.
 //!
 //! # What it does not do yet
 //!
-//! UDP, worker threads, the hub (topics, services, queues), heartbeat timers, idle timeouts and
-//! graceful shutdown on signals are the work of the server and hub issues; the session engine of
-//! `framewire-protocol` will take over the per-connection protocol logic in [`responder`].
+//! UDP, worker threads, the hub (topics, services, queues), signal handling and the operational
+//! limits are the work of the server and hub issues.
 
+pub mod app;
 pub mod config;
 mod connection;
 mod event_loop;
-pub mod responder;
 
 pub use config::ServerConfig;
 pub use event_loop::{Server, ServerHandle};

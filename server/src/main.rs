@@ -18,7 +18,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut server = match Server::bind(config) {
+    let mut server = match Server::bind(&config) {
         Ok(server) => server,
         Err(e) => {
             eprintln!("framewire-server: cannot listen: {e}");

@@ -26,7 +26,7 @@ impl TestServer {
     /// If the server cannot bind.
     pub fn start(mut config: ServerConfig) -> Self {
         config.tcp_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        let (handle, thread) = Server::spawn(config).expect("server binds");
+        let (handle, thread) = Server::spawn(&config).expect("server binds");
         Self {
             handle,
             thread: Some(thread),

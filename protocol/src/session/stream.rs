@@ -33,9 +33,17 @@ use super::time::Instant;
 use crate::DecodeError;
 use crate::wire::{
     Close, CloseAck, DEFAULT_MAX_FRAME_LEN, Frame, FrameBody, FrameKind, Hello, HelloOptions,
-    MIN_FRAME_LEN, Ping, Pong, Reason, Reject, StreamDeframer, Text, VERSION, Welcome,
-    encode_stream_frame_into,
+    MAX_FRAME_LEN_CEILING, MIN_FRAME_LEN, Ping, Pong, Reason, Reject, StreamDeframer, Text,
+    VERSION, Welcome, encode_stream_frame_into,
 };
+
+/// The largest frame this side accepts: its maximum message length, within the protocol's bounds
+/// (docs/PROTOCOL.md section 6.2).
+fn frame_limit(config: &SessionConfig) -> u32 {
+    u32::try_from(config.max_message_len)
+        .unwrap_or(u32::MAX)
+        .clamp(MIN_FRAME_LEN, MAX_FRAME_LEN_CEILING)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StreamState {
@@ -78,7 +86,8 @@ impl StreamSession {
     fn new(config: SessionConfig, connection_id: u64, state: StreamState, now: Instant) -> Self {
         Self {
             rtt: RttEstimator::new(config.initial_rtt),
-            deframer: StreamDeframer::new(DEFAULT_MAX_FRAME_LEN),
+            // Before the handshake: the protocol's default limit, or ours if it is lower.
+            deframer: StreamDeframer::new(frame_limit(&config).min(DEFAULT_MAX_FRAME_LEN)),
             config,
             state,
             connection_id,
@@ -101,7 +110,7 @@ impl StreamSession {
             min_version: VERSION,
             max_version: VERSION,
             idle_timeout_ms: millis(s.config.idle_timeout),
-            max_frame_len: DEFAULT_MAX_FRAME_LEN,
+            max_frame_len: frame_limit(&s.config),
             nonce: 0,
             options: HelloOptions::new(),
         });
@@ -316,7 +325,7 @@ impl StreamSession {
         self.config.idle_timeout = agree(self.config.idle_timeout, hello.idle_timeout_ms);
         let max_frame_len = hello
             .max_frame_len
-            .clamp(MIN_FRAME_LEN, DEFAULT_MAX_FRAME_LEN);
+            .clamp(MIN_FRAME_LEN, frame_limit(&self.config));
         self.deframer.set_max_frame_len(max_frame_len);
         self.state = StreamState::Established;
         self.emit(
@@ -344,7 +353,8 @@ impl StreamSession {
                 self.config.idle_timeout = agree(self.config.idle_timeout, w.idle_timeout_ms);
                 self.config.heartbeat_interval =
                     agree(self.config.heartbeat_interval, w.heartbeat_interval_ms);
-                self.deframer.set_max_frame_len(w.max_frame_len);
+                self.deframer
+                    .set_max_frame_len(w.max_frame_len.min(frame_limit(&self.config)));
                 self.state = StreamState::Established;
                 self.events.push_back(Event::Connected {
                     connection_id: w.connection_id,
