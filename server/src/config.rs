@@ -15,6 +15,8 @@ pub const DEFAULT_TCP_ADDR: &str = "127.0.0.1:7400";
 pub struct ServerConfig {
     /// Where to accept TCP connections.
     pub tcp_addr: SocketAddr,
+    /// Where to serve UDP, or `None` for no UDP.
+    pub udp_addr: Option<SocketAddr>,
     /// The largest frame length accepted and offered in the Welcome.
     pub max_frame_len: u32,
     /// Bytes of output a connection may have queued before it is closed as a slow consumer.
@@ -43,10 +45,12 @@ impl ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
+        let default_addr = DEFAULT_TCP_ADDR
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 7400)));
         Self {
-            tcp_addr: DEFAULT_TCP_ADDR
-                .parse()
-                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 7400))),
+            tcp_addr: default_addr,
+            udp_addr: Some(default_addr),
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             max_queued_bytes: 1 << 20,
             idle_timeout_ms: 30_000,
@@ -79,9 +83,10 @@ pub enum Command {
 
 /// The usage text.
 pub const USAGE: &str = "\
-usage: framewire-server [--tcp ADDR] [--max-frame-len BYTES]
+usage: framewire-server [--tcp ADDR] [--udp ADDR|off] [--max-frame-len BYTES]
 
   --tcp ADDR             listen for TCP on ADDR (default 127.0.0.1:7400)
+  --udp ADDR|off         serve UDP on ADDR, or not at all (default 127.0.0.1:7400)
   --max-frame-len BYTES  largest frame accepted (default 65536)
   -h, --help             print this text
 
@@ -108,6 +113,18 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Ar
                         "--tcp: {v:?} is not an address like 127.0.0.1:7400"
                     ))
                 })?;
+            }
+            "--udp" => {
+                let v = value("--udp")?;
+                config.udp_addr = if v == "off" {
+                    None
+                } else {
+                    Some(v.parse().map_err(|_| {
+                        ArgsError(format!(
+                            "--udp: {v:?} is not an address like 127.0.0.1:7400, nor \"off\""
+                        ))
+                    })?)
+                };
             }
             "--max-frame-len" => {
                 let v = value("--max-frame-len")?;
@@ -171,6 +188,28 @@ mod tests {
                 .unwrap_err()
                 .0
                 .contains("--max-frame-len")
+        );
+    }
+
+    #[test]
+    fn udp_can_be_moved_or_turned_off() {
+        let Command::Run(c) = parse_args(args("")).unwrap() else {
+            panic!("expected run")
+        };
+        assert_eq!(c.udp_addr.map(|a| a.port()), Some(7400));
+        let Command::Run(c) = parse_args(args("--udp off")).unwrap() else {
+            panic!("expected run")
+        };
+        assert_eq!(c.udp_addr, None);
+        let Command::Run(c) = parse_args(args("--udp 127.0.0.1:0")).unwrap() else {
+            panic!("expected run")
+        };
+        assert_eq!(c.udp_addr.map(|a| a.port()), Some(0));
+        assert!(
+            parse_args(args("--udp nowhere"))
+                .unwrap_err()
+                .0
+                .contains("--udp")
         );
     }
 }

@@ -15,19 +15,33 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use framewire_protocol::session::{Instant, SessionConfig, StreamSession};
+use framewire_protocol::wire::MAX_DATAGRAM_SIZE;
 use framewire_protocol::wire::Reason;
 use log::{error, info, warn};
-use mio::net::TcpListener;
+use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::config::ServerConfig;
 use crate::connection::{Connection, End};
+use crate::udp::UdpService;
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
-const FIRST_CONNECTION: usize = 2;
-/// The event loop's read buffer, shared by all its connections.
+const UDP: Token = Token(2);
+const FIRST_CONNECTION: usize = 3;
+/// The event loop's read buffer, shared by all its connections (and large enough for any
+/// datagram).
 const SCRATCH_LEN: usize = 64 * 1024;
+/// How often the UDP cookie secret rotates (the endpoint accepts the previous generation too).
+const COOKIE_ROTATION: Duration = Duration::from_secs(10);
+
+/// What a timer belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum TimerKey {
+    RotateCookieSecret,
+    Tcp(Token),
+    Udp(u64),
+}
 
 /// A bound server, ready to [`Server::run`].
 #[derive(Debug)]
@@ -37,10 +51,12 @@ pub struct Server {
     local_addr: SocketAddr,
     session_config: SessionConfig,
     connections: HashMap<Token, Connection>,
-    /// (deadline, connection) for every connection with a timer.
-    timers: BTreeSet<(Instant, Token)>,
-    /// Each connection's entry in `timers`, to cancel it.
-    deadlines: HashMap<Token, Instant>,
+    udp: Option<UdpService>,
+    udp_addr: Option<SocketAddr>,
+    /// (deadline, owner) for everything with a timer.
+    timers: BTreeSet<(Instant, TimerKey)>,
+    /// Each owner's entry in `timers`, to cancel it.
+    deadlines: HashMap<TimerKey, Instant>,
     next_token: usize,
     epoch: std::time::Instant,
     stop: Arc<AtomicBool>,
@@ -51,6 +67,7 @@ pub struct Server {
 #[derive(Debug, Clone)]
 pub struct ServerHandle {
     local_addr: SocketAddr,
+    udp_addr: Option<SocketAddr>,
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
 }
@@ -59,6 +76,11 @@ impl ServerHandle {
     /// The address the server accepts TCP connections on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address UDP is served on, if it is.
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp_addr
     }
 
     /// Asks the server to send every connection a Close (`GOING_AWAY`) and return from `run`.
@@ -83,19 +105,57 @@ impl Server {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let local_addr = listener.local_addr()?;
         info!("listening for TCP on {local_addr}");
-        Ok(Self {
+        let session_config = config.session_config();
+        let (udp, udp_addr) = match config.udp_addr {
+            Some(addr) => {
+                let mut socket = UdpSocket::bind(addr)?;
+                poll.registry()
+                    .register(&mut socket, UDP, Interest::READABLE)?;
+                let bound = socket.local_addr()?;
+                info!("serving UDP on {bound}");
+                (
+                    Some(UdpService::new(socket, session_config.clone())?),
+                    Some(bound),
+                )
+            }
+            None => (None, None),
+        };
+        let mut server = Self {
             poll,
             listener,
             local_addr,
-            session_config: config.session_config(),
+            session_config,
             connections: HashMap::new(),
+            udp,
+            udp_addr,
             timers: BTreeSet::new(),
             deadlines: HashMap::new(),
             next_token: FIRST_CONNECTION,
             epoch: std::time::Instant::now(),
             stop: Arc::new(AtomicBool::new(false)),
             waker,
-        })
+        };
+        if server.udp.is_some() {
+            let first = server.now() + COOKIE_ROTATION;
+            server.schedule(TimerKey::RotateCookieSecret, Some(first));
+        }
+        Ok(server)
+    }
+
+    /// The address UDP is served on, if it is.
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp_addr
+    }
+
+    /// Sets (or, with `None`, cancels) the timer of `key`.
+    fn schedule(&mut self, key: TimerKey, deadline: Option<Instant>) {
+        if let Some(old) = self.deadlines.remove(&key) {
+            self.timers.remove(&(old, key));
+        }
+        if let Some(deadline) = deadline {
+            self.timers.insert((deadline, key));
+            self.deadlines.insert(key, deadline);
+        }
     }
 
     /// Binds, then runs the server on a thread of its own.
@@ -120,6 +180,7 @@ impl Server {
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
             local_addr: self.local_addr,
+            udp_addr: self.udp_addr,
             stop: Arc::clone(&self.stop),
             waker: Arc::clone(&self.waker),
         }
@@ -156,6 +217,7 @@ impl Server {
                 match event.token() {
                     LISTENER => self.accept(now),
                     WAKER => {}
+                    UDP => self.udp_readable(now, &mut scratch),
                     token => {
                         let Some(conn) = self.connections.get_mut(&token) else {
                             continue;
@@ -177,18 +239,47 @@ impl Server {
         Ok(())
     }
 
+    fn udp_readable(&mut self, now: Instant, scratch: &mut [u8]) {
+        let Some(udp) = self.udp.as_mut() else {
+            return;
+        };
+        let touched = udp.on_readable(now, &mut scratch[..MAX_DATAGRAM_SIZE]);
+        for id in touched {
+            let deadline = self.udp.as_mut().and_then(|u| u.deadline(id));
+            self.schedule(TimerKey::Udp(id), deadline);
+        }
+    }
+
     fn run_timers(&mut self, now: Instant) {
-        while let Some(&(deadline, token)) = self.timers.first() {
+        while let Some(&(deadline, key)) = self.timers.first() {
             if deadline > now {
                 break;
             }
-            self.timers.remove(&(deadline, token));
-            self.deadlines.remove(&token);
-            let end = self
-                .connections
-                .get_mut(&token)
-                .and_then(|conn| conn.on_timeout(now));
-            self.settle(token, end);
+            self.schedule(key, None);
+            match key {
+                TimerKey::Tcp(token) => {
+                    let end = self
+                        .connections
+                        .get_mut(&token)
+                        .and_then(|conn| conn.on_timeout(now));
+                    self.settle(token, end);
+                }
+                TimerKey::Udp(id) => {
+                    let next = self.udp.as_mut().and_then(|udp| {
+                        udp.on_timeout(id, now);
+                        udp.deadline(id)
+                    });
+                    self.schedule(key, next);
+                }
+                TimerKey::RotateCookieSecret => {
+                    if let Some(udp) = self.udp.as_mut()
+                        && let Err(e) = udp.rotate_secret()
+                    {
+                        error!("cannot rotate the cookie secret: {e}");
+                    }
+                    self.schedule(key, Some(now + COOKIE_ROTATION));
+                }
+            }
         }
     }
 
@@ -230,9 +321,7 @@ impl Server {
 
     /// Removes a connection that ended, or brings its interest and its timer up to date.
     fn settle(&mut self, token: Token, end: Option<End>) {
-        if let Some(old) = self.deadlines.remove(&token) {
-            self.timers.remove(&(old, token));
-        }
+        self.schedule(TimerKey::Tcp(token), None);
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
@@ -260,10 +349,8 @@ impl Server {
         {
             warn!("{}: cannot reregister: {e}", conn.peer());
         }
-        if let Some(deadline) = conn.deadline() {
-            self.timers.insert((deadline, token));
-            self.deadlines.insert(token, deadline);
-        }
+        let deadline = conn.deadline();
+        self.schedule(TimerKey::Tcp(token), deadline);
     }
 
     /// Sends every connection a Close and writes what the sockets take without blocking.
@@ -275,6 +362,9 @@ impl Server {
             if conn.flush().is_none() && conn.wants_write() {
                 warn!("{}: shutdown Close not fully written", conn.peer());
             }
+        }
+        if let Some(udp) = self.udp.as_mut() {
+            udp.close_all(now);
         }
         self.timers.clear();
         self.deadlines.clear();

@@ -26,6 +26,7 @@ impl TestServer {
     /// If the server cannot bind.
     pub fn start(mut config: ServerConfig) -> Self {
         config.tcp_addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.udp_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         let (handle, thread) = Server::spawn(&config).expect("server binds");
         Self {
             handle,
@@ -36,6 +37,14 @@ impl TestServer {
     /// The TCP address.
     pub fn addr(&self) -> SocketAddr {
         self.handle.local_addr()
+    }
+
+    /// The UDP address.
+    ///
+    /// # Panics
+    /// Never: test servers always serve UDP.
+    pub fn udp_addr(&self) -> SocketAddr {
+        self.handle.udp_addr().expect("test servers serve UDP")
     }
 
     /// Shuts the server down and waits for its thread.

@@ -1,0 +1,161 @@
+//! The server over real UDP on loopback: a client `Session` does the stateless handshake, and
+//! data, requests and replies flow through the datagram sessions. Every wait is a receive with a
+//! short timeout inside a bounded loop, never a sleep.
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use bytes::Bytes;
+use framewire_protocol::session::{Event, Instant, Session, SessionConfig};
+use framewire_protocol::wire::{
+    Data, DatagramBuilder, Frame, FrameBody, Hello, HelloOptions, PacketHeader, Request, Status,
+    Text,
+};
+use framewire_server::ServerConfig;
+use framewire_tests::{DEADLINE, TestServer};
+
+/// A client session on a real socket, driven until `done` holds or the deadline passes.
+struct UdpClient {
+    socket: UdpSocket,
+    session: Session,
+    epoch: std::time::Instant,
+    events: Vec<Event>,
+}
+
+impl UdpClient {
+    fn connect(server: &TestServer) -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let session = Session::connect(
+            SessionConfig::default(),
+            server.udp_addr(),
+            0x5eed,
+            Instant::ZERO,
+        );
+        Self {
+            socket,
+            session,
+            epoch: std::time::Instant::now(),
+            events: Vec::new(),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_micros(u64::try_from(self.epoch.elapsed().as_micros()).unwrap())
+    }
+
+    fn run_until(&mut self, mut done: impl FnMut(&[Event]) -> bool) {
+        let mut out = vec![0u8; 2048];
+        let mut inbox = vec![0u8; 65_536];
+        while !done(&self.events) {
+            assert!(
+                self.epoch.elapsed() < DEADLINE,
+                "gave up waiting: {:?}",
+                self.events
+            );
+            let now = self.now();
+            if self.session.poll_timeout().is_some_and(|t| t <= now) {
+                self.session.handle_timeout(now);
+            }
+            while let Some(t) = self.session.poll_transmit(now, &mut out) {
+                self.socket.send_to(&out[..t.len], t.destination).unwrap();
+            }
+            if let Ok((n, from)) = self.socket.recv_from(&mut inbox) {
+                self.session
+                    .handle_datagram(self.now(), from, Bytes::copy_from_slice(&inbox[..n]));
+            }
+            while let Some(e) = self.session.poll_event() {
+                self.events.push(e);
+            }
+        }
+    }
+}
+
+#[test]
+fn handshake_echo_and_sys_ping_over_udp() {
+    let server = TestServer::start(ServerConfig::default());
+    let mut c = UdpClient::connect(&server);
+    c.run_until(|e| e.iter().any(|e| matches!(e, Event::Connected { .. })));
+
+    c.session
+        .send(
+            Frame::new(Data {
+                payload: Bytes::from_static(b"over udp"),
+            })
+            .on_channel(1),
+        )
+        .unwrap();
+    let big = Bytes::from(vec![7u8; 20_000]);
+    c.session
+        .send(Frame::new(Data {
+            payload: big.clone(),
+        }))
+        .unwrap();
+    c.session
+        .send(Frame::new(Request {
+            id: 9,
+            timeout_ms: 0,
+            target: Text::from("sys.ping"),
+            payload: Bytes::new(),
+        }))
+        .unwrap();
+    c.run_until(|e| e.iter().filter(|e| matches!(e, Event::Frame(_))).count() == 3);
+    let frames: Vec<&Frame> = c
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Frame(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    assert!(frames.iter().any(
+        |f| f.channel == 1 && matches!(&f.body, FrameBody::Data(d) if d.payload == "over udp")
+    ));
+    assert!(
+        frames
+            .iter()
+            .any(|f| matches!(&f.body, FrameBody::Data(d) if d.payload == big)),
+        "the 20 kB echo, reassembled"
+    );
+    assert!(
+        frames.iter().any(
+            |f| matches!(&f.body, FrameBody::Response(r) if r.id == 9 && r.status == Status::OK)
+        )
+    );
+}
+
+#[test]
+fn a_short_hello_gets_no_answer() {
+    let server = TestServer::start(ServerConfig::default());
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let hello = Frame::new(Hello {
+        min_version: 1,
+        max_version: 1,
+        idle_timeout_ms: 0,
+        max_frame_len: 65_536,
+        nonce: 1,
+        options: HelloOptions::new(),
+    });
+    let mut buf = vec![0u8; 2048];
+    let header = PacketHeader {
+        connection_id: 0,
+        packet_number: 0,
+        ack: None,
+    };
+    let mut b = DatagramBuilder::new(&mut buf, &header).unwrap();
+    assert!(b.push(&hello).unwrap());
+    let n = b.finish().unwrap();
+    assert!(n < 1200, "an unpadded Hello");
+    socket.send_to(&buf[..n], server.udp_addr()).unwrap();
+    let mut inbox = [0u8; 2048];
+    let answer = socket.recv_from(&mut inbox);
+    assert!(
+        answer.is_err(),
+        "the server answered a short Hello: {answer:?}"
+    );
+}
