@@ -60,11 +60,12 @@ impl ReceivedPackets {
         let d = seq_diff(pn, largest);
         let reordered = match d.cmp(&0) {
             core::cmp::Ordering::Greater => {
-                // `largest` itself becomes bit d-1; everything shifts by d.
-                self.bits = if d >= 64 {
-                    0
-                } else {
-                    (self.bits << d) | (1u64 << (d - 1))
+                // `largest` itself becomes bit d-1; everything shifts by d. At d == 64 the old
+                // largest is bit 63 and nothing else stays; beyond, nothing does.
+                self.bits = match d {
+                    1..=63 => (self.bits << d) | (1u64 << (d - 1)),
+                    64 => 1u64 << 63,
+                    _ => 0,
                 };
                 self.largest = Some((pn, now));
                 d > 1
@@ -177,6 +178,27 @@ mod tests {
         assert!(r.on_packet(100, T, true));
         assert_eq!(acked(&r), [100]);
         assert!(!r.on_packet(0, T, true), "too old to tell: dropped");
+    }
+
+    #[test]
+    fn a_jump_of_exactly_64_keeps_the_old_largest() {
+        // Found by the session fuzzer: the window was cleared at d == 64, so a late duplicate of
+        // the old largest was taken for new and an unreliable message delivered twice.
+        let mut r = ReceivedPackets::new(Duration::from_millis(5), 2);
+        assert!(r.on_packet(10, T, true));
+        assert!(r.on_packet(74, T, true));
+        assert!(
+            !r.on_packet(10, T, true),
+            "64 behind and already seen: a duplicate"
+        );
+        assert_eq!(acked(&r), [74, 10]);
+        let mut r = ReceivedPackets::new(Duration::from_millis(5), 2);
+        assert!(r.on_packet(10, T, true));
+        assert!(r.on_packet(75, T, true));
+        assert!(
+            !r.on_packet(10, T, true),
+            "65 behind: too old to tell, dropped"
+        );
     }
 
     #[test]
