@@ -8,11 +8,18 @@
 //!   connection id, packet number and acks; coalesced frames; CRC32). Parsers take bytes split
 //!   anywhere and hostile bytes alike and answer with a value or a typed [`DecodeError`]; encoders
 //!   write into buffers the caller owns.
-//!
+//! - [`session`]: the session engine the server and clients share, driven by the caller
+//!   (`handle_*` in, `poll_*` out). Over UDP ([`session::Session`], [`session::Endpoint`]): a
+//!   stateless, non-amplifying handshake, acks, RTT estimation, loss detection and retransmission
+//!   as RFC 9002, four kinds of channels, fragmentation, congestion control, address migration,
+//!   heartbeats, idle timeout and close. Over TCP ([`session::StreamSession`]): the handshake,
+//!   heartbeats, idle timeout, first-frame deadline and close on a byte stream.
+
 //! # What it does not do
 //!
-//! It opens no socket, starts no thread and never reads a clock: the server and client crates move
-//! the bytes and pass the time in. It does not encrypt or authenticate; the CRC32 catches
+//! It opens no socket, starts no thread, never reads a clock and has no random source: the server
+//! and client crates move the bytes and pass the time and random values in (which is what lets the
+//! tests run the engine in a simulated network on a virtual clock, deterministically). It does not encrypt or authenticate; the CRC32 catches
 //! corruption, not forgery. It has no `unsafe` code. It builds without `std` (with `alloc`) when
 //! the default `std` feature is off.
 //!

@@ -7,7 +7,7 @@
 //! Received bytes pass a *checked* step that establishes their structure without interpreting it
 //! ([`StreamDeframer`] for a stream, [`PacketView`] and [`Datagram`] for a datagram), then a
 //! *parse* into the validated representation [`Frame`]. The session engine consumes `Frame`s, never
-//! raw bytes. Every failure on the way is a [`DecodeError`], never a panic, and nothing is
+//! raw bytes. Every failure on the way is a [`DecodeError`](crate::DecodeError), never a panic, and nothing is
 //! allocated in proportion to a length the peer claims.
 //!
 //! # Writing

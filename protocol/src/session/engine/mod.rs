@@ -123,7 +123,7 @@ impl Session {
     /// A client session that starts the handshake with the server at `server`. `nonce` must be
     /// random (the driver's random source: this crate has none). Messages may be queued with
     /// [`Session::send`] at once; they go out after the Welcome. `poll_transmit` needs a buffer
-    /// of at least [`MIN_HELLO_DATAGRAM`] bytes while connecting.
+    /// of at least [`MIN_HELLO_DATAGRAM`](crate::wire::MIN_HELLO_DATAGRAM) bytes while connecting.
     pub fn connect(config: SessionConfig, server: SocketAddr, nonce: u64, now: Instant) -> Self {
         let deadline = now + config.handshake_timeout;
         let mut s = Self::established(config, 0, server, now);
