@@ -224,14 +224,15 @@ impl Inbox {
                 },
             );
         }
-        let p = self
-            .partials
-            .get_mut(&f.message_id)
-            .expect("inserted above");
+        let Some(p) = self.partials.get_mut(&f.message_id) else {
+            return Err(Disposition::Refused);
+        };
         if p.channel != channel || p.parts.len() != usize::from(f.count) {
             return Err(Disposition::Refused);
         }
-        let slot = &mut p.parts[usize::from(f.index)];
+        let Some(slot) = p.parts.get_mut(usize::from(f.index)) else {
+            return Err(Disposition::Refused);
+        };
         if slot.is_some() {
             return Err(Disposition::Duplicate);
         }
@@ -255,7 +256,9 @@ impl Inbox {
         if p.missing > 0 {
             return Ok(None);
         }
-        let p = self.partials.remove(&f.message_id).expect("present");
+        let Some(p) = self.partials.remove(&f.message_id) else {
+            return Ok(None);
+        };
         self.forget(&p);
         if self.completed.len() == COMPLETED_MEMORY {
             self.completed.pop_front();

@@ -391,7 +391,9 @@ impl Outbox {
                     continue;
                 }
                 if needs_fragments {
-                    let msg = self.channels[i].queue.pop_front().expect("front exists");
+                    let Some(msg) = self.channels[i].queue.pop_front() else {
+                        continue;
+                    };
                     self.fragment(i as u8, kind, &msg, piece);
                     if !self.drain_pending(b, items) {
                         self.rr = (i + 1) % n;
@@ -404,7 +406,9 @@ impl Outbox {
                     self.rr = i;
                     return;
                 }
-                let msg = self.channels[i].queue.pop_front().expect("front exists");
+                let Some(msg) = self.channels[i].queue.pop_front() else {
+                    continue;
+                };
                 if kind.is_reliable() {
                     let uid = self.next_uid;
                     self.next_uid += 1;
