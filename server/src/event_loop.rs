@@ -20,6 +20,8 @@ use framewire_protocol::wire::Reason;
 use log::{error, info, warn};
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
 
 use crate::config::ServerConfig;
 use crate::connection::{Connection, End};
@@ -28,7 +30,10 @@ use crate::udp::UdpService;
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
 const UDP: Token = Token(2);
-const FIRST_CONNECTION: usize = 3;
+const SIGNALS: Token = Token(3);
+const FIRST_CONNECTION: usize = 4;
+/// How long a shutdown waits for the Close frames to be written.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 /// The event loop's read buffer, shared by all its connections (and large enough for any
 /// datagram).
 const SCRATCH_LEN: usize = 64 * 1024;
@@ -61,6 +66,16 @@ pub struct Server {
     epoch: std::time::Instant,
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
+    signals: Option<SignalSource>,
+}
+
+/// The registered SIGINT/SIGTERM handlers (a wrapper, for a `Debug` the crate does not provide).
+struct SignalSource(Signals);
+
+impl std::fmt::Debug for SignalSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SignalSource(SIGINT, SIGTERM)")
+    }
 }
 
 /// Stops a running server from another thread.
@@ -134,6 +149,7 @@ impl Server {
             epoch: std::time::Instant::now(),
             stop: Arc::new(AtomicBool::new(false)),
             waker,
+            signals: None,
         };
         if server.udp.is_some() {
             let first = server.now() + COOKIE_ROTATION;
@@ -145,6 +161,30 @@ impl Server {
     /// The address UDP is served on, if it is.
     pub fn udp_addr(&self) -> Option<SocketAddr> {
         self.udp_addr
+    }
+
+    /// Shuts the server down gracefully on SIGINT or SIGTERM, as [`ServerHandle::shutdown`]
+    /// does. Signal handlers belong to the whole process: the binary calls this, a server embedded
+    /// in another program (or a test) need not.
+    ///
+    /// # Errors
+    /// The handlers cannot be installed or registered.
+    pub fn handle_signals(&mut self) -> io::Result<()> {
+        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        self.poll
+            .registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        self.signals = Some(SignalSource(signals));
+        Ok(())
+    }
+
+    fn on_signals(&mut self) {
+        if let Some(SignalSource(signals)) = self.signals.as_mut() {
+            for signal in signals.pending() {
+                info!("signal {signal}: shutting down");
+                self.stop.store(true, Ordering::SeqCst);
+            }
+        }
     }
 
     /// Sets (or, with `None`, cancels) the timer of `key`.
@@ -217,6 +257,7 @@ impl Server {
                 match event.token() {
                     LISTENER => self.accept(now),
                     WAKER => {}
+                    SIGNALS => self.on_signals(),
                     UDP => self.udp_readable(now, &mut scratch),
                     token => {
                         let Some(conn) = self.connections.get_mut(&token) else {
@@ -353,19 +394,49 @@ impl Server {
         self.schedule(TimerKey::Tcp(token), deadline);
     }
 
-    /// Sends every connection a Close and writes what the sockets take without blocking.
+    /// Stops accepting, sends every session a Close (`GOING_AWAY`), and keeps writing until every
+    /// Close is out or [`SHUTDOWN_FLUSH`] has passed.
     fn close_all(&mut self) {
+        let _ = self.poll.registry().deregister(&mut self.listener);
         let now = self.now();
         let count = self.connections.len();
-        for (_, mut conn) in self.connections.drain() {
-            conn.close(now, Reason::GOING_AWAY, "server shutting down");
-            if conn.flush().is_none() && conn.wants_write() {
-                warn!("{}: shutdown Close not fully written", conn.peer());
-            }
+        let tokens: Vec<Token> = self.connections.keys().copied().collect();
+        for token in tokens {
+            let end = self.connections.get_mut(&token).and_then(|conn| {
+                conn.close(now, Reason::GOING_AWAY, "server shutting down");
+                conn.flush()
+            });
+            self.settle(token, end);
         }
         if let Some(udp) = self.udp.as_mut() {
             udp.close_all(now);
         }
+        let deadline = std::time::Instant::now() + SHUTDOWN_FLUSH;
+        let mut events = Events::with_capacity(1024);
+        while self.connections.values().any(Connection::wants_write) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self.poll.poll(&mut events, Some(left)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+            for event in &events {
+                let token = event.token();
+                if let Some(conn) = self.connections.get_mut(&token) {
+                    let end = conn.flush();
+                    self.settle(token, end);
+                }
+            }
+        }
+        for conn in self.connections.values() {
+            if conn.wants_write() {
+                warn!("{}: shutdown Close not fully written in time", conn.peer());
+            }
+        }
+        self.connections.clear();
         self.timers.clear();
         self.deadlines.clear();
         info!("shut down; closed {count} connections");
