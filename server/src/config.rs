@@ -27,6 +27,16 @@ pub struct ServerConfig {
     pub heartbeat_interval_ms: u32,
     /// How long a new connection has to send its Hello (the first-frame deadline), in milliseconds.
     pub first_frame_deadline_ms: u32,
+    /// Kernel TCP keepalive: idle time before the first probe, in milliseconds.
+    pub keepalive_idle_ms: u32,
+    /// Kernel TCP keepalive: time between probes, in milliseconds.
+    pub keepalive_interval_ms: u32,
+    /// Kernel TCP keepalive: unanswered probes before the connection is dropped.
+    pub keepalive_retries: u32,
+    /// `TCP_USER_TIMEOUT`: how long sent data may stay unacknowledged before the kernel drops the
+    /// connection, in milliseconds. With keepalive, this finds half-open peers even when
+    /// application heartbeats are off.
+    pub user_timeout_ms: u32,
 }
 
 impl ServerConfig {
@@ -56,6 +66,10 @@ impl Default for ServerConfig {
             idle_timeout_ms: 30_000,
             heartbeat_interval_ms: 10_000,
             first_frame_deadline_ms: 5_000,
+            keepalive_idle_ms: 30_000,
+            keepalive_interval_ms: 10_000,
+            keepalive_retries: 3,
+            user_timeout_ms: 60_000,
         }
     }
 }

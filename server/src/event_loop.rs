@@ -25,6 +25,7 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::config::ServerConfig;
 use crate::connection::{Connection, End};
+use crate::tcp_options;
 use crate::udp::UdpService;
 
 const LISTENER: Token = Token(0);
@@ -54,6 +55,7 @@ pub struct Server {
     poll: Poll,
     listener: TcpListener,
     local_addr: SocketAddr,
+    config: ServerConfig,
     session_config: SessionConfig,
     connections: HashMap<Token, Connection>,
     udp: Option<UdpService>,
@@ -139,6 +141,7 @@ impl Server {
             poll,
             listener,
             local_addr,
+            config: config.clone(),
             session_config,
             connections: HashMap::new(),
             udp,
@@ -328,8 +331,8 @@ impl Server {
         loop {
             match self.listener.accept() {
                 Ok((mut stream, peer)) => {
-                    if let Err(e) = stream.set_nodelay(true) {
-                        warn!("{peer}: cannot set TCP_NODELAY: {e}");
+                    if let Err(e) = tcp_options::configure(&stream, &self.config) {
+                        warn!("{peer}: cannot set socket options: {e}");
                     }
                     let token = Token(self.next_token);
                     self.next_token += 1;

@@ -23,6 +23,7 @@ pub mod app;
 pub mod config;
 mod connection;
 mod event_loop;
+mod tcp_options;
 mod udp;
 
 pub use config::ServerConfig;
