@@ -65,6 +65,34 @@ impl FrameStream {
         })
     }
 
+    /// Connects to `addr` from the local IP address `from` (any port): spreading many connections
+    /// over 127.0.0.2, .3, ... keeps a test from running out of ephemeral ports.
+    ///
+    /// # Errors
+    /// The local address cannot be bound, or the connection or a socket option failed.
+    pub fn connect_from(
+        from: std::net::IpAddr,
+        addr: SocketAddr,
+        deadline: Duration,
+    ) -> io::Result<Self> {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        socket.bind(&SocketAddr::new(from, 0).into())?;
+        socket.connect_timeout(&addr.into(), deadline)?;
+        let stream: TcpStream = socket.into();
+        stream.set_read_timeout(Some(deadline))?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            input: BytesMut::new(),
+            output: BytesMut::new(),
+            deframer: StreamDeframer::new(DEFAULT_MAX_FRAME_LEN),
+        })
+    }
+
     /// Sends one frame.
     ///
     /// # Errors

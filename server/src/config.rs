@@ -27,6 +27,10 @@ pub struct ServerConfig {
     pub heartbeat_interval_ms: u32,
     /// How long a new connection has to send its Hello (the first-frame deadline), in milliseconds.
     pub first_frame_deadline_ms: u32,
+    /// The most TCP connections served at once; more are closed with `SERVER_FULL`.
+    pub max_connections: usize,
+    /// The most TCP connections from one IP address; more are closed with `ADDRESS_LIMIT`.
+    pub max_connections_per_address: usize,
     /// Kernel TCP keepalive: idle time before the first probe, in milliseconds.
     pub keepalive_idle_ms: u32,
     /// Kernel TCP keepalive: time between probes, in milliseconds.
@@ -66,6 +70,8 @@ impl Default for ServerConfig {
             idle_timeout_ms: 30_000,
             heartbeat_interval_ms: 10_000,
             first_frame_deadline_ms: 5_000,
+            max_connections: 10_000,
+            max_connections_per_address: 1_000,
             keepalive_idle_ms: 30_000,
             keepalive_interval_ms: 10_000,
             keepalive_retries: 3,

@@ -25,6 +25,7 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::config::ServerConfig;
 use crate::connection::{Connection, End};
+use crate::counters::{CounterSnapshot, Counters};
 use crate::tcp_options;
 use crate::udp::UdpService;
 
@@ -58,6 +59,9 @@ pub struct Server {
     config: ServerConfig,
     session_config: SessionConfig,
     connections: HashMap<Token, Connection>,
+    /// Open TCP connections per source IP address.
+    per_address: HashMap<std::net::IpAddr, usize>,
+    counters: Arc<Counters>,
     udp: Option<UdpService>,
     udp_addr: Option<SocketAddr>,
     /// (deadline, owner) for everything with a timer.
@@ -85,6 +89,7 @@ impl std::fmt::Debug for SignalSource {
 pub struct ServerHandle {
     local_addr: SocketAddr,
     udp_addr: Option<SocketAddr>,
+    counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
 }
@@ -98,6 +103,11 @@ impl ServerHandle {
     /// The address UDP is served on, if it is.
     pub fn udp_addr(&self) -> Option<SocketAddr> {
         self.udp_addr
+    }
+
+    /// What the server has counted so far.
+    pub fn counters(&self) -> CounterSnapshot {
+        self.counters.snapshot()
     }
 
     /// Asks the server to send every connection a Close (`GOING_AWAY`) and return from `run`.
@@ -144,6 +154,8 @@ impl Server {
             config: config.clone(),
             session_config,
             connections: HashMap::new(),
+            per_address: HashMap::new(),
+            counters: Arc::new(Counters::default()),
             udp,
             udp_addr,
             timers: BTreeSet::new(),
@@ -224,6 +236,7 @@ impl Server {
         ServerHandle {
             local_addr: self.local_addr,
             udp_addr: self.udp_addr,
+            counters: Arc::clone(&self.counters),
             stop: Arc::clone(&self.stop),
             waker: Arc::clone(&self.waker),
         }
@@ -327,10 +340,38 @@ impl Server {
         }
     }
 
+    /// Which limit a new connection from `peer` would break, if any (and counts it).
+    fn over_limit(&self, peer: SocketAddr) -> Option<Reason> {
+        if self.connections.len() >= self.config.max_connections {
+            self.counters.count_server_full();
+            return Some(Reason::SERVER_FULL);
+        }
+        let from_peer = self.per_address.get(&peer.ip()).copied().unwrap_or(0);
+        if from_peer >= self.config.max_connections_per_address {
+            self.counters.count_address_limit();
+            return Some(Reason::ADDRESS_LIMIT);
+        }
+        None
+    }
+
+    fn release_address(&mut self, peer: SocketAddr) {
+        if let Some(n) = self.per_address.get_mut(&peer.ip()) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_address.remove(&peer.ip());
+            }
+        }
+    }
+
     fn accept(&mut self, now: Instant) {
         loop {
             match self.listener.accept() {
                 Ok((mut stream, peer)) => {
+                    if let Some(reason) = self.over_limit(peer) {
+                        refuse(&mut stream, peer, reason);
+                        continue;
+                    }
+                    *self.per_address.entry(peer.ip()).or_default() += 1;
                     if let Err(e) = tcp_options::configure(&stream, &self.config) {
                         warn!("{peer}: cannot set socket options: {e}");
                     }
@@ -378,6 +419,7 @@ impl Server {
             }
             if let Some(mut conn) = self.connections.remove(&token) {
                 let _ = self.poll.registry().deregister(conn.stream_mut());
+                self.release_address(conn.peer());
             }
             return;
         }
@@ -443,5 +485,20 @@ impl Server {
         self.timers.clear();
         self.deadlines.clear();
         info!("shut down; closed {count} connections");
+    }
+}
+
+/// Tells a connection over a limit why, in one Close frame written without waiting (it fits any
+/// socket buffer), and drops it.
+fn refuse(stream: &mut mio::net::TcpStream, peer: SocketAddr, reason: Reason) {
+    use std::io::Write;
+    info!("{peer}: refused: {reason}");
+    let mut frame = bytes::BytesMut::new();
+    let close = framewire_protocol::wire::Frame::new(framewire_protocol::wire::Close {
+        reason,
+        message: framewire_protocol::wire::Text::from_static("connection limit"),
+    });
+    if framewire_protocol::wire::encode_stream_frame_into(&close, &mut frame).is_ok() {
+        let _ = stream.write(&frame);
     }
 }

@@ -22,9 +22,11 @@
 pub mod app;
 pub mod config;
 mod connection;
+pub mod counters;
 mod event_loop;
 mod tcp_options;
 mod udp;
 
 pub use config::ServerConfig;
+pub use counters::CounterSnapshot;
 pub use event_loop::{Server, ServerHandle};

@@ -39,6 +39,11 @@ impl TestServer {
         self.handle.local_addr()
     }
 
+    /// What the server has counted.
+    pub fn counters(&self) -> framewire_server::CounterSnapshot {
+        self.handle.counters()
+    }
+
     /// The UDP address.
     ///
     /// # Panics
