@@ -87,6 +87,30 @@ fn deframe(c: &mut Criterion) {
     group.finish();
 }
 
+/// The deframer's in-place path: the same checks, the body read where it lies, no `Bytes`.
+fn deframe_in_place(c: &mut Criterion) {
+    let mut group = c.benchmark_group("stream_decode_verify_in_place");
+    for size in SIZES {
+        let wire = batch(size);
+        group.throughput(Throughput::Elements(BATCH as u64));
+        let mut buf = BytesMut::with_capacity(wire.len());
+        let mut deframer = StreamDeframer::new(DEFAULT_MAX_FRAME_LEN);
+        group.bench_function(format!("{size}B"), |b| {
+            b.iter(|| {
+                buf.extend_from_slice(&wire);
+                let mut n = 0;
+                while let Some(span) = deframer.decode_span(&mut buf).unwrap() {
+                    black_box(&buf[span.body]);
+                    bytes::Buf::advance(&mut buf, span.total);
+                    n += 1;
+                }
+                assert_eq!(n, BATCH);
+            });
+        });
+    }
+    group.finish();
+}
+
 fn encode(c: &mut Criterion) {
     let mut group = c.benchmark_group("stream_encode");
     for size in SIZES {
@@ -128,5 +152,5 @@ fn datagram(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, deframe, decode, encode, datagram);
+criterion_group!(benches, deframe, deframe_in_place, decode, encode, datagram);
 criterion_main!(benches);

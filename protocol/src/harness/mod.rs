@@ -20,15 +20,30 @@ pub fn stream(data: &[u8]) {
         Some((c, rest)) => (usize::from(*c % 64) + 1, rest),
         None => return,
     };
-    let mut deframer = StreamDeframer::new(64 * 1024);
+    // Two deframers over the same chunks: one hands out owned bodies, one verifies in place. They
+    // must agree frame by frame, and on the error that ends the stream.
+    let mut owned = StreamDeframer::new(64 * 1024);
+    let mut in_place = StreamDeframer::new(64 * 1024);
     let mut buf = BytesMut::new();
+    let mut buf2 = BytesMut::new();
     for piece in data.chunks(chunk) {
         buf.extend_from_slice(piece);
+        buf2.extend_from_slice(piece);
         loop {
-            match deframer.decode(&mut buf) {
-                Ok(Some(body)) => check_body_round_trip(&body),
-                Ok(None) => break,
-                Err(_) => return,
+            let a = owned.decode(&mut buf);
+            let b = in_place.decode_span(&mut buf2);
+            match (a, b) {
+                (Ok(Some(body)), Ok(Some(span))) => {
+                    assert_eq!(&body[..], &buf2[span.body.clone()], "span and body differ");
+                    bytes::Buf::advance(&mut buf2, span.total);
+                    check_body_round_trip(&body);
+                }
+                (Ok(None), Ok(None)) => break,
+                (Err(x), Err(y)) => {
+                    assert_eq!(x, y, "the two paths fail differently");
+                    return;
+                }
+                (a, b) => panic!("the two paths disagree: {a:?} vs {b:?}"),
             }
         }
     }

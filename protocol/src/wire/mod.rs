@@ -46,8 +46,8 @@ pub use options::{
     HelloOption, HelloOptionIter, HelloOptions, HelloOptionsBuilder, OPTION_HEADER_LEN, option,
 };
 pub use stream::{
-    LENGTH_PREFIX_LEN, STREAM_OVERHEAD, StreamDeframer, decode_stream_frame, encode_stream_frame,
-    encode_stream_frame_into, stream_frame_len,
+    FrameSpan, LENGTH_PREFIX_LEN, STREAM_OVERHEAD, StreamDeframer, decode_stream_frame,
+    encode_stream_frame, encode_stream_frame_into, stream_frame_len,
 };
 pub use text::Text;
 

@@ -70,6 +70,15 @@ pub fn encode_stream_frame_into(frame: &Frame, out: &mut BytesMut) -> Result<usi
     }
 }
 
+/// A verified frame at the front of a buffer (see [`StreamDeframer::decode_span`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameSpan {
+    /// Where the frame body (kind byte to the end of the payload) lies in the buffer.
+    pub body: core::ops::Range<usize>,
+    /// How many bytes the whole frame occupies (length prefix to CRC): advance the buffer by this.
+    pub total: usize,
+}
+
 /// Where the deframer is inside the current frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DecodeState {
@@ -136,6 +145,26 @@ impl StreamDeframer {
     /// the frame's bytes have arrived), [`DecodeError::BadChecksum`], or
     /// [`DecodeError::UnsupportedVersion`]. All are fatal; see the type's docs.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, DecodeError> {
+        let Some(span) = self.decode_span(buf)? else {
+            return Ok(None);
+        };
+        let mut frame = buf.split_to(span.total);
+        frame.truncate(span.body.end);
+        frame.advance(span.body.start);
+        Ok(Some(frame.freeze()))
+    }
+
+    /// Verifies the next frame at the front of `buf` without taking it out: the length, CRC and
+    /// version are checked exactly as by [`StreamDeframer::decode`], and the span says where the
+    /// body lies. The caller reads `&buf[span.body]` in place and then must remove the frame with
+    /// `buf.advance(span.total)` (or `buf.split_to(span.total)` to keep it) before the next call.
+    ///
+    /// For callers that only look at a frame (route it, count it) this skips the reference count
+    /// that handing out `Bytes` costs.
+    ///
+    /// # Errors
+    /// As [`StreamDeframer::decode`].
+    pub fn decode_span(&mut self, buf: &mut BytesMut) -> Result<Option<FrameSpan>, DecodeError> {
         let len = match self.state {
             DecodeState::Failed(e) => return Err(e),
             DecodeState::Body { len } => len,
@@ -161,11 +190,10 @@ impl StreamDeframer {
             }
         };
         let total = LENGTH_PREFIX_LEN + len;
-        if buf.len() < total {
+        let Some(frame) = buf.get(..total) else {
             return Ok(None);
-        }
+        };
         self.state = DecodeState::Head;
-        let mut frame = buf.split_to(total);
         let crc_at = total - 4;
         let carried = u32::from_be_bytes([
             frame[crc_at],
@@ -180,12 +208,13 @@ impl StreamDeframer {
         if version != VERSION {
             return self.fail(DecodeError::UnsupportedVersion(version));
         }
-        frame.truncate(crc_at);
-        frame.advance(LENGTH_PREFIX_LEN + 1);
-        Ok(Some(frame.freeze()))
+        Ok(Some(FrameSpan {
+            body: LENGTH_PREFIX_LEN + 1..crc_at,
+            total,
+        }))
     }
 
-    fn fail(&mut self, e: DecodeError) -> Result<Option<Bytes>, DecodeError> {
+    fn fail<T>(&mut self, e: DecodeError) -> Result<Option<T>, DecodeError> {
         self.state = DecodeState::Failed(e);
         Err(e)
     }
@@ -323,6 +352,26 @@ mod tests {
             decode_stream_frame(&bytes[..n], DEFAULT_MAX_FRAME_LEN),
             Err(DecodeError::UnsupportedVersion(2))
         );
+    }
+
+    #[test]
+    fn spans_and_owned_bodies_agree() {
+        let (frames, bytes) = sample_stream();
+        let mut d = StreamDeframer::new(DEFAULT_MAX_FRAME_LEN);
+        let mut buf = BytesMut::from(&bytes[..]);
+        let mut got = Vec::new();
+        while let Some(span) = d.decode_span(&mut buf).unwrap() {
+            got.push(Frame::parse(Bytes::copy_from_slice(&buf[span.body.clone()])).unwrap());
+            buf.advance(span.total);
+        }
+        assert_eq!(got, frames);
+        // A span over a corrupted frame is refused like decode refuses it.
+        let mut bad = BytesMut::from(&bytes[..]);
+        bad[6] ^= 1;
+        assert!(matches!(
+            StreamDeframer::new(DEFAULT_MAX_FRAME_LEN).decode_span(&mut bad),
+            Err(DecodeError::BadChecksum { .. })
+        ));
     }
 
     #[test]
