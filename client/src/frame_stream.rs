@@ -54,7 +54,10 @@ impl FrameStream {
     /// # Errors
     /// The connection or a socket option failed.
     pub fn connect(addr: SocketAddr, deadline: Duration) -> io::Result<Self> {
-        let stream = TcpStream::connect_timeout(&addr, deadline)?;
+        Self::from_connected(TcpStream::connect_timeout(&addr, deadline)?, deadline)
+    }
+
+    fn from_connected(stream: TcpStream, deadline: Duration) -> io::Result<Self> {
         stream.set_read_timeout(Some(deadline))?;
         stream.set_nodelay(true)?;
         Ok(Self {
@@ -82,15 +85,7 @@ impl FrameStream {
         )?;
         socket.bind(&SocketAddr::new(from, 0).into())?;
         socket.connect_timeout(&addr.into(), deadline)?;
-        let stream: TcpStream = socket.into();
-        stream.set_read_timeout(Some(deadline))?;
-        stream.set_nodelay(true)?;
-        Ok(Self {
-            stream,
-            input: BytesMut::new(),
-            output: BytesMut::new(),
-            deframer: StreamDeframer::new(DEFAULT_MAX_FRAME_LEN),
-        })
+        Self::from_connected(socket.into(), deadline)
     }
 
     /// Sends one frame.
