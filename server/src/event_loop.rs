@@ -34,6 +34,8 @@ const WAKER: Token = Token(1);
 const UDP: Token = Token(2);
 const SIGNALS: Token = Token(3);
 const FIRST_CONNECTION: usize = 4;
+/// How long accepting pauses after the process ran out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// How long a shutdown waits for the Close frames to be written.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 /// The event loop's read buffer, shared by all its connections (and large enough for any
@@ -45,6 +47,7 @@ const COOKIE_ROTATION: Duration = Duration::from_secs(10);
 /// What a timer belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum TimerKey {
+    RetryAccept,
     RotateCookieSecret,
     Tcp(Token),
     Udp(u64),
@@ -74,6 +77,8 @@ pub struct Server {
     stop: Arc<AtomicBool>,
     waker: Arc<Waker>,
     signals: Option<SignalSource>,
+    /// Set while accepting is paused for want of file descriptors (logged once per episode).
+    out_of_descriptors: bool,
 }
 
 /// The registered SIGINT/SIGTERM handlers (a wrapper, for a `Debug` the crate does not provide).
@@ -166,6 +171,7 @@ impl Server {
             stop: Arc::new(AtomicBool::new(false)),
             waker,
             signals: None,
+            out_of_descriptors: false,
         };
         if server.udp.is_some() {
             let first = server.now() + COOKIE_ROTATION;
@@ -329,6 +335,7 @@ impl Server {
                     });
                     self.schedule(key, next);
                 }
+                TimerKey::RetryAccept => self.accept(now),
                 TimerKey::RotateCookieSecret => {
                     if let Some(udp) = self.udp.as_mut()
                         && let Err(e) = udp.rotate_secret()
@@ -368,6 +375,10 @@ impl Server {
         loop {
             match self.listener.accept() {
                 Ok((mut stream, peer)) => {
+                    if self.out_of_descriptors {
+                        info!("file descriptors available again; accepting");
+                        self.out_of_descriptors = false;
+                    }
                     if let Some(reason) = self.over_limit(peer) {
                         refuse(&mut stream, peer, reason);
                         continue;
@@ -395,9 +406,18 @@ impl Server {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_out_of_descriptors(&e) => {
+                    // The connections waiting in the backlog stay there: with edge-triggered
+                    // readiness nothing would wake us for them, and retrying at once would spin.
+                    // Try again after a pause (by then a connection may have ended).
+                    if !self.out_of_descriptors {
+                        warn!("out of file descriptors ({e}); retrying every {ACCEPT_BACKOFF:?}");
+                        self.out_of_descriptors = true;
+                    }
+                    self.schedule(TimerKey::RetryAccept, Some(now + ACCEPT_BACKOFF));
+                    return;
+                }
                 Err(e) => {
-                    // Out of descriptors or the like: wait for the next readiness event rather
-                    // than spin on the same error.
                     error!("accept failed: {e}");
                     return;
                 }
@@ -502,4 +522,10 @@ fn refuse(stream: &mut mio::net::TcpStream, peer: SocketAddr, reason: Reason) {
     if framewire_protocol::wire::encode_stream_frame_into(&close, &mut frame).is_ok() {
         let _ = stream.write(&frame);
     }
+}
+
+/// Whether an accept failed because the process or the system has no file descriptors left.
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    // EMFILE (24) and ENFILE (23) on Linux.
+    matches!(e.raw_os_error(), Some(23 | 24))
 }

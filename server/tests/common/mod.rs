@@ -1,0 +1,98 @@
+//! Running the real `framewire-server` binary in a test: started with arguments (and optionally a
+//! file-descriptor limit), its log read on a thread so every wait has a deadline, and killed when
+//! the test ends, even when it fails (an orphaned server would hold the test's output open).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
+
+pub(crate) struct ServerProcess {
+    child: Option<Child>,
+    log: mpsc::Receiver<String>,
+    pub(crate) addr: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts the binary on an ephemeral TCP port (no UDP), under `ulimit -n fd_limit` if given.
+    pub(crate) fn start(fd_limit: Option<u32>) -> Self {
+        let binary = env!("CARGO_BIN_EXE_framewire-server");
+        let mut command = if let Some(n) = fd_limit {
+            let mut c = Command::new("sh");
+            c.args([
+                "-c",
+                &format!("ulimit -n {n} && exec \"$0\" --tcp 127.0.0.1:0 --udp off"),
+                binary,
+            ]);
+            c
+        } else {
+            let mut c = Command::new(binary);
+            c.args(["--tcp", "127.0.0.1:0", "--udp", "off"]);
+            c
+        };
+        let mut child = command
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the server binary");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (lines, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = Self {
+            child: Some(child),
+            log,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        server.addr = loop {
+            let line = server
+                .next_line(DEADLINE)
+                .expect("the server logs where it listens");
+            if let Some(at) = line.split("listening for TCP on ").nth(1) {
+                break at.trim().parse().expect("an address");
+            }
+        };
+        server
+    }
+
+    /// The next log line, if one comes within `wait`.
+    pub(crate) fn next_line(&self, wait: Duration) -> Option<String> {
+        self.log.recv_timeout(wait).ok()
+    }
+
+    /// The process id, to signal it.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Waits (with the deadline) for the process to exit on its own.
+    pub(crate) fn wait_exit(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("still running");
+        let (done, exited) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(child.wait());
+        });
+        exited
+            .recv_timeout(DEADLINE)
+            .expect("the server exits")
+            .expect("wait")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
