@@ -67,6 +67,7 @@ pub mod samples;
 pub mod session;
 #[doc(hidden)]
 pub mod sim;
+mod splitmix;
 pub mod wire;
 
 pub use error::{DecodeError, EncodeError, Malformation};

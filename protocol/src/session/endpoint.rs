@@ -20,11 +20,11 @@ use siphasher::sip::SipHasher24;
 use super::config::SessionConfig;
 use super::cookie::{CookieError, CookieJar};
 use super::engine::Session;
-use super::terms::{agree, millis};
+use super::terms::{agree, millis, version_reject};
 use super::time::Instant;
 use crate::wire::{
     Challenge, ChannelKind, Datagram, DatagramBuilder, Frame, FrameBody, Hello, MIN_HELLO_DATAGRAM,
-    PacketHeader, PacketView, Reason, Reject, Text, VERSION, Welcome,
+    PacketHeader, PacketView, VERSION, Welcome,
 };
 
 /// How the server's endpoint behaves.
@@ -209,12 +209,7 @@ impl Endpoint {
         }
         if !(hello.min_version..=hello.max_version).contains(&VERSION) {
             self.stats.rejected += 1;
-            let reject = Frame::new(Reject {
-                reason: Reason::UNSUPPORTED_VERSION,
-                min_version: VERSION,
-                max_version: VERSION,
-                message: Text::from_static("this server speaks version 1"),
-            });
+            let reject = version_reject();
             return Self::reply(&reject, datagram.len(), out);
         }
         self.expire_recent(now);

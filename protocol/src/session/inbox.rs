@@ -47,6 +47,25 @@ impl RecvChannel {
     }
 }
 
+/// Where a message on a reliable channel falls: its sequence number and its distance from the next
+/// one expected, or why it is not taken (no sequence number, already seen, beyond the window).
+fn place(
+    seq: Option<u32>,
+    next: u32,
+    window: u32,
+    seen: impl FnOnce(u32) -> bool,
+) -> Result<(u32, i64), Disposition> {
+    let seq = seq.ok_or(Disposition::Refused)?;
+    let d = seq_diff(seq, next);
+    if d < 0 || seen(seq) {
+        return Err(Disposition::Duplicate);
+    }
+    if d >= i64::from(window) {
+        return Err(Disposition::Refused);
+    }
+    Ok((seq, d))
+}
+
 #[derive(Debug)]
 struct Partial {
     channel: u8,
@@ -140,16 +159,10 @@ impl Inbox {
                 Disposition::Delivered
             }
             RecvChannel::Unordered { next, above } => {
-                let Some(seq) = frame.seq else {
-                    return Disposition::Refused;
+                let seq = match place(frame.seq, *next, window, |s| above.contains(&s)) {
+                    Ok((seq, _)) => seq,
+                    Err(d) => return d,
                 };
-                let d = seq_diff(seq, *next);
-                if d < 0 || above.contains(&seq) {
-                    return Disposition::Duplicate;
-                }
-                if d >= i64::from(window) {
-                    return Disposition::Refused;
-                }
                 above.insert(seq);
                 while above.remove(next) {
                     *next = next.wrapping_add(1);
@@ -158,16 +171,10 @@ impl Inbox {
                 Disposition::Delivered
             }
             RecvChannel::Ordered { next, held } => {
-                let Some(seq) = frame.seq else {
-                    return Disposition::Refused;
+                let (seq, d) = match place(frame.seq, *next, window, |s| held.contains_key(&s)) {
+                    Ok(placed) => placed,
+                    Err(d) => return d,
                 };
-                let d = seq_diff(seq, *next);
-                if d < 0 || held.contains_key(&seq) {
-                    return Disposition::Duplicate;
-                }
-                if d >= i64::from(window) {
-                    return Disposition::Refused;
-                }
                 if d > 0 {
                     held.insert(seq, frame);
                     return Disposition::Held;

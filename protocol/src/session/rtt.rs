@@ -84,13 +84,6 @@ impl RttEstimator {
         (self.smoothed + (self.var * 4).max(GRANULARITY) + max_ack_delay).clamp(min, max)
     }
 
-    /// The time after which an unacknowledged packet sent before a later acknowledged one is lost:
-    /// 9/8 of the larger of the smoothed and latest RTT, at least the granularity (RFC 9002
-    /// section 6.1.2).
-    pub fn loss_delay(&self) -> Duration {
-        (self.loss_rtt() * 9 / 8).max(GRANULARITY)
-    }
-
     /// The RTT loss detection scales: the larger of the smoothed and the latest.
     pub fn loss_rtt(&self) -> Duration {
         self.smoothed.max(self.latest)
@@ -137,11 +130,11 @@ mod tests {
     }
 
     #[test]
-    fn rto_is_clamped_and_loss_delay_has_a_floor() {
+    fn rto_is_clamped() {
         let mut r = RttEstimator::new(100 * MS);
         r.update(Duration::from_micros(10), Duration::ZERO);
         assert_eq!(r.rto(Duration::ZERO, 20 * MS, 60_000 * MS), 20 * MS);
-        assert_eq!(r.loss_delay(), GRANULARITY);
+        assert_eq!(r.loss_rtt(), Duration::from_micros(10));
         r.update(10_000 * MS, Duration::ZERO);
         assert_eq!(r.rto(Duration::ZERO, 20 * MS, 1000 * MS), 1000 * MS);
     }

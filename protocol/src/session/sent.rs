@@ -306,6 +306,16 @@ mod tests {
     }
 
     #[test]
+    fn loss_delay_is_nine_eighths_with_a_floor() {
+        let s = SentPackets::new(0);
+        assert_eq!(s.loss_delay(8 * MS), 9 * MS);
+        assert_eq!(
+            s.loss_delay(Duration::from_micros(10)),
+            crate::session::GRANULARITY
+        );
+    }
+
+    #[test]
     fn acks_for_unsent_packets_are_ignored() {
         let mut s = SentPackets::new(0);
         s.on_sent(0, packet(0));

@@ -28,13 +28,13 @@ use super::error::SendError;
 use super::event::{Closer, Event};
 use super::rtt::RttEstimator;
 use super::stats::Stats;
-use super::terms::{agree, millis};
+use super::terms::{agree, millis, version_reject};
 use super::time::Instant;
 use crate::DecodeError;
 use crate::wire::{
     Close, CloseAck, DEFAULT_MAX_FRAME_LEN, Frame, FrameBody, FrameKind, Hello, HelloOptions,
-    MAX_FRAME_LEN_CEILING, MIN_FRAME_LEN, Ping, Pong, Reason, Reject, StreamDeframer, Text,
-    VERSION, Welcome, encode_stream_frame_into,
+    MAX_FRAME_LEN_CEILING, MIN_FRAME_LEN, Ping, Pong, Reason, StreamDeframer, Text, VERSION,
+    Welcome, encode_stream_frame_into,
 };
 
 /// The largest frame this side accepts: its maximum message length, within the protocol's bounds
@@ -207,9 +207,14 @@ impl StreamSession {
         if reliable && self.output.len() >= self.config.max_queued_bytes {
             return Err(SendError::QueueFull);
         }
-        let mut frame = frame.clone();
-        frame.seq = None;
-        self.emit(&frame, now);
+        // A stream frame carries no sequence number (the stream orders it); clear one only if set.
+        if frame.seq.is_some() {
+            let mut unsequenced = frame.clone();
+            unsequenced.seq = None;
+            self.emit(&unsequenced, now);
+        } else {
+            self.emit(frame, now);
+        }
         Ok(())
     }
 
@@ -311,15 +316,7 @@ impl StreamSession {
             return self.fail(now, Reason::PROTOCOL_ERROR, &what);
         };
         if !(hello.min_version..=hello.max_version).contains(&VERSION) {
-            self.emit(
-                &Frame::new(Reject {
-                    reason: Reason::UNSUPPORTED_VERSION,
-                    min_version: VERSION,
-                    max_version: VERSION,
-                    message: Text::from_static("this server speaks version 1"),
-                }),
-                now,
-            );
+            self.emit(&version_reject(), now);
             return self.finish(Reason::UNSUPPORTED_VERSION, Text::default(), Closer::Local);
         }
         self.config.idle_timeout = agree(self.config.idle_timeout, hello.idle_timeout_ms);

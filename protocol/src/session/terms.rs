@@ -3,6 +3,18 @@
 
 use core::time::Duration;
 
+use crate::wire::{Frame, Reason, Reject, Text, VERSION};
+
+/// The Reject a server sends to a Hello that lists no version it speaks (section 4.4).
+pub(crate) fn version_reject() -> Frame {
+    Frame::new(Reject {
+        reason: Reason::UNSUPPORTED_VERSION,
+        min_version: VERSION,
+        max_version: VERSION,
+        message: Text::from_static("this server speaks version 1"),
+    })
+}
+
 /// The agreed value of a timer: the smaller of ours and the peer's, where the peer's 0 means
 /// "no preference".
 pub(crate) fn agree(ours: Duration, theirs_ms: u32) -> Duration {

@@ -217,11 +217,6 @@ impl Datagram {
             region: self.frames.clone(),
         }
     }
-
-    /// The bytes of the frame region (length prefixes included).
-    pub fn frame_region(&self) -> &Bytes {
-        &self.frames
-    }
 }
 
 /// Iterates over the frame bodies of a validated [`Datagram`].
@@ -297,11 +292,6 @@ impl<'a> DatagramBuilder<'a> {
     /// Bytes still free for frames, counting each frame's length prefix as part of the frame.
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.len - CRC_LEN
-    }
-
-    /// The most frame-body bytes one frame may have in a datagram of this size with this header.
-    pub fn max_frame_body(&self) -> usize {
-        (self.buf.len() - self.len - CRC_LEN).saturating_sub(FRAME_LEN_PREFIX)
     }
 
     /// How many frames have been pushed.

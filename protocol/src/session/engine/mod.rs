@@ -326,6 +326,11 @@ impl Session {
     /// The next event for the application, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if self.events.is_empty() && self.events.capacity() > 0 {
+            // An idle session holds no event buffer (each `Event` is a whole frame wide).
+            self.events = VecDeque::new();
+        }
+        event
     }
 }

@@ -14,13 +14,9 @@ impl Session {
         self
     }
 
-    /// The next value of the session's seeded generator (splitmix64).
+    /// The next value of the session's seeded generator.
     pub(super) fn random(&mut self) -> u64 {
-        self.rng_state = self.rng_state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng_state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        crate::splitmix::next(&mut self.rng_state)
     }
 
     /// A valid datagram came from an address other than the peer's: check that address before
