@@ -1,5 +1,6 @@
 //! What a session hands its driver: events for the application, and datagrams to send.
 
+use alloc::collections::VecDeque;
 use core::net::SocketAddr;
 
 use crate::wire::{Frame, Reason, Text};
@@ -44,4 +45,24 @@ pub struct Transmit {
     pub destination: SocketAddr,
     /// How many bytes of the buffer to send.
     pub len: usize,
+}
+
+/// The events a session has for its application, in order. Once drained it gives its buffer back:
+/// each `Event` is a whole frame wide, and an idle session (of which a server holds thousands) should
+/// hold no buffer.
+#[derive(Debug, Default)]
+pub(crate) struct EventQueue(VecDeque<Event>);
+
+impl EventQueue {
+    pub(crate) fn push_back(&mut self, event: Event) {
+        self.0.push_back(event);
+    }
+
+    pub(crate) fn pop_front(&mut self) -> Option<Event> {
+        let event = self.0.pop_front();
+        if self.0.is_empty() && self.0.capacity() > 0 {
+            self.0 = VecDeque::new();
+        }
+        event
+    }
 }

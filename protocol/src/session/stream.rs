@@ -17,7 +17,6 @@
 //! 4. **Timer**: [`StreamSession::poll_timeout`]. When [`StreamSession::is_closed`] and the output
 //!    is empty, close the socket.
 
-use alloc::collections::VecDeque;
 use alloc::string::ToString;
 use core::time::Duration;
 
@@ -25,7 +24,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::config::SessionConfig;
 use super::error::SendError;
-use super::event::{Closer, Event};
+use super::event::{Closer, Event, EventQueue};
 use super::rtt::RttEstimator;
 use super::stats::Stats;
 use super::terms::{agree, millis, version_reject};
@@ -72,7 +71,7 @@ pub struct StreamSession {
     deframer: StreamDeframer,
     input: BytesMut,
     output: BytesMut,
-    events: VecDeque<Event>,
+    events: EventQueue,
     close_reason: Option<(Reason, Text)>,
     last_received: Instant,
     last_sent: Instant,
@@ -93,7 +92,7 @@ impl StreamSession {
             connection_id,
             input: BytesMut::new(),
             output: BytesMut::new(),
-            events: VecDeque::new(),
+            events: EventQueue::default(),
             close_reason: None,
             last_received: now,
             last_sent: now,
@@ -467,11 +466,6 @@ impl StreamSession {
     /// The next event for the application, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front();
-        if self.events.is_empty() && self.events.capacity() > 0 {
-            // An idle connection holds no event buffer (each `Event` is a whole frame wide).
-            self.events = VecDeque::new();
-        }
-        event
+        self.events.pop_front()
     }
 }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use super::config::SessionConfig;
 use super::congestion::NewReno;
 use super::error::SendError;
-use super::event::{Closer, Event};
+use super::event::{Closer, Event, EventQueue};
 use super::inbox::Inbox;
 use super::outbox::{Encoded, Item, Outbox};
 use super::received::ReceivedPackets;
@@ -111,7 +111,7 @@ pub struct Session {
     last_received: Instant,
     last_ack_eliciting_sent: Instant,
     delivered: VecDeque<Frame>,
-    events: VecDeque<Event>,
+    events: EventQueue,
     stats: Stats,
     path_check: Option<PathCheck>,
     rng_state: u64,
@@ -172,7 +172,7 @@ impl Session {
             last_received: now,
             last_ack_eliciting_sent: now,
             delivered: VecDeque::new(),
-            events: VecDeque::new(),
+            events: EventQueue::default(),
             stats: Stats::default(),
             path_check: None,
             rng_state: 0,
@@ -326,11 +326,6 @@ impl Session {
     /// The next event for the application, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        let event = self.events.pop_front();
-        if self.events.is_empty() && self.events.capacity() > 0 {
-            // An idle session holds no event buffer (each `Event` is a whole frame wide).
-            self.events = VecDeque::new();
-        }
-        event
+        self.events.pop_front()
     }
 }
