@@ -41,6 +41,8 @@ pub struct ServerConfig {
     /// connection, in milliseconds. With keepalive, this finds half-open peers even when
     /// application heartbeats are off.
     pub user_timeout_ms: u32,
+    /// The hub's limits and timeouts.
+    pub hub: crate::hub::HubConfig,
 }
 
 impl ServerConfig {
@@ -76,6 +78,7 @@ impl Default for ServerConfig {
             keepalive_interval_ms: 10_000,
             keepalive_retries: 3,
             user_timeout_ms: 60_000,
+            hub: crate::hub::HubConfig::default(),
         }
     }
 }
@@ -96,7 +99,7 @@ impl std::error::Error for ArgsError {}
 #[derive(Debug, Clone)]
 pub enum Command {
     /// Run with this configuration.
-    Run(ServerConfig),
+    Run(Box<ServerConfig>),
     /// Print the usage text and exit.
     Help,
 }
@@ -165,7 +168,7 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Ar
             other => return Err(ArgsError(format!("unknown flag {other:?}"))),
         }
     }
-    Ok(Command::Run(config))
+    Ok(Command::Run(Box::new(config)))
 }
 
 #[cfg(test)]

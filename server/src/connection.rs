@@ -8,7 +8,7 @@ use framewire_protocol::wire::Reason;
 use log::{debug, info, warn};
 use mio::net::TcpStream;
 
-use crate::app;
+use crate::hub::{ClientId, Delivery, Hub};
 
 /// Why a connection is over, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,10 @@ pub(crate) struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
     session: StreamSession,
+    /// The hub has been told of this session (at its handshake).
+    opened: bool,
+    /// In the loop's list of connections to flush this turn.
+    dirty: bool,
 }
 
 impl Connection {
@@ -34,6 +38,8 @@ impl Connection {
             stream,
             peer,
             session,
+            opened: false,
+            dirty: false,
         }
     }
 
@@ -55,60 +61,88 @@ impl Connection {
         self.session.poll_timeout()
     }
 
-    /// Reads until the socket would block, feeding the session; `scratch` is the event loop's
-    /// shared read buffer, so an idle connection holds no buffer of its own.
-    pub(crate) fn on_readable(&mut self, now: Instant, scratch: &mut [u8]) -> Option<End> {
+    /// Reads until the socket would block, handing the session's frames to the hub; `scratch` is
+    /// the event loop's shared read buffer, so an idle connection holds no buffer of its own.
+    /// Output is written later, once per loop turn ([`Connection::flush`]).
+    pub(crate) fn on_readable(
+        &mut self,
+        now: Instant,
+        scratch: &mut [u8],
+        hub: &mut Hub,
+        me: ClientId,
+    ) -> Option<End> {
         while !self.session.is_closed() {
             match self.stream.read(scratch) {
                 Ok(0) => return Some(End::PeerClosed),
                 Ok(n) => {
                     self.session.handle_bytes(now, &scratch[..n]);
-                    self.serve(now);
+                    self.serve(now, hub, me);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Some(End::Failed(e.kind())),
             }
         }
-        self.flush()
+        None
     }
 
-    pub(crate) fn on_timeout(&mut self, now: Instant) -> Option<End> {
+    pub(crate) fn on_timeout(&mut self, now: Instant, hub: &mut Hub, me: ClientId) {
         self.session.handle_timeout(now);
-        self.serve(now);
-        self.flush()
+        self.serve(now, hub, me);
     }
 
     /// Starts an orderly close with `reason` (a shutdown, say).
     pub(crate) fn close(&mut self, now: Instant, reason: Reason, message: &str) {
         self.session.close(now, reason, message);
-        self.serve(now);
     }
 
-    /// Handles the session's events: replies to messages, and logs the rest.
-    fn serve(&mut self, now: Instant) {
+    /// Whether the hub knows this connection as a session (its handshake completed).
+    pub(crate) fn is_open_in_hub(&self) -> bool {
+        self.opened
+    }
+
+    /// Queues a frame from the hub. A peer whose output is full is closed as a slow consumer;
+    /// an unreliable frame that finds the output above its high-water mark is dropped.
+    pub(crate) fn deliver(
+        &mut self,
+        now: Instant,
+        delivery: Delivery,
+        hub: &mut Hub,
+        me: ClientId,
+    ) {
+        let before = self.session.pending_output().len();
+        let sent = match delivery {
+            Delivery::Frame(frame) => self.session.send(&frame, now),
+            Delivery::Shared(frame) => self.session.send_shared(&frame, now),
+        };
+        match sent {
+            Ok(()) if self.session.pending_output().len() == before => hub.count_dropped(me, 1),
+            Ok(()) => {}
+            Err(SendError::Closed) => hub.count_dropped(me, 1),
+            Err(SendError::QueueFull) => {
+                info!(
+                    "{}: output full: closing a peer that does not read",
+                    self.peer
+                );
+                hub.count_dropped(me, 1);
+                hub.count_slow_consumer(me);
+                self.session
+                    .close(now, Reason::SLOW_CONSUMER, "output full");
+            }
+            Err(e) => warn!("{}: cannot send a frame: {e}", self.peer),
+        }
+    }
+
+    /// Hands the session's events to the hub, and logs the rest.
+    fn serve(&mut self, now: Instant, hub: &mut Hub, me: ClientId) {
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::Connected { connection_id } => {
                     debug!("{}: session {connection_id} established", self.peer);
+                    self.opened = true;
+                    hub.session_opened(me);
                 }
-                Event::Frame(frame) => {
-                    let Some(reply) = app::respond(frame) else {
-                        continue;
-                    };
-                    match self.session.send(&reply, now) {
-                        Ok(()) | Err(SendError::Closed) => {}
-                        Err(SendError::QueueFull) => {
-                            info!(
-                                "{}: output full: closing a peer that does not read",
-                                self.peer
-                            );
-                            self.session
-                                .close(now, Reason::SLOW_CONSUMER, "output full");
-                        }
-                        Err(e) => warn!("{}: cannot send a reply: {e}", self.peer),
-                    }
-                }
+                Event::Frame(frame) => hub.handle_frame(now, me, frame),
                 Event::Closed {
                     reason,
                     message,
@@ -124,9 +158,15 @@ impl Connection {
         }
     }
 
+    /// Whether the connection waits in the loop's list of connections to flush this turn.
+    pub(crate) fn mark_dirty(&mut self) -> bool {
+        !std::mem::replace(&mut self.dirty, true)
+    }
+
     /// Writes pending output until the socket would block. The connection ends when the session
     /// is over and everything it said has been written.
     pub(crate) fn flush(&mut self) -> Option<End> {
+        self.dirty = false;
         while !self.session.pending_output().is_empty() {
             match self.stream.write(self.session.pending_output()) {
                 Ok(0) => return Some(End::Failed(io::ErrorKind::WriteZero)),

@@ -5,8 +5,13 @@
 //! (STYLE.md 12); a connection is registered for writable only while it has output queued. The
 //! clock is read once per turn. Every connection's next deadline sits in one ordered set (insert and
 //! cancel in O(log n)), and the loop sleeps until the first of them.
+//!
+//! A turn: read what is ready and hand each session's frames to the [`Hub`]; run the timers that
+//! are due (the sessions' and the hub's); then hand the hub's output to the sessions it is for and
+//! write each touched connection's output once (a fan-out to a subscriber costs one write per turn,
+//! not one per message).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,8 +31,10 @@ use signal_hook_mio::v1_0::Signals;
 use crate::config::ServerConfig;
 use crate::connection::{Connection, End};
 use crate::counters::{CounterSnapshot, Counters};
+use crate::deadlines::Deadlines;
+use crate::hub::{ClientId, Hub, ServerInfo};
 use crate::tcp_options;
-use crate::udp::UdpService;
+use crate::udp::{Next, UdpService};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -49,6 +56,7 @@ const COOKIE_ROTATION: Duration = Duration::from_secs(10);
 enum TimerKey {
     RetryAccept,
     RotateCookieSecret,
+    Hub,
     Tcp(Token),
     Udp(u64),
 }
@@ -68,10 +76,13 @@ pub struct Server {
     counters: Arc<Counters>,
     udp: Option<UdpService>,
     udp_addr: Option<SocketAddr>,
-    /// (deadline, owner) for everything with a timer.
-    timers: BTreeSet<(Instant, TimerKey)>,
-    /// Each owner's entry in `timers`, to cancel it.
-    deadlines: HashMap<TimerKey, Instant>,
+    /// Every deadline: each connection's, each UDP session's, the hub's first, and the loop's own.
+    timers: Deadlines<TimerKey>,
+    hub: Hub,
+    /// Connections with output to write at the end of this turn.
+    dirty_tcp: Vec<Token>,
+    /// UDP sessions to transmit for and reschedule at the end of this turn.
+    dirty_udp: Vec<u64>,
     next_token: usize,
     epoch: std::time::Instant,
     stop: Arc<AtomicBool>,
@@ -153,6 +164,13 @@ impl Server {
             }
             None => (None, None),
         };
+        let counters = Arc::new(Counters::default());
+        let epoch = std::time::Instant::now();
+        let hub = Hub::new(
+            config.hub.clone(),
+            server_info(config),
+            Arc::clone(&counters),
+        );
         let mut server = Self {
             poll,
             listener,
@@ -161,13 +179,15 @@ impl Server {
             session_config,
             connections: HashMap::new(),
             per_address: HashMap::new(),
-            counters: Arc::new(Counters::default()),
+            counters,
             udp,
             udp_addr,
-            timers: BTreeSet::new(),
-            deadlines: HashMap::new(),
+            timers: Deadlines::default(),
+            hub,
+            dirty_tcp: Vec::new(),
+            dirty_udp: Vec::new(),
             next_token: FIRST_CONNECTION,
-            epoch: std::time::Instant::now(),
+            epoch,
             stop: Arc::new(AtomicBool::new(false)),
             waker,
             signals: None,
@@ -211,13 +231,7 @@ impl Server {
 
     /// Sets (or, with `None`, cancels) the timer of `key`.
     fn schedule(&mut self, key: TimerKey, deadline: Option<Instant>) {
-        if let Some(old) = self.deadlines.remove(&key) {
-            self.timers.remove(&(old, key));
-        }
-        if let Some(deadline) = deadline {
-            self.timers.insert((deadline, key));
-            self.deadlines.insert(key, deadline);
-        }
+        self.timers.set(key, deadline);
     }
 
     /// Binds, then runs the server on a thread of its own.
@@ -258,7 +272,7 @@ impl Server {
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         self.timers
             .first()
-            .map(|&(deadline, _)| deadline.saturating_duration_since(now))
+            .map(|deadline| deadline.saturating_duration_since(now))
     }
 
     /// Serves until [`ServerHandle::shutdown`].
@@ -282,59 +296,63 @@ impl Server {
                     WAKER => {}
                     SIGNALS => self.on_signals(),
                     UDP => self.udp_readable(now, &mut scratch),
-                    token => {
-                        let Some(conn) = self.connections.get_mut(&token) else {
-                            continue;
-                        };
-                        let mut end = None;
-                        if event.is_readable() || event.is_read_closed() {
-                            end = conn.on_readable(now, &mut scratch);
-                        }
-                        if end.is_none() && event.is_writable() {
-                            end = conn.flush();
-                        }
-                        self.settle(token, end);
-                    }
+                    token => self.tcp_ready(now, token, event, &mut scratch),
                 }
             }
             self.run_timers(now);
+            self.dispatch(now);
         }
         self.close_all();
         Ok(())
+    }
+
+    fn tcp_ready(
+        &mut self,
+        now: Instant,
+        token: Token,
+        event: &mio::event::Event,
+        scratch: &mut [u8],
+    ) {
+        let Some(conn) = self.connections.get_mut(&token) else {
+            return;
+        };
+        let mut end = None;
+        if event.is_readable() || event.is_read_closed() {
+            end = conn.on_readable(now, scratch, &mut self.hub, ClientId::Tcp(token.0));
+        }
+        if end.is_some() {
+            self.settle(now, token, end);
+        } else if conn.mark_dirty() {
+            self.dirty_tcp.push(token);
+        }
     }
 
     fn udp_readable(&mut self, now: Instant, scratch: &mut [u8]) {
         let Some(udp) = self.udp.as_mut() else {
             return;
         };
-        let touched = udp.on_readable(now, &mut scratch[..MAX_DATAGRAM_SIZE]);
-        for id in touched {
-            let deadline = self.udp.as_mut().and_then(|u| u.deadline(id));
-            self.schedule(TimerKey::Udp(id), deadline);
-        }
+        let touched = udp.on_readable(now, &mut scratch[..MAX_DATAGRAM_SIZE], &mut self.hub);
+        self.dirty_udp.extend(touched);
     }
 
     fn run_timers(&mut self, now: Instant) {
-        while let Some(&(deadline, key)) = self.timers.first() {
-            if deadline > now {
-                break;
-            }
-            self.schedule(key, None);
+        while let Some(key) = self.timers.pop_due(now) {
             match key {
                 TimerKey::Tcp(token) => {
-                    let end = self
-                        .connections
-                        .get_mut(&token)
-                        .and_then(|conn| conn.on_timeout(now));
-                    self.settle(token, end);
+                    if let Some(conn) = self.connections.get_mut(&token) {
+                        conn.on_timeout(now, &mut self.hub, ClientId::Tcp(token.0));
+                        if conn.mark_dirty() {
+                            self.dirty_tcp.push(token);
+                        }
+                    }
                 }
                 TimerKey::Udp(id) => {
-                    let next = self.udp.as_mut().and_then(|udp| {
-                        udp.on_timeout(id, now);
-                        udp.deadline(id)
-                    });
-                    self.schedule(key, next);
+                    if let Some(udp) = self.udp.as_mut() {
+                        udp.on_timeout(id, now, &mut self.hub);
+                        self.dirty_udp.push(id);
+                    }
                 }
+                TimerKey::Hub => self.hub.handle_timeout(now),
                 TimerKey::RetryAccept => self.accept(now),
                 TimerKey::RotateCookieSecret => {
                     if let Some(udp) = self.udp.as_mut()
@@ -346,6 +364,60 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// Hands the hub's output to the sessions it is for, then writes each touched connection's
+    /// output once and brings its interest and timer up to date. A connection that ends on the
+    /// way tells the hub, which may have more output (a `RESPONDER_GONE`, a redelivery): the loop
+    /// goes on until there is none.
+    fn dispatch(&mut self, now: Instant) {
+        loop {
+            while let Some(out) = self.hub.poll_output() {
+                match out.to {
+                    ClientId::Tcp(t) => {
+                        let token = Token(t);
+                        if let Some(conn) = self.connections.get_mut(&token) {
+                            conn.deliver(now, out.delivery, &mut self.hub, out.to);
+                            if conn.mark_dirty() {
+                                self.dirty_tcp.push(token);
+                            }
+                        }
+                    }
+                    ClientId::Udp(id) => {
+                        if let Some(udp) = self.udp.as_mut() {
+                            udp.deliver(id, now, out.delivery, &mut self.hub);
+                            self.dirty_udp.push(id);
+                        }
+                    }
+                }
+            }
+            if self.dirty_tcp.is_empty() && self.dirty_udp.is_empty() {
+                break;
+            }
+            for token in std::mem::take(&mut self.dirty_tcp) {
+                let end = self.connections.get_mut(&token).and_then(|c| c.flush());
+                self.settle(now, token, end);
+            }
+            let mut ids = std::mem::take(&mut self.dirty_udp);
+            ids.sort_unstable();
+            ids.dedup();
+            for id in ids {
+                let Some(udp) = self.udp.as_mut() else {
+                    break;
+                };
+                udp.transmit(id, now);
+                match udp.next(id) {
+                    Next::At(deadline) => self.schedule(TimerKey::Udp(id), Some(deadline)),
+                    Next::Ended => {
+                        self.schedule(TimerKey::Udp(id), None);
+                        self.hub.session_ended(now, ClientId::Udp(id));
+                    }
+                    Next::Gone => self.schedule(TimerKey::Udp(id), None),
+                }
+            }
+        }
+        let hub_deadline = self.hub.poll_timeout();
+        self.schedule(TimerKey::Hub, hub_deadline);
     }
 
     /// Which limit a new connection from `peer` would break, if any (and counts it).
@@ -402,7 +474,7 @@ impl Server {
                         StreamSession::server(self.session_config.clone(), token.0 as u64, now);
                     self.connections
                         .insert(token, Box::new(Connection::new(stream, peer, session)));
-                    self.settle(token, None);
+                    self.settle(now, token, None);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -426,7 +498,7 @@ impl Server {
     }
 
     /// Removes a connection that ended, or brings its interest and its timer up to date.
-    fn settle(&mut self, token: Token, end: Option<End>) {
+    fn settle(&mut self, now: Instant, token: Token, end: Option<End>) {
         self.schedule(TimerKey::Tcp(token), None);
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
@@ -441,6 +513,9 @@ impl Server {
             if let Some(mut conn) = self.connections.remove(&token) {
                 let _ = self.poll.registry().deregister(conn.stream_mut());
                 self.release_address(conn.peer());
+                if conn.is_open_in_hub() {
+                    self.hub.session_ended(now, ClientId::Tcp(token.0));
+                }
             }
             return;
         }
@@ -472,7 +547,7 @@ impl Server {
                 conn.close(now, Reason::GOING_AWAY, "server shutting down");
                 conn.flush()
             });
-            self.settle(token, end);
+            self.settle(now, token, end);
         }
         if let Some(udp) = self.udp.as_mut() {
             udp.close_all(now);
@@ -493,7 +568,7 @@ impl Server {
                 let token = event.token();
                 if let Some(conn) = self.connections.get_mut(&token) {
                     let end = conn.flush();
-                    self.settle(token, end);
+                    self.settle(now, token, end);
                 }
             }
         }
@@ -504,7 +579,6 @@ impl Server {
         }
         self.connections.clear();
         self.timers.clear();
-        self.deadlines.clear();
         info!("shut down; closed {count} connections");
     }
 }
@@ -528,4 +602,35 @@ fn refuse(stream: &mut mio::net::TcpStream, peer: SocketAddr, reason: Reason) {
 fn is_out_of_descriptors(e: &io::Error) -> bool {
     // EMFILE (24) and ENFILE (23) on Linux.
     matches!(e.raw_os_error(), Some(23 | 24))
+}
+
+/// What `sys.info` reports of the server's settings, and the wall clock at the protocol clock's
+/// zero.
+fn server_info(config: &ServerConfig) -> ServerInfo {
+    let unix_micros_at_zero = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    ServerInfo {
+        unix_micros_at_zero,
+        limits: vec![
+            ("max_connections", config.max_connections as u64),
+            (
+                "max_connections_per_address",
+                config.max_connections_per_address as u64,
+            ),
+            ("max_frame_len", u64::from(config.max_frame_len)),
+            ("max_queued_bytes", config.max_queued_bytes as u64),
+            ("idle_timeout_ms", u64::from(config.idle_timeout_ms)),
+            (
+                "heartbeat_interval_ms",
+                u64::from(config.heartbeat_interval_ms),
+            ),
+            (
+                "max_subscriptions_per_session",
+                config.hub.max_subscriptions_per_session as u64,
+            ),
+            ("max_queue_depth", config.hub.max_queue_depth as u64),
+            ("max_name_len", config.hub.max_name_len as u64),
+        ],
+    }
 }

@@ -3,7 +3,7 @@
 //!
 //! The socket is read until `WouldBlock`. Each datagram goes through the endpoint, which answers
 //! handshakes without keeping state and routes everything else by connection id; a session's
-//! events are served by [`crate::app`] and what it has to send goes out at once. A datagram the
+//! frames go to the hub, and what it has to send goes out once per loop turn. A datagram the
 //! socket will not take now is dropped: the session resends what must arrive.
 
 use std::collections::HashMap;
@@ -18,7 +18,7 @@ use framewire_protocol::wire::{MAX_DATAGRAM_SIZE, Reason};
 use log::{debug, info, warn};
 use mio::net::UdpSocket;
 
-use crate::app;
+use crate::hub::{ClientId, Delivery, Hub};
 
 /// Fresh random bytes from the operating system.
 ///
@@ -28,6 +28,17 @@ pub(crate) fn random_key() -> io::Result<[u8; 16]> {
     let mut key = [0u8; 16];
     getrandom::fill(&mut key).map_err(|e| io::Error::other(e.to_string()))?;
     Ok(key)
+}
+
+/// Where a session stands after a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Live: its next deadline.
+    At(Instant),
+    /// It ended now and is forgotten.
+    Ended,
+    /// No such session (it ended before).
+    Gone,
 }
 
 #[derive(Debug)]
@@ -58,9 +69,14 @@ impl UdpService {
         Ok(())
     }
 
-    /// Reads datagrams until the socket would block; returns the sessions whose timers may have
-    /// changed.
-    pub(crate) fn on_readable(&mut self, now: Instant, scratch: &mut [u8]) -> Vec<u64> {
+    /// Reads datagrams until the socket would block, handing the sessions' frames to the hub;
+    /// returns the sessions touched (to transmit for and to reschedule), each once.
+    pub(crate) fn on_readable(
+        &mut self,
+        now: Instant,
+        scratch: &mut [u8],
+        hub: &mut Hub,
+    ) -> Vec<u64> {
         let mut touched = Vec::new();
         loop {
             let (len, from) = match self.socket.recv_from(scratch) {
@@ -80,6 +96,7 @@ impl UdpService {
                     info!("{from}: udp session {id} established");
                     send(&self.socket, &self.out[..reply], from);
                     self.sessions.insert(id, *session);
+                    hub.session_opened(ClientId::Udp(id));
                     touched.push(id);
                 }
                 Outcome::Route(id) => {
@@ -91,50 +108,67 @@ impl UdpService {
                 Outcome::Drop(reason) => debug!("{from}: datagram dropped: {reason:?}"),
             }
         }
-        for &id in &touched {
-            self.serve(id, now);
-        }
         touched.sort_unstable();
         touched.dedup();
+        for &id in &touched {
+            self.serve(id, now, hub);
+        }
         touched
     }
 
     /// Runs a session's timers.
-    pub(crate) fn on_timeout(&mut self, id: u64, now: Instant) {
+    pub(crate) fn on_timeout(&mut self, id: u64, now: Instant, hub: &mut Hub) {
         if let Some(session) = self.sessions.get_mut(&id) {
             session.handle_timeout(now);
         }
-        self.serve(id, now);
+        self.serve(id, now, hub);
     }
 
-    /// The session's next deadline; `None` when it has ended (and is forgotten).
-    pub(crate) fn deadline(&mut self, id: u64) -> Option<Instant> {
-        let deadline = self.sessions.get(&id)?.poll_timeout();
-        if deadline.is_none() {
+    /// Where a session stands after a turn.
+    pub(crate) fn next(&mut self, id: u64) -> Next {
+        let Some(session) = self.sessions.get(&id) else {
+            return Next::Gone;
+        };
+        if let Some(deadline) = session.poll_timeout() {
+            Next::At(deadline)
+        } else {
             self.sessions.remove(&id);
+            Next::Ended
         }
-        deadline
     }
 
-    /// Serves a session's events and sends what it has to send.
-    fn serve(&mut self, id: u64, now: Instant) {
+    /// Queues a frame from the hub. A session whose reliable queue is full is closed as a slow
+    /// consumer.
+    pub(crate) fn deliver(&mut self, id: u64, now: Instant, delivery: Delivery, hub: &mut Hub) {
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let me = ClientId::Udp(id);
+        let sent = match delivery {
+            Delivery::Frame(frame) => session.send(frame),
+            Delivery::Shared(frame) => session.send_shared(&frame),
+        };
+        match sent {
+            Ok(()) => {}
+            Err(SendError::Closed) => hub.count_dropped(me, 1),
+            Err(SendError::QueueFull) => {
+                info!("udp session {id}: send queue full; closing a peer that does not keep up");
+                hub.count_dropped(me, 1);
+                hub.count_slow_consumer(me);
+                session.close(now, Reason::SLOW_CONSUMER, "send queue full");
+            }
+            Err(e) => warn!("udp session {id}: cannot send a frame: {e}"),
+        }
+    }
+
+    /// Hands a session's events to the hub.
+    fn serve(&mut self, id: u64, now: Instant, hub: &mut Hub) {
         let Some(session) = self.sessions.get_mut(&id) else {
             return;
         };
         while let Some(event) = session.poll_event() {
             match event {
-                Event::Frame(frame) => {
-                    if let Some(reply) = app::respond(frame) {
-                        match session.send(reply) {
-                            Ok(()) | Err(SendError::Closed) => {}
-                            Err(SendError::QueueFull) => {
-                                info!("udp session {id}: send queue full; closing");
-                                session.close(now, Reason::SLOW_CONSUMER, "send queue full");
-                            }
-                            Err(e) => warn!("udp session {id}: cannot send a reply: {e}"),
-                        }
-                    }
-                }
+                Event::Frame(frame) => hub.handle_frame(now, ClientId::Udp(id), frame),
                 Event::Closed {
                     reason,
                     message,
@@ -145,6 +179,13 @@ impl UdpService {
                 other => debug!("udp session {id}: {other:?}"),
             }
         }
+    }
+
+    /// Sends what a session has to send now.
+    pub(crate) fn transmit(&mut self, id: u64, now: Instant) {
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
         while let Some(t) = session.poll_transmit(now, &mut self.out) {
             send(&self.socket, &self.out[..t.len], t.destination);
         }
@@ -157,7 +198,7 @@ impl UdpService {
             if let Some(session) = self.sessions.get_mut(&id) {
                 session.close(now, Reason::GOING_AWAY, "server shutting down");
             }
-            self.serve(id, now);
+            self.transmit(id, now);
         }
         self.sessions.clear();
     }

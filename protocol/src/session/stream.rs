@@ -32,8 +32,8 @@ use super::time::Instant;
 use crate::DecodeError;
 use crate::wire::{
     Close, CloseAck, DEFAULT_MAX_FRAME_LEN, Frame, FrameBody, FrameKind, Hello, HelloOptions,
-    MAX_FRAME_LEN_CEILING, MIN_FRAME_LEN, Ping, Pong, Reason, StreamDeframer, Text, VERSION,
-    Welcome, encode_stream_frame_into,
+    MAX_FRAME_LEN_CEILING, MIN_FRAME_LEN, Ping, Pong, Reason, SharedFrame, StreamDeframer, Text,
+    VERSION, Welcome, encode_stream_frame_into,
 };
 
 /// The largest frame this side accepts: its maximum message length, within the protocol's bounds
@@ -214,6 +214,31 @@ impl StreamSession {
         } else {
             self.emit(frame, now);
         }
+        Ok(())
+    }
+
+    /// Queues a frame encoded once for many sessions (a fan-out): its stream bytes are appended to
+    /// the output as they are. The rules of [`StreamSession::send`] apply.
+    ///
+    /// # Errors
+    /// [`SendError::QueueFull`] or [`SendError::Closed`].
+    pub fn send_shared(&mut self, frame: &SharedFrame, now: Instant) -> Result<(), SendError> {
+        if self.state != StreamState::Established {
+            return Err(SendError::Closed);
+        }
+        let reliable = self.config.channel_kind(frame.channel()).is_reliable();
+        if !reliable && self.output.len() > self.config.max_queued_bytes / 2 {
+            self.stats.unreliable_dropped += 1;
+            return Ok(());
+        }
+        if reliable && self.output.len() >= self.config.max_queued_bytes {
+            return Err(SendError::QueueFull);
+        }
+        let bytes = frame.stream_bytes();
+        self.output.extend_from_slice(bytes);
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += bytes.len() as u64;
+        self.last_sent = now;
         Ok(())
     }
 

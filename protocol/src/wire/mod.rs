@@ -14,7 +14,7 @@
 //!
 //! Encoders write into a caller-supplied buffer: [`Frame::emit`] for a frame body,
 //! [`encode_stream_frame`] for a TCP frame, [`DatagramBuilder`] for a datagram that coalesces
-//! several frames.
+//! several frames, [`SharedFrame`] for one frame sent to many peers.
 
 mod code;
 mod crc;
@@ -25,6 +25,7 @@ mod frames;
 mod kind;
 mod options;
 mod reader;
+mod shared;
 mod stream;
 mod text;
 mod writer;
@@ -45,6 +46,7 @@ pub use kind::{ChannelKind, FrameKind};
 pub use options::{
     HelloOption, HelloOptionIter, HelloOptions, HelloOptionsBuilder, OPTION_HEADER_LEN, option,
 };
+pub use shared::SharedFrame;
 pub use stream::{
     FrameSpan, LENGTH_PREFIX_LEN, STREAM_OVERHEAD, StreamDeframer, decode_stream_frame,
     encode_stream_frame, encode_stream_frame_into, stream_frame_len,

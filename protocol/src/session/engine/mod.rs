@@ -249,6 +249,14 @@ impl Session {
         self.outbox.queue(channel, Encoded::from_body(body))
     }
 
+    /// Queues a frame encoded once for many sessions (a fan-out), sharing its buffer.
+    ///
+    /// # Errors
+    /// As [`Session::send`].
+    pub fn send_shared(&mut self, frame: &crate::wire::SharedFrame) -> Result<(), SendError> {
+        self.send_encoded(frame.channel(), frame.body())
+    }
+
     /// Starts closing: a Close with `reason` is sent until acknowledged or a few retransmission
     /// timeouts pass. Queued messages are dropped.
     pub fn close(&mut self, now: Instant, reason: Reason, message: &str) {

@@ -1,0 +1,51 @@
+//! The hub's limits and timeouts, each with what happens at the limit.
+
+use std::time::Duration;
+
+/// How the hub behaves. Every bound is per server unless it says per session.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Longest topic, filter, service or queue name in bytes; longer ones get `NAME_TOO_LONG`.
+    pub max_name_len: usize,
+    /// Subscriptions one session may hold; one more gets `LIMIT_REACHED`.
+    pub max_subscriptions_per_session: usize,
+    /// Topics with a retained message; a new one past this gets `LIMIT_REACHED`.
+    pub max_retained: usize,
+    /// Services one session may register; one more gets `LIMIT_REACHED`.
+    pub max_services_per_session: usize,
+    /// Routed requests one session may have waiting for a response; one more gets `LIMIT_REACHED`.
+    pub max_pending_requests_per_session: usize,
+    /// A request's deadline when it names none.
+    pub default_request_timeout: Duration,
+    /// The longest deadline a request may ask for (longer ones are cut to this).
+    pub max_request_timeout: Duration,
+    /// Queues at once; a push or fetch that would create one more gets `LIMIT_REACHED`.
+    pub max_queues: usize,
+    /// Messages in one queue, ready and unacknowledged together; a push past it gets `QUEUE_FULL`.
+    pub max_queue_depth: usize,
+    /// How long a fetched message waits for its ack before it is delivered again.
+    pub visibility_timeout: Duration,
+    /// The longest a long poll is held (longer waits are cut to this).
+    pub max_fetch_wait: Duration,
+    /// Long polls one session may have waiting; one more gets `LIMIT_REACHED`.
+    pub max_waiting_fetches_per_session: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            max_name_len: 256,
+            max_subscriptions_per_session: 1_000,
+            max_retained: 100_000,
+            max_services_per_session: 100,
+            max_pending_requests_per_session: 1_024,
+            default_request_timeout: Duration::from_secs(5),
+            max_request_timeout: Duration::from_secs(300),
+            max_queues: 10_000,
+            max_queue_depth: 100_000,
+            visibility_timeout: Duration::from_secs(30),
+            max_fetch_wait: Duration::from_secs(300),
+            max_waiting_fetches_per_session: 64,
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! Work queues with competing consumers (docs/PROTOCOL.md section 5.7): push; fetch with a short
+//! poll (wait 0) or a long poll held until a message arrives or the wait ends; ack by delivery id;
+//! redelivery after the visibility timeout or when the fetching session ends; bounded depth.
+//! Delivery is at least once: a message leaves the hub only when it is acknowledged.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use bytes::Bytes;
+use framewire_protocol::session::Instant;
+use framewire_protocol::wire::{Frame, QueueDelivery, QueueFetch, QueuePush, Status, Text};
+
+use super::config::HubConfig;
+use super::output::{ClientId, Outputs};
+
+/// A timer the queues need: a delivery's visibility timeout, or a long poll's wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum QueueTimer {
+    Visibility(u64),
+    Wait(u64),
+}
+
+#[derive(Debug)]
+struct Ready {
+    payload: Bytes,
+    redelivered: bool,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    ready: VecDeque<Ready>,
+    unacked: usize,
+    /// Long polls waiting, oldest first.
+    waiting: VecDeque<u64>,
+}
+
+impl Queue {
+    fn depth(&self) -> usize {
+        self.ready.len() + self.unacked
+    }
+
+    fn is_idle(&self) -> bool {
+        self.ready.is_empty() && self.unacked == 0 && self.waiting.is_empty()
+    }
+}
+
+#[derive(Debug)]
+struct Unacked {
+    queue: Text,
+    consumer: ClientId,
+    payload: Bytes,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    queue: Text,
+    client: ClientId,
+    fetch_id: u32,
+    max: u16,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Queues {
+    by_name: HashMap<Text, Queue>,
+    unacked: HashMap<u64, Unacked>,
+    waiters: HashMap<u64, Waiter>,
+    /// Each session's unacknowledged deliveries and long polls, to release them when it ends.
+    by_client: HashMap<ClientId, ClientQueues>,
+    next_delivery: u64,
+    next_waiter: u64,
+}
+
+#[derive(Debug, Default)]
+struct ClientQueues {
+    deliveries: Vec<u64>,
+    waiters: Vec<u64>,
+}
+
+impl ClientQueues {
+    fn is_empty(&self) -> bool {
+        self.deliveries.is_empty() && self.waiters.is_empty()
+    }
+}
+
+/// Timers to set (`Some`) or cancel (`None`), for the hub's timer set.
+pub(crate) type TimerChanges = Vec<(QueueTimer, Option<Instant>)>;
+
+impl Queues {
+    pub(crate) fn queues(&self) -> usize {
+        self.by_name.len()
+    }
+
+    pub(crate) fn messages(&self) -> usize {
+        self.by_name.values().map(Queue::depth).sum()
+    }
+
+    fn queue_mut(&mut self, config: &HubConfig, name: &Text) -> Option<&mut Queue> {
+        if !self.by_name.contains_key(name) && self.by_name.len() >= config.max_queues {
+            return None;
+        }
+        Some(self.by_name.entry(name.clone()).or_default())
+    }
+
+    pub(crate) fn push(
+        &mut self,
+        config: &HubConfig,
+        now: Instant,
+        client: ClientId,
+        push: QueuePush,
+        out: &mut Outputs,
+    ) -> TimerChanges {
+        let QueuePush {
+            id,
+            queue: name,
+            payload,
+        } = push;
+        let Some(queue) = self.queue_mut(config, &name) else {
+            out.fail(
+                client,
+                id,
+                Status::LIMIT_REACHED,
+                "the server holds no more queues",
+            );
+            return Vec::new();
+        };
+        if queue.depth() >= config.max_queue_depth {
+            out.fail(
+                client,
+                id,
+                Status::QUEUE_FULL,
+                "the queue is full; nothing was queued",
+            );
+            return Vec::new();
+        }
+        queue.ready.push_back(Ready {
+            payload,
+            redelivered: false,
+        });
+        out.ok(client, id);
+        self.serve_waiters(config, now, &name, out)
+    }
+
+    pub(crate) fn fetch(
+        &mut self,
+        config: &HubConfig,
+        now: Instant,
+        client: ClientId,
+        fetch: &QueueFetch,
+        out: &mut Outputs,
+    ) -> TimerChanges {
+        if fetch.max == 0 {
+            out.fail(
+                client,
+                fetch.id,
+                Status::BAD_REQUEST,
+                "a fetch of 0 messages",
+            );
+            return Vec::new();
+        }
+        let Some(queue) = self.queue_mut(config, &fetch.queue) else {
+            out.fail(
+                client,
+                fetch.id,
+                Status::LIMIT_REACHED,
+                "the server holds no more queues",
+            );
+            return Vec::new();
+        };
+        let mut timers = Vec::new();
+        if !queue.ready.is_empty() || fetch.wait_ms == 0 {
+            self.deliver(
+                config,
+                now,
+                &fetch.queue,
+                client,
+                fetch.id,
+                fetch.max,
+                out,
+                &mut timers,
+            );
+            out.ok(client, fetch.id);
+            self.drop_if_idle(&fetch.queue);
+            return timers;
+        }
+        let mine = self.by_client.entry(client).or_default();
+        if mine.waiters.len() >= config.max_waiting_fetches_per_session {
+            out.fail(
+                client,
+                fetch.id,
+                Status::LIMIT_REACHED,
+                "too many long polls waiting",
+            );
+            self.drop_if_idle(&fetch.queue);
+            return timers;
+        }
+        self.next_waiter += 1;
+        let waiter = self.next_waiter;
+        mine.waiters.push(waiter);
+        self.by_name
+            .entry(fetch.queue.clone())
+            .or_default()
+            .waiting
+            .push_back(waiter);
+        self.waiters.insert(
+            waiter,
+            Waiter {
+                queue: fetch.queue.clone(),
+                client,
+                fetch_id: fetch.id,
+                max: fetch.max,
+            },
+        );
+        let wait = Duration::from_millis(u64::from(fetch.wait_ms)).min(config.max_fetch_wait);
+        timers.push((QueueTimer::Wait(waiter), Some(now + wait)));
+        timers
+    }
+
+    pub(crate) fn ack(
+        &mut self,
+        client: ClientId,
+        id: u32,
+        delivery_id: u64,
+        name: &Text,
+        out: &mut Outputs,
+    ) -> TimerChanges {
+        let ours = self
+            .unacked
+            .get(&delivery_id)
+            .is_some_and(|u| u.consumer == client && u.queue == *name);
+        if !ours {
+            out.fail(
+                client,
+                id,
+                Status::NOT_FOUND,
+                "no such delivery waiting for this session's ack",
+            );
+            return Vec::new();
+        }
+        self.unacked.remove(&delivery_id);
+        if let Some(queue) = self.by_name.get_mut(name) {
+            queue.unacked -= 1;
+        }
+        self.release_from_client(client, |c| &mut c.deliveries, delivery_id);
+        self.drop_if_idle(name);
+        out.ok(client, id);
+        vec![(QueueTimer::Visibility(delivery_id), None)]
+    }
+
+    pub(crate) fn on_timer(
+        &mut self,
+        config: &HubConfig,
+        now: Instant,
+        timer: QueueTimer,
+        out: &mut Outputs,
+    ) -> TimerChanges {
+        match timer {
+            QueueTimer::Visibility(delivery) => match self.requeue(delivery) {
+                Some(name) => self.serve_waiters(config, now, &name, out),
+                None => Vec::new(),
+            },
+            QueueTimer::Wait(waiter) => {
+                if let Some(w) = self.take_waiter(waiter) {
+                    // The wait ended with nothing to deliver: an empty, successful fetch.
+                    out.ok(w.client, w.fetch_id);
+                    self.drop_if_idle(&w.queue);
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    /// A session ended: what it fetched and did not acknowledge is delivered again, and its long
+    /// polls are dropped.
+    pub(crate) fn forget(
+        &mut self,
+        config: &HubConfig,
+        now: Instant,
+        client: ClientId,
+        out: &mut Outputs,
+    ) -> TimerChanges {
+        let Some(mine) = self.by_client.remove(&client) else {
+            return Vec::new();
+        };
+        let mut timers = Vec::new();
+        for waiter in mine.waiters {
+            if let Some(w) = self.waiters.remove(&waiter)
+                && let Some(queue) = self.by_name.get_mut(&w.queue)
+            {
+                queue.waiting.retain(|&x| x != waiter);
+                self.drop_if_idle(&w.queue);
+            }
+            timers.push((QueueTimer::Wait(waiter), None));
+        }
+        let mut touched = Vec::new();
+        for delivery in mine.deliveries {
+            timers.push((QueueTimer::Visibility(delivery), None));
+            if let Some(name) = self.requeue(delivery)
+                && !touched.contains(&name)
+            {
+                touched.push(name);
+            }
+        }
+        for name in touched {
+            timers.extend(self.serve_waiters(config, now, &name, out));
+        }
+        timers
+    }
+
+    /// Puts an unacknowledged delivery back at the head of its queue, marked redelivered.
+    fn requeue(&mut self, delivery: u64) -> Option<Text> {
+        let u = self.unacked.remove(&delivery)?;
+        if let Some(c) = self.by_client.get_mut(&u.consumer) {
+            if let Some(i) = c.deliveries.iter().position(|&d| d == delivery) {
+                c.deliveries.swap_remove(i);
+            }
+            if c.is_empty() {
+                self.by_client.remove(&u.consumer);
+            }
+        }
+        let queue = self.by_name.entry(u.queue.clone()).or_default();
+        queue.unacked -= 1;
+        queue.ready.push_front(Ready {
+            payload: u.payload,
+            redelivered: true,
+        });
+        Some(u.queue)
+    }
+
+    /// Hands ready messages to the long polls waiting on `name`, oldest first.
+    fn serve_waiters(
+        &mut self,
+        config: &HubConfig,
+        now: Instant,
+        name: &Text,
+        out: &mut Outputs,
+    ) -> TimerChanges {
+        let mut timers = Vec::new();
+        while let Some(queue) = self.by_name.get_mut(name)
+            && !queue.ready.is_empty()
+            && let Some(waiter) = queue.waiting.pop_front()
+        {
+            let Some(w) = self.take_waiter(waiter) else {
+                continue;
+            };
+            timers.push((QueueTimer::Wait(waiter), None));
+            self.deliver(
+                config,
+                now,
+                name,
+                w.client,
+                w.fetch_id,
+                w.max,
+                out,
+                &mut timers,
+            );
+            out.ok(w.client, w.fetch_id);
+        }
+        self.drop_if_idle(name);
+        timers
+    }
+
+    fn take_waiter(&mut self, waiter: u64) -> Option<Waiter> {
+        let w = self.waiters.remove(&waiter)?;
+        if let Some(queue) = self.by_name.get_mut(&w.queue) {
+            queue.waiting.retain(|&x| x != waiter);
+        }
+        self.release_from_client(w.client, |c| &mut c.waiters, waiter);
+        Some(w)
+    }
+
+    fn release_from_client(
+        &mut self,
+        client: ClientId,
+        list: impl Fn(&mut ClientQueues) -> &mut Vec<u64>,
+        item: u64,
+    ) {
+        if let Some(c) = self.by_client.get_mut(&client) {
+            let l = list(c);
+            if let Some(i) = l.iter().position(|&x| x == item) {
+                l.swap_remove(i);
+            }
+            if c.is_empty() {
+                self.by_client.remove(&client);
+            }
+        }
+    }
+
+    /// Delivers up to `max` ready messages of `name` to `client` as answers to fetch `fetch_id`.
+    #[allow(clippy::too_many_arguments)]
+    fn deliver(
+        &mut self,
+        config: &HubConfig,
+        now: Instant,
+        name: &Text,
+        client: ClientId,
+        fetch_id: u32,
+        max: u16,
+        out: &mut Outputs,
+        timers: &mut TimerChanges,
+    ) {
+        let Some(queue) = self.by_name.get_mut(name) else {
+            return;
+        };
+        for _ in 0..max {
+            let Some(msg) = queue.ready.pop_front() else {
+                break;
+            };
+            self.next_delivery += 1;
+            let delivery_id = self.next_delivery;
+            queue.unacked += 1;
+            out.frame(
+                client,
+                Frame::new(QueueDelivery {
+                    redelivered: msg.redelivered,
+                    id: fetch_id,
+                    delivery_id,
+                    queue: name.clone(),
+                    payload: msg.payload.clone(),
+                }),
+            );
+            self.unacked.insert(
+                delivery_id,
+                Unacked {
+                    queue: name.clone(),
+                    consumer: client,
+                    payload: msg.payload,
+                },
+            );
+            self.by_client
+                .entry(client)
+                .or_default()
+                .deliveries
+                .push(delivery_id);
+            timers.push((
+                QueueTimer::Visibility(delivery_id),
+                Some(now + config.visibility_timeout),
+            ));
+        }
+    }
+
+    fn drop_if_idle(&mut self, name: &Text) {
+        if self.by_name.get(name).is_some_and(Queue::is_idle) {
+            self.by_name.remove(name);
+        }
+    }
+}

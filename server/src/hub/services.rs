@@ -1,0 +1,273 @@
+//! Request/response between clients: services that clients register, requests routed to one
+//! provider in turn, and the responses routed back under the requester's id (docs/PROTOCOL.md
+//! sections 5.4-5.6). Every routed request has a deadline; at it the requester gets `TIMEOUT` and a
+//! late response is dropped.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use framewire_protocol::session::Instant;
+use framewire_protocol::wire::{Frame, Request, Response, Status, Text};
+use log::debug;
+
+use super::config::HubConfig;
+use super::output::{ClientId, Outputs};
+
+/// A routed request's key: the provider and the id the hub gave the request.
+pub(crate) type RoutedKey = (ClientId, u32);
+
+#[derive(Debug, Default)]
+struct Providers {
+    list: Vec<ClientId>,
+    /// The next provider to get a request (round robin).
+    next: usize,
+}
+
+#[derive(Debug)]
+struct Pending {
+    requester: ClientId,
+    requester_id: u32,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Services {
+    by_name: HashMap<Text, Providers>,
+    /// Each session's registrations, to remove them when it ends.
+    registered: HashMap<ClientId, Vec<Text>>,
+    pending: HashMap<RoutedKey, Pending>,
+    /// Routed requests waiting, per requester.
+    waiting: HashMap<ClientId, usize>,
+    /// Routed requests waiting, per provider.
+    assigned: HashMap<ClientId, usize>,
+    next_id: u32,
+}
+
+/// What the caller does with the deadline of a routed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Routed {
+    /// Sent to a provider: set this timer.
+    Sent(RoutedKey, Instant),
+    /// Answered at once (no responder, a limit).
+    Answered,
+}
+
+impl Services {
+    pub(crate) fn services(&self) -> usize {
+        self.by_name.len()
+    }
+
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub(crate) fn register(
+        &mut self,
+        config: &HubConfig,
+        client: ClientId,
+        id: u32,
+        name: Text,
+        out: &mut Outputs,
+    ) {
+        if name.as_str().starts_with("sys.") {
+            return out.fail(
+                client,
+                id,
+                Status::FORBIDDEN,
+                "sys.* names are the server's",
+            );
+        }
+        let mine = self.registered.entry(client).or_default();
+        if !mine.contains(&name) {
+            if mine.len() >= config.max_services_per_session {
+                return out.fail(
+                    client,
+                    id,
+                    Status::LIMIT_REACHED,
+                    "too many services for one session",
+                );
+            }
+            mine.push(name.clone());
+            self.by_name.entry(name).or_default().list.push(client);
+        }
+        out.ok(client, id);
+    }
+
+    pub(crate) fn unregister(&mut self, client: ClientId, id: u32, name: &Text, out: &mut Outputs) {
+        let removed = self.registered.get_mut(&client).is_some_and(|mine| {
+            let at = mine.iter().position(|n| n == name);
+            if let Some(i) = at {
+                mine.swap_remove(i);
+            }
+            at.is_some()
+        });
+        if removed {
+            self.drop_provider(name, client);
+            out.ok(client, id);
+        } else {
+            out.fail(
+                client,
+                id,
+                Status::NOT_FOUND,
+                "not registered for that service",
+            );
+        }
+    }
+
+    fn drop_provider(&mut self, name: &Text, client: ClientId) {
+        if let Some(p) = self.by_name.get_mut(name) {
+            p.list.retain(|&c| c != client);
+            if p.list.is_empty() {
+                self.by_name.remove(name);
+            }
+        }
+    }
+
+    /// Routes a request to the next provider of its target.
+    pub(crate) fn route(
+        &mut self,
+        config: &HubConfig,
+        now: Instant,
+        requester: ClientId,
+        request: Request,
+        out: &mut Outputs,
+    ) -> Routed {
+        let Some(providers) = self.by_name.get_mut(&request.target) else {
+            out.fail(
+                requester,
+                request.id,
+                Status::NO_RESPONDER,
+                "no service of that name",
+            );
+            return Routed::Answered;
+        };
+        let waiting = self.waiting.entry(requester).or_default();
+        if *waiting >= config.max_pending_requests_per_session {
+            out.fail(
+                requester,
+                request.id,
+                Status::LIMIT_REACHED,
+                "too many requests waiting for responses",
+            );
+            return Routed::Answered;
+        }
+        *waiting += 1;
+        let provider = providers.list[providers.next % providers.list.len()];
+        providers.next = providers.next.wrapping_add(1);
+        let routed_id = loop {
+            self.next_id = self.next_id.wrapping_add(1);
+            if self.next_id != 0 && !self.pending.contains_key(&(provider, self.next_id)) {
+                break self.next_id;
+            }
+        };
+        let timeout = if request.timeout_ms == 0 {
+            config.default_request_timeout
+        } else {
+            Duration::from_millis(u64::from(request.timeout_ms)).min(config.max_request_timeout)
+        };
+        *self.assigned.entry(provider).or_default() += 1;
+        self.pending.insert(
+            (provider, routed_id),
+            Pending {
+                requester,
+                requester_id: request.id,
+            },
+        );
+        out.frame(
+            provider,
+            Frame::new(Request {
+                id: routed_id,
+                timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
+                target: request.target,
+                payload: request.payload,
+            }),
+        );
+        Routed::Sent((provider, routed_id), now + timeout)
+    }
+
+    /// A provider answered: the response goes back to the requester under its own id. Returns the
+    /// key whose timer to cancel, or `None` for a response nobody waits for (late, or unknown).
+    pub(crate) fn answer(
+        &mut self,
+        provider: ClientId,
+        response: Response,
+        out: &mut Outputs,
+    ) -> Option<RoutedKey> {
+        let key = (provider, response.id);
+        let Some(p) = self.take(key) else {
+            debug!(
+                "{provider:?}: response {} answers nothing waiting",
+                response.id
+            );
+            return None;
+        };
+        out.frame(
+            p.requester,
+            Frame::new(Response {
+                id: p.requester_id,
+                status: response.status,
+                payload: response.payload,
+            }),
+        );
+        Some(key)
+    }
+
+    /// A routed request's deadline passed.
+    pub(crate) fn expire(&mut self, key: RoutedKey, out: &mut Outputs) {
+        if let Some(p) = self.take(key) {
+            out.fail(
+                p.requester,
+                p.requester_id,
+                Status::TIMEOUT,
+                "no response before the deadline",
+            );
+        }
+    }
+
+    fn take(&mut self, key: RoutedKey) -> Option<Pending> {
+        let p = self.pending.remove(&key)?;
+        decrement(&mut self.waiting, p.requester);
+        decrement(&mut self.assigned, key.0);
+        Some(p)
+    }
+
+    /// A session ended: its registrations go, and the requests waiting on it are answered with
+    /// `RESPONDER_GONE`. Returns the keys whose timers to cancel. Requests it made itself are left
+    /// to their deadlines, which free them.
+    pub(crate) fn forget(&mut self, client: ClientId, out: &mut Outputs) -> Vec<RoutedKey> {
+        if let Some(names) = self.registered.remove(&client) {
+            for name in &names {
+                self.drop_provider(name, client);
+            }
+        }
+        if !self.assigned.contains_key(&client) {
+            return Vec::new();
+        }
+        let gone: Vec<RoutedKey> = self
+            .pending
+            .keys()
+            .filter(|(provider, _)| *provider == client)
+            .copied()
+            .collect();
+        for &key in &gone {
+            if let Some(p) = self.take(key) {
+                out.respond(
+                    p.requester,
+                    p.requester_id,
+                    Status::RESPONDER_GONE,
+                    Bytes::from_static(b"the responder's session ended"),
+                );
+            }
+        }
+        gone
+    }
+}
+
+fn decrement(counts: &mut HashMap<ClientId, usize>, client: ClientId) {
+    if let Some(n) = counts.get_mut(&client) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(&client);
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! The server's built-in request targets (docs/PROTOCOL.md section 5.4): `sys.ping`, `sys.time`,
+//! `sys.info` and `sys.stats`. Their payloads are UTF-8: `pong`, a decimal count of microseconds
+//! since the UNIX epoch, and JSON objects.
+
+use std::fmt::Write;
+
+use bytes::Bytes;
+use framewire_protocol::wire::{Status, VERSION};
+
+use super::stats::{HubStats, json_object};
+use crate::counters::CounterSnapshot;
+
+/// The facts `sys.info` and `sys.stats` report that the hub does not keep itself.
+#[derive(Debug, Clone, Default)]
+pub struct ServerInfo {
+    /// Wall-clock time when the server's protocol clock read zero, in microseconds since the
+    /// UNIX epoch (the hub never reads a clock).
+    pub unix_micros_at_zero: u64,
+    /// The limits an operator set, by name, for `sys.info`.
+    pub limits: Vec<(&'static str, u64)>,
+}
+
+/// What the built-in methods read.
+pub(crate) struct SysView<'a> {
+    pub(crate) info: &'a ServerInfo,
+    pub(crate) now_micros: u64,
+    pub(crate) stats: &'a HubStats,
+    pub(crate) refused: CounterSnapshot,
+    pub(crate) subscriptions: usize,
+    pub(crate) retained: usize,
+    pub(crate) services: usize,
+    pub(crate) pending_requests: usize,
+    pub(crate) queues: usize,
+    pub(crate) queued_messages: usize,
+}
+
+/// Answers a `sys.*` target: `Some((status, payload))`, or `None` when it names no method.
+pub(crate) fn call(target: &str, view: &SysView<'_>) -> Option<(Status, Bytes)> {
+    let text = match target {
+        "sys.ping" => return Some((Status::OK, Bytes::from_static(b"pong"))),
+        "sys.time" => (view.info.unix_micros_at_zero + view.now_micros).to_string(),
+        "sys.info" => info(view),
+        "sys.stats" => stats(view),
+        _ => return None,
+    };
+    Some((Status::OK, Bytes::from(text)))
+}
+
+fn info(view: &SysView<'_>) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "{{\"server\":\"framewire-server\",\"version\":\"{}\",\"protocol\":{VERSION},\"uptime_ms\":{},\"limits\":",
+        env!("CARGO_PKG_VERSION"),
+        view.now_micros / 1000,
+    );
+    json_object(&mut s, &view.info.limits);
+    s.push('}');
+    s
+}
+
+fn stats(view: &SysView<'_>) -> String {
+    let h = view.stats;
+    let mut s = String::from("{\"tcp\":");
+    h.tcp.json(&mut s);
+    s.push_str(",\"udp\":");
+    h.udp.json(&mut s);
+    s.push_str(",\"hub\":");
+    json_object(
+        &mut s,
+        &[
+            ("published", h.published),
+            ("delivered", h.delivered),
+            ("requests", h.requests),
+            ("request_timeouts", h.request_timeouts),
+            ("subscriptions", view.subscriptions as u64),
+            ("retained", view.retained as u64),
+            ("services", view.services as u64),
+            ("pending_requests", view.pending_requests as u64),
+            ("queues", view.queues as u64),
+            ("queued_messages", view.queued_messages as u64),
+        ],
+    );
+    s.push_str(",\"refused\":");
+    json_object(
+        &mut s,
+        &[
+            ("server_full", view.refused.refused_server_full),
+            ("address_limit", view.refused.refused_address_limit),
+        ],
+    );
+    s.push('}');
+    s
+}
