@@ -21,6 +21,21 @@ pub(crate) enum End {
     Failed(io::ErrorKind),
 }
 
+/// Output a connection queues before it writes ahead of the end of the loop turn.
+const WRITE_AHEAD: usize = 16 * 1024;
+
+/// What a read turn left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Readable {
+    /// The socket would block: wait for the next readiness event.
+    Drained,
+    /// The turn's budget ran out with bytes still to read: read again next turn (readiness is
+    /// edge-triggered, so no event will say so).
+    MoreLeft,
+    /// The connection is over.
+    Ended(End),
+}
+
 #[derive(Debug)]
 pub(crate) struct Connection {
     stream: TcpStream,
@@ -61,29 +76,37 @@ impl Connection {
         self.session.poll_timeout()
     }
 
-    /// Reads until the socket would block, handing the session's frames to the hub; `scratch` is
-    /// the event loop's shared read buffer, so an idle connection holds no buffer of its own.
-    /// Output is written later, once per loop turn ([`Connection::flush`]).
+    /// Reads until the socket would block or `budget` bytes have been read, handing the session's
+    /// frames to the hub; `scratch` is the event loop's shared read buffer, so an idle connection
+    /// holds no buffer of its own. Output is written later, once per loop turn
+    /// ([`Connection::flush`]). The budget keeps one busy peer from filling every subscriber's
+    /// output in a single turn, before any of it is written.
     pub(crate) fn on_readable(
         &mut self,
         now: Instant,
         scratch: &mut [u8],
+        budget: usize,
         hub: &mut Hub,
         me: ClientId,
-    ) -> Option<End> {
+    ) -> Readable {
+        let mut read = 0;
         while !self.session.is_closed() {
+            if read >= budget {
+                return Readable::MoreLeft;
+            }
             match self.stream.read(scratch) {
-                Ok(0) => return Some(End::PeerClosed),
+                Ok(0) => return Readable::Ended(End::PeerClosed),
                 Ok(n) => {
+                    read += n;
                     self.session.handle_bytes(now, &scratch[..n]);
                     self.serve(now, hub, me);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Some(End::Failed(e.kind())),
+                Err(e) => return Readable::Ended(End::Failed(e.kind())),
             }
         }
-        None
+        Readable::Drained
     }
 
     pub(crate) fn on_timeout(&mut self, now: Instant, hub: &mut Hub, me: ClientId) {
@@ -106,14 +129,19 @@ impl Connection {
     pub(crate) fn deliver(
         &mut self,
         now: Instant,
-        delivery: Delivery,
+        delivery: &Delivery,
         hub: &mut Hub,
         me: ClientId,
     ) {
+        if self.session.pending_output().len() >= WRITE_AHEAD {
+            // Hand what is queued to the kernel before judging the peer slow: output waits for the
+            // end of the turn only while it is small. A failed write is found by the next flush.
+            let _ = self.write_pending();
+        }
         let before = self.session.pending_output().len();
         let sent = match delivery {
-            Delivery::Frame(frame) => self.session.send(&frame, now),
-            Delivery::Shared(frame) => self.session.send_shared(&frame, now),
+            Delivery::Frame(frame) => self.session.send(frame, now),
+            Delivery::Shared(frame) => self.session.send_shared(frame, now),
         };
         match sent {
             Ok(()) if self.session.pending_output().len() == before => hub.count_dropped(me, 1),
@@ -167,15 +195,24 @@ impl Connection {
     /// is over and everything it said has been written.
     pub(crate) fn flush(&mut self) -> Option<End> {
         self.dirty = false;
+        if let Err(end) = self.write_pending() {
+            return Some(end);
+        }
+        (self.session.is_closed() && self.session.pending_output().is_empty())
+            .then_some(End::SessionOver)
+    }
+
+    /// Writes pending output until it is all out or the socket would block.
+    fn write_pending(&mut self) -> Result<(), End> {
         while !self.session.pending_output().is_empty() {
             match self.stream.write(self.session.pending_output()) {
-                Ok(0) => return Some(End::Failed(io::ErrorKind::WriteZero)),
+                Ok(0) => return Err(End::Failed(io::ErrorKind::WriteZero)),
                 Ok(n) => self.session.consume_output(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Some(End::Failed(e.kind())),
+                Err(e) => return Err(End::Failed(e.kind())),
             }
         }
-        self.session.is_closed().then_some(End::SessionOver)
+        Ok(())
     }
 }

@@ -29,7 +29,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::config::ServerConfig;
-use crate::connection::{Connection, End};
+use crate::connection::{Connection, End, Readable};
 use crate::counters::{CounterSnapshot, Counters};
 use crate::deadlines::Deadlines;
 use crate::hub::{ClientId, Hub, ServerInfo};
@@ -48,6 +48,10 @@ const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 /// The event loop's read buffer, shared by all its connections (and large enough for any
 /// datagram).
 const SCRATCH_LEN: usize = 64 * 1024;
+/// Bytes read from one connection per loop turn before the others get their turn.
+const READ_BUDGET: usize = 4 * SCRATCH_LEN;
+/// Datagrams read from the UDP socket per loop turn.
+const DATAGRAM_BUDGET: usize = 1024;
 /// How often the UDP cookie secret rotates (the endpoint accepts the previous generation too).
 const COOKIE_ROTATION: Duration = Duration::from_secs(10);
 
@@ -83,6 +87,10 @@ pub struct Server {
     dirty_tcp: Vec<Token>,
     /// UDP sessions to transmit for and reschedule at the end of this turn.
     dirty_udp: Vec<u64>,
+    /// Connections whose read budget ran out: read again next turn without waiting.
+    read_again: Vec<Token>,
+    /// The UDP socket's read budget ran out: read again next turn without waiting.
+    udp_read_again: bool,
     next_token: usize,
     epoch: std::time::Instant,
     stop: Arc<AtomicBool>,
@@ -186,6 +194,8 @@ impl Server {
             hub,
             dirty_tcp: Vec::new(),
             dirty_udp: Vec::new(),
+            read_again: Vec::new(),
+            udp_read_again: false,
             next_token: FIRST_CONNECTION,
             epoch,
             stop: Arc::new(AtomicBool::new(false)),
@@ -283,7 +293,11 @@ impl Server {
         let mut events = Events::with_capacity(1024);
         let mut scratch = vec![0u8; SCRATCH_LEN];
         while !self.stop.load(Ordering::SeqCst) {
-            let timeout = self.poll_timeout(self.now());
+            let timeout = if self.read_again.is_empty() && !self.udp_read_again {
+                self.poll_timeout(self.now())
+            } else {
+                Some(Duration::ZERO)
+            };
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -296,8 +310,20 @@ impl Server {
                     WAKER => {}
                     SIGNALS => self.on_signals(),
                     UDP => self.udp_readable(now, &mut scratch),
-                    token => self.tcp_ready(now, token, event, &mut scratch),
+                    token => {
+                        if event.is_readable() || event.is_read_closed() {
+                            self.tcp_readable(now, token, &mut scratch);
+                        } else {
+                            self.mark_dirty(token);
+                        }
+                    }
                 }
+            }
+            for token in std::mem::take(&mut self.read_again) {
+                self.tcp_readable(now, token, &mut scratch);
+            }
+            if std::mem::take(&mut self.udp_read_again) {
+                self.udp_readable(now, &mut scratch);
             }
             self.run_timers(now);
             self.dispatch(now);
@@ -306,23 +332,30 @@ impl Server {
         Ok(())
     }
 
-    fn tcp_ready(
-        &mut self,
-        now: Instant,
-        token: Token,
-        event: &mio::event::Event,
-        scratch: &mut [u8],
-    ) {
+    /// Reads from a connection (within its budget); its output is written at the end of the turn.
+    fn tcp_readable(&mut self, now: Instant, token: Token, scratch: &mut [u8]) {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
-        let mut end = None;
-        if event.is_readable() || event.is_read_closed() {
-            end = conn.on_readable(now, scratch, &mut self.hub, ClientId::Tcp(token.0));
+        match conn.on_readable(
+            now,
+            scratch,
+            READ_BUDGET,
+            &mut self.hub,
+            ClientId::Tcp(token.0),
+        ) {
+            Readable::Ended(end) => return self.settle(now, token, Some(end)),
+            Readable::MoreLeft => self.read_again.push(token),
+            Readable::Drained => {}
         }
-        if end.is_some() {
-            self.settle(now, token, end);
-        } else if conn.mark_dirty() {
+        self.mark_dirty(token);
+    }
+
+    /// Puts a connection on the list to write at the end of this turn (once).
+    fn mark_dirty(&mut self, token: Token) {
+        if let Some(conn) = self.connections.get_mut(&token)
+            && conn.mark_dirty()
+        {
             self.dirty_tcp.push(token);
         }
     }
@@ -331,8 +364,14 @@ impl Server {
         let Some(udp) = self.udp.as_mut() else {
             return;
         };
-        let touched = udp.on_readable(now, &mut scratch[..MAX_DATAGRAM_SIZE], &mut self.hub);
+        let (touched, more) = udp.on_readable(
+            now,
+            &mut scratch[..MAX_DATAGRAM_SIZE],
+            DATAGRAM_BUDGET,
+            &mut self.hub,
+        );
         self.dirty_udp.extend(touched);
+        self.udp_read_again = more;
     }
 
     fn run_timers(&mut self, now: Instant) {
@@ -341,9 +380,7 @@ impl Server {
                 TimerKey::Tcp(token) => {
                     if let Some(conn) = self.connections.get_mut(&token) {
                         conn.on_timeout(now, &mut self.hub, ClientId::Tcp(token.0));
-                        if conn.mark_dirty() {
-                            self.dirty_tcp.push(token);
-                        }
+                        self.mark_dirty(token);
                     }
                 }
                 TimerKey::Udp(id) => {
@@ -377,10 +414,8 @@ impl Server {
                     ClientId::Tcp(t) => {
                         let token = Token(t);
                         if let Some(conn) = self.connections.get_mut(&token) {
-                            conn.deliver(now, out.delivery, &mut self.hub, out.to);
-                            if conn.mark_dirty() {
-                                self.dirty_tcp.push(token);
-                            }
+                            conn.deliver(now, &out.delivery, &mut self.hub, out.to);
+                            self.mark_dirty(token);
                         }
                     }
                     ClientId::Udp(id) => {

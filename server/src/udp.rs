@@ -69,16 +69,23 @@ impl UdpService {
         Ok(())
     }
 
-    /// Reads datagrams until the socket would block, handing the sessions' frames to the hub;
-    /// returns the sessions touched (to transmit for and to reschedule), each once.
+    /// Reads datagrams until the socket would block or `budget` have been read, handing the
+    /// sessions' frames to the hub; returns the sessions touched (to transmit for and to
+    /// reschedule), each once, and whether datagrams may be left to read.
     pub(crate) fn on_readable(
         &mut self,
         now: Instant,
         scratch: &mut [u8],
+        budget: usize,
         hub: &mut Hub,
-    ) -> Vec<u64> {
+    ) -> (Vec<u64>, bool) {
         let mut touched = Vec::new();
-        loop {
+        let mut more = false;
+        for read in 0.. {
+            if read == budget {
+                more = true;
+                break;
+            }
             let (len, from) = match self.socket.recv_from(scratch) {
                 Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -113,7 +120,7 @@ impl UdpService {
         for &id in &touched {
             self.serve(id, now, hub);
         }
-        touched
+        (touched, more)
     }
 
     /// Runs a session's timers.
