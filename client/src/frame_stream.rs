@@ -164,6 +164,14 @@ impl FrameStream {
         self.recv()
     }
 
+    /// Changes how long each later [`FrameStream::recv`] waits.
+    ///
+    /// # Errors
+    /// The socket option could not be set (a zero duration is refused).
+    pub fn set_read_timeout(&self, deadline: Duration) -> io::Result<()> {
+        self.stream.set_read_timeout(Some(deadline))
+    }
+
     /// The local address of the connection.
     ///
     /// # Errors

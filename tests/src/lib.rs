@@ -6,6 +6,9 @@ use std::net::SocketAddr;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+mod client;
+
+pub use client::{BOTH, TestClient, UdpClient, Via};
 pub use framewire_client::{FrameStream, RecvError};
 use framewire_server::{Server, ServerConfig, ServerHandle};
 

@@ -6,78 +6,21 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 use bytes::Bytes;
-use framewire_protocol::session::{Event, Instant, Session, SessionConfig};
+use framewire_protocol::session::Event;
 use framewire_protocol::wire::{
     Data, DatagramBuilder, Frame, FrameBody, Hello, HelloOptions, PacketHeader, Request, Status,
     Text,
 };
 use framewire_server::ServerConfig;
-use framewire_tests::{DEADLINE, TestServer};
-
-/// A client session on a real socket, driven until `done` holds or the deadline passes.
-struct UdpClient {
-    socket: UdpSocket,
-    session: Session,
-    epoch: std::time::Instant,
-    events: Vec<Event>,
-}
-
-impl UdpClient {
-    fn connect(server: &TestServer) -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
-        let session = Session::connect(
-            SessionConfig::default(),
-            server.udp_addr(),
-            0x5eed,
-            Instant::ZERO,
-        );
-        Self {
-            socket,
-            session,
-            epoch: std::time::Instant::now(),
-            events: Vec::new(),
-        }
-    }
-
-    fn now(&self) -> Instant {
-        Instant::from_micros(u64::try_from(self.epoch.elapsed().as_micros()).unwrap())
-    }
-
-    fn run_until(&mut self, mut done: impl FnMut(&[Event]) -> bool) {
-        let mut out = vec![0u8; 2048];
-        let mut inbox = vec![0u8; 65_536];
-        while !done(&self.events) {
-            assert!(
-                self.epoch.elapsed() < DEADLINE,
-                "gave up waiting: {:?}",
-                self.events
-            );
-            let now = self.now();
-            if self.session.poll_timeout().is_some_and(|t| t <= now) {
-                self.session.handle_timeout(now);
-            }
-            while let Some(t) = self.session.poll_transmit(now, &mut out) {
-                self.socket.send_to(&out[..t.len], t.destination).unwrap();
-            }
-            if let Ok((n, from)) = self.socket.recv_from(&mut inbox) {
-                self.session
-                    .handle_datagram(self.now(), from, Bytes::copy_from_slice(&inbox[..n]));
-            }
-            while let Some(e) = self.session.poll_event() {
-                self.events.push(e);
-            }
-        }
-    }
-}
+use framewire_tests::{DEADLINE, TestServer, UdpClient};
 
 #[test]
 fn handshake_echo_and_sys_ping_over_udp() {
     let server = TestServer::start(ServerConfig::default());
-    let mut c = UdpClient::connect(&server);
-    c.run_until(|e| e.iter().any(|e| matches!(e, Event::Connected { .. })));
+    let mut c = UdpClient::connect_from([127, 0, 0, 1].into(), server.udp_addr(), 0x5eed);
+    assert!(c.run_until(DEADLINE, |e| {
+        e.iter().any(|e| matches!(e, Event::Connected { .. }))
+    }));
 
     c.session
         .send(
@@ -101,7 +44,10 @@ fn handshake_echo_and_sys_ping_over_udp() {
             payload: Bytes::new(),
         }))
         .unwrap();
-    c.run_until(|e| e.iter().filter(|e| matches!(e, Event::Frame(_))).count() == 3);
+    assert!(c.run_until(
+        DEADLINE,
+        |e| e.iter().filter(|e| matches!(e, Event::Frame(_))).count() == 3
+    ));
     let frames: Vec<&Frame> = c
         .events
         .iter()

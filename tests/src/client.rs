@@ -1,0 +1,247 @@
+//! A frame-level test client over TCP or UDP with one interface: send a frame, wait for the next
+//! one with a deadline. Over UDP it drives a protocol `Session` on a real socket; every wait is a
+//! receive with a short timeout inside a bounded loop, never a sleep.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use bytes::Bytes;
+use framewire_client::{FrameStream, RecvError};
+use framewire_protocol::session::{Event, Instant, Session, SessionConfig};
+use framewire_protocol::wire::{Frame, FrameBody, HelloOptions, Pong, Response, Status};
+
+use crate::{DEADLINE, TestServer};
+
+/// Which transport a [`TestClient`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+/// Both transports, for tests that run once over each.
+pub const BOTH: [Via; 2] = [Via::Tcp, Via::Udp];
+
+/// A client session on a real UDP socket.
+#[derive(Debug)]
+pub struct UdpClient {
+    socket: UdpSocket,
+    /// The protocol session.
+    pub session: Session,
+    epoch: std::time::Instant,
+    /// Events not yet taken.
+    pub events: VecDeque<Event>,
+}
+
+impl UdpClient {
+    /// Starts the handshake with `server` from `from` (any port).
+    ///
+    /// # Panics
+    /// If the socket cannot be bound.
+    pub fn connect_from(from: IpAddr, server: SocketAddr, seed: u64) -> Self {
+        let socket = UdpSocket::bind(SocketAddr::new(from, 0)).expect("bind a UDP socket");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(5)))
+            .expect("set a read timeout");
+        let config = SessionConfig {
+            seed,
+            ..SessionConfig::default()
+        };
+        let session = Session::connect(config, server, seed, Instant::ZERO);
+        Self {
+            socket,
+            session,
+            epoch: std::time::Instant::now(),
+            events: VecDeque::new(),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_micros(u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX))
+    }
+
+    /// Runs the session for one short step: timers, sends, one receive.
+    ///
+    /// # Panics
+    /// If the socket fails.
+    pub fn step(&mut self) {
+        let mut out = vec![0u8; 2048];
+        let mut inbox = vec![0u8; 65_536];
+        let now = self.now();
+        if self.session.poll_timeout().is_some_and(|t| t <= now) {
+            self.session.handle_timeout(now);
+        }
+        while let Some(t) = self.session.poll_transmit(now, &mut out) {
+            self.socket
+                .send_to(&out[..t.len], t.destination)
+                .expect("udp send");
+        }
+        if let Ok((n, from)) = self.socket.recv_from(&mut inbox) {
+            self.session
+                .handle_datagram(self.now(), from, Bytes::copy_from_slice(&inbox[..n]));
+        }
+        while let Some(e) = self.session.poll_event() {
+            self.events.push_back(e);
+        }
+    }
+
+    /// Steps until `done` holds for the events so far, or `within` passes; returns whether it
+    /// held.
+    pub fn run_until(
+        &mut self,
+        within: Duration,
+        mut done: impl FnMut(&VecDeque<Event>) -> bool,
+    ) -> bool {
+        let start = std::time::Instant::now();
+        while !done(&self.events) {
+            if start.elapsed() > within {
+                return false;
+            }
+            self.step();
+        }
+        true
+    }
+}
+
+/// A frame-level client over either transport.
+#[derive(Debug)]
+pub enum TestClient {
+    /// Over TCP.
+    Tcp(FrameStream),
+    /// Over UDP.
+    Udp(Box<UdpClient>),
+}
+
+impl TestClient {
+    /// Connects and completes the handshake.
+    ///
+    /// # Panics
+    /// If the connection or the handshake fails.
+    pub fn connect(server: &TestServer, via: Via) -> Self {
+        Self::connect_from(server, via, IpAddr::from([127, 0, 0, 1]), 1)
+    }
+
+    /// Connects from a given local address and completes the handshake; `seed` varies the UDP
+    /// session's nonce.
+    ///
+    /// # Panics
+    /// If the connection or the handshake fails.
+    pub fn connect_from(server: &TestServer, via: Via, from: IpAddr, seed: u64) -> Self {
+        match via {
+            Via::Tcp => {
+                let mut s = FrameStream::connect_from(from, server.addr(), DEADLINE)
+                    .expect("connect over TCP");
+                let welcome = s.handshake(HelloOptions::new()).expect("a Welcome");
+                assert!(matches!(welcome.body, FrameBody::Welcome(_)), "{welcome:?}");
+                Self::Tcp(s)
+            }
+            Via::Udp => {
+                let mut c = UdpClient::connect_from(from, server.udp_addr(), seed);
+                assert!(
+                    c.run_until(DEADLINE, |e| e
+                        .iter()
+                        .any(|e| matches!(e, Event::Connected { .. }))),
+                    "no UDP handshake"
+                );
+                c.events.retain(|e| !matches!(e, Event::Connected { .. }));
+                Self::Udp(Box::new(c))
+            }
+        }
+    }
+
+    /// Sends a frame.
+    ///
+    /// # Panics
+    /// If it cannot be sent.
+    pub fn send(&mut self, frame: Frame) {
+        match self {
+            Self::Tcp(s) => s.send(&frame).expect("send over TCP"),
+            Self::Udp(c) => {
+                c.session.send(frame).expect("queue over UDP");
+                c.step();
+            }
+        }
+    }
+
+    /// The next frame, or `None` if none comes within `within`.
+    ///
+    /// # Panics
+    /// If the connection ends or sends bad bytes.
+    pub fn recv_within(&mut self, within: Duration) -> Option<Frame> {
+        match self {
+            Self::Tcp(s) => {
+                s.set_read_timeout(within).expect("set a read timeout");
+                let got = loop {
+                    match s.recv() {
+                        // Heartbeats are answered here, as a session would (section 4.6).
+                        Ok(Frame {
+                            body: FrameBody::Ping(p),
+                            ..
+                        }) => s
+                            .send(&Frame::new(Pong {
+                                timestamp_us: p.timestamp_us,
+                            }))
+                            .expect("send a Pong"),
+                        Ok(f) => break Some(f),
+                        Err(RecvError::TimedOut) => break None,
+                        Err(e) => panic!("connection failed: {e}"),
+                    }
+                };
+                s.set_read_timeout(DEADLINE).expect("set a read timeout");
+                got
+            }
+            Self::Udp(c) => {
+                c.run_until(within, |e| {
+                    e.iter().any(|e| !matches!(e, Event::Connected { .. }))
+                });
+                match c.events.pop_front()? {
+                    Event::Frame(f) => Some(f),
+                    other => panic!("session event: {other:?}"),
+                }
+            }
+        }
+    }
+
+    /// The next frame.
+    ///
+    /// # Panics
+    /// If none comes within [`DEADLINE`].
+    pub fn recv(&mut self) -> Frame {
+        self.recv_within(DEADLINE)
+            .expect("a frame within the deadline")
+    }
+
+    /// Frames until the Response to `id`; returns the frames before it and the Response.
+    ///
+    /// # Panics
+    /// If no Response comes within [`DEADLINE`].
+    pub fn until_response(&mut self, id: u32) -> (Vec<Frame>, Response) {
+        let mut before = Vec::new();
+        loop {
+            let f = self.recv();
+            match f.body {
+                FrameBody::Response(r) if r.id == id => return (before, r),
+                _ => before.push(f),
+            }
+        }
+    }
+
+    /// Sends `frame` and waits for the Response to `id`, which must be OK.
+    ///
+    /// # Panics
+    /// If the Response is not OK or does not come.
+    pub fn call_ok(&mut self, id: u32, frame: Frame) -> Vec<Frame> {
+        self.send(frame);
+        let (before, r) = self.until_response(id);
+        assert_eq!(r.status, Status::OK, "{r:?}");
+        before
+    }
+
+    /// Closes the connection without a Close frame (the process vanishing).
+    pub fn vanish(self) {
+        drop(self);
+    }
+}

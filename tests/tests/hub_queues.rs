@@ -1,0 +1,208 @@
+//! Work queues through a real server, over TCP and UDP: short and long polls, acks, redelivery
+//! when a consumer dies, and the depth bound.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use framewire_protocol::wire::{
+    Frame, FrameBody, QueueAck, QueueDelivery, QueueFetch, QueuePush, Status, Text,
+};
+use framewire_server::ServerConfig;
+use framewire_server::hub::HubConfig;
+use framewire_tests::{BOTH, TestClient, TestServer, Via};
+
+fn push(c: &mut TestClient, id: u32, queue: &str, payload: &[u8]) -> Status {
+    c.send(Frame::new(QueuePush {
+        id,
+        queue: Text::from(queue),
+        payload: Bytes::copy_from_slice(payload),
+    }));
+    c.until_response(id).1.status
+}
+
+fn fetch(c: &mut TestClient, id: u32, queue: &str, max: u16, wait_ms: u32) -> Vec<QueueDelivery> {
+    c.send(Frame::new(QueueFetch {
+        id,
+        max,
+        wait_ms,
+        queue: Text::from(queue),
+    }));
+    let (before, r) = c.until_response(id);
+    assert_eq!(r.status, Status::OK);
+    before
+        .into_iter()
+        .map(|f| match f.body {
+            FrameBody::QueueDelivery(d) if d.id == id => d,
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+fn ack(c: &mut TestClient, id: u32, queue: &str, delivery_id: u64) -> Status {
+    c.send(Frame::new(QueueAck {
+        id,
+        delivery_id,
+        queue: Text::from(queue),
+    }));
+    c.until_response(id).1.status
+}
+
+#[test]
+fn push_fetch_and_ack_over_both_transports() {
+    let server = TestServer::start(ServerConfig::default());
+    for via in BOTH {
+        let mut producer = TestClient::connect(&server, via);
+        let mut consumer = TestClient::connect(&server, via);
+        for n in 0..5u8 {
+            assert_eq!(
+                push(&mut producer, u32::from(n) + 1, "jobs", &[n]),
+                Status::OK
+            );
+        }
+        let got = fetch(&mut consumer, 10, "jobs", 3, 0);
+        assert_eq!(
+            got.iter().map(|d| d.payload[0]).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        let rest = fetch(&mut consumer, 11, "jobs", 10, 0);
+        assert_eq!(rest.len(), 2);
+        assert!(
+            fetch(&mut consumer, 12, "jobs", 10, 0).is_empty(),
+            "a short poll of nothing"
+        );
+        for (i, d) in got.iter().chain(&rest).enumerate() {
+            assert!(!d.redelivered);
+            assert_eq!(
+                ack(&mut consumer, 20 + i as u32, "jobs", d.delivery_id),
+                Status::OK
+            );
+        }
+        assert_eq!(
+            ack(&mut consumer, 30, "jobs", got[0].delivery_id),
+            Status::NOT_FOUND
+        );
+    }
+}
+
+#[test]
+fn a_long_poll_returns_the_moment_a_message_is_pushed() {
+    let server = TestServer::start(ServerConfig::default());
+    for via in BOTH {
+        let mut consumer = TestClient::connect(&server, via);
+        let mut producer = TestClient::connect(&server, via);
+        // A queue per transport: the TCP round's delivery, never acked, is redelivered when its
+        // consumer goes.
+        let queue = format!("inbox-{via:?}");
+        let started = Instant::now();
+        consumer.send(Frame::new(QueueFetch {
+            id: 1,
+            max: 1,
+            wait_ms: 20_000,
+            queue: Text::from(queue.as_str()),
+        }));
+        let early = consumer.recv_within(Duration::from_millis(200));
+        assert!(
+            early.is_none(),
+            "{via:?}: held while the queue is empty: {early:?}"
+        );
+        assert_eq!(push(&mut producer, 2, &queue, b"wake"), Status::OK);
+        let (before, r) = consumer.until_response(1);
+        assert_eq!(r.status, Status::OK);
+        assert!(
+            matches!(&before[..], [f] if matches!(&f.body, FrameBody::QueueDelivery(d) if d.payload == "wake"))
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}: answered by the push, not the wait",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn a_long_poll_returns_empty_at_its_wait() {
+    let server = TestServer::start(ServerConfig::default());
+    for via in BOTH {
+        let mut consumer = TestClient::connect(&server, via);
+        let started = Instant::now();
+        assert!(fetch(&mut consumer, 1, "quiet", 5, 300).is_empty());
+        assert!(started.elapsed() >= Duration::from_millis(300), "{via:?}");
+    }
+}
+
+/// A consumer fetches and dies without acking; another consumer, already waiting, gets the message
+/// again at once, marked redelivered (TCP: the socket closes; UDP: the idle timeout).
+#[test]
+fn redelivery_after_a_consumer_dies() {
+    let config = ServerConfig {
+        idle_timeout_ms: 1_000,
+        heartbeat_interval_ms: 200,
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start(config);
+    for via in BOTH {
+        let mut producer = TestClient::connect(&server, Via::Tcp);
+        let mut doomed = TestClient::connect(&server, via);
+        let mut survivor = TestClient::connect(&server, via);
+        assert_eq!(push(&mut producer, 1, "work", b"job-1"), Status::OK);
+        let got = fetch(&mut doomed, 2, "work", 1, 0);
+        assert_eq!(got.len(), 1);
+        doomed.vanish();
+        let again = fetch(&mut survivor, 3, "work", 1, 30_000);
+        assert_eq!(again.len(), 1, "{via:?}");
+        assert_eq!(&again[0].payload[..], b"job-1");
+        assert!(again[0].redelivered);
+        assert_eq!(
+            ack(&mut survivor, 4, "work", again[0].delivery_id),
+            Status::OK
+        );
+    }
+}
+
+#[test]
+fn redelivery_after_the_visibility_timeout() {
+    let config = ServerConfig {
+        hub: HubConfig {
+            visibility_timeout: Duration::from_millis(300),
+            ..HubConfig::default()
+        },
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start(config);
+    let mut c = TestClient::connect(&server, Via::Udp);
+    assert_eq!(push(&mut c, 1, "q", b"x"), Status::OK);
+    let first = fetch(&mut c, 2, "q", 1, 0);
+    let again = fetch(&mut c, 3, "q", 1, 5_000);
+    assert!(again[0].redelivered);
+    assert_ne!(again[0].delivery_id, first[0].delivery_id);
+    assert_eq!(
+        ack(&mut c, 4, "q", first[0].delivery_id),
+        Status::NOT_FOUND,
+        "that delivery expired"
+    );
+}
+
+#[test]
+fn a_full_queue_refuses_the_push() {
+    let config = ServerConfig {
+        hub: HubConfig {
+            max_queue_depth: 3,
+            ..HubConfig::default()
+        },
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start(config);
+    let mut c = TestClient::connect(&server, Via::Tcp);
+    for n in 1..=3 {
+        assert_eq!(push(&mut c, n, "small", b"."), Status::OK);
+    }
+    assert_eq!(push(&mut c, 4, "small", b"."), Status::QUEUE_FULL);
+    let got = fetch(&mut c, 5, "small", 1, 0);
+    assert_eq!(
+        push(&mut c, 6, "small", b"."),
+        Status::QUEUE_FULL,
+        "unacked still counts"
+    );
+    assert_eq!(ack(&mut c, 7, "small", got[0].delivery_id), Status::OK);
+    assert_eq!(push(&mut c, 8, "small", b"."), Status::OK);
+}
