@@ -160,7 +160,7 @@ fn the_handshake_completes_and_data_flows_both_ways() {
         .unwrap();
     h.run(&[], &[]);
     let cid = match h.client.poll_event() {
-        Some(Event::Connected { connection_id }) => connection_id,
+        Some(Event::Connected { connection_id, .. }) => connection_id,
         other => panic!("expected Connected, got {other:?}"),
     };
     assert_ne!(cid, 0);
@@ -463,4 +463,48 @@ fn the_server_session_uses_the_channel_kinds_the_client_asked_for() {
     let got: Vec<_> = std::iter::from_fn(|| server.poll_event()).collect();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(server.stats().stale_dropped, 1);
+}
+
+/// The server's admission decides the Welcome's resume terms, once: a repeated Hello gets the same
+/// Welcome without asking again.
+#[test]
+fn admission_terms_reach_the_welcome_and_its_repeats() {
+    let mut ep = endpoint();
+    let a: SocketAddr = "10.0.0.1:1000".parse().unwrap();
+    let mut out = vec![0u8; 2048];
+    let now = Instant::from_millis(1000);
+    let n = match ep.handle(now, a, &hello_datagram(7, None, 1200, (1, 1)), &mut out) {
+        Outcome::Reply(n) => n,
+        other => panic!("{other:?}"),
+    };
+    let FrameBody::Challenge(ch) = first_frame(&out[..n]) else {
+        panic!("challenge")
+    };
+    let echo = hello_datagram(7, Some(&ch.cookie), 1200, (1, 1));
+    let mut asked = 0;
+    let mut admit = |_: &Hello, id: u64| {
+        asked += 1;
+        assert_ne!(id, 0);
+        framewire_protocol::session::Admission {
+            session_token: Bytes::from_static(b"tok"),
+            resumed: true,
+            missed: 2,
+        }
+    };
+    let mut welcomes = Vec::new();
+    for _ in 0..2 {
+        let n = match ep.handle_with(now, a, &echo, &mut out, &mut admit) {
+            Outcome::Accept { reply, .. } | Outcome::Reply(reply) => reply,
+            other => panic!("{other:?}"),
+        };
+        let FrameBody::Welcome(w) = first_frame(&out[..n]) else {
+            panic!("welcome")
+        };
+        welcomes.push(w);
+    }
+    assert_eq!(asked, 1);
+    assert_eq!(welcomes[0], welcomes[1]);
+    assert!(welcomes[0].resumed);
+    assert_eq!(welcomes[0].missed, 2);
+    assert_eq!(&welcomes[0].session_token[..], b"tok");
 }

@@ -38,8 +38,14 @@ fn connected(config: SessionConfig) -> (StreamSession, StreamSession, Rng) {
     let mut c = StreamSession::client(config.clone(), Instant::ZERO);
     let mut s = StreamSession::server(config, 42, Instant::ZERO);
     exchange(&mut c, &mut s, Instant::ZERO, &mut rng);
-    assert_eq!(c.poll_event(), Some(Event::Connected { connection_id: 42 }));
-    assert_eq!(s.poll_event(), Some(Event::Connected { connection_id: 42 }));
+    let welcomed = Event::Connected {
+        connection_id: 42,
+        session_token: Bytes::new(),
+        resumed: false,
+        missed: 0,
+    };
+    assert_eq!(c.poll_event(), Some(welcomed.clone()));
+    assert_eq!(s.poll_event(), Some(welcomed));
     (c, s, rng)
 }
 
@@ -258,4 +264,53 @@ fn a_full_output_buffer_drops_unreliable_messages_first_then_pushes_back() {
         "unreliable dropped above the high-water mark"
     );
     assert!(c.pending_output().len() < 10_000 + 400);
+}
+
+/// The server's application decides the Welcome's resume terms from the client's Hello: the
+/// client's resume token and last will reach it, and the token, `RESUMED` and `missed` reach the
+/// client.
+#[test]
+fn admission_sees_the_hello_options_and_sets_the_welcome_terms() {
+    let will = framewire_protocol::wire::LastWill {
+        retain: false,
+        channel: 0,
+        topic: framewire_protocol::wire::Text::from("dev/1/online"),
+        payload: Bytes::from_static(b"0"),
+    };
+    let client_config = SessionConfig {
+        hello_options: HelloOptions::builder()
+            .resume_token(b"old-token")
+            .last_will(&will)
+            .build()
+            .unwrap(),
+        ..SessionConfig::default()
+    };
+    let mut c = StreamSession::client(client_config, Instant::ZERO);
+    let mut s = StreamSession::server(SessionConfig::default(), 9, Instant::ZERO);
+    let hello = c.pending_output().to_vec();
+    c.consume_output(hello.len());
+    let mut seen = None;
+    s.handle_bytes_with(Instant::ZERO, &hello, |h: &Hello, id| {
+        seen = Some((h.options.resume_token(), h.options.last_will(), id));
+        framewire_protocol::session::Admission {
+            session_token: Bytes::from_static(b"new-token"),
+            resumed: true,
+            missed: 3,
+        }
+    });
+    assert_eq!(
+        seen,
+        Some((Some(Bytes::from_static(b"old-token")), Some(will), 9))
+    );
+    let welcome = s.pending_output().to_vec();
+    s.consume_output(welcome.len());
+    c.handle_bytes(Instant::ZERO, &welcome);
+    let expected = Event::Connected {
+        connection_id: 9,
+        session_token: Bytes::from_static(b"new-token"),
+        resumed: true,
+        missed: 3,
+    };
+    assert_eq!(c.poll_event(), Some(expected.clone()));
+    assert_eq!(s.poll_event(), Some(expected));
 }

@@ -165,7 +165,7 @@ impl Connection {
     fn serve(&mut self, now: Instant, hub: &mut Hub, me: ClientId) {
         while let Some(event) = self.session.poll_event() {
             match event {
-                Event::Connected { connection_id } => {
+                Event::Connected { connection_id, .. } => {
                     debug!("{}: session {connection_id} established", self.peer);
                     self.opened = true;
                     hub.session_opened(me);

@@ -78,7 +78,7 @@ fn five_thousand_udp_sessions_at_once() {
             if let Ok((n, from)) = socket.recv_from(&mut inbox) {
                 s.handle_datagram(now(), from, Bytes::copy_from_slice(&inbox[..n]));
             }
-            if let Some(Event::Connected { connection_id }) = s.poll_event() {
+            if let Some(Event::Connected { connection_id, .. }) = s.poll_event() {
                 sessions.insert(connection_id, s);
                 break;
             }

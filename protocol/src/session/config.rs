@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::time::Duration;
 
 use crate::wire::{
-    ACK_BLOCK_LEN, CRC_LEN, ChannelKind, DEFAULT_DATAGRAM_SIZE, FRAME_LEN_PREFIX,
+    ACK_BLOCK_LEN, CRC_LEN, ChannelKind, DEFAULT_DATAGRAM_SIZE, FRAME_LEN_PREFIX, HelloOptions,
     MAX_DATAGRAM_SIZE, PACKET_HEADER_LEN,
 };
 
@@ -65,6 +65,9 @@ pub struct SessionConfig {
     pub initial_window_datagrams: usize,
     /// The congestion window's floor, in datagrams. Default 2.
     pub min_window_datagrams: usize,
+    /// Options a client adds to its Hello: a resume token, a last will, a name (section 4.1.1).
+    /// Default none.
+    pub hello_options: HelloOptions,
 }
 
 impl Default for SessionConfig {
@@ -96,6 +99,7 @@ impl Default for SessionConfig {
             handshake_timeout: Duration::from_secs(10),
             initial_window_datagrams: 10,
             min_window_datagrams: 2,
+            hello_options: HelloOptions::new(),
         }
     }
 }

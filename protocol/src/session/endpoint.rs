@@ -20,7 +20,7 @@ use siphasher::sip::SipHasher24;
 use super::config::SessionConfig;
 use super::cookie::{CookieError, CookieJar};
 use super::engine::Session;
-use super::terms::{agree, millis, version_reject};
+use super::terms::{Admission, Admit, agree, millis, version_reject};
 use super::time::Instant;
 use crate::wire::{
     Challenge, ChannelKind, Datagram, DatagramBuilder, Frame, FrameBody, Hello, MIN_HELLO_DATAGRAM,
@@ -102,10 +102,11 @@ pub struct EndpointStats {
     pub bad_cookies: u64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Recent {
     connection_id: u64,
     welcome: WelcomeTerms,
+    admission: Admission,
     expires: Instant,
 }
 
@@ -174,7 +175,23 @@ impl Endpoint {
         datagram: &[u8],
         out: &mut [u8],
     ) -> Outcome {
-        let outcome = self.classify(now, from, datagram, out);
+        self.handle_with(now, from, datagram, out, |_: &Hello, _| {
+            Admission::default()
+        })
+    }
+
+    /// As [`Endpoint::handle`]; when a Hello with a valid cookie creates a session, `admit` decides
+    /// what its Welcome says about resuming (a session token, the `RESUMED` flag, missed
+    /// messages). A repeated Hello gets the same Welcome without asking again.
+    pub fn handle_with(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        out: &mut [u8],
+        admit: impl Admit,
+    ) -> Outcome {
+        let outcome = self.classify(now, from, datagram, out, admit);
         if matches!(outcome, Outcome::Drop(_)) {
             self.stats.dropped += 1;
         }
@@ -187,6 +204,7 @@ impl Endpoint {
         from: SocketAddr,
         datagram: &[u8],
         out: &mut [u8],
+        admit: impl Admit,
     ) -> Outcome {
         let Ok(view) = PacketView::new_checked(datagram) else {
             return Outcome::Drop(DropReason::Malformed);
@@ -226,15 +244,16 @@ impl Endpoint {
             self.stats.bad_cookies += 1;
             return Outcome::Drop(DropReason::BadCookie(e));
         }
-        if let Some(recent) = self.recent.get(&(from, hello.nonce)).copied() {
+        if let Some(recent) = self.recent.get(&(from, hello.nonce)) {
             self.stats.welcomes_repeated += 1;
-            return Self::reply(
-                &welcome(recent.connection_id, recent.welcome),
-                datagram.len(),
-                out,
+            let again = welcome(
+                recent.connection_id,
+                recent.welcome,
+                recent.admission.clone(),
             );
+            return Self::reply(&again, datagram.len(), out);
         }
-        self.accept(now, from, &hello, datagram.len(), out)
+        self.accept(now, from, &hello, datagram.len(), out, admit)
     }
 
     fn accept(
@@ -244,6 +263,7 @@ impl Endpoint {
         hello: &Hello,
         received: usize,
         out: &mut [u8],
+        mut admit: impl Admit,
     ) -> Outcome {
         let mut config = self.config.session.clone();
         config.idle_timeout = agree(config.idle_timeout, hello.idle_timeout_ms);
@@ -263,6 +283,7 @@ impl Endpoint {
         seed.write_u64(!connection_id);
         config.seed = seed.finish();
         let session = Session::established(config, connection_id, from, now);
+        let admission = admit(hello, connection_id);
         if self.recent_order.len() >= self.config.max_recent_handshakes
             && let Some(oldest) = self.recent_order.pop_front()
         {
@@ -273,12 +294,13 @@ impl Endpoint {
             Recent {
                 connection_id,
                 welcome: terms,
+                admission: admission.clone(),
                 expires: now + self.config.cookie_lifetime,
             },
         );
         self.recent_order.push_back((from, hello.nonce));
         self.stats.accepted += 1;
-        match Self::reply(&welcome(connection_id, terms), received, out) {
+        match Self::reply(&welcome(connection_id, terms, admission), received, out) {
             Outcome::Reply(reply) => Outcome::Accept {
                 session: Box::new(session),
                 reply,
@@ -321,15 +343,15 @@ impl Endpoint {
     }
 }
 
-fn welcome(connection_id: u64, terms: WelcomeTerms) -> Frame {
+fn welcome(connection_id: u64, terms: WelcomeTerms, admission: Admission) -> Frame {
     Frame::new(Welcome {
-        resumed: false,
+        resumed: admission.resumed,
         version: VERSION,
         connection_id,
         idle_timeout_ms: terms.idle_timeout_ms,
         max_frame_len: terms.max_frame_len,
         heartbeat_interval_ms: terms.heartbeat_interval_ms,
-        missed: 0,
-        session_token: Bytes::new(),
+        missed: admission.missed,
+        session_token: admission.session_token,
     })
 }

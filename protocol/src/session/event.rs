@@ -3,16 +3,25 @@
 use alloc::collections::VecDeque;
 use core::net::SocketAddr;
 
+use bytes::Bytes;
+
 use crate::wire::{Frame, Reason, Text};
 
 /// Something the application learns from the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
-    /// The handshake completed: the server welcomed this client under `connection_id`.
+    /// The handshake completed: the server welcomed this client under `connection_id` (on a
+    /// server: it welcomed the client).
     Connected {
         /// The id the server assigned.
         connection_id: u64,
+        /// The token that resumes this session in a later Hello (empty: the server keeps none).
+        session_token: Bytes,
+        /// This connection continues an earlier session (the Hello's resume token named one).
+        resumed: bool,
+        /// On resume: reliable messages the server dropped while the client was away.
+        missed: u32,
     },
     /// A message arrived on its channel, in the order the channel's kind promises.
     Frame(Frame),

@@ -12,8 +12,10 @@
 //! Over TCP, [`StreamSession`] runs the same handshake, heartbeats, idle timeout and close on a
 //! byte stream, without packet numbers, acks or retransmission (the stream provides those).
 //!
-//! Not here yet: pacing within the congestion window, session resume, and undoing the window cut
-//! of a loss that proves spurious.
+//! The server's application decides what the Welcome says about resuming a session
+//! ([`Admission`]); keeping sessions to resume is the server's.
+//!
+//! Not here yet: pacing within the congestion window.
 
 mod config;
 mod congestion;
@@ -41,4 +43,5 @@ pub use event::{Closer, Event, Transmit};
 pub use rtt::{GRANULARITY, RttEstimator};
 pub use stats::Stats;
 pub use stream::StreamSession;
+pub use terms::{Admission, Admit};
 pub use time::Instant;

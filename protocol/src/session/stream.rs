@@ -20,18 +20,18 @@
 use alloc::string::ToString;
 use core::time::Duration;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 
 use super::config::SessionConfig;
 use super::error::SendError;
 use super::event::{Closer, Event, EventQueue};
 use super::rtt::RttEstimator;
 use super::stats::Stats;
-use super::terms::{agree, millis, version_reject};
+use super::terms::{Admission, Admit, agree, millis, version_reject};
 use super::time::Instant;
 use crate::DecodeError;
 use crate::wire::{
-    Close, CloseAck, DEFAULT_MAX_FRAME_LEN, Frame, FrameBody, FrameKind, Hello, HelloOptions,
+    Close, CloseAck, DEFAULT_MAX_FRAME_LEN, Frame, FrameBody, FrameKind, Hello,
     MAX_FRAME_LEN_CEILING, MIN_FRAME_LEN, Ping, Pong, Reason, SharedFrame, StreamDeframer, Text,
     VERSION, Welcome, encode_stream_frame_into,
 };
@@ -111,7 +111,7 @@ impl StreamSession {
             idle_timeout_ms: millis(s.config.idle_timeout),
             max_frame_len: frame_limit(&s.config),
             nonce: 0,
-            options: HelloOptions::new(),
+            options: s.config.hello_options.clone(),
         });
         s.emit(&hello, now);
         s
@@ -295,8 +295,15 @@ impl StreamSession {
         self.finish(reason, Text::from(message), Closer::Local);
     }
 
-    /// Takes bytes read from the socket.
+    /// Takes bytes read from the socket. A server's Welcome offers no session token (see
+    /// [`StreamSession::handle_bytes_with`]).
     pub fn handle_bytes(&mut self, now: Instant, data: &[u8]) {
+        self.handle_bytes_with(now, data, |_: &Hello, _| Admission::default());
+    }
+
+    /// Takes bytes read from the socket; a server asks `admit` what its Welcome says about the
+    /// session (a token to resume it by, whether it resumed one), given the client's Hello.
+    pub fn handle_bytes_with(&mut self, now: Instant, data: &[u8], mut admit: impl Admit) {
         if self.state == StreamState::Closed {
             return;
         }
@@ -309,7 +316,7 @@ impl StreamSession {
                 Ok(Some(body)) => {
                     self.stats.packets_received += 1;
                     match Frame::parse(body) {
-                        Ok(frame) => self.on_frame(frame, now),
+                        Ok(frame) => self.on_frame(frame, now, &mut admit),
                         Err(DecodeError::UnknownKind(k)) if FrameKind::is_ignorable(k) => {}
                         Err(e) => self.fail(now, e.close_reason(), &e.to_string()),
                     }
@@ -323,9 +330,9 @@ impl StreamSession {
         }
     }
 
-    fn on_frame(&mut self, frame: Frame, now: Instant) {
+    fn on_frame(&mut self, frame: Frame, now: Instant, admit: &mut impl Admit) {
         match self.state {
-            StreamState::AwaitHello { .. } => self.on_hello(frame, now),
+            StreamState::AwaitHello { .. } => self.on_hello(frame, now, admit),
             StreamState::AwaitWelcome { .. } => self.on_welcome(frame, now),
             StreamState::Established | StreamState::Closing { .. } => {
                 self.on_session_frame(frame, now);
@@ -334,7 +341,7 @@ impl StreamSession {
         }
     }
 
-    fn on_hello(&mut self, frame: Frame, now: Instant) {
+    fn on_hello(&mut self, frame: Frame, now: Instant, admit: &mut impl Admit) {
         let FrameBody::Hello(hello) = frame.body else {
             let what = alloc::format!("expected Hello, got {}", frame.body.kind());
             return self.fail(now, Reason::PROTOCOL_ERROR, &what);
@@ -348,22 +355,27 @@ impl StreamSession {
             .max_frame_len
             .clamp(MIN_FRAME_LEN, frame_limit(&self.config));
         self.deframer.set_max_frame_len(max_frame_len);
+        let admission = admit(&hello, self.connection_id);
         self.state = StreamState::Established;
         self.emit(
             &Frame::new(Welcome {
-                resumed: false,
+                resumed: admission.resumed,
                 version: VERSION,
                 connection_id: self.connection_id,
                 idle_timeout_ms: millis(self.config.idle_timeout),
                 max_frame_len,
                 heartbeat_interval_ms: millis(self.config.heartbeat_interval),
-                missed: 0,
-                session_token: Bytes::new(),
+                missed: admission.missed,
+                session_token: admission.session_token.clone(),
             }),
             now,
         );
+        let welcome_token = admission.session_token;
         self.events.push_back(Event::Connected {
             connection_id: self.connection_id,
+            session_token: welcome_token,
+            resumed: admission.resumed,
+            missed: admission.missed,
         });
     }
 
@@ -379,6 +391,9 @@ impl StreamSession {
                 self.state = StreamState::Established;
                 self.events.push_back(Event::Connected {
                     connection_id: w.connection_id,
+                    session_token: w.session_token,
+                    resumed: w.resumed,
+                    missed: w.missed,
                 });
             }
             FrameBody::Reject(r) => self.finish(r.reason, r.message, Closer::Peer),

@@ -3,7 +3,30 @@
 
 use core::time::Duration;
 
-use crate::wire::{Frame, Reason, Reject, Text, VERSION};
+use bytes::Bytes;
+
+use crate::wire::{Frame, Hello, Reason, Reject, Text, VERSION};
+
+/// What a server's Welcome says about the session a client joins (docs/PROTOCOL.md section 4.3):
+/// the token to resume it by later, and whether this connection resumed an earlier session.
+/// The server's application decides it when the Hello arrives (see
+/// [`StreamSession::handle_bytes_with`](super::StreamSession::handle_bytes_with) and
+/// [`Endpoint::handle_with`](super::Endpoint::handle_with)); the default is a new session with no
+/// token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admission {
+    /// The token to put in a later Hello's `RESUME_TOKEN` (at most 255 bytes; empty: no resume).
+    pub session_token: Bytes,
+    /// The Hello's `RESUME_TOKEN` named a session this connection now continues.
+    pub resumed: bool,
+    /// On resume: reliable messages dropped while the client was away.
+    pub missed: u32,
+}
+
+/// Decides the [`Admission`] of a client from its Hello and its connection id.
+pub trait Admit: FnMut(&Hello, u64) -> Admission {}
+
+impl<F: FnMut(&Hello, u64) -> Admission> Admit for F {}
 
 /// The Reject a server sends to a Hello that lists no version it speaks (section 4.4).
 pub(crate) fn version_reject() -> Frame {

@@ -28,6 +28,7 @@ mod reader;
 mod shared;
 mod stream;
 mod text;
+mod will;
 mod writer;
 
 pub use code::{Reason, Status};
@@ -52,6 +53,7 @@ pub use stream::{
     encode_stream_frame, encode_stream_frame_into, stream_frame_len,
 };
 pub use text::Text;
+pub use will::LastWill;
 
 /// The protocol version this crate speaks (section 1.2).
 pub const VERSION: u8 = 1;

@@ -10,6 +10,7 @@ use bytes::Bytes;
 
 use super::kind::ChannelKind;
 use super::text::Text;
+use super::will::LastWill;
 use crate::error::{DecodeError, EncodeError, Malformation};
 
 /// Option type codes. A receiver ignores a type it does not know.
@@ -27,7 +28,8 @@ pub mod option {
     pub const CLIENT_NAME: u8 = 0x04;
     /// Reserved: a signed connect token.
     pub const AUTH_TOKEN: u8 = 0x10;
-    /// Reserved: a message the server publishes if the session ends without a Close.
+    /// A message the server publishes if the session ends without a Close
+    /// ([`LastWill`](crate::wire::LastWill)).
     pub const LAST_WILL: u8 = 0x11;
 }
 
@@ -107,6 +109,12 @@ impl HelloOptions {
             .map(|v| v.iter().filter_map(|&c| ChannelKind::from_u8(c)).collect())
     }
 
+    /// The message to publish if the session ends without a Close.
+    pub fn last_will(&self) -> Option<LastWill> {
+        self.get(option::LAST_WILL)
+            .and_then(|v| LastWill::parse(v).ok())
+    }
+
     /// The client's name, for logs.
     pub fn client_name(&self) -> Option<Text> {
         self.get(option::CLIENT_NAME)
@@ -135,6 +143,7 @@ fn validate_known(code: u8, value: &[u8]) -> Result<(), DecodeError> {
             value.len() < 256 && value.iter().all(|&c| ChannelKind::from_u8(c).is_some())
         }
         option::CLIENT_NAME => core::str::from_utf8(value).is_ok(),
+        option::LAST_WILL => LastWill::parse(Bytes::copy_from_slice(value)).is_ok(),
         _ => true,
     };
     if ok {
@@ -232,6 +241,17 @@ impl HelloOptionsBuilder {
         }
         let codes: Vec<u8> = kinds.iter().map(|&k| k as u8).collect();
         self.raw(option::CHANNELS, &codes)
+    }
+
+    /// Leaves a message to publish if the session ends without a Close.
+    pub fn last_will(mut self, will: &LastWill) -> Self {
+        match will.encode() {
+            Ok(value) => self.raw(option::LAST_WILL, &value),
+            Err(e) => {
+                self.error.get_or_insert(e);
+                self
+            }
+        }
     }
 
     /// Names the client, for logs.

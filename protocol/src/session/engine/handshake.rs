@@ -47,6 +47,9 @@ impl Session {
                     self.last_ack_eliciting_sent = now;
                     self.events.push_back(Event::Connected {
                         connection_id: w.connection_id,
+                        session_token: w.session_token,
+                        resumed: w.resumed,
+                        missed: w.missed,
                     });
                     return;
                 }
@@ -81,6 +84,9 @@ impl Session {
         }
         if !channels.is_empty() {
             options = options.channels(&channels);
+        }
+        for o in &self.config.hello_options {
+            options = options.raw(o.code, &o.value);
         }
         let hello = |options: HelloOptions| {
             Frame::new(Hello {
