@@ -3,8 +3,8 @@
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
-use framewire_protocol::session::{Event, Instant, SendError, StreamSession};
-use framewire_protocol::wire::Reason;
+use framewire_protocol::session::{Closer, Event, Instant, SendError, StreamSession};
+use framewire_protocol::wire::{Hello, Reason};
 use log::{debug, info, warn};
 use mio::net::TcpStream;
 
@@ -45,6 +45,8 @@ pub(crate) struct Connection {
     opened: bool,
     /// In the loop's list of connections to flush this turn.
     dirty: bool,
+    /// The client closed the session with reason NORMAL.
+    clean_close: bool,
 }
 
 impl Connection {
@@ -55,6 +57,7 @@ impl Connection {
             session,
             opened: false,
             dirty: false,
+            clean_close: false,
         }
     }
 
@@ -98,7 +101,10 @@ impl Connection {
                 Ok(0) => return Readable::Ended(End::PeerClosed),
                 Ok(n) => {
                     read += n;
-                    self.session.handle_bytes(now, &scratch[..n]);
+                    self.session
+                        .handle_bytes_with(now, &scratch[..n], |hello: &Hello, _| {
+                            hub.admit(me, hello)
+                        });
                     self.serve(now, hub, me);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -124,6 +130,11 @@ impl Connection {
         self.opened
     }
 
+    /// Whether the client ended the session with a Close (NORMAL): then it is over for good.
+    pub(crate) fn ended_cleanly(&self) -> bool {
+        self.clean_close
+    }
+
     /// Queues a frame from the hub. A peer whose output is full is closed as a slow consumer;
     /// an unreliable frame that finds the output above its high-water mark is dropped.
     pub(crate) fn deliver(
@@ -142,6 +153,11 @@ impl Connection {
         let sent = match delivery {
             Delivery::Frame(frame) => self.session.send(frame, now),
             Delivery::Shared(frame) => self.session.send_shared(frame, now),
+            Delivery::Close(reason, why) => {
+                info!("{}: closing: {why}", self.peer);
+                self.session.close(now, *reason, why);
+                return;
+            }
         };
         match sent {
             Ok(()) if self.session.pending_output().len() == before => hub.count_dropped(me, 1),
@@ -168,9 +184,11 @@ impl Connection {
                 Event::Connected { connection_id, .. } => {
                     debug!("{}: session {connection_id} established", self.peer);
                     self.opened = true;
-                    hub.session_opened(me);
                 }
-                Event::Frame(frame) => hub.handle_frame(now, me, frame),
+                Event::Frame(frame) => {
+                    let kind = self.session.channel_kind(frame.channel);
+                    hub.handle_frame(now, me, frame, kind);
+                }
                 Event::Closed {
                     reason,
                     message,
@@ -180,6 +198,7 @@ impl Connection {
                         "{}: session closed by {by:?}: {reason} {message}",
                         self.peer
                     );
+                    self.clean_close = by == Closer::Peer && reason == Reason::NORMAL;
                 }
                 other => debug!("{}: {other:?}", self.peer),
             }

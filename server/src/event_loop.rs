@@ -32,9 +32,9 @@ use crate::config::ServerConfig;
 use crate::connection::{Connection, End, Readable};
 use crate::counters::{CounterSnapshot, Counters};
 use crate::deadlines::Deadlines;
-use crate::hub::{ClientId, Hub, ServerInfo};
+use crate::hub::{ClientId, Hub, ServerInfo, TokenKey};
 use crate::tcp_options;
-use crate::udp::{Next, UdpService};
+use crate::udp::{Next, UdpService, random_key};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -176,7 +176,7 @@ impl Server {
         let epoch = std::time::Instant::now();
         let hub = Hub::new(
             config.hub.clone(),
-            server_info(config),
+            server_info(config)?,
             Arc::clone(&counters),
         );
         let mut server = Self {
@@ -443,9 +443,9 @@ impl Server {
                 udp.transmit(id, now);
                 match udp.next(id) {
                     Next::At(deadline) => self.schedule(TimerKey::Udp(id), Some(deadline)),
-                    Next::Ended => {
+                    Next::Ended { clean } => {
                         self.schedule(TimerKey::Udp(id), None);
-                        self.hub.session_ended(now, ClientId::Udp(id));
+                        self.hub.session_ended(now, ClientId::Udp(id), clean);
                     }
                     Next::Gone => self.schedule(TimerKey::Udp(id), None),
                 }
@@ -549,7 +549,8 @@ impl Server {
                 let _ = self.poll.registry().deregister(conn.stream_mut());
                 self.release_address(conn.peer());
                 if conn.is_open_in_hub() {
-                    self.hub.session_ended(now, ClientId::Tcp(token.0));
+                    let clean = conn.ended_cleanly();
+                    self.hub.session_ended(now, ClientId::Tcp(token.0), clean);
                 }
             }
             return;
@@ -641,11 +642,12 @@ fn is_out_of_descriptors(e: &io::Error) -> bool {
 
 /// What `sys.info` reports of the server's settings, and the wall clock at the protocol clock's
 /// zero.
-fn server_info(config: &ServerConfig) -> ServerInfo {
+fn server_info(config: &ServerConfig) -> io::Result<ServerInfo> {
     let unix_micros_at_zero = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-    ServerInfo {
+    Ok(ServerInfo {
+        token_key: TokenKey(random_key()?),
         unix_micros_at_zero,
         limits: vec![
             ("max_connections", config.max_connections as u64),
@@ -667,5 +669,5 @@ fn server_info(config: &ServerConfig) -> ServerInfo {
             ("max_queue_depth", config.hub.max_queue_depth as u64),
             ("max_name_len", config.hub.max_name_len as u64),
         ],
-    }
+    })
 }

@@ -12,9 +12,9 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use framewire_protocol::session::{
-    Endpoint, EndpointConfig, Event, Instant, Outcome, SendError, Session, SessionConfig,
+    Closer, Endpoint, EndpointConfig, Event, Instant, Outcome, SendError, Session, SessionConfig,
 };
-use framewire_protocol::wire::{MAX_DATAGRAM_SIZE, Reason};
+use framewire_protocol::wire::{Hello, MAX_DATAGRAM_SIZE, Reason};
 use log::{debug, info, warn};
 use mio::net::UdpSocket;
 
@@ -35,17 +35,25 @@ pub(crate) fn random_key() -> io::Result<[u8; 16]> {
 pub(crate) enum Next {
     /// Live: its next deadline.
     At(Instant),
-    /// It ended now and is forgotten.
-    Ended,
+    /// It ended now and is forgotten; `clean`: the client closed it with reason NORMAL.
+    Ended { clean: bool },
     /// No such session (it ended before).
     Gone,
+}
+
+/// A datagram session and how it ended.
+#[derive(Debug)]
+struct Peer {
+    session: Session,
+    /// The client closed the session with reason NORMAL.
+    clean_close: bool,
 }
 
 #[derive(Debug)]
 pub(crate) struct UdpService {
     socket: UdpSocket,
     endpoint: Endpoint,
-    sessions: HashMap<u64, Session>,
+    sessions: HashMap<u64, Peer>,
     out: Vec<u8>,
 }
 
@@ -96,18 +104,27 @@ impl UdpService {
                 }
             };
             let datagram = &scratch[..len];
-            match self.endpoint.handle(now, from, datagram, &mut self.out) {
+            let admit = |hello: &Hello, id: u64| hub.admit(ClientId::Udp(id), hello);
+            match self
+                .endpoint
+                .handle_with(now, from, datagram, &mut self.out, admit)
+            {
                 Outcome::Reply(n) => send(&self.socket, &self.out[..n], from),
                 Outcome::Accept { session, reply } => {
                     let id = session.connection_id();
                     info!("{from}: udp session {id} established");
                     send(&self.socket, &self.out[..reply], from);
-                    self.sessions.insert(id, *session);
-                    hub.session_opened(ClientId::Udp(id));
+                    self.sessions.insert(
+                        id,
+                        Peer {
+                            session: *session,
+                            clean_close: false,
+                        },
+                    );
                     touched.push(id);
                 }
                 Outcome::Route(id) => {
-                    if let Some(session) = self.sessions.get_mut(&id) {
+                    if let Some(Peer { session, .. }) = self.sessions.get_mut(&id) {
                         session.handle_datagram(now, from, Bytes::copy_from_slice(datagram));
                         touched.push(id);
                     }
@@ -125,7 +142,7 @@ impl UdpService {
 
     /// Runs a session's timers.
     pub(crate) fn on_timeout(&mut self, id: u64, now: Instant, hub: &mut Hub) {
-        if let Some(session) = self.sessions.get_mut(&id) {
+        if let Some(Peer { session, .. }) = self.sessions.get_mut(&id) {
             session.handle_timeout(now);
         }
         self.serve(id, now, hub);
@@ -133,27 +150,33 @@ impl UdpService {
 
     /// Where a session stands after a turn.
     pub(crate) fn next(&mut self, id: u64) -> Next {
-        let Some(session) = self.sessions.get(&id) else {
+        let Some(peer) = self.sessions.get(&id) else {
             return Next::Gone;
         };
-        if let Some(deadline) = session.poll_timeout() {
+        if let Some(deadline) = peer.session.poll_timeout() {
             Next::At(deadline)
         } else {
+            let clean = peer.clean_close;
             self.sessions.remove(&id);
-            Next::Ended
+            Next::Ended { clean }
         }
     }
 
     /// Queues a frame from the hub. A session whose reliable queue is full is closed as a slow
     /// consumer.
     pub(crate) fn deliver(&mut self, id: u64, now: Instant, delivery: Delivery, hub: &mut Hub) {
-        let Some(session) = self.sessions.get_mut(&id) else {
+        let Some(Peer { session, .. }) = self.sessions.get_mut(&id) else {
             return;
         };
         let me = ClientId::Udp(id);
         let sent = match delivery {
             Delivery::Frame(frame) => session.send(frame),
             Delivery::Shared(frame) => session.send_shared(&frame),
+            Delivery::Close(reason, why) => {
+                info!("udp session {id}: closing: {why}");
+                session.close(now, reason, why);
+                return;
+            }
         };
         match sent {
             Ok(()) => {}
@@ -170,18 +193,22 @@ impl UdpService {
 
     /// Hands a session's events to the hub.
     fn serve(&mut self, id: u64, now: Instant, hub: &mut Hub) {
-        let Some(session) = self.sessions.get_mut(&id) else {
+        let Some(peer) = self.sessions.get_mut(&id) else {
             return;
         };
-        while let Some(event) = session.poll_event() {
+        while let Some(event) = peer.session.poll_event() {
             match event {
-                Event::Frame(frame) => hub.handle_frame(now, ClientId::Udp(id), frame),
+                Event::Frame(frame) => {
+                    let kind = peer.session.channel_kind(frame.channel);
+                    hub.handle_frame(now, ClientId::Udp(id), frame, kind);
+                }
                 Event::Closed {
                     reason,
                     message,
                     by,
                 } => {
                     info!("udp session {id}: closed by {by:?}: {reason} {message}");
+                    peer.clean_close = by == Closer::Peer && reason == Reason::NORMAL;
                 }
                 other => debug!("udp session {id}: {other:?}"),
             }
@@ -190,7 +217,7 @@ impl UdpService {
 
     /// Sends what a session has to send now.
     pub(crate) fn transmit(&mut self, id: u64, now: Instant) {
-        let Some(session) = self.sessions.get_mut(&id) else {
+        let Some(Peer { session, .. }) = self.sessions.get_mut(&id) else {
             return;
         };
         while let Some(t) = session.poll_transmit(now, &mut self.out) {
@@ -202,7 +229,7 @@ impl UdpService {
     pub(crate) fn close_all(&mut self, now: Instant) {
         let ids: Vec<u64> = self.sessions.keys().copied().collect();
         for id in ids {
-            if let Some(session) = self.sessions.get_mut(&id) {
+            if let Some(Peer { session, .. }) = self.sessions.get_mut(&id) {
                 session.close(now, Reason::GOING_AWAY, "server shutting down");
             }
             self.transmit(id, now);

@@ -9,7 +9,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use framewire_client::{FrameStream, RecvError};
 use framewire_protocol::session::{Event, Instant, Session, SessionConfig};
-use framewire_protocol::wire::{Frame, FrameBody, HelloOptions, Pong, Response, Status};
+use framewire_protocol::wire::{
+    Close, Frame, FrameBody, HelloOptions, Pong, Reason, Response, Status, Text,
+};
 
 use crate::{DEADLINE, TestServer};
 
@@ -24,6 +26,17 @@ pub enum Via {
 
 /// Both transports, for tests that run once over each.
 pub const BOTH: [Via; 2] = [Via::Tcp, Via::Udp];
+
+/// What a Welcome said about the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Welcomed {
+    /// The token that resumes the session.
+    pub token: Bytes,
+    /// This connection resumed an earlier session.
+    pub resumed: bool,
+    /// Reliable messages dropped while away.
+    pub missed: u32,
+}
 
 /// A client session on a real UDP socket.
 #[derive(Debug)]
@@ -41,13 +54,19 @@ impl UdpClient {
     ///
     /// # Panics
     /// If the socket cannot be bound.
-    pub fn connect_from(from: IpAddr, server: SocketAddr, seed: u64) -> Self {
+    pub fn connect_from(
+        from: IpAddr,
+        server: SocketAddr,
+        seed: u64,
+        hello_options: HelloOptions,
+    ) -> Self {
         let socket = UdpSocket::bind(SocketAddr::new(from, 0)).expect("bind a UDP socket");
         socket
             .set_read_timeout(Some(Duration::from_millis(5)))
             .expect("set a read timeout");
         let config = SessionConfig {
             seed,
+            hello_options,
             ..SessionConfig::default()
         };
         let session = Session::connect(config, server, seed, Instant::ZERO);
@@ -130,24 +149,64 @@ impl TestClient {
     /// # Panics
     /// If the connection or the handshake fails.
     pub fn connect_from(server: &TestServer, via: Via, from: IpAddr, seed: u64) -> Self {
+        Self::connect_with(server, via, from, seed, HelloOptions::new()).0
+    }
+
+    /// Connects with these Hello options (a resume token, a last will) and returns what the
+    /// Welcome said about the session.
+    ///
+    /// # Panics
+    /// If the connection or the handshake fails.
+    pub fn connect_with(
+        server: &TestServer,
+        via: Via,
+        from: IpAddr,
+        seed: u64,
+        options: HelloOptions,
+    ) -> (Self, Welcomed) {
         match via {
             Via::Tcp => {
                 let mut s = FrameStream::connect_from(from, server.addr(), DEADLINE)
                     .expect("connect over TCP");
-                let welcome = s.handshake(HelloOptions::new()).expect("a Welcome");
-                assert!(matches!(welcome.body, FrameBody::Welcome(_)), "{welcome:?}");
-                Self::Tcp(s)
+                let welcome = s.handshake(options).expect("a Welcome");
+                let FrameBody::Welcome(w) = welcome.body else {
+                    panic!("expected a Welcome: {welcome:?}");
+                };
+                let welcomed = Welcomed {
+                    token: w.session_token,
+                    resumed: w.resumed,
+                    missed: w.missed,
+                };
+                (Self::Tcp(s), welcomed)
             }
             Via::Udp => {
-                let mut c = UdpClient::connect_from(from, server.udp_addr(), seed);
+                let mut c = UdpClient::connect_from(from, server.udp_addr(), seed, options);
                 assert!(
                     c.run_until(DEADLINE, |e| e
                         .iter()
                         .any(|e| matches!(e, Event::Connected { .. }))),
                     "no UDP handshake"
                 );
-                c.events.retain(|e| !matches!(e, Event::Connected { .. }));
-                Self::Udp(Box::new(c))
+                let at = c
+                    .events
+                    .iter()
+                    .position(|e| matches!(e, Event::Connected { .. }))
+                    .expect("connected");
+                let Some(Event::Connected {
+                    session_token,
+                    resumed,
+                    missed,
+                    ..
+                }) = c.events.remove(at)
+                else {
+                    unreachable!("found above")
+                };
+                let welcomed = Welcomed {
+                    token: session_token,
+                    resumed,
+                    missed,
+                };
+                (Self::Udp(Box::new(c)), welcomed)
             }
         }
     }
@@ -199,6 +258,10 @@ impl TestClient {
                 });
                 match c.events.pop_front()? {
                     Event::Frame(f) => Some(f),
+                    // The session's end, as the Close frame that a TCP client would read.
+                    Event::Closed {
+                        reason, message, ..
+                    } => Some(Frame::new(Close { reason, message })),
                     other => panic!("session event: {other:?}"),
                 }
             }
@@ -238,6 +301,43 @@ impl TestClient {
         let (before, r) = self.until_response(id);
         assert_eq!(r.status, Status::OK, "{r:?}");
         before
+    }
+
+    /// Ends the session with a Close (NORMAL) and waits for the server's answer.
+    ///
+    /// # Panics
+    /// If the server does not answer the Close within [`DEADLINE`].
+    pub fn close(self) {
+        match self {
+            Self::Tcp(mut s) => {
+                s.send(&Frame::new(Close {
+                    reason: Reason::NORMAL,
+                    message: Text::from("done"),
+                }))
+                .expect("send a Close");
+                loop {
+                    match s.recv() {
+                        Ok(Frame {
+                            body: FrameBody::CloseAck(_),
+                            ..
+                        })
+                        | Err(RecvError::Closed) => return,
+                        Ok(_) => {}
+                        Err(e) => panic!("no answer to the Close: {e}"),
+                    }
+                }
+            }
+            Self::Udp(mut c) => {
+                let now = c.now();
+                c.session.close(now, Reason::NORMAL, "done");
+                assert!(
+                    c.run_until(DEADLINE, |e| e
+                        .iter()
+                        .any(|e| matches!(e, Event::Closed { .. }))),
+                    "no answer to the Close"
+                );
+            }
+        }
     }
 
     /// Closes the connection without a Close frame (the process vanishing).

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 mod client;
 
-pub use client::{BOTH, TestClient, UdpClient, Via};
+pub use client::{BOTH, TestClient, UdpClient, Via, Welcomed};
 pub use framewire_client::{FrameStream, RecvError};
 use framewire_server::{Server, ServerConfig, ServerHandle};
 

@@ -17,7 +17,12 @@ use framewire_tests::{DEADLINE, TestServer, UdpClient};
 #[test]
 fn handshake_echo_and_sys_ping_over_udp() {
     let server = TestServer::start(ServerConfig::default());
-    let mut c = UdpClient::connect_from([127, 0, 0, 1].into(), server.udp_addr(), 0x5eed);
+    let mut c = UdpClient::connect_from(
+        [127, 0, 0, 1].into(),
+        server.udp_addr(),
+        0x5eed,
+        HelloOptions::new(),
+    );
     assert!(c.run_until(DEADLINE, |e| {
         e.iter().any(|e| matches!(e, Event::Connected { .. }))
     }));

@@ -153,6 +153,11 @@ impl StreamSession {
         s
     }
 
+    /// The kind of a channel in this session.
+    pub fn channel_kind(&self, channel: u8) -> crate::wire::ChannelKind {
+        self.config.channel_kind(channel)
+    }
+
     /// The idle timeout in force (agreed in the handshake).
     pub fn idle_timeout(&self) -> Duration {
         self.config.idle_timeout

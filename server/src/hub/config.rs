@@ -29,6 +29,14 @@ pub struct HubConfig {
     pub max_fetch_wait: Duration,
     /// Long polls one session may have waiting; one more gets `LIMIT_REACHED`.
     pub max_waiting_fetches_per_session: usize,
+    /// How long the subscriptions of a session that ended without a Close are kept for it to
+    /// resume.
+    pub session_expiry: Duration,
+    /// Reliable messages kept for a parked session; past this the oldest is dropped and counted in
+    /// the `missed` of the Welcome that resumes it.
+    pub max_parked_messages: usize,
+    /// Parked sessions at once; a session that ends past this is forgotten at once.
+    pub max_parked_sessions: usize,
 }
 
 impl Default for HubConfig {
@@ -46,6 +54,9 @@ impl Default for HubConfig {
             visibility_timeout: Duration::from_secs(30),
             max_fetch_wait: Duration::from_secs(300),
             max_waiting_fetches_per_session: 64,
+            session_expiry: Duration::from_secs(120),
+            max_parked_messages: 1_000,
+            max_parked_sessions: 10_000,
         }
     }
 }

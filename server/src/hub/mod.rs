@@ -5,19 +5,22 @@
 //! deadlines (`services`, `sys`); work queues with short and long polls, acks and redelivery
 //! (`queues`). Data frames are echoed on their channel (an echo service for measurements).
 //!
+//! Sessions resume: every Welcome carries a session token ([`token`]); a session that ends without
+//! the client's Close (NORMAL) leaves its subscriptions parked for `session_expiry`, collecting the
+//! reliable messages published to them (bounded, oldest dropped and counted), and a client that
+//! presents the token gets them back. A token naming a live session takes it over: the old
+//! connection is closed with `SESSION_TAKEN_OVER`. A session's last will (Hello option
+//! `LAST_WILL`) is published when it ends without a Close.
+//!
 //! # Driving the hub
 //!
 //! Like the protocol's sessions, the hub takes input with the time and hands back output:
-//! [`Hub::handle_frame`] for each frame an established session delivers, [`Hub::session_opened`]
-//! and [`Hub::session_ended`] around each session, and [`Hub::handle_timeout`] at
+//! [`Hub::admit`] with each client's Hello (its answer goes in the Welcome), [`Hub::handle_frame`]
+//! for each frame an established session delivers, [`Hub::session_ended`] once when a session
+//! is over, and [`Hub::handle_timeout`] at
 //! [`Hub::poll_timeout`]. After each call, drain [`Hub::poll_output`]: frames addressed to sessions,
 //! which the event loop hands to those sessions. A frame for a session that no longer exists is
 //! dropped by the caller. A fan-out's frame is encoded once and shared by every subscriber.
-//!
-//! # Not here yet
-//!
-//! Session resume (a reconnecting client getting its subscriptions and missed messages back) and
-//! last-will messages need the handshake's `RESUME_TOKEN` and `LAST_WILL` options served.
 
 mod config;
 mod output;
@@ -26,19 +29,24 @@ mod queues;
 mod services;
 mod stats;
 mod sys;
+pub mod token;
 pub mod topic;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use framewire_protocol::session::Instant;
-use framewire_protocol::wire::{Data, ErrorFrame, Frame, FrameBody, Reason, Request, Status, Text};
-use log::debug;
+use framewire_protocol::session::{Admission, Instant};
+use framewire_protocol::wire::{
+    ChannelKind, Data, ErrorFrame, Frame, FrameBody, Hello, LastWill, Reason, Request, Status, Text,
+};
+use log::{debug, info};
 
 pub use config::HubConfig;
 pub use output::{ClientId, Delivery, Output, Transport};
 pub use stats::{HubStats, TransportStats};
 pub use sys::ServerInfo;
+pub use token::TokenKey;
 
 use crate::counters::Counters;
 use crate::deadlines::Deadlines;
@@ -52,6 +60,7 @@ use services::{Routed, RoutedKey, Services};
 enum HubTimer {
     Request(RoutedKey),
     Queue(QueueTimer),
+    ParkedExpiry(u64),
 }
 
 /// The hub's state: subscriptions, retained messages, services, routed requests and queues.
@@ -66,6 +75,10 @@ pub struct Hub {
     timers: Deadlines<HubTimer>,
     outputs: Outputs,
     stats: HubStats,
+    /// Sessions admitted and not yet ended.
+    open: HashSet<ClientId>,
+    /// Last wills, by session.
+    wills: HashMap<ClientId, LastWill>,
 }
 
 impl Hub {
@@ -81,6 +94,8 @@ impl Hub {
             timers: Deadlines::default(),
             outputs: Outputs::default(),
             stats: HubStats::default(),
+            open: HashSet::new(),
+            wills: HashMap::new(),
         }
     }
 
@@ -89,20 +104,81 @@ impl Hub {
         self.stats
     }
 
-    /// A session was established.
-    pub fn session_opened(&mut self, client: ClientId) {
+    /// A client's Hello arrived: the session is counted, its last will kept, and the Welcome's
+    /// terms decided: a token to resume this session by, and whether the Hello's token resumed a
+    /// parked session (its subscriptions and kept messages follow the Welcome) or took over a live
+    /// one (which is closed with `SESSION_TAKEN_OVER`).
+    pub fn admit(&mut self, client: ClientId, hello: &Hello) -> Admission {
         let t = self.stats.transport(client.transport());
         t.sessions += 1;
         t.sessions_total += 1;
+        self.open.insert(client);
+        if let Some(will) = hello.options.last_will() {
+            if topic::check_topic(will.topic.as_str()).is_ok()
+                && will.topic.len() <= self.config.max_name_len
+            {
+                self.wills.insert(client, will);
+            } else {
+                debug!("{client:?}: last will on an invalid topic ignored");
+            }
+        }
+        let mut admission = Admission {
+            session_token: token::issue(&self.info.token_key, client),
+            ..Admission::default()
+        };
+        let Some(origin) = hello
+            .options
+            .resume_token()
+            .and_then(|t| token::verify(&self.info.token_key, &t))
+        else {
+            return admission;
+        };
+        if let Some(r) = self.pubsub.resume(origin, client, &mut self.outputs) {
+            self.timers.set(HubTimer::ParkedExpiry(r.parked), None);
+            info!(
+                "{client:?}: resumed the session of {origin:?} ({} missed)",
+                r.missed
+            );
+            admission.resumed = true;
+            admission.missed = r.missed;
+        } else if origin != client && self.open.contains(&origin) {
+            info!("{client:?}: took over the live session of {origin:?}");
+            self.pubsub.take_over(origin, client);
+            // The old connection is alive in the client's eyes no longer: no will for it.
+            self.wills.remove(&origin);
+            self.outputs.close(
+                origin,
+                Reason::SESSION_TAKEN_OVER,
+                "another connection resumed this session",
+            );
+            admission.resumed = true;
+        }
+        admission
     }
 
-    /// A session is over (closed, timed out, or its socket failed): its subscriptions and
-    /// services go, requests waiting on it fail with `RESPONDER_GONE`, and queue messages it
-    /// fetched without acknowledging are delivered again. Call it once per opened session.
-    pub fn session_ended(&mut self, now: Instant, client: ClientId) {
+    /// A session is over. `clean` is a Close with reason `NORMAL` from the client: the session
+    /// ends for good. Otherwise (the socket dropped, the idle timeout, a protocol error) its last
+    /// will is published and its subscriptions are parked for resume. Either way its services go,
+    /// requests waiting on it fail with `RESPONDER_GONE`, and queue messages it fetched without
+    /// acknowledging are delivered again. Call it once per admitted session.
+    pub fn session_ended(&mut self, now: Instant, client: ClientId, clean: bool) {
+        if !self.open.remove(&client) {
+            return;
+        }
         let t = self.stats.transport(client.transport());
         t.sessions = t.sessions.saturating_sub(1);
-        self.pubsub.forget(client);
+        let will = self.wills.remove(&client);
+        if clean {
+            self.pubsub.forget(client);
+        } else {
+            if let Some(will) = will {
+                self.publish_will(&will);
+            }
+            if let Some(n) = self.pubsub.park(&self.config, client) {
+                let expiry = now + self.config.session_expiry;
+                self.timers.set(HubTimer::ParkedExpiry(n), Some(expiry));
+            }
+        }
         for key in self.services.forget(client, &mut self.outputs) {
             self.timers.set(HubTimer::Request(key), None);
         }
@@ -110,6 +186,27 @@ impl Hub {
             .queues
             .forget(&self.config, now, client, &mut self.outputs);
         self.apply(changes);
+    }
+
+    fn publish_will(&mut self, will: &LastWill) {
+        // A will is what a device's watchers must hear: kept for parked subscribers too.
+        match self.pubsub.publish(
+            &self.config,
+            will.channel,
+            true,
+            will.retain,
+            &will.topic,
+            &will.payload,
+            &mut self.outputs,
+        ) {
+            Ok(fanout) => {
+                self.stats.published += 1;
+                self.stats.delivered += fanout.deliveries as u64;
+            }
+            Err((status, why)) => {
+                debug!("last will on {} not published: {status} {why}", will.topic);
+            }
+        }
     }
 
     /// Counts frames a session could not take.
@@ -149,6 +246,7 @@ impl Hub {
                         .on_timer(&self.config, now, t, &mut self.outputs);
                     self.apply(changes);
                 }
+                HubTimer::ParkedExpiry(n) => self.pubsub.expire(n),
             }
         }
     }
@@ -173,8 +271,15 @@ impl Hub {
         true
     }
 
-    /// Serves one frame from an established session.
-    pub fn handle_frame(&mut self, now: Instant, client: ClientId, frame: Frame) {
+    /// Serves one frame from an established session; `kind` is the kind of the channel it came on
+    /// in that session (a reliable publish is kept for parked subscribers).
+    pub fn handle_frame(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        frame: Frame,
+        kind: ChannelKind,
+    ) {
         self.stats.transport(client.transport()).frames_in += 1;
         let channel = frame.channel;
         match frame.body {
@@ -199,6 +304,7 @@ impl Hub {
                 match self.pubsub.publish(
                     &self.config,
                     channel,
+                    kind.is_reliable(),
                     p.retain,
                     &p.topic,
                     &p.payload,
@@ -293,6 +399,7 @@ impl Hub {
                 refused: self.counters.snapshot(),
                 subscriptions: self.pubsub.subscriptions(),
                 retained: self.pubsub.retained(),
+                parked_sessions: self.pubsub.parked(),
                 services: self.services.services(),
                 pending_requests: self.services.pending(),
                 queues: self.queues.queues(),

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use framewire_protocol::wire::{Frame, Response, SharedFrame, Status};
+use framewire_protocol::wire::{Frame, Reason, Response, SharedFrame, Status};
 
 /// A session the hub serves, named by its transport and the event loop's key for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,6 +40,8 @@ pub enum Delivery {
     Frame(Frame),
     /// A frame encoded once and shared by every session it goes to (a fan-out).
     Shared(SharedFrame),
+    /// Close the session with this reason (another connection took it over).
+    Close(Reason, &'static str),
 }
 
 /// A frame and the session it is for.
@@ -60,6 +62,13 @@ impl Outputs {
         self.0.push_back(Output {
             to,
             delivery: Delivery::Frame(frame),
+        });
+    }
+
+    pub(crate) fn close(&mut self, to: ClientId, reason: Reason, why: &'static str) {
+        self.0.push_back(Output {
+            to,
+            delivery: Delivery::Close(reason, why),
         });
     }
 

@@ -1,7 +1,10 @@
-//! Publish/subscribe: subscriptions by filter, retained messages, and the fan-out of a publish to
-//! every matching subscriber with one encoding shared by all (docs/PROTOCOL.md sections 5.1-5.3).
+//! Publish/subscribe: subscriptions by filter, retained messages, the fan-out of a publish to every
+//! matching subscriber with one encoding shared by all (docs/PROTOCOL.md sections 5.1-5.3), and
+//! parked sessions: the subscriptions of a session that ended without a Close, kept until it
+//! resumes or expires, with the reliable messages published to them meanwhile (bounded; the oldest
+//! go first, and are counted as missed).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 use framewire_protocol::wire::{Frame, Message, SharedFrame, Status, Text};
@@ -18,19 +21,44 @@ struct Retained {
     channel: u8,
 }
 
+/// Who holds a subscription: a live session, or a parked one waiting to be resumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Subscriber {
+    Live(ClientId),
+    Parked(u64),
+}
+
+/// A session's state kept after it ended without a Close.
+#[derive(Debug)]
+struct Parked {
+    origin: ClientId,
+    messages: VecDeque<SharedFrame>,
+    missed: u32,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct PubSub {
-    tree: SubscriptionTree<ClientId>,
-    /// Each session's filters, to remove them when it ends.
-    filters: HashMap<ClientId, Vec<Text>>,
+    tree: SubscriptionTree<Subscriber>,
+    /// Each holder's filters, to move or remove them.
+    filters: HashMap<Subscriber, Vec<Text>>,
     retained: HashMap<Text, Retained>,
     subscriptions: usize,
+    parked: HashMap<u64, Parked>,
+    parked_by_origin: HashMap<ClientId, u64>,
+    next_parked: u64,
 }
 
 /// What a publish did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Fanout {
     pub(crate) deliveries: usize,
+}
+
+/// A parked session handed back to a resuming one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Resumed {
+    pub(crate) parked: u64,
+    pub(crate) missed: u32,
 }
 
 impl PubSub {
@@ -40,6 +68,10 @@ impl PubSub {
 
     pub(crate) fn retained(&self) -> usize {
         self.retained.len()
+    }
+
+    pub(crate) fn parked(&self) -> usize {
+        self.parked.len()
     }
 
     pub(crate) fn subscribe(
@@ -53,7 +85,8 @@ impl PubSub {
         if let Err(e) = check_filter(filter.as_str()) {
             return out.fail(client, id, Status::INVALID_TOPIC, &e.to_string());
         }
-        let mine = self.filters.entry(client).or_default();
+        let me = Subscriber::Live(client);
+        let mine = self.filters.entry(me).or_default();
         if !mine.contains(filter) {
             if mine.len() >= config.max_subscriptions_per_session {
                 return out.fail(
@@ -63,7 +96,7 @@ impl PubSub {
                     "too many subscriptions for one session",
                 );
             }
-            self.tree.insert(filter.as_str(), client);
+            self.tree.insert(filter.as_str(), me);
             mine.push(filter.clone());
             self.subscriptions += 1;
         }
@@ -89,7 +122,8 @@ impl PubSub {
         filter: &Text,
         out: &mut Outputs,
     ) {
-        let removed = self.filters.get_mut(&client).is_some_and(|mine| {
+        let me = Subscriber::Live(client);
+        let removed = self.filters.get_mut(&me).is_some_and(|mine| {
             let at = mine.iter().position(|f| f == filter);
             if let Some(i) = at {
                 mine.swap_remove(i);
@@ -97,10 +131,10 @@ impl PubSub {
             at.is_some()
         });
         if removed {
-            self.tree.remove(filter.as_str(), client);
+            self.tree.remove(filter.as_str(), me);
             self.subscriptions -= 1;
-            if self.filters.get(&client).is_some_and(Vec::is_empty) {
-                self.filters.remove(&client);
+            if self.filters.get(&me).is_some_and(Vec::is_empty) {
+                self.filters.remove(&me);
             }
             out.ok(client, id);
         } else {
@@ -114,11 +148,14 @@ impl PubSub {
     }
 
     /// Publishes to every matching subscriber; `retain` also keeps (or, when empty, clears) the
-    /// topic's retained message. On error nothing was published.
+    /// topic's retained message. A parked subscriber keeps the message if it travels `reliable`.
+    /// On error nothing was published.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn publish(
         &mut self,
         config: &HubConfig,
         channel: u8,
+        reliable: bool,
         retain: bool,
         topic: &Text,
         payload: &Bytes,
@@ -160,20 +197,111 @@ impl PubSub {
             warn!("cannot encode a message on {topic}: {e}");
             (Status::INTERNAL, e.to_string())
         })?;
-        let deliveries = subscribers.len();
+        let mut deliveries = 0;
         for subscriber in subscribers {
-            out.shared(subscriber, shared.clone());
+            match subscriber {
+                Subscriber::Live(client) => {
+                    out.shared(client, shared.clone());
+                    deliveries += 1;
+                }
+                Subscriber::Parked(n) if reliable => {
+                    if let Some(p) = self.parked.get_mut(&n) {
+                        if p.messages.len() >= config.max_parked_messages {
+                            p.messages.pop_front();
+                            p.missed = p.missed.saturating_add(1);
+                        }
+                        p.messages.push_back(shared.clone());
+                    }
+                }
+                Subscriber::Parked(_) => {}
+            }
         }
         Ok(Fanout { deliveries })
     }
 
-    /// Drops every subscription of a session that ended.
+    /// Moves every subscription of `from` to `to`.
+    fn rekey(&mut self, from: Subscriber, to: Subscriber) {
+        let Some(list) = self.filters.remove(&from) else {
+            return;
+        };
+        for filter in &list {
+            self.tree.remove(filter.as_str(), from);
+            self.tree.insert(filter.as_str(), to);
+        }
+        self.filters.entry(to).or_default().extend(list);
+    }
+
+    /// Parks the subscriptions of a session that ended without a Close; returns the parked
+    /// session's number (for its expiry timer), or `None` when there is nothing to keep or no
+    /// room (then they are dropped).
+    pub(crate) fn park(&mut self, config: &HubConfig, client: ClientId) -> Option<u64> {
+        let live = Subscriber::Live(client);
+        if !self.filters.contains_key(&live) {
+            return None;
+        }
+        if self.parked.len() >= config.max_parked_sessions {
+            self.forget(client);
+            return None;
+        }
+        self.next_parked += 1;
+        let n = self.next_parked;
+        self.rekey(live, Subscriber::Parked(n));
+        self.parked.insert(
+            n,
+            Parked {
+                origin: client,
+                messages: VecDeque::new(),
+                missed: 0,
+            },
+        );
+        self.parked_by_origin.insert(client, n);
+        Some(n)
+    }
+
+    /// Gives the parked session that `origin` left to `client`: its subscriptions, then the
+    /// messages kept for it, in order.
+    pub(crate) fn resume(
+        &mut self,
+        origin: ClientId,
+        client: ClientId,
+        out: &mut Outputs,
+    ) -> Option<Resumed> {
+        let n = self.parked_by_origin.remove(&origin)?;
+        let p = self.parked.remove(&n)?;
+        self.rekey(Subscriber::Parked(n), Subscriber::Live(client));
+        for m in p.messages {
+            out.shared(client, m);
+        }
+        Some(Resumed {
+            parked: n,
+            missed: p.missed,
+        })
+    }
+
+    /// Gives the subscriptions of a live session to the one that takes it over.
+    pub(crate) fn take_over(&mut self, from: ClientId, to: ClientId) {
+        self.rekey(Subscriber::Live(from), Subscriber::Live(to));
+    }
+
+    /// A parked session expired: its subscriptions and messages go.
+    pub(crate) fn expire(&mut self, n: u64) {
+        if let Some(p) = self.parked.remove(&n) {
+            self.parked_by_origin.remove(&p.origin);
+            self.drop_filters(Subscriber::Parked(n));
+        }
+    }
+
+    /// Drops every subscription of a session that ended for good.
     pub(crate) fn forget(&mut self, client: ClientId) {
-        if let Some(mine) = self.filters.remove(&client) {
-            for filter in &mine {
-                self.tree.remove(filter.as_str(), client);
+        self.drop_filters(Subscriber::Live(client));
+    }
+
+    fn drop_filters(&mut self, holder: Subscriber) {
+        if let Some(list) = self.filters.remove(&holder) {
+            for filter in &list {
+                self.tree.remove(filter.as_str(), holder);
             }
-            self.subscriptions -= mine.len();
+            self.subscriptions -= list.len();
         }
     }
 }

@@ -18,6 +18,8 @@ pub struct ServerInfo {
     pub unix_micros_at_zero: u64,
     /// The limits an operator set, by name, for `sys.info`.
     pub limits: Vec<(&'static str, u64)>,
+    /// Signs session tokens (random at start).
+    pub token_key: super::token::TokenKey,
 }
 
 /// What the built-in methods read.
@@ -28,6 +30,7 @@ pub(crate) struct SysView<'a> {
     pub(crate) refused: CounterSnapshot,
     pub(crate) subscriptions: usize,
     pub(crate) retained: usize,
+    pub(crate) parked_sessions: usize,
     pub(crate) services: usize,
     pub(crate) pending_requests: usize,
     pub(crate) queues: usize,
@@ -75,6 +78,7 @@ fn stats(view: &SysView<'_>) -> String {
             ("request_timeouts", h.request_timeouts),
             ("subscriptions", view.subscriptions as u64),
             ("retained", view.retained as u64),
+            ("parked_sessions", view.parked_sessions as u64),
             ("services", view.services as u64),
             ("pending_requests", view.pending_requests as u64),
             ("queues", view.queues as u64),

@@ -6,11 +6,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use framewire_protocol::session::Instant;
 use framewire_protocol::wire::{
-    Data, Frame, FrameBody, Publish, QueueAck, QueueFetch, QueuePush, Register, Request, Response,
-    Status, Subscribe, Text, Unsubscribe,
+    ChannelKind, Data, Frame, FrameBody, Hello, HelloOptions, Publish, QueueAck, QueueFetch,
+    QueuePush, Register, Request, Response, Status, Subscribe, Text, Unsubscribe,
 };
 
 use super::*;
+use crate::hub::token;
 
 const A: ClientId = ClientId::Tcp(10);
 const B: ClientId = ClientId::Udp(20);
@@ -27,9 +28,31 @@ fn hub() -> Hub {
 fn hub_with(config: HubConfig) -> Hub {
     let mut h = Hub::new(config, ServerInfo::default(), Arc::default());
     for c in [A, B, C] {
-        h.session_opened(c);
+        let _ = h.admit(c, &hello(HelloOptions::new()));
     }
     h
+}
+
+fn hello(options: HelloOptions) -> Hello {
+    Hello {
+        min_version: 1,
+        max_version: 1,
+        idle_timeout_ms: 0,
+        max_frame_len: 65_536,
+        nonce: 0,
+        options,
+    }
+}
+
+/// Frames in tests travel on a reliable-ordered channel unless a test says otherwise.
+trait Feed {
+    fn feed(&mut self, now: Instant, client: ClientId, frame: Frame);
+}
+
+impl Feed for Hub {
+    fn feed(&mut self, now: Instant, client: ClientId, frame: Frame) {
+        self.handle_frame(now, client, frame, ChannelKind::ReliableOrdered);
+    }
 }
 
 /// Every output, as (session, frame); shared frames are parsed back from their datagram body.
@@ -39,6 +62,10 @@ fn drain(h: &mut Hub) -> Vec<(ClientId, Frame)> {
         let frame = match o.delivery {
             Delivery::Frame(f) => f,
             Delivery::Shared(s) => Frame::parse(s.body()).unwrap(),
+            Delivery::Close(reason, why) => Frame::new(framewire_protocol::wire::Close {
+                reason,
+                message: Text::from(why),
+            }),
         };
         all.push((o.to, frame));
     }
@@ -53,7 +80,7 @@ fn status_of(out: &[(ClientId, Frame)], to: ClientId, id: u32) -> Option<Status>
 }
 
 fn subscribe(h: &mut Hub, c: ClientId, id: u32, filter: &str) {
-    h.handle_frame(
+    h.feed(
         t(0),
         c,
         Frame::new(Subscribe {
@@ -64,7 +91,7 @@ fn subscribe(h: &mut Hub, c: ClientId, id: u32, filter: &str) {
 }
 
 fn publish(h: &mut Hub, c: ClientId, id: u32, topic: &str, payload: &'static [u8], retain: bool) {
-    h.handle_frame(
+    h.feed(
         t(0),
         c,
         Frame::new(Publish {
@@ -134,7 +161,7 @@ fn unsubscribe_and_session_end_stop_delivery() {
     let mut h = hub();
     subscribe(&mut h, A, 1, "t");
     subscribe(&mut h, B, 2, "t");
-    h.handle_frame(
+    h.feed(
         t(0),
         A,
         Frame::new(Unsubscribe {
@@ -142,7 +169,7 @@ fn unsubscribe_and_session_end_stop_delivery() {
             filter: Text::from("t"),
         }),
     );
-    h.handle_frame(
+    h.feed(
         t(0),
         A,
         Frame::new(Unsubscribe {
@@ -153,7 +180,7 @@ fn unsubscribe_and_session_end_stop_delivery() {
     let out = drain(&mut h);
     assert_eq!(status_of(&out, A, 3), Some(Status::OK));
     assert_eq!(status_of(&out, A, 4), Some(Status::NOT_FOUND));
-    h.session_ended(t(0), B);
+    h.session_ended(t(0), B, true);
     publish(&mut h, C, 0, "t", b"x", false);
     let out = drain(&mut h);
     assert!(out.is_empty(), "{out:?}");
@@ -203,7 +230,7 @@ fn subscription_limit_per_session() {
 }
 
 fn request(h: &mut Hub, now: Instant, c: ClientId, id: u32, target: &str, timeout_ms: u32) {
-    h.handle_frame(
+    h.feed(
         now,
         c,
         Frame::new(Request {
@@ -216,7 +243,7 @@ fn request(h: &mut Hub, now: Instant, c: ClientId, id: u32, target: &str, timeou
 }
 
 fn register(h: &mut Hub, c: ClientId, id: u32, name: &str) {
-    h.handle_frame(
+    h.feed(
         t(0),
         c,
         Frame::new(Register {
@@ -280,7 +307,7 @@ fn requests_are_routed_round_robin_and_answered_under_the_requesters_id() {
     let out = drain(&mut h);
     let (to_b, to_c) = (routed_to(&out, B), routed_to(&out, C));
     assert_eq!((to_b.len(), to_c.len()), (1, 1), "{out:?}");
-    h.handle_frame(
+    h.feed(
         t(1),
         C,
         Frame::new(Response {
@@ -310,7 +337,7 @@ fn a_routed_request_times_out_at_its_deadline_and_a_late_response_is_dropped() {
     h.handle_timeout(t(250));
     let out = drain(&mut h);
     assert_eq!(status_of(&out, A, 7), Some(Status::TIMEOUT));
-    h.handle_frame(
+    h.feed(
         t(300),
         B,
         Frame::new(Response {
@@ -331,7 +358,7 @@ fn no_responder_at_once_and_responder_gone_when_it_ends() {
     register(&mut h, B, 2, "svc");
     request(&mut h, t(0), A, 3, "svc", 0);
     drain(&mut h);
-    h.session_ended(t(5), B);
+    h.session_ended(t(5), B, true);
     assert_eq!(
         status_of(&drain(&mut h), A, 3),
         Some(Status::RESPONDER_GONE)
@@ -342,7 +369,7 @@ fn no_responder_at_once_and_responder_gone_when_it_ends() {
 }
 
 fn push(h: &mut Hub, now: Instant, c: ClientId, id: u32, payload: &'static [u8]) {
-    h.handle_frame(
+    h.feed(
         now,
         c,
         Frame::new(QueuePush {
@@ -354,7 +381,7 @@ fn push(h: &mut Hub, now: Instant, c: ClientId, id: u32, payload: &'static [u8])
 }
 
 fn fetch(h: &mut Hub, now: Instant, c: ClientId, id: u32, max: u16, wait_ms: u32) {
-    h.handle_frame(
+    h.feed(
         now,
         c,
         Frame::new(QueueFetch {
@@ -379,7 +406,7 @@ fn deliveries(out: &[(ClientId, Frame)], to: ClientId) -> Vec<(u32, u64, Bytes, 
 }
 
 fn ack(h: &mut Hub, c: ClientId, id: u32, delivery_id: u64) {
-    h.handle_frame(
+    h.feed(
         t(0),
         c,
         Frame::new(QueueAck {
@@ -465,7 +492,7 @@ fn unacked_messages_come_back_after_the_visibility_timeout_and_when_the_consumer
     drain(&mut h);
     // C waits for more; B dies holding "a", which goes to C marked redelivered.
     fetch(&mut h, t(10), C, 3, 1, 5000);
-    h.session_ended(t(20), B);
+    h.session_ended(t(20), B, false);
     let out = drain(&mut h);
     let d = deliveries(&out, C);
     assert_eq!(d.len(), 1);
@@ -525,7 +552,7 @@ fn an_idle_queue_is_forgotten() {
 #[test]
 fn data_is_echoed_on_its_channel() {
     let mut h = hub();
-    h.handle_frame(
+    h.feed(
         t(0),
         B,
         Frame::new(Data {
@@ -537,4 +564,134 @@ fn data_is_echoed_on_its_channel() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].0, B);
     assert_eq!(out[0].1.channel, 2);
+}
+
+/// The token the hub gave `client` (admitting it again just to read it would count it twice).
+fn token_of(h: &Hub, client: ClientId) -> Bytes {
+    token::issue(&h.info.token_key, client)
+}
+
+fn resume_hello(token: &[u8]) -> Hello {
+    hello(HelloOptions::builder().resume_token(token).build().unwrap())
+}
+
+fn publish_on(h: &mut Hub, c: ClientId, topic: &str, payload: &'static [u8], kind: ChannelKind) {
+    h.handle_frame(
+        t(0),
+        c,
+        Frame::new(Publish {
+            retain: false,
+            id: 0,
+            topic: Text::from(topic),
+            payload: Bytes::from_static(payload),
+        }),
+        kind,
+    );
+}
+
+#[test]
+fn a_parked_session_resumes_with_its_subscriptions_and_the_reliable_messages_it_missed() {
+    let mut h = hub_with(HubConfig {
+        max_parked_messages: 2,
+        ..HubConfig::default()
+    });
+    subscribe(&mut h, B, 1, "dev/#");
+    drain(&mut h);
+    let token = token_of(&h, B);
+    h.session_ended(t(10), B, false);
+    for p in [&b"1"[..], b"2", b"3"] {
+        publish_on(&mut h, A, "dev/x", p, ChannelKind::ReliableOrdered);
+    }
+    publish_on(&mut h, A, "dev/x", b"lossy", ChannelKind::Unreliable);
+    assert!(drain(&mut h).is_empty(), "nothing goes to a parked session");
+    let b2 = ClientId::Udp(21);
+    let admission = h.admit(b2, &resume_hello(&token));
+    assert!(admission.resumed);
+    assert_eq!(admission.missed, 1, "the bound of 2 dropped the oldest");
+    let got: Vec<Bytes> = messages_to(&drain(&mut h), b2)
+        .into_iter()
+        .map(|m| m.1)
+        .collect();
+    assert_eq!(
+        got,
+        vec![Bytes::from_static(b"2"), Bytes::from_static(b"3")]
+    );
+    publish_on(&mut h, A, "dev/y", b"live", ChannelKind::ReliableOrdered);
+    assert_eq!(messages_to(&drain(&mut h), b2).len(), 1, "subscribed again");
+    assert_eq!(h.poll_timeout(), None, "the expiry timer is cancelled");
+}
+
+#[test]
+fn a_parked_session_expires_and_a_clean_close_parks_nothing() {
+    let mut h = hub();
+    subscribe(&mut h, B, 1, "a");
+    subscribe(&mut h, C, 2, "a");
+    drain(&mut h);
+    let (tb, tc) = (token_of(&h, B), token_of(&h, C));
+    h.session_ended(t(0), B, false);
+    h.session_ended(t(0), C, true);
+    let expiry = HubConfig::default().session_expiry;
+    assert_eq!(h.poll_timeout(), Some(t(0) + expiry));
+    h.handle_timeout(t(0) + expiry);
+    assert_eq!(h.pubsub.subscriptions(), 0);
+    for (token, id) in [(tb, 40), (tc, 41)] {
+        let a = h.admit(ClientId::Tcp(id), &resume_hello(&token));
+        assert!(!a.resumed, "{id}");
+        assert_eq!(a.session_token.len(), token::TOKEN_LEN);
+    }
+}
+
+#[test]
+fn a_token_for_a_live_session_takes_it_over() {
+    let mut h = hub();
+    subscribe(&mut h, B, 1, "room");
+    drain(&mut h);
+    let b2 = ClientId::Tcp(99);
+    let a = h.admit(b2, &resume_hello(&token_of(&h, B)));
+    assert!(a.resumed);
+    let out = drain(&mut h);
+    assert!(
+        matches!(&out[..], [(to, f)] if *to == B && matches!(&f.body, FrameBody::Close(c) if c.reason == framewire_protocol::wire::Reason::SESSION_TAKEN_OVER)),
+        "{out:?}"
+    );
+    h.session_ended(t(1), B, false);
+    publish_on(&mut h, A, "room", b"hi", ChannelKind::ReliableOrdered);
+    let out = drain(&mut h);
+    assert_eq!(messages_to(&out, b2).len(), 1);
+    assert!(messages_to(&out, B).is_empty());
+    let forged = h.admit(ClientId::Tcp(100), &resume_hello(b"not a token"));
+    assert!(!forged.resumed);
+}
+
+#[test]
+fn a_last_will_is_published_when_a_session_vanishes_and_not_after_a_clean_close() {
+    let will = framewire_protocol::wire::LastWill {
+        retain: true,
+        channel: 0,
+        topic: Text::from("dev/9/online"),
+        payload: Bytes::from_static(b"false"),
+    };
+    let mut h = hub();
+    subscribe(&mut h, A, 1, "dev/+/online");
+    drain(&mut h);
+    let options = HelloOptions::builder().last_will(&will).build().unwrap();
+    let (d1, d2) = (ClientId::Udp(501), ClientId::Udp(502));
+    let _ = h.admit(d1, &hello(options.clone()));
+    let _ = h.admit(d2, &hello(options));
+    h.session_ended(t(1), d2, true);
+    assert!(drain(&mut h).is_empty(), "a clean close publishes no will");
+    h.session_ended(t(1), d1, false);
+    let got = messages_to(&drain(&mut h), A);
+    assert_eq!(
+        got,
+        vec![(
+            "dev/9/online".to_owned(),
+            Bytes::from_static(b"false"),
+            false,
+            0
+        )]
+    );
+    subscribe(&mut h, C, 2, "dev/9/online");
+    let retained = messages_to(&drain(&mut h), C);
+    assert!(retained[0].2, "the will was retained");
 }

@@ -201,6 +201,11 @@ impl Session {
         self.state == State::Established
     }
 
+    /// The kind of a channel in this session (the client's Hello chose them).
+    pub fn channel_kind(&self, channel: u8) -> crate::wire::ChannelKind {
+        self.config.channel_kind(channel)
+    }
+
     /// Counters and estimates.
     pub fn stats(&self) -> Stats {
         let mut s = self.stats;
