@@ -59,6 +59,16 @@ pub fn frames() -> Vec<SampleFrame> {
         ])
         .build()
         .expect("sample options fit");
+    let resume_options = HelloOptions::builder()
+        .resume_token(&[0x5e, 0x55, 0x10, 0x4e])
+        .last_will(&crate::wire::LastWill {
+            retain: true,
+            channel: 0,
+            topic: t("dev/7/on"),
+            payload: b(b"0"),
+        })
+        .build()
+        .expect("sample options fit");
     let s = |name, frame| SampleFrame { name, frame };
     vec![
         s(
@@ -70,6 +80,17 @@ pub fn frames() -> Vec<SampleFrame> {
                 max_frame_len: 65_536,
                 nonce: 0x0123_4567_89ab_cdef,
                 options: hello_options,
+            }),
+        ),
+        s(
+            "hello-resume",
+            Frame::new(Hello {
+                min_version: 1,
+                max_version: 1,
+                idle_timeout_ms: 0,
+                max_frame_len: 65_536,
+                nonce: 0,
+                options: resume_options,
             }),
         ),
         s(

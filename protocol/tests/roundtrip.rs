@@ -366,4 +366,31 @@ proptest! {
         }
         framewire_protocol::harness::datagram(&data);
     }
+
+    #[test]
+    fn last_wills_round_trip_through_a_hello(
+        retain in any::<bool>(),
+        channel in any::<u8>(),
+        topic in "[a-z0-9/]{1,24}",
+        payload in bytes(64),
+    ) {
+        let will = framewire_protocol::wire::LastWill {
+            retain,
+            channel,
+            topic: framewire_protocol::wire::Text::from(topic.as_str()),
+            payload,
+        };
+        let options = HelloOptions::builder().last_will(&will).build().unwrap();
+        let parsed = HelloOptions::parse(Bytes::copy_from_slice(options.as_bytes())).unwrap();
+        prop_assert_eq!(parsed.last_will(), Some(will));
+    }
+
+    #[test]
+    fn random_last_will_values_are_an_error_or_a_will_never_a_panic(
+        value in prop::collection::vec(any::<u8>(), 0..40),
+    ) {
+        if let Ok(w) = framewire_protocol::wire::LastWill::parse(Bytes::from(value.clone())) {
+            prop_assert_eq!(w.encode().unwrap(), value);
+        }
+    }
 }
