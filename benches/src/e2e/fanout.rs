@@ -1,0 +1,208 @@
+//! The fan-out workload: one publisher, N subscribers to one topic, small messages, a bounded number
+//! of messages in flight. Measures deliveries per second, publish-to-delivery latency (each payload
+//! starts with its send time), and the server's CPU time per delivery.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use hdrhistogram::Histogram;
+use mio::{Events, Interest, Poll, Token};
+
+use super::pubsub_wire::Wire;
+use super::systems::Running;
+
+/// One fan-out run's shape.
+#[derive(Debug, Clone)]
+pub struct FanoutConfig {
+    /// Subscribers.
+    pub subscribers: usize,
+    /// Payload bytes (at least 8: the send time).
+    pub payload: usize,
+    /// Messages published and not yet delivered to every subscriber, at most.
+    pub window: u64,
+    /// Time before measuring starts.
+    pub warmup: Duration,
+    /// Time measured.
+    pub measure: Duration,
+}
+
+/// What one run measured.
+#[derive(Debug, Clone)]
+pub struct FanoutResult {
+    /// Deliveries per second while measuring.
+    pub deliveries_per_s: f64,
+    /// Publish-to-delivery latency, median, microseconds.
+    pub p50_us: f64,
+    /// 99th percentile, microseconds.
+    pub p99_us: f64,
+    /// Server CPU time per million deliveries, milliseconds.
+    pub cpu_ms_per_m: f64,
+}
+
+/// Connects `n` subscribers to `server`, spread over 127.0.0.2-9 so no source address runs out
+/// of ports or hits a per-address limit.
+fn connect_subscribers(wire: Wire, server: SocketAddr, n: usize) -> io::Result<Vec<TcpStream>> {
+    (0..n)
+        .map(|i| {
+            let from = IpAddr::from([127, 0, 0, 2 + (i % 8) as u8]);
+            let socket = socket2::Socket::new(
+                socket2::Domain::IPV4,
+                socket2::Type::STREAM,
+                Some(socket2::Protocol::TCP),
+            )?;
+            socket.bind(&SocketAddr::new(from, 0).into())?;
+            socket.connect(&server.into())?;
+            let mut stream: TcpStream = socket.into();
+            stream.set_nodelay(true)?;
+            stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+            wire.handshake(&mut stream, i, true)?;
+            Ok(stream)
+        })
+        .collect()
+}
+
+fn nanos_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+struct Shared {
+    epoch: Instant,
+    delivered: AtomicU64,
+    measuring: AtomicBool,
+    stop: AtomicBool,
+}
+
+/// Reads every subscriber until told to stop; returns the latencies seen while measuring.
+fn read_all(wire: Wire, streams: Vec<TcpStream>, shared: &Shared) -> io::Result<Histogram<u64>> {
+    let mut poll = Poll::new()?;
+    let mut conns = Vec::with_capacity(streams.len());
+    for (i, s) in streams.into_iter().enumerate() {
+        s.set_nonblocking(true)?;
+        let mut s = mio::net::TcpStream::from_std(s);
+        poll.registry()
+            .register(&mut s, Token(i), Interest::READABLE)?;
+        conns.push((s, BytesMut::with_capacity(16 * 1024), wire.parser()));
+    }
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let mut events = Events::with_capacity(1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    while !shared.stop.load(Ordering::Relaxed) {
+        poll.poll(&mut events, Some(Duration::from_millis(50)))?;
+        for event in &events {
+            let Some((stream, buf, parser)) = conns.get_mut(event.token().0) else {
+                continue;
+            };
+            loop {
+                match stream.read(&mut chunk) {
+                    Ok(0) => {
+                        return Err(io::Error::other(format!(
+                            "{} closed a subscriber",
+                            wire.name()
+                        )));
+                    }
+                    Ok(n) => {
+                        buf.extend_from_slice(&chunk[..n]);
+                        let now = nanos_since(shared.epoch);
+                        let measuring = shared.measuring.load(Ordering::Relaxed);
+                        let mut count = 0;
+                        parser.drain(buf, |payload| {
+                            count += 1;
+                            if measuring && let Some(ts) = payload.get(..8) {
+                                let sent = u64::from_be_bytes(ts.try_into().unwrap_or([0; 8]));
+                                let _ = hist.record((now.saturating_sub(sent) / 1000).max(1));
+                            }
+                        })?;
+                        shared.delivered.fetch_add(count, Ordering::Relaxed);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(hist)
+}
+
+/// Runs the fan-out against a started server.
+///
+/// # Errors
+/// A connection failed, or the server closed one.
+pub fn run(wire: Wire, server: &Running, cfg: &FanoutConfig) -> io::Result<FanoutResult> {
+    let subscribers = connect_subscribers(wire, server.addr, cfg.subscribers)?;
+    let mut publisher = TcpStream::connect(server.addr)?;
+    publisher.set_nodelay(true)?;
+    wire.handshake(&mut publisher, cfg.subscribers, false)?;
+    let shared = Arc::new(Shared {
+        epoch: Instant::now(),
+        delivered: AtomicU64::new(0),
+        measuring: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+    });
+    let reader = {
+        let shared = Arc::clone(&shared);
+        std::thread::spawn(move || read_all(wire, subscribers, &shared))
+    };
+    let n = cfg.subscribers as u64;
+    let mut sent = 0u64;
+    let mut out = BytesMut::new();
+    let mut payload = vec![0u8; cfg.payload.max(8)];
+    let start = Instant::now();
+    let measure_from = start + cfg.warmup;
+    let measure_to = measure_from + cfg.measure;
+    let mut marks = None;
+    let mut cpu_at_start = Duration::ZERO;
+    loop {
+        let now = Instant::now();
+        if marks.is_none() && now >= measure_from {
+            cpu_at_start = server.cpu_time()?;
+            marks = Some((now, shared.delivered.load(Ordering::Relaxed)));
+            shared.measuring.store(true, Ordering::Relaxed);
+        }
+        if now >= measure_to {
+            break;
+        }
+        if reader.is_finished() {
+            break;
+        }
+        let in_flight = sent - shared.delivered.load(Ordering::Relaxed) / n;
+        if in_flight >= cfg.window {
+            std::hint::spin_loop();
+            std::thread::yield_now();
+            continue;
+        }
+        out.clear();
+        for _ in 0..(cfg.window - in_flight).min(64) {
+            payload[..8].copy_from_slice(&nanos_since(shared.epoch).to_be_bytes());
+            wire.encode_publish(&payload, &mut out);
+            sent += 1;
+        }
+        publisher.write_all(&out)?;
+    }
+    let end = Instant::now();
+    let delivered_end = shared.delivered.load(Ordering::Relaxed);
+    shared.measuring.store(false, Ordering::Relaxed);
+    let cpu = server.cpu_time()?.saturating_sub(cpu_at_start);
+    shared.stop.store(true, Ordering::Relaxed);
+    let hist = reader
+        .join()
+        .map_err(|_| io::Error::other("the reader thread panicked"))??;
+    let (t0, d0) = marks.ok_or_else(|| io::Error::other("the run ended before measuring"))?;
+    let deliveries = delivered_end - d0;
+    let secs = (end - t0).as_secs_f64();
+    Ok(FanoutResult {
+        deliveries_per_s: deliveries as f64 / secs,
+        p50_us: hist.value_at_quantile(0.5) as f64,
+        p99_us: hist.value_at_quantile(0.99) as f64,
+        cpu_ms_per_m: if deliveries == 0 {
+            0.0
+        } else {
+            cpu.as_secs_f64() * 1e3 / (deliveries as f64 / 1e6)
+        },
+    })
+}

@@ -1,0 +1,157 @@
+//! Starting and stopping the compared servers as processes of their own, pinned to one core with
+//! `taskset`, each on a free loopback port, and reading the CPU time they used from /proc.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::pubsub_wire::Wire;
+
+/// A server process under test, killed when dropped.
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+    /// Where it accepts TCP connections.
+    pub addr: SocketAddr,
+    _dir: Option<TempDir>,
+}
+
+/// A directory removed when dropped (a mosquitto configuration lives there).
+#[derive(Debug)]
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The framewire server binary built beside this one (`cargo build --release -p framewire-server`).
+///
+/// # Errors
+/// It has not been built.
+pub fn framewire_binary() -> io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    let path = dir.join("framewire-server");
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{} not found: build it first with `cargo build --release -p framewire-server`",
+                path.display()
+            ),
+        ))
+    }
+}
+
+/// Starts `wire`'s server pinned to `core`, and waits until it accepts connections.
+///
+/// # Errors
+/// The program is missing or does not start listening within 10 s.
+pub fn start(wire: Wire, core: usize) -> io::Result<Running> {
+    let port = free_port()?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut cmd = Command::new("taskset");
+    cmd.arg("-c").arg(core.to_string());
+    let mut dir = None;
+    match wire {
+        Wire::Framewire => {
+            cmd.arg(framewire_binary()?)
+                .args(["--tcp", &addr.to_string(), "--udp", "off"])
+                .env("RUST_LOG", "warn");
+        }
+        Wire::Nats => {
+            cmd.arg("nats-server")
+                .args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+        }
+        Wire::Mqtt => {
+            let path = std::env::temp_dir().join(format!("fw-bench-mosquitto-{port}"));
+            std::fs::create_dir_all(&path)?;
+            let conf = path.join("mosquitto.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+                     log_dest none\nmax_connections -1\n"
+                ),
+            )?;
+            cmd.arg("mosquitto").arg("-c").arg(&conf);
+            dir = Some(TempDir(path));
+        }
+    }
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", wire.name())))?;
+    let running = Running {
+        child,
+        addr,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        if Instant::now() > deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{} did not start listening on {addr}", wire.name()),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(running)
+}
+
+impl Running {
+    /// CPU time (user + system) the process has used so far, from /proc/PID/stat.
+    ///
+    /// # Errors
+    /// /proc cannot be read.
+    pub fn cpu_time(&self) -> io::Result<Duration> {
+        // The child is `taskset`, which execs the server in place: same pid.
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the command name (which may hold spaces, inside parentheses).
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .ok_or_else(|| io::Error::other("unreadable /proc stat"))?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the line: 12 and 13 after the command name.
+        let ticks = |i: usize| -> u64 { fields.get(i).and_then(|f| f.parse().ok()).unwrap_or(0) };
+        let clock_ticks = 100; // USER_HZ on Linux
+        Ok(Duration::from_millis(
+            (ticks(11) + ticks(12)) * 1000 / clock_ticks,
+        ))
+    }
+
+    /// Resident memory of the process, in bytes, from /proc/PID/status.
+    ///
+    /// # Errors
+    /// /proc cannot be read.
+    pub fn rss_bytes(&self) -> io::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+            .ok_or_else(|| io::Error::other("no VmRSS"))
+    }
+}
