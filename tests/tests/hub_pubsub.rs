@@ -217,3 +217,79 @@ fn a_slow_subscriber_is_dropped_and_never_stalls_the_others() {
     );
     assert!(messages < MESSAGES);
 }
+
+/// A subscriber that does not read loses unreliable messages and keeps its connection: the server
+/// drops unreliable frames above half its output bound, counts them, and still delivers the next
+/// reliable message.
+#[test]
+fn a_slow_subscriber_loses_unreliable_messages_first() {
+    const MESSAGES: u32 = 2_000;
+    const LEAD: u32 = 64;
+    let config = ServerConfig {
+        max_queued_bytes: 64 * 1024,
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start(config);
+    let mut slow = TestClient::connect(&server, Via::Tcp);
+    subscribe(&mut slow, 1, "state");
+    let mut fast = TestClient::connect(&server, Via::Tcp);
+    subscribe(&mut fast, 1, "state");
+    let received = Arc::new(AtomicU32::new(0));
+    let progress = Arc::clone(&received);
+    let addr = server.addr();
+    let publisher = std::thread::spawn(move || {
+        let mut p = FrameStream::connect(addr, DEADLINE).expect("connect");
+        p.handshake(framewire_protocol::wire::HelloOptions::new())
+            .expect("welcome");
+        let start = std::time::Instant::now();
+        for n in 0..MESSAGES {
+            while n >= progress.load(Ordering::Acquire) + LEAD {
+                assert!(start.elapsed() < DEADLINE, "the fast subscriber stalled");
+                std::thread::yield_now();
+            }
+            let mut body = n.to_be_bytes().to_vec();
+            body.resize(4096, 0x33);
+            // Channel 3: unreliable (the default channel layout).
+            p.send(&publish_frame(0, "state", &body, false).on_channel(3))
+                .expect("publish");
+        }
+        p.send(&publish_frame(0, "state", b"end", false))
+            .expect("publish");
+        p
+    });
+    let mut got = 0u32;
+    loop {
+        let f = fast.recv();
+        let m = message(&f).unwrap_or_else(|| panic!("{f:?}"));
+        if &m.payload[..] == b"end" {
+            break;
+        }
+        got += 1;
+        let n = u32::from_be_bytes(m.payload[..4].try_into().unwrap());
+        received.store(n + 1, Ordering::Release);
+    }
+    let _publisher = publisher.join().expect("publisher thread");
+    assert!(got >= MESSAGES * 3 / 4, "the fast subscriber got {got}");
+    let mut slow_got = 0u32;
+    loop {
+        let f = slow.recv();
+        match &f.body {
+            FrameBody::Message(m) if &m.payload[..] == b"end" => break,
+            FrameBody::Message(_) => slow_got += 1,
+            other => panic!("the slow subscriber got {other:?} after {slow_got} messages"),
+        }
+    }
+    assert!(slow_got < MESSAGES, "nothing was dropped for the slow one");
+    let mut probe = TestClient::connect(&server, Via::Tcp);
+    probe.send(Frame::new(framewire_protocol::wire::Request {
+        id: 7,
+        timeout_ms: 0,
+        target: Text::from("sys.stats"),
+        payload: Bytes::new(),
+    }));
+    let (_, stats) = probe.until_response(7);
+    let stats = String::from_utf8(stats.payload.to_vec()).unwrap();
+    let tcp = stats.split(",\"udp\"").next().unwrap();
+    assert!(!tcp.contains("\"dropped\":0,"), "{stats}");
+    assert!(tcp.contains("\"slow_consumers\":0}"), "{stats}");
+}
