@@ -1,18 +1,60 @@
-//! framewire-client: connects to a framewire server.
+//! framewire-client: connects to a framewire server over TCP or UDP with one API.
 //!
-//! # What it does now
+//! # Two ways to drive it
 //!
-//! [`FrameStream`]: a blocking TCP connection that sends and receives whole frames of
-//! `framewire-protocol`, waits for each with a deadline, and performs the Hello/Welcome handshake.
-//! It is the layer the full client is built on, and what tests and tools use to speak the wire
+//! - [`Client`], blocking: each call sends an operation and waits for its answer (publish,
+//!   subscribe, request with a timeout, queue push/fetch/ack, register a service and answer it).
+//!   Messages that arrive meanwhile wait for [`Client::next_message`] or [`Client::messages`].
+//! - [`Connection`], poll-driven, for game loops and embedded main loops: call
+//!   [`Connection::update`] with the time, then [`Connection::poll_event`] until `None`. It starts
+//!   no threads and reads no clock; [`Connection::poll_timeout`] says when it needs to run next.
+//!
+//! Both run the protocol's session engine (`framewire_protocol::session`): heartbeats, idle
+//! timeouts, and over UDP the handshake, acks, retransmission, ordering and fragmentation. Both
+//! reconnect after a failure with exponential backoff and jitter, resuming the session (the server
+//! keeps subscriptions and reliable messages for a while) or, if the server kept nothing,
+//! subscribing and registering again by themselves.
+//!
+//! Errors are typed: [`ClientError`] for the connection (unreachable, rejected with the reason,
+//! timed out, closed with the reason, backpressure), and [`Error::Status`] for an operation the
+//! server refused.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use framewire_client::{Client, ClientOptions, Transport};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = "127.0.0.1:7400".parse()?;
+//! let mut client = Client::connect(ClientOptions::new(server, Transport::Tcp))?;
+//! client.subscribe("chat/#")?;
+//! client.publish("chat/lobby", "hello")?;
+//! if let Some(m) = client.next_message(Duration::from_secs(1))? {
+//!     println!("{}: {}", m.topic, String::from_utf8_lossy(&m.payload));
+//! }
+//! let pong = client.request("sys.ping", "", Duration::from_secs(1))?;
+//! assert_eq!(&pong[..], b"pong");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What it does not do
+//!
+//! It does not queue operations while disconnected (a call then fails with
+//! [`ClientError::NotConnected`]), and it does not retry an operation whose connection failed.
+//! [`FrameStream`] is the frame-level TCP connection that tests and tools use to speak the wire
 //! format directly.
-//!
-//! # What it does not do yet
-//!
-//! UDP, the session engine (heartbeats, idle timeouts, reliability over UDP), reconnects and
-//! session resume, and the publish/subscribe, request and queue APIs: those come with the client
-//! issue. It starts no threads and keeps no hidden timers.
 
+mod blocking;
+mod connection;
+mod error;
+mod event;
 mod frame_stream;
+mod link;
+mod options;
 
+pub use blocking::{Client, Messages};
+pub use connection::{Connection, PublishOptions};
+pub use error::{ClientError, Error};
+pub use event::{ClientEvent, Delivery, IncomingRequest, Message};
 pub use frame_stream::{FrameStream, RecvError};
+pub use options::{ClientOptions, Reconnect, Transport};

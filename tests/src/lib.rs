@@ -27,9 +27,18 @@ impl TestServer {
     ///
     /// # Panics
     /// If the server cannot bind.
-    pub fn start(mut config: ServerConfig) -> Self {
-        config.tcp_addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        config.udp_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    pub fn start(config: ServerConfig) -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::start_on(config, any, any)
+    }
+
+    /// Starts a server on these addresses (to start one again where an earlier one was).
+    ///
+    /// # Panics
+    /// If the server cannot bind.
+    pub fn start_on(mut config: ServerConfig, tcp: SocketAddr, udp: SocketAddr) -> Self {
+        config.tcp_addr = tcp;
+        config.udp_addr = Some(udp);
         let (handle, thread) = Server::spawn(&config).expect("server binds");
         Self {
             handle,

@@ -1,0 +1,692 @@
+//! The poll-driven client: one connection to a server that survives failures, with no threads and
+//! no clock reads of its own. A game loop or an embedded main loop calls
+//! [`Connection::update`] with the time, then takes [`Connection::poll_event`] until `None`.
+//!
+//! # Reconnecting
+//!
+//! When the connection fails (the socket drops, the server closes it, a heartbeat goes unanswered,
+//! the handshake times out), the client waits with exponential backoff and jitter and connects
+//! again, presenting its session token: if the server kept the session, its subscriptions are back
+//! and the reliable messages published meanwhile follow; if not, the client subscribes and
+//! registers again by itself. Operations waiting for a response when the connection failed get a
+//! `Disconnected` first: their responses will not come.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::Bytes;
+use framewire_protocol::session::{Event, Instant, SendError, Stats};
+use framewire_protocol::wire::{
+    Data, Frame, FrameBody, HelloOptions, Publish, QueueAck, QueueFetch, QueuePush, Reason,
+    Register, Request, Response, Status, Subscribe, Text, Unregister, Unsubscribe,
+};
+
+use crate::error::ClientError;
+use crate::event::{ClientEvent, Delivery, IncomingRequest, Message};
+use crate::link::Link;
+use crate::options::{ClientOptions, Transport};
+
+/// How a publish travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishOptions {
+    /// The channel (0 is reliable-ordered; see the session's channel kinds).
+    pub channel: u8,
+    /// Keep it as the topic's retained message.
+    pub retain: bool,
+    /// Ask the server for a Response once it accepted the message.
+    pub ack: bool,
+}
+
+impl Default for PublishOptions {
+    fn default() -> Self {
+        Self {
+            channel: 0,
+            retain: false,
+            ack: true,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    /// Connecting: the link is up or coming up, the handshake not done by `deadline`.
+    Connecting {
+        link: Link,
+        deadline: Instant,
+    },
+    Connected {
+        link: Link,
+    },
+    /// Waiting to reconnect.
+    Waiting {
+        until: Instant,
+    },
+    /// Over: closed by the application, or failed with reconnects off.
+    Closed,
+}
+
+/// A client connection driven by its caller.
+#[derive(Debug)]
+pub struct Connection {
+    options: ClientOptions,
+    epoch: std::time::Instant,
+    state: State,
+    /// The session token of the last Welcome, to resume with.
+    token: Option<Bytes>,
+    /// Filters and services to restore if the server did not keep the session.
+    filters: Vec<Text>,
+    services: Vec<Text>,
+    next_id: u32,
+    attempt: u32,
+    rng: u64,
+    events: VecDeque<ClientEvent>,
+    scratch: Vec<u8>,
+    /// Bumped each time a new socket is opened (so a caller waiting on it registers the new one).
+    generation: u64,
+}
+
+impl Connection {
+    /// Starts connecting to the server. `now` is the caller's clock; every later call takes the
+    /// same clock.
+    ///
+    /// # Errors
+    /// The socket cannot be created.
+    pub fn new(options: ClientOptions, now: std::time::Instant) -> Result<Self, ClientError> {
+        let mut seed = options.seed;
+        if seed == 0 {
+            let mut b = [0u8; 8];
+            // Without the OS's randomness, a fixed seed: jitter and nonces still work, only less
+            // spread across clients.
+            let _ = getrandom::fill(&mut b);
+            seed = u64::from_le_bytes(b) | 1;
+        }
+        let mut c = Self {
+            options,
+            epoch: now,
+            state: State::Closed,
+            token: None,
+            filters: Vec::new(),
+            services: Vec::new(),
+            next_id: 0,
+            attempt: 0,
+            rng: seed,
+            events: VecDeque::new(),
+            scratch: vec![0u8; 64 * 1024],
+            generation: 0,
+        };
+        c.open(Instant::ZERO)?;
+        Ok(c)
+    }
+
+    fn t(&self, now: std::time::Instant) -> Instant {
+        Instant::from_micros(
+            u64::try_from(now.saturating_duration_since(self.epoch).as_micros())
+                .unwrap_or(u64::MAX),
+        )
+    }
+
+    fn wall(&self, t: Instant) -> std::time::Instant {
+        self.epoch + Duration::from_micros(t.as_micros())
+    }
+
+    fn random(&mut self) -> u64 {
+        // xorshift64*
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn open(&mut self, now: Instant) -> Result<(), ClientError> {
+        let mut config = self.options.session.clone();
+        let mut hello = HelloOptions::builder();
+        if let Some(token) = &self.token {
+            hello = hello.resume_token(token);
+        }
+        if let Some(name) = &self.options.client_name {
+            hello = hello.client_name(name);
+        }
+        if let Some(will) = &self.options.last_will {
+            hello = hello.last_will(will);
+        }
+        config.hello_options = hello
+            .build()
+            .map_err(|e| ClientError::Invalid(e.to_string()))?;
+        let nonce = self.random();
+        let link = Link::open(
+            self.options.server,
+            self.options.transport == Transport::Udp,
+            config,
+            nonce,
+            now,
+        )
+        .map_err(|e| ClientError::Unreachable(e.kind()))?;
+        self.generation += 1;
+        self.state = State::Connecting {
+            link,
+            deadline: now + self.options.connect_timeout,
+        };
+        Ok(())
+    }
+
+    /// Turns automatic reconnects on or off from now on.
+    pub fn set_reconnect(&mut self, reconnect: Option<crate::options::Reconnect>) {
+        self.options.reconnect = reconnect;
+    }
+
+    /// Whether the handshake is done and operations can be sent.
+    pub fn is_connected(&self) -> bool {
+        matches!(self.state, State::Connected { .. })
+    }
+
+    /// Whether the connection is over for good.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// The session's counters and round-trip estimate, while a link is up.
+    pub fn stats(&self) -> Option<Stats> {
+        match &self.state {
+            State::Connecting { link, .. } | State::Connected { link } => Some(link.stats()),
+            _ => None,
+        }
+    }
+
+    /// Does the I/O and the timers due at `now`: reads what arrived, sends what is queued,
+    /// reconnects when it is time. Call it whenever the socket may be ready or
+    /// [`Connection::poll_timeout`] has passed (or simply once per frame of a game loop).
+    pub fn update(&mut self, now: std::time::Instant) {
+        let t = self.t(now);
+        loop {
+            match &mut self.state {
+                State::Closed => return,
+                State::Waiting { until } => {
+                    if t < *until {
+                        return;
+                    }
+                    if let Err(e) = self.open(t) {
+                        self.fail(t, e);
+                        return;
+                    }
+                }
+                State::Connecting { link, deadline } => {
+                    if let Err(e) = link.drive(t, &mut self.scratch) {
+                        self.fail(t, ClientError::Unreachable(e.kind()));
+                        return;
+                    }
+                    let deadline = *deadline;
+                    self.take_events(t);
+                    match &self.state {
+                        State::Connecting { .. } if t >= deadline => {
+                            self.fail(t, ClientError::TimedOut);
+                            return;
+                        }
+                        State::Connected { .. } => {}
+                        _ => return,
+                    }
+                }
+                State::Connected { link } => {
+                    if let Err(e) = link.drive(t, &mut self.scratch) {
+                        let error = if e.kind() == std::io::ErrorKind::ConnectionAborted {
+                            ClientError::Closed {
+                                reason: Reason::NORMAL,
+                                message: Text::from("the server closed the connection"),
+                            }
+                        } else {
+                            ClientError::Unreachable(e.kind())
+                        };
+                        self.fail(t, error);
+                        return;
+                    }
+                    self.take_events(t);
+                    if let State::Connected { link } = &mut self.state {
+                        // Flush what the events queued (a re-subscribe, an answer to a Ping).
+                        if let Err(e) = link.drive(t, &mut self.scratch) {
+                            self.fail(t, ClientError::Unreachable(e.kind()));
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn take_events(&mut self, t: Instant) {
+        loop {
+            let event = match &mut self.state {
+                State::Connecting { link, .. } | State::Connected { link } => link.poll_event(),
+                _ => None,
+            };
+            let Some(event) = event else { return };
+            match event {
+                Event::Connected {
+                    session_token,
+                    resumed,
+                    missed,
+                    ..
+                } => self.on_connected(t, session_token, resumed, missed),
+                Event::Frame(frame) => self.on_frame(frame),
+                Event::Closed {
+                    reason, message, ..
+                } => {
+                    let error = match (&self.state, reason) {
+                        (State::Connecting { .. }, r) if r != Reason::IDLE_TIMEOUT => {
+                            ClientError::Rejected { reason, message }
+                        }
+                        (State::Connecting { .. }, _) => ClientError::TimedOut,
+                        _ => ClientError::Closed { reason, message },
+                    };
+                    self.fail(t, error);
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn on_connected(&mut self, t: Instant, token: Bytes, resumed: bool, missed: u32) {
+        let State::Connecting { link, .. } = std::mem::replace(&mut self.state, State::Closed)
+        else {
+            return;
+        };
+        self.state = State::Connected { link };
+        self.attempt = 0;
+        if !token.is_empty() {
+            self.token = Some(token);
+        }
+        if !resumed {
+            // The server has none of this client's state: ask for it again (no Response wanted).
+            for filter in self.filters.clone() {
+                let _ = self.send(t, Frame::new(Subscribe { id: 0, filter }));
+            }
+            for service in self.services.clone() {
+                let _ = self.send(t, Frame::new(Register { id: 0, service }));
+            }
+        }
+        self.events
+            .push_back(ClientEvent::Connected { resumed, missed });
+    }
+
+    fn on_frame(&mut self, frame: Frame) {
+        let channel = frame.channel;
+        let event = match frame.body {
+            FrameBody::Message(m) => ClientEvent::Message(Message {
+                topic: m.topic,
+                payload: m.payload,
+                retained: m.retained,
+                channel,
+            }),
+            FrameBody::Response(r) => ClientEvent::Response {
+                id: r.id,
+                status: r.status,
+                payload: r.payload,
+            },
+            FrameBody::QueueDelivery(d) => ClientEvent::Delivery(Delivery {
+                fetch_id: d.id,
+                delivery_id: d.delivery_id,
+                queue: d.queue,
+                payload: d.payload,
+                redelivered: d.redelivered,
+            }),
+            FrameBody::Request(r) => ClientEvent::Request(IncomingRequest {
+                id: r.id,
+                target: r.target,
+                payload: r.payload,
+                timeout_ms: r.timeout_ms,
+            }),
+            FrameBody::Data(d) => ClientEvent::Data {
+                channel,
+                payload: d.payload,
+            },
+            // Error frames refuse one frame; the operation's own Response says what failed.
+            _ => return,
+        };
+        self.events.push_back(event);
+    }
+
+    /// The connection failed: tell the application, and reconnect later if allowed.
+    fn fail(&mut self, t: Instant, error: ClientError) {
+        let final_error = matches!(
+            error,
+            ClientError::Rejected { reason, .. } if reason != Reason::GOING_AWAY && reason != Reason::SERVER_FULL
+        );
+        let retry_in = match (self.options.reconnect.clone(), final_error) {
+            (Some(r), false) => {
+                let wait = self.backoff(&r);
+                self.attempt = self.attempt.saturating_add(1);
+                Some(wait)
+            }
+            _ => None,
+        };
+        self.state = match retry_in {
+            Some(wait) => State::Waiting { until: t + wait },
+            None => State::Closed,
+        };
+        self.events
+            .push_back(ClientEvent::Disconnected { error, retry_in });
+    }
+
+    /// The wait before the next attempt: `initial * multiplier^attempt`, at most `max`, shortened
+    /// by a random part of up to `jitter`.
+    fn backoff(&mut self, r: &crate::options::Reconnect) -> Duration {
+        let exponent = i32::try_from(self.attempt.min(30)).unwrap_or(30);
+        let base = (r.initial.as_secs_f64() * r.multiplier.powi(exponent)).min(r.max.as_secs_f64());
+        // 32 random bits as a fraction in [0, 1).
+        let unit = f64::from((self.random() >> 32) as u32) / f64::from(u32::MAX);
+        Duration::from_secs_f64(base * (1.0 - r.jitter.clamp(0.0, 1.0) * unit))
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Connection::update`] must run next at the latest (a timer, or a reconnect).
+    pub fn poll_timeout(&self) -> Option<std::time::Instant> {
+        let t = match &self.state {
+            State::Connecting { link, deadline } => {
+                Some(link.poll_timeout().map_or(*deadline, |x| x.min(*deadline)))
+            }
+            State::Connected { link } => link.poll_timeout(),
+            State::Waiting { until } => Some(*until),
+            State::Closed => None,
+        };
+        t.map(|t| self.wall(t))
+    }
+
+    fn next_id(&mut self) -> u32 {
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        self.next_id
+    }
+
+    fn send(&mut self, t: Instant, frame: Frame) -> Result<(), ClientError> {
+        let State::Connected { link } = &mut self.state else {
+            return Err(ClientError::NotConnected);
+        };
+        match link.send(frame, t) {
+            Ok(()) => Ok(()),
+            Err(SendError::QueueFull) => Err(ClientError::Backpressure),
+            Err(SendError::Closed) => Err(ClientError::NotConnected),
+            Err(e) => Err(ClientError::Invalid(e.to_string())),
+        }
+    }
+
+    /// Sends an operation with a fresh id; returns the id its Response will carry.
+    fn operation(
+        &mut self,
+        now: std::time::Instant,
+        build: impl FnOnce(u32) -> Frame,
+    ) -> Result<u32, ClientError> {
+        let id = self.next_id();
+        let t = self.t(now);
+        self.send(t, build(id))?;
+        Ok(id)
+    }
+
+    /// Subscribes to a topic filter (`+` one level, `#` the rest). The filter is remembered and
+    /// subscribed again after a reconnect the server did not resume.
+    ///
+    /// # Errors
+    /// Not connected, backpressure, or a filter that cannot be encoded.
+    pub fn subscribe(&mut self, now: std::time::Instant, filter: &str) -> Result<u32, ClientError> {
+        let filter = Text::from(filter);
+        let id = self.operation(now, |id| {
+            Frame::new(Subscribe {
+                id,
+                filter: filter.clone(),
+            })
+        })?;
+        if !self.filters.contains(&filter) {
+            self.filters.push(filter);
+        }
+        Ok(id)
+    }
+
+    /// Removes a subscription.
+    ///
+    /// # Errors
+    /// As [`Connection::subscribe`].
+    pub fn unsubscribe(
+        &mut self,
+        now: std::time::Instant,
+        filter: &str,
+    ) -> Result<u32, ClientError> {
+        let filter = Text::from(filter);
+        self.filters.retain(|f| *f != filter);
+        self.operation(now, |id| Frame::new(Unsubscribe { id, filter }))
+    }
+
+    /// Publishes `payload` to `topic`. Returns the operation id (a Response comes for it when
+    /// `options.ack`; otherwise the id is 0 and none comes).
+    ///
+    /// # Errors
+    /// Not connected, backpressure, or a topic that cannot be encoded.
+    pub fn publish(
+        &mut self,
+        now: std::time::Instant,
+        topic: &str,
+        payload: Bytes,
+        options: PublishOptions,
+    ) -> Result<u32, ClientError> {
+        let topic = Text::from(topic);
+        let frame = |id| {
+            Frame::new(Publish {
+                retain: options.retain,
+                id,
+                topic,
+                payload,
+            })
+            .on_channel(options.channel)
+        };
+        if options.ack {
+            self.operation(now, frame)
+        } else {
+            let t = self.t(now);
+            self.send(t, frame(0))?;
+            Ok(0)
+        }
+    }
+
+    /// Sends a request to a built-in method or a service; `timeout` is the deadline the server
+    /// applies (zero: the server's default).
+    ///
+    /// # Errors
+    /// As [`Connection::subscribe`].
+    pub fn request(
+        &mut self,
+        now: std::time::Instant,
+        target: &str,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<u32, ClientError> {
+        let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        let target = Text::from(target);
+        self.operation(now, |id| {
+            Frame::new(Request {
+                id,
+                timeout_ms,
+                target,
+                payload,
+            })
+        })
+    }
+
+    /// Answers a request routed to this client.
+    ///
+    /// # Errors
+    /// Not connected, or backpressure.
+    pub fn respond(
+        &mut self,
+        now: std::time::Instant,
+        request_id: u32,
+        status: Status,
+        payload: Bytes,
+    ) -> Result<(), ClientError> {
+        let t = self.t(now);
+        self.send(
+            t,
+            Frame::new(Response {
+                id: request_id,
+                status,
+                payload,
+            }),
+        )
+    }
+
+    /// Registers this client as a provider of `service` (remembered across reconnects).
+    ///
+    /// # Errors
+    /// As [`Connection::subscribe`].
+    pub fn register(&mut self, now: std::time::Instant, service: &str) -> Result<u32, ClientError> {
+        let service = Text::from(service);
+        let id = self.operation(now, |id| {
+            Frame::new(Register {
+                id,
+                service: service.clone(),
+            })
+        })?;
+        if !self.services.contains(&service) {
+            self.services.push(service);
+        }
+        Ok(id)
+    }
+
+    /// Stops providing `service`.
+    ///
+    /// # Errors
+    /// As [`Connection::subscribe`].
+    pub fn unregister(
+        &mut self,
+        now: std::time::Instant,
+        service: &str,
+    ) -> Result<u32, ClientError> {
+        let service = Text::from(service);
+        self.services.retain(|s| *s != service);
+        self.operation(now, |id| Frame::new(Unregister { id, service }))
+    }
+
+    /// Pushes a message onto a work queue.
+    ///
+    /// # Errors
+    /// As [`Connection::subscribe`].
+    pub fn queue_push(
+        &mut self,
+        now: std::time::Instant,
+        queue: &str,
+        payload: Bytes,
+    ) -> Result<u32, ClientError> {
+        let queue = Text::from(queue);
+        self.operation(now, |id| Frame::new(QueuePush { id, queue, payload }))
+    }
+
+    /// Fetches up to `max` messages; with a non-zero `wait` the server holds the fetch until a
+    /// message arrives or the wait ends. Deliveries come as events, then the Response.
+    ///
+    /// # Errors
+    /// As [`Connection::subscribe`].
+    pub fn queue_fetch(
+        &mut self,
+        now: std::time::Instant,
+        queue: &str,
+        max: u16,
+        wait: Duration,
+    ) -> Result<u32, ClientError> {
+        let queue = Text::from(queue);
+        let wait_ms = u32::try_from(wait.as_millis()).unwrap_or(u32::MAX);
+        self.operation(now, |id| {
+            Frame::new(QueueFetch {
+                id,
+                max,
+                wait_ms,
+                queue,
+            })
+        })
+    }
+
+    /// Acknowledges a delivery: the queue forgets the message.
+    ///
+    /// # Errors
+    /// As [`Connection::subscribe`].
+    pub fn queue_ack(
+        &mut self,
+        now: std::time::Instant,
+        queue: &str,
+        delivery_id: u64,
+    ) -> Result<u32, ClientError> {
+        let queue = Text::from(queue);
+        self.operation(now, |id| {
+            Frame::new(QueueAck {
+                id,
+                delivery_id,
+                queue,
+            })
+        })
+    }
+
+    /// Sends a Data frame (the server echoes it).
+    ///
+    /// # Errors
+    /// Not connected, or backpressure.
+    pub fn send_data(
+        &mut self,
+        now: std::time::Instant,
+        channel: u8,
+        payload: Bytes,
+    ) -> Result<(), ClientError> {
+        let t = self.t(now);
+        self.send(t, Frame::new(Data { payload }).on_channel(channel))
+    }
+
+    /// Ends the session with a Close (NORMAL): the server forgets it, and publishes no last will.
+    /// Keep calling [`Connection::update`] until [`Connection::is_closed`] to let the Close out.
+    pub fn close(&mut self, now: std::time::Instant) {
+        let t = self.t(now);
+        match &mut self.state {
+            State::Connected { link } | State::Connecting { link, .. } => {
+                link.close(t, Reason::NORMAL, "client closing");
+                let _ = link.drive(t, &mut self.scratch);
+                if link.is_closed() {
+                    self.state = State::Closed;
+                }
+                self.options.reconnect = None;
+            }
+            State::Waiting { .. } => self.state = State::Closed,
+            State::Closed => {}
+        }
+    }
+
+    /// The socket's generation: it changes whenever a new socket is opened (a caller waiting on
+    /// readiness registers the new one).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Registers (or, with `reregister`, updates) the current socket with a mio registry, for
+    /// callers that wait on readiness; writable interest only while output waits.
+    ///
+    /// # Errors
+    /// The registry refused.
+    pub fn register_socket(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        reregister: bool,
+    ) -> std::io::Result<bool> {
+        let connecting = matches!(self.state, State::Connecting { .. });
+        let (State::Connecting { link, .. } | State::Connected { link }) = &mut self.state else {
+            return Ok(false);
+        };
+        let interest = if link.wants_write() || connecting {
+            mio::Interest::READABLE | mio::Interest::WRITABLE
+        } else {
+            mio::Interest::READABLE
+        };
+        if reregister {
+            link.reregister(registry, token, interest)?;
+        } else {
+            link.register(registry, token, interest)?;
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,220 @@
+//! One connection attempt: a non-blocking socket and the protocol session that speaks on it, TCP
+//! (`StreamSession`) or UDP (`Session`). The link does I/O only when driven, and never waits.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use framewire_protocol::session::{
+    Event, Instant, SendError, Session, SessionConfig, Stats, StreamSession,
+};
+use framewire_protocol::wire::{Frame, MIN_HELLO_DATAGRAM, Reason};
+
+/// How much one `drive` reads at most, so one busy link cannot starve the caller's loop.
+const READ_BUDGET: usize = 1 << 20;
+
+#[derive(Debug)]
+pub(crate) enum Link {
+    Tcp {
+        stream: mio::net::TcpStream,
+        session: Box<StreamSession>,
+    },
+    Udp {
+        socket: mio::net::UdpSocket,
+        session: Box<Session>,
+    },
+}
+
+impl Link {
+    /// Starts connecting (the TCP connect completes in the background; the Hello is queued).
+    pub(crate) fn open(
+        server: SocketAddr,
+        udp: bool,
+        config: SessionConfig,
+        nonce: u64,
+        now: Instant,
+    ) -> io::Result<Self> {
+        if udp {
+            let local: SocketAddr = if server.is_ipv4() {
+                ([0, 0, 0, 0], 0).into()
+            } else {
+                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            let socket = mio::net::UdpSocket::bind(local)?;
+            let session = Session::connect(config, server, nonce, now);
+            return Ok(Self::Udp {
+                socket,
+                session: Box::new(session),
+            });
+        }
+        let stream = mio::net::TcpStream::connect(server)?;
+        let _ = stream.set_nodelay(true);
+        Ok(Self::Tcp {
+            stream,
+            session: Box::new(StreamSession::client(config, now)),
+        })
+    }
+
+    /// Reads what has arrived, runs due timers, and writes what is pending, without waiting.
+    /// `scratch` is the caller's read buffer.
+    ///
+    /// # Errors
+    /// The socket failed (a refused TCP connect shows up here).
+    pub(crate) fn drive(&mut self, now: Instant, scratch: &mut [u8]) -> io::Result<()> {
+        match self {
+            Self::Tcp { stream, session } => {
+                let mut read = 0;
+                while !session.is_closed() && read < READ_BUDGET {
+                    match stream.read(scratch) {
+                        Ok(0) => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::ConnectionAborted,
+                                "the server closed the connection",
+                            ));
+                        }
+                        Ok(n) => {
+                            read += n;
+                            session.handle_bytes(now, &scratch[..n]);
+                        }
+                        Err(e) if would_block(&e) => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                if session.poll_timeout().is_some_and(|t| t <= now) {
+                    session.handle_timeout(now);
+                }
+                while !session.pending_output().is_empty() {
+                    match stream.write(session.pending_output()) {
+                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                        Ok(n) => session.consume_output(n),
+                        Err(e) if would_block(&e) => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+            Self::Udp { socket, session } => {
+                let mut read = 0;
+                while read < READ_BUDGET {
+                    match socket.recv_from(scratch) {
+                        Ok((n, from)) => {
+                            read += n.max(1);
+                            session.handle_datagram(
+                                now,
+                                from,
+                                Bytes::copy_from_slice(&scratch[..n]),
+                            );
+                        }
+                        Err(e) if would_block(&e) => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        // An ICMP error from an earlier send: the server is not there (yet).
+                        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => break,
+                        Err(e) => return Err(e),
+                    }
+                }
+                if session.poll_timeout().is_some_and(|t| t <= now) {
+                    session.handle_timeout(now);
+                }
+                let mut out = [0u8; 2048];
+                debug_assert!(out.len() >= MIN_HELLO_DATAGRAM);
+                while let Some(t) = session.poll_transmit(now, &mut out) {
+                    match socket.send_to(&out[..t.len], t.destination) {
+                        // A datagram the socket will not take is lost; the session resends what
+                        // must arrive.
+                        Ok(_) => {}
+                        Err(e) if would_block(&e) => break,
+                        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn poll_event(&mut self) -> Option<Event> {
+        match self {
+            Self::Tcp { session, .. } => session.poll_event(),
+            Self::Udp { session, .. } => session.poll_event(),
+        }
+    }
+
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            Self::Tcp { session, .. } => session.poll_timeout(),
+            Self::Udp { session, .. } => session.poll_timeout(),
+        }
+    }
+
+    /// Whether output waits for the socket (the caller then waits for writability too).
+    pub(crate) fn wants_write(&self) -> bool {
+        match self {
+            Self::Tcp { session, .. } => !session.pending_output().is_empty(),
+            Self::Udp { .. } => false,
+        }
+    }
+
+    pub(crate) fn send(&mut self, frame: Frame, now: Instant) -> Result<(), SendError> {
+        match self {
+            Self::Tcp { session, .. } => session.send(&frame, now),
+            Self::Udp { session, .. } => session.send(frame),
+        }
+    }
+
+    pub(crate) fn close(&mut self, now: Instant, reason: Reason, message: &str) {
+        match self {
+            Self::Tcp { session, .. } => session.close(now, reason, message),
+            Self::Udp { session, .. } => session.close(now, reason, message),
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        match self {
+            Self::Tcp { session, .. } => session.is_closed(),
+            Self::Udp { session, .. } => session.is_closed(),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        match self {
+            Self::Tcp { session, .. } => session.stats(),
+            Self::Udp { session, .. } => session.stats(),
+        }
+    }
+
+    /// Registers the socket with a mio registry (for callers that wait on readiness).
+    pub(crate) fn register(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        interest: mio::Interest,
+    ) -> io::Result<()> {
+        match self {
+            Self::Tcp { stream, .. } => registry.register(stream, token, interest),
+            Self::Udp { socket, .. } => registry.register(socket, token, interest),
+        }
+    }
+
+    pub(crate) fn reregister(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        interest: mio::Interest,
+    ) -> io::Result<()> {
+        match self {
+            Self::Tcp { stream, .. } => registry.reregister(stream, token, interest),
+            Self::Udp { socket, .. } => registry.reregister(socket, token, interest),
+        }
+    }
+}
+
+/// Whether an operation must wait: the socket is full or empty, or a TCP connect is still in
+/// progress (Linux says `ENOTCONN` to a read then).
+fn would_block(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::NotConnected
+    )
+}

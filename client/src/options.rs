@@ -1,0 +1,80 @@
+//! How a client connects: where, over which transport, and how it comes back after a failure.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use framewire_protocol::session::SessionConfig;
+use framewire_protocol::wire::LastWill;
+
+/// The transport a client uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// A TCP stream.
+    Tcp,
+    /// UDP datagrams, with the session engine's reliability.
+    Udp,
+}
+
+/// Reconnecting after a failure: exponential backoff with jitter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reconnect {
+    /// The first wait.
+    pub initial: Duration,
+    /// The longest wait.
+    pub max: Duration,
+    /// Each wait is the previous one times this.
+    pub multiplier: f64,
+    /// Each wait is shortened by a random part of up to this fraction (0 to 1), so clients that
+    /// lost the same server do not all come back at once.
+    pub jitter: f64,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(10),
+            multiplier: 2.0,
+            jitter: 0.5,
+        }
+    }
+}
+
+/// Everything a client is told before it connects.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// The server.
+    pub server: SocketAddr,
+    /// TCP or UDP.
+    pub transport: Transport,
+    /// The session's settings (channels, idle timeout, heartbeats, queue bounds).
+    pub session: SessionConfig,
+    /// A name for the server's logs.
+    pub client_name: Option<String>,
+    /// A message the server publishes if this client vanishes without closing.
+    pub last_will: Option<LastWill>,
+    /// Reconnect after a failure (resuming the session); `None`: a failure is final.
+    pub reconnect: Option<Reconnect>,
+    /// How long a connection attempt may take (TCP connect plus handshake).
+    pub connect_timeout: Duration,
+    /// Seeds the client's random choices (jitter, the UDP handshake nonce); 0: from the operating
+    /// system at connect.
+    pub seed: u64,
+}
+
+impl ClientOptions {
+    /// Options for `server` over `transport`, with the defaults for the rest: reconnecting with
+    /// backoff, a 5 s connect timeout.
+    pub fn new(server: SocketAddr, transport: Transport) -> Self {
+        Self {
+            server,
+            transport,
+            session: SessionConfig::default(),
+            client_name: None,
+            last_will: None,
+            reconnect: Some(Reconnect::default()),
+            connect_timeout: Duration::from_secs(5),
+            seed: 0,
+        }
+    }
+}
