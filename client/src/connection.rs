@@ -240,10 +240,13 @@ impl Connection {
                     }
                     self.take_events(t);
                     if let State::Connected { link } = &mut self.state {
-                        // Flush what the events queued (a re-subscribe, an answer to a Ping).
+                        // Flush what the events queued (a re-subscribe, an answer to a Ping),
+                        // and take what that turn read.
                         if let Err(e) = link.drive(t, &mut self.scratch) {
                             self.fail(t, ClientError::Unreachable(e.kind()));
+                            return;
                         }
+                        self.take_events(t);
                     }
                     return;
                 }

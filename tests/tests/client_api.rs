@@ -273,3 +273,28 @@ fn backpressure_is_surfaced() {
             .is_ok()
     );
 }
+
+/// A response read in the same turn as the request was written is handed over at once, not when
+/// the wait for it ends. With no timer due for 30 s, a response left behind waits until the
+/// call's own deadline (1.4 s here): that is what the bound below catches, with a margin of
+/// thousands over a loopback round trip (this is not a speed test).
+#[test]
+fn responses_do_not_wait_for_a_timer() {
+    let server = TestServer::start(ServerConfig::default());
+    for transport in BOTH {
+        let mut o = options(&server, transport);
+        o.session.heartbeat_interval = Duration::from_secs(30);
+        o.session.max_ack_delay = Duration::from_secs(1);
+        let mut c = Client::connect(o).unwrap();
+        for i in 0..200 {
+            let started = Instant::now();
+            c.request("sys.ping", "", Duration::from_millis(900))
+                .unwrap_or_else(|e| panic!("{transport:?}: {e}"));
+            let took = started.elapsed();
+            assert!(
+                took < Duration::from_millis(700),
+                "{transport:?} request {i}: {took:?}"
+            );
+        }
+    }
+}
