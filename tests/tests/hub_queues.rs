@@ -172,13 +172,18 @@ fn redelivery_after_the_visibility_timeout() {
     let mut c = TestClient::connect(&server, Via::Udp);
     assert_eq!(push(&mut c, 1, "q", b"x"), Status::OK);
     let first = fetch(&mut c, 2, "q", 1, 0);
+    assert!(!first[0].redelivered);
     let again = fetch(&mut c, 3, "q", 1, 5_000);
     assert!(again[0].redelivered);
-    assert_ne!(again[0].delivery_id, first[0].delivery_id);
     assert_eq!(
-        ack(&mut c, 4, "q", first[0].delivery_id),
+        again[0].delivery_id, first[0].delivery_id,
+        "the id names the message"
+    );
+    assert_eq!(ack(&mut c, 4, "q", first[0].delivery_id), Status::OK);
+    assert_eq!(
+        ack(&mut c, 5, "q", first[0].delivery_id),
         Status::NOT_FOUND,
-        "that delivery expired"
+        "gone"
     );
 }
 

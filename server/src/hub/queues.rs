@@ -22,6 +22,8 @@ pub(crate) enum QueueTimer {
 
 #[derive(Debug)]
 struct Ready {
+    /// The message's delivery id: assigned at push, kept across redeliveries.
+    id: u64,
     payload: Bytes,
     redelivered: bool,
 }
@@ -114,6 +116,7 @@ impl Queues {
             queue: name,
             payload,
         } = push;
+        let message_id = self.next_delivery + 1;
         let Some(queue) = self.queue_mut(config, &name) else {
             out.fail(
                 client,
@@ -133,9 +136,11 @@ impl Queues {
             return Vec::new();
         }
         queue.ready.push_back(Ready {
+            id: message_id,
             payload,
             redelivered: false,
         });
+        self.next_delivery = message_id;
         out.ok(client, id);
         self.serve_waiters(config, now, &name, out)
     }
@@ -223,27 +228,41 @@ impl Queues {
         name: &Text,
         out: &mut Outputs,
     ) -> TimerChanges {
-        let ours = self
-            .unacked
-            .get(&delivery_id)
-            .is_some_and(|u| u.consumer == client && u.queue == *name);
-        if !ours {
+        if let Some(u) = self.unacked.get(&delivery_id)
+            && u.queue == *name
+        {
+            // Delivered and waiting for its ack, by whichever session holds it.
+            let consumer = u.consumer;
+            self.unacked.remove(&delivery_id);
+            if let Some(queue) = self.by_name.get_mut(name) {
+                queue.unacked -= 1;
+            }
+            self.release_from_client(consumer, |c| &mut c.deliveries, delivery_id);
+            self.drop_if_idle(name);
+            out.ok(client, id);
+            return vec![(QueueTimer::Visibility(delivery_id), None)];
+        }
+        // Delivered, then back in the queue (its session ended, or it timed out) and not yet
+        // delivered again: the ack still stands for the message.
+        let requeued = self.by_name.get_mut(name).and_then(|q| {
+            let at = q
+                .ready
+                .iter()
+                .position(|r| r.id == delivery_id && r.redelivered)?;
+            q.ready.remove(at)
+        });
+        if requeued.is_some() {
+            self.drop_if_idle(name);
+            out.ok(client, id);
+        } else {
             out.fail(
                 client,
                 id,
                 Status::NOT_FOUND,
-                "no such delivery waiting for this session's ack",
+                "no delivery with that id waits for an ack in this queue",
             );
-            return Vec::new();
         }
-        self.unacked.remove(&delivery_id);
-        if let Some(queue) = self.by_name.get_mut(name) {
-            queue.unacked -= 1;
-        }
-        self.release_from_client(client, |c| &mut c.deliveries, delivery_id);
-        self.drop_if_idle(name);
-        out.ok(client, id);
-        vec![(QueueTimer::Visibility(delivery_id), None)]
+        Vec::new()
     }
 
     pub(crate) fn on_timer(
@@ -320,6 +339,7 @@ impl Queues {
         let queue = self.by_name.entry(u.queue.clone()).or_default();
         queue.unacked -= 1;
         queue.ready.push_front(Ready {
+            id: delivery,
             payload: u.payload,
             redelivered: true,
         });
@@ -405,8 +425,7 @@ impl Queues {
             let Some(msg) = queue.ready.pop_front() else {
                 break;
             };
-            self.next_delivery += 1;
-            let delivery_id = self.next_delivery;
+            let delivery_id = msg.id;
             queue.unacked += 1;
             out.frame(
                 client,

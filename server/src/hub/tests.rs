@@ -449,9 +449,11 @@ fn short_poll_delivers_what_is_there_then_the_response() {
     assert_eq!(status_of(&out, B, 21), Some(Status::NOT_FOUND));
     assert_eq!(
         status_of(&out, C, 22),
-        Some(Status::NOT_FOUND),
-        "not C's delivery"
+        Some(Status::OK),
+        "any session may acknowledge a delivery by its id"
     );
+    ack(&mut h, C, 23, d[1].1);
+    assert_eq!(status_of(&drain(&mut h), C, 23), Some(Status::NOT_FOUND));
 }
 
 #[test]
@@ -694,4 +696,24 @@ fn a_last_will_is_published_when_a_session_vanishes_and_not_after_a_clean_close(
     subscribe(&mut h, C, 2, "dev/9/online");
     let retained = messages_to(&drain(&mut h), C);
     assert!(retained[0].2, "the will was retained");
+}
+
+#[test]
+fn a_delivery_id_names_the_message_across_redeliveries() {
+    let mut h = hub();
+    push(&mut h, t(0), A, 0, b"x");
+    push(&mut h, t(0), A, 0, b"y");
+    fetch(&mut h, t(0), B, 1, 2, 0);
+    let first = deliveries(&drain(&mut h), B);
+    h.session_ended(t(1), B, false);
+    // "x" is acknowledged (by id, from another session) before it is delivered again.
+    ack(&mut h, A, 2, first[0].1);
+    assert_eq!(status_of(&drain(&mut h), A, 2), Some(Status::OK));
+    fetch(&mut h, t(2), C, 3, 5, 0);
+    let again = deliveries(&drain(&mut h), C);
+    assert_eq!(again.len(), 1, "only y is left");
+    assert_eq!(
+        (again[0].1, &again[0].2[..], again[0].3),
+        (first[1].1, &b"y"[..], true)
+    );
 }
