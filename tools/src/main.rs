@@ -1,36 +1,245 @@
 //! `framewire`: the command-line tool for framewire.
 //!
-//! Commands now: `decode`, which decodes a stream frame or a datagram written in hex (as in
-//! docs/PROTOCOL.md) and prints what it means. The client commands (ping, pub, sub, req, queue,
-//! bench) and the capture tools (inspect, replay) come with their issues.
+//! Talks to a server (`--server`, default 127.0.0.1:7400; TCP, or UDP with `--udp`): `ping`,
+//! `pub`, `sub`, `req`, `queue push|fetch|ack`, and `bench`, a load generator. `decode` explains a
+//! frame or datagram given in hex. Errors are one line on stderr; the exit code is 1 for a failure
+//! (unreachable, rejected, timed out, refused with a status) and 2 for a usage error.
 
+mod bench;
+mod client_cmds;
 mod decode;
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
-const USAGE: &str = "\
-usage: framewire <command> [args]
+use clap::{Parser, Subcommand};
+use framewire_client::Transport;
 
-commands:
-  decode HEX...   decode a TCP stream frame or a UDP datagram given in hex
-                  (spaces allowed), and print its fields
-  help            print this text";
+use client_cmds::Target;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "framewire",
+    version,
+    about = "Talk to a framewire server, measure it, decode its bytes."
+)]
+struct Cli {
+    /// The server's address.
+    #[arg(long, global = true, default_value = "127.0.0.1:7400")]
+    server: SocketAddr,
+    /// Use UDP instead of TCP.
+    #[arg(long, global = true)]
+    udp: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Round trips to the server (`sys.ping`), with min, avg and p99.
+    Ping {
+        /// How many.
+        #[arg(short = 'c', long, default_value_t = 5)]
+        count: u32,
+    },
+    /// Publish a message; returns once the server has accepted it (unless --unreliable).
+    Pub {
+        /// The topic.
+        topic: String,
+        /// The message.
+        message: String,
+        /// Send on the unreliable channel, without waiting for the server.
+        #[arg(long)]
+        unreliable: bool,
+        /// Keep it as the topic's retained message.
+        #[arg(long)]
+        retain: bool,
+    },
+    /// Subscribe and print each message's payload on a line of its own.
+    Sub {
+        /// The topic filter (`+` one level, `#` the rest).
+        topic: String,
+        /// Stop after this many messages.
+        #[arg(short = 'n', long)]
+        count: Option<u64>,
+    },
+    /// Send a request and print the response.
+    Req {
+        /// A built-in method (`sys.ping`, `sys.time`, `sys.info`, `sys.stats`) or a service.
+        target: String,
+        /// The request body.
+        #[arg(default_value = "")]
+        payload: String,
+        /// How long to wait, in milliseconds.
+        #[arg(long, default_value_t = 5000)]
+        timeout: u64,
+    },
+    /// Work queues.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// A load generator: echo round trips or pub/sub, latencies in an HDR histogram.
+    Bench(BenchArgs),
+    /// Decode a TCP stream frame or a UDP datagram given in hex (spaces allowed).
+    Decode {
+        /// The bytes, in hex.
+        #[arg(required = true)]
+        hex: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueCommand {
+    /// Push a message onto a queue.
+    Push {
+        /// The queue.
+        queue: String,
+        /// The message.
+        message: String,
+    },
+    /// Fetch messages, print one payload per line, and acknowledge them.
+    Fetch {
+        /// The queue.
+        queue: String,
+        /// The most messages to fetch.
+        #[arg(short = 'n', long, default_value_t = 1)]
+        count: u16,
+        /// Wait up to this many milliseconds for a message (a long poll).
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+        /// Do not acknowledge; print each delivery id and a tab before its payload.
+        #[arg(long)]
+        no_ack: bool,
+    },
+    /// Acknowledge a delivery.
+    Ack {
+        /// The queue.
+        queue: String,
+        /// The delivery id (from `fetch --no-ack`).
+        delivery_id: u64,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Messages in flight per client.
+    #[arg(long, default_value_t = 32)]
+    window: u32,
+    /// Payload bytes (at least 8: the send time).
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Seconds measured (after a short warm-up).
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Reliable or unreliable messages.
+    #[arg(long, value_enum, default_value_t = bench::Channel::Reliable)]
+    channel: bench::Channel,
+    /// Echo round trips or pub/sub round trips.
+    #[arg(long, value_enum, default_value_t = bench::Mode::Echo)]
+    mode: bench::Mode,
+    /// Threads to spread the clients over (default: the number of cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print one JSON line instead of the table.
+    #[arg(long)]
+    json: bool,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("decode") => decode::run(&args[1..]),
-        Some("help" | "-h" | "--help") => {
-            println!("{USAGE}");
+    let cli = Cli::parse();
+    let target = Target {
+        server: cli.server,
+        transport: if cli.udp {
+            Transport::Udp
+        } else {
+            Transport::Tcp
+        },
+    };
+    let result = match cli.command {
+        Command::Ping { count } => client_cmds::ping(target, count),
+        Command::Pub {
+            topic,
+            message,
+            unreliable,
+            retain,
+        } => client_cmds::publish(target, &topic, &message, unreliable, retain),
+        Command::Sub { topic, count } => client_cmds::subscribe(target, &topic, count),
+        Command::Req {
+            target: method,
+            payload,
+            timeout,
+        } => client_cmds::request(target, &method, &payload, Duration::from_millis(timeout)),
+        Command::Queue(QueueCommand::Push { queue, message }) => {
+            client_cmds::queue_push(target, &queue, &message)
+        }
+        Command::Queue(QueueCommand::Fetch {
+            queue,
+            count,
+            wait,
+            no_ack,
+        }) => client_cmds::queue_fetch(target, &queue, count, Duration::from_millis(wait), no_ack),
+        Command::Queue(QueueCommand::Ack { queue, delivery_id }) => {
+            client_cmds::queue_ack(target, &queue, delivery_id)
+        }
+        Command::Bench(args) => return run_bench(&cli.server, cli.udp, &args),
+        Command::Decode { hex } => return decode::run(&hex),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("framewire: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_bench(server: &SocketAddr, udp: bool, args: &BenchArgs) -> ExitCode {
+    if !args.duration.is_finite() || args.duration <= 0.0 {
+        eprintln!("framewire bench: --duration must be a positive number of seconds");
+        return ExitCode::from(2);
+    }
+    let cfg = bench::BenchConfig {
+        server: *server,
+        udp,
+        clients: args.clients.max(1),
+        window: args.window.max(1),
+        size: args.size.max(8),
+        duration: Duration::from_secs_f64(args.duration),
+        channel: args.channel,
+        mode: args.mode,
+        threads: args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+        json: args.json,
+    };
+    match bench::run(&cfg) {
+        Ok(r) if args.json => {
+            println!("{}", r.json());
             ExitCode::SUCCESS
         }
-        Some(other) => {
-            eprintln!("framewire: unknown command {other:?}\n\n{USAGE}");
-            ExitCode::from(2)
+        Ok(r) => {
+            println!(
+                "{} clients x {} in flight, {} B, {:?} {:?} over {}: {:.0} msgs/s, p50 {} us, p99 {} us, p999 {} us, {} errors",
+                cfg.clients,
+                cfg.window,
+                cfg.size,
+                cfg.mode,
+                cfg.channel,
+                if udp { "UDP" } else { "TCP" },
+                r.msgs_per_s,
+                r.p50_us,
+                r.p99_us,
+                r.p999_us,
+                r.errors
+            );
+            ExitCode::SUCCESS
         }
-        None => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
+        Err(e) => {
+            eprintln!("framewire bench: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,0 +1,244 @@
+//! Bench clients over UDP: each runs the protocol's session engine on its own socket, so the
+//! numbers include the engine's acks, retransmissions and congestion control.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use framewire_protocol::session::{self, Event, Session, SessionConfig};
+use framewire_protocol::wire::{Data, Frame, FrameBody, Publish, Subscribe, Text};
+use mio::{Events, Interest, Poll, Token};
+
+use super::{BenchConfig, Mode, Shared, Tally, payload};
+
+/// How long a window of unreliable messages may go unanswered before it is written off as lost.
+const LOST_AFTER: Duration = Duration::from_secs(1);
+
+struct Client {
+    socket: mio::net::UdpSocket,
+    session: Session,
+    in_flight: u32,
+    topic: Text,
+    last_progress: Instant,
+}
+
+fn now(shared: &Shared) -> session::Instant {
+    session::Instant::from_micros(shared.nanos() / 1000)
+}
+
+impl Client {
+    fn drive(
+        &mut self,
+        shared: &Shared,
+        tally: &mut Tally,
+        chunk: &mut [u8],
+        out: &mut [u8],
+    ) -> io::Result<u64> {
+        loop {
+            match self.socket.recv_from(chunk) {
+                Ok((n, from)) => {
+                    self.session.handle_datagram(
+                        now(shared),
+                        from,
+                        Bytes::copy_from_slice(&chunk[..n]),
+                    );
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let t = now(shared);
+        if self.session.poll_timeout().is_some_and(|d| d <= t) {
+            self.session.handle_timeout(t);
+        }
+        let mut completed = 0;
+        let nanos = shared.nanos();
+        while let Some(e) = self.session.poll_event() {
+            match e {
+                Event::Frame(f) => {
+                    let p = match &f.body {
+                        FrameBody::Data(d) => Some(&d.payload),
+                        FrameBody::Message(m) => Some(&m.payload),
+                        _ => None,
+                    };
+                    if let Some(p) = p {
+                        tally.record(shared, nanos, p);
+                        self.in_flight = self.in_flight.saturating_sub(1);
+                        self.last_progress = Instant::now();
+                        completed += 1;
+                    }
+                }
+                Event::Closed {
+                    reason, message, ..
+                } => {
+                    return Err(io::Error::other(format!(
+                        "session closed: {reason} {message}"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        self.flush(shared, out)?;
+        Ok(completed)
+    }
+
+    fn flush(&mut self, shared: &Shared, out: &mut [u8]) -> io::Result<()> {
+        let t = now(shared);
+        while let Some(tx) = self.session.poll_transmit(t, out) {
+            match self.socket.send_to(&out[..tx.len], tx.destination) {
+                Ok(_) => {}
+                // The engine resends what must arrive.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn fill(
+        &mut self,
+        cfg: &BenchConfig,
+        shared: &Shared,
+        scratch: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        let channel = cfg.channel.number();
+        while self.in_flight < cfg.window {
+            payload(cfg.size, shared.nanos(), scratch);
+            let body = Bytes::copy_from_slice(scratch);
+            let frame = match cfg.mode {
+                Mode::Echo => Frame::new(Data { payload: body }),
+                Mode::Pubsub => Frame::new(Publish {
+                    retain: false,
+                    id: 0,
+                    topic: self.topic.clone(),
+                    payload: body,
+                }),
+            };
+            match self.session.send(frame.on_channel(channel)) {
+                Ok(()) => self.in_flight += 1,
+                // The engine's queue is full: wait for acks.
+                Err(session::SendError::QueueFull) => break,
+                Err(e) => return Err(io::Error::other(e.to_string())),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn connect(cfg: &BenchConfig, id: usize, shared: &Shared) -> io::Result<Client> {
+    let socket = mio::net::UdpSocket::bind(([127, 0, 0, 1], 0).into())?;
+    let config = SessionConfig {
+        seed: id as u64 + 1,
+        ..SessionConfig::default()
+    };
+    let session = Session::connect(config, cfg.server, 0x0be9_c400 + id as u64, now(shared));
+    let topic = Text::from(format!("bench/{id}").as_str());
+    let mut c = Client {
+        socket,
+        session,
+        in_flight: 0,
+        topic: topic.clone(),
+        last_progress: Instant::now(),
+    };
+    let mut chunk = vec![0u8; 65_536];
+    let mut out = vec![0u8; 2048];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut subscribed = cfg.mode == Mode::Echo;
+    let mut asked = false;
+    loop {
+        if Instant::now() > deadline {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "no handshake"));
+        }
+        let t = now(shared);
+        if c.session.poll_timeout().is_some_and(|d| d <= t) {
+            c.session.handle_timeout(t);
+        }
+        c.flush(shared, &mut out)?;
+        if let Ok((n, from)) = c.socket.recv_from(&mut chunk) {
+            c.session
+                .handle_datagram(now(shared), from, Bytes::copy_from_slice(&chunk[..n]));
+        }
+        while let Some(e) = c.session.poll_event() {
+            match e {
+                Event::Connected { .. } if !asked && !subscribed => {
+                    asked = true;
+                    c.session
+                        .send(Frame::new(Subscribe {
+                            id: 1,
+                            filter: topic.clone(),
+                        }))
+                        .map_err(|e| io::Error::other(e.to_string()))?;
+                }
+                Event::Frame(Frame {
+                    body: FrameBody::Response(r),
+                    ..
+                }) if r.id == 1 => subscribed = true,
+                Event::Closed { reason, .. } => {
+                    return Err(io::Error::other(format!("refused: {reason}")));
+                }
+                _ => {}
+            }
+        }
+        if subscribed && c.session.is_established() {
+            return Ok(c);
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Runs the clients `ids` until told to stop.
+pub(crate) fn worker(cfg: &BenchConfig, ids: &[usize], shared: &Shared) -> Result<Tally, String> {
+    let mut poll = Poll::new().map_err(|e| e.to_string())?;
+    let mut clients = Vec::new();
+    for (i, &id) in ids.iter().enumerate() {
+        let mut c = connect(cfg, id, shared).map_err(|e| format!("client {id}: {e}"))?;
+        poll.registry()
+            .register(&mut c.socket, Token(i), Interest::READABLE)
+            .map_err(|e| e.to_string())?;
+        clients.push(c);
+    }
+    let mut tally = Tally::new();
+    let mut scratch = Vec::new();
+    let mut chunk = vec![0u8; 65_536];
+    let mut out = vec![0u8; 2048];
+    let mut events = Events::with_capacity(1024);
+    let fail = |i: usize, e: io::Error| format!("client {}: {e}", ids[i]);
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.fill(cfg, shared, &mut scratch).map_err(|e| fail(i, e))?;
+        c.flush(shared, &mut out).map_err(|e| fail(i, e))?;
+    }
+    while !shared.stop.load(Ordering::Relaxed) {
+        let t = now(shared);
+        let wake = clients
+            .iter()
+            .filter_map(|c| c.session.poll_timeout())
+            .min()
+            .map_or(Duration::from_millis(100), |d| {
+                Duration::from_micros(d.as_micros().saturating_sub(t.as_micros()))
+            })
+            .min(Duration::from_millis(100));
+        poll.poll(&mut events, Some(wake))
+            .map_err(|e| e.to_string())?;
+        let mut completed = 0;
+        // Every client runs each turn: its timers, acks and refills do not wait for a read event.
+        for (i, c) in clients.iter_mut().enumerate() {
+            completed += c
+                .drive(shared, &mut tally, &mut chunk, &mut out)
+                .map_err(|e| fail(i, e))?;
+            if c.in_flight > 0 && c.last_progress.elapsed() > LOST_AFTER {
+                // Unreliable messages that never came back.
+                tally.errors += u64::from(c.in_flight);
+                c.in_flight = 0;
+                c.last_progress = Instant::now();
+            }
+            c.fill(cfg, shared, &mut scratch).map_err(|e| fail(i, e))?;
+            c.flush(shared, &mut out).map_err(|e| fail(i, e))?;
+        }
+        if shared.measuring.load(Ordering::Relaxed) {
+            shared.done.fetch_add(completed, Ordering::Relaxed);
+        }
+    }
+    Ok(tally)
+}

@@ -1,0 +1,227 @@
+//! The `framewire` binary against a server started in-process on port 0: ping, a pub/sub round
+//! trip, requests and their failures, a queue long poll, and `bench --json`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use framewire_server::{Server, ServerConfig, ServerHandle};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+struct TestServer {
+    handle: ServerHandle,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    fn start() -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let config = ServerConfig {
+            tcp_addr: any,
+            udp_addr: Some(any),
+            ..ServerConfig::default()
+        };
+        let (handle, thread) = Server::spawn(&config).expect("server binds");
+        Self {
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    fn tcp(&self) -> String {
+        self.handle.local_addr().to_string()
+    }
+
+    fn udp(&self) -> String {
+        self.handle.udp_addr().expect("udp").to_string()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A child process killed if the test ends first.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn framewire(server: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_framewire"))
+        .arg("--server")
+        .arg(server)
+        .args(args)
+        .output()
+        .expect("run framewire");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Starts `framewire` in the background; its stdout lines arrive on the returned channel.
+fn spawn(server: &str, args: &[&str]) -> (Running, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_framewire"))
+        .arg("--server")
+        .arg(server)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("run framewire");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (Running(child), rx)
+}
+
+fn finish(mut child: Running) -> i32 {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.0.try_wait().expect("wait") {
+            return status.code().unwrap_or(-1);
+        }
+        assert!(start.elapsed() < DEADLINE, "the command did not finish");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn ping_over_both_transports() {
+    let server = TestServer::start();
+    for (addr, udp) in [(server.tcp(), false), (server.udp(), true)] {
+        let mut args = vec!["ping", "-c", "3"];
+        if udp {
+            args.push("--udp");
+        }
+        let (code, out, err) = framewire(&addr, &args);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.matches("pong from").count(), 3, "{out}");
+        assert!(out.contains("3 sent, 3 received: min/avg/p99/max"), "{out}");
+    }
+}
+
+#[test]
+fn pub_and_sub_round_trip() {
+    let server = TestServer::start();
+    let addr = server.tcp();
+    // A retained message tells the test the subscriber is in place: it is the first line printed.
+    let (code, _, err) = framewire(&addr, &["pub", "room/1", "first", "--retain"]);
+    assert_eq!(code, 0, "{err}");
+    let (sub, lines) = spawn(&addr, &["sub", "room/+", "-n", "2"]);
+    assert_eq!(lines.recv_timeout(DEADLINE).expect("a line"), "first");
+    let (code, _, err) = framewire(&addr, &["pub", "room/1", "second"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines.recv_timeout(DEADLINE).expect("a line"), "second");
+    assert_eq!(finish(sub), 0);
+    // Unreliable publishes are fire and forget, and succeed with nobody listening.
+    let (code, _, err) = framewire(&addr, &["pub", "room/2", "x", "--unreliable"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn requests_print_the_answer_or_fail_with_the_status() {
+    let server = TestServer::start();
+    let addr = server.tcp();
+    let (code, out, _) = framewire(&addr, &["req", "sys.ping"]);
+    assert_eq!((code, out.as_str()), (0, "pong\n"));
+    let (code, out, _) = framewire(&addr, &["req", "sys.info"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"server\":\"framewire-server\""), "{out}");
+    let (code, _, err) = framewire(&addr, &["req", "nobody.home"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no responder"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    let (code, _, err) = framewire("127.0.0.1:9", &["req", "sys.ping"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unreachable"), "{err}");
+    let (code, _, _) = framewire(&addr, &["req"]);
+    assert_eq!(code, 2, "a usage error");
+}
+
+#[test]
+fn queue_long_poll_returns_with_the_pushed_message() {
+    let server = TestServer::start();
+    let addr = server.tcp();
+    let (fetch, lines) = spawn(&addr, &["queue", "fetch", "jobs", "--wait", "15000"]);
+    let (code, _, err) = framewire(&addr, &["queue", "push", "jobs", "job-1"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines.recv_timeout(DEADLINE).expect("a line"), "job-1");
+    assert_eq!(finish(fetch), 0);
+    // Fetched without an ack, it can be acked by id; acked, it is gone.
+    framewire(&addr, &["queue", "push", "jobs", "job-2"]);
+    let (code, out, _) = framewire(&addr, &["queue", "fetch", "jobs", "--no-ack"]);
+    assert_eq!(code, 0);
+    let (id, payload) = out.trim_end().split_once('\t').expect("id and payload");
+    assert_eq!(payload, "job-2");
+    // The fetching session has ended, so job-2 is back in the queue; the ack by id still removes
+    // it.
+    let (code, _, err) = framewire(&addr, &["queue", "ack", "jobs", id]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = framewire(&addr, &["queue", "fetch", "jobs", "-n", "5"]);
+    assert_eq!((code, out.as_str()), (0, ""));
+    let (code, _, err) = framewire(&addr, &["queue", "ack", "jobs", id]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not found"), "{err}");
+}
+
+fn field(json: &str, name: &str) -> f64 {
+    let at = json
+        .find(&format!("\"{name}\":"))
+        .unwrap_or_else(|| panic!("{name} in {json}"));
+    let rest = &json[at + name.len() + 3..];
+    let end = rest.find([',', '}']).expect("a value");
+    rest[..end]
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} in {json}"))
+}
+
+#[test]
+fn bench_prints_one_json_line() {
+    let server = TestServer::start();
+    for (addr, extra) in [
+        (server.tcp(), vec![]),
+        (server.tcp(), vec!["--mode", "pubsub"]),
+        (server.udp(), vec!["--udp"]),
+    ] {
+        let mut args = vec![
+            "bench",
+            "--clients",
+            "4",
+            "--window",
+            "8",
+            "--duration",
+            "0.5",
+            "--json",
+        ];
+        args.extend(extra);
+        let (code, out, err) = framewire(&addr, &args);
+        assert_eq!(code, 0, "{err}");
+        let line = out.trim();
+        assert_eq!(out.lines().count(), 1, "{out}");
+        assert!(field(line, "msgs_per_s") > 0.0, "{line}");
+        assert!(field(line, "p50_us") <= field(line, "p99_us"), "{line}");
+        assert!(field(line, "p99_us") <= field(line, "p999_us"), "{line}");
+        assert!(line.contains("\"errors\":0}"), "{line}");
+    }
+}
