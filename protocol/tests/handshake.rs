@@ -485,11 +485,11 @@ fn admission_terms_reach_the_welcome_and_its_repeats() {
     let mut admit = |_: &Hello, id: u64| {
         asked += 1;
         assert_ne!(id, 0);
-        framewire_protocol::session::Admission {
+        Ok(framewire_protocol::session::Admission {
             session_token: Bytes::from_static(b"tok"),
             resumed: true,
             missed: 2,
-        }
+        })
     };
     let mut welcomes = Vec::new();
     for _ in 0..2 {

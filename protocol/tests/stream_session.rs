@@ -292,11 +292,11 @@ fn admission_sees_the_hello_options_and_sets_the_welcome_terms() {
     let mut seen = None;
     s.handle_bytes_with(Instant::ZERO, &hello, |h: &Hello, id| {
         seen = Some((h.options.resume_token(), h.options.last_will(), id));
-        framewire_protocol::session::Admission {
+        Ok(framewire_protocol::session::Admission {
             session_token: Bytes::from_static(b"new-token"),
             resumed: true,
             missed: 3,
-        }
+        })
     });
     assert_eq!(
         seen,
@@ -313,4 +313,30 @@ fn admission_sees_the_hello_options_and_sets_the_welcome_terms() {
     };
     assert_eq!(c.poll_event(), Some(expected.clone()));
     assert_eq!(s.poll_event(), Some(expected));
+}
+
+/// A server's admission may refuse the client: a Reject with the reason, and the session ends.
+#[test]
+fn admission_can_refuse_with_a_reject() {
+    let mut c = StreamSession::client(SessionConfig::default(), Instant::ZERO);
+    let mut s = StreamSession::server(SessionConfig::default(), 9, Instant::ZERO);
+    let hello = c.pending_output().to_vec();
+    c.consume_output(hello.len());
+    s.handle_bytes_with(Instant::ZERO, &hello, |_: &Hello, _| {
+        Err(framewire_protocol::session::Refusal {
+            reason: Reason::SESSION_LIMIT,
+            message: framewire_protocol::wire::Text::from("full"),
+        })
+    });
+    assert!(s.is_closed());
+    let reject = s.pending_output().to_vec();
+    c.handle_bytes(Instant::ZERO, &reject);
+    assert!(matches!(
+        c.poll_event(),
+        Some(Event::Closed {
+            reason: Reason::SESSION_LIMIT,
+            by: Closer::Peer,
+            ..
+        })
+    ));
 }

@@ -1,11 +1,12 @@
 //! Server settings and their defaults.
 
 use std::net::SocketAddr;
-
 use std::time::Duration;
 
 use framewire_protocol::session::SessionConfig;
 use framewire_protocol::wire::DEFAULT_MAX_FRAME_LEN;
+
+use crate::settings;
 
 /// The address the server listens on when told nothing else.
 pub const DEFAULT_TCP_ADDR: &str = "127.0.0.1:7400";
@@ -31,6 +32,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// The most TCP connections from one IP address; more are closed with `ADDRESS_LIMIT`.
     pub max_connections_per_address: usize,
+    /// The most UDP sessions at once; a handshake beyond gets a Reject with `SESSION_LIMIT`.
+    pub max_udp_sessions: usize,
     /// Kernel TCP keepalive: idle time before the first probe, in milliseconds.
     pub keepalive_idle_ms: u32,
     /// Kernel TCP keepalive: time between probes, in milliseconds.
@@ -74,6 +77,7 @@ impl Default for ServerConfig {
             first_frame_deadline_ms: 5_000,
             max_connections: 10_000,
             max_connections_per_address: 1_000,
+            max_udp_sessions: 10_000,
             keepalive_idle_ms: 30_000,
             keepalive_interval_ms: 10_000,
             keepalive_retries: 3,
@@ -104,69 +108,80 @@ pub enum Command {
     Help,
 }
 
-/// The usage text.
-pub const USAGE: &str = "\
-usage: framewire-server [--tcp ADDR] [--udp ADDR|off] [--max-frame-len BYTES]
+/// The usage text: every setting, as a flag.
+pub fn usage() -> String {
+    settings::usage()
+}
 
-  --tcp ADDR             listen for TCP on ADDR (default 127.0.0.1:7400)
-  --udp ADDR|off         serve UDP on ADDR, or not at all (default 127.0.0.1:7400)
-  --max-frame-len BYTES  largest frame accepted (default 65536)
-  -h, --help             print this text
-
-Logging follows RUST_LOG (default: info).";
-
-/// Reads the command line (without the program name).
+/// Applies the settings of a TOML file (keys as in [`usage`], `max_connections = 5000`).
 ///
 /// # Errors
-/// An [`ArgsError`] naming the flag or value that is wrong.
-pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, ArgsError> {
-    let mut config = ServerConfig::default();
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let mut value = |flag: &str| {
-            args.next()
-                .ok_or_else(|| ArgsError(format!("{flag} needs a value")))
+/// An [`ArgsError`] naming the file and, where it applies, the key.
+pub fn apply_file(config: &mut ServerConfig, path: &str) -> Result<(), ArgsError> {
+    let at = |what: String| ArgsError(format!("config {path}: {what}"));
+    let text = std::fs::read_to_string(path).map_err(|e| at(format!("cannot read it: {e}")))?;
+    apply_toml(config, &text).map_err(at)
+}
+
+/// Applies the settings of a TOML document.
+///
+/// # Errors
+/// The first key that is unknown or has a bad value, or a syntax error.
+pub fn apply_toml(config: &mut ServerConfig, text: &str) -> Result<(), String> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| e.to_string().trim_end().replace('\n', " "))?;
+    for (key, value) in &table {
+        let setting = settings::find(key).ok_or_else(|| format!("unknown key {key:?}"))?;
+        let text = match value {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(n) => n.to_string(),
+            other => {
+                return Err(format!(
+                    "key {key}: a {} is neither a number nor a string",
+                    other.type_str()
+                ));
+            }
         };
+        (setting.set)(config, &text).map_err(|e| format!("key {key}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Reads the command line (without the program name): `--config FILE` first, wherever it stands,
+/// then every other flag over it.
+///
+/// # Errors
+/// An [`ArgsError`] naming the flag, file or value that is wrong.
+pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, ArgsError> {
+    let args: Vec<String> = args.into_iter().collect();
+    let mut config = ServerConfig::default();
+    let mut flags = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
-            "--tcp" => {
-                let v = value("--tcp")?;
-                config.tcp_addr = v.parse().map_err(|_| {
-                    ArgsError(format!(
-                        "--tcp: {v:?} is not an address like 127.0.0.1:7400"
-                    ))
-                })?;
+            "--config" => {
+                let path = it
+                    .next()
+                    .ok_or_else(|| ArgsError("--config needs a file".into()))?;
+                apply_file(&mut config, path)?;
             }
-            "--udp" => {
-                let v = value("--udp")?;
-                config.udp_addr = if v == "off" {
-                    None
-                } else {
-                    Some(v.parse().map_err(|_| {
-                        ArgsError(format!(
-                            "--udp: {v:?} is not an address like 127.0.0.1:7400, nor \"off\""
-                        ))
-                    })?)
-                };
+            flag => {
+                let key = flag
+                    .strip_prefix("--")
+                    .map(|k| k.replace('-', "_"))
+                    .and_then(|k| settings::find(&k))
+                    .ok_or_else(|| ArgsError(format!("unknown flag {flag:?}")))?;
+                let value = it
+                    .next()
+                    .ok_or_else(|| ArgsError(format!("{flag} needs a value")))?;
+                flags.push((flag, key, value));
             }
-            "--max-frame-len" => {
-                let v = value("--max-frame-len")?;
-                config.max_frame_len = v
-                    .parse()
-                    .ok()
-                    .filter(|n| {
-                        (framewire_protocol::wire::MIN_FRAME_LEN
-                            ..=framewire_protocol::wire::MAX_FRAME_LEN_CEILING)
-                            .contains(n)
-                    })
-                    .ok_or_else(|| {
-                        ArgsError(format!(
-                            "--max-frame-len: {v:?} is not a number from 8 to 16777216"
-                        ))
-                    })?;
-            }
-            other => return Err(ArgsError(format!("unknown flag {other:?}"))),
         }
+    }
+    for (flag, setting, value) in flags {
+        (setting.set)(&mut config, value).map_err(|e| ArgsError(format!("{flag}: {e}")))?;
     }
     Ok(Command::Run(Box::new(config)))
 }
@@ -234,5 +249,70 @@ mod tests {
                 .0
                 .contains("--udp")
         );
+    }
+
+    #[test]
+    fn a_file_sets_values_and_flags_override_it() {
+        let path = std::env::temp_dir().join(format!("fw-config-test-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "# limits\nmax_connections = 500\nidle_timeout_ms = 9000\nudp = \"off\"\nsession_expiry_ms = 0\n",
+        )
+        .unwrap();
+        let file = path.to_string_lossy().into_owned();
+        let Command::Run(c) =
+            parse_args(args(&format!("--max-connections 700 --config {file}"))).unwrap()
+        else {
+            panic!("expected run")
+        };
+        assert_eq!(c.max_connections, 700, "the flag wins");
+        assert_eq!(c.idle_timeout_ms, 9000);
+        assert_eq!(c.udp_addr, None);
+        assert_eq!(c.hub.session_expiry, Duration::ZERO);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn file_errors_name_the_file_and_the_key() {
+        let mut c = ServerConfig::default();
+        assert_eq!(
+            apply_toml(&mut c, "max_conections = 5").unwrap_err(),
+            "unknown key \"max_conections\""
+        );
+        assert!(
+            apply_toml(&mut c, "max_connections = -1")
+                .unwrap_err()
+                .starts_with("key max_connections:")
+        );
+        assert!(
+            apply_toml(&mut c, "max_connections = true")
+                .unwrap_err()
+                .starts_with("key max_connections:")
+        );
+        assert!(apply_toml(&mut c, "max_connections = ").is_err());
+        let e = parse_args(args("--config /nonexistent/fw.toml"))
+            .unwrap_err()
+            .0;
+        assert!(
+            e.starts_with("config /nonexistent/fw.toml: cannot read it"),
+            "{e}"
+        );
+    }
+
+    /// The example in docs/ lists every setting at its default: it parses, and changes nothing.
+    #[test]
+    fn the_documented_example_is_every_setting_at_its_default() {
+        let text = include_str!("../../docs/framewire-server.toml");
+        let mut c = ServerConfig::default();
+        apply_toml(&mut c, text).unwrap();
+        assert_eq!(format!("{c:?}"), format!("{:?}", ServerConfig::default()));
+        for setting in settings::SETTINGS {
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with(&format!("{} = ", setting.key))),
+                "{} is missing from docs/framewire-server.toml",
+                setting.key
+            );
+        }
     }
 }

@@ -103,7 +103,7 @@ impl Connection {
                     read += n;
                     self.session
                         .handle_bytes_with(now, &scratch[..n], |hello: &Hello, _| {
-                            hub.admit(me, hello)
+                            Ok(hub.admit(me, hello))
                         });
                     self.serve(now, hub, me);
                 }

@@ -158,6 +158,7 @@ impl Server {
         let local_addr = listener.local_addr()?;
         info!("listening for TCP on {local_addr}");
         let session_config = config.session_config();
+        let counters = Arc::new(Counters::default());
         let (udp, udp_addr) = match config.udp_addr {
             Some(addr) => {
                 let mut socket = UdpSocket::bind(addr)?;
@@ -166,13 +167,17 @@ impl Server {
                 let bound = socket.local_addr()?;
                 info!("serving UDP on {bound}");
                 (
-                    Some(UdpService::new(socket, session_config.clone())?),
+                    Some(UdpService::new(
+                        socket,
+                        session_config.clone(),
+                        config.max_udp_sessions,
+                        Arc::clone(&counters),
+                    )?),
                     Some(bound),
                 )
             }
             None => (None, None),
         };
-        let counters = Arc::new(Counters::default());
         let epoch = std::time::Instant::now();
         let hub = Hub::new(
             config.hub.clone(),

@@ -25,6 +25,7 @@ pub mod counters;
 mod deadlines;
 mod event_loop;
 pub mod hub;
+mod settings;
 mod tcp_options;
 mod udp;
 

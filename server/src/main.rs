@@ -3,14 +3,14 @@
 use std::process::ExitCode;
 
 use framewire_server::Server;
-use framewire_server::config::{Command, USAGE, parse_args};
+use framewire_server::config::{Command, parse_args, usage};
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let config = match parse_args(std::env::args().skip(1)) {
         Ok(Command::Run(config)) => config,
         Ok(Command::Help) => {
-            println!("{USAGE}");
+            println!("{}", usage());
             return ExitCode::SUCCESS;
         }
         Err(e) => {

@@ -9,15 +9,18 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use framewire_protocol::session::{
-    Closer, Endpoint, EndpointConfig, Event, Instant, Outcome, SendError, Session, SessionConfig,
+    Closer, Endpoint, EndpointConfig, Event, Instant, Outcome, Refusal, SendError, Session,
+    SessionConfig,
 };
-use framewire_protocol::wire::{Hello, MAX_DATAGRAM_SIZE, Reason};
+use framewire_protocol::wire::{Hello, MAX_DATAGRAM_SIZE, Reason, Text};
 use log::{debug, info, warn};
 use mio::net::UdpSocket;
 
+use crate::counters::Counters;
 use crate::hub::{ClientId, Delivery, Hub};
 
 /// Fresh random bytes from the operating system.
@@ -55,10 +58,17 @@ pub(crate) struct UdpService {
     endpoint: Endpoint,
     sessions: HashMap<u64, Peer>,
     out: Vec<u8>,
+    max_sessions: usize,
+    counters: Arc<Counters>,
 }
 
 impl UdpService {
-    pub(crate) fn new(socket: UdpSocket, session: SessionConfig) -> io::Result<Self> {
+    pub(crate) fn new(
+        socket: UdpSocket,
+        session: SessionConfig,
+        max_sessions: usize,
+        counters: Arc<Counters>,
+    ) -> io::Result<Self> {
         let config = EndpointConfig {
             session,
             ..EndpointConfig::default()
@@ -68,6 +78,8 @@ impl UdpService {
             endpoint: Endpoint::new(config, random_key()?, random_key()?),
             sessions: HashMap::new(),
             out: vec![0u8; MAX_DATAGRAM_SIZE],
+            max_sessions,
+            counters,
         })
     }
 
@@ -104,7 +116,24 @@ impl UdpService {
                 }
             };
             let datagram = &scratch[..len];
-            let admit = |hello: &Hello, id: u64| hub.admit(ClientId::Udp(id), hello);
+            let full = self.sessions.len() >= self.max_sessions;
+            let counters = &self.counters;
+            let admit = |hello: &Hello, id: u64| {
+                if full {
+                    // Told only to an address that proved itself with a cookie, in a Reject
+                    // smaller than its Hello.
+                    info!(
+                        "{from}: udp session refused: {} sessions open",
+                        self.max_sessions
+                    );
+                    counters.count_session_limit();
+                    return Err(Refusal {
+                        reason: Reason::SESSION_LIMIT,
+                        message: Text::from_static("session limit"),
+                    });
+                }
+                Ok(hub.admit(ClientId::Udp(id), hello))
+            };
             match self
                 .endpoint
                 .handle_with(now, from, datagram, &mut self.out, admit)

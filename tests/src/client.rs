@@ -82,6 +82,28 @@ impl UdpClient {
         Instant::from_micros(u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX))
     }
 
+    /// Moves the client to a new socket on a new port (a NAT rebinding, a phone changing
+    /// networks): the session goes on, and the server must follow it.
+    ///
+    /// # Panics
+    /// If the socket cannot be bound.
+    pub fn rebind(&mut self) {
+        let local = self.socket.local_addr().expect("local address");
+        let socket = UdpSocket::bind(SocketAddr::new(local.ip(), 0)).expect("bind a UDP socket");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(5)))
+            .expect("set a read timeout");
+        self.socket = socket;
+    }
+
+    /// The socket's local address.
+    ///
+    /// # Panics
+    /// If the socket cannot say.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.socket.local_addr().expect("local address")
+    }
+
     /// Runs the session for one short step: timers, sends, one receive.
     ///
     /// # Panics

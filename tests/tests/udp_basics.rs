@@ -110,3 +110,86 @@ fn a_short_hello_gets_no_answer() {
         "the server answered a short Hello: {answer:?}"
     );
 }
+
+/// The client's source port changes mid-session (a NAT rebinding): the server validates the new
+/// address and the session goes on there, requests and answers included.
+#[test]
+fn a_client_whose_source_port_changes_keeps_its_session() {
+    let server = TestServer::start(ServerConfig::default());
+    let mut c = UdpClient::connect_from(
+        [127, 0, 0, 1].into(),
+        server.udp_addr(),
+        0x70_12,
+        HelloOptions::new(),
+    );
+    assert!(c.run_until(DEADLINE, |e| {
+        e.iter().any(|e| matches!(e, Event::Connected { .. }))
+    }));
+    let ping = |id| {
+        Frame::new(Request {
+            id,
+            timeout_ms: 0,
+            target: Text::from("sys.ping"),
+            payload: Bytes::new(),
+        })
+    };
+    let answered = |id: u32| {
+        move |e: &std::collections::VecDeque<Event>| {
+            e.iter().any(|e| {
+                matches!(e, Event::Frame(f) if matches!(&f.body, FrameBody::Response(r) if r.id == id && r.status == Status::OK))
+            })
+        }
+    };
+    c.session.send(ping(1)).unwrap();
+    assert!(c.run_until(DEADLINE, answered(1)));
+    let before = c.local_addr();
+    c.rebind();
+    assert_ne!(c.local_addr().port(), before.port());
+    for id in 2..5 {
+        c.session.send(ping(id)).unwrap();
+        assert!(
+            c.run_until(DEADLINE, answered(id)),
+            "request {id} after the move"
+        );
+    }
+}
+
+/// Past `max_udp_sessions`, a handshake gets a Reject with `SESSION_LIMIT`, counted, and no session.
+#[test]
+fn the_udp_session_limit_refuses_with_a_reason() {
+    let config = ServerConfig {
+        max_udp_sessions: 2,
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start(config);
+    let mut clients: Vec<UdpClient> = (0..3)
+        .map(|i| {
+            UdpClient::connect_from(
+                [127, 0, 0, 1].into(),
+                server.udp_addr(),
+                100 + i,
+                HelloOptions::new(),
+            )
+        })
+        .collect();
+    for c in &mut clients[..2] {
+        assert!(c.run_until(DEADLINE, |e| {
+            e.iter().any(|e| matches!(e, Event::Connected { .. }))
+        }));
+    }
+    let third = &mut clients[2];
+    assert!(third.run_until(DEADLINE, |e| {
+        e.iter().any(|e| matches!(e, Event::Closed { .. }))
+    }));
+    assert!(matches!(
+        third
+            .events
+            .iter()
+            .find(|e| matches!(e, Event::Closed { .. })),
+        Some(Event::Closed {
+            reason: framewire_protocol::wire::Reason::SESSION_LIMIT,
+            ..
+        })
+    ));
+    assert_eq!(server.counters().refused_session_limit, 1);
+}

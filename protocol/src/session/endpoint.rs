@@ -20,7 +20,7 @@ use siphasher::sip::SipHasher24;
 use super::config::SessionConfig;
 use super::cookie::{CookieError, CookieJar};
 use super::engine::Session;
-use super::terms::{Admission, Admit, agree, millis, version_reject};
+use super::terms::{Admission, Admit, agree, millis, refusal_reject, version_reject};
 use super::time::Instant;
 use crate::wire::{
     Challenge, ChannelKind, Datagram, DatagramBuilder, Frame, FrameBody, Hello, MIN_HELLO_DATAGRAM,
@@ -176,13 +176,14 @@ impl Endpoint {
         out: &mut [u8],
     ) -> Outcome {
         self.handle_with(now, from, datagram, out, |_: &Hello, _| {
-            Admission::default()
+            Ok(Admission::default())
         })
     }
 
-    /// As [`Endpoint::handle`]; when a Hello with a valid cookie creates a session, `admit` decides
-    /// what its Welcome says about resuming (a session token, the `RESUMED` flag, missed
-    /// messages). A repeated Hello gets the same Welcome without asking again.
+    /// As [`Endpoint::handle`]; when a Hello with a valid cookie would create a session, `admit`
+    /// decides what its Welcome says about resuming (a session token, the `RESUMED` flag, missed
+    /// messages), or refuses it: then a Reject goes back and no session is made. A repeated Hello
+    /// gets the same Welcome without asking again.
     pub fn handle_with(
         &mut self,
         now: Instant,
@@ -283,7 +284,13 @@ impl Endpoint {
         seed.write_u64(!connection_id);
         config.seed = seed.finish();
         let session = Session::established(config, connection_id, from, now);
-        let admission = admit(hello, connection_id);
+        let admission = match admit(hello, connection_id) {
+            Ok(a) => a,
+            Err(refusal) => {
+                self.stats.rejected += 1;
+                return Self::reply(&refusal_reject(refusal), received, out);
+            }
+        };
         if self.recent_order.len() >= self.config.max_recent_handshakes
             && let Some(oldest) = self.recent_order.pop_front()
         {

@@ -27,7 +27,7 @@ use super::error::SendError;
 use super::event::{Closer, Event, EventQueue};
 use super::rtt::RttEstimator;
 use super::stats::Stats;
-use super::terms::{Admission, Admit, agree, millis, version_reject};
+use super::terms::{Admission, Admit, agree, millis, refusal_reject, version_reject};
 use super::time::Instant;
 use crate::DecodeError;
 use crate::wire::{
@@ -303,11 +303,12 @@ impl StreamSession {
     /// Takes bytes read from the socket. A server's Welcome offers no session token (see
     /// [`StreamSession::handle_bytes_with`]).
     pub fn handle_bytes(&mut self, now: Instant, data: &[u8]) {
-        self.handle_bytes_with(now, data, |_: &Hello, _| Admission::default());
+        self.handle_bytes_with(now, data, |_: &Hello, _| Ok(Admission::default()));
     }
 
     /// Takes bytes read from the socket; a server asks `admit` what its Welcome says about the
-    /// session (a token to resume it by, whether it resumed one), given the client's Hello.
+    /// session (a token to resume it by, whether it resumed one), given the client's Hello, or
+    /// whether to refuse it with a Reject.
     pub fn handle_bytes_with(&mut self, now: Instant, data: &[u8], mut admit: impl Admit) {
         if self.state == StreamState::Closed {
             return;
@@ -360,7 +361,14 @@ impl StreamSession {
             .max_frame_len
             .clamp(MIN_FRAME_LEN, frame_limit(&self.config));
         self.deframer.set_max_frame_len(max_frame_len);
-        let admission = admit(&hello, self.connection_id);
+        let admission = match admit(&hello, self.connection_id) {
+            Ok(a) => a,
+            Err(refusal) => {
+                let reason = refusal.reason;
+                self.emit(&refusal_reject(refusal), now);
+                return self.finish(reason, Text::default(), Closer::Local);
+            }
+        };
         self.state = StreamState::Established;
         self.emit(
             &Frame::new(Welcome {

@@ -23,10 +23,31 @@ pub struct Admission {
     pub missed: u32,
 }
 
-/// Decides the [`Admission`] of a client from its Hello and its connection id.
-pub trait Admit: FnMut(&Hello, u64) -> Admission {}
+/// Why a server turns a client away at the handshake: the Reject's reason and message
+/// (docs/PROTOCOL.md section 4.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The reason code (`SESSION_LIMIT`, `AUTH_FAILED`, ...).
+    pub reason: Reason,
+    /// For people.
+    pub message: Text,
+}
 
-impl<F: FnMut(&Hello, u64) -> Admission> Admit for F {}
+/// Decides, from a client's Hello and its connection id, the [`Admission`] its Welcome carries,
+/// or a [`Refusal`] that a Reject carries instead.
+pub trait Admit: FnMut(&Hello, u64) -> Result<Admission, Refusal> {}
+
+impl<F: FnMut(&Hello, u64) -> Result<Admission, Refusal>> Admit for F {}
+
+/// The Reject that carries a refusal.
+pub(crate) fn refusal_reject(refusal: Refusal) -> Frame {
+    Frame::new(Reject {
+        reason: refusal.reason,
+        min_version: VERSION,
+        max_version: VERSION,
+        message: refusal.message,
+    })
+}
 
 /// The Reject a server sends to a Hello that lists no version it speaks (section 4.4).
 pub(crate) fn version_reject() -> Frame {

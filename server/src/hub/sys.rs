@@ -91,6 +91,7 @@ fn stats(view: &SysView<'_>) -> String {
         &[
             ("server_full", view.refused.refused_server_full),
             ("address_limit", view.refused.refused_address_limit),
+            ("session_limit", view.refused.refused_session_limit),
         ],
     );
     s.push('}');

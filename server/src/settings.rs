@@ -1,0 +1,373 @@
+//! Every setting an operator may change, in one table: its name (`max_connections` in a TOML file,
+//! `--max-connections` on the command line), what it means, and how its value is read. The usage
+//! text, the flag parser and the configuration-file reader all come from this table, so a setting
+//! cannot exist in one and be missing from another.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use framewire_protocol::wire::{MAX_FRAME_LEN_CEILING, MIN_FRAME_LEN};
+
+use crate::config::ServerConfig;
+
+/// One setting.
+pub(crate) struct Setting {
+    /// The name in a configuration file; the flag is `--` and the name with `-` for `_`.
+    pub(crate) key: &'static str,
+    /// What the value looks like, for the usage text.
+    pub(crate) value: &'static str,
+    /// What it does.
+    pub(crate) help: &'static str,
+    /// Reads a value into the configuration; the error says what is wrong with the value.
+    pub(crate) set: fn(&mut ServerConfig, &str) -> Result<(), String>,
+}
+
+fn addr(v: &str) -> Result<SocketAddr, String> {
+    v.parse()
+        .map_err(|_| format!("{v:?} is not an address like 127.0.0.1:7400"))
+}
+
+fn number<T: std::str::FromStr>(v: &str, min: u64, max: u64) -> Result<T, String> {
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .and_then(|n| n.to_string().parse().ok())
+        .ok_or_else(|| format!("{v:?} is not a whole number from {min} to {max}"))
+}
+
+fn millis(v: &str, min: u64) -> Result<Duration, String> {
+    number::<u64>(v, min, 24 * 3600 * 1000).map(Duration::from_millis)
+}
+
+/// The settings, in the order the usage text lists them.
+pub(crate) const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "tcp",
+        value: "ADDR",
+        help: "listen for TCP on ADDR (default 127.0.0.1:7400)",
+        set: |c, v| {
+            c.tcp_addr = addr(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "udp",
+        value: "ADDR|off",
+        help: "serve UDP on ADDR, or not at all (default 127.0.0.1:7400)",
+        set: |c, v| {
+            c.udp_addr = if v == "off" {
+                None
+            } else {
+                Some(addr(v).map_err(|e| format!("{e}, nor \"off\""))?)
+            };
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_frame_len",
+        value: "BYTES",
+        help: "largest frame accepted (default 65536)",
+        set: |c, v| {
+            c.max_frame_len = number(
+                v,
+                u64::from(MIN_FRAME_LEN),
+                u64::from(MAX_FRAME_LEN_CEILING),
+            )?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_queued_bytes",
+        value: "BYTES",
+        help: "output a connection may queue before it is closed as a slow consumer (default 1048576)",
+        set: |c, v| {
+            c.max_queued_bytes = number(v, 1024, 1 << 30)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "idle_timeout_ms",
+        value: "MS",
+        help: "silence after which a session is declared dead (default 30000)",
+        set: |c, v| {
+            c.idle_timeout_ms = number(v, 100, u64::from(u32::MAX))?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "heartbeat_interval_ms",
+        value: "MS",
+        help: "silence after which a side sends a Ping (default 10000)",
+        set: |c, v| {
+            c.heartbeat_interval_ms = number(v, 10, u64::from(u32::MAX))?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "first_frame_deadline_ms",
+        value: "MS",
+        help: "time a new connection has to send its Hello (default 5000)",
+        set: |c, v| {
+            c.first_frame_deadline_ms = number(v, 10, u64::from(u32::MAX))?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_connections",
+        value: "N",
+        help: "TCP connections served at once (default 10000)",
+        set: |c, v| {
+            c.max_connections = number(v, 1, 10_000_000)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_connections_per_address",
+        value: "N",
+        help: "TCP connections from one IP address (default 1000)",
+        set: |c, v| {
+            c.max_connections_per_address = number(v, 1, 10_000_000)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_udp_sessions",
+        value: "N",
+        help: "UDP sessions at once (default 10000)",
+        set: |c, v| {
+            c.max_udp_sessions = number(v, 1, 10_000_000)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "keepalive_idle_ms",
+        value: "MS",
+        help: "kernel TCP keepalive: idle time before the first probe (default 30000)",
+        set: |c, v| {
+            c.keepalive_idle_ms = number(v, 1000, u64::from(u32::MAX))?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "keepalive_interval_ms",
+        value: "MS",
+        help: "kernel TCP keepalive: time between probes (default 10000)",
+        set: |c, v| {
+            c.keepalive_interval_ms = number(v, 1000, u64::from(u32::MAX))?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "keepalive_retries",
+        value: "N",
+        help: "kernel TCP keepalive: unanswered probes before the connection drops (default 3)",
+        set: |c, v| {
+            c.keepalive_retries = number(v, 1, 255)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "user_timeout_ms",
+        value: "MS",
+        help: "TCP_USER_TIMEOUT: how long sent data may go unacknowledged (default 60000)",
+        set: |c, v| {
+            c.user_timeout_ms = number(v, 1000, u64::from(u32::MAX))?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_name_len",
+        value: "BYTES",
+        help: "longest topic, filter, service or queue name (default 256)",
+        set: |c, v| {
+            c.hub.max_name_len = number(v, 1, 1024)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_subscriptions_per_session",
+        value: "N",
+        help: "subscriptions one session may hold (default 1000)",
+        set: |c, v| {
+            c.hub.max_subscriptions_per_session = number(v, 1, 10_000_000)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_retained",
+        value: "N",
+        help: "topics with a retained message (default 100000)",
+        set: |c, v| {
+            c.hub.max_retained = number(v, 0, 100_000_000)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_services_per_session",
+        value: "N",
+        help: "services one session may register (default 100)",
+        set: |c, v| {
+            c.hub.max_services_per_session = number(v, 1, 1_000_000)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_pending_requests_per_session",
+        value: "N",
+        help: "routed requests one session may have waiting (default 1024)",
+        set: |c, v| {
+            c.hub.max_pending_requests_per_session = number(v, 1, 10_000_000)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "default_request_timeout_ms",
+        value: "MS",
+        help: "a request's deadline when it names none (default 5000)",
+        set: |c, v| {
+            c.hub.default_request_timeout = millis(v, 1)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_request_timeout_ms",
+        value: "MS",
+        help: "the longest deadline a request may ask for (default 300000)",
+        set: |c, v| {
+            c.hub.max_request_timeout = millis(v, 1)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_queues",
+        value: "N",
+        help: "work queues at once (default 10000)",
+        set: |c, v| {
+            c.hub.max_queues = number(v, 1, 10_000_000)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_queue_depth",
+        value: "N",
+        help: "messages in one queue, ready and unacknowledged (default 100000)",
+        set: |c, v| {
+            c.hub.max_queue_depth = number(v, 1, 100_000_000)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "visibility_timeout_ms",
+        value: "MS",
+        help: "how long a fetched message waits for its ack before redelivery (default 30000)",
+        set: |c, v| {
+            c.hub.visibility_timeout = millis(v, 1)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_fetch_wait_ms",
+        value: "MS",
+        help: "the longest a long poll is held (default 300000)",
+        set: |c, v| {
+            c.hub.max_fetch_wait = millis(v, 1)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_waiting_fetches_per_session",
+        value: "N",
+        help: "long polls one session may have waiting (default 64)",
+        set: |c, v| {
+            c.hub.max_waiting_fetches_per_session = number(v, 1, 1_000_000)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "session_expiry_ms",
+        value: "MS",
+        help: "how long a vanished session is kept to resume (default 120000)",
+        set: |c, v| {
+            c.hub.session_expiry = millis(v, 0)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_parked_messages",
+        value: "N",
+        help: "reliable messages kept for a vanished session (default 1000)",
+        set: |c, v| {
+            c.hub.max_parked_messages = number(v, 0, 100_000_000)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_parked_sessions",
+        value: "N",
+        help: "vanished sessions kept at once (default 10000)",
+        set: |c, v| {
+            c.hub.max_parked_sessions = number(v, 0, 100_000_000)?;
+            Ok(())
+        },
+    },
+];
+
+/// The setting named `key`.
+pub(crate) fn find(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.key == key)
+}
+
+/// The usage text, from the table.
+pub(crate) fn usage() -> String {
+    use std::fmt::Write;
+    let mut s = String::from(
+        "usage: framewire-server [--config FILE] [--SETTING VALUE ...]\n\n\
+         A configuration file is TOML with the settings below as keys (max_connections = 5000);\n\
+         flags given on the command line override it.\n\n",
+    );
+    let _ = writeln!(
+        s,
+        "  {:<38} read settings from a TOML file",
+        "--config FILE"
+    );
+    for setting in SETTINGS {
+        let flag = format!("--{} {}", setting.key.replace('_', "-"), setting.value);
+        let _ = writeln!(s, "  {flag:<38} {}", setting.help);
+    }
+    let _ = writeln!(s, "  {:<38} print this text", "-h, --help");
+    s.push_str("\nLogging follows RUST_LOG (default: info).");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_unique_and_snake_case() {
+        for (i, s) in SETTINGS.iter().enumerate() {
+            assert!(
+                s.key.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{}",
+                s.key
+            );
+            assert!(
+                SETTINGS[i + 1..].iter().all(|t| t.key != s.key),
+                "{} twice",
+                s.key
+            );
+        }
+    }
+
+    #[test]
+    fn usage_lists_every_flag() {
+        let u = usage();
+        for s in SETTINGS {
+            assert!(
+                u.contains(&format!("--{}", s.key.replace('_', "-"))),
+                "{}",
+                s.key
+            );
+        }
+    }
+}
