@@ -9,6 +9,7 @@ use log::{debug, info, warn};
 use mio::net::TcpStream;
 
 use crate::hub::{ClientId, Delivery, Hub};
+use crate::timer_wheel::TimerHandle;
 
 /// Why a connection is over, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,8 @@ pub(crate) struct Connection {
     dirty: bool,
     /// The client closed the session with reason NORMAL.
     clean_close: bool,
+    /// The handle of this connection's timer in the loop's wheel.
+    timer: Option<TimerHandle>,
 }
 
 impl Connection {
@@ -58,6 +61,7 @@ impl Connection {
             opened: false,
             dirty: false,
             clean_close: false,
+            timer: None,
         }
     }
 
@@ -123,6 +127,11 @@ impl Connection {
     /// Starts an orderly close with `reason` (a shutdown, say).
     pub(crate) fn close(&mut self, now: Instant, reason: Reason, message: &str) {
         self.session.close(now, reason, message);
+    }
+
+    /// Where the loop keeps this connection's timer handle.
+    pub(crate) fn timer_mut(&mut self) -> &mut Option<TimerHandle> {
+        &mut self.timer
     }
 
     /// Whether the hub knows this connection as a session (its handshake completed).

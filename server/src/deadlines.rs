@@ -1,7 +1,10 @@
 //! Deadlines by owner: each owner has at most one, and the earliest is found at once.
 //!
 //! An ordered set of `(deadline, owner)` with a map from owner to its deadline, so setting,
-//! moving and cancelling an owner's deadline are O(log n).
+//! moving and cancelling an owner's deadline are O(log n) with nothing kept by the owner. The hub
+//! uses it for its own timers (request deadlines, long polls, visibility, parked sessions), whose
+//! owners are entries of its tables; the event loop's per-connection timers live in the
+//! [`TimerWheel`](crate::timer_wheel::TimerWheel).
 
 use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
@@ -49,11 +52,6 @@ impl<K: Copy + Ord + Hash> Deadlines<K> {
         self.ordered.pop_first();
         self.by_owner.remove(&owner);
         Some(owner)
-    }
-
-    pub(crate) fn clear(&mut self) {
-        self.ordered.clear();
-        self.by_owner.clear();
     }
 }
 

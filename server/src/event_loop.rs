@@ -3,8 +3,8 @@
 //!
 //! Readiness is edge-triggered, so every accept, read and write goes on until `WouldBlock`
 //! (STYLE.md 12); a connection is registered for writable only while it has output queued. The
-//! clock is read once per turn. Every connection's next deadline sits in one ordered set (insert and
-//! cancel in O(log n)), and the loop sleeps until the first of them.
+//! clock is read once per turn. Every connection's and session's next deadline sits in one
+//! hierarchical timing wheel (insert and cancel in O(1)), and the loop sleeps until the first.
 //!
 //! A turn: read what is ready and hand each session's frames to the [`Hub`]; run the timers that
 //! are due (the sessions' and the hub's); then hand the hub's output to the sessions it is for and
@@ -31,9 +31,9 @@ use signal_hook_mio::v1_0::Signals;
 use crate::config::ServerConfig;
 use crate::connection::{Connection, End, Readable};
 use crate::counters::{CounterSnapshot, Counters};
-use crate::deadlines::Deadlines;
 use crate::hub::{ClientId, Hub, ServerInfo, TokenKey};
 use crate::tcp_options;
+use crate::timer_wheel::{TimerHandle, TimerWheel};
 use crate::udp::{Next, UdpService, random_key};
 
 const LISTENER: Token = Token(0);
@@ -72,7 +72,8 @@ pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
     config: ServerConfig,
-    session_config: SessionConfig,
+    /// Shared by every TCP session.
+    session_config: Arc<SessionConfig>,
     /// Boxed: a session is several hundred bytes, and a map of 10,000 grows to 16,384 slots.
     connections: HashMap<Token, Box<Connection>>,
     /// Open TCP connections per source IP address.
@@ -81,7 +82,11 @@ pub struct Server {
     udp: Option<UdpService>,
     udp_addr: Option<SocketAddr>,
     /// Every deadline: each connection's, each UDP session's, the hub's first, and the loop's own.
-    timers: Deadlines<TimerKey>,
+    /// Each owner keeps the handle of its timer.
+    timers: TimerWheel<TimerKey>,
+    hub_timer: Option<TimerHandle>,
+    accept_timer: Option<TimerHandle>,
+    rotate_timer: Option<TimerHandle>,
     hub: Hub,
     /// Connections with output to write at the end of this turn.
     dirty_tcp: Vec<Token>,
@@ -189,13 +194,16 @@ impl Server {
             listener,
             local_addr,
             config: config.clone(),
-            session_config,
+            session_config: Arc::new(session_config),
             connections: HashMap::new(),
             per_address: HashMap::new(),
             counters,
             udp,
             udp_addr,
-            timers: Deadlines::default(),
+            timers: TimerWheel::default(),
+            hub_timer: None,
+            accept_timer: None,
+            rotate_timer: None,
             hub,
             dirty_tcp: Vec::new(),
             dirty_udp: Vec::new(),
@@ -244,9 +252,22 @@ impl Server {
         }
     }
 
-    /// Sets (or, with `None`, cancels) the timer of `key`.
+    /// Sets (or, with `None`, cancels) the timer of `key`, whose handle its owner keeps.
     fn schedule(&mut self, key: TimerKey, deadline: Option<Instant>) {
-        self.timers.set(key, deadline);
+        let slot = match key {
+            TimerKey::Tcp(token) => match self.connections.get_mut(&token) {
+                Some(conn) => conn.timer_mut(),
+                None => return,
+            },
+            TimerKey::Udp(id) => match self.udp.as_mut().and_then(|u| u.timer_mut(id)) {
+                Some(slot) => slot,
+                None => return,
+            },
+            TimerKey::Hub => &mut self.hub_timer,
+            TimerKey::RetryAccept => &mut self.accept_timer,
+            TimerKey::RotateCookieSecret => &mut self.rotate_timer,
+        };
+        self.timers.reset(slot, key, deadline);
     }
 
     /// Binds, then runs the server on a thread of its own.
@@ -286,7 +307,7 @@ impl Server {
     /// How long the poll may sleep: until the first deadline, or for ever when there is none.
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         self.timers
-            .first()
+            .next_deadline()
             .map(|deadline| deadline.saturating_duration_since(now))
     }
 
@@ -448,11 +469,13 @@ impl Server {
                 udp.transmit(id, now);
                 match udp.next(id) {
                     Next::At(deadline) => self.schedule(TimerKey::Udp(id), Some(deadline)),
-                    Next::Ended { clean } => {
-                        self.schedule(TimerKey::Udp(id), None);
+                    Next::Ended { clean, timer } => {
+                        if let Some(h) = timer {
+                            self.timers.cancel(h);
+                        }
                         self.hub.session_ended(now, ClientId::Udp(id), clean);
                     }
-                    Next::Gone => self.schedule(TimerKey::Udp(id), None),
+                    Next::Gone => {}
                 }
             }
         }
@@ -510,8 +533,11 @@ impl Server {
                         continue;
                     }
                     info!("{peer}: connected");
-                    let session =
-                        StreamSession::server(self.session_config.clone(), token.0 as u64, now);
+                    let session = StreamSession::server(
+                        Arc::clone(&self.session_config),
+                        token.0 as u64,
+                        now,
+                    );
                     self.connections
                         .insert(token, Box::new(Connection::new(stream, peer, session)));
                     self.settle(now, token, None);
@@ -619,7 +645,7 @@ impl Server {
             }
         }
         self.connections.clear();
-        self.timers.clear();
+        self.timers = TimerWheel::default();
         info!("shut down; closed {count} connections");
     }
 }

@@ -27,6 +27,7 @@ mod event_loop;
 pub mod hub;
 mod settings;
 mod tcp_options;
+mod timer_wheel;
 mod udp;
 
 pub use config::ServerConfig;

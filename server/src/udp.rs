@@ -22,6 +22,7 @@ use mio::net::UdpSocket;
 
 use crate::counters::Counters;
 use crate::hub::{ClientId, Delivery, Hub};
+use crate::timer_wheel::TimerHandle;
 
 /// Fresh random bytes from the operating system.
 ///
@@ -38,8 +39,12 @@ pub(crate) fn random_key() -> io::Result<[u8; 16]> {
 pub(crate) enum Next {
     /// Live: its next deadline.
     At(Instant),
-    /// It ended now and is forgotten; `clean`: the client closed it with reason NORMAL.
-    Ended { clean: bool },
+    /// It ended now and is forgotten; `clean`: the client closed it with reason NORMAL; `timer`:
+    /// its timer, to cancel.
+    Ended {
+        clean: bool,
+        timer: Option<TimerHandle>,
+    },
     /// No such session (it ended before).
     Gone,
 }
@@ -50,6 +55,8 @@ struct Peer {
     session: Session,
     /// The client closed the session with reason NORMAL.
     clean_close: bool,
+    /// The handle of this session's timer in the loop's wheel.
+    timer: Option<TimerHandle>,
 }
 
 #[derive(Debug)]
@@ -148,6 +155,7 @@ impl UdpService {
                         Peer {
                             session: *session,
                             clean_close: false,
+                            timer: None,
                         },
                     );
                     touched.push(id);
@@ -177,6 +185,11 @@ impl UdpService {
         self.serve(id, now, hub);
     }
 
+    /// Where the loop keeps a session's timer handle.
+    pub(crate) fn timer_mut(&mut self, id: u64) -> Option<&mut Option<TimerHandle>> {
+        self.sessions.get_mut(&id).map(|p| &mut p.timer)
+    }
+
     /// Where a session stands after a turn.
     pub(crate) fn next(&mut self, id: u64) -> Next {
         let Some(peer) = self.sessions.get(&id) else {
@@ -185,9 +198,9 @@ impl UdpService {
         if let Some(deadline) = peer.session.poll_timeout() {
             Next::At(deadline)
         } else {
-            let clean = peer.clean_close;
+            let (clean, timer) = (peer.clean_close, peer.timer);
             self.sessions.remove(&id);
-            Next::Ended { clean }
+            Next::Ended { clean, timer }
         }
     }
 

@@ -17,7 +17,9 @@
 //! 4. **Timer**: [`StreamSession::poll_timeout`]. When [`StreamSession::is_closed`] and the output
 //!    is empty, close the socket.
 
+use alloc::boxed::Box;
 use alloc::string::ToString;
+use alloc::sync::Arc;
 use core::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -65,26 +67,52 @@ enum StreamState {
 /// One end of a framewire session over a byte stream (TCP), with no I/O.
 #[derive(Debug)]
 pub struct StreamSession {
-    config: SessionConfig,
+    /// Shared by every session the driver creates with the same settings (a server's thousands).
+    config: Arc<SessionConfig>,
+    /// The idle timeout and heartbeat interval in force: the configured ones until the handshake
+    /// agrees others.
+    idle_timeout: Duration,
+    heartbeat_interval: Duration,
     state: StreamState,
     connection_id: u64,
     deframer: StreamDeframer,
     input: BytesMut,
     output: BytesMut,
     events: EventQueue,
-    close_reason: Option<(Reason, Text)>,
+    /// Boxed: a session spends almost all its life without one.
+    close_reason: Option<Box<(Reason, Text)>>,
     last_received: Instant,
     last_sent: Instant,
     /// The timestamp of the Ping waiting for its Pong.
     ping_outstanding: Option<u64>,
     rtt: RttEstimator,
-    stats: Stats,
+    stats: StreamStats,
+}
+
+/// What a stream session counts: the part of [`Stats`] that applies to a stream, kept small
+/// (a server holds one per connection).
+#[derive(Debug, Clone, Copy, Default)]
+struct StreamStats {
+    frames_sent: u64,
+    frames_received: u64,
+    bytes_sent: u64,
+    bytes_received: u64,
+    unreliable_dropped: u64,
+    refused: u64,
+    messages_delivered: u64,
 }
 
 impl StreamSession {
-    fn new(config: SessionConfig, connection_id: u64, state: StreamState, now: Instant) -> Self {
+    fn new(
+        config: Arc<SessionConfig>,
+        connection_id: u64,
+        state: StreamState,
+        now: Instant,
+    ) -> Self {
         Self {
             rtt: RttEstimator::new(config.initial_rtt),
+            idle_timeout: config.idle_timeout,
+            heartbeat_interval: config.heartbeat_interval,
             // Before the handshake: the protocol's default limit, or ours if it is lower.
             deframer: StreamDeframer::new(frame_limit(&config).min(DEFAULT_MAX_FRAME_LEN)),
             config,
@@ -97,18 +125,19 @@ impl StreamSession {
             last_received: now,
             last_sent: now,
             ping_outstanding: None,
-            stats: Stats::default(),
+            stats: StreamStats::default(),
         }
     }
 
     /// A client session: the Hello is queued at once.
-    pub fn client(config: SessionConfig, now: Instant) -> Self {
+    pub fn client(config: impl Into<Arc<SessionConfig>>, now: Instant) -> Self {
+        let config = config.into();
         let deadline = now + config.handshake_timeout;
         let mut s = Self::new(config, 0, StreamState::AwaitWelcome { deadline }, now);
         let hello = Frame::new(Hello {
             min_version: VERSION,
             max_version: VERSION,
-            idle_timeout_ms: millis(s.config.idle_timeout),
+            idle_timeout_ms: millis(s.idle_timeout),
             max_frame_len: frame_limit(&s.config),
             nonce: 0,
             options: s.config.hello_options.clone(),
@@ -118,8 +147,10 @@ impl StreamSession {
     }
 
     /// A server session for a new connection; it must receive a Hello within the configured
-    /// handshake timeout (the first-frame deadline) or it closes with `HANDSHAKE_TIMEOUT`.
-    pub fn server(config: SessionConfig, connection_id: u64, now: Instant) -> Self {
+    /// handshake timeout (the first-frame deadline) or it closes with `HANDSHAKE_TIMEOUT`. A
+    /// server passes one `Arc<SessionConfig>` to all its sessions.
+    pub fn server(config: impl Into<Arc<SessionConfig>>, connection_id: u64, now: Instant) -> Self {
+        let config = config.into();
         let deadline = now + config.handshake_timeout;
         Self::new(
             config,
@@ -146,11 +177,19 @@ impl StreamSession {
 
     /// Counters and the round-trip estimate.
     pub fn stats(&self) -> Stats {
-        let mut s = self.stats;
-        s.rtt = self.rtt.smoothed();
-        s.rtt_var = self.rtt.var();
-        s.queued_bytes = self.output.len();
-        s
+        Stats {
+            rtt: self.rtt.smoothed(),
+            rtt_var: self.rtt.var(),
+            packets_sent: self.stats.frames_sent,
+            packets_received: self.stats.frames_received,
+            bytes_sent: self.stats.bytes_sent,
+            bytes_received: self.stats.bytes_received,
+            unreliable_dropped: self.stats.unreliable_dropped,
+            refused: self.stats.refused,
+            messages_delivered: self.stats.messages_delivered,
+            queued_bytes: self.output.len(),
+            ..Stats::default()
+        }
     }
 
     /// The kind of a channel in this session.
@@ -160,13 +199,13 @@ impl StreamSession {
 
     /// The idle timeout in force (agreed in the handshake).
     pub fn idle_timeout(&self) -> Duration {
-        self.config.idle_timeout
+        self.idle_timeout
     }
 
     fn emit(&mut self, frame: &Frame, now: Instant) {
         match encode_stream_frame_into(frame, &mut self.output) {
             Ok(n) => {
-                self.stats.packets_sent += 1;
+                self.stats.frames_sent += 1;
                 self.stats.bytes_sent += n as u64;
                 self.last_sent = now;
             }
@@ -241,7 +280,7 @@ impl StreamSession {
         }
         let bytes = frame.stream_bytes();
         self.output.extend_from_slice(bytes);
-        self.stats.packets_sent += 1;
+        self.stats.frames_sent += 1;
         self.stats.bytes_sent += bytes.len() as u64;
         self.last_sent = now;
         Ok(())
@@ -258,7 +297,7 @@ impl StreamSession {
             }
             StreamState::Established => {
                 self.emit_close(now, reason, message);
-                self.close_reason = Some((reason, Text::from(message)));
+                self.close_reason = Some(Box::new((reason, Text::from(message))));
                 self.state = StreamState::Closing {
                     deadline: now + self.rto() * 3,
                 };
@@ -320,7 +359,7 @@ impl StreamSession {
             match self.deframer.decode(&mut self.input) {
                 Ok(None) => break,
                 Ok(Some(body)) => {
-                    self.stats.packets_received += 1;
+                    self.stats.frames_received += 1;
                     match Frame::parse(body) {
                         Ok(frame) => self.on_frame(frame, now, &mut admit),
                         Err(DecodeError::UnknownKind(k)) if FrameKind::is_ignorable(k) => {}
@@ -356,7 +395,7 @@ impl StreamSession {
             self.emit(&version_reject(), now);
             return self.finish(Reason::UNSUPPORTED_VERSION, Text::default(), Closer::Local);
         }
-        self.config.idle_timeout = agree(self.config.idle_timeout, hello.idle_timeout_ms);
+        self.idle_timeout = agree(self.idle_timeout, hello.idle_timeout_ms);
         let max_frame_len = hello
             .max_frame_len
             .clamp(MIN_FRAME_LEN, frame_limit(&self.config));
@@ -375,9 +414,9 @@ impl StreamSession {
                 resumed: admission.resumed,
                 version: VERSION,
                 connection_id: self.connection_id,
-                idle_timeout_ms: millis(self.config.idle_timeout),
+                idle_timeout_ms: millis(self.idle_timeout),
                 max_frame_len,
-                heartbeat_interval_ms: millis(self.config.heartbeat_interval),
+                heartbeat_interval_ms: millis(self.heartbeat_interval),
                 missed: admission.missed,
                 session_token: admission.session_token.clone(),
             }),
@@ -396,9 +435,8 @@ impl StreamSession {
         match frame.body {
             FrameBody::Welcome(w) => {
                 self.connection_id = w.connection_id;
-                self.config.idle_timeout = agree(self.config.idle_timeout, w.idle_timeout_ms);
-                self.config.heartbeat_interval =
-                    agree(self.config.heartbeat_interval, w.heartbeat_interval_ms);
+                self.idle_timeout = agree(self.idle_timeout, w.idle_timeout_ms);
+                self.heartbeat_interval = agree(self.heartbeat_interval, w.heartbeat_interval_ms);
                 self.deframer
                     .set_max_frame_len(w.max_frame_len.min(frame_limit(&self.config)));
                 self.state = StreamState::Established;
@@ -438,7 +476,8 @@ impl StreamSession {
                 self.finish(c.reason, c.message, Closer::Peer);
             }
             FrameBody::CloseAck(_) => {
-                if let Some((reason, message)) = self.close_reason.take() {
+                if let Some(close) = self.close_reason.take() {
+                    let (reason, message) = *close;
                     self.finish(reason, message, Closer::Local);
                 }
             }
@@ -474,8 +513,8 @@ impl StreamSession {
             | StreamState::AwaitWelcome { deadline }
             | StreamState::Closing { deadline } => Some(deadline),
             StreamState::Established => Some(
-                (self.last_sent + self.config.heartbeat_interval)
-                    .min(self.last_received + self.config.idle_timeout),
+                (self.last_sent + self.heartbeat_interval)
+                    .min(self.last_received + self.idle_timeout),
             ),
         }
     }
@@ -495,18 +534,18 @@ impl StreamSession {
                 let (reason, message) = self
                     .close_reason
                     .take()
-                    .unwrap_or((Reason::NORMAL, Text::default()));
+                    .map_or((Reason::NORMAL, Text::default()), |c| *c);
                 self.finish(reason, message, Closer::Local);
             }
             StreamState::Established => {
-                if now >= self.last_received + self.config.idle_timeout {
+                if now >= self.last_received + self.idle_timeout {
                     self.emit_close(
                         now,
                         Reason::IDLE_TIMEOUT,
                         "nothing heard within the idle timeout",
                     );
                     self.finish(Reason::IDLE_TIMEOUT, Text::default(), Closer::Local);
-                } else if now >= self.last_sent + self.config.heartbeat_interval {
+                } else if now >= self.last_sent + self.heartbeat_interval {
                     let timestamp_us = now.as_micros();
                     self.ping_outstanding = Some(timestamp_us);
                     self.emit(&Frame::new(Ping { timestamp_us }), now);

@@ -32,7 +32,7 @@ mod sys;
 pub mod token;
 pub mod topic;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -75,8 +75,6 @@ pub struct Hub {
     timers: Deadlines<HubTimer>,
     outputs: Outputs,
     stats: HubStats,
-    /// Sessions admitted and not yet ended.
-    open: HashSet<ClientId>,
     /// Last wills, by session.
     wills: HashMap<ClientId, LastWill>,
 }
@@ -94,7 +92,6 @@ impl Hub {
             timers: Deadlines::default(),
             outputs: Outputs::default(),
             stats: HubStats::default(),
-            open: HashSet::new(),
             wills: HashMap::new(),
         }
     }
@@ -112,7 +109,6 @@ impl Hub {
         let t = self.stats.transport(client.transport());
         t.sessions += 1;
         t.sessions_total += 1;
-        self.open.insert(client);
         if let Some(will) = hello.options.last_will() {
             if topic::check_topic(will.topic.as_str()).is_ok()
                 && will.topic.len() <= self.config.max_name_len
@@ -141,17 +137,21 @@ impl Hub {
             );
             admission.resumed = true;
             admission.missed = r.missed;
-        } else if origin != client && self.open.contains(&origin) {
-            info!("{client:?}: took over the live session of {origin:?}");
-            self.pubsub.take_over(origin, client);
-            // The old connection is alive in the client's eyes no longer: no will for it.
+        } else if origin != client {
+            // The token names a session that is not parked: if its connection is still open (the
+            // server has not noticed it is gone), this one takes it over. The old connection is
+            // closed (a Close to a connection that no longer exists goes nowhere), and its will is
+            // void: its client is back.
+            admission.resumed = self.pubsub.take_over(origin, client);
+            if admission.resumed {
+                info!("{client:?}: took over the live session of {origin:?}");
+            }
             self.wills.remove(&origin);
             self.outputs.close(
                 origin,
                 Reason::SESSION_TAKEN_OVER,
                 "another connection resumed this session",
             );
-            admission.resumed = true;
         }
         admission
     }
@@ -160,11 +160,8 @@ impl Hub {
     /// ends for good. Otherwise (the socket dropped, the idle timeout, a protocol error) its last
     /// will is published and its subscriptions are parked for resume. Either way its services go,
     /// requests waiting on it fail with `RESPONDER_GONE`, and queue messages it fetched without
-    /// acknowledging are delivered again. Call it once per admitted session.
+    /// acknowledging are delivered again. Call it exactly once per admitted session.
     pub fn session_ended(&mut self, now: Instant, client: ClientId, clean: bool) {
-        if !self.open.remove(&client) {
-            return;
-        }
         let t = self.stats.transport(client.transport());
         t.sessions = t.sessions.saturating_sub(1);
         let will = self.wills.remove(&client);

@@ -278,9 +278,12 @@ impl PubSub {
         })
     }
 
-    /// Gives the subscriptions of a live session to the one that takes it over.
-    pub(crate) fn take_over(&mut self, from: ClientId, to: ClientId) {
+    /// Gives the subscriptions of a live session to the one that takes it over; returns whether
+    /// it had any.
+    pub(crate) fn take_over(&mut self, from: ClientId, to: ClientId) -> bool {
+        let had = self.filters.contains_key(&Subscriber::Live(from));
         self.rekey(Subscriber::Live(from), Subscriber::Live(to));
+        had
     }
 
     /// A parked session expired: its subscriptions and messages go.
