@@ -149,6 +149,9 @@ impl Connection {
         if let Some(will) = &self.options.last_will {
             hello = hello.last_will(will);
         }
+        if let Some(token) = &self.options.auth_token {
+            hello = hello.auth_token(token);
+        }
         config.hello_options = hello
             .build()
             .map_err(|e| ClientError::Invalid(e.to_string()))?;

@@ -53,6 +53,8 @@ pub struct ClientOptions {
     pub client_name: Option<String>,
     /// A message the server publishes if this client vanishes without closing.
     pub last_will: Option<LastWill>,
+    /// A connect token (from `framewire token`), for servers that check them.
+    pub auth_token: Option<bytes::Bytes>,
     /// Reconnect after a failure (resuming the session); `None`: a failure is final.
     pub reconnect: Option<Reconnect>,
     /// How long a connection attempt may take (TCP connect plus handshake).
@@ -72,6 +74,7 @@ impl ClientOptions {
             session: SessionConfig::default(),
             client_name: None,
             last_will: None,
+            auth_token: None,
             reconnect: Some(Reconnect::default()),
             connect_timeout: Duration::from_secs(5),
             seed: 0,

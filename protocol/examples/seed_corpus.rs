@@ -1,5 +1,6 @@
-//! Writes the seed corpora of the fuzz targets (`protocol/fuzz/corpus/{stream,datagram}`) from the
-//! samples: every frame kind alone, all of them in one stream, and the sample datagrams.
+//! Writes the seed corpora of the fuzz targets (`protocol/fuzz/corpus/{stream,datagram,token}`)
+//! from the samples: every frame kind alone, all of them in one stream, the sample datagrams, and
+//! connect tokens signed with the harness's key.
 //!
 //! `cargo run -p framewire-protocol --example seed_corpus`
 
@@ -46,6 +47,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let n = b.finish()?;
     std::fs::write(datagram_dir.join("seed-all-kinds"), &buf[..n])?;
+    let token_dir = root.join("token");
+    std::fs::create_dir_all(&token_dir)?;
+    let t = |s: &str| framewire_protocol::wire::Text::from(s);
+    let claims = framewire_protocol::auth::ConnectToken {
+        client_id: t("sensor-7"),
+        expires: 2_000_000_000,
+        permissions: framewire_protocol::auth::Permissions {
+            publish: vec![t("sensors/7/#")],
+            subscribe: vec![t("cmd/7/+"), t("broadcast/#")],
+            request: vec![t("time.*")],
+            serve: vec![t("sensor.7")],
+            queue: vec![t("jobs")],
+        },
+    };
+    let signed = claims.sign(framewire_protocol::harness::TOKEN_KEY)?;
+    let body = &signed[..signed.len() - framewire_protocol::auth::MAC_LEN];
+    for (name, mode, bytes) in [("signed", 3u8, &signed[..]), ("claims", 17, body)] {
+        let mut seed = vec![mode];
+        seed.extend_from_slice(bytes);
+        std::fs::write(token_dir.join(format!("seed-{name}")), seed)?;
+    }
+    let empty = framewire_protocol::auth::ConnectToken {
+        client_id: t(""),
+        expires: 0,
+        permissions: framewire_protocol::auth::Permissions::default(),
+    }
+    .sign(framewire_protocol::harness::TOKEN_KEY)?;
+    let mut seed = vec![200u8];
+    seed.extend_from_slice(&empty);
+    std::fs::write(token_dir.join("seed-empty"), seed)?;
     println!("seed corpus written under {}", root.display());
     Ok(())
 }

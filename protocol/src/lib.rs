@@ -59,6 +59,7 @@
 
 extern crate alloc;
 
+pub mod auth;
 pub mod error;
 #[doc(hidden)]
 pub mod harness;

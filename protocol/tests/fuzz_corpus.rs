@@ -36,3 +36,8 @@ fn datagram_corpus_replays_clean() {
 fn session_corpus_replays_clean() {
     replay("session", framewire_protocol::harness::session_ops);
 }
+
+#[test]
+fn token_corpus_replays_clean() {
+    replay("token", framewire_protocol::harness::token);
+}

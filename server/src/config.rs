@@ -46,6 +46,11 @@ pub struct ServerConfig {
     pub user_timeout_ms: u32,
     /// The hub's limits and timeouts.
     pub hub: crate::hub::HubConfig,
+    /// A file holding the key that verifies connect tokens (at least 32 bytes); `None`: tokens are
+    /// not checked.
+    pub token_key_file: Option<std::path::PathBuf>,
+    /// Refuse clients without a valid connect token (`AUTH_FAILED`).
+    pub require_tokens: bool,
 }
 
 impl ServerConfig {
@@ -83,6 +88,8 @@ impl Default for ServerConfig {
             keepalive_retries: 3,
             user_timeout_ms: 60_000,
             hub: crate::hub::HubConfig::default(),
+            token_key_file: None,
+            require_tokens: false,
         }
     }
 }
@@ -136,9 +143,10 @@ pub fn apply_toml(config: &mut ServerConfig, text: &str) -> Result<(), String> {
         let text = match value {
             toml::Value::String(s) => s.clone(),
             toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
             other => {
                 return Err(format!(
-                    "key {key}: a {} is neither a number nor a string",
+                    "key {key}: a {} is not a setting's value",
                     other.type_str()
                 ));
             }
@@ -307,9 +315,12 @@ mod tests {
         apply_toml(&mut c, text).unwrap();
         assert_eq!(format!("{c:?}"), format!("{:?}", ServerConfig::default()));
         for setting in settings::SETTINGS {
+            // A setting with no default value stands commented out.
+            let set = format!("{} = ", setting.key);
+            let commented = format!("# {set}");
             assert!(
                 text.lines()
-                    .any(|l| l.starts_with(&format!("{} = ", setting.key))),
+                    .any(|l| l.starts_with(&set) || l.starts_with(&commented)),
                 "{} is missing from docs/framewire-server.toml",
                 setting.key
             );

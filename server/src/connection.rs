@@ -105,9 +105,10 @@ impl Connection {
                 Ok(0) => return Readable::Ended(End::PeerClosed),
                 Ok(n) => {
                     read += n;
+                    let peer = self.peer.ip();
                     self.session
                         .handle_bytes_with(now, &scratch[..n], |hello: &Hello, _| {
-                            Ok(hub.admit(me, hello))
+                            hub.admit(now, me, hello, peer)
                         });
                     self.serve(now, hub, me);
                 }

@@ -31,7 +31,7 @@ use signal_hook_mio::v1_0::Signals;
 use crate::config::ServerConfig;
 use crate::connection::{Connection, End, Readable};
 use crate::counters::{CounterSnapshot, Counters};
-use crate::hub::{ClientId, Hub, ServerInfo, TokenKey};
+use crate::hub::{AuthConfig, ClientId, Hub, ServerInfo, TokenKey};
 use crate::tcp_options;
 use crate::timer_wheel::{TimerHandle, TimerWheel};
 use crate::udp::{Next, UdpService, random_key};
@@ -679,6 +679,7 @@ fn server_info(config: &ServerConfig) -> io::Result<ServerInfo> {
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
     Ok(ServerInfo {
         token_key: TokenKey(random_key()?),
+        auth: load_auth(config)?,
         unix_micros_at_zero,
         limits: vec![
             ("max_connections", config.max_connections as u64),
@@ -700,5 +701,49 @@ fn server_info(config: &ServerConfig) -> io::Result<ServerInfo> {
             ("max_queue_depth", config.hub.max_queue_depth as u64),
             ("max_name_len", config.hub.max_name_len as u64),
         ],
+    })
+}
+
+/// The connect-token key and policy: the key file is read at start, and must hold at least
+/// [`MIN_KEY_LEN`](framewire_protocol::auth::MIN_KEY_LEN) bytes.
+fn load_auth(config: &ServerConfig) -> io::Result<AuthConfig> {
+    let Some(path) = &config.token_key_file else {
+        if config.require_tokens {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "require_tokens needs token_key_file: the key that verifies the tokens",
+            ));
+        }
+        return Ok(AuthConfig::default());
+    };
+    let key = std::fs::read(path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot read the token key file {}: {e}", path.display()),
+        )
+    })?;
+    let min = framewire_protocol::auth::MIN_KEY_LEN;
+    if key.len() < min {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "the token key file {} holds {} bytes; a key needs at least {min}",
+                path.display(),
+                key.len()
+            ),
+        ));
+    }
+    info!(
+        "connect tokens checked with the key in {}{}",
+        path.display(),
+        if config.require_tokens {
+            ", and required"
+        } else {
+            ""
+        }
+    );
+    Ok(AuthConfig {
+        key: Some(key.into()),
+        require: config.require_tokens,
     })
 }

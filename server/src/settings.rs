@@ -176,6 +176,28 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "token_key_file",
+        value: "FILE",
+        help: "verify connect tokens with the key in FILE (at least 32 bytes)",
+        set: |c, v| {
+            c.token_key_file = Some(v.into());
+            Ok(())
+        },
+    },
+    Setting {
+        key: "require_tokens",
+        value: "true|false",
+        help: "refuse clients without a valid connect token (default false)",
+        set: |c, v| {
+            c.require_tokens = match v {
+                "true" => true,
+                "false" => false,
+                _ => return Err(format!("{v:?} is neither true nor false")),
+            };
+            Ok(())
+        },
+    },
+    Setting {
         key: "max_name_len",
         value: "BYTES",
         help: "longest topic, filter, service or queue name (default 256)",

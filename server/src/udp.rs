@@ -139,7 +139,7 @@ impl UdpService {
                         message: Text::from_static("session limit"),
                     });
                 }
-                Ok(hub.admit(ClientId::Udp(id), hello))
+                hub.admit(now, ClientId::Udp(id), hello, from.ip())
             };
             match self
                 .endpoint

@@ -10,10 +10,11 @@ use framewire_client::{Client, ClientOptions, Error, PublishOptions, Transport};
 const UNRELIABLE_CHANNEL: u8 = 3;
 
 /// Where and how to connect.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Target {
     pub(crate) server: SocketAddr,
     pub(crate) transport: Transport,
+    pub(crate) auth_token: Option<Vec<u8>>,
 }
 
 /// A command's failure: what it was doing, and why.
@@ -42,8 +43,9 @@ impl<T, E: Into<Error>> Doing<T> for Result<T, E> {
     }
 }
 
-fn connect(target: Target) -> Result<Client, Failure> {
+fn connect(target: &Target) -> Result<Client, Failure> {
     let mut options = ClientOptions::new(target.server, target.transport);
+    options.auth_token = target.auth_token.clone().map(bytes::Bytes::from);
     // A command fails fast rather than reconnecting behind the user's back.
     options.reconnect = None;
     options.connect_timeout = Duration::from_secs(3);
@@ -55,7 +57,7 @@ fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-pub(crate) fn ping(target: Target, count: u32) -> Result<(), Failure> {
+pub(crate) fn ping(target: &Target, count: u32) -> Result<(), Failure> {
     let mut c = connect(target)?;
     let mut rtts = Vec::new();
     for seq in 0..count {
@@ -88,7 +90,7 @@ pub(crate) fn ping(target: Target, count: u32) -> Result<(), Failure> {
 }
 
 pub(crate) fn publish(
-    target: Target,
+    target: &Target,
     topic: &str,
     message: &str,
     unreliable: bool,
@@ -107,7 +109,7 @@ pub(crate) fn publish(
     Ok(())
 }
 
-pub(crate) fn subscribe(target: Target, filter: &str, count: Option<u64>) -> Result<(), Failure> {
+pub(crate) fn subscribe(target: &Target, filter: &str, count: Option<u64>) -> Result<(), Failure> {
     let mut c = connect(target)?;
     c.subscribe(filter)
         .doing(format!("subscribe to {filter}"))?;
@@ -126,7 +128,7 @@ pub(crate) fn subscribe(target: Target, filter: &str, count: Option<u64>) -> Res
 }
 
 pub(crate) fn request(
-    target: Target,
+    target: &Target,
     method: &str,
     payload: &str,
     timeout: Duration,
@@ -142,7 +144,7 @@ pub(crate) fn request(
     Ok(())
 }
 
-pub(crate) fn queue_push(target: Target, queue: &str, message: &str) -> Result<(), Failure> {
+pub(crate) fn queue_push(target: &Target, queue: &str, message: &str) -> Result<(), Failure> {
     let mut c = connect(target)?;
     c.queue_push(queue, message.as_bytes().to_vec())
         .doing(format!("push to {queue}"))?;
@@ -151,7 +153,7 @@ pub(crate) fn queue_push(target: Target, queue: &str, message: &str) -> Result<(
 }
 
 pub(crate) fn queue_fetch(
-    target: Target,
+    target: &Target,
     queue: &str,
     max: u16,
     wait: Duration,
@@ -180,7 +182,7 @@ pub(crate) fn queue_fetch(
     Ok(())
 }
 
-pub(crate) fn queue_ack(target: Target, queue: &str, delivery_id: u64) -> Result<(), Failure> {
+pub(crate) fn queue_ack(target: &Target, queue: &str, delivery_id: u64) -> Result<(), Failure> {
     let mut c = connect(target)?;
     c.queue_ack(queue, delivery_id)
         .doing(format!("ack delivery {delivery_id}"))?;

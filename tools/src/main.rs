@@ -8,6 +8,7 @@
 mod bench;
 mod client_cmds;
 mod decode;
+mod token;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -31,6 +32,9 @@ struct Cli {
     /// Use UDP instead of TCP.
     #[arg(long, global = true)]
     udp: bool,
+    /// A connect token (from `framewire token`), for servers that check them.
+    #[arg(long, global = true, value_name = "HEX")]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -80,6 +84,8 @@ enum Command {
     Queue(QueueCommand),
     /// A load generator: echo round trips or pub/sub, latencies in an HDR histogram.
     Bench(BenchArgs),
+    /// Issue a connect token signed with the server's key; prints it in hex.
+    Token(TokenArgs),
     /// Decode a TCP stream frame or a UDP datagram given in hex (spaces allowed).
     Decode {
         /// The bytes, in hex.
@@ -121,6 +127,34 @@ enum QueueCommand {
 }
 
 #[derive(Debug, clap::Args)]
+struct TokenArgs {
+    /// The file holding the server's key (at least 32 bytes).
+    #[arg(long)]
+    key: std::path::PathBuf,
+    /// The client's identity.
+    #[arg(long)]
+    client: String,
+    /// How long it is valid: 90s, 30m, 12h, 7d.
+    #[arg(long, default_value = "1h")]
+    expires: String,
+    /// A topic filter it may publish to (repeat for more).
+    #[arg(long = "pub", value_name = "PATTERN")]
+    publish: Vec<String>,
+    /// A topic filter it may subscribe within (repeat for more).
+    #[arg(long = "sub", value_name = "PATTERN")]
+    subscribe: Vec<String>,
+    /// A request target it may call; a trailing * matches any rest (sys.* is always allowed).
+    #[arg(long = "req", value_name = "NAME")]
+    request: Vec<String>,
+    /// A service name it may register; a trailing * matches any rest.
+    #[arg(long, value_name = "NAME")]
+    serve: Vec<String>,
+    /// A queue it may push to, fetch from and acknowledge; a trailing * matches any rest.
+    #[arg(long, value_name = "NAME")]
+    queue: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
 struct BenchArgs {
     /// Concurrent clients.
     #[arg(long, default_value_t = 16)]
@@ -150,6 +184,13 @@ struct BenchArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let auth_token = match cli.token.as_deref().map(token::from_hex).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("framewire: --token: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let target = Target {
         server: cli.server,
         transport: if cli.udp {
@@ -157,35 +198,37 @@ fn main() -> ExitCode {
         } else {
             Transport::Tcp
         },
+        auth_token,
     };
     let result = match cli.command {
-        Command::Ping { count } => client_cmds::ping(target, count),
+        Command::Ping { count } => client_cmds::ping(&target, count),
         Command::Pub {
             topic,
             message,
             unreliable,
             retain,
-        } => client_cmds::publish(target, &topic, &message, unreliable, retain),
-        Command::Sub { topic, count } => client_cmds::subscribe(target, &topic, count),
+        } => client_cmds::publish(&target, &topic, &message, unreliable, retain),
+        Command::Sub { topic, count } => client_cmds::subscribe(&target, &topic, count),
         Command::Req {
             target: method,
             payload,
             timeout,
-        } => client_cmds::request(target, &method, &payload, Duration::from_millis(timeout)),
+        } => client_cmds::request(&target, &method, &payload, Duration::from_millis(timeout)),
         Command::Queue(QueueCommand::Push { queue, message }) => {
-            client_cmds::queue_push(target, &queue, &message)
+            client_cmds::queue_push(&target, &queue, &message)
         }
         Command::Queue(QueueCommand::Fetch {
             queue,
             count,
             wait,
             no_ack,
-        }) => client_cmds::queue_fetch(target, &queue, count, Duration::from_millis(wait), no_ack),
+        }) => client_cmds::queue_fetch(&target, &queue, count, Duration::from_millis(wait), no_ack),
         Command::Queue(QueueCommand::Ack { queue, delivery_id }) => {
-            client_cmds::queue_ack(target, &queue, delivery_id)
+            client_cmds::queue_ack(&target, &queue, delivery_id)
         }
         Command::Bench(args) => return run_bench(&cli.server, cli.udp, &args),
         Command::Decode { hex } => return decode::run(&hex),
+        Command::Token(args) => return issue_token(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -239,6 +282,34 @@ fn run_bench(server: &SocketAddr, udp: bool, args: &BenchArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("framewire bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn issue_token(args: &TokenArgs) -> ExitCode {
+    let result = token::parse_duration(&args.expires)
+        .map_err(|e| format!("--expires: {e}"))
+        .and_then(|expires_in| {
+            let key = token::read_key(&args.key)?;
+            let claims = token::Claims {
+                client: &args.client,
+                expires_in,
+                publish: &args.publish,
+                subscribe: &args.subscribe,
+                request: &args.request,
+                serve: &args.serve,
+                queue: &args.queue,
+            };
+            token::issue(&key, &claims)
+        });
+    match result {
+        Ok(hex) => {
+            println!("{hex}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("framewire token: {e}");
             ExitCode::FAILURE
         }
     }

@@ -18,11 +18,15 @@ struct TestServer {
 
 impl TestServer {
     fn start() -> Self {
+        Self::start_with(ServerConfig::default())
+    }
+
+    fn start_with(config: ServerConfig) -> Self {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         let config = ServerConfig {
             tcp_addr: any,
             udp_addr: Some(any),
-            ..ServerConfig::default()
+            ..config
         };
         let (handle, thread) = Server::spawn(&config).expect("server binds");
         Self {
@@ -224,4 +228,65 @@ fn bench_prints_one_json_line() {
         assert!(field(line, "p99_us") <= field(line, "p999_us"), "{line}");
         assert!(line.contains("\"errors\":0}"), "{line}");
     }
+}
+
+/// `framewire token` issues what a server that requires tokens accepts; the token's permissions
+/// hold; without one, or with a short key, the failure is one clear line.
+#[test]
+fn tokens_issued_by_the_tool_open_the_door_and_no_further() {
+    let dir = std::env::temp_dir().join(format!("fw-token-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("token.key");
+    std::fs::write(&key, [0x42u8; 32]).unwrap();
+    let short = dir.join("short.key");
+    std::fs::write(&short, [0x42u8; 8]).unwrap();
+    let server = TestServer::start_with(ServerConfig {
+        token_key_file: Some(key.clone()),
+        require_tokens: true,
+        ..ServerConfig::default()
+    });
+    let addr = server.tcp();
+    let key_arg = key.to_string_lossy().into_owned();
+    let (code, out, err) = framewire(
+        &addr,
+        &[
+            "token",
+            "--key",
+            &key_arg,
+            "--client",
+            "dev-7",
+            "--expires",
+            "10m",
+            "--pub",
+            "dev/7/#",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let token = out.trim().to_owned();
+    let (code, _, err) = framewire(&addr, &["--token", &token, "pub", "dev/7/temp", "21"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = framewire(&addr, &["--token", &token, "pub", "dev/8/temp", "21"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("forbidden"), "{err}");
+    let (code, out, _) = framewire(&addr, &["--token", &token, "req", "sys.ping"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "pong\n"),
+        "sys.* is always allowed"
+    );
+    let (code, _, err) = framewire(&addr, &["pub", "dev/7/temp", "21"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("authentication failed") && err.contains("token is required"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let udp = server.udp();
+    let (code, _, err) = framewire(&udp, &["--udp", "--token", &token, "pub", "dev/7/x", "1"]);
+    assert_eq!(code, 0, "over UDP too: {err}");
+    let short_arg = short.to_string_lossy().into_owned();
+    let (code, _, err) = framewire(&addr, &["token", "--key", &short_arg, "--client", "x"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("at least 32"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

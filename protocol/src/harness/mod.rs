@@ -86,3 +86,46 @@ fn check_body_round_trip(body: &Bytes) {
     let mut stream = vec![0u8; crate::wire::stream_frame_len(&frame)];
     encode_stream_frame(&frame, &mut stream).expect("a parsed frame must stream-encode");
 }
+
+/// The key the token harness signs and verifies with (the seed corpus signs with it too).
+pub const TOKEN_KEY: &[u8] = b"framewire fuzzing key, 32+ bytes";
+
+/// Runs `data` through the connect-token checks (the first byte picks how): verified as it is
+/// (must fail cleanly: the fuzzer cannot forge a signature), parsed as claims (an accepted one must
+/// sign and verify back to itself), and signed then verified after one byte is flipped (must be
+/// refused). Panics (for the fuzzer) on a broken invariant.
+pub fn token(data: &[u8]) {
+    use crate::auth::{ConnectToken, TokenError};
+    let Some((&mode, data)) = data.split_first() else {
+        return;
+    };
+    if let Ok(t) = ConnectToken::verify(data, TOKEN_KEY, 0) {
+        // Only a signature made with the key verifies; a fuzzer that finds one has broken HMAC.
+        assert_eq!(
+            t.sign(TOKEN_KEY).ok().as_deref(),
+            Some(data),
+            "an unsigned token verified"
+        );
+    }
+    let Ok(claims) = ConnectToken::parse_claims(data) else {
+        return;
+    };
+    let signed = claims.sign(TOKEN_KEY).expect("parsed claims re-encode");
+    assert_eq!(
+        &signed[..signed.len() - crate::auth::MAC_LEN],
+        data,
+        "claims re-encode differently"
+    );
+    assert_eq!(
+        ConnectToken::verify(&signed, TOKEN_KEY, 0),
+        Ok::<_, TokenError>(claims),
+        "a signed token verifies"
+    );
+    let mut flipped = signed;
+    let at = usize::from(mode) % flipped.len();
+    flipped[at] ^= 1 << (mode % 8);
+    assert!(
+        ConnectToken::verify(&flipped, TOKEN_KEY, 0).is_err(),
+        "a changed token verified"
+    );
+}

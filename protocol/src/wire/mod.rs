@@ -19,12 +19,12 @@
 mod code;
 mod crc;
 mod datagram;
-mod fields;
+pub(crate) mod fields;
 mod frame;
 mod frames;
 mod kind;
 mod options;
-mod reader;
+pub(crate) mod reader;
 mod shared;
 mod stream;
 mod text;

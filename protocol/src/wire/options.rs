@@ -26,7 +26,7 @@ pub mod option {
     pub const CHANNELS: u8 = 0x03;
     /// A UTF-8 name for logs.
     pub const CLIENT_NAME: u8 = 0x04;
-    /// Reserved: a signed connect token.
+    /// A signed connect token ([`ConnectToken`](crate::auth::ConnectToken)).
     pub const AUTH_TOKEN: u8 = 0x10;
     /// A message the server publishes if the session ends without a Close
     /// ([`LastWill`](crate::wire::LastWill)).
@@ -107,6 +107,11 @@ impl HelloOptions {
     pub fn channels(&self) -> Option<Vec<ChannelKind>> {
         self.get(option::CHANNELS)
             .map(|v| v.iter().filter_map(|&c| ChannelKind::from_u8(c)).collect())
+    }
+
+    /// The connect token, as sent (the server verifies it).
+    pub fn auth_token(&self) -> Option<Bytes> {
+        self.get(option::AUTH_TOKEN)
     }
 
     /// The message to publish if the session ends without a Close.
@@ -241,6 +246,11 @@ impl HelloOptionsBuilder {
         }
         let codes: Vec<u8> = kinds.iter().map(|&k| k as u8).collect();
         self.raw(option::CHANNELS, &codes)
+    }
+
+    /// Presents a connect token.
+    pub fn auth_token(self, token: &[u8]) -> Self {
+        self.raw(option::AUTH_TOKEN, token)
     }
 
     /// Leaves a message to publish if the session ends without a Close.

@@ -22,6 +22,7 @@
 //! which the event loop hands to those sessions. A frame for a session that no longer exists is
 //! dropped by the caller. A fan-out's frame is encoded once and shared by every subscriber.
 
+mod auth;
 mod config;
 mod output;
 mod pubsub;
@@ -33,15 +34,17 @@ pub mod token;
 pub mod topic;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use framewire_protocol::session::{Admission, Instant};
+use framewire_protocol::session::{Admission, Instant, Refusal};
 use framewire_protocol::wire::{
     ChannelKind, Data, ErrorFrame, Frame, FrameBody, Hello, LastWill, Reason, Request, Status, Text,
 };
 use log::{debug, info};
 
+pub use auth::{AuthConfig, AuthStats};
 pub use config::HubConfig;
 pub use output::{ClientId, Delivery, Output, Transport};
 pub use stats::{HubStats, TransportStats};
@@ -50,6 +53,7 @@ pub use token::TokenKey;
 
 use crate::counters::Counters;
 use crate::deadlines::Deadlines;
+use auth::{Action, Gatekeeper};
 use output::Outputs;
 use pubsub::PubSub;
 use queues::{QueueTimer, Queues, TimerChanges};
@@ -77,12 +81,16 @@ pub struct Hub {
     stats: HubStats,
     /// Last wills, by session.
     wills: HashMap<ClientId, LastWill>,
+    gate: Gatekeeper,
+    /// The token identity of sessions that presented one (live, or parked for resume).
+    identities: HashMap<ClientId, Text>,
 }
 
 impl Hub {
     /// An empty hub. `counters` are the server's, reported by `sys.stats`.
     pub fn new(config: HubConfig, info: ServerInfo, counters: Arc<Counters>) -> Self {
         Self {
+            gate: Gatekeeper::new(info.auth.clone()),
             config,
             info,
             counters,
@@ -93,6 +101,7 @@ impl Hub {
             outputs: Outputs::default(),
             stats: HubStats::default(),
             wills: HashMap::new(),
+            identities: HashMap::new(),
         }
     }
 
@@ -105,18 +114,41 @@ impl Hub {
     /// terms decided: a token to resume this session by, and whether the Hello's token resumed a
     /// parked session (its subscriptions and kept messages follow the Welcome) or took over a live
     /// one (which is closed with `SESSION_TAKEN_OVER`).
-    pub fn admit(&mut self, client: ClientId, hello: &Hello) -> Admission {
+    ///
+    /// # Errors
+    /// A [`Refusal`] (`AUTH_FAILED`) for a missing (when required), forged, expired or
+    /// misused connect token; the Reject carries it, and no session is counted.
+    pub fn admit(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        hello: &Hello,
+        peer: IpAddr,
+    ) -> Result<Admission, Refusal> {
+        let now_unix = (self.info.unix_micros_at_zero + now.as_micros()) / 1_000_000;
+        let identity = self
+            .gate
+            .admit(client, hello, peer, now_unix)
+            .inspect_err(|_| {
+                self.stats.auth_refused += 1;
+            })?;
         let t = self.stats.transport(client.transport());
         t.sessions += 1;
         t.sessions_total += 1;
         if let Some(will) = hello.options.last_will() {
             if topic::check_topic(will.topic.as_str()).is_ok()
                 && will.topic.len() <= self.config.max_name_len
+                && self
+                    .gate
+                    .allows(client, Action::Publish(will.topic.as_str()))
             {
                 self.wills.insert(client, will);
             } else {
-                debug!("{client:?}: last will on an invalid topic ignored");
+                debug!("{client:?}: last will on an invalid or forbidden topic ignored");
             }
+        }
+        if let Some(id) = &identity {
+            self.identities.insert(client, id.clone());
         }
         let mut admission = Admission {
             session_token: token::issue(&self.info.token_key, client),
@@ -127,10 +159,17 @@ impl Hub {
             .resume_token()
             .and_then(|t| token::verify(&self.info.token_key, &t))
         else {
-            return admission;
+            return Ok(admission);
         };
+        if self.identities.get(&origin) != identity.as_ref() {
+            // A session belongs to the identity that opened it: another client's session token
+            // resumes nothing.
+            info!("{client:?}: resume token of another identity's session ignored");
+            return Ok(admission);
+        }
         if let Some(r) = self.pubsub.resume(origin, client, &mut self.outputs) {
             self.timers.set(HubTimer::ParkedExpiry(r.parked), None);
+            self.identities.remove(&origin);
             info!(
                 "{client:?}: resumed the session of {origin:?} ({} missed)",
                 r.missed
@@ -153,7 +192,7 @@ impl Hub {
                 "another connection resumed this session",
             );
         }
-        admission
+        Ok(admission)
     }
 
     /// A session is over. `clean` is a Close with reason `NORMAL` from the client: the session
@@ -165,6 +204,8 @@ impl Hub {
         let t = self.stats.transport(client.transport());
         t.sessions = t.sessions.saturating_sub(1);
         let will = self.wills.remove(&client);
+        self.gate.forget(client);
+        let mut parked = false;
         if clean {
             self.pubsub.forget(client);
         } else {
@@ -174,7 +215,12 @@ impl Hub {
             if let Some(n) = self.pubsub.park(&self.config, client) {
                 let expiry = now + self.config.session_expiry;
                 self.timers.set(HubTimer::ParkedExpiry(n), Some(expiry));
+                parked = true;
             }
+        }
+        if !parked {
+            // A parked session keeps its identity until it is resumed or expires.
+            self.identities.remove(&client);
         }
         for key in self.services.forget(client, &mut self.outputs) {
             self.timers.set(HubTimer::Request(key), None);
@@ -243,7 +289,11 @@ impl Hub {
                         .on_timer(&self.config, now, t, &mut self.outputs);
                     self.apply(changes);
                 }
-                HubTimer::ParkedExpiry(n) => self.pubsub.expire(n),
+                HubTimer::ParkedExpiry(n) => {
+                    if let Some(origin) = self.pubsub.expire(n) {
+                        self.identities.remove(&origin);
+                    }
+                }
             }
         }
     }
@@ -268,6 +318,23 @@ impl Hub {
         true
     }
 
+    /// Whether `client`'s token allows `action`; if not, the operation is refused with
+    /// `FORBIDDEN`.
+    fn permitted(&mut self, client: ClientId, id: u32, action: Action<'_>) -> bool {
+        if self.gate.allows(client, action) {
+            return true;
+        }
+        self.stats.forbidden += 1;
+        debug!("{client:?}: forbidden: {action:?}");
+        self.outputs.fail(
+            client,
+            id,
+            Status::FORBIDDEN,
+            "the connect token does not allow this",
+        );
+        false
+    }
+
     /// Serves one frame from an established session; `kind` is the kind of the channel it came on
     /// in that session (a reliable publish is kept for parked subscribers).
     pub fn handle_frame(
@@ -285,7 +352,9 @@ impl Hub {
                 Frame::new(Data { payload: d.payload }).on_channel(channel),
             ),
             FrameBody::Subscribe(s) => {
-                if self.name_ok(client, s.id, &s.filter) {
+                if self.name_ok(client, s.id, &s.filter)
+                    && self.permitted(client, s.id, Action::Subscribe(s.filter.as_str()))
+                {
                     self.pubsub
                         .subscribe(&self.config, client, s.id, &s.filter, &mut self.outputs);
                 }
@@ -294,27 +363,7 @@ impl Hub {
                 self.pubsub
                     .unsubscribe(client, u.id, &u.filter, &mut self.outputs);
             }
-            FrameBody::Publish(p) => {
-                if !self.name_ok(client, p.id, &p.topic) {
-                    return;
-                }
-                match self.pubsub.publish(
-                    &self.config,
-                    channel,
-                    kind.is_reliable(),
-                    p.retain,
-                    &p.topic,
-                    &p.payload,
-                    &mut self.outputs,
-                ) {
-                    Ok(fanout) => {
-                        self.stats.published += 1;
-                        self.stats.delivered += fanout.deliveries as u64;
-                        self.outputs.ok(client, p.id);
-                    }
-                    Err((status, why)) => self.outputs.fail(client, p.id, status, &why),
-                }
-            }
+            FrameBody::Publish(p) => self.publish(client, channel, kind, &p),
             FrameBody::Request(r) => self.request(now, client, r),
             FrameBody::Response(r) => {
                 if let Some(key) = self.services.answer(client, r, &mut self.outputs) {
@@ -322,7 +371,9 @@ impl Hub {
                 }
             }
             FrameBody::Register(r) => {
-                if self.name_ok(client, r.id, &r.service) {
+                if self.name_ok(client, r.id, &r.service)
+                    && self.permitted(client, r.id, Action::Serve(r.service.as_str()))
+                {
                     self.services.register(
                         &self.config,
                         client,
@@ -337,7 +388,9 @@ impl Hub {
                     .unregister(client, u.id, &u.service, &mut self.outputs);
             }
             FrameBody::QueuePush(p) => {
-                if self.name_ok(client, p.id, &p.queue) {
+                if self.name_ok(client, p.id, &p.queue)
+                    && self.permitted(client, p.id, Action::Queue(p.queue.as_str()))
+                {
                     let changes = self
                         .queues
                         .push(&self.config, now, client, p, &mut self.outputs);
@@ -345,7 +398,9 @@ impl Hub {
                 }
             }
             FrameBody::QueueFetch(f) => {
-                if self.name_ok(client, f.id, &f.queue) {
+                if self.name_ok(client, f.id, &f.queue)
+                    && self.permitted(client, f.id, Action::Queue(f.queue.as_str()))
+                {
                     let changes =
                         self.queues
                             .fetch(&self.config, now, client, &f, &mut self.outputs);
@@ -353,6 +408,9 @@ impl Hub {
                 }
             }
             FrameBody::QueueAck(a) => {
+                if !self.permitted(client, a.id, Action::Queue(a.queue.as_str())) {
+                    return;
+                }
                 let changes =
                     self.queues
                         .ack(client, a.id, a.delivery_id, &a.queue, &mut self.outputs);
@@ -371,6 +429,36 @@ impl Hub {
                     }),
                 );
             }
+        }
+    }
+
+    fn publish(
+        &mut self,
+        client: ClientId,
+        channel: u8,
+        kind: ChannelKind,
+        p: &framewire_protocol::wire::Publish,
+    ) {
+        if !self.name_ok(client, p.id, &p.topic)
+            || !self.permitted(client, p.id, Action::Publish(p.topic.as_str()))
+        {
+            return;
+        }
+        match self.pubsub.publish(
+            &self.config,
+            channel,
+            kind.is_reliable(),
+            p.retain,
+            &p.topic,
+            &p.payload,
+            &mut self.outputs,
+        ) {
+            Ok(fanout) => {
+                self.stats.published += 1;
+                self.stats.delivered += fanout.deliveries as u64;
+                self.outputs.ok(client, p.id);
+            }
+            Err((status, why)) => self.outputs.fail(client, p.id, status, &why),
         }
     }
 
@@ -409,7 +497,9 @@ impl Hub {
             self.outputs.respond(client, r.id, status, payload);
             return;
         }
-        if !self.name_ok(client, r.id, &r.target) {
+        if !self.name_ok(client, r.id, &r.target)
+            || !self.permitted(client, r.id, Action::Request(r.target.as_str()))
+        {
             return;
         }
         if let Routed::Sent(key, deadline) =

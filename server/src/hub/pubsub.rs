@@ -287,11 +287,12 @@ impl PubSub {
     }
 
     /// A parked session expired: its subscriptions and messages go.
-    pub(crate) fn expire(&mut self, n: u64) {
-        if let Some(p) = self.parked.remove(&n) {
-            self.parked_by_origin.remove(&p.origin);
-            self.drop_filters(Subscriber::Parked(n));
-        }
+    /// Returns the session it was parked for.
+    pub(crate) fn expire(&mut self, n: u64) -> Option<ClientId> {
+        let p = self.parked.remove(&n)?;
+        self.parked_by_origin.remove(&p.origin);
+        self.drop_filters(Subscriber::Parked(n));
+        Some(p.origin)
     }
 
     /// Drops every subscription of a session that ended for good.

@@ -35,6 +35,10 @@ pub struct HubStats {
     pub requests: u64,
     /// Routed requests that reached their deadline unanswered.
     pub request_timeouts: u64,
+    /// Handshakes refused for a missing, expired, forged or misused connect token.
+    pub auth_refused: u64,
+    /// Operations a session's connect token did not allow.
+    pub forbidden: u64,
 }
 
 impl HubStats {

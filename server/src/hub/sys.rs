@@ -20,6 +20,8 @@ pub struct ServerInfo {
     pub limits: Vec<(&'static str, u64)>,
     /// Signs session tokens (random at start).
     pub token_key: super::token::TokenKey,
+    /// Connect tokens: the key that verifies them, and whether they are required.
+    pub auth: super::auth::AuthConfig,
 }
 
 /// What the built-in methods read.
@@ -92,6 +94,8 @@ fn stats(view: &SysView<'_>) -> String {
             ("server_full", view.refused.refused_server_full),
             ("address_limit", view.refused.refused_address_limit),
             ("session_limit", view.refused.refused_session_limit),
+            ("auth_failed", h.auth_refused),
+            ("forbidden", h.forbidden),
         ],
     );
     s.push('}');

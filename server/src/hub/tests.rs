@@ -14,6 +14,7 @@ use super::*;
 use crate::hub::token;
 
 const A: ClientId = ClientId::Tcp(10);
+const LOCAL: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 const B: ClientId = ClientId::Udp(20);
 const C: ClientId = ClientId::Tcp(30);
 
@@ -28,7 +29,9 @@ fn hub() -> Hub {
 fn hub_with(config: HubConfig) -> Hub {
     let mut h = Hub::new(config, ServerInfo::default(), Arc::default());
     for c in [A, B, C] {
-        let _ = h.admit(c, &hello(HelloOptions::new()));
+        let _ = h
+            .admit(t(0), c, &hello(HelloOptions::new()), LOCAL)
+            .unwrap();
     }
     h
 }
@@ -607,7 +610,7 @@ fn a_parked_session_resumes_with_its_subscriptions_and_the_reliable_messages_it_
     publish_on(&mut h, A, "dev/x", b"lossy", ChannelKind::Unreliable);
     assert!(drain(&mut h).is_empty(), "nothing goes to a parked session");
     let b2 = ClientId::Udp(21);
-    let admission = h.admit(b2, &resume_hello(&token));
+    let admission = h.admit(t(0), b2, &resume_hello(&token), LOCAL).unwrap();
     assert!(admission.resumed);
     assert_eq!(admission.missed, 1, "the bound of 2 dropped the oldest");
     let got: Vec<Bytes> = messages_to(&drain(&mut h), b2)
@@ -637,7 +640,9 @@ fn a_parked_session_expires_and_a_clean_close_parks_nothing() {
     h.handle_timeout(t(0) + expiry);
     assert_eq!(h.pubsub.subscriptions(), 0);
     for (token, id) in [(tb, 40), (tc, 41)] {
-        let a = h.admit(ClientId::Tcp(id), &resume_hello(&token));
+        let a = h
+            .admit(t(0), ClientId::Tcp(id), &resume_hello(&token), LOCAL)
+            .unwrap();
         assert!(!a.resumed, "{id}");
         assert_eq!(a.session_token.len(), token::TOKEN_LEN);
     }
@@ -649,7 +654,9 @@ fn a_token_for_a_live_session_takes_it_over() {
     subscribe(&mut h, B, 1, "room");
     drain(&mut h);
     let b2 = ClientId::Tcp(99);
-    let a = h.admit(b2, &resume_hello(&token_of(&h, B)));
+    let a = h
+        .admit(t(0), b2, &resume_hello(&token_of(&h, B)), LOCAL)
+        .unwrap();
     assert!(a.resumed);
     let out = drain(&mut h);
     assert!(
@@ -661,7 +668,14 @@ fn a_token_for_a_live_session_takes_it_over() {
     let out = drain(&mut h);
     assert_eq!(messages_to(&out, b2).len(), 1);
     assert!(messages_to(&out, B).is_empty());
-    let forged = h.admit(ClientId::Tcp(100), &resume_hello(b"not a token"));
+    let forged = h
+        .admit(
+            t(0),
+            ClientId::Tcp(100),
+            &resume_hello(b"not a token"),
+            LOCAL,
+        )
+        .unwrap();
     assert!(!forged.resumed);
 }
 
@@ -678,8 +692,8 @@ fn a_last_will_is_published_when_a_session_vanishes_and_not_after_a_clean_close(
     drain(&mut h);
     let options = HelloOptions::builder().last_will(&will).build().unwrap();
     let (d1, d2) = (ClientId::Udp(501), ClientId::Udp(502));
-    let _ = h.admit(d1, &hello(options.clone()));
-    let _ = h.admit(d2, &hello(options));
+    let _ = h.admit(t(0), d1, &hello(options.clone()), LOCAL).unwrap();
+    let _ = h.admit(t(0), d2, &hello(options), LOCAL).unwrap();
     h.session_ended(t(1), d2, true);
     assert!(drain(&mut h).is_empty(), "a clean close publishes no will");
     h.session_ended(t(1), d1, false);
@@ -716,4 +730,146 @@ fn a_delivery_id_names_the_message_across_redeliveries() {
         (again[0].1, &again[0].2[..], again[0].3),
         (first[1].1, &b"y"[..], true)
     );
+}
+
+mod auth {
+    use framewire_protocol::auth::{ConnectToken, Permissions};
+    use framewire_protocol::wire::Reason;
+
+    use super::*;
+
+    const KEY: &[u8] = b"a key of at least thirty-two bytes, for tests";
+    /// 2026-11-27 as seconds since the UNIX epoch (the hub's wall clock at zero in these tests).
+    const NOW_UNIX: u64 = 1_795_737_600;
+
+    fn guarded() -> Hub {
+        let info = ServerInfo {
+            unix_micros_at_zero: NOW_UNIX * 1_000_000,
+            auth: AuthConfig {
+                key: Some(KEY.into()),
+                require: true,
+            },
+            ..ServerInfo::default()
+        };
+        Hub::new(HubConfig::default(), info, Arc::default())
+    }
+
+    fn token(client: &str, expires: u64, key: &[u8]) -> Vec<u8> {
+        let t = |s: &str| Text::from(s);
+        ConnectToken {
+            client_id: t(client),
+            expires,
+            permissions: Permissions {
+                publish: vec![t("dev/7/#")],
+                subscribe: vec![t("cmd/7/+")],
+                request: vec![t("time.*")],
+                serve: vec![t("sensor.7")],
+                queue: vec![t("jobs")],
+            },
+        }
+        .sign(key)
+        .unwrap()
+    }
+
+    fn with_token(token: &[u8]) -> Hello {
+        hello(HelloOptions::builder().auth_token(token).build().unwrap())
+    }
+
+    fn refusal(r: Result<Admission, framewire_protocol::session::Refusal>) -> String {
+        let e = r.expect_err("refused");
+        assert_eq!(e.reason, Reason::AUTH_FAILED);
+        e.message.as_str().to_owned()
+    }
+
+    #[test]
+    fn tokens_are_required_checked_and_bound_to_their_first_address() {
+        let mut h = guarded();
+        let other: std::net::IpAddr = [127, 0, 0, 9].into();
+        assert!(refusal(h.admit(t(0), A, &hello(HelloOptions::new()), LOCAL)).contains("required"));
+        let expired = token("dev7", NOW_UNIX - 1, KEY);
+        assert!(refusal(h.admit(t(0), A, &with_token(&expired), LOCAL)).contains("expired"));
+        let forged = token(
+            "dev7",
+            NOW_UNIX + 60,
+            b"not the server's key, but as long as one",
+        );
+        assert!(refusal(h.admit(t(0), A, &with_token(&forged), LOCAL)).contains("signature"));
+        let good = token("dev7", NOW_UNIX + 60, KEY);
+        assert!(h.admit(t(0), A, &with_token(&good), LOCAL).is_ok());
+        assert!(refusal(h.admit(t(0), B, &with_token(&good), other)).contains("another address"));
+        assert!(
+            h.admit(t(0), C, &with_token(&good), LOCAL).is_ok(),
+            "same address: a reconnect"
+        );
+        assert_eq!(h.stats().auth_refused, 4);
+        assert_eq!(
+            h.stats().tcp.sessions,
+            2,
+            "refused handshakes open no session"
+        );
+    }
+
+    #[test]
+    fn every_operation_is_checked_against_the_token() {
+        let mut h = guarded();
+        h.admit(
+            t(0),
+            A,
+            &with_token(&token("dev7", NOW_UNIX + 60, KEY)),
+            LOCAL,
+        )
+        .unwrap();
+        publish(&mut h, A, 1, "dev/7/temp", b"21", false);
+        publish(&mut h, A, 2, "dev/8/temp", b"21", false);
+        subscribe(&mut h, A, 3, "cmd/7/reboot");
+        subscribe(&mut h, A, 4, "cmd/#");
+        register(&mut h, A, 5, "sensor.7");
+        register(&mut h, A, 6, "sensor.8");
+        request(&mut h, t(0), A, 7, "sys.ping", 0);
+        request(&mut h, t(0), A, 8, "admin.reset", 0);
+        push(&mut h, t(0), A, 9, b"job");
+        let out = drain(&mut h);
+        for (id, status) in [
+            (1, Status::OK),
+            (2, Status::FORBIDDEN),
+            (3, Status::OK),
+            (4, Status::FORBIDDEN),
+            (5, Status::OK),
+            (6, Status::FORBIDDEN),
+            (7, Status::OK),
+            (8, Status::FORBIDDEN),
+            (9, Status::OK),
+        ] {
+            assert_eq!(status_of(&out, A, id), Some(status), "operation {id}");
+        }
+        assert_eq!(h.stats().forbidden, 4);
+    }
+
+    #[test]
+    fn a_session_resumes_only_for_the_identity_that_opened_it() {
+        let mut h = guarded();
+        let alice = with_token(&token("alice", NOW_UNIX + 60, KEY));
+        h.admit(t(0), A, &alice, LOCAL).unwrap();
+        subscribe(&mut h, A, 1, "cmd/7/x");
+        drain(&mut h);
+        let session = token_of(&h, A);
+        h.session_ended(t(1), A, false);
+        let mallory_token = token("mallory", NOW_UNIX + 60, KEY);
+        let mallory = hello(
+            HelloOptions::builder()
+                .auth_token(&mallory_token)
+                .resume_token(&session)
+                .build()
+                .unwrap(),
+        );
+        assert!(!h.admit(t(2), B, &mallory, LOCAL).unwrap().resumed);
+        let alice_again = hello(
+            HelloOptions::builder()
+                .auth_token(&token("alice", NOW_UNIX + 60, KEY))
+                .resume_token(&session)
+                .build()
+                .unwrap(),
+        );
+        assert!(h.admit(t(3), C, &alice_again, LOCAL).unwrap().resumed);
+    }
 }

@@ -1,0 +1,153 @@
+//! Who may connect and what they may do (docs/PROTOCOL.md sections 4.1.3 and 5.8): connect tokens
+//! checked at the handshake, a token bound to the first address that used it, and each session's
+//! permissions checked on every operation.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use framewire_protocol::auth::{
+    ConnectToken, MAC_LEN, Permissions, TokenError, filter_allowed, name_allowed, topic_allowed,
+};
+use framewire_protocol::session::Refusal;
+use framewire_protocol::wire::{Hello, Reason, Text};
+use log::info;
+
+use super::output::ClientId;
+
+/// How many tokens' first addresses are remembered (expired ones make room first).
+const MAX_REMEMBERED_TOKENS: usize = 100_000;
+
+/// The server's key and policy.
+#[derive(Clone, Default)]
+pub struct AuthConfig {
+    /// Verifies connect tokens; `None`: tokens are not checked (every session may do anything).
+    pub key: Option<Arc<[u8]>>,
+    /// Refuse a Hello without a valid token.
+    pub require: bool,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("key", &self.key.as_ref().map(|_| ".."))
+            .field("require", &self.require)
+            .finish()
+    }
+}
+
+/// An operation a permission list governs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Action<'a> {
+    Publish(&'a str),
+    Subscribe(&'a str),
+    Request(&'a str),
+    Serve(&'a str),
+    Queue(&'a str),
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Gatekeeper {
+    config: AuthConfig,
+    /// Each token's first address and expiry, by its signature.
+    seen: HashMap<[u8; MAC_LEN], (IpAddr, u64)>,
+    /// The permissions of sessions that presented a token.
+    permissions: HashMap<ClientId, Arc<Permissions>>,
+}
+
+/// Counted refusals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuthStats {
+    /// Handshakes refused with `AUTH_FAILED`.
+    pub refused: u64,
+    /// Operations refused with `FORBIDDEN`.
+    pub forbidden: u64,
+}
+
+impl Gatekeeper {
+    pub(crate) fn new(config: AuthConfig) -> Self {
+        Self {
+            config,
+            ..Self::default()
+        }
+    }
+
+    /// Checks a client's token at the handshake, and keeps its permissions for the session.
+    /// Returns the token's client id (`None`: no token, and none required).
+    pub(crate) fn admit(
+        &mut self,
+        client: ClientId,
+        hello: &Hello,
+        peer: IpAddr,
+        now_unix: u64,
+    ) -> Result<Option<Text>, Refusal> {
+        let Some(key) = self.config.key.clone() else {
+            return Ok(None);
+        };
+        let refuse = |why: &str| {
+            info!("{client:?} from {peer}: refused: {why}");
+            Refusal {
+                reason: Reason::AUTH_FAILED,
+                message: Text::from(why),
+            }
+        };
+        let Some(bytes) = hello.options.auth_token() else {
+            return if self.config.require {
+                Err(refuse("a connect token is required"))
+            } else {
+                Ok(None)
+            };
+        };
+        let token = ConnectToken::verify(&bytes, &key, now_unix).map_err(|e| {
+            refuse(match e {
+                TokenError::Expired => "connect token expired",
+                TokenError::Forged => "connect token signature does not match",
+                _ => "malformed connect token",
+            })
+        })?;
+        let mut mac = [0u8; MAC_LEN];
+        mac.copy_from_slice(&bytes[bytes.len() - MAC_LEN..]);
+        match self.seen.get(&mac) {
+            Some(&(first, _)) if first != peer => {
+                return Err(refuse("connect token already in use from another address"));
+            }
+            Some(_) => {}
+            None => {
+                if self.seen.len() >= MAX_REMEMBERED_TOKENS {
+                    self.seen.retain(|_, &mut (_, expires)| expires >= now_unix);
+                }
+                if self.seen.len() < MAX_REMEMBERED_TOKENS {
+                    self.seen.insert(mac, (peer, token.expires));
+                }
+            }
+        }
+        info!(
+            "{client:?} from {peer}: authenticated as {}",
+            token.client_id
+        );
+        self.permissions.insert(client, Arc::new(token.permissions));
+        Ok(Some(token.client_id))
+    }
+
+    /// Whether `client` may do `action`: sessions without a token may do anything (when tokens are
+    /// not required), `sys.*` requests are always allowed.
+    pub(crate) fn allows(&self, client: ClientId, action: Action<'_>) -> bool {
+        let Some(p) = self.permissions.get(&client) else {
+            return true;
+        };
+        match action {
+            Action::Publish(topic) => topic_allowed(&p.publish, topic),
+            Action::Subscribe(filter) => filter_allowed(&p.subscribe, filter),
+            Action::Request(target) => {
+                target.starts_with("sys.") || name_allowed(&p.request, target)
+            }
+            Action::Serve(name) => name_allowed(&p.serve, name),
+            Action::Queue(name) => name_allowed(&p.queue, name),
+        }
+    }
+
+    /// Forgets a session's permissions (it ended).
+    pub(crate) fn forget(&mut self, client: ClientId) {
+        self.permissions.remove(&client);
+    }
+}
