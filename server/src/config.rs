@@ -18,6 +18,8 @@ pub struct ServerConfig {
     pub tcp_addr: SocketAddr,
     /// Where to serve UDP, or `None` for no UDP.
     pub udp_addr: Option<SocketAddr>,
+    /// Worker threads, each with its own event loop (default: the number of cores).
+    pub threads: usize,
     /// The largest frame length accepted and offered in the Welcome.
     pub max_frame_len: u32,
     /// Bytes of output a connection may have queued before it is closed as a slow consumer.
@@ -75,6 +77,7 @@ impl Default for ServerConfig {
         Self {
             tcp_addr: default_addr,
             udp_addr: Some(default_addr),
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             max_queued_bytes: 1 << 20,
             idle_timeout_ms: 30_000,

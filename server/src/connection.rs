@@ -9,6 +9,7 @@ use log::{debug, info, warn};
 use mio::net::TcpStream;
 
 use crate::hub::{ClientId, Delivery, Hub};
+use crate::shared::Shared;
 use crate::timer_wheel::TimerHandle;
 
 /// Why a connection is over, for the log.
@@ -93,7 +94,7 @@ impl Connection {
         now: Instant,
         scratch: &mut [u8],
         budget: usize,
-        hub: &mut Hub,
+        shared: &Shared,
         me: ClientId,
     ) -> Readable {
         let mut read = 0;
@@ -106,11 +107,14 @@ impl Connection {
                 Ok(n) => {
                     read += n;
                     let peer = self.peer.ip();
+                    // The hub is held for one read's frames: the handshake's admission and the
+                    // frames it carried.
+                    let mut hub = shared.hub();
                     self.session
                         .handle_bytes_with(now, &scratch[..n], |hello: &Hello, _| {
                             hub.admit(now, me, hello, peer)
                         });
-                    self.serve(now, hub, me);
+                    self.serve(now, &mut hub, me);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -120,9 +124,11 @@ impl Connection {
         Readable::Drained
     }
 
-    pub(crate) fn on_timeout(&mut self, now: Instant, hub: &mut Hub, me: ClientId) {
+    pub(crate) fn on_timeout(&mut self, now: Instant, shared: &Shared, me: ClientId) {
         self.session.handle_timeout(now);
-        self.serve(now, hub, me);
+        if self.session.has_events() {
+            self.serve(now, &mut shared.hub(), me);
+        }
     }
 
     /// Starts an orderly close with `reason` (a shutdown, say).
@@ -151,7 +157,7 @@ impl Connection {
         &mut self,
         now: Instant,
         delivery: &Delivery,
-        hub: &mut Hub,
+        shared: &Shared,
         me: ClientId,
     ) {
         if self.session.pending_output().len() >= WRITE_AHEAD {
@@ -170,16 +176,20 @@ impl Connection {
             }
         };
         match sent {
-            Ok(()) if self.session.pending_output().len() == before => hub.count_dropped(me, 1),
+            Ok(()) if self.session.pending_output().len() == before => {
+                shared.hub().count_dropped(me, 1);
+            }
             Ok(()) => {}
-            Err(SendError::Closed) => hub.count_dropped(me, 1),
+            Err(SendError::Closed) => shared.hub().count_dropped(me, 1),
             Err(SendError::QueueFull) => {
                 info!(
                     "{}: output full: closing a peer that does not read",
                     self.peer
                 );
+                let mut hub = shared.hub();
                 hub.count_dropped(me, 1);
                 hub.count_slow_consumer(me);
+                drop(hub);
                 self.session
                     .close(now, Reason::SLOW_CONSUMER, "output full");
             }

@@ -1,5 +1,6 @@
-//! The mio event loop: accepts TCP connections, moves bytes between sockets and sessions, and runs
-//! the sessions' timers.
+//! One worker's mio event loop: accepts TCP connections, moves bytes between sockets and sessions,
+//! and runs the sessions' timers. A server runs one worker per thread ([`crate::Server`]); the
+//! workers share the hub and hand each other frames through their inboxes ([`crate::shared`]).
 //!
 //! Readiness is edge-triggered, so every accept, read and write goes on until `WouldBlock`
 //! (STYLE.md 12); a connection is registered for writable only while it has output queued. The
@@ -15,8 +16,6 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use framewire_protocol::session::{Instant, SessionConfig, StreamSession};
@@ -24,20 +23,20 @@ use framewire_protocol::wire::MAX_DATAGRAM_SIZE;
 use framewire_protocol::wire::Reason;
 use log::{error, info, warn};
 use mio::net::{TcpListener, UdpSocket};
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::config::ServerConfig;
 use crate::connection::{Connection, End, Readable};
-use crate::counters::{CounterSnapshot, Counters};
-use crate::hub::{AuthConfig, ClientId, Hub, ServerInfo, TokenKey};
+use crate::hub::ClientId;
+use crate::shared::{Inbound, Shared};
 use crate::tcp_options;
 use crate::timer_wheel::{TimerHandle, TimerWheel};
-use crate::udp::{Next, UdpService, random_key};
+use crate::udp::{Next, UdpService};
 
 const LISTENER: Token = Token(0);
-const WAKER: Token = Token(1);
+pub(crate) const WAKER: Token = Token(1);
 const UDP: Token = Token(2);
 const SIGNALS: Token = Token(3);
 const FIRST_CONNECTION: usize = 4;
@@ -65,29 +64,24 @@ enum TimerKey {
     Udp(u64),
 }
 
-/// A bound server, ready to [`Server::run`].
+/// One worker: a poller, its share of the listening sockets, and the sessions it owns.
 #[derive(Debug)]
-pub struct Server {
+pub(crate) struct Worker {
+    index: usize,
     poll: Poll,
     listener: TcpListener,
-    local_addr: SocketAddr,
     config: ServerConfig,
     /// Shared by every TCP session.
     session_config: Arc<SessionConfig>,
     /// Boxed: a session is several hundred bytes, and a map of 10,000 grows to 16,384 slots.
     connections: HashMap<Token, Box<Connection>>,
-    /// Open TCP connections per source IP address.
-    per_address: HashMap<std::net::IpAddr, usize>,
-    counters: Arc<Counters>,
     udp: Option<UdpService>,
-    udp_addr: Option<SocketAddr>,
     /// Every deadline: each connection's, each UDP session's, the hub's first, and the loop's own.
     /// Each owner keeps the handle of its timer.
     timers: TimerWheel<TimerKey>,
     hub_timer: Option<TimerHandle>,
     accept_timer: Option<TimerHandle>,
     rotate_timer: Option<TimerHandle>,
-    hub: Hub,
     /// Connections with output to write at the end of this turn.
     dirty_tcp: Vec<Token>,
     /// UDP sessions to transmit for and reschedule at the end of this turn.
@@ -96,10 +90,8 @@ pub struct Server {
     read_again: Vec<Token>,
     /// The UDP socket's read budget ran out: read again next turn without waiting.
     udp_read_again: bool,
-    next_token: usize,
-    epoch: std::time::Instant,
-    stop: Arc<AtomicBool>,
-    waker: Arc<Waker>,
+    next_seq: usize,
+    shared: Arc<Shared>,
     signals: Option<SignalSource>,
     /// Set while accepting is paused for want of file descriptors (logged once per episode).
     out_of_descriptors: bool,
@@ -114,127 +106,62 @@ impl std::fmt::Debug for SignalSource {
     }
 }
 
-/// Stops a running server from another thread.
-#[derive(Debug, Clone)]
-pub struct ServerHandle {
-    local_addr: SocketAddr,
-    udp_addr: Option<SocketAddr>,
-    counters: Arc<Counters>,
-    stop: Arc<AtomicBool>,
-    waker: Arc<Waker>,
-}
-
-impl ServerHandle {
-    /// The address the server accepts TCP connections on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// The address UDP is served on, if it is.
-    pub fn udp_addr(&self) -> Option<SocketAddr> {
-        self.udp_addr
-    }
-
-    /// What the server has counted so far.
-    pub fn counters(&self) -> CounterSnapshot {
-        self.counters.snapshot()
-    }
-
-    /// Asks the server to send every connection a Close (`GOING_AWAY`) and return from `run`.
-    pub fn shutdown(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Err(e) = self.waker.wake() {
-            error!("cannot wake the event loop: {e}");
-        }
-    }
-}
-
-impl Server {
-    /// Binds the listener.
-    ///
-    /// # Errors
-    /// The address cannot be bound, or the poller cannot be created.
-    pub fn bind(config: &ServerConfig) -> io::Result<Self> {
-        let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.tcp_addr)?;
+impl Worker {
+    /// A worker over its own sockets, registered with its own poller (whose waker `shared` holds).
+    pub(crate) fn new(
+        index: usize,
+        poll: Poll,
+        mut listener: TcpListener,
+        udp: Option<UdpSocket>,
+        config: &ServerConfig,
+        shared: Arc<Shared>,
+    ) -> io::Result<Self> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-        let local_addr = listener.local_addr()?;
-        info!("listening for TCP on {local_addr}");
         let session_config = config.session_config();
-        let counters = Arc::new(Counters::default());
-        let (udp, udp_addr) = match config.udp_addr {
-            Some(addr) => {
-                let mut socket = UdpSocket::bind(addr)?;
+        let udp = match udp {
+            Some(mut socket) => {
                 poll.registry()
                     .register(&mut socket, UDP, Interest::READABLE)?;
-                let bound = socket.local_addr()?;
-                info!("serving UDP on {bound}");
-                (
-                    Some(UdpService::new(
-                        socket,
-                        session_config.clone(),
-                        config.max_udp_sessions,
-                        Arc::clone(&counters),
-                    )?),
-                    Some(bound),
-                )
+                Some(UdpService::new(
+                    socket,
+                    session_config.clone(),
+                    shared.workers() as u64,
+                    index as u64,
+                )?)
             }
-            None => (None, None),
+            None => None,
         };
-        let epoch = std::time::Instant::now();
-        let hub = Hub::new(
-            config.hub.clone(),
-            server_info(config)?,
-            Arc::clone(&counters),
-        );
-        let mut server = Self {
+        let mut worker = Self {
+            index,
             poll,
             listener,
-            local_addr,
             config: config.clone(),
             session_config: Arc::new(session_config),
             connections: HashMap::new(),
-            per_address: HashMap::new(),
-            counters,
             udp,
-            udp_addr,
             timers: TimerWheel::default(),
             hub_timer: None,
             accept_timer: None,
             rotate_timer: None,
-            hub,
             dirty_tcp: Vec::new(),
             dirty_udp: Vec::new(),
             read_again: Vec::new(),
             udp_read_again: false,
-            next_token: FIRST_CONNECTION,
-            epoch,
-            stop: Arc::new(AtomicBool::new(false)),
-            waker,
+            next_seq: FIRST_CONNECTION,
+            shared,
             signals: None,
             out_of_descriptors: false,
         };
-        if server.udp.is_some() {
-            let first = server.now() + COOKIE_ROTATION;
-            server.schedule(TimerKey::RotateCookieSecret, Some(first));
+        if worker.udp.is_some() {
+            let first = worker.now() + COOKIE_ROTATION;
+            worker.schedule(TimerKey::RotateCookieSecret, Some(first));
         }
-        Ok(server)
+        Ok(worker)
     }
 
-    /// The address UDP is served on, if it is.
-    pub fn udp_addr(&self) -> Option<SocketAddr> {
-        self.udp_addr
-    }
-
-    /// Shuts the server down gracefully on SIGINT or SIGTERM, as [`ServerHandle::shutdown`]
-    /// does. Signal handlers belong to the whole process: the binary calls this, a server embedded
-    /// in another program (or a test) need not.
-    ///
-    /// # Errors
-    /// The handlers cannot be installed or registered.
-    pub fn handle_signals(&mut self) -> io::Result<()> {
+    /// Shuts the server down gracefully on SIGINT or SIGTERM (see [`crate::Server::handle_signals`]).
+    pub(crate) fn handle_signals(&mut self) -> io::Result<()> {
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
         self.poll
             .registry()
@@ -247,7 +174,7 @@ impl Server {
         if let Some(SignalSource(signals)) = self.signals.as_mut() {
             for signal in signals.pending() {
                 info!("signal {signal}: shutting down");
-                self.stop.store(true, Ordering::SeqCst);
+                self.shared.stop_all();
             }
         }
     }
@@ -270,38 +197,10 @@ impl Server {
         self.timers.reset(slot, key, deadline);
     }
 
-    /// Binds, then runs the server on a thread of its own.
-    ///
-    /// # Errors
-    /// As [`Server::bind`].
-    pub fn spawn(config: &ServerConfig) -> io::Result<(ServerHandle, JoinHandle<io::Result<()>>)> {
-        let mut server = Self::bind(config)?;
-        let handle = server.handle();
-        let thread = std::thread::Builder::new()
-            .name("framewire-server".into())
-            .spawn(move || server.run())?;
-        Ok((handle, thread))
-    }
-
-    /// The address the server accepts TCP connections on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// A handle that stops the server.
-    pub fn handle(&self) -> ServerHandle {
-        ServerHandle {
-            local_addr: self.local_addr,
-            udp_addr: self.udp_addr,
-            counters: Arc::clone(&self.counters),
-            stop: Arc::clone(&self.stop),
-            waker: Arc::clone(&self.waker),
-        }
-    }
-
     /// The protocol clock: time since the server started.
     fn now(&self) -> Instant {
-        Instant::from_micros(u64::try_from(self.epoch.elapsed().as_micros()).unwrap_or(u64::MAX))
+        let since = self.shared.epoch.elapsed();
+        Instant::from_micros(u64::try_from(since.as_micros()).unwrap_or(u64::MAX))
     }
 
     /// How long the poll may sleep: until the first deadline, or for ever when there is none.
@@ -311,14 +210,14 @@ impl Server {
             .map(|deadline| deadline.saturating_duration_since(now))
     }
 
-    /// Serves until [`ServerHandle::shutdown`].
+    /// Serves until the server stops (see [`crate::ServerHandle::shutdown`]).
     ///
     /// # Errors
     /// The poller failed.
-    pub fn run(&mut self) -> io::Result<()> {
+    pub(crate) fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut scratch = vec![0u8; SCRATCH_LEN];
-        while !self.stop.load(Ordering::SeqCst) {
+        while !self.shared.stopping() {
             let timeout = if self.read_again.is_empty() && !self.udp_read_again {
                 self.poll_timeout(self.now())
             } else {
@@ -367,7 +266,7 @@ impl Server {
             now,
             scratch,
             READ_BUDGET,
-            &mut self.hub,
+            &self.shared,
             ClientId::Tcp(token.0),
         ) {
             Readable::Ended(end) => return self.settle(now, token, Some(end)),
@@ -394,7 +293,7 @@ impl Server {
             now,
             &mut scratch[..MAX_DATAGRAM_SIZE],
             DATAGRAM_BUDGET,
-            &mut self.hub,
+            &self.shared,
         );
         self.dirty_udp.extend(touched);
         self.udp_read_again = more;
@@ -405,17 +304,17 @@ impl Server {
             match key {
                 TimerKey::Tcp(token) => {
                     if let Some(conn) = self.connections.get_mut(&token) {
-                        conn.on_timeout(now, &mut self.hub, ClientId::Tcp(token.0));
+                        conn.on_timeout(now, &self.shared, ClientId::Tcp(token.0));
                         self.mark_dirty(token);
                     }
                 }
                 TimerKey::Udp(id) => {
                     if let Some(udp) = self.udp.as_mut() {
-                        udp.on_timeout(id, now, &mut self.hub);
+                        udp.on_timeout(id, now, &self.shared);
                         self.dirty_udp.push(id);
                     }
                 }
-                TimerKey::Hub => self.hub.handle_timeout(now),
+                TimerKey::Hub => self.shared.hub().handle_timeout(now),
                 TimerKey::RetryAccept => self.accept(now),
                 TimerKey::RotateCookieSecret => {
                     if let Some(udp) = self.udp.as_mut()
@@ -435,18 +334,18 @@ impl Server {
     /// goes on until there is none.
     fn dispatch(&mut self, now: Instant) {
         loop {
-            while let Some(out) = self.hub.poll_output() {
-                match out.to {
-                    ClientId::Tcp(t) => {
-                        let token = Token(t);
-                        if let Some(conn) = self.connections.get_mut(&token) {
-                            conn.deliver(now, &out.delivery, &mut self.hub, out.to);
-                            self.mark_dirty(token);
-                        }
-                    }
-                    ClientId::Udp(id) => {
-                        if let Some(udp) = self.udp.as_mut() {
-                            udp.deliver(id, now, out.delivery, &mut self.hub);
+            {
+                let mut hub = self.shared.hub();
+                self.shared.route(&mut hub, self.index);
+            }
+            for item in self.shared.take_inbox(self.index) {
+                match item {
+                    Inbound::Deliver(to, delivery) => self.deliver(now, to, &delivery),
+                    Inbound::Datagram(from, datagram) => {
+                        if let Some(udp) = self.udp.as_mut()
+                            && let Some(id) =
+                                udp.handle_forwarded(now, from, datagram, &self.shared)
+                        {
                             self.dirty_udp.push(id);
                         }
                     }
@@ -473,35 +372,34 @@ impl Server {
                         if let Some(h) = timer {
                             self.timers.cancel(h);
                         }
-                        self.hub.session_ended(now, ClientId::Udp(id), clean);
+                        self.shared.close_udp_session();
+                        self.shared
+                            .hub()
+                            .session_ended(now, ClientId::Udp(id), clean);
                     }
                     Next::Gone => {}
                 }
             }
         }
-        let hub_deadline = self.hub.poll_timeout();
+        let hub_deadline = self.shared.hub().poll_timeout();
         self.schedule(TimerKey::Hub, hub_deadline);
     }
 
-    /// Which limit a new connection from `peer` would break, if any (and counts it).
-    fn over_limit(&self, peer: SocketAddr) -> Option<Reason> {
-        if self.connections.len() >= self.config.max_connections {
-            self.counters.count_server_full();
-            return Some(Reason::SERVER_FULL);
-        }
-        let from_peer = self.per_address.get(&peer.ip()).copied().unwrap_or(0);
-        if from_peer >= self.config.max_connections_per_address {
-            self.counters.count_address_limit();
-            return Some(Reason::ADDRESS_LIMIT);
-        }
-        None
-    }
-
-    fn release_address(&mut self, peer: SocketAddr) {
-        if let Some(n) = self.per_address.get_mut(&peer.ip()) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_address.remove(&peer.ip());
+    /// Hands a frame from the hub to one of this worker's sessions.
+    fn deliver(&mut self, now: Instant, to: ClientId, delivery: &crate::hub::Delivery) {
+        match to {
+            ClientId::Tcp(t) => {
+                let token = Token(t);
+                if let Some(conn) = self.connections.get_mut(&token) {
+                    conn.deliver(now, delivery, &self.shared, to);
+                    self.mark_dirty(token);
+                }
+            }
+            ClientId::Udp(id) => {
+                if let Some(udp) = self.udp.as_mut() {
+                    udp.deliver(id, now, delivery.clone(), &self.shared);
+                    self.dirty_udp.push(id);
+                }
             }
         }
     }
@@ -514,22 +412,22 @@ impl Server {
                         info!("file descriptors available again; accepting");
                         self.out_of_descriptors = false;
                     }
-                    if let Some(reason) = self.over_limit(peer) {
+                    if let Err(reason) = self.shared.open_connection(peer.ip()) {
                         refuse(&mut stream, peer, reason);
                         continue;
                     }
-                    *self.per_address.entry(peer.ip()).or_default() += 1;
                     if let Err(e) = tcp_options::configure(&stream, &self.config) {
                         warn!("{peer}: cannot set socket options: {e}");
                     }
-                    let token = Token(self.next_token);
-                    self.next_token += 1;
+                    let token = Token(Shared::tcp_token(self.index, self.next_seq));
+                    self.next_seq += 1;
                     if let Err(e) =
                         self.poll
                             .registry()
                             .register(&mut stream, token, Interest::READABLE)
                     {
                         warn!("{peer}: cannot register: {e}");
+                        self.shared.close_connection(peer.ip());
                         continue;
                     }
                     info!("{peer}: connected");
@@ -578,10 +476,12 @@ impl Server {
             }
             if let Some(mut conn) = self.connections.remove(&token) {
                 let _ = self.poll.registry().deregister(conn.stream_mut());
-                self.release_address(conn.peer());
+                self.shared.close_connection(conn.peer().ip());
                 if conn.is_open_in_hub() {
                     let clean = conn.ended_cleanly();
-                    self.hub.session_ended(now, ClientId::Tcp(token.0), clean);
+                    self.shared
+                        .hub()
+                        .session_ended(now, ClientId::Tcp(token.0), clean);
                 }
             }
             return;
@@ -669,81 +569,4 @@ fn refuse(stream: &mut mio::net::TcpStream, peer: SocketAddr, reason: Reason) {
 fn is_out_of_descriptors(e: &io::Error) -> bool {
     // EMFILE (24) and ENFILE (23) on Linux.
     matches!(e.raw_os_error(), Some(23 | 24))
-}
-
-/// What `sys.info` reports of the server's settings, and the wall clock at the protocol clock's
-/// zero.
-fn server_info(config: &ServerConfig) -> io::Result<ServerInfo> {
-    let unix_micros_at_zero = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-    Ok(ServerInfo {
-        token_key: TokenKey(random_key()?),
-        auth: load_auth(config)?,
-        unix_micros_at_zero,
-        limits: vec![
-            ("max_connections", config.max_connections as u64),
-            (
-                "max_connections_per_address",
-                config.max_connections_per_address as u64,
-            ),
-            ("max_frame_len", u64::from(config.max_frame_len)),
-            ("max_queued_bytes", config.max_queued_bytes as u64),
-            ("idle_timeout_ms", u64::from(config.idle_timeout_ms)),
-            (
-                "heartbeat_interval_ms",
-                u64::from(config.heartbeat_interval_ms),
-            ),
-            (
-                "max_subscriptions_per_session",
-                config.hub.max_subscriptions_per_session as u64,
-            ),
-            ("max_queue_depth", config.hub.max_queue_depth as u64),
-            ("max_name_len", config.hub.max_name_len as u64),
-        ],
-    })
-}
-
-/// The connect-token key and policy: the key file is read at start, and must hold at least
-/// [`MIN_KEY_LEN`](framewire_protocol::auth::MIN_KEY_LEN) bytes.
-fn load_auth(config: &ServerConfig) -> io::Result<AuthConfig> {
-    let Some(path) = &config.token_key_file else {
-        if config.require_tokens {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "require_tokens needs token_key_file: the key that verifies the tokens",
-            ));
-        }
-        return Ok(AuthConfig::default());
-    };
-    let key = std::fs::read(path).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot read the token key file {}: {e}", path.display()),
-        )
-    })?;
-    let min = framewire_protocol::auth::MIN_KEY_LEN;
-    if key.len() < min {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "the token key file {} holds {} bytes; a key needs at least {min}",
-                path.display(),
-                key.len()
-            ),
-        ));
-    }
-    info!(
-        "connect tokens checked with the key in {}{}",
-        path.display(),
-        if config.require_tokens {
-            ", and required"
-        } else {
-            ""
-        }
-    );
-    Ok(AuthConfig {
-        key: Some(key.into()),
-        require: config.require_tokens,
-    })
 }

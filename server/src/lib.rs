@@ -2,12 +2,17 @@
 //!
 //! # What it does now
 //!
-//! One mio event loop on one thread, over TCP and UDP. Each TCP connection runs the protocol's
+//! One mio event loop per worker thread (`threads`, default the number of cores), each with its
+//! own TCP listener and UDP socket on the same address (`SO_REUSEPORT`), so the kernel spreads
+//! connections and UDP peers over the workers; a session belongs to one worker, and the workers
+//! share the hub, handing each other frames through inboxes woken with `mio::Waker`
+//! ([`Server`]). Each TCP connection runs the protocol's
 //! stream session (`framewire_protocol::session::StreamSession`): the handshake, heartbeats, the
 //! idle timeout, the first-frame deadline, close with a reason, bounded output, and a Close naming
 //! the reason for bad bytes. Over UDP, the protocol's stateless handshake endpoint answers Hellos
 //! without keeping state, and each connection id gets a datagram session (reliability, channels,
-//! migration). The loop keeps every deadline in one ordered set and sleeps until the first.
+//! migration; a datagram that reaches another worker's socket is handed to the owner). Each loop
+//! keeps every deadline in a timing wheel and sleeps until the first.
 //!
 //! Every established session's frames go to the [`hub`]: publish/subscribe with wildcards and
 //! retained messages, request/response to `sys.*` methods and to client-registered services,
@@ -16,8 +21,7 @@
 //!
 //! # What it does not do yet
 //!
-//! Worker threads and `SO_REUSEPORT`, a configuration file, session resume and last-will
-//! messages are the work of the server and hub issues.
+//! `recvmmsg`/`sendmmsg` and UDP segmentation offload: one datagram per system call for now.
 
 pub mod config;
 mod connection;
@@ -25,11 +29,13 @@ pub mod counters;
 mod deadlines;
 mod event_loop;
 pub mod hub;
+mod server;
 mod settings;
+mod shared;
 mod tcp_options;
 mod timer_wheel;
 mod udp;
 
 pub use config::ServerConfig;
 pub use counters::CounterSnapshot;
-pub use event_loop::{Server, ServerHandle};
+pub use server::{Server, ServerHandle};

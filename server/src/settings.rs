@@ -64,6 +64,15 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "threads",
+        value: "N",
+        help: "worker threads, each with its own event loop (default: the number of cores)",
+        set: |c, v| {
+            c.threads = number(v, 1, 1024)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "max_frame_len",
         value: "BYTES",
         help: "largest frame accepted (default 65536)",

@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use framewire_protocol::session::{
@@ -20,8 +19,8 @@ use framewire_protocol::wire::{Hello, MAX_DATAGRAM_SIZE, Reason, Text};
 use log::{debug, info, warn};
 use mio::net::UdpSocket;
 
-use crate::counters::Counters;
 use crate::hub::{ClientId, Delivery, Hub};
+use crate::shared::{Inbound, Shared};
 use crate::timer_wheel::TimerHandle;
 
 /// Fresh random bytes from the operating system.
@@ -65,19 +64,23 @@ pub(crate) struct UdpService {
     endpoint: Endpoint,
     sessions: HashMap<u64, Peer>,
     out: Vec<u8>,
-    max_sessions: usize,
-    counters: Arc<Counters>,
+    /// This worker's index among `workers`: the lane of the connection ids it gives out.
+    lane: u64,
+    workers: u64,
 }
 
 impl UdpService {
+    /// The UDP side of worker `lane` of `workers`.
     pub(crate) fn new(
         socket: UdpSocket,
         session: SessionConfig,
-        max_sessions: usize,
-        counters: Arc<Counters>,
+        workers: u64,
+        lane: u64,
     ) -> io::Result<Self> {
         let config = EndpointConfig {
             session,
+            id_lanes: workers.max(1),
+            id_lane: lane,
             ..EndpointConfig::default()
         };
         Ok(Self {
@@ -85,8 +88,8 @@ impl UdpService {
             endpoint: Endpoint::new(config, random_key()?, random_key()?),
             sessions: HashMap::new(),
             out: vec![0u8; MAX_DATAGRAM_SIZE],
-            max_sessions,
-            counters,
+            lane,
+            workers: workers.max(1),
         })
     }
 
@@ -104,7 +107,7 @@ impl UdpService {
         now: Instant,
         scratch: &mut [u8],
         budget: usize,
-        hub: &mut Hub,
+        shared: &Shared,
     ) -> (Vec<u64>, bool) {
         let mut touched = Vec::new();
         let mut more = false;
@@ -123,28 +126,37 @@ impl UdpService {
                 }
             };
             let datagram = &scratch[..len];
-            let full = self.sessions.len() >= self.max_sessions;
-            let counters = &self.counters;
+            let mut admitted = None;
             let admit = |hello: &Hello, id: u64| {
-                if full {
+                if !shared.open_udp_session() {
                     // Told only to an address that proved itself with a cookie, in a Reject
                     // smaller than its Hello.
-                    info!(
-                        "{from}: udp session refused: {} sessions open",
-                        self.max_sessions
-                    );
-                    counters.count_session_limit();
+                    info!("{from}: udp session refused: the session limit is reached");
+                    shared.counters.count_session_limit();
                     return Err(Refusal {
                         reason: Reason::SESSION_LIMIT,
                         message: Text::from_static("session limit"),
                     });
                 }
-                hub.admit(now, ClientId::Udp(id), hello, from.ip())
+                let admission = shared.hub().admit(now, ClientId::Udp(id), hello, from.ip());
+                if admission.is_ok() {
+                    admitted = Some(id);
+                } else {
+                    shared.close_udp_session();
+                }
+                admission
             };
-            match self
+            let outcome = self
                 .endpoint
-                .handle_with(now, from, datagram, &mut self.out, admit)
+                .handle_with(now, from, datagram, &mut self.out, admit);
+            if let Some(id) = admitted
+                && !matches!(outcome, Outcome::Accept { .. })
             {
+                // Admitted, but no session came of it (its Welcome could not be written).
+                shared.close_udp_session();
+                shared.hub().session_ended(now, ClientId::Udp(id), true);
+            }
+            match outcome {
                 Outcome::Reply(n) => send(&self.socket, &self.out[..n], from),
                 Outcome::Accept { session, reply } => {
                     let id = session.connection_id();
@@ -164,6 +176,12 @@ impl UdpService {
                     if let Some(Peer { session, .. }) = self.sessions.get_mut(&id) {
                         session.handle_datagram(now, from, Bytes::copy_from_slice(datagram));
                         touched.push(id);
+                    } else if id % self.workers != self.lane {
+                        // Another worker's session, whose client moved to an address the kernel
+                        // hashes here: hand the datagram over.
+                        let owner = (id % self.workers) as usize;
+                        let bytes = Bytes::copy_from_slice(datagram);
+                        shared.push(owner, vec![Inbound::Datagram(from, bytes)]);
                     }
                 }
                 Outcome::Drop(reason) => debug!("{from}: datagram dropped: {reason:?}"),
@@ -171,18 +189,41 @@ impl UdpService {
         }
         touched.sort_unstable();
         touched.dedup();
-        for &id in &touched {
-            self.serve(id, now, hub);
+        if !touched.is_empty() {
+            let mut hub = shared.hub();
+            for &id in &touched {
+                self.serve(id, now, &mut hub);
+            }
         }
         (touched, more)
     }
 
+    /// A datagram of one of this worker's sessions that arrived at another worker's socket;
+    /// returns the session, to transmit for and reschedule.
+    pub(crate) fn handle_forwarded(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: Bytes,
+        shared: &Shared,
+    ) -> Option<u64> {
+        let view = framewire_protocol::wire::PacketView::new_checked(&datagram).ok()?;
+        let id = view.connection_id();
+        let Peer { session, .. } = self.sessions.get_mut(&id)?;
+        session.handle_datagram(now, from, datagram);
+        self.serve(id, now, &mut shared.hub());
+        Some(id)
+    }
+
     /// Runs a session's timers.
-    pub(crate) fn on_timeout(&mut self, id: u64, now: Instant, hub: &mut Hub) {
-        if let Some(Peer { session, .. }) = self.sessions.get_mut(&id) {
-            session.handle_timeout(now);
+    pub(crate) fn on_timeout(&mut self, id: u64, now: Instant, shared: &Shared) {
+        let Some(Peer { session, .. }) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        session.handle_timeout(now);
+        if session.has_events() {
+            self.serve(id, now, &mut shared.hub());
         }
-        self.serve(id, now, hub);
     }
 
     /// Where the loop keeps a session's timer handle.
@@ -206,7 +247,7 @@ impl UdpService {
 
     /// Queues a frame from the hub. A session whose reliable queue is full is closed as a slow
     /// consumer.
-    pub(crate) fn deliver(&mut self, id: u64, now: Instant, delivery: Delivery, hub: &mut Hub) {
+    pub(crate) fn deliver(&mut self, id: u64, now: Instant, delivery: Delivery, shared: &Shared) {
         let Some(Peer { session, .. }) = self.sessions.get_mut(&id) else {
             return;
         };
@@ -222,11 +263,13 @@ impl UdpService {
         };
         match sent {
             Ok(()) => {}
-            Err(SendError::Closed) => hub.count_dropped(me, 1),
+            Err(SendError::Closed) => shared.hub().count_dropped(me, 1),
             Err(SendError::QueueFull) => {
                 info!("udp session {id}: send queue full; closing a peer that does not keep up");
+                let mut hub = shared.hub();
                 hub.count_dropped(me, 1);
                 hub.count_slow_consumer(me);
+                drop(hub);
                 session.close(now, Reason::SLOW_CONSUMER, "send queue full");
             }
             Err(e) => warn!("udp session {id}: cannot send a frame: {e}"),

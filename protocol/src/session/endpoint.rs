@@ -38,6 +38,11 @@ pub struct EndpointConfig {
     /// How many completed handshakes are remembered, so that a client whose Welcome was lost gets
     /// it again instead of a second session. Default 4096.
     pub max_recent_handshakes: usize,
+    /// Connection ids this endpoint gives out satisfy `id % id_lanes == id_lane`. Default 1 and 0
+    /// (any id).
+    pub id_lanes: u64,
+    /// See `id_lanes`.
+    pub id_lane: u64,
 }
 
 impl Default for EndpointConfig {
@@ -46,6 +51,8 @@ impl Default for EndpointConfig {
             session: SessionConfig::default(),
             cookie_lifetime: Duration::from_secs(10),
             max_recent_handshakes: 4096,
+            id_lanes: 1,
+            id_lane: 0,
         }
     }
 }
@@ -160,7 +167,15 @@ impl Endpoint {
             self.id_counter += 1;
             let mut h = SipHasher24::new_with_key(&self.id_key);
             h.write_u64(self.id_counter);
-            let id = h.finish();
+            // The id falls in this endpoint's lane: a server with several endpoints (one per
+            // worker) tells from an id alone which one owns the session.
+            let lanes = self.config.id_lanes.max(1);
+            let Some(id) = (h.finish() / lanes)
+                .checked_mul(lanes)
+                .and_then(|base| base.checked_add(self.config.id_lane % lanes))
+            else {
+                continue;
+            };
             if id != 0 {
                 return id;
             }

@@ -67,6 +67,10 @@ impl EventQueue {
         self.0.push_back(event);
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub(crate) fn pop_front(&mut self) -> Option<Event> {
         let event = self.0.pop_front();
         if self.0.is_empty() && self.0.capacity() > 0 {

@@ -555,6 +555,11 @@ impl StreamSession {
         }
     }
 
+    /// Whether [`poll_event`](Self::poll_event) has something (without taking it).
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// The next event for the application, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {

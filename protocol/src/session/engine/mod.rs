@@ -336,6 +336,11 @@ impl Session {
         self.ping_pending = false;
     }
 
+    /// Whether [`poll_event`](Self::poll_event) has something (without taking it).
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// The next event for the application, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {

@@ -1,0 +1,319 @@
+//! The server: one worker thread per core (`threads`), each with its own mio poller and its own
+//! TCP listener and UDP socket bound to the same address with `SO_REUSEPORT`, so the kernel
+//! spreads connections and UDP peers over them; one hub shared by all ([`crate::shared`]).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use log::{error, info};
+use mio::{Poll, Waker};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::ServerConfig;
+use crate::counters::{CounterSnapshot, Counters};
+use crate::event_loop::{WAKER, Worker};
+use crate::hub::{AuthConfig, Hub, ServerInfo, TokenKey};
+use crate::shared::{Shared, SharedLimits};
+use crate::udp::random_key;
+
+/// Connections waiting to be accepted, per listener.
+const BACKLOG: i32 = 1024;
+
+/// A bound server, ready to [`Server::run`].
+#[derive(Debug)]
+pub struct Server {
+    workers: Vec<Worker>,
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    udp_addr: Option<SocketAddr>,
+}
+
+/// Stops a running server from another thread, and reads its counters.
+#[derive(Debug, Clone)]
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    udp_addr: Option<SocketAddr>,
+    shared: Arc<Shared>,
+}
+
+impl ServerHandle {
+    /// The address the server accepts TCP connections on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The address UDP is served on, if it is.
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp_addr
+    }
+
+    /// What the server has counted so far.
+    pub fn counters(&self) -> CounterSnapshot {
+        self.shared.counters.snapshot()
+    }
+
+    /// Asks the server to send every connection a Close (`GOING_AWAY`) and return from `run`.
+    pub fn shutdown(&self) {
+        self.shared.stop_all();
+    }
+}
+
+fn tcp_listener(addr: SocketAddr, reuse_port: bool) -> io::Result<mio::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(mio::net::TcpListener::from_std(socket.into()))
+}
+
+fn udp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<mio::net::UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(mio::net::UdpSocket::from_std(socket.into()))
+}
+
+impl Server {
+    /// Binds every worker's listener (and UDP socket) to the configured addresses.
+    ///
+    /// # Errors
+    /// An address cannot be bound, a poller cannot be created, the token key file cannot be
+    /// read, or the system has no randomness.
+    pub fn bind(config: &ServerConfig) -> io::Result<Self> {
+        let threads = config.threads.max(1);
+        let many = threads > 1;
+        // The first socket settles the port (the configured one may be 0); the others share it.
+        let first = tcp_listener(config.tcp_addr, many)?;
+        let local_addr = first.local_addr()?;
+        let mut listeners = vec![first];
+        let mut udps = Vec::new();
+        let mut udp_addr = None;
+        if let Some(addr) = config.udp_addr {
+            let socket = udp_socket(addr, many)?;
+            udp_addr = Some(socket.local_addr()?);
+            udps.push(socket);
+        }
+        for _ in 1..threads {
+            listeners.push(tcp_listener(local_addr, true)?);
+            if let Some(addr) = udp_addr {
+                udps.push(udp_socket(addr, true)?);
+            }
+        }
+        info!("{threads} worker threads");
+        info!("listening for TCP on {local_addr}");
+        if let Some(addr) = udp_addr {
+            info!("serving UDP on {addr}");
+        }
+        let counters = Arc::new(Counters::default());
+        let hub = Hub::new(
+            config.hub.clone(),
+            server_info(config)?,
+            Arc::clone(&counters),
+        );
+        let mut polls = Vec::new();
+        let mut wakers = Vec::new();
+        for _ in 0..threads {
+            let poll = Poll::new()?;
+            wakers.push(Waker::new(poll.registry(), WAKER)?);
+            polls.push(poll);
+        }
+        let limits = SharedLimits {
+            connections: config.max_connections,
+            connections_per_address: config.max_connections_per_address,
+            udp_sessions: config.max_udp_sessions,
+        };
+        let shared = Arc::new(Shared::new(
+            hub,
+            wakers,
+            counters,
+            limits,
+            std::time::Instant::now(),
+        ));
+        let mut udps = udps.into_iter();
+        let workers = polls
+            .into_iter()
+            .zip(listeners)
+            .enumerate()
+            .map(|(i, (poll, listener))| {
+                Worker::new(i, poll, listener, udps.next(), config, Arc::clone(&shared))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Self {
+            workers,
+            shared,
+            local_addr,
+            udp_addr,
+        })
+    }
+
+    /// Binds, then runs the server on threads of its own.
+    ///
+    /// # Errors
+    /// As [`Server::bind`].
+    pub fn spawn(config: &ServerConfig) -> io::Result<(ServerHandle, JoinHandle<io::Result<()>>)> {
+        let mut server = Self::bind(config)?;
+        let handle = server.handle();
+        let thread = std::thread::Builder::new()
+            .name("framewire-server".into())
+            .spawn(move || server.run())?;
+        Ok((handle, thread))
+    }
+
+    /// The address the server accepts TCP connections on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The address UDP is served on, if it is.
+    pub fn udp_addr(&self) -> Option<SocketAddr> {
+        self.udp_addr
+    }
+
+    /// A handle that stops the server.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            local_addr: self.local_addr,
+            udp_addr: self.udp_addr,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Shuts the server down gracefully on SIGINT or SIGTERM, as [`ServerHandle::shutdown`]
+    /// does. Signal handlers belong to the whole process: the binary calls this, a server embedded
+    /// in another program (or a test) need not.
+    ///
+    /// # Errors
+    /// The handlers cannot be installed or registered.
+    pub fn handle_signals(&mut self) -> io::Result<()> {
+        match self.workers.first_mut() {
+            Some(w) => w.handle_signals(),
+            None => Ok(()),
+        }
+    }
+
+    /// Serves until [`ServerHandle::shutdown`]: the first worker on this thread, the others on
+    /// threads of their own; returns when all have closed their connections.
+    ///
+    /// # Errors
+    /// A worker's poller failed (the others are stopped too).
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut workers = std::mem::take(&mut self.workers).into_iter();
+        let Some(mut first) = workers.next() else {
+            return Ok(());
+        };
+        let mut threads = Vec::new();
+        for (i, mut worker) in workers.enumerate() {
+            let shared = Arc::clone(&self.shared);
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("framewire-worker-{}", i + 1))
+                    .spawn(move || {
+                        let result = worker.run();
+                        if result.is_err() {
+                            shared.stop_all();
+                        }
+                        result
+                    })?,
+            );
+        }
+        let mut result = first.run();
+        if result.is_err() {
+            self.shared.stop_all();
+        }
+        for t in threads {
+            if let Ok(r) = t.join() {
+                result = result.and(r);
+            } else {
+                error!("a worker thread panicked");
+                result = result.and(Err(io::Error::other("a worker thread panicked")));
+            }
+        }
+        result
+    }
+}
+
+/// What `sys.info` reports of the server's settings, and the wall clock at the protocol clock's
+/// zero.
+fn server_info(config: &ServerConfig) -> io::Result<ServerInfo> {
+    let unix_micros_at_zero = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    Ok(ServerInfo {
+        token_key: TokenKey(random_key()?),
+        auth: load_auth(config)?,
+        unix_micros_at_zero,
+        limits: vec![
+            ("max_connections", config.max_connections as u64),
+            (
+                "max_connections_per_address",
+                config.max_connections_per_address as u64,
+            ),
+            ("max_frame_len", u64::from(config.max_frame_len)),
+            ("max_queued_bytes", config.max_queued_bytes as u64),
+            ("idle_timeout_ms", u64::from(config.idle_timeout_ms)),
+            (
+                "heartbeat_interval_ms",
+                u64::from(config.heartbeat_interval_ms),
+            ),
+            (
+                "max_subscriptions_per_session",
+                config.hub.max_subscriptions_per_session as u64,
+            ),
+            ("max_queue_depth", config.hub.max_queue_depth as u64),
+            ("max_name_len", config.hub.max_name_len as u64),
+        ],
+    })
+}
+
+/// The connect-token key and policy: the key file is read at start, and must hold at least
+/// [`MIN_KEY_LEN`](framewire_protocol::auth::MIN_KEY_LEN) bytes.
+fn load_auth(config: &ServerConfig) -> io::Result<AuthConfig> {
+    let Some(path) = &config.token_key_file else {
+        if config.require_tokens {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "require_tokens needs token_key_file: the key that verifies the tokens",
+            ));
+        }
+        return Ok(AuthConfig::default());
+    };
+    let key = std::fs::read(path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot read the token key file {}: {e}", path.display()),
+        )
+    })?;
+    let min = framewire_protocol::auth::MIN_KEY_LEN;
+    if key.len() < min {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "the token key file {} holds {} bytes; a key needs at least {min}",
+                path.display(),
+                key.len()
+            ),
+        ));
+    }
+    info!(
+        "connect tokens checked with the key in {}{}",
+        path.display(),
+        if config.require_tokens {
+            ", and required"
+        } else {
+            ""
+        }
+    );
+    Ok(AuthConfig {
+        key: Some(key.into()),
+        require: config.require_tokens,
+    })
+}

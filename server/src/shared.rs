@@ -1,0 +1,229 @@
+//! What the workers of one server share: the hub, each worker's inbox and waker, the connection
+//! limits, and the stop flag.
+//!
+//! A session belongs to one worker: a TCP connection to the worker that accepted it (its token
+//! carries the worker's index), a UDP session to the worker whose endpoint made its connection id
+//! (the id's lane). The hub is one, behind a mutex; whichever worker drains its output routes
+//! each frame to the inbox of the worker that owns the session, while still holding the hub, so
+//! frames reach every session in the order the hub produced them.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use framewire_protocol::wire::Reason;
+use log::error;
+use mio::Waker;
+
+use crate::counters::Counters;
+use crate::hub::{ClientId, Delivery, Hub};
+
+/// Bits of a TCP token below the worker's index.
+const TOKEN_SEQ_BITS: u32 = 48;
+
+/// What one worker receives from the others.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// A frame from the hub for one of this worker's sessions.
+    Deliver(ClientId, Delivery),
+    /// A datagram for one of this worker's UDP sessions that arrived at another worker's socket
+    /// (its client's address changed, and the kernel spread it elsewhere).
+    Datagram(SocketAddr, Bytes),
+}
+
+#[derive(Debug)]
+pub(crate) struct WorkerLink {
+    inbox: Mutex<Vec<Inbound>>,
+    waker: Waker,
+}
+
+/// Open connections, counted across workers for the server's limits.
+#[derive(Debug, Default)]
+struct ConnectionCounts {
+    total: usize,
+    per_address: HashMap<IpAddr, usize>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    hub: Mutex<Hub>,
+    links: Vec<WorkerLink>,
+    pub(crate) stop: AtomicBool,
+    pub(crate) counters: Arc<Counters>,
+    connections: Mutex<ConnectionCounts>,
+    max_connections: usize,
+    max_connections_per_address: usize,
+    udp_sessions: AtomicUsize,
+    max_udp_sessions: usize,
+    /// The protocol clock's zero, the same for every worker.
+    pub(crate) epoch: std::time::Instant,
+}
+
+fn unpoisoned<T>(r: std::sync::LockResult<MutexGuard<'_, T>>) -> MutexGuard<'_, T> {
+    // A worker that panicked while holding a lock has ended the server's run; the others shut
+    // down on the state as it is rather than panic too.
+    r.unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The limits the workers enforce together: most connections, per address, and UDP sessions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SharedLimits {
+    pub(crate) connections: usize,
+    pub(crate) connections_per_address: usize,
+    pub(crate) udp_sessions: usize,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        hub: Hub,
+        wakers: Vec<Waker>,
+        counters: Arc<Counters>,
+        limits: SharedLimits,
+        epoch: std::time::Instant,
+    ) -> Self {
+        Self {
+            hub: Mutex::new(hub),
+            links: wakers
+                .into_iter()
+                .map(|waker| WorkerLink {
+                    inbox: Mutex::new(Vec::new()),
+                    waker,
+                })
+                .collect(),
+            stop: AtomicBool::new(false),
+            counters,
+            connections: Mutex::new(ConnectionCounts::default()),
+            max_connections: limits.connections,
+            max_connections_per_address: limits.connections_per_address,
+            udp_sessions: AtomicUsize::new(0),
+            max_udp_sessions: limits.udp_sessions,
+            epoch,
+        }
+    }
+
+    pub(crate) fn workers(&self) -> usize {
+        self.links.len()
+    }
+
+    /// The token of connection `seq` of worker `worker`.
+    pub(crate) fn tcp_token(worker: usize, seq: usize) -> usize {
+        (worker << TOKEN_SEQ_BITS) | seq
+    }
+
+    /// The worker that owns a session.
+    pub(crate) fn worker_of(&self, client: ClientId) -> usize {
+        match client {
+            ClientId::Tcp(token) => token >> TOKEN_SEQ_BITS,
+            ClientId::Udp(id) => (id % self.links.len() as u64) as usize,
+        }
+    }
+
+    pub(crate) fn hub(&self) -> MutexGuard<'_, Hub> {
+        unpoisoned(self.hub.lock())
+    }
+
+    /// Drains the hub's output into the inboxes of the workers that own the sessions (all while
+    /// holding the hub, so per-session order is the hub's), and wakes every other worker that got
+    /// something. Returns whether this worker's own inbox got something.
+    pub(crate) fn route(&self, hub: &mut Hub, me: usize) -> bool {
+        let mut staged: Vec<Vec<Inbound>> = (0..self.links.len()).map(|_| Vec::new()).collect();
+        while let Some(out) = hub.poll_output() {
+            let w = self.worker_of(out.to);
+            if let Some(s) = staged.get_mut(w) {
+                s.push(Inbound::Deliver(out.to, out.delivery));
+            }
+        }
+        let mut mine = false;
+        for (w, items) in staged.into_iter().enumerate() {
+            if items.is_empty() {
+                continue;
+            }
+            // The worker routing drains its own inbox right after: no need to wake it.
+            self.push_items(w, items, w != me);
+            mine |= w == me;
+        }
+        mine
+    }
+
+    /// Appends to a worker's inbox and wakes it.
+    pub(crate) fn push(&self, worker: usize, items: Vec<Inbound>) {
+        self.push_items(worker, items, true);
+    }
+
+    fn push_items(&self, worker: usize, items: Vec<Inbound>, wake: bool) {
+        let Some(link) = self.links.get(worker) else {
+            return;
+        };
+        unpoisoned(link.inbox.lock()).extend(items);
+        if wake && let Err(e) = link.waker.wake() {
+            error!("cannot wake worker {worker}: {e}");
+        }
+    }
+
+    /// Takes everything in a worker's inbox, oldest first.
+    pub(crate) fn take_inbox(&self, worker: usize) -> Vec<Inbound> {
+        self.links
+            .get(worker)
+            .map(|l| std::mem::take(&mut *unpoisoned(l.inbox.lock())))
+            .unwrap_or_default()
+    }
+
+    /// Asks every worker to stop.
+    pub(crate) fn stop_all(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for (w, link) in self.links.iter().enumerate() {
+            if let Err(e) = link.waker.wake() {
+                error!("cannot wake worker {w}: {e}");
+            }
+        }
+    }
+
+    pub(crate) fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Counts a new connection from `peer`, or says which limit it would break (and counts that).
+    pub(crate) fn open_connection(&self, peer: IpAddr) -> Result<(), Reason> {
+        let mut c = unpoisoned(self.connections.lock());
+        if c.total >= self.max_connections {
+            self.counters.count_server_full();
+            return Err(Reason::SERVER_FULL);
+        }
+        let from_peer = c.per_address.get(&peer).copied().unwrap_or(0);
+        if from_peer >= self.max_connections_per_address {
+            self.counters.count_address_limit();
+            return Err(Reason::ADDRESS_LIMIT);
+        }
+        c.total += 1;
+        *c.per_address.entry(peer).or_default() += 1;
+        Ok(())
+    }
+
+    pub(crate) fn close_connection(&self, peer: IpAddr) {
+        let mut c = unpoisoned(self.connections.lock());
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.per_address.get_mut(&peer) {
+            *n -= 1;
+            if *n == 0 {
+                c.per_address.remove(&peer);
+            }
+        }
+    }
+
+    /// Counts a new UDP session, unless the limit is reached.
+    pub(crate) fn open_udp_session(&self) -> bool {
+        self.udp_sessions
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.max_udp_sessions).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    pub(crate) fn close_udp_session(&self) {
+        let _ = self
+            .udp_sessions
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    }
+}
