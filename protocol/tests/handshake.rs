@@ -508,3 +508,36 @@ fn admission_terms_reach_the_welcome_and_its_repeats() {
     assert_eq!(welcomes[0].missed, 2);
     assert_eq!(&welcomes[0].session_token[..], b"tok");
 }
+
+/// An endpoint with lanes gives out only connection ids of its lane (a server with several
+/// workers tells the owner of a session from its id).
+#[test]
+fn connection_ids_fall_in_the_endpoints_lane() {
+    let config = EndpointConfig {
+        id_lanes: 3,
+        id_lane: 2,
+        ..EndpointConfig::default()
+    };
+    let mut ep = Endpoint::new(config, [0x11; 16], [0x22; 16]);
+    let mut out = vec![0u8; 2048];
+    let now = Instant::from_millis(1000);
+    for i in 0..50u64 {
+        let a: SocketAddr = format!("10.0.1.{}:{}", i % 200, 1000 + i).parse().unwrap();
+        let n = match ep.handle(now, a, &hello_datagram(i, None, 1200, (1, 1)), &mut out) {
+            Outcome::Reply(n) => n,
+            other => panic!("{other:?}"),
+        };
+        let FrameBody::Challenge(ch) = first_frame(&out[..n]) else {
+            panic!("challenge")
+        };
+        let echo = hello_datagram(i, Some(&ch.cookie), 1200, (1, 1));
+        match ep.handle(now, a, &echo, &mut out) {
+            Outcome::Accept { session, .. } => {
+                let id = session.connection_id();
+                assert_ne!(id, 0);
+                assert_eq!(id % 3, 2, "{id}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
