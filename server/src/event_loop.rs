@@ -92,6 +92,10 @@ pub(crate) struct Worker {
     udp_read_again: bool,
     next_seq: usize,
     shared: Arc<Shared>,
+    /// Frames and datagrams for this worker's sessions, taken from the hub each turn.
+    local: Vec<Inbound>,
+    /// Frames for other workers' sessions, one list per worker, before they go to the inboxes.
+    staged: Vec<Vec<Inbound>>,
     signals: Option<SignalSource>,
     /// Set while accepting is paused for want of file descriptors (logged once per episode).
     out_of_descriptors: bool,
@@ -149,6 +153,8 @@ impl Worker {
             read_again: Vec::new(),
             udp_read_again: false,
             next_seq: FIRST_CONNECTION,
+            staged: (0..shared.workers()).map(|_| Vec::new()).collect(),
+            local: Vec::new(),
             shared,
             signals: None,
             out_of_descriptors: false,
@@ -336,9 +342,11 @@ impl Worker {
         loop {
             {
                 let mut hub = self.shared.hub();
-                self.shared.route(&mut hub, self.index);
+                self.shared
+                    .route(&mut hub, self.index, &mut self.local, &mut self.staged);
             }
-            for item in self.shared.take_inbox(self.index) {
+            let mut local = std::mem::take(&mut self.local);
+            for item in local.drain(..) {
                 match item {
                     Inbound::Deliver(to, delivery) => self.deliver(now, to, &delivery),
                     Inbound::Datagram(from, datagram) => {
@@ -351,6 +359,8 @@ impl Worker {
                     }
                 }
             }
+            // Keep the buffer's capacity for the next turn.
+            self.local = local;
             if self.dirty_tcp.is_empty() && self.dirty_udp.is_empty() {
                 break;
             }

@@ -124,50 +124,51 @@ impl Shared {
         unpoisoned(self.hub.lock())
     }
 
-    /// Drains the hub's output into the inboxes of the workers that own the sessions (all while
-    /// holding the hub, so per-session order is the hub's), and wakes every other worker that got
-    /// something. Returns whether this worker's own inbox got something.
-    pub(crate) fn route(&self, hub: &mut Hub, me: usize) -> bool {
-        let mut staged: Vec<Vec<Inbound>> = (0..self.links.len()).map(|_| Vec::new()).collect();
+    /// Takes what the hub has for sessions, with the caller (worker `me`) holding the hub: first
+    /// what other workers left in `me`'s inbox (older, since they routed it under the hub), then
+    /// the hub's output, in order, into `local` for `me`'s sessions and into the other workers'
+    /// inboxes (waking them) for theirs. So every session receives frames in the hub's order.
+    /// `staged` is the caller's scratch, one list per worker.
+    pub(crate) fn route(
+        &self,
+        hub: &mut Hub,
+        me: usize,
+        local: &mut Vec<Inbound>,
+        staged: &mut [Vec<Inbound>],
+    ) {
+        if let Some(link) = self.links.get(me) {
+            local.append(&mut unpoisoned(link.inbox.lock()));
+        }
         while let Some(out) = hub.poll_output() {
             let w = self.worker_of(out.to);
-            if let Some(s) = staged.get_mut(w) {
-                s.push(Inbound::Deliver(out.to, out.delivery));
+            let item = Inbound::Deliver(out.to, out.delivery);
+            if w == me {
+                local.push(item);
+            } else if let Some(s) = staged.get_mut(w) {
+                s.push(item);
             }
         }
-        let mut mine = false;
-        for (w, items) in staged.into_iter().enumerate() {
-            if items.is_empty() {
-                continue;
+        for (w, items) in staged.iter_mut().enumerate() {
+            if !items.is_empty() {
+                self.push_items(w, items, true);
             }
-            // The worker routing drains its own inbox right after: no need to wake it.
-            self.push_items(w, items, w != me);
-            mine |= w == me;
         }
-        mine
     }
 
     /// Appends to a worker's inbox and wakes it.
-    pub(crate) fn push(&self, worker: usize, items: Vec<Inbound>) {
-        self.push_items(worker, items, true);
+    pub(crate) fn push(&self, worker: usize, mut items: Vec<Inbound>) {
+        self.push_items(worker, &mut items, true);
     }
 
-    fn push_items(&self, worker: usize, items: Vec<Inbound>, wake: bool) {
+    /// Moves `items` to a worker's inbox (leaving `items` empty, its capacity kept).
+    fn push_items(&self, worker: usize, items: &mut Vec<Inbound>, wake: bool) {
         let Some(link) = self.links.get(worker) else {
             return;
         };
-        unpoisoned(link.inbox.lock()).extend(items);
+        unpoisoned(link.inbox.lock()).append(items);
         if wake && let Err(e) = link.waker.wake() {
             error!("cannot wake worker {worker}: {e}");
         }
-    }
-
-    /// Takes everything in a worker's inbox, oldest first.
-    pub(crate) fn take_inbox(&self, worker: usize) -> Vec<Inbound> {
-        self.links
-            .get(worker)
-            .map(|l| std::mem::take(&mut *unpoisoned(l.inbox.lock())))
-            .unwrap_or_default()
     }
 
     /// Asks every worker to stop.
