@@ -8,6 +8,7 @@ use framewire_protocol::wire::{Hello, Reason};
 use log::{debug, info, warn};
 use mio::net::TcpStream;
 
+use crate::counters::Counters;
 use crate::hub::{ClientId, Delivery, Hub};
 use crate::shared::Shared;
 use crate::timer_wheel::TimerHandle;
@@ -114,7 +115,7 @@ impl Connection {
                         .handle_bytes_with(now, &scratch[..n], |hello: &Hello, _| {
                             hub.admit(now, me, hello, peer)
                         });
-                    self.serve(now, &mut hub, me);
+                    self.serve(now, &mut hub, &shared.counters, me);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -127,7 +128,7 @@ impl Connection {
     pub(crate) fn on_timeout(&mut self, now: Instant, shared: &Shared, me: ClientId) {
         self.session.handle_timeout(now);
         if self.session.has_events() {
-            self.serve(now, &mut shared.hub(), me);
+            self.serve(now, &mut shared.hub(), &shared.counters, me);
         }
     }
 
@@ -198,7 +199,7 @@ impl Connection {
     }
 
     /// Hands the session's events to the hub, and logs the rest.
-    fn serve(&mut self, now: Instant, hub: &mut Hub, me: ClientId) {
+    fn serve(&mut self, now: Instant, hub: &mut Hub, counters: &Counters, me: ClientId) {
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::Connected { connection_id, .. } => {
@@ -219,6 +220,9 @@ impl Connection {
                         self.peer
                     );
                     self.clean_close = by == Closer::Peer && reason == Reason::NORMAL;
+                    if by == Closer::Local {
+                        counters.count_closed(reason);
+                    }
                 }
                 other => debug!("{}: {other:?}", self.peer),
             }

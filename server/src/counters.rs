@@ -2,12 +2,19 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// What the server has refused, and why. Shared with [`crate::ServerHandle`].
+use framewire_protocol::wire::Reason;
+
+/// Reason codes counted one by one (`0x00`-`0x1F`); the rest share the last slot.
+const REASON_SLOTS: usize = 32;
+
+/// What the server has refused, and why; and the sessions it closed, by reason. Shared with
+/// [`crate::ServerHandle`].
 #[derive(Debug, Default)]
 pub struct Counters {
     server_full: AtomicU64,
     address_limit: AtomicU64,
     session_limit: AtomicU64,
+    closed: [AtomicU64; REASON_SLOTS],
 }
 
 /// A snapshot of [`Counters`].
@@ -19,6 +26,17 @@ pub struct CounterSnapshot {
     pub refused_address_limit: u64,
     /// UDP handshakes refused with `SESSION_LIMIT`.
     pub refused_session_limit: u64,
+    /// Sessions the server closed, by reason code (`closed[code]`; codes from `0x1F` up share the
+    /// last slot): idle timeouts, protocol errors, frames too large, bad checksums, slow
+    /// consumers, shutdowns.
+    pub closed: [u64; REASON_SLOTS],
+}
+
+impl CounterSnapshot {
+    /// Sessions the server closed with `reason`.
+    pub fn closed(&self, reason: Reason) -> u64 {
+        self.closed[usize::from(reason.0).min(REASON_SLOTS - 1)]
+    }
 }
 
 impl Counters {
@@ -34,12 +52,18 @@ impl Counters {
         self.session_limit.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a session the server closed (a timer, bad input, a limit, a shutdown).
+    pub(crate) fn count_closed(&self, reason: Reason) {
+        self.closed[usize::from(reason.0).min(REASON_SLOTS - 1)].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The current values.
     pub fn snapshot(&self) -> CounterSnapshot {
         CounterSnapshot {
             refused_server_full: self.server_full.load(Ordering::Relaxed),
             refused_address_limit: self.address_limit.load(Ordering::Relaxed),
             refused_session_limit: self.session_limit.load(Ordering::Relaxed),
+            closed: std::array::from_fn(|i| self.closed[i].load(Ordering::Relaxed)),
         }
     }
 }

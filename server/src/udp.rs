@@ -19,6 +19,7 @@ use framewire_protocol::wire::{Hello, MAX_DATAGRAM_SIZE, Reason, Text};
 use log::{debug, info, warn};
 use mio::net::UdpSocket;
 
+use crate::counters::Counters;
 use crate::hub::{ClientId, Delivery, Hub};
 use crate::shared::{Inbound, Shared};
 use crate::timer_wheel::TimerHandle;
@@ -192,7 +193,7 @@ impl UdpService {
         if !touched.is_empty() {
             let mut hub = shared.hub();
             for &id in &touched {
-                self.serve(id, now, &mut hub);
+                self.serve(id, now, &mut hub, &shared.counters);
             }
         }
         (touched, more)
@@ -211,7 +212,7 @@ impl UdpService {
         let id = view.connection_id();
         let Peer { session, .. } = self.sessions.get_mut(&id)?;
         session.handle_datagram(now, from, datagram);
-        self.serve(id, now, &mut shared.hub());
+        self.serve(id, now, &mut shared.hub(), &shared.counters);
         Some(id)
     }
 
@@ -222,7 +223,7 @@ impl UdpService {
         };
         session.handle_timeout(now);
         if session.has_events() {
-            self.serve(id, now, &mut shared.hub());
+            self.serve(id, now, &mut shared.hub(), &shared.counters);
         }
     }
 
@@ -277,7 +278,7 @@ impl UdpService {
     }
 
     /// Hands a session's events to the hub.
-    fn serve(&mut self, id: u64, now: Instant, hub: &mut Hub) {
+    fn serve(&mut self, id: u64, now: Instant, hub: &mut Hub, counters: &Counters) {
         let Some(peer) = self.sessions.get_mut(&id) else {
             return;
         };
@@ -294,6 +295,9 @@ impl UdpService {
                 } => {
                     info!("udp session {id}: closed by {by:?}: {reason} {message}");
                     peer.clean_close = by == Closer::Peer && reason == Reason::NORMAL;
+                    if by == Closer::Local {
+                        counters.count_closed(reason);
+                    }
                 }
                 other => debug!("udp session {id}: {other:?}"),
             }

@@ -99,6 +99,8 @@ fn a_corrupted_frame_closes_with_bad_checksum() {
     bytes[9] ^= 0x10;
     c.send_raw(&bytes).unwrap();
     expect_close(&mut c, Reason::BAD_CHECKSUM);
+    // Counted before the Close went out.
+    assert_eq!(server.counters().closed(Reason::BAD_CHECKSUM), 1);
 }
 
 #[test]
@@ -111,6 +113,8 @@ fn an_oversized_length_closes_before_the_body_is_sent() {
     // Only the length prefix: the server must refuse it without waiting for 16 MB.
     c.send_raw(&[0x01, 0x00, 0x00, 0x00]).unwrap();
     expect_close(&mut c, Reason::FRAME_TOO_LARGE);
+    assert_eq!(server.counters().closed(Reason::FRAME_TOO_LARGE), 1);
+    assert_eq!(server.counters().closed(Reason::BAD_CHECKSUM), 0);
 }
 
 #[test]

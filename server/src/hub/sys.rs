@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use bytes::Bytes;
-use framewire_protocol::wire::{Status, VERSION};
+use framewire_protocol::wire::{Reason, Status, VERSION};
 
 use super::stats::{HubStats, json_object};
 use crate::counters::CounterSnapshot;
@@ -98,6 +98,13 @@ fn stats(view: &SysView<'_>) -> String {
             ("forbidden", h.forbidden),
         ],
     );
+    s.push_str(",\"closed\":");
+    let closed: Vec<(String, u64)> = Reason::ALL
+        .iter()
+        .filter_map(|r| Some((r.name()?.to_ascii_lowercase(), view.refused.closed(*r))))
+        .collect();
+    let fields: Vec<(&str, u64)> = closed.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+    json_object(&mut s, &fields);
     s.push('}');
     s
 }
