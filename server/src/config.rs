@@ -20,6 +20,10 @@ pub struct ServerConfig {
     pub udp_addr: Option<SocketAddr>,
     /// Worker threads, each with its own event loop (default: the number of cores).
     pub threads: usize,
+    /// Receive many UDP datagrams per system call (`recvmmsg` on Linux). Default off: on
+    /// loopback it measured no faster (the session engine, not the system calls, bounds the rate;
+    /// docs/BENCHMARKS.md); an operator can measure it on real network cards.
+    pub udp_batch_receive: bool,
     /// The largest frame length accepted and offered in the Welcome.
     pub max_frame_len: u32,
     /// Bytes of output a connection may have queued before it is closed as a slow consumer.
@@ -78,6 +82,7 @@ impl Default for ServerConfig {
             tcp_addr: default_addr,
             udp_addr: Some(default_addr),
             threads: std::thread::available_parallelism().map_or(1, usize::from),
+            udp_batch_receive: false,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             max_queued_bytes: 1 << 20,
             idle_timeout_ms: 30_000,

@@ -132,6 +132,7 @@ impl Worker {
                     session_config.clone(),
                     shared.workers() as u64,
                     index as u64,
+                    config.udp_batch_receive,
                 )?)
             }
             None => None,

@@ -32,6 +32,7 @@ pub mod hub;
 mod server;
 mod settings;
 mod shared;
+mod sys;
 mod tcp_options;
 mod timer_wheel;
 mod udp;

@@ -35,6 +35,14 @@ fn number<T: std::str::FromStr>(v: &str, min: u64, max: u64) -> Result<T, String
         .ok_or_else(|| format!("{v:?} is not a whole number from {min} to {max}"))
 }
 
+fn boolean(v: &str) -> Result<bool, String> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("{v:?} is neither true nor false")),
+    }
+}
+
 fn millis(v: &str, min: u64) -> Result<Duration, String> {
     number::<u64>(v, min, 24 * 3600 * 1000).map(Duration::from_millis)
 }
@@ -69,6 +77,15 @@ pub(crate) const SETTINGS: &[Setting] = &[
         help: "worker threads, each with its own event loop (default: the number of cores)",
         set: |c, v| {
             c.threads = number(v, 1, 1024)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "udp_batch_receive",
+        value: "true|false",
+        help: "receive many UDP datagrams per system call, recvmmsg (default false)",
+        set: |c, v| {
+            c.udp_batch_receive = boolean(v)?;
             Ok(())
         },
     },
@@ -198,11 +215,7 @@ pub(crate) const SETTINGS: &[Setting] = &[
         value: "true|false",
         help: "refuse clients without a valid connect token (default false)",
         set: |c, v| {
-            c.require_tokens = match v {
-                "true" => true,
-                "false" => false,
-                _ => return Err(format!("{v:?} is neither true nor false")),
-            };
+            c.require_tokens = boolean(v)?;
             Ok(())
         },
     },

@@ -22,6 +22,7 @@ use mio::net::UdpSocket;
 use crate::counters::Counters;
 use crate::hub::{ClientId, Delivery, Hub};
 use crate::shared::{Inbound, Shared};
+use crate::sys::RecvBatch;
 use crate::timer_wheel::TimerHandle;
 
 /// Fresh random bytes from the operating system.
@@ -68,6 +69,8 @@ pub(crate) struct UdpService {
     /// This worker's index among `workers`: the lane of the connection ids it gives out.
     lane: u64,
     workers: u64,
+    /// Buffers to receive many datagrams per system call; `None`: one per call.
+    batch: Option<Box<RecvBatch>>,
 }
 
 impl UdpService {
@@ -77,6 +80,7 @@ impl UdpService {
         session: SessionConfig,
         workers: u64,
         lane: u64,
+        batch_receive: bool,
     ) -> io::Result<Self> {
         let config = EndpointConfig {
             session,
@@ -91,6 +95,7 @@ impl UdpService {
             out: vec![0u8; MAX_DATAGRAM_SIZE],
             lane,
             workers: workers.max(1),
+            batch: batch_receive.then(|| Box::new(RecvBatch::new())),
         })
     }
 
@@ -100,9 +105,10 @@ impl UdpService {
         Ok(())
     }
 
-    /// Reads datagrams until the socket would block or `budget` have been read, handing the
-    /// sessions' frames to the hub; returns the sessions touched (to transmit for and to
-    /// reschedule), each once, and whether datagrams may be left to read.
+    /// Reads datagrams until the socket would block or `budget` have been read (many per system
+    /// call where the platform allows: [`RecvBatch`]), handing the sessions' frames to the hub;
+    /// returns the sessions touched (to transmit for and to reschedule), each once, and whether
+    /// datagrams may be left to read.
     pub(crate) fn on_readable(
         &mut self,
         now: Instant,
@@ -111,83 +117,50 @@ impl UdpService {
         shared: &Shared,
     ) -> (Vec<u64>, bool) {
         let mut touched = Vec::new();
-        let mut more = false;
-        for read in 0.. {
-            if read == budget {
-                more = true;
-                break;
-            }
-            let (len, from) = match self.socket.recv_from(scratch) {
-                Ok(r) => r,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    warn!("udp receive failed: {e}");
-                    break;
+        let mut read = 0;
+        let more = if let Some(mut batch) = self.batch.take() {
+            let more = loop {
+                if read >= budget {
+                    break true;
                 }
-            };
-            let datagram = &scratch[..len];
-            let mut admitted = None;
-            let admit = |hello: &Hello, id: u64| {
-                if !shared.open_udp_session() {
-                    // Told only to an address that proved itself with a cookie, in a Reject
-                    // smaller than its Hello.
-                    info!("{from}: udp session refused: the session limit is reached");
-                    shared.counters.count_session_limit();
-                    return Err(Refusal {
-                        reason: Reason::SESSION_LIMIT,
-                        message: Text::from_static("session limit"),
-                    });
-                }
-                let admission = shared.hub().admit(now, ClientId::Udp(id), hello, from.ip());
-                if admission.is_ok() {
-                    admitted = Some(id);
-                } else {
-                    shared.close_udp_session();
-                }
-                admission
-            };
-            let outcome = self
-                .endpoint
-                .handle_with(now, from, datagram, &mut self.out, admit);
-            if let Some(id) = admitted
-                && !matches!(outcome, Outcome::Accept { .. })
-            {
-                // Admitted, but no session came of it (its Welcome could not be written).
-                shared.close_udp_session();
-                shared.hub().session_ended(now, ClientId::Udp(id), true);
-            }
-            match outcome {
-                Outcome::Reply(n) => send(&self.socket, &self.out[..n], from),
-                Outcome::Accept { session, reply } => {
-                    let id = session.connection_id();
-                    info!("{from}: udp session {id} established");
-                    send(&self.socket, &self.out[..reply], from);
-                    self.sessions.insert(
-                        id,
-                        Peer {
-                            session: *session,
-                            clean_close: false,
-                            timer: None,
-                        },
-                    );
-                    touched.push(id);
-                }
-                Outcome::Route(id) => {
-                    if let Some(Peer { session, .. }) = self.sessions.get_mut(&id) {
-                        session.handle_datagram(now, from, Bytes::copy_from_slice(datagram));
-                        touched.push(id);
-                    } else if id % self.workers != self.lane {
-                        // Another worker's session, whose client moved to an address the kernel
-                        // hashes here: hand the datagram over.
-                        let owner = (id % self.workers) as usize;
-                        let bytes = Bytes::copy_from_slice(datagram);
-                        shared.push(owner, vec![Inbound::Datagram(from, bytes)]);
+                match batch.recv(&self.socket) {
+                    Ok(n) => {
+                        for i in 0..n {
+                            if let Some((from, datagram)) = batch.get(i) {
+                                self.on_datagram(now, from, datagram, shared, &mut touched);
+                            }
+                        }
+                        read += n;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        warn!("udp receive failed: {e}");
+                        break false;
                     }
                 }
-                Outcome::Drop(reason) => debug!("{from}: datagram dropped: {reason:?}"),
+            };
+            self.batch = Some(batch);
+            more
+        } else {
+            loop {
+                if read >= budget {
+                    break true;
+                }
+                match self.socket.recv_from(scratch) {
+                    Ok((len, from)) => {
+                        read += 1;
+                        self.on_datagram(now, from, &scratch[..len], shared, &mut touched);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        warn!("udp receive failed: {e}");
+                        break false;
+                    }
+                }
             }
-        }
+        };
         touched.sort_unstable();
         touched.dedup();
         if !touched.is_empty() {
@@ -197,6 +170,78 @@ impl UdpService {
             }
         }
         (touched, more)
+    }
+
+    /// One datagram: a handshake for the endpoint, or a session's (this worker's, or another's
+    /// to hand over).
+    fn on_datagram(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+        shared: &Shared,
+        touched: &mut Vec<u64>,
+    ) {
+        let mut admitted = None;
+        let admit = |hello: &Hello, id: u64| {
+            if !shared.open_udp_session() {
+                // Told only to an address that proved itself with a cookie, in a Reject
+                // smaller than its Hello.
+                info!("{from}: udp session refused: the session limit is reached");
+                shared.counters.count_session_limit();
+                return Err(Refusal {
+                    reason: Reason::SESSION_LIMIT,
+                    message: Text::from_static("session limit"),
+                });
+            }
+            let admission = shared.hub().admit(now, ClientId::Udp(id), hello, from.ip());
+            if admission.is_ok() {
+                admitted = Some(id);
+            } else {
+                shared.close_udp_session();
+            }
+            admission
+        };
+        let outcome = self
+            .endpoint
+            .handle_with(now, from, datagram, &mut self.out, admit);
+        if let Some(id) = admitted
+            && !matches!(outcome, Outcome::Accept { .. })
+        {
+            // Admitted, but no session came of it (its Welcome could not be written).
+            shared.close_udp_session();
+            shared.hub().session_ended(now, ClientId::Udp(id), true);
+        }
+        match outcome {
+            Outcome::Reply(n) => send(&self.socket, &self.out[..n], from),
+            Outcome::Accept { session, reply } => {
+                let id = session.connection_id();
+                info!("{from}: udp session {id} established");
+                send(&self.socket, &self.out[..reply], from);
+                self.sessions.insert(
+                    id,
+                    Peer {
+                        session: *session,
+                        clean_close: false,
+                        timer: None,
+                    },
+                );
+                touched.push(id);
+            }
+            Outcome::Route(id) => {
+                if let Some(Peer { session, .. }) = self.sessions.get_mut(&id) {
+                    session.handle_datagram(now, from, Bytes::copy_from_slice(datagram));
+                    touched.push(id);
+                } else if id % self.workers != self.lane {
+                    // Another worker's session, whose client moved to an address the kernel
+                    // hashes here: hand the datagram over.
+                    let owner = (id % self.workers) as usize;
+                    let bytes = Bytes::copy_from_slice(datagram);
+                    shared.push(owner, vec![Inbound::Datagram(from, bytes)]);
+                }
+            }
+            Outcome::Drop(reason) => debug!("{from}: datagram dropped: {reason:?}"),
+        }
     }
 
     /// A datagram of one of this worker's sessions that arrived at another worker's socket;

@@ -12,9 +12,11 @@ use framewire_protocol::wire::{
 use framewire_server::ServerConfig;
 use framewire_tests::{DEADLINE, TestClient, TestServer, UdpClient, Via};
 
+/// Four workers, receiving UDP with `recvmmsg` (off by default, so tested here).
 fn four_workers() -> ServerConfig {
     ServerConfig {
         threads: 4,
+        udp_batch_receive: true,
         ..ServerConfig::default()
     }
 }

@@ -1,0 +1,193 @@
+//! Many datagrams per system call: `recvmmsg(2)` on Linux.
+//!
+//! The one place in the server with `unsafe` code. The buffers, addresses and headers the kernel
+//! fills are owned by [`RecvBatch`]; the pointers in the headers are set afresh before each call,
+//! so moving the batch between calls is harmless; and only the lengths the kernel reports are read
+//! back.
+#![allow(
+    unsafe_code,
+    reason = "recvmmsg takes raw pointers to the buffers it fills"
+)]
+
+use std::io;
+use std::mem;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+
+/// Datagrams fetched per call at most.
+const SLOTS: usize = 32;
+/// Bytes per datagram: the largest UDP payload.
+const SLOT_LEN: usize = 65_536;
+
+/// Buffers for up to [`SLOTS`] datagrams, and what the last call put in them.
+pub(crate) struct RecvBatch {
+    data: Vec<u8>,
+    addrs: Vec<libc::sockaddr_storage>,
+    iovecs: Vec<libc::iovec>,
+    headers: Vec<libc::mmsghdr>,
+    /// Datagrams the last call received.
+    count: usize,
+    /// Datagrams dropped because they did not fit a slot.
+    pub(crate) truncated: u64,
+}
+
+// SAFETY: the raw pointers in the headers point only into the batch's own heap buffers, are set
+// afresh before each call, and are never read by anyone else: moving the batch to another thread
+// moves everything they point at with it.
+unsafe impl Send for RecvBatch {}
+
+impl std::fmt::Debug for RecvBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBatch")
+            .field("count", &self.count)
+            .field("truncated", &self.truncated)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecvBatch {
+    pub(crate) fn new() -> Self {
+        // SAFETY: all-zero bytes are a valid value of these plain C structs (null pointers, zero
+        // lengths and an unspecified address family).
+        let (addrs, iovecs, headers) = unsafe {
+            (
+                vec![mem::zeroed::<libc::sockaddr_storage>(); SLOTS],
+                vec![mem::zeroed::<libc::iovec>(); SLOTS],
+                vec![mem::zeroed::<libc::mmsghdr>(); SLOTS],
+            )
+        };
+        Self {
+            data: vec![0u8; SLOTS * SLOT_LEN],
+            addrs,
+            iovecs,
+            headers,
+            count: 0,
+            truncated: 0,
+        }
+    }
+
+    /// Receives what is waiting, up to [`SLOTS`] datagrams, without blocking; returns how many.
+    /// `Ok(0)` never happens: an empty socket is [`io::ErrorKind::WouldBlock`].
+    ///
+    /// # Errors
+    /// The socket's error (`WouldBlock` when it is empty).
+    pub(crate) fn recv(&mut self, socket: &impl AsRawFd) -> io::Result<usize> {
+        self.count = 0;
+        let base = self.data.as_mut_ptr();
+        for i in 0..SLOTS {
+            // SAFETY: `i * SLOT_LEN + SLOT_LEN <= data.len()`, so the slot lies inside `data`.
+            self.iovecs[i].iov_base = unsafe { base.add(i * SLOT_LEN) }.cast();
+            self.iovecs[i].iov_len = SLOT_LEN;
+            let h = &mut self.headers[i].msg_hdr;
+            h.msg_name = (&raw mut self.addrs[i]).cast();
+            h.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_iov = &raw mut self.iovecs[i];
+            h.msg_iovlen = 1;
+            h.msg_control = std::ptr::null_mut();
+            h.msg_controllen = 0;
+            h.msg_flags = 0;
+            self.headers[i].msg_len = 0;
+        }
+        // SAFETY: every header points at buffers owned by `self` that outlive the call, with the
+        // lengths of those buffers; the kernel writes at most that much into each.
+        let n = unsafe {
+            libc::recvmmsg(
+                socket.as_raw_fd(),
+                self.headers.as_mut_ptr(),
+                SLOTS as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        // Negative is an error (in errno); otherwise at most SLOTS.
+        let Ok(count) = usize::try_from(n) else {
+            return Err(io::Error::last_os_error());
+        };
+        self.count = count.min(SLOTS);
+        Ok(self.count)
+    }
+
+    /// Datagram `i` of the last call, with its sender; `None` for one that did not fit its slot
+    /// or has no readable address.
+    pub(crate) fn get(&mut self, i: usize) -> Option<(SocketAddr, &[u8])> {
+        if i >= self.count {
+            return None;
+        }
+        let h = &self.headers[i];
+        if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+            self.truncated += 1;
+            return None;
+        }
+        let len = (h.msg_len as usize).min(SLOT_LEN);
+        let from = socket_addr(&self.addrs[i], h.msg_hdr.msg_namelen)?;
+        Some((from, &self.data[i * SLOT_LEN..i * SLOT_LEN + len]))
+    }
+}
+
+/// The address the kernel wrote into `storage` (`len` bytes), if it is IPv4 or IPv6.
+fn socket_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+    let len = len as usize;
+    match libc::c_int::from(storage.ss_family) {
+        libc::AF_INET if len >= mem::size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the family says the storage holds a `sockaddr_in`, the length that it is
+            // all there; `sockaddr_storage` is aligned for every address type.
+            let a = unsafe { &*(std::ptr::from_ref(storage).cast::<libc::sockaddr_in>()) };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Some(SocketAddr::new(ip.into(), u16::from_be(a.sin_port)))
+        }
+        libc::AF_INET6 if len >= mem::size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: as above, for a `sockaddr_in6`.
+            let a = unsafe { &*(std::ptr::from_ref(storage).cast::<libc::sockaddr_in6>()) };
+            let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+                ip,
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receives_several_datagrams_in_one_call_with_their_senders() {
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        server.set_nonblocking(true).unwrap();
+        let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = server.local_addr().unwrap();
+        a.send_to(b"one", to).unwrap();
+        b.send_to(&[7u8; 1500], to).unwrap();
+        a.send_to(b"three", to).unwrap();
+        let mut batch = RecvBatch::new();
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while got.len() < 3 {
+            assert!(std::time::Instant::now() < deadline, "only {got:?}");
+            match batch.recv(&server) {
+                Ok(n) => {
+                    for i in 0..n {
+                        let (from, data) = batch.get(i).unwrap();
+                        got.push((from, data.len()));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(
+            got,
+            vec![
+                (a.local_addr().unwrap(), 3),
+                (b.local_addr().unwrap(), 1500),
+                (a.local_addr().unwrap(), 5)
+            ]
+        );
+        assert!(matches!(batch.recv(&server), Err(e) if e.kind() == io::ErrorKind::WouldBlock));
+    }
+}
