@@ -7,10 +7,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 mod client;
+mod relay;
 
 pub use client::{BOTH, TestClient, UdpClient, Via, Welcomed};
 pub use framewire_client::{FrameStream, RecvError};
 use framewire_server::{Server, ServerConfig, ServerHandle};
+pub use relay::{Faults, Relay};
 
 /// How long a test waits for any one frame before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
