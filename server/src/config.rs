@@ -28,6 +28,9 @@ pub struct ServerConfig {
     pub max_frame_len: u32,
     /// Bytes of output a connection may have queued before it is closed as a slow consumer.
     pub max_queued_bytes: usize,
+    /// Bytes a UDP session may hold for messages under reassembly (fragments); past it new
+    /// fragmented messages are dropped and counted.
+    pub max_reassembly_bytes: usize,
     /// The idle timeout offered in the Welcome, in milliseconds.
     pub idle_timeout_ms: u32,
     /// The heartbeat interval offered in the Welcome, in milliseconds.
@@ -65,6 +68,7 @@ impl ServerConfig {
         SessionConfig {
             max_message_len: self.max_frame_len as usize,
             max_queued_bytes: self.max_queued_bytes,
+            max_reassembly_bytes: self.max_reassembly_bytes,
             idle_timeout: Duration::from_millis(u64::from(self.idle_timeout_ms)),
             heartbeat_interval: Duration::from_millis(u64::from(self.heartbeat_interval_ms)),
             handshake_timeout: Duration::from_millis(u64::from(self.first_frame_deadline_ms)),
@@ -85,6 +89,7 @@ impl Default for ServerConfig {
             udp_batch_receive: false,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             max_queued_bytes: 1 << 20,
+            max_reassembly_bytes: 1 << 20,
             idle_timeout_ms: 30_000,
             heartbeat_interval_ms: 10_000,
             first_frame_deadline_ms: 5_000,

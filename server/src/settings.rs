@@ -112,6 +112,15 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "max_reassembly_bytes",
+        value: "BYTES",
+        help: "bytes a UDP session may hold for fragmented messages (default 1048576)",
+        set: |c, v| {
+            c.max_reassembly_bytes = number(v, 1024, 1 << 30)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "idle_timeout_ms",
         value: "MS",
         help: "silence after which a session is declared dead (default 30000)",

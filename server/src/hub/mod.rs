@@ -489,6 +489,7 @@ impl Hub {
                 pending_requests: self.services.pending(),
                 queues: self.queues.queues(),
                 queued_messages: self.queues.messages(),
+                refused_ops: self.outputs.refused().collect(),
             };
             let (status, payload) = sys::call(r.target.as_str(), &view).unwrap_or((
                 Status::NOT_FOUND,

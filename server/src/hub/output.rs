@@ -53,9 +53,10 @@ pub struct Output {
     pub delivery: Delivery,
 }
 
-/// The queue of outputs, in the order they were produced.
+/// The queue of outputs, in the order they were produced, and a count of the operations refused,
+/// by status.
 #[derive(Debug, Default)]
-pub(crate) struct Outputs(VecDeque<Output>);
+pub(crate) struct Outputs(VecDeque<Output>, std::collections::BTreeMap<u16, u64>);
 
 impl Outputs {
     pub(crate) fn frame(&mut self, to: ClientId, frame: Frame) {
@@ -98,9 +99,15 @@ impl Outputs {
         self.respond(to, id, Status::OK, Bytes::new());
     }
 
-    /// A failure, explained in the payload.
+    /// A failure, explained in the payload (and counted, whether or not a Response was asked for).
     pub(crate) fn fail(&mut self, to: ClientId, id: u32, status: Status, why: &str) {
+        *self.1.entry(status.0).or_default() += 1;
         self.respond(to, id, status, Bytes::copy_from_slice(why.as_bytes()));
+    }
+
+    /// Operations refused so far, by status code.
+    pub(crate) fn refused(&self) -> impl Iterator<Item = (Status, u64)> + '_ {
+        self.1.iter().map(|(&code, &n)| (Status(code), n))
     }
 
     pub(crate) fn pop(&mut self) -> Option<Output> {

@@ -37,6 +37,8 @@ pub(crate) struct SysView<'a> {
     pub(crate) pending_requests: usize,
     pub(crate) queues: usize,
     pub(crate) queued_messages: usize,
+    /// Operations refused, by status.
+    pub(crate) refused_ops: Vec<(Status, u64)>,
 }
 
 /// Answers a `sys.*` target: `Some((status, payload))`, or `None` when it names no method.
@@ -98,6 +100,19 @@ fn stats(view: &SysView<'_>) -> String {
             ("forbidden", h.forbidden),
         ],
     );
+    s.push_str(",\"refused_operations\":");
+    let refused: Vec<(String, u64)> = view
+        .refused_ops
+        .iter()
+        .map(|(st, n)| {
+            let name = st
+                .name()
+                .map_or_else(|| format!("status_{}", st.0), str::to_ascii_lowercase);
+            (name, *n)
+        })
+        .collect();
+    let fields: Vec<(&str, u64)> = refused.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+    json_object(&mut s, &fields);
     s.push_str(",\"closed\":");
     let closed: Vec<(String, u64)> = Reason::ALL
         .iter()

@@ -873,3 +873,28 @@ mod auth {
         assert!(h.admit(t(3), C, &alice_again, LOCAL).unwrap().resumed);
     }
 }
+
+#[test]
+fn refused_operations_are_counted_in_sys_stats() {
+    let mut h = hub_with(HubConfig {
+        max_queue_depth: 1,
+        max_subscriptions_per_session: 1,
+        ..HubConfig::default()
+    });
+    push(&mut h, t(0), A, 1, b"1");
+    push(&mut h, t(0), A, 2, b"2");
+    push(&mut h, t(0), A, 0, b"3");
+    subscribe(&mut h, A, 3, "a");
+    subscribe(&mut h, A, 4, "b");
+    drain(&mut h);
+    request(&mut h, t(0), A, 5, "sys.stats", 0);
+    let out = drain(&mut h);
+    let FrameBody::Response(r) = &out[0].1.body else {
+        panic!("{out:?}")
+    };
+    let stats = String::from_utf8(r.payload.to_vec()).unwrap();
+    assert!(
+        stats.contains("\"refused_operations\":{\"queue_full\":2,\"limit_reached\":1}"),
+        "{stats}"
+    );
+}
