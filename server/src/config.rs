@@ -169,6 +169,22 @@ pub fn apply_toml(config: &mut ServerConfig, text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs arbitrary text through the configuration readers (the TOML file reader, and the flag
+/// parser over its words): whatever the input, an error value and never a panic. Shared by the
+/// `config` fuzz target and the test that replays its corpus.
+#[doc(hidden)]
+pub fn fuzz_check(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let mut config = ServerConfig::default();
+    if apply_toml(&mut config, text).is_ok() {
+        // Whatever was accepted is a usable configuration.
+        let _ = config.session_config();
+    }
+    let _ = parse_args(text.split_whitespace().map(String::from));
+}
+
 /// Reads the command line (without the program name): `--config FILE` first, wherever it stands,
 /// then every other flag over it.
 ///
