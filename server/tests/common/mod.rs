@@ -19,18 +19,25 @@ pub(crate) struct ServerProcess {
 impl ServerProcess {
     /// Starts the binary on an ephemeral TCP port (no UDP), under `ulimit -n fd_limit` if given.
     pub(crate) fn start(fd_limit: Option<u32>) -> Self {
+        Self::start_with(fd_limit, &[])
+    }
+
+    /// As [`ServerProcess::start`], with more flags.
+    pub(crate) fn start_with(fd_limit: Option<u32>, flags: &[&str]) -> Self {
         let binary = env!("CARGO_BIN_EXE_framewire-server");
         let mut command = if let Some(n) = fd_limit {
             let mut c = Command::new("sh");
             c.args([
                 "-c",
-                &format!("ulimit -n {n} && exec \"$0\" --tcp 127.0.0.1:0 --udp off"),
+                &format!("ulimit -n {n} && exec \"$0\" --tcp 127.0.0.1:0 --udp off \"$@\""),
                 binary,
             ]);
+            c.args(flags);
             c
         } else {
             let mut c = Command::new(binary);
             c.args(["--tcp", "127.0.0.1:0", "--udp", "off"]);
+            c.args(flags);
             c
         };
         let mut child = command
@@ -62,6 +69,13 @@ impl ServerProcess {
             }
         };
         server
+    }
+
+    /// Reads the rest of the log on a thread and drops it (a busy server must never block on a
+    /// full pipe).
+    pub(crate) fn discard_log(&mut self) {
+        let log = std::mem::replace(&mut self.log, mpsc::channel().1);
+        std::thread::spawn(move || while log.recv().is_ok() {});
     }
 
     /// The next log line, if one comes within `wait`.
