@@ -96,6 +96,11 @@ impl UdpClient {
         self.socket = socket;
     }
 
+    /// The socket (to send raw datagrams from the session's address).
+    pub fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
     /// The socket's local address.
     ///
     /// # Panics
