@@ -43,6 +43,9 @@ pub struct ServerConfig {
     pub max_connections_per_address: usize,
     /// The most UDP sessions at once; a handshake beyond gets a Reject with `SESSION_LIMIT`.
     pub max_udp_sessions: usize,
+    /// Handshakes (TCP connections, UDP Hellos) one IP address may start per second, in bursts of
+    /// as many; more get Close `ADDRESS_LIMIT` (TCP) or no answer (UDP), and are counted.
+    pub max_handshakes_per_address_per_sec: u32,
     /// Kernel TCP keepalive: idle time before the first probe, in milliseconds.
     pub keepalive_idle_ms: u32,
     /// Kernel TCP keepalive: time between probes, in milliseconds.
@@ -96,6 +99,7 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             max_connections_per_address: 1_000,
             max_udp_sessions: 10_000,
+            max_handshakes_per_address_per_sec: 1_000,
             keepalive_idle_ms: 30_000,
             keepalive_interval_ms: 10_000,
             keepalive_retries: 3,

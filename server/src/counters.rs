@@ -14,6 +14,7 @@ pub struct Counters {
     server_full: AtomicU64,
     address_limit: AtomicU64,
     session_limit: AtomicU64,
+    rate_limited: AtomicU64,
     closed: [AtomicU64; REASON_SLOTS],
 }
 
@@ -26,6 +27,9 @@ pub struct CounterSnapshot {
     pub refused_address_limit: u64,
     /// UDP handshakes refused with `SESSION_LIMIT`.
     pub refused_session_limit: u64,
+    /// Handshakes (TCP connections, UDP Hellos) past the per-address rate: refused with
+    /// `ADDRESS_LIMIT` (TCP) or dropped unanswered (UDP).
+    pub refused_rate_limited: u64,
     /// Sessions the server closed, by reason code (`closed[code]`; codes from `0x1F` up share the
     /// last slot): idle timeouts, protocol errors, frames too large, bad checksums, slow
     /// consumers, shutdowns.
@@ -52,6 +56,10 @@ impl Counters {
         self.session_limit.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn count_rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a session the server closed (a timer, bad input, a limit, a shutdown).
     pub(crate) fn count_closed(&self, reason: Reason) {
         self.closed[usize::from(reason.0).min(REASON_SLOTS - 1)].fetch_add(1, Ordering::Relaxed);
@@ -63,6 +71,7 @@ impl Counters {
             refused_server_full: self.server_full.load(Ordering::Relaxed),
             refused_address_limit: self.address_limit.load(Ordering::Relaxed),
             refused_session_limit: self.session_limit.load(Ordering::Relaxed),
+            refused_rate_limited: self.rate_limited.load(Ordering::Relaxed),
             closed: std::array::from_fn(|i| self.closed[i].load(Ordering::Relaxed)),
         }
     }

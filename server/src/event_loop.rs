@@ -423,6 +423,10 @@ impl Worker {
                         info!("file descriptors available again; accepting");
                         self.out_of_descriptors = false;
                     }
+                    if !self.shared.allow_handshake(peer.ip(), now) {
+                        refuse(&mut stream, peer, Reason::ADDRESS_LIMIT);
+                        continue;
+                    }
                     if let Err(reason) = self.shared.open_connection(peer.ip()) {
                         refuse(&mut stream, peer, reason);
                         continue;

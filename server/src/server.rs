@@ -130,6 +130,7 @@ impl Server {
             connections: config.max_connections,
             connections_per_address: config.max_connections_per_address,
             udp_sessions: config.max_udp_sessions,
+            handshakes_per_address_per_sec: config.max_handshakes_per_address_per_sec,
         };
         let shared = Arc::new(Shared::new(
             hub,

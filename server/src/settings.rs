@@ -175,6 +175,15 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "max_handshakes_per_address_per_sec",
+        value: "N",
+        help: "TCP connections and UDP Hellos one address may start per second (default 1000)",
+        set: |c, v| {
+            c.max_handshakes_per_address_per_sec = number(v, 1, 10_000_000)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "keepalive_idle_ms",
         value: "MS",
         help: "kernel TCP keepalive: idle time before the first probe (default 30000)",

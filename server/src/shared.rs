@@ -57,6 +57,9 @@ pub(crate) struct Shared {
     max_connections_per_address: usize,
     udp_sessions: AtomicUsize,
     max_udp_sessions: usize,
+    /// Handshakes (TCP accepts, UDP Hellos) per source address: a token bucket each.
+    handshakes: Mutex<HashMap<IpAddr, Bucket>>,
+    handshakes_per_sec: u32,
     /// The protocol clock's zero, the same for every worker.
     pub(crate) epoch: std::time::Instant,
 }
@@ -67,13 +70,26 @@ fn unpoisoned<T>(r: std::sync::LockResult<MutexGuard<'_, T>>) -> MutexGuard<'_, 
     r.unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The limits the workers enforce together: most connections, per address, and UDP sessions.
+/// The limits the workers enforce together: most connections, per address, UDP sessions, and
+/// handshakes per address per second.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SharedLimits {
     pub(crate) connections: usize,
     pub(crate) connections_per_address: usize,
     pub(crate) udp_sessions: usize,
+    pub(crate) handshakes_per_address_per_sec: u32,
 }
+
+/// A token bucket: `tokens` handshakes may start now; it refills at the rate, up to one second's
+/// worth.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: framewire_protocol::session::Instant,
+}
+
+/// Source addresses whose handshake rate is remembered at most (idle ones are forgotten first).
+const MAX_RATE_ENTRIES: usize = 65_536;
 
 impl Shared {
     pub(crate) fn new(
@@ -99,6 +115,8 @@ impl Shared {
             max_connections_per_address: limits.connections_per_address,
             udp_sessions: AtomicUsize::new(0),
             max_udp_sessions: limits.udp_sessions,
+            handshakes: Mutex::new(HashMap::new()),
+            handshakes_per_sec: limits.handshakes_per_address_per_sec,
             epoch,
         }
     }
@@ -210,6 +228,38 @@ impl Shared {
             if *n == 0 {
                 c.per_address.remove(&peer);
             }
+        }
+    }
+
+    /// Whether a handshake from `peer` may start at `now` (and takes its token); past the
+    /// per-address rate it may not, and is counted.
+    pub(crate) fn allow_handshake(
+        &self,
+        peer: IpAddr,
+        now: framewire_protocol::session::Instant,
+    ) -> bool {
+        let rate = f64::from(self.handshakes_per_sec);
+        let mut table = unpoisoned(self.handshakes.lock());
+        if table.len() >= MAX_RATE_ENTRIES && !table.contains_key(&peer) {
+            // Forget the addresses whose buckets have refilled: they are as good as new.
+            table.retain(|_, b| {
+                let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+                b.tokens + elapsed * rate < rate
+            });
+        }
+        let bucket = table.entry(peer).or_insert(Bucket {
+            tokens: rate,
+            at: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * rate).min(rate);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            self.counters.count_rate_limited();
+            false
         }
     }
 

@@ -182,6 +182,13 @@ impl UdpService {
         shared: &Shared,
         touched: &mut Vec<u64>,
     ) {
+        let handshake = framewire_protocol::wire::PacketView::new_checked(datagram)
+            .is_ok_and(|v| v.connection_id() == 0);
+        if handshake && !shared.allow_handshake(from.ip(), now) {
+            // Past the address's handshake rate: no answer, and nothing kept.
+            debug!("{from}: handshake rate exceeded");
+            return;
+        }
         let mut admitted = None;
         let admit = |hello: &Hello, id: u64| {
             if !shared.open_udp_session() {

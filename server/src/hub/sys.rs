@@ -96,6 +96,7 @@ fn stats(view: &SysView<'_>) -> String {
             ("server_full", view.refused.refused_server_full),
             ("address_limit", view.refused.refused_address_limit),
             ("session_limit", view.refused.refused_session_limit),
+            ("handshake_rate", view.refused.refused_rate_limited),
             ("auth_failed", h.auth_refused),
             ("forbidden", h.forbidden),
         ],
