@@ -15,6 +15,8 @@ pub struct Counters {
     address_limit: AtomicU64,
     session_limit: AtomicU64,
     rate_limited: AtomicU64,
+    udp_refused: AtomicU64,
+    udp_reassembly_expired: AtomicU64,
     closed: [AtomicU64; REASON_SLOTS],
 }
 
@@ -30,6 +32,11 @@ pub struct CounterSnapshot {
     /// Handshakes (TCP connections, UDP Hellos) past the per-address rate: refused with
     /// `ADDRESS_LIMIT` (TCP) or dropped unanswered (UDP).
     pub refused_rate_limited: u64,
+    /// UDP messages and fragments the sessions refused: out of their window, or over their
+    /// reassembly bound (a fragment bomb).
+    pub udp_refused: u64,
+    /// Fragmented UDP messages discarded incomplete at the reassembly timeout.
+    pub udp_reassembly_expired: u64,
     /// Sessions the server closed, by reason code (`closed[code]`; codes from `0x1F` up share the
     /// last slot): idle timeouts, protocol errors, frames too large, bad checksums, slow
     /// consumers, shutdowns.
@@ -56,6 +63,17 @@ impl Counters {
         self.session_limit.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Adds what UDP sessions refused and discarded since they were last counted.
+    pub(crate) fn count_udp_refusals(&self, refused: u64, reassembly_expired: u64) {
+        if refused > 0 {
+            self.udp_refused.fetch_add(refused, Ordering::Relaxed);
+        }
+        if reassembly_expired > 0 {
+            self.udp_reassembly_expired
+                .fetch_add(reassembly_expired, Ordering::Relaxed);
+        }
+    }
+
     pub(crate) fn count_rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
     }
@@ -72,6 +90,8 @@ impl Counters {
             refused_address_limit: self.address_limit.load(Ordering::Relaxed),
             refused_session_limit: self.session_limit.load(Ordering::Relaxed),
             refused_rate_limited: self.rate_limited.load(Ordering::Relaxed),
+            udp_refused: self.udp_refused.load(Ordering::Relaxed),
+            udp_reassembly_expired: self.udp_reassembly_expired.load(Ordering::Relaxed),
             closed: std::array::from_fn(|i| self.closed[i].load(Ordering::Relaxed)),
         }
     }

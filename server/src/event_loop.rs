@@ -376,7 +376,7 @@ impl Worker {
                 let Some(udp) = self.udp.as_mut() else {
                     break;
                 };
-                udp.transmit(id, now);
+                udp.transmit(id, now, &self.shared.counters);
                 match udp.next(id) {
                     Next::At(deadline) => self.schedule(TimerKey::Udp(id), Some(deadline)),
                     Next::Ended { clean, timer } => {

@@ -58,6 +58,8 @@ struct Peer {
     clean_close: bool,
     /// The handle of this session's timer in the loop's wheel.
     timer: Option<TimerHandle>,
+    /// The session's refusals and reassembly expiries already added to the server's counters.
+    counted: (u64, u64),
 }
 
 #[derive(Debug)]
@@ -231,6 +233,7 @@ impl UdpService {
                         session: *session,
                         clean_close: false,
                         timer: None,
+                        counted: (0, 0),
                     },
                 );
                 touched.push(id);
@@ -356,11 +359,21 @@ impl UdpService {
         }
     }
 
-    /// Sends what a session has to send now.
-    pub(crate) fn transmit(&mut self, id: u64, now: Instant) {
-        let Some(Peer { session, .. }) = self.sessions.get_mut(&id) else {
+    /// Sends what a session has to send now, and adds what it refused since the last turn to the
+    /// server's counters.
+    pub(crate) fn transmit(&mut self, id: u64, now: Instant, counters: &Counters) {
+        let Some(Peer {
+            session, counted, ..
+        }) = self.sessions.get_mut(&id)
+        else {
             return;
         };
+        let stats = session.stats();
+        counters.count_udp_refusals(
+            stats.refused.saturating_sub(counted.0),
+            stats.reassembly_expired.saturating_sub(counted.1),
+        );
+        *counted = (stats.refused, stats.reassembly_expired);
         while let Some(t) = session.poll_transmit(now, &mut self.out) {
             send(&self.socket, &self.out[..t.len], t.destination);
         }
@@ -372,8 +385,10 @@ impl UdpService {
         for id in ids {
             if let Some(Peer { session, .. }) = self.sessions.get_mut(&id) {
                 session.close(now, Reason::GOING_AWAY, "server shutting down");
+                while let Some(t) = session.poll_transmit(now, &mut self.out) {
+                    send(&self.socket, &self.out[..t.len], t.destination);
+                }
             }
-            self.transmit(id, now);
         }
         self.sessions.clear();
     }

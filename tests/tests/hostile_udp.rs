@@ -182,6 +182,9 @@ fn a_fragment_bomb_stays_within_the_bound() {
         }),
     );
     let grown = own_rss().saturating_sub(before);
+    // The fragments past the bound were refused, and counted.
+    let refused = server.counters().udp_refused;
+    assert!(refused > 1_000, "{refused} refused");
     // The bound is 1 MiB per session (max_reassembly_bytes); allow as much again for the rest.
     assert!(grown < 2 << 20, "grew {grown} B for 8 MB of fragments");
 }

@@ -97,6 +97,11 @@ fn stats(view: &SysView<'_>) -> String {
             ("address_limit", view.refused.refused_address_limit),
             ("session_limit", view.refused.refused_session_limit),
             ("handshake_rate", view.refused.refused_rate_limited),
+            ("udp_fragments_or_messages", view.refused.udp_refused),
+            (
+                "udp_reassembly_expired",
+                view.refused.udp_reassembly_expired,
+            ),
             ("auth_failed", h.auth_refused),
             ("forbidden", h.forbidden),
         ],
