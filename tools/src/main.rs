@@ -180,6 +180,10 @@ struct BenchArgs {
     /// Print one JSON line instead of the table.
     #[arg(long)]
     json: bool,
+    /// No handshake: measure a plain echo of length-prefixed frames (a comparison baseline; TCP
+    /// echo only).
+    #[arg(long)]
+    raw: bool,
 }
 
 fn main() -> ExitCode {
@@ -240,6 +244,10 @@ fn main() -> ExitCode {
 }
 
 fn run_bench(server: &SocketAddr, udp: bool, args: &BenchArgs) -> ExitCode {
+    if args.raw && (udp || args.mode != bench::Mode::Echo) {
+        eprintln!("framewire bench: --raw is for TCP echo servers only");
+        return ExitCode::from(2);
+    }
     if !args.duration.is_finite() || args.duration <= 0.0 {
         eprintln!("framewire bench: --duration must be a positive number of seconds");
         return ExitCode::from(2);
@@ -257,6 +265,7 @@ fn run_bench(server: &SocketAddr, udp: bool, args: &BenchArgs) -> ExitCode {
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
         json: args.json,
+        raw: args.raw,
     };
     match bench::run(&cfg) {
         Ok(r) if args.json => {

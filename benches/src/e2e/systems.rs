@@ -60,6 +60,81 @@ pub fn framewire_binary() -> io::Result<PathBuf> {
     }
 }
 
+/// A program built beside this one (the other benchmark binaries, the `framewire` tool).
+///
+/// # Errors
+/// It has not been built.
+pub fn sibling_binary(name: &str) -> io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let path = exe.parent().unwrap_or(Path::new(".")).join(name);
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{} not found: build the benchmarks first (cargo build --release -p framewire-benches -p framewire-server -p framewire-tools)",
+                path.display()
+            ),
+        ))
+    }
+}
+
+/// Starts `program ARGS...` pinned to `core`, serving on `addr`, and waits until it accepts
+/// connections there.
+///
+/// # Errors
+/// The program does not start, or does not listen within 10 s.
+pub fn start_program(
+    program: &Path,
+    args: &[String],
+    core: usize,
+    addr: SocketAddr,
+) -> io::Result<Running> {
+    let child = Command::new("taskset")
+        .arg("-c")
+        .arg(core.to_string())
+        .arg(program)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot start {}: {e}", program.display()))
+        })?;
+    let running = Running {
+        child,
+        addr,
+        _dir: None,
+    };
+    wait_listening(addr, &program.display().to_string())?;
+    Ok(running)
+}
+
+/// A free loopback address.
+///
+/// # Errors
+/// No port could be had.
+pub fn free_addr() -> io::Result<SocketAddr> {
+    Ok(SocketAddr::from(([127, 0, 0, 1], free_port()?)))
+}
+
+fn wait_listening(addr: SocketAddr, what: &str) -> io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        if Instant::now() > deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{what} did not start listening on {addr}"),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
 /// Starts `wire`'s server pinned to `core`, and waits until it accepts connections.
 ///
 /// # Errors
@@ -106,16 +181,7 @@ pub fn start(wire: Wire, core: usize) -> io::Result<Running> {
         addr,
         _dir: dir,
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(addr).is_err() {
-        if Instant::now() > deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("{} did not start listening on {addr}", wire.name()),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_listening(addr, wire.name())?;
     Ok(running)
 }
 

@@ -60,6 +60,8 @@ pub(crate) struct BenchConfig {
     pub(crate) mode: Mode,
     pub(crate) threads: usize,
     pub(crate) json: bool,
+    /// No handshake: the server is a plain echo of length-prefixed frames (a comparison baseline).
+    pub(crate) raw: bool,
 }
 
 /// What all threads share: the clock's origin, and the phase of the run.

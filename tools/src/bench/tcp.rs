@@ -40,6 +40,9 @@ fn handshake(cfg: &BenchConfig, topic: &str) -> io::Result<std::net::TcpStream> 
     let mut s = std::net::TcpStream::connect_timeout(&cfg.server, Duration::from_secs(3))?;
     s.set_nodelay(true)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    if cfg.raw {
+        return Ok(s);
+    }
     let mut out = BytesMut::new();
     let hello = Frame::new(Hello {
         min_version: VERSION,
