@@ -14,6 +14,8 @@ const LISTENER: Token = Token(0);
 struct Conn {
     stream: TcpStream,
     pending: Vec<u8>,
+    /// Registered for writable too (only while output waits).
+    writable: bool,
 }
 
 fn main() -> io::Result<()> {
@@ -45,6 +47,7 @@ fn main() -> io::Result<()> {
                         Conn {
                             stream,
                             pending: Vec::new(),
+                            writable: false,
                         },
                     );
                 }
@@ -86,12 +89,17 @@ fn main() -> io::Result<()> {
                 }
                 continue;
             }
-            let interest = if c.pending.is_empty() {
-                Interest::READABLE
-            } else {
-                Interest::READABLE | Interest::WRITABLE
-            };
-            poll.registry().reregister(&mut c.stream, token, interest)?;
+            // Change the registration only when the interest changes.
+            let want = !c.pending.is_empty();
+            if want != c.writable {
+                let interest = if want {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                poll.registry().reregister(&mut c.stream, token, interest)?;
+                c.writable = want;
+            }
         }
     }
 }
