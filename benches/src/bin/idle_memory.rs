@@ -1,4 +1,5 @@
-//! Idle memory per TCP connection at 10,000 connections: framewire against mosquitto, as the
+//! Idle memory per TCP connection at 10,000 connections: framewire against the tokio echo baseline
+//! (`tokio_echo`, built beside this) and mosquitto, as the
 //! growth of each server's resident memory (`VmRSS`) once every connection has completed its
 //! handshake and gone quiet, divided by the number of connections.
 //!
@@ -34,6 +35,18 @@ fn main() -> ExitCode {
             Ok(per) => println!("| {} | {n} | {per:.0} B |", wire.name()),
             Err(e) => eprintln!("{}: {e}", wire.name()),
         }
+    }
+    // The tokio baseline: an echo server holds a connection with no handshake at all.
+    let tokio = systems::free_addr().and_then(|addr| {
+        let program = systems::sibling_binary("tokio_echo")?;
+        let server = systems::start_program(&program, &[addr.to_string()], 0, addr)?;
+        let (conns, per) = idle::measure_with(&server, n, |_, _| Ok(()))?;
+        drop(conns);
+        Ok(per)
+    });
+    match tokio {
+        Ok(per) => println!("| tokio + LengthDelimitedCodec | {n} | {per:.0} B |"),
+        Err(e) => eprintln!("tokio_echo: {e}"),
     }
     ExitCode::SUCCESS
 }

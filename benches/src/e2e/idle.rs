@@ -14,6 +14,18 @@ use super::systems::Running;
 /// # Errors
 /// A connection or handshake failed, or /proc could not be read.
 pub fn measure(wire: Wire, server: &Running, n: usize) -> io::Result<(Vec<TcpStream>, f64)> {
+    measure_with(server, n, |stream, i| wire.handshake(stream, i, false))
+}
+
+/// As [`measure`], with the handshake a server expects (none, for a plain echo).
+///
+/// # Errors
+/// As [`measure`].
+pub fn measure_with(
+    server: &Running,
+    n: usize,
+    handshake: impl Fn(&mut TcpStream, usize) -> io::Result<()>,
+) -> io::Result<(Vec<TcpStream>, f64)> {
     // Let the server settle, then take the baseline.
     std::thread::sleep(Duration::from_millis(200));
     let before = server.rss_bytes()?;
@@ -29,7 +41,7 @@ pub fn measure(wire: Wire, server: &Running, n: usize) -> io::Result<(Vec<TcpStr
         socket.connect(&server.addr.into())?;
         let mut stream: TcpStream = socket.into();
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        wire.handshake(&mut stream, i, false)?;
+        handshake(&mut stream, i)?;
         conns.push(stream);
     }
     std::thread::sleep(Duration::from_millis(500));
