@@ -184,25 +184,46 @@ impl Client {
     /// # Errors
     /// The connection is over.
     pub fn next_message(&mut self, timeout: Duration) -> Result<Option<Message>, Error> {
-        if let Some(at) = self
-            .inbox
-            .iter()
-            .position(|e| matches!(e, ClientEvent::Message(_)))
-            && let Some(ClientEvent::Message(m)) = self.inbox.remove(at)
-        {
-            return Ok(Some(m));
+        self.next_of(timeout, |e| match e {
+            ClientEvent::Message(m) => Ok(m),
+            other => Err(other),
+        })
+    }
+
+    /// The next event that `pick` takes (kept ones first), waiting at most `timeout`; other
+    /// events are kept for later calls, and a reconnect in progress is waited through.
+    fn next_of<T>(
+        &mut self,
+        timeout: Duration,
+        pick: impl Fn(ClientEvent) -> Result<T, ClientEvent>,
+    ) -> Result<Option<T>, Error> {
+        let mut kept = std::mem::take(&mut self.inbox);
+        let mut found = None;
+        while let Some(e) = kept.pop_front() {
+            match pick(e) {
+                Ok(t) => {
+                    found = Some(t);
+                    break;
+                }
+                Err(other) => self.inbox.push_back(other),
+            }
+        }
+        self.inbox.extend(kept);
+        if found.is_some() {
+            return Ok(found);
         }
         let deadline = Instant::now() + timeout;
         loop {
             match self.wait_event(deadline)? {
-                Some(ClientEvent::Message(m)) => return Ok(Some(m)),
                 Some(ClientEvent::Disconnected {
                     error,
                     retry_in: None,
                 }) => return Err(error.into()),
-                // A reconnect in progress: keep waiting.
                 Some(ClientEvent::Disconnected { .. } | ClientEvent::Connected { .. }) => {}
-                Some(other) => self.inbox.push_back(other),
+                Some(event) => match pick(event) {
+                    Ok(t) => return Ok(Some(t)),
+                    Err(other) => self.inbox.push_back(other),
+                },
                 None => return Ok(None),
             }
         }
@@ -258,27 +279,10 @@ impl Client {
     /// # Errors
     /// The connection is over.
     pub fn next_request(&mut self, timeout: Duration) -> Result<Option<IncomingRequest>, Error> {
-        if let Some(at) = self
-            .inbox
-            .iter()
-            .position(|e| matches!(e, ClientEvent::Request(_)))
-            && let Some(ClientEvent::Request(r)) = self.inbox.remove(at)
-        {
-            return Ok(Some(r));
-        }
-        let deadline = Instant::now() + timeout;
-        loop {
-            match self.wait_event(deadline)? {
-                Some(ClientEvent::Request(r)) => return Ok(Some(r)),
-                Some(ClientEvent::Disconnected {
-                    error,
-                    retry_in: None,
-                }) => return Err(error.into()),
-                Some(ClientEvent::Disconnected { .. } | ClientEvent::Connected { .. }) => {}
-                Some(other) => self.inbox.push_back(other),
-                None => return Ok(None),
-            }
-        }
+        self.next_of(timeout, |e| match e {
+            ClientEvent::Request(r) => Ok(r),
+            other => Err(other),
+        })
     }
 
     /// Answers a request routed to this client.

@@ -16,6 +16,7 @@
 use std::io;
 use std::process::{Command, ExitCode};
 
+use framewire_benches::e2e::median;
 use framewire_benches::e2e::systems::{self, Running};
 
 const SERVER_CORE: usize = 0;
@@ -154,15 +155,6 @@ fn run_one(system: System, w: &Workload, seconds: f64) -> io::Result<Sample> {
         p99_us: get("p99_us")?,
         cpu_us_per_msg: cpu.as_secs_f64() * 1e6 / (msgs_per_s * total).max(1.0),
     })
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    match xs.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => xs[n / 2],
-        n => f64::midpoint(xs[n / 2 - 1], xs[n / 2]),
-    }
 }
 
 fn main() -> ExitCode {

@@ -14,6 +14,7 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use framewire_benches::e2e::fanout::{self, FanoutConfig, FanoutResult};
+use framewire_benches::e2e::median;
 use framewire_benches::e2e::pubsub_wire::Wire;
 use framewire_benches::e2e::systems;
 
@@ -52,15 +53,6 @@ fn parse(args: &[String]) -> Result<Options, String> {
         }
     }
     Ok(o)
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    match xs.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => xs[n / 2],
-        n => f64::midpoint(xs[n / 2 - 1], xs[n / 2]),
-    }
 }
 
 fn available(wire: Wire) -> bool {
