@@ -188,22 +188,11 @@ impl ConnectToken {
     }
 }
 
-/// Whether `pattern` (a topic filter) matches `topic` (MQTT 4.7).
+/// Whether some pattern (a topic filter) matches `topic` (section 5.8).
 pub fn topic_allowed(patterns: &[Text], topic: &str) -> bool {
-    patterns.iter().any(|p| filter_matches(p.as_str(), topic))
-}
-
-fn filter_matches(filter: &str, topic: &str) -> bool {
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) | (None, None) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            _ => return false,
-        }
-    }
+    patterns
+        .iter()
+        .any(|p| crate::topic::matches(p.as_str(), topic))
 }
 
 /// Whether some pattern covers every topic that `filter` can match (a subscription stays within

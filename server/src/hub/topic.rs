@@ -65,22 +65,8 @@ pub fn check_filter(filter: &str) -> Result<(), TopicError> {
     Ok(())
 }
 
-/// Whether `filter` (already checked) matches `topic` (already checked).
-pub fn matches(filter: &str, topic: &str) -> bool {
-    if topic.starts_with('$') && filter.starts_with(['+', '#']) {
-        return false;
-    }
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) | (None, None) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            _ => return false,
-        }
-    }
-}
+/// Whether `filter` (already checked) matches `topic` (already checked): the protocol's rule.
+pub use framewire_protocol::topic::matches;
 
 /// Subscribers by filter, as a tree of levels.
 #[derive(Debug)]
