@@ -14,8 +14,8 @@ pub const DEFAULT_TCP_ADDR: &str = "127.0.0.1:7400";
 /// What the server is told at start.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// Where to accept TCP connections.
-    pub tcp_addr: SocketAddr,
+    /// Where to accept TCP connections, or `None` for no TCP.
+    pub tcp_addr: Option<SocketAddr>,
     /// Where to serve UDP, or `None` for no UDP.
     pub udp_addr: Option<SocketAddr>,
     /// Worker threads, each with its own event loop (default: the number of cores).
@@ -86,7 +86,7 @@ impl Default for ServerConfig {
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 7400)));
         Self {
-            tcp_addr: default_addr,
+            tcp_addr: Some(default_addr),
             udp_addr: Some(default_addr),
             threads: std::thread::available_parallelism().map_or(1, usize::from),
             udp_batch_receive: false,
@@ -224,6 +224,11 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Ar
     for (flag, setting, value) in flags {
         (setting.set)(&mut config, value).map_err(|e| ArgsError(format!("{flag}: {e}")))?;
     }
+    if config.tcp_addr.is_none() && config.udp_addr.is_none() {
+        return Err(ArgsError(
+            "--tcp and --udp are both off: the server would serve nothing".into(),
+        ));
+    }
     Ok(Command::Run(Box::new(config)))
 }
 
@@ -240,12 +245,15 @@ mod tests {
         let Command::Run(c) = parse_args(args("")).unwrap() else {
             panic!("expected run")
         };
-        assert_eq!(c.tcp_addr.to_string(), "127.0.0.1:7400");
+        assert_eq!(
+            c.tcp_addr.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:7400")
+        );
         let Command::Run(c) = parse_args(args("--tcp 127.0.0.1:0 --max-frame-len 4096")).unwrap()
         else {
             panic!("expected run")
         };
-        assert_eq!(c.tcp_addr.port(), 0);
+        assert_eq!(c.tcp_addr.map(|a| a.port()), Some(0));
         assert_eq!(c.max_frame_len, 4096);
     }
 
@@ -271,7 +279,7 @@ mod tests {
     }
 
     #[test]
-    fn udp_can_be_moved_or_turned_off() {
+    fn tcp_and_udp_can_be_moved_or_turned_off() {
         let Command::Run(c) = parse_args(args("")).unwrap() else {
             panic!("expected run")
         };
@@ -280,6 +288,17 @@ mod tests {
             panic!("expected run")
         };
         assert_eq!(c.udp_addr, None);
+        let Command::Run(c) = parse_args(args("--tcp off")).unwrap() else {
+            panic!("expected run")
+        };
+        assert_eq!(c.tcp_addr, None);
+        assert!(c.udp_addr.is_some());
+        assert!(
+            parse_args(args("--tcp off --udp off"))
+                .unwrap_err()
+                .0
+                .contains("both off")
+        );
         let Command::Run(c) = parse_args(args("--udp 127.0.0.1:0")).unwrap() else {
             panic!("expected run")
         };

@@ -69,7 +69,8 @@ enum TimerKey {
 pub(crate) struct Worker {
     index: usize,
     poll: Poll,
-    listener: TcpListener,
+    /// `None` when the server serves UDP only.
+    listener: Option<TcpListener>,
     config: ServerConfig,
     /// Shared by every TCP session.
     session_config: Arc<SessionConfig>,
@@ -115,13 +116,15 @@ impl Worker {
     pub(crate) fn new(
         index: usize,
         poll: Poll,
-        mut listener: TcpListener,
+        mut listener: Option<TcpListener>,
         udp: Option<UdpSocket>,
         config: &ServerConfig,
         shared: Arc<Shared>,
     ) -> io::Result<Self> {
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        if let Some(listener) = listener.as_mut() {
+            poll.registry()
+                .register(listener, LISTENER, Interest::READABLE)?;
+        }
         let session_config = config.session_config();
         let udp = match udp {
             Some(mut socket) => {
@@ -417,7 +420,10 @@ impl Worker {
 
     fn accept(&mut self, now: Instant) {
         loop {
-            match self.listener.accept() {
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
                 Ok((mut stream, peer)) => {
                     if self.out_of_descriptors {
                         info!("file descriptors available again; accepting");
@@ -520,7 +526,9 @@ impl Worker {
     /// Stops accepting, sends every session a Close (`GOING_AWAY`), and keeps writing until every
     /// Close is out or [`SHUTDOWN_FLUSH`] has passed.
     fn close_all(&mut self) {
-        let _ = self.poll.registry().deregister(&mut self.listener);
+        if let Some(listener) = self.listener.as_mut() {
+            let _ = self.poll.registry().deregister(listener);
+        }
         let now = self.now();
         let count = self.connections.len();
         let tokens: Vec<Token> = self.connections.keys().copied().collect();

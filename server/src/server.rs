@@ -26,21 +26,21 @@ const BACKLOG: i32 = 1024;
 pub struct Server {
     workers: Vec<Worker>,
     shared: Arc<Shared>,
-    local_addr: SocketAddr,
+    local_addr: Option<SocketAddr>,
     udp_addr: Option<SocketAddr>,
 }
 
 /// Stops a running server from another thread, and reads its counters.
 #[derive(Debug, Clone)]
 pub struct ServerHandle {
-    local_addr: SocketAddr,
+    local_addr: Option<SocketAddr>,
     udp_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
 }
 
 impl ServerHandle {
-    /// The address the server accepts TCP connections on.
-    pub fn local_addr(&self) -> SocketAddr {
+    /// The address the server accepts TCP connections on, if it does.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
     }
 
@@ -86,15 +86,25 @@ impl Server {
     /// Binds every worker's listener (and UDP socket) to the configured addresses.
     ///
     /// # Errors
-    /// An address cannot be bound, a poller cannot be created, the token key file cannot be
-    /// read, or the system has no randomness.
+    /// Neither TCP nor UDP is configured, an address cannot be bound, a poller cannot be
+    /// created, the token key file cannot be read, or the system has no randomness.
     pub fn bind(config: &ServerConfig) -> io::Result<Self> {
+        if config.tcp_addr.is_none() && config.udp_addr.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "neither TCP nor UDP is configured: the server would serve nothing",
+            ));
+        }
         let threads = config.threads.max(1);
         let many = threads > 1;
         // The first socket settles the port (the configured one may be 0); the others share it.
-        let first = tcp_listener(config.tcp_addr, many)?;
-        let local_addr = first.local_addr()?;
-        let mut listeners = vec![first];
+        let mut listeners = Vec::new();
+        let mut local_addr = None;
+        if let Some(addr) = config.tcp_addr {
+            let listener = tcp_listener(addr, many)?;
+            local_addr = Some(listener.local_addr()?);
+            listeners.push(listener);
+        }
         let mut udps = Vec::new();
         let mut udp_addr = None;
         if let Some(addr) = config.udp_addr {
@@ -103,13 +113,17 @@ impl Server {
             udps.push(socket);
         }
         for _ in 1..threads {
-            listeners.push(tcp_listener(local_addr, true)?);
+            if let Some(addr) = local_addr {
+                listeners.push(tcp_listener(addr, true)?);
+            }
             if let Some(addr) = udp_addr {
                 udps.push(udp_socket(addr, true)?);
             }
         }
         info!("{threads} worker threads");
-        info!("listening for TCP on {local_addr}");
+        if let Some(addr) = local_addr {
+            info!("listening for TCP on {addr}");
+        }
         if let Some(addr) = udp_addr {
             info!("serving UDP on {addr}");
         }
@@ -140,12 +154,19 @@ impl Server {
             std::time::Instant::now(),
         ));
         let mut udps = udps.into_iter();
+        let mut listeners = listeners.into_iter();
         let workers = polls
             .into_iter()
-            .zip(listeners)
             .enumerate()
-            .map(|(i, (poll, listener))| {
-                Worker::new(i, poll, listener, udps.next(), config, Arc::clone(&shared))
+            .map(|(i, poll)| {
+                Worker::new(
+                    i,
+                    poll,
+                    listeners.next(),
+                    udps.next(),
+                    config,
+                    Arc::clone(&shared),
+                )
             })
             .collect::<io::Result<Vec<_>>>()?;
         Ok(Self {
@@ -169,8 +190,8 @@ impl Server {
         Ok((handle, thread))
     }
 
-    /// The address the server accepts TCP connections on.
-    pub fn local_addr(&self) -> SocketAddr {
+    /// The address the server accepts TCP connections on, if it does.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
     }
 

@@ -43,6 +43,13 @@ fn boolean(v: &str) -> Result<bool, String> {
     }
 }
 
+fn addr_or_off(v: &str) -> Result<Option<SocketAddr>, String> {
+    if v == "off" {
+        return Ok(None);
+    }
+    addr(v).map(Some).map_err(|e| format!("{e}, nor \"off\""))
+}
+
 fn millis(v: &str, min: u64) -> Result<Duration, String> {
     number::<u64>(v, min, 24 * 3600 * 1000).map(Duration::from_millis)
 }
@@ -51,10 +58,10 @@ fn millis(v: &str, min: u64) -> Result<Duration, String> {
 pub(crate) const SETTINGS: &[Setting] = &[
     Setting {
         key: "tcp",
-        value: "ADDR",
-        help: "listen for TCP on ADDR (default 127.0.0.1:7400)",
+        value: "ADDR|off",
+        help: "listen for TCP on ADDR, or not at all (default 127.0.0.1:7400)",
         set: |c, v| {
-            c.tcp_addr = addr(v)?;
+            c.tcp_addr = addr_or_off(v)?;
             Ok(())
         },
     },
@@ -63,11 +70,7 @@ pub(crate) const SETTINGS: &[Setting] = &[
         value: "ADDR|off",
         help: "serve UDP on ADDR, or not at all (default 127.0.0.1:7400)",
         set: |c, v| {
-            c.udp_addr = if v == "off" {
-                None
-            } else {
-                Some(addr(v).map_err(|e| format!("{e}, nor \"off\""))?)
-            };
+            c.udp_addr = addr_or_off(v)?;
             Ok(())
         },
     },

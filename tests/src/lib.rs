@@ -39,7 +39,7 @@ impl TestServer {
     /// # Panics
     /// If the server cannot bind.
     pub fn start_on(mut config: ServerConfig, tcp: SocketAddr, udp: SocketAddr) -> Self {
-        config.tcp_addr = tcp;
+        config.tcp_addr = Some(tcp);
         config.udp_addr = Some(udp);
         let (handle, thread) = Server::spawn(&config).expect("server binds");
         Self {
@@ -48,9 +48,33 @@ impl TestServer {
         }
     }
 
+    /// Starts a server that serves UDP only, on any free port of 127.0.0.1.
+    ///
+    /// # Panics
+    /// If the server cannot bind.
+    pub fn start_udp_only(mut config: ServerConfig) -> Self {
+        config.tcp_addr = None;
+        config.udp_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        let (handle, thread) = Server::spawn(&config).expect("server binds");
+        Self {
+            handle,
+            thread: Some(thread),
+        }
+    }
+
+    /// Whether the server accepts TCP connections.
+    pub fn serves_tcp(&self) -> bool {
+        self.handle.local_addr().is_some()
+    }
+
     /// The TCP address.
+    ///
+    /// # Panics
+    /// If the server was started without TCP.
     pub fn addr(&self) -> SocketAddr {
-        self.handle.local_addr()
+        self.handle
+            .local_addr()
+            .expect("this test server serves TCP")
     }
 
     /// What the server has counted.

@@ -105,7 +105,7 @@ fn a_server_that_requires_tokens_lets_in_only_valid_ones() {
 fn key_file_problems_stop_the_server_with_a_clear_error() {
     let any = "127.0.0.1:0".parse().unwrap();
     let base = ServerConfig {
-        tcp_addr: any,
+        tcp_addr: Some(any),
         udp_addr: None,
         ..ServerConfig::default()
     };

@@ -137,7 +137,12 @@ fn own_rss() -> usize {
 /// throughout. (The protocol's own tests check the bound and the expiry exactly.)
 #[test]
 fn a_fragment_bomb_stays_within_the_bound() {
-    let server = TestServer::start(ServerConfig::default());
+    // One worker, so one UDP socket takes both clients' datagrams in the order they arrive: an
+    // answer to `other` then means every fragment sent before it has been read.
+    let server = TestServer::start(ServerConfig {
+        threads: 1,
+        ..ServerConfig::default()
+    });
     let mut c = UdpClient::connect_from(
         [127, 0, 0, 1].into(),
         server.udp_addr(),
@@ -160,7 +165,9 @@ fn a_fragment_bomb_stays_within_the_bound() {
         // Packet numbers above the session's own, so the server takes each as new.
         let d = datagram(id, 1_000 + n, &[piece], 0);
         let _ = c.socket().send_to(&d, server.udp_addr());
-        if n % 1000 == 0 {
+        // Paced: a socket's receive buffer holds only some tens of these (the kernel counts
+        // ~2 KiB per datagram), and a fragment the kernel drops never reaches the bound.
+        if n % 40 == 0 {
             other.call_ok(
                 n + 1,
                 Frame::new(Request {
@@ -184,7 +191,7 @@ fn a_fragment_bomb_stays_within_the_bound() {
     let grown = own_rss().saturating_sub(before);
     // The fragments past the bound were refused, and counted.
     let refused = server.counters().udp_refused;
-    assert!(refused > 1_000, "{refused} refused");
+    assert!(refused > 7_000, "{refused} of 8,000 refused");
     // The bound is 1 MiB per session (max_reassembly_bytes); allow as much again for the rest.
     assert!(grown < 2 << 20, "grew {grown} B for 8 MB of fragments");
 }

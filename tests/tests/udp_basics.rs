@@ -193,3 +193,42 @@ fn the_udp_session_limit_refuses_with_a_reason() {
     ));
     assert_eq!(server.counters().refused_session_limit, 1);
 }
+
+#[test]
+fn a_server_with_tcp_turned_off_still_serves_udp() {
+    let server = TestServer::start_udp_only(ServerConfig::default());
+    assert!(!server.serves_tcp());
+    let mut c = UdpClient::connect_from(
+        [127, 0, 0, 1].into(),
+        server.udp_addr(),
+        0x0ff,
+        HelloOptions::new(),
+    );
+    assert!(c.run_until(DEADLINE, |e| {
+        e.iter().any(|e| matches!(e, Event::Connected { .. }))
+    }));
+    c.session
+        .send(Frame::new(Request {
+            id: 1,
+            timeout_ms: 0,
+            target: Text::from("sys.ping"),
+            payload: Bytes::new(),
+        }))
+        .unwrap();
+    assert!(c.run_until(DEADLINE, |e| {
+        e.iter()
+            .any(|e| matches!(e, Event::Frame(f) if matches!(f.body, FrameBody::Response(_))))
+    }));
+    server.stop();
+}
+
+#[test]
+fn a_server_with_neither_tcp_nor_udp_refuses_to_start() {
+    let config = ServerConfig {
+        tcp_addr: None,
+        udp_addr: None,
+        ..ServerConfig::default()
+    };
+    let err = framewire_server::Server::bind(&config).unwrap_err();
+    assert!(err.to_string().contains("neither TCP nor UDP"), "{err}");
+}

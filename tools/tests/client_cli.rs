@@ -24,7 +24,7 @@ impl TestServer {
     fn start_with(config: ServerConfig) -> Self {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         let config = ServerConfig {
-            tcp_addr: any,
+            tcp_addr: Some(any),
             udp_addr: Some(any),
             ..config
         };
@@ -36,7 +36,7 @@ impl TestServer {
     }
 
     fn tcp(&self) -> String {
-        self.handle.local_addr().to_string()
+        self.handle.local_addr().expect("serves TCP").to_string()
     }
 
     fn udp(&self) -> String {
