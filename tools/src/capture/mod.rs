@@ -1,0 +1,63 @@
+//! Turning captured TCP segments back into framewire frames.
+//!
+//! [`TcpReassembler`] puts one direction of a TCP connection back in order (retransmissions,
+//! out-of-order segments, overlaps, sequence wrap-around), and says where bytes were never
+//! captured. [`FrameScanner`] cuts the reassembled bytes into framewire stream frames, and after a
+//! gap, or in a connection captured mid-stream, finds the next valid frame by its structure (a
+//! length in bounds, the version, a matching CRC, a body that parses).
+//!
+//! Neither reads capture files: the link, IP and TCP headers are the caller's to parse.
+
+mod frame_scanner;
+mod tcp_reassembly;
+
+pub use frame_scanner::{FrameScanner, ScanEvent};
+pub use tcp_reassembly::{StreamPiece, TcpReassembler};
+
+/// The fuzz target's check (and the corpus replay's): `data` is read as TCP segments, each
+/// `seq (u32) | flags (u8, bit 0 SYN) | length (u8) | payload`, fed through a [`TcpReassembler`]
+/// and a [`FrameScanner`].
+///
+/// # Panics
+/// If either panics, holds more than its bound, or reports stream offsets out of order.
+pub fn fuzz_check(data: &[u8]) {
+    const HELD: usize = 4096;
+    let mut reassembler = TcpReassembler::new(HELD);
+    let mut scanner = FrameScanner::new(1024, data.first().is_some_and(|b| b & 1 == 1));
+    let mut pieces = Vec::new();
+    let mut events = Vec::new();
+    let mut rest = data.get(1..).unwrap_or_default();
+    while let [a, b, c, d, flags, len, tail @ ..] = rest {
+        let take = usize::from(*len).min(tail.len());
+        let seq = u32::from_be_bytes([*a, *b, *c, *d]);
+        reassembler.segment(seq, flags & 1 == 1, &tail[..take], &mut pieces);
+        assert!(reassembler.buffered() <= HELD);
+        rest = &tail[take..];
+    }
+    reassembler.finish(&mut pieces);
+    let total: u64 = pieces
+        .iter()
+        .map(|p| match p {
+            StreamPiece::Data(d) => d.len() as u64,
+            StreamPiece::Gap(n) => *n,
+        })
+        .sum();
+    assert_eq!(total, reassembler.offset());
+    for piece in pieces {
+        scanner.push(piece, &mut events);
+    }
+    scanner.finish(&mut events);
+    let mut at = 0;
+    for event in &events {
+        let (offset, len) = match event {
+            ScanEvent::Frame {
+                offset, wire_len, ..
+            } => (*offset, *wire_len as u64),
+            ScanEvent::BadFrame { offset, .. } => (*offset, 0),
+            ScanEvent::Skipped { offset, len } | ScanEvent::Gap { offset, len } => (*offset, *len),
+        };
+        assert!(offset >= at, "{event:?} before offset {at}");
+        at = offset + len;
+    }
+    assert!(at <= total);
+}
