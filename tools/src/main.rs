@@ -2,12 +2,13 @@
 //!
 //! Talks to a server (`--server`, default 127.0.0.1:7400; TCP, or UDP with `--udp`): `ping`,
 //! `pub`, `sub`, `req`, `queue push|fetch|ack`, and `bench`, a load generator. `decode` explains a
-//! frame or datagram given in hex. Errors are one line on stderr; the exit code is 1 for a failure
+//! frame or datagram given in hex; `inspect` every frame in a pcap or pcapng capture. Errors are one line on stderr; the exit code is 1 for a failure
 //! (unreachable, rejected, timed out, refused with a status) and 2 for a usage error.
 
 mod bench;
 mod client_cmds;
 mod decode;
+mod inspect;
 mod token;
 
 use std::net::SocketAddr;
@@ -86,6 +87,17 @@ enum Command {
     Bench(BenchArgs),
     /// Issue a connect token signed with the server's key; prints it in hex.
     Token(TokenArgs),
+    /// Every framewire frame in a pcap or pcapng capture (TCP and UDP), then a summary.
+    Inspect {
+        /// The capture file (as tcpdump, tshark or Wireshark write it).
+        file: String,
+        /// The server's port: traffic to or from it is framewire's.
+        #[arg(long, default_value_t = 7400)]
+        port: u16,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Decode a TCP stream frame or a UDP datagram given in hex (spaces allowed).
     Decode {
         /// The bytes, in hex.
@@ -232,6 +244,7 @@ fn main() -> ExitCode {
         }
         Command::Bench(args) => return run_bench(&cli.server, cli.udp, &args),
         Command::Decode { hex } => return decode::run(&hex),
+        Command::Inspect { file, port, json } => return inspect::run(&file, port, json),
         Command::Token(args) => return issue_token(&args),
     };
     match result {

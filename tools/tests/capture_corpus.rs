@@ -1,19 +1,22 @@
-//! Replays the committed fuzz corpus of the capture reader (`protocol/fuzz/corpus/capture`, where
-//! the fuzz targets live) through the target's check, so its inputs are regression tests on
+//! Replays the committed fuzz corpora of the capture reader (`protocol/fuzz/corpus/capture` and
+//! `pcap`, where the fuzz targets live) through the target's check, so its inputs are regression tests on
 //! stable; the seeds (`seed-*`, built from the spec's test vectors) must also yield frames.
 
 use std::path::Path;
 
-use framewire_tools::capture::{FrameScanner, ScanEvent, TcpReassembler, fuzz_check};
+use framewire_tools::capture::{
+    FrameScanner, ScanEvent, TcpReassembler, fuzz_check, fuzz_check_file,
+};
 
-#[test]
-fn capture_corpus_replays_clean() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol/fuzz/corpus/capture");
+fn replay(target: &str, check: fn(&[u8])) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../protocol/fuzz/corpus")
+        .join(target);
     let mut count = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
         let data = std::fs::read(&path).unwrap();
-        let outcome = std::panic::catch_unwind(|| fuzz_check(&data));
+        let outcome = std::panic::catch_unwind(|| check(&data));
         assert!(
             outcome.is_ok(),
             "corpus input {} fails its check",
@@ -21,7 +24,17 @@ fn capture_corpus_replays_clean() {
         );
         count += 1;
     }
-    assert!(count >= 3, "the capture corpus has only {count} inputs");
+    assert!(count >= 3, "the {target} corpus has only {count} inputs");
+}
+
+#[test]
+fn capture_corpus_replays_clean() {
+    replay("capture", fuzz_check);
+}
+
+#[test]
+fn pcap_corpus_replays_clean() {
+    replay("pcap", fuzz_check_file);
 }
 
 /// The seeds hold every stream vector of docs/PROTOCOL.md; each seed, whether in order, shuffled

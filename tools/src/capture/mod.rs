@@ -6,12 +6,24 @@
 //! gap, or in a connection captured mid-stream, finds the next valid frame by its structure (a
 //! length in bounds, the version, a matching CRC, a body that parses).
 //!
-//! Neither reads capture files: the link, IP and TCP headers are the caller's to parse.
+//! [`read_capture`] reads pcap and pcapng files and [`decode_packet`] finds each packet's TCP or
+//! UDP segment; [`Inspector`] puts it all together, connection by connection. Nothing here touches
+//! the file system or the network: the caller hands the file's bytes in.
 
+mod file;
 mod frame_scanner;
+mod inspector;
+mod packet;
 mod tcp_reassembly;
 
+pub use file::{Capture, CaptureError, CapturedPacket, read_capture};
 pub use frame_scanner::{FrameScanner, ScanEvent};
+pub use inspector::{
+    Carrier, Connection, Direction, Inspection, Inspector, Record, Seen, Summary, frame_status,
+    frame_subject,
+};
+pub use packet::{NotASegment, Segment, Transport, decode_packet};
+pub use pcap_file::DataLink;
 pub use tcp_reassembly::{StreamPiece, TcpReassembler};
 
 /// The fuzz target's check (and the corpus replay's): `data` is read as TCP segments, each
@@ -60,4 +72,17 @@ pub fn fuzz_check(data: &[u8]) {
         at = offset + len;
     }
     assert!(at <= total);
+}
+
+/// The `pcap` fuzz target's check: `data` as a capture file, read and inspected on port 7400.
+/// A file that is not a capture is an error value; nothing may panic.
+pub fn fuzz_check_file(data: &[u8]) {
+    if let Ok(capture) = read_capture(data) {
+        let mut inspector = Inspector::new(7400, 65_536);
+        for packet in &capture.packets {
+            inspector.packet(packet);
+        }
+        let inspection = inspector.finish();
+        assert!(inspection.summary.packets == capture.packets.len() as u64);
+    }
 }

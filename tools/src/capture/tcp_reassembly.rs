@@ -27,6 +27,8 @@ const SEGMENT_OVERHEAD: usize = 64;
 pub struct TcpReassembler {
     /// Sequence number of stream offset 0, once known.
     isn: Option<u32>,
+    /// Whether that was learnt from a SYN (the stream's real start), not a segment mid-way.
+    from_syn: bool,
     /// Stream offset of the next byte to hand on.
     delivered: u64,
     /// Segments ahead of `delivered`, by stream offset.
@@ -41,6 +43,7 @@ impl TcpReassembler {
     pub fn new(max_buffered: usize) -> Self {
         Self {
             isn: None,
+            from_syn: false,
             delivered: 0,
             pending: BTreeMap::new(),
             buffered: 0,
@@ -49,8 +52,8 @@ impl TcpReassembler {
     }
 
     /// Whether the stream's first byte is known to be its real start (a SYN was seen first).
-    pub fn started(&self) -> bool {
-        self.isn.is_some()
+    pub fn from_syn(&self) -> bool {
+        self.from_syn
     }
 
     /// Stream offset of the next byte to be handed on (gaps included).
@@ -68,6 +71,9 @@ impl TcpReassembler {
     pub fn segment(&mut self, seq: u32, syn: bool, payload: &[u8], out: &mut Vec<StreamPiece>) {
         // The SYN takes one sequence number; data (as with TCP Fast Open) follows it.
         let seq = if syn { seq.wrapping_add(1) } else { seq };
+        if self.isn.is_none() {
+            self.from_syn = syn;
+        }
         let isn = *self.isn.get_or_insert(seq);
         if payload.is_empty() {
             return;

@@ -1,0 +1,217 @@
+//! `framewire inspect FILE`: every framewire frame in a pcap or pcapng capture, then a summary.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use framewire_protocol::wire::MAX_FRAME_LEN_CEILING;
+use framewire_tools::capture::{
+    Carrier, Direction, Inspection, Inspector, Record, Seen, frame_status, frame_subject,
+    read_capture,
+};
+
+pub(crate) fn run(file: &str, port: u16, json: bool) -> ExitCode {
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("framewire inspect: {file}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let capture = match read_capture(&bytes) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("framewire inspect: {file}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut inspector = Inspector::new(port, MAX_FRAME_LEN_CEILING);
+    for packet in &capture.packets {
+        inspector.packet(packet);
+    }
+    let inspection = inspector.finish();
+    if json {
+        println!("{}", to_json(&inspection, capture.damaged.as_deref()));
+    } else {
+        print!("{}", to_text(&inspection));
+    }
+    if let Some(damage) = &capture.damaged {
+        eprintln!(
+            "framewire inspect: {file}: reading stopped after {} packets: {damage}",
+            capture.packets.len()
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn arrow(d: Direction) -> &'static str {
+    match d {
+        Direction::ToServer => "->",
+        Direction::ToClient => "<-",
+    }
+}
+
+fn carrier(c: Carrier) -> &'static str {
+    match c {
+        Carrier::Tcp => "tcp",
+        Carrier::Udp => "udp",
+    }
+}
+
+fn describe(record: &Record) -> String {
+    match &record.what {
+        Seen::Frame { frame, wire_len } => {
+            let mut s = format!("{} ch {} {wire_len} B", frame.kind(), frame.channel);
+            if let Some(seq) = frame.seq {
+                let _ = write!(s, " seq {seq}");
+            }
+            if let Some(subject) = frame_subject(frame) {
+                let _ = write!(s, " {subject:?}");
+            }
+            if let Some(status) = frame_status(frame) {
+                let _ = write!(s, " {status}");
+            }
+            s
+        }
+        Seen::Bad(why) => format!("bad frame: {why}"),
+        Seen::Skipped(n) => format!("skipped {n} B looking for a frame"),
+        Seen::Gap(n) => format!("{n} B missing from the capture"),
+    }
+}
+
+fn to_text(inspection: &Inspection) -> String {
+    let mut out = String::new();
+    for record in &inspection.records {
+        let c = &inspection.connections[record.connection];
+        let _ = writeln!(
+            out,
+            "{:.6} #{} {} {} {} {}  {}",
+            record.time.as_secs_f64(),
+            record.connection,
+            carrier(c.carrier),
+            c.client,
+            arrow(record.direction),
+            c.server,
+            describe(record)
+        );
+    }
+    let s = &inspection.summary;
+    let frames: u64 = s.frames_by_kind.values().sum();
+    let _ = writeln!(
+        out,
+        "\n{} packets ({} cut short, {} other traffic, {} undecodable); {} connections",
+        s.packets,
+        s.cut_packets,
+        s.other_packets,
+        s.undecodable_packets,
+        inspection.connections.len()
+    );
+    let kinds: Vec<String> = s
+        .frames_by_kind
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let _ = writeln!(out, "{frames} frames: {}", kinds.join(", "));
+    let _ = writeln!(
+        out,
+        "{} bad frames, {} bytes skipped, {} bytes missing",
+        s.bad_frames, s.skipped_bytes, s.missing_bytes
+    );
+    out
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn to_json(inspection: &Inspection, damaged: Option<&str>) -> String {
+    let mut out = String::from("{\"connections\":[");
+    for (i, c) in inspection.connections.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            "{{\"id\":{i},\"transport\":\"{}\",\"client\":\"{}\",\"server\":\"{}\",\"from_start\":{}}}",
+            carrier(c.carrier),
+            c.client,
+            c.server,
+            c.from_start
+        );
+    }
+    out.push_str("],\"records\":[");
+    for (i, r) in inspection.records.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let direction = match r.direction {
+            Direction::ToServer => "to_server",
+            Direction::ToClient => "to_client",
+        };
+        let _ = write!(
+            out,
+            "{{\"time\":{:.6},\"connection\":{},\"direction\":\"{direction}\",",
+            r.time.as_secs_f64(),
+            r.connection
+        );
+        match &r.what {
+            Seen::Frame { frame, wire_len } => {
+                let _ = write!(
+                    out,
+                    "\"frame\":\"{}\",\"channel\":{},\"size\":{wire_len}",
+                    frame.kind(),
+                    frame.channel
+                );
+                if let Some(subject) = frame_subject(frame) {
+                    let _ = write!(out, ",\"subject\":{}", json_string(subject));
+                }
+                if let Some(status) = frame_status(frame) {
+                    let _ = write!(out, ",\"status\":{}", json_string(&status));
+                }
+            }
+            Seen::Bad(why) => {
+                let _ = write!(out, "\"bad\":{}", json_string(why));
+            }
+            Seen::Skipped(n) => {
+                let _ = write!(out, "\"skipped\":{n}");
+            }
+            Seen::Gap(n) => {
+                let _ = write!(out, "\"missing\":{n}");
+            }
+        }
+        out.push('}');
+    }
+    let s = &inspection.summary;
+    let kinds: Vec<String> = s
+        .frames_by_kind
+        .iter()
+        .map(|(k, n)| format!("{}:{n}", json_string(k)))
+        .collect();
+    let _ = write!(
+        out,
+        "],\"summary\":{{\"packets\":{},\"cut_packets\":{},\"other_packets\":{},\"undecodable_packets\":{},\"connections\":{},\"frames\":{{{}}},\"bad_frames\":{},\"skipped_bytes\":{},\"missing_bytes\":{},\"damaged\":{}}}}}",
+        s.packets,
+        s.cut_packets,
+        s.other_packets,
+        s.undecodable_packets,
+        inspection.connections.len(),
+        kinds.join(","),
+        s.bad_frames,
+        s.skipped_bytes,
+        s.missing_bytes,
+        damaged.map_or_else(|| "null".to_string(), json_string)
+    );
+    out
+}
