@@ -129,3 +129,28 @@ pub fn token(data: &[u8]) {
         "a changed token verified"
     );
 }
+
+/// Runs `check` on every file of a committed fuzz corpus (`dir`), so its inputs are regression
+/// tests on stable. Panics naming the first input whose check fails, or if the corpus holds
+/// fewer than three inputs (a path gone wrong).
+#[cfg(feature = "std")]
+pub fn replay_corpus(dir: &std::path::Path, check: fn(&[u8])) {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let mut count = 0;
+    for entry in entries {
+        let path = entry.expect("a corpus entry").path();
+        let data = std::fs::read(&path).expect("a corpus input");
+        let outcome = std::panic::catch_unwind(|| check(&data));
+        assert!(
+            outcome.is_ok(),
+            "corpus input {} fails its check",
+            path.display()
+        );
+        count += 1;
+    }
+    assert!(
+        count >= 3,
+        "corpus {} has only {count} inputs",
+        dir.display()
+    );
+}

@@ -75,7 +75,10 @@ pub fn fuzz_check(data: &[u8]) {
 }
 
 /// The `pcap` fuzz target's check: `data` as a capture file, read and inspected on port 7400.
-/// A file that is not a capture is an error value; nothing may panic.
+/// A file that is not a capture is an error value.
+///
+/// # Panics
+/// If reading or inspecting panics, or a packet goes uncounted.
 pub fn fuzz_check_file(data: &[u8]) {
     if let Ok(capture) = read_capture(data) {
         let mut inspector = Inspector::new(7400, 65_536);
