@@ -1,0 +1,77 @@
+//! Captures made by real tcpdump (`-i lo`: Ethernet; `-i any`: Linux cooked v2) of one session
+//! against a real server, by `fixtures/make-captures.sh`: TCP ping, subscribe, publish, request,
+//! then UDP ping and request. Both must read back as the same conversation, frame for frame.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use framewire_tools::capture::{Carrier, DataLink, Inspection, Inspector, read_capture};
+
+fn inspect(name: &str) -> (DataLink, Inspection) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let capture = read_capture(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(capture.damaged, None, "{name}");
+    let link = capture.packets[0].link;
+    let mut inspector = Inspector::new(7400, 65_536);
+    for p in &capture.packets {
+        inspector.packet(p);
+    }
+    (link, inspector.finish())
+}
+
+fn check(name: &str, link: DataLink) {
+    let (got_link, inspection) = inspect(name);
+    assert_eq!(got_link, link, "{name}");
+    let tcp = inspection
+        .connections
+        .iter()
+        .filter(|c| c.carrier == Carrier::Tcp)
+        .count();
+    let udp = inspection.connections.len() - tcp;
+    assert_eq!((tcp, udp), (4, 2), "{name}");
+    assert!(inspection.connections.iter().all(|c| c.from_start));
+    let s = &inspection.summary;
+    assert_eq!(
+        (
+            s.bad_frames,
+            s.skipped_bytes,
+            s.missing_bytes,
+            s.undecodable_packets
+        ),
+        (0, 0, 0, 0),
+        "{name}: {s:?}"
+    );
+    let expected: BTreeMap<String, u64> = [
+        // 6 sessions, each opened and closed; the 2 UDP ones with a cookie round trip.
+        ("Hello", 8),
+        ("Challenge", 2),
+        ("Welcome", 6),
+        ("Close", 6),
+        ("CloseAck", 6),
+        // What these captures hold, which tests the reader, not the sessions: TCP 3 pings and a
+        // sys.ping, the subscribe and the publish each answered; UDP 3 pings and a sys.ping,
+        // where the client's engine sent each request in two datagrams microseconds apart and
+        // each was answered twice (the session engine's issue, seen first here).
+        ("Request", 12),
+        ("Response", 14),
+        ("Subscribe", 1),
+        ("Publish", 1),
+        ("Message", 1),
+    ]
+    .into_iter()
+    .map(|(k, n)| (k.to_string(), n))
+    .collect();
+    assert_eq!(s.frames_by_kind, expected, "{name}");
+}
+
+#[test]
+fn tcpdump_on_the_loopback_interface() {
+    check("lo.pcap", DataLink::ETHERNET);
+}
+
+#[test]
+fn tcpdump_on_any_interface() {
+    check("any.pcap", DataLink::LINUX_SLL2);
+}
