@@ -1,0 +1,171 @@
+-- Wireshark / tshark dissector for framewire (docs/PROTOCOL.md): TCP stream frames (section 2.1)
+-- and UDP datagrams (section 2.2) on port 7400, each frame's header (section 3.1) and, for the
+-- hub kinds that carry one, the topic, filter, target, service or queue name.
+--
+--   tshark -X lua_script:tools/wireshark/framewire.lua -r capture.pcap -V
+--   wireshark -X lua_script:tools/wireshark/framewire.lua capture.pcapng
+--
+-- Or copy it into Wireshark's personal plugins folder. The port is a preference (framewire.port).
+
+local fw = Proto("framewire", "framewire")
+
+local KINDS = {
+  [0x01] = "Hello", [0x02] = "Challenge", [0x03] = "Welcome", [0x04] = "Reject",
+  [0x08] = "Close", [0x09] = "CloseAck", [0x10] = "Ping", [0x11] = "Pong", [0x12] = "Ack",
+  [0x13] = "Fragment", [0x20] = "Data", [0x21] = "Error", [0x30] = "Subscribe",
+  [0x31] = "Unsubscribe", [0x32] = "Publish", [0x33] = "Message", [0x40] = "Request",
+  [0x41] = "Response", [0x42] = "Register", [0x43] = "Unregister", [0x50] = "QueuePush",
+  [0x51] = "QueueFetch", [0x52] = "QueueDelivery", [0x53] = "QueueAck",
+}
+
+-- Where a kind's name field starts after the frame header (the id and other fixed fields).
+local NAME_AT = {
+  [0x30] = 4, [0x31] = 4, [0x32] = 4, [0x33] = 0, [0x40] = 8, [0x42] = 4, [0x43] = 4,
+  [0x50] = 4, [0x51] = 10, [0x52] = 12, [0x53] = 12,
+}
+
+local f = fw.fields
+f.length = ProtoField.uint32("framewire.length", "Length", base.DEC)
+f.version = ProtoField.uint8("framewire.version", "Version", base.DEC)
+f.crc = ProtoField.uint32("framewire.crc", "CRC-32", base.HEX)
+f.magic = ProtoField.bytes("framewire.magic", "Magic")
+f.dflags = ProtoField.uint8("framewire.datagram_flags", "Datagram flags", base.HEX)
+f.connection_id = ProtoField.uint64("framewire.connection_id", "Connection id", base.HEX)
+f.packet_number = ProtoField.uint32("framewire.packet_number", "Packet number", base.DEC)
+f.largest_acked = ProtoField.uint32("framewire.largest_acked", "Largest acked", base.DEC)
+f.ack_delay = ProtoField.uint16("framewire.ack_delay", "Ack delay (µs)", base.DEC)
+f.ack_bits = ProtoField.uint64("framewire.ack_bits", "Ack bits", base.HEX)
+f.frame_length = ProtoField.uint16("framewire.frame_length", "Frame length", base.DEC)
+f.kind = ProtoField.uint8("framewire.kind", "Kind", base.HEX, KINDS)
+f.flags = ProtoField.uint8("framewire.flags", "Flags", base.HEX)
+f.channel = ProtoField.uint8("framewire.channel", "Channel", base.DEC)
+f.seq = ProtoField.uint32("framewire.seq", "Sequence", base.DEC)
+f.name = ProtoField.string("framewire.name", "Name")
+
+fw.prefs.port = Pref.uint("Port", 7400, "The server's TCP and UDP port")
+
+-- One frame body (section 3.1) in `tvb`, under `tree`; returns the kind's name.
+local function frame_body(tvb, tree)
+  local sub = tree:add(fw, tvb, "Frame")
+  if tvb:len() < 3 then
+    sub:add_expert_info(PI_MALFORMED, PI_ERROR, "frame body shorter than its header")
+    return "?"
+  end
+  local kind = tvb(0, 1):uint()
+  local flags = tvb(1, 1):uint()
+  local name = KINDS[kind] or string.format("0x%02x", kind)
+  sub:set_text("Frame: " .. name)
+  sub:add(f.kind, tvb(0, 1))
+  sub:add(f.flags, tvb(1, 1))
+  sub:add(f.channel, tvb(2, 1))
+  local at = 3
+  if bit.band(flags, 0x80) ~= 0 and tvb:len() >= 7 then
+    sub:add(f.seq, tvb(3, 4))
+    at = 7
+  end
+  local name_at = NAME_AT[kind]
+  if name_at and tvb:len() >= at + name_at + 2 then
+    local start = at + name_at
+    local len = tvb(start, 2):uint()
+    if tvb:len() >= start + 2 + len then
+      local text = tvb(start + 2, len):string()
+      sub:add(f.name, tvb(start + 2, len))
+      sub:append_text(" \"" .. text .. "\"")
+    end
+  end
+  return name
+end
+
+local function add_info(pinfo, name)
+  local info = tostring(pinfo.cols.info)
+  if string.sub(info, 1, 10) ~= "framewire:" then
+    pinfo.cols.info:set("framewire: " .. name)
+  else
+    pinfo.cols.info:append(", " .. name)
+  end
+end
+
+-- TCP: how long the stream frame at `offset` is (prefix included).
+local function stream_frame_len(tvb, pinfo, offset)
+  return tvb(offset, 4):uint() + 4
+end
+
+local function stream_frame(tvb, pinfo, tree)
+  pinfo.cols.protocol = "framewire"
+  local sub = tree:add(fw, tvb(), "framewire stream frame")
+  local len = tvb(0, 4):uint()
+  sub:add(f.length, tvb(0, 4))
+  sub:add(f.version, tvb(4, 1))
+  local name = frame_body(tvb(5, len - 5):tvb(), sub)
+  sub:add(f.crc, tvb(len, 4))
+  add_info(pinfo, name)
+  return len + 4
+end
+
+local function dissect_tcp(tvb, pinfo, tree)
+  dissect_tcp_pdus(tvb, tree, 4, stream_frame_len, stream_frame)
+  return tvb:len()
+end
+
+local function dissect_udp(tvb, pinfo, tree)
+  if tvb:len() < 20 or tvb(0, 2):uint() ~= 0x4657 then
+    return 0
+  end
+  pinfo.cols.protocol = "framewire"
+  local sub = tree:add(fw, tvb(), "framewire datagram")
+  sub:add(f.magic, tvb(0, 2))
+  sub:add(f.version, tvb(2, 1))
+  sub:add(f.dflags, tvb(3, 1))
+  sub:add(f.connection_id, tvb(4, 8))
+  sub:add(f.packet_number, tvb(12, 4))
+  local at = 16
+  if bit.band(tvb(3, 1):uint(), 1) ~= 0 and tvb:len() >= 34 then
+    sub:add(f.largest_acked, tvb(16, 4))
+    sub:add(f.ack_delay, tvb(20, 2))
+    sub:add(f.ack_bits, tvb(22, 8))
+    at = 30
+  end
+  local names = {}
+  local last = tvb:len() - 4
+  while at + 2 <= last do
+    local len = tvb(at, 2):uint()
+    sub:add(f.frame_length, tvb(at, 2))
+    if len == 0 or at + 2 + len > last then
+      sub:add_expert_info(PI_MALFORMED, PI_ERROR, "frame lengths do not tile the datagram")
+      break
+    end
+    table.insert(names, frame_body(tvb(at + 2, len):tvb(), sub))
+    at = at + 2 + len
+  end
+  sub:add(f.crc, tvb(last, 4))
+  if #names == 0 then
+    table.insert(names, "ack")
+  end
+  pinfo.cols.info:set("framewire: " .. table.concat(names, ", "))
+  return tvb:len()
+end
+
+local registered
+local function register()
+  local tcp = DissectorTable.get("tcp.port")
+  local udp = DissectorTable.get("udp.port")
+  if registered then
+    tcp:remove(registered, fw)
+    udp:remove(registered, fw)
+  end
+  registered = fw.prefs.port
+  tcp:add(registered, fw)
+  udp:add(registered, fw)
+end
+
+-- A datagram starts with the magic "FW"; a stream frame with its length, which no frame makes
+-- that large (the ceiling is far below 0x46570000).
+function fw.dissector(tvb, pinfo, tree)
+  if tvb:len() >= 2 and tvb(0, 2):uint() == 0x4657 then
+    return dissect_udp(tvb, pinfo, tree)
+  end
+  return dissect_tcp(tvb, pinfo, tree)
+end
+
+fw.prefs_changed = register
+register()
