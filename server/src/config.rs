@@ -63,6 +63,12 @@ pub struct ServerConfig {
     pub token_key_file: Option<std::path::PathBuf>,
     /// Refuse clients without a valid connect token (`AUTH_FAILED`).
     pub require_tokens: bool,
+    /// Write what the server receives and sends to this pcapng file; `None`: no capture.
+    pub capture: Option<std::path::PathBuf>,
+    /// Bytes a capture file may reach before it is rotated.
+    pub capture_max_bytes: u64,
+    /// Capture files kept, the current one included (`FILE`, `FILE.1`, ...).
+    pub capture_files: u32,
 }
 
 impl ServerConfig {
@@ -107,6 +113,9 @@ impl Default for ServerConfig {
             hub: crate::hub::HubConfig::default(),
             token_key_file: None,
             require_tokens: false,
+            capture: None,
+            capture_max_bytes: 100 << 20,
+            capture_files: 2,
         }
     }
 }

@@ -8,6 +8,7 @@ use framewire_protocol::wire::{Hello, Reason};
 use log::{debug, info, warn};
 use mio::net::TcpStream;
 
+use crate::capture::Way;
 use crate::counters::Counters;
 use crate::hub::{ClientId, Delivery, Hub};
 use crate::shared::Shared;
@@ -107,6 +108,7 @@ impl Connection {
                 Ok(0) => return Readable::Ended(End::PeerClosed),
                 Ok(n) => {
                     read += n;
+                    shared.capture(|c| c.tcp_data(self.peer, Way::In, &scratch[..n]));
                     let peer = self.peer.ip();
                     // The hub is held for one read's frames: the handshake's admission and the
                     // frames it carried.
@@ -164,7 +166,7 @@ impl Connection {
         if self.session.pending_output().len() >= WRITE_AHEAD {
             // Hand what is queued to the kernel before judging the peer slow: output waits for the
             // end of the turn only while it is small. A failed write is found by the next flush.
-            let _ = self.write_pending();
+            let _ = self.write_pending(shared);
         }
         let before = self.session.pending_output().len();
         let sent = match delivery {
@@ -236,9 +238,9 @@ impl Connection {
 
     /// Writes pending output until the socket would block. The connection ends when the session
     /// is over and everything it said has been written.
-    pub(crate) fn flush(&mut self) -> Option<End> {
+    pub(crate) fn flush(&mut self, shared: &Shared) -> Option<End> {
         self.dirty = false;
-        if let Err(end) = self.write_pending() {
+        if let Err(end) = self.write_pending(shared) {
             return Some(end);
         }
         (self.session.is_closed() && self.session.pending_output().is_empty())
@@ -246,11 +248,15 @@ impl Connection {
     }
 
     /// Writes pending output until it is all out or the socket would block.
-    fn write_pending(&mut self) -> Result<(), End> {
+    fn write_pending(&mut self, shared: &Shared) -> Result<(), End> {
         while !self.session.pending_output().is_empty() {
             match self.stream.write(self.session.pending_output()) {
                 Ok(0) => return Err(End::Failed(io::ErrorKind::WriteZero)),
-                Ok(n) => self.session.consume_output(n),
+                Ok(n) => {
+                    let written = &self.session.pending_output()[..n];
+                    shared.capture(|c| c.tcp_data(self.peer, Way::Out, written));
+                    self.session.consume_output(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(End::Failed(e.kind())),

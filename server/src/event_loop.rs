@@ -262,8 +262,11 @@ impl Worker {
             }
             self.run_timers(now);
             self.dispatch(now);
+            // The capture file stays readable while the server runs: what a turn saw is written.
+            self.shared.flush_capture();
         }
         self.close_all();
+        self.shared.flush_capture();
         Ok(())
     }
 
@@ -369,7 +372,10 @@ impl Worker {
                 break;
             }
             for token in std::mem::take(&mut self.dirty_tcp) {
-                let end = self.connections.get_mut(&token).and_then(|c| c.flush());
+                let end = self
+                    .connections
+                    .get_mut(&token)
+                    .and_then(|c| c.flush(&self.shared));
                 self.settle(now, token, end);
             }
             let mut ids = std::mem::take(&mut self.dirty_udp);
@@ -379,7 +385,7 @@ impl Worker {
                 let Some(udp) = self.udp.as_mut() else {
                     break;
                 };
-                udp.transmit(id, now, &self.shared.counters);
+                udp.transmit(id, now, &self.shared);
                 match udp.next(id) {
                     Next::At(deadline) => self.schedule(TimerKey::Udp(id), Some(deadline)),
                     Next::Ended { clean, timer } => {
@@ -452,6 +458,11 @@ impl Worker {
                         continue;
                     }
                     info!("{peer}: connected");
+                    if self.shared.capturing()
+                        && let Ok(local) = stream.local_addr()
+                    {
+                        self.shared.capture(|c| c.tcp_open(peer, local));
+                    }
                     let session = StreamSession::server(
                         Arc::clone(&self.session_config),
                         token.0 as u64,
@@ -498,6 +509,7 @@ impl Worker {
             if let Some(mut conn) = self.connections.remove(&token) {
                 let _ = self.poll.registry().deregister(conn.stream_mut());
                 self.shared.close_connection(conn.peer().ip());
+                self.shared.capture(|c| c.tcp_close(conn.peer()));
                 if conn.is_open_in_hub() {
                     let clean = conn.ended_cleanly();
                     self.shared
@@ -535,12 +547,12 @@ impl Worker {
         for token in tokens {
             let end = self.connections.get_mut(&token).and_then(|conn| {
                 conn.close(now, Reason::GOING_AWAY, "server shutting down");
-                conn.flush()
+                conn.flush(&self.shared)
             });
             self.settle(now, token, end);
         }
         if let Some(udp) = self.udp.as_mut() {
-            udp.close_all(now);
+            udp.close_all(now, &self.shared);
         }
         let deadline = std::time::Instant::now() + SHUTDOWN_FLUSH;
         let mut events = Events::with_capacity(1024);
@@ -557,7 +569,7 @@ impl Worker {
             for event in &events {
                 let token = event.token();
                 if let Some(conn) = self.connections.get_mut(&token) {
-                    let end = conn.flush();
+                    let end = conn.flush(&self.shared);
                     self.settle(now, token, end);
                 }
             }

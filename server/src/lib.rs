@@ -23,6 +23,7 @@
 //!
 //! `recvmmsg`/`sendmmsg` and UDP segmentation offload: one datagram per system call for now.
 
+mod capture;
 pub mod config;
 mod connection;
 pub mod counters;

@@ -11,6 +11,7 @@ use log::{error, info};
 use mio::{Poll, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::capture::PacketCapture;
 use crate::config::ServerConfig;
 use crate::counters::{CounterSnapshot, Counters};
 use crate::event_loop::{WAKER, Worker};
@@ -82,6 +83,23 @@ fn udp_socket(addr: SocketAddr, reuse_port: bool) -> io::Result<mio::net::UdpSoc
     Ok(mio::net::UdpSocket::from_std(socket.into()))
 }
 
+/// The packet capture `--capture` asks for, created (and its file truncated) now.
+fn open_capture(config: &ServerConfig) -> io::Result<Option<PacketCapture>> {
+    let Some(path) = &config.capture else {
+        return Ok(None);
+    };
+    let capture =
+        PacketCapture::create(path.clone(), config.capture_max_bytes, config.capture_files)
+            .map_err(|e| io::Error::new(e.kind(), format!("capture {}: {e}", path.display())))?;
+    info!(
+        "capturing packets to {} (rotated at {} bytes, {} files kept)",
+        path.display(),
+        config.capture_max_bytes,
+        config.capture_files
+    );
+    Ok(Some(capture))
+}
+
 impl Server {
     /// Binds every worker's listener (and UDP socket) to the configured addresses.
     ///
@@ -146,12 +164,14 @@ impl Server {
             udp_sessions: config.max_udp_sessions,
             handshakes_per_address_per_sec: config.max_handshakes_per_address_per_sec,
         };
+        let capture = open_capture(config)?;
         let shared = Arc::new(Shared::new(
             hub,
             wakers,
             counters,
             limits,
             std::time::Instant::now(),
+            capture,
         ));
         let mut udps = udps.into_iter();
         let mut listeners = listeners.into_iter();

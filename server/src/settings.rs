@@ -241,6 +241,33 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "capture",
+        value: "FILE",
+        help: "write what the server receives and sends to FILE (pcapng: Wireshark, framewire inspect)",
+        set: |c, v| {
+            c.capture = Some(v.into());
+            Ok(())
+        },
+    },
+    Setting {
+        key: "capture_max_bytes",
+        value: "BYTES",
+        help: "rotate the capture file at this size (default 104857600)",
+        set: |c, v| {
+            c.capture_max_bytes = number(v, 4096, u64::MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "capture_files",
+        value: "N",
+        help: "capture files kept, FILE, FILE.1, ... (default 2)",
+        set: |c, v| {
+            c.capture_files = number(v, 1, 1000)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "max_name_len",
         value: "BYTES",
         help: "longest topic, filter, service or queue name (default 256)",

@@ -17,6 +17,7 @@ use framewire_protocol::wire::Reason;
 use log::error;
 use mio::Waker;
 
+use crate::capture::PacketCapture;
 use crate::counters::Counters;
 use crate::hub::{ClientId, Delivery, Hub};
 
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     handshakes_per_sec: u32,
     /// The protocol clock's zero, the same for every worker.
     pub(crate) epoch: std::time::Instant,
+    /// The packet capture (`--capture`), if one is being written.
+    capture: Option<Mutex<PacketCapture>>,
 }
 
 fn unpoisoned<T>(r: std::sync::LockResult<MutexGuard<'_, T>>) -> MutexGuard<'_, T> {
@@ -98,6 +101,7 @@ impl Shared {
         counters: Arc<Counters>,
         limits: SharedLimits,
         epoch: std::time::Instant,
+        capture: Option<PacketCapture>,
     ) -> Self {
         Self {
             hub: Mutex::new(hub),
@@ -118,7 +122,25 @@ impl Shared {
             handshakes: Mutex::new(HashMap::new()),
             handshakes_per_sec: limits.handshakes_per_address_per_sec,
             epoch,
+            capture: capture.map(Mutex::new),
         }
+    }
+
+    /// Whether a packet capture is being written.
+    pub(crate) fn capturing(&self) -> bool {
+        self.capture.is_some()
+    }
+
+    /// Records into the packet capture, if one is being written.
+    pub(crate) fn capture(&self, record: impl FnOnce(&mut PacketCapture)) {
+        if let Some(capture) = &self.capture {
+            record(&mut unpoisoned(capture.lock()));
+        }
+    }
+
+    /// Writes out what the packet capture has buffered.
+    pub(crate) fn flush_capture(&self) {
+        self.capture(PacketCapture::flush);
     }
 
     pub(crate) fn workers(&self) -> usize {

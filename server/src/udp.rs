@@ -19,6 +19,7 @@ use framewire_protocol::wire::{Hello, MAX_DATAGRAM_SIZE, Reason, Text};
 use log::{debug, info, warn};
 use mio::net::UdpSocket;
 
+use crate::capture::Way;
 use crate::counters::Counters;
 use crate::hub::{ClientId, Delivery, Hub};
 use crate::shared::{Inbound, Shared};
@@ -73,6 +74,8 @@ pub(crate) struct UdpService {
     workers: u64,
     /// Buffers to receive many datagrams per system call; `None`: one per call.
     batch: Option<Box<RecvBatch>>,
+    /// The socket's own address, for the packet capture.
+    local: SocketAddr,
 }
 
 impl UdpService {
@@ -91,6 +94,7 @@ impl UdpService {
             ..EndpointConfig::default()
         };
         Ok(Self {
+            local: socket.local_addr()?,
             socket,
             endpoint: Endpoint::new(config, random_key()?, random_key()?),
             sessions: HashMap::new(),
@@ -184,6 +188,7 @@ impl UdpService {
         shared: &Shared,
         touched: &mut Vec<u64>,
     ) {
+        shared.capture(|c| c.udp(from, self.local, Way::In, datagram));
         let handshake = framewire_protocol::wire::PacketView::new_checked(datagram)
             .is_ok_and(|v| v.connection_id() == 0);
         if handshake && !shared.allow_handshake(from.ip(), now) {
@@ -222,11 +227,11 @@ impl UdpService {
             shared.hub().session_ended(now, ClientId::Udp(id), true);
         }
         match outcome {
-            Outcome::Reply(n) => send(&self.socket, &self.out[..n], from),
+            Outcome::Reply(n) => send(&self.socket, &self.out[..n], from, shared, self.local),
             Outcome::Accept { session, reply } => {
                 let id = session.connection_id();
                 info!("{from}: udp session {id} established");
-                send(&self.socket, &self.out[..reply], from);
+                send(&self.socket, &self.out[..reply], from, shared, self.local);
                 self.sessions.insert(
                     id,
                     Peer {
@@ -361,7 +366,8 @@ impl UdpService {
 
     /// Sends what a session has to send now, and adds what it refused since the last turn to the
     /// server's counters.
-    pub(crate) fn transmit(&mut self, id: u64, now: Instant, counters: &Counters) {
+    pub(crate) fn transmit(&mut self, id: u64, now: Instant, shared: &Shared) {
+        let counters = &shared.counters;
         let Some(Peer {
             session, counted, ..
         }) = self.sessions.get_mut(&id)
@@ -375,18 +381,30 @@ impl UdpService {
         );
         *counted = (stats.refused, stats.reassembly_expired);
         while let Some(t) = session.poll_transmit(now, &mut self.out) {
-            send(&self.socket, &self.out[..t.len], t.destination);
+            send(
+                &self.socket,
+                &self.out[..t.len],
+                t.destination,
+                shared,
+                self.local,
+            );
         }
     }
 
     /// Closes every session with `GOING_AWAY`, sending each its Close once.
-    pub(crate) fn close_all(&mut self, now: Instant) {
+    pub(crate) fn close_all(&mut self, now: Instant, shared: &Shared) {
         let ids: Vec<u64> = self.sessions.keys().copied().collect();
         for id in ids {
             if let Some(Peer { session, .. }) = self.sessions.get_mut(&id) {
                 session.close(now, Reason::GOING_AWAY, "server shutting down");
                 while let Some(t) = session.poll_transmit(now, &mut self.out) {
-                    send(&self.socket, &self.out[..t.len], t.destination);
+                    send(
+                        &self.socket,
+                        &self.out[..t.len],
+                        t.destination,
+                        shared,
+                        self.local,
+                    );
                 }
             }
         }
@@ -394,7 +412,8 @@ impl UdpService {
     }
 }
 
-fn send(socket: &UdpSocket, datagram: &[u8], to: SocketAddr) {
+fn send(socket: &UdpSocket, datagram: &[u8], to: SocketAddr, shared: &Shared, local: SocketAddr) {
+    shared.capture(|c| c.udp(to, local, Way::Out, datagram));
     match socket.send_to(datagram, to) {
         Ok(_) => {}
         // The session resends what must arrive; nothing waits for the socket.
