@@ -52,8 +52,8 @@ fn check(name: &str, link: DataLink) {
         ("CloseAck", 6),
         // What these captures hold, which tests the reader, not the sessions: TCP 3 pings and a
         // sys.ping, the subscribe and the publish each answered; UDP 3 pings and a sys.ping,
-        // where the client's engine sent each request in two datagrams microseconds apart and
-        // each was answered twice (the session engine's issue, seen first here).
+        // each request and each response sent twice: a small datagram whose reliable messages
+        // are the only ones in flight is copied at once (SessionConfig::lone_redundancy_max).
         ("Request", 12),
         ("Response", 14),
         ("Subscribe", 1),
