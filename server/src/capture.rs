@@ -51,6 +51,9 @@ pub(crate) struct PacketCapture {
     /// Open TCP connections by client address.
     tcp: HashMap<SocketAddr, TcpSeq>,
     scratch: Vec<u8>,
+    /// Set by the first write that fails (a full disk, say): the capture stops, logged once,
+    /// rather than warn for every packet.
+    failed: bool,
 }
 
 impl PacketCapture {
@@ -65,6 +68,7 @@ impl PacketCapture {
             files: files.max(1),
             tcp: HashMap::new(),
             scratch: Vec::with_capacity(2048),
+            failed: false,
         };
         capture.header()?;
         Ok(capture)
@@ -209,6 +213,9 @@ impl PacketCapture {
 
     /// Writes `scratch` as an enhanced packet block, then rotates if the file is full.
     fn packet(&mut self) {
+        if self.failed {
+            return;
+        }
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO)
@@ -225,8 +232,13 @@ impl PacketCapture {
             .block(ENHANCED_PACKET, &body)
             .and_then(|()| self.rotate_if_full());
         if let Err(e) = result {
-            warn!("capture {}: {e}", self.path.display());
+            self.fail(&e);
         }
+    }
+
+    fn fail(&mut self, e: &io::Error) {
+        warn!("capture {}: {e}; capturing stops", self.path.display());
+        self.failed = true;
     }
 
     fn rotate_if_full(&mut self) -> io::Result<()> {
@@ -250,8 +262,10 @@ impl PacketCapture {
 
     /// Writes out what is buffered.
     pub(crate) fn flush(&mut self) {
-        if let Err(e) = self.out.flush() {
-            warn!("capture {}: {e}", self.path.display());
+        if !self.failed
+            && let Err(e) = self.out.flush()
+        {
+            self.fail(&e);
         }
     }
 }
@@ -273,5 +287,52 @@ fn ip_builder(src: IpAddr, dst: IpAddr) -> Option<PacketBuilderStep<IpHeaders>> 
         (IpAddr::V4(s), IpAddr::V4(d)) => Some(PacketBuilder::ipv4(s.octets(), d.octets(), 64)),
         (IpAddr::V6(s), IpAddr::V6(d)) => Some(PacketBuilder::ipv6(s.octets(), d.octets(), 64)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A device that refuses every write (as a full disk does): the capture stops once, quietly,
+    /// and the server goes on.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_failing_file_stops_the_capture_once() {
+        let mut capture = PacketCapture::create("/dev/full".into(), 1 << 20, 1).unwrap();
+        let client: SocketAddr = "127.0.0.2:5000".parse().unwrap();
+        let server: SocketAddr = "127.0.0.1:7400".parse().unwrap();
+        capture.tcp_open(client, server);
+        capture.tcp_data(client, Way::In, &vec![0; 100_000]);
+        assert!(
+            capture.failed,
+            "100 kB through an 8 KiB buffer reaches the device"
+        );
+        capture.tcp_data(client, Way::Out, b"more");
+        capture.udp(client, server, Way::In, b"datagram");
+        capture.flush();
+        capture.tcp_close(client);
+    }
+
+    #[test]
+    fn sequence_numbers_count_the_bytes_each_way() {
+        let dir = std::env::temp_dir().join(format!("fw-capture-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut capture = PacketCapture::create(dir.join("c.pcapng"), 1 << 20, 1).unwrap();
+        let client: SocketAddr = "[::1]:5000".parse().unwrap();
+        let server: SocketAddr = "[::1]:7400".parse().unwrap();
+        capture.tcp_open(client, server);
+        capture.tcp_data(client, Way::In, &vec![1; 70_000]);
+        capture.tcp_data(client, Way::Out, &[2; 10]);
+        let seq = capture.tcp[&client];
+        assert_eq!(seq.client, 1_000 + 70_000);
+        assert_eq!(seq.server_seq, 5_000 + 10);
+        capture.tcp_close(client);
+        assert!(capture.tcp.is_empty());
+        // A client and a server of different families are not written, and nothing breaks.
+        capture.udp("127.0.0.1:1".parse().unwrap(), server, Way::In, b"x");
+        capture.flush();
+        assert!(!capture.failed);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
