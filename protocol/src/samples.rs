@@ -309,3 +309,53 @@ pub fn datagrams() -> Vec<SampleDatagram> {
         },
     ]
 }
+
+/// A client's Hello with `padding` bytes of padding (0: none), for tests that speak to a server
+/// over raw sockets.
+///
+/// # Panics
+/// If the padding is too large for an option.
+pub fn hello(nonce: u64, padding: usize) -> Frame {
+    let options = if padding == 0 {
+        HelloOptions::new()
+    } else {
+        HelloOptions::builder()
+            .padding(padding)
+            .build()
+            .expect("padding fits an option")
+    };
+    Frame::new(Hello {
+        min_version: 1,
+        max_version: 1,
+        idle_timeout_ms: 0,
+        max_frame_len: 65_536,
+        nonce,
+        options,
+    })
+}
+
+/// One datagram (no ack block) carrying `frames`, zero-filled up to `pad_to` bytes if it is
+/// shorter (a damaged tail, for tests of what a receiver drops).
+///
+/// # Panics
+/// If the frames do not fit one datagram.
+pub fn datagram(
+    connection_id: u64,
+    packet_number: u32,
+    frames: &[Frame],
+    pad_to: usize,
+) -> Vec<u8> {
+    let mut buf = vec![0u8; 65_536];
+    let header = PacketHeader {
+        connection_id,
+        packet_number,
+        ack: None,
+    };
+    let mut b = crate::wire::DatagramBuilder::new(&mut buf, &header).expect("room for a header");
+    for f in frames {
+        assert!(b.push(f).expect("an encodable frame"), "the frames fit");
+    }
+    let n = b.finish().expect("a finished datagram");
+    buf.truncate(n.max(pad_to));
+    buf
+}

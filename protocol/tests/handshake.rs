@@ -13,8 +13,7 @@ use framewire_protocol::session::{
 };
 use framewire_protocol::sim::Rng;
 use framewire_protocol::wire::{
-    ChannelKind, Data, Datagram, DatagramBuilder, Frame, FrameBody, Hello, HelloOptions,
-    MIN_HELLO_DATAGRAM, PacketHeader, Reason,
+    ChannelKind, Data, Datagram, Frame, FrameBody, Hello, HelloOptions, MIN_HELLO_DATAGRAM, Reason,
 };
 
 const SERVER: &str = "10.0.0.100:7400";
@@ -49,17 +48,7 @@ fn hello_datagram(nonce: u64, cookie: Option<&[u8]>, size: usize, versions: (u8,
         opts = opts.padding(size - unpadded - 3);
     }
     let frame = base(opts.build().unwrap());
-    let mut buf = vec![0u8; 2048];
-    let header = PacketHeader {
-        connection_id: 0,
-        packet_number: 0,
-        ack: None,
-    };
-    let mut b = DatagramBuilder::new(&mut buf, &header).unwrap();
-    assert!(b.push(&frame).unwrap());
-    let n = b.finish().unwrap();
-    buf.truncate(n);
-    buf
+    framewire_protocol::samples::datagram(0, 0, &[frame], 0)
 }
 
 fn first_frame(datagram: &[u8]) -> FrameBody {

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use framewire_client::FrameStream;
+use framewire_protocol::samples;
 use framewire_protocol::wire::{
-    DatagramBuilder, Frame, FrameBody, Hello, HelloOptions, PacketHeader, Request, Text,
-    encode_stream_frame_into,
+    Frame, FrameBody, Hello, HelloOptions, Request, Text, encode_stream_frame_into,
 };
 
 use common::{DEADLINE, ServerProcess};
@@ -57,25 +57,7 @@ fn from(i: usize) -> IpAddr {
 
 /// A sample datagram for mutation: a padded Hello under connection id 0.
 fn hello_datagram() -> Vec<u8> {
-    let hello = Frame::new(Hello {
-        min_version: 1,
-        max_version: 1,
-        idle_timeout_ms: 0,
-        max_frame_len: 65_536,
-        nonce: 7,
-        options: HelloOptions::builder().padding(1100).build().unwrap(),
-    });
-    let mut buf = vec![0u8; 2048];
-    let header = PacketHeader {
-        connection_id: 0,
-        packet_number: 0,
-        ack: None,
-    };
-    let mut b = DatagramBuilder::new(&mut buf, &header).unwrap();
-    assert!(b.push(&hello).unwrap());
-    let n = b.finish().unwrap();
-    buf.truncate(n);
-    buf
+    samples::datagram(0, 0, &[samples::hello(7, 1100)], 0)
 }
 
 /// UDP: random datagrams, and mutated Hellos (a few bytes flipped), from many addresses.

@@ -5,39 +5,11 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use framewire_protocol::samples::{datagram, hello};
 use framewire_protocol::session::Event;
-use framewire_protocol::wire::{
-    DatagramBuilder, Fragment, Frame, FrameBody, Hello, HelloOptions, PacketHeader, Request, Text,
-};
+use framewire_protocol::wire::{Fragment, Frame, FrameBody, Hello, HelloOptions, Request, Text};
 use framewire_server::ServerConfig;
 use framewire_tests::{DEADLINE, TestClient, TestServer, UdpClient, Via};
-
-fn datagram(connection_id: u64, packet_number: u32, frames: &[Frame], pad_to: usize) -> Vec<u8> {
-    let mut buf = vec![0u8; 65_536];
-    let header = PacketHeader {
-        connection_id,
-        packet_number,
-        ack: None,
-    };
-    let mut b = DatagramBuilder::new(&mut buf, &header).unwrap();
-    for f in frames {
-        assert!(b.push(f).unwrap());
-    }
-    let n = b.finish().unwrap();
-    buf.truncate(n.max(pad_to));
-    buf
-}
-
-fn hello(nonce: u64, padding: usize) -> Frame {
-    Frame::new(Hello {
-        min_version: 1,
-        max_version: 1,
-        idle_timeout_ms: 0,
-        max_frame_len: 65_536,
-        nonce,
-        options: HelloOptions::builder().padding(padding).build().unwrap(),
-    })
-}
 
 /// From 60 addresses, Hellos of every size (short ones unpadded), Hellos echoing forged cookies,
 /// datagrams for sessions that do not exist, and garbage: no address ever gets back more bytes

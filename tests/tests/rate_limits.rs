@@ -4,9 +4,8 @@
 use std::net::UdpSocket;
 use std::time::Duration;
 
-use framewire_protocol::wire::{
-    DatagramBuilder, Frame, FrameBody, Hello, HelloOptions, PacketHeader, Reason,
-};
+use framewire_protocol::samples;
+use framewire_protocol::wire::{FrameBody, HelloOptions, Reason};
 use framewire_server::ServerConfig;
 use framewire_tests::{DEADLINE, FrameStream, TestServer};
 
@@ -54,25 +53,9 @@ fn udp_hellos_past_the_rate_get_no_answer() {
     socket
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
-    let hello = Frame::new(Hello {
-        min_version: 1,
-        max_version: 1,
-        idle_timeout_ms: 0,
-        max_frame_len: 65_536,
-        nonce: 1,
-        options: HelloOptions::builder().padding(1200).build().unwrap(),
-    });
-    let mut buf = vec![0u8; 2048];
-    let header = PacketHeader {
-        connection_id: 0,
-        packet_number: 0,
-        ack: None,
-    };
-    let mut b = DatagramBuilder::new(&mut buf, &header).unwrap();
-    assert!(b.push(&hello).unwrap());
-    let n = b.finish().unwrap();
+    let hello = samples::datagram(0, 0, &[samples::hello(1, 1200)], 0);
     for _ in 0..20 {
-        socket.send_to(&buf[..n], server.udp_addr()).unwrap();
+        socket.send_to(&hello, server.udp_addr()).unwrap();
     }
     let mut answers = 0;
     let mut inbox = vec![0u8; 65_536];

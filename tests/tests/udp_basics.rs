@@ -6,11 +6,9 @@ use std::net::UdpSocket;
 use std::time::Duration;
 
 use bytes::Bytes;
+use framewire_protocol::samples;
 use framewire_protocol::session::Event;
-use framewire_protocol::wire::{
-    Data, DatagramBuilder, Frame, FrameBody, Hello, HelloOptions, PacketHeader, Request, Status,
-    Text,
-};
+use framewire_protocol::wire::{Data, Frame, FrameBody, HelloOptions, Request, Status, Text};
 use framewire_server::ServerConfig;
 use framewire_tests::{DEADLINE, TestServer, UdpClient};
 
@@ -84,25 +82,10 @@ fn a_short_hello_gets_no_answer() {
     socket
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let hello = Frame::new(Hello {
-        min_version: 1,
-        max_version: 1,
-        idle_timeout_ms: 0,
-        max_frame_len: 65_536,
-        nonce: 1,
-        options: HelloOptions::new(),
-    });
-    let mut buf = vec![0u8; 2048];
-    let header = PacketHeader {
-        connection_id: 0,
-        packet_number: 0,
-        ack: None,
-    };
-    let mut b = DatagramBuilder::new(&mut buf, &header).unwrap();
-    assert!(b.push(&hello).unwrap());
-    let n = b.finish().unwrap();
+    let hello = samples::datagram(0, 0, &[samples::hello(1, 0)], 0);
+    let n = hello.len();
     assert!(n < 1200, "an unpadded Hello");
-    socket.send_to(&buf[..n], server.udp_addr()).unwrap();
+    socket.send_to(&hello, server.udp_addr()).unwrap();
     let mut inbox = [0u8; 2048];
     let answer = socket.recv_from(&mut inbox);
     assert!(
