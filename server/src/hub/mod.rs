@@ -512,5 +512,16 @@ impl Hub {
     }
 }
 
+/// Removes one `item` from an unordered list; whether it was there.
+fn remove_one<T: PartialEq>(list: &mut Vec<T>, item: &T) -> bool {
+    match list.iter().position(|x| x == item) {
+        Some(i) => {
+            list.swap_remove(i);
+            true
+        }
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests;

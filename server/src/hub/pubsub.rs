@@ -123,13 +123,10 @@ impl PubSub {
         out: &mut Outputs,
     ) {
         let me = Subscriber::Live(client);
-        let removed = self.filters.get_mut(&me).is_some_and(|mine| {
-            let at = mine.iter().position(|f| f == filter);
-            if let Some(i) = at {
-                mine.swap_remove(i);
-            }
-            at.is_some()
-        });
+        let removed = self
+            .filters
+            .get_mut(&me)
+            .is_some_and(|mine| super::remove_one(mine, filter));
         if removed {
             self.tree.remove(filter.as_str(), me);
             self.subscriptions -= 1;

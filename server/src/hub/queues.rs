@@ -329,9 +329,7 @@ impl Queues {
     fn requeue(&mut self, delivery: u64) -> Option<Text> {
         let u = self.unacked.remove(&delivery)?;
         if let Some(c) = self.by_client.get_mut(&u.consumer) {
-            if let Some(i) = c.deliveries.iter().position(|&d| d == delivery) {
-                c.deliveries.swap_remove(i);
-            }
+            super::remove_one(&mut c.deliveries, &delivery);
             if c.is_empty() {
                 self.by_client.remove(&u.consumer);
             }
@@ -395,10 +393,7 @@ impl Queues {
         item: u64,
     ) {
         if let Some(c) = self.by_client.get_mut(&client) {
-            let l = list(c);
-            if let Some(i) = l.iter().position(|&x| x == item) {
-                l.swap_remove(i);
-            }
+            super::remove_one(list(c), &item);
             if c.is_empty() {
                 self.by_client.remove(&client);
             }

@@ -94,13 +94,10 @@ impl Services {
     }
 
     pub(crate) fn unregister(&mut self, client: ClientId, id: u32, name: &Text, out: &mut Outputs) {
-        let removed = self.registered.get_mut(&client).is_some_and(|mine| {
-            let at = mine.iter().position(|n| n == name);
-            if let Some(i) = at {
-                mine.swap_remove(i);
-            }
-            at.is_some()
-        });
+        let removed = self
+            .registered
+            .get_mut(&client)
+            .is_some_and(|mine| super::remove_one(mine, name));
         if removed {
             self.drop_provider(name, client);
             out.ok(client, id);

@@ -216,16 +216,12 @@ fn remove_in<S: Eq>(node: &mut Node<S>, levels: &[&str], subscriber: S) -> bool 
 }
 
 fn take<S: Eq>(list: &mut Vec<S>, subscriber: &S) -> bool {
-    match list.iter().position(|s| s == subscriber) {
-        Some(i) => {
-            list.swap_remove(i);
-            if list.is_empty() {
-                *list = Vec::new();
-            }
-            true
-        }
-        None => false,
+    let removed = super::remove_one(list, subscriber);
+    if list.is_empty() {
+        // An empty node's list gives its storage back.
+        *list = Vec::new();
     }
+    removed
 }
 
 #[cfg(test)]
