@@ -81,7 +81,7 @@ impl PacketCapture {
         shb.extend_from_slice(&1u16.to_le_bytes());
         shb.extend_from_slice(&0u16.to_le_bytes());
         shb.extend_from_slice(&u64::MAX.to_le_bytes());
-        self.block(SECTION_HEADER, &shb)?;
+        self.block(SECTION_HEADER, &[&shb])?;
         // Interface: RAW, no snap length, nanosecond timestamps (if_tsresol = 9).
         let mut idb = Vec::with_capacity(20);
         idb.extend_from_slice(&LINKTYPE_RAW.to_le_bytes());
@@ -91,16 +91,20 @@ impl PacketCapture {
         idb.extend_from_slice(&1u16.to_le_bytes());
         idb.extend_from_slice(&[9, 0, 0, 0]);
         idb.extend_from_slice(&[0, 0, 0, 0]);
-        self.block(INTERFACE_DESCRIPTION, &idb)
+        self.block(INTERFACE_DESCRIPTION, &[&idb])
     }
 
-    fn block(&mut self, kind: u32, body: &[u8]) -> io::Result<()> {
-        let padded = body.len().next_multiple_of(4);
+    /// Writes one block whose body is `parts`, one after another.
+    fn block(&mut self, kind: u32, parts: &[&[u8]]) -> io::Result<()> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let padded = len.next_multiple_of(4);
         let total = (12 + padded) as u32;
         self.out.write_all(&kind.to_le_bytes())?;
         self.out.write_all(&total.to_le_bytes())?;
-        self.out.write_all(body)?;
-        self.out.write_all(&[0; 3][..padded - body.len()])?;
+        for part in parts {
+            self.out.write_all(part)?;
+        }
+        self.out.write_all(&[0; 3][..padded - len])?;
         self.out.write_all(&total.to_le_bytes())?;
         self.written += u64::from(total);
         Ok(())
@@ -221,16 +225,17 @@ impl PacketCapture {
             .unwrap_or(Duration::ZERO)
             .as_nanos() as u64;
         let len = self.scratch.len() as u32;
-        let mut body = Vec::with_capacity(20 + self.scratch.len());
-        body.extend_from_slice(&0u32.to_le_bytes());
-        body.extend_from_slice(&((nanos >> 32) as u32).to_le_bytes());
-        body.extend_from_slice(&(nanos as u32).to_le_bytes());
-        body.extend_from_slice(&len.to_le_bytes());
-        body.extend_from_slice(&len.to_le_bytes());
-        body.extend_from_slice(&self.scratch);
+        // Interface 0, the time, captured and original lengths: no copy of the packet itself.
+        let mut head = [0u8; 20];
+        head[4..8].copy_from_slice(&((nanos >> 32) as u32).to_le_bytes());
+        head[8..12].copy_from_slice(&(nanos as u32).to_le_bytes());
+        head[12..16].copy_from_slice(&len.to_le_bytes());
+        head[16..20].copy_from_slice(&len.to_le_bytes());
+        let packet = std::mem::take(&mut self.scratch);
         let result = self
-            .block(ENHANCED_PACKET, &body)
+            .block(ENHANCED_PACKET, &[&head, &packet])
             .and_then(|()| self.rotate_if_full());
+        self.scratch = packet;
         if let Err(e) = result {
             self.fail(&e);
         }

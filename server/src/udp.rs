@@ -380,15 +380,14 @@ impl UdpService {
             stats.reassembly_expired.saturating_sub(counted.1),
         );
         *counted = (stats.refused, stats.reassembly_expired);
-        while let Some(t) = session.poll_transmit(now, &mut self.out) {
-            send(
-                &self.socket,
-                &self.out[..t.len],
-                t.destination,
-                shared,
-                self.local,
-            );
-        }
+        send_all(
+            session,
+            now,
+            &mut self.out,
+            &self.socket,
+            self.local,
+            shared,
+        );
     }
 
     /// Closes every session with `GOING_AWAY`, sending each its Close once.
@@ -397,18 +396,31 @@ impl UdpService {
         for id in ids {
             if let Some(Peer { session, .. }) = self.sessions.get_mut(&id) {
                 session.close(now, Reason::GOING_AWAY, "server shutting down");
-                while let Some(t) = session.poll_transmit(now, &mut self.out) {
-                    send(
-                        &self.socket,
-                        &self.out[..t.len],
-                        t.destination,
-                        shared,
-                        self.local,
-                    );
-                }
+                send_all(
+                    session,
+                    now,
+                    &mut self.out,
+                    &self.socket,
+                    self.local,
+                    shared,
+                );
             }
         }
         self.sessions.clear();
+    }
+}
+
+/// Sends everything `session` has to send now, through `out`.
+fn send_all(
+    session: &mut Session,
+    now: Instant,
+    out: &mut [u8],
+    socket: &UdpSocket,
+    local: SocketAddr,
+    shared: &Shared,
+) {
+    while let Some(t) = session.poll_transmit(now, out) {
+        send(socket, &out[..t.len], t.destination, shared, local);
     }
 }
 

@@ -53,8 +53,11 @@ pub enum ScanEvent {
 /// at most one frame's worth of bytes (`max_frame_len` plus the prefix).
 #[derive(Debug, Clone)]
 pub struct FrameScanner {
+    /// Bytes received; those before `start` are consumed (compacted away once per push, not per
+    /// frame).
     buf: Vec<u8>,
-    /// Stream offset of `buf[0]`.
+    start: usize,
+    /// Stream offset of `buf[start]`.
     buf_offset: u64,
     in_step: bool,
     max_frame_len: u32,
@@ -68,6 +71,7 @@ impl FrameScanner {
     pub fn new(max_frame_len: u32, from_start: bool) -> Self {
         Self {
             buf: Vec::new(),
+            start: 0,
             buf_offset: 0,
             in_step: from_start,
             max_frame_len: max_frame_len.max(MIN_FRAME_LEN),
@@ -79,12 +83,14 @@ impl FrameScanner {
     pub fn push(&mut self, piece: StreamPiece, out: &mut Vec<ScanEvent>) {
         match piece {
             StreamPiece::Data(bytes) => {
+                self.buf.drain(..self.start);
+                self.start = 0;
                 self.buf.extend_from_slice(&bytes);
                 self.scan(out);
             }
             StreamPiece::Gap(len) => {
                 // A frame cut by the gap can never complete.
-                self.skip(self.buf.len());
+                self.skip(self.pending().len());
                 self.flush_skipped(out);
                 out.push(ScanEvent::Gap {
                     offset: self.buf_offset,
@@ -98,7 +104,7 @@ impl FrameScanner {
 
     /// The stream has ended: bytes left over (a frame cut short by the capture) are skipped.
     pub fn finish(&mut self, out: &mut Vec<ScanEvent>) {
-        self.skip(self.buf.len());
+        self.skip(self.pending().len());
         self.flush_skipped(out);
     }
 
@@ -144,7 +150,7 @@ impl FrameScanner {
     fn find_frame(&mut self) -> Option<usize> {
         let mut first_incomplete = None;
         let mut at = 0;
-        while self.buf.len() - at >= LENGTH_PREFIX_LEN {
+        while self.pending().len() - at >= LENGTH_PREFIX_LEN {
             match self.frame_at(at) {
                 Candidate::Frame(..) => return Some(at),
                 Candidate::Incomplete => {
@@ -159,7 +165,7 @@ impl FrameScanner {
     }
 
     fn frame_at(&self, at: usize) -> Candidate {
-        let Some(prefix) = self.buf.get(at..at + LENGTH_PREFIX_LEN) else {
+        let Some(prefix) = self.pending().get(at..at + LENGTH_PREFIX_LEN) else {
             return Candidate::Incomplete;
         };
         let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
@@ -173,7 +179,7 @@ impl FrameScanner {
             });
         }
         let wire_len = LENGTH_PREFIX_LEN + len as usize;
-        let Some(bytes) = self.buf.get(at..at + wire_len) else {
+        let Some(bytes) = self.pending().get(at..at + wire_len) else {
             return Candidate::Incomplete;
         };
         match decode_stream_frame(bytes, self.max_frame_len) {
@@ -182,8 +188,13 @@ impl FrameScanner {
         }
     }
 
+    /// The bytes not yet consumed.
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
     fn consume(&mut self, n: usize) {
-        self.buf.drain(..n);
+        self.start += n;
         self.buf_offset += n as u64;
     }
 
@@ -344,10 +355,10 @@ mod tests {
             let mut out = Vec::new();
             for c in chunks {
                 s.push(StreamPiece::Data(c), &mut out);
-                prop_assert!(s.buf.len() <= 1024 + LENGTH_PREFIX_LEN);
+                prop_assert!(s.pending().len() <= 1024 + LENGTH_PREFIX_LEN);
             }
             s.finish(&mut out);
-            prop_assert!(s.buf.is_empty());
+            prop_assert!(s.pending().is_empty());
         }
 
         /// A stream of frames entered at any byte yields every frame that starts after the entry
