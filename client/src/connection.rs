@@ -689,9 +689,9 @@ impl Connection {
             mio::Interest::READABLE
         };
         if reregister {
-            link.reregister(registry, token, interest)?;
+            registry.reregister(link.source(), token, interest)?;
         } else {
-            link.register(registry, token, interest)?;
+            registry.register(link.source(), token, interest)?;
         }
         Ok(true)
     }

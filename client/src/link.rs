@@ -184,28 +184,11 @@ impl Link {
         }
     }
 
-    /// Registers the socket with a mio registry (for callers that wait on readiness).
-    pub(crate) fn register(
-        &mut self,
-        registry: &mio::Registry,
-        token: mio::Token,
-        interest: mio::Interest,
-    ) -> io::Result<()> {
+    /// The socket, as mio registers it (for callers that wait on readiness).
+    pub(crate) fn source(&mut self) -> &mut dyn mio::event::Source {
         match self {
-            Self::Tcp { stream, .. } => registry.register(stream, token, interest),
-            Self::Udp { socket, .. } => registry.register(socket, token, interest),
-        }
-    }
-
-    pub(crate) fn reregister(
-        &mut self,
-        registry: &mio::Registry,
-        token: mio::Token,
-        interest: mio::Interest,
-    ) -> io::Result<()> {
-        match self {
-            Self::Tcp { stream, .. } => registry.reregister(stream, token, interest),
-            Self::Udp { socket, .. } => registry.reregister(socket, token, interest),
+            Self::Tcp { stream, .. } => stream,
+            Self::Udp { socket, .. } => socket,
         }
     }
 }
