@@ -44,20 +44,7 @@ fn free_port() -> io::Result<u16> {
 /// # Errors
 /// It has not been built.
 pub fn framewire_binary() -> io::Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let dir = exe.parent().unwrap_or(Path::new("."));
-    let path = dir.join("framewire-server");
-    if path.exists() {
-        Ok(path)
-    } else {
-        Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!(
-                "{} not found: build it first with `cargo build --release -p framewire-server`",
-                path.display()
-            ),
-        ))
-    }
+    sibling_binary("framewire-server")
 }
 
 /// A program built beside this one (the other benchmark binaries, the `framewire` tool).
