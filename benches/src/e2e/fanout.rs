@@ -49,14 +49,7 @@ fn connect_subscribers(wire: Wire, server: SocketAddr, n: usize) -> io::Result<V
     (0..n)
         .map(|i| {
             let from = IpAddr::from([127, 0, 0, 2 + (i % 8) as u8]);
-            let socket = socket2::Socket::new(
-                socket2::Domain::IPV4,
-                socket2::Type::STREAM,
-                Some(socket2::Protocol::TCP),
-            )?;
-            socket.bind(&SocketAddr::new(from, 0).into())?;
-            socket.connect(&server.into())?;
-            let mut stream: TcpStream = socket.into();
+            let mut stream = super::connect_from(from, server)?;
             stream.set_nodelay(true)?;
             stream.set_read_timeout(Some(Duration::from_secs(10)))?;
             wire.handshake(&mut stream, i, true)?;

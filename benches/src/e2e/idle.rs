@@ -2,7 +2,7 @@
 //! how much the server's resident memory grew, divided by N.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{IpAddr, TcpStream};
 use std::time::Duration;
 
 use super::pubsub_wire::Wire;
@@ -32,14 +32,7 @@ pub fn measure_with(
     let mut conns = Vec::with_capacity(n);
     for i in 0..n {
         let from = IpAddr::from([127, 0, 0, 2 + u8::try_from(i / 1000).unwrap_or(200)]);
-        let socket = socket2::Socket::new(
-            socket2::Domain::IPV4,
-            socket2::Type::STREAM,
-            Some(socket2::Protocol::TCP),
-        )?;
-        socket.bind(&SocketAddr::new(from, 0).into())?;
-        socket.connect(&server.addr.into())?;
-        let mut stream: TcpStream = socket.into();
+        let mut stream = super::connect_from(from, server.addr)?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         handshake(&mut stream, i)?;
         conns.push(stream);

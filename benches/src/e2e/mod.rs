@@ -9,6 +9,25 @@ pub mod idle;
 pub mod pubsub_wire;
 pub mod systems;
 
+/// A TCP connection to `server` from the local address `from` (spreading many connections over
+/// 127.0.0.2, .3, ... keeps each source address within its ephemeral ports).
+///
+/// # Errors
+/// The socket cannot be created, bound or connected.
+pub fn connect_from(
+    from: std::net::IpAddr,
+    server: std::net::SocketAddr,
+) -> std::io::Result<std::net::TcpStream> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(server),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.bind(&std::net::SocketAddr::new(from, 0).into())?;
+    socket.connect(&server.into())?;
+    Ok(socket.into())
+}
+
 /// The median of some measurements (`NaN` for none).
 pub fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
