@@ -4,8 +4,9 @@
 //! interfaces and nanosecond timestamps, and UDP datagrams. Each is read back through
 //! `framewire_tools::capture` and, for one, through `framewire inspect`.
 
+mod common;
+
 use std::borrow::Cow;
-use std::process::Command;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -463,17 +464,14 @@ fn framewire_inspect_prints_frames_and_a_summary() {
         ),
     )
     .unwrap();
+    let file = path.to_str().unwrap();
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_framewire"))
-            .arg("inspect")
-            .arg(&path)
-            .args(args)
-            .output()
-            .unwrap()
+        let mut all = vec!["inspect", file];
+        all.extend_from_slice(args);
+        common::framewire(&all)
     };
-    let text = run(&[]);
-    assert!(text.status.success());
-    let text = String::from_utf8(text.stdout).unwrap();
+    let (code, text, _) = run(&[]);
+    assert_eq!(code, 0);
     assert!(text.contains("-> 127.0.0.1:7400  Publish ch 0"), "{text}");
     assert!(text.contains("\"sensors/a/temp\""), "{text}");
     assert!(text.contains("<- 127.0.0.1:7400  Response ch 0"), "{text}");
@@ -481,9 +479,8 @@ fn framewire_inspect_prints_frames_and_a_summary() {
         text.contains("9 frames: Data 1, Publish 2, Request 1, Response 4, Subscribe 1"),
         "{text}"
     );
-    let json = run(&["--json"]);
-    assert!(json.status.success());
-    let json = String::from_utf8(json.stdout).unwrap();
+    let (code, json, _) = run(&["--json"]);
+    assert_eq!(code, 0);
     assert!(
         json.contains("\"frame\":\"Request\",\"channel\":0"),
         "{json}"
@@ -491,16 +488,11 @@ fn framewire_inspect_prints_frames_and_a_summary() {
     assert!(json.contains("\"subject\":\"sys.ping\""), "{json}");
     assert!(json.contains("\"bad_frames\":0"), "{json}");
     // Another port finds nothing of framewire's.
-    let other = run(&["--port", "9"]);
-    let other = String::from_utf8(other.stdout).unwrap();
+    let (_, other, _) = run(&["--port", "9"]);
     assert!(other.contains("0 frames"), "{other}");
     std::fs::write(&path, b"not a capture").unwrap();
-    let bad = run(&[]);
-    assert_eq!(bad.status.code(), Some(1));
-    assert!(
-        String::from_utf8(bad.stderr)
-            .unwrap()
-            .contains("not a pcap")
-    );
+    let (code, _, err) = run(&[]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not a pcap"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

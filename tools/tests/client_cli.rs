@@ -1,6 +1,8 @@
 //! The `framewire` binary against a server started in-process on port 0: ping, a pub/sub round
 //! trip, requests and their failures, a queue long poll, and `bench --json`.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -64,17 +66,9 @@ impl Drop for Running {
 }
 
 fn framewire(server: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_framewire"))
-        .arg("--server")
-        .arg(server)
-        .args(args)
-        .output()
-        .expect("run framewire");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all = vec!["--server", server];
+    all.extend_from_slice(args);
+    common::framewire(&all)
 }
 
 /// Starts `framewire` in the background; its stdout lines arrive on the returned channel.

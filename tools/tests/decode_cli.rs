@@ -1,18 +1,8 @@
 //! `framewire decode` run as a binary.
 
-use std::process::Command;
+mod common;
 
-fn framewire(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_framewire"))
-        .args(args)
-        .output()
-        .expect("run framewire");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::framewire;
 
 #[test]
 fn decodes_the_spec_ping_vector() {
