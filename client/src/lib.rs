@@ -42,7 +42,8 @@
 //! It does not queue operations while disconnected (a call then fails with
 //! [`ClientError::NotConnected`]), and it does not retry an operation whose connection failed.
 //! [`FrameStream`] is the frame-level TCP connection that tests and tools use to speak the wire
-//! format directly.
+//! format directly; [`Link`] is a non-blocking session over TCP or UDP that sends and yields whole
+//! frames, for tools that drive many connections from one loop.
 
 mod blocking;
 mod connection;
@@ -57,4 +58,5 @@ pub use connection::{Connection, PublishOptions};
 pub use error::{ClientError, Error};
 pub use event::{ClientEvent, Delivery, IncomingRequest, Message};
 pub use frame_stream::{FrameStream, RecvError};
+pub use link::Link;
 pub use options::{ClientOptions, Reconnect, Transport};

@@ -1,5 +1,7 @@
 //! One connection attempt: a non-blocking socket and the protocol session that speaks on it, TCP
 //! (`StreamSession`) or UDP (`Session`). The link does I/O only when driven, and never waits.
+//! [`Connection`](crate::Connection) is built on it; tools that need the frames themselves (a
+//! replay of captured traffic) use it directly.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -13,21 +15,34 @@ use framewire_protocol::wire::{Frame, MIN_HELLO_DATAGRAM, Reason};
 /// How much one `drive` reads at most, so one busy link cannot starve the caller's loop.
 const READ_BUDGET: usize = 1 << 20;
 
+/// A session over a non-blocking socket, frame in and frame out: no reconnects, no operation ids,
+/// no translation of frames into events. Register [`Link::source`] with a mio `Poll` (readable and
+/// writable) and call [`Link::drive`] when it is ready or its [`Link::poll_timeout`] is due.
 #[derive(Debug)]
-pub(crate) enum Link {
+pub enum Link {
+    /// A TCP connection in stream mode.
     Tcp {
+        /// The socket.
         stream: mio::net::TcpStream,
+        /// The session speaking on it.
         session: Box<StreamSession>,
     },
+    /// UDP datagrams to one server.
     Udp {
+        /// The socket.
         socket: mio::net::UdpSocket,
+        /// The session speaking on it.
         session: Box<Session>,
     },
 }
 
 impl Link {
     /// Starts connecting (the TCP connect completes in the background; the Hello is queued).
-    pub(crate) fn open(
+    /// `config.hello_options` are sent in the Hello; `nonce` is the UDP Hello's nonce.
+    ///
+    /// # Errors
+    /// The socket cannot be created.
+    pub fn open(
         server: SocketAddr,
         udp: bool,
         config: SessionConfig,
@@ -60,7 +75,7 @@ impl Link {
     ///
     /// # Errors
     /// The socket failed (a refused TCP connect shows up here).
-    pub(crate) fn drive(&mut self, now: Instant, scratch: &mut [u8]) -> io::Result<()> {
+    pub fn drive(&mut self, now: Instant, scratch: &mut [u8]) -> io::Result<()> {
         match self {
             Self::Tcp { stream, session } => {
                 let mut read = 0;
@@ -134,14 +149,16 @@ impl Link {
         }
     }
 
-    pub(crate) fn poll_event(&mut self) -> Option<Event> {
+    /// The next event: connected, a frame, or closed.
+    pub fn poll_event(&mut self) -> Option<Event> {
         match self {
             Self::Tcp { session, .. } => session.poll_event(),
             Self::Udp { session, .. } => session.poll_event(),
         }
     }
 
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+    /// When [`Link::drive`] must run next for the session's timers.
+    pub fn poll_timeout(&self) -> Option<Instant> {
         match self {
             Self::Tcp { session, .. } => session.poll_timeout(),
             Self::Udp { session, .. } => session.poll_timeout(),
@@ -149,35 +166,42 @@ impl Link {
     }
 
     /// Whether output waits for the socket (the caller then waits for writability too).
-    pub(crate) fn wants_write(&self) -> bool {
+    pub fn wants_write(&self) -> bool {
         match self {
             Self::Tcp { session, .. } => !session.pending_output().is_empty(),
             Self::Udp { .. } => false,
         }
     }
 
-    pub(crate) fn send(&mut self, frame: Frame, now: Instant) -> Result<(), SendError> {
+    /// Queues a frame (any sequence number is the session's to set).
+    ///
+    /// # Errors
+    /// As the session's `send`: closed, a full reliable queue, a frame too large.
+    pub fn send(&mut self, frame: Frame, now: Instant) -> Result<(), SendError> {
         match self {
             Self::Tcp { session, .. } => session.send(&frame, now),
             Self::Udp { session, .. } => session.send(frame),
         }
     }
 
-    pub(crate) fn close(&mut self, now: Instant, reason: Reason, message: &str) {
+    /// Starts closing with `reason`.
+    pub fn close(&mut self, now: Instant, reason: Reason, message: &str) {
         match self {
             Self::Tcp { session, .. } => session.close(now, reason, message),
             Self::Udp { session, .. } => session.close(now, reason, message),
         }
     }
 
-    pub(crate) fn is_closed(&self) -> bool {
+    /// Whether the session is over.
+    pub fn is_closed(&self) -> bool {
         match self {
             Self::Tcp { session, .. } => session.is_closed(),
             Self::Udp { session, .. } => session.is_closed(),
         }
     }
 
-    pub(crate) fn stats(&self) -> Stats {
+    /// The session's counters.
+    pub fn stats(&self) -> Stats {
         match self {
             Self::Tcp { session, .. } => session.stats(),
             Self::Udp { session, .. } => session.stats(),
@@ -185,7 +209,7 @@ impl Link {
     }
 
     /// The socket, as mio registers it (for callers that wait on readiness).
-    pub(crate) fn source(&mut self) -> &mut dyn mio::event::Source {
+    pub fn source(&mut self) -> &mut dyn mio::event::Source {
         match self {
             Self::Tcp { stream, .. } => stream,
             Self::Udp { socket, .. } => socket,
