@@ -10,37 +10,53 @@ use framewire_tools::capture::{
 };
 
 pub(crate) fn run(file: &str, port: u16, json: bool) -> ExitCode {
-    let bytes = match std::fs::read(file) {
-        Ok(b) => b,
+    let loaded = match load(file, port) {
+        Ok(l) => l,
         Err(e) => {
-            eprintln!("framewire inspect: {file}: {e}");
+            eprintln!("framewire inspect: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let capture = match read_capture(&bytes) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("framewire inspect: {file}: {e}");
-            return ExitCode::FAILURE;
+    if json {
+        println!("{}", to_json(&loaded.inspection, loaded.damaged.as_deref()));
+    } else {
+        print!("{}", to_text(&loaded.inspection));
+    }
+    loaded.warn("inspect", file);
+    ExitCode::SUCCESS
+}
+
+/// A capture file, read and inspected.
+pub(crate) struct Loaded {
+    pub(crate) inspection: Inspection,
+    /// Why reading stopped early, if it did.
+    pub(crate) damaged: Option<String>,
+}
+
+impl Loaded {
+    /// Tells the operator, on stderr, that the file was damaged, if it was.
+    pub(crate) fn warn(&self, command: &str, file: &str) {
+        if let Some(damage) = &self.damaged {
+            eprintln!(
+                "framewire {command}: {file}: reading stopped after {} packets: {damage}",
+                self.inspection.summary.packets
+            );
         }
-    };
+    }
+}
+
+/// Reads `file` and inspects it for framewire traffic on `port`.
+pub(crate) fn load(file: &str, port: u16) -> Result<Loaded, String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
+    let capture = read_capture(&bytes).map_err(|e| format!("{file}: {e}"))?;
     let mut inspector = Inspector::new(port, MAX_FRAME_LEN_CEILING);
     for packet in &capture.packets {
         inspector.packet(packet);
     }
-    let inspection = inspector.finish();
-    if json {
-        println!("{}", to_json(&inspection, capture.damaged.as_deref()));
-    } else {
-        print!("{}", to_text(&inspection));
-    }
-    if let Some(damage) = &capture.damaged {
-        eprintln!(
-            "framewire inspect: {file}: reading stopped after {} packets: {damage}",
-            capture.packets.len()
-        );
-    }
-    ExitCode::SUCCESS
+    Ok(Loaded {
+        inspection: inspector.finish(),
+        damaged: capture.damaged,
+    })
 }
 
 fn arrow(d: Direction) -> &'static str {
@@ -50,7 +66,7 @@ fn arrow(d: Direction) -> &'static str {
     }
 }
 
-fn carrier(c: Carrier) -> &'static str {
+pub(crate) fn carrier(c: Carrier) -> &'static str {
     match c {
         Carrier::Tcp => "tcp",
         Carrier::Udp => "udp",
@@ -75,6 +91,7 @@ fn describe(record: &Record) -> String {
         Seen::Bad(why) => format!("bad frame: {why}"),
         Seen::Skipped(n) => format!("skipped {n} B looking for a frame"),
         Seen::Gap(n) => format!("{n} B missing from the capture"),
+        Seen::End => "end of stream (FIN)".to_string(),
     }
 }
 
@@ -119,7 +136,7 @@ fn to_text(inspection: &Inspection) -> String {
     out
 }
 
-fn json_string(s: &str) -> String {
+pub(crate) fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {
@@ -190,6 +207,7 @@ fn to_json(inspection: &Inspection, damaged: Option<&str>) -> String {
             Seen::Gap(n) => {
                 let _ = write!(out, "\"missing\":{n}");
             }
+            Seen::End => out.push_str("\"end\":true"),
         }
         out.push('}');
     }

@@ -77,6 +77,8 @@ pub enum Seen {
     Skipped(u64),
     /// Bytes missing from the capture.
     Gap(u64),
+    /// The sender closed its side of the TCP connection (a FIN): it will send nothing more.
+    End,
 }
 
 /// Counts over the whole capture.
@@ -260,6 +262,7 @@ impl Inspector {
         self.scan(index, direction, half, pieces);
         if fin && !half.ended {
             self.end_direction(index, direction, half);
+            self.record(index, direction, Seen::End);
         }
         self.tcp.insert(key, state);
     }
@@ -358,6 +361,7 @@ impl Inspector {
             Seen::Bad(_) => summary.bad_frames += 1,
             Seen::Skipped(n) => summary.skipped_bytes += n,
             Seen::Gap(n) => summary.missing_bytes += n,
+            Seen::End => {}
         }
         self.out.records.push(Record {
             time: self.last_time,
