@@ -48,6 +48,34 @@ impl TestServer {
         }
     }
 
+    /// Starts a server serving TCP and UDP on the same free port of 127.0.0.1, as one captured
+    /// port names both (a capture's replay targets one address).
+    ///
+    /// # Panics
+    /// If no free port is found in a few tries.
+    pub fn start_one_port(config: &ServerConfig) -> Self {
+        for _ in 0..20 {
+            let Ok(probe) = std::net::TcpListener::bind(("127.0.0.1", 0)) else {
+                continue;
+            };
+            let Ok(addr) = probe.local_addr() else {
+                continue;
+            };
+            drop(probe);
+            let mut config = config.clone();
+            config.tcp_addr = Some(addr);
+            config.udp_addr = Some(addr);
+            // Another process may take the port between the probe and the bind: try another.
+            if let Ok((handle, thread)) = Server::spawn(&config) {
+                return Self {
+                    handle,
+                    thread: Some(thread),
+                };
+            }
+        }
+        panic!("no port of 127.0.0.1 free for both TCP and UDP");
+    }
+
     /// Starts a server that serves UDP only, on any free port of 127.0.0.1.
     ///
     /// # Panics

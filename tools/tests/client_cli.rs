@@ -4,56 +4,14 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use framewire_server::{Server, ServerConfig, ServerHandle};
+use framewire_server::ServerConfig;
+use framewire_tests::TestServer;
 
 const DEADLINE: Duration = Duration::from_secs(20);
-
-struct TestServer {
-    handle: ServerHandle,
-    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
-}
-
-impl TestServer {
-    fn start() -> Self {
-        Self::start_with(ServerConfig::default())
-    }
-
-    fn start_with(config: ServerConfig) -> Self {
-        let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        let config = ServerConfig {
-            tcp_addr: Some(any),
-            udp_addr: Some(any),
-            ..config
-        };
-        let (handle, thread) = Server::spawn(&config).expect("server binds");
-        Self {
-            handle,
-            thread: Some(thread),
-        }
-    }
-
-    fn tcp(&self) -> String {
-        self.handle.local_addr().expect("serves TCP").to_string()
-    }
-
-    fn udp(&self) -> String {
-        self.handle.udp_addr().expect("udp").to_string()
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.handle.shutdown();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 /// A child process killed if the test ends first.
 struct Running(Child);
@@ -106,8 +64,11 @@ fn finish(mut child: Running) -> i32 {
 
 #[test]
 fn ping_over_both_transports() {
-    let server = TestServer::start();
-    for (addr, udp) in [(server.tcp(), false), (server.udp(), true)] {
+    let server = TestServer::start(ServerConfig::default());
+    for (addr, udp) in [
+        (server.addr().to_string(), false),
+        (server.udp_addr().to_string(), true),
+    ] {
         let mut args = vec!["ping", "-c", "3"];
         if udp {
             args.push("--udp");
@@ -121,8 +82,8 @@ fn ping_over_both_transports() {
 
 #[test]
 fn pub_and_sub_round_trip() {
-    let server = TestServer::start();
-    let addr = server.tcp();
+    let server = TestServer::start(ServerConfig::default());
+    let addr = server.addr().to_string();
     // A retained message tells the test the subscriber is in place: it is the first line printed.
     let (code, _, err) = framewire(&addr, &["pub", "room/1", "first", "--retain"]);
     assert_eq!(code, 0, "{err}");
@@ -139,8 +100,8 @@ fn pub_and_sub_round_trip() {
 
 #[test]
 fn requests_print_the_answer_or_fail_with_the_status() {
-    let server = TestServer::start();
-    let addr = server.tcp();
+    let server = TestServer::start(ServerConfig::default());
+    let addr = server.addr().to_string();
     let (code, out, _) = framewire(&addr, &["req", "sys.ping"]);
     assert_eq!((code, out.as_str()), (0, "pong\n"));
     let (code, out, _) = framewire(&addr, &["req", "sys.info"]);
@@ -159,8 +120,8 @@ fn requests_print_the_answer_or_fail_with_the_status() {
 
 #[test]
 fn queue_long_poll_returns_with_the_pushed_message() {
-    let server = TestServer::start();
-    let addr = server.tcp();
+    let server = TestServer::start(ServerConfig::default());
+    let addr = server.addr().to_string();
     let (fetch, lines) = spawn(&addr, &["queue", "fetch", "jobs", "--wait", "15000"]);
     let (code, _, err) = framewire(&addr, &["queue", "push", "jobs", "job-1"]);
     assert_eq!(code, 0, "{err}");
@@ -196,11 +157,11 @@ fn field(json: &str, name: &str) -> f64 {
 
 #[test]
 fn bench_prints_one_json_line() {
-    let server = TestServer::start();
+    let server = TestServer::start(ServerConfig::default());
     for (addr, extra) in [
-        (server.tcp(), vec![]),
-        (server.tcp(), vec!["--mode", "pubsub"]),
-        (server.udp(), vec!["--udp"]),
+        (server.addr().to_string(), vec![]),
+        (server.addr().to_string(), vec!["--mode", "pubsub"]),
+        (server.udp_addr().to_string(), vec!["--udp"]),
     ] {
         let mut args = vec![
             "bench",
@@ -234,12 +195,12 @@ fn tokens_issued_by_the_tool_open_the_door_and_no_further() {
     std::fs::write(&key, [0x42u8; 32]).unwrap();
     let short = dir.join("short.key");
     std::fs::write(&short, [0x42u8; 8]).unwrap();
-    let server = TestServer::start_with(ServerConfig {
+    let server = TestServer::start(ServerConfig {
         token_key_file: Some(key.clone()),
         require_tokens: true,
         ..ServerConfig::default()
     });
-    let addr = server.tcp();
+    let addr = server.addr().to_string();
     let key_arg = key.to_string_lossy().into_owned();
     let (code, out, err) = framewire(
         &addr,
@@ -275,7 +236,7 @@ fn tokens_issued_by_the_tool_open_the_door_and_no_further() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
-    let udp = server.udp();
+    let udp = server.udp_addr().to_string();
     let (code, _, err) = framewire(&udp, &["--udp", "--token", &token, "pub", "dev/7/x", "1"]);
     assert_eq!(code, 0, "over UDP too: {err}");
     let short_arg = short.to_string_lossy().into_owned();
