@@ -1,6 +1,9 @@
-//! The library behind the `framewire` tool: the parts of capture inspection and replay that are
-//! plain logic, kept out of the binary so they can be tested and fuzzed on their own.
+//! The library behind the `framewire` tool: capture inspection and replay, kept out of the binary
+//! so they can be tested and fuzzed on their own.
 //!
-//! It does not read files or sockets; the binary does, and hands the bytes in.
+//! [`capture`] reads no files or sockets: the binary reads the file and hands the bytes in.
+//! [`replay`] reads what to do out of an inspected capture (sans-IO), and its driver opens one
+//! socket per session it re-creates.
 
 pub mod capture;
+pub mod replay;

@@ -2,13 +2,15 @@
 //!
 //! Talks to a server (`--server`, default 127.0.0.1:7400; TCP, or UDP with `--udp`): `ping`,
 //! `pub`, `sub`, `req`, `queue push|fetch|ack`, and `bench`, a load generator. `decode` explains a
-//! frame or datagram given in hex; `inspect` every frame in a pcap or pcapng capture. Errors are one line on stderr; the exit code is 1 for a failure
+//! frame or datagram given in hex; `inspect` every frame in a pcap or pcapng capture; `replay`
+//! re-creates a capture's client sessions against a server and compares the answers. Errors are one line on stderr; the exit code is 1 for a failure
 //! (unreachable, rejected, timed out, refused with a status) and 2 for a usage error.
 
 mod bench;
 mod client_cmds;
 mod decode;
 mod inspect;
+mod replay_cmd;
 mod token;
 
 use std::net::SocketAddr;
@@ -17,6 +19,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use framewire_client::Transport;
+use framewire_tools::replay::Pace;
 
 use client_cmds::Target;
 
@@ -94,6 +97,30 @@ enum Command {
         /// The server's port: traffic to or from it is framewire's.
         #[arg(long, default_value_t = 7400)]
         port: u16,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-create a capture's client sessions (TCP and UDP) against a server and compare its
+    /// answers with the captured ones; exits 1 on any difference.
+    Replay {
+        /// The capture file (as tcpdump, tshark or Wireshark write it, or the server's --capture).
+        file: String,
+        /// The server to replay against.
+        #[arg(long)]
+        target: SocketAddr,
+        /// The captured server's port: traffic to or from it is framewire's.
+        #[arg(long, default_value_t = 7400)]
+        port: u16,
+        /// Replay this many times faster than captured.
+        #[arg(long, default_value_t = 1.0, conflicts_with = "max")]
+        speed: f64,
+        /// Send each frame as soon as what came before it has been answered.
+        #[arg(long)]
+        max: bool,
+        /// Milliseconds to wait for an answer before calling it missing.
+        #[arg(long, default_value_t = 2000)]
+        timeout: u64,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -245,6 +272,28 @@ fn main() -> ExitCode {
         Command::Bench(args) => return run_bench(&cli.server, cli.udp, &args),
         Command::Decode { hex } => return decode::run(&hex),
         Command::Inspect { file, port, json } => return inspect::run(&file, port, json),
+        Command::Replay {
+            file,
+            target,
+            port,
+            speed,
+            max,
+            timeout,
+            json,
+        } => {
+            if !(speed.is_finite() && speed > 0.0) {
+                eprintln!("framewire replay: --speed must be a positive number");
+                return ExitCode::from(2);
+            }
+            return replay_cmd::run(&replay_cmd::ReplayArgs {
+                file: &file,
+                port,
+                target,
+                pace: if max { Pace::Max } else { Pace::Speed(speed) },
+                timeout: Duration::from_millis(timeout.max(1)),
+                json,
+            });
+        }
         Command::Token(args) => return issue_token(&args),
     };
     match result {

@@ -74,11 +74,12 @@ pub fn fuzz_check(data: &[u8]) {
     assert!(at <= total);
 }
 
-/// The `pcap` fuzz target's check: `data` as a capture file, read and inspected on port 7400.
-/// A file that is not a capture is an error value.
+/// The `pcap` fuzz target's check: `data` as a capture file, read and inspected on port 7400, and
+/// the replay's script read out of it. A file that is not a capture is an error value.
 ///
 /// # Panics
-/// If reading or inspecting panics, or a packet goes uncounted.
+/// If reading, inspecting or scripting panics, a packet goes uncounted, or the script refers to a
+/// session it does not have.
 pub fn fuzz_check_file(data: &[u8]) {
     if let Ok(capture) = read_capture(data) {
         let mut inspector = Inspector::new(7400, 65_536);
@@ -87,5 +88,13 @@ pub fn fuzz_check_file(data: &[u8]) {
         }
         let inspection = inspector.finish();
         assert!(inspection.summary.packets == capture.packets.len() as u64);
+        let script = crate::replay::Script::from_inspection(&inspection);
+        assert!(
+            script
+                .steps
+                .iter()
+                .all(|s| s.session < script.sessions.len())
+        );
+        assert!(script.skipped_connections <= inspection.connections.len());
     }
 }
