@@ -135,6 +135,13 @@ fn to_text(report: &Report, target: &SocketAddr) -> String {
         "server frames: {} expected, {} matched, {} mismatched, {} missing, {} unexpected",
         t.expected, t.matched, t.mismatched, t.missing, t.unexpected
     );
+    if t.after_vanish > 0 {
+        let _ = writeln!(
+            out,
+            "not compared: {} frames after the end of sessions whose captured client vanished (answers to what the captured server had not read)",
+            t.after_vanish
+        );
+    }
     match percentiles(report) {
         Some([p50, p99, p999, max]) => {
             let _ = writeln!(
@@ -172,7 +179,7 @@ fn to_text(report: &Report, target: &SocketAddr) -> String {
 fn to_json(report: &Report) -> String {
     let t = &report.tally;
     let mut out = format!(
-        "{{\"sessions\":{},\"skipped_connections\":{},\"sessions_not_opened\":{},\"frames_sent\":{},\"frames_not_sent\":{},\"expected\":{},\"matched\":{},\"mismatched\":{},\"missing\":{},\"unexpected\":{},\"elapsed_s\":{:.3},\"latency_us\":",
+        "{{\"sessions\":{},\"skipped_connections\":{},\"sessions_not_opened\":{},\"frames_sent\":{},\"frames_not_sent\":{},\"expected\":{},\"matched\":{},\"mismatched\":{},\"missing\":{},\"unexpected\":{},\"after_vanish\":{},\"elapsed_s\":{:.3},\"latency_us\":",
         report.sessions,
         report.skipped_connections,
         report.sessions_not_opened,
@@ -183,6 +190,7 @@ fn to_json(report: &Report) -> String {
         t.mismatched,
         t.missing,
         t.unexpected,
+        t.after_vanish,
         report.elapsed.as_secs_f64()
     );
     match percentiles(report) {

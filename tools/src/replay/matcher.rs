@@ -14,7 +14,7 @@
 //! service's Response goes back under the new id) and queue delivery ids (a `QueueAck` acknowledges
 //! the replayed delivery).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 use framewire_protocol::wire::{Frame, FrameBody, Hello, HelloOptions, Reason, Welcome, option};
@@ -84,6 +84,10 @@ pub struct Tally {
     pub missing: u64,
     /// Answered with something the captured server did not send.
     pub unexpected: u64,
+    /// Frames after everything captured of a session whose client vanished (a TCP FIN without a
+    /// Close): the captured server never answered what it had not read when the client went, and
+    /// the target may have. Not compared, and not a difference.
+    pub after_vanish: u64,
 }
 
 /// The comparison of one replay (see the module docs).
@@ -104,6 +108,11 @@ pub struct Matcher {
     delivery_ids: HashMap<u64, u64>,
     differences: Vec<Difference>,
     unexpected: u64,
+    /// Expectations still unsettled, by session.
+    unsettled: HashMap<usize, usize>,
+    /// Sessions whose captured client vanished.
+    vanishing: HashSet<usize>,
+    after_vanish: u64,
 }
 
 impl Matcher {
@@ -113,8 +122,14 @@ impl Matcher {
         let mut expected = Vec::with_capacity(script.steps.len());
         let mut outcomes = Vec::with_capacity(script.steps.len());
         let sessions = script.steps.iter().map(|s| s.session).collect();
+        let mut unsettled: HashMap<usize, usize> = HashMap::new();
+        let mut vanishing = HashSet::new();
         for (i, step) in script.steps.iter().enumerate() {
+            if step.action == Action::Vanish {
+                vanishing.insert(step.session);
+            }
             if let Action::Expect(frame) = &step.action {
+                *unsettled.entry(step.session).or_default() += 1;
                 waiting
                     .entry((step.session, key(frame)))
                     .or_default()
@@ -137,6 +152,9 @@ impl Matcher {
             delivery_ids: HashMap::new(),
             differences: Vec::new(),
             unexpected: 0,
+            unsettled,
+            vanishing,
+            after_vanish: 0,
         }
     }
 
@@ -189,6 +207,10 @@ impl Matcher {
     /// The replayed server sent `frame` on `session`. Returns the step it answered, if any.
     pub fn received(&mut self, session: usize, frame: &Frame) -> Option<usize> {
         let Some(step) = self.take(session, &key(frame)) else {
+            if self.vanishing.contains(&session) && !self.unsettled.contains_key(&session) {
+                self.after_vanish += 1;
+                return None;
+            }
             self.unexpected += 1;
             self.differ(session, format!("unexpected {}", summary(frame)));
             return None;
@@ -269,6 +291,7 @@ impl Matcher {
                 self.waiting.remove(&k);
             }
         }
+        self.settled_one(session);
         self.outcomes[step] = Outcome::Missing;
         self.differ(session, format!("missing {}", summary(&frame)));
     }
@@ -291,6 +314,7 @@ impl Matcher {
     pub fn tally(&self) -> Tally {
         let mut t = Tally {
             unexpected: self.unexpected,
+            after_vanish: self.after_vanish,
             ..Tally::default()
         };
         for (frame, outcome) in self.expected.iter().zip(&self.outcomes) {
@@ -319,7 +343,19 @@ impl Matcher {
         if queue.is_empty() {
             self.waiting.remove(&(session, key.clone()));
         }
+        if step.is_some() {
+            self.settled_one(session);
+        }
         step
+    }
+
+    fn settled_one(&mut self, session: usize) {
+        if let Some(n) = self.unsettled.get_mut(&session) {
+            *n -= 1;
+            if *n == 0 {
+                self.unsettled.remove(&session);
+            }
+        }
     }
 
     fn settle(&mut self, step: usize, session: usize, difference: Option<String>) {

@@ -3,6 +3,7 @@
 //! expect), in capture order. Session machinery is left out: pings, pongs, acks, challenges and
 //! close acknowledgements are the new session's own business. Over UDP, frames the session resent
 //! are taken once (by channel and sequence number) and fragments are joined into their message.
+//! A server's Close `GOING_AWAY` (it was shutting down) is not expected of the target.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -210,6 +211,8 @@ impl Builder {
                 }
                 Action::Expect(frame.clone())
             }
+            // The captured server was shutting down; a target that is not has no cause to.
+            (FrameBody::Close(c), false) if c.reason == Reason::GOING_AWAY => return,
             (FrameBody::Close(c), true) => {
                 self.ended.insert(session);
                 Action::Close(c.reason)
