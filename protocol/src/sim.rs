@@ -80,6 +80,11 @@ pub struct LinkConfig {
     pub mtu: usize,
     /// Periods during which everything sent is lost.
     pub blackholes: Vec<(Instant, Instant)>,
+    /// A bottleneck: the link carries at most this many bytes a second (`None`: no limit).
+    /// Datagrams wait in a FIFO queue to be sent at that rate, which adds to their delay.
+    pub bandwidth: Option<u64>,
+    /// Bytes the bottleneck's queue holds; a datagram that does not fit is dropped (tail drop).
+    pub queue_bytes: usize,
 }
 
 impl Default for LinkConfig {
@@ -94,6 +99,8 @@ impl Default for LinkConfig {
             reorder_delay: Duration::from_millis(20),
             mtu: 1500,
             blackholes: Vec::new(),
+            bandwidth: None,
+            queue_bytes: 64 * 1024,
         }
     }
 }
@@ -121,6 +128,8 @@ pub struct LinkStats {
     pub lost: u64,
     /// Extra copies delivered.
     pub duplicated: u64,
+    /// Of `lost`, datagrams dropped because the bottleneck's queue was full.
+    pub overflowed: u64,
 }
 
 /// Two sessions and the network between them.
@@ -143,6 +152,8 @@ pub struct Pair {
     stalled: u32,
     /// The latest arrival time scheduled on each link, to keep jitter FIFO.
     last_arrival: [Instant; 2],
+    /// When each link's bottleneck has sent everything queued at it.
+    bottleneck_free: [Instant; 2],
     buf: Vec<u8>,
     /// Events of `a`, in order.
     pub events_a: Vec<Event>,
@@ -182,6 +193,7 @@ impl Pair {
             order: 0,
             stalled: 0,
             last_arrival: [Instant::ZERO; 2],
+            bottleneck_free: [Instant::ZERO; 2],
             buf: vec![0u8; crate::wire::MAX_DATAGRAM_SIZE],
             events_a: Vec::new(),
             events_b: Vec::new(),
@@ -222,15 +234,30 @@ impl Pair {
             stats.lost += 1;
             return;
         }
+        let lane = usize::from(dir == Direction::BtoA);
+        // The bottleneck: the datagram leaves once everything queued before it has.
+        let mut departure = self.now;
+        if let Some(rate) = link.bandwidth.filter(|&r| r > 0) {
+            let free = self.bottleneck_free[lane].max(self.now);
+            let waiting = free.saturating_duration_since(self.now);
+            let queued = u128::from(rate) * waiting.as_micros() / 1_000_000;
+            if queued + datagram.len() as u128 > link.queue_bytes as u128 {
+                stats.lost += 1;
+                stats.overflowed += 1;
+                return;
+            }
+            let micros = datagram.len() as u64 * 1_000_000 / rate;
+            departure = free + Duration::from_micros(micros);
+            self.bottleneck_free[lane] = departure;
+        }
         let copies = if self.rng.chance(link.duplicate) {
             stats.duplicated += 1;
             2
         } else {
             1
         };
-        let lane = usize::from(dir == Direction::BtoA);
         for _ in 0..copies {
-            let mut arrival = self.now + link.latency + self.rng.duration(link.jitter);
+            let mut arrival = departure + link.latency + self.rng.duration(link.jitter);
             if self.rng.chance(link.reorder) {
                 // Held back: later datagrams may overtake it.
                 arrival += self.rng.duration(link.reorder_delay);

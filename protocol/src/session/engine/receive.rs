@@ -76,7 +76,8 @@ impl Session {
             self.cc.undo();
         }
         for packet in result.newly_acked {
-            self.cc.on_ack(packet.time, packet.size);
+            self.cc
+                .on_ack(packet.time, packet.size, now, self.rtt.smoothed());
             for item in packet.items {
                 self.outbox.on_acked(item);
             }
@@ -90,7 +91,7 @@ impl Session {
         self.loss_time = next;
         for packet in lost {
             self.stats.packets_lost += 1;
-            self.cc.on_loss(packet.time, now);
+            self.cc.on_loss(packet.time, now, self.rtt.min());
             self.requeue(&packet.items);
         }
     }
