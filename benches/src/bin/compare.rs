@@ -1,252 +1,135 @@
-//! TCP side by side: framewire's server against the echo server most users would write first
-//! (tokio + tokio-util's `LengthDelimitedCodec`, the baseline) and a minimal raw mio echo (the
-//! ceiling), on the same workloads, interleaved round by round, each server pinned to core 0 and
-//! the load generator (`framewire bench`, one thread) to core 1. Reports medians, the server's CPU
-//! time per message from /proc, and framewire's ratio to each peer.
+//! framewire side by side with what its users would pick instead, in one run: TCP echo (tokio +
+//! `LengthDelimitedCodec`, a raw mio echo), UDP echo (ENet), idle memory per connection (tokio,
+//! mosquitto) and fan-out (nats-server, mosquitto). Servers are pinned to core 0 and the load
+//! generators to core 1; systems are interleaved round by round (after a warm-up in every run);
+//! each table gives medians, the servers' CPU time per message from /proc, and framewire's ratios.
 //!
 //! ```sh
 //! cargo build --release -p framewire-server -p framewire-tools -p framewire-benches
-//! cargo run --release -p framewire-benches --bin compare -- [--rounds N] [--seconds S] [--json]
+//! cargo run --release -p framewire-benches --bin compare -- [--only tcp,udp,idle,fanout]
+//!     [--rounds N] [--seconds S] [--connections N] [--subscribers 100,1000] [--json]
 //! ```
 //!
-//! The same frames serve all three: a framewire stream frame is a `LengthDelimitedCodec` frame
-//! (its u32 length counts the bytes after it), and the raw echo returns bytes as they came; the
-//! generator skips the handshake for the two echo servers (`--raw`).
+//! Peers come from Debian's packages: libenet-dev (the runner compiles `benches/enet/` against
+//! it), nats-server, mosquitto. A peer that is missing is skipped with a note.
 
-use std::io;
 use std::process::{Command, ExitCode};
 
-use framewire_benches::e2e::median;
-use framewire_benches::e2e::systems::{self, Running};
+use framewire_benches::e2e::table::Section;
+use framewire_benches::e2e::{echo, fanout, idle};
 
-const SERVER_CORE: usize = 0;
+/// Set in the copy of this program that runs pinned to the client core.
+const PINNED: &str = "FRAMEWIRE_BENCH_PINNED";
 const CLIENT_CORE: &str = "1";
+const SECTIONS: [&str; 4] = ["tcp", "udp", "idle", "fanout"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum System {
-    Framewire,
-    Tokio,
-    Mio,
+struct Options {
+    only: Vec<String>,
+    rounds: usize,
+    seconds: f64,
+    connections: usize,
+    subscribers: Vec<usize>,
+    json: bool,
 }
 
-impl System {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Framewire => "framewire",
-            Self::Tokio => "tokio + LengthDelimitedCodec",
-            Self::Mio => "raw mio echo",
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        only: SECTIONS.iter().map(ToString::to_string).collect(),
+        rounds: 5,
+        seconds: 3.0,
+        connections: 10_000,
+        subscribers: vec![100, 1000],
+        json: false,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value")).cloned();
+        match a.as_str() {
+            "--only" => {
+                o.only = value(a)?.split(',').map(str::to_string).collect();
+                if let Some(bad) = o.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
+                    return Err(format!("--only: no section {bad} (tcp, udp, idle, fanout)"));
+                }
+            }
+            "--rounds" => o.rounds = value(a)?.parse().map_err(|e| format!("--rounds: {e}"))?,
+            "--seconds" => o.seconds = value(a)?.parse().map_err(|e| format!("--seconds: {e}"))?,
+            "--connections" => {
+                o.connections = value(a)?
+                    .parse()
+                    .map_err(|e| format!("--connections: {e}"))?;
+            }
+            "--subscribers" => {
+                o.subscribers = value(a)?
+                    .split(',')
+                    .map(|s| s.parse().map_err(|e| format!("--subscribers: {e}")))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--json" => o.json = true,
+            other => return Err(format!("unknown argument {other}")),
         }
     }
-
-    fn start(self) -> io::Result<Running> {
-        let addr = systems::free_addr()?;
-        let (program, args) = match self {
-            Self::Framewire => (
-                systems::framewire_binary()?,
-                vec![
-                    "--tcp".into(),
-                    addr.to_string(),
-                    "--udp".into(),
-                    "off".into(),
-                    "--threads".into(),
-                    "1".into(),
-                ],
-            ),
-            Self::Tokio => (
-                systems::sibling_binary("tokio_echo")?,
-                vec![addr.to_string()],
-            ),
-            Self::Mio => (systems::sibling_binary("mio_echo")?, vec![addr.to_string()]),
-        };
-        systems::start_program(&program, &args, SERVER_CORE, addr)
+    if o.rounds == 0 || !o.seconds.is_finite() || o.seconds <= 0.0 || o.connections == 0 {
+        return Err("--rounds, --seconds and --connections must be positive".into());
     }
-}
-
-struct Workload {
-    name: &'static str,
-    clients: u32,
-    window: u32,
-    size: u32,
-}
-
-const WORKLOADS: [Workload; 3] = [
-    Workload {
-        name: "ping-pong, 1 client x 1, 64 B",
-        clients: 1,
-        window: 1,
-        size: 64,
-    },
-    Workload {
-        name: "pipelined, 16 clients x 32, 64 B",
-        clients: 16,
-        window: 32,
-        size: 64,
-    },
-    Workload {
-        name: "pipelined, 16 clients x 8, 1 KiB",
-        clients: 16,
-        window: 8,
-        size: 1024,
-    },
-];
-
-#[derive(Debug, Clone, Copy, Default)]
-struct Sample {
-    msgs_per_s: f64,
-    p50_us: f64,
-    p99_us: f64,
-    cpu_us_per_msg: f64,
-}
-
-fn field(json: &str, name: &str) -> Option<f64> {
-    let at = json.find(&format!("\"{name}\":"))?;
-    let rest = &json[at + name.len() + 3..];
-    let end = rest.find([',', '}'])?;
-    rest[..end].parse().ok()
-}
-
-fn run_one(system: System, w: &Workload, seconds: f64) -> io::Result<Sample> {
-    let server = system.start()?;
-    let bench = systems::sibling_binary("framewire")?;
-    let cpu_before = server.cpu_time()?;
-    let mut cmd = Command::new("taskset");
-    cmd.args(["-c", CLIENT_CORE])
-        .arg(&bench)
-        .args([
-            "--server",
-            &server.addr.to_string(),
-            "bench",
-            "--json",
-            "--threads",
-            "1",
-        ])
-        .args([
-            "--clients",
-            &w.clients.to_string(),
-            "--window",
-            &w.window.to_string(),
-        ])
-        .args([
-            "--size",
-            &w.size.to_string(),
-            "--duration",
-            &seconds.to_string(),
-        ]);
-    if system != System::Framewire {
-        cmd.arg("--raw");
-    }
-    let out = cmd.output()?;
-    let cpu = server.cpu_time()?.saturating_sub(cpu_before);
-    let json = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(io::Error::other(format!(
-            "bench against {} failed: {}",
-            system.name(),
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
-    let get = |n| field(&json, n).ok_or_else(|| io::Error::other(format!("no {n} in {json}")));
-    let msgs_per_s = get("msgs_per_s")?;
-    // The bench warms up for a fifth of the run (at most a second) before it measures.
-    let total = seconds + (seconds / 5.0).min(1.0);
-    Ok(Sample {
-        msgs_per_s,
-        p50_us: get("p50_us")?,
-        p99_us: get("p99_us")?,
-        cpu_us_per_msg: cpu.as_secs_f64() * 1e6 / (msgs_per_s * total).max(1.0),
-    })
+    Ok(o)
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut rounds = 5;
-    let mut seconds = 3.0;
-    let mut json = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match (a.as_str(), it.clone().next()) {
-            ("--rounds", Some(v)) => {
-                rounds = v.parse().unwrap_or(rounds);
-                it.next();
+    if std::env::var_os(PINNED).is_none() {
+        // Run again pinned to the client core: the in-process load generators (fan-out, idle
+        // connections) must not share the servers' core.
+        let status = Command::new("taskset")
+            .args(["-c", CLIENT_CORE])
+            .arg(std::env::current_exe().expect("own path"))
+            .args(&args)
+            .env(PINNED, "1")
+            .status();
+        return match status {
+            Ok(s) if s.success() => ExitCode::SUCCESS,
+            Ok(s) => ExitCode::from(u8::try_from(s.code().unwrap_or(1)).unwrap_or(1)),
+            Err(e) => {
+                eprintln!("compare: cannot run under taskset: {e}");
+                ExitCode::FAILURE
             }
-            ("--seconds", Some(v)) => {
-                seconds = v.parse().unwrap_or(seconds);
-                it.next();
-            }
-            ("--json", _) => json = true,
-            (other, _) => {
-                eprintln!("compare: unknown argument {other}");
-                return ExitCode::from(2);
+        };
+    }
+    let o = match parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("compare: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut failed = false;
+    for name in &o.only {
+        let section = match name.as_str() {
+            "tcp" => echo::compare_tcp(o.rounds, o.seconds),
+            "udp" => echo::compare_udp(o.rounds, o.seconds),
+            "idle" => idle::compare(o.connections),
+            _ => fanout::compare(o.rounds, o.seconds, &o.subscribers),
+        };
+        match section {
+            Ok(s) => print_section(&s, o.json),
+            Err(e) => {
+                eprintln!("compare: {name}: {e}");
+                failed = true;
             }
         }
     }
-    let systems = [System::Framewire, System::Tokio, System::Mio];
-    let mut rows = Vec::new();
-    for w in &WORKLOADS {
-        let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); systems.len()];
-        for round in 0..rounds {
-            for (i, &s) in systems.iter().enumerate() {
-                match run_one(s, w, seconds) {
-                    Ok(x) => {
-                        eprintln!(
-                            "round {}/{rounds} {}: {}: {:.0} msgs/s, p50 {:.0} us, p99 {:.0} us, {:.2} us CPU/msg",
-                            round + 1,
-                            w.name,
-                            s.name(),
-                            x.msgs_per_s,
-                            x.p50_us,
-                            x.p99_us,
-                            x.cpu_us_per_msg
-                        );
-                        samples[i].push(x);
-                    }
-                    Err(e) => {
-                        eprintln!("compare: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                }
-            }
-        }
-        for (i, &s) in systems.iter().enumerate() {
-            let m = |f: fn(&Sample) -> f64| median(samples[i].iter().map(f).collect());
-            rows.push((
-                w.name,
-                s,
-                m(|x| x.msgs_per_s),
-                m(|x| x.p50_us),
-                m(|x| x.p99_us),
-                m(|x| x.cpu_us_per_msg),
-            ));
-        }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
+}
+
+fn print_section(s: &Section, json: bool) {
     if json {
-        for (w, s, rate, p50, p99, cpu) in &rows {
-            println!(
-                "{{\"workload\":\"{w}\",\"system\":\"{}\",\"msgs_per_s\":{rate:.0},\"p50_us\":{p50:.0},\"p99_us\":{p99:.0},\"server_cpu_us_per_msg\":{cpu:.3}}}",
-                s.name()
-            );
+        for line in &s.json {
+            println!("{line}");
         }
-        return ExitCode::SUCCESS;
+    } else {
+        println!("{}", s.markdown());
     }
-    println!(
-        "TCP echo, medians of {rounds} rounds of {seconds} s; ratios are framewire / this system"
-    );
-    println!(
-        "| workload | system | msgs/s | p50 us | p99 us | server CPU us/msg | throughput ratio | p99 ratio |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
-    for &(w, s, rate, p50, p99, cpu) in &rows {
-        let ours = rows
-            .iter()
-            .find(|r| r.0 == w && r.1 == System::Framewire)
-            .map_or((f64::NAN, f64::NAN), |r| (r.2, r.4));
-        println!(
-            "| {w} | {} | {:.2} M | {p50:.0} | {p99:.0} | {cpu:.2} | {:.2}x | {:.2}x |",
-            s.name(),
-            rate / 1e6,
-            ours.0 / rate,
-            ours.1 / p99
-        );
-    }
-    ExitCode::SUCCESS
 }

@@ -14,6 +14,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::pubsub_wire::Wire;
 use super::systems::Running;
+use super::table::Section;
 
 /// One fan-out run's shape.
 #[derive(Debug, Clone)]
@@ -198,4 +199,106 @@ pub fn run(wire: Wire, server: &Running, cfg: &FanoutConfig) -> io::Result<Fanou
             cpu.as_secs_f64() * 1e3 / (deliveries as f64 / 1e6)
         },
     })
+}
+
+/// Whether `wire`'s server can be run here: framewire's is built, nats-server and mosquitto are
+/// installed (Debian's packages of those names).
+pub fn available(wire: Wire) -> bool {
+    let program = match wire {
+        Wire::Framewire => return super::systems::framewire_binary().is_ok(),
+        Wire::Nats => "nats-server",
+        Wire::Mqtt => "mosquitto",
+    };
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The fan-out comparison: one publisher to each number of `subscribers`, 32-byte messages, 128
+/// in flight, framewire against nats-server and mosquitto (`QoS` 0; each skipped where it is not
+/// installed), interleaved round by round, the servers pinned to core 0. The caller runs pinned
+/// to another core: this process is the load generator.
+///
+/// # Errors
+/// A server did not start, or a run failed.
+pub fn compare(rounds: usize, seconds: f64, subscribers: &[usize]) -> io::Result<Section> {
+    let systems: Vec<Wire> = [Wire::Framewire, Wire::Nats, Wire::Mqtt]
+        .into_iter()
+        .filter(|&w| {
+            let ok = available(w);
+            if !ok {
+                eprintln!("skipping {}: not installed (or not built)", w.name());
+            }
+            ok
+        })
+        .collect();
+    let mut section = Section {
+        title: format!(
+            "Fan-out, 32 B messages, 128 in flight, medians of {rounds} rounds of {seconds} s; ratios are framewire / this system"
+        ),
+        columns: vec![
+            "subscribers",
+            "system",
+            "deliveries/s",
+            "p50 us",
+            "p99 us",
+            "server CPU ms per M deliveries",
+            "deliveries/s ratio",
+        ],
+        ..Section::default()
+    };
+    for &n in subscribers {
+        let cfg = FanoutConfig {
+            subscribers: n,
+            payload: 32,
+            window: 128,
+            warmup: Duration::from_millis(500),
+            measure: Duration::from_secs_f64(seconds),
+        };
+        let mut results: Vec<Vec<FanoutResult>> = vec![Vec::new(); systems.len()];
+        for round in 0..rounds {
+            for (i, &wire) in systems.iter().enumerate() {
+                let server = super::systems::start(wire, 0)?;
+                let r = run(wire, &server, &cfg)?;
+                eprintln!(
+                    "fan-out round {}/{rounds} {n} subscribers {}: {:.0} deliveries/s, p50 {:.0} us, p99 {:.0} us",
+                    round + 1,
+                    wire.name(),
+                    r.deliveries_per_s,
+                    r.p50_us,
+                    r.p99_us
+                );
+                results[i].push(r);
+            }
+        }
+        let m = |rs: &[FanoutResult], f: fn(&FanoutResult) -> f64| {
+            super::median(rs.iter().map(f).collect())
+        };
+        let ours = m(&results[0], |r| r.deliveries_per_s);
+        for (i, &wire) in systems.iter().enumerate() {
+            let rs = &results[i];
+            let rate = m(rs, |r| r.deliveries_per_s);
+            let (p50, p99, cpu) = (
+                m(rs, |r| r.p50_us),
+                m(rs, |r| r.p99_us),
+                m(rs, |r| r.cpu_ms_per_m),
+            );
+            section.rows.push(vec![
+                n.to_string(),
+                wire.name().to_string(),
+                format!("{:.2} M", rate / 1e6),
+                format!("{p50:.0}"),
+                format!("{p99:.0}"),
+                format!("{cpu:.1}"),
+                super::table::ratio(ours, rate),
+            ]);
+            section.json.push(format!(
+                "{{\"section\":\"fan-out\",\"subscribers\":{n},\"system\":{},\"deliveries_per_s\":{rate:.0},\"p50_us\":{p50:.0},\"p99_us\":{p99:.0},\"server_cpu_ms_per_m\":{cpu:.1},\"ratio\":{:.3}}}",
+                super::table::json_string(wire.name()),
+                ours / rate
+            ));
+        }
+    }
+    Ok(section)
 }

@@ -6,7 +6,8 @@ use std::net::{IpAddr, TcpStream};
 use std::time::Duration;
 
 use super::pubsub_wire::Wire;
-use super::systems::Running;
+use super::systems::{self, Running};
+use super::table::{Section, json_string, ratio};
 
 /// Opens `n` handshaken, idle connections to `server` from 127.0.0.2 onwards (1,000 per address,
 /// within framewire's default per-address limit), and returns them with the server's RSS growth per connection in bytes.
@@ -40,4 +41,56 @@ pub fn measure_with(
     std::thread::sleep(Duration::from_millis(500));
     let after = server.rss_bytes()?;
     Ok((conns, after.saturating_sub(before) as f64 / n as f64))
+}
+
+/// The idle-memory comparison at `n` connections: framewire, the tokio echo baseline (which holds
+/// a connection with no handshake at all), and mosquitto (skipped where it is not installed).
+///
+/// # Errors
+/// framewire's server is missing, or a measurement of it failed.
+pub fn compare(n: usize) -> io::Result<Section> {
+    let mut measured: Vec<(&'static str, f64)> = Vec::new();
+    for wire in [Wire::Framewire, Wire::Mqtt] {
+        if !super::fanout::available(wire) {
+            eprintln!("skipping {}: not installed", wire.name());
+            continue;
+        }
+        let server = systems::start(wire, 0)?;
+        let (conns, per) = measure(wire, &server, n)?;
+        drop(conns);
+        measured.push((wire.name(), per));
+    }
+    let addr = systems::free_addr()?;
+    let program = systems::sibling_binary("tokio_echo")?;
+    let server = systems::start_program(&program, &[addr.to_string()], 0, addr)?;
+    let (conns, per) = measure_with(&server, n, |_, _| Ok(()))?;
+    drop(conns);
+    measured.push(("tokio + LengthDelimitedCodec", per));
+    let ours = measured[0].1;
+    let mut section = Section {
+        title: format!(
+            "Idle memory: the server's resident memory growth per handshaken, idle TCP connection, at {n} connections"
+        ),
+        columns: vec![
+            "system",
+            "connections",
+            "bytes per connection",
+            "framewire / this",
+        ],
+        ..Section::default()
+    };
+    for (name, per) in measured {
+        section.rows.push(vec![
+            name.to_string(),
+            n.to_string(),
+            format!("{per:.0}"),
+            ratio(ours, per),
+        ]);
+        section.json.push(format!(
+            "{{\"section\":\"idle memory\",\"system\":{},\"connections\":{n},\"bytes_per_connection\":{per:.0},\"ratio\":{:.3}}}",
+            json_string(name),
+            ours / per
+        ));
+    }
+    Ok(section)
 }

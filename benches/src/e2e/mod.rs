@@ -1,13 +1,19 @@
 //! End-to-end comparisons: framewire against the servers its users would pick instead, started as
 //! processes of their own on loopback and driven the same way in the same run.
 //!
+//! - [`echo`]: echo round trips over TCP (framewire, tokio, raw mio) and UDP (framewire, ENet).
 //! - [`fanout`]: one publisher to many subscribers (framewire, nats-server, mosquitto).
-//! - [`idle`]: server memory per idle connection.
+//! - [`idle`]: server memory per idle connection (framewire, tokio, mosquitto).
+//!
+//! Each returns a [`table::Section`]; the `compare` binary runs them all and prints them.
 
+pub mod echo;
+pub mod enet;
 pub mod fanout;
 pub mod idle;
 pub mod pubsub_wire;
 pub mod systems;
+pub mod table;
 
 /// A TCP connection to `server` from the local address `from` (spreading many connections over
 /// 127.0.0.2, .3, ... keeps each source address within its ephemeral ports).

@@ -78,6 +78,43 @@ pub fn start_program(
     core: usize,
     addr: SocketAddr,
 ) -> io::Result<Running> {
+    let running = spawn_pinned(program, args, core, addr)?;
+    wait_listening(addr, &program.display().to_string())?;
+    Ok(running)
+}
+
+/// Starts `program ARGS...` pinned to `core`, serving UDP on `addr`, and waits until it has
+/// bound the port.
+///
+/// # Errors
+/// The program does not start, or does not bind the port within 10 s.
+pub fn start_udp_program(
+    program: &Path,
+    args: &[String],
+    core: usize,
+    addr: SocketAddr,
+) -> io::Result<Running> {
+    let running = spawn_pinned(program, args, core, addr)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Bound by the server once a bind of our own is refused.
+    while std::net::UdpSocket::bind(addr).is_ok() {
+        if Instant::now() > deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{} did not bind {addr}", program.display()),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(running)
+}
+
+fn spawn_pinned(
+    program: &Path,
+    args: &[String],
+    core: usize,
+    addr: SocketAddr,
+) -> io::Result<Running> {
     let child = Command::new("taskset")
         .arg("-c")
         .arg(core.to_string())
@@ -91,13 +128,11 @@ pub fn start_program(
         .map_err(|e| {
             io::Error::new(e.kind(), format!("cannot start {}: {e}", program.display()))
         })?;
-    let running = Running {
+    Ok(Running {
         child,
         addr,
         _dir: None,
-    };
-    wait_listening(addr, &program.display().to_string())?;
-    Ok(running)
+    })
 }
 
 /// A free loopback address.

@@ -4,7 +4,7 @@
 //!
 //! Plain `NewReno` reads every loss as congestion, so random loss alone holds it to about
 //! `1.22 / sqrt(p)` datagrams per round trip (5 % loss: 5.5), below what a game or a telemetry
-//! stream offers on a lossy radio link that has room to spare. As BBR does (and `ENet` and
+//! stream offers on a lossy radio link that has room to spare. As BBR does (and ENet and
 //! `GameNetworkingSockets` keep a sending rate rather than a loss-driven window), a cut never takes
 //! the window below twice the path's bandwidth-delay product, estimated as the most delivered in
 //! any recent round trip times the minimum RTT. A sender on a lossy but idle path keeps its rate;

@@ -1,0 +1,336 @@
+//! Echo round trips side by side, over TCP and over UDP, on the same workloads, interleaved round
+//! by round, each server pinned to core 0 and its load generator (one thread) to core 1.
+//!
+//! - TCP: framewire's server against the echo server most users would write first (tokio +
+//!   tokio-util's `LengthDelimitedCodec`, the baseline) and a minimal raw mio echo (the ceiling).
+//!   `framewire bench` drives all three: a framewire stream frame is a `LengthDelimitedCodec`
+//!   frame (its u32 length counts the bytes after it), and it skips the handshake for the two
+//!   echo servers (`--raw`).
+//! - UDP: framewire's reliable and unreliable channels against ENet's reliable and unsequenced
+//!   packets ([`super::enet`]), each driven by its own library's load generator.
+//!
+//! Each sample is one run of the generator against a freshly started server; the server's CPU
+//! time per message comes from /proc.
+
+use std::io;
+use std::path::PathBuf;
+use std::process::Command;
+
+use super::median;
+use super::systems::{self, Running};
+use super::table::{Section, json_string, ratio};
+
+const SERVER_CORE: usize = 0;
+const CLIENT_CORE: &str = "1";
+
+/// A system under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum System {
+    /// framewire's server over TCP.
+    FramewireTcp,
+    /// framewire's server over UDP, on a reliable or an unreliable channel.
+    FramewireUdp {
+        /// Reliable-ordered (channel 0) or unreliable (channel 3).
+        reliable: bool,
+    },
+    /// tokio + `LengthDelimitedCodec`.
+    Tokio,
+    /// The raw mio echo.
+    Mio,
+    /// ENet, reliable or unsequenced packets.
+    Enet {
+        /// `ENET_PACKET_FLAG_RELIABLE`, or `ENET_PACKET_FLAG_UNSEQUENCED`.
+        reliable: bool,
+    },
+}
+
+impl System {
+    /// Its name in the tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::FramewireTcp => "framewire",
+            Self::FramewireUdp { reliable: true } => "framewire reliable",
+            Self::FramewireUdp { reliable: false } => "framewire unreliable",
+            Self::Tokio => "tokio + LengthDelimitedCodec",
+            Self::Mio => "raw mio echo",
+            Self::Enet { reliable: true } => "ENet reliable",
+            Self::Enet { reliable: false } => "ENet unsequenced",
+        }
+    }
+
+    /// The framewire system this one is compared with (itself for framewire's).
+    fn counterpart(self) -> Self {
+        match self {
+            Self::Tokio | Self::Mio => Self::FramewireTcp,
+            Self::Enet { reliable } => Self::FramewireUdp { reliable },
+            other => other,
+        }
+    }
+
+    fn start(self) -> io::Result<Running> {
+        let addr = systems::free_addr()?;
+        match self {
+            Self::FramewireTcp | Self::FramewireUdp { .. } => {
+                let udp = matches!(self, Self::FramewireUdp { .. });
+                let args = vec![
+                    "--tcp".into(),
+                    addr.to_string(),
+                    "--udp".into(),
+                    if udp { addr.to_string() } else { "off".into() },
+                    "--threads".into(),
+                    "1".into(),
+                ];
+                systems::start_program(&systems::framewire_binary()?, &args, SERVER_CORE, addr)
+            }
+            Self::Tokio => systems::start_program(
+                &systems::sibling_binary("tokio_echo")?,
+                &[addr.to_string()],
+                SERVER_CORE,
+                addr,
+            ),
+            Self::Mio => systems::start_program(
+                &systems::sibling_binary("mio_echo")?,
+                &[addr.to_string()],
+                SERVER_CORE,
+                addr,
+            ),
+            Self::Enet { .. } => {
+                let (server, _) = super::enet::programs()?;
+                systems::start_udp_program(&server, &[addr.port().to_string()], SERVER_CORE, addr)
+            }
+        }
+    }
+
+    /// The load generator's command line against `server`.
+    fn generator(self, server: &Running, w: &Workload, seconds: f64) -> io::Result<Command> {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", CLIENT_CORE]);
+        if let Self::Enet { reliable } = self {
+            let (_, client) = super::enet::programs()?;
+            cmd.arg(client).args([
+                server.addr.ip().to_string(),
+                server.addr.port().to_string(),
+                w.clients.to_string(),
+                w.window.to_string(),
+                w.size.to_string(),
+                seconds.to_string(),
+                (if reliable { "reliable" } else { "unreliable" }).to_string(),
+            ]);
+            return Ok(cmd);
+        }
+        let bench: PathBuf = systems::sibling_binary("framewire")?;
+        cmd.arg(bench)
+            .args(["--server", &server.addr.to_string()])
+            .args(["bench", "--json", "--threads", "1"])
+            .args(["--clients", &w.clients.to_string()])
+            .args(["--window", &w.window.to_string()])
+            .args(["--size", &w.size.to_string()])
+            .args(["--duration", &seconds.to_string()]);
+        match self {
+            Self::Tokio | Self::Mio => {
+                cmd.arg("--raw");
+            }
+            Self::FramewireUdp { reliable } => {
+                cmd.args([
+                    "--udp",
+                    "--channel",
+                    if reliable { "reliable" } else { "unreliable" },
+                ]);
+            }
+            _ => {}
+        }
+        Ok(cmd)
+    }
+}
+
+/// A load: how many clients, how many messages each keeps in flight, how large.
+#[derive(Debug, Clone, Copy)]
+pub struct Workload {
+    /// For the tables.
+    pub name: &'static str,
+    /// Concurrent clients.
+    pub clients: u32,
+    /// Messages in flight per client.
+    pub window: u32,
+    /// Payload bytes.
+    pub size: u32,
+}
+
+/// The workloads of both comparisons.
+pub const WORKLOADS: [Workload; 3] = [
+    Workload {
+        name: "ping-pong, 1 client x 1, 64 B",
+        clients: 1,
+        window: 1,
+        size: 64,
+    },
+    Workload {
+        name: "pipelined, 16 clients x 32, 64 B",
+        clients: 16,
+        window: 32,
+        size: 64,
+    },
+    Workload {
+        name: "pipelined, 16 clients x 8, 1 KiB",
+        clients: 16,
+        window: 8,
+        size: 1024,
+    },
+];
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Sample {
+    msgs_per_s: f64,
+    p50_us: f64,
+    p99_us: f64,
+    cpu_us_per_msg: f64,
+}
+
+fn field(json: &str, name: &str) -> Option<f64> {
+    let at = json.find(&format!("\"{name}\":"))?;
+    let rest = &json[at + name.len() + 3..];
+    let end = rest.find([',', '}'])?;
+    rest[..end].parse().ok()
+}
+
+fn run_one(system: System, w: &Workload, seconds: f64) -> io::Result<Sample> {
+    let server = system.start()?;
+    let cpu_before = server.cpu_time()?;
+    let out = system.generator(&server, w, seconds)?.output()?;
+    let cpu = server.cpu_time()?.saturating_sub(cpu_before);
+    let json = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(io::Error::other(format!(
+            "the load against {} failed: {}",
+            system.name(),
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    let get = |n| field(&json, n).ok_or_else(|| io::Error::other(format!("no {n} in {json}")));
+    let msgs_per_s = get("msgs_per_s")?;
+    // Both generators warm up for a fifth of the run (at most a second) before they measure.
+    let total = seconds + (seconds / 5.0).min(1.0);
+    Ok(Sample {
+        msgs_per_s,
+        p50_us: get("p50_us")?,
+        p99_us: get("p99_us")?,
+        cpu_us_per_msg: cpu.as_secs_f64() * 1e6 / (msgs_per_s * total).max(1.0),
+    })
+}
+
+/// The TCP comparison: framewire, tokio, raw mio.
+///
+/// # Errors
+/// A server or the load generator is missing or failed.
+pub fn compare_tcp(rounds: usize, seconds: f64) -> io::Result<Section> {
+    compare(
+        "TCP echo",
+        &[System::FramewireTcp, System::Tokio, System::Mio],
+        rounds,
+        seconds,
+    )
+}
+
+/// The UDP comparison: framewire's reliable and unreliable channels, and ENet's (skipped, with a
+/// note, where ENet cannot be built).
+///
+/// # Errors
+/// framewire's server or load generator is missing or failed.
+pub fn compare_udp(rounds: usize, seconds: f64) -> io::Result<Section> {
+    let mut systems = vec![
+        System::FramewireUdp { reliable: true },
+        System::FramewireUdp { reliable: false },
+    ];
+    let mut title = "UDP echo";
+    match super::enet::programs() {
+        Ok(_) => systems.extend([
+            System::Enet { reliable: true },
+            System::Enet { reliable: false },
+        ]),
+        Err(e) => {
+            eprintln!("skipping ENet: {e}");
+            title = "UDP echo (ENet skipped: it could not be built)";
+        }
+    }
+    compare(title, &systems, rounds, seconds)
+}
+
+fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::Result<Section> {
+    let mut section = Section {
+        title: format!(
+            "{title}, medians of {rounds} rounds of {seconds} s; ratios are framewire / this system"
+        ),
+        columns: vec![
+            "workload",
+            "system",
+            "msgs/s",
+            "p50 us",
+            "p99 us",
+            "server CPU us/msg",
+            "msgs/s ratio",
+            "p99 ratio",
+        ],
+        ..Section::default()
+    };
+    for w in &WORKLOADS {
+        let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); systems.len()];
+        for round in 0..rounds {
+            for (i, &s) in systems.iter().enumerate() {
+                let x = run_one(s, w, seconds)?;
+                eprintln!(
+                    "{title} round {}/{rounds} {}: {}: {:.0} msgs/s, p50 {:.0} us, p99 {:.0} us, {:.2} us CPU/msg",
+                    round + 1,
+                    w.name,
+                    s.name(),
+                    x.msgs_per_s,
+                    x.p50_us,
+                    x.p99_us,
+                    x.cpu_us_per_msg
+                );
+                samples[i].push(x);
+            }
+        }
+        let medians: Vec<Sample> = samples
+            .iter()
+            .map(|xs| {
+                let m = |f: fn(&Sample) -> f64| median(xs.iter().map(f).collect());
+                Sample {
+                    msgs_per_s: m(|x| x.msgs_per_s),
+                    p50_us: m(|x| x.p50_us),
+                    p99_us: m(|x| x.p99_us),
+                    cpu_us_per_msg: m(|x| x.cpu_us_per_msg),
+                }
+            })
+            .collect();
+        for (i, &s) in systems.iter().enumerate() {
+            let x = medians[i];
+            let ours = systems
+                .iter()
+                .position(|&o| o == s.counterpart())
+                .map_or(x, |j| medians[j]);
+            section.rows.push(vec![
+                w.name.to_string(),
+                s.name().to_string(),
+                format!("{:.2} M", x.msgs_per_s / 1e6),
+                format!("{:.0}", x.p50_us),
+                format!("{:.0}", x.p99_us),
+                format!("{:.2}", x.cpu_us_per_msg),
+                ratio(ours.msgs_per_s, x.msgs_per_s),
+                ratio(ours.p99_us, x.p99_us),
+            ]);
+            section.json.push(format!(
+                "{{\"section\":{},\"workload\":{},\"system\":{},\"msgs_per_s\":{:.0},\"p50_us\":{:.0},\"p99_us\":{:.0},\"server_cpu_us_per_msg\":{:.3},\"throughput_ratio\":{:.3},\"p99_ratio\":{:.3}}}",
+                json_string(title),
+                json_string(w.name),
+                json_string(s.name()),
+                x.msgs_per_s,
+                x.p50_us,
+                x.p99_us,
+                x.cpu_us_per_msg,
+                ours.msgs_per_s / x.msgs_per_s,
+                ours.p99_us / x.p99_us
+            ));
+        }
+    }
+    Ok(section)
+}
