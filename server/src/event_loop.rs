@@ -12,7 +12,7 @@
 //! write each touched connection's output once (a fan-out to a subscriber costs one write per turn,
 //! not one per message).
 
-use std::collections::HashMap;
+use crate::id_map::IdMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -75,7 +75,7 @@ pub(crate) struct Worker {
     /// Shared by every TCP session.
     session_config: Arc<SessionConfig>,
     /// Boxed: a session is several hundred bytes, and a map of 10,000 grows to 16,384 slots.
-    connections: HashMap<Token, Box<Connection>>,
+    connections: IdMap<Token, Box<Connection>>,
     udp: Option<UdpService>,
     /// Every deadline: each connection's, each UDP session's, the hub's first, and the loop's own.
     /// Each owner keeps the handle of its timer.
@@ -146,7 +146,7 @@ impl Worker {
             listener,
             config: config.clone(),
             session_config: Arc::new(session_config),
-            connections: HashMap::new(),
+            connections: IdMap::default(),
             udp,
             timers: TimerWheel::default(),
             hub_timer: None,

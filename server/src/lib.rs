@@ -30,6 +30,7 @@ pub mod counters;
 mod deadlines;
 mod event_loop;
 pub mod hub;
+mod id_map;
 mod server;
 mod settings;
 mod shared;

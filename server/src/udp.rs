@@ -6,7 +6,6 @@
 //! frames go to the hub, and what it has to send goes out once per loop turn. A datagram the
 //! socket will not take now is dropped: the session resends what must arrive.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 
@@ -22,6 +21,7 @@ use mio::net::UdpSocket;
 use crate::capture::Way;
 use crate::counters::Counters;
 use crate::hub::{ClientId, Delivery, Hub};
+use crate::id_map::IdMap;
 use crate::shared::{Inbound, Shared};
 use crate::sys::RecvBatch;
 use crate::timer_wheel::TimerHandle;
@@ -67,7 +67,7 @@ struct Peer {
 pub(crate) struct UdpService {
     socket: UdpSocket,
     endpoint: Endpoint,
-    sessions: HashMap<u64, Peer>,
+    sessions: IdMap<u64, Peer>,
     out: Vec<u8>,
     /// This worker's index among `workers`: the lane of the connection ids it gives out.
     lane: u64,
@@ -97,7 +97,7 @@ impl UdpService {
             local: socket.local_addr()?,
             socket,
             endpoint: Endpoint::new(config, random_key()?, random_key()?),
-            sessions: HashMap::new(),
+            sessions: IdMap::default(),
             out: vec![0u8; MAX_DATAGRAM_SIZE],
             lane,
             workers: workers.max(1),

@@ -51,7 +51,9 @@ pub fn json_string(s: &str) -> String {
 /// A ratio for the table: `2.31x`, or `-` when it cannot be computed.
 pub fn ratio(ours: f64, theirs: f64) -> String {
     let r = ours / theirs;
-    if r.is_finite() {
+    if r.is_finite() && r < 0.1 {
+        format!("{r:.3}x")
+    } else if r.is_finite() {
         format!("{r:.2}x")
     } else {
         "-".to_string()
