@@ -1,28 +1,65 @@
 //! `framewire inspect FILE`: every framewire frame in a pcap or pcapng capture, then a summary.
 
 use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{BufReader, Write};
 use std::process::ExitCode;
 
 use framewire_protocol::wire::MAX_FRAME_LEN_CEILING;
 use framewire_tools::capture::{
-    Carrier, Direction, Inspection, Inspector, Record, Seen, frame_status, frame_subject,
-    read_capture,
+    Carrier, Connection, Direction, Inspection, Inspector, PacketReader, Record, Seen,
+    frame_status, frame_subject,
 };
 
 pub(crate) fn run(file: &str, port: u16, json: bool) -> ExitCode {
-    let loaded = match load(file, port) {
-        Ok(l) => l,
+    let mut reader = match open(file) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("framewire inspect: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut inspector = Inspector::new(port, MAX_FRAME_LEN_CEILING);
+    let mut printed = 0u64;
+    // Each record is printed as soon as it is made: memory is what reassembly holds, however
+    // long the capture.
+    let mut print = |records: Vec<Record>, connections: &[Connection], out: &mut dyn Write| {
+        for record in &records {
+            let line = if json {
+                let comma = if printed == 0 { "" } else { "," };
+                format!("{comma}{}", record_json(record))
+            } else {
+                record_text(record, connections)
+            };
+            printed += 1;
+            let _ = out.write_all(line.as_bytes());
+        }
+    };
     if json {
-        println!("{}", to_json(&loaded.inspection, loaded.damaged.as_deref()));
-    } else {
-        print!("{}", to_text(&loaded.inspection));
+        let _ = out.write_all(b"{\"records\":[");
     }
-    loaded.warn("inspect", file);
+    for packet in &mut reader {
+        inspector.packet(&packet);
+        let records = inspector.take_records();
+        print(records, inspector.connections(), &mut out);
+    }
+    let mut inspection = inspector.finish();
+    let held = std::mem::take(&mut inspection.records);
+    print(held, &inspection.connections, &mut out);
+    let tail = if json {
+        json_tail(&inspection, reader.damaged())
+    } else {
+        summary_text(&inspection)
+    };
+    let _ = out.write_all(tail.as_bytes());
+    let _ = out.flush();
+    if let Some(damage) = reader.damaged() {
+        eprintln!(
+            "framewire inspect: {file}: reading stopped after {} packets: {damage}",
+            inspection.summary.packets
+        );
+    }
     ExitCode::SUCCESS
 }
 
@@ -45,17 +82,22 @@ impl Loaded {
     }
 }
 
-/// Reads `file` and inspects it for framewire traffic on `port`.
+/// Opens `file` for reading packet by packet.
+fn open(file: &str) -> Result<PacketReader<BufReader<File>>, String> {
+    let f = File::open(file).map_err(|e| format!("{file}: {e}"))?;
+    PacketReader::new(BufReader::with_capacity(1 << 20, f)).map_err(|e| format!("{file}: {e}"))
+}
+
+/// Reads `file` packet by packet and inspects it for framewire traffic on `port`.
 pub(crate) fn load(file: &str, port: u16) -> Result<Loaded, String> {
-    let bytes = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
-    let capture = read_capture(&bytes).map_err(|e| format!("{file}: {e}"))?;
+    let mut reader = open(file)?;
     let mut inspector = Inspector::new(port, MAX_FRAME_LEN_CEILING);
-    for packet in &capture.packets {
-        inspector.packet(packet);
+    for packet in &mut reader {
+        inspector.packet(&packet);
     }
     Ok(Loaded {
         inspection: inspector.finish(),
-        damaged: capture.damaged,
+        damaged: reader.damaged().map(str::to_string),
     })
 }
 
@@ -95,22 +137,24 @@ fn describe(record: &Record) -> String {
     }
 }
 
-fn to_text(inspection: &Inspection) -> String {
+fn record_text(record: &Record, connections: &[Connection]) -> String {
+    let Some(c) = connections.get(record.connection) else {
+        return String::new();
+    };
+    format!(
+        "{:.6} #{} {} {} {} {}  {}\n",
+        record.time.as_secs_f64(),
+        record.connection,
+        carrier(c.carrier),
+        c.client,
+        arrow(record.direction),
+        c.server,
+        describe(record)
+    )
+}
+
+fn summary_text(inspection: &Inspection) -> String {
     let mut out = String::new();
-    for record in &inspection.records {
-        let c = &inspection.connections[record.connection];
-        let _ = writeln!(
-            out,
-            "{:.6} #{} {} {} {} {}  {}",
-            record.time.as_secs_f64(),
-            record.connection,
-            carrier(c.carrier),
-            c.client,
-            arrow(record.direction),
-            c.server,
-            describe(record)
-        );
-    }
     let s = &inspection.summary;
     let frames: u64 = s.frames_by_kind.values().sum();
     let _ = writeln!(
@@ -153,8 +197,49 @@ pub(crate) fn json_string(s: &str) -> String {
     out
 }
 
-fn to_json(inspection: &Inspection, damaged: Option<&str>) -> String {
-    let mut out = String::from("{\"connections\":[");
+fn record_json(r: &Record) -> String {
+    let direction = match r.direction {
+        Direction::ToServer => "to_server",
+        Direction::ToClient => "to_client",
+    };
+    let mut out = format!(
+        "{{\"time\":{:.6},\"connection\":{},\"direction\":\"{direction}\",",
+        r.time.as_secs_f64(),
+        r.connection
+    );
+    match &r.what {
+        Seen::Frame { frame, wire_len } => {
+            let _ = write!(
+                out,
+                "\"frame\":\"{}\",\"channel\":{},\"size\":{wire_len}",
+                frame.kind(),
+                frame.channel
+            );
+            if let Some(subject) = frame_subject(frame) {
+                let _ = write!(out, ",\"subject\":{}", json_string(subject));
+            }
+            if let Some(status) = frame_status(frame) {
+                let _ = write!(out, ",\"status\":{}", json_string(&status));
+            }
+        }
+        Seen::Bad(why) => {
+            let _ = write!(out, "\"bad\":{}", json_string(why));
+        }
+        Seen::Skipped(n) => {
+            let _ = write!(out, "\"skipped\":{n}");
+        }
+        Seen::Gap(n) => {
+            let _ = write!(out, "\"missing\":{n}");
+        }
+        Seen::End => out.push_str("\"end\":true"),
+    }
+    out.push('}');
+    out
+}
+
+/// The end of the JSON document after its records: the connections and the summary.
+fn json_tail(inspection: &Inspection, damaged: Option<&str>) -> String {
+    let mut out = String::from("],\"connections\":[");
     for (i, c) in inspection.connections.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -168,56 +253,13 @@ fn to_json(inspection: &Inspection, damaged: Option<&str>) -> String {
             c.from_start
         );
     }
-    out.push_str("],\"records\":[");
-    for (i, r) in inspection.records.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let direction = match r.direction {
-            Direction::ToServer => "to_server",
-            Direction::ToClient => "to_client",
-        };
-        let _ = write!(
-            out,
-            "{{\"time\":{:.6},\"connection\":{},\"direction\":\"{direction}\",",
-            r.time.as_secs_f64(),
-            r.connection
-        );
-        match &r.what {
-            Seen::Frame { frame, wire_len } => {
-                let _ = write!(
-                    out,
-                    "\"frame\":\"{}\",\"channel\":{},\"size\":{wire_len}",
-                    frame.kind(),
-                    frame.channel
-                );
-                if let Some(subject) = frame_subject(frame) {
-                    let _ = write!(out, ",\"subject\":{}", json_string(subject));
-                }
-                if let Some(status) = frame_status(frame) {
-                    let _ = write!(out, ",\"status\":{}", json_string(&status));
-                }
-            }
-            Seen::Bad(why) => {
-                let _ = write!(out, "\"bad\":{}", json_string(why));
-            }
-            Seen::Skipped(n) => {
-                let _ = write!(out, "\"skipped\":{n}");
-            }
-            Seen::Gap(n) => {
-                let _ = write!(out, "\"missing\":{n}");
-            }
-            Seen::End => out.push_str("\"end\":true"),
-        }
-        out.push('}');
-    }
     let s = &inspection.summary;
     let kinds: Vec<String> = s
         .frames_by_kind
         .iter()
         .map(|(k, n)| format!("{}:{n}", json_string(k)))
         .collect();
-    let _ = write!(
+    let _ = writeln!(
         out,
         "],\"summary\":{{\"packets\":{},\"cut_packets\":{},\"other_packets\":{},\"undecodable_packets\":{},\"connections\":{},\"frames\":{{{}}},\"bad_frames\":{},\"skipped_bytes\":{},\"missing_bytes\":{},\"damaged\":{}}}}}",
         s.packets,

@@ -1,6 +1,8 @@
 //! Reading pcap and pcapng files (as tcpdump, tshark and Wireshark write them) into packets with
-//! their link type and time.
+//! their link type and time: all at once from bytes ([`read_capture`]), or one packet at a time
+//! from a reader ([`PacketReader`]).
 
+use std::io::{BufRead, Read};
 use std::time::Duration;
 
 use pcap_file::pcap::PcapReader;
@@ -51,47 +53,176 @@ const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 /// # Errors
 /// The bytes are neither, or their file header cannot be read.
 pub fn read_capture(bytes: &[u8]) -> Result<Capture, CaptureError> {
-    if bytes.starts_with(&PCAPNG_MAGIC) {
-        read_pcapng(bytes)
-    } else {
-        read_pcap(bytes)
+    let mut reader = PacketReader::new(bytes)?;
+    let mut capture = Capture::default();
+    for packet in &mut reader {
+        capture.packets.push(packet);
+    }
+    capture.damaged = reader.damaged;
+    Ok(capture)
+}
+
+/// Packets of a pcap or pcapng file one at a time, in file order, from any reader: a capture
+/// larger than memory is read with memory for one packet. A damaged packet ends the iteration,
+/// and [`PacketReader::damaged`] says why.
+pub struct PacketReader<R: Read> {
+    format: Format<R>,
+    read: u64,
+    damaged: Option<String>,
+}
+
+enum Format<R: Read> {
+    Pcap(Box<PcapReader<R>>, DataLink, u32),
+    PcapNg(Box<PcapNgReader<R>>, Vec<Interface>),
+    Done,
+}
+
+impl<R: Read> std::fmt::Debug for PacketReader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PacketReader")
+            .field("read", &self.read)
+            .field("damaged", &self.damaged)
+            .finish_non_exhaustive()
     }
 }
 
-fn read_pcap(bytes: &[u8]) -> Result<Capture, CaptureError> {
-    let mut reader = PcapReader::new(bytes)
-        .map_err(|e| CaptureError(format!("not a pcap or pcapng file: {e}")))?;
-    let header = reader.header();
-    let frac_ns = match header.ts_resolution {
-        TsResolution::MicroSecond => 1_000,
-        TsResolution::NanoSecond => 1,
-    };
-    let mut capture = Capture::default();
-    // Raw packets: the crate's checked reader refuses an original length above the snap length,
-    // which is exactly what a packet cut by `tcpdump -s N` has.
-    while let Some(packet) = reader.next_raw_packet() {
-        match packet {
-            Ok(p) if p.ts_frac < 1_000_000_000 / frac_ns => capture.packets.push(CapturedPacket {
+impl<R: BufRead> PacketReader<R> {
+    /// Starts reading, telling pcap from pcapng by the first four bytes.
+    ///
+    /// # Errors
+    /// The bytes are neither, or their file header cannot be read.
+    pub fn new(mut reader: R) -> Result<Self, CaptureError> {
+        let head = reader
+            .fill_buf()
+            .map_err(|e| CaptureError(format!("cannot read: {e}")))?;
+        let format = if head.starts_with(&PCAPNG_MAGIC) {
+            let r = PcapNgReader::new(reader)
+                .map_err(|e| CaptureError(format!("not a pcapng file: {e}")))?;
+            Format::PcapNg(Box::new(r), Vec::new())
+        } else {
+            let r = PcapReader::new(reader)
+                .map_err(|e| CaptureError(format!("not a pcap or pcapng file: {e}")))?;
+            let header = r.header();
+            let frac_ns = match header.ts_resolution {
+                TsResolution::MicroSecond => 1_000,
+                TsResolution::NanoSecond => 1,
+            };
+            Format::Pcap(Box::new(r), header.datalink, frac_ns)
+        };
+        Ok(Self {
+            format,
+            read: 0,
+            damaged: None,
+        })
+    }
+}
+
+impl<R: Read> PacketReader<R> {
+    /// What stopped the reading early, once it has stopped.
+    pub fn damaged(&self) -> Option<&str> {
+        self.damaged.as_deref()
+    }
+
+    fn stop(&mut self, why: String) -> Option<CapturedPacket> {
+        self.damaged = Some(why);
+        self.format = Format::Done;
+        None
+    }
+
+    fn next_pcap(&mut self) -> Option<CapturedPacket> {
+        let Format::Pcap(reader, link, frac_ns) = &mut self.format else {
+            return None;
+        };
+        let (link, frac_ns) = (*link, *frac_ns);
+        // Raw packets: the crate's checked reader refuses an original length above the snap
+        // length, which is exactly what a packet cut by `tcpdump -s N` has.
+        match reader.next_raw_packet()? {
+            Ok(p) if p.ts_frac < 1_000_000_000 / frac_ns => Some(CapturedPacket {
                 time: Duration::new(u64::from(p.ts_sec), p.ts_frac * frac_ns),
-                link: header.datalink,
+                link,
                 cut: (p.data.len() as u64) < u64::from(p.orig_len),
                 data: p.data.into_owned(),
             }),
             Ok(p) => {
-                capture.damaged = Some(format!(
+                let why = format!(
                     "packet {}: timestamp fraction {} out of range",
-                    capture.packets.len(),
-                    p.ts_frac
-                ));
-                break;
+                    self.read, p.ts_frac
+                );
+                self.stop(why)
             }
-            Err(e) => {
-                capture.damaged = Some(e.to_string());
-                break;
+            Err(e) => self.stop(e.to_string()),
+        }
+    }
+
+    fn next_pcapng(&mut self) -> Option<CapturedPacket> {
+        loop {
+            let Format::PcapNg(reader, interfaces) = &mut self.format else {
+                return None;
+            };
+            let block = match reader.next_block()? {
+                Ok(b) => b,
+                Err(e) => return self.stop(e.to_string()),
+            };
+            match block {
+                Block::SectionHeader(_) => interfaces.clear(),
+                Block::InterfaceDescription(idb) => {
+                    let resolution = idb.options.iter().find_map(|o| match o {
+                        InterfaceDescriptionOption::IfTsResol(r) => Some(*r),
+                        _ => None,
+                    });
+                    interfaces.push(Interface {
+                        link: idb.linktype,
+                        units_per_sec: units_per_sec(resolution.unwrap_or(6)),
+                    });
+                }
+                Block::EnhancedPacket(epb) => {
+                    let Some(interface) = interfaces.get(epb.interface_id as usize) else {
+                        let why = format!(
+                            "a packet names interface {}, which was not described",
+                            epb.interface_id
+                        );
+                        return self.stop(why);
+                    };
+                    return Some(CapturedPacket {
+                        // The reader hands the raw 64-bit count over as nanoseconds; rescale it.
+                        time: scale(epb.timestamp.as_nanos(), interface.units_per_sec),
+                        link: interface.link,
+                        cut: (epb.data.len() as u64) < u64::from(epb.original_len),
+                        data: epb.data.into_owned(),
+                    });
+                }
+                Block::SimplePacket(spb) => {
+                    let Some(interface) = interfaces.first() else {
+                        self.format = Format::Done;
+                        return None;
+                    };
+                    return Some(CapturedPacket {
+                        time: Duration::ZERO,
+                        link: interface.link,
+                        cut: (spb.data.len() as u64) < u64::from(spb.original_len),
+                        data: spb.data.into_owned(),
+                    });
+                }
+                _ => {}
             }
         }
     }
-    Ok(capture)
+}
+
+impl<R: Read> Iterator for PacketReader<R> {
+    type Item = CapturedPacket;
+
+    fn next(&mut self) -> Option<CapturedPacket> {
+        let packet = match self.format {
+            Format::Pcap(..) => self.next_pcap(),
+            Format::PcapNg(..) => self.next_pcapng(),
+            Format::Done => None,
+        };
+        if packet.is_some() {
+            self.read += 1;
+        }
+        packet
+    }
 }
 
 /// An interface of a pcapng section: its link type and the nanoseconds per timestamp unit.
@@ -99,64 +230,6 @@ struct Interface {
     link: DataLink,
     /// Timestamp units per second.
     units_per_sec: u64,
-}
-
-fn read_pcapng(bytes: &[u8]) -> Result<Capture, CaptureError> {
-    let mut reader =
-        PcapNgReader::new(bytes).map_err(|e| CaptureError(format!("not a pcapng file: {e}")))?;
-    let mut interfaces: Vec<Interface> = Vec::new();
-    let mut capture = Capture::default();
-    while let Some(block) = reader.next_block() {
-        let block = match block {
-            Ok(b) => b,
-            Err(e) => {
-                capture.damaged = Some(e.to_string());
-                break;
-            }
-        };
-        match block {
-            Block::SectionHeader(_) => interfaces.clear(),
-            Block::InterfaceDescription(idb) => {
-                let resolution = idb.options.iter().find_map(|o| match o {
-                    InterfaceDescriptionOption::IfTsResol(r) => Some(*r),
-                    _ => None,
-                });
-                interfaces.push(Interface {
-                    link: idb.linktype,
-                    units_per_sec: units_per_sec(resolution.unwrap_or(6)),
-                });
-            }
-            Block::EnhancedPacket(epb) => {
-                let Some(interface) = interfaces.get(epb.interface_id as usize) else {
-                    capture.damaged = Some(format!(
-                        "a packet names interface {}, which was not described",
-                        epb.interface_id
-                    ));
-                    break;
-                };
-                capture.packets.push(CapturedPacket {
-                    // The reader hands the raw 64-bit count over as nanoseconds; rescale it.
-                    time: scale(epb.timestamp.as_nanos(), interface.units_per_sec),
-                    link: interface.link,
-                    cut: (epb.data.len() as u64) < u64::from(epb.original_len),
-                    data: epb.data.into_owned(),
-                });
-            }
-            Block::SimplePacket(spb) => {
-                let Some(interface) = interfaces.first() else {
-                    break;
-                };
-                capture.packets.push(CapturedPacket {
-                    time: Duration::ZERO,
-                    link: interface.link,
-                    cut: (spb.data.len() as u64) < u64::from(spb.original_len),
-                    data: spb.data.into_owned(),
-                });
-            }
-            _ => {}
-        }
-    }
-    Ok(capture)
 }
 
 /// `if_tsresol`: the high bit says a power of two, else of ten; the rest is the exponent.

@@ -197,7 +197,19 @@ impl Inspector {
         }
     }
 
-    /// The capture has ended: whatever is still held is handed on, and the result returned.
+    /// The records made since the last call (or since the start), in order; taking them as the
+    /// capture is read keeps memory to what reassembly holds, however long the capture.
+    pub fn take_records(&mut self) -> Vec<Record> {
+        std::mem::take(&mut self.out.records)
+    }
+
+    /// The connections seen so far (records name them by index).
+    pub fn connections(&self) -> &[Connection] {
+        &self.out.connections
+    }
+
+    /// The capture has ended: whatever is still held is handed on, and the result returned (the
+    /// records not yet taken).
     pub fn finish(mut self) -> Inspection {
         let mut states: Vec<TcpState> = self.tcp.drain().map(|(_, s)| s).collect();
         states.sort_by_key(|s| s.index);

@@ -16,7 +16,7 @@ mod inspector;
 mod packet;
 mod tcp_reassembly;
 
-pub use file::{Capture, CaptureError, CapturedPacket, read_capture};
+pub use file::{Capture, CaptureError, CapturedPacket, PacketReader, read_capture};
 pub use frame_scanner::{FrameScanner, ScanEvent};
 pub use inspector::{
     Carrier, Connection, Direction, Inspection, Inspector, Record, Seen, Summary, frame_status,
