@@ -9,9 +9,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use framewire_protocol::session::{Event, Instant, SessionConfig};
+use framewire_protocol::session::SessionConfig;
 use framewire_protocol::sim::{LinkConfig, Pair};
-use framewire_protocol::wire::{Data, Frame, FrameBody};
+use framewire_protocol::wire::{Data, Frame};
 
 struct Load {
     name: &'static str,
@@ -38,43 +38,8 @@ fn goodput(load: &Load, loss: f64, seed: u64) -> (f64, f64) {
         &link(loss),
         seed,
     );
-    let interval = Duration::from_micros(1_000_000 / load.per_second);
+    let delivered = pair.offer(load.size, load.per_second, load.seconds);
     let total = load.per_second * load.seconds;
-    let end = Instant::from_millis(load.seconds * 1000);
-    let mut next_send = Instant::ZERO;
-    let mut sent = 0;
-    while pair.now < end + Duration::from_secs(1) {
-        while sent < total && pair.now >= next_send {
-            // Backpressure (a full queue) means the sender cannot keep up: the message counts as
-            // offered and not delivered.
-            let _ = pair.a.send(Frame::new(Data {
-                payload: Bytes::from(vec![7u8; load.size]),
-            }));
-            sent += 1;
-            next_send += interval;
-        }
-        pair.transmit();
-        let wake = pair.next_wakeup();
-        if sent < total && wake.is_none_or(|w| w > next_send) {
-            pair.now = next_send;
-            continue;
-        }
-        if !pair.step() {
-            break;
-        }
-    }
-    // Goodput: what arrived by one second after the offered load ended.
-    let delivered: usize = pair
-        .events_b
-        .iter()
-        .map(|e| match e {
-            Event::Frame(Frame {
-                body: FrameBody::Data(d),
-                ..
-            }) => d.payload.len(),
-            _ => 0,
-        })
-        .sum();
     let offered = (total as usize * load.size) as f64;
     let wire = (pair.stats_ab.bytes + pair.stats_ba.bytes) as f64;
     (delivered as f64 / offered, wire / delivered as f64)

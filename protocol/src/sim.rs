@@ -15,6 +15,7 @@ use core::time::Duration;
 use bytes::Bytes;
 
 use crate::session::{Event, Instant, Session, SessionConfig};
+use crate::wire::{Data, Frame, FrameBody};
 
 /// A small, fast, seedable generator (splitmix64). Not for cryptography.
 #[derive(Debug, Clone)]
@@ -354,6 +355,45 @@ impl Pair {
         while let Some(e) = self.b.poll_event() {
             self.events_b.push(e);
         }
+    }
+
+    /// Offers `per_second` messages of `size` bytes on channel 0 from `a` for `seconds` of
+    /// virtual time, steadily (a full send queue refuses a message: it counts as offered and not
+    /// delivered), runs one second more, and returns the payload bytes `b` received as Data.
+    pub fn offer(&mut self, size: usize, per_second: u64, seconds: u64) -> u64 {
+        let interval = Duration::from_micros(1_000_000 / per_second.max(1));
+        let total = per_second * seconds;
+        let end = Instant::from_millis(seconds * 1000) + Duration::from_secs(1);
+        let mut next_send = self.now;
+        let mut sent = 0;
+        while self.now < end {
+            while sent < total && self.now >= next_send {
+                let _ = self.a.send(Frame::new(Data {
+                    payload: Bytes::from(vec![7u8; size]),
+                }));
+                sent += 1;
+                next_send += interval;
+            }
+            self.transmit();
+            let wake = self.next_wakeup();
+            if sent < total && wake.is_none_or(|w| w > next_send) {
+                self.now = next_send;
+                continue;
+            }
+            if !self.step() {
+                break;
+            }
+        }
+        self.events_b
+            .iter()
+            .map(|e| match e {
+                Event::Frame(Frame {
+                    body: FrameBody::Data(d),
+                    ..
+                }) => d.payload.len() as u64,
+                _ => 0,
+            })
+            .sum()
     }
 
     /// Steps until `done` holds or the clock passes `deadline`; returns whether `done` held.

@@ -3,49 +3,8 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use framewire_protocol::session::{Event, Instant, SessionConfig};
+use framewire_protocol::session::SessionConfig;
 use framewire_protocol::sim::{LinkConfig, Pair};
-use framewire_protocol::wire::{Data, Frame, FrameBody};
-
-/// Offers `per_second` reliable messages of `size` bytes from `a` for `seconds` (a full send
-/// queue drops the message: the sender could not keep up), runs one second more, and returns the
-/// payload bytes `b` received.
-fn offer(pair: &mut Pair, size: usize, per_second: u64, seconds: u64) -> u64 {
-    let interval = Duration::from_micros(1_000_000 / per_second);
-    let total = per_second * seconds;
-    let end = Instant::from_millis(seconds * 1000) + Duration::from_secs(1);
-    let mut next_send = Instant::ZERO;
-    let mut sent = 0;
-    while pair.now < end {
-        while sent < total && pair.now >= next_send {
-            let _ = pair.a.send(Frame::new(Data {
-                payload: Bytes::from(vec![7u8; size]),
-            }));
-            sent += 1;
-            next_send += interval;
-        }
-        pair.transmit();
-        let wake = pair.next_wakeup();
-        if sent < total && wake.is_none_or(|w| w > next_send) {
-            pair.now = next_send;
-            continue;
-        }
-        if !pair.step() {
-            break;
-        }
-    }
-    pair.events_b
-        .iter()
-        .map(|e| match e {
-            Event::Frame(Frame {
-                body: FrameBody::Data(d),
-                ..
-            }) => d.payload.len() as u64,
-            _ => 0,
-        })
-        .sum()
-}
 
 #[test]
 fn random_loss_alone_does_not_throttle_the_offered_load() {
@@ -64,7 +23,7 @@ fn random_loss_alone_does_not_throttle_the_offered_load() {
         );
         // 1 MB/s of 1 KiB messages for 10 s. Loss-driven NewReno alone sustains about
         // 1.22 / sqrt(p) datagrams per round trip: 1 % loss, 0.37 MB/s here.
-        let delivered = offer(&mut pair, 1024, 1000, 10);
+        let delivered = pair.offer(1024, 1000, 10);
         let offered = 1024 * 1000 * 10;
         assert!(
             delivered * 100 >= offered * 95,
@@ -92,7 +51,7 @@ fn a_bottleneck_is_used_and_not_flooded_whatever_the_random_loss() {
         );
         // Five times what the bottleneck carries.
         let seconds = 20;
-        let delivered = offer(&mut pair, 1024, 1000, seconds);
+        let delivered = pair.offer(1024, 1000, seconds);
         let stats = &pair.stats_ab;
         assert!(
             delivered * 100 >= capacity * seconds * 75,

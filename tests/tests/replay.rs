@@ -15,19 +15,16 @@ use framewire_protocol::wire::{
 };
 use framewire_server::ServerConfig;
 use framewire_tests::{TestClient, TestServer, Via};
-use framewire_tools::capture::{Inspector, read_capture};
+use framewire_tools::capture::inspect_capture;
 use framewire_tools::replay::{Pace, ReplayConfig, Report, Script, replay};
 
 const LOCAL: [u8; 4] = [127, 0, 0, 1];
 
 fn script_of(path: &Path, port: u16) -> Script {
-    let capture = read_capture(&std::fs::read(path).unwrap()).unwrap();
-    assert_eq!(capture.damaged, None, "{}", path.display());
-    let mut inspector = Inspector::new(port, 1 << 20);
-    for p in &capture.packets {
-        inspector.packet(p);
-    }
-    Script::from_inspection(&inspector.finish())
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let (inspection, damaged) = inspect_capture(file, port, 1 << 20).unwrap();
+    assert_eq!(damaged, None, "{}", path.display());
+    Script::from_inspection(&inspection)
 }
 
 fn fixture(name: &str) -> Script {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use framewire_protocol::wire::{Frame, Request, Text};
 use framewire_server::ServerConfig;
 use framewire_tests::{TestClient, TestServer, Via};
-use framewire_tools::capture::{Direction, Inspection, Inspector, Seen, read_capture};
+use framewire_tools::capture::{Direction, Inspection, Seen, inspect_capture};
 
 fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("fw-capture-{name}-{}", std::process::id()));
@@ -27,13 +27,10 @@ fn ping(id: u32) -> Frame {
 }
 
 fn inspect(path: &Path, port: u16) -> Inspection {
-    let capture = read_capture(&std::fs::read(path).unwrap()).unwrap();
-    assert_eq!(capture.damaged, None, "{}", path.display());
-    let mut inspector = Inspector::new(port, 1 << 20);
-    for p in &capture.packets {
-        inspector.packet(p);
-    }
-    inspector.finish()
+    let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
+    let (inspection, damaged) = inspect_capture(file, port, 1 << 20).unwrap();
+    assert_eq!(damaged, None, "{}", path.display());
+    inspection
 }
 
 fn kinds(inspection: &Inspection, direction: Direction) -> Vec<String> {

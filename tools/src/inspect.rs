@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use framewire_protocol::wire::MAX_FRAME_LEN_CEILING;
 use framewire_tools::capture::{
     Carrier, Connection, Direction, Inspection, Inspector, PacketReader, Record, Seen,
-    frame_status, frame_subject,
+    frame_status, frame_subject, inspect_capture,
 };
 
 pub(crate) fn run(file: &str, port: u16, json: bool) -> ExitCode {
@@ -90,14 +90,16 @@ fn open(file: &str) -> Result<PacketReader<BufReader<File>>, String> {
 
 /// Reads `file` packet by packet and inspects it for framewire traffic on `port`.
 pub(crate) fn load(file: &str, port: u16) -> Result<Loaded, String> {
-    let mut reader = open(file)?;
-    let mut inspector = Inspector::new(port, MAX_FRAME_LEN_CEILING);
-    for packet in &mut reader {
-        inspector.packet(&packet);
-    }
+    let f = File::open(file).map_err(|e| format!("{file}: {e}"))?;
+    let (inspection, damaged) = inspect_capture(
+        BufReader::with_capacity(1 << 20, f),
+        port,
+        MAX_FRAME_LEN_CEILING,
+    )
+    .map_err(|e| format!("{file}: {e}"))?;
     Ok(Loaded {
-        inspection: inspector.finish(),
-        damaged: reader.damaged().map(str::to_string),
+        inspection,
+        damaged,
     })
 }
 

@@ -6,8 +6,9 @@
 //! gap, or in a connection captured mid-stream, finds the next valid frame by its structure (a
 //! length in bounds, the version, a matching CRC, a body that parses).
 //!
-//! [`read_capture`] reads pcap and pcapng files and [`decode_packet`] finds each packet's TCP or
-//! UDP segment; [`Inspector`] puts it all together, connection by connection. Nothing here touches
+//! [`read_capture`] and [`PacketReader`] read pcap and pcapng files and [`decode_packet`] finds
+//! each packet's TCP or UDP segment; [`Inspector`] puts it all together, connection by
+//! connection, and [`inspect_capture`] runs it over a whole file. Nothing here touches
 //! the file system or the network: the caller hands the file's bytes in.
 
 mod file;
@@ -25,6 +26,25 @@ pub use inspector::{
 pub use packet::{NotASegment, Segment, Transport, decode_packet};
 pub use pcap_file::DataLink;
 pub use tcp_reassembly::{StreamPiece, TcpReassembler};
+
+/// Reads a capture from `reader` packet by packet and inspects it for framewire traffic on
+/// `port`, frames up to `max_frame_len`: the inspection, and what stopped the reading early if
+/// anything did.
+///
+/// # Errors
+/// The bytes are not a pcap or pcapng file.
+pub fn inspect_capture<R: std::io::BufRead>(
+    reader: R,
+    port: u16,
+    max_frame_len: u32,
+) -> Result<(Inspection, Option<String>), CaptureError> {
+    let mut packets = PacketReader::new(reader)?;
+    let mut inspector = Inspector::new(port, max_frame_len);
+    for packet in &mut packets {
+        inspector.packet(&packet);
+    }
+    Ok((inspector.finish(), packets.damaged().map(str::to_string)))
+}
 
 /// The fuzz target's check (and the corpus replay's): `data` is read as TCP segments, each
 /// `seq (u32) | flags (u8, bit 0 SYN) | length (u8) | payload`, fed through a [`TcpReassembler`]
@@ -82,11 +102,7 @@ pub fn fuzz_check(data: &[u8]) {
 /// session it does not have.
 pub fn fuzz_check_file(data: &[u8]) {
     if let Ok(capture) = read_capture(data) {
-        let mut inspector = Inspector::new(7400, 65_536);
-        for packet in &capture.packets {
-            inspector.packet(packet);
-        }
-        let inspection = inspector.finish();
+        let (inspection, _) = inspect_capture(data, 7400, 65_536).expect("read once already");
         assert!(inspection.summary.packets == capture.packets.len() as u64);
         let script = crate::replay::Script::from_inspection(&inspection);
         assert!(
