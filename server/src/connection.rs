@@ -41,6 +41,10 @@ pub(crate) enum Readable {
 }
 
 #[derive(Debug)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent facts about one connection, not states of one machine"
+)]
 pub(crate) struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
@@ -51,6 +55,13 @@ pub(crate) struct Connection {
     dirty: bool,
     /// The client closed the session with reason NORMAL.
     clean_close: bool,
+    /// The poller said the peer has shut its side: read to the end, short reads or not.
+    read_closed: bool,
+    /// Whether the connection is registered for writability as well as readability.
+    registered_writable: bool,
+    /// The peer's side has ended (a read found the end of the stream): once the answers to what
+    /// it sent are written, the connection ends.
+    peer_done: bool,
     /// The handle of this connection's timer in the loop's wheel.
     timer: Option<TimerHandle>,
 }
@@ -64,6 +75,9 @@ impl Connection {
             opened: false,
             dirty: false,
             clean_close: false,
+            read_closed: false,
+            peer_done: false,
+            registered_writable: false,
             timer: None,
         }
     }
@@ -105,7 +119,13 @@ impl Connection {
                 return Readable::MoreLeft;
             }
             match self.stream.read(scratch) {
-                Ok(0) => return Readable::Ended(End::PeerClosed),
+                Ok(0) => {
+                    // The peer has shut its side but may still read (a half-close): what it is
+                    // owed for the frames it sent is written at the end of the turn, and the
+                    // connection ends then (`flush`).
+                    self.peer_done = true;
+                    return Readable::Drained;
+                }
                 Ok(n) => {
                     read += n;
                     shared.capture(|c| c.tcp_data(self.peer, Way::In, &scratch[..n]));
@@ -118,6 +138,13 @@ impl Connection {
                             hub.admit(now, me, hello, peer)
                         });
                     self.serve(now, &mut hub, &shared.counters, me);
+                    if n < scratch.len() && !self.read_closed {
+                        // A short read took everything the socket had: asking again would only
+                        // hear WouldBlock. Bytes that arrive later raise a new readiness event
+                        // (as tokio clears readiness after a short read). A shutdown the poller
+                        // has already reported raises none: then read on to the end.
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -125,6 +152,22 @@ impl Connection {
             }
         }
         Readable::Drained
+    }
+
+    /// Whether the registration must change to wait for writability (`Some(true)`), or stop
+    /// waiting for it (`Some(false)`); `None` when it is right as it is. An unchanged
+    /// registration is left alone: one system call less per connection and loop turn.
+    pub(crate) fn interest_change(&mut self) -> Option<bool> {
+        let want = self.wants_write();
+        (want != self.registered_writable).then(|| {
+            self.registered_writable = want;
+            want
+        })
+    }
+
+    /// The poller reported that the peer shut its side of the connection.
+    pub(crate) fn note_read_closed(&mut self) {
+        self.read_closed = true;
     }
 
     pub(crate) fn on_timeout(&mut self, now: Instant, shared: &Shared, me: ClientId) {
@@ -243,8 +286,16 @@ impl Connection {
         if let Err(end) = self.write_pending(shared) {
             return Some(end);
         }
-        (self.session.is_closed() && self.session.pending_output().is_empty())
-            .then_some(End::SessionOver)
+        if !self.session.pending_output().is_empty() {
+            return None;
+        }
+        if self.session.is_closed() {
+            Some(End::SessionOver)
+        } else if self.peer_done {
+            Some(End::PeerClosed)
+        } else {
+            None
+        }
     }
 
     /// Writes pending output until it is all out or the socket would block.

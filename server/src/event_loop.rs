@@ -246,6 +246,11 @@ impl Worker {
                     SIGNALS => self.on_signals(),
                     UDP => self.udp_readable(now, &mut scratch),
                     token => {
+                        if event.is_read_closed()
+                            && let Some(conn) = self.connections.get_mut(&token)
+                        {
+                            conn.note_read_closed();
+                        }
                         if event.is_readable() || event.is_read_closed() {
                             self.tcp_readable(now, token, &mut scratch);
                         } else {
@@ -519,17 +524,19 @@ impl Worker {
             }
             return;
         }
-        let interest = if conn.wants_write() {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        if let Err(e) = self
-            .poll
-            .registry()
-            .reregister(conn.stream_mut(), token, interest)
-        {
-            warn!("{}: cannot reregister: {e}", conn.peer());
+        if let Some(writable) = conn.interest_change() {
+            let interest = if writable {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if let Err(e) = self
+                .poll
+                .registry()
+                .reregister(conn.stream_mut(), token, interest)
+            {
+                warn!("{}: cannot reregister: {e}", conn.peer());
+            }
         }
         let deadline = conn.deadline();
         self.schedule(TimerKey::Tcp(token), deadline);

@@ -161,3 +161,71 @@ fn shutdown_sends_every_client_a_close() {
         expect_close(c, Reason::GOING_AWAY);
     }
 }
+
+/// The bytes of `frames` as one stream.
+fn stream_bytes(frames: &[Frame]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for frame in frames {
+        let mut bytes = vec![0u8; stream_frame_len(frame)];
+        encode_stream_frame(frame, &mut bytes).unwrap();
+        out.extend_from_slice(&bytes);
+    }
+    out
+}
+
+#[test]
+fn a_request_and_the_end_of_the_stream_in_one_arrival_are_both_handled() {
+    // The server stops reading after a short read (the socket had no more), and must still see a
+    // shutdown that arrived with the data: the poller reports it once, with the data.
+    let server = TestServer::start(ServerConfig {
+        idle_timeout_ms: 60_000,
+        ..ServerConfig::default()
+    });
+    for round in 0..5 {
+        let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
+        let bytes = stream_bytes(&[
+            Frame::new(Hello {
+                min_version: 1,
+                max_version: 1,
+                idle_timeout_ms: 0,
+                max_frame_len: 65_536,
+                nonce: round,
+                options: HelloOptions::new(),
+            }),
+            Frame::new(Request {
+                id: 5,
+                timeout_ms: 0,
+                target: Text::from("sys.ping"),
+                payload: Bytes::new(),
+            }),
+        ]);
+        // Written and shut at once: the bytes and the FIN are usually in the socket before the
+        // server first looks at it.
+        std::io::Write::write_all(&mut stream, &bytes).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut got = Vec::new();
+        // Until the server closes its side: a timeout here means it never saw the end.
+        let read = std::io::Read::read_to_end(&mut stream, &mut got);
+        assert!(read.is_ok(), "round {round}: {read:?}");
+        let mut frames = Vec::new();
+        let mut deframer = framewire_protocol::wire::StreamDeframer::new(65_536);
+        let mut input = bytes::BytesMut::from(&got[..]);
+        while let Some(body) = deframer.decode(&mut input).unwrap() {
+            frames.push(Frame::parse(body).unwrap());
+        }
+        assert!(
+            matches!(frames.first().map(|f| &f.body), Some(FrameBody::Welcome(_))),
+            "{frames:?}"
+        );
+        assert!(
+            frames
+                .iter()
+                .any(|f| matches!(&f.body, FrameBody::Response(r) if r.id == 5)),
+            "round {round}: {frames:?}"
+        );
+    }
+    server.stop();
+}
