@@ -8,23 +8,18 @@ use std::process::ExitCode;
 use framewire_protocol::wire::MAX_FRAME_LEN_CEILING;
 use framewire_tools::capture::{
     Carrier, Connection, Direction, Inspection, Inspector, PacketReader, Record, Seen,
-    frame_status, frame_subject, inspect_capture,
+    frame_status, frame_subject,
 };
 
 pub(crate) fn run(file: &str, port: u16, json: bool) -> ExitCode {
-    let mut reader = match open(file) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("framewire inspect: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut inspector = Inspector::new(port, MAX_FRAME_LEN_CEILING);
     let mut printed = 0u64;
+    if json {
+        let _ = out.write_all(b"{\"records\":[");
+    }
     // Each record is printed as soon as it is made: memory is what reassembly holds, however
     // long the capture.
-    let mut print = |records: Vec<Record>, connections: &[Connection], out: &mut dyn Write| {
+    let scanned = scan(file, port, &mut |records, connections| {
         for record in &records {
             let line = if json {
                 let comma = if printed == 0 { "" } else { "," };
@@ -35,42 +30,34 @@ pub(crate) fn run(file: &str, port: u16, json: bool) -> ExitCode {
             printed += 1;
             let _ = out.write_all(line.as_bytes());
         }
+    });
+    let scanned = match scanned {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("framewire inspect: {e}");
+            return ExitCode::FAILURE;
+        }
     };
-    if json {
-        let _ = out.write_all(b"{\"records\":[");
-    }
-    for packet in &mut reader {
-        inspector.packet(&packet);
-        let records = inspector.take_records();
-        print(records, inspector.connections(), &mut out);
-    }
-    let mut inspection = inspector.finish();
-    let held = std::mem::take(&mut inspection.records);
-    print(held, &inspection.connections, &mut out);
     let tail = if json {
-        json_tail(&inspection, reader.damaged())
+        json_tail(&scanned.inspection, scanned.damaged.as_deref())
     } else {
-        summary_text(&inspection)
+        summary_text(&scanned.inspection)
     };
     let _ = out.write_all(tail.as_bytes());
     let _ = out.flush();
-    if let Some(damage) = reader.damaged() {
-        eprintln!(
-            "framewire inspect: {file}: reading stopped after {} packets: {damage}",
-            inspection.summary.packets
-        );
-    }
+    scanned.warn("inspect", file);
     ExitCode::SUCCESS
 }
 
-/// A capture file, read and inspected.
-pub(crate) struct Loaded {
+/// A capture file, read and inspected, its records handed on as they were made.
+pub(crate) struct Scanned {
+    /// The connections and the summary (no records: they went to the caller).
     pub(crate) inspection: Inspection,
     /// Why reading stopped early, if it did.
     pub(crate) damaged: Option<String>,
 }
 
-impl Loaded {
+impl Scanned {
     /// Tells the operator, on stderr, that the file was damaged, if it was.
     pub(crate) fn warn(&self, command: &str, file: &str) {
         if let Some(damage) = &self.damaged {
@@ -82,24 +69,30 @@ impl Loaded {
     }
 }
 
-/// Opens `file` for reading packet by packet.
-fn open(file: &str) -> Result<PacketReader<BufReader<File>>, String> {
+/// Reads `file` packet by packet and inspects it for framewire traffic on `port`, handing each
+/// packet's records to `each` as soon as they are made, with the connections they name.
+pub(crate) fn scan(
+    file: &str,
+    port: u16,
+    each: &mut dyn FnMut(Vec<Record>, &[Connection]),
+) -> Result<Scanned, String> {
     let f = File::open(file).map_err(|e| format!("{file}: {e}"))?;
-    PacketReader::new(BufReader::with_capacity(1 << 20, f)).map_err(|e| format!("{file}: {e}"))
-}
-
-/// Reads `file` packet by packet and inspects it for framewire traffic on `port`.
-pub(crate) fn load(file: &str, port: u16) -> Result<Loaded, String> {
-    let f = File::open(file).map_err(|e| format!("{file}: {e}"))?;
-    let (inspection, damaged) = inspect_capture(
-        BufReader::with_capacity(1 << 20, f),
-        port,
-        MAX_FRAME_LEN_CEILING,
-    )
-    .map_err(|e| format!("{file}: {e}"))?;
-    Ok(Loaded {
+    let mut reader = PacketReader::new(BufReader::with_capacity(1 << 20, f))
+        .map_err(|e| format!("{file}: {e}"))?;
+    let mut inspector = Inspector::new(port, MAX_FRAME_LEN_CEILING);
+    for packet in &mut reader {
+        inspector.packet(&packet);
+        let records = inspector.take_records();
+        if !records.is_empty() {
+            each(records, inspector.connections());
+        }
+    }
+    let mut inspection = inspector.finish();
+    let held = std::mem::take(&mut inspection.records);
+    each(held, &inspection.connections);
+    Ok(Scanned {
         inspection,
-        damaged,
+        damaged: reader.damaged().map(str::to_string),
     })
 }
 

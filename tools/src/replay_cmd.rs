@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use framewire_tools::replay::{Pace, ReplayConfig, Report, Script, replay};
+use framewire_tools::replay::{Pace, ReplayConfig, Report, ScriptBuilder, replay};
 
-use crate::inspect::{carrier, json_string, load};
+use crate::inspect::{carrier, json_string, scan};
 
 /// Differences listed in the text report; the JSON lists them all.
 const DIFFERENCES_SHOWN: usize = 50;
@@ -24,15 +24,22 @@ pub(crate) struct ReplayArgs<'a> {
 }
 
 pub(crate) fn run(args: &ReplayArgs) -> ExitCode {
-    let loaded = match load(args.file, args.port) {
-        Ok(l) => l,
+    // The script is built as the capture is read: its frames are kept, the packets are not.
+    let mut builder = ScriptBuilder::default();
+    let scanned = scan(args.file, args.port, &mut |records, connections| {
+        for record in &records {
+            builder.record(record, connections);
+        }
+    });
+    let scanned = match scanned {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("framewire replay: {e}");
             return ExitCode::FAILURE;
         }
     };
-    loaded.warn("replay", args.file);
-    let script = Script::from_inspection(&loaded.inspection);
+    scanned.warn("replay", args.file);
+    let script = builder.finish(scanned.inspection.connections.len());
     let config = ReplayConfig {
         target: args.target,
         pace: args.pace,

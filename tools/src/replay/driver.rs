@@ -146,7 +146,7 @@ struct Run<'a> {
     epoch: WallClock,
     poll: Poll,
     live: HashMap<usize, Live>,
-    matcher: Matcher,
+    matcher: Matcher<'a>,
     scratch: Vec<u8>,
     report: Report,
     /// The next step to take.

@@ -90,14 +90,12 @@ pub struct Tally {
     pub after_vanish: u64,
 }
 
-/// The comparison of one replay (see the module docs).
+/// The comparison of one replay (see the module docs). It reads the captured frames from the
+/// script it was made for, without a copy.
 #[derive(Debug)]
-pub struct Matcher {
-    /// Captured frames by step index (`None` for steps that are not expectations).
-    expected: Vec<Option<Frame>>,
+pub struct Matcher<'a> {
+    script: &'a Script,
     outcomes: Vec<Outcome>,
-    /// The session of each step.
-    sessions: Vec<usize>,
     /// Unanswered expectations by session and key, oldest first.
     waiting: HashMap<(usize, Key), VecDeque<usize>>,
     /// The target of each request a session sent, by its id (for the payload rules).
@@ -115,13 +113,11 @@ pub struct Matcher {
     after_vanish: u64,
 }
 
-impl Matcher {
+impl<'a> Matcher<'a> {
     /// A matcher expecting what `script` says the server answered.
-    pub fn new(script: &Script) -> Self {
+    pub fn new(script: &'a Script) -> Self {
         let mut waiting: HashMap<(usize, Key), VecDeque<usize>> = HashMap::new();
-        let mut expected = Vec::with_capacity(script.steps.len());
         let mut outcomes = Vec::with_capacity(script.steps.len());
-        let sessions = script.steps.iter().map(|s| s.session).collect();
         let mut unsettled: HashMap<usize, usize> = HashMap::new();
         let mut vanishing = HashSet::new();
         for (i, step) in script.steps.iter().enumerate() {
@@ -134,17 +130,14 @@ impl Matcher {
                     .entry((step.session, key(frame)))
                     .or_default()
                     .push_back(i);
-                expected.push(Some(frame.clone()));
                 outcomes.push(Outcome::Waiting);
             } else {
-                expected.push(None);
                 outcomes.push(Outcome::Matched);
             }
         }
         Self {
-            expected,
+            script,
             outcomes,
-            sessions,
             waiting,
             targets: HashMap::new(),
             tokens: HashMap::new(),
@@ -215,8 +208,8 @@ impl Matcher {
             self.differ(session, format!("unexpected {}", summary(frame)));
             return None;
         };
-        let captured = self.expected[step].clone()?;
-        let difference = self.compare(session, &captured, frame);
+        let captured = self.expected(step)?;
+        let difference = self.compare(session, captured, frame);
         self.settle(step, session, difference);
         Some(step)
     }
@@ -226,7 +219,7 @@ impl Matcher {
         let Some(step) = self.take(session, &Key::Handshake) else {
             return;
         };
-        let difference = match &self.expected[step] {
+        let difference = match self.expected(step) {
             Some(Frame {
                 body: FrameBody::Welcome(w),
                 ..
@@ -260,7 +253,7 @@ impl Matcher {
             self.differ(session, format!("the server closed the session: {reason}"));
             return;
         };
-        let difference = match &self.expected[step] {
+        let difference = match self.expected(step) {
             Some(Frame {
                 body: FrameBody::Reject(r),
                 ..
@@ -280,11 +273,13 @@ impl Matcher {
         if self.outcome(step) != Outcome::Waiting {
             return;
         }
-        let (Some(frame), Some(&session)) = (self.expected[step].clone(), self.sessions.get(step))
-        else {
+        let (Some(frame), Some(session)) = (
+            self.expected(step),
+            self.script.steps.get(step).map(|s| s.session),
+        ) else {
             return;
         };
-        let k = (session, key(&frame));
+        let k = (session, key(frame));
         if let Some(queue) = self.waiting.get_mut(&k) {
             queue.retain(|&s| s != step);
             if queue.is_empty() {
@@ -293,7 +288,7 @@ impl Matcher {
         }
         self.settled_one(session);
         self.outcomes[step] = Outcome::Missing;
-        self.differ(session, format!("missing {}", summary(&frame)));
+        self.differ(session, format!("missing {}", summary(frame)));
     }
 
     /// Gives up on everything `session` still waits for (it ended).
@@ -317,8 +312,8 @@ impl Matcher {
             after_vanish: self.after_vanish,
             ..Tally::default()
         };
-        for (frame, outcome) in self.expected.iter().zip(&self.outcomes) {
-            if frame.is_none() {
+        for (i, outcome) in self.outcomes.iter().enumerate() {
+            if self.expected(i).is_none() {
                 continue;
             }
             t.expected += 1;
@@ -335,6 +330,14 @@ impl Matcher {
     /// Every difference, in the order found.
     pub fn differences(&self) -> &[Difference] {
         &self.differences
+    }
+
+    /// The captured frame step `step` expects, if it is an expectation.
+    fn expected(&self, step: usize) -> Option<&'a Frame> {
+        match &self.script.steps.get(step)?.action {
+            Action::Expect(frame) => Some(frame),
+            _ => None,
+        }
     }
 
     fn take(&mut self, session: usize, key: &Key) -> Option<usize> {

@@ -17,4 +17,4 @@ mod script;
 
 pub use driver::{Pace, ReplayConfig, Report, replay};
 pub use matcher::{Difference, Matcher, Outcome, Tally, summary};
-pub use script::{Action, Script, ScriptedSession, Step};
+pub use script::{Action, Script, ScriptBuilder, ScriptedSession, Step};

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use framewire_protocol::wire::{Frame, FrameBody, Hello, Reason, option};
 
-use crate::capture::{Carrier, Direction, Inspection, Seen};
+use crate::capture::{Carrier, Connection, Direction, Inspection, Record, Seen};
 
 /// The most pieces a message may claim: 64 KiB messages in pieces of at least 16 bytes. A piece
 /// claiming more is ignored, as a receiving session would refuse it.
@@ -80,34 +80,13 @@ pub struct Script {
 }
 
 impl Script {
-    /// Reads the replay out of an inspection.
+    /// Reads the replay out of a whole inspection.
     pub fn from_inspection(inspection: &Inspection) -> Self {
-        let mut builder = Builder::default();
-        let start = inspection
-            .records
-            .first()
-            .map_or(Duration::ZERO, |r| r.time);
+        let mut builder = ScriptBuilder::default();
         for record in &inspection.records {
-            let connection = &inspection.connections[record.connection];
-            let time = record.time.saturating_sub(start);
-            match &record.what {
-                Seen::Frame { frame, .. } => builder.frame(
-                    record.connection,
-                    connection.carrier,
-                    connection.client,
-                    record.direction,
-                    time,
-                    frame,
-                ),
-                Seen::End if record.direction == Direction::ToServer => {
-                    builder.end(record.connection, time);
-                }
-                _ => {}
-            }
+            builder.record(record, &inspection.connections);
         }
-        let opened: HashSet<usize> = builder.current.keys().copied().collect();
-        builder.script.skipped_connections = inspection.connections.len() - opened.len();
-        builder.script
+        builder.finish(inspection.connections.len())
     }
 
     /// How many frames the replay sends (Hellos not counted).
@@ -127,9 +106,13 @@ impl Script {
     }
 }
 
+/// Builds a [`Script`] from an inspection's records as they are made, so a long capture need not
+/// be held whole: feed it every record in order, then [`ScriptBuilder::finish`].
 #[derive(Debug, Default)]
-struct Builder {
+pub struct ScriptBuilder {
     script: Script,
+    /// The first record's time: steps are timed from it.
+    start: Option<Duration>,
     /// Captured connection → the session its frames belong to now.
     current: HashMap<usize, usize>,
     /// Sessions the client closed or dropped.
@@ -142,7 +125,38 @@ struct Builder {
     fragments: HashMap<(usize, bool, u32), Pieces>,
 }
 
-impl Builder {
+impl ScriptBuilder {
+    /// Takes the next record of the inspection; `connections` are the inspection's connections
+    /// so far (the record names one by index).
+    pub fn record(&mut self, record: &Record, connections: &[Connection]) {
+        let Some(connection) = connections.get(record.connection) else {
+            return;
+        };
+        let start = *self.start.get_or_insert(record.time);
+        let time = record.time.saturating_sub(start);
+        match &record.what {
+            Seen::Frame { frame, .. } => self.frame(
+                record.connection,
+                connection.carrier,
+                connection.client,
+                record.direction,
+                time,
+                frame,
+            ),
+            Seen::End if record.direction == Direction::ToServer => {
+                self.end(record.connection, time);
+            }
+            _ => {}
+        }
+    }
+
+    /// The script, once every record is in; `connections` is how many the inspection found.
+    pub fn finish(mut self, connections: usize) -> Script {
+        let opened: HashSet<usize> = self.current.keys().copied().collect();
+        self.script.skipped_connections = connections.saturating_sub(opened.len());
+        self.script
+    }
+
     fn frame(
         &mut self,
         connection: usize,
