@@ -340,5 +340,7 @@ fn a_servers_own_capture_replays_with_every_rewrite() {
     let report = run(&script, &target, Pace::Max);
     assert_clean(&report);
     assert!(report.tally.expected >= 15, "{:?}", report.tally);
+    // A round trip for each of the 10 operations answered with a Response, and the Data's echo.
+    assert_eq!(report.latency_us.len(), 11);
     let _ = std::fs::remove_dir_all(&dir);
 }

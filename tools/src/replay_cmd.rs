@@ -153,12 +153,12 @@ fn to_text(report: &Report, target: &SocketAddr) -> String {
         Some([p50, p99, p999, max]) => {
             let _ = writeln!(
                 out,
-                "latency to a response: p50 {p50} us, p99 {p99} us, p999 {p999} us, max {max} us ({} responses)",
+                "latency to a response or echo: p50 {p50} us, p99 {p99} us, p999 {p999} us, max {max} us ({} answers)",
                 report.latency_us.len()
             );
         }
         None => {
-            let _ = writeln!(out, "latency to a response: no responses");
+            let _ = writeln!(out, "latency to a response or echo: none answered");
         }
     }
     if !report.differences.is_empty() {

@@ -29,7 +29,8 @@ fn a_fresh_server_answers_as_captured() {
         out.contains("17 expected, 17 matched, 0 mismatched, 0 missing, 0 unexpected"),
         "{out}"
     );
-    assert!(out.contains("latency to a response: p50 "), "{out}");
+    assert!(out.contains("latency to a response or echo: p50 "), "{out}");
+    assert!(out.contains("(10 answers)"), "{out}");
     assert!(!out.contains("differences:"), "{out}");
     // Not a terminal: no progress bar.
     assert!(err.is_empty(), "{err}");

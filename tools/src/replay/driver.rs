@@ -7,7 +7,7 @@
 //! given up on (after the timeout): a subscriber's Subscribe is answered before a publisher's
 //! Publish goes out, as in the capture, however fast the replay runs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant as WallClock};
@@ -57,7 +57,8 @@ pub struct Report {
     pub frames_not_sent: u64,
     /// The comparison's counts.
     pub tally: Tally,
-    /// Round trips from an operation to its Response, in microseconds.
+    /// Round trips from an operation to its Response, and from a Data frame to its echo, in
+    /// microseconds.
     pub latency_us: Histogram<u64>,
     /// The differences found, each with the captured client's address.
     pub differences: Vec<(SocketAddr, Carrier, Difference)>,
@@ -83,7 +84,14 @@ struct Live {
     link: Link,
     /// When each operation that asked for a Response was sent, by its id.
     sent_at: HashMap<u32, WallClock>,
+    /// When each Data frame not yet echoed was sent, by channel, oldest first (the server echoes
+    /// Data on its channel, in order).
+    data_sent: HashMap<u8, VecDeque<WallClock>>,
 }
+
+/// Data frames remembered per channel for their echo's latency; beyond this the oldest are
+/// forgotten (a server that does not echo must not grow the replay without bound).
+const MAX_DATA_AWAITED: usize = 1 << 16;
 
 /// Runs `script` against `config.target`. `progress` is told (steps done, steps in all) as the
 /// replay goes.
@@ -269,14 +277,25 @@ impl Run<'_> {
                 let mut frame = frame.clone();
                 self.matcher.rewrite(session, &mut frame);
                 let id = operation_id(&frame);
+                let data_channel =
+                    matches!(frame.body, FrameBody::Data(_)).then_some(frame.channel);
                 let sent = self
                     .live
                     .get_mut(&session)
                     .is_some_and(|live| live.link.send(frame, t).is_ok());
                 if sent {
                     self.report.frames_sent += 1;
-                    if let (Some(id), Some(live)) = (id, self.live.get_mut(&session)) {
-                        live.sent_at.insert(id, now);
+                    if let Some(live) = self.live.get_mut(&session) {
+                        if let Some(id) = id {
+                            live.sent_at.insert(id, now);
+                        }
+                        if let Some(channel) = data_channel {
+                            let queue = live.data_sent.entry(channel).or_default();
+                            if queue.len() == MAX_DATA_AWAITED {
+                                queue.pop_front();
+                            }
+                            queue.push_back(now);
+                        }
                     }
                     self.drive(session, now);
                 } else {
@@ -315,6 +334,7 @@ impl Run<'_> {
                 Live {
                     link,
                     sent_at: HashMap::new(),
+                    data_sent: HashMap::new(),
                 },
             );
             self.drive(session, now);
@@ -343,10 +363,17 @@ impl Run<'_> {
                     .matcher
                     .connected(session, &session_token, resumed, missed),
                 Event::Frame(frame) => {
-                    let answered = self.matcher.received(session, &frame);
-                    if let (Some(_), FrameBody::Response(r)) = (answered, &frame.body)
-                        && let Some(sent) = live.sent_at.remove(&r.id)
-                    {
+                    let answered = self.matcher.received(session, &frame).is_some();
+                    let sent = match &frame.body {
+                        FrameBody::Response(r) if answered => live.sent_at.remove(&r.id),
+                        FrameBody::Data(_) => live
+                            .data_sent
+                            .get_mut(&frame.channel)
+                            .and_then(VecDeque::pop_front)
+                            .filter(|_| answered),
+                        _ => None,
+                    };
+                    if let Some(sent) = sent {
                         let us =
                             u64::try_from(now.duration_since(sent).as_micros()).unwrap_or(u64::MAX);
                         let _ = self.report.latency_us.record(us.max(1));
