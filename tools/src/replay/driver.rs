@@ -5,15 +5,17 @@
 //!
 //! A client frame is sent only once every server frame captured before it has been answered or
 //! given up on (after the timeout): a subscriber's Subscribe is answered before a publisher's
-//! Publish goes out, as in the capture, however fast the replay runs.
+//! Publish goes out, as in the capture, however fast the replay runs. Data echoes are the one
+//! exception across sessions: a Data frame is only ever echoed to its sender, so another session
+//! never waits for it, and sessions that only echo run side by side.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant as WallClock};
 
 use framewire_client::Link;
-use framewire_protocol::session::{Closer, Event, Instant, SessionConfig};
+use framewire_protocol::session::{Closer, Event, Instant, SendError, SessionConfig};
 use framewire_protocol::wire::{ChannelKind, Frame, FrameBody, Hello, Reason};
 use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
@@ -128,7 +130,8 @@ pub fn replay(
             elapsed: Duration::ZERO,
         },
         next_step: 0,
-        first_waiting: 0,
+        gate: Gate::new(script),
+        dirty: HashSet::new(),
         gate_since: None,
     };
     run.go(progress)?;
@@ -159,8 +162,10 @@ struct Run<'a> {
     report: Report,
     /// The next step to take.
     next_step: usize,
-    /// No step before this one waits for an answer.
-    first_waiting: usize,
+    /// What each step waits for.
+    gate: Gate,
+    /// Sessions with frames queued this turn, to write once the turn's steps are taken.
+    dirty: HashSet<usize>,
     /// Since when the next step has waited for earlier answers.
     gate_since: Option<WallClock>,
 }
@@ -183,8 +188,13 @@ impl Run<'_> {
         loop {
             let now = WallClock::now();
             let wake = self.take_steps(now);
+            let mut dirty: Vec<usize> = self.dirty.drain().collect();
+            dirty.sort_unstable();
+            for session in dirty {
+                self.drive(session, now);
+            }
             progress(self.next_step, total);
-            if self.next_step == total && self.advance_gate(total) {
+            if self.next_step == total && self.gate.all_settled(&self.matcher) {
                 return Ok(());
             }
             let mut deadline = wake;
@@ -217,16 +227,6 @@ impl Run<'_> {
         }
     }
 
-    /// Whether every expectation before step `upto` is settled (answered or given up on).
-    fn advance_gate(&mut self, upto: usize) -> bool {
-        while self.first_waiting < upto
-            && self.matcher.outcome(self.first_waiting) != Outcome::Waiting
-        {
-            self.first_waiting += 1;
-        }
-        self.first_waiting >= upto
-    }
-
     /// Takes every step that is due and allowed; returns when to look again.
     fn take_steps(&mut self, now: WallClock) -> Option<WallClock> {
         let steps = &self.script.steps;
@@ -245,13 +245,20 @@ impl Run<'_> {
                     }
                 }
             }
-            if !self.advance_gate(self.next_step) {
+            let open = if at_end {
+                self.gate.all_settled(&self.matcher)
+            } else {
+                let session = steps[self.next_step].session;
+                self.gate.open(&self.matcher, self.next_step, session)
+            };
+            if !open {
                 let since = *self.gate_since.get_or_insert(now);
                 let give_up_at = since + self.config.timeout;
                 if now < give_up_at {
                     return Some(give_up_at);
                 }
-                for step in self.first_waiting..self.next_step {
+                let session = (!at_end).then(|| steps[self.next_step].session);
+                for step in self.gate.blocking(&self.matcher, self.next_step, session) {
                     self.matcher.give_up(step);
                 }
                 continue;
@@ -279,10 +286,7 @@ impl Run<'_> {
                 let id = operation_id(&frame);
                 let data_channel =
                     matches!(frame.body, FrameBody::Data(_)).then_some(frame.channel);
-                let sent = self
-                    .live
-                    .get_mut(&session)
-                    .is_some_and(|live| live.link.send(frame, t).is_ok());
+                let sent = self.send(session, frame, now);
                 if sent {
                     self.report.frames_sent += 1;
                     if let Some(live) = self.live.get_mut(&session) {
@@ -297,7 +301,8 @@ impl Run<'_> {
                             queue.push_back(now);
                         }
                     }
-                    self.drive(session, now);
+                    // Written with the others of this turn (one write per session, not per frame).
+                    self.dirty.insert(session);
                 } else {
                     self.report.frames_not_sent += 1;
                 }
@@ -306,10 +311,29 @@ impl Run<'_> {
                 if let Some(live) = self.live.get_mut(&session) {
                     live.link.close(t, *reason, "");
                 }
-                self.drive(session, now);
+                self.dirty.insert(session);
             }
             Action::Vanish => self.end(session),
             Action::Expect(_) => {}
+        }
+    }
+
+    /// Queues `frame` on `session`'s link; when its queue is full, writes what is queued first
+    /// and tries once more. Whether it was queued.
+    fn send(&mut self, session: usize, frame: Frame, now: WallClock) -> bool {
+        let t = self.t(now);
+        let Some(live) = self.live.get_mut(&session) else {
+            return false;
+        };
+        match live.link.send(frame.clone(), t) {
+            Ok(()) => true,
+            Err(SendError::QueueFull) => {
+                self.drive(session, now);
+                self.live
+                    .get_mut(&session)
+                    .is_some_and(|live| live.link.send(frame, t).is_ok())
+            }
+            Err(_) => false,
         }
     }
 
@@ -427,6 +451,86 @@ impl Run<'_> {
                 self.drive(s, WallClock::now());
             }
         }
+    }
+}
+
+/// The answers a step waits for: every earlier expectation of its own session, and every earlier
+/// expectation of the others except Data echoes (which only their sender sees).
+#[derive(Debug)]
+struct Gate {
+    /// Expectations that every later step waits for, in step order.
+    shared: Vec<usize>,
+    shared_next: usize,
+    /// Each session's expectations, in step order.
+    own: Vec<Vec<usize>>,
+    own_next: Vec<usize>,
+}
+
+impl Gate {
+    fn new(script: &Script) -> Self {
+        let mut shared = Vec::new();
+        let mut own = vec![Vec::new(); script.sessions.len()];
+        for (i, step) in script.steps.iter().enumerate() {
+            if let Action::Expect(frame) = &step.action {
+                if !matches!(frame.body, FrameBody::Data(_)) {
+                    shared.push(i);
+                }
+                if let Some(list) = own.get_mut(step.session) {
+                    list.push(i);
+                }
+            }
+        }
+        let own_next = vec![0; own.len()];
+        Self {
+            shared,
+            shared_next: 0,
+            own,
+            own_next,
+        }
+    }
+
+    /// Moves `next` past the settled expectations of `list`; whether none before `step` waits.
+    fn settled_before(list: &[usize], next: &mut usize, matcher: &Matcher, step: usize) -> bool {
+        while *next < list.len() && matcher.outcome(list[*next]) != Outcome::Waiting {
+            *next += 1;
+        }
+        list.get(*next).is_none_or(|&first| first >= step)
+    }
+
+    /// Whether step `step` of `session` may be taken.
+    fn open(&mut self, matcher: &Matcher, step: usize, session: usize) -> bool {
+        let shared = Self::settled_before(&self.shared, &mut self.shared_next, matcher, step);
+        let own = match (self.own.get(session), self.own_next.get_mut(session)) {
+            (Some(list), Some(next)) => Self::settled_before(list, next, matcher, step),
+            _ => true,
+        };
+        shared && own
+    }
+
+    /// Whether every expectation is settled.
+    fn all_settled(&mut self, matcher: &Matcher) -> bool {
+        (0..self.own.len())
+            .all(|s| Self::settled_before(&self.own[s], &mut self.own_next[s], matcher, usize::MAX))
+    }
+
+    /// The expectations that hold step `step` of `session` (`None`: the end, which waits for
+    /// all) and still wait, to give up on after the timeout.
+    fn blocking(&self, matcher: &Matcher, step: usize, session: Option<usize>) -> Vec<usize> {
+        let lists: Vec<&Vec<usize>> = match session {
+            Some(s) => std::iter::once(&self.shared)
+                .chain(self.own.get(s))
+                .collect(),
+            None => self.own.iter().collect(),
+        };
+        let mut waiting: Vec<usize> = lists
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&i| i < step && matcher.outcome(i) == Outcome::Waiting)
+            .collect();
+        waiting.sort_unstable();
+        waiting.dedup();
+        waiting
     }
 }
 
