@@ -20,7 +20,8 @@ use framewire_protocol::wire::{ChannelKind, Frame, FrameBody, Hello, Reason};
 use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
 
-use super::matcher::{Difference, Matcher, Outcome, Tally};
+use super::gate::Gate;
+use super::matcher::{Difference, Matcher, Tally};
 use super::script::{Action, Script};
 use crate::capture::Carrier;
 
@@ -451,86 +452,6 @@ impl Run<'_> {
                 self.drive(s, WallClock::now());
             }
         }
-    }
-}
-
-/// The answers a step waits for: every earlier expectation of its own session, and every earlier
-/// expectation of the others except Data echoes (which only their sender sees).
-#[derive(Debug)]
-struct Gate {
-    /// Expectations that every later step waits for, in step order.
-    shared: Vec<usize>,
-    shared_next: usize,
-    /// Each session's expectations, in step order.
-    own: Vec<Vec<usize>>,
-    own_next: Vec<usize>,
-}
-
-impl Gate {
-    fn new(script: &Script) -> Self {
-        let mut shared = Vec::new();
-        let mut own = vec![Vec::new(); script.sessions.len()];
-        for (i, step) in script.steps.iter().enumerate() {
-            if let Action::Expect(frame) = &step.action {
-                if !matches!(frame.body, FrameBody::Data(_)) {
-                    shared.push(i);
-                }
-                if let Some(list) = own.get_mut(step.session) {
-                    list.push(i);
-                }
-            }
-        }
-        let own_next = vec![0; own.len()];
-        Self {
-            shared,
-            shared_next: 0,
-            own,
-            own_next,
-        }
-    }
-
-    /// Moves `next` past the settled expectations of `list`; whether none before `step` waits.
-    fn settled_before(list: &[usize], next: &mut usize, matcher: &Matcher, step: usize) -> bool {
-        while *next < list.len() && matcher.outcome(list[*next]) != Outcome::Waiting {
-            *next += 1;
-        }
-        list.get(*next).is_none_or(|&first| first >= step)
-    }
-
-    /// Whether step `step` of `session` may be taken.
-    fn open(&mut self, matcher: &Matcher, step: usize, session: usize) -> bool {
-        let shared = Self::settled_before(&self.shared, &mut self.shared_next, matcher, step);
-        let own = match (self.own.get(session), self.own_next.get_mut(session)) {
-            (Some(list), Some(next)) => Self::settled_before(list, next, matcher, step),
-            _ => true,
-        };
-        shared && own
-    }
-
-    /// Whether every expectation is settled.
-    fn all_settled(&mut self, matcher: &Matcher) -> bool {
-        (0..self.own.len())
-            .all(|s| Self::settled_before(&self.own[s], &mut self.own_next[s], matcher, usize::MAX))
-    }
-
-    /// The expectations that hold step `step` of `session` (`None`: the end, which waits for
-    /// all) and still wait, to give up on after the timeout.
-    fn blocking(&self, matcher: &Matcher, step: usize, session: Option<usize>) -> Vec<usize> {
-        let lists: Vec<&Vec<usize>> = match session {
-            Some(s) => std::iter::once(&self.shared)
-                .chain(self.own.get(s))
-                .collect(),
-            None => self.own.iter().collect(),
-        };
-        let mut waiting: Vec<usize> = lists
-            .into_iter()
-            .flatten()
-            .copied()
-            .filter(|&i| i < step && matcher.outcome(i) == Outcome::Waiting)
-            .collect();
-        waiting.sort_unstable();
-        waiting.dedup();
-        waiting
     }
 }
 

@@ -12,6 +12,7 @@
 //! timing of answers (only their latency is reported).
 
 mod driver;
+mod gate;
 mod matcher;
 mod script;
 
