@@ -8,8 +8,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use framewire_protocol::DecodeError;
 use framewire_protocol::wire::{
-    DEFAULT_MAX_FRAME_LEN, Frame, Hello, HelloOptions, StreamDeframer, VERSION,
-    encode_stream_frame_into,
+    DEFAULT_MAX_FRAME_LEN, Frame, Hello, HelloOptions, StreamDeframer, encode_stream_frame_into,
 };
 
 /// Why [`FrameStream::recv`] returned no frame.
@@ -152,15 +151,8 @@ impl FrameStream {
     /// # Errors
     /// The Hello could not be sent, or no answer came.
     pub fn handshake(&mut self, options: HelloOptions) -> Result<Frame, RecvError> {
-        self.send(&Frame::new(Hello {
-            min_version: VERSION,
-            max_version: VERSION,
-            idle_timeout_ms: 0,
-            max_frame_len: DEFAULT_MAX_FRAME_LEN,
-            nonce: 0,
-            options,
-        }))
-        .map_err(RecvError::Io)?;
+        self.send(&Frame::new(Hello::new(0, options)))
+            .map_err(RecvError::Io)?;
         self.recv()
     }
 

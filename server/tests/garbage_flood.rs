@@ -119,14 +119,7 @@ fn tcp_flood(server: SocketAddr, seed: u64, count: u64, sent: &AtomicU64) {
             continue;
         }
         let mut out = BytesMut::new();
-        let hello = Frame::new(Hello {
-            min_version: 1,
-            max_version: 1,
-            idle_timeout_ms: 0,
-            max_frame_len: 65_536,
-            nonce: 0,
-            options: HelloOptions::new(),
-        });
+        let hello = Frame::new(Hello::new(0, HelloOptions::new()));
         encode_stream_frame_into(&hello, &mut out).unwrap();
         // Ignorable kinds (0x80-0xFF) with random bodies, each under a correct CRC.
         let burst = 2_000.min(count - done);

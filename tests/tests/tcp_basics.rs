@@ -184,14 +184,7 @@ fn a_request_and_the_end_of_the_stream_in_one_arrival_are_both_handled() {
     for round in 0..5 {
         let mut stream = std::net::TcpStream::connect(server.addr()).unwrap();
         let bytes = stream_bytes(&[
-            Frame::new(Hello {
-                min_version: 1,
-                max_version: 1,
-                idle_timeout_ms: 0,
-                max_frame_len: 65_536,
-                nonce: round,
-                options: HelloOptions::new(),
-            }),
+            Frame::new(Hello::new(round, HelloOptions::new())),
             Frame::new(Request {
                 id: 5,
                 timeout_ms: 0,

@@ -17,14 +17,7 @@ const CLIENT: &str = "127.0.0.1:40000";
 const SERVER: &str = "127.0.0.1:7400";
 
 fn hello() -> Frame {
-    Frame::new(Hello {
-        min_version: 1,
-        max_version: 1,
-        idle_timeout_ms: 0,
-        max_frame_len: 65_536,
-        nonce: 7,
-        options: HelloOptions::new(),
-    })
+    Frame::new(Hello::new(7, HelloOptions::new()))
 }
 
 fn welcome() -> Frame {

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use bytes::{Buf, BytesMut};
 use framewire_protocol::wire::{
     DEFAULT_MAX_FRAME_LEN, Frame, FrameBody, Hello, HelloOptions, Publish, StreamDeframer,
-    Subscribe, Text, VERSION, encode_stream_frame_into,
+    Subscribe, Text, encode_stream_frame_into,
 };
 
 /// The topic every benchmark publishes to (NATS spells its levels with dots).
@@ -194,14 +194,7 @@ impl DeliveryParser {
 
 fn framewire_handshake(stream: &mut TcpStream, subscribe: bool) -> io::Result<()> {
     let mut out = BytesMut::new();
-    let hello = Frame::new(Hello {
-        min_version: VERSION,
-        max_version: VERSION,
-        idle_timeout_ms: 0,
-        max_frame_len: DEFAULT_MAX_FRAME_LEN,
-        nonce: 0,
-        options: HelloOptions::new(),
-    });
+    let hello = Frame::new(Hello::new(0, HelloOptions::new()));
     encode_stream_frame_into(&hello, &mut out).map_err(|e| invalid(e.to_string()))?;
     if subscribe {
         let sub = Frame::new(Subscribe {

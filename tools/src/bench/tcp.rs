@@ -44,14 +44,7 @@ fn handshake(cfg: &BenchConfig, topic: &str) -> io::Result<std::net::TcpStream> 
         return Ok(s);
     }
     let mut out = BytesMut::new();
-    let hello = Frame::new(Hello {
-        min_version: VERSION,
-        max_version: VERSION,
-        idle_timeout_ms: 0,
-        max_frame_len: DEFAULT_MAX_FRAME_LEN,
-        nonce: 0,
-        options: HelloOptions::new(),
-    });
+    let hello = Frame::new(Hello::new(0, HelloOptions::new()));
     encode_stream_frame_into(&hello, &mut out).map_err(io::Error::other)?;
     if cfg.mode == Mode::Pubsub {
         let sub = Frame::new(Subscribe {

@@ -116,14 +116,7 @@ mod tests {
         let session = ScriptedSession {
             carrier: Carrier::Tcp,
             client: "127.0.0.1:1".parse().unwrap(),
-            hello: Hello {
-                min_version: 1,
-                max_version: 1,
-                idle_timeout_ms: 0,
-                max_frame_len: 65_536,
-                nonce: 0,
-                options: HelloOptions::new(),
-            },
+            hello: Hello::new(0, HelloOptions::new()),
         };
         let data = Frame::new(Data {
             payload: Bytes::from_static(b"x"),

@@ -29,6 +29,21 @@ pub struct Hello {
     pub options: HelloOptions,
 }
 
+impl Hello {
+    /// A Hello for this crate's protocol version that leaves the idle timeout to the server (0)
+    /// and accepts frames up to [`DEFAULT_MAX_FRAME_LEN`](crate::wire::DEFAULT_MAX_FRAME_LEN).
+    pub fn new(nonce: u64, options: HelloOptions) -> Self {
+        Self {
+            min_version: crate::wire::VERSION,
+            max_version: crate::wire::VERSION,
+            idle_timeout_ms: 0,
+            max_frame_len: crate::wire::DEFAULT_MAX_FRAME_LEN,
+            nonce,
+            options,
+        }
+    }
+}
+
 impl BodyCodec for Hello {
     const KIND: FrameKind = FrameKind::Hello;
 

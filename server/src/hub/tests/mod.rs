@@ -36,14 +36,7 @@ fn hub_with(config: HubConfig) -> Hub {
 }
 
 fn hello(options: HelloOptions) -> Hello {
-    Hello {
-        min_version: 1,
-        max_version: 1,
-        idle_timeout_ms: 0,
-        max_frame_len: 65_536,
-        nonce: 0,
-        options,
-    }
+    Hello::new(0, options)
 }
 
 /// Frames in tests travel on a reliable-ordered channel unless a test says otherwise.
