@@ -20,7 +20,7 @@ pub(crate) fn run(file: &str, port: u16, json: bool) -> ExitCode {
     // Each record is printed as soon as it is made: memory is what reassembly holds, however
     // long the capture.
     let scanned = scan(file, port, &mut |records, connections| {
-        for record in &records {
+        for record in records {
             let line = if json {
                 let comma = if printed == 0 { "" } else { "," };
                 format!("{comma}{}", record_json(record))
@@ -74,7 +74,7 @@ impl Scanned {
 pub(crate) fn scan(
     file: &str,
     port: u16,
-    each: &mut dyn FnMut(Vec<Record>, &[Connection]),
+    each: &mut dyn FnMut(&[Record], &[Connection]),
 ) -> Result<Scanned, String> {
     let f = File::open(file).map_err(|e| format!("{file}: {e}"))?;
     let mut reader = PacketReader::new(BufReader::with_capacity(1 << 20, f))
@@ -82,14 +82,14 @@ pub(crate) fn scan(
     let mut inspector = Inspector::new(port, MAX_FRAME_LEN_CEILING);
     for packet in &mut reader {
         inspector.packet(&packet);
-        let records = inspector.take_records();
-        if !records.is_empty() {
-            each(records, inspector.connections());
+        if !inspector.records().is_empty() {
+            each(inspector.records(), inspector.connections());
+            inspector.clear_records();
         }
     }
     let mut inspection = inspector.finish();
-    let held = std::mem::take(&mut inspection.records);
-    each(held, &inspection.connections);
+    each(&inspection.records, &inspection.connections);
+    inspection.records.clear();
     Ok(Scanned {
         inspection,
         damaged: reader.damaged().map(str::to_string),

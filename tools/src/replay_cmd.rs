@@ -27,7 +27,7 @@ pub(crate) fn run(args: &ReplayArgs) -> ExitCode {
     // The script is built as the capture is read: its frames are kept, the packets are not.
     let mut builder = ScriptBuilder::default();
     let scanned = scan(args.file, args.port, &mut |records, connections| {
-        for record in &records {
+        for record in records {
             builder.record(record, connections);
         }
     });

@@ -197,10 +197,16 @@ impl Inspector {
         }
     }
 
-    /// The records made since the last call (or since the start), in order; taking them as the
-    /// capture is read keeps memory to what reassembly holds, however long the capture.
-    pub fn take_records(&mut self) -> Vec<Record> {
-        std::mem::take(&mut self.out.records)
+    /// The records made since they were last cleared (or since the start), in order. Handing them
+    /// on and clearing them as the capture is read keeps memory to what reassembly holds, however
+    /// long the capture.
+    pub fn records(&self) -> &[Record] {
+        &self.out.records
+    }
+
+    /// Forgets the records made so far (keeping their buffer for the next ones).
+    pub fn clear_records(&mut self) {
+        self.out.records.clear();
     }
 
     /// The connections seen so far (records name them by index).
@@ -365,10 +371,13 @@ impl Inspector {
         let summary = &mut self.out.summary;
         match &what {
             Seen::Frame { frame, .. } => {
-                *summary
-                    .frames_by_kind
-                    .entry(frame.kind().to_string())
-                    .or_default() += 1;
+                // A kind's name is allocated once, on its first frame, not for every frame.
+                let name = frame.kind().name();
+                if let Some(n) = summary.frames_by_kind.get_mut(name) {
+                    *n += 1;
+                } else {
+                    summary.frames_by_kind.insert(name.to_string(), 1);
+                }
             }
             Seen::Bad(_) => summary.bad_frames += 1,
             Seen::Skipped(n) => summary.skipped_bytes += n,

@@ -276,19 +276,18 @@ impl Run<'_> {
     }
 
     fn take(&mut self, step: usize, now: WallClock) {
-        let step = &self.script.steps[step];
+        let script = self.script;
+        let step = &script.steps[step];
         let session = step.session;
         let t = self.t(now);
         match &step.action {
             Action::Connect => self.connect(session, now),
-            Action::Send(frame) => {
-                let mut frame = frame.clone();
-                self.matcher.rewrite(session, &mut frame);
-                let id = operation_id(&frame);
+            Action::Send(captured) => {
                 let data_channel =
-                    matches!(frame.body, FrameBody::Data(_)).then_some(frame.channel);
-                let sent = self.send(session, frame, now);
-                if sent {
+                    matches!(captured.body, FrameBody::Data(_)).then_some(captured.channel);
+                // The rewrite never touches an operation's own id.
+                let id = operation_id(captured);
+                if self.send(session, captured, now) {
                     self.report.frames_sent += 1;
                     if let Some(live) = self.live.get_mut(&session) {
                         if let Some(id) = id {
@@ -319,17 +318,21 @@ impl Run<'_> {
         }
     }
 
-    /// Queues `frame` on `session`'s link; when its queue is full, writes what is queued first
-    /// and tries once more. Whether it was queued.
-    fn send(&mut self, session: usize, frame: Frame, now: WallClock) -> bool {
+    /// Queues the captured frame, rewritten for the target, on `session`'s link; when its queue
+    /// is full, writes what is queued first and tries once more. Whether it was queued.
+    fn send(&mut self, session: usize, captured: &Frame, now: WallClock) -> bool {
         let t = self.t(now);
+        let mut frame = captured.clone();
+        self.matcher.rewrite(session, &mut frame);
         let Some(live) = self.live.get_mut(&session) else {
             return false;
         };
-        match live.link.send(frame.clone(), t) {
+        match live.link.send(frame, t) {
             Ok(()) => true,
             Err(SendError::QueueFull) => {
                 self.drive(session, now);
+                let mut frame = captured.clone();
+                self.matcher.rewrite(session, &mut frame);
                 self.live
                     .get_mut(&session)
                     .is_some_and(|live| live.link.send(frame, t).is_ok())

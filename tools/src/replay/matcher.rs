@@ -14,10 +14,13 @@
 //! service's Response goes back under the new id) and queue delivery ids (a `QueueAck` acknowledges
 //! the replayed delivery).
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
-use framewire_protocol::wire::{Frame, FrameBody, Hello, HelloOptions, Reason, Welcome, option};
+use framewire_protocol::wire::{
+    Frame, FrameBody, FrameKind, Hello, HelloOptions, Reason, Text, Welcome, option,
+};
 
 use super::script::{Action, Script};
 
@@ -28,11 +31,11 @@ enum Key {
     Close,
     Response(u32),
     Delivery(u32),
-    Message(String),
-    Request(String),
+    Message(Text),
+    Request(Text),
     Data(u8),
     Error,
-    Other(String),
+    Other(FrameKind),
 }
 
 fn key(frame: &Frame) -> Key {
@@ -41,11 +44,11 @@ fn key(frame: &Frame) -> Key {
         FrameBody::Close(_) => Key::Close,
         FrameBody::Response(r) => Key::Response(r.id),
         FrameBody::QueueDelivery(d) => Key::Delivery(d.id),
-        FrameBody::Message(m) => Key::Message(m.topic.to_string()),
-        FrameBody::Request(r) => Key::Request(r.target.to_string()),
+        FrameBody::Message(m) => Key::Message(m.topic.clone()),
+        FrameBody::Request(r) => Key::Request(r.target.clone()),
         FrameBody::Data(_) => Key::Data(frame.channel),
         FrameBody::Error(_) => Key::Error,
-        _ => Key::Other(frame.kind().to_string()),
+        _ => Key::Other(frame.kind()),
     }
 }
 
@@ -199,7 +202,7 @@ impl<'a> Matcher<'a> {
 
     /// The replayed server sent `frame` on `session`. Returns the step it answered, if any.
     pub fn received(&mut self, session: usize, frame: &Frame) -> Option<usize> {
-        let Some(step) = self.take(session, &key(frame)) else {
+        let Some(step) = self.take(session, key(frame)) else {
             if self.vanishing.contains(&session) && !self.unsettled.contains_key(&session) {
                 self.after_vanish += 1;
                 return None;
@@ -216,7 +219,7 @@ impl<'a> Matcher<'a> {
 
     /// The replayed handshake succeeded.
     pub fn connected(&mut self, session: usize, token: &Bytes, resumed: bool, missed: u32) {
-        let Some(step) = self.take(session, &Key::Handshake) else {
+        let Some(step) = self.take(session, Key::Handshake) else {
             return;
         };
         let difference = match self.expected(step) {
@@ -246,8 +249,8 @@ impl<'a> Matcher<'a> {
     /// The replayed server ended `session` (a Reject, or a Close) with `reason`.
     pub fn closed_by_server(&mut self, session: usize, reason: Reason) {
         let step = self
-            .take(session, &Key::Handshake)
-            .or_else(|| self.take(session, &Key::Close));
+            .take(session, Key::Handshake)
+            .or_else(|| self.take(session, Key::Close));
         let Some(step) = step else {
             self.unexpected += 1;
             self.differ(session, format!("the server closed the session: {reason}"));
@@ -340,11 +343,13 @@ impl<'a> Matcher<'a> {
         }
     }
 
-    fn take(&mut self, session: usize, key: &Key) -> Option<usize> {
-        let queue = self.waiting.get_mut(&(session, key.clone()))?;
-        let step = queue.pop_front();
-        if queue.is_empty() {
-            self.waiting.remove(&(session, key.clone()));
+    fn take(&mut self, session: usize, key: Key) -> Option<usize> {
+        let Entry::Occupied(mut queue) = self.waiting.entry((session, key)) else {
+            return None;
+        };
+        let step = queue.get_mut().pop_front();
+        if queue.get().is_empty() {
+            queue.remove();
         }
         if step.is_some() {
             self.settled_one(session);
