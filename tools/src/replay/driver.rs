@@ -92,6 +92,23 @@ struct Live {
     data_sent: HashMap<u8, VecDeque<WallClock>>,
 }
 
+impl Live {
+    /// A frame went out at `now`: an operation awaiting its Response (`id`), or a Data frame
+    /// awaiting its echo on `data_channel`; the time is kept for the latency report.
+    fn note_sent(&mut self, id: Option<u32>, data_channel: Option<u8>, now: WallClock) {
+        if let Some(id) = id {
+            self.sent_at.insert(id, now);
+        }
+        if let Some(channel) = data_channel {
+            let queue = self.data_sent.entry(channel).or_default();
+            if queue.len() == MAX_DATA_AWAITED {
+                queue.pop_front();
+            }
+            queue.push_back(now);
+        }
+    }
+}
+
 /// Data frames remembered per channel for their echo's latency; beyond this the oldest are
 /// forgotten (a server that does not echo must not grow the replay without bound).
 const MAX_DATA_AWAITED: usize = 1 << 16;
@@ -290,16 +307,7 @@ impl Run<'_> {
                 if self.send(session, captured, now) {
                     self.report.frames_sent += 1;
                     if let Some(live) = self.live.get_mut(&session) {
-                        if let Some(id) = id {
-                            live.sent_at.insert(id, now);
-                        }
-                        if let Some(channel) = data_channel {
-                            let queue = live.data_sent.entry(channel).or_default();
-                            if queue.len() == MAX_DATA_AWAITED {
-                                queue.pop_front();
-                            }
-                            queue.push_back(now);
-                        }
+                        live.note_sent(id, data_channel, now);
                     }
                     // Written with the others of this turn (one write per session, not per frame).
                     self.dirty.insert(session);
