@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use super::median;
-use super::systems::{self, Running};
+use super::systems::{self, Running, Serves};
 use super::table::{Section, json_string, ratio};
 
 const SERVER_CORE: usize = 0;
@@ -80,23 +80,37 @@ impl System {
                     "--threads".into(),
                     "1".into(),
                 ];
-                systems::start_program(&systems::framewire_binary()?, &args, SERVER_CORE, addr)
+                systems::start_program(
+                    &systems::framewire_binary()?,
+                    &args,
+                    SERVER_CORE,
+                    addr,
+                    Serves::Tcp,
+                )
             }
             Self::Tokio => systems::start_program(
                 &systems::sibling_binary("tokio_echo")?,
                 &[addr.to_string()],
                 SERVER_CORE,
                 addr,
+                Serves::Tcp,
             ),
             Self::Mio => systems::start_program(
                 &systems::sibling_binary("mio_echo")?,
                 &[addr.to_string()],
                 SERVER_CORE,
                 addr,
+                Serves::Tcp,
             ),
             Self::Enet { .. } => {
                 let (server, _) = super::enet::programs()?;
-                systems::start_udp_program(&server, &[addr.port().to_string()], SERVER_CORE, addr)
+                systems::start_program(
+                    &server,
+                    &[addr.port().to_string()],
+                    SERVER_CORE,
+                    addr,
+                    Serves::Udp,
+                )
             }
         }
     }

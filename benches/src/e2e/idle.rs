@@ -62,7 +62,8 @@ pub fn compare(n: usize) -> io::Result<Section> {
     }
     let addr = systems::free_addr()?;
     let program = systems::sibling_binary("tokio_echo")?;
-    let server = systems::start_program(&program, &[addr.to_string()], 0, addr)?;
+    let server =
+        systems::start_program(&program, &[addr.to_string()], 0, addr, systems::Serves::Tcp)?;
     let (conns, per) = measure_with(&server, n, |_, _| Ok(()))?;
     drop(conns);
     measured.push(("tokio + LengthDelimitedCodec", per));

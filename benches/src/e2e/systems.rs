@@ -67,44 +67,33 @@ pub fn sibling_binary(name: &str) -> io::Result<PathBuf> {
     }
 }
 
-/// Starts `program ARGS...` pinned to `core`, serving on `addr`, and waits until it accepts
-/// connections there.
+/// What a started server serves on its address, so its start can be waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serves {
+    /// It accepts TCP connections.
+    Tcp,
+    /// It has bound the UDP port (a bind of ours is refused).
+    Udp,
+}
+
+/// Starts `program ARGS...` pinned to `core`, serving on `addr`, and waits until it does.
 ///
 /// # Errors
-/// The program does not start, or does not listen within 10 s.
+/// The program does not start, or does not serve within 10 s.
 pub fn start_program(
     program: &Path,
     args: &[String],
     core: usize,
     addr: SocketAddr,
+    serves: Serves,
 ) -> io::Result<Running> {
     let running = spawn_pinned(program, args, core, addr)?;
-    wait_listening(addr, &program.display().to_string())?;
-    Ok(running)
-}
-
-/// Starts `program ARGS...` pinned to `core`, serving UDP on `addr`, and waits until it has
-/// bound the port.
-///
-/// # Errors
-/// The program does not start, or does not bind the port within 10 s.
-pub fn start_udp_program(
-    program: &Path,
-    args: &[String],
-    core: usize,
-    addr: SocketAddr,
-) -> io::Result<Running> {
-    let running = spawn_pinned(program, args, core, addr)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    // Bound by the server once a bind of our own is refused.
-    while std::net::UdpSocket::bind(addr).is_ok() {
-        if Instant::now() > deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("{} did not bind {addr}", program.display()),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let what = program.display().to_string();
+    match serves {
+        Serves::Tcp => wait_listening(addr, &what)?,
+        Serves::Udp => wait_until(&format!("{what} did not bind {addr}"), || {
+            std::net::UdpSocket::bind(addr).is_err()
+        })?,
     }
     Ok(running)
 }
@@ -144,13 +133,17 @@ pub fn free_addr() -> io::Result<SocketAddr> {
 }
 
 fn wait_listening(addr: SocketAddr, what: &str) -> io::Result<()> {
+    wait_until(&format!("{what} did not start listening on {addr}"), || {
+        TcpStream::connect(addr).is_ok()
+    })
+}
+
+/// Polls `ready` every 20 ms for up to 10 s; `failure` is the error's message.
+fn wait_until(failure: &str, ready: impl Fn() -> bool) -> io::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(addr).is_err() {
+    while !ready() {
         if Instant::now() > deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("{what} did not start listening on {addr}"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::TimedOut, failure.to_string()));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
