@@ -79,8 +79,9 @@ impl Client {
     /// Tops the window up with new messages.
     fn fill(&mut self, cfg: &BenchConfig, shared: &Shared, scratch: &mut Vec<u8>) {
         let channel = cfg.channel.number();
+        // The refill is written at once: one send time for all of it.
+        payload(cfg.size, shared.nanos(), scratch);
         while self.in_flight < cfg.window {
-            payload(cfg.size, shared.nanos(), scratch);
             match cfg.mode {
                 Mode::Echo => frame(&mut self.output, &[0x20, 0, channel], scratch),
                 Mode::Pubsub => {
@@ -145,10 +146,12 @@ impl Client {
             if let Some(p) = payload {
                 tally.record(shared, now, p);
                 self.in_flight = self.in_flight.saturating_sub(1);
-                self.last_progress = std::time::Instant::now();
                 completed += 1;
             }
             self.input.advance(span.total);
+        }
+        if completed > 0 {
+            self.last_progress = std::time::Instant::now();
         }
         if shared.measuring.load(Ordering::Relaxed) {
             shared.done.fetch_add(completed, Ordering::Relaxed);

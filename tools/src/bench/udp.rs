@@ -5,7 +5,7 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use framewire_protocol::session::{self, Event, Session, SessionConfig};
 use framewire_protocol::wire::{Data, Frame, FrameBody, Publish, Subscribe, Text};
 use mio::{Events, Interest, Poll, Token};
@@ -35,26 +35,24 @@ impl Client {
         chunk: &mut [u8],
         out: &mut [u8],
     ) -> io::Result<u64> {
+        // One clock read for the turn: what it reads arrived within microseconds of it.
+        let nanos = shared.nanos();
+        let t = session::Instant::from_micros(nanos / 1000);
         loop {
             match self.socket.recv_from(chunk) {
                 Ok((n, from)) => {
-                    self.session.handle_datagram(
-                        now(shared),
-                        from,
-                        Bytes::copy_from_slice(&chunk[..n]),
-                    );
+                    self.session
+                        .handle_datagram(t, from, Bytes::copy_from_slice(&chunk[..n]));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        let t = now(shared);
         if self.session.poll_timeout().is_some_and(|d| d <= t) {
             self.session.handle_timeout(t);
         }
         let mut completed = 0;
-        let nanos = shared.nanos();
         while let Some(e) = self.session.poll_event() {
             match e {
                 Event::Frame(f) => {
@@ -66,7 +64,6 @@ impl Client {
                     if let Some(p) = p {
                         tally.record(shared, nanos, p);
                         self.in_flight = self.in_flight.saturating_sub(1);
-                        self.last_progress = Instant::now();
                         completed += 1;
                     }
                 }
@@ -79,6 +76,9 @@ impl Client {
                 }
                 _ => {}
             }
+        }
+        if completed > 0 {
+            self.last_progress = Instant::now();
         }
         self.flush(shared, out)?;
         Ok(completed)
@@ -104,9 +104,17 @@ impl Client {
         scratch: &mut Vec<u8>,
     ) -> io::Result<()> {
         let channel = cfg.channel.number();
+        let room = cfg.window.saturating_sub(self.in_flight) as usize;
+        if room == 0 {
+            return Ok(());
+        }
+        // The refill leaves in one flush: one send time for all of it, and one allocation its
+        // payloads share.
+        payload(cfg.size, shared.nanos(), scratch);
+        let mut bodies = BytesMut::with_capacity(room * scratch.len());
         while self.in_flight < cfg.window {
-            payload(cfg.size, shared.nanos(), scratch);
-            let body = Bytes::copy_from_slice(scratch);
+            bodies.extend_from_slice(scratch);
+            let body = bodies.split().freeze();
             let frame = match cfg.mode {
                 Mode::Echo => Frame::new(Data { payload: body }),
                 Mode::Pubsub => Frame::new(Publish {
