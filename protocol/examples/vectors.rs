@@ -31,8 +31,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for f in &d.frames {
             builder.push(f)?;
         }
+        if d.ack_now {
+            builder.ask_ack_now();
+        }
         let n = builder.finish()?;
-        println!("{}: {:?}", d.name, d.header);
+        println!("{}: {:?}, ack now: {}", d.name, d.header, d.ack_now);
         hex_block(d.name, &out[..n]);
     }
     Ok(())

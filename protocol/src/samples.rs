@@ -30,6 +30,8 @@ pub struct SampleDatagram {
     pub name: &'static str,
     /// Its packet header.
     pub header: PacketHeader,
+    /// Whether it asks for an immediate ack (the `ACK_NOW` flag).
+    pub ack_now: bool,
     /// Its frames, in order.
     pub frames: Vec<Frame>,
 }
@@ -275,7 +277,8 @@ pub fn frames() -> Vec<SampleFrame> {
     ]
 }
 
-/// Datagram samples: one without an ack block carrying two coalesced frames, and an ack-only one.
+/// Datagram samples: one without an ack block carrying two coalesced frames, an ack-only one, and a
+/// lone message that asks for an immediate ack.
 pub fn datagrams() -> Vec<SampleDatagram> {
     vec![
         SampleDatagram {
@@ -285,6 +288,7 @@ pub fn datagrams() -> Vec<SampleDatagram> {
                 packet_number: 5,
                 ack: None,
             },
+            ack_now: false,
             frames: vec![
                 Frame::new(Data { payload: b(b"pos") })
                     .on_channel(1)
@@ -305,7 +309,22 @@ pub fn datagrams() -> Vec<SampleDatagram> {
                     bits: 0x0000_0000_0000_0005,
                 }),
             },
+            ack_now: false,
             frames: Vec::new(),
+        },
+        SampleDatagram {
+            name: "udp-ack-now",
+            header: PacketHeader {
+                connection_id: 0x1122_3344_5566_7788,
+                packet_number: 7,
+                ack: Some(AckBlock {
+                    largest: 101,
+                    delay_us: 0,
+                    bits: 0x0000_0000_0000_000b,
+                }),
+            },
+            ack_now: true,
+            frames: vec![Frame::new(Data { payload: b(b"go") }).with_seq(3)],
         },
     ]
 }

@@ -43,8 +43,9 @@ fn retransmission_happens_at_the_rto_not_a_millisecond_before() {
         lone_redundancy_max: 0,
         ..SessionConfig::default()
     };
-    // No RTT sample yet: rto = initial 100 + 4 * 50 (var) + 5 (max ack delay) = 305 ms.
-    let rto = 305 * MS;
+    // No RTT sample yet: rto = initial 100 + 4 * 50 (var) = 300 ms. The lone datagram asks for an
+    // immediate ack, so the timeout does not add the peer's ack delay.
+    let rto = 300 * MS;
     let t0 = Instant::ZERO;
     let mut a = Session::established(config, 1, ADDR_B, t0);
     a.send(data(7, 10)).unwrap();
@@ -71,6 +72,82 @@ fn retransmission_happens_at_the_rto_not_a_millisecond_before() {
     a.handle_timeout(t1 + rto * 2);
     assert_eq!(data_tags(&transmit(&mut a, t1 + rto * 2).unwrap()), [7]);
     assert_eq!(a.stats().rto_fired, 2);
+}
+
+/// The datagram `s` sends at `now`: whether it asks for an immediate ack, and its Data tags.
+fn transmit_flagged(s: &mut Session, now: Instant) -> Option<(bool, Vec<u8>)> {
+    let mut buf = vec![0u8; 2048];
+    let t = s.poll_transmit(now, &mut buf)?;
+    let d = Datagram::parse(Bytes::copy_from_slice(&buf[..t.len])).unwrap();
+    let frames: Vec<Frame> = d.frames().map(|b| Frame::parse(b).unwrap()).collect();
+    Some((d.ack_now(), data_tags(&frames)))
+}
+
+#[test]
+fn only_the_tail_asks_for_an_immediate_ack_and_only_its_timeout_skips_the_ack_delay() {
+    let config = SessionConfig {
+        lone_redundancy_max: 0,
+        ..SessionConfig::default()
+    };
+    let delay = config.max_ack_delay;
+    assert_eq!(delay, 25 * MS);
+    let t0 = Instant::ZERO;
+    let mut a = Session::established(config, 1, ADDR_B, t0);
+    a.send(data(1, 10)).unwrap();
+    assert_eq!(transmit_flagged(&mut a, t0), Some((true, vec![1])));
+    assert_eq!(a.poll_timeout(), Some(t0 + 300 * MS));
+    // A second message while the first is in flight: not the only thing a timeout would recover,
+    // so no request, and the timeout allows for the peer holding its ack.
+    let t1 = t0 + 10 * MS;
+    a.send(data(2, 10)).unwrap();
+    assert_eq!(transmit_flagged(&mut a, t1), Some((false, vec![2])));
+    assert_eq!(a.poll_timeout(), Some(t1 + 300 * MS + delay));
+    a.handle_timeout(t1 + 300 * MS + delay - MS);
+    assert!(transmit(&mut a, t1 + 300 * MS + delay - MS).is_none());
+    a.handle_timeout(t1 + 300 * MS + delay);
+    assert_eq!(
+        transmit_flagged(&mut a, t1 + 300 * MS + delay),
+        Some((true, vec![1])),
+        "the probe resends the oldest message, and is the tail again"
+    );
+}
+
+#[test]
+fn a_receiver_acks_a_requested_datagram_at_once_and_holds_the_others() {
+    let t0 = Instant::ZERO;
+    let no_copies = SessionConfig {
+        lone_redundancy_max: 0,
+        ..SessionConfig::default()
+    };
+    let mut a = Session::established(no_copies, 1, ADDR_B, t0);
+    let mut b = Session::established(SessionConfig::default(), 1, ADDR_B, t0);
+    let mut buf = vec![0u8; 2048];
+    let mut send = |s: &mut Session, tag: u8| {
+        s.send(data(tag, 10)).unwrap();
+        let t = s.poll_transmit(t0, &mut buf).unwrap();
+        Bytes::copy_from_slice(&buf[..t.len])
+    };
+    let lone = send(&mut a, 1);
+    let behind = send(&mut a, 2);
+    assert!(Datagram::parse(lone.clone()).unwrap().ack_now());
+    assert!(!Datagram::parse(behind.clone()).unwrap().ack_now());
+
+    // The second alone: b holds its ack for the delay.
+    b.handle_datagram(t0, ADDR_B, behind);
+    let mut out = vec![0u8; 2048];
+    assert!(b.poll_transmit(t0, &mut out).is_none(), "held");
+    assert_eq!(
+        b.poll_timeout().map(|t| t.saturating_duration_since(t0)),
+        Some(25 * MS)
+    );
+
+    // A fresh receiver given the lone one answers at once with an ack-only datagram.
+    let mut c = Session::established(SessionConfig::default(), 1, ADDR_B, t0);
+    c.handle_datagram(t0, ADDR_B, lone);
+    let t = c.poll_transmit(t0, &mut out).expect("acked at once");
+    let ack = Datagram::parse(Bytes::copy_from_slice(&out[..t.len])).unwrap();
+    assert_eq!(ack.header.ack.map(|a| a.largest), Some(0));
+    assert_eq!(ack.frames().count(), 0);
 }
 
 #[test]

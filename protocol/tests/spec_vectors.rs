@@ -65,12 +65,16 @@ fn every_datagram_vector_parses_to_its_sample_and_re_encodes() {
         let d = Datagram::parse(Bytes::copy_from_slice(bytes))
             .unwrap_or_else(|e| panic!("vector {}: {e}", s.name));
         assert_eq!(d.header, s.header, "vector {}", s.name);
+        assert_eq!(d.ack_now(), s.ack_now, "vector {}: ACK_NOW flag", s.name);
         let frames: Vec<Frame> = d.frames().map(|b| Frame::parse(b).unwrap()).collect();
         assert_eq!(frames, s.frames, "vector {}", s.name);
         let mut out = vec![0u8; bytes.len()];
         let mut builder = DatagramBuilder::new(&mut out, &d.header).unwrap();
         for f in &frames {
             assert!(builder.push(f).unwrap());
+        }
+        if s.ack_now {
+            builder.ask_ack_now();
         }
         assert_eq!(builder.finish().unwrap(), bytes.len());
         assert_eq!(&out, bytes, "vector {} re-encodes differently", s.name);

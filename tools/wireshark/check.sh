@@ -20,6 +20,8 @@ for capture in tools/tests/fixtures/lo.pcap tools/tests/fixtures/any.pcap; do
     [ "$kinds" -eq 57 ] || { echo "$capture: expected 57 frames" >&2; exit 1; }
     [ "$names" -eq 15 ] || { echo "$capture: expected 15 named frames" >&2; exit 1; }
     [ "$cids" -gt 0 ] || { echo "$capture: no datagram decoded" >&2; exit 1; }
+    acks=$(tshark -X lua_script:$lua -r "$capture" -Y 'framewire.datagram_flags.ack == 1' 2>/dev/null | grep -c .)
+    [ "$acks" -gt 0 ] || { echo "$capture: no datagram flag decoded" >&2; exit 1; }
     printf '%s\n' "$verbose" | grep -q 'Kind: Publish (0x32)' || {
         echo "$capture: no Publish in the detail view" >&2
         exit 1

@@ -24,7 +24,8 @@ pub struct SessionConfig {
     pub channels: Vec<ChannelKind>,
     /// The RTT assumed before the first sample. Default 100 ms.
     pub initial_rtt: Duration,
-    /// The longest an ack is held back waiting for more to ack. Default 5 ms.
+    /// The longest an ack is held back waiting for more to ack (a datagram that asks for an
+    /// immediate ack, `ACK_NOW`, is not held). Default 25 ms, as QUIC's.
     pub max_ack_delay: Duration,
     /// Ack at once after this many ack-eliciting packets. Default 2.
     pub ack_frequency: u32,
@@ -82,7 +83,7 @@ impl Default for SessionConfig {
                 ChannelKind::Unreliable,
             ],
             initial_rtt: Duration::from_millis(100),
-            max_ack_delay: Duration::from_millis(5),
+            max_ack_delay: Duration::from_millis(25),
             ack_frequency: 2,
             min_rto: Duration::from_millis(10),
             max_rto: Duration::from_secs(2),

@@ -50,11 +50,18 @@ impl ReceivedPackets {
     }
 
     /// Records packet `pn`; returns `false` for a duplicate, or for a packet too old to tell (more
-    /// than 64 behind the largest), which the caller drops.
-    pub(crate) fn on_packet(&mut self, pn: u32, now: Instant, ack_eliciting: bool) -> bool {
+    /// than 64 behind the largest), which the caller drops. `ack_now`: the sender asked for an
+    /// immediate acknowledgement.
+    pub(crate) fn on_packet(
+        &mut self,
+        pn: u32,
+        now: Instant,
+        ack_eliciting: bool,
+        ack_now: bool,
+    ) -> bool {
         let Some((largest, _)) = self.largest else {
             self.largest = Some((pn, now));
-            self.note_eliciting(now, ack_eliciting, false);
+            self.note_eliciting(now, ack_eliciting, ack_now);
             return true;
         };
         let d = seq_diff(pn, largest);
@@ -80,19 +87,21 @@ impl ReceivedPackets {
                 true
             }
         };
-        self.note_eliciting(now, ack_eliciting, reordered);
+        self.note_eliciting(now, ack_eliciting, reordered || ack_now);
         true
     }
 
-    fn note_eliciting(&mut self, now: Instant, ack_eliciting: bool, reordered: bool) {
+    fn note_eliciting(&mut self, now: Instant, ack_eliciting: bool, urgent: bool) {
         if !ack_eliciting {
             return;
         }
         self.repeats = ACK_REPEATS;
         self.pending += 1;
         // A gap or a reordered packet is acked at once, so the sender's loss detection can act
-        // (RFC 9000 section 13.2.1); otherwise every `threshold` packets or after the delay.
-        if reordered || self.pending >= self.threshold {
+        // (RFC 9000 section 13.2.1), and so is a packet whose sender asked for it (the tail of
+        // what it had to send: its retransmission timer does not allow for our delay); otherwise
+        // every `threshold` packets or after the delay.
+        if urgent || self.pending >= self.threshold {
             self.immediate = true;
         }
         self.ack_deadline.get_or_insert(now + self.max_ack_delay);
@@ -159,25 +168,28 @@ mod tests {
     #[test]
     fn in_order_gaps_reorder_and_duplicates() {
         let mut r = ReceivedPackets::new(Duration::from_millis(5), 2);
-        assert!(r.on_packet(0, T, true));
-        assert!(r.on_packet(1, T, true));
-        assert!(!r.on_packet(1, T, true), "duplicate of the largest");
-        assert!(r.on_packet(4, T, true));
+        assert!(r.on_packet(0, T, true, false));
+        assert!(r.on_packet(1, T, true, false));
+        assert!(!r.on_packet(1, T, true, false), "duplicate of the largest");
+        assert!(r.on_packet(4, T, true, false));
         assert_eq!(acked(&r), [4, 1, 0]);
-        assert!(r.on_packet(3, T, true), "reordered");
-        assert!(!r.on_packet(3, T, true), "duplicate below the largest");
+        assert!(r.on_packet(3, T, true, false), "reordered");
+        assert!(
+            !r.on_packet(3, T, true, false),
+            "duplicate below the largest"
+        );
         assert_eq!(acked(&r), [4, 3, 1, 0]);
     }
 
     #[test]
     fn wraps_around_and_forgets_beyond_64() {
         let mut r = ReceivedPackets::new(Duration::from_millis(5), 2);
-        assert!(r.on_packet(u32::MAX, T, true));
-        assert!(r.on_packet(0, T, true));
+        assert!(r.on_packet(u32::MAX, T, true, false));
+        assert!(r.on_packet(0, T, true, false));
         assert_eq!(acked(&r), [0, u32::MAX]);
-        assert!(r.on_packet(100, T, true));
+        assert!(r.on_packet(100, T, true, false));
         assert_eq!(acked(&r), [100]);
-        assert!(!r.on_packet(0, T, true), "too old to tell: dropped");
+        assert!(!r.on_packet(0, T, true, false), "too old to tell: dropped");
     }
 
     #[test]
@@ -185,18 +197,18 @@ mod tests {
         // Found by the session fuzzer: the window was cleared at d == 64, so a late duplicate of
         // the old largest was taken for new and an unreliable message delivered twice.
         let mut r = ReceivedPackets::new(Duration::from_millis(5), 2);
-        assert!(r.on_packet(10, T, true));
-        assert!(r.on_packet(74, T, true));
+        assert!(r.on_packet(10, T, true, false));
+        assert!(r.on_packet(74, T, true, false));
         assert!(
-            !r.on_packet(10, T, true),
+            !r.on_packet(10, T, true, false),
             "64 behind and already seen: a duplicate"
         );
         assert_eq!(acked(&r), [74, 10]);
         let mut r = ReceivedPackets::new(Duration::from_millis(5), 2);
-        assert!(r.on_packet(10, T, true));
-        assert!(r.on_packet(75, T, true));
+        assert!(r.on_packet(10, T, true, false));
+        assert!(r.on_packet(75, T, true, false));
         assert!(
-            !r.on_packet(10, T, true),
+            !r.on_packet(10, T, true, false),
             "65 behind: too old to tell, dropped"
         );
     }
@@ -205,27 +217,45 @@ mod tests {
     fn acks_are_delayed_until_the_threshold_or_the_deadline() {
         let d = Duration::from_millis(5);
         let mut r = ReceivedPackets::new(d, 2);
-        r.on_packet(0, T, false);
+        r.on_packet(0, T, false, false);
         assert!(
             !r.ack_owed(),
             "non-eliciting packets are not acked on their own"
         );
-        r.on_packet(1, T, true);
+        r.on_packet(1, T, true, false);
         assert!(r.ack_owed());
         assert!(!r.ack_due(T + d - Duration::from_micros(1)));
         assert!(r.ack_due(T + d));
-        r.on_packet(2, T, true);
+        r.on_packet(2, T, true, false);
         assert!(r.ack_due(T), "second eliciting packet: at once");
         r.on_ack_sent();
         assert!(!r.ack_owed());
-        r.on_packet(5, T, true);
+        r.on_packet(5, T, true, false);
         assert!(r.ack_due(T), "a gap: at once");
+    }
+
+    #[test]
+    fn a_packet_asking_for_an_ack_now_is_acked_at_once() {
+        let d = Duration::from_millis(25);
+        let mut r = ReceivedPackets::new(d, 2);
+        r.on_packet(0, T, true, false);
+        assert!(!r.ack_due(T), "one packet, no request: the ack waits");
+        r.on_ack_sent();
+        r.on_packet(1, T, true, true);
+        assert!(r.ack_due(T), "asked for: at once");
+        assert_eq!(r.ack_deadline(), Some(T));
+        r.on_ack_sent();
+        r.on_packet(2, T, false, true);
+        assert!(
+            !r.ack_owed(),
+            "an ack-only packet is never acked, asked or not"
+        );
     }
 
     #[test]
     fn ack_delay_is_reported_in_microseconds() {
         let mut r = ReceivedPackets::new(Duration::from_millis(5), 2);
-        r.on_packet(7, Instant::from_micros(1000), true);
+        r.on_packet(7, Instant::from_micros(1000), true, false);
         assert_eq!(
             r.ack_block(Instant::from_micros(1250)).unwrap().delay_us,
             250

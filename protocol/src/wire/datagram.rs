@@ -29,6 +29,9 @@ pub const CRC_LEN: usize = 4;
 pub const FRAME_LEN_PREFIX: usize = 2;
 /// The packet flag bit that says an ack block follows the packet number.
 pub const ACK_FLAG: u8 = 0x01;
+/// The packet flag bit by which the sender asks for this datagram to be acknowledged at once,
+/// without the receiver's usual ack delay (docs/PROTOCOL.md section 7a.2).
+pub const ACK_NOW_FLAG: u8 = 0x02;
 
 /// Acknowledgement of received packets, carried in the packet header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +129,7 @@ impl<'a> PacketView<'a> {
         let crc_at = bytes.len() - CRC_LEN;
         crc::verify(&bytes[..crc_at], u32::from_be_bytes(be(&bytes[crc_at..])))?;
         let flags = bytes[field::FLAGS];
-        if flags & !ACK_FLAG != 0 {
+        if flags & !(ACK_FLAG | ACK_NOW_FLAG) != 0 {
             return Err(DecodeError::Malformed(Malformation::ReservedFlags));
         }
         if flags & ACK_FLAG != 0 && bytes.len() < PACKET_HEADER_LEN + ACK_BLOCK_LEN + CRC_LEN {
@@ -154,6 +157,11 @@ impl<'a> PacketView<'a> {
         })
     }
 
+    /// Whether the sender asked for an immediate acknowledgement (the `ACK_NOW` flag).
+    pub fn ack_now(&self) -> bool {
+        self.bytes[field::FLAGS] & ACK_NOW_FLAG != 0
+    }
+
     /// The validated header.
     pub fn header(&self) -> PacketHeader {
         PacketHeader {
@@ -174,6 +182,7 @@ impl<'a> PacketView<'a> {
 pub struct Datagram {
     /// The packet header.
     pub header: PacketHeader,
+    ack_now: bool,
     frames: Bytes,
 }
 
@@ -190,6 +199,7 @@ impl Datagram {
     pub fn parse(bytes: Bytes) -> Result<Self, DecodeError> {
         let view = PacketView::new_checked(&bytes)?;
         let header = view.header();
+        let ack_now = view.ack_now();
         let range = view.frames_range();
         let mut region = &bytes[range.clone()];
         if region.is_empty() && header.ack.is_none() {
@@ -208,7 +218,16 @@ impl Datagram {
         let mut frames = bytes;
         frames.truncate(range.end);
         bytes::Buf::advance(&mut frames, range.start);
-        Ok(Self { header, frames })
+        Ok(Self {
+            header,
+            ack_now,
+            frames,
+        })
+    }
+
+    /// Whether the sender asked for an immediate acknowledgement (the `ACK_NOW` flag).
+    pub fn ack_now(&self) -> bool {
+        self.ack_now
     }
 
     /// The frame bodies in the datagram, in order, each ready for [`Frame::parse`].
@@ -297,6 +316,11 @@ impl<'a> DatagramBuilder<'a> {
     /// How many frames have been pushed.
     pub fn frame_count(&self) -> usize {
         self.frames
+    }
+
+    /// Sets the `ACK_NOW` flag: the receiver is asked to acknowledge this datagram at once.
+    pub fn ask_ack_now(&mut self) {
+        self.buf[field::FLAGS] |= ACK_NOW_FLAG;
     }
 
     /// Appends `frame` if it fits; returns whether it did. A frame that does not fit leaves the
@@ -440,6 +464,33 @@ mod tests {
             Datagram::parse(Bytes::copy_from_slice(&buf[..n])),
             Err(DecodeError::Truncated)
         );
+    }
+
+    #[test]
+    fn ack_now_is_a_flag_and_the_bits_above_it_stay_reserved() {
+        let frame = Frame::new(Data {
+            payload: Bytes::from_static(b"x"),
+        });
+        let mut buf = [0u8; 64];
+        let mut b = DatagramBuilder::new(&mut buf, &header(true)).unwrap();
+        assert!(b.push(&frame).unwrap());
+        b.ask_ack_now();
+        let n = b.finish().unwrap();
+        assert_eq!(buf[3], ACK_FLAG | ACK_NOW_FLAG);
+        let d = Datagram::parse(Bytes::copy_from_slice(&buf[..n])).unwrap();
+        assert!(d.ack_now());
+        assert_eq!(d.header, header(true));
+        for bit in 2..8 {
+            let mut bad = buf;
+            bad[3] |= 1 << bit;
+            let crc = crc::crc32(&bad[..n - 4]);
+            bad[n - 4..n].copy_from_slice(&crc.to_be_bytes());
+            assert_eq!(
+                Datagram::parse(Bytes::copy_from_slice(&bad[..n])),
+                Err(DecodeError::Malformed(Malformation::ReservedFlags)),
+                "flag bit {bit}"
+            );
+        }
     }
 
     #[test]

@@ -34,8 +34,8 @@ mod writer;
 pub use code::{Reason, Status};
 pub use crc::crc32;
 pub use datagram::{
-    ACK_BLOCK_LEN, ACK_FLAG, AckBlock, CRC_LEN, Datagram, DatagramBuilder, DatagramFrames,
-    FRAME_LEN_PREFIX, PACKET_HEADER_LEN, PacketHeader, PacketView,
+    ACK_BLOCK_LEN, ACK_FLAG, ACK_NOW_FLAG, AckBlock, CRC_LEN, Datagram, DatagramBuilder,
+    DatagramFrames, FRAME_LEN_PREFIX, PACKET_HEADER_LEN, PacketHeader, PacketView,
 };
 pub use frame::{FRAME_HEADER_LEN, Frame, FrameBody, SEQ_FLAG, SEQ_LEN};
 pub use frames::{

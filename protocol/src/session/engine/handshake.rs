@@ -69,7 +69,7 @@ impl Session {
 
     /// Writes the next Hello, padded so the datagram is at least [`MIN_HELLO_DATAGRAM`] bytes.
     pub(super) fn transmit_hello(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        let rto = self.rto();
+        let rto = self.rto_without_ack_delay();
         let max_rto = self.config.max_rto;
         let channels: Vec<_> = self.config.channels.iter().skip(1).copied().collect();
         let State::Connecting(c) = &mut self.state else {

@@ -110,6 +110,9 @@ pub struct Session {
     loss_time: Option<Instant>,
     last_received: Instant,
     last_ack_eliciting_sent: Instant,
+    /// The last ack-eliciting datagram asked the peer for an immediate ack (`ACK_NOW`): its
+    /// retransmission timeout does not wait out the peer's ack delay.
+    tail_acked_now: bool,
     delivered: VecDeque<Frame>,
     events: EventQueue,
     stats: Stats,
@@ -171,6 +174,7 @@ impl Session {
             loss_time: None,
             last_received: now,
             last_ack_eliciting_sent: now,
+            tail_acked_now: false,
             delivered: VecDeque::new(),
             events: EventQueue::default(),
             stats: Stats::default(),
@@ -289,16 +293,31 @@ impl Session {
         };
     }
 
+    /// The retransmission timeout allowing for the peer's ack delay.
     fn rto(&self) -> Duration {
-        self.rtt.rto(
-            self.config.max_ack_delay,
-            self.config.min_rto,
-            self.config.max_rto,
-        )
+        self.rto_allowing(self.config.max_ack_delay)
     }
 
+    /// The retransmission timeout for an answer the peer sends at once (a handshake reply, or
+    /// the ack of a datagram that asked for one).
+    fn rto_without_ack_delay(&self) -> Duration {
+        self.rto_allowing(Duration::ZERO)
+    }
+
+    fn rto_allowing(&self, ack_delay: Duration) -> Duration {
+        self.rtt
+            .rto(ack_delay, self.config.min_rto, self.config.max_rto)
+    }
+
+    /// The timeout after the last ack-eliciting datagram, backed off by the probes sent since the
+    /// last acknowledgement.
     fn backed_off_rto(&self) -> Duration {
-        (self.rto() * (1u32 << self.pto_count.min(MAX_BACKOFF_EXPONENT))).min(self.config.max_rto)
+        let rto = if self.tail_acked_now {
+            self.rto_without_ack_delay()
+        } else {
+            self.rto()
+        };
+        (rto * (1u32 << self.pto_count.min(MAX_BACKOFF_EXPONENT))).min(self.config.max_rto)
     }
 
     /// Whether the retransmission timer runs: only while there is something to deliver (messages,

@@ -34,7 +34,7 @@ impl Session {
         let ack_eliciting = d.frames().next().is_some();
         if !self
             .received
-            .on_packet(d.header.packet_number, now, ack_eliciting)
+            .on_packet(d.header.packet_number, now, ack_eliciting, d.ack_now())
         {
             self.stats.packets_dropped += 1;
             return;

@@ -27,6 +27,7 @@ impl Session {
             }
             _ => {}
         }
+        let probing = self.probes > 0;
         let size = self.config.datagram_size.min(buf.len());
         let cwnd_open = self.sent.bytes_in_flight() + size <= self.cc.window() || self.probes > 0;
         let want_data = cwnd_open && self.outbox.has_data();
@@ -77,11 +78,18 @@ impl Session {
             self.ping_pending = false;
         }
         let ack_eliciting = builder.frame_count() > 0;
+        let ack_now = ack_eliciting && self.is_tail(&items, probing);
+        if ack_now {
+            builder.ask_ack_now();
+        }
         let len = builder.finish().ok()?;
         if ack_eliciting {
             self.consider_copy(len, &items);
         }
         self.record_sent(now, len, header.ack.is_some(), ack_eliciting, items);
+        if ack_eliciting {
+            self.tail_acked_now = ack_now;
+        }
         Some(Transmit {
             destination: self.remote,
             len,
@@ -107,6 +115,8 @@ impl Session {
         if written.is_empty() {
             return None;
         }
+        // The copy of a lone datagram is as urgent as the original.
+        b.ask_ack_now();
         let len = b.finish().ok()?;
         self.stats.redundant_copies += 1;
         self.record_sent(now, len, header.ack.is_some(), true, written);
@@ -114,6 +124,17 @@ impl Session {
             destination: self.remote,
             len,
         })
+    }
+
+    /// Whether the datagram just filled with `items` is the tail of what there is to deliver:
+    /// nothing waits to be sent after it, and it is a timeout's probe or carries every reliable
+    /// item still unacknowledged. Only a timeout would recover its loss, so it asks the peer not
+    /// to hold its ack (`ACK_NOW`), and its timeout need not allow for that delay. A datagram in
+    /// a stream, or one of unreliable messages only, does not ask: its ack may wait.
+    fn is_tail(&self, items: &[Item], probing: bool) -> bool {
+        !self.outbox.has_data()
+            && self.control.is_empty()
+            && (probing || (!items.is_empty() && self.outbox.unacked_messages() <= items.len()))
     }
 
     /// Decides whether the datagram just written is lone and small, and if so schedules a copy of
