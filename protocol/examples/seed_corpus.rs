@@ -30,13 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(stream_dir.join("seed-all-kinds"), all)?;
 
     for d in samples::datagrams() {
-        let mut buf = vec![0u8; MAX_DATAGRAM_SIZE];
-        let mut b = DatagramBuilder::new(&mut buf, &d.header)?;
-        for f in &d.frames {
-            b.push(f)?;
-        }
-        let n = b.finish()?;
-        std::fs::write(datagram_dir.join(format!("seed-{}", d.name)), &buf[..n])?;
+        std::fs::write(datagram_dir.join(format!("seed-{}", d.name)), d.encode())?;
     }
     // One datagram with a frame of every kind that fits, coalesced.
     let header = samples::datagrams()[1].header;

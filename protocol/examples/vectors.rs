@@ -5,9 +5,7 @@
 //! `cargo run -p framewire-protocol --example vectors`
 
 use framewire_protocol::samples;
-use framewire_protocol::wire::{
-    DatagramBuilder, MAX_DATAGRAM_SIZE, encode_stream_frame, stream_frame_len,
-};
+use framewire_protocol::wire::{encode_stream_frame, stream_frame_len};
 
 fn hex_block(name: &str, bytes: &[u8]) {
     println!("```hex {name}");
@@ -26,17 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         hex_block(s.name, &out);
     }
     for d in samples::datagrams() {
-        let mut out = vec![0u8; MAX_DATAGRAM_SIZE];
-        let mut builder = DatagramBuilder::new(&mut out, &d.header)?;
-        for f in &d.frames {
-            builder.push(f)?;
-        }
-        if d.ack_now {
-            builder.ask_ack_now();
-        }
-        let n = builder.finish()?;
         println!("{}: {:?}, ack now: {}", d.name, d.header, d.ack_now);
-        hex_block(d.name, &out[..n]);
+        hex_block(d.name, &d.encode());
     }
     Ok(())
 }

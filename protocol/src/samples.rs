@@ -8,10 +8,10 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use crate::wire::{
-    Ack, AckBlock, Challenge, ChannelKind, Close, CloseAck, Data, ErrorFrame, Fragment, Frame,
-    Hello, HelloOptions, Message, PacketHeader, Ping, Pong, Publish, QueueAck, QueueDelivery,
-    QueueFetch, QueuePush, Reason, Register, Reject, Request, Response, Status, Subscribe, Text,
-    Unregister, Unsubscribe, Welcome,
+    Ack, AckBlock, Challenge, ChannelKind, Close, CloseAck, Data, DatagramBuilder, ErrorFrame,
+    Fragment, Frame, Hello, HelloOptions, MAX_DATAGRAM_SIZE, Message, PacketHeader, Ping, Pong,
+    Publish, QueueAck, QueueDelivery, QueueFetch, QueuePush, Reason, Register, Reject, Request,
+    Response, Status, Subscribe, Text, Unregister, Unsubscribe, Welcome,
 };
 
 /// A named sample frame.
@@ -34,6 +34,26 @@ pub struct SampleDatagram {
     pub ack_now: bool,
     /// Its frames, in order.
     pub frames: Vec<Frame>,
+}
+
+impl SampleDatagram {
+    /// The datagram's bytes: its header, its frames, the `ACK_NOW` flag if set, and the CRC.
+    ///
+    /// # Panics
+    /// If the frames do not fit one datagram (they do, for every sample).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut buf = vec![0u8; MAX_DATAGRAM_SIZE];
+        let mut builder = DatagramBuilder::new(&mut buf, &self.header).expect("a header fits");
+        for f in &self.frames {
+            assert!(builder.push(f).expect("a valid frame"), "a sample fits");
+        }
+        if self.ack_now {
+            builder.ask_ack_now();
+        }
+        let n = builder.finish().expect("a finished datagram");
+        buf.truncate(n);
+        buf
+    }
 }
 
 fn b(s: &'static [u8]) -> Bytes {

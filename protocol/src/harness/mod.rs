@@ -67,6 +67,9 @@ pub fn datagram(data: &[u8]) {
             "an accepted frame must fit again"
         );
     }
+    if d.ack_now() {
+        builder.ask_ack_now();
+    }
     let n = builder
         .finish()
         .expect("an accepted datagram has an ack or a frame");
