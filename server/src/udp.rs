@@ -14,7 +14,7 @@ use framewire_protocol::session::{
     Closer, Endpoint, EndpointConfig, Event, Instant, Outcome, Refusal, SendError, Session,
     SessionConfig,
 };
-use framewire_protocol::wire::{Hello, MAX_DATAGRAM_SIZE, Reason, Text};
+use framewire_protocol::wire::{Hello, MAX_DATAGRAM_SIZE, Reason, Text, peek_connection_id};
 use log::{debug, info, warn};
 use mio::net::UdpSocket;
 
@@ -189,8 +189,7 @@ impl UdpService {
         touched: &mut Vec<u64>,
     ) {
         shared.capture(|c| c.udp(from, self.local, Way::In, datagram));
-        let handshake = framewire_protocol::wire::PacketView::new_checked(datagram)
-            .is_ok_and(|v| v.connection_id() == 0);
+        let handshake = peek_connection_id(datagram) == Ok(0);
         if handshake && !shared.allow_handshake(from.ip(), now) {
             // Past the address's handshake rate: no answer, and nothing kept.
             debug!("{from}: handshake rate exceeded");
@@ -268,8 +267,7 @@ impl UdpService {
         datagram: Bytes,
         shared: &Shared,
     ) -> Option<u64> {
-        let view = framewire_protocol::wire::PacketView::new_checked(&datagram).ok()?;
-        let id = view.connection_id();
+        let id = peek_connection_id(&datagram).ok()?;
         let Peer { session, .. } = self.sessions.get_mut(&id)?;
         session.handle_datagram(now, from, datagram);
         self.serve(id, now, &mut shared.hub(), &shared.counters);

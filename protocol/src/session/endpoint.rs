@@ -24,7 +24,7 @@ use super::terms::{Admission, Admit, agree, millis, refusal_reject, version_reje
 use super::time::Instant;
 use crate::wire::{
     Challenge, ChannelKind, Datagram, DatagramBuilder, Frame, FrameBody, Hello, MIN_HELLO_DATAGRAM,
-    PacketHeader, PacketView, VERSION, Welcome,
+    PacketHeader, VERSION, Welcome, peek_connection_id,
 };
 
 /// How the server's endpoint behaves.
@@ -222,11 +222,12 @@ impl Endpoint {
         out: &mut [u8],
         admit: impl Admit,
     ) -> Outcome {
-        let Ok(view) = PacketView::new_checked(datagram) else {
-            return Outcome::Drop(DropReason::Malformed);
-        };
-        if view.connection_id() != 0 {
-            return Outcome::Route(view.connection_id());
+        // A session's datagram goes to its session, which checks it whole; only a handshake is
+        // checked here.
+        match peek_connection_id(datagram) {
+            Err(_) => return Outcome::Drop(DropReason::Malformed),
+            Ok(0) => {}
+            Ok(id) => return Outcome::Route(id),
         }
         let Ok(d) = Datagram::parse(Bytes::copy_from_slice(datagram)) else {
             return Outcome::Drop(DropReason::Malformed);

@@ -103,6 +103,28 @@ fn be<const N: usize>(b: &[u8]) -> [u8; N] {
     out
 }
 
+/// The connection id of `bytes`, checking only the magic, the version and the length: enough to
+/// route a datagram to the session that owns it, which checks the rest (the CRC above all) when it
+/// parses it. A datagram's checksum is computed once, by its session, not once per routing step.
+///
+/// # Errors
+/// As [`PacketView::new_checked`], less the checksum and flag checks.
+pub fn peek_connection_id(bytes: &[u8]) -> Result<u64, DecodeError> {
+    match bytes.get(field::MAGIC) {
+        Some(m) if m == MAGIC => {}
+        Some(_) => return Err(DecodeError::Malformed(Malformation::BadMagic)),
+        None => return Err(DecodeError::Truncated),
+    }
+    let version = *bytes.get(field::VERSION).ok_or(DecodeError::Truncated)?;
+    if version != VERSION {
+        return Err(DecodeError::UnsupportedVersion(version));
+    }
+    if bytes.len() < PACKET_HEADER_LEN + CRC_LEN {
+        return Err(DecodeError::Truncated);
+    }
+    Ok(u64::from_be_bytes(be(&bytes[field::CONNECTION_ID])))
+}
+
 impl<'a> PacketView<'a> {
     /// Checks, in this order: the magic (so stray traffic costs two byte compares), the version, the
     /// length, the checksum, and the reserved flag bits.
@@ -464,6 +486,36 @@ mod tests {
             Datagram::parse(Bytes::copy_from_slice(&buf[..n])),
             Err(DecodeError::Truncated)
         );
+    }
+
+    #[test]
+    fn a_peek_reads_the_connection_id_without_the_checksum() {
+        let mut buf = [0u8; 64];
+        let mut b = DatagramBuilder::new(&mut buf, &header(false)).unwrap();
+        assert!(b.push(&Frame::new(Ping { timestamp_us: 1 })).unwrap());
+        let n = b.finish().unwrap();
+        assert_eq!(
+            peek_connection_id(&buf[..n]),
+            Ok(header(false).connection_id)
+        );
+        // A damaged checksum still routes: the session that owns the id refuses it.
+        buf[n - 1] ^= 1;
+        assert_eq!(
+            peek_connection_id(&buf[..n]),
+            Ok(header(false).connection_id)
+        );
+        assert!(Datagram::parse(Bytes::copy_from_slice(&buf[..n])).is_err());
+        assert_eq!(
+            peek_connection_id(b"GET / HTTP/1.1"),
+            Err(DecodeError::Malformed(Malformation::BadMagic))
+        );
+        assert_eq!(peek_connection_id(b"FW"), Err(DecodeError::Truncated));
+        assert_eq!(peek_connection_id(b"F"), Err(DecodeError::Truncated));
+        assert_eq!(
+            peek_connection_id(&[0x46, 0x57, 9, 0]),
+            Err(DecodeError::UnsupportedVersion(9))
+        );
+        assert_eq!(peek_connection_id(&buf[..19]), Err(DecodeError::Truncated));
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub use crc::crc32;
 pub use datagram::{
     ACK_BLOCK_LEN, ACK_FLAG, ACK_NOW_FLAG, AckBlock, CRC_LEN, Datagram, DatagramBuilder,
     DatagramFrames, FRAME_LEN_PREFIX, PACKET_HEADER_LEN, PacketHeader, PacketView,
+    peek_connection_id,
 };
 pub use frame::{FRAME_HEADER_LEN, Frame, FrameBody, SEQ_FLAG, SEQ_LEN};
 pub use frames::{
