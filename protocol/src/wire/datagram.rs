@@ -110,9 +110,19 @@ fn be<const N: usize>(b: &[u8]) -> [u8; N] {
 /// # Errors
 /// As [`PacketView::new_checked`], less the checksum and flag checks.
 pub fn peek_connection_id(bytes: &[u8]) -> Result<u64, DecodeError> {
+    check_fixed_header(bytes)?;
+    Ok(u64::from_be_bytes(be(&bytes[field::CONNECTION_ID])))
+}
+
+/// The checks every reader of a datagram starts with: the magic (so stray traffic costs two byte
+/// compares), the version, and room for the header and the CRC.
+fn check_fixed_header(bytes: &[u8]) -> Result<(), DecodeError> {
     match bytes.get(field::MAGIC) {
         Some(m) if m == MAGIC => {}
         Some(_) => return Err(DecodeError::Malformed(Malformation::BadMagic)),
+        None if bytes.first().is_some_and(|&b| b != MAGIC[0]) => {
+            return Err(DecodeError::Malformed(Malformation::BadMagic));
+        }
         None => return Err(DecodeError::Truncated),
     }
     let version = *bytes.get(field::VERSION).ok_or(DecodeError::Truncated)?;
@@ -122,7 +132,7 @@ pub fn peek_connection_id(bytes: &[u8]) -> Result<u64, DecodeError> {
     if bytes.len() < PACKET_HEADER_LEN + CRC_LEN {
         return Err(DecodeError::Truncated);
     }
-    Ok(u64::from_be_bytes(be(&bytes[field::CONNECTION_ID])))
+    Ok(())
 }
 
 impl<'a> PacketView<'a> {
@@ -133,21 +143,7 @@ impl<'a> PacketView<'a> {
     /// [`Malformation::BadMagic`], [`DecodeError::UnsupportedVersion`], [`DecodeError::Truncated`],
     /// [`DecodeError::BadChecksum`] or [`Malformation::ReservedFlags`].
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self, DecodeError> {
-        match bytes.get(field::MAGIC) {
-            Some(m) if m == MAGIC => {}
-            Some(_) => return Err(DecodeError::Malformed(Malformation::BadMagic)),
-            None if bytes.first().is_some_and(|&b| b != MAGIC[0]) => {
-                return Err(DecodeError::Malformed(Malformation::BadMagic));
-            }
-            None => return Err(DecodeError::Truncated),
-        }
-        let version = *bytes.get(field::VERSION).ok_or(DecodeError::Truncated)?;
-        if version != VERSION {
-            return Err(DecodeError::UnsupportedVersion(version));
-        }
-        if bytes.len() < PACKET_HEADER_LEN + CRC_LEN {
-            return Err(DecodeError::Truncated);
-        }
+        check_fixed_header(bytes)?;
         let crc_at = bytes.len() - CRC_LEN;
         crc::verify(&bytes[..crc_at], u32::from_be_bytes(be(&bytes[crc_at..])))?;
         let flags = bytes[field::FLAGS];
