@@ -16,9 +16,9 @@ use std::io;
 use std::path::PathBuf;
 use std::process::Command;
 
-use super::median;
 use super::systems::{self, Running, Serves};
-use super::table::{Section, json_string, ratio};
+use super::table::{Section, json_string, millions_with_range, ratio, ratio_with_range};
+use super::{median, range, round_ratios};
 
 const SERVER_CORE: usize = 0;
 const CLIENT_CORE: &str = "1";
@@ -272,7 +272,7 @@ pub fn compare_udp(rounds: usize, seconds: f64) -> io::Result<Section> {
 fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::Result<Section> {
     let mut section = Section {
         title: format!(
-            "{title}, medians of {rounds} rounds of {seconds} s; ratios are framewire / this system"
+            "{title}, medians of {rounds} rounds of {seconds} s (in brackets: the lowest and highest round, and for ratios the lowest and highest of the round-by-round ratios); ratios are framewire / this system"
         ),
         columns: vec![
             "workload",
@@ -316,32 +316,43 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
                 }
             })
             .collect();
+        let rates: Vec<Vec<f64>> = samples
+            .iter()
+            .map(|xs| xs.iter().map(|x| x.msgs_per_s).collect())
+            .collect();
         for (i, &s) in systems.iter().enumerate() {
             let x = medians[i];
-            let ours = systems
+            let j = systems
                 .iter()
                 .position(|&o| o == s.counterpart())
-                .map_or(x, |j| medians[j]);
+                .unwrap_or(i);
+            let ours = medians[j];
+            let rate_range = range(&rates[i]);
+            let ratio_range = range(&round_ratios(&rates[j], &rates[i]));
             section.rows.push(vec![
                 w.name.to_string(),
                 s.name().to_string(),
-                format!("{:.2} M", x.msgs_per_s / 1e6),
+                millions_with_range(x.msgs_per_s, rate_range),
                 format!("{:.0}", x.p50_us),
                 format!("{:.0}", x.p99_us),
                 format!("{:.2}", x.cpu_us_per_msg),
-                ratio(ours.msgs_per_s, x.msgs_per_s),
+                ratio_with_range(ours.msgs_per_s, x.msgs_per_s, ratio_range),
                 ratio(ours.p99_us, x.p99_us),
             ]);
             section.json.push(format!(
-                "{{\"section\":{},\"workload\":{},\"system\":{},\"msgs_per_s\":{:.0},\"p50_us\":{:.0},\"p99_us\":{:.0},\"server_cpu_us_per_msg\":{:.3},\"throughput_ratio\":{:.3},\"p99_ratio\":{:.3}}}",
+                "{{\"section\":{},\"workload\":{},\"system\":{},\"msgs_per_s\":{:.0},\"msgs_per_s_min\":{:.0},\"msgs_per_s_max\":{:.0},\"p50_us\":{:.0},\"p99_us\":{:.0},\"server_cpu_us_per_msg\":{:.3},\"throughput_ratio\":{:.3},\"throughput_ratio_min\":{:.3},\"throughput_ratio_max\":{:.3},\"p99_ratio\":{:.3}}}",
                 json_string(title),
                 json_string(w.name),
                 json_string(s.name()),
                 x.msgs_per_s,
+                rate_range.0,
+                rate_range.1,
                 x.p50_us,
                 x.p99_us,
                 x.cpu_us_per_msg,
                 ours.msgs_per_s / x.msgs_per_s,
+                ratio_range.0,
+                ratio_range.1,
                 ours.p99_us / x.p99_us
             ));
         }

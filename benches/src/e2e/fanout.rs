@@ -235,7 +235,7 @@ pub fn compare(rounds: usize, seconds: f64, subscribers: &[usize]) -> io::Result
         .collect();
     let mut section = Section {
         title: format!(
-            "Fan-out, 32 B messages, 128 in flight, medians of {rounds} rounds of {seconds} s; ratios are framewire / this system"
+            "Fan-out, 32 B messages, 128 in flight, medians of {rounds} rounds of {seconds} s (in brackets: the lowest and highest round, and of the round-by-round ratios); ratios are framewire / this system"
         ),
         columns: vec![
             "subscribers",
@@ -276,9 +276,15 @@ pub fn compare(rounds: usize, seconds: f64, subscribers: &[usize]) -> io::Result
             super::median(rs.iter().map(f).collect())
         };
         let ours = m(&results[0], |r| r.deliveries_per_s);
+        let rates: Vec<Vec<f64>> = results
+            .iter()
+            .map(|rs| rs.iter().map(|r| r.deliveries_per_s).collect())
+            .collect();
         for (i, &wire) in systems.iter().enumerate() {
             let rs = &results[i];
             let rate = m(rs, |r| r.deliveries_per_s);
+            let rate_range = super::range(&rates[i]);
+            let ratio_range = super::range(&super::round_ratios(&rates[0], &rates[i]));
             let (p50, p99, cpu) = (
                 m(rs, |r| r.p50_us),
                 m(rs, |r| r.p99_us),
@@ -287,16 +293,20 @@ pub fn compare(rounds: usize, seconds: f64, subscribers: &[usize]) -> io::Result
             section.rows.push(vec![
                 n.to_string(),
                 wire.name().to_string(),
-                format!("{:.2} M", rate / 1e6),
+                super::table::millions_with_range(rate, rate_range),
                 format!("{p50:.0}"),
                 format!("{p99:.0}"),
                 format!("{cpu:.1}"),
-                super::table::ratio(ours, rate),
+                super::table::ratio_with_range(ours, rate, ratio_range),
             ]);
             section.json.push(format!(
-                "{{\"section\":\"fan-out\",\"subscribers\":{n},\"system\":{},\"deliveries_per_s\":{rate:.0},\"p50_us\":{p50:.0},\"p99_us\":{p99:.0},\"server_cpu_ms_per_m\":{cpu:.1},\"ratio\":{:.3}}}",
+                "{{\"section\":\"fan-out\",\"subscribers\":{n},\"system\":{},\"deliveries_per_s\":{rate:.0},\"deliveries_per_s_min\":{:.0},\"deliveries_per_s_max\":{:.0},\"p50_us\":{p50:.0},\"p99_us\":{p99:.0},\"server_cpu_ms_per_m\":{cpu:.1},\"ratio\":{:.3},\"ratio_min\":{:.3},\"ratio_max\":{:.3}}}",
                 super::table::json_string(wire.name()),
-                ours / rate
+                rate_range.0,
+                rate_range.1,
+                ours / rate,
+                ratio_range.0,
+                ratio_range.1
             ));
         }
     }

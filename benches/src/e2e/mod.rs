@@ -43,3 +43,16 @@ pub fn median(mut xs: Vec<f64>) -> f64 {
         n => f64::midpoint(xs[n / 2 - 1], xs[n / 2]),
     }
 }
+
+/// The smallest and largest of some measurements (`NaN`s for none).
+pub fn range(xs: &[f64]) -> (f64, f64) {
+    xs.iter()
+        .fold((f64::NAN, f64::NAN), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+}
+
+/// Round-by-round ratios `ours[k] / theirs[k]` of interleaved samples: each pair ran back to back,
+/// so its ratio shares the machine's state of that moment, and their spread says how firmly a
+/// median ratio holds.
+pub fn round_ratios(ours: &[f64], theirs: &[f64]) -> Vec<f64> {
+    ours.iter().zip(theirs).map(|(o, t)| o / t).collect()
+}

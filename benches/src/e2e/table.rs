@@ -59,3 +59,61 @@ pub fn ratio(ours: f64, theirs: f64) -> String {
         "-".to_string()
     }
 }
+
+/// A ratio with the range of its round-by-round values: `0.81x (0.78-0.85)`. The range goes
+/// unprinted when its ends look the same at two decimals.
+pub fn ratio_with_range(ours: f64, theirs: f64, range: (f64, f64)) -> String {
+    with_range(ratio(ours, theirs), range, 1.0)
+}
+
+/// A rate in millions with the range of its rounds: `2.87 M (2.73-3.05)`.
+pub fn millions_with_range(median: f64, range: (f64, f64)) -> String {
+    with_range(format!("{:.2} M", median / 1e6), range, 1e6)
+}
+
+fn with_range(value: String, (lo, hi): (f64, f64), unit: f64) -> String {
+    let (lo, hi) = (format!("{:.2}", lo / unit), format!("{:.2}", hi / unit));
+    if lo == hi || lo == "NaN" || hi == "NaN" {
+        value
+    } else {
+        format!("{value} ({lo}-{hi})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{median, range, round_ratios};
+    use super::*;
+
+    #[test]
+    fn a_median_ratio_is_printed_with_the_range_of_the_rounds() {
+        let ours = [3.0e6, 2.8e6, 3.2e6];
+        let theirs = [4.0e6, 3.5e6, 3.9e6];
+        let per_round = round_ratios(&ours, &theirs);
+        assert_eq!(per_round.len(), 3);
+        let (lo, hi) = range(&per_round);
+        assert!(
+            (lo - 0.75).abs() < 1e-9 && (hi - 0.8205).abs() < 1e-3,
+            "{lo} {hi}"
+        );
+        assert_eq!(
+            ratio_with_range(median(ours.to_vec()), median(theirs.to_vec()), (lo, hi)),
+            "0.77x (0.75-0.82)"
+        );
+        assert_eq!(
+            millions_with_range(median(ours.to_vec()), range(&ours)),
+            "3.00 M (2.80-3.20)"
+        );
+    }
+
+    #[test]
+    fn one_round_none_or_a_range_too_narrow_to_show_prints_no_range() {
+        assert_eq!(millions_with_range(2.5e6, range(&[2.5e6])), "2.50 M");
+        assert_eq!(millions_with_range(0.018e6, (0.0181e6, 0.0183e6)), "0.02 M");
+        assert_eq!(ratio_with_range(1.01, 1.0, (1.011, 1.013)), "1.01x");
+        assert_eq!(ratio_with_range(1.0, 2.0, range(&[0.5])), "0.50x");
+        let (lo, hi) = range(&[]);
+        assert!(lo.is_nan() && hi.is_nan());
+        assert_eq!(ratio_with_range(1.0, 2.0, (lo, hi)), "0.50x");
+    }
+}
