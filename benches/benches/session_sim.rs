@@ -29,9 +29,20 @@ fn link(loss: f64) -> LinkConfig {
     }
 }
 
-/// Offers `load` on the reliable-ordered channel; returns (goodput / offered, overhead).
+/// What a load cost on the wire.
+struct Outcome {
+    /// Delivered payload / offered payload.
+    goodput: f64,
+    /// Wire bytes both ways / delivered payload.
+    overhead: f64,
+    /// Datagrams and bytes from the sender (its messages) and from the receiver (its acks).
+    forward: (u64, u64),
+    back: (u64, u64),
+}
+
+/// Offers `load` on the reliable-ordered channel.
 #[allow(clippy::cast_precision_loss, reason = "byte counts far below 2^52")]
-fn goodput(load: &Load, loss: f64, seed: u64) -> (f64, f64) {
+fn goodput(load: &Load, loss: f64, seed: u64) -> Outcome {
     let mut pair = Pair::new(
         SessionConfig::default(),
         SessionConfig::default(),
@@ -42,7 +53,18 @@ fn goodput(load: &Load, loss: f64, seed: u64) -> (f64, f64) {
     let total = load.per_second * load.seconds;
     let offered = (total as usize * load.size) as f64;
     let wire = (pair.stats_ab.bytes + pair.stats_ba.bytes) as f64;
-    (delivered as f64 / offered, wire / delivered as f64)
+    Outcome {
+        goodput: delivered as f64 / offered,
+        overhead: wire / delivered as f64,
+        forward: (pair.stats_ab.sent, pair.stats_ab.bytes),
+        back: (pair.stats_ba.sent, pair.stats_ba.bytes),
+    }
+}
+
+/// `datagrams x mean bytes`.
+#[allow(clippy::cast_precision_loss, reason = "counts far below 2^52")]
+fn datagrams((sent, bytes): (u64, u64)) -> String {
+    format!("{sent} x {:.0} B", bytes as f64 / sent.max(1) as f64)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -132,18 +154,20 @@ fn main() {
     );
     println!("20 ms +- 5 ms one way");
     println!(
-        "{:<22} {:>6} {:>9} {:>9}",
-        "load", "loss", "goodput", "overhead"
+        "{:<22} {:>6} {:>9} {:>9} {:>18} {:>16}",
+        "load", "loss", "goodput", "overhead", "sender -> receiver", "receiver -> sender"
     );
     for load in &loads {
         for (i, loss) in [0.0, 0.01, 0.05, 0.20].into_iter().enumerate() {
-            let (g, o) = goodput(load, loss, 10 + i as u64);
+            let o = goodput(load, loss, 10 + i as u64);
             println!(
-                "{:<22} {:>5.0}% {:>8.1}% {:>8.3}x",
+                "{:<22} {:>5.0}% {:>8.1}% {:>8.3}x {:>18} {:>18}",
                 load.name,
                 loss * 100.0,
-                g * 100.0,
-                o
+                o.goodput * 100.0,
+                o.overhead,
+                datagrams(o.forward),
+                datagrams(o.back)
             );
         }
     }
