@@ -72,8 +72,11 @@ pub fn millions_with_range(median: f64, range: (f64, f64)) -> String {
 }
 
 fn with_range(value: String, (lo, hi): (f64, f64), unit: f64) -> String {
+    if !(lo.is_finite() && hi.is_finite()) {
+        return value;
+    }
     let (lo, hi) = (format!("{:.2}", lo / unit), format!("{:.2}", hi / unit));
-    if lo == hi || lo == "NaN" || hi == "NaN" {
+    if lo == hi {
         value
     } else {
         format!("{value} ({lo}-{hi})")

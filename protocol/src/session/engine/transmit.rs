@@ -78,12 +78,13 @@ impl Session {
             self.ping_pending = false;
         }
         let ack_eliciting = builder.frame_count() > 0;
-        let ack_now = ack_eliciting && self.is_tail(&items, probing);
+        let lone = ack_eliciting && self.is_lone(&items);
+        let ack_now = ack_eliciting && self.is_tail(lone, probing);
         if ack_now {
             builder.ask_ack_now();
         }
         let len = builder.finish().ok()?;
-        if ack_eliciting {
+        if lone {
             self.consider_copy(len, &items);
         }
         self.record_sent(now, len, header.ack.is_some(), ack_eliciting, items);
@@ -126,26 +127,28 @@ impl Session {
         })
     }
 
-    /// Whether the datagram just filled with `items` is the tail of what there is to deliver:
-    /// nothing waits to be sent after it, and it is a timeout's probe or carries every reliable
-    /// item still unacknowledged. Only a timeout would recover its loss, so it asks the peer not
-    /// to hold its ack (`ACK_NOW`), and its timeout need not allow for that delay. A datagram in
-    /// a stream, or one of unreliable messages only, does not ask: its ack may wait.
-    fn is_tail(&self, items: &[Item], probing: bool) -> bool {
-        !self.outbox.has_data()
-            && self.control.is_empty()
-            && (probing || (!items.is_empty() && self.outbox.unacked_messages() <= items.len()))
+    /// Whether the datagram just filled with `items` is lone: it carries every reliable item
+    /// still unacknowledged and nothing waits to be sent after it (copies of messages already
+    /// acknowledged may still be in flight; they need nothing).
+    fn is_lone(&self, items: &[Item]) -> bool {
+        !items.is_empty()
+            && !self.outbox.has_data()
+            && self.outbox.unacked_messages() <= items.len()
     }
 
-    /// Decides whether the datagram just written is lone and small, and if so schedules a copy of
-    /// its reliable messages (see `SessionConfig::lone_redundancy_max`).
+    /// Whether a datagram is the tail of what there is to deliver: `lone`, or a timeout's probe
+    /// with nothing waiting after it, and no control frame left behind. Only a timeout would
+    /// recover its loss, so it asks the peer not to hold its ack (`ACK_NOW`), and its timeout need
+    /// not allow for that delay. A datagram in a stream, or one of unreliable messages only, does
+    /// not ask: its ack may wait.
+    fn is_tail(&self, lone: bool, probing: bool) -> bool {
+        self.control.is_empty() && (lone || (probing && !self.outbox.has_data()))
+    }
+
+    /// The datagram just written is lone: if it is also small and carries whole messages only,
+    /// schedules a copy of them (see `SessionConfig::lone_redundancy_max`).
     fn consider_copy(&mut self, len: usize, items: &[Item]) {
-        // Lone: the messages of this datagram are the only reliable ones unacknowledged (copies of
-        // messages already acknowledged may still be in flight; they need nothing).
-        let lone = self.outbox.unacked_messages() == items.len() && !self.outbox.has_data();
-        if lone
-            && len <= self.config.lone_redundancy_max
-            && !items.is_empty()
+        if len <= self.config.lone_redundancy_max
             && items.iter().all(|i| matches!(i, Item::Message(_)))
         {
             self.redundant = Some(items.to_vec());
