@@ -28,13 +28,11 @@ fn now(shared: &Shared) -> session::Instant {
 }
 
 impl Client {
-    fn drive(
-        &mut self,
-        shared: &Shared,
-        tally: &mut Tally,
-        chunk: &mut [u8],
-        out: &mut [u8],
-    ) -> io::Result<u64> {
+    /// Reads what arrived, runs due timers and counts the echoes; returns how many came back.
+    /// Sends nothing: the caller refills the window and then flushes once, so the acks this
+    /// turn owes leave in the datagrams that carry the refill, as an application's would (a
+    /// flush here sent them alone, one extra datagram per turn for the server to receive).
+    fn receive(&mut self, shared: &Shared, tally: &mut Tally, chunk: &mut [u8]) -> io::Result<u64> {
         // One clock read for the turn: what it reads arrived within microseconds of it.
         let nanos = shared.nanos();
         let t = session::Instant::from_micros(nanos / 1000);
@@ -80,7 +78,6 @@ impl Client {
         if completed > 0 {
             self.last_progress = Instant::now();
         }
-        self.flush(shared, out)?;
         Ok(completed)
     }
 
@@ -233,7 +230,7 @@ pub(crate) fn worker(cfg: &BenchConfig, ids: &[usize], shared: &Shared) -> Resul
         // Every client runs each turn: its timers, acks and refills do not wait for a read event.
         for (i, c) in clients.iter_mut().enumerate() {
             completed += c
-                .drive(shared, &mut tally, &mut chunk, &mut out)
+                .receive(shared, &mut tally, &mut chunk)
                 .map_err(|e| fail(i, e))?;
             if c.in_flight > 0 && c.last_progress.elapsed() > LOST_AFTER {
                 // Unreliable messages that never came back.
