@@ -360,7 +360,7 @@ impl Worker {
             let mut local = std::mem::take(&mut self.local);
             for item in local.drain(..) {
                 match item {
-                    Inbound::Deliver(to, delivery) => self.deliver(now, to, &delivery),
+                    Inbound::Deliver(to, delivery) => self.deliver(now, to, delivery),
                     Inbound::Datagram(from, datagram) => {
                         if let Some(udp) = self.udp.as_mut()
                             && let Some(id) =
@@ -411,18 +411,18 @@ impl Worker {
     }
 
     /// Hands a frame from the hub to one of this worker's sessions.
-    fn deliver(&mut self, now: Instant, to: ClientId, delivery: &crate::hub::Delivery) {
+    fn deliver(&mut self, now: Instant, to: ClientId, delivery: crate::hub::Delivery) {
         match to {
             ClientId::Tcp(t) => {
                 let token = Token(t);
                 if let Some(conn) = self.connections.get_mut(&token) {
-                    conn.deliver(now, delivery, &self.shared, to);
+                    conn.deliver(now, &delivery, &self.shared, to);
                     self.mark_dirty(token);
                 }
             }
             ClientId::Udp(id) => {
                 if let Some(udp) = self.udp.as_mut() {
-                    udp.deliver(id, now, delivery.clone(), &self.shared);
+                    udp.deliver(id, now, delivery, &self.shared);
                     self.dirty_udp.push(id);
                 }
             }

@@ -36,22 +36,31 @@ pub(crate) struct Encoded {
 }
 
 impl Encoded {
-    /// Encodes a frame without a sequence number. A Data frame keeps its payload as it is (no copy);
-    /// other kinds are encoded once into a buffer of their own.
-    pub(crate) fn from_frame(frame: &Frame) -> Result<Self, SendError> {
-        if let (FrameBody::Data(d), None) = (&frame.body, frame.seq) {
-            let mut head = [0u8; 7];
-            head[0] = FrameKind::Data as u8;
-            head[2] = frame.channel;
-            return Ok(Self {
-                head,
-                head_len: 3,
-                rest: d.payload.clone(),
-            });
+    /// Encodes a frame without a sequence number. A Data frame's payload is taken as it is (no
+    /// copy, and no reference count to raise and drop again: the frame is consumed); other kinds
+    /// are encoded once into a buffer of their own.
+    pub(crate) fn from_frame(frame: Frame) -> Result<Self, SendError> {
+        match frame {
+            Frame {
+                channel,
+                seq: None,
+                body: FrameBody::Data(d),
+            } => {
+                let mut head = [0u8; 7];
+                head[0] = FrameKind::Data as u8;
+                head[2] = channel;
+                Ok(Self {
+                    head,
+                    head_len: 3,
+                    rest: d.payload,
+                })
+            }
+            frame => {
+                let mut out = vec![0u8; frame.encoded_len()];
+                frame.emit(&mut out).map_err(SendError::Encode)?;
+                Ok(Self::from_body(Bytes::from(out)))
+            }
         }
-        let mut out = vec![0u8; frame.encoded_len()];
-        frame.emit(&mut out).map_err(SendError::Encode)?;
-        Ok(Self::from_body(Bytes::from(out)))
     }
 
     /// Wraps an encoded frame body (at least 3 bytes, no sequence number).

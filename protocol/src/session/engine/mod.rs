@@ -237,8 +237,9 @@ impl Session {
             return Err(SendError::Closed);
         }
         frame.seq = None;
-        let msg = Encoded::from_frame(&frame)?;
-        self.outbox.queue(frame.channel, msg)
+        let channel = frame.channel;
+        let msg = Encoded::from_frame(frame)?;
+        self.outbox.queue(channel, msg)
     }
 
     /// Queues an already-encoded frame body (without a sequence number) on `channel`: one encoding
