@@ -24,6 +24,10 @@ pub struct ServerConfig {
     /// loopback it measured no faster (the session engine, not the system calls, bounds the rate;
     /// docs/BENCHMARKS.md); an operator can measure it on real network cards.
     pub udp_batch_receive: bool,
+    /// Send each run of a UDP session's datagrams of one size in one system call (segmentation
+    /// offload, `UDP_SEGMENT` on Linux; elsewhere, or where the kernel refuses it, one datagram
+    /// per call).
+    pub udp_segment_send: bool,
     /// The largest frame length accepted and offered in the Welcome.
     pub max_frame_len: u32,
     /// Bytes of output a connection may have queued before it is closed as a slow consumer.
@@ -96,6 +100,7 @@ impl Default for ServerConfig {
             udp_addr: Some(default_addr),
             threads: std::thread::available_parallelism().map_or(1, usize::from),
             udp_batch_receive: false,
+            udp_segment_send: true,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             max_queued_bytes: 1 << 20,
             max_reassembly_bytes: 1 << 20,

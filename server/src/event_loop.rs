@@ -136,6 +136,7 @@ impl Worker {
                     shared.workers() as u64,
                     index as u64,
                     config.udp_batch_receive,
+                    config.udp_segment_send,
                 )?)
             }
             None => None,

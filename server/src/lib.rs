@@ -19,9 +19,14 @@
 //! and work queues with long polls. The hub is sans-IO like the protocol's sessions, and is tested
 //! on its own with a virtual clock.
 //!
+//! On Linux a UDP session's datagrams of one turn leave in one system call where they can
+//! (segmentation offload, `udp_segment_send`), and datagrams can be received many per call
+//! (`recvmmsg`, `udp_batch_receive`, off by default).
+//!
 //! # What it does not do yet
 //!
-//! `recvmmsg`/`sendmmsg` and UDP segmentation offload: one datagram per system call for now.
+//! Datagrams to different sessions still take a system call each (no `sendmmsg`), and received
+//! datagrams are not coalesced by the kernel (`UDP_GRO`).
 
 mod capture;
 pub mod config;
@@ -38,6 +43,7 @@ mod sys;
 mod tcp_options;
 mod timer_wheel;
 mod udp;
+mod udp_send;
 
 pub use config::ServerConfig;
 pub use counters::CounterSnapshot;

@@ -93,6 +93,15 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "udp_segment_send",
+        value: "true|false",
+        help: "send a UDP session's datagrams of one size in one system call, UDP_SEGMENT (default true)",
+        set: |c, v| {
+            c.udp_segment_send = boolean(v)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "max_frame_len",
         value: "BYTES",
         help: "largest frame accepted (default 65536)",

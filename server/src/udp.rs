@@ -14,7 +14,7 @@ use framewire_protocol::session::{
     Closer, Endpoint, EndpointConfig, Event, Instant, Outcome, Refusal, SendError, Session,
     SessionConfig,
 };
-use framewire_protocol::wire::{Hello, MAX_DATAGRAM_SIZE, Reason, Text, peek_connection_id};
+use framewire_protocol::wire::{Hello, Reason, Text, peek_connection_id};
 use log::{debug, info, warn};
 use mio::net::UdpSocket;
 
@@ -25,6 +25,7 @@ use crate::id_map::IdMap;
 use crate::shared::{Inbound, Shared};
 use crate::sys::RecvBatch;
 use crate::timer_wheel::TimerHandle;
+use crate::udp_send::UdpSender;
 
 /// Fresh random bytes from the operating system.
 ///
@@ -68,7 +69,7 @@ pub(crate) struct UdpService {
     socket: UdpSocket,
     endpoint: Endpoint,
     sessions: IdMap<u64, Peer>,
-    out: Vec<u8>,
+    sender: UdpSender,
     /// This worker's index among `workers`: the lane of the connection ids it gives out.
     lane: u64,
     workers: u64,
@@ -86,6 +87,7 @@ impl UdpService {
         workers: u64,
         lane: u64,
         batch_receive: bool,
+        segment_send: bool,
     ) -> io::Result<Self> {
         let config = EndpointConfig {
             session,
@@ -93,12 +95,13 @@ impl UdpService {
             id_lane: lane,
             ..EndpointConfig::default()
         };
+        let local = socket.local_addr()?;
         Ok(Self {
-            local: socket.local_addr()?,
+            local,
             socket,
             endpoint: Endpoint::new(config, random_key()?, random_key()?),
             sessions: IdMap::default(),
-            out: vec![0u8; MAX_DATAGRAM_SIZE],
+            sender: UdpSender::new(local, segment_send),
             lane,
             workers: workers.max(1),
             batch: batch_receive.then(|| Box::new(RecvBatch::new())),
@@ -217,7 +220,7 @@ impl UdpService {
         };
         let outcome = self
             .endpoint
-            .handle_with(now, from, datagram, &mut self.out, admit);
+            .handle_with(now, from, datagram, self.sender.scratch(), admit);
         if let Some(id) = admitted
             && !matches!(outcome, Outcome::Accept { .. })
         {
@@ -226,11 +229,11 @@ impl UdpService {
             shared.hub().session_ended(now, ClientId::Udp(id), true);
         }
         match outcome {
-            Outcome::Reply(n) => send(&self.socket, &self.out[..n], from, shared, self.local),
+            Outcome::Reply(n) => self.sender.send_scratch(&self.socket, n, from, shared),
             Outcome::Accept { session, reply } => {
                 let id = session.connection_id();
                 info!("{from}: udp session {id} established");
-                send(&self.socket, &self.out[..reply], from, shared, self.local);
+                self.sender.send_scratch(&self.socket, reply, from, shared);
                 self.sessions.insert(
                     id,
                     Peer {
@@ -378,14 +381,7 @@ impl UdpService {
             stats.reassembly_expired.saturating_sub(counted.1),
         );
         *counted = (stats.refused, stats.reassembly_expired);
-        send_all(
-            session,
-            now,
-            &mut self.out,
-            &self.socket,
-            self.local,
-            shared,
-        );
+        self.sender.send_all(session, now, &self.socket, shared);
     }
 
     /// Closes every session with `GOING_AWAY`, sending each its Close once.
@@ -394,40 +390,9 @@ impl UdpService {
         for id in ids {
             if let Some(Peer { session, .. }) = self.sessions.get_mut(&id) {
                 session.close(now, Reason::GOING_AWAY, "server shutting down");
-                send_all(
-                    session,
-                    now,
-                    &mut self.out,
-                    &self.socket,
-                    self.local,
-                    shared,
-                );
+                self.sender.send_all(session, now, &self.socket, shared);
             }
         }
         self.sessions.clear();
-    }
-}
-
-/// Sends everything `session` has to send now, through `out`.
-fn send_all(
-    session: &mut Session,
-    now: Instant,
-    out: &mut [u8],
-    socket: &UdpSocket,
-    local: SocketAddr,
-    shared: &Shared,
-) {
-    while let Some(t) = session.poll_transmit(now, out) {
-        send(socket, &out[..t.len], t.destination, shared, local);
-    }
-}
-
-fn send(socket: &UdpSocket, datagram: &[u8], to: SocketAddr, shared: &Shared, local: SocketAddr) {
-    shared.capture(|c| c.udp(to, local, Way::Out, datagram));
-    match socket.send_to(datagram, to) {
-        Ok(_) => {}
-        // The session resends what must arrive; nothing waits for the socket.
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => debug!("{to}: udp send would block"),
-        Err(e) => debug!("{to}: udp send failed: {e}"),
     }
 }

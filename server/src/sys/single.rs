@@ -32,3 +32,21 @@ impl RecvBatch {
         Some((from, &self.data[..n]))
     }
 }
+
+/// Segmentation offload is Linux's: elsewhere a run is one datagram.
+pub(crate) const MAX_SEGMENTS: usize = 1;
+
+/// Elsewhere nothing segments: the caller sends one datagram per call.
+pub(crate) fn send_segments(
+    _socket: &mio::net::UdpSocket,
+    _datagrams: &[u8],
+    _segment: u16,
+    _to: SocketAddr,
+) -> io::Result<usize> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Every error of [`send_segments`] says it cannot segment.
+pub(crate) fn segmentation_unsupported(_e: &io::Error) -> bool {
+    true
+}
