@@ -12,11 +12,13 @@ use framewire_protocol::wire::{
 use framewire_server::ServerConfig;
 use framewire_tests::{DEADLINE, TestClient, TestServer, UdpClient, Via};
 
-/// Four workers, receiving UDP with `recvmmsg` (off by default, so tested here).
+/// Four workers, receiving UDP with `recvmmsg` and sending one datagram per call (the defaults
+/// are the other way round, and tested everywhere else).
 fn four_workers() -> ServerConfig {
     ServerConfig {
         threads: 4,
         udp_batch_receive: true,
+        udp_segment_send: false,
         ..ServerConfig::default()
     }
 }
