@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use super::systems::{self, Running, Serves};
-use super::table::{Section, json_string, millions_with_range, ratio, ratio_with_range};
+use super::table::{Section, json_string, millions_with_range, ratio_with_range};
 use super::{median, range, round_ratios};
 
 const SERVER_CORE: usize = 0;
@@ -316,10 +316,14 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
                 }
             })
             .collect();
-        let rates: Vec<Vec<f64>> = samples
-            .iter()
-            .map(|xs| xs.iter().map(|x| x.msgs_per_s).collect())
-            .collect();
+        let per_round = |f: fn(&Sample) -> f64| -> Vec<Vec<f64>> {
+            samples
+                .iter()
+                .map(|xs| xs.iter().map(f).collect())
+                .collect()
+        };
+        let rates = per_round(|x| x.msgs_per_s);
+        let p99s = per_round(|x| x.p99_us);
         for (i, &s) in systems.iter().enumerate() {
             let x = medians[i];
             let j = systems
@@ -329,6 +333,7 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
             let ours = medians[j];
             let rate_range = range(&rates[i]);
             let ratio_range = range(&round_ratios(&rates[j], &rates[i]));
+            let p99_ratio_range = range(&round_ratios(&p99s[j], &p99s[i]));
             section.rows.push(vec![
                 w.name.to_string(),
                 s.name().to_string(),
@@ -337,10 +342,10 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
                 format!("{:.0}", x.p99_us),
                 format!("{:.2}", x.cpu_us_per_msg),
                 ratio_with_range(ours.msgs_per_s, x.msgs_per_s, ratio_range),
-                ratio(ours.p99_us, x.p99_us),
+                ratio_with_range(ours.p99_us, x.p99_us, p99_ratio_range),
             ]);
             section.json.push(format!(
-                "{{\"section\":{},\"workload\":{},\"system\":{},\"msgs_per_s\":{:.0},\"msgs_per_s_min\":{:.0},\"msgs_per_s_max\":{:.0},\"p50_us\":{:.0},\"p99_us\":{:.0},\"server_cpu_us_per_msg\":{:.3},\"throughput_ratio\":{:.3},\"throughput_ratio_min\":{:.3},\"throughput_ratio_max\":{:.3},\"p99_ratio\":{:.3}}}",
+                "{{\"section\":{},\"workload\":{},\"system\":{},\"msgs_per_s\":{:.0},\"msgs_per_s_min\":{:.0},\"msgs_per_s_max\":{:.0},\"p50_us\":{:.0},\"p99_us\":{:.0},\"server_cpu_us_per_msg\":{:.3},\"throughput_ratio\":{:.3},\"throughput_ratio_min\":{:.3},\"throughput_ratio_max\":{:.3},\"p99_ratio\":{:.3},\"p99_ratio_min\":{:.3},\"p99_ratio_max\":{:.3}}}",
                 json_string(title),
                 json_string(w.name),
                 json_string(s.name()),
@@ -353,7 +358,9 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
                 ours.msgs_per_s / x.msgs_per_s,
                 ratio_range.0,
                 ratio_range.1,
-                ours.p99_us / x.p99_us
+                ours.p99_us / x.p99_us,
+                p99_ratio_range.0,
+                p99_ratio_range.1
             ));
         }
     }
