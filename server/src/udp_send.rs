@@ -149,8 +149,12 @@ impl UdpSender {
             send_to(socket, bytes, run.to);
             return 1;
         }
-        let size = u16::try_from(run.size).unwrap_or(u16::MAX);
-        match sys::send_segments(socket, bytes, size, run.to) {
+        // Two datagrams of `size` fit in 65,507 bytes, so `size` fits a `u16`; were it not to, the
+        // run goes out one datagram per call, as the kernel would have refused it.
+        let segmented = u16::try_from(run.size)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+            .and_then(|size| sys::send_segments(socket, bytes, size, run.to));
+        match segmented {
             Ok(_) => 1,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 // As a single datagram that would block: lost, and resent by its session.
