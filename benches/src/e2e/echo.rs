@@ -14,7 +14,8 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use super::systems::{self, Running, Serves};
 use super::table::{Section, json_string, millions_with_range, ratio_with_range};
@@ -198,6 +199,8 @@ struct Sample {
     p50_us: f64,
     p99_us: f64,
     cpu_us_per_msg: f64,
+    /// The share of its core the load generator used while measuring (1.0: all of it).
+    generator_busy: f64,
 }
 
 fn field(json: &str, name: &str) -> Option<f64> {
@@ -210,7 +213,13 @@ fn field(json: &str, name: &str) -> Option<f64> {
 fn run_one(system: System, w: &Workload, seconds: f64) -> io::Result<Sample> {
     let server = system.start()?;
     let cpu_before = server.cpu_time()?;
-    let out = system.generator(&server, w, seconds)?.output()?;
+    let generator = system
+        .generator(&server, w, seconds)?
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let generator_busy = generator_busy(generator.id(), seconds);
+    let out = generator.wait_with_output()?;
     let cpu = server.cpu_time()?.saturating_sub(cpu_before);
     let json = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
@@ -223,13 +232,36 @@ fn run_one(system: System, w: &Workload, seconds: f64) -> io::Result<Sample> {
     let get = |n| field(&json, n).ok_or_else(|| io::Error::other(format!("no {n} in {json}")));
     let msgs_per_s = get("msgs_per_s")?;
     // Both generators warm up for a fifth of the run (at most a second) before they measure.
-    let total = seconds + (seconds / 5.0).min(1.0);
+    let total = seconds + warm_up(seconds);
     Ok(Sample {
         msgs_per_s,
         p50_us: get("p50_us")?,
         p99_us: get("p99_us")?,
         cpu_us_per_msg: cpu.as_secs_f64() * 1e6 / (msgs_per_s * total).max(1.0),
+        generator_busy,
     })
+}
+
+/// How long both generators warm up before they measure: a fifth of the run, at most a second.
+fn warm_up(seconds: f64) -> f64 {
+    (seconds / 5.0).min(1.0)
+}
+
+/// The share of one core the generator `pid` used over its measured window, sampled from /proc a
+/// tenth of a second inside each end of the window (NaN where /proc cannot be read): near 100 %,
+/// the row measures the generator as much as the server.
+fn generator_busy(pid: u32, seconds: f64) -> f64 {
+    let margin = 0.1_f64.min(seconds / 4.0);
+    std::thread::sleep(Duration::from_secs_f64(warm_up(seconds) + margin));
+    let Ok(before) = systems::cpu_time_of(pid) else {
+        return f64::NAN;
+    };
+    let window = seconds - 2.0 * margin;
+    std::thread::sleep(Duration::from_secs_f64(window));
+    let Ok(after) = systems::cpu_time_of(pid) else {
+        return f64::NAN;
+    };
+    after.saturating_sub(before).as_secs_f64() / window
 }
 
 /// The TCP comparison: framewire, tokio, raw mio.
@@ -281,6 +313,7 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
             "p50 us",
             "p99 us",
             "server CPU us/msg",
+            "generator core busy",
             "msgs/s ratio",
             "p99 ratio",
         ],
@@ -292,14 +325,15 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
             for (i, &s) in systems.iter().enumerate() {
                 let x = run_one(s, w, seconds)?;
                 eprintln!(
-                    "{title} round {}/{rounds} {}: {}: {:.0} msgs/s, p50 {:.0} us, p99 {:.0} us, {:.2} us CPU/msg",
+                    "{title} round {}/{rounds} {}: {}: {:.0} msgs/s, p50 {:.0} us, p99 {:.0} us, {:.2} us CPU/msg, generator {}",
                     round + 1,
                     w.name,
                     s.name(),
                     x.msgs_per_s,
                     x.p50_us,
                     x.p99_us,
-                    x.cpu_us_per_msg
+                    x.cpu_us_per_msg,
+                    percent(x.generator_busy)
                 );
                 samples[i].push(x);
             }
@@ -313,6 +347,7 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
                     p50_us: m(|x| x.p50_us),
                     p99_us: m(|x| x.p99_us),
                     cpu_us_per_msg: m(|x| x.cpu_us_per_msg),
+                    generator_busy: m(|x| x.generator_busy),
                 }
             })
             .collect();
@@ -341,11 +376,12 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
                 format!("{:.0}", x.p50_us),
                 format!("{:.0}", x.p99_us),
                 format!("{:.2}", x.cpu_us_per_msg),
+                percent(x.generator_busy),
                 ratio_with_range(ours.msgs_per_s, x.msgs_per_s, ratio_range),
                 ratio_with_range(ours.p99_us, x.p99_us, p99_ratio_range),
             ]);
             section.json.push(format!(
-                "{{\"section\":{},\"workload\":{},\"system\":{},\"msgs_per_s\":{:.0},\"msgs_per_s_min\":{:.0},\"msgs_per_s_max\":{:.0},\"p50_us\":{:.0},\"p99_us\":{:.0},\"server_cpu_us_per_msg\":{:.3},\"throughput_ratio\":{:.3},\"throughput_ratio_min\":{:.3},\"throughput_ratio_max\":{:.3},\"p99_ratio\":{:.3},\"p99_ratio_min\":{:.3},\"p99_ratio_max\":{:.3}}}",
+                "{{\"section\":{},\"workload\":{},\"system\":{},\"msgs_per_s\":{:.0},\"msgs_per_s_min\":{:.0},\"msgs_per_s_max\":{:.0},\"p50_us\":{:.0},\"p99_us\":{:.0},\"server_cpu_us_per_msg\":{:.3},\"generator_busy\":{},\"throughput_ratio\":{:.3},\"throughput_ratio_min\":{:.3},\"throughput_ratio_max\":{:.3},\"p99_ratio\":{:.3},\"p99_ratio_min\":{:.3},\"p99_ratio_max\":{:.3}}}",
                 json_string(title),
                 json_string(w.name),
                 json_string(s.name()),
@@ -355,6 +391,7 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
                 x.p50_us,
                 x.p99_us,
                 x.cpu_us_per_msg,
+                json_number(x.generator_busy),
                 ours.msgs_per_s / x.msgs_per_s,
                 ratio_range.0,
                 ratio_range.1,
@@ -365,4 +402,54 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
         }
     }
     Ok(section)
+}
+
+/// A share of a core as a whole percentage, or `-` where it could not be read.
+fn percent(share: f64) -> String {
+    if share.is_finite() {
+        format!("{:.0} %", share * 100.0)
+    } else {
+        "-".to_string()
+    }
+}
+
+/// A number for the JSON lines: `null` where it could not be measured.
+fn json_number(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.3}")
+    } else {
+        "null".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_share_that_could_not_be_read_prints_as_a_dash_and_as_null() {
+        assert_eq!(percent(0.984), "98 %");
+        assert_eq!(percent(f64::NAN), "-");
+        assert_eq!(json_number(0.5), "0.500");
+        assert_eq!(json_number(f64::NAN), "null");
+    }
+
+    #[test]
+    fn cpu_time_is_read_for_a_live_process_and_refused_for_a_missing_one() {
+        let me = std::process::id();
+        let before = systems::cpu_time_of(me).unwrap();
+        // Work until the kernel has counted a clock tick of it (10 ms), within a deadline.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut x = 0u64;
+        let mut after = before;
+        while after <= before && std::time::Instant::now() < deadline {
+            for _ in 0..100_000 {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            }
+            std::hint::black_box(x);
+            after = systems::cpu_time_of(me).unwrap();
+        }
+        assert!(after > before, "{before:?} then {after:?}");
+        assert!(systems::cpu_time_of(u32::MAX).is_err());
+    }
 }

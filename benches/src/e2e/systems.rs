@@ -200,6 +200,26 @@ pub fn start(wire: Wire, core: usize) -> io::Result<Running> {
     Ok(running)
 }
 
+/// CPU time (user + system) process `pid` has used so far, from /proc/PID/stat.
+///
+/// # Errors
+/// /proc cannot be read (the process is gone, or this is not Linux).
+pub fn cpu_time_of(pid: u32) -> io::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces, inside parentheses).
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| io::Error::other("unreadable /proc stat"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the command name.
+    let ticks = |i: usize| -> u64 { fields.get(i).and_then(|f| f.parse().ok()).unwrap_or(0) };
+    let clock_ticks = 100; // USER_HZ on Linux
+    Ok(Duration::from_millis(
+        (ticks(11) + ticks(12)) * 1000 / clock_ticks,
+    ))
+}
+
 impl Running {
     /// CPU time (user + system) the process has used so far, from /proc/PID/stat.
     ///
@@ -207,19 +227,7 @@ impl Running {
     /// /proc cannot be read.
     pub fn cpu_time(&self) -> io::Result<Duration> {
         // The child is `taskset`, which execs the server in place: same pid.
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
-        // Fields after the command name (which may hold spaces, inside parentheses).
-        let rest = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r)
-            .ok_or_else(|| io::Error::other("unreadable /proc stat"))?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of the line: 12 and 13 after the command name.
-        let ticks = |i: usize| -> u64 { fields.get(i).and_then(|f| f.parse().ok()).unwrap_or(0) };
-        let clock_ticks = 100; // USER_HZ on Linux
-        Ok(Duration::from_millis(
-            (ticks(11) + ticks(12)) * 1000 / clock_ticks,
-        ))
+        cpu_time_of(self.child.id())
     }
 
     /// Resident memory of the process, in bytes, from /proc/PID/status.
