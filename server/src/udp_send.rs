@@ -114,7 +114,7 @@ impl UdpSender {
                         count: r.count + 1,
                         ..r
                     };
-                    if t.len < r.size || r.count == sys::MAX_SEGMENTS {
+                    if t.len < r.size {
                         // A shorter datagram is the last a run can take.
                         calls += self.flush(socket, r);
                         run = None;
@@ -178,9 +178,14 @@ impl UdpSender {
 }
 
 impl Run {
-    /// Whether a datagram of `len` bytes to `to` may follow this run's datagrams in one send.
+    /// Whether a datagram of `len` bytes to `to` may follow this run's datagrams in one send:
+    /// same address, no larger, and within the kernel's bounds on one send (where segmentation
+    /// is not offered, `MAX_SEGMENTS` is 1 and nothing joins).
     fn joins(&self, len: usize, to: SocketAddr) -> bool {
-        to == self.to && len <= self.size && self.len + len <= MAX_RUN_BYTES
+        to == self.to
+            && len <= self.size
+            && self.count < sys::MAX_SEGMENTS
+            && self.len + len <= MAX_RUN_BYTES
     }
 }
 

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use framewire_protocol::wire::MAX_FRAME_LEN_CEILING;
 use framewire_tools::capture::{
-    Carrier, Connection, Direction, Inspection, Inspector, PacketReader, Record, Seen,
-    frame_status, frame_subject,
+    Carrier, Connection, Direction, Inspection, Record, Seen, frame_status, frame_subject,
+    scan_capture,
 };
 
 pub(crate) fn run(file: &str, port: u16, json: bool) -> ExitCode {
@@ -77,22 +77,16 @@ pub(crate) fn scan(
     each: &mut dyn FnMut(&[Record], &[Connection]),
 ) -> Result<Scanned, String> {
     let f = File::open(file).map_err(|e| format!("{file}: {e}"))?;
-    let mut reader = PacketReader::new(BufReader::with_capacity(1 << 20, f))
-        .map_err(|e| format!("{file}: {e}"))?;
-    let mut inspector = Inspector::new(port, MAX_FRAME_LEN_CEILING);
-    for packet in &mut reader {
-        inspector.packet(&packet);
-        if !inspector.records().is_empty() {
-            each(inspector.records(), inspector.connections());
-            inspector.clear_records();
-        }
-    }
-    let mut inspection = inspector.finish();
-    each(&inspection.records, &inspection.connections);
-    inspection.records.clear();
+    let (inspection, damaged) = scan_capture(
+        BufReader::with_capacity(1 << 20, f),
+        port,
+        MAX_FRAME_LEN_CEILING,
+        each,
+    )
+    .map_err(|e| format!("{file}: {e}"))?;
     Ok(Scanned {
         inspection,
-        damaged: reader.damaged().map(str::to_string),
+        damaged,
     })
 }
 

@@ -114,6 +114,38 @@ impl Tally {
     }
 }
 
+/// How long a client's messages may go unanswered before they are written off as lost: unreliable
+/// messages a server dropped (or a datagram the network lost) never come back.
+const LOST_AFTER_NANOS: u64 = 1_000_000_000;
+
+/// When a client's last echo came back, on the bench clock. Both generators keep one per client
+/// and read it against a time they already have, not a clock read of its own.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Progress(u64);
+
+impl Progress {
+    pub(crate) fn new(now_nanos: u64) -> Self {
+        Self(now_nanos)
+    }
+
+    /// Echoes came back at `now_nanos`.
+    pub(crate) fn note(&mut self, now_nanos: u64) {
+        self.0 = self.0.max(now_nanos);
+    }
+
+    /// When nothing has come back for [`LOST_AFTER_NANOS`], writes the `in_flight` messages off
+    /// (the window can be refilled) and returns how many; otherwise 0.
+    pub(crate) fn write_off(&mut self, in_flight: &mut u32, now_nanos: u64) -> u64 {
+        if *in_flight == 0 || now_nanos.saturating_sub(self.0) <= LOST_AFTER_NANOS {
+            return 0;
+        }
+        let lost = u64::from(*in_flight);
+        *in_flight = 0;
+        self.0 = now_nanos;
+        lost
+    }
+}
+
 /// A message payload: the send time, then filler to `size` bytes.
 pub(crate) fn payload(size: usize, now_nanos: u64, out: &mut Vec<u8>) {
     out.clear();
@@ -208,5 +240,30 @@ impl Report {
             "{{\"msgs_per_s\":{:.0},\"p50_us\":{},\"p99_us\":{},\"p999_us\":{},\"errors\":{}}}",
             self.msgs_per_s, self.p50_us, self.p99_us, self.p999_us, self.errors
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_is_written_off_after_a_second_without_an_echo_and_not_before() {
+        let mut p = Progress::new(5);
+        let mut in_flight = 32;
+        assert_eq!(p.write_off(&mut in_flight, 5 + LOST_AFTER_NANOS), 0);
+        assert_eq!(in_flight, 32);
+        p.note(100);
+        assert_eq!(p.write_off(&mut in_flight, 101 + LOST_AFTER_NANOS), 32);
+        assert_eq!(in_flight, 0);
+        // The clock restarts at the write-off: the refilled window gets its own second.
+        in_flight = 8;
+        assert_eq!(p.write_off(&mut in_flight, 102 + LOST_AFTER_NANOS), 0);
+        let mut none = 0;
+        assert_eq!(
+            p.write_off(&mut none, u64::MAX),
+            0,
+            "nothing in flight, nothing lost"
+        );
     }
 }

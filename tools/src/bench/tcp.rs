@@ -11,7 +11,7 @@ use framewire_protocol::wire::{
 };
 use mio::{Events, Interest, Poll, Token};
 
-use super::{BenchConfig, Mode, Shared, Tally, payload};
+use super::{BenchConfig, Mode, Progress, Shared, Tally, payload};
 
 struct Client {
     stream: mio::net::TcpStream,
@@ -21,7 +21,7 @@ struct Client {
     in_flight: u32,
     topic: String,
     writable: bool,
-    last_progress: std::time::Instant,
+    last_progress: Progress,
 }
 
 /// Appends a stream frame whose body is `head` then `body`, computing the CRC in place.
@@ -151,7 +151,7 @@ impl Client {
             self.input.advance(span.total);
         }
         if completed > 0 {
-            self.last_progress = std::time::Instant::now();
+            self.last_progress.note(now);
         }
         if shared.measuring.load(Ordering::Relaxed) {
             shared.done.fetch_add(completed, Ordering::Relaxed);
@@ -180,7 +180,7 @@ pub(crate) fn worker(cfg: &BenchConfig, ids: &[usize], shared: &Shared) -> Resul
             in_flight: 0,
             topic,
             writable: false,
-            last_progress: std::time::Instant::now(),
+            last_progress: Progress::new(shared.nanos()),
         });
     }
     let mut tally = Tally::new();
@@ -197,11 +197,11 @@ pub(crate) fn worker(cfg: &BenchConfig, ids: &[usize], shared: &Shared) -> Resul
             .map_err(|e| e.to_string())?;
         // Unreliable messages the server dropped (a full output) never come back: after a second
         // without progress they are written off, counted as errors, and the window refilled.
+        let turn = shared.nanos();
         for (i, c) in clients.iter_mut().enumerate() {
-            if c.in_flight > 0 && c.last_progress.elapsed() > Duration::from_secs(1) {
-                tally.errors += u64::from(c.in_flight);
-                c.in_flight = 0;
-                c.last_progress = std::time::Instant::now();
+            let lost = c.last_progress.write_off(&mut c.in_flight, turn);
+            if lost > 0 {
+                tally.errors += lost;
                 c.fill(cfg, shared, &mut scratch);
                 c.write().map_err(|e| fail(i, e))?;
             }

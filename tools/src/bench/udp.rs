@@ -10,32 +10,38 @@ use framewire_protocol::session::{self, Event, Session, SessionConfig};
 use framewire_protocol::wire::{Data, Frame, FrameBody, Publish, Subscribe, Text};
 use mio::{Events, Interest, Poll, Token};
 
-use super::{BenchConfig, Mode, Shared, Tally, payload};
-
-/// How long a window of unreliable messages may go unanswered before it is written off as lost.
-const LOST_AFTER: Duration = Duration::from_secs(1);
+use super::{BenchConfig, Mode, Progress, Shared, Tally, payload};
 
 struct Client {
     socket: mio::net::UdpSocket,
     session: Session,
     in_flight: u32,
     topic: Text,
-    last_progress: Instant,
+    last_progress: Progress,
+}
+
+fn session_time(nanos: u64) -> session::Instant {
+    session::Instant::from_micros(nanos / 1000)
 }
 
 fn now(shared: &Shared) -> session::Instant {
-    session::Instant::from_micros(shared.nanos() / 1000)
+    session_time(shared.nanos())
 }
 
 impl Client {
-    /// Reads what arrived, runs due timers and counts the echoes; returns how many came back.
+    /// Reads what arrived by `nanos` (the client's turn began then: what it reads arrived within
+    /// microseconds of it), runs due timers and counts the echoes; returns how many came back.
     /// Sends nothing: the caller refills the window and then flushes once, so the acks this
     /// turn owes leave in the datagrams that carry the refill, as an application's would (a
     /// flush here sent them alone, one extra datagram per turn for the server to receive).
-    fn receive(&mut self, shared: &Shared, tally: &mut Tally, chunk: &mut [u8]) -> io::Result<u64> {
-        // One clock read for the turn: what it reads arrived within microseconds of it.
-        let nanos = shared.nanos();
-        let t = session::Instant::from_micros(nanos / 1000);
+    fn receive(
+        &mut self,
+        shared: &Shared,
+        nanos: u64,
+        tally: &mut Tally,
+        chunk: &mut [u8],
+    ) -> io::Result<u64> {
+        let t = session_time(nanos);
         loop {
             match self.socket.recv_from(chunk) {
                 Ok((n, from)) => {
@@ -76,13 +82,12 @@ impl Client {
             }
         }
         if completed > 0 {
-            self.last_progress = Instant::now();
+            self.last_progress.note(nanos);
         }
         Ok(completed)
     }
 
-    fn flush(&mut self, shared: &Shared, out: &mut [u8]) -> io::Result<()> {
-        let t = now(shared);
+    fn flush(&mut self, t: session::Instant, out: &mut [u8]) -> io::Result<()> {
         while let Some(tx) = self.session.poll_transmit(t, out) {
             match self.socket.send_to(&out[..tx.len], tx.destination) {
                 Ok(_) => {}
@@ -145,7 +150,7 @@ fn connect(cfg: &BenchConfig, id: usize, shared: &Shared) -> io::Result<Client> 
         session,
         in_flight: 0,
         topic: topic.clone(),
-        last_progress: Instant::now(),
+        last_progress: Progress::new(shared.nanos()),
     };
     let mut chunk = vec![0u8; 65_536];
     let mut out = vec![0u8; 2048];
@@ -160,7 +165,7 @@ fn connect(cfg: &BenchConfig, id: usize, shared: &Shared) -> io::Result<Client> 
         if c.session.poll_timeout().is_some_and(|d| d <= t) {
             c.session.handle_timeout(t);
         }
-        c.flush(shared, &mut out)?;
+        c.flush(t, &mut out)?;
         if let Ok((n, from)) = c.socket.recv_from(&mut chunk) {
             c.session
                 .handle_datagram(now(shared), from, Bytes::copy_from_slice(&chunk[..n]));
@@ -212,7 +217,7 @@ pub(crate) fn worker(cfg: &BenchConfig, ids: &[usize], shared: &Shared) -> Resul
     let fail = |i: usize, e: io::Error| format!("client {}: {e}", ids[i]);
     for (i, c) in clients.iter_mut().enumerate() {
         c.fill(cfg, shared, &mut scratch).map_err(|e| fail(i, e))?;
-        c.flush(shared, &mut out).map_err(|e| fail(i, e))?;
+        c.flush(now(shared), &mut out).map_err(|e| fail(i, e))?;
     }
     while !shared.stop.load(Ordering::Relaxed) {
         let t = now(shared);
@@ -229,17 +234,16 @@ pub(crate) fn worker(cfg: &BenchConfig, ids: &[usize], shared: &Shared) -> Resul
         let mut completed = 0;
         // Every client runs each turn: its timers, acks and refills do not wait for a read event.
         for (i, c) in clients.iter_mut().enumerate() {
+            // One clock read for the client's turn: its reads, timers, write-off and flush.
+            let turn = shared.nanos();
             completed += c
-                .receive(shared, &mut tally, &mut chunk)
+                .receive(shared, turn, &mut tally, &mut chunk)
                 .map_err(|e| fail(i, e))?;
-            if c.in_flight > 0 && c.last_progress.elapsed() > LOST_AFTER {
-                // Unreliable messages that never came back.
-                tally.errors += u64::from(c.in_flight);
-                c.in_flight = 0;
-                c.last_progress = Instant::now();
-            }
+            // Unreliable messages that never came back.
+            tally.errors += c.last_progress.write_off(&mut c.in_flight, turn);
             c.fill(cfg, shared, &mut scratch).map_err(|e| fail(i, e))?;
-            c.flush(shared, &mut out).map_err(|e| fail(i, e))?;
+            c.flush(session_time(turn), &mut out)
+                .map_err(|e| fail(i, e))?;
         }
         if shared.measuring.load(Ordering::Relaxed) {
             shared.done.fetch_add(completed, Ordering::Relaxed);

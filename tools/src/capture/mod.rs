@@ -8,8 +8,9 @@
 //!
 //! [`read_capture`] and [`PacketReader`] read pcap and pcapng files and [`decode_packet`] finds
 //! each packet's TCP or UDP segment; [`Inspector`] puts it all together, connection by
-//! connection, and [`inspect_capture`] runs it over a whole file. Nothing here touches
-//! the file system or the network: the caller hands the file's bytes in.
+//! connection, and [`inspect_capture`] runs it over a whole file ([`scan_capture`] hands the
+//! records on as they are made). Nothing here touches the file system or the network: the caller
+//! hands the file's bytes in.
 
 mod file;
 mod frame_scanner;
@@ -38,12 +39,39 @@ pub fn inspect_capture<R: std::io::BufRead>(
     port: u16,
     max_frame_len: u32,
 ) -> Result<(Inspection, Option<String>), CaptureError> {
+    let mut records = Vec::new();
+    let (mut inspection, damaged) = scan_capture(reader, port, max_frame_len, &mut |made, _| {
+        records.extend_from_slice(made);
+    })?;
+    inspection.records = records;
+    Ok((inspection, damaged))
+}
+
+/// As [`inspect_capture`], but hands each packet's records to `each` as soon as they are made
+/// (with the connections they name) instead of keeping them: memory is what reassembly holds,
+/// however long the capture. The inspection returned has no records.
+///
+/// # Errors
+/// The bytes are not a pcap or pcapng file.
+pub fn scan_capture<R: std::io::BufRead>(
+    reader: R,
+    port: u16,
+    max_frame_len: u32,
+    each: &mut dyn FnMut(&[Record], &[Connection]),
+) -> Result<(Inspection, Option<String>), CaptureError> {
     let mut packets = PacketReader::new(reader)?;
     let mut inspector = Inspector::new(port, max_frame_len);
     for packet in &mut packets {
         inspector.packet(&packet);
+        if !inspector.records().is_empty() {
+            each(inspector.records(), inspector.connections());
+            inspector.clear_records();
+        }
     }
-    Ok((inspector.finish(), packets.damaged().map(str::to_string)))
+    let mut inspection = inspector.finish();
+    each(&inspection.records, &inspection.connections);
+    inspection.records.clear();
+    Ok((inspection, packets.damaged().map(str::to_string)))
 }
 
 /// The fuzz target's check (and the corpus replay's): `data` is read as TCP segments, each

@@ -29,7 +29,7 @@ impl Session {
         }
         let probing = self.probes > 0;
         let size = self.config.datagram_size.min(buf.len());
-        let cwnd_open = self.sent.bytes_in_flight() + size <= self.cc.window() || self.probes > 0;
+        let cwnd_open = self.sent.bytes_in_flight() + size <= self.cc.window() || probing;
         let want_data = cwnd_open && self.outbox.has_data();
         let want_frames =
             !self.control.is_empty() || self.close_pending || self.ping_pending || want_data;
