@@ -44,6 +44,10 @@
 //! [`FrameStream`] is the frame-level TCP connection that tests and tools use to speak the wire
 //! format directly; [`Link`] is a non-blocking session over TCP or UDP that sends and yields whole
 //! frames, for tools that drive many connections from one loop.
+//!
+//! [`udp_io`] is framewire's UDP socket code, which the server uses too: a session's datagrams of
+//! one size leave in one system call and arrive in one read where the kernel offers segmentation
+//! offload (Linux), and one datagram per call elsewhere.
 
 mod blocking;
 mod connection;
@@ -52,6 +56,7 @@ mod event;
 mod frame_stream;
 mod link;
 mod options;
+pub mod udp_io;
 
 pub use blocking::{Client, Messages};
 pub use connection::{Connection, PublishOptions};

@@ -12,6 +12,8 @@ use framewire_protocol::session::{
 };
 use framewire_protocol::wire::{Frame, MIN_HELLO_DATAGRAM, Reason};
 
+use crate::udp_io::{self, UdpSender};
+
 /// How much one `drive` reads at most, so one busy link cannot starve the caller's loop.
 const READ_BUDGET: usize = 1 << 20;
 
@@ -33,6 +35,9 @@ pub enum Link {
         socket: mio::net::UdpSocket,
         /// The session speaking on it.
         session: Box<Session>,
+        /// Where its datagrams are written and sent from (a turn's datagrams of one size in one
+        /// system call where the kernel offers segmentation).
+        sender: Box<UdpSender>,
     },
 }
 
@@ -56,10 +61,13 @@ impl Link {
                 (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
             };
             let socket = mio::net::UdpSocket::bind(local)?;
+            // Where the kernel cannot coalesce, reads stay one datagram each.
+            let _ = udp_io::enable_coalesced_receive(&socket);
             let session = Session::connect(config, server, nonce, now);
             return Ok(Self::Udp {
                 socket,
                 session: Box::new(session),
+                sender: Box::new(UdpSender::new(true)),
             });
         }
         let stream = mio::net::TcpStream::connect(server)?;
@@ -71,7 +79,8 @@ impl Link {
     }
 
     /// Reads what has arrived, runs due timers, and writes what is pending, without waiting.
-    /// `scratch` is the caller's read buffer.
+    /// `scratch` is the caller's read buffer: 64 KiB, as one UDP read may hold several datagrams
+    /// (a read that does not fit is dropped).
     ///
     /// # Errors
     /// The socket failed (a refused TCP connect shows up here).
@@ -110,20 +119,31 @@ impl Link {
                 }
                 Ok(())
             }
-            Self::Udp { socket, session } => {
+            Self::Udp {
+                socket,
+                session,
+                sender,
+            } => {
                 let mut read = 0;
                 while read < READ_BUDGET {
-                    match socket.recv_from(scratch) {
-                        Ok((n, from)) => {
-                            read += n.max(1);
-                            session.handle_datagram(
-                                now,
-                                from,
-                                Bytes::copy_from_slice(&scratch[..n]),
-                            );
+                    match udp_io::recv_coalesced(socket, scratch) {
+                        Ok(r) => {
+                            read += r.data.len().max(1);
+                            for datagram in r.datagrams() {
+                                session.handle_datagram(
+                                    now,
+                                    r.from,
+                                    Bytes::copy_from_slice(datagram),
+                                );
+                            }
                         }
                         Err(e) if would_block(&e) => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        // Interrupted, or one read that did not fit `scratch`: read on.
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::Interrupted | io::ErrorKind::InvalidData
+                            ) => {}
                         // An ICMP error from an earlier send: the server is not there (yet).
                         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => break,
                         Err(e) => return Err(e),
@@ -132,19 +152,10 @@ impl Link {
                 if session.poll_timeout().is_some_and(|t| t <= now) {
                     session.handle_timeout(now);
                 }
-                let mut out = [0u8; 2048];
-                debug_assert!(out.len() >= MIN_HELLO_DATAGRAM);
-                while let Some(t) = session.poll_transmit(now, &mut out) {
-                    match socket.send_to(&out[..t.len], t.destination) {
-                        // A datagram the socket will not take is lost; the session resends what
-                        // must arrive.
-                        Ok(_) => {}
-                        Err(e) if would_block(&e) => break,
-                        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(())
+                debug_assert!(sender.scratch().len() >= MIN_HELLO_DATAGRAM);
+                let sent =
+                    sender.send_from(socket, |buf| session.poll_transmit(now, buf), |_, _| {});
+                sent.failure.map_or(Ok(()), Err)
             }
         }
     }

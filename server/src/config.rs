@@ -20,14 +20,9 @@ pub struct ServerConfig {
     pub udp_addr: Option<SocketAddr>,
     /// Worker threads, each with its own event loop (default: the number of cores).
     pub threads: usize,
-    /// Receive many UDP datagrams per system call (`recvmmsg` on Linux). Default off: on
-    /// loopback it measured no faster (the session engine, not the system calls, bounds the rate;
-    /// docs/BENCHMARKS.md); an operator can measure it on real network cards.
-    pub udp_batch_receive: bool,
-    /// Send each run of a UDP session's datagrams of one size in one system call (segmentation
-    /// offload, `UDP_SEGMENT` on Linux; elsewhere, or where the kernel refuses it, one datagram
-    /// per call).
-    pub udp_segment_send: bool,
+    /// How the UDP socket is read and written (the settings `udp_batch_receive`,
+    /// `udp_segment_receive`, `udp_segment_send`).
+    pub udp_offload: UdpOffload,
     /// The largest frame length accepted and offered in the Welcome.
     pub max_frame_len: u32,
     /// Bytes of output a connection may have queued before it is closed as a slow consumer.
@@ -99,8 +94,7 @@ impl Default for ServerConfig {
             tcp_addr: Some(default_addr),
             udp_addr: Some(default_addr),
             threads: std::thread::available_parallelism().map_or(1, usize::from),
-            udp_batch_receive: false,
-            udp_segment_send: true,
+            udp_offload: UdpOffload::default(),
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
             max_queued_bytes: 1 << 20,
             max_reassembly_bytes: 1 << 20,
@@ -390,6 +384,31 @@ mod tests {
                 "{} is missing from docs/framewire-server.toml",
                 setting.key
             );
+        }
+    }
+}
+
+/// How a worker's UDP socket is read and written. Each falls back to one datagram per call where
+/// the platform or the kernel does not offer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpOffload {
+    /// Receive many reads per system call (`recvmmsg` on Linux). Default off: on loopback it
+    /// measured no faster (docs/BENCHMARKS.md); an operator can measure it on real network cards.
+    pub batch_receive: bool,
+    /// Let the kernel hand over a sender's back-to-back datagrams of one size in one read
+    /// (`UDP_GRO` on Linux). Default on.
+    pub segment_receive: bool,
+    /// Send each run of a UDP session's datagrams of one size in one system call (segmentation
+    /// offload, `UDP_SEGMENT` on Linux). Default on.
+    pub segment_send: bool,
+}
+
+impl Default for UdpOffload {
+    fn default() -> Self {
+        Self {
+            batch_receive: false,
+            segment_receive: true,
+            segment_send: true,
         }
     }
 }

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use framewire_protocol::session::{Instant, SessionConfig, StreamSession};
-use framewire_protocol::wire::MAX_DATAGRAM_SIZE;
 use framewire_protocol::wire::Reason;
 use log::{error, info, warn};
 use mio::net::{TcpListener, UdpSocket};
@@ -135,8 +134,7 @@ impl Worker {
                     session_config.clone(),
                     shared.workers() as u64,
                     index as u64,
-                    config.udp_batch_receive,
-                    config.udp_segment_send,
+                    config.udp_offload,
                 )?)
             }
             None => None,
@@ -308,12 +306,7 @@ impl Worker {
         let Some(udp) = self.udp.as_mut() else {
             return;
         };
-        let (touched, more) = udp.on_readable(
-            now,
-            &mut scratch[..MAX_DATAGRAM_SIZE],
-            DATAGRAM_BUDGET,
-            &self.shared,
-        );
+        let (touched, more) = udp.on_readable(now, scratch, DATAGRAM_BUDGET, &self.shared);
         self.dirty_udp.extend(touched);
         self.udp_read_again = more;
     }

@@ -20,13 +20,14 @@
 //! on its own with a virtual clock.
 //!
 //! On Linux a UDP session's datagrams of one turn leave in one system call where they can
-//! (segmentation offload, `udp_segment_send`), and datagrams can be received many per call
-//! (`recvmmsg`, `udp_batch_receive`, off by default).
+//! (segmentation offload, `udp_segment_send`), a client's back-to-back datagrams of one size arrive
+//! in one read (`UDP_GRO`, `udp_segment_receive`), and reads can be fetched many per call
+//! (`recvmmsg`, `udp_batch_receive`, off by default); the socket code is the client crate's
+//! (`framewire_client::udp_io`), so both ends of a session move datagrams the same way.
 //!
 //! # What it does not do yet
 //!
-//! Datagrams to different sessions still take a system call each (no `sendmmsg`), and received
-//! datagrams are not coalesced by the kernel (`UDP_GRO`).
+//! Datagrams to different sessions still take a system call each (no `sendmmsg`).
 
 mod capture;
 pub mod config;
@@ -39,12 +40,11 @@ mod id_map;
 mod server;
 mod settings;
 mod shared;
-mod sys;
 mod tcp_options;
 mod timer_wheel;
 mod udp;
 mod udp_send;
 
-pub use config::ServerConfig;
+pub use config::{ServerConfig, UdpOffload};
 pub use counters::CounterSnapshot;
 pub use server::{Server, ServerHandle};

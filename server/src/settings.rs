@@ -88,7 +88,16 @@ pub(crate) const SETTINGS: &[Setting] = &[
         value: "true|false",
         help: "receive many UDP datagrams per system call, recvmmsg (default false)",
         set: |c, v| {
-            c.udp_batch_receive = boolean(v)?;
+            c.udp_offload.batch_receive = boolean(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "udp_segment_receive",
+        value: "true|false",
+        help: "take a sender's UDP datagrams of one size in one read, UDP_GRO (default true)",
+        set: |c, v| {
+            c.udp_offload.segment_receive = boolean(v)?;
             Ok(())
         },
     },
@@ -97,7 +106,7 @@ pub(crate) const SETTINGS: &[Setting] = &[
         value: "true|false",
         help: "send a UDP session's datagrams of one size in one system call, UDP_SEGMENT (default true)",
         set: |c, v| {
-            c.udp_segment_send = boolean(v)?;
+            c.udp_offload.segment_send = boolean(v)?;
             Ok(())
         },
     },

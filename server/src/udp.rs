@@ -10,6 +10,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use framewire_client::udp_io::{self, Received, RecvBatch};
 use framewire_protocol::session::{
     Closer, Endpoint, EndpointConfig, Event, Instant, Outcome, Refusal, SendError, Session,
     SessionConfig,
@@ -19,13 +20,34 @@ use log::{debug, info, warn};
 use mio::net::UdpSocket;
 
 use crate::capture::Way;
+use crate::config::UdpOffload;
 use crate::counters::Counters;
 use crate::hub::{ClientId, Delivery, Hub};
 use crate::id_map::IdMap;
 use crate::shared::{Inbound, Shared};
-use crate::sys::RecvBatch;
 use crate::timer_wheel::TimerHandle;
-use crate::udp_send::UdpSender;
+use crate::udp_send::UdpOutput;
+
+/// What a failed read means for the read loop.
+enum ReadError {
+    /// Nothing left to read.
+    Empty,
+    /// Interrupted, or one read dropped (larger than the buffer, or from an address that is not
+    /// IP): read on.
+    Again,
+    /// The socket failed.
+    Failed,
+}
+
+impl ReadError {
+    fn of(e: &io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::WouldBlock => Self::Empty,
+            io::ErrorKind::Interrupted | io::ErrorKind::InvalidData => Self::Again,
+            _ => Self::Failed,
+        }
+    }
+}
 
 /// Fresh random bytes from the operating system.
 ///
@@ -69,7 +91,7 @@ pub(crate) struct UdpService {
     socket: UdpSocket,
     endpoint: Endpoint,
     sessions: IdMap<u64, Peer>,
-    sender: UdpSender,
+    sender: UdpOutput,
     /// This worker's index among `workers`: the lane of the connection ids it gives out.
     lane: u64,
     workers: u64,
@@ -86,8 +108,7 @@ impl UdpService {
         session: SessionConfig,
         workers: u64,
         lane: u64,
-        batch_receive: bool,
-        segment_send: bool,
+        offload: UdpOffload,
     ) -> io::Result<Self> {
         let config = EndpointConfig {
             session,
@@ -96,15 +117,20 @@ impl UdpService {
             ..EndpointConfig::default()
         };
         let local = socket.local_addr()?;
+        if offload.segment_receive
+            && let Err(e) = udp_io::enable_coalesced_receive(&socket)
+        {
+            info!("udp receive coalescing refused ({e}); one datagram per read");
+        }
         Ok(Self {
             local,
             socket,
             endpoint: Endpoint::new(config, random_key()?, random_key()?),
             sessions: IdMap::default(),
-            sender: UdpSender::new(local, segment_send),
+            sender: UdpOutput::new(local, offload.segment_send),
             lane,
             workers: workers.max(1),
-            batch: batch_receive.then(|| Box::new(RecvBatch::new())),
+            batch: offload.batch_receive.then(|| Box::new(RecvBatch::new())),
         })
     }
 
@@ -135,18 +161,19 @@ impl UdpService {
                 match batch.recv(&self.socket) {
                     Ok(n) => {
                         for i in 0..n {
-                            if let Some((from, datagram)) = batch.get(i) {
-                                self.on_datagram(now, from, datagram, shared, &mut touched);
+                            if let Some(r) = batch.get(i) {
+                                read += self.on_read(now, r, shared, &mut touched);
                             }
                         }
-                        read += n;
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        warn!("udp receive failed: {e}");
-                        break false;
-                    }
+                    Err(e) => match ReadError::of(&e) {
+                        ReadError::Empty => break false,
+                        ReadError::Again => {}
+                        ReadError::Failed => {
+                            warn!("udp receive failed: {e}");
+                            break false;
+                        }
+                    },
                 }
             };
             self.batch = Some(batch);
@@ -156,17 +183,16 @@ impl UdpService {
                 if read >= budget {
                     break true;
                 }
-                match self.socket.recv_from(scratch) {
-                    Ok((len, from)) => {
-                        read += 1;
-                        self.on_datagram(now, from, &scratch[..len], shared, &mut touched);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        warn!("udp receive failed: {e}");
-                        break false;
-                    }
+                match udp_io::recv_coalesced(&self.socket, scratch) {
+                    Ok(r) => read += self.on_read(now, r, shared, &mut touched),
+                    Err(e) => match ReadError::of(&e) {
+                        ReadError::Empty => break false,
+                        ReadError::Again => {}
+                        ReadError::Failed => {
+                            warn!("udp receive failed: {e}");
+                            break false;
+                        }
+                    },
                 }
             }
         };
@@ -179,6 +205,23 @@ impl UdpService {
             }
         }
         (touched, more)
+    }
+
+    /// One read: a datagram, or several of one size from one sender where the kernel coalesced
+    /// them; returns how many.
+    fn on_read(
+        &mut self,
+        now: Instant,
+        read: Received<'_>,
+        shared: &Shared,
+        touched: &mut Vec<u64>,
+    ) -> usize {
+        let mut count = 0;
+        for datagram in read.datagrams() {
+            count += 1;
+            self.on_datagram(now, read.from, datagram, shared, touched);
+        }
+        count
     }
 
     /// One datagram: a handshake for the endpoint, or a session's (this worker's, or another's

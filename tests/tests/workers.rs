@@ -9,7 +9,7 @@ use framewire_protocol::session::Event;
 use framewire_protocol::wire::{
     Frame, FrameBody, HelloOptions, Publish, Request, Status, Subscribe, Text,
 };
-use framewire_server::ServerConfig;
+use framewire_server::{ServerConfig, UdpOffload};
 use framewire_tests::{DEADLINE, TestClient, TestServer, UdpClient, Via};
 
 /// Four workers, receiving UDP with `recvmmsg` and sending one datagram per call (the defaults
@@ -17,8 +17,11 @@ use framewire_tests::{DEADLINE, TestClient, TestServer, UdpClient, Via};
 fn four_workers() -> ServerConfig {
     ServerConfig {
         threads: 4,
-        udp_batch_receive: true,
-        udp_segment_send: false,
+        udp_offload: UdpOffload {
+            batch_receive: true,
+            segment_receive: true,
+            segment_send: false,
+        },
         ..ServerConfig::default()
     }
 }

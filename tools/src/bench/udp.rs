@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use framewire_client::udp_io::{self, UdpSender};
 use framewire_protocol::session::{self, Event, Session, SessionConfig};
 use framewire_protocol::wire::{Data, Frame, FrameBody, Publish, Subscribe, Text};
 use mio::{Events, Interest, Poll, Token};
@@ -43,10 +44,12 @@ impl Client {
     ) -> io::Result<u64> {
         let t = session_time(nanos);
         loop {
-            match self.socket.recv_from(chunk) {
-                Ok((n, from)) => {
-                    self.session
-                        .handle_datagram(t, from, Bytes::copy_from_slice(&chunk[..n]));
+            match udp_io::recv_coalesced(&self.socket, chunk) {
+                Ok(r) => {
+                    for datagram in r.datagrams() {
+                        self.session
+                            .handle_datagram(t, r.from, Bytes::copy_from_slice(datagram));
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -87,16 +90,15 @@ impl Client {
         Ok(completed)
     }
 
-    fn flush(&mut self, t: session::Instant, out: &mut [u8]) -> io::Result<()> {
-        while let Some(tx) = self.session.poll_transmit(t, out) {
-            match self.socket.send_to(&out[..tx.len], tx.destination) {
-                Ok(_) => {}
-                // The engine resends what must arrive.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+    /// Sends what the session has to send, a run of datagrams of one size in one system call
+    /// where the kernel offers segmentation (as the client library and the server do).
+    fn flush(&mut self, t: session::Instant, sender: &mut UdpSender) -> io::Result<()> {
+        let sent = sender.send_from(
+            &self.socket,
+            |buf| self.session.poll_transmit(t, buf),
+            |_, _| {},
+        );
+        sent.failure.map_or(Ok(()), Err)
     }
 
     fn fill(
@@ -137,8 +139,15 @@ impl Client {
     }
 }
 
-fn connect(cfg: &BenchConfig, id: usize, shared: &Shared) -> io::Result<Client> {
+fn connect(
+    cfg: &BenchConfig,
+    id: usize,
+    shared: &Shared,
+    sender: &mut UdpSender,
+) -> io::Result<Client> {
     let socket = mio::net::UdpSocket::bind(([127, 0, 0, 1], 0).into())?;
+    // As the client library does; where the kernel cannot coalesce, reads stay one datagram each.
+    let _ = udp_io::enable_coalesced_receive(&socket);
     let config = SessionConfig {
         seed: id as u64 + 1,
         ..SessionConfig::default()
@@ -153,7 +162,6 @@ fn connect(cfg: &BenchConfig, id: usize, shared: &Shared) -> io::Result<Client> 
         last_progress: Progress::new(shared.nanos()),
     };
     let mut chunk = vec![0u8; 65_536];
-    let mut out = vec![0u8; 2048];
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut subscribed = cfg.mode == Mode::Echo;
     let mut asked = false;
@@ -165,10 +173,12 @@ fn connect(cfg: &BenchConfig, id: usize, shared: &Shared) -> io::Result<Client> 
         if c.session.poll_timeout().is_some_and(|d| d <= t) {
             c.session.handle_timeout(t);
         }
-        c.flush(t, &mut out)?;
-        if let Ok((n, from)) = c.socket.recv_from(&mut chunk) {
-            c.session
-                .handle_datagram(now(shared), from, Bytes::copy_from_slice(&chunk[..n]));
+        c.flush(t, sender)?;
+        if let Ok(r) = udp_io::recv_coalesced(&c.socket, &mut chunk) {
+            for datagram in r.datagrams() {
+                c.session
+                    .handle_datagram(now(shared), r.from, Bytes::copy_from_slice(datagram));
+            }
         }
         while let Some(e) = c.session.poll_event() {
             match e {
@@ -202,8 +212,11 @@ fn connect(cfg: &BenchConfig, id: usize, shared: &Shared) -> io::Result<Client> 
 pub(crate) fn worker(cfg: &BenchConfig, ids: &[usize], shared: &Shared) -> Result<Tally, String> {
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
     let mut clients = Vec::new();
+    // One sender for the worker's clients: it holds only the run being written.
+    let mut sender = UdpSender::new(true);
     for (i, &id) in ids.iter().enumerate() {
-        let mut c = connect(cfg, id, shared).map_err(|e| format!("client {id}: {e}"))?;
+        let mut c =
+            connect(cfg, id, shared, &mut sender).map_err(|e| format!("client {id}: {e}"))?;
         poll.registry()
             .register(&mut c.socket, Token(i), Interest::READABLE)
             .map_err(|e| e.to_string())?;
@@ -212,12 +225,11 @@ pub(crate) fn worker(cfg: &BenchConfig, ids: &[usize], shared: &Shared) -> Resul
     let mut tally = Tally::new();
     let mut scratch = Vec::new();
     let mut chunk = vec![0u8; 65_536];
-    let mut out = vec![0u8; 2048];
     let mut events = Events::with_capacity(1024);
     let fail = |i: usize, e: io::Error| format!("client {}: {e}", ids[i]);
     for (i, c) in clients.iter_mut().enumerate() {
         c.fill(cfg, shared, &mut scratch).map_err(|e| fail(i, e))?;
-        c.flush(now(shared), &mut out).map_err(|e| fail(i, e))?;
+        c.flush(now(shared), &mut sender).map_err(|e| fail(i, e))?;
     }
     while !shared.stop.load(Ordering::Relaxed) {
         let t = now(shared);
@@ -242,7 +254,7 @@ pub(crate) fn worker(cfg: &BenchConfig, ids: &[usize], shared: &Shared) -> Resul
             // Unreliable messages that never came back.
             tally.errors += c.last_progress.write_off(&mut c.in_flight, turn);
             c.fill(cfg, shared, &mut scratch).map_err(|e| fail(i, e))?;
-            c.flush(session_time(turn), &mut out)
+            c.flush(session_time(turn), &mut sender)
                 .map_err(|e| fail(i, e))?;
         }
         if shared.measuring.load(Ordering::Relaxed) {

@@ -1,9 +1,8 @@
-//! Many datagrams per system call: `recvmmsg(2)` on Linux.
+//! Many reads per system call: `recvmmsg(2)` on Linux.
 //!
-//! The one place in the server with `unsafe` code. The buffers, addresses and headers the kernel
-//! fills are owned by [`RecvBatch`]; the pointers in the headers are set afresh before each call,
-//! so moving the batch between calls is harmless; and only the lengths the kernel reports are read
-//! back.
+//! The buffers, addresses, control messages and headers the kernel fills are owned by
+//! [`RecvBatch`]; the pointers in the headers are set afresh before each call, so moving the batch
+//! between calls is harmless; and only the lengths the kernel reports are read back.
 #![allow(
     unsafe_code,
     reason = "recvmmsg takes raw pointers to the buffers it fills"
@@ -11,24 +10,29 @@
 
 use std::io;
 use std::mem;
-use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 
-/// Datagrams fetched per call at most.
+use super::Received;
+use super::linux::{Control, segment_size, socket_addr, written};
+
+/// Reads fetched per call at most.
 const SLOTS: usize = 32;
-/// Bytes per datagram: the largest UDP payload.
+/// Bytes per read: the largest UDP payload, and the most a coalesced read holds.
 const SLOT_LEN: usize = 65_536;
 
-/// Buffers for up to [`SLOTS`] datagrams, and what the last call put in them.
-pub(crate) struct RecvBatch {
+/// Buffers for up to 32 reads (each a datagram, or several of one size where
+/// [`enable_coalesced_receive`](super::enable_coalesced_receive) took), and what the last call put
+/// in them.
+pub struct RecvBatch {
     data: Vec<u8>,
     addrs: Vec<libc::sockaddr_storage>,
     iovecs: Vec<libc::iovec>,
+    controls: Vec<Control>,
     headers: Vec<libc::mmsghdr>,
-    /// Datagrams the last call received.
+    /// Reads the last call made.
     count: usize,
-    /// Datagrams dropped because they did not fit a slot.
-    pub(crate) truncated: u64,
+    /// Reads dropped because they did not fit a slot.
+    pub truncated: u64,
 }
 
 // SAFETY: the raw pointers in the headers point only into the batch's own heap buffers, are set
@@ -46,7 +50,12 @@ impl std::fmt::Debug for RecvBatch {
 }
 
 impl RecvBatch {
-    pub(crate) fn new() -> Self {
+    /// Buffers for 32 reads of up to 64 KiB each (2 MiB).
+    #[allow(
+        clippy::new_without_default,
+        reason = "two megabytes should not come by default"
+    )]
+    pub fn new() -> Self {
         // SAFETY: all-zero bytes are a valid value of these plain C structs (null pointers, zero
         // lengths and an unspecified address family).
         let (addrs, iovecs, headers) = unsafe {
@@ -61,17 +70,18 @@ impl RecvBatch {
             addrs,
             iovecs,
             headers,
+            controls: vec![Control([0; 64]); SLOTS],
             count: 0,
             truncated: 0,
         }
     }
 
-    /// Receives what is waiting, up to [`SLOTS`] datagrams, without blocking; returns how many.
+    /// Receives what is waiting, up to 32 reads, without blocking; returns how many.
     /// `Ok(0)` never happens: an empty socket is [`io::ErrorKind::WouldBlock`].
     ///
     /// # Errors
     /// The socket's error (`WouldBlock` when it is empty).
-    pub(crate) fn recv(&mut self, socket: &impl AsRawFd) -> io::Result<usize> {
+    pub fn recv(&mut self, socket: &mio::net::UdpSocket) -> io::Result<usize> {
         self.count = 0;
         let base = self.data.as_mut_ptr();
         for i in 0..SLOTS {
@@ -83,8 +93,8 @@ impl RecvBatch {
             h.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_iov = &raw mut self.iovecs[i];
             h.msg_iovlen = 1;
-            h.msg_control = std::ptr::null_mut();
-            h.msg_controllen = 0;
+            h.msg_control = self.controls[i].0.as_mut_ptr().cast();
+            h.msg_controllen = self.controls[i].0.len() as _;
             h.msg_flags = 0;
             self.headers[i].msg_len = 0;
         }
@@ -107,9 +117,9 @@ impl RecvBatch {
         Ok(self.count)
     }
 
-    /// Datagram `i` of the last call, with its sender; `None` for one that did not fit its slot
-    /// or has no readable address.
-    pub(crate) fn get(&mut self, i: usize) -> Option<(SocketAddr, &[u8])> {
+    /// Read `i` of the last call, with its sender; `None` for one that did not fit its slot or
+    /// has no readable address.
+    pub fn get(&mut self, i: usize) -> Option<Received<'_>> {
         if i >= self.count {
             return None;
         }
@@ -120,33 +130,13 @@ impl RecvBatch {
         }
         let len = (h.msg_len as usize).min(SLOT_LEN);
         let from = socket_addr(&self.addrs[i], h.msg_hdr.msg_namelen)?;
-        Some((from, &self.data[i * SLOT_LEN..i * SLOT_LEN + len]))
-    }
-}
-
-/// The address the kernel wrote into `storage` (`len` bytes), if it is IPv4 or IPv6.
-fn socket_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
-    let len = len as usize;
-    match libc::c_int::from(storage.ss_family) {
-        libc::AF_INET if len >= mem::size_of::<libc::sockaddr_in>() => {
-            // SAFETY: the family says the storage holds a `sockaddr_in`, the length that it is
-            // all there; `sockaddr_storage` is aligned for every address type.
-            let a = unsafe { &*(std::ptr::from_ref(storage).cast::<libc::sockaddr_in>()) };
-            let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
-            Some(SocketAddr::new(ip.into(), u16::from_be(a.sin_port)))
-        }
-        libc::AF_INET6 if len >= mem::size_of::<libc::sockaddr_in6>() => {
-            // SAFETY: as above, for a `sockaddr_in6`.
-            let a = unsafe { &*(std::ptr::from_ref(storage).cast::<libc::sockaddr_in6>()) };
-            let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
-            Some(SocketAddr::V6(std::net::SocketAddrV6::new(
-                ip,
-                u16::from_be(a.sin6_port),
-                a.sin6_flowinfo,
-                a.sin6_scope_id,
-            )))
-        }
-        _ => None,
+        let control_len = written(h.msg_hdr.msg_controllen, self.controls[i].0.len());
+        let segment = segment_size(&self.controls[i].0[..control_len]);
+        Some(Received::new(
+            from,
+            &self.data[i * SLOT_LEN..i * SLOT_LEN + len],
+            segment,
+        ))
     }
 }
 
@@ -156,8 +146,7 @@ mod tests {
 
     #[test]
     fn receives_several_datagrams_in_one_call_with_their_senders() {
-        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        server.set_nonblocking(true).unwrap();
+        let server = mio::net::UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let to = server.local_addr().unwrap();
@@ -172,8 +161,8 @@ mod tests {
             match batch.recv(&server) {
                 Ok(n) => {
                     for i in 0..n {
-                        let (from, data) = batch.get(i).unwrap();
-                        got.push((from, data.len()));
+                        let read = batch.get(i).unwrap();
+                        got.push((read.from, read.data.len()));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),

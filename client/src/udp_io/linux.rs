@@ -1,0 +1,216 @@
+//! Segmentation offload on Linux: `UDP_SEGMENT` to send back-to-back datagrams of one size in one
+//! call (Linux 4.18 and later), `UDP_GRO` to receive them likewise (Linux 5.0 and later).
+//!
+//! The one module of the client with `unsafe` code: control messages are C structs laid out by
+//! the platform, and `recvmsg` and `setsockopt` take raw pointers. Every pointer handed to the
+//! kernel points into a buffer that outlives the call, with that buffer's length.
+#![allow(
+    unsafe_code,
+    reason = "control messages are C structs laid out by the platform; the calls take raw pointers"
+)]
+
+use std::io;
+use std::mem;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+
+use mio::net::UdpSocket;
+
+use socket2::{MsgHdr, SockAddr, SockRef};
+
+use super::Received;
+
+/// The `UDP_SEGMENT` socket option and control message (linux/udp.h); libc does not name it for
+/// every Linux target.
+const UDP_SEGMENT: libc::c_int = 103;
+/// The `UDP_GRO` socket option and control message (linux/udp.h).
+const UDP_GRO: libc::c_int = 104;
+
+/// The most segments the kernel takes in one call (`UDP_MAX_SEGMENTS`).
+pub const MAX_SEGMENTS: usize = 64;
+
+/// Room for a few control messages of one `int` or `u16` each, aligned as the kernel's headers
+/// are.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+pub(crate) struct Control(pub(crate) [u8; 64]);
+
+/// Sends `datagrams`, back-to-back datagrams of `segment` bytes (the last may be shorter), to `to`
+/// in one system call; returns the bytes sent.
+///
+/// # Errors
+/// The socket's error; `EIO` or `EINVAL` where the kernel or the route cannot segment (see
+/// [`segmentation_unsupported`]: the caller then sends one datagram per call).
+pub fn send_segments(
+    socket: &UdpSocket,
+    datagrams: &[u8],
+    segment: u16,
+    to: SocketAddr,
+) -> io::Result<usize> {
+    let mut control = Control([0; 64]);
+    // SAFETY: CMSG_SPACE and CMSG_LEN only compute sizes; an all-zero `cmsghdr` is a valid value
+    // of that plain C struct, and writing it at the start of `control` (64 bytes, 8-aligned, more
+    // than CMSG_SPACE(2) = 24 on every Linux target) stays inside the buffer, as does the `u16`
+    // written right after the header (at CMSG_LEN(0)).
+    let space = unsafe {
+        let space = libc::CMSG_SPACE(mem::size_of::<u16>() as libc::c_uint) as usize;
+        debug_assert!(space <= control.0.len());
+        let mut header: libc::cmsghdr = mem::zeroed();
+        header.cmsg_level = libc::SOL_UDP;
+        header.cmsg_type = UDP_SEGMENT;
+        header.cmsg_len = libc::CMSG_LEN(mem::size_of::<u16>() as libc::c_uint) as _;
+        let base = control.0.as_mut_ptr();
+        std::ptr::write_unaligned(base.cast::<libc::cmsghdr>(), header);
+        let data = base.add(libc::CMSG_LEN(0) as usize);
+        std::ptr::write_unaligned(data.cast::<u16>(), segment);
+        space
+    };
+    let address = SockAddr::from(to);
+    let buffers = [io::IoSlice::new(datagrams)];
+    let message = MsgHdr::new()
+        .with_addr(&address)
+        .with_buffers(&buffers)
+        .with_control(&control.0[..space]);
+    SockRef::from(socket).sendmsg(&message, 0)
+}
+
+/// Whether `e`, from [`send_segments`], says this kernel or route cannot segment at all (rather
+/// than that this one send failed).
+pub fn segmentation_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EIO | libc::EINVAL | libc::ENOPROTOOPT | libc::EOPNOTSUPP)
+    )
+}
+
+/// Asks the kernel to hand over back-to-back datagrams of one size from one sender in one read
+/// (`UDP_GRO`); [`recv_coalesced`] then says where they split.
+///
+/// # Errors
+/// The kernel does not offer it (before Linux 5.0): reads stay one datagram each.
+pub fn enable_coalesced_receive(socket: &UdpSocket) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: the option value is a live `c_int`, and its size is passed with it.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_UDP,
+            UDP_GRO,
+            (&raw const on).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Receives what is waiting into `buf` without blocking: one datagram, or, where
+/// [`enable_coalesced_receive`] took, several of one size from one sender.
+///
+/// # Errors
+/// The socket's error (`WouldBlock` when it is empty); `InvalidData` for a read that did not fit
+/// `buf` or came from an address that is neither IPv4 nor IPv6.
+pub fn recv_coalesced<'a>(socket: &UdpSocket, buf: &'a mut [u8]) -> io::Result<Received<'a>> {
+    // SAFETY: all-zero bytes are a valid `sockaddr_storage` and `msghdr` (null pointers, zero
+    // lengths).
+    let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
+    let mut control = Control([0; 64]);
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: as above.
+    let mut header: libc::msghdr = unsafe { mem::zeroed() };
+    header.msg_name = (&raw mut storage).cast();
+    header.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    header.msg_iov = &raw mut iov;
+    header.msg_iovlen = 1;
+    header.msg_control = control.0.as_mut_ptr().cast();
+    header.msg_controllen = control.0.len() as _;
+    // SAFETY: the header points at `storage`, `iov` (which points at `buf`) and `control`, all
+    // alive for the call, each with its own length; the kernel writes at most that much.
+    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &raw mut header, libc::MSG_DONTWAIT) };
+    let Ok(len) = usize::try_from(n) else {
+        return Err(io::Error::last_os_error());
+    };
+    if header.msg_flags & libc::MSG_TRUNC != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "datagram larger than the buffer",
+        ));
+    }
+    let from = socket_addr(&storage, header.msg_namelen)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "sender address not IP"))?;
+    let segment = segment_size(&control.0[..written(header.msg_controllen, control.0.len())]);
+    Ok(Received::new(from, &buf[..len.min(buf.len())], segment))
+}
+
+/// How many of `room` control bytes the kernel says it wrote (`msg_controllen`, a `size_t` with
+/// glibc and a `socklen_t` with musl).
+#[allow(
+    clippy::unnecessary_cast,
+    reason = "the field's type differs between the Linux C libraries"
+)]
+pub(crate) fn written(controllen: impl Copy + TryInto<usize>, room: usize) -> usize {
+    controllen.try_into().map_or(room, |n: usize| n.min(room))
+}
+
+/// The segment size a `UDP_GRO` control message among the `control` bytes the kernel wrote names,
+/// if there is one.
+pub(crate) fn segment_size(control: &[u8]) -> Option<usize> {
+    let mut aligned = Control([0; 64]);
+    let len = control.len().min(aligned.0.len());
+    aligned.0[..len].copy_from_slice(&control[..len]);
+    // SAFETY: all-zero bytes are a valid `msghdr`; it names only `aligned`, with its length, and
+    // the CMSG macros walk no further than that length. Each header read lies inside the buffer
+    // (CMSG_FIRSTHDR and CMSG_NXTHDR return null otherwise), and the `int` read after it is
+    // inside too when `cmsg_len` says the header carries one.
+    unsafe {
+        let mut header: libc::msghdr = mem::zeroed();
+        header.msg_control = aligned.0.as_mut_ptr().cast();
+        header.msg_controllen = len as _;
+        let mut c = libc::CMSG_FIRSTHDR(&raw const header);
+        while !c.is_null() {
+            let cmsg = std::ptr::read_unaligned(c);
+            let carries_int = cmsg.cmsg_len as usize
+                >= libc::CMSG_LEN(mem::size_of::<libc::c_int>() as libc::c_uint) as usize;
+            if cmsg.cmsg_level == libc::SOL_UDP && cmsg.cmsg_type == UDP_GRO && carries_int {
+                let size = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
+                return usize::try_from(size).ok().filter(|&s| s > 0);
+            }
+            c = libc::CMSG_NXTHDR(&raw const header, c);
+        }
+    }
+    None
+}
+
+/// The address the kernel wrote into `storage` (`len` bytes), if it is IPv4 or IPv6.
+pub(crate) fn socket_addr(
+    storage: &libc::sockaddr_storage,
+    len: libc::socklen_t,
+) -> Option<SocketAddr> {
+    let len = len as usize;
+    match libc::c_int::from(storage.ss_family) {
+        libc::AF_INET if len >= mem::size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the family says the storage holds a `sockaddr_in`, the length that it is
+            // all there; `sockaddr_storage` is aligned for every address type.
+            let a = unsafe { &*(std::ptr::from_ref(storage).cast::<libc::sockaddr_in>()) };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Some(SocketAddr::new(ip.into(), u16::from_be(a.sin_port)))
+        }
+        libc::AF_INET6 if len >= mem::size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: as above, for a `sockaddr_in6`.
+            let a = unsafe { &*(std::ptr::from_ref(storage).cast::<libc::sockaddr_in6>()) };
+            let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+                ip,
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,86 @@
+//! Elsewhere than Linux: one datagram per call, through the standard socket, both ways.
+
+use std::io;
+use std::net::SocketAddr;
+
+use mio::net::UdpSocket;
+
+use super::Received;
+
+/// Segmentation offload is Linux's: elsewhere a run is one datagram.
+pub const MAX_SEGMENTS: usize = 1;
+
+/// Elsewhere nothing segments: the caller sends one datagram per call.
+///
+/// # Errors
+/// Always `Unsupported`.
+pub fn send_segments(
+    _socket: &UdpSocket,
+    _datagrams: &[u8],
+    _segment: u16,
+    _to: SocketAddr,
+) -> io::Result<usize> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Every error of [`send_segments`] says it cannot segment.
+pub fn segmentation_unsupported(_e: &io::Error) -> bool {
+    true
+}
+
+/// Elsewhere reads are never coalesced.
+///
+/// # Errors
+/// Always `Unsupported`.
+pub fn enable_coalesced_receive(_socket: &UdpSocket) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// One datagram.
+///
+/// # Errors
+/// The socket's error (`WouldBlock` when it is empty).
+pub fn recv_coalesced<'a>(socket: &UdpSocket, buf: &'a mut [u8]) -> io::Result<Received<'a>> {
+    let (n, from) = socket.recv_from(buf)?;
+    Ok(Received::new(from, &buf[..n], None))
+}
+
+/// One read per call.
+#[derive(Debug)]
+pub struct RecvBatch {
+    data: Vec<u8>,
+    last: Option<(SocketAddr, usize)>,
+    /// Reads dropped because they did not fit (never, here: kept for the same shape).
+    pub truncated: u64,
+}
+
+impl RecvBatch {
+    /// A buffer for one read of up to 64 KiB.
+    #[allow(
+        clippy::new_without_default,
+        reason = "the Linux batch is two megabytes"
+    )]
+    pub fn new() -> Self {
+        Self {
+            data: vec![0u8; 65_536],
+            last: None,
+            truncated: 0,
+        }
+    }
+
+    /// Receives one datagram; returns 1.
+    ///
+    /// # Errors
+    /// The socket's error (`WouldBlock` when it is empty).
+    pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        let (n, from) = socket.recv_from(&mut self.data)?;
+        self.last = Some((from, n));
+        Ok(1)
+    }
+
+    /// The datagram of the last call.
+    pub fn get(&mut self, i: usize) -> Option<Received<'_>> {
+        let (from, n) = self.last.filter(|_| i == 0)?;
+        Some(Received::new(from, &self.data[..n], None))
+    }
+}
