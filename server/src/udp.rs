@@ -28,27 +28,6 @@ use crate::shared::{Inbound, Shared};
 use crate::timer_wheel::TimerHandle;
 use crate::udp_send::UdpOutput;
 
-/// What a failed read means for the read loop.
-enum ReadError {
-    /// Nothing left to read.
-    Empty,
-    /// Interrupted, or one read dropped (larger than the buffer, or from an address that is not
-    /// IP): read on.
-    Again,
-    /// The socket failed.
-    Failed,
-}
-
-impl ReadError {
-    fn of(e: &io::Error) -> Self {
-        match e.kind() {
-            io::ErrorKind::WouldBlock => Self::Empty,
-            io::ErrorKind::Interrupted | io::ErrorKind::InvalidData => Self::Again,
-            _ => Self::Failed,
-        }
-    }
-}
-
 /// Fresh random bytes from the operating system.
 ///
 /// # Errors
@@ -153,49 +132,36 @@ impl UdpService {
     ) -> (Vec<u64>, bool) {
         let mut touched = Vec::new();
         let mut read = 0;
-        let more = if let Some(mut batch) = self.batch.take() {
-            let more = loop {
-                if read >= budget {
-                    break true;
-                }
-                match batch.recv(&self.socket) {
-                    Ok(n) => {
-                        for i in 0..n {
-                            if let Some(r) = batch.get(i) {
-                                read += self.on_read(now, r, shared, &mut touched);
-                            }
+        let mut batch = self.batch.take();
+        let more = loop {
+            if read >= budget {
+                break true;
+            }
+            let result = match batch.as_deref_mut() {
+                Some(batch) => batch.recv(&self.socket).map(|n| {
+                    for i in 0..n {
+                        if let Some(r) = batch.get(i) {
+                            read += self.on_read(now, r, shared, &mut touched);
                         }
                     }
-                    Err(e) => match ReadError::of(&e) {
-                        ReadError::Empty => break false,
-                        ReadError::Again => {}
-                        ReadError::Failed => {
-                            warn!("udp receive failed: {e}");
-                            break false;
-                        }
-                    },
-                }
+                }),
+                None => udp_io::recv_coalesced(&self.socket, scratch)
+                    .map(|r| read += self.on_read(now, r, shared, &mut touched)),
             };
-            self.batch = Some(batch);
-            more
-        } else {
-            loop {
-                if read >= budget {
-                    break true;
-                }
-                match udp_io::recv_coalesced(&self.socket, scratch) {
-                    Ok(r) => read += self.on_read(now, r, shared, &mut touched),
-                    Err(e) => match ReadError::of(&e) {
-                        ReadError::Empty => break false,
-                        ReadError::Again => {}
-                        ReadError::Failed => {
-                            warn!("udp receive failed: {e}");
-                            break false;
-                        }
-                    },
+            if let Err(e) = result {
+                match e.kind() {
+                    io::ErrorKind::WouldBlock => break false,
+                    // Interrupted, or one read dropped (larger than the buffer, or from an
+                    // address that is not IP): read on.
+                    io::ErrorKind::Interrupted | io::ErrorKind::InvalidData => {}
+                    _ => {
+                        warn!("udp receive failed: {e}");
+                        break false;
+                    }
                 }
             }
         };
+        self.batch = batch;
         touched.sort_unstable();
         touched.dedup();
         if !touched.is_empty() {
