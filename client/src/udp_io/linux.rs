@@ -1,8 +1,9 @@
 //! Segmentation offload on Linux: `UDP_SEGMENT` to send back-to-back datagrams of one size in one
 //! call (Linux 4.18 and later), `UDP_GRO` to receive them likewise (Linux 5.0 and later).
 //!
-//! The one module of the client with `unsafe` code: control messages are C structs laid out by
-//! the platform, and `recvmsg` and `setsockopt` take raw pointers. Every pointer handed to the
+//! With `batch.rs` beside it, the only `unsafe` code of the client and the server: control
+//! messages are C structs laid out by the platform, and `recvmsg` and `setsockopt` take raw
+//! pointers. Every pointer handed to the
 //! kernel points into a buffer that outlives the call, with that buffer's length.
 #![allow(
     unsafe_code,
