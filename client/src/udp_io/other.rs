@@ -1,4 +1,8 @@
 //! Elsewhere than Linux: one datagram per call, through the standard socket, both ways.
+#![cfg_attr(
+    target_os = "linux",
+    allow(dead_code, unreachable_pub, reason = "on Linux only its tests use it")
+)]
 
 use std::io;
 use std::net::SocketAddr;
@@ -82,5 +86,58 @@ impl RecvBatch {
     pub fn get(&mut self, i: usize) -> Option<Received<'_>> {
         let (from, n) = self.last.filter(|_| i == 0)?;
         Some(Received::new(from, &self.data[..n], None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn the_fallback_moves_one_datagram_per_call_and_offers_no_offload() {
+        let r = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let s = UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let to = r.local_addr().unwrap();
+        assert!(enable_coalesced_receive(&r).is_err());
+        let e = send_segments(&s, &[0u8; 200], 100, to).unwrap_err();
+        assert!(segmentation_unsupported(&e));
+        assert_eq!(MAX_SEGMENTS, 1, "no run forms");
+        for d in [&b"one"[..], &b"two!"[..], &b""[..]] {
+            s.send_to(d, to).unwrap();
+        }
+        let mut buf = vec![0u8; 65_536];
+        let mut batch = RecvBatch::new();
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.len() < 3 {
+            assert!(Instant::now() < deadline, "only {got:?}");
+            // Alternate the two ways of reading: each read is one datagram.
+            let read = if got.len() % 2 == 0 {
+                recv_coalesced(&r, &mut buf).map(|r| {
+                    (
+                        r.from,
+                        r.datagrams().map(<[u8]>::to_vec).collect::<Vec<_>>(),
+                    )
+                })
+            } else {
+                batch.recv(&r).map(|n| {
+                    assert_eq!(n, 1);
+                    let r = batch.get(0).unwrap();
+                    (r.from, r.datagrams().map(<[u8]>::to_vec).collect())
+                })
+            };
+            match read {
+                Ok((from, datagrams)) => {
+                    assert_eq!(from, s.local_addr().unwrap());
+                    assert_eq!(datagrams.len(), 1);
+                    got.extend(datagrams);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, vec![b"one".to_vec(), b"two!".to_vec(), Vec::new()]);
     }
 }
