@@ -10,7 +10,7 @@ use bytes::Bytes;
 use framewire_protocol::session::{
     Event, Instant, SendError, Session, SessionConfig, Stats, StreamSession,
 };
-use framewire_protocol::wire::{Frame, MIN_HELLO_DATAGRAM, Reason};
+use framewire_protocol::wire::{Frame, Reason};
 
 use crate::udp_io::{self, UdpSender};
 
@@ -152,10 +152,9 @@ impl Link {
                 if session.poll_timeout().is_some_and(|t| t <= now) {
                     session.handle_timeout(now);
                 }
-                debug_assert!(sender.scratch().len() >= MIN_HELLO_DATAGRAM);
-                let sent =
-                    sender.send_from(socket, |buf| session.poll_transmit(now, buf), |_, _| {});
-                sent.failure.map_or(Ok(()), Err)
+                sender
+                    .send_from(socket, |buf| session.poll_transmit(now, buf), |_, _| {})
+                    .result()
             }
         }
     }

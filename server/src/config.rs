@@ -240,6 +240,31 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Ar
     Ok(Command::Run(Box::new(config)))
 }
 
+/// How a worker's UDP socket is read and written. Each falls back to one datagram per call where
+/// the platform or the kernel does not offer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpOffload {
+    /// Receive many reads per system call (`recvmmsg` on Linux). Default off: on loopback it
+    /// measured no faster (docs/BENCHMARKS.md); an operator can measure it on real network cards.
+    pub batch_receive: bool,
+    /// Let the kernel hand over a sender's back-to-back datagrams of one size in one read
+    /// (`UDP_GRO` on Linux). Default on.
+    pub segment_receive: bool,
+    /// Send each run of a UDP session's datagrams of one size in one system call (segmentation
+    /// offload, `UDP_SEGMENT` on Linux). Default on.
+    pub segment_send: bool,
+}
+
+impl Default for UdpOffload {
+    fn default() -> Self {
+        Self {
+            batch_receive: false,
+            segment_receive: true,
+            segment_send: true,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,31 +409,6 @@ mod tests {
                 "{} is missing from docs/framewire-server.toml",
                 setting.key
             );
-        }
-    }
-}
-
-/// How a worker's UDP socket is read and written. Each falls back to one datagram per call where
-/// the platform or the kernel does not offer it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UdpOffload {
-    /// Receive many reads per system call (`recvmmsg` on Linux). Default off: on loopback it
-    /// measured no faster (docs/BENCHMARKS.md); an operator can measure it on real network cards.
-    pub batch_receive: bool,
-    /// Let the kernel hand over a sender's back-to-back datagrams of one size in one read
-    /// (`UDP_GRO` on Linux). Default on.
-    pub segment_receive: bool,
-    /// Send each run of a UDP session's datagrams of one size in one system call (segmentation
-    /// offload, `UDP_SEGMENT` on Linux). Default on.
-    pub segment_send: bool,
-}
-
-impl Default for UdpOffload {
-    fn default() -> Self {
-        Self {
-            batch_receive: false,
-            segment_receive: true,
-            segment_send: true,
         }
     }
 }

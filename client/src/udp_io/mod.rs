@@ -111,11 +111,6 @@ impl UdpSender {
         }
     }
 
-    /// Whether runs still leave in one call (false once the kernel refused).
-    pub fn is_segmenting(&self) -> bool {
-        self.segment
-    }
-
     /// Scratch room for one datagram (a handshake reply).
     pub fn scratch(&mut self) -> &mut [u8] {
         &mut self.out[..MAX_DATAGRAM_SIZE]
@@ -159,7 +154,7 @@ impl UdpSender {
             let datagram = &self.out[start..start + t.len];
             observe(t.destination, datagram);
             if !self.segment {
-                sent.note(send_to(socket, datagram, t.destination), 1);
+                sent.note(send_to(socket, datagram, t.destination));
                 continue;
             }
             match run {
@@ -201,7 +196,7 @@ impl UdpSender {
     fn flush(&mut self, socket: &UdpSocket, run: Run, sent: &mut Sent) {
         let bytes = &self.out[..run.len];
         if run.count == 1 {
-            sent.note(send_to(socket, bytes, run.to), 1);
+            sent.note(send_to(socket, bytes, run.to));
             return;
         }
         // Two datagrams of `size` fit in 65,507 bytes, so `size` fits a `u16`; were it not to, the
@@ -210,11 +205,11 @@ impl UdpSender {
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
             .and_then(|size| send_segments(socket, bytes, size, run.to));
         match segmented {
-            Ok(_) => sent.note(Ok(()), 1),
+            Ok(_) => sent.note(Ok(())),
             // As a single datagram that would block: lost, and resent by its session.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 debug!("{}: udp send would block", run.to);
-                sent.note(Ok(()), 1);
+                sent.note(Ok(()));
             }
             Err(e) => {
                 if segmentation_unsupported(&e) {
@@ -223,9 +218,9 @@ impl UdpSender {
                 } else {
                     debug!("{}: udp send failed: {e}", run.to);
                 }
-                sent.note(Ok(()), 1);
+                sent.note(Ok(()));
                 for datagram in bytes.chunks(run.size) {
-                    sent.note(send_to(socket, datagram, run.to), 1);
+                    sent.note(send_to(socket, datagram, run.to));
                 }
             }
         }
@@ -233,8 +228,17 @@ impl UdpSender {
 }
 
 impl Sent {
-    fn note(&mut self, result: io::Result<()>, calls: usize) {
-        self.calls += calls;
+    /// The first failure, if any.
+    ///
+    /// # Errors
+    /// [`Sent::failure`].
+    pub fn result(self) -> io::Result<()> {
+        self.failure.map_or(Ok(()), Err)
+    }
+
+    /// One system call and what it did.
+    fn note(&mut self, result: io::Result<()>) {
+        self.calls += 1;
         if let Err(e) = result {
             self.failure.get_or_insert(e);
         }
@@ -388,27 +392,34 @@ mod tests {
         }
     }
 
-    /// Reads from `socket` until `n` datagrams have come; returns them and the reads it took.
-    fn read_back(socket: &UdpSocket, n: usize) -> (Vec<Vec<u8>>, usize) {
-        let mut buf = vec![0u8; 65_536];
+    /// Calls `read` (which adds what one call read to the list it is given and says how many
+    /// reads that call made) until `n` datagrams have come, within a deadline; returns them and
+    /// the reads made.
+    pub(super) fn collect(
+        n: usize,
+        mut read: impl FnMut(&mut Vec<Vec<u8>>) -> io::Result<usize>,
+    ) -> (Vec<Vec<u8>>, usize) {
         let (mut got, mut reads) = (Vec::new(), 0);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while got.len() < n {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "only {} of {n}",
-                got.len()
-            );
-            match recv_coalesced(socket, &mut buf) {
-                Ok(r) => {
-                    reads += 1;
-                    got.extend(r.datagrams().map(<[u8]>::to_vec));
-                }
+            assert!(std::time::Instant::now() < deadline, "only {got:?} of {n}");
+            match read(&mut got) {
+                Ok(k) => reads += k,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
                 Err(e) => panic!("{e}"),
             }
         }
         (got, reads)
+    }
+
+    /// Reads from `socket` until `n` datagrams have come; returns them and the reads it took.
+    fn read_back(socket: &UdpSocket, n: usize) -> (Vec<Vec<u8>>, usize) {
+        let mut buf = vec![0u8; 65_536];
+        collect(n, |got| {
+            let r = recv_coalesced(socket, &mut buf)?;
+            got.extend(r.datagrams().map(<[u8]>::to_vec));
+            Ok(1)
+        })
     }
 
     fn mio_receiver(coalesce: bool) -> UdpSocket {
@@ -448,22 +459,15 @@ mod tests {
         let (calls, _) = send(true, &plan);
         assert_eq!(calls, 3);
         let mut batch = RecvBatch::new();
-        let mut got = Vec::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while got.len() < plan.len() {
-            assert!(std::time::Instant::now() < deadline, "only {got:?}");
-            match batch.recv(&r) {
-                Ok(n) => {
-                    for i in 0..n {
-                        let read = batch.get(i).unwrap();
-                        assert!(read.from.ip().is_loopback());
-                        got.extend(read.datagrams().map(<[u8]>::to_vec));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
-                Err(e) => panic!("{e}"),
+        let (got, _) = collect(plan.len(), |got| {
+            let n = batch.recv(&r)?;
+            for i in 0..n {
+                let read = batch.get(i).unwrap();
+                assert!(read.from.ip().is_loopback());
+                got.extend(read.datagrams().map(<[u8]>::to_vec));
             }
-        }
+            Ok(n)
+        });
         assert_eq!(got, expected(&plan));
     }
 

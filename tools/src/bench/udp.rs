@@ -93,12 +93,13 @@ impl Client {
     /// Sends what the session has to send, a run of datagrams of one size in one system call
     /// where the kernel offers segmentation (as the client library and the server do).
     fn flush(&mut self, t: session::Instant, sender: &mut UdpSender) -> io::Result<()> {
-        let sent = sender.send_from(
-            &self.socket,
-            |buf| self.session.poll_transmit(t, buf),
-            |_, _| {},
-        );
-        sent.failure.map_or(Ok(()), Err)
+        sender
+            .send_from(
+                &self.socket,
+                |buf| self.session.poll_transmit(t, buf),
+                |_, _| {},
+            )
+            .result()
     }
 
     fn fill(
