@@ -286,6 +286,11 @@ mod tests {
         (0..len).map(|i| (index * 31 + i) as u8).collect()
     }
 
+    /// Datagrams of these sizes, all to `to`.
+    fn plan_to(to: SocketAddr, sizes: &[usize]) -> Vec<(SocketAddr, usize)> {
+        sizes.iter().map(|&len| (to, len)).collect()
+    }
+
     fn receiver() -> StdSocket {
         let s = StdSocket::bind("127.0.0.1:0").unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -339,7 +344,7 @@ mod tests {
         // A full run ended by a shorter datagram; a larger one starts a run of its own, which a
         // shorter one ends; then a datagram alone.
         let sizes = [1200, 1200, 1200, 700, 1200, 300, 400, 900];
-        let plan: Vec<_> = sizes.iter().map(|&len| (to, len)).collect();
+        let plan = plan_to(to, &sizes);
         let (calls, observed) = send(true, &plan);
         assert_eq!(receive(&r, plan.len()), expected(&plan));
         if cfg!(target_os = "linux") {
@@ -358,10 +363,7 @@ mod tests {
     fn without_segmentation_every_datagram_is_a_call_of_its_own() {
         let r = receiver();
         let to = r.local_addr().unwrap();
-        let plan: Vec<_> = [1200, 1200, 1200, 700]
-            .iter()
-            .map(|&len| (to, len))
-            .collect();
+        let plan = plan_to(to, &[1200, 1200, 1200, 700]);
         let (calls, _) = send(false, &plan);
         assert_eq!(calls, plan.len());
         assert_eq!(receive(&r, plan.len()), expected(&plan));
@@ -435,10 +437,7 @@ mod tests {
     fn a_segmented_run_comes_back_as_one_read_that_splits_into_the_datagrams_sent() {
         let r = mio_receiver(true);
         let to = r.local_addr().unwrap();
-        let plan: Vec<_> = [1200, 1200, 1200, 700]
-            .iter()
-            .map(|&len| (to, len))
-            .collect();
+        let plan = plan_to(to, &[1200, 1200, 1200, 700]);
         let (calls, _) = send(true, &plan);
         assert_eq!(calls, 1);
         let (got, reads) = read_back(&r, plan.len());
@@ -452,10 +451,7 @@ mod tests {
         let r = mio_receiver(true);
         let to = r.local_addr().unwrap();
         // Two runs (two sends), then a lone datagram.
-        let plan: Vec<_> = [900, 900, 900, 1200, 1200, 100, 50]
-            .iter()
-            .map(|&len| (to, len))
-            .collect();
+        let plan = plan_to(to, &[900, 900, 900, 1200, 1200, 100, 50]);
         let (calls, _) = send(true, &plan);
         assert_eq!(calls, 3);
         let mut batch = RecvBatch::new();
@@ -475,10 +471,7 @@ mod tests {
     fn without_coalescing_each_read_is_one_datagram() {
         let r = mio_receiver(false);
         let to = r.local_addr().unwrap();
-        let plan: Vec<_> = [1200, 1200, 1200, 700]
-            .iter()
-            .map(|&len| (to, len))
-            .collect();
+        let plan = plan_to(to, &[1200, 1200, 1200, 700]);
         send(true, &plan);
         let (got, reads) = read_back(&r, plan.len());
         assert_eq!(got, expected(&plan));
