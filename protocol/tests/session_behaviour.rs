@@ -553,6 +553,59 @@ fn strangers_do_not_move_a_session_and_garbage_is_dropped() {
     assert!(pair.b.poll_event().is_none());
 }
 
+/// A peer's message and its Close in one datagram: the message is delivered, then the close, and
+/// nothing after it ("no more events follow" a `Closed`).
+#[test]
+fn a_message_ahead_of_a_close_in_one_datagram_is_delivered_before_the_close() {
+    use framewire_protocol::wire::{Close, DatagramBuilder, PacketHeader, Text};
+    let mut b = Session::established(
+        SessionConfig::default(),
+        1,
+        framewire_protocol::sim::ADDR_A,
+        Instant::ZERO,
+    );
+    let mut buf = vec![0u8; 1200];
+    let header = PacketHeader {
+        connection_id: 1,
+        packet_number: 0,
+        ack: None,
+    };
+    let mut builder = DatagramBuilder::new(&mut buf, &header).unwrap();
+    let data = Frame::new(Data {
+        payload: Bytes::from_static(b"last words"),
+    })
+    .with_seq(0);
+    let close = Frame::new(Close {
+        reason: Reason::NORMAL,
+        message: Text::from("bye"),
+    });
+    assert!(builder.push(&data).unwrap());
+    assert!(builder.push(&close).unwrap());
+    let n = builder.finish().unwrap();
+    b.handle_datagram(
+        Instant::from_millis(1),
+        framewire_protocol::sim::ADDR_A,
+        Bytes::copy_from_slice(&buf[..n]),
+    );
+    let events: Vec<Event> = std::iter::from_fn(|| b.poll_event()).collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(
+        matches!(&events[0], Event::Frame(f) if f.body == FrameBody::Data(Data { payload: Bytes::from_static(b"last words") })),
+        "{events:?}"
+    );
+    assert!(
+        matches!(
+            &events[1],
+            Event::Closed {
+                reason: Reason::NORMAL,
+                by: Closer::Peer,
+                ..
+            }
+        ),
+        "{events:?}"
+    );
+}
+
 #[test]
 fn a_closed_session_holds_no_memory() {
     let mut b = fragment_bomb(0, 20);

@@ -56,9 +56,12 @@ pub struct Transmit {
     pub len: usize,
 }
 
-/// The events a session has for its application, in order. Once drained it gives its buffer back:
-/// each `Event` is a whole frame wide, and an idle session (of which a server holds thousands) should
-/// hold no buffer.
+/// The events a session has for its application, in order. Each `Event` is a whole frame wide, and
+/// an idle session (of which a server holds thousands) should hold no buffer; but a session passing
+/// messages that gave its buffer back at every drain would pay an allocation and three regrowths
+/// (each a copy of what it held) per batch. So the buffer is kept after a drain that ended with a
+/// message, given back after one that ended with anything else (the handshake's event, the close),
+/// and given back by an idle session at its next timer ([`EventQueue::release_if_empty`]).
 #[derive(Debug, Default)]
 pub(crate) struct EventQueue(VecDeque<Event>);
 
@@ -73,9 +76,68 @@ impl EventQueue {
 
     pub(crate) fn pop_front(&mut self) -> Option<Event> {
         let event = self.0.pop_front();
+        if matches!(event, Some(ref e) if !matches!(e, Event::Frame(_))) {
+            self.release_if_empty();
+        }
+        event
+    }
+
+    /// Gives the buffer back if nothing waits in it (a session calls this from its timers, so one
+    /// that has gone quiet holds no buffer).
+    pub(crate) fn release_if_empty(&mut self) {
         if self.0.is_empty() && self.0.capacity() > 0 {
             self.0 = VecDeque::new();
         }
-        event
+    }
+
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Data, Reason};
+
+    fn message() -> Event {
+        Event::Frame(Frame::new(Data {
+            payload: Bytes::from_static(b"m"),
+        }))
+    }
+
+    #[test]
+    fn a_queue_drained_of_messages_keeps_its_buffer_until_released() {
+        let mut q = EventQueue::default();
+        for _ in 0..5 {
+            q.push_back(message());
+        }
+        let grown = q.capacity();
+        while q.pop_front().is_some() {}
+        assert_eq!(q.capacity(), grown, "the next batch reuses the buffer");
+        q.push_back(message());
+        assert_eq!(q.capacity(), grown, "no regrowth");
+        q.release_if_empty();
+        assert_eq!(q.capacity(), grown, "not released while an event waits");
+        assert!(q.pop_front().is_some());
+        q.release_if_empty();
+        assert_eq!(q.capacity(), 0);
+    }
+
+    #[test]
+    fn a_queue_drained_of_anything_else_gives_its_buffer_back() {
+        let mut q = EventQueue::default();
+        q.push_back(message());
+        q.push_back(Event::Closed {
+            reason: Reason::NORMAL,
+            message: Text::default(),
+            by: Closer::Peer,
+        });
+        assert!(matches!(q.pop_front(), Some(Event::Frame(_))));
+        assert!(q.capacity() > 0, "the close still waits");
+        assert!(matches!(q.pop_front(), Some(Event::Closed { .. })));
+        assert_eq!(q.capacity(), 0);
+        assert!(q.pop_front().is_none());
     }
 }

@@ -133,9 +133,13 @@ impl Inbox {
         }
     }
 
-    /// Takes a message frame (anything but the session's own control frames) and appends what
-    /// becomes deliverable to `out`, in delivery order.
-    pub(crate) fn on_message(&mut self, frame: Frame, out: &mut VecDeque<Frame>) -> Disposition {
+    /// Takes a message frame (anything but the session's own control frames) and hands what
+    /// becomes deliverable to `deliver`, in delivery order.
+    pub(crate) fn on_message(
+        &mut self,
+        frame: Frame,
+        deliver: &mut impl FnMut(Frame),
+    ) -> Disposition {
         let kind = channel_kind(&self.kinds, frame.channel);
         let window = self.window;
         let state = self
@@ -144,7 +148,7 @@ impl Inbox {
             .or_insert_with(|| RecvChannel::new(kind));
         match state {
             RecvChannel::Unreliable => {
-                out.push_back(frame);
+                deliver(frame);
                 Disposition::Delivered
             }
             RecvChannel::Sequenced { newest } => {
@@ -155,7 +159,7 @@ impl Inbox {
                     return Disposition::Stale;
                 }
                 *newest = Some(seq);
-                out.push_back(frame);
+                deliver(frame);
                 Disposition::Delivered
             }
             RecvChannel::Unordered { next, above } => {
@@ -167,7 +171,7 @@ impl Inbox {
                 while above.remove(next) {
                     *next = next.wrapping_add(1);
                 }
-                out.push_back(frame);
+                deliver(frame);
                 Disposition::Delivered
             }
             RecvChannel::Ordered { next, held } => {
@@ -179,10 +183,10 @@ impl Inbox {
                     held.insert(seq, frame);
                     return Disposition::Held;
                 }
-                out.push_back(frame);
+                deliver(frame);
                 *next = next.wrapping_add(1);
                 while let Some(f) = held.remove(next) {
-                    out.push_back(f);
+                    deliver(f);
                     *next = next.wrapping_add(1);
                 }
                 Disposition::Delivered

@@ -522,6 +522,7 @@ impl StreamSession {
     /// Runs the timers due at `now`: the handshake and first-frame deadlines, heartbeats, the idle
     /// timeout and the close deadline.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.events.release_if_empty();
         match self.state {
             StreamState::AwaitHello { deadline } if now >= deadline => {
                 self.emit_close(now, Reason::HANDSHAKE_TIMEOUT, "no Hello in time");

@@ -113,7 +113,6 @@ pub struct Session {
     /// The last ack-eliciting datagram asked the peer for an immediate ack (`ACK_NOW`): its
     /// retransmission timeout does not wait out the peer's ack delay.
     tail_acked_now: bool,
-    delivered: VecDeque<Frame>,
     events: EventQueue,
     stats: Stats,
     path_check: Option<PathCheck>,
@@ -175,7 +174,6 @@ impl Session {
             last_received: now,
             last_ack_eliciting_sent: now,
             tail_acked_now: false,
-            delivered: VecDeque::new(),
             events: EventQueue::default(),
             stats: Stats::default(),
             path_check: None,
@@ -348,7 +346,6 @@ impl Session {
         self.state = State::Closed;
         self.outbox.clear();
         self.inbox.clear();
-        self.delivered.clear();
         self.path_check = None;
         self.sent.clear();
         self.control.clear();

@@ -55,10 +55,6 @@ impl Session {
                 Err(_) => self.stats.refused += 1,
             }
         }
-        while let Some(f) = self.delivered.pop_front() {
-            self.stats.messages_delivered += 1;
-            self.events.push_back(Event::Frame(f));
-        }
     }
 
     pub(super) fn on_ack(&mut self, ack: &crate::wire::AckBlock, now: Instant) {
@@ -172,7 +168,11 @@ impl Session {
         if !matches!(self.state, State::Established | State::Closing { .. }) {
             return;
         }
-        let d = self.inbox.on_message(frame, &mut self.delivered);
+        let (events, stats) = (&mut self.events, &mut self.stats);
+        let d = self.inbox.on_message(frame, &mut |f| {
+            stats.messages_delivered += 1;
+            events.push_back(Event::Frame(f));
+        });
         self.count(d);
     }
 

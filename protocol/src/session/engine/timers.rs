@@ -40,6 +40,7 @@ impl Session {
     /// Runs the timers due at `now`: idle timeout, loss detection, retransmission timeout,
     /// heartbeat, close deadlines and reassembly expiry.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.events.release_if_empty();
         match &self.state {
             State::Closed => return,
             State::Connecting(c) => {
