@@ -302,12 +302,21 @@ impl Worker {
         }
     }
 
+    /// Puts a UDP session on the list to transmit for at the end of this turn (once).
+    fn mark_udp_dirty(&mut self, id: u64) {
+        if self.udp.as_mut().is_some_and(|u| u.mark_dirty(id)) {
+            self.dirty_udp.push(id);
+        }
+    }
+
     fn udp_readable(&mut self, now: Instant, scratch: &mut [u8]) {
         let Some(udp) = self.udp.as_mut() else {
             return;
         };
         let (touched, more) = udp.on_readable(now, scratch, DATAGRAM_BUDGET, &self.shared);
-        self.dirty_udp.extend(touched);
+        for id in touched {
+            self.mark_udp_dirty(id);
+        }
         self.udp_read_again = more;
     }
 
@@ -323,7 +332,7 @@ impl Worker {
                 TimerKey::Udp(id) => {
                     if let Some(udp) = self.udp.as_mut() {
                         udp.on_timeout(id, now, &self.shared);
-                        self.dirty_udp.push(id);
+                        self.mark_udp_dirty(id);
                     }
                 }
                 TimerKey::Hub => self.shared.hub().handle_timeout(now),
@@ -360,7 +369,7 @@ impl Worker {
                             && let Some(id) =
                                 udp.handle_forwarded(now, from, datagram, &self.shared)
                         {
-                            self.dirty_udp.push(id);
+                            self.mark_udp_dirty(id);
                         }
                     }
                 }
@@ -377,10 +386,7 @@ impl Worker {
                     .and_then(|c| c.flush(&self.shared));
                 self.settle(now, token, end);
             }
-            let mut ids = std::mem::take(&mut self.dirty_udp);
-            ids.sort_unstable();
-            ids.dedup();
-            for id in ids {
+            for id in std::mem::take(&mut self.dirty_udp) {
                 let Some(udp) = self.udp.as_mut() else {
                     break;
                 };
@@ -417,7 +423,7 @@ impl Worker {
             ClientId::Udp(id) => {
                 if let Some(udp) = self.udp.as_mut() {
                     udp.deliver(id, now, delivery, &self.shared);
-                    self.dirty_udp.push(id);
+                    self.mark_udp_dirty(id);
                 }
             }
         }

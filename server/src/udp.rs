@@ -63,6 +63,8 @@ struct Peer {
     timer: Option<TimerHandle>,
     /// The session's refusals and reassembly expiries already added to the server's counters.
     counted: (u64, u64),
+    /// In the loop's list of sessions to transmit for this turn.
+    dirty: bool,
 }
 
 #[derive(Debug)]
@@ -250,6 +252,7 @@ impl UdpService {
                         clean_close: false,
                         timer: None,
                         counted: (0, 0),
+                        dirty: false,
                     },
                 );
                 touched.push(id);
@@ -295,6 +298,14 @@ impl UdpService {
         if session.has_events() {
             self.serve(id, now, &mut shared.hub(), &shared.counters);
         }
+    }
+
+    /// Whether a session must join the loop's list of sessions to transmit for this turn: once
+    /// per turn, however many messages it was given (so the list needs no sorting to be unique).
+    pub(crate) fn mark_dirty(&mut self, id: u64) -> bool {
+        self.sessions
+            .get_mut(&id)
+            .is_some_and(|p| !std::mem::replace(&mut p.dirty, true))
     }
 
     /// Where the loop keeps a session's timer handle.
@@ -379,11 +390,15 @@ impl UdpService {
     pub(crate) fn transmit(&mut self, id: u64, now: Instant, shared: &Shared) {
         let counters = &shared.counters;
         let Some(Peer {
-            session, counted, ..
+            session,
+            counted,
+            dirty,
+            ..
         }) = self.sessions.get_mut(&id)
         else {
             return;
         };
+        *dirty = false;
         let stats = session.stats();
         counters.count_udp_refusals(
             stats.refused.saturating_sub(counted.0),
