@@ -201,6 +201,10 @@ struct Sample {
     cpu_us_per_msg: f64,
     /// The share of its core the load generator used while measuring (1.0: all of it).
     generator_busy: f64,
+    /// How often per second the server went to sleep while measuring.
+    server_sleeps: f64,
+    /// How often per second the load generator went to sleep while measuring.
+    generator_sleeps: f64,
 }
 
 fn field(json: &str, name: &str) -> Option<f64> {
@@ -218,7 +222,7 @@ fn run_one(system: System, w: &Workload, seconds: f64) -> io::Result<Sample> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let generator_busy = generator_busy(generator.id(), seconds);
+    let window = watch(generator.id(), server.pid(), seconds);
     let out = generator.wait_with_output()?;
     let cpu = server.cpu_time()?.saturating_sub(cpu_before);
     let json = String::from_utf8_lossy(&out.stdout);
@@ -238,7 +242,9 @@ fn run_one(system: System, w: &Workload, seconds: f64) -> io::Result<Sample> {
         p50_us: get("p50_us")?,
         p99_us: get("p99_us")?,
         cpu_us_per_msg: cpu.as_secs_f64() * 1e6 / (msgs_per_s * total).max(1.0),
-        generator_busy,
+        generator_busy: window.generator_busy,
+        server_sleeps: window.server_sleeps,
+        generator_sleeps: window.generator_sleeps,
     })
 }
 
@@ -247,21 +253,46 @@ fn warm_up(seconds: f64) -> f64 {
     (seconds / 5.0).min(1.0)
 }
 
-/// The share of one core the generator `pid` used over its measured window, sampled from /proc a
-/// tenth of a second inside each end of the window (NaN where /proc cannot be read): near 100 %,
-/// the row measures the generator as much as the server.
-fn generator_busy(pid: u32, seconds: f64) -> f64 {
+/// What the two processes did over the generator's measured window, sampled from /proc a tenth of a
+/// second inside each end of it (NaN where /proc cannot be read).
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    /// The share of one core the generator used: near 100 %, the row measures the generator as much
+    /// as the server.
+    generator_busy: f64,
+    /// Sleeps per second of each side. The side that keeps going to sleep is the one the other
+    /// wakes, and on loopback the waking is paid for inside the waker's send call: a server slower
+    /// than its generator pays for waking it, one faster than its generator is woken for free.
+    server_sleeps: f64,
+    generator_sleeps: f64,
+}
+
+fn watch(generator: u32, server: u32, seconds: f64) -> Window {
     let margin = 0.1_f64.min(seconds / 4.0);
     std::thread::sleep(Duration::from_secs_f64(warm_up(seconds) + margin));
-    let Ok(before) = systems::cpu_time_of(pid) else {
-        return f64::NAN;
+    let read = || {
+        (
+            systems::cpu_time_of(generator).ok(),
+            systems::sleeps_of(generator).ok(),
+            systems::sleeps_of(server).ok(),
+        )
     };
+    let before = read();
     let window = seconds - 2.0 * margin;
     std::thread::sleep(Duration::from_secs_f64(window));
-    let Ok(after) = systems::cpu_time_of(pid) else {
-        return f64::NAN;
+    let after = read();
+    let per_s = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => b.saturating_sub(a) as f64 / window,
+        _ => f64::NAN,
     };
-    after.saturating_sub(before).as_secs_f64() / window
+    Window {
+        generator_busy: match (before.0, after.0) {
+            (Some(a), Some(b)) => b.saturating_sub(a).as_secs_f64() / window,
+            _ => f64::NAN,
+        },
+        generator_sleeps: per_s(before.1, after.1),
+        server_sleeps: per_s(before.2, after.2),
+    }
 }
 
 /// The TCP comparison: framewire, tokio, raw mio.
@@ -314,30 +345,14 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
             "p99 us",
             "server CPU us/msg",
             "generator core busy",
+            "sleeps/s: server / generator",
             "msgs/s ratio",
             "p99 ratio",
         ],
         ..Section::default()
     };
     for w in &WORKLOADS {
-        let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); systems.len()];
-        for round in 0..rounds {
-            for (i, &s) in systems.iter().enumerate() {
-                let x = run_one(s, w, seconds)?;
-                eprintln!(
-                    "{title} round {}/{rounds} {}: {}: {:.0} msgs/s, p50 {:.0} us, p99 {:.0} us, {:.2} us CPU/msg, generator {}",
-                    round + 1,
-                    w.name,
-                    s.name(),
-                    x.msgs_per_s,
-                    x.p50_us,
-                    x.p99_us,
-                    x.cpu_us_per_msg,
-                    percent(x.generator_busy)
-                );
-                samples[i].push(x);
-            }
-        }
+        let samples = measure_rounds(title, systems, w, rounds, seconds)?;
         let medians: Vec<Sample> = samples
             .iter()
             .map(|xs| {
@@ -348,6 +363,8 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
                     p99_us: m(|x| x.p99_us),
                     cpu_us_per_msg: m(|x| x.cpu_us_per_msg),
                     generator_busy: m(|x| x.generator_busy),
+                    server_sleeps: m(|x| x.server_sleeps),
+                    generator_sleeps: m(|x| x.generator_sleeps),
                 }
             })
             .collect();
@@ -377,11 +394,12 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
                 format!("{:.0}", x.p99_us),
                 format!("{:.2}", x.cpu_us_per_msg),
                 percent(x.generator_busy),
+                sleeps(x.server_sleeps, x.generator_sleeps),
                 ratio_with_range(ours.msgs_per_s, x.msgs_per_s, ratio_range),
                 ratio_with_range(ours.p99_us, x.p99_us, p99_ratio_range),
             ]);
             section.json.push(format!(
-                "{{\"section\":{},\"workload\":{},\"system\":{},\"msgs_per_s\":{:.0},\"msgs_per_s_min\":{:.0},\"msgs_per_s_max\":{:.0},\"p50_us\":{:.0},\"p99_us\":{:.0},\"server_cpu_us_per_msg\":{:.3},\"generator_busy\":{},\"throughput_ratio\":{:.3},\"throughput_ratio_min\":{:.3},\"throughput_ratio_max\":{:.3},\"p99_ratio\":{:.3},\"p99_ratio_min\":{:.3},\"p99_ratio_max\":{:.3}}}",
+                "{{\"section\":{},\"workload\":{},\"system\":{},\"msgs_per_s\":{:.0},\"msgs_per_s_min\":{:.0},\"msgs_per_s_max\":{:.0},\"p50_us\":{:.0},\"p99_us\":{:.0},\"server_cpu_us_per_msg\":{:.3},\"generator_busy\":{},\"server_sleeps_per_s\":{},\"generator_sleeps_per_s\":{},\"throughput_ratio\":{:.3},\"throughput_ratio_min\":{:.3},\"throughput_ratio_max\":{:.3},\"p99_ratio\":{:.3},\"p99_ratio_min\":{:.3},\"p99_ratio_max\":{:.3}}}",
                 json_string(title),
                 json_string(w.name),
                 json_string(s.name()),
@@ -392,6 +410,8 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
                 x.p99_us,
                 x.cpu_us_per_msg,
                 json_number(x.generator_busy),
+                json_number(x.server_sleeps),
+                json_number(x.generator_sleeps),
                 ours.msgs_per_s / x.msgs_per_s,
                 ratio_range.0,
                 ratio_range.1,
@@ -404,6 +424,37 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
     Ok(section)
 }
 
+/// Runs every system on one workload, `rounds` times interleaved (A B A B ...): the samples of each
+/// system, by round.
+fn measure_rounds(
+    title: &str,
+    systems: &[System],
+    w: &Workload,
+    rounds: usize,
+    seconds: f64,
+) -> io::Result<Vec<Vec<Sample>>> {
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); systems.len()];
+    for round in 0..rounds {
+        for (i, &s) in systems.iter().enumerate() {
+            let x = run_one(s, w, seconds)?;
+            eprintln!(
+                "{title} round {}/{rounds} {}: {}: {:.0} msgs/s, p50 {:.0} us, p99 {:.0} us, {:.2} us CPU/msg, generator {}, sleeps/s {}",
+                round + 1,
+                w.name,
+                s.name(),
+                x.msgs_per_s,
+                x.p50_us,
+                x.p99_us,
+                x.cpu_us_per_msg,
+                percent(x.generator_busy),
+                sleeps(x.server_sleeps, x.generator_sleeps)
+            );
+            samples[i].push(x);
+        }
+    }
+    Ok(samples)
+}
+
 /// A share of a core as a whole percentage, or `-` where it could not be read.
 fn percent(share: f64) -> String {
     if share.is_finite() {
@@ -411,6 +462,21 @@ fn percent(share: f64) -> String {
     } else {
         "-".to_string()
     }
+}
+
+/// Sleeps per second of the server and of the generator, in thousands where large (`-` where they
+/// could not be read).
+fn sleeps(server: f64, generator: f64) -> String {
+    let one = |x: f64| {
+        if !x.is_finite() {
+            "-".to_string()
+        } else if x >= 1000.0 {
+            format!("{:.1} k", x / 1000.0)
+        } else {
+            format!("{x:.0}")
+        }
+    };
+    format!("{} / {}", one(server), one(generator))
 }
 
 /// A number for the JSON lines: `null` where it could not be measured.
@@ -432,6 +498,28 @@ mod tests {
         assert_eq!(percent(f64::NAN), "-");
         assert_eq!(json_number(0.5), "0.500");
         assert_eq!(json_number(f64::NAN), "null");
+    }
+
+    #[test]
+    fn sleeps_print_in_thousands_where_large() {
+        assert_eq!(sleeps(15.2, 9_079.0), "15 / 9.1 k");
+        assert_eq!(sleeps(f64::NAN, 0.0), "- / 0");
+    }
+
+    #[test]
+    fn sleeps_are_counted_for_a_live_process_and_refused_for_a_missing_one() {
+        let me = std::process::id();
+        let before = systems::sleeps_of(me).unwrap();
+        // A thread of this process that waits for a message goes to sleep at least once.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let waiter = std::thread::spawn(move || rx.recv());
+        std::thread::sleep(Duration::from_millis(20));
+        tx.send(()).unwrap();
+        waiter.join().unwrap().unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+        let after = systems::sleeps_of(me).unwrap();
+        assert!(after > before, "{before} then {after}");
+        assert!(systems::sleeps_of(u32::MAX).is_err());
     }
 
     #[test]

@@ -220,14 +220,38 @@ pub fn cpu_time_of(pid: u32) -> io::Result<Duration> {
     ))
 }
 
+/// How many times the threads of process `pid` have gone to sleep waiting for something (their
+/// voluntary context switches, summed over /proc/PID/task/*/status). A server or generator that
+/// sleeps must be woken by whoever next sends to it, and on loopback that waking is done (and paid
+/// for) inside the sender's send call.
+///
+/// # Errors
+/// /proc cannot be read (the process is gone, or this is not Linux).
+pub fn sleeps_of(pid: u32) -> io::Result<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let status = std::fs::read_to_string(task?.path().join("status"))?;
+        total += status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .ok_or_else(|| io::Error::other("no voluntary_ctxt_switches in /proc status"))?;
+    }
+    Ok(total)
+}
+
 impl Running {
     /// CPU time (user + system) the process has used so far, from /proc/PID/stat.
     ///
     /// # Errors
     /// /proc cannot be read.
     pub fn cpu_time(&self) -> io::Result<Duration> {
-        // The child is `taskset`, which execs the server in place: same pid.
-        cpu_time_of(self.child.id())
+        cpu_time_of(self.pid())
+    }
+
+    /// The server's process id (the child is `taskset`, which execs the server in place: same pid).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Resident memory of the process, in bytes, from /proc/PID/status.
