@@ -60,10 +60,15 @@ pub struct Transmit {
 /// an idle session (of which a server holds thousands) should hold no buffer; but a session passing
 /// messages that gave its buffer back at every drain would pay an allocation and three regrowths
 /// (each a copy of what it held) per batch. So the buffer is kept after a drain that ended with a
-/// message, given back after one that ended with anything else (the handshake's event, the close),
-/// and given back by an idle session at its next timer ([`EventQueue::release_if_empty`]).
+/// message, if it holds at most [`KEPT_EVENTS`] (a burst's larger buffer is not kept by every
+/// session that had one); it is given back after a drain that ended with anything else (the
+/// handshake's event, the close), and by an idle session at its next timer
+/// ([`EventQueue::release_if_empty`]).
 #[derive(Debug, Default)]
 pub(crate) struct EventQueue(VecDeque<Event>);
+
+/// The most events a drained buffer may hold and still be kept for the next batch (3 KiB).
+pub(crate) const KEPT_EVENTS: usize = 32;
 
 impl EventQueue {
     pub(crate) fn push_back(&mut self, event: Event) {
@@ -76,7 +81,12 @@ impl EventQueue {
 
     pub(crate) fn pop_front(&mut self) -> Option<Event> {
         let event = self.0.pop_front();
-        if matches!(event, Some(ref e) if !matches!(e, Event::Frame(_))) {
+        let keep = match event {
+            Some(Event::Frame(_)) => self.0.capacity() <= KEPT_EVENTS,
+            Some(_) => false,
+            None => true,
+        };
+        if !keep {
             self.release_if_empty();
         }
         event
@@ -122,6 +132,17 @@ mod tests {
         assert_eq!(q.capacity(), grown, "not released while an event waits");
         assert!(q.pop_front().is_some());
         q.release_if_empty();
+        assert_eq!(q.capacity(), 0);
+    }
+
+    #[test]
+    fn a_burst_larger_than_the_kept_buffer_gives_it_back_when_drained() {
+        let mut q = EventQueue::default();
+        for _ in 0..=KEPT_EVENTS {
+            q.push_back(message());
+        }
+        assert!(q.capacity() > KEPT_EVENTS);
+        while q.pop_front().is_some() {}
         assert_eq!(q.capacity(), 0);
     }
 
