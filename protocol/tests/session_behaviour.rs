@@ -410,25 +410,46 @@ fn a_large_unreliable_message_is_all_or_nothing_and_expires() {
     assert_eq!(pair.b.stats().reassembly_expired, 1);
 }
 
+/// A session established with connection id 1 and a peer at `ADDR_A`, for datagrams written by
+/// hand ([`hand_datagram`]).
+fn established(config: SessionConfig) -> Session {
+    Session::established(config, 1, framewire_protocol::sim::ADDR_A, Instant::ZERO)
+}
+
+/// Hands `b` one datagram written by hand: packet `pn` of connection 1 from `ADDR_A`, carrying
+/// `frames` as they are (sequence numbers and all).
+fn hand_datagram(b: &mut Session, now: Instant, pn: u32, frames: &[Frame]) {
+    use framewire_protocol::wire::{DatagramBuilder, PacketHeader};
+    let mut buf = vec![0u8; 1200];
+    let header = PacketHeader {
+        connection_id: 1,
+        packet_number: pn,
+        ack: None,
+    };
+    let mut builder = DatagramBuilder::new(&mut buf, &header).unwrap();
+    for frame in frames {
+        assert!(builder.push(frame).unwrap(), "the frames fit one datagram");
+    }
+    let n = builder.finish().unwrap();
+    b.handle_datagram(
+        now,
+        framewire_protocol::sim::ADDR_A,
+        Bytes::copy_from_slice(&buf[..n]),
+    );
+}
+
 /// Sends `count` messages on `channel`, each declaring the most fragments allowed and sending
 /// only its first piece; returns the session that received them.
 fn fragment_bomb(channel: u8, count: u32) -> Session {
-    use framewire_protocol::wire::{DatagramBuilder, Fragment, PacketHeader};
+    use framewire_protocol::wire::Fragment;
     let config = SessionConfig {
         max_reassembly_bytes: 10_000,
         max_reassembly_messages: 8,
         ..SessionConfig::default()
     };
     let max_fragments = config.max_fragments();
-    let mut b = Session::established(config, 1, framewire_protocol::sim::ADDR_A, Instant::ZERO);
-    let mut buf = vec![0u8; 1200];
+    let mut b = established(config);
     for pn in 0..count {
-        let header = PacketHeader {
-            connection_id: 1,
-            packet_number: pn,
-            ack: None,
-        };
-        let mut builder = DatagramBuilder::new(&mut buf, &header).unwrap();
         let frag = Frame::new(Fragment {
             message_id: pn,
             index: 0,
@@ -436,13 +457,7 @@ fn fragment_bomb(channel: u8, count: u32) -> Session {
             data: Bytes::from(vec![0u8; 1000]),
         })
         .on_channel(channel);
-        assert!(builder.push(&frag).unwrap());
-        let n = builder.finish().unwrap();
-        b.handle_datagram(
-            Instant::from_millis(u64::from(pn)),
-            framewire_protocol::sim::ADDR_A,
-            Bytes::copy_from_slice(&buf[..n]),
-        );
+        hand_datagram(&mut b, Instant::from_millis(u64::from(pn)), pn, &[frag]);
         assert!(b.stats().reassembly_bytes <= 10_000);
     }
     b
@@ -484,33 +499,15 @@ fn reliable_fragment_bombs_stay_within_the_bound_and_expire_without_progress() {
 
 #[test]
 fn a_fragment_count_beyond_a_maximum_message_is_refused_outright() {
-    use framewire_protocol::wire::{DatagramBuilder, Fragment, PacketHeader};
-    let mut b = Session::established(
-        SessionConfig::default(),
-        1,
-        framewire_protocol::sim::ADDR_A,
-        Instant::ZERO,
-    );
-    let mut buf = vec![0u8; 1200];
-    let header = PacketHeader {
-        connection_id: 1,
-        packet_number: 0,
-        ack: None,
-    };
-    let mut builder = DatagramBuilder::new(&mut buf, &header).unwrap();
+    use framewire_protocol::wire::Fragment;
+    let mut b = established(SessionConfig::default());
     let bomb = Frame::new(Fragment {
         message_id: 9999,
         index: 0,
         count: u16::MAX,
         data: Bytes::new(),
     });
-    assert!(builder.push(&bomb).unwrap());
-    let n = builder.finish().unwrap();
-    b.handle_datagram(
-        Instant::ZERO,
-        framewire_protocol::sim::ADDR_A,
-        Bytes::copy_from_slice(&buf[..n]),
-    );
+    hand_datagram(&mut b, Instant::ZERO, 0, &[bomb]);
     assert_eq!(b.stats().refused, 1);
     assert_eq!(b.stats().reassembly_bytes, 0);
 }
@@ -557,20 +554,8 @@ fn strangers_do_not_move_a_session_and_garbage_is_dropped() {
 /// nothing after it ("no more events follow" a `Closed`).
 #[test]
 fn a_message_ahead_of_a_close_in_one_datagram_is_delivered_before_the_close() {
-    use framewire_protocol::wire::{Close, DatagramBuilder, PacketHeader, Text};
-    let mut b = Session::established(
-        SessionConfig::default(),
-        1,
-        framewire_protocol::sim::ADDR_A,
-        Instant::ZERO,
-    );
-    let mut buf = vec![0u8; 1200];
-    let header = PacketHeader {
-        connection_id: 1,
-        packet_number: 0,
-        ack: None,
-    };
-    let mut builder = DatagramBuilder::new(&mut buf, &header).unwrap();
+    use framewire_protocol::wire::{Close, Text};
+    let mut b = established(SessionConfig::default());
     let data = Frame::new(Data {
         payload: Bytes::from_static(b"last words"),
     })
@@ -579,14 +564,7 @@ fn a_message_ahead_of_a_close_in_one_datagram_is_delivered_before_the_close() {
         reason: Reason::NORMAL,
         message: Text::from("bye"),
     });
-    assert!(builder.push(&data).unwrap());
-    assert!(builder.push(&close).unwrap());
-    let n = builder.finish().unwrap();
-    b.handle_datagram(
-        Instant::from_millis(1),
-        framewire_protocol::sim::ADDR_A,
-        Bytes::copy_from_slice(&buf[..n]),
-    );
+    hand_datagram(&mut b, Instant::from_millis(1), 0, &[data, close]);
     let events: Vec<Event> = std::iter::from_fn(|| b.poll_event()).collect();
     assert_eq!(events.len(), 2, "{events:?}");
     assert!(
