@@ -6,7 +6,6 @@
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
-use bytes::Bytes;
 use framewire_protocol::session::{
     Event, Instant, SendError, Session, SessionConfig, Stats, StreamSession,
 };
@@ -129,13 +128,7 @@ impl Link {
                     match udp_io::recv_coalesced(socket, scratch) {
                         Ok(r) => {
                             read += r.data.len().max(1);
-                            for datagram in r.datagrams() {
-                                session.handle_datagram(
-                                    now,
-                                    r.from,
-                                    Bytes::copy_from_slice(datagram),
-                                );
-                            }
+                            r.hand_to(session, now);
                         }
                         Err(e) if would_block(&e) => break,
                         // Interrupted, or one read that did not fit `scratch`: read on.

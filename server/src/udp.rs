@@ -78,8 +78,6 @@ pub(crate) struct UdpService {
     workers: u64,
     /// Buffers to receive many datagrams per system call; `None`: one per call.
     batch: Option<Box<RecvBatch>>,
-    /// The socket's own address, for the packet capture.
-    local: SocketAddr,
 }
 
 impl UdpService {
@@ -104,7 +102,6 @@ impl UdpService {
             info!("udp receive coalescing refused ({e}); one datagram per read");
         }
         Ok(Self {
-            local,
             socket,
             endpoint: Endpoint::new(config, random_key()?, random_key()?),
             sessions: IdMap::default(),
@@ -202,7 +199,8 @@ impl UdpService {
         shared: &Shared,
         touched: &mut Vec<u64>,
     ) {
-        shared.capture(|c| c.udp(from, self.local, Way::In, datagram));
+        let local = self.sender.local();
+        shared.capture(|c| c.udp(from, local, Way::In, datagram));
         let handshake = peek_connection_id(datagram) == Ok(0);
         if handshake && !shared.allow_handshake(from.ip(), now) {
             // Past the address's handshake rate: no answer, and nothing kept.

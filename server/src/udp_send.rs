@@ -26,6 +26,11 @@ impl UdpOutput {
         }
     }
 
+    /// The socket's own address (the packet capture's for this worker's datagrams, both ways).
+    pub(crate) fn local(&self) -> SocketAddr {
+        self.local
+    }
+
     /// Scratch room for one datagram (a handshake reply).
     pub(crate) fn scratch(&mut self) -> &mut [u8] {
         self.sender.scratch()

@@ -130,8 +130,8 @@ impl RecvBatch {
         }
         let len = (h.msg_len as usize).min(SLOT_LEN);
         let from = socket_addr(&self.addrs[i], h.msg_hdr.msg_namelen)?;
-        let control_len = written(h.msg_hdr.msg_controllen, self.controls[i].0.len());
-        let segment = segment_size(&self.controls[i].0[..control_len]);
+        let control = &self.controls[i];
+        let segment = segment_size(control, written(h.msg_hdr.msg_controllen, control.0.len()));
         Some(Received::new(
             from,
             &self.data[i * SLOT_LEN..i * SLOT_LEN + len],
@@ -154,28 +154,21 @@ mod tests {
         b.send_to(&[7u8; 1500], to).unwrap();
         a.send_to(b"three", to).unwrap();
         let mut batch = RecvBatch::new();
-        let mut got = Vec::new();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while got.len() < 3 {
-            assert!(std::time::Instant::now() < deadline, "only {got:?}");
-            match batch.recv(&server) {
-                Ok(n) => {
-                    for i in 0..n {
-                        let read = batch.get(i).unwrap();
-                        got.push((read.from, read.data.len()));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
-                Err(e) => panic!("{e}"),
+        let mut senders = Vec::new();
+        let (got, _) = super::super::tests::collect(3, |got| {
+            let n = batch.recv(&server)?;
+            for i in 0..n {
+                let read = batch.get(i).unwrap();
+                senders.push(read.from);
+                got.push(read.data.to_vec());
             }
-        }
+            Ok(n)
+        });
+        let (a, b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        assert_eq!(senders, vec![a, b, a]);
         assert_eq!(
-            got,
-            vec![
-                (a.local_addr().unwrap(), 3),
-                (b.local_addr().unwrap(), 1500),
-                (a.local_addr().unwrap(), 5)
-            ]
+            got.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![3, 1500, 5]
         );
         assert!(matches!(batch.recv(&server), Err(e) if e.kind() == io::ErrorKind::WouldBlock));
     }

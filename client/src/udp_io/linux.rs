@@ -144,7 +144,7 @@ pub fn recv_coalesced<'a>(socket: &UdpSocket, buf: &'a mut [u8]) -> io::Result<R
     }
     let from = socket_addr(&storage, header.msg_namelen)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "sender address not IP"))?;
-    let segment = segment_size(&control.0[..written(header.msg_controllen, control.0.len())]);
+    let segment = segment_size(&control, written(header.msg_controllen, control.0.len()));
     Ok(Received::new(from, &buf[..len.min(buf.len())], segment))
 }
 
@@ -158,19 +158,18 @@ pub(crate) fn written(controllen: impl Copy + TryInto<usize>, room: usize) -> us
     controllen.try_into().map_or(room, |n: usize| n.min(room))
 }
 
-/// The segment size a `UDP_GRO` control message among the `control` bytes the kernel wrote names,
-/// if there is one.
-pub(crate) fn segment_size(control: &[u8]) -> Option<usize> {
-    let mut aligned = Control([0; 64]);
-    let len = control.len().min(aligned.0.len());
-    aligned.0[..len].copy_from_slice(&control[..len]);
-    // SAFETY: all-zero bytes are a valid `msghdr`; it names only `aligned`, with its length, and
-    // the CMSG macros walk no further than that length. Each header read lies inside the buffer
-    // (CMSG_FIRSTHDR and CMSG_NXTHDR return null otherwise), and the `int` read after it is
-    // inside too when `cmsg_len` says the header carries one.
+/// The segment size a `UDP_GRO` control message among the first `len` bytes of `control` (what the
+/// kernel wrote) names, if there is one.
+pub(crate) fn segment_size(control: &Control, len: usize) -> Option<usize> {
+    let len = len.min(control.0.len());
+    // SAFETY: all-zero bytes are a valid `msghdr`; it names only `control` (aligned as the
+    // kernel's headers are), with at most its length, and the CMSG macros walk no further than
+    // that length and only read. Each header read lies inside the buffer (CMSG_FIRSTHDR and
+    // CMSG_NXTHDR return null otherwise), and the `int` read after it is inside too when
+    // `cmsg_len` says the header carries one.
     unsafe {
         let mut header: libc::msghdr = mem::zeroed();
-        header.msg_control = aligned.0.as_mut_ptr().cast();
+        header.msg_control = control.0.as_ptr().cast_mut().cast();
         header.msg_controllen = len as _;
         let mut c = libc::CMSG_FIRSTHDR(&raw const header);
         while !c.is_null() {

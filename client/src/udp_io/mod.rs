@@ -9,12 +9,14 @@
 //! which [`Received::datagrams`] splits again. Where the kernel offers neither, both fall back to
 //! one datagram per call, and a peer sees ordinary datagrams either way.
 //!
-//! This module does not know the protocol: it moves datagrams, whatever the session put in them.
+//! This module does not read what the datagrams say: it moves them, whatever the session put in
+//! them, and hands what it read to a session ([`Received::hand_to`]).
 
 use std::io;
 use std::net::SocketAddr;
 
-use framewire_protocol::session::Transmit;
+use bytes::Bytes;
+use framewire_protocol::session::{Instant, Session, Transmit};
 use framewire_protocol::wire::MAX_DATAGRAM_SIZE;
 use log::{debug, info};
 use mio::net::UdpSocket;
@@ -68,6 +70,14 @@ impl<'a> Received<'a> {
         let size = self.segment.unwrap_or(self.data.len()).max(1);
         let empty = self.data.is_empty().then_some(self.data);
         self.data.chunks(size).chain(empty)
+    }
+
+    /// Hands each datagram of the read to `session` as received at `now`, each in a buffer of its
+    /// own (the session keeps parts of it).
+    pub fn hand_to(&self, session: &mut Session, now: Instant) {
+        for datagram in self.datagrams() {
+            session.handle_datagram(now, self.from, Bytes::copy_from_slice(datagram));
+        }
     }
 }
 

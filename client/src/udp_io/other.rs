@@ -91,8 +91,6 @@ impl RecvBatch {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
-
     use super::*;
 
     #[test]
@@ -109,35 +107,25 @@ mod tests {
         }
         let mut buf = vec![0u8; 65_536];
         let mut batch = RecvBatch::new();
-        let mut got = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while got.len() < 3 {
-            assert!(Instant::now() < deadline, "only {got:?}");
+        let sender = s.local_addr().unwrap();
+        let (got, _) = super::super::tests::collect(3, |got| {
             // Alternate the two ways of reading: each read is one datagram.
-            let read = if got.len() % 2 == 0 {
-                recv_coalesced(&r, &mut buf).map(|r| {
-                    (
-                        r.from,
-                        r.datagrams().map(<[u8]>::to_vec).collect::<Vec<_>>(),
-                    )
-                })
+            let (from, datagrams) = if got.len() % 2 == 0 {
+                let r = recv_coalesced(&r, &mut buf)?;
+                (
+                    r.from,
+                    r.datagrams().map(<[u8]>::to_vec).collect::<Vec<_>>(),
+                )
             } else {
-                batch.recv(&r).map(|n| {
-                    assert_eq!(n, 1);
-                    let r = batch.get(0).unwrap();
-                    (r.from, r.datagrams().map(<[u8]>::to_vec).collect())
-                })
+                assert_eq!(batch.recv(&r)?, 1);
+                let r = batch.get(0).unwrap();
+                (r.from, r.datagrams().map(<[u8]>::to_vec).collect())
             };
-            match read {
-                Ok((from, datagrams)) => {
-                    assert_eq!(from, s.local_addr().unwrap());
-                    assert_eq!(datagrams.len(), 1);
-                    got.extend(datagrams);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
-                Err(e) => panic!("{e}"),
-            }
-        }
+            assert_eq!(from, sender);
+            assert_eq!(datagrams.len(), 1);
+            got.extend(datagrams);
+            Ok(1)
+        });
         assert_eq!(got, vec![b"one".to_vec(), b"two!".to_vec(), Vec::new()]);
     }
 }

@@ -5,7 +5,7 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use framewire_client::udp_io::{self, UdpSender};
 use framewire_protocol::session::{self, Event, Session, SessionConfig};
 use framewire_protocol::wire::{Data, Frame, FrameBody, Publish, Subscribe, Text};
@@ -45,12 +45,7 @@ impl Client {
         let t = session_time(nanos);
         loop {
             match udp_io::recv_coalesced(&self.socket, chunk) {
-                Ok(r) => {
-                    for datagram in r.datagrams() {
-                        self.session
-                            .handle_datagram(t, r.from, Bytes::copy_from_slice(datagram));
-                    }
-                }
+                Ok(r) => r.hand_to(&mut self.session, t),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -176,10 +171,7 @@ fn connect(
         }
         c.flush(t, sender)?;
         if let Ok(r) = udp_io::recv_coalesced(&c.socket, &mut chunk) {
-            for datagram in r.datagrams() {
-                c.session
-                    .handle_datagram(now(shared), r.from, Bytes::copy_from_slice(datagram));
-            }
+            r.hand_to(&mut c.session, now(shared));
         }
         while let Some(e) = c.session.poll_event() {
             match e {
