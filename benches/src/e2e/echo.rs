@@ -199,12 +199,8 @@ struct Sample {
     p50_us: f64,
     p99_us: f64,
     cpu_us_per_msg: f64,
-    /// The share of its core the load generator used while measuring (1.0: all of it).
-    generator_busy: f64,
-    /// How often per second the server went to sleep while measuring.
-    server_sleeps: f64,
-    /// How often per second the load generator went to sleep while measuring.
-    generator_sleeps: f64,
+    /// What the server and the generator did while the generator measured.
+    window: Window,
 }
 
 fn field(json: &str, name: &str) -> Option<f64> {
@@ -242,9 +238,7 @@ fn run_one(system: System, w: &Workload, seconds: f64) -> io::Result<Sample> {
         p50_us: get("p50_us")?,
         p99_us: get("p99_us")?,
         cpu_us_per_msg: cpu.as_secs_f64() * 1e6 / (msgs_per_s * total).max(1.0),
-        generator_busy: window.generator_busy,
-        server_sleeps: window.server_sleeps,
-        generator_sleeps: window.generator_sleeps,
+        window,
     })
 }
 
@@ -255,7 +249,7 @@ fn warm_up(seconds: f64) -> f64 {
 
 /// What the two processes did over the generator's measured window, sampled from /proc a tenth of a
 /// second inside each end of it (NaN where /proc cannot be read).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Window {
     /// The share of one core the generator used: near 100 %, the row measures the generator as much
     /// as the server.
@@ -362,9 +356,11 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
                     p50_us: m(|x| x.p50_us),
                     p99_us: m(|x| x.p99_us),
                     cpu_us_per_msg: m(|x| x.cpu_us_per_msg),
-                    generator_busy: m(|x| x.generator_busy),
-                    server_sleeps: m(|x| x.server_sleeps),
-                    generator_sleeps: m(|x| x.generator_sleeps),
+                    window: Window {
+                        generator_busy: m(|x| x.window.generator_busy),
+                        server_sleeps: m(|x| x.window.server_sleeps),
+                        generator_sleeps: m(|x| x.window.generator_sleeps),
+                    },
                 }
             })
             .collect();
@@ -393,8 +389,8 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
                 format!("{:.0}", x.p50_us),
                 format!("{:.0}", x.p99_us),
                 format!("{:.2}", x.cpu_us_per_msg),
-                percent(x.generator_busy),
-                sleeps(x.server_sleeps, x.generator_sleeps),
+                percent(x.window.generator_busy),
+                sleeps(x.window.server_sleeps, x.window.generator_sleeps),
                 ratio_with_range(ours.msgs_per_s, x.msgs_per_s, ratio_range),
                 ratio_with_range(ours.p99_us, x.p99_us, p99_ratio_range),
             ]);
@@ -409,9 +405,9 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
                 x.p50_us,
                 x.p99_us,
                 x.cpu_us_per_msg,
-                json_number(x.generator_busy),
-                json_number(x.server_sleeps),
-                json_number(x.generator_sleeps),
+                json_number(x.window.generator_busy),
+                json_number(x.window.server_sleeps),
+                json_number(x.window.generator_sleeps),
                 ours.msgs_per_s / x.msgs_per_s,
                 ratio_range.0,
                 ratio_range.1,
@@ -446,8 +442,8 @@ fn measure_rounds(
                 x.p50_us,
                 x.p99_us,
                 x.cpu_us_per_msg,
-                percent(x.generator_busy),
-                sleeps(x.server_sleeps, x.generator_sleeps)
+                percent(x.window.generator_busy),
+                sleeps(x.window.server_sleeps, x.window.generator_sleeps)
             );
             samples[i].push(x);
         }
