@@ -113,6 +113,9 @@ pub(crate) fn subscribe(target: &Target, filter: &str, count: Option<u64>) -> Re
     let mut c = connect(target)?;
     c.subscribe(filter)
         .doing(format!("subscribe to {filter}"))?;
+    // On stderr, so that stdout stays the payloads alone: a script can wait for this line before
+    // it publishes.
+    eprintln!("subscribed to {filter}");
     let mut out = std::io::stdout().lock();
     let mut got = 0u64;
     while count.is_none_or(|n| got < n) {

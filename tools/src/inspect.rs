@@ -123,6 +123,12 @@ fn describe(record: &Record) -> String {
         Seen::Skipped(n) => format!("skipped {n} B looking for a frame"),
         Seen::Gap(n) => format!("{n} B missing from the capture"),
         Seen::End => "end of stream (FIN)".to_string(),
+        Seen::Run {
+            datagrams,
+            segment_len,
+        } => format!(
+            "one packet holding {datagrams} datagrams of {segment_len} B (sent in one call: segmentation offload)"
+        ),
     }
 }
 
@@ -166,6 +172,13 @@ fn summary_text(inspection: &Inspection) -> String {
         "{} bad frames, {} bytes skipped, {} bytes missing",
         s.bad_frames, s.skipped_bytes, s.missing_bytes
     );
+    if s.runs > 0 {
+        let _ = writeln!(
+            out,
+            "{} UDP packets each held a run of datagrams sent in one call, split into them",
+            s.runs
+        );
+    }
     out
 }
 
@@ -221,6 +234,15 @@ fn record_json(r: &Record) -> String {
             let _ = write!(out, "\"missing\":{n}");
         }
         Seen::End => out.push_str("\"end\":true"),
+        Seen::Run {
+            datagrams,
+            segment_len,
+        } => {
+            let _ = write!(
+                out,
+                "\"run\":{{\"datagrams\":{datagrams},\"segment_len\":{segment_len}}}"
+            );
+        }
     }
     out.push('}');
     out
@@ -250,7 +272,7 @@ fn json_tail(inspection: &Inspection, damaged: Option<&str>) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "],\"summary\":{{\"packets\":{},\"cut_packets\":{},\"other_packets\":{},\"undecodable_packets\":{},\"connections\":{},\"frames\":{{{}}},\"bad_frames\":{},\"skipped_bytes\":{},\"missing_bytes\":{},\"damaged\":{}}}}}",
+        "],\"summary\":{{\"packets\":{},\"cut_packets\":{},\"other_packets\":{},\"undecodable_packets\":{},\"connections\":{},\"frames\":{{{}}},\"bad_frames\":{},\"skipped_bytes\":{},\"missing_bytes\":{},\"runs\":{},\"damaged\":{}}}}}",
         s.packets,
         s.cut_packets,
         s.other_packets,
@@ -260,6 +282,7 @@ fn json_tail(inspection: &Inspection, damaged: Option<&str>) -> String {
         s.bad_frames,
         s.skipped_bytes,
         s.missing_bytes,
+        s.runs,
         damaged.map_or_else(|| "null".to_string(), json_string)
     );
     out

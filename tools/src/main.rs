@@ -64,7 +64,8 @@ enum Command {
         #[arg(long)]
         retain: bool,
     },
-    /// Subscribe and print each message's payload on a line of its own.
+    /// Subscribe and print each message's payload on a line of its own (and, on stderr, a line
+    /// once the server has confirmed the subscription).
     Sub {
         /// The topic filter (`+` one level, `#` the rest).
         topic: String,

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use framewire_tools::capture::{Carrier, DataLink, Inspection, Inspector, read_capture};
+use framewire_tools::capture::{
+    Carrier, DataLink, Direction, Inspection, Inspector, Seen, read_capture,
+};
 
 fn inspect(name: &str) -> (DataLink, Inspection) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -74,4 +76,67 @@ fn tcpdump_on_the_loopback_interface() {
 #[test]
 fn tcpdump_on_any_interface() {
     check("any.pcap", DataLink::LINUX_SLL2);
+}
+
+/// `fixtures/record-session.sh`: the project's clients and server on loopback, each sending runs
+/// of same-size datagrams in one call (`UDP_SEGMENT`). tcpdump on the sending host records a run as
+/// one UDP packet; every such packet must split into datagrams that each verify.
+#[test]
+fn tcpdump_of_datagram_runs_sent_in_one_call() {
+    let (link, inspection) = inspect("offload.pcap");
+    assert_eq!(link, DataLink::ETHERNET);
+    let s = &inspection.summary;
+    assert_eq!(
+        (s.bad_frames, s.skipped_bytes, s.missing_bytes, s.runs),
+        (0, 0, 0, 12),
+        "{s:?}"
+    );
+    let runs = |direction| {
+        inspection
+            .records
+            .iter()
+            .filter(|r| r.direction == direction)
+            .filter_map(|r| match r.what {
+                Seen::Run {
+                    datagrams,
+                    segment_len,
+                } => Some((datagrams, segment_len)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    // Both ends send runs: the clients their publishes and requests (each reliable message alone
+    // in flight goes twice), the server its answers.
+    let (to_server, to_client) = (runs(Direction::ToServer), runs(Direction::ToClient));
+    assert!(!to_server.is_empty() && !to_client.is_empty());
+    assert!(
+        to_server
+            .iter()
+            .chain(&to_client)
+            .all(|&(n, len)| n >= 2 && len > 20),
+        "{to_server:?} {to_client:?}"
+    );
+    let carriers: Vec<Carrier> = inspection.connections.iter().map(|c| c.carrier).collect();
+    assert_eq!(
+        carriers.iter().filter(|&&c| c == Carrier::Tcp).count(),
+        2,
+        "{carriers:?}"
+    );
+    assert_eq!(carriers.len(), 6);
+    let expected: BTreeMap<String, u64> = [
+        ("Hello", 10),
+        ("Challenge", 4),
+        ("Welcome", 6),
+        ("Subscribe", 3),
+        ("Publish", 3),
+        ("Message", 6),
+        ("Request", 8),
+        ("Response", 14),
+        ("Close", 6),
+        ("CloseAck", 6),
+    ]
+    .into_iter()
+    .map(|(k, n)| (k.to_string(), n))
+    .collect();
+    assert_eq!(s.frames_by_kind, expected);
 }

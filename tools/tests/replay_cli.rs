@@ -11,8 +11,13 @@ use framewire_server::ServerConfig;
 use framewire_tests::TestServer;
 
 fn fixture() -> String {
+    fixture_named("lo.pcap")
+}
+
+fn fixture_named(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/lo.pcap")
+        .join("tests/fixtures")
+        .join(name)
         .display()
         .to_string()
 }
@@ -34,6 +39,31 @@ fn a_fresh_server_answers_as_captured() {
     assert!(!out.contains("differences:"), "{out}");
     // Not a terminal: no progress bar.
     assert!(err.is_empty(), "{err}");
+}
+
+/// A tcpdump capture whose UDP packets each hold a run of datagrams (sent in one call): each is
+/// split and replayed, TCP and UDP sessions alike, with no difference.
+#[test]
+fn a_capture_of_datagram_runs_replays_with_no_difference() {
+    let server = TestServer::start_one_port(&ServerConfig::default());
+    let target = server.addr().to_string();
+    let capture = fixture_named("offload.pcap");
+    let (code, out, err) = framewire(&["replay", &capture, "--target", &target, "--max"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("replayed 6 sessions"), "{out}");
+    assert!(out.contains("frames sent: 8 (0 not sent"), "{out}");
+    assert!(
+        out.contains("18 expected, 18 matched, 0 mismatched, 0 missing, 0 unexpected"),
+        "{out}"
+    );
+    let (code, text, _) = framewire(&["inspect", &capture]);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains("one packet holding 2 datagrams of "),
+        "{text}"
+    );
+    assert!(text.contains("0 bad frames"), "{text}");
+    assert!(text.contains("12 UDP packets each held a run"), "{text}");
 }
 
 #[test]

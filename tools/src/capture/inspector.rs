@@ -1,5 +1,6 @@
 //! A whole capture, connection by connection: which packets are framewire's (by port), each TCP
-//! direction reassembled and cut into frames, each UDP datagram opened, and a tally of it all.
+//! direction reassembled and cut into frames, each UDP datagram opened (a packet holding a run of
+//! them split first), and a tally of it all.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -10,7 +11,7 @@ use framewire_protocol::wire::{Datagram, Frame, FrameBody};
 
 use super::{
     CapturedPacket, FrameScanner, NotASegment, ScanEvent, StreamPiece, TcpReassembler, Transport,
-    decode_packet,
+    decode_packet, split_run,
 };
 
 /// Out-of-order bytes held per TCP direction before a hole is given up.
@@ -79,6 +80,14 @@ pub enum Seen {
     Gap(u64),
     /// The sender closed its side of the TCP connection (a FIN): it will send nothing more.
     End,
+    /// One UDP packet held a run of datagrams sent in one call (segmentation offload, as a capture
+    /// on the sending host records it): the datagrams' frames follow this record.
+    Run {
+        /// How many datagrams.
+        datagrams: usize,
+        /// The length of each but the last (the last may be shorter).
+        segment_len: usize,
+    },
 }
 
 /// Counts over the whole capture.
@@ -100,6 +109,8 @@ pub struct Summary {
     pub skipped_bytes: u64,
     /// Bytes the capture missed.
     pub missing_bytes: u64,
+    /// UDP packets that each held a run of datagrams (segmentation offload), split into them.
+    pub runs: u64,
 }
 
 /// The result of inspecting a capture.
@@ -352,18 +363,36 @@ impl Inspector {
                 from_start: true,
             });
         }
-        match Datagram::parse(Bytes::copy_from_slice(payload)) {
-            Ok(datagram) => {
-                for body in datagram.frames() {
-                    let wire_len = body.len();
-                    let what = match Frame::parse(body) {
-                        Ok(frame) => Seen::Frame { frame, wire_len },
-                        Err(e) => Seen::Bad(e.to_string()),
-                    };
-                    self.record(index, direction, what);
+        let payload = Bytes::copy_from_slice(payload);
+        match Datagram::parse(payload.clone()) {
+            Ok(datagram) => self.datagram_frames(index, direction, &datagram),
+            Err(e) => match split_run(&payload) {
+                Some(run) => {
+                    self.record(
+                        index,
+                        direction,
+                        Seen::Run {
+                            datagrams: run.datagrams.len(),
+                            segment_len: run.segment_len,
+                        },
+                    );
+                    for datagram in &run.datagrams {
+                        self.datagram_frames(index, direction, datagram);
+                    }
                 }
-            }
-            Err(e) => self.record(index, direction, Seen::Bad(format!("datagram: {e}"))),
+                None => self.record(index, direction, Seen::Bad(format!("datagram: {e}"))),
+            },
+        }
+    }
+
+    fn datagram_frames(&mut self, index: usize, direction: Direction, datagram: &Datagram) {
+        for body in datagram.frames() {
+            let wire_len = body.len();
+            let what = match Frame::parse(body) {
+                Ok(frame) => Seen::Frame { frame, wire_len },
+                Err(e) => Seen::Bad(e.to_string()),
+            };
+            self.record(index, direction, what);
         }
     }
 
@@ -382,6 +411,7 @@ impl Inspector {
             Seen::Bad(_) => summary.bad_frames += 1,
             Seen::Skipped(n) => summary.skipped_bytes += n,
             Seen::Gap(n) => summary.missing_bytes += n,
+            Seen::Run { .. } => summary.runs += 1,
             Seen::End => {}
         }
         self.out.records.push(Record {

@@ -7,17 +7,20 @@
 //! length in bounds, the version, a matching CRC, a body that parses).
 //!
 //! [`read_capture`] and [`PacketReader`] read pcap and pcapng files and [`decode_packet`] finds
-//! each packet's TCP or UDP segment; [`Inspector`] puts it all together, connection by
+//! each packet's TCP or UDP segment, and [`split_run`] opens a UDP packet that holds a run of
+//! datagrams sent in one call (segmentation offload); [`Inspector`] puts it all together, connection by
 //! connection, and [`inspect_capture`] runs it over a whole file ([`scan_capture`] hands the
 //! records on as they are made). Nothing here touches the file system or the network: the caller
 //! hands the file's bytes in.
 
+mod coalesced;
 mod file;
 mod frame_scanner;
 mod inspector;
 mod packet;
 mod tcp_reassembly;
 
+pub use coalesced::{Run, split_run};
 pub use file::{Capture, CaptureError, CapturedPacket, PacketReader, read_capture};
 pub use frame_scanner::{FrameScanner, ScanEvent};
 pub use inspector::{
