@@ -1,6 +1,8 @@
 -- Wireshark / tshark dissector for framewire (docs/PROTOCOL.md): TCP stream frames (section 2.1)
 -- and UDP datagrams (section 2.2) on port 7400, each frame's header (section 3.1) and, for the
--- hub kinds that carry one, the topic, filter, target, service or queue name.
+-- hub kinds that carry one, the topic, filter, target, service or queue name. A UDP packet that
+-- holds a run of datagrams sent in one call (segmentation offload, as tcpdump records it on the
+-- sending host) is split into its datagrams, each shown on its own.
 --
 --   tshark -X lua_script:tools/wireshark/framewire.lua -r capture.pcap -V
 --   wireshark -X lua_script:tools/wireshark/framewire.lua capture.pcapng
@@ -43,6 +45,8 @@ f.flags = ProtoField.uint8("framewire.flags", "Flags", base.HEX)
 f.channel = ProtoField.uint8("framewire.channel", "Channel", base.DEC)
 f.seq = ProtoField.uint32("framewire.seq", "Sequence", base.DEC)
 f.name = ProtoField.string("framewire.name", "Name")
+f.run_datagrams = ProtoField.uint32("framewire.run.datagrams", "Datagrams in the packet", base.DEC)
+f.segment_len = ProtoField.uint32("framewire.run.segment_len", "Segment length", base.DEC)
 
 fw.prefs.port = Pref.uint("Port", 7400, "The server's TCP and UDP port")
 
@@ -109,12 +113,115 @@ local function dissect_tcp(tvb, pinfo, tree)
   return tvb:len()
 end
 
-local function dissect_udp(tvb, pinfo, tree)
-  if tvb:len() < 20 or tvb(0, 2):uint() ~= 0x4657 then
-    return 0
+-- CRC-32 (IEEE, as zlib), for telling one datagram from a run of them. LuaBitOp's results are
+-- signed: `u32` makes them comparable with a field's value.
+local CRC_TABLE = {}
+for i = 0, 255 do
+  local c = i
+  for _ = 1, 8 do
+    if bit.band(c, 1) ~= 0 then
+      c = bit.bxor(bit.rshift(c, 1), 0xEDB88320)
+    else
+      c = bit.rshift(c, 1)
+    end
   end
-  pinfo.cols.protocol = "framewire"
-  local sub = tree:add(fw, tvb(), "framewire datagram")
+  CRC_TABLE[i] = c
+end
+
+local function u32(x)
+  if x < 0 then
+    return x + 4294967296
+  end
+  return x
+end
+
+-- The CRC state `crc` (start with 0xFFFFFFFF) advanced over bytes [from, to) of ByteArray `b`.
+local function crc_update(crc, b, from, to)
+  for i = from, to - 1 do
+    crc = bit.bxor(CRC_TABLE[bit.band(bit.bxor(crc, b:get_index(i)), 0xFF)], bit.rshift(crc, 8))
+  end
+  return crc
+end
+
+local function crc_final(crc)
+  return u32(bit.bxor(crc, 0xFFFFFFFF))
+end
+
+local function be32(b, at)
+  return ((b:get_index(at) * 256 + b:get_index(at + 1)) * 256 + b:get_index(at + 2)) * 256
+    + b:get_index(at + 3)
+end
+
+local function header_len(b, from)
+  if bit.band(b:get_index(from + 3), 1) ~= 0 then
+    return 30
+  end
+  return 16
+end
+
+-- Whether bytes [from, to) of `b` are one whole datagram: magic, version, CRC, and frame lengths
+-- that tile the rest (section 2.2).
+local function verifies(b, from, to)
+  if to - from < 20 or b:get_index(from) ~= 0x46 or b:get_index(from + 1) ~= 0x57
+      or b:get_index(from + 2) ~= 1 then
+    return false
+  end
+  local at = from + header_len(b, from)
+  local last = to - 4
+  if at > last or crc_final(crc_update(0xFFFFFFFF, b, from, last)) ~= be32(b, last) then
+    return false
+  end
+  while at < last do
+    if at + 2 > last then
+      return false
+    end
+    local len = b:get_index(at) * 256 + b:get_index(at + 1)
+    if len == 0 or at + 2 + len > last then
+      return false
+    end
+    at = at + 2 + len
+  end
+  return true
+end
+
+-- A packet that holds a run of datagrams sent in one call (segmentation offload, as a capture on
+-- the sending host records it): the first datagram's length, found where the four bytes after a
+-- frame are the CRC of everything before them, if every piece of that length (the last may be
+-- shorter) is a whole datagram; nil otherwise. Only the first CRC match is tried.
+local function run_segment_len(b)
+  local total = b:len()
+  if total < 40 or b:get_index(0) ~= 0x46 or b:get_index(1) ~= 0x57 then
+    return nil
+  end
+  local at = header_len(b, 0)
+  local crc = crc_update(0xFFFFFFFF, b, 0, at)
+  while at + 4 < total do
+    if crc_final(crc) == be32(b, at) then
+      local segment = at + 4
+      local from = 0
+      while from < total do
+        local to = math.min(from + segment, total)
+        if not verifies(b, from, to) then
+          return nil
+        end
+        from = to
+      end
+      return segment
+    end
+    local len = b:get_index(at) * 256 + b:get_index(at + 1)
+    if len == 0 or at + 2 + len + 4 > total then
+      return nil
+    end
+    crc = crc_update(crc, b, at, at + 2 + len)
+    at = at + 2 + len
+  end
+  return nil
+end
+
+-- One datagram in `tvb` under `tree`: its header fields and frames; appends the frames' kind names
+-- to `names`.
+local function datagram(tvb, tree, label, names)
+  local sub = tree:add(fw, tvb(), label)
   sub:add(f.magic, tvb(0, 2))
   sub:add(f.version, tvb(2, 1))
   local dflags = sub:add(f.dflags, tvb(3, 1))
@@ -129,7 +236,7 @@ local function dissect_udp(tvb, pinfo, tree)
     sub:add(f.ack_bits, tvb(22, 8))
     at = 30
   end
-  local names = {}
+  local count = #names
   local last = tvb:len() - 4
   while at + 2 <= last do
     local len = tvb(at, 2):uint()
@@ -142,8 +249,37 @@ local function dissect_udp(tvb, pinfo, tree)
     at = at + 2 + len
   end
   sub:add(f.crc, tvb(last, 4))
-  if #names == 0 then
+  if #names == count then
     table.insert(names, "ack")
+  end
+end
+
+local function dissect_udp(tvb, pinfo, tree)
+  if tvb:len() < 20 or tvb(0, 2):uint() ~= 0x4657 then
+    return 0
+  end
+  pinfo.cols.protocol = "framewire"
+  local names = {}
+  local b = tvb:bytes()
+  local segment = not verifies(b, 0, b:len()) and run_segment_len(b)
+  if segment then
+    local count = math.ceil(tvb:len() / segment)
+    local run = tree:add(fw, tvb(), string.format(
+      "framewire run: %d datagrams of %d B in one packet (sent in one call: segmentation offload)",
+      count, segment))
+    run:add(f.run_datagrams, tvb(), count)
+    run:add(f.segment_len, tvb(), segment)
+    local from = 0
+    local i = 1
+    while from < tvb:len() do
+      local len = math.min(segment, tvb:len() - from)
+      datagram(tvb(from, len):tvb(), run,
+        string.format("framewire datagram %d of %d", i, count), names)
+      from = from + len
+      i = i + 1
+    end
+  else
+    datagram(tvb, tree, "framewire datagram", names)
   end
   pinfo.cols.info:set("framewire: " .. table.concat(names, ", "))
   return tvb:len()
