@@ -414,6 +414,7 @@ impl Connection {
             Ok(()) => Ok(()),
             Err(SendError::QueueFull) => Err(ClientError::Backpressure),
             Err(SendError::Closed) => Err(ClientError::NotConnected),
+            Err(SendError::TooLarge { len, max }) => Err(ClientError::TooLarge { len, max }),
             Err(e) => Err(ClientError::Invalid(e.to_string())),
         }
     }

@@ -33,6 +33,14 @@ pub enum ClientError {
     NotConnected,
     /// The operation was refused before sending: a name or payload that cannot be encoded.
     Invalid(String),
+    /// The operation was refused before sending: its frame (`len` bytes, docs/PROTOCOL.md section
+    /// 2.1) is above the frame length the server agreed (`max`). The connection goes on.
+    TooLarge {
+        /// The frame's length.
+        len: usize,
+        /// The agreed limit.
+        max: usize,
+    },
 }
 
 impl fmt::Display for ClientError {
@@ -47,6 +55,10 @@ impl fmt::Display for ClientError {
             Self::Backpressure => f.write_str("send queue full (backpressure)"),
             Self::NotConnected => f.write_str("not connected"),
             Self::Invalid(why) => write!(f, "invalid: {why}"),
+            Self::TooLarge { len, max } => write!(
+                f,
+                "a frame of {len} bytes is above the server's agreed limit of {max}"
+            ),
         }
     }
 }

@@ -10,7 +10,7 @@ use mio::net::TcpStream;
 
 use crate::capture::Way;
 use crate::counters::Counters;
-use crate::hub::{ClientId, Delivery, Hub};
+use crate::hub::{ClientId, Delivery, Hub, oversized_answer};
 use crate::shared::Shared;
 use crate::timer_wheel::TimerHandle;
 
@@ -227,6 +227,15 @@ impl Connection {
             }
             Ok(()) => {}
             Err(SendError::Closed) => shared.hub().count_dropped(me, 1),
+            Err(SendError::TooLarge { len, max }) => {
+                debug!("{}: a frame of {len} B is above its limit {max}", self.peer);
+                match delivery.too_large(len, max) {
+                    Some(refusal) => {
+                        let _ = self.session.send(&refusal, now);
+                    }
+                    None => shared.hub().count_dropped(me, 1),
+                }
+            }
             Err(SendError::QueueFull) => {
                 info!(
                     "{}: output full: closing a peer that does not read",
@@ -254,6 +263,10 @@ impl Connection {
                 Event::Frame(frame) => {
                     let kind = self.session.channel_kind(frame.channel);
                     hub.handle_frame(now, me, frame, kind);
+                }
+                Event::Oversized(refused) => {
+                    info!("{}: refused {refused:?}", self.peer);
+                    let _ = self.session.send(&oversized_answer(&refused), now);
                 }
                 Event::Closed {
                     reason,

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use framewire_protocol::wire::{MAX_FRAME_LEN_CEILING, MIN_FRAME_LEN};
+use framewire_protocol::wire::{MAX_FRAME_LEN_CEILING, MIN_AGREED_FRAME_LEN};
 
 use crate::config::ServerConfig;
 
@@ -113,11 +113,11 @@ pub(crate) const SETTINGS: &[Setting] = &[
     Setting {
         key: "max_frame_len",
         value: "BYTES",
-        help: "largest frame accepted (default 65536)",
+        help: "largest frame accepted and sent, agreed with each client (512 to 16777216, default 65536)",
         set: |c, v| {
             c.max_frame_len = number(
                 v,
-                u64::from(MIN_FRAME_LEN),
+                u64::from(MIN_AGREED_FRAME_LEN),
                 u64::from(MAX_FRAME_LEN_CEILING),
             )?;
             Ok(())

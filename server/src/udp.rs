@@ -15,14 +15,14 @@ use framewire_protocol::session::{
     Closer, Endpoint, EndpointConfig, Event, Instant, Outcome, Refusal, SendError, Session,
     SessionConfig,
 };
-use framewire_protocol::wire::{Hello, Reason, Text, peek_connection_id};
+use framewire_protocol::wire::{FrameBody, Hello, Reason, Text, peek_connection_id};
 use log::{debug, info, warn};
 use mio::net::UdpSocket;
 
 use crate::capture::Way;
 use crate::config::UdpOffload;
 use crate::counters::Counters;
-use crate::hub::{ClientId, Delivery, Hub};
+use crate::hub::{ClientId, Delivery, Hub, oversized_answer};
 use crate::id_map::IdMap;
 use crate::shared::{Inbound, Shared};
 use crate::timer_wheel::TimerHandle;
@@ -332,6 +332,13 @@ impl UdpService {
             return;
         };
         let me = ClientId::Udp(id);
+        // A Response is kept (a cheap copy) so that one too large can be answered with a refusal.
+        let response = match &delivery {
+            Delivery::Frame(f) if matches!(f.body, FrameBody::Response(_)) => {
+                Some(delivery.clone())
+            }
+            _ => None,
+        };
         let sent = match delivery {
             Delivery::Frame(frame) => session.send(frame),
             Delivery::Shared(frame) => session.send_shared(&frame),
@@ -344,6 +351,15 @@ impl UdpService {
         match sent {
             Ok(()) => {}
             Err(SendError::Closed) => shared.hub().count_dropped(me, 1),
+            Err(SendError::TooLarge { len, max }) => {
+                debug!("udp session {id}: a frame of {len} B is above its limit {max}");
+                match response.and_then(|r| r.too_large(len, max)) {
+                    Some(refusal) => {
+                        let _ = session.send(refusal);
+                    }
+                    None => shared.hub().count_dropped(me, 1),
+                }
+            }
             Err(SendError::QueueFull) => {
                 info!("udp session {id}: send queue full; closing a peer that does not keep up");
                 let mut hub = shared.hub();
@@ -366,6 +382,10 @@ impl UdpService {
                 Event::Frame(frame) => {
                     let kind = peer.session.channel_kind(frame.channel);
                     hub.handle_frame(now, ClientId::Udp(id), frame, kind);
+                }
+                Event::Oversized(refused) => {
+                    info!("udp session {id}: refused {refused:?}");
+                    let _ = peer.session.send(oversized_answer(&refused));
                 }
                 Event::Closed {
                     reason,

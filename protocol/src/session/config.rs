@@ -6,7 +6,7 @@ use core::time::Duration;
 
 use crate::wire::{
     ACK_BLOCK_LEN, CRC_LEN, ChannelKind, DEFAULT_DATAGRAM_SIZE, FRAME_LEN_PREFIX, HelloOptions,
-    MAX_DATAGRAM_SIZE, PACKET_HEADER_LEN,
+    MAX_DATAGRAM_SIZE, MAX_FRAME_LEN_CEILING, MIN_AGREED_FRAME_LEN, PACKET_HEADER_LEN,
 };
 
 use super::outbox::FRAGMENT_HEAD_LEN;
@@ -16,7 +16,9 @@ use super::outbox::FRAGMENT_HEAD_LEN;
 pub struct SessionConfig {
     /// The largest datagram sent (UDP payload bytes). Default 1200.
     pub datagram_size: usize,
-    /// The largest message (encoded frame body) accepted for sending or reassembly. Default 64 KiB.
+    /// The largest frame length (a message's frame body without SEQ, plus 5: its `length` as a
+    /// stream frame) this side offers in its handshake; the session then sends and accepts frames
+    /// up to the limit both sides agreed (the smaller offer). Default 64 KiB.
     pub max_message_len: usize,
     /// Channel kinds by channel number; channel 0 and channels beyond the list are
     /// reliable-ordered. Default: 0 reliable-ordered, 1 reliable-unordered,
@@ -117,6 +119,14 @@ impl SessionConfig {
             - ACK_BLOCK_LEN
             - CRC_LEN
             - FRAME_LEN_PREFIX
+    }
+
+    /// The largest frame length (docs/PROTOCOL.md section 2.1: a frame body without SEQ, plus 5)
+    /// this side offers in its handshake: its `max_message_len`, within the protocol's bounds.
+    pub fn frame_limit(&self) -> u32 {
+        u32::try_from(self.max_message_len)
+            .unwrap_or(u32::MAX)
+            .clamp(MIN_AGREED_FRAME_LEN, MAX_FRAME_LEN_CEILING)
     }
 
     /// The most fragments a message of `max_message_len` needs; the receiver refuses more.

@@ -20,7 +20,9 @@ use siphasher::sip::SipHasher24;
 use super::config::SessionConfig;
 use super::cookie::{CookieError, CookieJar};
 use super::engine::Session;
-use super::terms::{Admission, Admit, agree, millis, refusal_reject, version_reject};
+use super::terms::{
+    Admission, Admit, agree, agree_frame_len, millis, refusal_reject, version_reject,
+};
 use super::time::Instant;
 use crate::wire::{
     Challenge, ChannelKind, Datagram, DatagramBuilder, Frame, FrameBody, Hello, MIN_HELLO_DATAGRAM,
@@ -290,18 +292,21 @@ impl Endpoint {
             channels.extend(kinds);
             config.channels = channels;
         }
+        let connection_id = self.new_connection_id();
+        let agreed = agree_frame_len(config.frame_limit(), hello)
+            .and_then(|max_frame_len| Ok((max_frame_len, admit(hello, connection_id)?)));
         let terms = WelcomeTerms {
             idle_timeout_ms: millis(config.idle_timeout),
-            max_frame_len: hello.max_frame_len.min(crate::wire::DEFAULT_MAX_FRAME_LEN),
+            max_frame_len: agreed.as_ref().map_or(0, |a| a.0),
             heartbeat_interval_ms: millis(config.heartbeat_interval),
         };
-        let connection_id = self.new_connection_id();
         let mut seed = SipHasher24::new_with_key(&self.id_key);
         seed.write_u64(!connection_id);
         config.seed = seed.finish();
-        let session = Session::established(config, connection_id, from, now);
-        let admission = match admit(hello, connection_id) {
-            Ok(a) => a,
+        let mut session = Session::established(config, connection_id, from, now);
+        session.agree_frame_len(terms.max_frame_len);
+        let admission = match agreed {
+            Ok((_, a)) => a,
             Err(refusal) => {
                 self.stats.rejected += 1;
                 return Self::reply(&refusal_reject(refusal), received, out);

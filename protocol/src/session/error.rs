@@ -10,9 +10,10 @@ use crate::error::EncodeError;
 pub enum SendError {
     /// The reliable send queue is at its byte limit: wait for acknowledgements (backpressure).
     QueueFull,
-    /// The message is larger than the session's maximum message length.
+    /// The message's frame length (docs/PROTOCOL.md section 2.1) is above the limit the session
+    /// agreed in its handshake (before the handshake: this side's own limit).
     TooLarge {
-        /// The message's encoded length.
+        /// The message's frame length.
         len: usize,
         /// The limit.
         max: usize,
@@ -28,7 +29,7 @@ impl fmt::Display for SendError {
         match self {
             Self::QueueFull => f.write_str("send queue full"),
             Self::TooLarge { len, max } => {
-                write!(f, "message of {len} bytes exceeds the limit of {max}")
+                write!(f, "frame of {len} bytes exceeds the agreed limit of {max}")
             }
             Self::Closed => f.write_str("session closed"),
             Self::Encode(e) => write!(f, "cannot encode: {e}"),

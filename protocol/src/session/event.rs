@@ -5,7 +5,7 @@ use core::net::SocketAddr;
 
 use bytes::Bytes;
 
-use crate::wire::{Frame, Reason, Text};
+use crate::wire::{Frame, FrameKind, Reason, SEQ_FLAG, SEQ_LEN, Text};
 
 /// Something the application learns from the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +25,11 @@ pub enum Event {
     },
     /// A message arrived on its channel, in the order the channel's kind promises.
     Frame(Frame),
+    /// A message from the peer was refused unread: its frame length is above the limit agreed in
+    /// the handshake. It comes where the message would have, in its channel's order, and what
+    /// follows it on the channel is delivered as usual. The application answers it (a server: a
+    /// Response with `PAYLOAD_TOO_LARGE` for an operation with an id, else an Error).
+    Oversized(Oversized),
     /// The session is over. No more events follow.
     Closed {
         /// Why.
@@ -34,6 +39,66 @@ pub enum Event {
         /// Who ended it.
         by: Closer,
     },
+}
+
+/// What a refused message's first bytes say of it (see [`Event::Oversized`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Oversized {
+    /// Its kind byte.
+    pub kind: u8,
+    /// Its channel.
+    pub channel: u8,
+    /// Its operation id, for the kinds whose body starts with one (every hub kind but Message); 0
+    /// otherwise.
+    pub id: u32,
+    /// Its frame length; for a message refused by its fragment count, the most it can be (the
+    /// count times its first piece's length).
+    pub len: usize,
+    /// The agreed limit.
+    pub max: usize,
+}
+
+impl Oversized {
+    /// Reads the header of a refused message's frame body (or of its first piece), `head`, whose
+    /// frame length is `len`: what it says, and its sequence number if it has one; `None` if
+    /// `head` is too short to hold a frame header.
+    pub(crate) fn read(head: &[u8], len: usize, max: usize) -> Option<(Self, Option<u32>)> {
+        use FrameKind as K;
+        let [kind, flags, channel, rest @ ..] = head else {
+            return None;
+        };
+        let seq = usize::from(flags & SEQ_FLAG != 0) * SEQ_LEN;
+        let has_id = matches!(
+            FrameKind::from_u8(*kind),
+            Some(
+                K::Subscribe
+                    | K::Unsubscribe
+                    | K::Publish
+                    | K::Request
+                    | K::Response
+                    | K::Register
+                    | K::Unregister
+                    | K::QueuePush
+                    | K::QueueFetch
+                    | K::QueueDelivery
+                    | K::QueueAck
+            )
+        );
+        let u32_at = |at: usize| match rest.get(at..at + 4) {
+            Some(&[a, b, c, d]) => Some(u32::from_be_bytes([a, b, c, d])),
+            _ => None,
+        };
+        let id = if has_id { u32_at(seq).unwrap_or(0) } else { 0 };
+        let seq = if seq > 0 { u32_at(0) } else { None };
+        let refused = Self {
+            kind: *kind,
+            channel: *channel,
+            id,
+            len,
+            max,
+        };
+        Some((refused, seq))
+    }
 }
 
 /// Who ended a session.

@@ -9,16 +9,24 @@ use core::time::Duration;
 use bytes::Bytes;
 
 use super::config::SessionConfig;
+use super::event::Oversized;
 use super::outbox::channel_kind;
 use super::received::seq_diff;
 use super::time::Instant;
 use crate::wire::{ChannelKind, Fragment, Frame};
 
+/// What the inbox hands on in a channel's order: a message, or the place of one refused unread.
+#[derive(Debug)]
+pub(crate) enum Arrival {
+    Frame(Frame),
+    Oversized(Oversized),
+}
+
 #[derive(Debug)]
 enum RecvChannel {
     Ordered {
         next: u32,
-        held: BTreeMap<u32, Frame>,
+        held: BTreeMap<u32, Arrival>,
     },
     Unordered {
         next: u32,
@@ -133,37 +141,40 @@ impl Inbox {
         }
     }
 
-    /// Takes a message frame (anything but the session's own control frames) and hands what
-    /// becomes deliverable to `deliver`, in delivery order.
-    pub(crate) fn on_message(
+    /// Takes a message frame (anything but the session's own control frames), or the place of
+    /// one refused unread (its channel and sequence number), and hands what becomes deliverable to
+    /// `deliver`, in delivery order.
+    pub(crate) fn on_arrival(
         &mut self,
-        frame: Frame,
-        deliver: &mut impl FnMut(Frame),
+        channel: u8,
+        seq: Option<u32>,
+        arrival: Arrival,
+        deliver: &mut impl FnMut(Arrival),
     ) -> Disposition {
-        let kind = channel_kind(&self.kinds, frame.channel);
+        let kind = channel_kind(&self.kinds, channel);
         let window = self.window;
         let state = self
             .channels
-            .entry(frame.channel)
+            .entry(channel)
             .or_insert_with(|| RecvChannel::new(kind));
         match state {
             RecvChannel::Unreliable => {
-                deliver(frame);
+                deliver(arrival);
                 Disposition::Delivered
             }
             RecvChannel::Sequenced { newest } => {
-                let Some(seq) = frame.seq else {
+                let Some(seq) = seq else {
                     return Disposition::Refused;
                 };
                 if newest.is_some_and(|n| seq_diff(seq, n) <= 0) {
                     return Disposition::Stale;
                 }
                 *newest = Some(seq);
-                deliver(frame);
+                deliver(arrival);
                 Disposition::Delivered
             }
             RecvChannel::Unordered { next, above } => {
-                let seq = match place(frame.seq, *next, window, |s| above.contains(&s)) {
+                let seq = match place(seq, *next, window, |s| above.contains(&s)) {
                     Ok((seq, _)) => seq,
                     Err(d) => return d,
                 };
@@ -171,27 +182,32 @@ impl Inbox {
                 while above.remove(next) {
                     *next = next.wrapping_add(1);
                 }
-                deliver(frame);
+                deliver(arrival);
                 Disposition::Delivered
             }
             RecvChannel::Ordered { next, held } => {
-                let (seq, d) = match place(frame.seq, *next, window, |s| held.contains_key(&s)) {
+                let (seq, d) = match place(seq, *next, window, |s| held.contains_key(&s)) {
                     Ok(placed) => placed,
                     Err(d) => return d,
                 };
                 if d > 0 {
-                    held.insert(seq, frame);
+                    held.insert(seq, arrival);
                     return Disposition::Held;
                 }
-                deliver(frame);
+                deliver(arrival);
                 *next = next.wrapping_add(1);
-                while let Some(f) = held.remove(next) {
-                    deliver(f);
+                while let Some(a) = held.remove(next) {
+                    deliver(a);
                     *next = next.wrapping_add(1);
                 }
                 Disposition::Delivered
             }
         }
+    }
+
+    /// The most pieces a message may have: one of more is refused unread.
+    pub(crate) fn max_fragments(&self) -> u16 {
+        self.max_fragments
     }
 
     /// Takes a fragment. Returns the reassembled frame body once the last piece arrives.

@@ -39,7 +39,7 @@ pub use cookie::{COOKIE_LEN, CookieError, CookieJar};
 pub use endpoint::{DropReason, Endpoint, EndpointConfig, EndpointStats, Outcome};
 pub use engine::Session;
 pub use error::SendError;
-pub use event::{Closer, Event, Transmit};
+pub use event::{Closer, Event, Oversized, Transmit};
 pub use rtt::{GRANULARITY, RttEstimator};
 pub use stats::Stats;
 pub use stream::StreamSession;

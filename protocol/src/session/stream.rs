@@ -29,22 +29,16 @@ use super::error::SendError;
 use super::event::{Closer, Event, EventQueue};
 use super::rtt::RttEstimator;
 use super::stats::Stats;
-use super::terms::{Admission, Admit, agree, millis, refusal_reject, version_reject};
+use super::terms::{
+    Admission, Admit, agree, agree_frame_len, millis, refusal_reject, version_reject,
+};
 use super::time::Instant;
 use crate::DecodeError;
 use crate::wire::{
-    Close, CloseAck, DEFAULT_MAX_FRAME_LEN, Frame, FrameBody, FrameKind, Hello,
-    MAX_FRAME_LEN_CEILING, MIN_FRAME_LEN, Ping, Pong, Reason, SharedFrame, StreamDeframer, Text,
-    VERSION, Welcome, encode_stream_frame_into,
+    Close, CloseAck, DEFAULT_MAX_FRAME_LEN, FRAME_LEN_OVERHEAD, Frame, FrameBody, FrameKind, Hello,
+    LENGTH_PREFIX_LEN, Ping, Pong, Reason, SEQ_LEN, SharedFrame, StreamDeframer, Text, VERSION,
+    Welcome, encode_stream_frame_into,
 };
-
-/// The largest frame this side accepts: its maximum message length, within the protocol's bounds
-/// (docs/PROTOCOL.md section 6.2).
-fn frame_limit(config: &SessionConfig) -> u32 {
-    u32::try_from(config.max_message_len)
-        .unwrap_or(u32::MAX)
-        .clamp(MIN_FRAME_LEN, MAX_FRAME_LEN_CEILING)
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StreamState {
@@ -114,7 +108,7 @@ impl StreamSession {
             idle_timeout: config.idle_timeout,
             heartbeat_interval: config.heartbeat_interval,
             // Before the handshake: the protocol's default limit, or ours if it is lower.
-            deframer: StreamDeframer::new(frame_limit(&config).min(DEFAULT_MAX_FRAME_LEN)),
+            deframer: StreamDeframer::new(config.frame_limit().min(DEFAULT_MAX_FRAME_LEN)),
             config,
             state,
             connection_id,
@@ -138,7 +132,7 @@ impl StreamSession {
             min_version: VERSION,
             max_version: VERSION,
             idle_timeout_ms: millis(s.idle_timeout),
-            max_frame_len: frame_limit(&s.config),
+            max_frame_len: s.config.frame_limit(),
             nonce: 0,
             options: s.config.hello_options.clone(),
         });
@@ -235,13 +229,16 @@ impl StreamSession {
     /// newest state wins; docs/PROTOCOL.md section 3.4) and counted, and `Ok` is returned.
     ///
     /// # Errors
-    /// [`SendError::QueueFull`], [`SendError::Closed`] (also before the handshake is done), or a
-    /// field that cannot be encoded.
+    /// [`SendError::QueueFull`], [`SendError::TooLarge`] for a frame above the agreed frame
+    /// length, [`SendError::Closed`] (also before the handshake is done), or a field that cannot be
+    /// encoded. Nothing is queued then, and the session goes on.
     pub fn send(&mut self, frame: &Frame, now: Instant) -> Result<(), SendError> {
         if self.state != StreamState::Established {
             return Err(SendError::Closed);
         }
         frame.check().map_err(SendError::Encode)?;
+        let seq = if frame.seq.is_some() { SEQ_LEN } else { 0 };
+        self.check_len(frame.encoded_len() - seq + FRAME_LEN_OVERHEAD)?;
         let reliable = self.config.channel_kind(frame.channel).is_reliable();
         if !reliable && self.output.len() > self.config.max_queued_bytes / 2 {
             self.stats.unreliable_dropped += 1;
@@ -265,11 +262,12 @@ impl StreamSession {
     /// the output as they are. The rules of [`StreamSession::send`] apply.
     ///
     /// # Errors
-    /// [`SendError::QueueFull`] or [`SendError::Closed`].
+    /// [`SendError::QueueFull`], [`SendError::TooLarge`] or [`SendError::Closed`].
     pub fn send_shared(&mut self, frame: &SharedFrame, now: Instant) -> Result<(), SendError> {
         if self.state != StreamState::Established {
             return Err(SendError::Closed);
         }
+        self.check_len(frame.stream_bytes().len() - LENGTH_PREFIX_LEN)?;
         let reliable = self.config.channel_kind(frame.channel()).is_reliable();
         if !reliable && self.output.len() > self.config.max_queued_bytes / 2 {
             self.stats.unreliable_dropped += 1;
@@ -283,6 +281,20 @@ impl StreamSession {
         self.stats.frames_sent += 1;
         self.stats.bytes_sent += bytes.len() as u64;
         self.last_sent = now;
+        Ok(())
+    }
+
+    /// The frame length limit agreed in the handshake (before it: this side's own, or the
+    /// protocol's default if lower). Frames above it are neither sent nor accepted.
+    pub fn max_frame_len(&self) -> u32 {
+        self.deframer.max_frame_len()
+    }
+
+    fn check_len(&self, len: usize) -> Result<(), SendError> {
+        let max = self.deframer.max_frame_len() as usize;
+        if len > max {
+            return Err(SendError::TooLarge { len, max });
+        }
         Ok(())
     }
 
@@ -396,11 +408,9 @@ impl StreamSession {
             return self.finish(Reason::UNSUPPORTED_VERSION, Text::default(), Closer::Local);
         }
         self.idle_timeout = agree(self.idle_timeout, hello.idle_timeout_ms);
-        let max_frame_len = hello
-            .max_frame_len
-            .clamp(MIN_FRAME_LEN, frame_limit(&self.config));
-        self.deframer.set_max_frame_len(max_frame_len);
-        let admission = match admit(&hello, self.connection_id) {
+        let agreed = agree_frame_len(self.config.frame_limit(), &hello)
+            .and_then(|max_frame_len| Ok((max_frame_len, admit(&hello, self.connection_id)?)));
+        let (max_frame_len, admission) = match agreed {
             Ok(a) => a,
             Err(refusal) => {
                 let reason = refusal.reason;
@@ -408,6 +418,8 @@ impl StreamSession {
                 return self.finish(reason, Text::default(), Closer::Local);
             }
         };
+        // The one limit both ways: what the deframer accepts and what `send` lets out.
+        self.deframer.set_max_frame_len(max_frame_len);
         self.state = StreamState::Established;
         self.emit(
             &Frame::new(Welcome {
@@ -438,7 +450,7 @@ impl StreamSession {
                 self.idle_timeout = agree(self.idle_timeout, w.idle_timeout_ms);
                 self.heartbeat_interval = agree(self.heartbeat_interval, w.heartbeat_interval_ms);
                 self.deframer
-                    .set_max_frame_len(w.max_frame_len.min(frame_limit(&self.config)));
+                    .set_max_frame_len(w.max_frame_len.min(self.config.frame_limit()));
                 self.state = StreamState::Established;
                 self.events.push_back(Event::Connected {
                     connection_id: w.connection_id,

@@ -5,7 +5,7 @@ use core::time::Duration;
 
 use bytes::Bytes;
 
-use crate::wire::{Frame, Hello, Reason, Reject, Text, VERSION};
+use crate::wire::{Frame, Hello, MIN_AGREED_FRAME_LEN, Reason, Reject, Text, VERSION};
 
 /// What a server's Welcome says about the session a client joins (docs/PROTOCOL.md section 4.3):
 /// the token to resume it by later, and whether this connection resumed an earlier session.
@@ -57,6 +57,25 @@ pub(crate) fn version_reject() -> Frame {
         max_version: VERSION,
         message: Text::from_static("this server speaks version 1"),
     })
+}
+
+/// The frame length limit both sides keep to, in both directions: the smaller of the Hello's and
+/// `ours` (docs/PROTOCOL.md section 6.2). A Hello asking for less than [`MIN_AGREED_FRAME_LEN`] is
+/// refused: below it a side could not even send a Close with its reason.
+pub(crate) fn agree_frame_len(ours: u32, hello: &Hello) -> Result<u32, Refusal> {
+    if hello.max_frame_len < MIN_AGREED_FRAME_LEN {
+        return Err(Refusal {
+            reason: Reason::PROTOCOL_ERROR,
+            message: Text::from(
+                alloc::format!(
+                    "max frame length {} is below the least this server agrees, {MIN_AGREED_FRAME_LEN}",
+                    hello.max_frame_len
+                )
+                .as_str(),
+            ),
+        });
+    }
+    Ok(hello.max_frame_len.min(ours))
 }
 
 /// The agreed value of a timer: the smaller of ours and the peer's, where the peer's 0 means

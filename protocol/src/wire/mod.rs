@@ -62,6 +62,14 @@ pub const VERSION: u8 = 1;
 pub const MAGIC: [u8; 2] = *b"FW";
 /// The smallest possible stream frame length prefix: version, frame header, CRC (section 2.1).
 pub const MIN_FRAME_LEN: u32 = 1 + FRAME_HEADER_LEN as u32 + 4;
+/// The smallest frame length limit a session agrees (section 6.2): a Hello asking for less is
+/// refused. Every frame a side must be able to send (a Close or an Error with a short reason, a
+/// Response refusing an operation, the handshake's answers) fits in it.
+pub const MIN_AGREED_FRAME_LEN: u32 = 512;
+/// What a frame body adds to become a stream frame's `length` (section 2.1): the version byte and
+/// the CRC. A message's frame length is the same over both transports: over UDP it is its body
+/// without the SEQ field, plus this.
+pub const FRAME_LEN_OVERHEAD: usize = 5;
 /// The frame length limit before the handshake agrees one (section 6.2).
 pub const DEFAULT_MAX_FRAME_LEN: u32 = 64 * 1024;
 /// The largest frame length any peer may agree to (section 6.2).

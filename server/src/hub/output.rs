@@ -3,7 +3,10 @@
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use framewire_protocol::wire::{Frame, Reason, Response, SharedFrame, Status};
+use framewire_protocol::session::Oversized;
+use framewire_protocol::wire::{
+    ErrorFrame, Frame, FrameBody, FrameKind, Reason, Response, SharedFrame, Status, Text,
+};
 
 /// A session the hub serves, named by its transport and the event loop's key for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -42,6 +45,62 @@ pub enum Delivery {
     Shared(SharedFrame),
     /// Close the session with this reason (another connection took it over).
     Close(Reason, &'static str),
+}
+
+impl Delivery {
+    /// What goes instead of this delivery when its frame (`len` bytes) is above the limit the
+    /// session agreed (`max`): a Response becomes one refusing the operation with
+    /// `PAYLOAD_TOO_LARGE`, so the requester is not left waiting; anything else (a Message, a queue
+    /// delivery) is not sent, and is counted as dropped, as MQTT 5 does with a packet above a
+    /// client's maximum packet size (docs/PROTOCOL.md section 6.2).
+    pub fn too_large(&self, len: usize, max: usize) -> Option<Frame> {
+        let Self::Frame(Frame {
+            channel,
+            body: FrameBody::Response(r),
+            ..
+        }) = self
+        else {
+            return None;
+        };
+        let why = format!("the response of {len} bytes is above this session's frame limit {max}");
+        Some(
+            Frame::new(Response {
+                id: r.id,
+                status: Status::PAYLOAD_TOO_LARGE,
+                payload: Bytes::from(why),
+            })
+            .on_channel(*channel),
+        )
+    }
+}
+
+/// The answer to a message the session refused unread for its size: an operation with an id gets
+/// a Response with `PAYLOAD_TOO_LARGE` (its requester is waiting for one), anything else an Error
+/// with `FRAME_TOO_LARGE` naming its kind (docs/PROTOCOL.md section 6.2).
+pub fn oversized_answer(refused: &Oversized) -> Frame {
+    let kind = FrameKind::from_u8(refused.kind).map_or("?", FrameKind::name);
+    let why = format!(
+        "{kind} of up to {} bytes on channel {} is above the agreed frame limit {}",
+        refused.len, refused.channel, refused.max
+    );
+    let answered = refused.id != 0
+        && !matches!(
+            FrameKind::from_u8(refused.kind),
+            Some(FrameKind::Response | FrameKind::QueueDelivery)
+        );
+    if answered {
+        Frame::new(Response {
+            id: refused.id,
+            status: Status::PAYLOAD_TOO_LARGE,
+            payload: Bytes::from(why),
+        })
+    } else {
+        Frame::new(ErrorFrame {
+            reason: Reason::FRAME_TOO_LARGE,
+            refused_kind: refused.kind,
+            message: Text::from(why.as_str()),
+        })
+    }
 }
 
 /// A frame and the session it is for.
@@ -117,5 +176,66 @@ impl Outputs {
             self.0 = VecDeque::new();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use framewire_protocol::wire::Message;
+
+    fn refused(kind: FrameKind, id: u32) -> Oversized {
+        Oversized {
+            kind: kind as u8,
+            channel: 0,
+            id,
+            len: 5020,
+            max: 4096,
+        }
+    }
+
+    #[test]
+    fn a_refused_operation_with_an_id_gets_a_response_and_anything_else_an_error() {
+        let answer = oversized_answer(&refused(FrameKind::Publish, 9));
+        let FrameBody::Response(r) = answer.body else {
+            panic!("{answer:?}");
+        };
+        assert_eq!((r.id, r.status), (9, Status::PAYLOAD_TOO_LARGE));
+        assert!(String::from_utf8_lossy(&r.payload).contains("Publish of up to 5020 bytes"));
+        for (kind, id) in [
+            (FrameKind::Publish, 0),
+            (FrameKind::Data, 0),
+            (FrameKind::Response, 4),
+        ] {
+            let answer = oversized_answer(&refused(kind, id));
+            let FrameBody::Error(e) = answer.body else {
+                panic!("{kind:?}: {answer:?}");
+            };
+            assert_eq!(
+                (e.reason, e.refused_kind),
+                (Reason::FRAME_TOO_LARGE, kind as u8)
+            );
+        }
+    }
+
+    #[test]
+    fn a_response_too_large_becomes_a_refusal_and_a_message_is_dropped() {
+        let response = Delivery::Frame(Frame::new(Response {
+            id: 3,
+            status: Status::OK,
+            payload: Bytes::from(vec![0u8; 2000]),
+        }));
+        let refusal = response.too_large(2012, 600).expect("a refusal");
+        let FrameBody::Response(r) = &refusal.body else {
+            panic!("{refusal:?}");
+        };
+        assert_eq!((r.id, r.status), (3, Status::PAYLOAD_TOO_LARGE));
+        assert!(framewire_protocol::wire::stream_frame_len(&refusal) - 4 <= 600);
+        let message = Delivery::Frame(Frame::new(Message {
+            retained: false,
+            topic: Text::from("t"),
+            payload: Bytes::from(vec![0u8; 2000]),
+        }));
+        assert_eq!(message.too_large(2012, 600), None);
     }
 }

@@ -6,9 +6,8 @@ use super::super::terms::{agree, millis};
 use super::super::time::Instant;
 use super::{MAX_BACKOFF_EXPONENT, Session, State};
 use crate::wire::{
-    CRC_LEN, DEFAULT_MAX_FRAME_LEN, Datagram, DatagramBuilder, FRAME_LEN_PREFIX, Frame, FrameBody,
-    Hello, HelloOptions, MIN_HELLO_DATAGRAM, OPTION_HEADER_LEN, PACKET_HEADER_LEN, PacketHeader,
-    VERSION,
+    CRC_LEN, Datagram, DatagramBuilder, FRAME_LEN_PREFIX, Frame, FrameBody, Hello, HelloOptions,
+    MIN_HELLO_DATAGRAM, OPTION_HEADER_LEN, PACKET_HEADER_LEN, PacketHeader, VERSION,
 };
 use alloc::vec::Vec;
 use bytes::Bytes;
@@ -42,6 +41,7 @@ impl Session {
                     self.config.idle_timeout = agree(self.config.idle_timeout, w.idle_timeout_ms);
                     self.config.heartbeat_interval =
                         agree(self.config.heartbeat_interval, w.heartbeat_interval_ms);
+                    self.frame_limit = w.max_frame_len.min(self.config.frame_limit());
                     self.state = State::Established;
                     self.last_received = now;
                     self.last_ack_eliciting_sent = now;
@@ -72,6 +72,7 @@ impl Session {
         let rto = self.rto_without_ack_delay();
         let max_rto = self.config.max_rto;
         let channels: Vec<_> = self.config.channels.iter().skip(1).copied().collect();
+        let max_frame_len = self.config.frame_limit();
         let State::Connecting(c) = &mut self.state else {
             return None;
         };
@@ -93,7 +94,7 @@ impl Session {
                 min_version: VERSION,
                 max_version: VERSION,
                 idle_timeout_ms: millis(self.config.idle_timeout),
-                max_frame_len: DEFAULT_MAX_FRAME_LEN,
+                max_frame_len,
                 nonce: c.nonce,
                 options,
             })

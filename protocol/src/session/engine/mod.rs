@@ -24,7 +24,7 @@ use super::rtt::RttEstimator;
 use super::sent::SentPackets;
 use super::stats::Stats;
 use super::time::Instant;
-use crate::wire::{Close, Frame, Reason, Text};
+use crate::wire::{Close, DEFAULT_MAX_FRAME_LEN, FRAME_LEN_OVERHEAD, Frame, Reason, Text};
 
 /// The largest exponent of the retransmission timeout's backoff.
 const MAX_BACKOFF_EXPONENT: u32 = 16;
@@ -119,6 +119,9 @@ pub struct Session {
     rng_state: u64,
     /// Reliable items of a lone datagram, to send once more (see `lone_redundancy_max`).
     redundant: Option<Vec<Item>>,
+    /// The frame length limit, both ways: agreed in the handshake; before it, this side's own or
+    /// the protocol's default, whichever is lower.
+    frame_limit: u32,
 }
 
 impl Session {
@@ -159,6 +162,7 @@ impl Session {
             ),
             outbox: Outbox::new(&config),
             inbox: Inbox::new(&config),
+            frame_limit: config.frame_limit().min(DEFAULT_MAX_FRAME_LEN),
             config,
             connection_id,
             remote,
@@ -228,13 +232,15 @@ impl Session {
     ///
     /// # Errors
     /// [`SendError::QueueFull`] when the reliable queue is at its limit (nothing was queued: try
-    /// again after acknowledgements), [`SendError::TooLarge`], [`SendError::Closed`], or a field
-    /// that cannot be encoded.
+    /// again after acknowledgements), [`SendError::TooLarge`] for a frame above the agreed frame
+    /// length ([`Session::max_frame_len`]), [`SendError::Closed`], or a field that cannot be
+    /// encoded. Nothing is queued then, and the session goes on.
     pub fn send(&mut self, mut frame: Frame) -> Result<(), SendError> {
         if !matches!(self.state, State::Established | State::Connecting(_)) {
             return Err(SendError::Closed);
         }
         frame.seq = None;
+        self.check_len(frame.encoded_len())?;
         let channel = frame.channel;
         let msg = Encoded::from_frame(frame)?;
         self.outbox.queue(channel, msg)
@@ -254,6 +260,7 @@ impl Session {
                 "a frame body has at least 3 bytes",
             )));
         }
+        self.check_len(body.len())?;
         self.outbox.queue(channel, Encoded::from_body(body))
     }
 
@@ -263,6 +270,28 @@ impl Session {
     /// As [`Session::send`].
     pub fn send_shared(&mut self, frame: &crate::wire::SharedFrame) -> Result<(), SendError> {
         self.send_encoded(frame.channel(), frame.body())
+    }
+
+    /// The frame length limit agreed in the handshake (before it: this side's own, or the
+    /// protocol's default if lower). Messages above it are neither sent nor accepted.
+    pub fn max_frame_len(&self) -> u32 {
+        self.frame_limit
+    }
+
+    /// Sets the limit the server's handshake agreed.
+    pub(crate) fn agree_frame_len(&mut self, limit: u32) {
+        self.frame_limit = limit;
+    }
+
+    /// Refuses a message whose frame body (without SEQ) is `body_len` bytes if its frame length
+    /// is above the limit.
+    fn check_len(&self, body_len: usize) -> Result<(), SendError> {
+        let len = body_len + FRAME_LEN_OVERHEAD;
+        let max = self.frame_limit as usize;
+        if len > max {
+            return Err(SendError::TooLarge { len, max });
+        }
+        Ok(())
     }
 
     /// Starts closing: a Close with `reason` is sent until acknowledged or a few retransmission

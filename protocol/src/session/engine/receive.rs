@@ -1,12 +1,15 @@
 //! Datagrams from the peer: acknowledgements, loss detection, and the frames they carry.
 
-use super::super::event::{Closer, Event};
-use super::super::inbox::Disposition;
+use super::super::event::{Closer, Event, EventQueue, Oversized};
+use super::super::inbox::{Arrival, Disposition};
 use super::super::outbox::Item;
+use super::super::stats::Stats;
 use super::super::time::Instant;
 use super::{Session, State};
 use crate::DecodeError;
-use crate::wire::{CloseAck, Datagram, Frame, FrameBody, FrameKind, Pong};
+use crate::wire::{
+    CloseAck, Datagram, FRAME_LEN_OVERHEAD, Frame, FrameBody, FrameKind, Pong, SEQ_FLAG, SEQ_LEN,
+};
 use bytes::Bytes;
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -49,6 +52,10 @@ impl Session {
             self.on_ack(&ack, now);
         }
         for body in d.frames() {
+            if let Some(len) = self.oversized_len(&body) {
+                self.on_oversized(body.get(2).copied().unwrap_or(0), &body, len);
+                continue;
+            }
             match Frame::parse(body) {
                 Ok(frame) => self.on_frame(frame, now, from),
                 Err(DecodeError::UnknownKind(k)) if FrameKind::is_ignorable(k) => {}
@@ -141,11 +148,27 @@ impl Session {
                     self.finish_close(Closer::Local);
                 }
             }
+            FrameBody::Fragment(f) if f.count > self.inbox.max_fragments() => {
+                // Refused unread for its size; its first piece tells what it was, and its place
+                // in the channel is passed over so the channel does not wait for it for ever.
+                if f.index == 0 {
+                    let most = usize::from(f.count) * f.data.len() + FRAME_LEN_OVERHEAD;
+                    self.on_oversized(channel, &f.data, most);
+                } else {
+                    self.stats.refused += 1;
+                }
+            }
             FrameBody::Fragment(f) => match self.inbox.on_fragment(channel, f, now) {
-                Ok(Some(body)) => match Frame::parse(body) {
-                    Ok(whole) if whole.channel == channel => self.on_message(whole),
-                    _ => self.stats.refused += 1,
-                },
+                Ok(Some(body)) => {
+                    if let Some(len) = self.oversized_len(&body) {
+                        self.on_oversized(channel, &body, len);
+                        return;
+                    }
+                    match Frame::parse(body) {
+                        Ok(whole) if whole.channel == channel => self.on_message(whole),
+                        _ => self.stats.refused += 1,
+                    }
+                }
                 Ok(None) => {}
                 Err(d) => self.count(d),
             },
@@ -168,11 +191,45 @@ impl Session {
         if !matches!(self.state, State::Established | State::Closing { .. }) {
             return;
         }
+        let (channel, seq) = (frame.channel, frame.seq);
         let (events, stats) = (&mut self.events, &mut self.stats);
-        let d = self.inbox.on_message(frame, &mut |f| {
-            stats.messages_delivered += 1;
-            events.push_back(Event::Frame(f));
-        });
+        let d = self
+            .inbox
+            .on_arrival(channel, seq, Arrival::Frame(frame), &mut |a| {
+                hand_on(events, stats, a);
+            });
+        self.count(d);
+    }
+
+    /// The frame length of a whole message's frame body (docs/PROTOCOL.md section 2.1: without
+    /// SEQ, plus 5), if it is above the agreed limit. A Fragment is a piece, not a message.
+    fn oversized_len(&self, body: &[u8]) -> Option<usize> {
+        let seq = match body {
+            [kind, ..] if *kind == FrameKind::Fragment as u8 => return None,
+            [_, flags, ..] if flags & SEQ_FLAG != 0 => SEQ_LEN,
+            _ => 0,
+        };
+        let len = body.len().saturating_sub(seq) + FRAME_LEN_OVERHEAD;
+        (len > self.frame_limit as usize).then_some(len)
+    }
+
+    /// A message on `channel` refused unread for its size (`len`): its place in the channel is
+    /// passed over, and the application hears of it there, in the channel's order.
+    fn on_oversized(&mut self, channel: u8, head: &[u8], len: usize) {
+        self.stats.refused += 1;
+        if !matches!(self.state, State::Established | State::Closing { .. }) {
+            return;
+        }
+        let Some((mut refused, seq)) = Oversized::read(head, len, self.frame_limit as usize) else {
+            return;
+        };
+        refused.channel = channel;
+        let (events, stats) = (&mut self.events, &mut self.stats);
+        let d = self
+            .inbox
+            .on_arrival(channel, seq, Arrival::Oversized(refused), &mut |a| {
+                hand_on(events, stats, a);
+            });
         self.count(d);
     }
 
@@ -183,5 +240,16 @@ impl Session {
             Disposition::Stale => self.stats.stale_dropped += 1,
             Disposition::Refused => self.stats.refused += 1,
         }
+    }
+}
+
+/// Hands what the inbox delivers on to the application's events.
+fn hand_on(events: &mut EventQueue, stats: &mut Stats, arrival: Arrival) {
+    match arrival {
+        Arrival::Frame(f) => {
+            stats.messages_delivered += 1;
+            events.push_back(Event::Frame(f));
+        }
+        Arrival::Oversized(o) => events.push_back(Event::Oversized(o)),
     }
 }
