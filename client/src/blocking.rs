@@ -247,7 +247,9 @@ impl Client {
         Messages { client: self }
     }
 
-    /// Sends a request and waits for its response (`timeout` is also the server's deadline).
+    /// Sends a request and waits for its response. `timeout` is also the server's deadline;
+    /// `Duration::ZERO` leaves the deadline to the server (its default, 5 s on the reference
+    /// server), and this call then waits for the server's answer up to [`Client::timeout`].
     ///
     /// # Errors
     /// The connection failed or timed out, or the server answered with a failure status
@@ -262,7 +264,12 @@ impl Client {
             .conn
             .request(Instant::now(), target, payload.into(), timeout)?;
         // The server answers TIMEOUT at the deadline; wait a little past it for that answer.
-        self.wait_response(id, timeout + Duration::from_millis(500))
+        let wait = if timeout.is_zero() {
+            self.timeout
+        } else {
+            timeout + Duration::from_millis(500)
+        };
+        self.wait_response(id, wait)
     }
 
     /// Registers this client as a provider of `service`.

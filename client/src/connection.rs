@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
-use framewire_protocol::session::{Event, Instant, SendError, Stats};
+use framewire_protocol::session::{Closer, Event, Instant, SendError, Stats};
 use framewire_protocol::wire::{
     Data, Frame, FrameBody, HelloOptions, Publish, QueueAck, QueueFetch, QueuePush, Reason,
     Register, Request, Response, Status, Subscribe, Text, Unregister, Unsubscribe,
@@ -25,6 +25,22 @@ use crate::error::ClientError;
 use crate::event::{ClientEvent, Delivery, IncomingRequest, Message};
 use crate::link::Link;
 use crate::options::{ClientOptions, Transport};
+
+/// What a failed link of an established session means for the application: a TCP end of stream
+/// or reset without a Close is `CONNECTION_LOST` (the server crashed, or the network failed), never
+/// an orderly close; a UDP port unreachable says nothing listens there now.
+fn lost(e: &std::io::Error) -> ClientError {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionAborted | K::ConnectionReset | K::BrokenPipe | K::UnexpectedEof => {
+            ClientError::Closed {
+                reason: Reason::CONNECTION_LOST,
+                message: Text::from(e.to_string().as_str()),
+            }
+        }
+        kind => ClientError::Unreachable(kind),
+    }
+}
 
 /// How a publish travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,7 +230,11 @@ impl Connection {
                 }
                 State::Connecting { link, deadline } => {
                     if let Err(e) = link.drive(t, &mut self.scratch) {
-                        self.fail(t, ClientError::Unreachable(e.kind()));
+                        // What was read before the failure (a Welcome, say) counts first.
+                        self.take_events(t);
+                        if !matches!(self.state, State::Waiting { .. } | State::Closed) {
+                            self.fail(t, lost(&e));
+                        }
                         return;
                     }
                     let deadline = *deadline;
@@ -230,15 +250,10 @@ impl Connection {
                 }
                 State::Connected { link } => {
                     if let Err(e) = link.drive(t, &mut self.scratch) {
-                        let error = if e.kind() == std::io::ErrorKind::ConnectionAborted {
-                            ClientError::Closed {
-                                reason: Reason::NORMAL,
-                                message: Text::from("the server closed the connection"),
-                            }
-                        } else {
-                            ClientError::Unreachable(e.kind())
-                        };
-                        self.fail(t, error);
+                        self.take_events(t);
+                        if !matches!(self.state, State::Waiting { .. } | State::Closed) {
+                            self.fail(t, lost(&e));
+                        }
                         return;
                     }
                     self.take_events(t);
@@ -246,7 +261,7 @@ impl Connection {
                         // Flush what the events queued (a re-subscribe, an answer to a Ping),
                         // and take what that turn read.
                         if let Err(e) = link.drive(t, &mut self.scratch) {
-                            self.fail(t, ClientError::Unreachable(e.kind()));
+                            self.fail(t, lost(&e));
                             return;
                         }
                         self.take_events(t);
@@ -273,13 +288,16 @@ impl Connection {
                 } => self.on_connected(t, session_token, resumed, missed),
                 Event::Frame(frame) => self.on_frame(frame),
                 Event::Closed {
-                    reason, message, ..
+                    reason,
+                    message,
+                    by,
                 } => {
-                    let error = match (&self.state, reason) {
-                        (State::Connecting { .. }, r) if r != Reason::IDLE_TIMEOUT => {
+                    // Before the Welcome: the server's Reject, or this side's handshake timer.
+                    let error = match (&self.state, by) {
+                        (State::Connecting { .. }, Closer::Peer) => {
                             ClientError::Rejected { reason, message }
                         }
-                        (State::Connecting { .. }, _) => ClientError::TimedOut,
+                        (State::Connecting { .. }, Closer::Local) => ClientError::TimedOut,
                         _ => ClientError::Closed { reason, message },
                     };
                     self.fail(t, error);
@@ -344,7 +362,13 @@ impl Connection {
                 channel,
                 payload: d.payload,
             },
-            // Error frames refuse one frame; the operation's own Response says what failed.
+            // The server refused a frame that has no Response to carry it (a publish without an
+            // ack, say).
+            FrameBody::Error(e) => ClientEvent::Refused {
+                reason: e.reason,
+                kind: e.refused_kind,
+                message: e.message,
+            },
             _ => return,
         };
         self.events.push_back(event);

@@ -1,7 +1,7 @@
 //! What a connection tells its application.
 
 use bytes::Bytes;
-use framewire_protocol::wire::{Status, Text};
+use framewire_protocol::wire::{Reason, Status, Text};
 
 use crate::error::ClientError;
 
@@ -87,5 +87,16 @@ pub enum ClientEvent {
         channel: u8,
         /// The bytes.
         payload: Bytes,
+    },
+    /// The server refused a frame of this client's that has no Response to say so (an Error
+    /// frame, docs/PROTOCOL.md section 4.10): a publish without an ack to a topic it cannot take,
+    /// say. The session goes on.
+    Refused {
+        /// Why (`FRAME_TOO_LARGE`, `PROTOCOL_ERROR`, ...).
+        reason: Reason,
+        /// The kind byte of the refused frame (`FrameKind::Publish as u8`, ...), 0 if none.
+        kind: u8,
+        /// The server's explanation.
+        message: Text,
     },
 }

@@ -60,6 +60,9 @@ impl Link {
                 (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
             };
             let socket = mio::net::UdpSocket::bind(local)?;
+            // Connected, so that the kernel reports a port unreachable for what was sent (a
+            // refused read), and drops datagrams from anyone but the server.
+            socket.connect(server)?;
             // Where the kernel cannot coalesce, reads stay one datagram each.
             let _ = udp_io::enable_coalesced_receive(&socket);
             let session = Session::connect(config, server, nonce, now);
@@ -92,7 +95,7 @@ impl Link {
                         Ok(0) => {
                             return Err(io::Error::new(
                                 io::ErrorKind::ConnectionAborted,
-                                "the server closed the connection",
+                                "the server ended the connection without a Close",
                             ));
                         }
                         Ok(n) => {
@@ -137,8 +140,9 @@ impl Link {
                                 e.kind(),
                                 io::ErrorKind::Interrupted | io::ErrorKind::InvalidData
                             ) => {}
-                        // An ICMP error from an earlier send: the server is not there (yet).
-                        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => break,
+                        // An ICMP port unreachable for an earlier send: nothing listens there
+                        // (now). Fail at once, as a refused TCP connect does, rather than wait for
+                        // a timeout; a reconnect policy tries again.
                         Err(e) => return Err(e),
                     }
                 }

@@ -130,6 +130,13 @@ code_type! {
         SESSION_TAKEN_OVER = 0x0010, "session taken over";
         /// A resource bound of the session was breached (reassembly memory, queued bytes).
         RESOURCE_LIMIT = 0x0011, "resource limit";
+        /// The transport ended without a Close: a TCP end of stream or reset from a peer that did
+        /// not close its session (it crashed, or the network failed). Never sent: a side reports it
+        /// to its application.
+        CONNECTION_LOST = 0x0012, "connection lost";
+        /// An Error's reason for an operation refused that asked for no Response (its `id` was
+        /// 0): the message starts with the status the Response would have carried.
+        REFUSED = 0x0013, "operation refused";
         /// A fault inside the sender.
         INTERNAL_ERROR = 0x00FF, "internal error";
     }

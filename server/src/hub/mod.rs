@@ -304,8 +304,14 @@ impl Hub {
         }
     }
 
-    /// Whether `name` is within the configured length; if not, the operation is refused.
+    /// Whether `name` is not empty and within the configured length; if not, the operation is
+    /// refused (`BAD_REQUEST`, `NAME_TOO_LONG`).
     fn name_ok(&mut self, client: ClientId, id: u32, name: &Text) -> bool {
+        if name.is_empty() {
+            self.outputs
+                .fail(client, id, Status::BAD_REQUEST, "the name is empty");
+            return false;
+        }
         if name.len() > self.config.max_name_len {
             self.outputs.fail(
                 client,
@@ -346,6 +352,7 @@ impl Hub {
     ) {
         self.stats.transport(client.transport()).frames_in += 1;
         let channel = frame.channel;
+        self.outputs.handling(frame.kind());
         match frame.body {
             FrameBody::Data(d) => self.outputs.frame(
                 client,

@@ -112,10 +112,10 @@ pub struct Output {
     pub delivery: Delivery,
 }
 
-/// The queue of outputs, in the order they were produced, and a count of the operations refused,
-/// by status.
+/// The queue of outputs, in the order they were produced, a count of the operations refused, by
+/// status, and the kind of the client frame being handled (what an Error refusing it names).
 #[derive(Debug, Default)]
-pub(crate) struct Outputs(VecDeque<Output>, std::collections::BTreeMap<u16, u64>);
+pub(crate) struct Outputs(VecDeque<Output>, std::collections::BTreeMap<u16, u64>, u8);
 
 impl Outputs {
     pub(crate) fn frame(&mut self, to: ClientId, frame: Frame) {
@@ -158,10 +158,27 @@ impl Outputs {
         self.respond(to, id, Status::OK, Bytes::new());
     }
 
-    /// A failure, explained in the payload (and counted, whether or not a Response was asked for).
+    /// The hub starts handling a client frame of `kind`.
+    pub(crate) fn handling(&mut self, kind: FrameKind) {
+        self.2 = kind as u8;
+    }
+
+    /// A failure, counted: explained in a Response when one was asked for (`id` not 0), else in
+    /// an Error with reason `REFUSED` naming the frame's kind and, in its message, the status,
+    /// so that a publish without an ack to a topic it may not use is not refused in silence
+    /// (as NATS answers a denied publish with `-ERR`).
     pub(crate) fn fail(&mut self, to: ClientId, id: u32, status: Status, why: &str) {
         *self.1.entry(status.0).or_default() += 1;
-        self.respond(to, id, status, Bytes::copy_from_slice(why.as_bytes()));
+        if id == 0 {
+            let error = ErrorFrame {
+                reason: Reason::REFUSED,
+                refused_kind: self.2,
+                message: Text::from(format!("{status}: {why}").as_str()),
+            };
+            self.frame(to, Frame::new(error));
+        } else {
+            self.respond(to, id, status, Bytes::copy_from_slice(why.as_bytes()));
+        }
     }
 
     /// Operations refused so far, by status code.

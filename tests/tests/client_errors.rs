@@ -1,0 +1,191 @@
+//! Errors a user can act on, against a real server or a real socket: a crash is not an orderly
+//! close, a UDP port with nothing behind it fails at once, `Duration::ZERO` waits for the server's
+//! deadline, a refused fire-and-forget publish is heard of, and an empty name is a bad request.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use framewire_client::{
+    Client, ClientError, ClientEvent, ClientOptions, Connection, Error, PublishOptions, Transport,
+};
+use framewire_protocol::wire::{
+    Frame, FrameKind, Reason, Status, StreamDeframer, Welcome, encode_stream_frame_into,
+};
+use framewire_server::ServerConfig;
+use framewire_server::hub::HubConfig;
+use framewire_tests::{DEADLINE, TestServer};
+
+/// Drives `conn` until `until` holds for the events so far.
+fn run(
+    conn: &mut Connection,
+    events: &mut Vec<ClientEvent>,
+    until: &dyn Fn(&[ClientEvent]) -> bool,
+) {
+    let start = Instant::now();
+    while !until(events) {
+        assert!(start.elapsed() < DEADLINE, "gave up: {events:?}");
+        conn.update(Instant::now());
+        while let Some(e) = conn.poll_event() {
+            events.push(e);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A TCP "server" that welcomes one client and then drops the connection without a Close, as a
+/// crashed process would.
+#[test]
+fn a_tcp_end_of_stream_without_a_close_is_connection_lost() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut deframer = StreamDeframer::new(65_536);
+        let mut input = bytes::BytesMut::new();
+        let mut buf = [0u8; 4096];
+        while deframer.decode(&mut input).unwrap().is_none() {
+            let n = s.read(&mut buf).unwrap();
+            input.extend_from_slice(&buf[..n]);
+        }
+        let mut out = bytes::BytesMut::new();
+        let welcome = Frame::new(Welcome {
+            resumed: false,
+            version: 1,
+            connection_id: 1,
+            idle_timeout_ms: 15_000,
+            max_frame_len: 65_536,
+            heartbeat_interval_ms: 1000,
+            missed: 0,
+            session_token: bytes::Bytes::new(),
+        });
+        encode_stream_frame_into(&welcome, &mut out).unwrap();
+        s.write_all(&out).unwrap();
+        // Dropped: an end of stream with no Close.
+    });
+    let mut o = ClientOptions::new(addr, Transport::Tcp);
+    o.reconnect = None;
+    let mut conn = Connection::new(o, Instant::now()).unwrap();
+    let mut events = Vec::new();
+    run(&mut conn, &mut events, &|e| {
+        e.iter()
+            .any(|e| matches!(e, ClientEvent::Disconnected { .. }))
+    });
+    server.join().unwrap();
+    let error = events
+        .iter()
+        .find_map(|e| match e {
+            ClientEvent::Disconnected { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        matches!(
+            &error,
+            ClientError::Closed { reason, .. } if *reason == Reason::CONNECTION_LOST
+        ),
+        "{error:?}"
+    );
+}
+
+/// Nothing listens on the UDP port: the kernel's port unreachable fails the connect at once, as a
+/// refused TCP connect does (it used to wait out the connect timeout and say `TimedOut`).
+#[test]
+fn a_udp_connect_to_a_closed_port_fails_at_once() {
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let mut o = ClientOptions::new(addr, Transport::Udp);
+    o.connect_timeout = Duration::from_secs(30);
+    assert_eq!(
+        Client::connect(o).err(),
+        Some(ClientError::Unreachable(
+            std::io::ErrorKind::ConnectionRefused
+        ))
+    );
+}
+
+/// `Duration::ZERO` leaves the deadline to the server: the call waits for the server's TIMEOUT
+/// (here its default, 1 s), not half a second.
+#[test]
+fn a_request_with_no_timeout_waits_for_the_servers_deadline() {
+    let server = TestServer::start(ServerConfig {
+        hub: HubConfig {
+            default_request_timeout: Duration::from_secs(1),
+            ..HubConfig::default()
+        },
+        ..ServerConfig::default()
+    });
+    for transport in [Transport::Tcp, Transport::Udp] {
+        let addr = match transport {
+            Transport::Tcp => server.addr(),
+            Transport::Udp => server.udp_addr(),
+        };
+        let mut silent = Client::connect(ClientOptions::new(addr, transport)).unwrap();
+        let name = format!("silent.{transport:?}");
+        silent.register(&name).unwrap();
+        let mut a = Client::connect(ClientOptions::new(addr, transport)).unwrap();
+        match a.request(&name, "", Duration::ZERO) {
+            Err(Error::Status { status, .. }) => assert_eq!(status, Status::TIMEOUT),
+            other => panic!("{transport:?}: {other:?}"),
+        }
+    }
+}
+
+/// A publish that asked for no Response, refused by the server, comes back as an event.
+#[test]
+fn a_refused_publish_without_an_ack_is_surfaced() {
+    let server = TestServer::start(ServerConfig::default());
+    for transport in [Transport::Tcp, Transport::Udp] {
+        let addr = match transport {
+            Transport::Tcp => server.addr(),
+            Transport::Udp => server.udp_addr(),
+        };
+        let mut conn =
+            Connection::new(ClientOptions::new(addr, transport), Instant::now()).unwrap();
+        let mut events = Vec::new();
+        run(&mut conn, &mut events, &|e| {
+            e.iter().any(|e| matches!(e, ClientEvent::Connected { .. }))
+        });
+        let fire_and_forget = PublishOptions {
+            ack: false,
+            ..PublishOptions::default()
+        };
+        conn.publish(Instant::now(), "a/#", "x".into(), fire_and_forget)
+            .unwrap();
+        run(&mut conn, &mut events, &|e| {
+            e.iter().any(|e| matches!(e, ClientEvent::Refused { .. }))
+        });
+        let refused = events
+            .iter()
+            .find_map(|e| match e {
+                ClientEvent::Refused {
+                    reason,
+                    kind,
+                    message,
+                } => Some((*reason, *kind, message.to_string())),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(refused.0, Reason::REFUSED, "{transport:?}");
+        assert_eq!(refused.1, FrameKind::Publish as u8);
+        assert!(refused.2.starts_with("invalid topic"), "{}", refused.2);
+        conn.close(Instant::now());
+    }
+}
+
+#[test]
+fn an_empty_queue_name_is_a_bad_request() {
+    let server = TestServer::start(ServerConfig::default());
+    let mut c = Client::connect(ClientOptions::new(server.addr(), Transport::Tcp)).unwrap();
+    for result in [
+        c.queue_fetch("", 1, Duration::ZERO).map(|_| ()),
+        c.queue_push("", "x"),
+        c.subscribe(""),
+    ] {
+        match result {
+            Err(Error::Status { status, .. }) => assert_eq!(status, Status::BAD_REQUEST),
+            other => panic!("{other:?}"),
+        }
+    }
+}
