@@ -149,3 +149,25 @@ impl Drop for TestServer {
 pub fn connect(server: &TestServer) -> FrameStream {
     FrameStream::connect(server.addr(), DEADLINE).expect("connect to the test server")
 }
+
+/// Drives a poll-driven client as a game loop would (an update, the events, a 1 ms frame) until
+/// `until` holds for the events so far, which it collects in `events`.
+///
+/// # Panics
+/// If `until` does not hold within [`DEADLINE`].
+pub fn drive_until(
+    conn: &mut framewire_client::Connection,
+    events: &mut Vec<framewire_client::ClientEvent>,
+    until: &dyn Fn(&[framewire_client::ClientEvent]) -> bool,
+) {
+    let start = std::time::Instant::now();
+    while !until(events) {
+        assert!(start.elapsed() < DEADLINE, "gave up: {events:?}");
+        conn.update(std::time::Instant::now());
+        while let Some(e) = conn.poll_event() {
+            events.push(e);
+        }
+        // The loop's frame time: a game would render here.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}

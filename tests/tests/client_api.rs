@@ -11,7 +11,7 @@ use framewire_client::{
 };
 use framewire_protocol::wire::{LastWill, Status, Text};
 use framewire_server::ServerConfig;
-use framewire_tests::{DEADLINE, TestServer};
+use framewire_tests::{DEADLINE, TestServer, drive_until};
 
 const BOTH: [Transport; 2] = [Transport::Tcp, Transport::Udp];
 
@@ -201,20 +201,7 @@ fn a_poll_driven_client_resumes_its_session_after_freezing() {
         });
         let mut conn = Connection::new(o, Instant::now()).unwrap();
         let mut events = Vec::new();
-        let run = |conn: &mut Connection,
-                   events: &mut Vec<ClientEvent>,
-                   until: &dyn Fn(&[ClientEvent]) -> bool| {
-            let start = Instant::now();
-            while !until(events) {
-                assert!(start.elapsed() < DEADLINE, "gave up: {events:?}");
-                conn.update(Instant::now());
-                while let Some(e) = conn.poll_event() {
-                    events.push(e);
-                }
-                // The loop's frame time: a game would render here.
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        };
+        let run = drive_until;
         run(&mut conn, &mut events, &|e| {
             e.iter().any(|e| matches!(e, ClientEvent::Connected { .. }))
         });

@@ -14,24 +14,7 @@ use framewire_protocol::wire::{
 };
 use framewire_server::ServerConfig;
 use framewire_server::hub::HubConfig;
-use framewire_tests::{DEADLINE, TestServer};
-
-/// Drives `conn` until `until` holds for the events so far.
-fn run(
-    conn: &mut Connection,
-    events: &mut Vec<ClientEvent>,
-    until: &dyn Fn(&[ClientEvent]) -> bool,
-) {
-    let start = Instant::now();
-    while !until(events) {
-        assert!(start.elapsed() < DEADLINE, "gave up: {events:?}");
-        conn.update(Instant::now());
-        while let Some(e) = conn.poll_event() {
-            events.push(e);
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
+use framewire_tests::{TestServer, drive_until};
 
 /// A TCP "server" that welcomes one client and then drops the connection without a Close, as a
 /// crashed process would.
@@ -67,7 +50,7 @@ fn a_tcp_end_of_stream_without_a_close_is_connection_lost() {
     o.reconnect = None;
     let mut conn = Connection::new(o, Instant::now()).unwrap();
     let mut events = Vec::new();
-    run(&mut conn, &mut events, &|e| {
+    drive_until(&mut conn, &mut events, &|e| {
         e.iter()
             .any(|e| matches!(e, ClientEvent::Disconnected { .. }))
     });
@@ -144,7 +127,7 @@ fn a_refused_publish_without_an_ack_is_surfaced() {
         let mut conn =
             Connection::new(ClientOptions::new(addr, transport), Instant::now()).unwrap();
         let mut events = Vec::new();
-        run(&mut conn, &mut events, &|e| {
+        drive_until(&mut conn, &mut events, &|e| {
             e.iter().any(|e| matches!(e, ClientEvent::Connected { .. }))
         });
         let fire_and_forget = PublishOptions {
@@ -153,7 +136,7 @@ fn a_refused_publish_without_an_ack_is_surfaced() {
         };
         conn.publish(Instant::now(), "a/#", "x".into(), fire_and_forget)
             .unwrap();
-        run(&mut conn, &mut events, &|e| {
+        drive_until(&mut conn, &mut events, &|e| {
             e.iter().any(|e| matches!(e, ClientEvent::Refused { .. }))
         });
         let refused = events
