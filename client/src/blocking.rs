@@ -17,6 +17,9 @@ use crate::options::ClientOptions;
 
 const SOCKET: mio::Token = mio::Token(0);
 
+/// How many connection events [`Client::connection_events`] keeps for its caller.
+pub const CONNECTION_EVENTS_KEPT: usize = 64;
+
 /// A connection used one call at a time.
 #[derive(Debug)]
 pub struct Client {
@@ -26,6 +29,9 @@ pub struct Client {
     registered: u64,
     /// Events no call was waiting for, oldest first.
     inbox: VecDeque<ClientEvent>,
+    /// The connection's ups and downs (`Connected`, `Disconnected`) seen by the calls, oldest
+    /// first, the last [`CONNECTION_EVENTS_KEPT`].
+    connection_log: VecDeque<ClientEvent>,
     /// How long a call waits for its Response.
     pub timeout: Duration,
 }
@@ -48,6 +54,7 @@ impl Client {
             events: mio::Events::with_capacity(16),
             registered: 0,
             inbox: VecDeque::new(),
+            connection_log: VecDeque::new(),
             timeout: Duration::from_secs(10),
         };
         loop {
@@ -67,9 +74,24 @@ impl Client {
         &mut self.conn
     }
 
+    /// The connection's ups and downs since the last call (`Connected { resumed, .. }` after each
+    /// handshake, `Disconnected { error, retry_in }` after each failure), oldest first; the last
+    /// [`CONNECTION_EVENTS_KEPT`] are kept. Every call of this client drives the connection,
+    /// reconnects included: a publish during an outage waits in the offline buffer
+    /// ([`ClientOptions::offline_buffer`]) and goes out once the client is back.
+    pub fn connection_events(&mut self) -> Vec<ClientEvent> {
+        self.connection_log.drain(..).collect()
+    }
+
     /// The session's round-trip estimate and counters.
     pub fn stats(&self) -> Option<Stats> {
         self.conn.stats()
+    }
+
+    /// Every call drives the connection before it sends: a failure not yet noticed is found, and
+    /// a reconnect that is due starts, so a client that only publishes reconnects too.
+    fn drive(&mut self) {
+        self.conn.update(Instant::now());
     }
 
     /// Drives the connection until it has an event or `deadline` passes.
@@ -77,6 +99,15 @@ impl Client {
         loop {
             self.conn.update(Instant::now());
             if let Some(e) = self.conn.poll_event() {
+                if matches!(
+                    e,
+                    ClientEvent::Connected { .. } | ClientEvent::Disconnected { .. }
+                ) {
+                    if self.connection_log.len() == CONNECTION_EVENTS_KEPT {
+                        self.connection_log.pop_front();
+                    }
+                    self.connection_log.push_back(e.clone());
+                }
                 return Ok(Some(e));
             }
             if self.conn.is_closed() {
@@ -105,7 +136,9 @@ impl Client {
     }
 
     /// Waits for the Response to operation `id`, keeping other events for later. A disconnect
-    /// while waiting fails the call (its Response will not come).
+    /// while waiting fails the call (its Response will not come), unless the operation still
+    /// waits in the offline buffer: it goes out after the reconnect. If time runs out while it
+    /// still waits there, it is taken out (never sent) and the call fails with `NotConnected`.
     fn wait_response(&mut self, id: u32, timeout: Duration) -> Result<Bytes, Error> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -124,8 +157,13 @@ impl Client {
                         })
                     };
                 }
+                Some(ClientEvent::Disconnected {
+                    retry_in: Some(_), ..
+                }) if self.conn.is_waiting_offline(id) => {}
                 Some(ClientEvent::Disconnected { error, .. }) => return Err(error.into()),
+                Some(ClientEvent::Connected { .. }) => {}
                 Some(other) => self.inbox.push_back(other),
+                None if self.conn.cancel(id) => return Err(ClientError::NotConnected.into()),
                 None => return Err(ClientError::TimedOut.into()),
             }
         }
@@ -149,6 +187,7 @@ impl Client {
         payload: impl Into<Bytes>,
         options: PublishOptions,
     ) -> Result<(), Error> {
+        self.drive();
         let id = self
             .conn
             .publish(Instant::now(), topic, payload.into(), options)?;
@@ -166,6 +205,7 @@ impl Client {
     /// # Errors
     /// The connection failed, or the filter was refused (`INVALID_TOPIC`, `LIMIT_REACHED`, ...).
     pub fn subscribe(&mut self, filter: &str) -> Result<(), Error> {
+        self.drive();
         let id = self.conn.subscribe(Instant::now(), filter)?;
         self.wait_response(id, self.timeout).map(|_| ())
     }
@@ -175,6 +215,7 @@ impl Client {
     /// # Errors
     /// As [`Client::subscribe`].
     pub fn unsubscribe(&mut self, filter: &str) -> Result<(), Error> {
+        self.drive();
         let id = self.conn.unsubscribe(Instant::now(), filter)?;
         self.wait_response(id, self.timeout).map(|_| ())
     }
@@ -260,6 +301,7 @@ impl Client {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Bytes, Error> {
+        self.drive();
         let id = self
             .conn
             .request(Instant::now(), target, payload.into(), timeout)?;
@@ -277,6 +319,7 @@ impl Client {
     /// # Errors
     /// As [`Client::subscribe`].
     pub fn register(&mut self, service: &str) -> Result<(), Error> {
+        self.drive();
         let id = self.conn.register(Instant::now(), service)?;
         self.wait_response(id, self.timeout).map(|_| ())
     }
@@ -313,6 +356,7 @@ impl Client {
     /// # Errors
     /// The connection failed, or the queue is full (`QUEUE_FULL`).
     pub fn queue_push(&mut self, queue: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.drive();
         let id = self
             .conn
             .queue_push(Instant::now(), queue, payload.into())?;
@@ -330,6 +374,7 @@ impl Client {
         max: u16,
         wait: Duration,
     ) -> Result<Vec<Delivery>, Error> {
+        self.drive();
         let id = self.conn.queue_fetch(Instant::now(), queue, max, wait)?;
         self.wait_response(id, wait + self.timeout)?;
         let mut got = Vec::new();
@@ -348,6 +393,7 @@ impl Client {
     /// # Errors
     /// The connection failed, or the delivery is not this client's (`NOT_FOUND`).
     pub fn queue_ack(&mut self, queue: &str, delivery_id: u64) -> Result<(), Error> {
+        self.drive();
         let id = self.conn.queue_ack(Instant::now(), queue, delivery_id)?;
         self.wait_response(id, self.timeout).map(|_| ())
     }

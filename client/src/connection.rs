@@ -42,6 +42,23 @@ fn lost(e: &std::io::Error) -> ClientError {
     }
 }
 
+/// The id of an operation frame (0 for frames without one, and for operations that ask for no
+/// Response).
+fn operation_id(frame: &Frame) -> u32 {
+    match &frame.body {
+        FrameBody::Subscribe(f) => f.id,
+        FrameBody::Unsubscribe(f) => f.id,
+        FrameBody::Publish(f) => f.id,
+        FrameBody::Request(f) => f.id,
+        FrameBody::Register(f) => f.id,
+        FrameBody::Unregister(f) => f.id,
+        FrameBody::QueuePush(f) => f.id,
+        FrameBody::QueueFetch(f) => f.id,
+        FrameBody::QueueAck(f) => f.id,
+        _ => 0,
+    }
+}
+
 /// How a publish travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PublishOptions {
@@ -99,6 +116,9 @@ pub struct Connection {
     scratch: Vec<u8>,
     /// Bumped each time a new socket is opened (so a caller waiting on it registers the new one).
     generation: u64,
+    /// Operations sent while reconnecting, to send once connected (`options.offline_buffer`).
+    offline: VecDeque<Frame>,
+    offline_bytes: usize,
 }
 
 impl Connection {
@@ -129,6 +149,8 @@ impl Connection {
             events: VecDeque::new(),
             scratch: vec![0u8; 64 * 1024],
             generation: 0,
+            offline: VecDeque::new(),
+            offline_bytes: 0,
         };
         c.open(Instant::ZERO)?;
         Ok(c)
@@ -257,6 +279,9 @@ impl Connection {
                         return;
                     }
                     self.take_events(t);
+                    if !self.offline.is_empty() {
+                        self.flush_offline(t);
+                    }
                     if let State::Connected { link } = &mut self.state {
                         // Flush what the events queued (a re-subscribe, an answer to a Ping),
                         // and take what that turn read.
@@ -320,15 +345,18 @@ impl Connection {
         }
         if !resumed {
             // The server has none of this client's state: ask for it again (no Response wanted).
+            // Ahead of what waited in the offline buffer: a publish kept from the outage reaches
+            // this client's own subscriptions too.
             for filter in self.filters.clone() {
-                let _ = self.send(t, Frame::new(Subscribe { id: 0, filter }));
+                let _ = self.send_now(t, Frame::new(Subscribe { id: 0, filter }));
             }
             for service in self.services.clone() {
-                let _ = self.send(t, Frame::new(Register { id: 0, service }));
+                let _ = self.send_now(t, Frame::new(Register { id: 0, service }));
             }
         }
         self.events
             .push_back(ClientEvent::Connected { resumed, missed });
+        self.flush_offline(t);
     }
 
     fn on_frame(&mut self, frame: Frame) {
@@ -392,6 +420,11 @@ impl Connection {
             Some(wait) => State::Waiting { until: t + wait },
             None => State::Closed,
         };
+        if retry_in.is_none() {
+            // No connection will come to send them.
+            self.offline.clear();
+            self.offline_bytes = 0;
+        }
         self.events
             .push_back(ClientEvent::Disconnected { error, retry_in });
     }
@@ -430,7 +463,17 @@ impl Connection {
         self.next_id
     }
 
+    /// Sends an operation now, or keeps it for the reconnect (behind what already waits, in
+    /// order).
     fn send(&mut self, t: Instant, frame: Frame) -> Result<(), ClientError> {
+        if matches!(self.state, State::Connected { .. }) && self.offline.is_empty() {
+            self.send_now(t, frame)
+        } else {
+            self.keep_offline(frame)
+        }
+    }
+
+    fn send_now(&mut self, t: Instant, frame: Frame) -> Result<(), ClientError> {
         let State::Connected { link } = &mut self.state else {
             return Err(ClientError::NotConnected);
         };
@@ -441,6 +484,83 @@ impl Connection {
             Err(SendError::TooLarge { len, max }) => Err(ClientError::TooLarge { len, max }),
             Err(e) => Err(ClientError::Invalid(e.to_string())),
         }
+    }
+
+    /// Keeps an operation sent while reconnecting, if the offline buffer has room.
+    fn keep_offline(&mut self, frame: Frame) -> Result<(), ClientError> {
+        if matches!(self.state, State::Closed) || self.options.reconnect.is_none() {
+            return Err(ClientError::NotConnected);
+        }
+        let len = frame.encoded_len();
+        let max = self.options.session.frame_limit() as usize;
+        if len + framewire_protocol::wire::FRAME_LEN_OVERHEAD > max {
+            return Err(ClientError::TooLarge {
+                len: len + framewire_protocol::wire::FRAME_LEN_OVERHEAD,
+                max,
+            });
+        }
+        if self.offline_bytes + len > self.options.offline_buffer {
+            return Err(if self.options.offline_buffer == 0 {
+                ClientError::NotConnected
+            } else {
+                ClientError::Backpressure
+            });
+        }
+        self.offline_bytes += len;
+        self.offline.push_back(frame);
+        Ok(())
+    }
+
+    /// Sends what waited in the offline buffer, in order, as far as the link takes it. An
+    /// operation the server's agreed limit refuses is answered here (`PAYLOAD_TOO_LARGE`), so its
+    /// caller does not wait for ever.
+    fn flush_offline(&mut self, t: Instant) {
+        while let Some(frame) = self.offline.pop_front() {
+            let State::Connected { link } = &mut self.state else {
+                self.offline.push_front(frame);
+                return;
+            };
+            let len = frame.encoded_len();
+            let id = operation_id(&frame);
+            match link.send(frame.clone(), t) {
+                Ok(()) => self.offline_bytes -= len,
+                Err(SendError::QueueFull) => {
+                    self.offline.push_front(frame);
+                    return;
+                }
+                Err(e) => {
+                    self.offline_bytes -= len;
+                    if id != 0 {
+                        self.events.push_back(ClientEvent::Response {
+                            id,
+                            status: Status::PAYLOAD_TOO_LARGE,
+                            payload: Bytes::from(e.to_string()),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether operation `id` waits in the offline buffer (sent while reconnecting, not yet out).
+    pub fn is_waiting_offline(&self, id: u32) -> bool {
+        id != 0 && self.offline.iter().any(|f| operation_id(f) == id)
+    }
+
+    /// Takes operation `id` out of the offline buffer before it is sent; whether it was there
+    /// (a caller that gave up on it makes sure it is never sent).
+    pub fn cancel(&mut self, id: u32) -> bool {
+        let Some(at) = self
+            .offline
+            .iter()
+            .position(|f| id != 0 && operation_id(f) == id)
+        else {
+            return false;
+        };
+        if let Some(f) = self.offline.remove(at) {
+            self.offline_bytes -= f.encoded_len();
+        }
+        true
     }
 
     /// Sends an operation with a fresh id; returns the id its Response will carry.

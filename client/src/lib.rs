@@ -58,7 +58,7 @@ mod link;
 mod options;
 pub mod udp_io;
 
-pub use blocking::{Client, Messages};
+pub use blocking::{CONNECTION_EVENTS_KEPT, Client, Messages};
 pub use connection::{Connection, PublishOptions};
 pub use error::{ClientError, Error};
 pub use event::{ClientEvent, Delivery, IncomingRequest, Message};

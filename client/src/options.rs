@@ -62,6 +62,12 @@ pub struct ClientOptions {
     /// Seeds the client's random choices (jitter, the UDP handshake nonce); 0: from the operating
     /// system at connect.
     pub seed: u64,
+    /// While the client is reconnecting, operations are kept, up to this many bytes of encoded
+    /// frames, and sent in order once it is back (as MQTT clients keep an offline buffer); past it
+    /// an operation fails at once with [`ClientError::Backpressure`](crate::ClientError). 0 keeps
+    /// none: an operation between a disconnect and the reconnect fails with `NotConnected`.
+    /// Default 256 KiB.
+    pub offline_buffer: usize,
 }
 
 impl ClientOptions {
@@ -78,6 +84,7 @@ impl ClientOptions {
             reconnect: Some(Reconnect::default()),
             connect_timeout: Duration::from_secs(5),
             seed: 0,
+            offline_buffer: 256 * 1024,
         }
     }
 }
