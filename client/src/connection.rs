@@ -42,23 +42,6 @@ fn lost(e: &std::io::Error) -> ClientError {
     }
 }
 
-/// The id of an operation frame (0 for frames without one, and for operations that ask for no
-/// Response).
-fn operation_id(frame: &Frame) -> u32 {
-    match &frame.body {
-        FrameBody::Subscribe(f) => f.id,
-        FrameBody::Unsubscribe(f) => f.id,
-        FrameBody::Publish(f) => f.id,
-        FrameBody::Request(f) => f.id,
-        FrameBody::Register(f) => f.id,
-        FrameBody::Unregister(f) => f.id,
-        FrameBody::QueuePush(f) => f.id,
-        FrameBody::QueueFetch(f) => f.id,
-        FrameBody::QueueAck(f) => f.id,
-        _ => 0,
-    }
-}
-
 /// How a publish travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PublishOptions {
@@ -521,7 +504,7 @@ impl Connection {
                 return;
             };
             let len = frame.encoded_len();
-            let id = operation_id(&frame);
+            let id = frame.operation_id();
             match link.send(frame.clone(), t) {
                 Ok(()) => self.offline_bytes -= len,
                 Err(SendError::QueueFull) => {
@@ -530,7 +513,7 @@ impl Connection {
                 }
                 Err(e) => {
                     self.offline_bytes -= len;
-                    if id != 0 {
+                    if let Some(id) = id {
                         self.events.push_back(ClientEvent::Response {
                             id,
                             status: Status::PAYLOAD_TOO_LARGE,
@@ -544,7 +527,7 @@ impl Connection {
 
     /// Whether operation `id` waits in the offline buffer (sent while reconnecting, not yet out).
     pub fn is_waiting_offline(&self, id: u32) -> bool {
-        id != 0 && self.offline.iter().any(|f| operation_id(f) == id)
+        id != 0 && self.offline.iter().any(|f| f.operation_id() == Some(id))
     }
 
     /// Takes operation `id` out of the offline buffer before it is sent; whether it was there
@@ -553,7 +536,7 @@ impl Connection {
         let Some(at) = self
             .offline
             .iter()
-            .position(|f| id != 0 && operation_id(f) == id)
+            .position(|f| id != 0 && f.operation_id() == Some(id))
         else {
             return false;
         };

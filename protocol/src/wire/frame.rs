@@ -154,6 +154,24 @@ impl Frame {
         self.body.kind()
     }
 
+    /// The id of a client operation that asks for a Response (docs/PROTOCOL.md section 5), if
+    /// this is one and its id is not 0.
+    pub fn operation_id(&self) -> Option<u32> {
+        let id = match &self.body {
+            FrameBody::Publish(f) => f.id,
+            FrameBody::Subscribe(f) => f.id,
+            FrameBody::Unsubscribe(f) => f.id,
+            FrameBody::Request(f) => f.id,
+            FrameBody::Register(f) => f.id,
+            FrameBody::Unregister(f) => f.id,
+            FrameBody::QueuePush(f) => f.id,
+            FrameBody::QueueFetch(f) => f.id,
+            FrameBody::QueueAck(f) => f.id,
+            _ => 0,
+        };
+        (id != 0).then_some(id)
+    }
+
     /// Parses a frame body: the bytes from the kind byte to the end of the frame, as
     /// [`crate::wire::StreamDeframer`] and [`crate::wire::Datagram::frames`] hand them out.
     ///

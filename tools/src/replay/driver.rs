@@ -303,7 +303,7 @@ impl Run<'_> {
                 let data_channel =
                     matches!(captured.body, FrameBody::Data(_)).then_some(captured.channel);
                 // The rewrite never touches an operation's own id.
-                let id = operation_id(captured);
+                let id = captured.operation_id();
                 if self.send(session, captured, now) {
                     self.report.frames_sent += 1;
                     if let Some(live) = self.live.get_mut(&session) {
@@ -481,22 +481,6 @@ fn session_config(hello: &Hello) -> SessionConfig {
     config
 }
 
-/// The id of an operation that asks for a Response, if it asks for one.
-fn operation_id(frame: &Frame) -> Option<u32> {
-    let id = match &frame.body {
-        FrameBody::Publish(f) => f.id,
-        FrameBody::Subscribe(f) => f.id,
-        FrameBody::Unsubscribe(f) => f.id,
-        FrameBody::Request(f) => f.id,
-        FrameBody::Register(f) => f.id,
-        FrameBody::Unregister(f) => f.id,
-        FrameBody::QueuePush(f) => f.id,
-        FrameBody::QueueFetch(f) => f.id,
-        FrameBody::QueueAck(f) => f.id,
-        _ => 0,
-    };
-    (id != 0).then_some(id)
-}
 
 /// A 64-bit mix (splitmix64's finaliser), for nonces that differ per session and run.
 fn mix(mut x: u64) -> u64 {
