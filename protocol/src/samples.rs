@@ -11,7 +11,7 @@ use crate::wire::{
     Ack, AckBlock, Challenge, ChannelKind, Close, CloseAck, Data, DatagramBuilder, ErrorFrame,
     Fragment, Frame, Hello, HelloOptions, MAX_DATAGRAM_SIZE, Message, PacketHeader, Ping, Pong,
     Publish, QueueAck, QueueDelivery, QueueFetch, QueuePush, Reason, Register, Reject, Request,
-    Response, Status, Subscribe, Text, Unregister, Unsubscribe, Welcome,
+    Reset, Response, Status, Subscribe, Text, Unregister, Unsubscribe, Welcome,
 };
 
 /// A named sample frame.
@@ -165,6 +165,13 @@ pub fn frames() -> Vec<SampleFrame> {
             }),
         ),
         s("ack", Frame::new(Ack { through: 41 }).on_channel(1)),
+        s(
+            "reset",
+            Frame::new(Reset {
+                packet_number: 12,
+                crc: 0x1234_5678,
+            }),
+        ),
         s(
             "fragment",
             Frame::new(Fragment {

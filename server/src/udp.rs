@@ -265,6 +265,14 @@ impl UdpService {
                     let owner = (id % self.workers) as usize;
                     let bytes = Bytes::copy_from_slice(datagram);
                     shared.push(owner, vec![Inbound::Datagram(from, bytes)]);
+                } else if shared.allow_handshake(from.ip(), now)
+                    && let Some(n) = Endpoint::reset(datagram, self.sender.scratch())
+                {
+                    // No such session here (this server restarted, or ended it): a Reset tells
+                    // its client at once, within the address's handshake rate and never larger
+                    // than what came.
+                    debug!("{from}: udp session {id} unknown: reset");
+                    self.sender.send_scratch(&self.socket, n, from, shared);
                 }
             }
             Outcome::Drop(reason) => debug!("{from}: datagram dropped: {reason:?}"),

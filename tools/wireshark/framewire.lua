@@ -14,7 +14,7 @@ local fw = Proto("framewire", "framewire")
 local KINDS = {
   [0x01] = "Hello", [0x02] = "Challenge", [0x03] = "Welcome", [0x04] = "Reject",
   [0x08] = "Close", [0x09] = "CloseAck", [0x10] = "Ping", [0x11] = "Pong", [0x12] = "Ack",
-  [0x13] = "Fragment", [0x20] = "Data", [0x21] = "Error", [0x30] = "Subscribe",
+  [0x13] = "Fragment", [0x14] = "Reset", [0x20] = "Data", [0x21] = "Error", [0x30] = "Subscribe",
   [0x31] = "Unsubscribe", [0x32] = "Publish", [0x33] = "Message", [0x40] = "Request",
   [0x41] = "Response", [0x42] = "Register", [0x43] = "Unregister", [0x50] = "QueuePush",
   [0x51] = "QueueFetch", [0x52] = "QueueDelivery", [0x53] = "QueueAck",

@@ -498,7 +498,8 @@ impl StreamSession {
             | FrameBody::Challenge(_)
             | FrameBody::Welcome(_)
             | FrameBody::Reject(_)
-            | FrameBody::Fragment(_) => {
+            | FrameBody::Fragment(_)
+            | FrameBody::Reset(_) => {
                 let what = alloc::format!("{} is not allowed here", frame.body.kind());
                 self.fail(now, Reason::PROTOCOL_ERROR, &what);
             }

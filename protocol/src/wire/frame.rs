@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::frames::{
     Ack, BodyCodec, Challenge, Close, CloseAck, Data, ErrorFrame, Fragment, Hello, Message, Ping,
     Pong, Publish, QueueAck, QueueDelivery, QueueFetch, QueuePush, Register, Reject, Request,
-    Response, Subscribe, Unregister, Unsubscribe, Welcome,
+    Reset, Response, Subscribe, Unregister, Unsubscribe, Welcome,
 };
 use super::kind::FrameKind;
 use super::reader::Reader;
@@ -109,6 +109,7 @@ frame_bodies! {
     Pong(Pong),
     Ack(Ack),
     Fragment(Fragment),
+    Reset(Reset),
     Data(Data),
     Error(ErrorFrame),
     Subscribe(Subscribe),

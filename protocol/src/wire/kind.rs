@@ -54,6 +54,8 @@ frame_kinds! {
     Ack = 0x12,
     /// One piece of a frame too large for a datagram (section 4.8).
     Fragment = 0x13,
+    /// UDP only: the server does not know the session a datagram named (section 4.11).
+    Reset = 0x14,
     /// Application data on a channel (section 4.9).
     Data = 0x20,
     /// A frame was refused without ending the session (section 4.10).

@@ -481,7 +481,6 @@ fn session_config(hello: &Hello) -> SessionConfig {
     config
 }
 
-
 /// A 64-bit mix (splitmix64's finaliser), for nonces that differ per session and run.
 fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

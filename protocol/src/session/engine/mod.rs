@@ -6,6 +6,7 @@ mod receive;
 mod timers;
 mod transmit;
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
@@ -25,6 +26,30 @@ use super::sent::SentPackets;
 use super::stats::Stats;
 use super::time::Instant;
 use crate::wire::{Close, DEFAULT_MAX_FRAME_LEN, FRAME_LEN_OVERHEAD, Frame, Reason, Text};
+
+/// How many of its last datagrams a client remembers, to recognise a Reset answering one.
+const ECHOES: usize = 16;
+
+/// The packet numbers and CRCs of a client's last datagrams (docs/PROTOCOL.md section 4.11). A
+/// server's Reset echoes one: only who saw the datagram can.
+#[derive(Debug, Default)]
+struct Echoes {
+    sent: [(u32, u32); ECHOES],
+    next: usize,
+    len: usize,
+}
+
+impl Echoes {
+    fn note(&mut self, packet_number: u32, crc: u32) {
+        self.sent[self.next] = (packet_number, crc);
+        self.next = (self.next + 1) % ECHOES;
+        self.len = (self.len + 1).min(ECHOES);
+    }
+
+    fn contains(&self, packet_number: u32, crc: u32) -> bool {
+        self.sent[..self.len].contains(&(packet_number, crc))
+    }
+}
 
 /// The largest exponent of the retransmission timeout's backoff.
 const MAX_BACKOFF_EXPONENT: u32 = 16;
@@ -122,6 +147,8 @@ pub struct Session {
     /// The frame length limit, both ways: agreed in the handshake; before it, this side's own or
     /// the protocol's default, whichever is lower.
     frame_limit: u32,
+    /// A client's last datagrams, to recognise a Reset; a server's sessions keep none.
+    echoes: Option<Box<Echoes>>,
 }
 
 impl Session {
@@ -133,6 +160,7 @@ impl Session {
         let deadline = now + config.handshake_timeout;
         let mut s = Self::established(config, 0, server, now);
         s.rng_state ^= nonce;
+        s.echoes = Some(Box::default());
         s.state = State::Connecting(Connecting {
             nonce,
             cookie: None,
@@ -183,6 +211,7 @@ impl Session {
             path_check: None,
             rng_state: 0,
             redundant: None,
+            echoes: None,
         }
         .seeded()
     }

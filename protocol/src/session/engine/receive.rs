@@ -8,7 +8,8 @@ use super::super::time::Instant;
 use super::{Session, State};
 use crate::DecodeError;
 use crate::wire::{
-    CloseAck, Datagram, FRAME_LEN_OVERHEAD, Frame, FrameBody, FrameKind, Pong, SEQ_FLAG, SEQ_LEN,
+    CloseAck, Datagram, FRAME_LEN_OVERHEAD, Frame, FrameBody, FrameKind, Pong, Reason, Reset,
+    SEQ_FLAG, SEQ_LEN, Text,
 };
 use bytes::Bytes;
 use core::net::SocketAddr;
@@ -32,6 +33,11 @@ impl Session {
         };
         if d.header.connection_id != self.connection_id {
             self.stats.packets_dropped += 1;
+            return;
+        }
+        if let Some(reset) = lone_reset(&d) {
+            // Outside the packet numbers: a server that lost the session numbers nothing.
+            self.on_reset(reset);
             return;
         }
         let ack_eliciting = d.frames().next().is_some();
@@ -62,6 +68,32 @@ impl Session {
                 Err(_) => self.stats.refused += 1,
             }
         }
+    }
+
+    /// A server's Reset: if it echoes one of the datagrams this client sent lately, the server
+    /// does not know the session (it restarted): the session ends at once with
+    /// `UNKNOWN_SESSION`, and the application may connect again. Any other Reset is dropped.
+    fn on_reset(&mut self, reset: Reset) {
+        let ours = self
+            .echoes
+            .as_ref()
+            .is_some_and(|e| e.contains(reset.packet_number, reset.crc));
+        if !ours || !matches!(self.state, State::Established | State::Closing { .. }) {
+            self.stats.packets_dropped += 1;
+            return;
+        }
+        self.stats.packets_received += 1;
+        if matches!(self.state, State::Closing { .. }) {
+            // Our Close found no session to end: the close is done all the same.
+            self.finish_close(Closer::Local);
+            return;
+        }
+        self.events.push_back(Event::Closed {
+            reason: Reason::UNKNOWN_SESSION,
+            message: Text::from_static("the server does not know this session (Reset)"),
+            by: Closer::Peer,
+        });
+        self.shut();
     }
 
     pub(super) fn on_ack(&mut self, ack: &crate::wire::AckBlock, now: Instant) {
@@ -178,6 +210,7 @@ impl Session {
             | FrameBody::Challenge(_)
             | FrameBody::Welcome(_)
             | FrameBody::Reject(_)
+            | FrameBody::Reset(_)
             | FrameBody::Ack(_) => {}
             body => self.on_message(Frame {
                 channel,
@@ -251,5 +284,18 @@ fn hand_on(events: &mut EventQueue, stats: &mut Stats, arrival: Arrival) {
             events.push_back(Event::Frame(f));
         }
         Arrival::Oversized(o) => events.push_back(Event::Oversized(o)),
+    }
+}
+
+/// The Reset of a datagram that holds one and nothing else (docs/PROTOCOL.md section 4.11).
+fn lone_reset(d: &Datagram) -> Option<Reset> {
+    let mut frames = d.frames();
+    let body = frames.next()?;
+    if body.first() != Some(&(FrameKind::Reset as u8)) || frames.next().is_some() {
+        return None;
+    }
+    match Frame::parse(body).ok()?.body {
+        FrameBody::Reset(r) => Some(r),
+        _ => None,
     }
 }

@@ -84,6 +84,7 @@ impl Session {
             builder.ask_ack_now();
         }
         let len = builder.finish().ok()?;
+        self.note_echo(&buf[..len]);
         if lone {
             self.consider_copy(len, &items);
         }
@@ -119,6 +120,7 @@ impl Session {
         // The copy of a lone datagram is as urgent as the original.
         b.ask_ack_now();
         let len = b.finish().ok()?;
+        self.note_echo(&buf[..len]);
         self.stats.redundant_copies += 1;
         self.record_sent(now, len, header.ack.is_some(), true, written);
         Some(Transmit {
@@ -152,6 +154,16 @@ impl Session {
             && items.iter().all(|i| matches!(i, Item::Message(_)))
         {
             self.redundant = Some(items.to_vec());
+        }
+    }
+
+    /// A client remembers what identifies the datagram just written (its packet number and CRC),
+    /// to recognise a server's Reset answering it.
+    fn note_echo(&mut self, datagram: &[u8]) {
+        if let Some(echoes) = self.echoes.as_mut()
+            && let Some(&[a, b, c, d]) = datagram.get(datagram.len().saturating_sub(4)..)
+        {
+            echoes.note(self.next_pn, u32::from_be_bytes([a, b, c, d]));
         }
     }
 

@@ -12,7 +12,7 @@ pub use hub::{
     Message, Publish, QueueAck, QueueDelivery, QueueFetch, QueuePush, Register, Request, Response,
     Subscribe, Unregister, Unsubscribe,
 };
-pub use session::{Ack, Close, CloseAck, Data, ErrorFrame, Fragment, Ping, Pong};
+pub use session::{Ack, Close, CloseAck, Data, ErrorFrame, Fragment, Ping, Pong, Reset};
 
 use super::kind::FrameKind;
 use super::reader::Reader;

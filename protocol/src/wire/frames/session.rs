@@ -124,6 +124,38 @@ impl BodyCodec for Ack {
     }
 }
 
+/// UDP only: the server's answer to a datagram that verified but named a connection id it does not
+/// know (it restarted, or forgot the session), echoing that datagram's packet number and CRC. The
+/// client that sent the datagram recognises the echo and ends the session at once instead of
+/// waiting for its idle timeout (docs/PROTOCOL.md section 4.11; QUIC's stateless reset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reset {
+    /// The packet number of the datagram that found no session.
+    pub packet_number: u32,
+    /// That datagram's CRC32 (its last four bytes).
+    pub crc: u32,
+}
+
+impl BodyCodec for Reset {
+    const KIND: FrameKind = FrameKind::Reset;
+
+    fn parse(_flags: u8, r: &mut Reader) -> Result<Self, DecodeError> {
+        let packet_number = r.u32()?;
+        let crc = r.u32()?;
+        r.finish()?;
+        Ok(Self { packet_number, crc })
+    }
+
+    fn body_len(&self) -> usize {
+        8
+    }
+
+    fn emit(&self, w: &mut Writer) {
+        w.put_u32(self.packet_number);
+        w.put_u32(self.crc);
+    }
+}
+
 /// One piece of an encoded frame body too large for one datagram. The pieces of one message share
 /// `message_id`; joined in index order they are the body of the original frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
