@@ -50,7 +50,7 @@ impl Client {
         let conn = Connection::new(first, Instant::now())?;
         let mut c = Self {
             conn,
-            poll: mio::Poll::new().map_err(|e| ClientError::Unreachable(e.kind()))?,
+            poll: mio::Poll::new().map_err(|e| ClientError::Unreachable(e.into()))?,
             events: mio::Events::with_capacity(16),
             registered: 0,
             inbox: VecDeque::new(),
@@ -125,7 +125,7 @@ impl Client {
             let registered = self
                 .conn
                 .register_socket(self.poll.registry(), SOCKET, again)
-                .map_err(|e| ClientError::Unreachable(e.kind()))?;
+                .map_err(|e| ClientError::Unreachable(e.into()))?;
             if registered {
                 self.registered = self.conn.generation();
             }

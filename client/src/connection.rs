@@ -29,7 +29,7 @@ use crate::options::{ClientOptions, Transport};
 /// What a failed link of an established session means for the application: a TCP end of stream
 /// or reset without a Close is `CONNECTION_LOST` (the server crashed, or the network failed), never
 /// an orderly close; a UDP port unreachable says nothing listens there now.
-fn lost(e: &std::io::Error) -> ClientError {
+fn lost(e: std::io::Error) -> ClientError {
     use std::io::ErrorKind as K;
     match e.kind() {
         K::ConnectionAborted | K::ConnectionReset | K::BrokenPipe | K::UnexpectedEof => {
@@ -38,8 +38,24 @@ fn lost(e: &std::io::Error) -> ClientError {
                 message: Text::from(e.to_string().as_str()),
             }
         }
-        kind => ClientError::Unreachable(kind),
+        _ => ClientError::Unreachable(e.into()),
     }
+}
+
+/// What the server would refuse, or the handshake could not carry, found before connecting.
+fn check_options(options: &ClientOptions) -> Result<(), ClientError> {
+    let channels = options.session.channels.len();
+    if channels > 256 {
+        return Err(ClientError::Invalid(format!(
+            "{channels} channels: a session has at most 256 (0 to 255)"
+        )));
+    }
+    if let Some(will) = &options.last_will {
+        framewire_protocol::topic::check_topic(will.topic.as_str()).map_err(|e| {
+            ClientError::Invalid(format!("last will topic {:?}: {e}", will.topic.as_str()))
+        })?;
+    }
+    Ok(())
 }
 
 /// How a publish travels.
@@ -111,6 +127,7 @@ impl Connection {
     /// # Errors
     /// The socket cannot be created.
     pub fn new(options: ClientOptions, now: std::time::Instant) -> Result<Self, ClientError> {
+        check_options(&options)?;
         let mut seed = options.seed;
         if seed == 0 {
             let mut b = [0u8; 8];
@@ -184,7 +201,7 @@ impl Connection {
             nonce,
             now,
         )
-        .map_err(|e| ClientError::Unreachable(e.kind()))?;
+        .map_err(|e| ClientError::Unreachable(e.into()))?;
         self.generation += 1;
         self.state = State::Connecting {
             link,
@@ -238,7 +255,7 @@ impl Connection {
                         // What was read before the failure (a Welcome, say) counts first.
                         self.take_events(t);
                         if !matches!(self.state, State::Waiting { .. } | State::Closed) {
-                            self.fail(t, lost(&e));
+                            self.fail(t, lost(e));
                         }
                         return;
                     }
@@ -257,7 +274,7 @@ impl Connection {
                     if let Err(e) = link.drive(t, &mut self.scratch) {
                         self.take_events(t);
                         if !matches!(self.state, State::Waiting { .. } | State::Closed) {
-                            self.fail(t, lost(&e));
+                            self.fail(t, lost(e));
                         }
                         return;
                     }
@@ -269,7 +286,7 @@ impl Connection {
                         // Flush what the events queued (a re-subscribe, an answer to a Ping),
                         // and take what that turn read.
                         if let Err(e) = link.drive(t, &mut self.scratch) {
-                            self.fail(t, lost(&e));
+                            self.fail(t, lost(e));
                             return;
                         }
                         self.take_events(t);

@@ -60,7 +60,7 @@ pub mod udp_io;
 
 pub use blocking::{CONNECTION_EVENTS_KEPT, Client, Messages};
 pub use connection::{Connection, PublishOptions};
-pub use error::{ClientError, Error};
+pub use error::{ClientError, Error, IoError};
 pub use event::{ClientEvent, Delivery, IncomingRequest, Message};
 pub use frame_stream::{FrameStream, RecvError};
 pub use link::Link;

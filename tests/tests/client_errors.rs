@@ -10,7 +10,8 @@ use framewire_client::{
     Client, ClientError, ClientEvent, ClientOptions, Connection, Error, PublishOptions, Transport,
 };
 use framewire_protocol::wire::{
-    Frame, FrameKind, Reason, Status, StreamDeframer, Welcome, encode_stream_frame_into,
+    Frame, FrameBody, FrameKind, HelloOptions, LastWill, Reason, Status, StreamDeframer, Text,
+    Welcome, encode_stream_frame_into,
 };
 use framewire_server::ServerConfig;
 use framewire_server::hub::HubConfig;
@@ -80,11 +81,16 @@ fn a_udp_connect_to_a_closed_port_fails_at_once() {
     drop(closed);
     let mut o = ClientOptions::new(addr, Transport::Udp);
     o.connect_timeout = Duration::from_secs(30);
+    let error = Client::connect(o).expect_err("an error");
     assert_eq!(
-        Client::connect(o).err(),
-        Some(ClientError::Unreachable(
-            std::io::ErrorKind::ConnectionRefused
-        ))
+        error,
+        ClientError::Unreachable(std::io::ErrorKind::ConnectionRefused.into())
+    );
+    // The operating system's error is kept: the error's source.
+    let source = std::error::Error::source(&error).expect("a source");
+    assert!(
+        source.downcast_ref::<std::io::Error>().is_some(),
+        "{source}"
     );
 }
 
@@ -108,10 +114,15 @@ fn a_request_with_no_timeout_waits_for_the_servers_deadline() {
         let name = format!("silent.{transport:?}");
         silent.register(&name).unwrap();
         let mut a = Client::connect(ClientOptions::new(addr, transport)).unwrap();
-        match a.request(&name, "", Duration::ZERO) {
-            Err(Error::Status { status, .. }) => assert_eq!(status, Status::TIMEOUT),
-            other => panic!("{transport:?}: {other:?}"),
-        }
+        let error = a.request(&name, "", Duration::ZERO).unwrap_err();
+        assert_eq!(
+            error.status(),
+            Some(Status::TIMEOUT),
+            "{transport:?}: {error:?}"
+        );
+        // One question, whichever side noticed.
+        assert!(error.is_timeout());
+        assert!(Error::Client(ClientError::TimedOut).is_timeout());
     }
 }
 
@@ -171,4 +182,56 @@ fn an_empty_queue_name_is_a_bad_request() {
             other => panic!("{other:?}"),
         }
     }
+}
+
+/// Settings the handshake could not carry, or the server would refuse, are found before
+/// connecting: at once, not after a timeout.
+#[test]
+fn invalid_settings_are_refused_before_connecting() {
+    let server = TestServer::start(ServerConfig::default());
+    let mut o = ClientOptions::new(server.udp_addr(), Transport::Udp);
+    o.session.channels = vec![framewire_protocol::wire::ChannelKind::ReliableOrdered; 300];
+    assert!(
+        matches!(Client::connect(o), Err(ClientError::Invalid(why)) if why.contains("300 channels"))
+    );
+    let mut o = ClientOptions::new(server.addr(), Transport::Tcp);
+    o.last_will = Some(LastWill {
+        retain: false,
+        channel: 0,
+        topic: Text::from("will/#"),
+        payload: bytes::Bytes::new(),
+    });
+    assert!(matches!(Client::connect(o), Err(ClientError::Invalid(why)) if why.contains("will/#")));
+}
+
+/// A Hello whose last will the server could never publish gets a Reject (MQTT 5 refuses such a
+/// CONNECT); a connect token sent to a server that checks none is ignored, as intended.
+#[test]
+fn the_server_refuses_a_will_it_could_never_publish_and_ignores_a_token_it_cannot_check() {
+    let server = TestServer::start(ServerConfig::default());
+    let will = LastWill {
+        retain: false,
+        channel: 0,
+        topic: Text::from("will/#"),
+        payload: bytes::Bytes::new(),
+    };
+    let mut c = framewire_tests::connect(&server);
+    c.set_read_timeout(framewire_tests::DEADLINE).unwrap();
+    let answer = c
+        .handshake(HelloOptions::builder().last_will(&will).build().unwrap())
+        .unwrap();
+    match answer.body {
+        FrameBody::Reject(r) => {
+            assert_eq!(r.reason, Reason::PROTOCOL_ERROR);
+            assert!(r.message.as_str().contains("will/#"), "{}", r.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut o = ClientOptions::new(server.addr(), Transport::Tcp);
+    o.auth_token = Some(bytes::Bytes::from_static(b"not a token at all"));
+    let mut c = Client::connect(o).expect("a server without a key ignores tokens");
+    assert_eq!(
+        &c.request("sys.ping", "", Duration::from_secs(2)).unwrap()[..],
+        b"pong"
+    );
 }

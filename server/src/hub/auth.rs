@@ -82,6 +82,9 @@ impl Gatekeeper {
         now_unix: u64,
     ) -> Result<Option<Text>, Refusal> {
         let Some(key) = self.config.key.clone() else {
+            if hello.options.auth_token().is_some() {
+                info!("{client:?} from {peer}: connect token ignored: this server checks none");
+            }
             return Ok(None);
         };
         let refuse = |why: &str| {

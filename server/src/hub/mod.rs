@@ -132,20 +132,37 @@ impl Hub {
             .inspect_err(|_| {
                 self.stats.auth_refused += 1;
             })?;
+        let will = hello.options.last_will();
+        if let Some(will) = &will {
+            // A will the server could never publish is refused now, not found out when the
+            // client is gone (MQTT 5 refuses such a CONNECT too).
+            let topic = will.topic.as_str();
+            let problem = if let Err(e) = topic::check_topic(topic) {
+                Some((Reason::PROTOCOL_ERROR, e.to_string()))
+            } else if will.topic.len() > self.config.max_name_len {
+                Some((Reason::PROTOCOL_ERROR, "name too long".to_string()))
+            } else if !self.gate.allows(client, Action::Publish(topic)) {
+                Some((
+                    Reason::AUTH_FAILED,
+                    "the token does not allow publishing it".to_string(),
+                ))
+            } else {
+                None
+            };
+            if let Some((reason, why)) = problem {
+                debug!("{client:?}: refused: last will on {topic:?}: {why}");
+                self.gate.forget(client);
+                return Err(Refusal {
+                    reason,
+                    message: Text::from(format!("last will on {topic:?}: {why}").as_str()),
+                });
+            }
+        }
         let t = self.stats.transport(client.transport());
         t.sessions += 1;
         t.sessions_total += 1;
-        if let Some(will) = hello.options.last_will() {
-            if topic::check_topic(will.topic.as_str()).is_ok()
-                && will.topic.len() <= self.config.max_name_len
-                && self
-                    .gate
-                    .allows(client, Action::Publish(will.topic.as_str()))
-            {
-                self.wills.insert(client, will);
-            } else {
-                debug!("{client:?}: last will on an invalid or forbidden topic ignored");
-            }
+        if let Some(will) = will {
+            self.wills.insert(client, will);
         }
         if let Some(id) = &identity {
             self.identities.insert(client, id.clone());

@@ -8,62 +8,8 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-/// Why a topic or filter is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TopicError {
-    /// The empty string names nothing.
-    Empty,
-    /// A topic to publish to contains `+` or `#`.
-    WildcardInTopic,
-    /// `+` or `#` shares a level with other characters, or `#` is not the last level.
-    MisplacedWildcard,
-}
-
-impl std::fmt::Display for TopicError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Empty => "empty topic",
-            Self::WildcardInTopic => "a topic to publish to has no wildcards",
-            Self::MisplacedWildcard => "a wildcard is a whole level, and `#` only the last one",
-        })
-    }
-}
-
-/// Checks a topic that messages are published to.
-///
-/// # Errors
-/// An empty topic, or one with a wildcard.
-pub fn check_topic(topic: &str) -> Result<(), TopicError> {
-    if topic.is_empty() {
-        return Err(TopicError::Empty);
-    }
-    if topic.contains(['+', '#']) {
-        return Err(TopicError::WildcardInTopic);
-    }
-    Ok(())
-}
-
-/// Checks a subscription filter.
-///
-/// # Errors
-/// An empty filter, or a wildcard that is not a whole level, or `#` before the last level.
-pub fn check_filter(filter: &str) -> Result<(), TopicError> {
-    if filter.is_empty() {
-        return Err(TopicError::Empty);
-    }
-    let mut levels = filter.split('/').peekable();
-    while let Some(level) = levels.next() {
-        let last = levels.peek().is_none();
-        match level {
-            "+" => {}
-            "#" if last => {}
-            _ if level.contains(['+', '#']) => return Err(TopicError::MisplacedWildcard),
-            "#" => return Err(TopicError::MisplacedWildcard),
-            _ => {}
-        }
-    }
-    Ok(())
-}
+/// The syntax of topics and filters: the protocol's rules, which the client checks too.
+pub use framewire_protocol::topic::{TopicError, check_filter, check_topic};
 
 /// Whether `filter` (already checked) matches `topic` (already checked): the protocol's rule.
 pub use framewire_protocol::topic::matches;
