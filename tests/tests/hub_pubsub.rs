@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use framewire_protocol::wire::{Frame, FrameBody, Message, Publish, Reason, Subscribe, Text};
+use framewire_protocol::wire::{
+    ChannelKind, Frame, FrameBody, Message, Publish, Reason, Subscribe, Text,
+};
 use framewire_server::ServerConfig;
 use framewire_tests::{BOTH, DEADLINE, FrameStream, TestClient, TestServer, Via};
 
@@ -230,9 +232,22 @@ fn a_slow_subscriber_loses_unreliable_messages_first() {
         ..ServerConfig::default()
     };
     let server = TestServer::start(config);
-    let mut slow = TestClient::connect(&server, Via::Tcp);
+    // Both subscribers lay out channel 3 as unreliable, as the client crate's default does (a
+    // Hello that names no channels has every one reliable-ordered).
+    let layout = || {
+        framewire_protocol::wire::HelloOptions::builder()
+            .channels(&[
+                ChannelKind::ReliableUnordered,
+                ChannelKind::UnreliableSequenced,
+                ChannelKind::Unreliable,
+            ])
+            .build()
+            .unwrap()
+    };
+    let localhost = std::net::IpAddr::from([127, 0, 0, 1]);
+    let mut slow = TestClient::connect_with(&server, Via::Tcp, localhost, 1, layout()).0;
     subscribe(&mut slow, 1, "state");
-    let mut fast = TestClient::connect(&server, Via::Tcp);
+    let mut fast = TestClient::connect_with(&server, Via::Tcp, localhost, 2, layout()).0;
     subscribe(&mut fast, 1, "state");
     let received = Arc::new(AtomicU32::new(0));
     let progress = Arc::clone(&received);
@@ -249,7 +264,7 @@ fn a_slow_subscriber_loses_unreliable_messages_first() {
             }
             let mut body = n.to_be_bytes().to_vec();
             body.resize(4096, 0x33);
-            // Channel 3: unreliable (the default channel layout).
+            // Channel 3: unreliable in the subscribers' layout.
             p.send(&publish_frame(0, "state", &body, false).on_channel(3))
                 .expect("publish");
         }

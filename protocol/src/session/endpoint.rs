@@ -286,12 +286,14 @@ impl Endpoint {
     ) -> Outcome {
         let mut config = self.config.session.clone();
         config.idle_timeout = agree(config.idle_timeout, hello.idle_timeout_ms);
+        // The client's layout; a Hello that names none has every channel reliable-ordered
+        // (section 3.4), whatever this server's own configuration says.
+        let mut channels: Vec<ChannelKind> = Vec::new();
+        channels.push(ChannelKind::ReliableOrdered);
         if let Some(kinds) = hello.options.channels() {
-            let mut channels: Vec<ChannelKind> = Vec::with_capacity(kinds.len() + 1);
-            channels.push(ChannelKind::ReliableOrdered);
             channels.extend(kinds);
-            config.channels = channels;
         }
+        config.channels = channels;
         let connection_id = self.new_connection_id();
         let agreed = agree_frame_len(config.frame_limit(), hello)
             .and_then(|max_frame_len| Ok((max_frame_len, admit(hello, connection_id)?)));

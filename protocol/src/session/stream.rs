@@ -27,6 +27,7 @@ use bytes::{Buf, BytesMut};
 use super::config::SessionConfig;
 use super::error::SendError;
 use super::event::{Closer, Event, EventQueue};
+use super::outbox::channel_kind;
 use super::rtt::RttEstimator;
 use super::stats::Stats;
 use super::terms::{
@@ -35,9 +36,9 @@ use super::terms::{
 use super::time::Instant;
 use crate::DecodeError;
 use crate::wire::{
-    Close, CloseAck, DEFAULT_MAX_FRAME_LEN, FRAME_LEN_OVERHEAD, Frame, FrameBody, FrameKind, Hello,
-    LENGTH_PREFIX_LEN, Ping, Pong, Reason, SEQ_LEN, SharedFrame, StreamDeframer, Text, VERSION,
-    Welcome, encode_stream_frame_into,
+    ChannelKind, Close, CloseAck, DEFAULT_MAX_FRAME_LEN, FRAME_LEN_OVERHEAD, Frame, FrameBody,
+    FrameKind, Hello, LENGTH_PREFIX_LEN, Ping, Pong, Reason, SEQ_LEN, SharedFrame, StreamDeframer,
+    Text, VERSION, Welcome, encode_stream_frame_into,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +82,10 @@ pub struct StreamSession {
     ping_outstanding: Option<u64>,
     rtt: RttEstimator,
     stats: StreamStats,
+    /// On a server: the channel kinds the client's Hello asked for (index 0 is channel 0), empty
+    /// when it named none (every channel reliable-ordered, section 3.4). A client uses its own
+    /// configuration's.
+    channels: Option<Box<[ChannelKind]>>,
 }
 
 /// What a stream session counts: the part of [`Stats`] that applies to a stream, kept small
@@ -120,6 +125,7 @@ impl StreamSession {
             last_sent: now,
             ping_outstanding: None,
             stats: StreamStats::default(),
+            channels: None,
         }
     }
 
@@ -186,9 +192,13 @@ impl StreamSession {
         }
     }
 
-    /// The kind of a channel in this session.
-    pub fn channel_kind(&self, channel: u8) -> crate::wire::ChannelKind {
-        self.config.channel_kind(channel)
+    /// The kind of a channel in this session: as the client's Hello laid them out (a server), or
+    /// as this side's configuration does (a client).
+    pub fn channel_kind(&self, channel: u8) -> ChannelKind {
+        match &self.channels {
+            Some(kinds) => channel_kind(kinds, channel),
+            None => self.config.channel_kind(channel),
+        }
     }
 
     /// The idle timeout in force (agreed in the handshake).
@@ -239,7 +249,7 @@ impl StreamSession {
         frame.check().map_err(SendError::Encode)?;
         let seq = if frame.seq.is_some() { SEQ_LEN } else { 0 };
         self.check_len(frame.encoded_len() - seq + FRAME_LEN_OVERHEAD)?;
-        let reliable = self.config.channel_kind(frame.channel).is_reliable();
+        let reliable = self.channel_kind(frame.channel).is_reliable();
         if !reliable && self.output.len() > self.config.max_queued_bytes / 2 {
             self.stats.unreliable_dropped += 1;
             return Ok(());
@@ -268,7 +278,7 @@ impl StreamSession {
             return Err(SendError::Closed);
         }
         self.check_len(frame.stream_bytes().len() - LENGTH_PREFIX_LEN)?;
-        let reliable = self.config.channel_kind(frame.channel()).is_reliable();
+        let reliable = self.channel_kind(frame.channel()).is_reliable();
         if !reliable && self.output.len() > self.config.max_queued_bytes / 2 {
             self.stats.unreliable_dropped += 1;
             return Ok(());
@@ -420,6 +430,12 @@ impl StreamSession {
         };
         // The one limit both ways: what the deframer accepts and what `send` lets out.
         self.deframer.set_max_frame_len(max_frame_len);
+        self.channels = Some(match hello.options.channels() {
+            Some(kinds) => core::iter::once(ChannelKind::ReliableOrdered)
+                .chain(kinds)
+                .collect(),
+            None => Box::default(),
+        });
         self.state = StreamState::Established;
         self.emit(
             &Frame::new(Welcome {
