@@ -759,3 +759,42 @@ fn reordering_alone_is_recognised_and_does_not_starve_the_sender() {
         s.spurious_losses
     );
 }
+
+/// An unknown critical kind on a reliable-ordered channel is refused and answered once with an
+/// Error `UNKNOWN_KIND` (its lone copy too is passed over as a duplicate), and its place in the
+/// channel is passed over: what follows is delivered (the channel used to wait for it for ever).
+#[test]
+fn an_unknown_critical_kind_is_answered_once_and_never_blocks_its_channel() {
+    let mut p = Pair::new(
+        SessionConfig::default(),
+        SessionConfig::default(),
+        &LinkConfig::default(),
+        3,
+    );
+    p.a.send_encoded(0, Bytes::from_static(&[0x7E, 0x00, 0x00, 1, 2, 3]))
+        .unwrap();
+    p.a.send(data(9, 10)).unwrap();
+    let deadline = p.now + Duration::from_secs(2);
+    p.run_until(deadline, |p| {
+        !p.events_b.is_empty() && !p.events_a.is_empty()
+    });
+    p.run_until(p.now + Duration::from_millis(500), |_| false);
+    let tags: Vec<u8> = p
+        .events_b
+        .iter()
+        .filter_map(|e| match e {
+            Event::Frame(f) => data_tags(std::slice::from_ref(f)).first().copied(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tags, [9]);
+    let errors: Vec<&Event> = p
+        .events_a
+        .iter()
+        .filter(|e| {
+            matches!(e, Event::Frame(Frame { body: FrameBody::Error(x), .. })
+                if x.reason == Reason::UNKNOWN_KIND && x.refused_kind == 0x7E)
+        })
+        .collect();
+    assert_eq!(errors.len(), 1, "{:?}", p.events_a);
+}

@@ -17,6 +17,7 @@ pub struct Counters {
     rate_limited: AtomicU64,
     udp_refused: AtomicU64,
     udp_reassembly_expired: AtomicU64,
+    udp_dropped: AtomicU64,
     closed: [AtomicU64; REASON_SLOTS],
 }
 
@@ -37,6 +38,10 @@ pub struct CounterSnapshot {
     pub udp_refused: u64,
     /// Fragmented UDP messages discarded incomplete at the reassembly timeout.
     pub udp_reassembly_expired: u64,
+    /// UDP datagrams dropped unread (docs/PROTOCOL.md section 2.2): bad magic, version, length,
+    /// checksum, flags or frame lengths, a handshake datagram without a Hello, a short Hello or
+    /// a bad cookie.
+    pub udp_dropped: u64,
     /// Sessions the server closed, by reason code (`closed[code]`; codes from `0x1F` up share the
     /// last slot): idle timeouts, protocol errors, frames too large, bad checksums, slow
     /// consumers, shutdowns.
@@ -74,6 +79,13 @@ impl Counters {
         }
     }
 
+    /// Counts UDP datagrams dropped unread.
+    pub(crate) fn count_udp_dropped(&self, datagrams: u64) {
+        if datagrams > 0 {
+            self.udp_dropped.fetch_add(datagrams, Ordering::Relaxed);
+        }
+    }
+
     pub(crate) fn count_rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
     }
@@ -92,6 +104,7 @@ impl Counters {
             refused_rate_limited: self.rate_limited.load(Ordering::Relaxed),
             udp_refused: self.udp_refused.load(Ordering::Relaxed),
             udp_reassembly_expired: self.udp_reassembly_expired.load(Ordering::Relaxed),
+            udp_dropped: self.udp_dropped.load(Ordering::Relaxed),
             closed: std::array::from_fn(|i| self.closed[i].load(Ordering::Relaxed)),
         }
     }

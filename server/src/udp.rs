@@ -15,7 +15,7 @@ use framewire_protocol::session::{
     Closer, Endpoint, EndpointConfig, Event, Instant, Outcome, Refusal, SendError, Session,
     SessionConfig,
 };
-use framewire_protocol::wire::{FrameBody, Hello, Reason, Text, peek_connection_id};
+use framewire_protocol::wire::{FrameBody, Hello, PacketView, Reason, Text, peek_connection_id};
 use log::{debug, info, warn};
 use mio::net::UdpSocket;
 
@@ -62,7 +62,7 @@ struct Peer {
     /// The handle of this session's timer in the loop's wheel.
     timer: Option<TimerHandle>,
     /// The session's refusals and reassembly expiries already added to the server's counters.
-    counted: (u64, u64),
+    counted: (u64, u64, u64),
     /// In the loop's list of sessions to transmit for this turn.
     dirty: bool,
 }
@@ -249,7 +249,7 @@ impl UdpService {
                         session: *session,
                         clean_close: false,
                         timer: None,
-                        counted: (0, 0),
+                        counted: (0, 0, 0),
                         dirty: false,
                     },
                 );
@@ -265,6 +265,8 @@ impl UdpService {
                     let owner = (id % self.workers) as usize;
                     let bytes = Bytes::copy_from_slice(datagram);
                     shared.push(owner, vec![Inbound::Datagram(from, bytes)]);
+                } else if PacketView::new_checked(datagram).is_err() {
+                    shared.counters.count_udp_dropped(1);
                 } else if shared.allow_handshake(from.ip(), now)
                     && let Some(n) = Endpoint::reset(datagram, self.sender.scratch())
                 {
@@ -275,7 +277,10 @@ impl UdpService {
                     self.sender.send_scratch(&self.socket, n, from, shared);
                 }
             }
-            Outcome::Drop(reason) => debug!("{from}: datagram dropped: {reason:?}"),
+            Outcome::Drop(reason) => {
+                debug!("{from}: datagram dropped: {reason:?}");
+                shared.counters.count_udp_dropped(1);
+            }
         }
     }
 
@@ -430,7 +435,8 @@ impl UdpService {
             stats.refused.saturating_sub(counted.0),
             stats.reassembly_expired.saturating_sub(counted.1),
         );
-        *counted = (stats.refused, stats.reassembly_expired);
+        counters.count_udp_dropped(stats.bad_datagrams.saturating_sub(counted.2));
+        *counted = (stats.refused, stats.reassembly_expired, stats.bad_datagrams);
         self.sender.send_all(session, now, &self.socket, shared);
     }
 

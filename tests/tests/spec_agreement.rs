@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use framewire_client::{Client, ClientOptions, PublishOptions, Transport};
-use framewire_protocol::wire::ChannelKind;
+use framewire_protocol::wire::{ChannelKind, Frame, FrameBody, Ping, Reason, Request, Text};
 use framewire_server::ServerConfig;
-use framewire_tests::{DEADLINE, TestServer};
+use framewire_tests::{DEADLINE, TestClient, TestServer, Via};
 
 /// Section 3.4: channels a Hello does not name are reliable-ordered. A UDP subscriber whose Hello
 /// names none gets a message published on channel 3 (unreliable in the publisher's layout) as a
@@ -25,13 +26,84 @@ fn channels_a_hello_does_not_name_are_reliable_ordered() {
         channel: 3,
         ..PublishOptions::default()
     };
-    publisher
-        .publish_with("room/state", "x=1", on_3)
-        .unwrap();
+    publisher.publish_with("room/state", "x=1", on_3).unwrap();
     let m = subscriber
         .next_message(DEADLINE)
         .unwrap()
         .expect("the message on channel 3");
     assert_eq!((m.channel, &m.payload[..]), (3, &b"x=1"[..]));
     assert!(subscriber.next_message(Duration::ZERO).unwrap().is_none());
+}
+
+/// Section 2.2: a datagram failing a check is dropped and counted: bad magic, a bad checksum on a
+/// handshake datagram and on a live session's are all in `sys.stats`'s `udp_bad_datagrams` (they
+/// moved no counter before).
+#[test]
+fn a_dropped_datagram_is_counted() {
+    let server = TestServer::start(ServerConfig::default());
+    let mut c = TestClient::connect(&server, Via::Udp);
+    let TestClient::Udp(udp) = &mut c else {
+        unreachable!("connected over UDP")
+    };
+    let cid = udp.session.connection_id();
+    let to = server.udp_addr();
+    let mut bad_crc = framewire_protocol::samples::datagram(cid, 999, &[ping()], 0);
+    let last = bad_crc.len() - 1;
+    bad_crc[last] ^= 1;
+    let mut handshake = framewire_protocol::samples::datagram(0, 0, &[ping()], 1200);
+    handshake[20] ^= 1;
+    for datagram in [&b"not framewire at all"[..], &handshake, &bad_crc] {
+        udp.socket().send_to(datagram, to).unwrap();
+    }
+    let start = std::time::Instant::now();
+    while server.counters().udp_dropped < 3 {
+        assert!(start.elapsed() < DEADLINE, "{:?}", server.counters());
+        // Keep the session turning, so its counts are gathered.
+        udp.step();
+    }
+    assert_eq!(server.counters().udp_dropped, 3);
+    c.send(request(5, "sys.stats"));
+    let (_, stats) = c.until_response(5);
+    let stats = String::from_utf8_lossy(&stats.payload).into_owned();
+    assert!(stats.contains("\"udp_bad_datagrams\":3"), "{stats}");
+}
+
+/// Sections 3.3 and 7: an unknown critical kind over UDP is answered with an Error
+/// `UNKNOWN_KIND` naming it (nothing was sent before), and the session goes on.
+#[test]
+fn an_unknown_critical_kind_over_udp_gets_an_error() {
+    let server = TestServer::start(ServerConfig::default());
+    let mut c = TestClient::connect(&server, Via::Udp);
+    let TestClient::Udp(udp) = &mut c else {
+        unreachable!("connected over UDP")
+    };
+    udp.session
+        .send_encoded(0, Bytes::from_static(&[0x7E, 0x00, 0x00, 1, 2, 3]))
+        .unwrap();
+    udp.step();
+    let f = c
+        .recv_within(std::time::Duration::from_secs(2))
+        .unwrap_or_else(|| panic!("{:?}", server.counters()));
+    match f.body {
+        FrameBody::Error(e) => {
+            assert_eq!((e.reason, e.refused_kind), (Reason::UNKNOWN_KIND, 0x7E));
+        }
+        other => panic!("{other:?}"),
+    }
+    c.send(request(6, "sys.ping"));
+    let (_, pong) = c.until_response(6);
+    assert_eq!(&pong.payload[..], b"pong");
+}
+
+fn request(id: u32, target: &str) -> Frame {
+    Frame::new(Request {
+        id,
+        timeout_ms: 0,
+        target: Text::from(target),
+        payload: Bytes::new(),
+    })
+}
+
+fn ping() -> Frame {
+    Frame::new(Ping { timestamp_us: 1 })
 }

@@ -20,6 +20,9 @@ use crate::wire::{ChannelKind, Fragment, Frame};
 pub(crate) enum Arrival {
     Frame(Frame),
     Oversized(Oversized),
+    /// A message of a critical kind this side does not know (its kind byte): refused, its
+    /// place passed over.
+    UnknownKind(u8),
 }
 
 #[derive(Debug)]

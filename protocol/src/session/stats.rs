@@ -24,6 +24,9 @@ pub struct Stats {
     pub spurious_losses: u64,
     /// Datagrams received and dropped: malformed, bad checksum, another session's, or duplicates.
     pub packets_dropped: u64,
+    /// Of those, the ones that failed a check of section 2.2 (magic, version, length, checksum,
+    /// flags, frame lengths).
+    pub bad_datagrams: u64,
     /// Reliable messages (or fragments) sent again.
     pub retransmissions: u64,
     /// Lone datagrams sent a second time (see `SessionConfig::lone_redundancy_max`).

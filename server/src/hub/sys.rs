@@ -102,6 +102,7 @@ fn stats(view: &SysView<'_>) -> String {
                 "udp_reassembly_expired",
                 view.refused.udp_reassembly_expired,
             ),
+            ("udp_bad_datagrams", view.refused.udp_dropped),
             ("auth_failed", h.auth_refused),
             ("forbidden", h.forbidden),
         ],

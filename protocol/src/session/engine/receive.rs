@@ -1,16 +1,16 @@
 //! Datagrams from the peer: acknowledgements, loss detection, and the frames they carry.
 
-use super::super::event::{Closer, Event, EventQueue, Oversized};
+use super::super::event::{Closer, Event, Oversized};
 use super::super::inbox::{Arrival, Disposition};
 use super::super::outbox::Item;
-use super::super::stats::Stats;
 use super::super::time::Instant;
 use super::{Session, State};
 use crate::DecodeError;
 use crate::wire::{
-    CloseAck, Datagram, FRAME_LEN_OVERHEAD, Frame, FrameBody, FrameKind, Pong, Reason, Reset,
-    SEQ_FLAG, SEQ_LEN, Text,
+    CloseAck, Datagram, ErrorFrame, FRAME_LEN_OVERHEAD, Frame, FrameBody, FrameKind, Pong, Reason,
+    Reset, SEQ_FLAG, SEQ_LEN, Text,
 };
+use alloc::vec::Vec;
 use bytes::Bytes;
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -29,6 +29,7 @@ impl Session {
         let len = datagram.len();
         let Ok(d) = Datagram::parse(datagram) else {
             self.stats.packets_dropped += 1;
+            self.stats.bad_datagrams += 1;
             return;
         };
         if d.header.connection_id != self.connection_id {
@@ -58,6 +59,7 @@ impl Session {
             self.on_ack(&ack, now);
         }
         for body in d.frames() {
+            let raw = body.clone();
             if let Some(len) = self.oversized_len(&body) {
                 self.on_oversized(body.get(2).copied().unwrap_or(0), &body, len);
                 continue;
@@ -65,6 +67,7 @@ impl Session {
             match Frame::parse(body) {
                 Ok(frame) => self.on_frame(frame, now, from),
                 Err(DecodeError::UnknownKind(k)) if FrameKind::is_ignorable(k) => {}
+                Err(DecodeError::UnknownKind(k)) => self.on_unknown_kind(&raw, k),
                 Err(_) => self.stats.refused += 1,
             }
         }
@@ -225,13 +228,52 @@ impl Session {
             return;
         }
         let (channel, seq) = (frame.channel, frame.seq);
+        self.place(channel, seq, Arrival::Frame(frame));
+    }
+
+    /// A message of a critical kind this side does not know, `kind`, in frame body `body`: refused,
+    /// its place in its channel passed over (so the channel does not wait for it), and the peer
+    /// told with an Error `UNKNOWN_KIND` once, in the channel's order (section 3.3).
+    fn on_unknown_kind(&mut self, body: &[u8], kind: u8) {
+        self.stats.refused += 1;
+        if !matches!(self.state, State::Established | State::Closing { .. }) {
+            return;
+        }
+        let (channel, seq) = match body {
+            [_, flags, channel, seq @ ..] if flags & SEQ_FLAG != 0 && seq.len() >= SEQ_LEN => (
+                *channel,
+                Some(u32::from_be_bytes([seq[0], seq[1], seq[2], seq[3]])),
+            ),
+            [_, _, channel, ..] => (*channel, None),
+            _ => return,
+        };
+        self.place(channel, seq, Arrival::UnknownKind(kind));
+    }
+
+    /// Places an arrival in its channel's order and hands on what becomes deliverable: messages
+    /// and refusals to the application, and an Error to the peer for each unknown kind.
+    fn place(&mut self, channel: u8, seq: Option<u32>, arrival: Arrival) {
         let (events, stats) = (&mut self.events, &mut self.stats);
+        let mut unknown: Vec<u8> = Vec::new();
         let d = self
             .inbox
-            .on_arrival(channel, seq, Arrival::Frame(frame), &mut |a| {
-                hand_on(events, stats, a);
+            .on_arrival(channel, seq, arrival, &mut |a| match a {
+                Arrival::Frame(f) => {
+                    stats.messages_delivered += 1;
+                    events.push_back(Event::Frame(f));
+                }
+                Arrival::Oversized(o) => events.push_back(Event::Oversized(o)),
+                Arrival::UnknownKind(kind) => unknown.push(kind),
             });
         self.count(d);
+        for kind in unknown {
+            // As any refusal, on channel 0; a flood of them meets the send queue's bound.
+            let _ = self.send(Frame::new(ErrorFrame {
+                reason: Reason::UNKNOWN_KIND,
+                refused_kind: kind,
+                message: Text::from_static("unknown frame kind"),
+            }));
+        }
     }
 
     /// The frame length of a whole message's frame body (docs/PROTOCOL.md section 2.1: without
@@ -257,13 +299,7 @@ impl Session {
             return;
         };
         refused.channel = channel;
-        let (events, stats) = (&mut self.events, &mut self.stats);
-        let d = self
-            .inbox
-            .on_arrival(channel, seq, Arrival::Oversized(refused), &mut |a| {
-                hand_on(events, stats, a);
-            });
-        self.count(d);
+        self.place(channel, seq, Arrival::Oversized(refused));
     }
 
     pub(super) fn count(&mut self, d: Disposition) {
@@ -273,17 +309,6 @@ impl Session {
             Disposition::Stale => self.stats.stale_dropped += 1,
             Disposition::Refused => self.stats.refused += 1,
         }
-    }
-}
-
-/// Hands what the inbox delivers on to the application's events.
-fn hand_on(events: &mut EventQueue, stats: &mut Stats, arrival: Arrival) {
-    match arrival {
-        Arrival::Frame(f) => {
-            stats.messages_delivered += 1;
-            events.push_back(Event::Frame(f));
-        }
-        Arrival::Oversized(o) => events.push_back(Event::Oversized(o)),
     }
 }
 
