@@ -798,3 +798,44 @@ fn an_unknown_critical_kind_is_answered_once_and_never_blocks_its_channel() {
         .collect();
     assert_eq!(errors.len(), 1, "{:?}", p.events_a);
 }
+
+/// Section 7a.4: a message without SEQ on a channel that needs one is refused and counted, and
+/// the session goes on (the next message, with its SEQ, is delivered).
+#[test]
+fn a_message_without_its_sequence_number_is_refused_and_counted() {
+    let mut b = established(SessionConfig::default());
+    hand_datagram(&mut b, Instant::ZERO, 0, &[data(1, 10)]);
+    assert_eq!(b.poll_event(), None);
+    assert_eq!(b.stats().refused, 1);
+    hand_datagram(&mut b, Instant::ZERO, 1, &[data(2, 10).with_seq(0)]);
+    assert!(
+        matches!(b.poll_event(), Some(Event::Frame(f)) if data_tags(std::slice::from_ref(&f)) == [2])
+    );
+}
+
+/// Section 7a.5: datagram sizes are not negotiated: a receiver configured for 1,200-byte datagrams
+/// takes a peer's 4,000-byte ones.
+#[test]
+fn a_datagram_larger_than_the_receivers_own_size_is_taken() {
+    let big = SessionConfig {
+        datagram_size: 4000,
+        ..SessionConfig::default()
+    };
+    let mut p = Pair::new(
+        big,
+        SessionConfig::default(),
+        &LinkConfig {
+            mtu: 9000,
+            ..LinkConfig::default()
+        },
+        4,
+    );
+    p.a.send(data(5, 3500)).unwrap();
+    let deadline = p.now + Duration::from_secs(2);
+    assert!(p.run_until(deadline, |p| !p.events_b.is_empty()));
+    // Whole, in one datagram of some 3,500 bytes: no fragments at the sender's size.
+    assert_eq!(p.a.stats().retransmissions, 0);
+    assert!(p.stats_ab.bytes >= 3500);
+    assert!(matches!(&p.events_b[0], Event::Frame(f) if data_tags(std::slice::from_ref(f)) == [5]));
+    assert_eq!(p.b.stats().bad_datagrams, 0);
+}

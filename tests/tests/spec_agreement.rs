@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use framewire_client::{Client, ClientOptions, PublishOptions, Transport};
-use framewire_protocol::wire::{ChannelKind, Frame, FrameBody, Ping, Reason, Request, Text};
+use framewire_protocol::wire::{
+    ChannelKind, Frame, FrameBody, Hello, HelloOptions, Ping, Reason, Request, Text,
+};
 use framewire_server::ServerConfig;
 use framewire_tests::{DEADLINE, TestClient, TestServer, Via};
 
@@ -106,4 +108,38 @@ fn request(id: u32, target: &str) -> Frame {
 
 fn ping() -> Frame {
     Frame::new(Ping { timestamp_us: 1 })
+}
+
+/// Section 4.1: a Hello's idle timeout below 100 ms counts as 100 ms (a 1 ms one was agreed), and
+/// the heartbeat interval in force is never above a third of the agreed idle timeout (it could be
+/// above the idle timeout itself). The UDP endpoint agrees by the same rule (`terms.rs`).
+#[test]
+fn the_idle_timeout_has_a_floor_and_the_heartbeat_keeps_within_it() {
+    let server = TestServer::start(ServerConfig::default());
+    let mut c = framewire_tests::connect(&server);
+    c.set_read_timeout(DEADLINE).unwrap();
+    c.send(&Frame::new(Hello {
+        idle_timeout_ms: 1,
+        ..Hello::new(0, HelloOptions::new())
+    }))
+    .unwrap();
+    let FrameBody::Welcome(w) = c.recv().unwrap().body else {
+        panic!("no Welcome");
+    };
+    assert_eq!(w.idle_timeout_ms, 100);
+    assert_eq!(w.heartbeat_interval_ms, 33);
+}
+
+/// Section 7b: the spec gives the server's first-frame deadline as what the server does (it said
+/// 10 s, the client's handshake timeout, while the server closed at 5 s).
+#[test]
+fn the_first_frame_deadline_the_spec_gives_is_the_servers() {
+    let spec = include_str!("../../docs/PROTOCOL.md");
+    let default = ServerConfig::default().first_frame_deadline_ms;
+    assert_eq!(default, 5000);
+    assert!(
+        spec.contains("`first_frame_deadline_ms`, 5 s by default"),
+        "section 7b names another first-frame deadline"
+    );
+    assert!(!spec.contains("handshake timeout (10 s) of accepting the"));
 }

@@ -21,7 +21,8 @@ use super::config::SessionConfig;
 use super::cookie::{CookieError, CookieJar};
 use super::engine::Session;
 use super::terms::{
-    Admission, Admit, agree, agree_frame_len, millis, refusal_reject, version_reject,
+    Admission, Admit, agree_frame_len, agree_heartbeat, agree_idle, millis, refusal_reject,
+    version_reject,
 };
 use super::time::Instant;
 use crate::wire::{
@@ -285,7 +286,9 @@ impl Endpoint {
         mut admit: impl Admit,
     ) -> Outcome {
         let mut config = self.config.session.clone();
-        config.idle_timeout = agree(config.idle_timeout, hello.idle_timeout_ms);
+        config.idle_timeout = agree_idle(config.idle_timeout, hello.idle_timeout_ms);
+        config.heartbeat_interval =
+            agree_heartbeat(config.heartbeat_interval, 0, config.idle_timeout);
         // The client's layout; a Hello that names none has every channel reliable-ordered
         // (section 3.4), whatever this server's own configuration says.
         let mut channels: Vec<ChannelKind> = Vec::new();

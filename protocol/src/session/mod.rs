@@ -43,5 +43,5 @@ pub use event::{Closer, Event, Oversized, Transmit};
 pub use rtt::{GRANULARITY, RttEstimator};
 pub use stats::Stats;
 pub use stream::StreamSession;
-pub use terms::{Admission, Admit, Refusal};
+pub use terms::{Admission, Admit, MIN_IDLE_TIMEOUT, Refusal};
 pub use time::Instant;

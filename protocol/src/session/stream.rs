@@ -31,7 +31,8 @@ use super::outbox::channel_kind;
 use super::rtt::RttEstimator;
 use super::stats::Stats;
 use super::terms::{
-    Admission, Admit, agree, agree_frame_len, millis, refusal_reject, version_reject,
+    Admission, Admit, agree_frame_len, agree_heartbeat, agree_idle, millis, refusal_reject,
+    version_reject,
 };
 use super::time::Instant;
 use crate::DecodeError;
@@ -417,7 +418,8 @@ impl StreamSession {
             self.emit(&version_reject(), now);
             return self.finish(Reason::UNSUPPORTED_VERSION, Text::default(), Closer::Local);
         }
-        self.idle_timeout = agree(self.idle_timeout, hello.idle_timeout_ms);
+        self.idle_timeout = agree_idle(self.idle_timeout, hello.idle_timeout_ms);
+        self.heartbeat_interval = agree_heartbeat(self.heartbeat_interval, 0, self.idle_timeout);
         let agreed = agree_frame_len(self.config.frame_limit(), &hello)
             .and_then(|max_frame_len| Ok((max_frame_len, admit(&hello, self.connection_id)?)));
         let (max_frame_len, admission) = match agreed {
@@ -463,8 +465,12 @@ impl StreamSession {
         match frame.body {
             FrameBody::Welcome(w) => {
                 self.connection_id = w.connection_id;
-                self.idle_timeout = agree(self.idle_timeout, w.idle_timeout_ms);
-                self.heartbeat_interval = agree(self.heartbeat_interval, w.heartbeat_interval_ms);
+                self.idle_timeout = agree_idle(self.idle_timeout, w.idle_timeout_ms);
+                self.heartbeat_interval = agree_heartbeat(
+                    self.heartbeat_interval,
+                    w.heartbeat_interval_ms,
+                    self.idle_timeout,
+                );
                 self.deframer
                     .set_max_frame_len(w.max_frame_len.min(self.config.frame_limit()));
                 self.state = StreamState::Established;

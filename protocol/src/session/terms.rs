@@ -78,14 +78,30 @@ pub(crate) fn agree_frame_len(ours: u32, hello: &Hello) -> Result<u32, Refusal> 
     Ok(hello.max_frame_len.min(ours))
 }
 
-/// The agreed value of a timer: the smaller of ours and the peer's, where the peer's 0 means
-/// "no preference".
-pub(crate) fn agree(ours: Duration, theirs_ms: u32) -> Duration {
+/// The least idle timeout a peer's Hello can agree (docs/PROTOCOL.md section 4.1): a smaller
+/// ask is taken as this, so a peer cannot make a session churn on a millisecond timer.
+pub const MIN_IDLE_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// The agreed idle timeout: the smaller of ours and the peer's, where the peer's 0 means "no
+/// preference" and an ask below [`MIN_IDLE_TIMEOUT`] counts as that.
+pub(crate) fn agree_idle(ours: Duration, theirs_ms: u32) -> Duration {
     if theirs_ms == 0 {
         ours
     } else {
-        ours.min(Duration::from_millis(u64::from(theirs_ms)))
+        ours.min(Duration::from_millis(u64::from(theirs_ms)).max(MIN_IDLE_TIMEOUT))
     }
+}
+
+/// The heartbeat interval in force: the smaller of ours and the peer's (0: no preference), and
+/// never more than a third of the agreed idle timeout, so that a lost heartbeat or two do not end
+/// a live session.
+pub(crate) fn agree_heartbeat(ours: Duration, theirs_ms: u32, idle: Duration) -> Duration {
+    let asked = if theirs_ms == 0 {
+        ours
+    } else {
+        ours.min(Duration::from_millis(u64::from(theirs_ms)))
+    };
+    asked.min(idle / 3)
 }
 
 /// A duration as the wire's u32 milliseconds, saturating.
@@ -100,9 +116,22 @@ mod tests {
     #[test]
     fn zero_means_no_preference_and_the_smaller_wins() {
         let ten = Duration::from_secs(10);
-        assert_eq!(agree(ten, 0), ten);
-        assert_eq!(agree(ten, 5000), Duration::from_secs(5));
-        assert_eq!(agree(ten, 20_000), ten);
+        assert_eq!(agree_idle(ten, 0), ten);
+        assert_eq!(agree_idle(ten, 5000), Duration::from_secs(5));
+        assert_eq!(agree_idle(ten, 20_000), ten);
+        // No floor under a peer's millisecond.
+        assert_eq!(agree_idle(ten, 1), MIN_IDLE_TIMEOUT);
+        // Ours may be lower than the floor: it is ours.
+        let fifty = Duration::from_millis(50);
+        assert_eq!(agree_idle(fifty, 1000), fifty);
+        // The heartbeat keeps within a third of the idle timeout.
+        let one = Duration::from_secs(1);
+        assert_eq!(agree_heartbeat(one, 0, ten), one);
+        assert_eq!(agree_heartbeat(one, 500, ten), Duration::from_millis(500));
+        assert_eq!(
+            agree_heartbeat(one, 0, Duration::from_millis(600)),
+            Duration::from_millis(200)
+        );
         assert_eq!(millis(Duration::from_secs(u64::MAX)), u32::MAX);
     }
 }

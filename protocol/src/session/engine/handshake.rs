@@ -2,7 +2,7 @@
 //! (docs/PROTOCOL.md section 4.1.2).
 
 use super::super::event::{Closer, Event, Transmit};
-use super::super::terms::{agree, millis};
+use super::super::terms::{agree_heartbeat, agree_idle, millis};
 use super::super::time::Instant;
 use super::{MAX_BACKOFF_EXPONENT, Session, State};
 use crate::wire::{
@@ -38,9 +38,13 @@ impl Session {
                 }
                 FrameBody::Welcome(w) if w.connection_id != 0 => {
                     self.connection_id = w.connection_id;
-                    self.config.idle_timeout = agree(self.config.idle_timeout, w.idle_timeout_ms);
-                    self.config.heartbeat_interval =
-                        agree(self.config.heartbeat_interval, w.heartbeat_interval_ms);
+                    self.config.idle_timeout =
+                        agree_idle(self.config.idle_timeout, w.idle_timeout_ms);
+                    self.config.heartbeat_interval = agree_heartbeat(
+                        self.config.heartbeat_interval,
+                        w.heartbeat_interval_ms,
+                        self.config.idle_timeout,
+                    );
                     self.frame_limit = w.max_frame_len.min(self.config.frame_limit());
                     self.state = State::Established;
                     self.last_received = now;
