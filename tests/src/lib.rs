@@ -171,3 +171,13 @@ pub fn drive_until(
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+/// A Request for `target` with id `id`, no payload, and the server's default deadline.
+pub fn request(id: u32, target: &str) -> framewire_protocol::wire::Frame {
+    framewire_protocol::wire::Frame::new(framewire_protocol::wire::Request {
+        id,
+        timeout_ms: 0,
+        target: framewire_protocol::wire::Text::from(target),
+        payload: bytes::Bytes::new(),
+    })
+}

@@ -5,11 +5,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use framewire_client::{Client, ClientOptions, PublishOptions, Transport};
-use framewire_protocol::wire::{
-    ChannelKind, Frame, FrameBody, Hello, HelloOptions, Ping, Reason, Request, Text,
-};
+use framewire_protocol::wire::{ChannelKind, Frame, FrameBody, Hello, HelloOptions, Ping, Reason};
 use framewire_server::ServerConfig;
-use framewire_tests::{DEADLINE, TestClient, TestServer, Via};
+use framewire_tests::{DEADLINE, TestClient, TestServer, Via, request};
 
 /// Section 3.4: channels a Hello does not name are reliable-ordered. A UDP subscriber whose Hello
 /// names none gets a message published on channel 3 (unreliable in the publisher's layout) as a
@@ -95,15 +93,6 @@ fn an_unknown_critical_kind_over_udp_gets_an_error() {
     c.send(request(6, "sys.ping"));
     let (_, pong) = c.until_response(6);
     assert_eq!(&pong.payload[..], b"pong");
-}
-
-fn request(id: u32, target: &str) -> Frame {
-    Frame::new(Request {
-        id,
-        timeout_ms: 0,
-        target: Text::from(target),
-        payload: Bytes::new(),
-    })
 }
 
 fn ping() -> Frame {
