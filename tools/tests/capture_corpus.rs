@@ -1,11 +1,11 @@
 //! Replays the committed fuzz corpora of the capture reader (`protocol/fuzz/corpus/capture` and
-//! `pcap`, where the fuzz targets live) through the target's check, so its inputs are regression tests on
+//! `pcap`, and the datagram splitter's `datagram_run`, where the fuzz targets live) through the target's check, so its inputs are regression tests on
 //! stable; the seeds (`seed-*`, built from the spec's test vectors) must also yield frames.
 
 use std::path::Path;
 
 use framewire_tools::capture::{
-    FrameScanner, ScanEvent, TcpReassembler, fuzz_check, fuzz_check_file,
+    FrameScanner, ScanEvent, TcpReassembler, fuzz_check, fuzz_check_file, fuzz_check_run,
 };
 
 fn replay(target: &str, check: fn(&[u8])) {
@@ -23,6 +23,11 @@ fn capture_corpus_replays_clean() {
 #[test]
 fn pcap_corpus_replays_clean() {
     replay("pcap", fuzz_check_file);
+}
+
+#[test]
+fn datagram_run_corpus_replays_clean() {
+    replay("datagram_run", fuzz_check_run);
 }
 
 /// The seeds hold every stream vector of docs/PROTOCOL.md; each seed, whether in order, shuffled
@@ -57,5 +62,26 @@ fn the_seeds_decode_to_frames() {
             .count();
         assert!(frames >= 20, "{name}: {frames} frames");
         assert_eq!(bad, 0, "{name}: {events:?}");
+    }
+}
+
+/// The run seeds are UDP payloads of real tcpdump captures (tools/tests/fixtures/offload.pcap):
+/// each splits into its datagrams; the single datagram and the garbage do not.
+#[test]
+fn the_run_seeds_split_and_the_others_do_not() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocol/fuzz/corpus/datagram_run");
+    for (name, splits) in [
+        ("seed-run-0", true),
+        ("seed-run-1", true),
+        ("seed-run-2", true),
+        ("seed-one-datagram", false),
+        ("seed-garbage", false),
+    ] {
+        let data = bytes::Bytes::from(std::fs::read(dir.join(name)).unwrap());
+        assert_eq!(
+            framewire_tools::capture::split_run(&data).is_some(),
+            splits,
+            "{name}"
+        );
     }
 }

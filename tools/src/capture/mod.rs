@@ -145,3 +145,19 @@ pub fn fuzz_check_file(data: &[u8]) {
         assert!(script.skipped_connections <= inspection.connections.len());
     }
 }
+
+/// The `datagram_run` fuzz target's check (and its corpus replay's): `data` as one captured UDP
+/// payload, split into the run of datagrams it may hold.
+///
+/// # Panics
+/// If splitting panics, or a run it returns is not what [`split_run`] promises: two datagrams or
+/// more, all but the last of the segment length, the last no longer, tiling the payload.
+pub fn fuzz_check_run(data: &[u8]) {
+    let payload = bytes::Bytes::copy_from_slice(data);
+    if let Some(run) = split_run(&payload) {
+        assert!(run.datagrams.len() >= 2);
+        assert!(run.segment_len > 0 && run.segment_len < payload.len());
+        let pieces = payload.len().div_ceil(run.segment_len);
+        assert_eq!(pieces, run.datagrams.len());
+    }
+}
