@@ -11,8 +11,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use framewire_client::{Client, ClientOptions, PublishOptions, Transport};
-use framewire_protocol::wire::{LastWill, Status, Text};
+use framewire_client::{Client, ClientOptions, LastWill, PublishOptions, Status, Text, Transport};
 
 const ID: &str = "greenhouse-7";
 

@@ -15,9 +15,20 @@
 //! keeps subscriptions and reliable messages for a while) or, if the server kept nothing,
 //! subscribing and registering again by themselves.
 //!
-//! Errors are typed: [`ClientError`] for the connection (unreachable, rejected with the reason,
-//! timed out, closed with the reason, backpressure), and [`Error::Status`] for an operation the
-//! server refused.
+//! Every call drives the connection, reconnects included. An operation sent while the client is
+//! reconnecting waits in a bounded offline buffer ([`ClientOptions::offline_buffer`]) and goes
+//! out, in order, once it is back; past the bound it fails with [`ClientError::Backpressure`].
+//!
+//! Errors are typed: [`ClientError`] for the connection (unreachable, with the operating
+//! system's error as its source; rejected with the reason; timed out; closed with the reason,
+//! `CONNECTION_LOST` for a connection that ended without a Close; backpressure; a frame above the
+//! agreed limit, [`ClientError::TooLarge`]), and [`Error::Status`] for an operation the server
+//! refused. [`Error::is_timeout`] answers for both ways a timeout comes. A refusal the server
+//! sends for an operation that asked for no answer arrives as [`ClientEvent::Refused`].
+//!
+//! Everything the API takes or gives is reachable from this crate: the wire types it uses
+//! ([`Status`], [`Reason`], [`Text`], [`LastWill`], [`ChannelKind`]), the session settings
+//! ([`SessionConfig`]) and [`mio`] for [`Connection::register_socket`].
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -39,8 +50,10 @@
 //!
 //! # What it does not do
 //!
-//! It does not queue operations while disconnected (a call then fails with
-//! [`ClientError::NotConnected`]), and it does not retry an operation whose connection failed.
+//! It does not retry an operation whose connection failed after it was sent (its caller hears
+//! the failure; a blocking call whose operation never left the offline buffer takes it back, so a
+//! retry cannot send it twice), and a reliable message the server wrote to a connection that then
+//! failed is not yet redelivered on resume.
 //! [`FrameStream`] is the frame-level TCP connection that tests and tools use to speak the wire
 //! format directly; [`Link`] is a non-blocking session over TCP or UDP that sends and yields whole
 //! frames, for tools that drive many connections from one loop.
@@ -65,3 +78,7 @@ pub use event::{ClientEvent, Delivery, IncomingRequest, Message};
 pub use frame_stream::{FrameStream, RecvError};
 pub use link::Link;
 pub use options::{ClientOptions, Reconnect, Transport};
+
+pub use framewire_protocol::session::SessionConfig;
+pub use framewire_protocol::wire::{ChannelKind, LastWill, Reason, Status, Text};
+pub use mio;
