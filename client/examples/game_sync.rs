@@ -136,6 +136,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tick += 1;
             for p in players.iter_mut().filter(|p| p.conn.is_connected()) {
                 p.tick(now, tick)?;
+                // Out now, not at the next update a frame later.
+                p.conn.flush(now);
             }
             next_tick += TICK;
         }

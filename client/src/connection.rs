@@ -11,7 +11,8 @@
 //! registers again by itself. Operations waiting for a response when the connection failed get a
 //! `Disconnected` first: their responses will not come.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -118,7 +119,18 @@ pub struct Connection {
     /// Operations sent while reconnecting, to send once connected (`options.offline_buffer`).
     offline: VecDeque<Frame>,
     offline_bytes: usize,
+    /// Requests waiting for their Response, and when this client stops waiting.
+    awaiting: HashSet<u32>,
+    deadlines: BinaryHeap<Reverse<(Instant, u32)>>,
 }
+
+/// How long past a request's own deadline the client waits for the server's answer (the server
+/// answers `TIMEOUT` at the deadline; this allows for the way back).
+const REQUEST_GRACE: Duration = Duration::from_millis(500);
+
+/// How long a request sent with no deadline (`Duration::ZERO`: the server's default, 5 s on the
+/// reference server) is waited for, before the grace.
+pub const DEFAULT_REQUEST_WAIT: Duration = Duration::from_secs(10);
 
 impl Connection {
     /// Starts connecting to the server. `now` is the caller's clock; every later call takes the
@@ -151,6 +163,8 @@ impl Connection {
             generation: 0,
             offline: VecDeque::new(),
             offline_bytes: 0,
+            awaiting: HashSet::new(),
+            deadlines: BinaryHeap::new(),
         };
         c.open(Instant::ZERO)?;
         Ok(c)
@@ -233,11 +247,25 @@ impl Connection {
         }
     }
 
+    /// Writes what the operations since the last update queued, now, without reading: call it
+    /// after a frame's sends so they leave this frame rather than at the next
+    /// [`Connection::update`] (the rule: operations are queued; `update` and `flush` send them).
+    /// A failure it meets is reported as [`Connection::update`] reports one.
+    pub fn flush(&mut self, now: std::time::Instant) {
+        let t = self.t(now);
+        if let State::Connected { link } = &mut self.state
+            && let Err(e) = link.flush(t)
+        {
+            self.fail(t, lost(e));
+        }
+    }
+
     /// Does the I/O and the timers due at `now`: reads what arrived, sends what is queued,
     /// reconnects when it is time. Call it whenever the socket may be ready or
     /// [`Connection::poll_timeout`] has passed (or simply once per frame of a game loop).
     pub fn update(&mut self, now: std::time::Instant) {
         let t = self.t(now);
+        self.expire_requests(t);
         loop {
             match &mut self.state {
                 State::Closed => return,
@@ -368,11 +396,14 @@ impl Connection {
                 retained: m.retained,
                 channel,
             }),
-            FrameBody::Response(r) => ClientEvent::Response {
-                id: r.id,
-                status: r.status,
-                payload: r.payload,
-            },
+            FrameBody::Response(r) => {
+                self.awaiting.remove(&r.id);
+                ClientEvent::Response {
+                    id: r.id,
+                    status: r.status,
+                    payload: r.payload,
+                }
+            }
             FrameBody::QueueDelivery(d) => ClientEvent::Delivery(Delivery {
                 fetch_id: d.id,
                 delivery_id: d.delivery_id,
@@ -455,7 +486,30 @@ impl Connection {
             State::Waiting { until } => Some(*until),
             State::Closed => None,
         };
+        let request = self.deadlines.peek().map(|Reverse((at, _))| *at);
+        let t = match (t, request) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         t.map(|t| self.wall(t))
+    }
+
+    /// Resolves every request whose wait is over with a `TIMEOUT` Response of this client's own
+    /// (its answer did not come: the server's was lost with a connection, or never sent).
+    fn expire_requests(&mut self, t: Instant) {
+        while let Some(&Reverse((at, id))) = self.deadlines.peek() {
+            if at > t {
+                return;
+            }
+            self.deadlines.pop();
+            if self.awaiting.remove(&id) {
+                self.events.push_back(ClientEvent::Response {
+                    id,
+                    status: Status::TIMEOUT,
+                    payload: Bytes::from_static(b"no response came within the deadline"),
+                });
+            }
+        }
     }
 
     fn next_id(&mut self) -> u32 {
@@ -560,6 +614,7 @@ impl Connection {
         if let Some(f) = self.offline.remove(at) {
             self.offline_bytes -= f.encoded_len();
         }
+        self.awaiting.remove(&id);
         true
     }
 
@@ -640,7 +695,9 @@ impl Connection {
     }
 
     /// Sends a request to a built-in method or a service; `timeout` is the deadline the server
-    /// applies (zero: the server's default).
+    /// applies (zero: the server's default). Its Response always comes: the server's, or, if
+    /// none has come half a second past the deadline ([`DEFAULT_REQUEST_WAIT`] for zero), one of
+    /// this client's with status `TIMEOUT` (the server's answer was lost with its connection, say).
     ///
     /// # Errors
     /// As [`Connection::subscribe`].
@@ -653,14 +710,30 @@ impl Connection {
     ) -> Result<u32, ClientError> {
         let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
         let target = Text::from(target);
-        self.operation(now, |id| {
+        let id = self.operation(now, |id| {
             Frame::new(Request {
                 id,
                 timeout_ms,
                 target,
                 payload,
             })
-        })
+        })?;
+        let wait = if timeout.is_zero() {
+            DEFAULT_REQUEST_WAIT
+        } else {
+            timeout
+        };
+        self.awaiting.insert(id);
+        self.deadlines
+            .push(Reverse((self.t(now) + wait + REQUEST_GRACE, id)));
+        if self.deadlines.len() > 2 * self.awaiting.len() + 1024 {
+            // Answered requests leave their deadline behind until it passes: drop them, so the
+            // deadlines held stay in proportion to the requests waiting.
+            let awaiting = &self.awaiting;
+            self.deadlines
+                .retain(|Reverse((_, id))| awaiting.contains(id));
+        }
+        Ok(id)
     }
 
     /// Answers a request routed to this client.

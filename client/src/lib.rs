@@ -72,7 +72,7 @@ mod options;
 pub mod udp_io;
 
 pub use blocking::{CONNECTION_EVENTS_KEPT, Client, Messages};
-pub use connection::{Connection, PublishOptions};
+pub use connection::{Connection, DEFAULT_REQUEST_WAIT, PublishOptions};
 pub use error::{ClientError, Error, IoError};
 pub use event::{ClientEvent, Delivery, IncomingRequest, Message};
 pub use frame_stream::{FrameStream, RecvError};

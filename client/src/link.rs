@@ -110,21 +110,9 @@ impl Link {
                 if session.poll_timeout().is_some_and(|t| t <= now) {
                     session.handle_timeout(now);
                 }
-                while !session.pending_output().is_empty() {
-                    match stream.write(session.pending_output()) {
-                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                        Ok(n) => session.consume_output(n),
-                        Err(e) if would_block(&e) => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(())
             }
             Self::Udp {
-                socket,
-                session,
-                sender,
+                socket, session, ..
             } => {
                 let mut read = 0;
                 while read < READ_BUDGET {
@@ -149,10 +137,37 @@ impl Link {
                 if session.poll_timeout().is_some_and(|t| t <= now) {
                     session.handle_timeout(now);
                 }
-                sender
-                    .send_from(socket, |buf| session.poll_transmit(now, buf), |_, _| {})
-                    .result()
             }
+        }
+        self.flush(now)
+    }
+
+    /// Writes what is queued, as far as the socket takes it now, without reading: a message
+    /// queued between two [`Link::drive`]s goes out at once instead of at the next one.
+    ///
+    /// # Errors
+    /// The socket failed.
+    pub fn flush(&mut self, now: Instant) -> io::Result<()> {
+        match self {
+            Self::Tcp { stream, session } => {
+                while !session.pending_output().is_empty() {
+                    match stream.write(session.pending_output()) {
+                        Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                        Ok(n) => session.consume_output(n),
+                        Err(e) if would_block(&e) => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+            Self::Udp {
+                socket,
+                session,
+                sender,
+            } => sender
+                .send_from(socket, |buf| session.poll_transmit(now, buf), |_, _| {})
+                .result(),
         }
     }
 

@@ -17,35 +17,60 @@ use framewire_server::ServerConfig;
 use framewire_server::hub::HubConfig;
 use framewire_tests::{TestServer, drive_until};
 
-/// A TCP "server" that welcomes one client and then drops the connection without a Close, as a
-/// crashed process would.
+/// A publish that asks for no Response.
+const FIRE_AND_FORGET: PublishOptions = PublishOptions {
+    channel: 0,
+    retain: false,
+    ack: false,
+};
+
+/// A poll-driven client, connected, and the events it had on the way.
+fn connected(addr: std::net::SocketAddr, transport: Transport) -> (Connection, Vec<ClientEvent>) {
+    let mut conn = Connection::new(ClientOptions::new(addr, transport), Instant::now()).unwrap();
+    let mut events = Vec::new();
+    drive_until(&mut conn, &mut events, &|e| {
+        e.iter().any(|e| matches!(e, ClientEvent::Connected { .. }))
+    });
+    (conn, events)
+}
+
+/// A TCP "server" of one connection: it reads the Hello, answers a Welcome, and hands back the
+/// stream and the bytes read past the Hello.
+fn welcome_one(listener: &TcpListener) -> (std::net::TcpStream, bytes::BytesMut) {
+    let (mut s, _) = listener.accept().unwrap();
+    let mut deframer = StreamDeframer::new(65_536);
+    let mut input = bytes::BytesMut::new();
+    let mut buf = [0u8; 4096];
+    while deframer.decode(&mut input).unwrap().is_none() {
+        let n = s.read(&mut buf).unwrap();
+        input.extend_from_slice(&buf[..n]);
+    }
+    let mut out = bytes::BytesMut::new();
+    let welcome = Frame::new(Welcome {
+        resumed: false,
+        version: 1,
+        connection_id: 1,
+        idle_timeout_ms: 15_000,
+        max_frame_len: 65_536,
+        heartbeat_interval_ms: 1000,
+        missed: 0,
+        session_token: bytes::Bytes::new(),
+    });
+    encode_stream_frame_into(&welcome, &mut out).unwrap();
+    s.write_all(&out).unwrap();
+    (s, input)
+}
+
+/// Welcomes one client and then drops the connection without a Close, as a crashed process
+/// would.
 #[test]
 fn a_tcp_end_of_stream_without_a_close_is_connection_lost() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut deframer = StreamDeframer::new(65_536);
-        let mut input = bytes::BytesMut::new();
-        let mut buf = [0u8; 4096];
-        while deframer.decode(&mut input).unwrap().is_none() {
-            let n = s.read(&mut buf).unwrap();
-            input.extend_from_slice(&buf[..n]);
-        }
-        let mut out = bytes::BytesMut::new();
-        let welcome = Frame::new(Welcome {
-            resumed: false,
-            version: 1,
-            connection_id: 1,
-            idle_timeout_ms: 15_000,
-            max_frame_len: 65_536,
-            heartbeat_interval_ms: 1000,
-            missed: 0,
-            session_token: bytes::Bytes::new(),
-        });
-        encode_stream_frame_into(&welcome, &mut out).unwrap();
-        s.write_all(&out).unwrap();
+        let (s, _) = welcome_one(&listener);
         // Dropped: an end of stream with no Close.
+        drop(s);
     });
     let mut o = ClientOptions::new(addr, Transport::Tcp);
     o.reconnect = None;
@@ -135,17 +160,8 @@ fn a_refused_publish_without_an_ack_is_surfaced() {
             Transport::Tcp => server.addr(),
             Transport::Udp => server.udp_addr(),
         };
-        let mut conn =
-            Connection::new(ClientOptions::new(addr, transport), Instant::now()).unwrap();
-        let mut events = Vec::new();
-        drive_until(&mut conn, &mut events, &|e| {
-            e.iter().any(|e| matches!(e, ClientEvent::Connected { .. }))
-        });
-        let fire_and_forget = PublishOptions {
-            ack: false,
-            ..PublishOptions::default()
-        };
-        conn.publish(Instant::now(), "a/#", "x".into(), fire_and_forget)
+        let (mut conn, mut events) = connected(addr, transport);
+        conn.publish(Instant::now(), "a/#", "x".into(), FIRE_AND_FORGET)
             .unwrap();
         drive_until(&mut conn, &mut events, &|e| {
             e.iter().any(|e| matches!(e, ClientEvent::Refused { .. }))
@@ -234,4 +250,85 @@ fn the_server_refuses_a_will_it_could_never_publish_and_ignores_a_token_it_canno
         &c.request("sys.ping", "", Duration::from_secs(2)).unwrap()[..],
         b"pong"
     );
+}
+
+/// A poll-driven client's request is always resolved: a server that never answers (here one that
+/// reads and stays silent) gets the client's own `TIMEOUT` half a second past the deadline. It
+/// used to stay unresolved for ever.
+#[test]
+fn an_unanswered_request_is_resolved_at_its_deadline() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let (s, _) = welcome_one(&listener);
+        // Silent, but holding the connection open until the test is done.
+        let _ = finished.recv_timeout(framewire_tests::DEADLINE);
+        drop(s);
+    });
+    let (mut conn, mut events) = connected(addr, Transport::Tcp);
+    let sent = Instant::now();
+    let id = conn
+        .request(
+            Instant::now(),
+            "sys.ping",
+            bytes::Bytes::new(),
+            Duration::from_millis(100),
+        )
+        .unwrap();
+    // The connection's timer says when the client must look again: at the deadline, not later.
+    assert!(
+        conn.poll_timeout()
+            .is_some_and(|t| t <= sent + Duration::from_millis(700))
+    );
+    drive_until(&mut conn, &mut events, &|e| {
+        e.iter()
+            .any(|e| matches!(e, ClientEvent::Response { id: got, .. } if *got == id))
+    });
+    let status = events.iter().find_map(|e| match e {
+        ClientEvent::Response {
+            id: got, status, ..
+        } if *got == id => Some(*status),
+        _ => None,
+    });
+    assert_eq!(status, Some(Status::TIMEOUT));
+    assert!(
+        sent.elapsed() >= Duration::from_millis(600),
+        "resolved before its deadline"
+    );
+    done.send(()).unwrap();
+    server.join().unwrap();
+}
+
+/// `flush` sends what the operations queued at once, without waiting for the next `update`: the
+/// server reads a publish that was flushed, with no update after it.
+#[test]
+fn flush_sends_what_was_queued_without_an_update() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (got, seen) = std::sync::mpsc::channel::<Frame>();
+    let server = std::thread::spawn(move || {
+        let (mut s, mut input) = welcome_one(&listener);
+        s.set_read_timeout(Some(framewire_tests::DEADLINE)).unwrap();
+        let mut deframer = StreamDeframer::new(65_536);
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(body) = deframer.decode(&mut input).unwrap() {
+                got.send(Frame::parse(body).unwrap()).unwrap();
+                return;
+            }
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "the client closed");
+            input.extend_from_slice(&buf[..n]);
+        }
+    });
+    let (mut conn, _) = connected(addr, Transport::Tcp);
+    conn.publish(Instant::now(), "pos/1", "x=1".into(), FIRE_AND_FORGET)
+        .unwrap();
+    conn.flush(Instant::now());
+    let frame = seen
+        .recv_timeout(framewire_tests::DEADLINE)
+        .expect("the publish, flushed");
+    assert!(matches!(frame.body, FrameBody::Publish(p) if p.topic.as_str() == "pos/1"));
+    server.join().unwrap();
 }
