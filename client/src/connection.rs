@@ -880,6 +880,18 @@ impl Connection {
         }
     }
 
+    /// The current socket's file descriptor, for a caller's own poll loop: wait for it to be
+    /// readable (and writable while output waits), or for [`Connection::poll_timeout`], then call
+    /// [`Connection::update`]. `None` while there is no socket (waiting to reconnect, closed). A
+    /// reconnect opens a new socket: [`Connection::generation`] says when to take it again.
+    #[cfg(unix)]
+    pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        match &self.state {
+            State::Connecting { link, .. } | State::Connected { link } => Some(link.raw_fd()),
+            State::Waiting { .. } | State::Closed => None,
+        }
+    }
+
     /// The socket's generation: it changes whenever a new socket is opened (a caller waiting on
     /// readiness registers the new one).
     pub fn generation(&self) -> u64 {

@@ -237,6 +237,16 @@ impl Link {
             Self::Udp { socket, .. } => socket,
         }
     }
+
+    /// The socket's file descriptor, for a caller's own poll loop (epoll, a game engine's).
+    #[cfg(unix)]
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Self::Tcp { stream, .. } => stream.as_raw_fd(),
+            Self::Udp { socket, .. } => socket.as_raw_fd(),
+        }
+    }
 }
 
 /// Whether an operation must wait: the socket is full or empty, or a TCP connect is still in

@@ -332,3 +332,30 @@ fn flush_sends_what_was_queued_without_an_update() {
     assert!(matches!(frame.body, FrameBody::Publish(p) if p.topic.as_str() == "pos/1"));
     server.join().unwrap();
 }
+
+/// A caller's own poll loop can wait on the connection's socket: `raw_fd` is that socket while
+/// there is one, and `None` once the connection is over.
+#[test]
+fn the_connection_gives_its_socket_to_a_callers_poll_loop() {
+    let server = TestServer::start(ServerConfig::default());
+    for transport in [Transport::Tcp, Transport::Udp] {
+        let addr = match transport {
+            Transport::Tcp => server.addr(),
+            Transport::Udp => server.udp_addr(),
+        };
+        let (mut conn, _) = connected(addr, transport);
+        let fd = conn.raw_fd().expect("a socket");
+        let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+        assert!(
+            target.to_string_lossy().starts_with("socket:"),
+            "{transport:?}: {target:?}"
+        );
+        conn.close(Instant::now());
+        let start = Instant::now();
+        while !conn.is_closed() {
+            assert!(start.elapsed() < framewire_tests::DEADLINE);
+            conn.update(Instant::now());
+        }
+        assert_eq!(conn.raw_fd(), None);
+    }
+}
