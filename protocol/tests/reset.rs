@@ -8,7 +8,7 @@ mod common;
 use bytes::Bytes;
 use common::{MS, Udp, server_addr};
 use framewire_protocol::session::{Closer, Endpoint, Event, SessionConfig};
-use framewire_protocol::wire::{Data, Frame, Reason, Reset};
+use framewire_protocol::wire::{Data, Frame, PacketView, Reason, Reset};
 
 /// A client established with a server, and the next datagram it sends (a message), as the
 /// restarted server would receive it.
@@ -34,7 +34,8 @@ fn client_and_its_datagram() -> (Udp, Vec<u8>) {
 fn a_reset_echoing_a_datagram_the_client_sent_ends_its_session_at_once() {
     let (mut udp, datagram) = client_and_its_datagram();
     let mut out = vec![0u8; 2048];
-    let n = Endpoint::reset(&datagram, &mut out).expect("a reset");
+    let n =
+        Endpoint::reset(&PacketView::new_checked(&datagram).unwrap(), &mut out).expect("a reset");
     assert!(n <= datagram.len(), "{n} > {}", datagram.len());
     assert_eq!(n, 33);
     let _ = std::iter::from_fn(|| udp.client.poll_event()).count();
@@ -64,7 +65,7 @@ fn a_reset_that_echoes_nothing_sent_is_dropped() {
     let body = forged.len() - 4;
     let crc = framewire_protocol::wire::crc32(&forged[..body]);
     forged[body..].copy_from_slice(&crc.to_be_bytes());
-    let n = Endpoint::reset(&forged, &mut out).expect("a reset");
+    let n = Endpoint::reset(&PacketView::new_checked(&forged).unwrap(), &mut out).expect("a reset");
     let _ = std::iter::from_fn(|| udp.client.poll_event()).count();
     udp.client
         .handle_datagram(udp.now, server_addr(), Bytes::copy_from_slice(&out[..n]));
@@ -105,15 +106,21 @@ fn empty_data() -> Frame {
 fn nothing_answers_a_handshake_a_damaged_datagram_or_a_smaller_one() {
     let (_, datagram) = client_and_its_datagram();
     let mut out = vec![0u8; 2048];
-    // Damaged: no reset.
+    // Damaged: it does not verify, so there is no view to answer.
     let mut damaged = datagram.clone();
     damaged[18] ^= 0xff;
-    assert_eq!(Endpoint::reset(&damaged, &mut out), None);
+    assert!(PacketView::new_checked(&damaged).is_err());
     // Connection id 0 is the handshake's.
     let hello = framewire_protocol::samples::datagram(0, 0, &[empty_data()], 0);
-    assert_eq!(Endpoint::reset(&hello, &mut out), None);
+    assert_eq!(
+        Endpoint::reset(&PacketView::new_checked(&hello).unwrap(), &mut out),
+        None
+    );
     // Smaller than a reset: an ack-free datagram of one small frame (26 bytes) gets none.
     let small = framewire_protocol::samples::datagram(7, 3, &[empty_data()], 0);
     assert!(small.len() < 33);
-    assert_eq!(Endpoint::reset(&small, &mut out), None);
+    assert_eq!(
+        Endpoint::reset(&PacketView::new_checked(&small).unwrap(), &mut out),
+        None
+    );
 }

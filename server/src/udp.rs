@@ -265,22 +265,38 @@ impl UdpService {
                     let owner = (id % self.workers) as usize;
                     let bytes = Bytes::copy_from_slice(datagram);
                     shared.push(owner, vec![Inbound::Datagram(from, bytes)]);
-                } else if PacketView::new_checked(datagram).is_err() {
-                    shared.counters.count_udp_dropped(1);
-                } else if shared.allow_handshake(from.ip(), now)
-                    && let Some(n) = Endpoint::reset(datagram, self.sender.scratch())
-                {
-                    // No such session here (this server restarted, or ended it): a Reset tells
-                    // its client at once, within the address's handshake rate and never larger
-                    // than what came.
-                    debug!("{from}: udp session {id} unknown: reset");
-                    self.sender.send_scratch(&self.socket, n, from, shared);
+                } else {
+                    self.reset_unknown(now, from, id, datagram, shared);
                 }
             }
             Outcome::Drop(reason) => {
                 debug!("{from}: datagram dropped: {reason:?}");
                 shared.counters.count_udp_dropped(1);
             }
+        }
+    }
+
+    /// A datagram naming session `id`, which this server does not have (it restarted, or ended
+    /// it): one that fails its checks is dropped and counted; one that verifies gets a Reset that
+    /// tells its client at once, within the address's handshake rate and never larger than what
+    /// came.
+    fn reset_unknown(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        id: u64,
+        datagram: &[u8],
+        shared: &Shared,
+    ) {
+        let Ok(view) = PacketView::new_checked(datagram) else {
+            shared.counters.count_udp_dropped(1);
+            return;
+        };
+        if shared.allow_handshake(from.ip(), now)
+            && let Some(n) = Endpoint::reset(&view, self.sender.scratch())
+        {
+            debug!("{from}: udp session {id} unknown: reset");
+            self.sender.send_scratch(&self.socket, n, from, shared);
         }
     }
 

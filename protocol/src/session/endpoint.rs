@@ -26,8 +26,8 @@ use super::terms::{
 };
 use super::time::Instant;
 use crate::wire::{
-    CRC_LEN, Challenge, ChannelKind, Datagram, DatagramBuilder, Frame, FrameBody, Hello,
-    MIN_HELLO_DATAGRAM, PacketHeader, PacketView, Reset, VERSION, Welcome, peek_connection_id,
+    Challenge, ChannelKind, Datagram, DatagramBuilder, Frame, FrameBody, Hello, MIN_HELLO_DATAGRAM,
+    PacketHeader, PacketView, Reset, VERSION, Welcome, peek_connection_id,
 };
 
 /// How the server's endpoint behaves.
@@ -355,27 +355,25 @@ impl Endpoint {
         }
     }
 
-    /// The Reset answering `datagram`, written into `out`: its length, if `datagram` verifies,
-    /// names a session (a connection id other than 0) and is large enough that the answer is not
-    /// larger (docs/PROTOCOL.md section 4.11). For a server that finds no session of that id; it
-    /// keeps no state, and rate-limits what it sends.
-    pub fn reset(datagram: &[u8], out: &mut [u8]) -> Option<usize> {
-        let view = PacketView::new_checked(datagram).ok()?;
+    /// The Reset answering a datagram (checked: `view`), written into `out`: its length, if the
+    /// datagram names a session (a connection id other than 0) and is large enough that the
+    /// answer is not larger (docs/PROTOCOL.md section 4.11). For a server that finds no session of
+    /// that id; it keeps no state, and rate-limits what it sends.
+    pub fn reset(view: &PacketView<'_>, out: &mut [u8]) -> Option<usize> {
         let connection_id = view.connection_id();
         if connection_id == 0 {
             return None;
         }
-        let crc = datagram.get(datagram.len() - CRC_LEN..)?;
         let reset = Frame::new(Reset {
             packet_number: view.packet_number(),
-            crc: u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]),
+            crc: view.crc(),
         });
         let header = PacketHeader {
             connection_id,
             packet_number: 0,
             ack: None,
         };
-        let limit = out.len().min(datagram.len());
+        let limit = out.len().min(view.len());
         let mut b = DatagramBuilder::new(&mut out[..limit], &header).ok()?;
         if !b.push(&reset).ok()? {
             return None;

@@ -241,7 +241,6 @@ pub(crate) struct Outbox {
     queued_reliable_bytes: usize,
     max_queued_bytes: usize,
     max_unreliable_queued: usize,
-    max_message_len: usize,
     window: u32,
     rr: usize,
     fragmented_in_flight: usize,
@@ -261,7 +260,6 @@ impl Outbox {
             queued_reliable_bytes: 0,
             max_queued_bytes: config.max_queued_bytes,
             max_unreliable_queued: config.max_unreliable_queued,
-            max_message_len: config.max_message_len,
             window: config.reliable_window,
             rr: 0,
             fragmented_in_flight: 0,
@@ -281,14 +279,9 @@ impl Outbox {
         &mut self.channels[i]
     }
 
-    /// Queues an encoded message on `channel`.
+    /// Queues an encoded message on `channel` (its length already checked against the session's
+    /// agreed frame length).
     pub(crate) fn queue(&mut self, channel: u8, msg: Encoded) -> Result<(), SendError> {
-        if msg.len() > self.max_message_len {
-            return Err(SendError::TooLarge {
-                len: msg.len(),
-                max: self.max_message_len,
-            });
-        }
         let kind = self.kind(channel);
         // Counted at the length the message is sent with (sequence number included), the length
         // released when it is acknowledged.

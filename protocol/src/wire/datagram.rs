@@ -180,6 +180,21 @@ impl<'a> PacketView<'a> {
         self.bytes[field::FLAGS] & ACK_NOW_FLAG != 0
     }
 
+    /// The datagram's CRC32 (its last four bytes, verified).
+    pub fn crc(&self) -> u32 {
+        u32::from_be_bytes(be(&self.bytes[self.bytes.len() - CRC_LEN..]))
+    }
+
+    /// The datagram's length in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether the datagram is empty (never: a checked one holds at least a header and a CRC).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
     /// The validated header.
     pub fn header(&self) -> PacketHeader {
         PacketHeader {

@@ -269,9 +269,9 @@ impl Session {
             return Err(SendError::Closed);
         }
         frame.seq = None;
-        self.check_len(frame.encoded_len())?;
         let channel = frame.channel;
         let msg = Encoded::from_frame(frame)?;
+        self.check_len(msg.len())?;
         self.outbox.queue(channel, msg)
     }
 

@@ -5,7 +5,6 @@ use super::super::inbox::{Arrival, Disposition};
 use super::super::outbox::Item;
 use super::super::time::Instant;
 use super::{Session, State};
-use crate::DecodeError;
 use crate::wire::{
     CloseAck, Datagram, ErrorFrame, FRAME_LEN_OVERHEAD, Frame, FrameBody, FrameKind, Pong, Reason,
     Reset, SEQ_FLAG, SEQ_LEN, Text,
@@ -59,15 +58,23 @@ impl Session {
             self.on_ack(&ack, now);
         }
         for body in d.frames() {
-            let raw = body.clone();
+            // A kind this side does not know is told by its first byte, before any parsing: an
+            // ignorable one is skipped, a critical one refused in its channel's order.
+            match body.first() {
+                Some(&k) if FrameKind::from_u8(k).is_none() => {
+                    if !FrameKind::is_ignorable(k) {
+                        self.on_unknown_kind(&body, k);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
             if let Some(len) = self.oversized_len(&body) {
                 self.on_oversized(body.get(2).copied().unwrap_or(0), &body, len);
                 continue;
             }
             match Frame::parse(body) {
                 Ok(frame) => self.on_frame(frame, now, from),
-                Err(DecodeError::UnknownKind(k)) if FrameKind::is_ignorable(k) => {}
-                Err(DecodeError::UnknownKind(k)) => self.on_unknown_kind(&raw, k),
                 Err(_) => self.stats.refused += 1,
             }
         }
