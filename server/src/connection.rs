@@ -212,6 +212,7 @@ impl Connection {
             let _ = self.write_pending(shared);
         }
         let before = self.session.pending_output().len();
+        let answering = delivery.answering();
         let sent = match delivery {
             Delivery::Frame(frame) => self.session.send(frame, now),
             Delivery::Shared(frame) => self.session.send_shared(frame, now),
@@ -229,9 +230,9 @@ impl Connection {
             Err(SendError::Closed) => shared.hub().count_dropped(me, 1),
             Err(SendError::TooLarge { len, max }) => {
                 debug!("{}: a frame of {len} B is above its limit {max}", self.peer);
-                match delivery.too_large(len, max) {
-                    Some(refusal) => {
-                        let _ = self.session.send(&refusal, now);
+                match answering {
+                    Some(a) => {
+                        let _ = self.session.send(&a.too_large(len, max), now);
                     }
                     None => shared.hub().count_dropped(me, 1),
                 }

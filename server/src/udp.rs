@@ -13,9 +13,9 @@ use bytes::Bytes;
 use framewire_client::udp_io::{self, Received, RecvBatch};
 use framewire_protocol::session::{
     Closer, Endpoint, EndpointConfig, Event, Instant, Outcome, Refusal, SendError, Session,
-    SessionConfig,
+    SessionConfig, Stats,
 };
-use framewire_protocol::wire::{FrameBody, Hello, PacketView, Reason, Text, peek_connection_id};
+use framewire_protocol::wire::{Hello, PacketView, Reason, Text, peek_connection_id};
 use log::{debug, info, warn};
 use mio::net::UdpSocket;
 
@@ -61,10 +61,34 @@ struct Peer {
     clean_close: bool,
     /// The handle of this session's timer in the loop's wheel.
     timer: Option<TimerHandle>,
-    /// The session's refusals and reassembly expiries already added to the server's counters.
-    counted: (u64, u64, u64),
+    /// What of the session's counts the server's counters already hold.
+    counted: Counted,
     /// In the loop's list of sessions to transmit for this turn.
     dirty: bool,
+}
+
+/// A session's refusals, reassembly expiries and bad datagrams already added to the server's
+/// counters: each turn adds only what is new.
+#[derive(Debug, Default)]
+struct Counted {
+    refused: u64,
+    reassembly_expired: u64,
+    bad_datagrams: u64,
+}
+
+impl Counted {
+    fn add_new(&mut self, stats: &Stats, counters: &Counters) {
+        counters.count_udp_refusals(
+            stats.refused.saturating_sub(self.refused),
+            stats
+                .reassembly_expired
+                .saturating_sub(self.reassembly_expired),
+        );
+        counters.count_udp_dropped(stats.bad_datagrams.saturating_sub(self.bad_datagrams));
+        self.refused = stats.refused;
+        self.reassembly_expired = stats.reassembly_expired;
+        self.bad_datagrams = stats.bad_datagrams;
+    }
 }
 
 #[derive(Debug)]
@@ -249,7 +273,7 @@ impl UdpService {
                         session: *session,
                         clean_close: false,
                         timer: None,
-                        counted: (0, 0, 0),
+                        counted: Counted::default(),
                         dirty: false,
                     },
                 );
@@ -361,13 +385,7 @@ impl UdpService {
             return;
         };
         let me = ClientId::Udp(id);
-        // A Response is kept (a cheap copy) so that one too large can be answered with a refusal.
-        let response = match &delivery {
-            Delivery::Frame(f) if matches!(f.body, FrameBody::Response(_)) => {
-                Some(delivery.clone())
-            }
-            _ => None,
-        };
+        let answering = delivery.answering();
         let sent = match delivery {
             Delivery::Frame(frame) => session.send(frame),
             Delivery::Shared(frame) => session.send_shared(&frame),
@@ -382,9 +400,9 @@ impl UdpService {
             Err(SendError::Closed) => shared.hub().count_dropped(me, 1),
             Err(SendError::TooLarge { len, max }) => {
                 debug!("udp session {id}: a frame of {len} B is above its limit {max}");
-                match response.and_then(|r| r.too_large(len, max)) {
-                    Some(refusal) => {
-                        let _ = session.send(refusal);
+                match answering {
+                    Some(a) => {
+                        let _ = session.send(a.too_large(len, max));
                     }
                     None => shared.hub().count_dropped(me, 1),
                 }
@@ -446,13 +464,7 @@ impl UdpService {
             return;
         };
         *dirty = false;
-        let stats = session.stats();
-        counters.count_udp_refusals(
-            stats.refused.saturating_sub(counted.0),
-            stats.reassembly_expired.saturating_sub(counted.1),
-        );
-        counters.count_udp_dropped(stats.bad_datagrams.saturating_sub(counted.2));
-        *counted = (stats.refused, stats.reassembly_expired, stats.bad_datagrams);
+        counted.add_new(&session.stats(), counters);
         self.sender.send_all(session, now, &self.socket, shared);
     }
 

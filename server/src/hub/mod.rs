@@ -46,7 +46,7 @@ use log::{debug, info};
 
 pub use auth::{AuthConfig, AuthStats};
 pub use config::HubConfig;
-pub use output::{ClientId, Delivery, Output, Transport, oversized_answer};
+pub use output::{Answering, ClientId, Delivery, Output, Transport, oversized_answer};
 pub use stats::{HubStats, TransportStats};
 pub use sys::ServerInfo;
 pub use token::TokenKey;

@@ -48,29 +48,47 @@ pub enum Delivery {
 }
 
 impl Delivery {
-    /// What goes instead of this delivery when its frame (`len` bytes) is above the limit the
-    /// session agreed (`max`): a Response becomes one refusing the operation with
-    /// `PAYLOAD_TOO_LARGE`, so the requester is not left waiting; anything else (a Message, a queue
-    /// delivery) is not sent, and is counted as dropped, as MQTT 5 does with a packet above a
-    /// client's maximum packet size (docs/PROTOCOL.md section 6.2).
-    pub fn too_large(&self, len: usize, max: usize) -> Option<Frame> {
-        let Self::Frame(Frame {
-            channel,
-            body: FrameBody::Response(r),
-            ..
-        }) = self
-        else {
-            return None;
-        };
-        let why = format!("the response of {len} bytes is above this session's frame limit {max}");
-        Some(
-            Frame::new(Response {
+    /// What this delivery answers, if it is a Response: enough (and cheap to keep) to refuse the
+    /// operation instead when the Response is too large for its session
+    /// ([`Answering::too_large`]).
+    pub fn answering(&self) -> Option<Answering> {
+        match self {
+            Self::Frame(Frame {
+                channel,
+                body: FrameBody::Response(r),
+                ..
+            }) => Some(Answering {
                 id: r.id,
-                status: Status::PAYLOAD_TOO_LARGE,
-                payload: Bytes::from(why),
-            })
-            .on_channel(*channel),
-        )
+                channel: *channel,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The operation a Response answers, by id, and the channel the Response travels on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answering {
+    /// The operation's id.
+    pub id: u32,
+    /// The Response's channel.
+    pub channel: u8,
+}
+
+impl Answering {
+    /// The Response that goes instead of one (`len` bytes) above the limit its session agreed
+    /// (`max`): the operation refused with `PAYLOAD_TOO_LARGE`, so the requester is not left
+    /// waiting. Anything but a Response (a Message, a queue delivery) too large is not sent and is
+    /// counted as dropped, as MQTT 5 does with a packet above a client's maximum packet size
+    /// (docs/PROTOCOL.md section 6.2).
+    pub fn too_large(self, len: usize, max: usize) -> Frame {
+        let why = format!("the response of {len} bytes is above this session's frame limit {max}");
+        Frame::new(Response {
+            id: self.id,
+            status: Status::PAYLOAD_TOO_LARGE,
+            payload: Bytes::from(why),
+        })
+        .on_channel(self.channel)
     }
 }
 
@@ -242,7 +260,10 @@ mod tests {
             status: Status::OK,
             payload: Bytes::from(vec![0u8; 2000]),
         }));
-        let refusal = response.too_large(2012, 600).expect("a refusal");
+        let refusal = response
+            .answering()
+            .expect("a Response")
+            .too_large(2012, 600);
         let FrameBody::Response(r) = &refusal.body else {
             panic!("{refusal:?}");
         };
@@ -253,6 +274,6 @@ mod tests {
             topic: Text::from("t"),
             payload: Bytes::from(vec![0u8; 2000]),
         }));
-        assert_eq!(message.too_large(2012, 600), None);
+        assert_eq!(message.answering(), None);
     }
 }
