@@ -11,16 +11,23 @@
 //! registers again by itself. Operations waiting for a response when the connection failed get a
 //! `Disconnected` first: their responses will not come.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
 use framewire_protocol::session::{Closer, Event, Instant, SendError, Stats};
 use framewire_protocol::wire::{
-    Data, Frame, FrameBody, HelloOptions, Publish, QueueAck, QueueFetch, QueuePush, Reason,
-    Register, Request, Response, Status, Subscribe, Text, Unregister, Unsubscribe,
+    Frame, FrameBody, HelloOptions, Reason, Register, Status, Subscribe, Text,
 };
+
+mod deadlines;
+mod offline;
+mod operations;
+
+pub use operations::{DEFAULT_REQUEST_WAIT, PublishOptions};
+
+use deadlines::RequestDeadlines;
+use offline::OfflineBuffer;
 
 use crate::error::ClientError;
 use crate::event::{ClientEvent, Delivery, IncomingRequest, Message};
@@ -57,27 +64,6 @@ fn check_options(options: &ClientOptions) -> Result<(), ClientError> {
         })?;
     }
     Ok(())
-}
-
-/// How a publish travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PublishOptions {
-    /// The channel (0 is reliable-ordered; see the session's channel kinds).
-    pub channel: u8,
-    /// Keep it as the topic's retained message.
-    pub retain: bool,
-    /// Ask the server for a Response once it accepted the message.
-    pub ack: bool,
-}
-
-impl Default for PublishOptions {
-    fn default() -> Self {
-        Self {
-            channel: 0,
-            retain: false,
-            ack: true,
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -117,20 +103,10 @@ pub struct Connection {
     /// Bumped each time a new socket is opened (so a caller waiting on it registers the new one).
     generation: u64,
     /// Operations sent while reconnecting, to send once connected (`options.offline_buffer`).
-    offline: VecDeque<Frame>,
-    offline_bytes: usize,
+    offline: OfflineBuffer,
     /// Requests waiting for their Response, and when this client stops waiting.
-    awaiting: HashSet<u32>,
-    deadlines: BinaryHeap<Reverse<(Instant, u32)>>,
+    deadlines: RequestDeadlines,
 }
-
-/// How long past a request's own deadline the client waits for the server's answer (the server
-/// answers `TIMEOUT` at the deadline; this allows for the way back).
-const REQUEST_GRACE: Duration = Duration::from_millis(500);
-
-/// How long a request sent with no deadline (`Duration::ZERO`: the server's default, 5 s on the
-/// reference server) is waited for, before the grace.
-pub const DEFAULT_REQUEST_WAIT: Duration = Duration::from_secs(10);
 
 impl Connection {
     /// Starts connecting to the server. `now` is the caller's clock; every later call takes the
@@ -161,10 +137,8 @@ impl Connection {
             events: VecDeque::new(),
             scratch: vec![0u8; 64 * 1024],
             generation: 0,
-            offline: VecDeque::new(),
-            offline_bytes: 0,
-            awaiting: HashSet::new(),
-            deadlines: BinaryHeap::new(),
+            offline: OfflineBuffer::default(),
+            deadlines: RequestDeadlines::default(),
         };
         c.open(Instant::ZERO)?;
         Ok(c)
@@ -256,7 +230,7 @@ impl Connection {
         if let State::Connected { link } = &mut self.state
             && let Err(e) = link.flush(t)
         {
-            self.fail(t, lost(e));
+            self.link_failed(t, e);
         }
     }
 
@@ -280,12 +254,7 @@ impl Connection {
                 }
                 State::Connecting { link, deadline } => {
                     if let Err(e) = link.drive(t, &mut self.scratch) {
-                        // What was read before the failure (a Welcome, say) counts first.
-                        self.take_events(t);
-                        if !matches!(self.state, State::Waiting { .. } | State::Closed) {
-                            self.fail(t, lost(e));
-                        }
-                        return;
+                        return self.link_failed(t, e);
                     }
                     let deadline = *deadline;
                     self.take_events(t);
@@ -300,11 +269,7 @@ impl Connection {
                 }
                 State::Connected { link } => {
                     if let Err(e) = link.drive(t, &mut self.scratch) {
-                        self.take_events(t);
-                        if !matches!(self.state, State::Waiting { .. } | State::Closed) {
-                            self.fail(t, lost(e));
-                        }
-                        return;
+                        return self.link_failed(t, e);
                     }
                     self.take_events(t);
                     if !self.offline.is_empty() {
@@ -314,14 +279,22 @@ impl Connection {
                         // Flush what the events queued (a re-subscribe, an answer to a Ping),
                         // and take what that turn read.
                         if let Err(e) = link.drive(t, &mut self.scratch) {
-                            self.fail(t, lost(e));
-                            return;
+                            return self.link_failed(t, e);
                         }
                         self.take_events(t);
                     }
                     return;
                 }
             }
+        }
+    }
+
+    /// The link failed: what it read before the failure (a Welcome, a Close) counts first, and
+    /// unless that already ended the connection, the failure does.
+    fn link_failed(&mut self, t: Instant, e: std::io::Error) {
+        self.take_events(t);
+        if !matches!(self.state, State::Waiting { .. } | State::Closed) {
+            self.fail(t, lost(e));
         }
     }
 
@@ -397,7 +370,7 @@ impl Connection {
                 channel,
             }),
             FrameBody::Response(r) => {
-                self.awaiting.remove(&r.id);
+                self.deadlines.end(r.id);
                 ClientEvent::Response {
                     id: r.id,
                     status: r.status,
@@ -454,7 +427,6 @@ impl Connection {
         if retry_in.is_none() {
             // No connection will come to send them.
             self.offline.clear();
-            self.offline_bytes = 0;
         }
         self.events
             .push_back(ClientEvent::Disconnected { error, retry_in });
@@ -486,7 +458,7 @@ impl Connection {
             State::Waiting { until } => Some(*until),
             State::Closed => None,
         };
-        let request = self.deadlines.peek().map(|Reverse((at, _))| *at);
+        let request = self.deadlines.next();
         let t = match (t, request) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -497,18 +469,12 @@ impl Connection {
     /// Resolves every request whose wait is over with a `TIMEOUT` Response of this client's own
     /// (its answer did not come: the server's was lost with a connection, or never sent).
     fn expire_requests(&mut self, t: Instant) {
-        while let Some(&Reverse((at, id))) = self.deadlines.peek() {
-            if at > t {
-                return;
-            }
-            self.deadlines.pop();
-            if self.awaiting.remove(&id) {
-                self.events.push_back(ClientEvent::Response {
-                    id,
-                    status: Status::TIMEOUT,
-                    payload: Bytes::from_static(b"no response came within the deadline"),
-                });
-            }
+        while let Some(id) = self.deadlines.pop_expired(t) {
+            self.events.push_back(ClientEvent::Response {
+                id,
+                status: Status::TIMEOUT,
+                payload: Bytes::from_static(b"no response came within the deadline"),
+            });
         }
     }
 
@@ -553,15 +519,13 @@ impl Connection {
                 max,
             });
         }
-        if self.offline_bytes + len > self.options.offline_buffer {
+        if !self.offline.push(frame, len, self.options.offline_buffer) {
             return Err(if self.options.offline_buffer == 0 {
                 ClientError::NotConnected
             } else {
                 ClientError::Backpressure
             });
         }
-        self.offline_bytes += len;
-        self.offline.push_back(frame);
         Ok(())
     }
 
@@ -569,21 +533,17 @@ impl Connection {
     /// operation the server's agreed limit refuses is answered here (`PAYLOAD_TOO_LARGE`), so its
     /// caller does not wait for ever.
     fn flush_offline(&mut self, t: Instant) {
-        while let Some(frame) = self.offline.pop_front() {
-            let State::Connected { link } = &mut self.state else {
-                self.offline.push_front(frame);
-                return;
-            };
-            let len = frame.encoded_len();
+        while let State::Connected { link } = &mut self.state
+            && let Some(frame) = self.offline.pop()
+        {
             let id = frame.operation_id();
             match link.send(frame.clone(), t) {
-                Ok(()) => self.offline_bytes -= len,
+                Ok(()) => {}
                 Err(SendError::QueueFull) => {
-                    self.offline.push_front(frame);
+                    self.offline.unpop(frame);
                     return;
                 }
                 Err(e) => {
-                    self.offline_bytes -= len;
                     if let Some(id) = id {
                         self.events.push_back(ClientEvent::Response {
                             id,
@@ -598,268 +558,17 @@ impl Connection {
 
     /// Whether operation `id` waits in the offline buffer (sent while reconnecting, not yet out).
     pub fn is_waiting_offline(&self, id: u32) -> bool {
-        id != 0 && self.offline.iter().any(|f| f.operation_id() == Some(id))
+        id != 0 && self.offline.holds(id)
     }
 
     /// Takes operation `id` out of the offline buffer before it is sent; whether it was there
     /// (a caller that gave up on it makes sure it is never sent).
     pub fn cancel(&mut self, id: u32) -> bool {
-        let Some(at) = self
-            .offline
-            .iter()
-            .position(|f| id != 0 && f.operation_id() == Some(id))
-        else {
+        if id == 0 || !self.offline.remove(id) {
             return false;
-        };
-        if let Some(f) = self.offline.remove(at) {
-            self.offline_bytes -= f.encoded_len();
         }
-        self.awaiting.remove(&id);
+        self.deadlines.end(id);
         true
-    }
-
-    /// Sends an operation with a fresh id; returns the id its Response will carry.
-    fn operation(
-        &mut self,
-        now: std::time::Instant,
-        build: impl FnOnce(u32) -> Frame,
-    ) -> Result<u32, ClientError> {
-        let id = self.next_id();
-        let t = self.t(now);
-        self.send(t, build(id))?;
-        Ok(id)
-    }
-
-    /// Subscribes to a topic filter (`+` one level, `#` the rest). The filter is remembered and
-    /// subscribed again after a reconnect the server did not resume.
-    ///
-    /// # Errors
-    /// Not connected, backpressure, or a filter that cannot be encoded.
-    pub fn subscribe(&mut self, now: std::time::Instant, filter: &str) -> Result<u32, ClientError> {
-        let filter = Text::from(filter);
-        let id = self.operation(now, |id| {
-            Frame::new(Subscribe {
-                id,
-                filter: filter.clone(),
-            })
-        })?;
-        if !self.filters.contains(&filter) {
-            self.filters.push(filter);
-        }
-        Ok(id)
-    }
-
-    /// Removes a subscription.
-    ///
-    /// # Errors
-    /// As [`Connection::subscribe`].
-    pub fn unsubscribe(
-        &mut self,
-        now: std::time::Instant,
-        filter: &str,
-    ) -> Result<u32, ClientError> {
-        let filter = Text::from(filter);
-        self.filters.retain(|f| *f != filter);
-        self.operation(now, |id| Frame::new(Unsubscribe { id, filter }))
-    }
-
-    /// Publishes `payload` to `topic`. Returns the operation id (a Response comes for it when
-    /// `options.ack`; otherwise the id is 0 and none comes).
-    ///
-    /// # Errors
-    /// Not connected, backpressure, or a topic that cannot be encoded.
-    pub fn publish(
-        &mut self,
-        now: std::time::Instant,
-        topic: &str,
-        payload: Bytes,
-        options: PublishOptions,
-    ) -> Result<u32, ClientError> {
-        let topic = Text::from(topic);
-        let frame = |id| {
-            Frame::new(Publish {
-                retain: options.retain,
-                id,
-                topic,
-                payload,
-            })
-            .on_channel(options.channel)
-        };
-        if options.ack {
-            self.operation(now, frame)
-        } else {
-            let t = self.t(now);
-            self.send(t, frame(0))?;
-            Ok(0)
-        }
-    }
-
-    /// Sends a request to a built-in method or a service; `timeout` is the deadline the server
-    /// applies (zero: the server's default). Its Response always comes: the server's, or, if
-    /// none has come half a second past the deadline ([`DEFAULT_REQUEST_WAIT`] for zero), one of
-    /// this client's with status `TIMEOUT` (the server's answer was lost with its connection, say).
-    ///
-    /// # Errors
-    /// As [`Connection::subscribe`].
-    pub fn request(
-        &mut self,
-        now: std::time::Instant,
-        target: &str,
-        payload: Bytes,
-        timeout: Duration,
-    ) -> Result<u32, ClientError> {
-        let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
-        let target = Text::from(target);
-        let id = self.operation(now, |id| {
-            Frame::new(Request {
-                id,
-                timeout_ms,
-                target,
-                payload,
-            })
-        })?;
-        let wait = if timeout.is_zero() {
-            DEFAULT_REQUEST_WAIT
-        } else {
-            timeout
-        };
-        self.awaiting.insert(id);
-        self.deadlines
-            .push(Reverse((self.t(now) + wait + REQUEST_GRACE, id)));
-        if self.deadlines.len() > 2 * self.awaiting.len() + 1024 {
-            // Answered requests leave their deadline behind until it passes: drop them, so the
-            // deadlines held stay in proportion to the requests waiting.
-            let awaiting = &self.awaiting;
-            self.deadlines
-                .retain(|Reverse((_, id))| awaiting.contains(id));
-        }
-        Ok(id)
-    }
-
-    /// Answers a request routed to this client.
-    ///
-    /// # Errors
-    /// Not connected, or backpressure.
-    pub fn respond(
-        &mut self,
-        now: std::time::Instant,
-        request_id: u32,
-        status: Status,
-        payload: Bytes,
-    ) -> Result<(), ClientError> {
-        let t = self.t(now);
-        self.send(
-            t,
-            Frame::new(Response {
-                id: request_id,
-                status,
-                payload,
-            }),
-        )
-    }
-
-    /// Registers this client as a provider of `service` (remembered across reconnects).
-    ///
-    /// # Errors
-    /// As [`Connection::subscribe`].
-    pub fn register(&mut self, now: std::time::Instant, service: &str) -> Result<u32, ClientError> {
-        let service = Text::from(service);
-        let id = self.operation(now, |id| {
-            Frame::new(Register {
-                id,
-                service: service.clone(),
-            })
-        })?;
-        if !self.services.contains(&service) {
-            self.services.push(service);
-        }
-        Ok(id)
-    }
-
-    /// Stops providing `service`.
-    ///
-    /// # Errors
-    /// As [`Connection::subscribe`].
-    pub fn unregister(
-        &mut self,
-        now: std::time::Instant,
-        service: &str,
-    ) -> Result<u32, ClientError> {
-        let service = Text::from(service);
-        self.services.retain(|s| *s != service);
-        self.operation(now, |id| Frame::new(Unregister { id, service }))
-    }
-
-    /// Pushes a message onto a work queue.
-    ///
-    /// # Errors
-    /// As [`Connection::subscribe`].
-    pub fn queue_push(
-        &mut self,
-        now: std::time::Instant,
-        queue: &str,
-        payload: Bytes,
-    ) -> Result<u32, ClientError> {
-        let queue = Text::from(queue);
-        self.operation(now, |id| Frame::new(QueuePush { id, queue, payload }))
-    }
-
-    /// Fetches up to `max` messages; with a non-zero `wait` the server holds the fetch until a
-    /// message arrives or the wait ends. Deliveries come as events, then the Response.
-    ///
-    /// # Errors
-    /// As [`Connection::subscribe`].
-    pub fn queue_fetch(
-        &mut self,
-        now: std::time::Instant,
-        queue: &str,
-        max: u16,
-        wait: Duration,
-    ) -> Result<u32, ClientError> {
-        let queue = Text::from(queue);
-        let wait_ms = u32::try_from(wait.as_millis()).unwrap_or(u32::MAX);
-        self.operation(now, |id| {
-            Frame::new(QueueFetch {
-                id,
-                max,
-                wait_ms,
-                queue,
-            })
-        })
-    }
-
-    /// Acknowledges a delivery: the queue forgets the message.
-    ///
-    /// # Errors
-    /// As [`Connection::subscribe`].
-    pub fn queue_ack(
-        &mut self,
-        now: std::time::Instant,
-        queue: &str,
-        delivery_id: u64,
-    ) -> Result<u32, ClientError> {
-        let queue = Text::from(queue);
-        self.operation(now, |id| {
-            Frame::new(QueueAck {
-                id,
-                delivery_id,
-                queue,
-            })
-        })
-    }
-
-    /// Sends a Data frame (the server echoes it).
-    ///
-    /// # Errors
-    /// Not connected, or backpressure.
-    pub fn send_data(
-        &mut self,
-        now: std::time::Instant,
-        channel: u8,
-        payload: Bytes,
-    ) -> Result<(), ClientError> {
-        let t = self.t(now);
-        self.send(t, Frame::new(Data { payload }).on_channel(channel))
     }
 
     /// Ends the session with a Close (NORMAL): the server forgets it, and publishes no last will.
