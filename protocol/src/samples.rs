@@ -164,7 +164,7 @@ pub fn frames() -> Vec<SampleFrame> {
                 timestamp_us: 1_000_000,
             }),
         ),
-        s("ack", Frame::new(Ack { through: 41 }).on_channel(1)),
+        s("ack", Frame::new(Ack { through: 41 })),
         s(
             "reset",
             Frame::new(Reset {
@@ -230,6 +230,17 @@ pub fn frames() -> Vec<SampleFrame> {
             "message",
             Frame::new(Message {
                 retained: false,
+                number: None,
+                topic: t("dev/7/temp"),
+                payload: b(b"21.5"),
+            })
+            .on_channel(1),
+        ),
+        s(
+            "message-numbered",
+            Frame::new(Message {
+                retained: false,
+                number: Some(7),
                 topic: t("dev/7/temp"),
                 payload: b(b"21.5"),
             })

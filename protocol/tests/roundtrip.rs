@@ -172,12 +172,15 @@ fn hub_body() -> impl Strategy<Value = FrameBody> {
                 .into()
             }
         ),
-        (any::<bool>(), name(), bytes(64)).prop_map(|(retained, topic, payload)| Message {
-            retained,
-            topic,
-            payload
-        }
-        .into()),
+        (any::<bool>(), any::<Option<u32>>(), name(), bytes(64)).prop_map(
+            |(retained, number, topic, payload)| Message {
+                retained,
+                number,
+                topic,
+                payload,
+            }
+            .into()
+        ),
         (any::<u32>(), any::<u32>(), name(), bytes(64)).prop_map(
             |(id, timeout_ms, target, payload)| Request {
                 id,

@@ -348,6 +348,7 @@ mod tests {
 
         let message = Frame::new(framewire_protocol::wire::Message {
             retained: false,
+            number: None,
             topic: Text::from_static(TOPIC),
             payload: bytes::Bytes::from_static(b"hello"),
         });

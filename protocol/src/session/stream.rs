@@ -525,7 +525,7 @@ impl StreamSession {
                 let what = alloc::format!("{} is not allowed here", frame.body.kind());
                 self.fail(now, Reason::PROTOCOL_ERROR, &what);
             }
-            FrameBody::Ack(_) => {}
+            // Ack (section 5.9) confirms the hub's numbered Messages: the application's business.
             body => {
                 if matches!(self.state, StreamState::Established) {
                     self.stats.messages_delivered += 1;

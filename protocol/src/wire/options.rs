@@ -26,6 +26,9 @@ pub mod option {
     pub const CHANNELS: u8 = 0x03;
     /// A UTF-8 name for logs.
     pub const CLIENT_NAME: u8 = 0x04;
+    /// Empty: the client confirms the reliable Messages it receives with Ack, and the server
+    /// numbers them and sends again, after a break, those not confirmed (docs/PROTOCOL.md 5.9).
+    pub const CONFIRMS: u8 = 0x05;
     /// A signed connect token ([`ConnectToken`](crate::auth::ConnectToken)).
     pub const AUTH_TOKEN: u8 = 0x10;
     /// A message the server publishes if the session ends without a Close
@@ -120,6 +123,11 @@ impl HelloOptions {
             .and_then(|v| LastWill::parse(v).ok())
     }
 
+    /// Whether the client confirms numbered Messages with Ack (option `CONFIRMS`).
+    pub fn confirms(&self) -> bool {
+        self.get(option::CONFIRMS).is_some()
+    }
+
     /// The client's name, for logs.
     pub fn client_name(&self) -> Option<Text> {
         self.get(option::CLIENT_NAME)
@@ -148,6 +156,7 @@ fn validate_known(code: u8, value: &[u8]) -> Result<(), DecodeError> {
             value.len() < 256 && value.iter().all(|&c| ChannelKind::from_u8(c).is_some())
         }
         option::CLIENT_NAME => core::str::from_utf8(value).is_ok(),
+        option::CONFIRMS => value.is_empty(),
         option::LAST_WILL => LastWill::parse(Bytes::copy_from_slice(value)).is_ok(),
         _ => true,
     };
@@ -262,6 +271,11 @@ impl HelloOptionsBuilder {
                 self
             }
         }
+    }
+
+    /// Says the client confirms numbered Messages with Ack, so that none is lost to a break.
+    pub fn confirms(self) -> Self {
+        self.raw(option::CONFIRMS, &[])
     }
 
     /// Names the client, for logs.

@@ -65,6 +65,7 @@ mod tests {
     fn both_encodings_parse_back_to_the_frame() {
         let frame = Frame::new(Message {
             retained: true,
+            number: None,
             topic: Text::from("room/1"),
             payload: Bytes::from_static(b"state"),
         })

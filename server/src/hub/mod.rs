@@ -32,6 +32,7 @@ mod stats;
 mod sys;
 pub mod token;
 pub mod topic;
+mod unconfirmed;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -171,20 +172,35 @@ impl Hub {
             session_token: token::issue(&self.info.token_key, client),
             ..Admission::default()
         };
-        let Some(origin) = hello
+        // A client that confirms what it receives has its reliable Messages numbered (section
+        // 5.9); its layout says which channels are reliable for it.
+        let confirms = hello
+            .options
+            .confirms()
+            .then(|| hello.options.channels().unwrap_or_default());
+        let origin = hello
             .options
             .resume_token()
             .and_then(|t| token::verify(&self.info.token_key, &t))
-        else {
+            .filter(|origin| {
+                // A session belongs to the identity that opened it: another client's session
+                // token resumes nothing.
+                let same = self.identities.get(origin) == identity.as_ref();
+                if !same {
+                    info!("{client:?}: resume token of another identity's session ignored");
+                }
+                same
+            });
+        let Some(origin) = origin else {
+            if let Some(layout) = confirms {
+                self.pubsub.number_for(client, layout);
+            }
             return Ok(admission);
         };
-        if self.identities.get(&origin) != identity.as_ref() {
-            // A session belongs to the identity that opened it: another client's session token
-            // resumes nothing.
-            info!("{client:?}: resume token of another identity's session ignored");
-            return Ok(admission);
-        }
-        if let Some(r) = self.pubsub.resume(origin, client, &mut self.outputs) {
+        if let Some(r) = self
+            .pubsub
+            .resume(origin, client, confirms.clone(), &mut self.outputs)
+        {
             self.timers.set(HubTimer::ParkedExpiry(r.parked), None);
             self.identities.remove(&origin);
             info!(
@@ -198,7 +214,11 @@ impl Hub {
             // server has not noticed it is gone), this one takes it over. The old connection is
             // closed (a Close to a connection that no longer exists goes nowhere), and its will is
             // void: its client is back.
-            admission.resumed = self.pubsub.take_over(origin, client);
+            let (had, missed) = self
+                .pubsub
+                .take_over(origin, client, confirms, &mut self.outputs);
+            admission.resumed = had;
+            admission.missed = missed;
             if admission.resumed {
                 info!("{client:?}: took over the live session of {origin:?}");
             }
@@ -208,6 +228,8 @@ impl Hub {
                 Reason::SESSION_TAKEN_OVER,
                 "another connection resumed this session",
             );
+        } else if let Some(layout) = confirms {
+            self.pubsub.number_for(client, layout);
         }
         Ok(admission)
     }
@@ -388,6 +410,7 @@ impl Hub {
                     .unsubscribe(client, u.id, &u.filter, &mut self.outputs);
             }
             FrameBody::Publish(p) => self.publish(client, channel, kind, &p),
+            FrameBody::Ack(a) => self.pubsub.confirm(client, a.through),
             FrameBody::Request(r) => self.request(now, client, r),
             FrameBody::Response(r) => {
                 if let Some(key) = self.services.answer(client, r, &mut self.outputs) {
@@ -509,6 +532,7 @@ impl Hub {
                 subscriptions: self.pubsub.subscriptions(),
                 retained: self.pubsub.retained(),
                 parked_sessions: self.pubsub.parked(),
+                unconfirmed_messages: self.pubsub.unconfirmed(),
                 services: self.services.services(),
                 pending_requests: self.services.pending(),
                 queues: self.queues.queues(),

@@ -271,6 +271,7 @@ mod tests {
         assert!(framewire_protocol::wire::stream_frame_len(&refusal) - 4 <= 600);
         let message = Delivery::Frame(Frame::new(Message {
             retained: false,
+            number: None,
             topic: Text::from("t"),
             payload: Bytes::from(vec![0u8; 2000]),
         }));

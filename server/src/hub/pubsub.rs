@@ -2,17 +2,20 @@
 //! matching subscriber with one encoding shared by all (docs/PROTOCOL.md sections 5.1-5.3), and
 //! parked sessions: the subscriptions of a session that ended without a Close, kept until it
 //! resumes or expires, with the reliable messages published to them meanwhile (bounded; the oldest
-//! go first, and are counted as missed).
+//! go first, and are counted as missed). A session whose client confirms what it receives has its
+//! reliable Messages numbered and kept until confirmed ([`Unconfirmed`]), and a resume or a
+//! takeover sends it again every one it did not confirm.
 
 use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
-use framewire_protocol::wire::{Frame, Message, SharedFrame, Status, Text};
+use framewire_protocol::wire::{ChannelKind, Frame, Message, SharedFrame, Status, Text};
 use log::warn;
 
 use super::config::HubConfig;
 use super::output::{ClientId, Outputs};
 use super::topic::{SubscriptionTree, check_filter, check_topic, matches};
+use super::unconfirmed::Unconfirmed;
 
 /// A topic's retained message and the channel it was published on.
 #[derive(Debug)]
@@ -46,6 +49,8 @@ pub(crate) struct PubSub {
     parked: HashMap<u64, Parked>,
     parked_by_origin: HashMap<ClientId, u64>,
     next_parked: u64,
+    /// The numbering of each holder whose client confirms, live or parked.
+    confirming: HashMap<Subscriber, Unconfirmed>,
 }
 
 /// What a publish did.
@@ -106,6 +111,7 @@ impl PubSub {
             if matches(filter.as_str(), topic.as_str()) {
                 let frame = Frame::new(Message {
                     retained: true,
+                    number: None,
                     topic: topic.clone(),
                     payload: r.payload.clone(),
                 })
@@ -185,6 +191,7 @@ impl PubSub {
         }
         let message = Frame::new(Message {
             retained: false,
+            number: None,
             topic: topic.clone(),
             payload: payload.clone(),
         })
@@ -195,13 +202,25 @@ impl PubSub {
             (Status::INTERNAL, e.to_string())
         })?;
         let mut deliveries = 0;
+        let max = config.max_parked_messages;
         for subscriber in subscribers {
-            match subscriber {
-                Subscriber::Live(client) => {
+            let numbering = self
+                .confirming
+                .get_mut(&subscriber)
+                .filter(|u| reliable && u.is_reliable(channel));
+            match (subscriber, numbering) {
+                (Subscriber::Live(client), Some(u)) => {
+                    out.frame(client, u.number(message.clone(), max));
+                    deliveries += 1;
+                }
+                (Subscriber::Live(client), None) => {
                     out.shared(client, shared.clone());
                     deliveries += 1;
                 }
-                Subscriber::Parked(n) if reliable => {
+                (Subscriber::Parked(_), Some(u)) => {
+                    u.number(message.clone(), max);
+                }
+                (Subscriber::Parked(n), None) if reliable => {
                     if let Some(p) = self.parked.get_mut(&n) {
                         if p.messages.len() >= config.max_parked_messages {
                             p.messages.pop_front();
@@ -210,14 +229,36 @@ impl PubSub {
                         p.messages.push_back(shared.clone());
                     }
                 }
-                Subscriber::Parked(_) => {}
+                (Subscriber::Parked(_), None) => {}
             }
         }
         Ok(Fanout { deliveries })
     }
 
-    /// Moves every subscription of `from` to `to`.
+    /// Starts numbering the reliable Messages of a live session whose client confirms them; its
+    /// layout (the kinds of channels 1..=N) says which channels are reliable for it.
+    pub(crate) fn number_for(&mut self, client: ClientId, layout: Vec<ChannelKind>) {
+        self.confirming
+            .insert(Subscriber::Live(client), Unconfirmed::new(layout));
+    }
+
+    /// A client's Ack: the Messages it numbers are delivered and need not be kept.
+    pub(crate) fn confirm(&mut self, client: ClientId, through: u32) {
+        if let Some(u) = self.confirming.get_mut(&Subscriber::Live(client)) {
+            u.confirm(through);
+        }
+    }
+
+    /// Messages kept until confirmed, in every session.
+    pub(crate) fn unconfirmed(&self) -> usize {
+        self.confirming.values().map(Unconfirmed::len).sum()
+    }
+
+    /// Moves every subscription of `from` to `to`, and its numbering.
     fn rekey(&mut self, from: Subscriber, to: Subscriber) {
+        if let Some(u) = self.confirming.remove(&from) {
+            self.confirming.insert(to, u);
+        }
         let Some(list) = self.filters.remove(&from) else {
             return;
         };
@@ -233,7 +274,9 @@ impl PubSub {
     /// room (then they are dropped).
     pub(crate) fn park(&mut self, config: &HubConfig, client: ClientId) -> Option<u64> {
         let live = Subscriber::Live(client);
-        if !self.filters.contains_key(&live) {
+        let unconfirmed = self.confirming.get(&live).is_some_and(|u| u.len() > 0);
+        if !self.filters.contains_key(&live) && !unconfirmed {
+            self.confirming.remove(&live);
             return None;
         }
         if self.parked.len() >= config.max_parked_sessions {
@@ -256,31 +299,70 @@ impl PubSub {
     }
 
     /// Gives the parked session that `origin` left to `client`: its subscriptions, then the
-    /// messages kept for it, in order.
+    /// messages kept for it, in order. `confirms` is the new client's layout if it confirms what
+    /// it receives (the messages it did not confirm come again, numbered), `None` if not.
     pub(crate) fn resume(
         &mut self,
         origin: ClientId,
         client: ClientId,
+        confirms: Option<Vec<ChannelKind>>,
         out: &mut Outputs,
     ) -> Option<Resumed> {
         let n = self.parked_by_origin.remove(&origin)?;
         let p = self.parked.remove(&n)?;
         self.rekey(Subscriber::Parked(n), Subscriber::Live(client));
+        let missed = self.send_unconfirmed(client, confirms, out);
         for m in p.messages {
             out.shared(client, m);
         }
         Some(Resumed {
             parked: n,
-            missed: p.missed,
+            missed: p.missed.saturating_add(missed),
         })
     }
 
-    /// Gives the subscriptions of a live session to the one that takes it over; returns whether
-    /// it had any.
-    pub(crate) fn take_over(&mut self, from: ClientId, to: ClientId) -> bool {
-        let had = self.filters.contains_key(&Subscriber::Live(from));
+    /// Gives the subscriptions of a live session to the one that takes it over, and sends it again
+    /// the messages the old connection had not had confirmed (`confirms` as for
+    /// [`PubSub::resume`]); returns whether it had any subscriptions, and the number missed.
+    pub(crate) fn take_over(
+        &mut self,
+        from: ClientId,
+        to: ClientId,
+        confirms: Option<Vec<ChannelKind>>,
+        out: &mut Outputs,
+    ) -> (bool, u32) {
+        let had = self.filters.contains_key(&Subscriber::Live(from))
+            || self.confirming.contains_key(&Subscriber::Live(from));
         self.rekey(Subscriber::Live(from), Subscriber::Live(to));
-        had
+        (had, self.send_unconfirmed(to, confirms, out))
+    }
+
+    /// A resumed session's numbered messages, sent again: numbered to a client that confirms
+    /// (which starts numbering if the old one did not), without numbers to one that does not.
+    /// Returns how many the bound pushed out.
+    fn send_unconfirmed(
+        &mut self,
+        client: ClientId,
+        confirms: Option<Vec<ChannelKind>>,
+        out: &mut Outputs,
+    ) -> u32 {
+        let live = Subscriber::Live(client);
+        let (frames, missed) = match (self.confirming.get_mut(&live), confirms) {
+            (Some(u), Some(layout)) => u.resend(layout),
+            (None, Some(layout)) => {
+                self.number_for(client, layout);
+                return 0;
+            }
+            (Some(_), None) => match self.confirming.remove(&live) {
+                Some(u) => u.into_unnumbered(),
+                None => return 0,
+            },
+            (None, None) => return 0,
+        };
+        for frame in frames {
+            out.frame(client, frame);
+        }
+        missed
     }
 
     /// A parked session expired: its subscriptions and messages go.
@@ -288,12 +370,14 @@ impl PubSub {
     pub(crate) fn expire(&mut self, n: u64) -> Option<ClientId> {
         let p = self.parked.remove(&n)?;
         self.parked_by_origin.remove(&p.origin);
+        self.confirming.remove(&Subscriber::Parked(n));
         self.drop_filters(Subscriber::Parked(n));
         Some(p.origin)
     }
 
     /// Drops every subscription of a session that ended for good.
     pub(crate) fn forget(&mut self, client: ClientId) {
+        self.confirming.remove(&Subscriber::Live(client));
         self.drop_filters(Subscriber::Live(client));
     }
 

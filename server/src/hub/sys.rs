@@ -33,6 +33,8 @@ pub(crate) struct SysView<'a> {
     pub(crate) subscriptions: usize,
     pub(crate) retained: usize,
     pub(crate) parked_sessions: usize,
+    /// Numbered Messages kept until their sessions confirm them.
+    pub(crate) unconfirmed_messages: usize,
     pub(crate) services: usize,
     pub(crate) pending_requests: usize,
     pub(crate) queues: usize,
@@ -83,6 +85,7 @@ fn stats(view: &SysView<'_>) -> String {
             ("subscriptions", view.subscriptions as u64),
             ("retained", view.retained as u64),
             ("parked_sessions", view.parked_sessions as u64),
+            ("unconfirmed_messages", view.unconfirmed_messages as u64),
             ("services", view.services as u64),
             ("pending_requests", view.pending_requests as u64),
             ("queues", view.queues as u64),

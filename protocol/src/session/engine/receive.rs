@@ -214,14 +214,14 @@ impl Session {
                 Ok(None) => {}
                 Err(d) => self.count(d),
             },
-            // Handshake frames repeated after the handshake, and stream-only frames: nothing to do.
+            // Handshake frames repeated after the handshake: nothing to do. An Ack (section 5.9)
+            // confirms the hub's numbered Messages and is delivered like a message.
             FrameBody::Pong(_)
             | FrameBody::Hello(_)
             | FrameBody::Challenge(_)
             | FrameBody::Welcome(_)
             | FrameBody::Reject(_)
-            | FrameBody::Reset(_)
-            | FrameBody::Ack(_) => {}
+            | FrameBody::Reset(_) => {}
             body => self.on_message(Frame {
                 channel,
                 seq: frame.seq,

@@ -88,6 +88,11 @@ pub struct Publish {
 pub struct Message {
     /// This is the topic's retained message, sent on subscribe (flag bit 0).
     pub retained: bool,
+    /// The delivery number (flag bit 1 `NUMBERED`, then a `u32` before the topic): given to the
+    /// reliable Messages of a session whose client confirms them with Ack (Hello option
+    /// `CONFIRMS`), one more for each, kept across resumes; a Message sent again after a break
+    /// carries the number it had.
+    pub number: Option<u32>,
     /// The topic it was published to.
     pub topic: Text,
     /// The message.
@@ -128,24 +133,35 @@ impl BodyCodec for Publish {
     }
 }
 
+const NUMBERED: u8 = 0x02;
+
 impl BodyCodec for Message {
     const KIND: FrameKind = FrameKind::Message;
-    const FLAG_MASK: u8 = RETAIN;
+    const FLAG_MASK: u8 = RETAIN | NUMBERED;
 
     fn flags(&self) -> u8 {
-        if self.retained { RETAIN } else { 0 }
+        let retained = if self.retained { RETAIN } else { 0 };
+        let numbered = if self.number.is_some() { NUMBERED } else { 0 };
+        retained | numbered
     }
 
     fn parse(flags: u8, r: &mut Reader) -> Result<Self, DecodeError> {
+        let number = if flags & NUMBERED != 0 {
+            Some(r.u32()?)
+        } else {
+            None
+        };
         Ok(Self {
             retained: flags & RETAIN != 0,
+            number,
             topic: read_name(r)?,
             payload: r.rest(),
         })
     }
 
     fn body_len(&self) -> usize {
-        name_len(&self.topic) + self.payload.len()
+        let number = if self.number.is_some() { 4 } else { 0 };
+        number + name_len(&self.topic) + self.payload.len()
     }
 
     fn check(&self) -> Result<(), EncodeError> {
@@ -153,6 +169,9 @@ impl BodyCodec for Message {
     }
 
     fn emit(&self, w: &mut Writer) {
+        if let Some(n) = self.number {
+            w.put_u32(n);
+        }
         write_name(w, &self.topic);
         w.put_slice(&self.payload);
     }

@@ -98,11 +98,13 @@ macro_rules! timestamp_body {
 timestamp_body!(Ping);
 timestamp_body!(Pong);
 
-/// Cumulative acknowledgement of messages on the frame's channel: every message with a sequence
-/// number up to and including `through` (in wrapping order) has been delivered.
+/// Cumulative confirmation of numbered Messages (docs/PROTOCOL.md sections 4.7 and 5.9). From a
+/// client: every Message numbered up to and including `through` (in wrapping order) has been
+/// delivered to its application, and the server may forget them. From the server: no Message
+/// numbered up to `through` will be sent (again); the client stops waiting for any it lacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ack {
-    /// The highest sequence number delivered without a gap.
+    /// The highest delivery number settled without a gap.
     pub through: u32,
 }
 

@@ -12,7 +12,13 @@ pub(super) fn resume_hello(token: &[u8]) -> Hello {
     hello(HelloOptions::builder().resume_token(token).build().unwrap())
 }
 
-fn publish_on(h: &mut Hub, c: ClientId, topic: &str, payload: &'static [u8], kind: ChannelKind) {
+pub(super) fn publish_on(
+    h: &mut Hub,
+    c: ClientId,
+    topic: &str,
+    payload: &'static [u8],
+    kind: ChannelKind,
+) {
     h.handle_frame(
         t(0),
         c,

@@ -1,0 +1,209 @@
+//! The numbered Messages of a session whose client confirms them (Hello option `CONFIRMS`,
+//! docs/PROTOCOL.md section 5.9): each reliable Message gets the session's next delivery number and
+//! is kept until the client's Ack covers it, so that after a break (the connection dropped with
+//! messages in the socket, or a new path took the session over with messages in flight on the old
+//! one) the resumed session is sent again every one it did not confirm. Kept messages are bounded:
+//! beyond the bound the oldest goes, counted as missed. As MQTT 5 keeps unacknowledged at-least-once
+//! messages for a session, with the client's duplicate detection by number instead of a DUP flag.
+
+use std::collections::VecDeque;
+
+use framewire_protocol::wire::{Ack, ChannelKind, Frame, FrameBody};
+
+/// One session's delivery numbers and the Messages it has not confirmed.
+#[derive(Debug)]
+pub(crate) struct Unconfirmed {
+    /// The number the next Message gets (numbers start at 1 and wrap).
+    next: u32,
+    /// Sent and not confirmed, oldest first; their numbers run without a gap up to `next - 1`.
+    kept: VecDeque<Frame>,
+    /// Kept messages pushed out by the bound since the session last resumed.
+    missed: u32,
+    /// The kinds of the client's channels 1..=N (unnamed channels are reliable-ordered).
+    layout: Vec<ChannelKind>,
+}
+
+impl Unconfirmed {
+    pub(crate) fn new(layout: Vec<ChannelKind>) -> Self {
+        Self {
+            next: 1,
+            kept: VecDeque::new(),
+            missed: 0,
+            layout,
+        }
+    }
+
+    /// Whether the client's layout makes `channel` reliable (channel 0 always is).
+    pub(crate) fn is_reliable(&self, channel: u8) -> bool {
+        match usize::from(channel).checked_sub(1) {
+            None => true,
+            Some(i) => self.layout.get(i).is_none_or(|k| k.is_reliable()),
+        }
+    }
+
+    /// Numbers `message` (a Message frame), keeps it, and returns the frame to send. At the bound
+    /// `max` the oldest kept message goes and is counted as missed.
+    pub(crate) fn number(&mut self, mut message: Frame, max: usize) -> Frame {
+        if let FrameBody::Message(m) = &mut message.body {
+            m.number = Some(self.next);
+        }
+        self.next = self.next.wrapping_add(1);
+        if self.kept.len() >= max.max(1) {
+            self.kept.pop_front();
+            self.missed = self.missed.saturating_add(1);
+        }
+        self.kept.push_back(message.clone());
+        message
+    }
+
+    /// The client's Ack: every kept message numbered up to and including `through` goes. An Ack
+    /// for a number not yet given out confirms only what was given out.
+    pub(crate) fn confirm(&mut self, through: u32) {
+        // The oldest kept number is `next - len`; `through` covers `through - oldest + 1` of them.
+        let oldest = self.oldest();
+        let covered = through.wrapping_sub(oldest).wrapping_add(1);
+        let covered = usize::try_from(covered).unwrap_or(usize::MAX);
+        if covered <= self.kept.len() {
+            self.kept.drain(..covered);
+        } else if i32::try_from(through.wrapping_sub(oldest)).is_ok() {
+            // Beyond the newest given out (in wrapping order): all of them.
+            self.kept.clear();
+        }
+    }
+
+    fn oldest(&self) -> u32 {
+        // `kept` is bounded far below 2^32, so the length fits.
+        self.next
+            .wrapping_sub(u32::try_from(self.kept.len()).unwrap_or(u32::MAX))
+    }
+
+    /// A resumed session's first frames: an Ack that settles every number before the oldest kept
+    /// (the client stops waiting for numbers that will never come), then every kept message again,
+    /// in order, with the number it had. Returns them and the number missed since the last resume.
+    pub(crate) fn resend(&mut self, layout: Vec<ChannelKind>) -> (Vec<Frame>, u32) {
+        self.layout = layout;
+        let floor = Frame::new(Ack {
+            through: self.oldest().wrapping_sub(1),
+        });
+        let frames = std::iter::once(floor)
+            .chain(self.kept.iter().cloned())
+            .collect();
+        (frames, std::mem::take(&mut self.missed))
+    }
+
+    /// The kept messages without their numbers, for a session resumed by a client that does not
+    /// confirm (it could not read a number), and the number missed.
+    pub(crate) fn into_unnumbered(self) -> (Vec<Frame>, u32) {
+        let frames = self
+            .kept
+            .into_iter()
+            .map(|mut f| {
+                if let FrameBody::Message(m) = &mut f.body {
+                    m.number = None;
+                }
+                f
+            })
+            .collect();
+        (frames, self.missed)
+    }
+
+    /// Messages kept.
+    pub(crate) fn len(&self) -> usize {
+        self.kept.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use framewire_protocol::wire::{Message, Text};
+
+    fn message(payload: &'static [u8]) -> Frame {
+        Frame::new(Message {
+            retained: false,
+            number: None,
+            topic: Text::from("t"),
+            payload: Bytes::from_static(payload),
+        })
+    }
+
+    fn numbers(frames: &[Frame]) -> Vec<Option<u32>> {
+        frames
+            .iter()
+            .map(|f| match &f.body {
+                FrameBody::Message(m) => m.number,
+                FrameBody::Ack(a) => Some(a.through | 0x8000_0000),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn numbers_run_from_one_and_an_ack_releases_what_it_covers() {
+        let mut u = Unconfirmed::new(Vec::new());
+        let sent: Vec<Frame> = [b"a", b"b", b"c"]
+            .into_iter()
+            .map(|p| u.number(message(p), 10))
+            .collect();
+        assert_eq!(numbers(&sent), [Some(1), Some(2), Some(3)]);
+        u.confirm(2);
+        assert_eq!(u.len(), 1);
+        // An old or repeated Ack changes nothing; one beyond what was given out releases all.
+        u.confirm(1);
+        u.confirm(0);
+        assert_eq!(u.len(), 1);
+        u.confirm(1000);
+        assert_eq!(u.len(), 0);
+        let next = u.number(message(b"d"), 10);
+        assert_eq!(numbers(&[next]), [Some(4)]);
+    }
+
+    #[test]
+    fn a_resume_settles_what_went_and_sends_the_rest_again_with_their_numbers() {
+        let mut u = Unconfirmed::new(Vec::new());
+        for p in [b"a", b"b", b"c", b"d", b"e"] {
+            u.number(message(p), 3);
+        }
+        // The bound of 3 pushed out 1 and 2: the floor Ack settles them.
+        let (frames, missed) = u.resend(Vec::new());
+        assert_eq!(missed, 2);
+        assert_eq!(
+            numbers(&frames),
+            [Some(2 | 0x8000_0000), Some(3), Some(4), Some(5)]
+        );
+        // Counted once; kept until confirmed.
+        let (frames, missed) = u.resend(Vec::new());
+        assert_eq!((frames.len(), missed), (4, 0));
+        u.confirm(5);
+        let (frames, _) = u.resend(Vec::new());
+        assert_eq!(numbers(&frames), [Some(5 | 0x8000_0000)]);
+        let (unnumbered, _) = u.into_unnumbered();
+        assert!(unnumbered.is_empty());
+    }
+
+    #[test]
+    fn numbers_wrap() {
+        let mut u = Unconfirmed::new(Vec::new());
+        u.next = u32::MAX;
+        let a = u.number(message(b"a"), 10);
+        let b = u.number(message(b"b"), 10);
+        assert_eq!(numbers(&[a, b]), [Some(u32::MAX), Some(0)]);
+        u.confirm(u32::MAX);
+        assert_eq!(u.len(), 1);
+        u.confirm(0);
+        assert_eq!(u.len(), 0);
+    }
+
+    #[test]
+    fn the_layout_decides_which_channels_are_reliable() {
+        let u = Unconfirmed::new(vec![
+            ChannelKind::Unreliable,
+            ChannelKind::ReliableUnordered,
+        ]);
+        assert!(u.is_reliable(0));
+        assert!(!u.is_reliable(1));
+        assert!(u.is_reliable(2));
+        assert!(u.is_reliable(9), "unnamed channels are reliable-ordered");
+    }
+}
