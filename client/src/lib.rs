@@ -52,8 +52,8 @@
 //!
 //! It does not retry an operation whose connection failed after it was sent (its caller hears
 //! the failure; a blocking call whose operation never left the offline buffer takes it back, so a
-//! retry cannot send it twice), and a reliable message the server wrote to a connection that then
-//! failed is not yet redelivered on resume.
+//! retry cannot send it twice). (A reliable message the server wrote to a connection that then
+//! failed is sent again on resume and delivered once: [`ClientOptions::confirm_delivery`].)
 //! [`FrameStream`] is the frame-level TCP connection that tests and tools use to speak the wire
 //! format directly; [`Link`] is a non-blocking session over TCP or UDP that sends and yields whole
 //! frames, for tools that drive many connections from one loop.

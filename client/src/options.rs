@@ -68,6 +68,11 @@ pub struct ClientOptions {
     /// none: an operation between a disconnect and the reconnect fails with `NotConnected`.
     /// Default 256 KiB.
     pub offline_buffer: usize,
+    /// Confirm the reliable messages received (Hello option `CONFIRMS`, docs/PROTOCOL.md section
+    /// 5.9): the server keeps each until this client has it and, after a break, sends again every
+    /// one it did not confirm; the client delivers each exactly once. Off: what was in flight when
+    /// a connection broke is lost (the server's fan-out is a little cheaper). Default on.
+    pub confirm_delivery: bool,
 }
 
 impl ClientOptions {
@@ -85,6 +90,7 @@ impl ClientOptions {
             connect_timeout: Duration::from_secs(5),
             seed: 0,
             offline_buffer: 256 * 1024,
+            confirm_delivery: true,
         }
     }
 }

@@ -8,11 +8,13 @@ use std::time::Duration;
 
 mod client;
 mod relay;
+mod tcp_cut;
 
 pub use client::{BOTH, TestClient, UdpClient, Via, Welcomed};
 pub use framewire_client::{FrameStream, RecvError};
 use framewire_server::{Server, ServerConfig, ServerHandle};
 pub use relay::{Faults, Relay};
+pub use tcp_cut::TcpCut;
 
 /// How long a test waits for any one frame before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);

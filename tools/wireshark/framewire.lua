@@ -45,6 +45,7 @@ f.flags = ProtoField.uint8("framewire.flags", "Flags", base.HEX)
 f.channel = ProtoField.uint8("framewire.channel", "Channel", base.DEC)
 f.seq = ProtoField.uint32("framewire.seq", "Sequence", base.DEC)
 f.name = ProtoField.string("framewire.name", "Name")
+f.number = ProtoField.uint32("framewire.message.number", "Delivery number", base.DEC)
 f.run_datagrams = ProtoField.uint32("framewire.run.datagrams", "Datagrams in the packet", base.DEC)
 f.segment_len = ProtoField.uint32("framewire.run.segment_len", "Segment length", base.DEC)
 
@@ -70,6 +71,11 @@ local function frame_body(tvb, tree)
     at = 7
   end
   local name_at = NAME_AT[kind]
+  -- A Message with flag NUMBERED (0x02) has its delivery number before the topic (section 5.3).
+  if kind == 0x33 and bit.band(flags, 0x02) ~= 0 and tvb:len() >= at + 4 then
+    sub:add(f.number, tvb(at, 4))
+    name_at = 4
+  end
   if name_at and tvb:len() >= at + name_at + 2 then
     local start = at + name_at
     local len = tvb(start, 2):uint()

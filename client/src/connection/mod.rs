@@ -10,6 +10,13 @@
 //! and the reliable messages published meanwhile follow; if not, the client subscribes and
 //! registers again by itself. Operations waiting for a response when the connection failed get a
 //! `Disconnected` first: their responses will not come.
+//!
+//! # Nothing lost in flight
+//!
+//! With [`ClientOptions::confirm_delivery`] (the default) the client confirms the reliable
+//! messages it delivers with Ack, after each batch it reads; the server keeps each until then and
+//! sends again, after a resume, those not confirmed. One that comes twice (before the break and
+//! after it) is delivered once.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -20,12 +27,14 @@ use framewire_protocol::wire::{
     Frame, FrameBody, HelloOptions, Reason, Register, Status, Subscribe, Text,
 };
 
+mod confirmations;
 mod deadlines;
 mod offline;
 mod operations;
 
 pub use operations::{DEFAULT_REQUEST_WAIT, PublishOptions};
 
+use confirmations::Confirmations;
 use deadlines::RequestDeadlines;
 use offline::OfflineBuffer;
 
@@ -106,6 +115,8 @@ pub struct Connection {
     offline: OfflineBuffer,
     /// Requests waiting for their Response, and when this client stops waiting.
     deadlines: RequestDeadlines,
+    /// The delivery numbers of the session's messages that reached the application.
+    confirmations: Confirmations,
 }
 
 impl Connection {
@@ -139,6 +150,7 @@ impl Connection {
             generation: 0,
             offline: OfflineBuffer::default(),
             deadlines: RequestDeadlines::default(),
+            confirmations: Confirmations::default(),
         };
         c.open(Instant::ZERO)?;
         Ok(c)
@@ -177,6 +189,9 @@ impl Connection {
         }
         if let Some(token) = &self.options.auth_token {
             hello = hello.auth_token(token);
+        }
+        if self.options.confirm_delivery {
+            hello = hello.confirms();
         }
         config.hello_options = hello
             .build()
@@ -272,6 +287,7 @@ impl Connection {
                         return self.link_failed(t, e);
                     }
                     self.take_events(t);
+                    self.confirm(t);
                     if !self.offline.is_empty() {
                         self.flush_offline(t);
                     }
@@ -345,6 +361,8 @@ impl Connection {
             self.token = Some(token);
         }
         if !resumed {
+            // A new session numbers its messages from 1 again.
+            self.confirmations.reset();
             // The server has none of this client's state: ask for it again (no Response wanted).
             // Ahead of what waited in the offline buffer: a publish kept from the outage reaches
             // this client's own subscriptions too.
@@ -360,9 +378,30 @@ impl Connection {
         self.flush_offline(t);
     }
 
+    /// Sends the Ack for what reached the application since the last one, if anything did.
+    fn confirm(&mut self, t: Instant) {
+        if let Some(through) = self.confirmations.ack_due()
+            && self
+                .send_now(t, Frame::new(framewire_protocol::wire::Ack { through }))
+                .is_ok()
+        {
+            self.confirmations.acked(through);
+        }
+    }
+
+    /// Messages the server sent again after a break that had already been delivered, and were
+    /// not delivered twice.
+    pub fn duplicates_suppressed(&self) -> u64 {
+        self.confirmations.duplicates()
+    }
+
     fn on_frame(&mut self, frame: Frame) {
         let channel = frame.channel;
         let event = match frame.body {
+            FrameBody::Message(m) if m.number.is_some_and(|n| !self.confirmations.arrived(n)) => {
+                return;
+            }
+            FrameBody::Ack(a) => return self.confirmations.settle(a.through),
             FrameBody::Message(m) => ClientEvent::Message(Message {
                 topic: m.topic,
                 payload: m.payload,
