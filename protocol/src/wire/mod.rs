@@ -48,7 +48,7 @@ pub use kind::{ChannelKind, FrameKind};
 pub use options::{
     HelloOption, HelloOptionIter, HelloOptions, HelloOptionsBuilder, OPTION_HEADER_LEN, option,
 };
-pub use shared::SharedFrame;
+pub use shared::{NumberedMessage, SharedFrame};
 pub use stream::{
     FrameSpan, LENGTH_PREFIX_LEN, STREAM_OVERHEAD, StreamDeframer, decode_stream_frame,
     encode_stream_frame, encode_stream_frame_into, stream_frame_len,

@@ -6,7 +6,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::frame::Frame;
+use super::frame::{Frame, FrameBody};
 use super::stream::{LENGTH_PREFIX_LEN, encode_stream_frame_into};
 use crate::error::EncodeError;
 
@@ -56,6 +56,53 @@ impl SharedFrame {
     }
 }
 
+/// A Message encoded once with a slot for its delivery number (docs/PROTOCOL.md section 5.9):
+/// each subscriber's numbered copy is the same bytes with its number and CRC written in, one copy
+/// and one CRC per subscriber instead of an encoding.
+#[derive(Debug, Clone)]
+pub struct NumberedMessage {
+    channel: u8,
+    stream: Bytes,
+}
+
+/// Where the number lies in the stream frame: after the length prefix, the version byte and the
+/// frame header (kind, flags, channel; a shared frame has no SEQ).
+const NUMBER_AT: usize = LENGTH_PREFIX_LEN + 1 + 3;
+
+impl NumberedMessage {
+    /// Encodes `message` (a Message frame; any number or sequence number in it is left out).
+    /// `None` if it is not a Message.
+    ///
+    /// # Errors
+    /// As [`SharedFrame::new`].
+    pub fn new(message: &Frame) -> Result<Option<Self>, EncodeError> {
+        let FrameBody::Message(m) = &message.body else {
+            return Ok(None);
+        };
+        let mut m = m.clone();
+        m.number = Some(0);
+        let template = Frame::new(m).on_channel(message.channel);
+        let shared = SharedFrame::new(&template)?;
+        Ok(Some(Self {
+            channel: shared.channel,
+            stream: shared.stream,
+        }))
+    }
+
+    /// The Message numbered `n`.
+    pub fn numbered(&self, n: u32) -> SharedFrame {
+        let mut out = BytesMut::from(&self.stream[..]);
+        out[NUMBER_AT..NUMBER_AT + 4].copy_from_slice(&n.to_be_bytes());
+        let end = out.len() - super::CRC_LEN;
+        let crc = super::crc32(&out[LENGTH_PREFIX_LEN..end]);
+        out[end..].copy_from_slice(&crc.to_be_bytes());
+        SharedFrame {
+            channel: self.channel,
+            stream: out.freeze(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +124,31 @@ mod tests {
             frame
         );
         assert_eq!(Frame::parse(shared.body()).unwrap(), frame);
+    }
+
+    #[test]
+    fn a_numbered_copy_is_the_message_encoded_with_its_number() {
+        let frame = Frame::new(Message {
+            retained: false,
+            number: None,
+            topic: Text::from("room/1"),
+            payload: Bytes::from_static(b"state"),
+        })
+        .on_channel(3);
+        let template = NumberedMessage::new(&frame).unwrap().unwrap();
+        for n in [1, 7, u32::MAX] {
+            let mut want = frame.clone();
+            if let FrameBody::Message(m) = &mut want.body {
+                m.number = Some(n);
+            }
+            let copy = template.numbered(n);
+            assert_eq!(copy, SharedFrame::new(&want).unwrap(), "{n}");
+            assert_eq!(
+                decode_stream_frame(copy.stream_bytes(), 1 << 16).unwrap(),
+                want
+            );
+        }
+        let ping = Frame::new(crate::wire::Ping { timestamp_us: 1 });
+        assert!(NumberedMessage::new(&ping).unwrap().is_none());
     }
 }

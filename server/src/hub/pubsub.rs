@@ -9,7 +9,9 @@
 use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
-use framewire_protocol::wire::{ChannelKind, Frame, Message, SharedFrame, Status, Text};
+use framewire_protocol::wire::{
+    ChannelKind, Frame, Message, NumberedMessage, SharedFrame, Status, Text,
+};
 use log::warn;
 
 use super::config::HubConfig;
@@ -203,22 +205,34 @@ impl PubSub {
         })?;
         let mut deliveries = 0;
         let max = config.max_parked_messages;
+        // Encoded with a number slot when the first subscriber that confirms is met.
+        let mut numbered: Option<NumberedMessage> = None;
         for subscriber in subscribers {
-            let numbering = self
-                .confirming
-                .get_mut(&subscriber)
-                .filter(|u| reliable && u.is_reliable(channel));
+            // Most fan-outs number nothing: no lookup per subscriber then.
+            let numbering = if reliable && !self.confirming.is_empty() {
+                self.confirming
+                    .get_mut(&subscriber)
+                    .filter(|u| u.is_reliable(channel))
+                    .and_then(|u| {
+                        if numbered.is_none() {
+                            numbered = NumberedMessage::new(&message).ok().flatten();
+                        }
+                        Some((u, numbered.as_ref()?))
+                    })
+            } else {
+                None
+            };
             match (subscriber, numbering) {
-                (Subscriber::Live(client), Some(u)) => {
-                    out.frame(client, u.number(message.clone(), max));
+                (Subscriber::Live(client), Some((u, numbered))) => {
+                    out.shared(client, u.number(numbered, max));
                     deliveries += 1;
                 }
                 (Subscriber::Live(client), None) => {
                     out.shared(client, shared.clone());
                     deliveries += 1;
                 }
-                (Subscriber::Parked(_), Some(u)) => {
-                    u.number(message.clone(), max);
+                (Subscriber::Parked(_), Some((u, numbered))) => {
+                    u.number(numbered, max);
                 }
                 (Subscriber::Parked(n), None) if reliable => {
                     if let Some(p) = self.parked.get_mut(&n) {
@@ -348,7 +362,14 @@ impl PubSub {
     ) -> u32 {
         let live = Subscriber::Live(client);
         let (frames, missed) = match (self.confirming.get_mut(&live), confirms) {
-            (Some(u), Some(layout)) => u.resend(layout),
+            (Some(u), Some(layout)) => {
+                let (floor, kept, missed) = u.resend(layout);
+                out.frame(client, floor);
+                for m in kept {
+                    out.shared(client, m);
+                }
+                return missed;
+            }
             (None, Some(layout)) => {
                 self.number_for(client, layout);
                 return 0;

@@ -8,15 +8,16 @@
 
 use std::collections::VecDeque;
 
-use framewire_protocol::wire::{Ack, ChannelKind, Frame, FrameBody};
+use framewire_protocol::wire::{Ack, ChannelKind, Frame, FrameBody, NumberedMessage, SharedFrame};
 
 /// One session's delivery numbers and the Messages it has not confirmed.
 #[derive(Debug)]
 pub(crate) struct Unconfirmed {
     /// The number the next Message gets (numbers start at 1 and wrap).
     next: u32,
-    /// Sent and not confirmed, oldest first; their numbers run without a gap up to `next - 1`.
-    kept: VecDeque<Frame>,
+    /// Sent and not confirmed, oldest first, as encoded; their numbers run without a gap up to
+    /// `next - 1`.
+    kept: VecDeque<SharedFrame>,
     /// Kept messages pushed out by the bound since the session last resumed.
     missed: u32,
     /// The kinds of the client's channels 1..=N (unnamed channels are reliable-ordered).
@@ -41,12 +42,10 @@ impl Unconfirmed {
         }
     }
 
-    /// Numbers `message` (a Message frame), keeps it, and returns the frame to send. At the bound
+    /// Gives `message` the next number, keeps it, and returns the frame to send. At the bound
     /// `max` the oldest kept message goes and is counted as missed.
-    pub(crate) fn number(&mut self, mut message: Frame, max: usize) -> Frame {
-        if let FrameBody::Message(m) = &mut message.body {
-            m.number = Some(self.next);
-        }
+    pub(crate) fn number(&mut self, message: &NumberedMessage, max: usize) -> SharedFrame {
+        let message = message.numbered(self.next);
         self.next = self.next.wrapping_add(1);
         if self.kept.len() >= max.max(1) {
             self.kept.pop_front();
@@ -77,26 +76,26 @@ impl Unconfirmed {
             .wrapping_sub(u32::try_from(self.kept.len()).unwrap_or(u32::MAX))
     }
 
-    /// A resumed session's first frames: an Ack that settles every number before the oldest kept
-    /// (the client stops waiting for numbers that will never come), then every kept message again,
-    /// in order, with the number it had. Returns them and the number missed since the last resume.
-    pub(crate) fn resend(&mut self, layout: Vec<ChannelKind>) -> (Vec<Frame>, u32) {
+    /// What a resumed session is sent first: an Ack that settles every number before the oldest
+    /// kept (the client stops waiting for numbers that will never come), then every kept message
+    /// again, in order, with the number it had; and the number missed since the last resume.
+    pub(crate) fn resend(&mut self, layout: Vec<ChannelKind>) -> (Frame, Vec<SharedFrame>, u32) {
         self.layout = layout;
         let floor = Frame::new(Ack {
             through: self.oldest().wrapping_sub(1),
         });
-        let frames = std::iter::once(floor)
-            .chain(self.kept.iter().cloned())
-            .collect();
-        (frames, std::mem::take(&mut self.missed))
+        let kept = self.kept.iter().cloned().collect();
+        (floor, kept, std::mem::take(&mut self.missed))
     }
 
     /// The kept messages without their numbers, for a session resumed by a client that does not
     /// confirm (it could not read a number), and the number missed.
     pub(crate) fn into_unnumbered(self) -> (Vec<Frame>, u32) {
+        // Rare (a client that changed its mind): each parsed back from what was sent.
         let frames = self
             .kept
             .into_iter()
+            .filter_map(|s| Frame::parse(s.body()).ok())
             .map(|mut f| {
                 if let FrameBody::Message(m) = &mut f.body {
                     m.number = None;
@@ -119,32 +118,39 @@ mod tests {
     use bytes::Bytes;
     use framewire_protocol::wire::{Message, Text};
 
-    fn message(payload: &'static [u8]) -> Frame {
-        Frame::new(Message {
+    fn message(payload: &'static [u8]) -> NumberedMessage {
+        let frame = Frame::new(Message {
             retained: false,
             number: None,
             topic: Text::from("t"),
             payload: Bytes::from_static(payload),
-        })
+        });
+        NumberedMessage::new(&frame).unwrap().unwrap()
     }
 
-    fn numbers(frames: &[Frame]) -> Vec<Option<u32>> {
+    fn numbers(frames: &[SharedFrame]) -> Vec<Option<u32>> {
         frames
             .iter()
-            .map(|f| match &f.body {
+            .map(|s| match Frame::parse(s.body()).unwrap().body {
                 FrameBody::Message(m) => m.number,
-                FrameBody::Ack(a) => Some(a.through | 0x8000_0000),
                 other => panic!("{other:?}"),
             })
             .collect()
     }
 
+    fn floor(f: &Frame) -> u32 {
+        match &f.body {
+            FrameBody::Ack(a) => a.through,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn numbers_run_from_one_and_an_ack_releases_what_it_covers() {
         let mut u = Unconfirmed::new(Vec::new());
-        let sent: Vec<Frame> = [b"a", b"b", b"c"]
+        let sent: Vec<SharedFrame> = [b"a", b"b", b"c"]
             .into_iter()
-            .map(|p| u.number(message(p), 10))
+            .map(|p| u.number(&message(p), 10))
             .collect();
         assert_eq!(numbers(&sent), [Some(1), Some(2), Some(3)]);
         u.confirm(2);
@@ -155,7 +161,7 @@ mod tests {
         assert_eq!(u.len(), 1);
         u.confirm(1000);
         assert_eq!(u.len(), 0);
-        let next = u.number(message(b"d"), 10);
+        let next = u.number(&message(b"d"), 10);
         assert_eq!(numbers(&[next]), [Some(4)]);
     }
 
@@ -163,31 +169,32 @@ mod tests {
     fn a_resume_settles_what_went_and_sends_the_rest_again_with_their_numbers() {
         let mut u = Unconfirmed::new(Vec::new());
         for p in [b"a", b"b", b"c", b"d", b"e"] {
-            u.number(message(p), 3);
+            u.number(&message(p), 3);
         }
         // The bound of 3 pushed out 1 and 2: the floor Ack settles them.
-        let (frames, missed) = u.resend(Vec::new());
-        assert_eq!(missed, 2);
-        assert_eq!(
-            numbers(&frames),
-            [Some(2 | 0x8000_0000), Some(3), Some(4), Some(5)]
-        );
+        let (ack, kept, missed) = u.resend(Vec::new());
+        assert_eq!((floor(&ack), missed), (2, 2));
+        assert_eq!(numbers(&kept), [Some(3), Some(4), Some(5)]);
         // Counted once; kept until confirmed.
-        let (frames, missed) = u.resend(Vec::new());
-        assert_eq!((frames.len(), missed), (4, 0));
-        u.confirm(5);
-        let (frames, _) = u.resend(Vec::new());
-        assert_eq!(numbers(&frames), [Some(5 | 0x8000_0000)]);
+        let (_, kept, missed) = u.resend(Vec::new());
+        assert_eq!((kept.len(), missed), (3, 0));
+        u.confirm(4);
+        let (ack, kept, _) = u.resend(Vec::new());
+        assert_eq!((floor(&ack), numbers(&kept)), (4, vec![Some(5)]));
         let (unnumbered, _) = u.into_unnumbered();
-        assert!(unnumbered.is_empty());
+        assert_eq!(unnumbered.len(), 1);
+        let FrameBody::Message(m) = &unnumbered[0].body else {
+            panic!("{unnumbered:?}");
+        };
+        assert_eq!((m.number, &m.payload[..]), (None, &b"e"[..]));
     }
 
     #[test]
     fn numbers_wrap() {
         let mut u = Unconfirmed::new(Vec::new());
         u.next = u32::MAX;
-        let a = u.number(message(b"a"), 10);
-        let b = u.number(message(b"b"), 10);
+        let a = u.number(&message(b"a"), 10);
+        let b = u.number(&message(b"b"), 10);
         assert_eq!(numbers(&[a, b]), [Some(u32::MAX), Some(0)]);
         u.confirm(u32::MAX);
         assert_eq!(u.len(), 1);
