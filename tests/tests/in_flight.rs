@@ -4,6 +4,7 @@
 //! client delivers each to its application exactly once.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
 use framewire_client::{Client, ClientEvent, ClientOptions, Transport};
@@ -172,6 +173,23 @@ fn the_client_delivers_each_message_once_across_a_break_that_lost_some_in_flight
     let m = device.next_message(DEADLINE).unwrap().expect("a message");
     assert_eq!(payload_of(&m), "m11", "nothing twice, and live again");
     assert_eq!(device.connection().duplicates_suppressed(), 5);
+    // The client confirms by itself (at most 50 ms after a delivery): the server keeps nothing.
+    let start = std::time::Instant::now();
+    loop {
+        let stats = publisher
+            .request("sys.stats", "", DEADLINE)
+            .expect("sys.stats");
+        if String::from_utf8_lossy(&stats).contains("\"unconfirmed_messages\":0,") {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "never confirmed");
+        assert!(
+            device
+                .next_message(Duration::from_millis(20))
+                .unwrap()
+                .is_none()
+        );
+    }
     let events = device.connection_events();
     assert!(
         events

@@ -14,7 +14,8 @@
 //! # Nothing lost in flight
 //!
 //! With [`ClientOptions::confirm_delivery`] (the default) the client confirms the reliable
-//! messages it delivers with Ack, after each batch it reads; the server keeps each until then and
+//! messages it delivers with Ack, 50 ms after the first it has not confirmed or at once when 32
+//! wait (an Ack per 32 messages of a steady stream); the server keeps each until then and
 //! sends again, after a resume, those not confirmed. One that comes twice (before the break and
 //! after it) is delivered once.
 
@@ -328,7 +329,7 @@ impl Connection {
                     missed,
                     ..
                 } => self.on_connected(t, session_token, resumed, missed),
-                Event::Frame(frame) => self.on_frame(frame),
+                Event::Frame(frame) => self.on_frame(t, frame),
                 Event::Closed {
                     reason,
                     message,
@@ -380,7 +381,7 @@ impl Connection {
 
     /// Sends the Ack for what reached the application since the last one, if anything did.
     fn confirm(&mut self, t: Instant) {
-        if let Some(through) = self.confirmations.ack_due()
+        if let Some(through) = self.confirmations.ack_due(t)
             && self
                 .send_now(t, Frame::new(framewire_protocol::wire::Ack { through }))
                 .is_ok()
@@ -395,10 +396,12 @@ impl Connection {
         self.confirmations.duplicates()
     }
 
-    fn on_frame(&mut self, frame: Frame) {
+    fn on_frame(&mut self, t: Instant, frame: Frame) {
         let channel = frame.channel;
         let event = match frame.body {
-            FrameBody::Message(m) if m.number.is_some_and(|n| !self.confirmations.arrived(n)) => {
+            FrameBody::Message(m)
+                if m.number.is_some_and(|n| !self.confirmations.arrived(n, t)) =>
+            {
                 return;
             }
             FrameBody::Ack(a) => return self.confirmations.settle(a.through),
@@ -493,7 +496,13 @@ impl Connection {
             State::Connecting { link, deadline } => {
                 Some(link.poll_timeout().map_or(*deadline, |x| x.min(*deadline)))
             }
-            State::Connected { link } => link.poll_timeout(),
+            State::Connected { link } => {
+                let ack = self.confirmations.next_ack();
+                match (link.poll_timeout(), ack) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
             State::Waiting { until } => Some(*until),
             State::Closed => None,
         };
