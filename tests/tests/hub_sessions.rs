@@ -7,10 +7,10 @@ use std::net::IpAddr;
 
 use bytes::Bytes;
 use framewire_protocol::wire::{
-    Frame, FrameBody, HelloOptions, LastWill, Publish, Reason, Request, Subscribe, Text,
+    Frame, FrameBody, HelloOptions, LastWill, Publish, Reason, Subscribe, Text,
 };
 use framewire_server::ServerConfig;
-use framewire_tests::{BOTH, DEADLINE, TestClient, TestServer, Via};
+use framewire_tests::{BOTH, DEADLINE, TestClient, TestServer, Via, request};
 
 const LOCAL: [u8; 4] = [127, 0, 0, 1];
 
@@ -48,12 +48,7 @@ fn wait_for_parked(c: &mut TestClient, n: u32) {
     let want = format!("\"parked_sessions\":{n},");
     let start = std::time::Instant::now();
     for id in 1000.. {
-        c.send(Frame::new(Request {
-            id,
-            timeout_ms: 0,
-            target: Text::from("sys.stats"),
-            payload: Bytes::new(),
-        }));
+        c.send(request(id, "sys.stats"));
         let (_, r) = c.until_response(id);
         if String::from_utf8_lossy(&r.payload).contains(&want) {
             return;

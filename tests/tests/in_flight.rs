@@ -8,11 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use framewire_client::{Client, ClientEvent, ClientOptions, Transport};
-use framewire_protocol::wire::{
-    Ack, Frame, FrameBody, HelloOptions, Publish, Request, Subscribe, Text,
-};
+use framewire_protocol::wire::{Ack, Frame, FrameBody, HelloOptions, Publish, Subscribe, Text};
 use framewire_server::ServerConfig;
-use framewire_tests::{BOTH, DEADLINE, TcpCut, TestClient, TestServer, Via};
+use framewire_tests::{BOTH, DEADLINE, TcpCut, TestClient, TestServer, Via, request};
 
 const LOCAL: [u8; 4] = [127, 0, 0, 1];
 
@@ -39,12 +37,7 @@ fn next_message(c: &mut TestClient) -> (Option<u32>, String) {
 /// `sys.stats`'s count of numbered messages the server keeps unconfirmed, asked on `c`'s session
 /// (so it is answered after everything `c` sent before it).
 fn unconfirmed(c: &mut TestClient, id: u32) -> String {
-    c.send(Frame::new(Request {
-        id,
-        timeout_ms: 0,
-        target: Text::from("sys.stats"),
-        payload: Bytes::new(),
-    }));
+    c.send(request(id, "sys.stats"));
     let (_, r) = c.until_response(id);
     let stats = String::from_utf8_lossy(&r.payload).into_owned();
     let at = stats.find("\"unconfirmed_messages\":").expect("the count");
