@@ -412,6 +412,15 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "max_unconfirmed_bytes",
+        value: "BYTES",
+        help: "bytes of numbered messages kept per session until confirmed (default 1048576)",
+        set: |c, v| {
+            c.hub.max_unconfirmed_bytes = number(v, 0, 1 << 40)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "max_parked_sessions",
         value: "N",
         help: "vanished sessions kept at once (default 10000)",

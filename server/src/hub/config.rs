@@ -35,6 +35,11 @@ pub struct HubConfig {
     /// Reliable messages kept for a parked session; past this the oldest is dropped and counted in
     /// the `missed` of the Welcome that resumes it.
     pub max_parked_messages: usize,
+    /// Bytes of numbered messages kept for one session that confirms them (docs/PROTOCOL.md
+    /// section 5.9), live or parked, next to the count bound `max_parked_messages`; past it the
+    /// oldest goes, counted in `missed`. A copy is kept per session, so this bounds what a client
+    /// that never confirms can pin.
+    pub max_unconfirmed_bytes: usize,
     /// Parked sessions at once; a session that ends past this is forgotten at once.
     pub max_parked_sessions: usize,
 }
@@ -56,6 +61,7 @@ impl Default for HubConfig {
             max_waiting_fetches_per_session: 64,
             session_expiry: Duration::from_secs(120),
             max_parked_messages: 1_000,
+            max_unconfirmed_bytes: 1 << 20,
             max_parked_sessions: 10_000,
         }
     }

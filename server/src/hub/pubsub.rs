@@ -204,7 +204,7 @@ impl PubSub {
             (Status::INTERNAL, e.to_string())
         })?;
         let mut deliveries = 0;
-        let max = config.max_parked_messages;
+        let bound = (config.max_parked_messages, config.max_unconfirmed_bytes);
         // Encoded with a number slot when the first subscriber that confirms is met.
         let mut numbered: Option<NumberedMessage> = None;
         for subscriber in subscribers {
@@ -224,7 +224,7 @@ impl PubSub {
             };
             match (subscriber, numbering) {
                 (Subscriber::Live(client), Some((u, numbered))) => {
-                    out.shared(client, u.number(numbered, max));
+                    out.shared(client, u.number(numbered, bound));
                     deliveries += 1;
                 }
                 (Subscriber::Live(client), None) => {
@@ -232,7 +232,7 @@ impl PubSub {
                     deliveries += 1;
                 }
                 (Subscriber::Parked(_), Some((u, numbered))) => {
-                    u.number(numbered, max);
+                    u.number(numbered, bound);
                 }
                 (Subscriber::Parked(n), None) if reliable => {
                     if let Some(p) = self.parked.get_mut(&n) {

@@ -18,6 +18,8 @@ pub(crate) struct Unconfirmed {
     /// Sent and not confirmed, oldest first, as encoded; their numbers run without a gap up to
     /// `next - 1`.
     kept: VecDeque<SharedFrame>,
+    /// The encoded bytes of `kept`.
+    bytes: usize,
     /// Kept messages pushed out by the bound since the session last resumed.
     missed: u32,
     /// The kinds of the client's channels 1..=N (unnamed channels are reliable-ordered).
@@ -29,6 +31,7 @@ impl Unconfirmed {
         Self {
             next: 1,
             kept: VecDeque::new(),
+            bytes: 0,
             missed: 0,
             layout,
         }
@@ -42,15 +45,26 @@ impl Unconfirmed {
         }
     }
 
-    /// Gives `message` the next number, keeps it, and returns the frame to send. At the bound
-    /// `max` the oldest kept message goes and is counted as missed.
-    pub(crate) fn number(&mut self, message: &NumberedMessage, max: usize) -> SharedFrame {
+    /// Gives `message` the next number, keeps it, and returns the frame to send. Past the bounds
+    /// (`bound.0` messages, `bound.1` bytes) the oldest kept messages go, counted as missed; the
+    /// newest is always kept.
+    pub(crate) fn number(
+        &mut self,
+        message: &NumberedMessage,
+        bound: (usize, usize),
+    ) -> SharedFrame {
         let message = message.numbered(self.next);
         self.next = self.next.wrapping_add(1);
-        if self.kept.len() >= max.max(1) {
-            self.kept.pop_front();
+        let len = message.stream_bytes().len();
+        while !self.kept.is_empty()
+            && (self.kept.len() >= bound.0.max(1) || self.bytes + len > bound.1)
+        {
+            if let Some(old) = self.kept.pop_front() {
+                self.bytes -= old.stream_bytes().len();
+            }
             self.missed = self.missed.saturating_add(1);
         }
+        self.bytes += len;
         self.kept.push_back(message.clone());
         message
     }
@@ -62,11 +76,16 @@ impl Unconfirmed {
         let oldest = self.oldest();
         let covered = through.wrapping_sub(oldest).wrapping_add(1);
         let covered = usize::try_from(covered).unwrap_or(usize::MAX);
-        if covered <= self.kept.len() {
-            self.kept.drain(..covered);
+        let released = if covered <= self.kept.len() {
+            covered
         } else if i32::try_from(through.wrapping_sub(oldest)).is_ok() {
             // Beyond the newest given out (in wrapping order): all of them.
-            self.kept.clear();
+            self.kept.len()
+        } else {
+            0
+        };
+        for m in self.kept.drain(..released) {
+            self.bytes -= m.stream_bytes().len();
         }
     }
 
@@ -150,7 +169,7 @@ mod tests {
         let mut u = Unconfirmed::new(Vec::new());
         let sent: Vec<SharedFrame> = [b"a", b"b", b"c"]
             .into_iter()
-            .map(|p| u.number(&message(p), 10))
+            .map(|p| u.number(&message(p), (10, usize::MAX)))
             .collect();
         assert_eq!(numbers(&sent), [Some(1), Some(2), Some(3)]);
         u.confirm(2);
@@ -161,7 +180,7 @@ mod tests {
         assert_eq!(u.len(), 1);
         u.confirm(1000);
         assert_eq!(u.len(), 0);
-        let next = u.number(&message(b"d"), 10);
+        let next = u.number(&message(b"d"), (10, usize::MAX));
         assert_eq!(numbers(&[next]), [Some(4)]);
     }
 
@@ -169,7 +188,7 @@ mod tests {
     fn a_resume_settles_what_went_and_sends_the_rest_again_with_their_numbers() {
         let mut u = Unconfirmed::new(Vec::new());
         for p in [b"a", b"b", b"c", b"d", b"e"] {
-            u.number(&message(p), 3);
+            u.number(&message(p), (3, usize::MAX));
         }
         // The bound of 3 pushed out 1 and 2: the floor Ack settles them.
         let (ack, kept, missed) = u.resend(Vec::new());
@@ -190,11 +209,34 @@ mod tests {
     }
 
     #[test]
+    fn kept_bytes_are_bounded_too() {
+        let mut u = Unconfirmed::new(Vec::new());
+        let one = u
+            .number(&message(b"aaaa"), (10, usize::MAX))
+            .stream_bytes()
+            .len();
+        for _ in 0..4 {
+            u.number(&message(b"aaaa"), (10, 3 * one));
+        }
+        assert_eq!((u.len(), u.bytes), (3, 3 * one));
+        let (_, kept, missed) = u.resend(Vec::new());
+        assert_eq!(
+            (numbers(&kept), missed),
+            (vec![Some(3), Some(4), Some(5)], 2)
+        );
+        u.confirm(5);
+        assert_eq!((u.len(), u.bytes), (0, 0));
+        // A message larger than the bound is still kept, alone.
+        u.number(&message(b"aaaa"), (10, 1));
+        assert_eq!(u.len(), 1);
+    }
+
+    #[test]
     fn numbers_wrap() {
         let mut u = Unconfirmed::new(Vec::new());
         u.next = u32::MAX;
-        let a = u.number(&message(b"a"), 10);
-        let b = u.number(&message(b"b"), 10);
+        let a = u.number(&message(b"a"), (10, usize::MAX));
+        let b = u.number(&message(b"b"), (10, usize::MAX));
         assert_eq!(numbers(&[a, b]), [Some(u32::MAX), Some(0)]);
         u.confirm(u32::MAX);
         assert_eq!(u.len(), 1);
