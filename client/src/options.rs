@@ -27,6 +27,12 @@ pub struct Reconnect {
     /// Each wait is shortened by a random part of up to this fraction (0 to 1), so clients that
     /// lost the same server do not all come back at once.
     pub jitter: f64,
+    /// Give up after this many attempts in a row have failed since the last connection (the first
+    /// connect counts as one); `None`: never.
+    pub max_attempts: Option<u32>,
+    /// Give up once the connection has been down this long (since the failure that ended the last
+    /// connection, or since the first connect); `None`: never.
+    pub give_up_after: Option<Duration>,
 }
 
 impl Default for Reconnect {
@@ -36,6 +42,8 @@ impl Default for Reconnect {
             max: Duration::from_secs(10),
             multiplier: 2.0,
             jitter: 0.5,
+            max_attempts: None,
+            give_up_after: None,
         }
     }
 }

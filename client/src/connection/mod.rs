@@ -106,7 +106,10 @@ pub struct Connection {
     filters: Vec<Text>,
     services: Vec<Text>,
     next_id: u32,
+    /// Attempts that failed in a row since the last connection.
     attempt: u32,
+    /// When the client was last without a connection since having one (or since it started).
+    down_since: Instant,
     rng: u64,
     events: VecDeque<ClientEvent>,
     scratch: Vec<u8>,
@@ -145,6 +148,7 @@ impl Connection {
             services: Vec::new(),
             next_id: 0,
             attempt: 0,
+            down_since: Instant::ZERO,
             rng: seed,
             events: VecDeque::new(),
             scratch: vec![0u8; 64 * 1024],
@@ -454,12 +458,12 @@ impl Connection {
             error,
             ClientError::Rejected { reason, .. } if reason != Reason::GOING_AWAY && reason != Reason::SERVER_FULL
         );
+        if matches!(self.state, State::Connected { .. }) {
+            self.down_since = t;
+        }
+        self.attempt = self.attempt.saturating_add(1);
         let retry_in = match (self.options.reconnect.clone(), final_error) {
-            (Some(r), false) => {
-                let wait = self.backoff(&r);
-                self.attempt = self.attempt.saturating_add(1);
-                Some(wait)
-            }
+            (Some(r), false) if !self.given_up(t, &r) => Some(self.backoff(&r)),
             _ => None,
         };
         self.state = match retry_in {
@@ -474,10 +478,20 @@ impl Connection {
             .push_back(ClientEvent::Disconnected { error, retry_in });
     }
 
-    /// The wait before the next attempt: `initial * multiplier^attempt`, at most `max`, shortened
-    /// by a random part of up to `jitter`.
+    /// Whether the reconnect policy's limits are reached: the attempts failed in a row, or the
+    /// time without a connection (counting the wait the next attempt would add).
+    fn given_up(&self, t: Instant, r: &crate::options::Reconnect) -> bool {
+        let attempts = r.max_attempts.is_some_and(|max| self.attempt >= max);
+        let down = r
+            .give_up_after
+            .is_some_and(|limit| t.saturating_duration_since(self.down_since) >= limit);
+        attempts || down
+    }
+
+    /// The wait before the next attempt: `initial * multiplier^(failures - 1)`, at most `max`,
+    /// shortened by a random part of up to `jitter`.
     fn backoff(&mut self, r: &crate::options::Reconnect) -> Duration {
-        let exponent = i32::try_from(self.attempt.min(30)).unwrap_or(30);
+        let exponent = i32::try_from(self.attempt.saturating_sub(1).min(30)).unwrap_or(30);
         let base = (r.initial.as_secs_f64() * r.multiplier.powi(exponent)).min(r.max.as_secs_f64());
         // 32 random bits as a fraction in [0, 1).
         let unit = f64::from((self.random() >> 32) as u32) / f64::from(u32::MAX);
