@@ -42,11 +42,20 @@ impl Client {
     /// # Errors
     /// The server is unreachable, refused the handshake, or did not answer in time.
     pub fn connect(options: ClientOptions) -> Result<Self, ClientError> {
-        let deadline = Instant::now() + options.connect_timeout;
-        // The first attempt's failure is the caller's answer: no reconnect loop behind connect.
+        let servers = options.servers().count();
+        let deadline =
+            Instant::now() + options.connect_timeout * u32::try_from(servers).unwrap_or(1);
+        let timeout = options.request_timeout;
+        // The first round's failure is the caller's answer: one attempt per server, then no
+        // reconnect loop behind connect.
         let reconnect = options.reconnect.clone();
         let mut first = options;
-        first.reconnect = None;
+        first.reconnect = (servers > 1).then(|| crate::options::Reconnect {
+            initial: Duration::ZERO,
+            max: Duration::ZERO,
+            max_attempts: u32::try_from(servers).ok(),
+            ..crate::options::Reconnect::default()
+        });
         let conn = Connection::new(first, Instant::now())?;
         let mut c = Self {
             conn,
@@ -55,12 +64,17 @@ impl Client {
             registered: 0,
             inbox: VecDeque::new(),
             connection_log: VecDeque::new(),
-            timeout: Duration::from_secs(10),
+            timeout,
         };
         loop {
             match c.wait_event(deadline)? {
                 Some(ClientEvent::Connected { .. }) => break,
-                Some(ClientEvent::Disconnected { error, .. }) => return Err(error),
+                Some(ClientEvent::Disconnected {
+                    error,
+                    retry_in: None,
+                }) => return Err(error),
+                // The next server of the first round.
+                Some(ClientEvent::Disconnected { .. }) => {}
                 Some(other) => c.inbox.push_back(other),
                 None => return Err(ClientError::TimedOut),
             }

@@ -77,7 +77,9 @@ pub use error::{ClientError, Error, IoError};
 pub use event::{ClientEvent, Delivery, IncomingRequest, Message};
 pub use frame_stream::{FrameStream, RecvError};
 pub use link::Link;
-pub use options::{ClientOptions, Reconnect, Transport};
+pub use options::{
+    Channel, ClientOptions, ClientOptionsBuilder, Reconnect, Timeouts, TokenRefresh, Transport,
+};
 
 pub use framewire_protocol::session::SessionConfig;
 pub use framewire_protocol::wire::{ChannelKind, LastWill, Reason, Status, Text};

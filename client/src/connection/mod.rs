@@ -42,7 +42,7 @@ use offline::OfflineBuffer;
 use crate::error::ClientError;
 use crate::event::{ClientEvent, Delivery, IncomingRequest, Message};
 use crate::link::Link;
-use crate::options::{ClientOptions, Transport};
+use crate::options::{ClientOptions, TokenRefresh, Transport};
 
 /// What a failed link of an established session means for the application: a TCP end of stream
 /// or reset without a Close is `CONNECTION_LOST` (the server crashed, or the network failed), never
@@ -61,7 +61,7 @@ fn lost(e: std::io::Error) -> ClientError {
 }
 
 /// What the server would refuse, or the handshake could not carry, found before connecting.
-fn check_options(options: &ClientOptions) -> Result<(), ClientError> {
+pub(crate) fn check_options(options: &ClientOptions) -> Result<(), ClientError> {
     let channels = options.session.channels.len();
     if channels > 256 {
         return Err(ClientError::Invalid(format!(
@@ -108,6 +108,8 @@ pub struct Connection {
     next_id: u32,
     /// Attempts that failed in a row since the last connection.
     attempt: u32,
+    /// Which of the options' servers the next attempt goes to.
+    server_index: usize,
     /// When the client was last without a connection since having one (or since it started).
     down_since: Instant,
     rng: u64,
@@ -148,6 +150,7 @@ impl Connection {
             services: Vec::new(),
             next_id: 0,
             attempt: 0,
+            server_index: 0,
             down_since: Instant::ZERO,
             rng: seed,
             events: VecDeque::new(),
@@ -181,6 +184,19 @@ impl Connection {
     }
 
     fn open(&mut self, now: Instant) -> Result<(), ClientError> {
+        if let Some(token) = self
+            .options
+            .token_refresh
+            .as_ref()
+            .and_then(TokenRefresh::fetch)
+        {
+            self.options.auth_token = Some(token);
+        }
+        let server = self
+            .options
+            .servers()
+            .nth(self.server_index)
+            .unwrap_or(self.options.server);
         let mut config = self.options.session.clone();
         let mut hello = HelloOptions::builder();
         if let Some(token) = &self.token {
@@ -203,7 +219,7 @@ impl Connection {
             .map_err(|e| ClientError::Invalid(e.to_string()))?;
         let nonce = self.random();
         let link = Link::open(
-            self.options.server,
+            server,
             self.options.transport == Transport::Udp,
             config,
             nonce,
@@ -459,7 +475,11 @@ impl Connection {
             ClientError::Rejected { reason, .. } if reason != Reason::GOING_AWAY && reason != Reason::SERVER_FULL
         );
         if matches!(self.state, State::Connected { .. }) {
+            // The server that was serving is tried again first: it may have kept the session.
             self.down_since = t;
+        } else {
+            // An attempt failed: the next goes to the next server.
+            self.server_index = (self.server_index + 1) % self.options.servers().count();
         }
         self.attempt = self.attempt.saturating_add(1);
         let retry_in = match (self.options.reconnect.clone(), final_error) {

@@ -1,10 +1,17 @@
 //! How a client connects: where, over which transport, and how it comes back after a failure.
+//! [`ClientOptions::builder`] names every choice; the fields stay public for code that sets them.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use framewire_protocol::session::SessionConfig;
 use framewire_protocol::wire::LastWill;
+
+mod builder;
+
+pub use builder::{Channel, ClientOptionsBuilder, Timeouts};
 
 /// The transport a client uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +60,10 @@ impl Default for Reconnect {
 pub struct ClientOptions {
     /// The server.
     pub server: SocketAddr,
+    /// More servers to try, in turn, when an attempt fails: the next attempt goes to the next
+    /// address (after the last, the first again). A session resumes only on the server that kept
+    /// it; another answers with a new session and the client subscribes again by itself.
+    pub fallback_servers: Vec<SocketAddr>,
     /// TCP or UDP.
     pub transport: Transport,
     /// The session's settings (channels, idle timeout, heartbeats, queue bounds).
@@ -62,11 +73,17 @@ pub struct ClientOptions {
     /// A message the server publishes if this client vanishes without closing.
     pub last_will: Option<LastWill>,
     /// A connect token (from `framewire token`), for servers that check them.
-    pub auth_token: Option<bytes::Bytes>,
+    pub auth_token: Option<Bytes>,
+    /// Asked before every connection attempt for a fresh connect token (tokens expire; a device
+    /// that reconnects after a day needs a new one); `None` from it keeps the last one.
+    pub token_refresh: Option<TokenRefresh>,
     /// Reconnect after a failure (resuming the session); `None`: a failure is final.
     pub reconnect: Option<Reconnect>,
     /// How long a connection attempt may take (TCP connect plus handshake).
     pub connect_timeout: Duration,
+    /// How long a blocking call waits for its Response ([`Client::timeout`](crate::Client)
+    /// starts at it). Default 10 s.
+    pub request_timeout: Duration,
     /// Seeds the client's random choices (jitter, the UDP handshake nonce); 0: from the operating
     /// system at connect.
     pub seed: u64,
@@ -89,16 +106,49 @@ impl ClientOptions {
     pub fn new(server: SocketAddr, transport: Transport) -> Self {
         Self {
             server,
+            fallback_servers: Vec::new(),
             transport,
             session: SessionConfig::default(),
             client_name: None,
             last_will: None,
             auth_token: None,
+            token_refresh: None,
             reconnect: Some(Reconnect::default()),
             connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
             seed: 0,
             offline_buffer: 256 * 1024,
             confirm_delivery: true,
         }
+    }
+}
+
+/// A source of fresh connect tokens ([`ClientOptions::token_refresh`]): called before each
+/// connection attempt, on the thread that drives the connection.
+#[derive(Clone)]
+pub struct TokenRefresh(Arc<dyn Fn() -> Option<Bytes> + Send + Sync>);
+
+impl TokenRefresh {
+    /// Wraps `f`.
+    pub fn new(f: impl Fn() -> Option<Bytes> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// A fresh token, or `None` to keep the last one.
+    pub fn fetch(&self) -> Option<Bytes> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for TokenRefresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenRefresh(..)")
+    }
+}
+
+impl ClientOptions {
+    /// Every address to try, the server first.
+    pub(crate) fn servers(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        std::iter::once(self.server).chain(self.fallback_servers.iter().copied())
     }
 }
