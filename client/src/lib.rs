@@ -1,10 +1,14 @@
 //! framewire-client: connects to a framewire server over TCP or UDP with one API.
 //!
-//! # Two ways to drive it
+//! # Three ways to drive it
 //!
 //! - [`Client`], blocking: each call sends an operation and waits for its answer (publish,
 //!   subscribe, request with a timeout, queue push/fetch/ack, register a service and answer it).
 //!   Messages that arrive meanwhile wait for [`Client::next_message`] or [`Client::messages`].
+//! - [`SharedClient`], blocking and shared by threads: a thread of its own drives the connection;
+//!   every clone publishes, subscribes and requests at once with the others, and each
+//!   [`Subscription`] is a bounded inbox of its own (when its reader falls behind, the oldest
+//!   message goes, counted).
 //! - [`Connection`], poll-driven, for game loops and embedded main loops: call
 //!   [`Connection::update`] with the time, then [`Connection::poll_event`] until `None`. It starts
 //!   no threads and reads no clock; [`Connection::poll_timeout`] says when it needs to run next.
@@ -69,6 +73,7 @@ mod event;
 mod frame_stream;
 mod link;
 mod options;
+mod shared;
 pub mod udp_io;
 
 pub use blocking::{CONNECTION_EVENTS_KEPT, Client, Messages};
@@ -80,6 +85,7 @@ pub use link::Link;
 pub use options::{
     Channel, ClientOptions, ClientOptionsBuilder, Reconnect, Timeouts, TokenRefresh, Transport,
 };
+pub use shared::{DEFAULT_INBOX, SharedClient, Subscription};
 
 pub use framewire_protocol::session::SessionConfig;
 pub use framewire_protocol::wire::{ChannelKind, LastWill, Reason, Status, Text};

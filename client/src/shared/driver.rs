@@ -1,0 +1,327 @@
+//! The thread behind a [`SharedClient`](super::SharedClient): it owns the [`Connection`], sleeps on
+//! its socket and on a waker that the handles ring when they queue an operation, and routes what
+//! comes back: each Response to the call waiting for it, each Message to the inbox of every
+//! subscription whose filter matches its topic.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use framewire_protocol::topic::matches;
+use framewire_protocol::wire::{Status, Text};
+use log::debug;
+
+use super::inbox::Inbox;
+use crate::blocking::CONNECTION_EVENTS_KEPT;
+use crate::connection::{Connection, PublishOptions};
+use crate::error::{ClientError, Error};
+use crate::event::ClientEvent;
+use crate::options::Reconnect;
+
+pub(super) const SOCKET: mio::Token = mio::Token(0);
+pub(super) const WAKE: mio::Token = mio::Token(1);
+
+/// An operation a handle asks for.
+#[derive(Debug)]
+pub(super) enum Op {
+    Publish {
+        topic: String,
+        payload: Bytes,
+        options: PublishOptions,
+    },
+    Subscribe {
+        filter: String,
+        inbox: Arc<Inbox>,
+    },
+    /// A subscription's handle was dropped (no answer is waited for).
+    Unsubscribe {
+        inbox: Arc<Inbox>,
+    },
+    Request {
+        target: String,
+        payload: Bytes,
+        timeout: Duration,
+    },
+}
+
+pub(super) type Reply = SyncSender<Result<Bytes, Error>>;
+
+#[derive(Debug)]
+pub(super) enum Control {
+    Op {
+        ticket: u64,
+        op: Op,
+        reply: Option<Reply>,
+    },
+    /// The caller stopped waiting for this ticket's answer: take it back if it has not left.
+    Cancel(u64),
+    Close,
+}
+
+/// What the handles and the thread share.
+#[derive(Debug)]
+pub(super) struct Channel {
+    pub(super) queue: Mutex<VecDeque<Control>>,
+    pub(super) waker: mio::Waker,
+    /// The connection's ups and downs, the last [`CONNECTION_EVENTS_KEPT`].
+    pub(super) log: Mutex<VecDeque<ClientEvent>>,
+}
+
+impl Channel {
+    pub(super) fn send(&self, c: Control) {
+        self.queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push_back(c);
+        // A waker that cannot wake means the thread is gone; the caller's wait then ends.
+        let _ = self.waker.wake();
+    }
+}
+
+pub(super) struct Driver {
+    pub(super) conn: Connection,
+    pub(super) poll: mio::Poll,
+    pub(super) channel: Arc<Channel>,
+    /// Told once: connected, or the first round of attempts failed.
+    pub(super) ready: Option<SyncSender<Result<(), ClientError>>>,
+    /// The reconnect policy to restore once the first connection is up.
+    pub(super) reconnect: Option<Reconnect>,
+    /// Operations waiting for their Response, by operation id, with their ticket.
+    pub(super) pending: HashMap<u32, (u64, Reply)>,
+    pub(super) tickets: HashMap<u64, u32>,
+    /// Subscribe operations waiting for their Response: their inbox, to drop it on a refusal.
+    pub(super) subscribing: HashMap<u32, Arc<Inbox>>,
+    /// Every subscription's filter and inbox.
+    pub(super) routes: Vec<(Text, Arc<Inbox>)>,
+    pub(super) registered: u64,
+}
+
+impl Driver {
+    pub(super) fn run(mut self) {
+        let mut events = mio::Events::with_capacity(16);
+        let mut closing: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            self.conn.update(now);
+            self.take_events();
+            if self.take_controls(now) {
+                closing.get_or_insert(now + Duration::from_secs(1));
+            }
+            self.conn.flush(now);
+            self.take_events();
+            if self.conn.is_closed() || closing.is_some_and(|d| now >= d) {
+                return self.finish();
+            }
+            let wake = self
+                .conn
+                .poll_timeout()
+                .map_or(Duration::from_secs(1), |t| t.saturating_duration_since(now));
+            let again = self.registered == self.conn.generation();
+            match self
+                .conn
+                .register_socket(self.poll.registry(), SOCKET, again)
+            {
+                Ok(true) => self.registered = self.conn.generation(),
+                Ok(false) => {}
+                Err(e) => debug!("cannot register the socket: {e}"),
+            }
+            let _ = self.poll.poll(&mut events, Some(wake));
+        }
+    }
+
+    /// Runs what the handles queued; whether one asked to close.
+    fn take_controls(&mut self, now: Instant) -> bool {
+        let queued: Vec<Control> = self
+            .channel
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+            .collect();
+        let mut close = false;
+        for c in queued {
+            match c {
+                Control::Op { ticket, op, reply } => self.start(now, ticket, op, reply),
+                Control::Cancel(ticket) => {
+                    if let Some(id) = self.tickets.remove(&ticket) {
+                        self.conn.cancel(id);
+                        self.pending.remove(&id);
+                        self.subscribing.remove(&id);
+                    }
+                }
+                Control::Close => {
+                    self.conn.close(now);
+                    close = true;
+                }
+            }
+        }
+        close
+    }
+
+    fn start(&mut self, now: Instant, ticket: u64, op: Op, reply: Option<Reply>) {
+        let started = match op {
+            Op::Publish {
+                topic,
+                payload,
+                options,
+            } => self.conn.publish(now, &topic, payload, options),
+            Op::Subscribe { filter, inbox } => {
+                // Routed from now: the retained messages follow the subscription's OK.
+                self.routes
+                    .push((Text::from(filter.as_str()), Arc::clone(&inbox)));
+                let id = self.conn.subscribe(now, &filter);
+                match id {
+                    Ok(id) => {
+                        self.subscribing.insert(id, inbox);
+                    }
+                    Err(_) => self.unroute(&inbox, now),
+                }
+                id
+            }
+            Op::Unsubscribe { inbox } => {
+                self.unroute(&inbox, now);
+                return;
+            }
+            Op::Request {
+                target,
+                payload,
+                timeout,
+            } => self.conn.request(now, &target, payload, timeout),
+        };
+        match (started, reply) {
+            (Ok(0), Some(reply)) => {
+                let _ = reply.try_send(Ok(Bytes::new()));
+            }
+            (Ok(id), Some(reply)) => {
+                self.pending.insert(id, (ticket, reply));
+                self.tickets.insert(ticket, id);
+            }
+            (Err(e), Some(reply)) => {
+                let _ = reply.try_send(Err(e.into()));
+            }
+            (_, None) => {}
+        }
+    }
+
+    /// Stops routing to `inbox`; the server's subscription goes when no other inbox has its
+    /// filter.
+    fn unroute(&mut self, inbox: &Arc<Inbox>, now: Instant) {
+        let Some(at) = self.routes.iter().position(|(_, i)| Arc::ptr_eq(i, inbox)) else {
+            return;
+        };
+        let (filter, inbox) = self.routes.swap_remove(at);
+        inbox.close();
+        if !self.routes.iter().any(|(f, _)| *f == filter) {
+            let _ = self.conn.unsubscribe(now, filter.as_str());
+        }
+    }
+
+    fn take_events(&mut self) {
+        while let Some(e) = self.conn.poll_event() {
+            match e {
+                ClientEvent::Message(m) => {
+                    for (filter, inbox) in &self.routes {
+                        if matches(filter.as_str(), m.topic.as_str()) {
+                            inbox.push(m.clone());
+                        }
+                    }
+                }
+                ClientEvent::Response {
+                    id,
+                    status,
+                    payload,
+                } => self.answer(id, status, payload),
+                ClientEvent::Connected { .. } => {
+                    if let Some(ready) = self.ready.take() {
+                        let _ = ready.try_send(Ok(()));
+                        self.conn.set_reconnect(self.reconnect.take());
+                    }
+                    self.log(e);
+                }
+                ClientEvent::Disconnected {
+                    ref error,
+                    retry_in,
+                } => {
+                    if retry_in.is_none()
+                        && let Some(ready) = self.ready.take()
+                    {
+                        let _ = ready.try_send(Err(error.clone()));
+                    }
+                    // Their answers will not come, unless they have not left yet.
+                    let gone: Vec<u32> = self
+                        .pending
+                        .keys()
+                        .copied()
+                        .filter(|&id| !self.conn.is_waiting_offline(id))
+                        .collect();
+                    for id in gone {
+                        self.fail(id, &Error::Client(error.clone()));
+                    }
+                    self.log(e);
+                }
+                other => debug!("not routed: {other:?}"),
+            }
+        }
+    }
+
+    fn answer(&mut self, id: u32, status: Status, payload: Bytes) {
+        let refused = self
+            .subscribing
+            .remove(&id)
+            .filter(|_| status != Status::OK);
+        if let Some(inbox) = refused {
+            self.unroute(&inbox, Instant::now());
+        }
+        let Some((ticket, reply)) = self.pending.remove(&id) else {
+            return;
+        };
+        self.tickets.remove(&ticket);
+        let result = if status == Status::OK {
+            Ok(payload)
+        } else {
+            Err(Error::Status {
+                status,
+                message: String::from_utf8_lossy(&payload).into_owned(),
+            })
+        };
+        let _ = reply.try_send(result);
+    }
+
+    fn fail(&mut self, id: u32, error: &Error) {
+        if let Some(inbox) = self.subscribing.remove(&id) {
+            self.unroute(&inbox, Instant::now());
+        }
+        if let Some((ticket, reply)) = self.pending.remove(&id) {
+            self.tickets.remove(&ticket);
+            let _ = reply.try_send(Err(error.clone()));
+        }
+    }
+
+    fn log(&self, e: ClientEvent) {
+        let mut log = self
+            .channel
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if log.len() == CONNECTION_EVENTS_KEPT {
+            log.pop_front();
+        }
+        log.push_back(e);
+    }
+
+    /// The connection is over: every waiting call fails, every inbox ends.
+    fn finish(mut self) {
+        if let Some(ready) = self.ready.take() {
+            let _ = ready.try_send(Err(ClientError::NotConnected));
+        }
+        let ids: Vec<u32> = self.pending.keys().copied().collect();
+        for id in ids {
+            self.fail(id, &Error::Client(ClientError::NotConnected));
+        }
+        for (_, inbox) in &self.routes {
+            inbox.close();
+        }
+    }
+}

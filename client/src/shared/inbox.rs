@@ -1,0 +1,128 @@
+//! A subscription's inbox: bounded, and when full the oldest message goes (the newest state wins,
+//! as a game or a telemetry dashboard wants), counted, so a slow reader never stalls the
+//! connection or the other subscriptions.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::event::Message;
+
+#[derive(Debug, Default)]
+struct State {
+    messages: VecDeque<Message>,
+    dropped: u64,
+    /// No more will come: the subscription ended, or the connection is over for good.
+    closed: bool,
+}
+
+/// Messages waiting for a subscription's reader.
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    state: Mutex<State>,
+    ready: Condvar,
+    capacity: usize,
+}
+
+impl Inbox {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            ready: Condvar::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A reader that panicked left the queue as it was: keep using it.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds a message; at capacity the oldest goes and is counted.
+    pub(crate) fn push(&self, m: Message) {
+        let mut s = self.lock();
+        if s.messages.len() >= self.capacity {
+            s.messages.pop_front();
+            s.dropped += 1;
+        }
+        s.messages.push_back(m);
+        drop(s);
+        self.ready.notify_one();
+    }
+
+    /// No more messages will come; readers are woken.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// The next message, waiting at most `timeout`; `None` if none came, or none will.
+    pub(crate) fn next(&self, timeout: Duration) -> Option<Message> {
+        let deadline = Instant::now() + timeout;
+        let mut s = self.lock();
+        loop {
+            if let Some(m) = s.messages.pop_front() {
+                return Some(m);
+            }
+            let now = Instant::now();
+            if s.closed || now >= deadline {
+                return None;
+            }
+            s = self
+                .ready
+                .wait_timeout(s, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.lock().dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use framewire_protocol::wire::Text;
+
+    fn m(n: u8) -> Message {
+        Message {
+            topic: Text::from("t"),
+            payload: Bytes::from(vec![n]),
+            retained: false,
+            channel: 0,
+        }
+    }
+
+    #[test]
+    fn a_full_inbox_drops_its_oldest_and_counts_it() {
+        let inbox = Inbox::new(2);
+        for n in 1..=5 {
+            inbox.push(m(n));
+        }
+        assert_eq!(inbox.dropped(), 3);
+        let got: Vec<u8> = std::iter::from_fn(|| inbox.next(Duration::ZERO))
+            .map(|m| m.payload[0])
+            .collect();
+        assert_eq!(got, [4, 5]);
+    }
+
+    #[test]
+    fn a_reader_is_woken_by_a_message_or_the_end() {
+        let inbox = std::sync::Arc::new(Inbox::new(8));
+        let writer = std::sync::Arc::clone(&inbox);
+        let t = std::thread::spawn(move || {
+            writer.push(m(7));
+            writer.close();
+        });
+        assert_eq!(inbox.next(Duration::from_secs(10)).unwrap().payload[0], 7);
+        assert!(inbox.next(Duration::from_secs(10)).is_none(), "closed");
+        t.join().unwrap();
+    }
+}
