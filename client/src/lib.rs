@@ -1,6 +1,6 @@
 //! framewire-client: connects to a framewire server over TCP or UDP with one API.
 //!
-//! # Three ways to drive it
+//! # Ways to drive it
 //!
 //! - [`Client`], blocking: each call sends an operation and waits for its answer (publish,
 //!   subscribe, request with a timeout, queue push/fetch/ack, register a service and answer it).
@@ -9,6 +9,9 @@
 //!   every clone publishes, subscribes and requests at once with the others, and each
 //!   [`Subscription`] is a bounded inbox of its own (when its reader falls behind, the oldest
 //!   message goes, counted).
+//! - `AsyncClient` (feature `tokio`): the same connection thread, with calls that are futures
+//!   (a request resolves with its answer or at its deadline; a dropped future takes its operation
+//!   back if it has not left) and an `AsyncSubscription` per filter.
 //! - [`Connection`], poll-driven, for game loops and embedded main loops: call
 //!   [`Connection::update`] with the time, then [`Connection::poll_event`] until `None`. It starts
 //!   no threads and reads no clock; [`Connection::poll_timeout`] says when it needs to run next.
@@ -85,6 +88,8 @@ pub use link::Link;
 pub use options::{
     Channel, ClientOptions, ClientOptionsBuilder, Reconnect, Timeouts, TokenRefresh, Transport,
 };
+#[cfg(feature = "tokio")]
+pub use shared::{AsyncClient, AsyncSubscription};
 pub use shared::{DEFAULT_INBOX, SharedClient, Subscription};
 
 pub use framewire_protocol::session::SessionConfig;

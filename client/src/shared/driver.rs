@@ -46,7 +46,28 @@ pub(super) enum Op {
     },
 }
 
-pub(super) type Reply = SyncSender<Result<Bytes, Error>>;
+/// Where an operation's answer goes: a blocking caller's channel, or an async caller's one-shot.
+#[derive(Debug)]
+pub(super) enum Reply {
+    Blocking(SyncSender<Result<Bytes, Error>>),
+    #[cfg(feature = "tokio")]
+    Async(tokio::sync::oneshot::Sender<Result<Bytes, Error>>),
+}
+
+impl Reply {
+    /// Hands over the answer; a caller that stopped waiting is not an error.
+    fn send(self, result: Result<Bytes, Error>) {
+        match self {
+            Self::Blocking(tx) => {
+                let _ = tx.try_send(result);
+            }
+            #[cfg(feature = "tokio")]
+            Self::Async(tx) => {
+                let _ = tx.send(result);
+            }
+        }
+    }
+}
 
 #[derive(Debug)]
 pub(super) enum Control {
@@ -148,7 +169,10 @@ impl Driver {
                     if let Some(id) = self.tickets.remove(&ticket) {
                         self.conn.cancel(id);
                         self.pending.remove(&id);
-                        self.subscribing.remove(&id);
+                        // Nobody will read a subscription whose caller gave up on it.
+                        if let Some(inbox) = self.subscribing.remove(&id) {
+                            self.unroute(&inbox, now);
+                        }
                     }
                 }
                 Control::Close => {
@@ -192,14 +216,14 @@ impl Driver {
         };
         match (started, reply) {
             (Ok(0), Some(reply)) => {
-                let _ = reply.try_send(Ok(Bytes::new()));
+                reply.send(Ok(Bytes::new()));
             }
             (Ok(id), Some(reply)) => {
                 self.pending.insert(id, (ticket, reply));
                 self.tickets.insert(ticket, id);
             }
             (Err(e), Some(reply)) => {
-                let _ = reply.try_send(Err(e.into()));
+                reply.send(Err(e.into()));
             }
             (_, None) => {}
         }
@@ -286,7 +310,7 @@ impl Driver {
                 message: String::from_utf8_lossy(&payload).into_owned(),
             })
         };
-        let _ = reply.try_send(result);
+        reply.send(result);
     }
 
     fn fail(&mut self, id: u32, error: &Error) {
@@ -295,7 +319,7 @@ impl Driver {
         }
         if let Some((ticket, reply)) = self.pending.remove(&id) {
             self.tickets.remove(&ticket);
-            let _ = reply.try_send(Err(error.clone()));
+            reply.send(Err(error.clone()));
         }
     }
 

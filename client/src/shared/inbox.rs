@@ -22,6 +22,9 @@ pub(crate) struct Inbox {
     state: Mutex<State>,
     ready: Condvar,
     capacity: usize,
+    /// Wakes an async reader (it keeps a permit when none waits, so no wake-up is lost).
+    #[cfg(feature = "tokio")]
+    notify: tokio::sync::Notify,
 }
 
 impl Inbox {
@@ -30,6 +33,8 @@ impl Inbox {
             state: Mutex::new(State::default()),
             ready: Condvar::new(),
             capacity: capacity.max(1),
+            #[cfg(feature = "tokio")]
+            notify: tokio::sync::Notify::new(),
         }
     }
 
@@ -48,12 +53,36 @@ impl Inbox {
         s.messages.push_back(m);
         drop(s);
         self.ready.notify_one();
+        #[cfg(feature = "tokio")]
+        self.notify.notify_one();
     }
 
     /// No more messages will come; readers are woken.
     pub(crate) fn close(&self) {
         self.lock().closed = true;
         self.ready.notify_all();
+        #[cfg(feature = "tokio")]
+        {
+            self.notify.notify_waiters();
+            self.notify.notify_one();
+        }
+    }
+
+    /// The next message, waiting as long as it takes; `None` once none will come.
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn next_async(&self) -> Option<Message> {
+        loop {
+            {
+                let mut s = self.lock();
+                if let Some(m) = s.messages.pop_front() {
+                    return Some(m);
+                }
+                if s.closed {
+                    return None;
+                }
+            }
+            self.notify.notified().await;
+        }
     }
 
     pub(crate) fn is_closed(&self) -> bool {

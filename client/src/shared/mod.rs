@@ -16,10 +16,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod driver;
 mod inbox;
 
-use driver::{Channel, Control, Driver, Op, WAKE};
+#[cfg(feature = "tokio")]
+pub use asynchronous::{AsyncClient, AsyncSubscription};
+
+use driver::{Channel, Control, Driver, Op, Reply, WAKE};
 use inbox::Inbox;
 
 use crate::connection::{Connection, PublishOptions};
@@ -124,7 +129,7 @@ impl SharedClient {
         self.0.channel.send(Control::Op {
             ticket,
             op,
-            reply: Some(reply),
+            reply: Some(Reply::Blocking(reply)),
         });
         match answer.recv_timeout(wait) {
             Ok(result) => result,

@@ -1,0 +1,194 @@
+//! [`AsyncClient`], the async front end (feature `tokio`): the same connection thread as
+//! [`SharedClient`], with calls that are futures. Every handle is a cheap clone usable from any
+//! task; a call's future resolves with the server's answer, or fails at its deadline; dropping it
+//! before then takes the operation back if it has not left (cancel-safe: nothing is sent twice
+//! by a retry). Each [`AsyncSubscription`] is a bounded inbox of its own (the oldest message goes
+//! when it is full, counted). The runtime drives no socket: the connection's own thread does, so
+//! the client works the same under any runtime's executor, with tokio's timers for the deadlines.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::driver::{Channel, Control, Op, Reply};
+use super::inbox::Inbox;
+use super::{DEFAULT_INBOX, SharedClient};
+use crate::connection::PublishOptions;
+use crate::error::{ClientError, Error};
+use crate::event::{ClientEvent, Message};
+use crate::options::ClientOptions;
+
+/// An async handle on one connection; see the module's documentation.
+#[derive(Debug, Clone)]
+pub struct AsyncClient(SharedClient);
+
+/// Takes an operation back when its caller's future is dropped before the answer came.
+struct TakeBack<'a> {
+    channel: &'a Channel,
+    ticket: u64,
+    armed: bool,
+}
+
+impl Drop for TakeBack<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.channel.send(Control::Cancel(self.ticket));
+        }
+    }
+}
+
+impl AsyncClient {
+    /// Connects (trying each of the options' servers once) and starts the connection's thread.
+    ///
+    /// # Errors
+    /// As [`SharedClient::connect`].
+    pub async fn connect(options: ClientOptions) -> Result<Self, ClientError> {
+        tokio::task::spawn_blocking(move || SharedClient::connect(options))
+            .await
+            .map_err(|_| ClientError::NotConnected)?
+            .map(Self)
+    }
+
+    async fn call(&self, op: Op, wait: Duration) -> Result<Bytes, Error> {
+        let owner = &self.0.0;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let ticket = owner.tickets.fetch_add(1, Ordering::Relaxed);
+        owner.channel.send(Control::Op {
+            ticket,
+            op,
+            reply: Some(Reply::Async(reply)),
+        });
+        let mut take_back = TakeBack {
+            channel: &owner.channel,
+            ticket,
+            armed: true,
+        };
+        let result = match tokio::time::timeout(wait, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(ClientError::NotConnected.into()),
+            Err(_) => return Err(ClientError::TimedOut.into()),
+        };
+        take_back.armed = false;
+        result
+    }
+
+    /// Publishes on the reliable channel; resolves once the server has accepted the message.
+    ///
+    /// # Errors
+    /// As [`SharedClient::publish`].
+    pub async fn publish(&self, topic: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
+        self.publish_with(topic, payload, PublishOptions::default())
+            .await
+    }
+
+    /// Publishes with explicit options; waits for the server's answer only if `options.ack`.
+    ///
+    /// # Errors
+    /// As [`SharedClient::publish`].
+    pub async fn publish_with(
+        &self,
+        topic: &str,
+        payload: impl Into<Bytes>,
+        options: PublishOptions,
+    ) -> Result<(), Error> {
+        let op = Op::Publish {
+            topic: topic.to_owned(),
+            payload: payload.into(),
+            options,
+        };
+        self.call(op, self.0.0.request_timeout).await.map(|_| ())
+    }
+
+    /// Subscribes with an inbox of [`DEFAULT_INBOX`] messages; resolves once the server
+    /// confirmed.
+    ///
+    /// # Errors
+    /// As [`SharedClient::subscribe`].
+    pub async fn subscribe(&self, filter: &str) -> Result<AsyncSubscription, Error> {
+        self.subscribe_with_inbox(filter, DEFAULT_INBOX).await
+    }
+
+    /// Subscribes with an inbox of `capacity` messages (when full, the oldest goes).
+    ///
+    /// # Errors
+    /// As [`SharedClient::subscribe`].
+    pub async fn subscribe_with_inbox(
+        &self,
+        filter: &str,
+        capacity: usize,
+    ) -> Result<AsyncSubscription, Error> {
+        let inbox = Arc::new(Inbox::new(capacity));
+        let op = Op::Subscribe {
+            filter: filter.to_owned(),
+            inbox: Arc::clone(&inbox),
+        };
+        self.call(op, self.0.0.request_timeout).await?;
+        Ok(AsyncSubscription {
+            inbox,
+            channel: Arc::clone(&self.0.0.channel),
+        })
+    }
+
+    /// Sends a request; resolves with its response, or fails at its deadline (`timeout` is also
+    /// the server's; zero leaves it to the server).
+    ///
+    /// # Errors
+    /// As [`SharedClient::request`].
+    pub async fn request(
+        &self,
+        target: &str,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Bytes, Error> {
+        let op = Op::Request {
+            target: target.to_owned(),
+            payload: payload.into(),
+            timeout,
+        };
+        let wait = if timeout.is_zero() {
+            self.0.0.request_timeout
+        } else {
+            timeout + Duration::from_secs(1)
+        };
+        self.call(op, wait).await
+    }
+
+    /// The connection's ups and downs since the last call, oldest first.
+    pub fn connection_events(&self) -> Vec<ClientEvent> {
+        self.0.connection_events()
+    }
+}
+
+/// The messages of one subscription, for one reader; dropping it unsubscribes.
+#[derive(Debug)]
+pub struct AsyncSubscription {
+    inbox: Arc<Inbox>,
+    channel: Arc<Channel>,
+}
+
+impl AsyncSubscription {
+    /// The next message; `None` once none will come (the connection is over for good). Cancel-safe:
+    /// a message is taken only when the future resolves.
+    pub async fn next(&self) -> Option<Message> {
+        self.inbox.next_async().await
+    }
+
+    /// Messages dropped because the inbox was full (the oldest go first).
+    pub fn dropped(&self) -> u64 {
+        self.inbox.dropped()
+    }
+}
+
+impl Drop for AsyncSubscription {
+    fn drop(&mut self) {
+        self.channel.send(Control::Op {
+            ticket: 0,
+            op: Op::Unsubscribe {
+                inbox: Arc::clone(&self.inbox),
+            },
+            reply: None,
+        });
+    }
+}

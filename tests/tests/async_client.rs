@@ -1,0 +1,136 @@
+//! `AsyncClient` under the tokio runtime, against a real server, with the cases of the blocking
+//! client: publish and subscribe from concurrent tasks, a request answered and one that meets its
+//! deadline, a reconnect and resume driven by the connection's own thread, and a request future
+//! dropped before its answer (cancel-safe).
+
+use std::time::Duration;
+
+use framewire_client::{
+    AsyncClient, Client, ClientEvent, ClientOptions, Error, Reconnect, Status, Transport,
+};
+use framewire_server::ServerConfig;
+use framewire_tests::{BOTH, DEADLINE, TcpCut, TestServer, Via};
+
+fn options(server: &TestServer, via: Via) -> ClientOptions {
+    match via {
+        Via::Tcp => ClientOptions::new(server.addr(), Transport::Tcp),
+        Via::Udp => ClientOptions::new(server.udp_addr(), Transport::Udp),
+    }
+}
+
+fn text(m: &framewire_client::Message) -> String {
+    String::from_utf8_lossy(&m.payload).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_publish_and_read_their_subscriptions_at_once() {
+    let server = TestServer::start(ServerConfig::default());
+    for via in BOTH {
+        let client = AsyncClient::connect(options(&server, via))
+            .await
+            .expect("connect");
+        let sub = client.subscribe("room/+/chat").await.unwrap();
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while got.len() < 20 {
+                let m = tokio::time::timeout(DEADLINE, sub.next())
+                    .await
+                    .expect("in time")
+                    .expect("a message");
+                got.push(text(&m));
+            }
+            got
+        });
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let c = client.clone();
+                tokio::spawn(async move {
+                    for i in 0..5 {
+                        c.publish(&format!("room/{w}/chat"), format!("{w}.{i}"))
+                            .await
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap();
+        }
+        let mut got = reader.await.unwrap();
+        got.sort();
+        let mut want: Vec<String> = (0..4)
+            .flat_map(|w| (0..5).map(move |i| format!("{w}.{i}")))
+            .collect();
+        want.sort();
+        assert_eq!(got, want, "{via:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_resolves_with_its_answer_or_at_its_deadline() {
+    let server = TestServer::start(ServerConfig::default());
+    let client = AsyncClient::connect(options(&server, Via::Tcp))
+        .await
+        .expect("connect");
+    let pong = client.request("sys.ping", "", DEADLINE).await.unwrap();
+    assert_eq!(&pong[..], b"pong");
+    // A service that never answers: the server's TIMEOUT at the 300 ms deadline.
+    let mut silent = Client::connect(options(&server, Via::Tcp)).expect("connect");
+    silent.register("slow").unwrap();
+    let started = std::time::Instant::now();
+    match client.request("slow", "", Duration::from_millis(300)).await {
+        Err(Error::Status { status, .. }) => assert_eq!(status, Status::TIMEOUT),
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(started.elapsed() < DEADLINE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_request_future_leaves_the_client_usable() {
+    let server = TestServer::start(ServerConfig::default());
+    let client = AsyncClient::connect(options(&server, Via::Udp))
+        .await
+        .expect("connect");
+    let mut silent = Client::connect(options(&server, Via::Tcp)).expect("connect");
+    silent.register("slow").unwrap();
+    // Given up after 50 ms: the future is dropped with its operation in flight.
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(50),
+        client.request("slow", "", Duration::from_secs(2)),
+    )
+    .await;
+    assert!(gave_up.is_err());
+    let pong = client.request("sys.ping", "", DEADLINE).await.unwrap();
+    assert_eq!(&pong[..], b"pong");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connections_thread_reconnects_and_resumes_by_itself() {
+    let server = TestServer::start(ServerConfig::default());
+    let cut = TcpCut::start(server.addr());
+    let mut o = ClientOptions::new(cut.addr, Transport::Tcp);
+    o.reconnect = Some(Reconnect {
+        initial: Duration::from_millis(10),
+        ..Reconnect::default()
+    });
+    let device = AsyncClient::connect(o).await.expect("connect");
+    let sub = device.subscribe("dev/#").await.unwrap();
+    let operator = AsyncClient::connect(options(&server, Via::Tcp))
+        .await
+        .expect("connect");
+    cut.cut();
+    operator.publish("dev/7", "after the cut").await.unwrap();
+    let m = tokio::time::timeout(DEADLINE, sub.next())
+        .await
+        .expect("in time")
+        .expect("a message");
+    assert_eq!(text(&m), "after the cut");
+    device.publish("dev/7/ack", "back").await.unwrap();
+    assert!(
+        device
+            .connection_events()
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Connected { resumed: true, .. }))
+    );
+}
