@@ -37,6 +37,9 @@ pub enum Link {
         /// Where its datagrams are written and sent from (a turn's datagrams of one size in one
         /// system call where the kernel offers segmentation).
         sender: Box<UdpSender>,
+        /// The last time the session was driven: a datagram's arrival time is never put before
+        /// it (the session's clock only moves forward).
+        driven: Instant,
     },
 }
 
@@ -65,11 +68,16 @@ impl Link {
             socket.connect(server)?;
             // Where the kernel cannot coalesce, reads stay one datagram each.
             let _ = udp_io::enable_coalesced_receive(&socket);
+            // Datagrams are handed to the session at the time they arrived, not at the next
+            // read (a game loop reads once a frame): round trips measure the network, not the
+            // loop. Without the stamps, at the read.
+            let _ = udp_io::enable_receive_timestamps(&socket);
             let session = Session::connect(config, server, nonce, now);
             return Ok(Self::Udp {
                 socket,
                 session: Box::new(session),
                 sender: Box::new(UdpSender::new(true)),
+                driven: now,
             });
         }
         let stream = mio::net::TcpStream::connect(server)?;
@@ -112,14 +120,19 @@ impl Link {
                 }
             }
             Self::Udp {
-                socket, session, ..
+                socket,
+                session,
+                driven,
+                ..
             } => {
                 let mut read = 0;
                 while read < READ_BUDGET {
                     match udp_io::recv_coalesced(socket, scratch) {
                         Ok(r) => {
                             read += r.data.len().max(1);
-                            r.hand_to(session, now);
+                            let at = r.arrived_at(now, *driven);
+                            r.hand_to(session, at);
+                            *driven = at;
                         }
                         Err(e) if would_block(&e) => break,
                         // Interrupted, or one read that did not fit `scratch`: read on.
@@ -165,9 +178,13 @@ impl Link {
                 socket,
                 session,
                 sender,
-            } => sender
-                .send_from(socket, |buf| session.poll_transmit(now, buf), |_, _| {})
-                .result(),
+                driven,
+            } => {
+                *driven = now.max(*driven);
+                sender
+                    .send_from(socket, |buf| session.poll_transmit(now, buf), |_, _| {})
+                    .result()
+            }
         }
     }
 

@@ -30,8 +30,8 @@ const UDP_GRO: libc::c_int = 104;
 /// The most segments the kernel takes in one call (`UDP_MAX_SEGMENTS`).
 pub const MAX_SEGMENTS: usize = 64;
 
-/// Room for a few control messages of one `int` or `u16` each, aligned as the kernel's headers
-/// are.
+/// Room for a few control messages (a `UDP_GRO` `int`, an `SCM_TIMESTAMPNS` `timespec`), aligned
+/// as the kernel's headers are.
 #[derive(Clone, Copy)]
 #[repr(C, align(8))]
 pub(crate) struct Control(pub(crate) [u8; 64]);
@@ -107,6 +107,30 @@ pub fn enable_coalesced_receive(socket: &UdpSocket) -> io::Result<()> {
     Ok(())
 }
 
+/// Asks the kernel to stamp each datagram with the time it arrived (`SO_TIMESTAMPNS`), which
+/// [`recv_coalesced`] then reports: a client that reads once per frame of a game loop measures
+/// its round trips from arrival, not from its next read.
+///
+/// # Errors
+/// The kernel refused the option: reads carry no arrival time.
+pub fn enable_receive_timestamps(socket: &UdpSocket) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: the option value is a live `c_int`, and its size is passed with it.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&raw const on).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Receives what is waiting into `buf` without blocking: one datagram, or, where
 /// [`enable_coalesced_receive`] took, several of one size from one sender.
 ///
@@ -144,8 +168,10 @@ pub fn recv_coalesced<'a>(socket: &UdpSocket, buf: &'a mut [u8]) -> io::Result<R
     }
     let from = socket_addr(&storage, header.msg_namelen)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "sender address not IP"))?;
-    let segment = segment_size(&control, written(header.msg_controllen, control.0.len()));
-    Ok(Received::new(from, &buf[..len.min(buf.len())], segment))
+    let written = written(header.msg_controllen, control.0.len());
+    let segment = segment_size(&control, written);
+    let arrived = arrival_time(&control, written);
+    Ok(Received::new(from, &buf[..len.min(buf.len())], segment).arrived(arrived))
 }
 
 /// How many of `room` control bytes the kernel says it wrote (`msg_controllen`, a `size_t` with
@@ -179,6 +205,37 @@ pub(crate) fn segment_size(control: &Control, len: usize) -> Option<usize> {
             if cmsg.cmsg_level == libc::SOL_UDP && cmsg.cmsg_type == UDP_GRO && carries_int {
                 let size = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
                 return usize::try_from(size).ok().filter(|&s| s > 0);
+            }
+            c = libc::CMSG_NXTHDR(&raw const header, c);
+        }
+    }
+    None
+}
+
+/// The arrival time an `SCM_TIMESTAMPNS` control message among the first `len` bytes of `control`
+/// names (the system clock), if there is one.
+pub(crate) fn arrival_time(control: &Control, len: usize) -> Option<std::time::SystemTime> {
+    let len = len.min(control.0.len());
+    // SAFETY: as in `segment_size`: the walk stays inside the first `len` bytes of `control`, and
+    // the `timespec` read after a header is inside too when `cmsg_len` says it carries one.
+    unsafe {
+        let mut header: libc::msghdr = mem::zeroed();
+        header.msg_control = control.0.as_ptr().cast_mut().cast();
+        header.msg_controllen = len as _;
+        let mut c = libc::CMSG_FIRSTHDR(&raw const header);
+        while !c.is_null() {
+            let cmsg = std::ptr::read_unaligned(c);
+            let carries_time = cmsg.cmsg_len as usize
+                >= libc::CMSG_LEN(mem::size_of::<libc::timespec>() as libc::c_uint) as usize;
+            if cmsg.cmsg_level == libc::SOL_SOCKET
+                && cmsg.cmsg_type == libc::SCM_TIMESTAMPNS
+                && carries_time
+            {
+                let t = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                let secs = u64::try_from(t.tv_sec).ok()?;
+                let nanos = u32::try_from(t.tv_nsec).ok()?;
+                return std::time::UNIX_EPOCH
+                    .checked_add(std::time::Duration::new(secs, nanos.min(999_999_999)));
             }
             c = libc::CMSG_NXTHDR(&raw const header, c);
         }

@@ -33,12 +33,13 @@ mod other;
 pub use batch::RecvBatch;
 #[cfg(target_os = "linux")]
 pub use linux::{
-    MAX_SEGMENTS, enable_coalesced_receive, recv_coalesced, segmentation_unsupported, send_segments,
+    MAX_SEGMENTS, enable_coalesced_receive, enable_receive_timestamps, recv_coalesced,
+    segmentation_unsupported, send_segments,
 };
 #[cfg(not(target_os = "linux"))]
 pub use other::{
-    MAX_SEGMENTS, RecvBatch, enable_coalesced_receive, recv_coalesced, segmentation_unsupported,
-    send_segments,
+    MAX_SEGMENTS, RecvBatch, enable_coalesced_receive, enable_receive_timestamps, recv_coalesced,
+    segmentation_unsupported, send_segments,
 };
 
 /// The most bytes one segmented send carries (the kernel's bound on a UDP payload).
@@ -53,6 +54,8 @@ pub struct Received<'a> {
     pub data: &'a [u8],
     /// The size of each datagram in `data` but the last, where the kernel coalesced them.
     segment: Option<usize>,
+    /// When the kernel received it (system clock), where the socket asked for the stamp.
+    arrived: Option<std::time::SystemTime>,
 }
 
 impl<'a> Received<'a> {
@@ -61,7 +64,33 @@ impl<'a> Received<'a> {
             from,
             data,
             segment,
+            arrived: None,
         }
+    }
+
+    pub(crate) fn arrived(mut self, at: Option<std::time::SystemTime>) -> Self {
+        self.arrived = at;
+        self
+    }
+
+    /// When the kernel received the read (its system clock), if the socket asked for arrival
+    /// times ([`enable_receive_timestamps`]).
+    pub fn arrival(&self) -> Option<std::time::SystemTime> {
+        self.arrived
+    }
+
+    /// The session time the read arrived at: `now` less how long it waited in the socket, never
+    /// before `floor` (the last time the session was given) nor after `now`.
+    pub fn arrived_at(&self, now: Instant, floor: Instant) -> Instant {
+        let waited = self
+            .arrived
+            .and_then(|at| std::time::SystemTime::now().duration_since(at).ok())
+            .unwrap_or_default();
+        let at = Instant::from_micros(
+            now.as_micros()
+                .saturating_sub(u64::try_from(waited.as_micros()).unwrap_or(u64::MAX)),
+        );
+        at.max(floor).min(now)
     }
 
     /// The datagrams the read holds, in the order they were sent (an empty datagram is one

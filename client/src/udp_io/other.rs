@@ -40,6 +40,14 @@ pub fn enable_coalesced_receive(_socket: &UdpSocket) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())
 }
 
+/// Arrival times are not read here.
+///
+/// # Errors
+/// Always `Unsupported`.
+pub fn enable_receive_timestamps(_socket: &UdpSocket) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
 /// One datagram.
 ///
 /// # Errors
