@@ -89,8 +89,8 @@ pub use options::{
     Channel, ClientOptions, ClientOptionsBuilder, Reconnect, Timeouts, TokenRefresh, Transport,
 };
 #[cfg(feature = "tokio")]
-pub use shared::{AsyncClient, AsyncSubscription};
-pub use shared::{DEFAULT_INBOX, SharedClient, Subscription};
+pub use shared::{AsyncClient, AsyncService, AsyncSubscription};
+pub use shared::{DEFAULT_INBOX, Service, SharedClient, Subscription};
 
 pub use framewire_protocol::session::SessionConfig;
 pub use framewire_protocol::wire::{ChannelKind, LastWill, Reason, Status, Text};

@@ -134,3 +134,57 @@ async fn the_connections_thread_reconnects_and_resumes_by_itself() {
             .any(|e| matches!(e, ClientEvent::Connected { resumed: true, .. }))
     );
 }
+
+/// A service task answering while another task requests it, and a queue worker task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_task_answers_and_a_worker_task_drains_a_queue() {
+    let server = TestServer::start(ServerConfig::default());
+    let client = AsyncClient::connect(options(&server, Via::Tcp))
+        .await
+        .expect("connect");
+    let service = client.register("double").await.unwrap();
+    let responder = tokio::spawn(async move {
+        for _ in 0..10 {
+            let r = service.next().await.expect("a request");
+            let n: u32 = String::from_utf8_lossy(&r.payload).parse().unwrap();
+            service
+                .respond(&r, Status::OK, (2 * n).to_string())
+                .await
+                .unwrap();
+        }
+    });
+    let other = AsyncClient::connect(options(&server, Via::Udp))
+        .await
+        .expect("connect");
+    for n in 0..10u32 {
+        let answer = other
+            .request("double", n.to_string(), DEADLINE)
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&answer), (2 * n).to_string());
+    }
+    responder.await.unwrap();
+
+    let worker = {
+        let c = client.clone();
+        tokio::spawn(async move {
+            let mut done = Vec::new();
+            while done.len() < 5 {
+                for d in c
+                    .queue_fetch("jobs", 2, Duration::from_secs(2))
+                    .await
+                    .unwrap()
+                {
+                    done.push(String::from_utf8_lossy(&d.payload).into_owned());
+                    c.queue_ack(&d).await.unwrap();
+                }
+            }
+            done
+        })
+    };
+    for i in 0..5 {
+        other.queue_push("jobs", format!("job {i}")).await.unwrap();
+    }
+    let done = worker.await.unwrap();
+    assert_eq!(done, (0..5).map(|i| format!("job {i}")).collect::<Vec<_>>());
+}

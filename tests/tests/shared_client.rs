@@ -115,3 +115,49 @@ fn the_connections_thread_reconnects_and_resumes_by_itself() {
         "{events:?}"
     );
 }
+
+/// A service answered from its own thread while other threads request it, and a queue worker.
+#[test]
+fn a_service_answers_from_its_thread_and_a_worker_drains_a_queue() {
+    let server = TestServer::start(ServerConfig::default());
+    let client = SharedClient::connect(options(&server, Via::Tcp)).expect("connect");
+    let service = client.register("double").unwrap();
+    let responder = std::thread::spawn(move || {
+        for _ in 0..10 {
+            let r = service.next(DEADLINE).expect("a request");
+            let n: u32 = String::from_utf8_lossy(&r.payload).parse().unwrap();
+            service
+                .respond(&r, framewire_client::Status::OK, (2 * n).to_string())
+                .unwrap();
+        }
+    });
+    let other = SharedClient::connect(options(&server, Via::Udp)).expect("connect");
+    for n in 0..10u32 {
+        let answer = other.request("double", n.to_string(), DEADLINE).unwrap();
+        assert_eq!(String::from_utf8_lossy(&answer), (2 * n).to_string());
+    }
+    responder.join().unwrap();
+
+    for i in 0..5 {
+        other.queue_push("jobs", format!("job {i}")).unwrap();
+    }
+    let mut done = Vec::new();
+    while done.len() < 5 {
+        let got = client
+            .queue_fetch("jobs", 2, Duration::from_millis(500))
+            .unwrap();
+        assert!(!got.is_empty(), "the queue holds more");
+        for d in got {
+            done.push(String::from_utf8_lossy(&d.payload).into_owned());
+            client.queue_ack(&d).unwrap();
+        }
+    }
+    assert_eq!(done, (0..5).map(|i| format!("job {i}")).collect::<Vec<_>>());
+    assert!(
+        client
+            .queue_fetch("jobs", 1, Duration::ZERO)
+            .unwrap()
+            .is_empty(),
+        "all acknowledged"
+    );
+}

@@ -11,13 +11,14 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
+use framewire_protocol::wire::Status;
 
-use super::driver::{Channel, Control, Op, Reply};
+use super::driver::{Answer, Channel, Control, Op, Outcome, Reply};
 use super::inbox::Inbox;
 use super::{DEFAULT_INBOX, SharedClient};
 use crate::connection::PublishOptions;
 use crate::error::{ClientError, Error};
-use crate::event::{ClientEvent, Message};
+use crate::event::{ClientEvent, Delivery, IncomingRequest, Message};
 use crate::options::ClientOptions;
 
 /// An async handle on one connection; see the module's documentation.
@@ -51,7 +52,7 @@ impl AsyncClient {
             .map(Self)
     }
 
-    async fn call(&self, op: Op, wait: Duration) -> Result<Bytes, Error> {
+    async fn call(&self, op: Op, wait: Duration) -> Outcome {
         let owner = &self.0.0;
         let (reply, answer) = tokio::sync::oneshot::channel();
         let ticket = owner.tickets.fetch_add(1, Ordering::Relaxed);
@@ -152,7 +153,83 @@ impl AsyncClient {
         } else {
             timeout + Duration::from_secs(1)
         };
-        self.call(op, wait).await
+        self.call(op, wait).await.map(Answer::payload)
+    }
+
+    /// Registers `service`; requests routed to it wait in the [`AsyncService`]. Dropping it
+    /// unregisters.
+    ///
+    /// # Errors
+    /// As [`SharedClient::register`].
+    pub async fn register(&self, service: &str) -> Result<AsyncService, Error> {
+        let inbox = Arc::new(Inbox::new(DEFAULT_INBOX));
+        let op = Op::Register {
+            service: service.to_owned(),
+            inbox: Arc::clone(&inbox),
+        };
+        self.call(op, self.0.0.request_timeout).await?;
+        Ok(AsyncService {
+            inbox,
+            client: self.clone(),
+        })
+    }
+
+    async fn respond(
+        &self,
+        request: &IncomingRequest,
+        status: Status,
+        payload: Bytes,
+    ) -> Result<(), Error> {
+        let op = Op::Respond {
+            id: request.id,
+            status,
+            payload,
+        };
+        self.call(op, self.0.0.request_timeout).await.map(|_| ())
+    }
+
+    /// Pushes a message onto a work queue; resolves once the server has it.
+    ///
+    /// # Errors
+    /// As [`SharedClient::queue_push`].
+    pub async fn queue_push(&self, queue: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
+        let op = Op::QueuePush {
+            queue: queue.to_owned(),
+            payload: payload.into(),
+        };
+        self.call(op, self.0.0.request_timeout).await.map(|_| ())
+    }
+
+    /// Fetches up to `max` messages, the server waiting up to `wait` for the first.
+    ///
+    /// # Errors
+    /// As [`SharedClient::queue_fetch`].
+    pub async fn queue_fetch(
+        &self,
+        queue: &str,
+        max: u16,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, Error> {
+        let op = Op::QueueFetch {
+            queue: queue.to_owned(),
+            max,
+            wait,
+        };
+        self.call(op, wait + self.0.0.request_timeout)
+            .await
+            .map(Answer::deliveries)
+    }
+
+    /// Acknowledges a delivery.
+    ///
+    /// # Errors
+    /// As [`SharedClient::queue_ack`].
+    pub async fn queue_ack(&self, delivery: &Delivery) -> Result<(), Error> {
+        let op = Op::QueueAck {
+            queue: delivery.queue.as_str().to_owned(),
+            delivery_id: delivery.delivery_id,
+        };
+        self.call(op, self.0.0.request_timeout).await.map(|_| ())
     }
 
     /// The connection's ups and downs since the last call, oldest first.
@@ -161,10 +238,49 @@ impl AsyncClient {
     }
 }
 
+/// The requests routed to a service this client registered; dropping it unregisters.
+#[derive(Debug)]
+pub struct AsyncService {
+    inbox: Arc<Inbox<IncomingRequest>>,
+    client: AsyncClient,
+}
+
+impl AsyncService {
+    /// The next request; `None` once none will come.
+    pub async fn next(&self) -> Option<IncomingRequest> {
+        self.inbox.next_async().await
+    }
+
+    /// Answers `request`.
+    ///
+    /// # Errors
+    /// The connection failed.
+    pub async fn respond(
+        &self,
+        request: &IncomingRequest,
+        status: Status,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), Error> {
+        self.client.respond(request, status, payload.into()).await
+    }
+}
+
+impl Drop for AsyncService {
+    fn drop(&mut self) {
+        self.client.0.0.channel.send(Control::Op {
+            ticket: 0,
+            op: Op::Unregister {
+                inbox: Arc::clone(&self.inbox),
+            },
+            reply: None,
+        });
+    }
+}
+
 /// The messages of one subscription, for one reader; dropping it unsubscribes.
 #[derive(Debug)]
 pub struct AsyncSubscription {
-    inbox: Arc<Inbox>,
+    inbox: Arc<Inbox<Message>>,
     channel: Arc<Channel>,
 }
 

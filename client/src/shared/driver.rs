@@ -1,7 +1,8 @@
 //! The thread behind a [`SharedClient`](super::SharedClient): it owns the [`Connection`], sleeps on
 //! its socket and on a waker that the handles ring when they queue an operation, and routes what
-//! comes back: each Response to the call waiting for it, each Message to the inbox of every
-//! subscription whose filter matches its topic.
+//! comes back: each Response to the call waiting for it (with the queue deliveries of a fetch),
+//! each Message to the inbox of every subscription whose filter matches its topic, each routed
+//! Request to the inbox of the service it names.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::SyncSender;
@@ -17,7 +18,7 @@ use super::inbox::Inbox;
 use crate::blocking::CONNECTION_EVENTS_KEPT;
 use crate::connection::{Connection, PublishOptions};
 use crate::error::{ClientError, Error};
-use crate::event::ClientEvent;
+use crate::event::{ClientEvent, Delivery, IncomingRequest, Message};
 use crate::options::Reconnect;
 
 pub(super) const SOCKET: mio::Token = mio::Token(0);
@@ -33,30 +34,83 @@ pub(super) enum Op {
     },
     Subscribe {
         filter: String,
-        inbox: Arc<Inbox>,
+        inbox: Arc<Inbox<Message>>,
     },
     /// A subscription's handle was dropped (no answer is waited for).
     Unsubscribe {
-        inbox: Arc<Inbox>,
+        inbox: Arc<Inbox<Message>>,
     },
     Request {
         target: String,
         payload: Bytes,
         timeout: Duration,
     },
+    Register {
+        service: String,
+        inbox: Arc<Inbox<IncomingRequest>>,
+    },
+    /// A service's handle was dropped.
+    Unregister {
+        inbox: Arc<Inbox<IncomingRequest>>,
+    },
+    Respond {
+        id: u32,
+        status: Status,
+        payload: Bytes,
+    },
+    QueuePush {
+        queue: String,
+        payload: Bytes,
+    },
+    QueueFetch {
+        queue: String,
+        max: u16,
+        wait: Duration,
+    },
+    QueueAck {
+        queue: String,
+        delivery_id: u64,
+    },
 }
+
+/// What an operation's success carries.
+#[derive(Debug)]
+pub(super) enum Answer {
+    /// The Response's payload.
+    Payload(Bytes),
+    /// A fetch's queue deliveries.
+    Deliveries(Vec<Delivery>),
+}
+
+impl Answer {
+    pub(super) fn payload(self) -> Bytes {
+        match self {
+            Self::Payload(b) => b,
+            Self::Deliveries(_) => Bytes::new(),
+        }
+    }
+
+    pub(super) fn deliveries(self) -> Vec<Delivery> {
+        match self {
+            Self::Payload(_) => Vec::new(),
+            Self::Deliveries(d) => d,
+        }
+    }
+}
+
+pub(super) type Outcome = Result<Answer, Error>;
 
 /// Where an operation's answer goes: a blocking caller's channel, or an async caller's one-shot.
 #[derive(Debug)]
 pub(super) enum Reply {
-    Blocking(SyncSender<Result<Bytes, Error>>),
+    Blocking(SyncSender<Outcome>),
     #[cfg(feature = "tokio")]
-    Async(tokio::sync::oneshot::Sender<Result<Bytes, Error>>),
+    Async(tokio::sync::oneshot::Sender<Outcome>),
 }
 
 impl Reply {
     /// Hands over the answer; a caller that stopped waiting is not an error.
-    fn send(self, result: Result<Bytes, Error>) {
+    fn send(self, result: Outcome) {
         match self {
             Self::Blocking(tx) => {
                 let _ = tx.try_send(result);
@@ -113,9 +167,15 @@ pub(super) struct Driver {
     pub(super) pending: HashMap<u32, (u64, Reply)>,
     pub(super) tickets: HashMap<u64, u32>,
     /// Subscribe operations waiting for their Response: their inbox, to drop it on a refusal.
-    pub(super) subscribing: HashMap<u32, Arc<Inbox>>,
+    pub(super) subscribing: HashMap<u32, Arc<Inbox<Message>>>,
     /// Every subscription's filter and inbox.
-    pub(super) routes: Vec<(Text, Arc<Inbox>)>,
+    pub(super) routes: Vec<(Text, Arc<Inbox<Message>>)>,
+    /// Register operations waiting for their Response.
+    pub(super) registering: HashMap<u32, Arc<Inbox<IncomingRequest>>>,
+    /// Every service's name and inbox.
+    pub(super) services: Vec<(Text, Arc<Inbox<IncomingRequest>>)>,
+    /// Fetches waiting for their Response, and the deliveries that came for them so far.
+    pub(super) fetching: HashMap<u32, Vec<Delivery>>,
     pub(super) registered: u64,
 }
 
@@ -173,6 +233,10 @@ impl Driver {
                         if let Some(inbox) = self.subscribing.remove(&id) {
                             self.unroute(&inbox, now);
                         }
+                        if let Some(inbox) = self.registering.remove(&id) {
+                            self.unserve(&inbox, now);
+                        }
+                        self.fetching.remove(&id);
                     }
                 }
                 Control::Close => {
@@ -213,10 +277,40 @@ impl Driver {
                 payload,
                 timeout,
             } => self.conn.request(now, &target, payload, timeout),
+            Op::Register { service, inbox } => {
+                self.services
+                    .push((Text::from(service.as_str()), Arc::clone(&inbox)));
+                let id = self.conn.register(now, &service);
+                match id {
+                    Ok(id) => {
+                        self.registering.insert(id, inbox);
+                    }
+                    Err(_) => self.unserve(&inbox, now),
+                }
+                id
+            }
+            Op::Unregister { inbox } => {
+                self.unserve(&inbox, now);
+                return;
+            }
+            Op::Respond {
+                id,
+                status,
+                payload,
+            } => self.conn.respond(now, id, status, payload).map(|()| 0),
+            Op::QueuePush { queue, payload } => self.conn.queue_push(now, &queue, payload),
+            Op::QueueFetch { queue, max, wait } => {
+                let id = self.conn.queue_fetch(now, &queue, max, wait);
+                if let Ok(id) = id {
+                    self.fetching.insert(id, Vec::new());
+                }
+                id
+            }
+            Op::QueueAck { queue, delivery_id } => self.conn.queue_ack(now, &queue, delivery_id),
         };
         match (started, reply) {
             (Ok(0), Some(reply)) => {
-                reply.send(Ok(Bytes::new()));
+                reply.send(Ok(Answer::Payload(Bytes::new())));
             }
             (Ok(id), Some(reply)) => {
                 self.pending.insert(id, (ticket, reply));
@@ -229,9 +323,26 @@ impl Driver {
         }
     }
 
+    /// Stops handing requests to `inbox`; the registration goes when no other inbox serves its
+    /// name.
+    fn unserve(&mut self, inbox: &Arc<Inbox<IncomingRequest>>, now: Instant) {
+        let Some(at) = self
+            .services
+            .iter()
+            .position(|(_, i)| Arc::ptr_eq(i, inbox))
+        else {
+            return;
+        };
+        let (service, inbox) = self.services.swap_remove(at);
+        inbox.close();
+        if !self.services.iter().any(|(s, _)| *s == service) {
+            let _ = self.conn.unregister(now, service.as_str());
+        }
+    }
+
     /// Stops routing to `inbox`; the server's subscription goes when no other inbox has its
     /// filter.
-    fn unroute(&mut self, inbox: &Arc<Inbox>, now: Instant) {
+    fn unroute(&mut self, inbox: &Arc<Inbox<Message>>, now: Instant) {
         let Some(at) = self.routes.iter().position(|(_, i)| Arc::ptr_eq(i, inbox)) else {
             return;
         };
@@ -248,8 +359,16 @@ impl Driver {
                 ClientEvent::Message(m) => {
                     for (filter, inbox) in &self.routes {
                         if matches(filter.as_str(), m.topic.as_str()) {
-                            inbox.push(m.clone());
+                            let _ = inbox.push(m.clone());
                         }
+                    }
+                }
+                ClientEvent::Request(r) => self.serve(r),
+                ClientEvent::Delivery(d) => {
+                    // A delivery for a fetch nobody waits for comes back after its visibility
+                    // timeout.
+                    if let Some(got) = self.fetching.get_mut(&d.fetch_id) {
+                        got.push(d);
                     }
                 }
                 ClientEvent::Response {
@@ -290,6 +409,31 @@ impl Driver {
         }
     }
 
+    /// A request routed to a service: to the inbox of the first handle serving it. One that no
+    /// handle serves (it was just dropped) gets `NO_RESPONDER`; one that pushes a full inbox's
+    /// oldest out answers that oldest `LIMIT_REACHED`, so no requester waits for nothing.
+    fn serve(&mut self, r: IncomingRequest) {
+        let now = Instant::now();
+        let inbox = self
+            .services
+            .iter()
+            .find(|(s, _)| *s == r.target)
+            .map(|(_, i)| Arc::clone(i));
+        let (refused, status, why) = match inbox {
+            None => (Some(r), Status::NO_RESPONDER, "no handle serves it now"),
+            Some(inbox) => (
+                inbox.push(r),
+                Status::LIMIT_REACHED,
+                "the service's inbox was full",
+            ),
+        };
+        if let Some(r) = refused {
+            let _ = self
+                .conn
+                .respond(now, r.id, status, Bytes::from_static(why.as_bytes()));
+        }
+    }
+
     fn answer(&mut self, id: u32, status: Status, payload: Bytes) {
         let refused = self
             .subscribing
@@ -298,12 +442,23 @@ impl Driver {
         if let Some(inbox) = refused {
             self.unroute(&inbox, Instant::now());
         }
+        let refused = self
+            .registering
+            .remove(&id)
+            .filter(|_| status != Status::OK);
+        if let Some(inbox) = refused {
+            self.unserve(&inbox, Instant::now());
+        }
+        let deliveries = self.fetching.remove(&id);
         let Some((ticket, reply)) = self.pending.remove(&id) else {
             return;
         };
         self.tickets.remove(&ticket);
         let result = if status == Status::OK {
-            Ok(payload)
+            Ok(match deliveries {
+                Some(d) => Answer::Deliveries(d),
+                None => Answer::Payload(payload),
+            })
         } else {
             Err(Error::Status {
                 status,
@@ -317,6 +472,10 @@ impl Driver {
         if let Some(inbox) = self.subscribing.remove(&id) {
             self.unroute(&inbox, Instant::now());
         }
+        if let Some(inbox) = self.registering.remove(&id) {
+            self.unserve(&inbox, Instant::now());
+        }
+        self.fetching.remove(&id);
         if let Some((ticket, reply)) = self.pending.remove(&id) {
             self.tickets.remove(&ticket);
             reply.send(Err(error.clone()));
@@ -345,6 +504,9 @@ impl Driver {
             self.fail(id, &Error::Client(ClientError::NotConnected));
         }
         for (_, inbox) in &self.routes {
+            inbox.close();
+        }
+        for (_, inbox) in &self.services {
             inbox.close();
         }
     }

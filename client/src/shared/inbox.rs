@@ -1,25 +1,23 @@
-//! A subscription's inbox: bounded, and when full the oldest message goes (the newest state wins,
-//! as a game or a telemetry dashboard wants), counted, so a slow reader never stalls the
-//! connection or the other subscriptions.
+//! A subscription's (or a service's) inbox: bounded, and when full the oldest item goes (the
+//! newest state wins, as a game or a telemetry dashboard wants), counted, so a slow reader never
+//! stalls the connection or the other subscriptions.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::event::Message;
-
-#[derive(Debug, Default)]
-struct State {
-    messages: VecDeque<Message>,
+#[derive(Debug)]
+struct State<T> {
+    messages: VecDeque<T>,
     dropped: u64,
     /// No more will come: the subscription ended, or the connection is over for good.
     closed: bool,
 }
 
-/// Messages waiting for a subscription's reader.
+/// Items waiting for their reader.
 #[derive(Debug)]
-pub(crate) struct Inbox {
-    state: Mutex<State>,
+pub(crate) struct Inbox<T> {
+    state: Mutex<State<T>>,
     ready: Condvar,
     capacity: usize,
     /// Wakes an async reader (it keeps a permit when none waits, so no wake-up is lost).
@@ -27,10 +25,14 @@ pub(crate) struct Inbox {
     notify: tokio::sync::Notify,
 }
 
-impl Inbox {
+impl<T> Inbox<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                messages: VecDeque::new(),
+                dropped: 0,
+                closed: false,
+            }),
             ready: Condvar::new(),
             capacity: capacity.max(1),
             #[cfg(feature = "tokio")]
@@ -38,16 +40,17 @@ impl Inbox {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
         // A reader that panicked left the queue as it was: keep using it.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds a message; at capacity the oldest goes and is counted.
-    pub(crate) fn push(&self, m: Message) {
+    /// Adds an item; at capacity the oldest goes, counted, and is returned.
+    pub(crate) fn push(&self, m: T) -> Option<T> {
         let mut s = self.lock();
+        let mut dropped = None;
         if s.messages.len() >= self.capacity {
-            s.messages.pop_front();
+            dropped = s.messages.pop_front();
             s.dropped += 1;
         }
         s.messages.push_back(m);
@@ -55,6 +58,7 @@ impl Inbox {
         self.ready.notify_one();
         #[cfg(feature = "tokio")]
         self.notify.notify_one();
+        dropped
     }
 
     /// No more messages will come; readers are woken.
@@ -70,7 +74,7 @@ impl Inbox {
 
     /// The next message, waiting as long as it takes; `None` once none will come.
     #[cfg(feature = "tokio")]
-    pub(crate) async fn next_async(&self) -> Option<Message> {
+    pub(crate) async fn next_async(&self) -> Option<T> {
         loop {
             {
                 let mut s = self.lock();
@@ -90,7 +94,7 @@ impl Inbox {
     }
 
     /// The next message, waiting at most `timeout`; `None` if none came, or none will.
-    pub(crate) fn next(&self, timeout: Duration) -> Option<Message> {
+    pub(crate) fn next(&self, timeout: Duration) -> Option<T> {
         let deadline = Instant::now() + timeout;
         let mut s = self.lock();
         loop {
@@ -117,6 +121,7 @@ impl Inbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Message;
     use bytes::Bytes;
     use framewire_protocol::wire::Text;
 
@@ -133,7 +138,11 @@ mod tests {
     fn a_full_inbox_drops_its_oldest_and_counts_it() {
         let inbox = Inbox::new(2);
         for n in 1..=5 {
-            inbox.push(m(n));
+            let dropped = inbox.push(m(n));
+            assert_eq!(
+                dropped.map(|d| d.payload[0]),
+                n.checked_sub(2).filter(|&d| d > 0)
+            );
         }
         assert_eq!(inbox.dropped(), 3);
         let got: Vec<u8> = std::iter::from_fn(|| inbox.next(Duration::ZERO))
@@ -147,7 +156,7 @@ mod tests {
         let inbox = std::sync::Arc::new(Inbox::new(8));
         let writer = std::sync::Arc::clone(&inbox);
         let t = std::thread::spawn(move || {
-            writer.push(m(7));
+            let _ = writer.push(m(7));
             writer.close();
         });
         assert_eq!(inbox.next(Duration::from_secs(10)).unwrap().payload[0], 7);

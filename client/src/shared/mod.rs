@@ -3,9 +3,9 @@
 //! every handle (`Clone`, `Send`, `Sync`) queues operations to it and waits for its own answer,
 //! so a thread blocked reading a subscription never holds up another that publishes. Each
 //! [`Subscription`] has its own bounded inbox: when a reader falls behind, the oldest message
-//! goes and is counted ([`Subscription::dropped`]), and nothing else waits for it.
-//!
-//! Services and queues are served by the single-threaded [`Client`](crate::Client) for now.
+//! goes and is counted ([`Subscription::dropped`]), and nothing else waits for it. A [`Service`]
+//! is likewise an inbox of the requests routed to it, answered from any thread; queue pushes,
+//! fetches (with their deliveries) and acks are calls like the others.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use framewire_protocol::wire::Status;
 
 #[cfg(feature = "tokio")]
 mod asynchronous;
@@ -22,14 +23,14 @@ mod driver;
 mod inbox;
 
 #[cfg(feature = "tokio")]
-pub use asynchronous::{AsyncClient, AsyncSubscription};
+pub use asynchronous::{AsyncClient, AsyncService, AsyncSubscription};
 
-use driver::{Channel, Control, Driver, Op, Reply, WAKE};
+use driver::{Answer, Channel, Control, Driver, Op, Outcome, Reply, WAKE};
 use inbox::Inbox;
 
 use crate::connection::{Connection, PublishOptions};
 use crate::error::{ClientError, Error};
-use crate::event::{ClientEvent, Message};
+use crate::event::{ClientEvent, Delivery, IncomingRequest, Message};
 use crate::options::{ClientOptions, Reconnect};
 
 /// Messages a subscription's inbox holds by default before the oldest goes.
@@ -101,6 +102,9 @@ impl SharedClient {
             tickets: HashMap::new(),
             subscribing: HashMap::new(),
             routes: Vec::new(),
+            registering: HashMap::new(),
+            services: Vec::new(),
+            fetching: HashMap::new(),
             registered: 0,
         };
         let thread = std::thread::Builder::new()
@@ -123,7 +127,7 @@ impl SharedClient {
 
     /// Queues `op` and waits at most `wait` for its answer; a wait that runs out takes the
     /// operation back if it has not left (so a retry cannot send it twice).
-    fn call(&self, op: Op, wait: Duration) -> Result<Bytes, Error> {
+    fn call(&self, op: Op, wait: Duration) -> Outcome {
         let (reply, answer) = sync_channel(1);
         let ticket = self.0.tickets.fetch_add(1, Ordering::Relaxed);
         self.0.channel.send(Control::Op {
@@ -219,7 +223,84 @@ impl SharedClient {
         } else {
             timeout + Duration::from_secs(1)
         };
-        self.call(op, wait)
+        self.call(op, wait).map(Answer::payload)
+    }
+
+    /// Registers `service` with an inbox of [`DEFAULT_INBOX`] requests and waits for the server
+    /// to confirm; requests routed to it wait in the [`Service`] (a full inbox answers its oldest
+    /// `LIMIT_REACHED`). Dropping the service unregisters it.
+    ///
+    /// # Errors
+    /// The connection failed, or the server refused (`FORBIDDEN`, `LIMIT_REACHED`, ...).
+    pub fn register(&self, service: &str) -> Result<Service, Error> {
+        let inbox = Arc::new(Inbox::new(DEFAULT_INBOX));
+        let op = Op::Register {
+            service: service.to_owned(),
+            inbox: Arc::clone(&inbox),
+        };
+        self.call(op, self.0.request_timeout)?;
+        Ok(Service {
+            inbox,
+            client: self.clone(),
+        })
+    }
+
+    fn respond(
+        &self,
+        request: &IncomingRequest,
+        status: Status,
+        payload: Bytes,
+    ) -> Result<(), Error> {
+        let op = Op::Respond {
+            id: request.id,
+            status,
+            payload,
+        };
+        self.call(op, self.0.request_timeout).map(|_| ())
+    }
+
+    /// Pushes a message onto a work queue and waits until the server has it.
+    ///
+    /// # Errors
+    /// The connection failed, or the server refused (`QUEUE_FULL`, ...).
+    pub fn queue_push(&self, queue: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
+        let op = Op::QueuePush {
+            queue: queue.to_owned(),
+            payload: payload.into(),
+        };
+        self.call(op, self.0.request_timeout).map(|_| ())
+    }
+
+    /// Fetches up to `max` messages, waiting up to `wait` on the server for the first (a long
+    /// poll; zero returns at once). Acknowledge each with [`SharedClient::queue_ack`].
+    ///
+    /// # Errors
+    /// The connection failed, or the server refused.
+    pub fn queue_fetch(
+        &self,
+        queue: &str,
+        max: u16,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, Error> {
+        let op = Op::QueueFetch {
+            queue: queue.to_owned(),
+            max,
+            wait,
+        };
+        self.call(op, wait + self.0.request_timeout)
+            .map(Answer::deliveries)
+    }
+
+    /// Acknowledges a delivery: the server forgets the message.
+    ///
+    /// # Errors
+    /// The connection failed, or the delivery is not waiting for an ack (`NOT_FOUND`).
+    pub fn queue_ack(&self, delivery: &Delivery) -> Result<(), Error> {
+        let op = Op::QueueAck {
+            queue: delivery.queue.as_str().to_owned(),
+            delivery_id: delivery.delivery_id,
+        };
+        self.call(op, self.0.request_timeout).map(|_| ())
     }
 
     /// The connection's ups and downs (`Connected`, `Disconnected`) since the last call, oldest
@@ -235,10 +316,54 @@ impl SharedClient {
     }
 }
 
+/// The requests routed to a service this client registered; dropping it unregisters.
+#[derive(Debug)]
+pub struct Service {
+    inbox: Arc<Inbox<IncomingRequest>>,
+    client: SharedClient,
+}
+
+impl Service {
+    /// The next request, waiting at most `timeout`; `None` if none came (or none will).
+    pub fn next(&self, timeout: Duration) -> Option<IncomingRequest> {
+        self.inbox.next(timeout)
+    }
+
+    /// Answers `request`.
+    ///
+    /// # Errors
+    /// The connection failed.
+    pub fn respond(
+        &self,
+        request: &IncomingRequest,
+        status: Status,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), Error> {
+        self.client.respond(request, status, payload.into())
+    }
+
+    /// Requests dropped because the inbox was full (each answered `LIMIT_REACHED`).
+    pub fn dropped(&self) -> u64 {
+        self.inbox.dropped()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.client.0.channel.send(Control::Op {
+            ticket: 0,
+            op: Op::Unregister {
+                inbox: Arc::clone(&self.inbox),
+            },
+            reply: None,
+        });
+    }
+}
+
 /// The messages of one subscription, for one reader; dropping it unsubscribes.
 #[derive(Debug)]
 pub struct Subscription {
-    inbox: Arc<Inbox>,
+    inbox: Arc<Inbox<Message>>,
     channel: Arc<Channel>,
 }
 
