@@ -25,6 +25,8 @@ struct Player {
     x: f32,
     seen: Option<(f32, f32)>,
     positions: u32,
+    /// Positions of the other player seen over the whole run.
+    positions_total: u64,
     events: Vec<String>,
 }
 
@@ -44,6 +46,7 @@ impl Player {
                         let y = f32::from_be_bytes(m.payload[4..].try_into()?);
                         self.seen = Some((x, y));
                         self.positions += 1;
+                        self.positions_total += 1;
                     } else if m.channel == 0 {
                         self.events
                             .push(String::from_utf8_lossy(&m.payload).into_owned());
@@ -103,6 +106,11 @@ impl Player {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    run(&args)
+}
+
+/// The game for `args` (`[SECONDS] [SERVER]`); fails if a player saw none of the other's moves.
+pub(crate) fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let seconds: u64 = args.first().map_or(Ok(5), |s| s.parse())?;
     let server = args
         .get(1)
@@ -120,6 +128,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             x: 0.0,
             seen: None,
             positions: 0,
+            positions_total: 0,
             events: Vec::new(),
         });
     }
@@ -156,5 +165,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         p.conn.close(Instant::now());
         p.conn.update(Instant::now());
     }
-    Ok(())
+    match players.iter().find(|p| p.positions_total == 0) {
+        Some(p) => Err(format!("{} saw none of the other's moves", p.name).into()),
+        None => Ok(()),
+    }
 }

@@ -59,6 +59,12 @@ fn sensor(options: ClientOptions) -> Result<(), framewire_client::Error> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    run(&args)
+}
+
+/// The sensor and its operator for `args` (`[SERVER] [tcp|udp]`); fails if a command fails or the
+/// operator saw no telemetry.
+pub(crate) fn run(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
     let server = args
         .first()
         .map_or("127.0.0.1:7400", String::as_str)
@@ -84,8 +90,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = std::thread::spawn(move || sensor(sensor_options));
     let started = Instant::now();
     let mut commanded = false;
+    let mut readings = 0;
     while started.elapsed() < Duration::from_secs(5) {
         if let Some(m) = operator.next_message(Duration::from_millis(100))? {
+            readings += usize::from(m.topic.as_str().ends_with("/temp"));
             println!(
                 "operator: {} = {}",
                 m.topic,
@@ -110,5 +118,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     device.join().map_err(|_| "the sensor thread panicked")??;
     operator.close();
+    if readings == 0 {
+        return Err("the operator saw no telemetry".into());
+    }
     Ok(())
 }
