@@ -188,3 +188,35 @@ async fn a_service_task_answers_and_a_worker_task_drains_a_queue() {
     let done = worker.await.unwrap();
     assert_eq!(done, (0..5).map(|i| format!("job {i}")).collect::<Vec<_>>());
 }
+
+/// Publishes that ask for no answer are queued without a round trip to the connection's thread,
+/// bounded, and none is lost when the socket pushes back: 20,000 arrive, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_publishes_are_bounded_and_none_is_lost() {
+    let server = TestServer::start(ServerConfig::default());
+    let reader = framewire_client::SharedClient::connect(options(&server, Via::Tcp)).unwrap();
+    let sub = reader.subscribe_with_inbox("load/#", 30_000).unwrap();
+    let client = AsyncClient::connect(options(&server, Via::Tcp))
+        .await
+        .expect("connect");
+    let quiet = framewire_client::PublishOptions {
+        ack: false,
+        ..framewire_client::PublishOptions::default()
+    };
+    for i in 0..20_000u32 {
+        client
+            .publish_with("load/1", i.to_be_bytes().to_vec(), quiet)
+            .await
+            .unwrap();
+    }
+    // An answered publish after them: it is accepted after every one before it.
+    client.publish("load/end", "").await.unwrap();
+    let mut next = 0u32;
+    while next < 20_000 {
+        let m = sub.next(DEADLINE).expect("every message");
+        let n = u32::from_be_bytes(m.payload[..4].try_into().unwrap());
+        assert_eq!(n, next, "in order, none missing");
+        next += 1;
+    }
+    assert_eq!(sub.dropped(), 0);
+}

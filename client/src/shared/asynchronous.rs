@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use framewire_protocol::wire::Status;
 
-use super::driver::{Answer, Channel, Control, Op, Outcome, Reply};
+use super::driver::{Answer, Channel, Control, MAX_QUEUED, Op, Outcome, Reply};
 use super::inbox::Inbox;
 use super::{DEFAULT_INBOX, SharedClient};
 use crate::connection::PublishOptions;
@@ -99,7 +99,31 @@ impl AsyncClient {
             payload: payload.into(),
             options,
         };
+        if !options.ack {
+            return self.queue_unanswered(op).await;
+        }
         self.call(op, self.0.0.request_timeout).await.map(|_| ())
+    }
+
+    /// Queues a publish that asks for no answer, waiting only while the connection's thread has
+    /// [`MAX_QUEUED`] operations before it (backpressure instead of an unbounded buffer). It goes
+    /// out in order with the others; while the connection is down it waits in the offline buffer
+    /// as any operation does.
+    async fn queue_unanswered(&self, op: Op) -> Result<(), Error> {
+        let channel = &self.0.0.channel;
+        loop {
+            let drained = channel.drained.notified();
+            if channel.queued() < MAX_QUEUED {
+                break;
+            }
+            drained.await;
+        }
+        channel.send(Control::Op {
+            ticket: 0,
+            op,
+            reply: None,
+        });
+        Ok(())
     }
 
     /// Subscribes with an inbox of [`DEFAULT_INBOX`] messages; resolves once the server

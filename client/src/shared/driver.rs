@@ -135,6 +135,11 @@ pub(super) enum Control {
     Close,
 }
 
+/// Operations queued for the thread at most, before a fire-and-forget publisher waits: the
+/// queue's bound (answered calls are bounded by their callers, one each).
+#[cfg(feature = "tokio")]
+pub(super) const MAX_QUEUED: usize = 8192;
+
 /// What the handles and the thread share.
 #[derive(Debug)]
 pub(super) struct Channel {
@@ -142,16 +147,34 @@ pub(super) struct Channel {
     pub(super) waker: mio::Waker,
     /// The connection's ups and downs, the last [`CONNECTION_EVENTS_KEPT`].
     pub(super) log: Mutex<VecDeque<ClientEvent>>,
+    /// Rung when the thread has taken operations off the queue (a publisher waiting for room).
+    #[cfg(feature = "tokio")]
+    pub(super) drained: tokio::sync::Notify,
 }
 
 impl Channel {
-    pub(super) fn send(&self, c: Control) {
+    /// Queues `c`; returns the queue's length after it. The thread is woken only when the queue
+    /// was empty: it takes everything queued each turn, so a queue that was not empty has a wake
+    /// pending already (or the thread is waiting for the socket to take more).
+    pub(super) fn send(&self, c: Control) -> usize {
+        let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let was_empty = q.is_empty();
+        q.push_back(c);
+        let len = q.len();
+        drop(q);
+        if was_empty {
+            // A waker that cannot wake means the thread is gone; the caller's wait then ends.
+            let _ = self.waker.wake();
+        }
+        len
+    }
+
+    #[cfg(feature = "tokio")]
+    pub(super) fn queued(&self) -> usize {
         self.queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push_back(c);
-        // A waker that cannot wake means the thread is gone; the caller's wait then ends.
-        let _ = self.waker.wake();
+            .len()
     }
 }
 
@@ -212,18 +235,38 @@ impl Driver {
         }
     }
 
-    /// Runs what the handles queued; whether one asked to close.
+    /// Runs what the handles queued, in order, until the connection pushes back on a
+    /// fire-and-forget publish (the rest waits for the socket to take more); whether one asked to
+    /// close.
     fn take_controls(&mut self, now: Instant) -> bool {
-        let queued: Vec<Control> = self
-            .channel
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .drain(..)
-            .collect();
         let mut close = false;
-        for c in queued {
+        loop {
+            let next = self
+                .channel
+                .queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop_front();
+            let Some(c) = next else { break };
             match c {
+                Control::Op {
+                    ticket,
+                    op,
+                    reply: None,
+                } if matches!(op, Op::Publish { .. }) && self.conn.is_connected() => {
+                    if let Some(op) = self.start_unanswered(now, op) {
+                        self.channel
+                            .queue
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push_front(Control::Op {
+                                ticket,
+                                op,
+                                reply: None,
+                            });
+                        break;
+                    }
+                }
                 Control::Op { ticket, op, reply } => self.start(now, ticket, op, reply),
                 Control::Cancel(ticket) => {
                     if let Some(id) = self.tickets.remove(&ticket) {
@@ -245,7 +288,34 @@ impl Driver {
                 }
             }
         }
+        #[cfg(feature = "tokio")]
+        self.channel.drained.notify_waiters();
         close
+    }
+
+    /// A publish nobody waits for; the operation back if the connection pushed back (it goes
+    /// again once the socket has taken more).
+    fn start_unanswered(&mut self, now: Instant, op: Op) -> Option<Op> {
+        let Op::Publish {
+            topic,
+            payload,
+            options,
+        } = op
+        else {
+            return None;
+        };
+        match self.conn.publish(now, &topic, payload.clone(), options) {
+            Err(ClientError::Backpressure) => Some(Op::Publish {
+                topic,
+                payload,
+                options,
+            }),
+            Err(e) => {
+                debug!("a publish without an answer failed: {e}");
+                None
+            }
+            Ok(_) => None,
+        }
     }
 
     fn start(&mut self, now: Instant, ticket: u64, op: Op, reply: Option<Reply>) {

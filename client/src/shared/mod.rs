@@ -90,6 +90,8 @@ impl SharedClient {
             queue: Mutex::new(VecDeque::new()),
             waker,
             log: Mutex::new(VecDeque::new()),
+            #[cfg(feature = "tokio")]
+            drained: tokio::sync::Notify::new(),
         });
         let (ready, connected) = sync_channel(1);
         let driver = Driver {
