@@ -1,12 +1,13 @@
 //! framewire side by side with what its users would pick instead, in one run: TCP echo (tokio +
 //! `LengthDelimitedCodec`, a raw mio echo), UDP echo (ENet), idle memory per connection (tokio,
-//! mosquitto) and fan-out (nats-server, mosquitto). Servers are pinned to core 0 and the load
-//! generators to core 1; systems are interleaved round by round (after a warm-up in every run);
-//! each table gives medians, the servers' CPU time per message from /proc, and framewire's ratios.
+//! mosquitto), fan-out (nats-server, mosquitto) and the async client (async-nats on nats-server).
+//! Servers are pinned to core 0 and the load generators to core 1; systems are interleaved round
+//! by round (after a warm-up in every run); each table gives medians, the servers' CPU time per
+//! message from /proc, and framewire's ratios.
 //!
 //! ```sh
 //! cargo build --release -p framewire-server -p framewire-tools -p framewire-benches
-//! cargo run --release -p framewire-benches --bin compare -- [--only tcp,udp,idle,fanout]
+//! cargo run --release -p framewire-benches --bin compare -- [--only tcp,udp,idle,fanout,async]
 //!     [--rounds N] [--seconds S] [--connections N] [--subscribers 100,1000] [--json]
 //! ```
 //!
@@ -16,12 +17,12 @@
 use std::process::{Command, ExitCode};
 
 use framewire_benches::e2e::table::Section;
-use framewire_benches::e2e::{echo, fanout, idle};
+use framewire_benches::e2e::{async_clients, echo, fanout, idle};
 
 /// Set in the copy of this program that runs pinned to the client core.
 const PINNED: &str = "FRAMEWIRE_BENCH_PINNED";
 const CLIENT_CORE: &str = "1";
-const SECTIONS: [&str; 4] = ["tcp", "udp", "idle", "fanout"];
+const SECTIONS: [&str; 5] = ["tcp", "udp", "idle", "fanout", "async"];
 
 struct Options {
     only: Vec<String>,
@@ -48,7 +49,9 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--only" => {
                 o.only = value(a)?.split(',').map(str::to_string).collect();
                 if let Some(bad) = o.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
-                    return Err(format!("--only: no section {bad} (tcp, udp, idle, fanout)"));
+                    return Err(format!(
+                        "--only: no section {bad} (tcp, udp, idle, fanout, async)"
+                    ));
                 }
             }
             "--rounds" => o.rounds = value(a)?.parse().map_err(|e| format!("--rounds: {e}"))?,
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
             "tcp" => echo::compare_tcp(o.rounds, o.seconds),
             "udp" => echo::compare_udp(o.rounds, o.seconds),
             "idle" => idle::compare(o.connections),
+            "async" => async_clients::compare(o.rounds, o.seconds),
             _ => fanout::compare(o.rounds, o.seconds, &o.subscribers),
         };
         match section {

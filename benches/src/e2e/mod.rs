@@ -4,9 +4,12 @@
 //! - [`echo`]: echo round trips over TCP (framewire, tokio, raw mio) and UDP (framewire, ENet).
 //! - [`fanout`]: one publisher to many subscribers (framewire, nats-server, mosquitto).
 //! - [`idle`]: server memory per idle connection (framewire, tokio, mosquitto).
+//! - [`async_clients`]: publish rate and request latency of the async and blocking framewire
+//!   clients against async-nats on nats-server.
 //!
 //! Each returns a [`table::Section`]; the `compare` binary runs them all and prints them.
 
+pub mod async_clients;
 pub mod echo;
 pub mod enet;
 pub mod fanout;
