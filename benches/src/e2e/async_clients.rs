@@ -187,6 +187,15 @@ async fn async_nats(addr: std::net::SocketAddr, measure: Duration) -> io::Result
             }
         }
     });
+    // The server may not have the responder's subscription yet: wait until it answers.
+    let mut tries = 0;
+    while client.request("echo", payload.clone()).await.is_err() {
+        tries += 1;
+        if tries > 200 {
+            return Err(err("the async-nats responder never answered"));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let mut h = histogram();
     let started = Instant::now();
     while started.elapsed() < measure {

@@ -689,6 +689,15 @@ impl Connection {
         self.generation
     }
 
+    /// Whether the socket has output it has not taken yet (the caller waits for it to be
+    /// writable).
+    pub(crate) fn wants_write(&self) -> bool {
+        match &self.state {
+            State::Connecting { link, .. } | State::Connected { link } => link.wants_write(),
+            _ => false,
+        }
+    }
+
     /// Registers (or, with `reregister`, updates) the current socket with a mio registry, for
     /// callers that wait on readiness; writable interest only while output waits.
     ///

@@ -169,7 +169,6 @@ impl Channel {
         len
     }
 
-    #[cfg(feature = "tokio")]
     pub(super) fn queued(&self) -> usize {
         self.queue
             .lock()
@@ -218,10 +217,15 @@ impl Driver {
             if self.conn.is_closed() || closing.is_some_and(|d| now >= d) {
                 return self.finish();
             }
-            let wake = self
+            let mut wake = self
                 .conn
                 .poll_timeout()
                 .map_or(Duration::from_secs(1), |t| t.saturating_duration_since(now));
+            // Operations still queued (a publish the connection pushed back on) and nothing for
+            // the socket to take: no wake-up is coming for them, so go round again at once.
+            if !self.conn.wants_write() && self.channel.queued() > 0 {
+                wake = Duration::ZERO;
+            }
             let again = self.registered == self.conn.generation();
             match self
                 .conn
