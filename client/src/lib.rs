@@ -89,7 +89,7 @@ pub use options::{
     Channel, ClientOptions, ClientOptionsBuilder, Reconnect, Timeouts, TokenRefresh, Transport,
 };
 #[cfg(feature = "tokio")]
-pub use shared::{AsyncClient, AsyncService, AsyncSubscription};
+pub use shared::{AsyncClient, AsyncService, AsyncSubscription, QueueStream};
 pub use shared::{DEFAULT_INBOX, Service, SharedClient, Subscription};
 
 pub use framewire_protocol::session::SessionConfig;

@@ -220,3 +220,34 @@ async fn unanswered_publishes_are_bounded_and_none_is_lost() {
     }
     assert_eq!(sub.dropped(), 0);
 }
+
+/// Subscriptions and queues as `Stream`s: combinators work on them as on any stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_and_queues_are_streams() {
+    use futures_util::StreamExt;
+    let server = TestServer::start(ServerConfig::default());
+    let client = AsyncClient::connect(options(&server, Via::Tcp))
+        .await
+        .expect("connect");
+    let sub = client.subscribe("s/#").await.unwrap();
+    for i in 0..3 {
+        client.publish("s/1", format!("m{i}")).await.unwrap();
+        client.queue_push("work", format!("job {i}")).await.unwrap();
+    }
+    let got: Vec<String> = tokio::time::timeout(DEADLINE, sub.take(3).map(|m| text(&m)).collect())
+        .await
+        .expect("in time");
+    assert_eq!(got, ["m0", "m1", "m2"]);
+    let mut jobs = client.queue_stream("work", 2);
+    let mut done = Vec::new();
+    while done.len() < 3 {
+        let d = tokio::time::timeout(DEADLINE, jobs.next())
+            .await
+            .expect("in time")
+            .expect("a delivery")
+            .unwrap();
+        client.queue_ack(&d).await.unwrap();
+        done.push(String::from_utf8_lossy(&d.payload).into_owned());
+    }
+    assert_eq!(done, ["job 0", "job 1", "job 2"]);
+}

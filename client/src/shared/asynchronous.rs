@@ -332,3 +332,107 @@ impl Drop for AsyncSubscription {
         });
     }
 }
+
+impl futures_core::Stream for AsyncSubscription {
+    type Item = Message;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Message>> {
+        self.inbox.poll_next(cx)
+    }
+}
+
+impl futures_core::Stream for AsyncService {
+    type Item = IncomingRequest;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<IncomingRequest>> {
+        self.inbox.poll_next(cx)
+    }
+}
+
+type Fetch =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<Delivery>, Error>> + Send>>;
+
+/// A work queue's messages as a stream ([`AsyncClient::queue_stream`]): long polls one after the
+/// other, each delivery handed out in order; acknowledge each with [`AsyncClient::queue_ack`]. A
+/// failed fetch ends the stream with its error.
+pub struct QueueStream {
+    client: AsyncClient,
+    queue: String,
+    batch: u16,
+    ready: std::collections::VecDeque<Delivery>,
+    fetch: Option<Fetch>,
+    done: bool,
+}
+
+impl std::fmt::Debug for QueueStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueStream")
+            .field("queue", &self.queue)
+            .field("ready", &self.ready.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long each of a queue stream's long polls waits on the server.
+const QUEUE_POLL: Duration = Duration::from_secs(20);
+
+impl AsyncClient {
+    /// The messages of `queue` as a stream, fetched `batch` at a time with long polls.
+    pub fn queue_stream(&self, queue: &str, batch: u16) -> QueueStream {
+        QueueStream {
+            client: self.clone(),
+            queue: queue.to_owned(),
+            batch: batch.max(1),
+            ready: std::collections::VecDeque::new(),
+            fetch: None,
+            done: false,
+        }
+    }
+}
+
+impl futures_core::Stream for QueueStream {
+    type Item = Result<Delivery, Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        loop {
+            if let Some(d) = self.ready.pop_front() {
+                return Poll::Ready(Some(Ok(d)));
+            }
+            if self.done {
+                return Poll::Ready(None);
+            }
+            if self.fetch.is_none() {
+                let (client, queue, batch) = (self.client.clone(), self.queue.clone(), self.batch);
+                self.fetch = Some(Box::pin(async move {
+                    client.queue_fetch(&queue, batch, QUEUE_POLL).await
+                }));
+            }
+            let Some(fetch) = self.fetch.as_mut() else {
+                continue;
+            };
+            match fetch.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(result) => {
+                    self.fetch = None;
+                    match result {
+                        Ok(got) => self.ready.extend(got),
+                        Err(e) => {
+                            self.done = true;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -12,6 +12,9 @@ struct State<T> {
     dropped: u64,
     /// No more will come: the subscription ended, or the connection is over for good.
     closed: bool,
+    /// The task polling the inbox as a stream, to wake.
+    #[cfg(feature = "tokio")]
+    waker: Option<std::task::Waker>,
 }
 
 /// Items waiting for their reader.
@@ -32,6 +35,8 @@ impl<T> Inbox<T> {
                 messages: VecDeque::new(),
                 dropped: 0,
                 closed: false,
+                #[cfg(feature = "tokio")]
+                waker: None,
             }),
             ready: Condvar::new(),
             capacity: capacity.max(1),
@@ -54,7 +59,13 @@ impl<T> Inbox<T> {
             s.dropped += 1;
         }
         s.messages.push_back(m);
+        #[cfg(feature = "tokio")]
+        let waker = s.waker.take();
         drop(s);
+        #[cfg(feature = "tokio")]
+        if let Some(w) = waker {
+            w.wake();
+        }
         self.ready.notify_one();
         #[cfg(feature = "tokio")]
         self.notify.notify_one();
@@ -63,13 +74,34 @@ impl<T> Inbox<T> {
 
     /// No more messages will come; readers are woken.
     pub(crate) fn close(&self) {
-        self.lock().closed = true;
+        let mut s = self.lock();
+        s.closed = true;
+        #[cfg(feature = "tokio")]
+        if let Some(w) = s.waker.take() {
+            w.wake();
+        }
+        drop(s);
         self.ready.notify_all();
         #[cfg(feature = "tokio")]
         {
             self.notify.notify_waiters();
             self.notify.notify_one();
         }
+    }
+
+    /// The next item if there is one, `None` once none will come, or pending (the task is woken
+    /// by the next push or the close): the inbox as a `Stream`.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn poll_next(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+        let mut s = self.lock();
+        if let Some(m) = s.messages.pop_front() {
+            return std::task::Poll::Ready(Some(m));
+        }
+        if s.closed {
+            return std::task::Poll::Ready(None);
+        }
+        s.waker = Some(cx.waker().clone());
+        std::task::Poll::Pending
     }
 
     /// The next message, waiting as long as it takes; `None` once none will come.

@@ -23,7 +23,7 @@ mod driver;
 mod inbox;
 
 #[cfg(feature = "tokio")]
-pub use asynchronous::{AsyncClient, AsyncService, AsyncSubscription};
+pub use asynchronous::{AsyncClient, AsyncService, AsyncSubscription, QueueStream};
 
 use driver::{Answer, Channel, Control, Driver, Op, Outcome, Reply, WAKE};
 use inbox::Inbox;
