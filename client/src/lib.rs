@@ -55,6 +55,100 @@
 //! # }
 //! ```
 //!
+//! # A game loop
+//!
+//! [`Connection`] in a frame loop over UDP, with named channels: positions on a sequenced channel
+//! (the newest wins), events reliable on channel 0; `update` reads and sends, `flush` sends what
+//! the frame queued at once.
+//!
+//! ```no_run
+//! use std::time::{Duration, Instant};
+//! use framewire_client::{Channel, ClientEvent, ClientOptions, Connection, PublishOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let options = ClientOptions::builder("127.0.0.1:7400".parse()?)
+//!     .udp()
+//!     .channels(&[Channel::Sequenced])
+//!     .build()?;
+//! let mut conn = Connection::new(options, Instant::now())?;
+//! let position = PublishOptions { channel: 1, ack: false, ..PublishOptions::default() };
+//! for frame in 0u32.. {
+//!     let now = Instant::now();
+//!     conn.update(now);
+//!     while let Some(event) = conn.poll_event() {
+//!         match event {
+//!             ClientEvent::Connected { .. } => { conn.subscribe(now, "room/1/#")?; }
+//!             ClientEvent::Message(m) => { /* move the other player */ let _ = m; }
+//!             _ => {}
+//!         }
+//!     }
+//!     if conn.is_connected() {
+//!         conn.publish(now, "room/1/me", frame.to_be_bytes().to_vec().into(), position)?;
+//!         conn.flush(now);
+//!     }
+//!     std::thread::sleep(Duration::from_micros(16_667)); // render
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # A connected device
+//!
+//! [`Client`] with a last will, a retained state, telemetry and a command service; a reconnect
+//! policy that gives up after an hour down, and a token fetched afresh before every attempt.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use framewire_client::{
+//!     Client, ClientOptions, LastWill, PublishOptions, Reconnect, Status, Text, TokenRefresh,
+//! };
+//!
+//! # fn fetch_token() -> Option<bytes::Bytes> { None }
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let options = ClientOptions::builder("127.0.0.1:7400".parse()?)
+//!     .name("lamp-3")
+//!     .last_will(LastWill {
+//!         retain: true,
+//!         channel: 0,
+//!         topic: Text::from("lamps/3/online"),
+//!         payload: "false".into(),
+//!     })
+//!     .reconnect(Reconnect { give_up_after: Some(Duration::from_secs(3600)), ..Reconnect::default() })
+//!     .token_refresh(TokenRefresh::new(fetch_token))
+//!     .build()?;
+//! let mut lamp = Client::connect(options)?;
+//! let retained = PublishOptions { retain: true, ..PublishOptions::default() };
+//! lamp.publish_with("lamps/3/online", "true", retained)?;
+//! lamp.register("lamp.3")?;
+//! loop {
+//!     lamp.publish("lamps/3/watts", "7.5")?;
+//!     if let Some(cmd) = lamp.next_request(Duration::from_secs(10))? {
+//!         lamp.respond(&cmd, Status::OK, "done")?;
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! # An async service
+//!
+//! `AsyncClient` (feature `tokio`): a service answering as a task, next to a watcher of a
+//! subscription as a `Stream`.
+//!
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn service() -> Result<(), Box<dyn std::error::Error>> {
+//! use framewire_client::{AsyncClient, ClientOptions, Status, Transport};
+//!
+//! let client = AsyncClient::connect(ClientOptions::new("127.0.0.1:7400".parse()?, Transport::Tcp)).await?;
+//! let prices = client.register("price").await?;
+//! while let Some(request) = prices.next().await {
+//!     prices.respond(&request, Status::OK, "42").await?;
+//! }
+//! # Ok(())
+//! # }
+//! # fn main() {}
+//! ```
+//!
 //! # What it does not do
 //!
 //! It does not retry an operation whose connection failed after it was sent (its caller hears
