@@ -3,7 +3,7 @@
 //! [`Connection`](crate::Connection) is built on it; tools that need the frames themselves (a
 //! replay of captured traffic) use it directly.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::SocketAddr;
 
 use framewire_protocol::session::{
@@ -27,6 +27,9 @@ pub enum Link {
         stream: mio::net::TcpStream,
         /// The session speaking on it.
         session: Box<StreamSession>,
+        /// The last time the session was driven (bytes are handed over at their arrival time,
+        /// never before it).
+        driven: Instant,
     },
     /// UDP datagrams to one server.
     Udp {
@@ -82,9 +85,13 @@ impl Link {
         }
         let stream = mio::net::TcpStream::connect(server)?;
         let _ = stream.set_nodelay(true);
+        // As for UDP: bytes are handed over at their arrival, so a Ping's round trip is the
+        // network's, not the caller's loop period.
+        let _ = udp_io::enable_stream_timestamps(&stream);
         Ok(Self::Tcp {
             stream,
             session: Box::new(StreamSession::client(config, now)),
+            driven: now,
         })
     }
 
@@ -96,19 +103,25 @@ impl Link {
     /// The socket failed (a refused TCP connect shows up here).
     pub fn drive(&mut self, now: Instant, scratch: &mut [u8]) -> io::Result<()> {
         match self {
-            Self::Tcp { stream, session } => {
+            Self::Tcp {
+                stream,
+                session,
+                driven,
+            } => {
                 let mut read = 0;
                 while !session.is_closed() && read < READ_BUDGET {
-                    match stream.read(scratch) {
-                        Ok(0) => {
+                    match udp_io::recv_stamped(stream, scratch) {
+                        Ok((0, _)) => {
                             return Err(io::Error::new(
                                 io::ErrorKind::ConnectionAborted,
                                 "the server ended the connection without a Close",
                             ));
                         }
-                        Ok(n) => {
+                        Ok((n, arrived)) => {
                             read += n;
-                            session.handle_bytes(now, &scratch[..n]);
+                            let at = udp_io::arrival_instant(arrived, now, *driven);
+                            session.handle_bytes(at, &scratch[..n]);
+                            *driven = at;
                         }
                         Err(e) if would_block(&e) => break,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -162,7 +175,12 @@ impl Link {
     /// The socket failed.
     pub fn flush(&mut self, now: Instant) -> io::Result<()> {
         match self {
-            Self::Tcp { stream, session } => {
+            Self::Tcp {
+                stream,
+                session,
+                driven,
+            } => {
+                *driven = now.max(*driven);
                 while !session.pending_output().is_empty() {
                     match stream.write(session.pending_output()) {
                         Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

@@ -43,3 +43,25 @@ fn a_loop_that_reads_once_a_frame_measures_the_networks_round_trip() {
     // a millisecond. 5 ms leaves room for a busy machine.
     assert!(rtt < Duration::from_millis(5), "smoothed RTT {rtt:?}");
 }
+
+/// Over TCP the round trip is a Ping's, sent after a heartbeat interval of silence: a loop that
+/// reads once a frame and sends nothing else measures the network's too.
+#[test]
+fn over_tcp_the_heartbeats_round_trip_is_the_networks() {
+    let server = TestServer::start(ServerConfig::default());
+    let mut options = ClientOptions::new(server.addr(), Transport::Tcp);
+    options.session.heartbeat_interval = Duration::from_millis(100);
+    let mut conn = Connection::new(options, Instant::now()).unwrap();
+    let mut events = Vec::new();
+    drive_until(&mut conn, &mut events, &|e| {
+        e.iter().any(|e| matches!(e, ClientEvent::Connected { .. }))
+    });
+    for _ in 0..60 {
+        let now = Instant::now();
+        conn.update(now);
+        while conn.poll_event().is_some() {}
+        std::thread::sleep(FRAME);
+    }
+    let rtt = conn.stats().expect("connected").rtt;
+    assert!(rtt < Duration::from_millis(5), "smoothed RTT {rtt:?}");
+}

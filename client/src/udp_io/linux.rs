@@ -131,6 +131,59 @@ pub fn enable_receive_timestamps(socket: &UdpSocket) -> io::Result<()> {
     Ok(())
 }
 
+/// Asks the kernel to stamp what arrives on a TCP socket (`SO_TIMESTAMPNS`), for
+/// [`recv_stamped`].
+///
+/// # Errors
+/// The kernel refused the option.
+pub fn enable_stream_timestamps(socket: &mio::net::TcpStream) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: the option value is a live `c_int`, and its size is passed with it.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&raw const on).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Reads what a stream socket has into `buf` without blocking, with the arrival time of the last
+/// bytes read where the socket asked for it ([`enable_stream_timestamps`]).
+///
+/// # Errors
+/// The socket's error (`WouldBlock` when nothing is waiting).
+pub fn recv_stamped(
+    socket: &mut mio::net::TcpStream,
+    buf: &mut [u8],
+) -> io::Result<(usize, Option<std::time::SystemTime>)> {
+    let mut control = Control([0; 64]);
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: all-zero bytes are a valid `msghdr` (null pointers, zero lengths).
+    let mut header: libc::msghdr = unsafe { mem::zeroed() };
+    header.msg_iov = &raw mut iov;
+    header.msg_iovlen = 1;
+    header.msg_control = control.0.as_mut_ptr().cast();
+    header.msg_controllen = control.0.len() as _;
+    // SAFETY: the header points at `iov` (which points at `buf`) and `control`, both alive for the
+    // call, each with its own length; the kernel writes at most that much.
+    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &raw mut header, libc::MSG_DONTWAIT) };
+    let Ok(len) = usize::try_from(n) else {
+        return Err(io::Error::last_os_error());
+    };
+    let arrived = arrival_time(&control, written(header.msg_controllen, control.0.len()));
+    Ok((len.min(buf.len()), arrived))
+}
+
 /// Receives what is waiting into `buf` without blocking: one datagram, or, where
 /// [`enable_coalesced_receive`] took, several of one size from one sender.
 ///

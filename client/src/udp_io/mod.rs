@@ -33,13 +33,14 @@ mod other;
 pub use batch::RecvBatch;
 #[cfg(target_os = "linux")]
 pub use linux::{
-    MAX_SEGMENTS, enable_coalesced_receive, enable_receive_timestamps, recv_coalesced,
-    segmentation_unsupported, send_segments,
+    MAX_SEGMENTS, enable_coalesced_receive, enable_receive_timestamps, enable_stream_timestamps,
+    recv_coalesced, recv_stamped, segmentation_unsupported, send_segments,
 };
 #[cfg(not(target_os = "linux"))]
 pub use other::{
-    MAX_SEGMENTS, RecvBatch, enable_coalesced_receive, enable_receive_timestamps, recv_coalesced,
-    segmentation_unsupported, send_segments,
+    MAX_SEGMENTS, RecvBatch, enable_coalesced_receive, enable_receive_timestamps,
+    enable_stream_timestamps, recv_coalesced, recv_stamped, segmentation_unsupported,
+    send_segments,
 };
 
 /// The most bytes one segmented send carries (the kernel's bound on a UDP payload).
@@ -82,15 +83,7 @@ impl<'a> Received<'a> {
     /// The session time the read arrived at: `now` less how long it waited in the socket, never
     /// before `floor` (the last time the session was given) nor after `now`.
     pub fn arrived_at(&self, now: Instant, floor: Instant) -> Instant {
-        let waited = self
-            .arrived
-            .and_then(|at| std::time::SystemTime::now().duration_since(at).ok())
-            .unwrap_or_default();
-        let at = Instant::from_micros(
-            now.as_micros()
-                .saturating_sub(u64::try_from(waited.as_micros()).unwrap_or(u64::MAX)),
-        );
-        at.max(floor).min(now)
+        arrival_instant(self.arrived, now, floor)
     }
 
     /// The datagrams the read holds, in the order they were sent (an empty datagram is one
@@ -108,6 +101,23 @@ impl<'a> Received<'a> {
             session.handle_datagram(now, self.from, Bytes::copy_from_slice(datagram));
         }
     }
+}
+
+/// The session time of a kernel arrival stamp `arrived`: `now` less how long it waited, never
+/// before `floor` (the last time the session was given) nor after `now`; `now` without a stamp.
+pub fn arrival_instant(
+    arrived: Option<std::time::SystemTime>,
+    now: Instant,
+    floor: Instant,
+) -> Instant {
+    let waited = arrived
+        .and_then(|at| std::time::SystemTime::now().duration_since(at).ok())
+        .unwrap_or_default();
+    let at = Instant::from_micros(
+        now.as_micros()
+            .saturating_sub(u64::try_from(waited.as_micros()).unwrap_or(u64::MAX)),
+    );
+    at.max(floor).min(now)
 }
 
 /// Where a socket's outgoing datagrams are written and sent from: one system call per datagram,

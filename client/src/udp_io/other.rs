@@ -48,6 +48,25 @@ pub fn enable_receive_timestamps(_socket: &UdpSocket) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())
 }
 
+/// Arrival times are not read here.
+///
+/// # Errors
+/// Always `Unsupported`.
+pub fn enable_stream_timestamps(_socket: &mio::net::TcpStream) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Reads what a stream socket has, without an arrival time.
+///
+/// # Errors
+/// The socket's error (`WouldBlock` when nothing is waiting).
+pub fn recv_stamped(
+    socket: &mut mio::net::TcpStream,
+    buf: &mut [u8],
+) -> io::Result<(usize, Option<std::time::SystemTime>)> {
+    Ok((io::Read::read(socket, buf)?, None))
+}
+
 /// One datagram.
 ///
 /// # Errors
