@@ -18,6 +18,14 @@ use framewire_client::{Client, ClientOptions, PublishOptions, Transport};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    run(&args, std::io::BufReader::new(std::io::stdin()))
+}
+
+/// The chat for `args` (`NAME [ROOM] [SERVER]`), saying each line of `input` until it ends.
+pub(crate) fn run(
+    args: &[String],
+    input: impl BufRead + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error>> {
     let name = args.first().cloned().unwrap_or_else(|| "guest".into());
     let room = args.get(1).cloned().unwrap_or_else(|| "lobby".into());
     let server = args
@@ -38,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Lines from the keyboard come through a channel, so one loop waits on both.
     let (lines_tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+        for line in input.lines().map_while(Result::ok) {
             if lines_tx.send(line).is_err() {
                 break;
             }

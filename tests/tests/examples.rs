@@ -3,6 +3,10 @@
 //! failed is an error) and returns it.
 
 #[allow(dead_code, reason = "the example's main is not called here")]
+#[path = "../../client/examples/chat.rs"]
+mod chat;
+
+#[allow(dead_code, reason = "the example's main is not called here")]
 #[path = "../../client/examples/iot_sensor.rs"]
 mod iot_sensor;
 
@@ -15,7 +19,38 @@ mod game_sync;
 mod async_iot;
 
 use framewire_server::ServerConfig;
-use framewire_tests::TestServer;
+use framewire_tests::{DEADLINE, TestServer};
+
+/// The chat says what its input says, then leaves; another client in the room hears it all.
+#[test]
+fn the_chat_example_says_its_lines_to_the_room() {
+    let server = TestServer::start(ServerConfig::default());
+    let mut listener = framewire_client::Client::connect(framewire_client::ClientOptions::new(
+        server.addr(),
+        framewire_client::Transport::Tcp,
+    ))
+    .unwrap();
+    listener.subscribe("chat/lobby").unwrap();
+    let input = std::io::Cursor::new(b"hello\nbye\n".to_vec());
+    chat::run(
+        &["alice".into(), "lobby".into(), server.addr().to_string()],
+        input,
+    )
+    .expect("the chat ran");
+    let heard: Vec<String> = std::iter::from_fn(|| listener.next_message(DEADLINE).ok().flatten())
+        .take(4)
+        .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+        .collect();
+    assert_eq!(
+        heard,
+        [
+            "alice: * joined",
+            "alice: hello",
+            "alice: bye",
+            "alice: * left"
+        ]
+    );
+}
 
 #[test]
 fn the_iot_sensor_example_runs_over_both_transports() {
