@@ -118,11 +118,7 @@ impl AsyncClient {
             }
             drained.await;
         }
-        channel.send(Control::Op {
-            ticket: 0,
-            op,
-            reply: None,
-        });
+        channel.unanswered(op);
         Ok(())
     }
 
@@ -291,12 +287,8 @@ impl AsyncService {
 
 impl Drop for AsyncService {
     fn drop(&mut self) {
-        self.client.0.0.channel.send(Control::Op {
-            ticket: 0,
-            op: Op::Unregister {
-                inbox: Arc::clone(&self.inbox),
-            },
-            reply: None,
+        self.client.0.0.channel.unanswered(Op::Unregister {
+            inbox: Arc::clone(&self.inbox),
         });
     }
 }
@@ -323,12 +315,8 @@ impl AsyncSubscription {
 
 impl Drop for AsyncSubscription {
     fn drop(&mut self) {
-        self.channel.send(Control::Op {
-            ticket: 0,
-            op: Op::Unsubscribe {
-                inbox: Arc::clone(&self.inbox),
-            },
-            reply: None,
+        self.channel.unanswered(Op::Unsubscribe {
+            inbox: Arc::clone(&self.inbox),
         });
     }
 }

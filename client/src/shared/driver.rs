@@ -169,6 +169,15 @@ impl Channel {
         len
     }
 
+    /// Queues an operation nobody waits an answer for.
+    pub(super) fn unanswered(&self, op: Op) {
+        self.send(Control::Op {
+            ticket: 0,
+            op,
+            reply: None,
+        });
+    }
+
     pub(super) fn queued(&self) -> usize {
         self.queue
             .lock()
@@ -400,16 +409,7 @@ impl Driver {
     /// Stops handing requests to `inbox`; the registration goes when no other inbox serves its
     /// name.
     fn unserve(&mut self, inbox: &Arc<Inbox<IncomingRequest>>, now: Instant) {
-        let Some(at) = self
-            .services
-            .iter()
-            .position(|(_, i)| Arc::ptr_eq(i, inbox))
-        else {
-            return;
-        };
-        let (service, inbox) = self.services.swap_remove(at);
-        inbox.close();
-        if !self.services.iter().any(|(s, _)| *s == service) {
+        if let Some(service) = remove_route(&mut self.services, inbox) {
             let _ = self.conn.unregister(now, service.as_str());
         }
     }
@@ -417,12 +417,7 @@ impl Driver {
     /// Stops routing to `inbox`; the server's subscription goes when no other inbox has its
     /// filter.
     fn unroute(&mut self, inbox: &Arc<Inbox<Message>>, now: Instant) {
-        let Some(at) = self.routes.iter().position(|(_, i)| Arc::ptr_eq(i, inbox)) else {
-            return;
-        };
-        let (filter, inbox) = self.routes.swap_remove(at);
-        inbox.close();
-        if !self.routes.iter().any(|(f, _)| *f == filter) {
+        if let Some(filter) = remove_route(&mut self.routes, inbox) {
             let _ = self.conn.unsubscribe(now, filter.as_str());
         }
     }
@@ -584,4 +579,13 @@ impl Driver {
             inbox.close();
         }
     }
+}
+
+/// Takes `inbox` out of `routes` and ends it; its name if no other inbox has it any more (the
+/// server's subscription or registration then goes).
+fn remove_route<T>(routes: &mut Vec<(Text, Arc<Inbox<T>>)>, inbox: &Arc<Inbox<T>>) -> Option<Text> {
+    let at = routes.iter().position(|(_, i)| Arc::ptr_eq(i, inbox))?;
+    let (name, inbox) = routes.swap_remove(at);
+    inbox.close();
+    (!routes.iter().any(|(n, _)| *n == name)).then_some(name)
 }

@@ -352,12 +352,8 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        self.client.0.channel.send(Control::Op {
-            ticket: 0,
-            op: Op::Unregister {
-                inbox: Arc::clone(&self.inbox),
-            },
-            reply: None,
+        self.client.0.channel.unanswered(Op::Unregister {
+            inbox: Arc::clone(&self.inbox),
         });
     }
 }
@@ -389,12 +385,8 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.channel.send(Control::Op {
-            ticket: 0,
-            op: Op::Unsubscribe {
-                inbox: Arc::clone(&self.inbox),
-            },
-            reply: None,
+        self.channel.unanswered(Op::Unsubscribe {
+            inbox: Arc::clone(&self.inbox),
         });
     }
 }

@@ -84,19 +84,15 @@ pub fn segmentation_unsupported(e: &io::Error) -> bool {
     )
 }
 
-/// Asks the kernel to hand over back-to-back datagrams of one size from one sender in one read
-/// (`UDP_GRO`); [`recv_coalesced`] then says where they split.
-///
-/// # Errors
-/// The kernel does not offer it (before Linux 5.0): reads stay one datagram each.
-pub fn enable_coalesced_receive(socket: &UdpSocket) -> io::Result<()> {
+/// Sets an `int` socket option to 1.
+fn switch_on(fd: std::os::fd::RawFd, level: libc::c_int, name: libc::c_int) -> io::Result<()> {
     let on: libc::c_int = 1;
     // SAFETY: the option value is a live `c_int`, and its size is passed with it.
     let r = unsafe {
         libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_UDP,
-            UDP_GRO,
+            fd,
+            level,
+            name,
             (&raw const on).cast(),
             mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
@@ -105,6 +101,15 @@ pub fn enable_coalesced_receive(socket: &UdpSocket) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Asks the kernel to hand over back-to-back datagrams of one size from one sender in one read
+/// (`UDP_GRO`); [`recv_coalesced`] then says where they split.
+///
+/// # Errors
+/// The kernel does not offer it (before Linux 5.0): reads stay one datagram each.
+pub fn enable_coalesced_receive(socket: &UdpSocket) -> io::Result<()> {
+    switch_on(socket.as_raw_fd(), libc::SOL_UDP, UDP_GRO)
 }
 
 /// Asks the kernel to stamp each datagram with the time it arrived (`SO_TIMESTAMPNS`), which
@@ -114,21 +119,7 @@ pub fn enable_coalesced_receive(socket: &UdpSocket) -> io::Result<()> {
 /// # Errors
 /// The kernel refused the option: reads carry no arrival time.
 pub fn enable_receive_timestamps(socket: &UdpSocket) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: the option value is a live `c_int`, and its size is passed with it.
-    let r = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&raw const on).cast(),
-            mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    switch_on(socket.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS)
 }
 
 /// Asks the kernel to stamp what arrives on a TCP socket (`SO_TIMESTAMPNS`), for
@@ -137,21 +128,7 @@ pub fn enable_receive_timestamps(socket: &UdpSocket) -> io::Result<()> {
 /// # Errors
 /// The kernel refused the option.
 pub fn enable_stream_timestamps(socket: &mio::net::TcpStream) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: the option value is a live `c_int`, and its size is passed with it.
-    let r = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&raw const on).cast(),
-            mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    switch_on(socket.as_raw_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS)
 }
 
 /// Reads what a stream socket has into `buf` without blocking, with the arrival time of the last
