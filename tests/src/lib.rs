@@ -174,6 +174,24 @@ pub fn drive_until(
     }
 }
 
+/// The reference client's options for `server` over `via` (its TCP or its UDP address).
+pub fn client_options(server: &TestServer, via: Via) -> framewire_client::ClientOptions {
+    match via {
+        Via::Tcp => {
+            framewire_client::ClientOptions::new(server.addr(), framewire_client::Transport::Tcp)
+        }
+        Via::Udp => framewire_client::ClientOptions::new(
+            server.udp_addr(),
+            framewire_client::Transport::Udp,
+        ),
+    }
+}
+
+/// A message's payload as text.
+pub fn payload_text(m: &framewire_client::Message) -> String {
+    String::from_utf8_lossy(&m.payload).into_owned()
+}
+
 /// A Request for `target` with id `id`, no payload, and the server's default deadline.
 pub fn request(id: u32, target: &str) -> framewire_protocol::wire::Frame {
     framewire_protocol::wire::Frame::new(framewire_protocol::wire::Request {

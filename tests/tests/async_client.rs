@@ -11,16 +11,7 @@ use framewire_client::{
 use framewire_server::ServerConfig;
 use framewire_tests::{BOTH, DEADLINE, TcpCut, TestServer, Via};
 
-fn options(server: &TestServer, via: Via) -> ClientOptions {
-    match via {
-        Via::Tcp => ClientOptions::new(server.addr(), Transport::Tcp),
-        Via::Udp => ClientOptions::new(server.udp_addr(), Transport::Udp),
-    }
-}
-
-fn text(m: &framewire_client::Message) -> String {
-    String::from_utf8_lossy(&m.payload).into_owned()
-}
+use framewire_tests::{client_options as options, payload_text as text};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_publish_and_read_their_subscriptions_at_once() {

@@ -10,16 +10,7 @@ use framewire_client::{ClientEvent, ClientOptions, Reconnect, SharedClient, Tran
 use framewire_server::ServerConfig;
 use framewire_tests::{BOTH, DEADLINE, TcpCut, TestServer, Via};
 
-fn options(server: &TestServer, via: Via) -> ClientOptions {
-    match via {
-        Via::Tcp => ClientOptions::new(server.addr(), Transport::Tcp),
-        Via::Udp => ClientOptions::new(server.udp_addr(), Transport::Udp),
-    }
-}
-
-fn text(m: &framewire_client::Message) -> String {
-    String::from_utf8_lossy(&m.payload).into_owned()
-}
+use framewire_tests::{client_options as options, payload_text as text};
 
 #[test]
 fn a_reader_blocked_on_a_subscription_does_not_hold_up_a_publisher() {

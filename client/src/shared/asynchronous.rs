@@ -52,8 +52,9 @@ impl AsyncClient {
             .map(Self)
     }
 
-    async fn call(&self, op: Op, wait: Duration) -> Outcome {
+    async fn call(&self, op: Op) -> Outcome {
         let owner = &self.0.0;
+        let wait = op.wait(owner.request_timeout);
         let (reply, answer) = tokio::sync::oneshot::channel();
         let ticket = owner.tickets.fetch_add(1, Ordering::Relaxed);
         owner.channel.send(Control::Op {
@@ -94,15 +95,11 @@ impl AsyncClient {
         payload: impl Into<Bytes>,
         options: PublishOptions,
     ) -> Result<(), Error> {
-        let op = Op::Publish {
-            topic: topic.to_owned(),
-            payload: payload.into(),
-            options,
-        };
+        let op = Op::publish(topic, payload.into(), options);
         if !options.ack {
             return self.queue_unanswered(op).await;
         }
-        self.call(op, self.0.0.request_timeout).await.map(|_| ())
+        self.call(op).await.map(|_| ())
     }
 
     /// Queues a publish that asks for no answer, waiting only while the connection's thread has
@@ -141,11 +138,8 @@ impl AsyncClient {
         capacity: usize,
     ) -> Result<AsyncSubscription, Error> {
         let inbox = Arc::new(Inbox::new(capacity));
-        let op = Op::Subscribe {
-            filter: filter.to_owned(),
-            inbox: Arc::clone(&inbox),
-        };
-        self.call(op, self.0.0.request_timeout).await?;
+        let op = Op::subscribe(filter, &inbox);
+        self.call(op).await?;
         Ok(AsyncSubscription {
             inbox,
             channel: Arc::clone(&self.0.0.channel),
@@ -163,17 +157,8 @@ impl AsyncClient {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Bytes, Error> {
-        let op = Op::Request {
-            target: target.to_owned(),
-            payload: payload.into(),
-            timeout,
-        };
-        let wait = if timeout.is_zero() {
-            self.0.0.request_timeout
-        } else {
-            timeout + Duration::from_secs(1)
-        };
-        self.call(op, wait).await.map(Answer::payload)
+        let op = Op::request(target, payload.into(), timeout);
+        self.call(op).await.map(Answer::payload)
     }
 
     /// Registers `service`; requests routed to it wait in the [`AsyncService`]. Dropping it
@@ -183,11 +168,8 @@ impl AsyncClient {
     /// As [`SharedClient::register`].
     pub async fn register(&self, service: &str) -> Result<AsyncService, Error> {
         let inbox = Arc::new(Inbox::new(DEFAULT_INBOX));
-        let op = Op::Register {
-            service: service.to_owned(),
-            inbox: Arc::clone(&inbox),
-        };
-        self.call(op, self.0.0.request_timeout).await?;
+        let op = Op::register(service, &inbox);
+        self.call(op).await?;
         Ok(AsyncService {
             inbox,
             client: self.clone(),
@@ -200,12 +182,8 @@ impl AsyncClient {
         status: Status,
         payload: Bytes,
     ) -> Result<(), Error> {
-        let op = Op::Respond {
-            id: request.id,
-            status,
-            payload,
-        };
-        self.call(op, self.0.0.request_timeout).await.map(|_| ())
+        let op = Op::respond(request, status, payload);
+        self.call(op).await.map(|_| ())
     }
 
     /// Pushes a message onto a work queue; resolves once the server has it.
@@ -213,11 +191,8 @@ impl AsyncClient {
     /// # Errors
     /// As [`SharedClient::queue_push`].
     pub async fn queue_push(&self, queue: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
-        let op = Op::QueuePush {
-            queue: queue.to_owned(),
-            payload: payload.into(),
-        };
-        self.call(op, self.0.0.request_timeout).await.map(|_| ())
+        let op = Op::queue_push(queue, payload.into());
+        self.call(op).await.map(|_| ())
     }
 
     /// Fetches up to `max` messages, the server waiting up to `wait` for the first.
@@ -230,14 +205,8 @@ impl AsyncClient {
         max: u16,
         wait: Duration,
     ) -> Result<Vec<Delivery>, Error> {
-        let op = Op::QueueFetch {
-            queue: queue.to_owned(),
-            max,
-            wait,
-        };
-        self.call(op, wait + self.0.0.request_timeout)
-            .await
-            .map(Answer::deliveries)
+        let op = Op::queue_fetch(queue, max, wait);
+        self.call(op).await.map(Answer::deliveries)
     }
 
     /// Acknowledges a delivery.
@@ -245,11 +214,8 @@ impl AsyncClient {
     /// # Errors
     /// As [`SharedClient::queue_ack`].
     pub async fn queue_ack(&self, delivery: &Delivery) -> Result<(), Error> {
-        let op = Op::QueueAck {
-            queue: delivery.queue.as_str().to_owned(),
-            delivery_id: delivery.delivery_id,
-        };
-        self.call(op, self.0.0.request_timeout).await.map(|_| ())
+        let op = Op::queue_ack(delivery);
+        self.call(op).await.map(|_| ())
     }
 
     /// The connection's ups and downs since the last call, oldest first.

@@ -73,6 +73,82 @@ pub(super) enum Op {
     },
 }
 
+impl Op {
+    pub(super) fn publish(topic: &str, payload: Bytes, options: PublishOptions) -> Self {
+        Self::Publish {
+            topic: topic.to_owned(),
+            payload,
+            options,
+        }
+    }
+
+    pub(super) fn subscribe(filter: &str, inbox: &Arc<Inbox<Message>>) -> Self {
+        Self::Subscribe {
+            filter: filter.to_owned(),
+            inbox: Arc::clone(inbox),
+        }
+    }
+
+    pub(super) fn request(target: &str, payload: Bytes, timeout: Duration) -> Self {
+        Self::Request {
+            target: target.to_owned(),
+            payload,
+            timeout,
+        }
+    }
+
+    pub(super) fn register(service: &str, inbox: &Arc<Inbox<IncomingRequest>>) -> Self {
+        Self::Register {
+            service: service.to_owned(),
+            inbox: Arc::clone(inbox),
+        }
+    }
+
+    pub(super) fn respond(request: &IncomingRequest, status: Status, payload: Bytes) -> Self {
+        Self::Respond {
+            id: request.id,
+            status,
+            payload,
+        }
+    }
+
+    pub(super) fn queue_push(queue: &str, payload: Bytes) -> Self {
+        Self::QueuePush {
+            queue: queue.to_owned(),
+            payload,
+        }
+    }
+
+    pub(super) fn queue_fetch(queue: &str, max: u16, wait: Duration) -> Self {
+        Self::QueueFetch {
+            queue: queue.to_owned(),
+            max,
+            wait,
+        }
+    }
+
+    pub(super) fn queue_ack(delivery: &Delivery) -> Self {
+        Self::QueueAck {
+            queue: delivery.queue.as_str().to_owned(),
+            delivery_id: delivery.delivery_id,
+        }
+    }
+
+    /// How long its caller waits for the answer: a request until just past its deadline (the
+    /// connection answers `TIMEOUT` itself half a second after it; zero: the server's default,
+    /// so `request_timeout`), a fetch its long poll and then `request_timeout`, anything else
+    /// `request_timeout`.
+    pub(super) fn wait(&self, request_timeout: Duration) -> Duration {
+        match self {
+            Self::Request { timeout, .. } if !timeout.is_zero() => {
+                *timeout + Duration::from_secs(1)
+            }
+            Self::QueueFetch { wait, .. } => *wait + request_timeout,
+            _ => request_timeout,
+        }
+    }
+}
+
 /// What an operation's success carries.
 #[derive(Debug)]
 pub(super) enum Answer {
@@ -252,32 +328,50 @@ impl Driver {
     /// fire-and-forget publish (the rest waits for the socket to take more); whether one asked to
     /// close.
     fn take_controls(&mut self, now: Instant) -> bool {
-        let mut close = false;
-        loop {
-            let next = self
+        // One lock a turn: everything queued so far, taken at once.
+        let mut queued = std::mem::take(
+            &mut *self
                 .channel
                 .queue
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop_front();
-            let Some(c) = next else { break };
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        let mut close = false;
+        while let Some(c) = queued.pop_front() {
             match c {
                 Control::Op {
                     ticket,
-                    op,
+                    op:
+                        Op::Publish {
+                            topic,
+                            payload,
+                            options,
+                        },
                     reply: None,
-                } if matches!(op, Op::Publish { .. }) && self.conn.is_connected() => {
-                    if let Some(op) = self.start_unanswered(now, op) {
-                        self.channel
-                            .queue
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .push_front(Control::Op {
+                } if self.conn.is_connected() => {
+                    match self.conn.publish(now, &topic, payload.clone(), options) {
+                        Err(ClientError::Backpressure) => {
+                            // Back at the head, before whatever came meanwhile.
+                            queued.push_front(Control::Op {
                                 ticket,
-                                op,
+                                op: Op::Publish {
+                                    topic,
+                                    payload,
+                                    options,
+                                },
                                 reply: None,
                             });
-                        break;
+                            let mut shared = self
+                                .channel
+                                .queue
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner);
+                            queued.append(&mut shared);
+                            *shared = queued;
+                            break;
+                        }
+                        Err(e) => debug!("a publish without an answer failed: {e}"),
+                        Ok(_) => {}
                     }
                 }
                 Control::Op { ticket, op, reply } => self.start(now, ticket, op, reply),
@@ -285,14 +379,7 @@ impl Driver {
                     if let Some(id) = self.tickets.remove(&ticket) {
                         self.conn.cancel(id);
                         self.pending.remove(&id);
-                        // Nobody will read a subscription whose caller gave up on it.
-                        if let Some(inbox) = self.subscribing.remove(&id) {
-                            self.unroute(&inbox, now);
-                        }
-                        if let Some(inbox) = self.registering.remove(&id) {
-                            self.unserve(&inbox, now);
-                        }
-                        self.fetching.remove(&id);
+                        self.forget(id, now);
                     }
                 }
                 Control::Close => {
@@ -306,29 +393,16 @@ impl Driver {
         close
     }
 
-    /// A publish nobody waits for; the operation back if the connection pushed back (it goes
-    /// again once the socket has taken more).
-    fn start_unanswered(&mut self, now: Instant, op: Op) -> Option<Op> {
-        let Op::Publish {
-            topic,
-            payload,
-            options,
-        } = op
-        else {
-            return None;
-        };
-        match self.conn.publish(now, &topic, payload.clone(), options) {
-            Err(ClientError::Backpressure) => Some(Op::Publish {
-                topic,
-                payload,
-                options,
-            }),
-            Err(e) => {
-                debug!("a publish without an answer failed: {e}");
-                None
-            }
-            Ok(_) => None,
+    /// What an operation that will not be answered (cancelled, or its connection failed) left
+    /// behind: a subscription or a service nobody will read is unrouted, a fetch forgotten.
+    fn forget(&mut self, id: u32, now: Instant) {
+        if let Some(inbox) = self.subscribing.remove(&id) {
+            self.unroute(&inbox, now);
         }
+        if let Some(inbox) = self.registering.remove(&id) {
+            self.unserve(&inbox, now);
+        }
+        self.fetching.remove(&id);
     }
 
     fn start(&mut self, now: Instant, ticket: u64, op: Op, reply: Option<Reply>) {
@@ -538,13 +612,7 @@ impl Driver {
     }
 
     fn fail(&mut self, id: u32, error: &Error) {
-        if let Some(inbox) = self.subscribing.remove(&id) {
-            self.unroute(&inbox, Instant::now());
-        }
-        if let Some(inbox) = self.registering.remove(&id) {
-            self.unserve(&inbox, Instant::now());
-        }
-        self.fetching.remove(&id);
+        self.forget(id, Instant::now());
         if let Some((ticket, reply)) = self.pending.remove(&id) {
             self.tickets.remove(&ticket);
             reply.send(Err(error.clone()));

@@ -129,7 +129,8 @@ impl SharedClient {
 
     /// Queues `op` and waits at most `wait` for its answer; a wait that runs out takes the
     /// operation back if it has not left (so a retry cannot send it twice).
-    fn call(&self, op: Op, wait: Duration) -> Outcome {
+    fn call(&self, op: Op) -> Outcome {
+        let wait = op.wait(self.0.request_timeout);
         let (reply, answer) = sync_channel(1);
         let ticket = self.0.tickets.fetch_add(1, Ordering::Relaxed);
         self.0.channel.send(Control::Op {
@@ -165,12 +166,8 @@ impl SharedClient {
         payload: impl Into<Bytes>,
         options: PublishOptions,
     ) -> Result<(), Error> {
-        let op = Op::Publish {
-            topic: topic.to_owned(),
-            payload: payload.into(),
-            options,
-        };
-        self.call(op, self.0.request_timeout).map(|_| ())
+        let op = Op::publish(topic, payload.into(), options);
+        self.call(op).map(|_| ())
     }
 
     /// Subscribes with an inbox of [`DEFAULT_INBOX`] messages and waits for the server to
@@ -192,11 +189,8 @@ impl SharedClient {
         capacity: usize,
     ) -> Result<Subscription, Error> {
         let inbox = Arc::new(Inbox::new(capacity));
-        let op = Op::Subscribe {
-            filter: filter.to_owned(),
-            inbox: Arc::clone(&inbox),
-        };
-        self.call(op, self.0.request_timeout)?;
+        let op = Op::subscribe(filter, &inbox);
+        self.call(op)?;
         Ok(Subscription {
             inbox,
             channel: Arc::clone(&self.0.channel),
@@ -214,18 +208,8 @@ impl SharedClient {
         payload: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<Bytes, Error> {
-        let op = Op::Request {
-            target: target.to_owned(),
-            payload: payload.into(),
-            timeout,
-        };
-        // The connection answers TIMEOUT itself half a second past the deadline.
-        let wait = if timeout.is_zero() {
-            self.0.request_timeout
-        } else {
-            timeout + Duration::from_secs(1)
-        };
-        self.call(op, wait).map(Answer::payload)
+        let op = Op::request(target, payload.into(), timeout);
+        self.call(op).map(Answer::payload)
     }
 
     /// Registers `service` with an inbox of [`DEFAULT_INBOX`] requests and waits for the server
@@ -236,11 +220,8 @@ impl SharedClient {
     /// The connection failed, or the server refused (`FORBIDDEN`, `LIMIT_REACHED`, ...).
     pub fn register(&self, service: &str) -> Result<Service, Error> {
         let inbox = Arc::new(Inbox::new(DEFAULT_INBOX));
-        let op = Op::Register {
-            service: service.to_owned(),
-            inbox: Arc::clone(&inbox),
-        };
-        self.call(op, self.0.request_timeout)?;
+        let op = Op::register(service, &inbox);
+        self.call(op)?;
         Ok(Service {
             inbox,
             client: self.clone(),
@@ -253,12 +234,8 @@ impl SharedClient {
         status: Status,
         payload: Bytes,
     ) -> Result<(), Error> {
-        let op = Op::Respond {
-            id: request.id,
-            status,
-            payload,
-        };
-        self.call(op, self.0.request_timeout).map(|_| ())
+        let op = Op::respond(request, status, payload);
+        self.call(op).map(|_| ())
     }
 
     /// Pushes a message onto a work queue and waits until the server has it.
@@ -266,11 +243,8 @@ impl SharedClient {
     /// # Errors
     /// The connection failed, or the server refused (`QUEUE_FULL`, ...).
     pub fn queue_push(&self, queue: &str, payload: impl Into<Bytes>) -> Result<(), Error> {
-        let op = Op::QueuePush {
-            queue: queue.to_owned(),
-            payload: payload.into(),
-        };
-        self.call(op, self.0.request_timeout).map(|_| ())
+        let op = Op::queue_push(queue, payload.into());
+        self.call(op).map(|_| ())
     }
 
     /// Fetches up to `max` messages, waiting up to `wait` on the server for the first (a long
@@ -284,13 +258,8 @@ impl SharedClient {
         max: u16,
         wait: Duration,
     ) -> Result<Vec<Delivery>, Error> {
-        let op = Op::QueueFetch {
-            queue: queue.to_owned(),
-            max,
-            wait,
-        };
-        self.call(op, wait + self.0.request_timeout)
-            .map(Answer::deliveries)
+        let op = Op::queue_fetch(queue, max, wait);
+        self.call(op).map(Answer::deliveries)
     }
 
     /// Acknowledges a delivery: the server forgets the message.
@@ -298,11 +267,8 @@ impl SharedClient {
     /// # Errors
     /// The connection failed, or the delivery is not waiting for an ack (`NOT_FOUND`).
     pub fn queue_ack(&self, delivery: &Delivery) -> Result<(), Error> {
-        let op = Op::QueueAck {
-            queue: delivery.queue.as_str().to_owned(),
-            delivery_id: delivery.delivery_id,
-        };
-        self.call(op, self.0.request_timeout).map(|_| ())
+        let op = Op::queue_ack(delivery);
+        self.call(op).map(|_| ())
     }
 
     /// The connection's ups and downs (`Connected`, `Disconnected`) since the last call, oldest

@@ -141,24 +141,57 @@ pub fn recv_stamped(
     buf: &mut [u8],
 ) -> io::Result<(usize, Option<std::time::SystemTime>)> {
     let mut control = Control([0; 64]);
+    let got = recvmsg_nonblocking(socket.as_raw_fd(), buf, None, &mut control)?;
+    Ok((got.len, arrival_time(&control, got.control_len)))
+}
+
+/// What one `recvmsg` wrote.
+struct Got {
+    /// Bytes into the buffer (at most its length).
+    len: usize,
+    /// Bytes of the sender's address, where one was asked for.
+    name_len: libc::socklen_t,
+    /// Bytes of control messages.
+    control_len: usize,
+    /// `msg_flags` (`MSG_TRUNC`: the datagram was larger than the buffer).
+    flags: libc::c_int,
+}
+
+/// One `recvmsg` on `fd` without blocking, into `buf`, the sender's address into `name` if given,
+/// control messages into `control`.
+fn recvmsg_nonblocking(
+    fd: std::os::fd::RawFd,
+    buf: &mut [u8],
+    name: Option<&mut libc::sockaddr_storage>,
+    control: &mut Control,
+) -> io::Result<Got> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
     };
     // SAFETY: all-zero bytes are a valid `msghdr` (null pointers, zero lengths).
     let mut header: libc::msghdr = unsafe { mem::zeroed() };
+    if let Some(name) = name {
+        header.msg_name = std::ptr::from_mut(name).cast();
+        header.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    }
     header.msg_iov = &raw mut iov;
     header.msg_iovlen = 1;
     header.msg_control = control.0.as_mut_ptr().cast();
     header.msg_controllen = control.0.len() as _;
-    // SAFETY: the header points at `iov` (which points at `buf`) and `control`, both alive for the
-    // call, each with its own length; the kernel writes at most that much.
-    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &raw mut header, libc::MSG_DONTWAIT) };
+    // SAFETY: the header points at the address storage (if any), `iov` (which points at `buf`)
+    // and `control`, all alive for the call, each with its own length; the kernel writes at most
+    // that much.
+    let n = unsafe { libc::recvmsg(fd, &raw mut header, libc::MSG_DONTWAIT) };
     let Ok(len) = usize::try_from(n) else {
         return Err(io::Error::last_os_error());
     };
-    let arrived = arrival_time(&control, written(header.msg_controllen, control.0.len()));
-    Ok((len.min(buf.len()), arrived))
+    Ok(Got {
+        len: len.min(buf.len()),
+        name_len: header.msg_namelen,
+        control_len: written(header.msg_controllen, control.0.len()),
+        flags: header.msg_flags,
+    })
 }
 
 /// Receives what is waiting into `buf` without blocking: one datagram, or, where
@@ -168,40 +201,21 @@ pub fn recv_stamped(
 /// The socket's error (`WouldBlock` when it is empty); `InvalidData` for a read that did not fit
 /// `buf` or came from an address that is neither IPv4 nor IPv6.
 pub fn recv_coalesced<'a>(socket: &UdpSocket, buf: &'a mut [u8]) -> io::Result<Received<'a>> {
-    // SAFETY: all-zero bytes are a valid `sockaddr_storage` and `msghdr` (null pointers, zero
-    // lengths).
+    // SAFETY: all-zero bytes are a valid `sockaddr_storage`.
     let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
     let mut control = Control([0; 64]);
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: as above.
-    let mut header: libc::msghdr = unsafe { mem::zeroed() };
-    header.msg_name = (&raw mut storage).cast();
-    header.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    header.msg_iov = &raw mut iov;
-    header.msg_iovlen = 1;
-    header.msg_control = control.0.as_mut_ptr().cast();
-    header.msg_controllen = control.0.len() as _;
-    // SAFETY: the header points at `storage`, `iov` (which points at `buf`) and `control`, all
-    // alive for the call, each with its own length; the kernel writes at most that much.
-    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &raw mut header, libc::MSG_DONTWAIT) };
-    let Ok(len) = usize::try_from(n) else {
-        return Err(io::Error::last_os_error());
-    };
-    if header.msg_flags & libc::MSG_TRUNC != 0 {
+    let got = recvmsg_nonblocking(socket.as_raw_fd(), buf, Some(&mut storage), &mut control)?;
+    if got.flags & libc::MSG_TRUNC != 0 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "datagram larger than the buffer",
         ));
     }
-    let from = socket_addr(&storage, header.msg_namelen)
+    let from = socket_addr(&storage, got.name_len)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "sender address not IP"))?;
-    let written = written(header.msg_controllen, control.0.len());
-    let segment = segment_size(&control, written);
-    let arrived = arrival_time(&control, written);
-    Ok(Received::new(from, &buf[..len.min(buf.len())], segment).arrived(arrived))
+    let segment = segment_size(&control, got.control_len);
+    let arrived = arrival_time(&control, got.control_len);
+    Ok(Received::new(from, &buf[..got.len], segment).arrived(arrived))
 }
 
 /// How many of `room` control bytes the kernel says it wrote (`msg_controllen`, a `size_t` with
