@@ -231,37 +231,34 @@ pub(crate) fn written(controllen: impl Copy + TryInto<usize>, room: usize) -> us
 /// The segment size a `UDP_GRO` control message among the first `len` bytes of `control` (what the
 /// kernel wrote) names, if there is one.
 pub(crate) fn segment_size(control: &Control, len: usize) -> Option<usize> {
-    let len = len.min(control.0.len());
-    // SAFETY: all-zero bytes are a valid `msghdr`; it names only `control` (aligned as the
-    // kernel's headers are), with at most its length, and the CMSG macros walk no further than
-    // that length and only read. Each header read lies inside the buffer (CMSG_FIRSTHDR and
-    // CMSG_NXTHDR return null otherwise), and the `int` read after it is inside too when
-    // `cmsg_len` says the header carries one.
-    unsafe {
-        let mut header: libc::msghdr = mem::zeroed();
-        header.msg_control = control.0.as_ptr().cast_mut().cast();
-        header.msg_controllen = len as _;
-        let mut c = libc::CMSG_FIRSTHDR(&raw const header);
-        while !c.is_null() {
-            let cmsg = std::ptr::read_unaligned(c);
-            let carries_int = cmsg.cmsg_len as usize
-                >= libc::CMSG_LEN(mem::size_of::<libc::c_int>() as libc::c_uint) as usize;
-            if cmsg.cmsg_level == libc::SOL_UDP && cmsg.cmsg_type == UDP_GRO && carries_int {
-                let size = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
-                return usize::try_from(size).ok().filter(|&s| s > 0);
-            }
-            c = libc::CMSG_NXTHDR(&raw const header, c);
-        }
-    }
-    None
+    let size: libc::c_int = control_value(control, len, libc::SOL_UDP, UDP_GRO)?;
+    usize::try_from(size).ok().filter(|&s| s > 0)
 }
 
 /// The arrival time an `SCM_TIMESTAMPNS` control message among the first `len` bytes of `control`
 /// names (the system clock), if there is one.
 pub(crate) fn arrival_time(control: &Control, len: usize) -> Option<std::time::SystemTime> {
+    let t: libc::timespec = control_value(control, len, libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS)?;
+    let secs = u64::try_from(t.tv_sec).ok()?;
+    let nanos = u32::try_from(t.tv_nsec).ok()?;
+    std::time::UNIX_EPOCH.checked_add(std::time::Duration::new(secs, nanos.min(999_999_999)))
+}
+
+/// The value of the first control message of `level` and `kind` among the first `len` bytes of
+/// `control` (what the kernel wrote) that carries a whole `T`, if there is one. `T` is a plain C
+/// value (an `int`, a `timespec`): any bytes are a valid one.
+fn control_value<T: Copy>(
+    control: &Control,
+    len: usize,
+    level: libc::c_int,
+    kind: libc::c_int,
+) -> Option<T> {
     let len = len.min(control.0.len());
-    // SAFETY: as in `segment_size`: the walk stays inside the first `len` bytes of `control`, and
-    // the `timespec` read after a header is inside too when `cmsg_len` says it carries one.
+    // SAFETY: all-zero bytes are a valid `msghdr`; it names only `control` (aligned as the
+    // kernel's headers are), with at most its length, and the CMSG macros walk no further than
+    // that length and only read. Each header read lies inside the buffer (CMSG_FIRSTHDR and
+    // CMSG_NXTHDR return null otherwise), and the `T` read after it is inside too when
+    // `cmsg_len` says the header carries one; the callers' `T`s are C values valid for any bytes.
     unsafe {
         let mut header: libc::msghdr = mem::zeroed();
         header.msg_control = control.0.as_ptr().cast_mut().cast();
@@ -269,17 +266,10 @@ pub(crate) fn arrival_time(control: &Control, len: usize) -> Option<std::time::S
         let mut c = libc::CMSG_FIRSTHDR(&raw const header);
         while !c.is_null() {
             let cmsg = std::ptr::read_unaligned(c);
-            let carries_time = cmsg.cmsg_len as usize
-                >= libc::CMSG_LEN(mem::size_of::<libc::timespec>() as libc::c_uint) as usize;
-            if cmsg.cmsg_level == libc::SOL_SOCKET
-                && cmsg.cmsg_type == libc::SCM_TIMESTAMPNS
-                && carries_time
-            {
-                let t = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
-                let secs = u64::try_from(t.tv_sec).ok()?;
-                let nanos = u32::try_from(t.tv_nsec).ok()?;
-                return std::time::UNIX_EPOCH
-                    .checked_add(std::time::Duration::new(secs, nanos.min(999_999_999)));
+            let carries = cmsg.cmsg_len as usize
+                >= libc::CMSG_LEN(mem::size_of::<T>() as libc::c_uint) as usize;
+            if cmsg.cmsg_level == level && cmsg.cmsg_type == kind && carries {
+                return Some(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<T>()));
             }
             c = libc::CMSG_NXTHDR(&raw const header, c);
         }
