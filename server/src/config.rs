@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use framewire_protocol::session::SessionConfig;
-use framewire_protocol::wire::DEFAULT_MAX_FRAME_LEN;
+use framewire_protocol::wire::{DEFAULT_MAX_FRAME_LEN, MIN_AGREED_FRAME_LEN};
 
 use crate::settings;
 
@@ -68,9 +68,31 @@ pub struct ServerConfig {
     pub capture_max_bytes: u64,
     /// Capture files kept, the current one included (`FILE`, `FILE.1`, ...).
     pub capture_files: u32,
+    /// Keep queues and retained messages in this directory across restarts; `None`: in memory
+    /// only.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// When the data directory's log is synced to the disk, and so what a confirmation promises.
+    pub fsync: crate::store::FsyncPolicy,
+    /// The most bytes the data directory's log may hold; durable operations beyond get
+    /// `STORAGE_FULL`.
+    pub max_disk_bytes: u64,
+    /// Start even when records in the middle of the log are corrupt, dropping them.
+    pub salvage: bool,
 }
 
 impl ServerConfig {
+    /// How the data directory is kept, if there is one.
+    pub fn store_config(&self) -> Option<crate::store::StoreConfig> {
+        let dir = self.data_dir.as_ref()?;
+        Some(crate::store::StoreConfig {
+            fsync: self.fsync,
+            max_disk_bytes: self.max_disk_bytes,
+            salvage: self.salvage,
+            max_record_len: self.max_frame_len.max(MIN_AGREED_FRAME_LEN) + 64,
+            ..crate::store::StoreConfig::new(dir)
+        })
+    }
+
     /// The settings each connection's session runs with.
     pub fn session_config(&self) -> SessionConfig {
         SessionConfig {
@@ -115,6 +137,10 @@ impl Default for ServerConfig {
             capture: None,
             capture_max_bytes: 100 << 20,
             capture_files: 2,
+            data_dir: None,
+            fsync: crate::store::FsyncPolicy::Always,
+            max_disk_bytes: 8 << 30,
+            salvage: false,
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::thread::JoinHandle;
 
 use log::{error, info};
@@ -17,6 +17,7 @@ use crate::counters::{CounterSnapshot, Counters};
 use crate::event_loop::{WAKER, Worker};
 use crate::hub::{AuthConfig, Hub, ServerInfo, TokenKey};
 use crate::shared::{Shared, SharedLimits};
+use crate::store::Log;
 use crate::udp::random_key;
 
 /// Connections waiting to be accepted, per listener.
@@ -146,11 +147,12 @@ impl Server {
             info!("serving UDP on {addr}");
         }
         let counters = Arc::new(Counters::default());
-        let hub = Hub::new(
+        let mut hub = Hub::new(
             config.hub.clone(),
             server_info(config)?,
             Arc::clone(&counters),
         );
+        let wake_on_durable = open_store(config, &mut hub)?;
         let mut polls = Vec::new();
         let mut wakers = Vec::new();
         for _ in 0..threads {
@@ -173,6 +175,7 @@ impl Server {
             std::time::Instant::now(),
             capture,
         ));
+        let _ = wake_on_durable.set(Arc::downgrade(&shared));
         let mut udps = udps.into_iter();
         let mut listeners = listeners.into_iter();
         let workers = polls
@@ -281,6 +284,30 @@ impl Server {
         }
         result
     }
+}
+
+/// Opens the data directory, if there is one, and has the hub keep its state there. The writer
+/// thread wakes the first worker when records become durable: its next turn sends the
+/// confirmations that waited for them. The returned cell is to hold the shared state it wakes.
+fn open_store(config: &ServerConfig, hub: &mut Hub) -> io::Result<Arc<OnceLock<Weak<Shared>>>> {
+    let wake: Arc<OnceLock<Weak<Shared>>> = Arc::new(OnceLock::new());
+    let Some(store) = config.store_config() else {
+        return Ok(wake);
+    };
+    let opened = Log::open(store)?;
+    let target = Arc::clone(&wake);
+    opened.log.on_durable(move || {
+        if let Some(shared) = target.get().and_then(Weak::upgrade) {
+            shared.wake(0);
+        }
+    });
+    info!(
+        "durable: data directory {} (fsync {})",
+        opened.log.dir().display(),
+        opened.log.policy()
+    );
+    hub.keep_in(Box::new(opened.log), &opened.state);
+    Ok(wake)
 }
 
 /// What `sys.info` reports of the server's settings, and the wall clock at the protocol clock's

@@ -286,6 +286,42 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "data_dir",
+        value: "DIR",
+        help: "keep queues and retained messages in DIR across restarts and crashes (default: in memory only)",
+        set: |c, v| {
+            c.data_dir = Some(v.into());
+            Ok(())
+        },
+    },
+    Setting {
+        key: "fsync",
+        value: "always|interval:MS|never",
+        help: "when the data directory is synced: before each confirmation, every MS, or as the OS likes (default always)",
+        set: |c, v| {
+            c.fsync = v.parse()?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "max_disk_bytes",
+        value: "BYTES",
+        help: "most bytes the data directory's log may hold; pushes beyond get STORAGE_FULL (default 8589934592)",
+        set: |c, v| {
+            c.max_disk_bytes = number(v, 1 << 20, u64::MAX)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "salvage",
+        value: "true|false",
+        help: "start even if records in the middle of the data directory's log are corrupt, dropping them (default false)",
+        set: |c, v| {
+            c.salvage = boolean(v)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "max_name_len",
         value: "BYTES",
         help: "longest topic, filter, service or queue name (default 256)",

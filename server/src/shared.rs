@@ -211,6 +211,15 @@ impl Shared {
         }
     }
 
+    /// Wakes a worker, so that its next turn takes what the hub has for its sessions.
+    pub(crate) fn wake(&self, worker: usize) {
+        if let Some(link) = self.links.get(worker)
+            && let Err(e) = link.waker.wake()
+        {
+            error!("cannot wake worker {worker}: {e}");
+        }
+    }
+
     /// Asks every worker to stop.
     pub(crate) fn stop_all(&self) {
         self.stop.store(true, Ordering::SeqCst);

@@ -86,6 +86,9 @@ code_type! {
         SHUTTING_DOWN = 0x0202, "shutting down";
         /// The responder's session ended before it answered.
         RESPONDER_GONE = 0x0203, "responder gone";
+        /// The server's data directory is at its size limit (or cannot be written); nothing was
+        /// kept.
+        STORAGE_FULL = 0x0204, "storage full";
         /// A fault inside the server.
         INTERNAL = 0x02FF, "internal error";
     }

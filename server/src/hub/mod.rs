@@ -54,6 +54,7 @@ pub use token::TokenKey;
 
 use crate::counters::Counters;
 use crate::deadlines::Deadlines;
+use crate::store::{Journal, State};
 use auth::{Action, Gatekeeper};
 use output::Outputs;
 use pubsub::PubSub;
@@ -103,6 +104,24 @@ impl Hub {
             stats: HubStats::default(),
             wills: HashMap::new(),
             identities: HashMap::new(),
+        }
+    }
+
+    /// Keeps queues and retained messages in `journal` from now on, starting from `state` (what
+    /// the data directory held): confirmations of durable operations wait for their records
+    /// (docs/PROTOCOL.md section 10).
+    pub fn keep_in(&mut self, journal: Box<dyn Journal>, state: &State) {
+        let live = self.queues.restore(state) + self.pubsub.restore(state);
+        self.outputs.keep_in(journal, live);
+    }
+
+    /// Hands the log a snapshot of the whole durable state when it asks for one.
+    fn compact_if_asked(&mut self) {
+        if self.outputs.wants_snapshot() {
+            let mut state = State::default();
+            self.queues.snapshot_into(&mut state);
+            self.pubsub.snapshot_into(&mut state);
+            self.outputs.snapshot(state.to_records());
         }
     }
 
@@ -390,6 +409,11 @@ impl Hub {
         kind: ChannelKind,
     ) {
         self.stats.transport(client.transport()).frames_in += 1;
+        self.serve(now, client, frame, kind);
+        self.compact_if_asked();
+    }
+
+    fn serve(&mut self, now: Instant, client: ClientId, frame: Frame, kind: ChannelKind) {
         let channel = frame.channel;
         self.outputs.handling(frame.kind());
         match frame.body {
@@ -491,6 +515,13 @@ impl Hub {
         {
             return;
         }
+        if p.retain
+            && self
+                .outputs
+                .storage_full(client, p.id, pubsub::retained_len(&p.topic, &p.payload))
+        {
+            return;
+        }
         match self.pubsub.publish(
             &self.config,
             channel,
@@ -503,7 +534,7 @@ impl Hub {
             Ok(fanout) => {
                 self.stats.published += 1;
                 self.stats.delivered += fanout.deliveries as u64;
-                self.outputs.ok(client, p.id);
+                self.outputs.ok_once(client, p.id, fanout.seq);
             }
             Err((status, why)) => self.outputs.fail(client, p.id, status, &why),
         }
@@ -533,6 +564,7 @@ impl Hub {
                 retained: self.pubsub.retained(),
                 parked_sessions: self.pubsub.parked(),
                 unconfirmed_messages: self.pubsub.unconfirmed(),
+                waiting_for_disk: self.outputs.held(),
                 services: self.services.services(),
                 pending_requests: self.services.pending(),
                 queues: self.queues.queues(),

@@ -8,6 +8,8 @@ use framewire_protocol::wire::{
     ErrorFrame, Frame, FrameBody, FrameKind, Reason, Response, SharedFrame, Status, Text,
 };
 
+use crate::store::{Journal, Record};
+
 /// A session the hub serves, named by its transport and the event loop's key for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ClientId {
@@ -130,28 +132,150 @@ pub struct Output {
     pub delivery: Delivery,
 }
 
-/// The queue of outputs, in the order they were produced, a count of the operations refused, by
-/// status, and the kind of the client frame being handled (what an Error refusing it names).
+/// The queue of outputs, in the order they were produced; a count of the operations refused, by
+/// status; the kind of the client frame being handled (what an Error refusing it names); and,
+/// with a data directory, the log that durable operations are recorded in and the confirmations
+/// held until their records are durable.
 #[derive(Debug, Default)]
-pub(crate) struct Outputs(VecDeque<Output>, std::collections::BTreeMap<u16, u64>, u8);
+pub(crate) struct Outputs {
+    queue: VecDeque<Output>,
+    refused: std::collections::BTreeMap<u16, u64>,
+    handling: u8,
+    durable: Option<Durable>,
+}
+
+/// The log, and what waits on it.
+#[derive(Debug)]
+struct Durable {
+    journal: Box<dyn Journal>,
+    /// Confirmations, each after the sequence number of the record it confirms.
+    held: VecDeque<(u64, Output)>,
+    /// What the live state would take in the log: the size of a snapshot.
+    live_bytes: u64,
+}
 
 impl Outputs {
+    /// Records durable operations in `journal` from now on.
+    pub(crate) fn keep_in(&mut self, journal: Box<dyn Journal>, live_bytes: u64) {
+        self.durable = Some(Durable {
+            journal,
+            held: VecDeque::new(),
+            live_bytes,
+        });
+    }
+
+    /// Whether a record of `len` more bytes would take the log past its limit (or the log cannot
+    /// be written at all): if so, the operation is refused with `STORAGE_FULL`.
+    pub(crate) fn storage_full(&mut self, to: ClientId, id: u32, len: usize) -> bool {
+        let Some(d) = &self.durable else {
+            return false;
+        };
+        let why = if d.journal.failed() {
+            "the server cannot write its data directory; nothing was kept"
+        } else if d.journal.log_bytes() + len as u64 > d.journal.max_bytes() {
+            "the server's data directory is at its size limit; nothing was kept"
+        } else {
+            return false;
+        };
+        self.fail(to, id, Status::STORAGE_FULL, why);
+        true
+    }
+
+    /// Records a change to the durable state (nothing without a log); its sequence number.
+    /// The change makes the live state `grows` bytes larger and `shrinks` bytes smaller.
+    pub(crate) fn record(&mut self, record: Record, grows: usize, shrinks: usize) -> Option<u64> {
+        let d = self.durable.as_mut()?;
+        d.live_bytes = (d.live_bytes + grows as u64).saturating_sub(shrinks as u64);
+        Some(d.journal.append(record))
+    }
+
+    /// The operation's OK, sent once record `seq` is durable (at once without one).
+    pub(crate) fn ok_once(&mut self, to: ClientId, id: u32, seq: Option<u64>) {
+        match (seq, self.durable.as_mut()) {
+            (Some(seq), Some(d)) if id != 0 => d.held.push_back((
+                seq,
+                Output {
+                    to,
+                    delivery: Delivery::Frame(Frame::new(Response {
+                        id,
+                        status: Status::OK,
+                        payload: Bytes::new(),
+                    })),
+                },
+            )),
+            _ => self.ok(to, id),
+        }
+    }
+
+    /// Whether the log asks for a snapshot now.
+    pub(crate) fn wants_snapshot(&self) -> bool {
+        self.durable
+            .as_ref()
+            .is_some_and(|d| d.journal.wants_snapshot(d.live_bytes))
+    }
+
+    /// Hands the log a snapshot of the whole state.
+    pub(crate) fn snapshot(&mut self, records: Vec<Record>) {
+        if let Some(d) = self.durable.as_mut() {
+            d.journal.snapshot(records);
+        }
+    }
+
+    /// Moves the confirmations whose records are durable into the output; if the log failed,
+    /// the ones that never will be become `STORAGE_FULL` failures.
+    fn release(&mut self) {
+        let Some(d) = self.durable.as_mut() else {
+            return;
+        };
+        let Some(&(first, _)) = d.held.front() else {
+            return;
+        };
+        let durable = d.journal.durable();
+        let failed = first > durable && d.journal.failed();
+        while let Some((seq, _)) = d.held.front() {
+            if *seq > durable && !failed {
+                break;
+            }
+            let Some((seq, mut out)) = d.held.pop_front() else {
+                break;
+            };
+            if seq > durable
+                && let Delivery::Frame(Frame {
+                    body: FrameBody::Response(r),
+                    ..
+                }) = &mut out.delivery
+            {
+                *self.refused.entry(Status::STORAGE_FULL.0).or_default() += 1;
+                r.status = Status::STORAGE_FULL;
+                r.payload = Bytes::from_static(
+                    b"the server could not write its data directory; it may not have been kept",
+                );
+            }
+            self.queue.push_back(out);
+        }
+    }
+
+    /// Confirmations waiting for the log.
+    pub(crate) fn held(&self) -> usize {
+        self.durable.as_ref().map_or(0, |d| d.held.len())
+    }
+
     pub(crate) fn frame(&mut self, to: ClientId, frame: Frame) {
-        self.0.push_back(Output {
+        self.queue.push_back(Output {
             to,
             delivery: Delivery::Frame(frame),
         });
     }
 
     pub(crate) fn close(&mut self, to: ClientId, reason: Reason, why: &'static str) {
-        self.0.push_back(Output {
+        self.queue.push_back(Output {
             to,
             delivery: Delivery::Close(reason, why),
         });
     }
 
     pub(crate) fn shared(&mut self, to: ClientId, frame: SharedFrame) {
-        self.0.push_back(Output {
+        self.queue.push_back(Output {
             to,
             delivery: Delivery::Shared(frame),
         });
@@ -178,7 +302,7 @@ impl Outputs {
 
     /// The hub starts handling a client frame of `kind`.
     pub(crate) fn handling(&mut self, kind: FrameKind) {
-        self.2 = kind as u8;
+        self.handling = kind as u8;
     }
 
     /// A failure, counted: explained in a Response when one was asked for (`id` not 0), else in
@@ -186,11 +310,11 @@ impl Outputs {
     /// so that a publish without an ack to a topic it may not use is not refused in silence
     /// (as NATS answers a denied publish with `-ERR`).
     pub(crate) fn fail(&mut self, to: ClientId, id: u32, status: Status, why: &str) {
-        *self.1.entry(status.0).or_default() += 1;
+        *self.refused.entry(status.0).or_default() += 1;
         if id == 0 {
             let error = ErrorFrame {
                 reason: Reason::REFUSED,
-                refused_kind: self.2,
+                refused_kind: self.handling,
                 message: Text::from(format!("{status}: {why}").as_str()),
             };
             self.frame(to, Frame::new(error));
@@ -201,14 +325,17 @@ impl Outputs {
 
     /// Operations refused so far, by status code.
     pub(crate) fn refused(&self) -> impl Iterator<Item = (Status, u64)> + '_ {
-        self.1.iter().map(|(&code, &n)| (Status(code), n))
+        self.refused.iter().map(|(&code, &n)| (Status(code), n))
     }
 
     pub(crate) fn pop(&mut self) -> Option<Output> {
-        let out = self.0.pop_front();
-        if self.0.is_empty() && self.0.capacity() > 4096 {
+        if self.queue.is_empty() {
+            self.release();
+        }
+        let out = self.queue.pop_front();
+        if self.queue.is_empty() && self.queue.capacity() > 4096 {
             // A big fan-out's queue is given back rather than kept for ever.
-            self.0 = VecDeque::new();
+            self.queue = VecDeque::new();
         }
         out
     }

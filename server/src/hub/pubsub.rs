@@ -18,6 +18,7 @@ use super::config::HubConfig;
 use super::output::{ClientId, Outputs};
 use super::topic::{SubscriptionTree, check_filter, check_topic, matches};
 use super::unconfirmed::Unconfirmed;
+use crate::store::{Record, State, StoredRetained};
 
 /// A topic's retained message and the channel it was published on.
 #[derive(Debug)]
@@ -59,6 +60,8 @@ pub(crate) struct PubSub {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Fanout {
     pub(crate) deliveries: usize,
+    /// The log record of the retained message it set, if it was recorded.
+    pub(crate) seq: Option<u64>,
 }
 
 /// A parked session handed back to a resuming one.
@@ -167,7 +170,12 @@ impl PubSub {
         out: &mut Outputs,
     ) -> Result<Fanout, (Status, String)> {
         check_topic(topic.as_str()).map_err(|e| (Status::INVALID_TOPIC, e.to_string()))?;
+        let mut seq = None;
         if retain {
+            let before = self
+                .retained
+                .get(topic)
+                .map_or(0, |r| retained_len(topic, &r.payload));
             if payload.is_empty() {
                 self.retained.remove(topic);
             } else if self.retained.len() >= config.max_retained
@@ -186,10 +194,24 @@ impl PubSub {
                     },
                 );
             }
+            let after = if payload.is_empty() {
+                0
+            } else {
+                retained_len(topic, payload)
+            };
+            seq = out.record(
+                Record::Retained {
+                    channel,
+                    topic: topic.clone(),
+                    payload: payload.clone(),
+                },
+                after,
+                before,
+            );
         }
         let subscribers = self.tree.subscribers(topic.as_str());
         if subscribers.is_empty() {
-            return Ok(Fanout { deliveries: 0 });
+            return Ok(Fanout { deliveries: 0, seq });
         }
         let message = Frame::new(Message {
             retained: false,
@@ -246,7 +268,7 @@ impl PubSub {
                 (Subscriber::Parked(_), None) => {}
             }
         }
-        Ok(Fanout { deliveries })
+        Ok(Fanout { deliveries, seq })
     }
 
     /// Starts numbering the reliable Messages of a live session whose client confirms them; its
@@ -409,5 +431,44 @@ impl PubSub {
             }
             self.subscriptions -= list.len();
         }
+    }
+}
+
+/// What a retained message takes in the log.
+pub(crate) fn retained_len(topic: &Text, payload: &Bytes) -> usize {
+    // Length, version, frame header, id, the topic, the payload, CRC.
+    4 + 1 + 3 + 4 + 2 + topic.len() + payload.len() + 4
+}
+
+impl PubSub {
+    /// Takes up the retained messages a data directory held; the size they take in the log.
+    pub(crate) fn restore(&mut self, state: &State) -> u64 {
+        let mut live = 0;
+        for (topic, r) in &state.retained {
+            live += retained_len(topic, &r.payload) as u64;
+            self.retained.insert(
+                topic.clone(),
+                Retained {
+                    payload: r.payload.clone(),
+                    channel: r.channel,
+                },
+            );
+        }
+        live
+    }
+
+    /// The retained messages' part of a snapshot.
+    pub(crate) fn snapshot_into(&self, state: &mut State) {
+        state
+            .retained
+            .extend(self.retained.iter().map(|(topic, r)| {
+                (
+                    topic.clone(),
+                    StoredRetained {
+                        channel: r.channel,
+                        payload: r.payload.clone(),
+                    },
+                )
+            }));
     }
 }

@@ -12,6 +12,7 @@ use framewire_protocol::wire::{Frame, QueueDelivery, QueueFetch, QueuePush, Stat
 
 use super::config::HubConfig;
 use super::output::{ClientId, Outputs};
+use crate::store::{Record, State, StoredMessage};
 
 /// A timer the queues need: a delivery's visibility timeout, or a long poll's wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,7 +26,8 @@ struct Ready {
     /// The message's delivery id: assigned at push, kept across redeliveries.
     id: u64,
     payload: Bytes,
-    redelivered: bool,
+    /// Times delivered so far (more than 0: the next delivery is marked redelivered).
+    deliveries: u32,
 }
 
 #[derive(Debug, Default)]
@@ -51,6 +53,7 @@ struct Unacked {
     queue: Text,
     consumer: ClientId,
     payload: Bytes,
+    deliveries: u32,
 }
 
 #[derive(Debug)]
@@ -135,13 +138,27 @@ impl Queues {
             );
             return Vec::new();
         }
+        let live = queued_len(&name, &payload);
+        if out.storage_full(client, id, live) {
+            return Vec::new();
+        }
+        let seq = out.record(
+            Record::Queued {
+                id: message_id,
+                queue: name.clone(),
+                deliveries: 0,
+                payload: payload.clone(),
+            },
+            live,
+            0,
+        );
         queue.ready.push_back(Ready {
             id: message_id,
             payload,
-            redelivered: false,
+            deliveries: 0,
         });
         self.next_delivery = message_id;
-        out.ok(client, id);
+        out.ok_once(client, id, seq);
         self.serve_waiters(config, now, &name, out)
     }
 
@@ -233,13 +250,15 @@ impl Queues {
         {
             // Delivered and waiting for its ack, by whichever session holds it.
             let consumer = u.consumer;
+            let live = queued_len(name, &u.payload);
             self.unacked.remove(&delivery_id);
             if let Some(queue) = self.by_name.get_mut(name) {
                 queue.unacked -= 1;
             }
             self.release_from_client(consumer, |c| &mut c.deliveries, delivery_id);
             self.drop_if_idle(name);
-            out.ok(client, id);
+            let seq = out.record(removed(delivery_id, name), 0, live);
+            out.ok_once(client, id, seq);
             return vec![(QueueTimer::Visibility(delivery_id), None)];
         }
         // Delivered, then back in the queue (its session ended, or it timed out) and not yet
@@ -248,12 +267,14 @@ impl Queues {
             let at = q
                 .ready
                 .iter()
-                .position(|r| r.id == delivery_id && r.redelivered)?;
+                .position(|r| r.id == delivery_id && r.deliveries > 0)?;
             q.ready.remove(at)
         });
-        if requeued.is_some() {
+        if let Some(r) = requeued {
             self.drop_if_idle(name);
-            out.ok(client, id);
+            let live = queued_len(name, &r.payload);
+            let seq = out.record(removed(delivery_id, name), 0, live);
+            out.ok_once(client, id, seq);
         } else {
             out.fail(
                 client,
@@ -339,7 +360,7 @@ impl Queues {
         queue.ready.push_front(Ready {
             id: delivery,
             payload: u.payload,
-            redelivered: true,
+            deliveries: u.deliveries,
         });
         Some(u.queue)
     }
@@ -425,12 +446,23 @@ impl Queues {
             out.frame(
                 client,
                 Frame::new(QueueDelivery {
-                    redelivered: msg.redelivered,
+                    redelivered: msg.deliveries > 0,
                     id: fetch_id,
                     delivery_id,
                     queue: name.clone(),
                     payload: msg.payload.clone(),
                 }),
+            );
+            let deliveries = msg.deliveries.saturating_add(1);
+            // Nobody waits for this record: a count lost to a crash undercounts by one.
+            out.record(
+                Record::Delivered {
+                    id: delivery_id,
+                    queue: name.clone(),
+                    deliveries,
+                },
+                0,
+                0,
             );
             self.unacked.insert(
                 delivery_id,
@@ -438,6 +470,7 @@ impl Queues {
                     queue: name.clone(),
                     consumer: client,
                     payload: msg.payload,
+                    deliveries,
                 },
             );
             self.by_client
@@ -456,5 +489,67 @@ impl Queues {
         if self.by_name.get(name).is_some_and(Queue::is_idle) {
             self.by_name.remove(name);
         }
+    }
+}
+
+/// What a queued message takes in the log (as a snapshot would write it).
+pub(crate) fn queued_len(queue: &Text, payload: &Bytes) -> usize {
+    // Length, version, frame header, deliveries, delivery id, the name, the payload, CRC.
+    4 + 1 + 3 + 4 + 8 + 2 + queue.len() + payload.len() + 4
+}
+
+fn removed(id: u64, queue: &Text) -> Record {
+    Record::Removed {
+        id,
+        queue: queue.clone(),
+    }
+}
+
+impl Queues {
+    /// Takes up the queues a data directory held: every message ready (none is delivered), in
+    /// the order pushed, with its delivery count; new ids continue after the largest used.
+    /// Returns the size of what is live in the log.
+    pub(crate) fn restore(&mut self, state: &State) -> u64 {
+        let mut live = 0;
+        for (name, messages) in &state.queues {
+            let queue = self.by_name.entry(name.clone()).or_default();
+            for m in messages {
+                live += queued_len(name, &m.payload) as u64;
+                queue.ready.push_back(Ready {
+                    id: m.id,
+                    payload: m.payload.clone(),
+                    deliveries: m.deliveries,
+                });
+            }
+        }
+        self.next_delivery = self.next_delivery.max(state.last_id);
+        live
+    }
+
+    /// The queues' part of a snapshot: every message, ready or delivered, with its count.
+    pub(crate) fn snapshot_into(&self, state: &mut State) {
+        for (name, queue) in &self.by_name {
+            let messages = state.queues.entry(name.clone()).or_default();
+            messages.extend(queue.ready.iter().map(|r| StoredMessage {
+                id: r.id,
+                deliveries: r.deliveries,
+                payload: r.payload.clone(),
+            }));
+        }
+        for (&id, u) in &self.unacked {
+            state
+                .queues
+                .entry(u.queue.clone())
+                .or_default()
+                .push(StoredMessage {
+                    id,
+                    deliveries: u.deliveries,
+                    payload: u.payload.clone(),
+                });
+        }
+        for messages in state.queues.values_mut() {
+            messages.sort_unstable_by_key(|m| m.id);
+        }
+        state.last_id = state.last_id.max(self.next_delivery);
     }
 }

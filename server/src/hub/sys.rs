@@ -35,6 +35,7 @@ pub(crate) struct SysView<'a> {
     pub(crate) parked_sessions: usize,
     /// Numbered Messages kept until their sessions confirm them.
     pub(crate) unconfirmed_messages: usize,
+    pub(crate) waiting_for_disk: usize,
     pub(crate) services: usize,
     pub(crate) pending_requests: usize,
     pub(crate) queues: usize,
@@ -86,6 +87,7 @@ fn stats(view: &SysView<'_>) -> String {
             ("retained", view.retained as u64),
             ("parked_sessions", view.parked_sessions as u64),
             ("unconfirmed_messages", view.unconfirmed_messages as u64),
+            ("waiting_for_disk", view.waiting_for_disk as u64),
             ("services", view.services as u64),
             ("pending_requests", view.pending_requests as u64),
             ("queues", view.queues as u64),

@@ -14,6 +14,8 @@ pub(crate) struct ServerProcess {
     child: Option<Child>,
     log: mpsc::Receiver<String>,
     pub(crate) addr: SocketAddr,
+    /// Where it serves UDP, when it does.
+    pub(crate) udp_addr: Option<SocketAddr>,
 }
 
 impl ServerProcess {
@@ -24,19 +26,34 @@ impl ServerProcess {
 
     /// As [`ServerProcess::start`], with more flags.
     pub(crate) fn start_with(fd_limit: Option<u32>, flags: &[&str]) -> Self {
+        Self::spawn(fd_limit, &["--tcp", "127.0.0.1:0", "--udp", "off"], flags)
+    }
+
+    /// Starts the binary on an ephemeral TCP port and an ephemeral UDP port, with more flags.
+    pub(crate) fn start_with_udp(flags: &[&str]) -> Self {
+        Self::spawn(
+            None,
+            &["--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"],
+            flags,
+        )
+    }
+
+    fn spawn(fd_limit: Option<u32>, listen: &[&str], flags: &[&str]) -> Self {
         let binary = env!("CARGO_BIN_EXE_framewire-server");
+        let udp = listen.last() != Some(&"off");
         let mut command = if let Some(n) = fd_limit {
             let mut c = Command::new("sh");
             c.args([
                 "-c",
-                &format!("ulimit -n {n} && exec \"$0\" --tcp 127.0.0.1:0 --udp off \"$@\""),
+                &format!("ulimit -n {n} && exec \"$0\" \"$@\""),
                 binary,
             ]);
+            c.args(listen);
             c.args(flags);
             c
         } else {
             let mut c = Command::new(binary);
-            c.args(["--tcp", "127.0.0.1:0", "--udp", "off"]);
+            c.args(listen);
             c.args(flags);
             c
         };
@@ -59,6 +76,7 @@ impl ServerProcess {
             child: Some(child),
             log,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            udp_addr: None,
         };
         server.addr = loop {
             let line = server
@@ -68,7 +86,39 @@ impl ServerProcess {
                 break at.trim().parse().expect("an address");
             }
         };
+        if udp {
+            server.udp_addr = Some(loop {
+                let line = server
+                    .next_line(DEADLINE)
+                    .expect("the server logs where it serves UDP");
+                if let Some(at) = line.split("serving UDP on ").nth(1) {
+                    break at.trim().parse().expect("an address");
+                }
+            });
+        }
         server
+    }
+
+    /// Waits (with the deadline) for a log line containing `text`; the line.
+    pub(crate) fn wait_for_line(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .next_line(left)
+                .unwrap_or_else(|| panic!("no log line with {text:?} in time"));
+            if line.contains(text) {
+                return line;
+            }
+        }
+    }
+
+    /// Kills the process with SIGKILL, as a crash would, and reaps it.
+    pub(crate) fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// Reads the rest of the log on a thread and drops it (a busy server must never block on a

@@ -1,0 +1,236 @@
+//! The durability contract under SIGKILL (docs/PROTOCOL.md section 10): clients push and
+//! acknowledge over TCP and UDP while the server is killed at random moments, again and again.
+//! After every restart, every push the server confirmed is there unless an ack for it was sent,
+//! no message whose ack was confirmed comes back, and nothing appears that was never pushed.
+//! Retained messages survive too.
+
+#[allow(dead_code, reason = "each test binary uses part of the helper")]
+mod common;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::ServerProcess;
+use framewire_client::{Client, ClientOptions, PublishOptions, Transport};
+
+const QUEUE: &str = "crash";
+const KILLS: u32 = 22;
+
+/// What the clients know of each payload.
+#[derive(Debug, Default)]
+struct Ledger {
+    /// Pushes sent (confirmed or not).
+    pushed: HashSet<String>,
+    /// Pushes the server confirmed.
+    confirmed: HashSet<String>,
+    /// Acks sent (confirmed or not).
+    ack_sent: HashSet<String>,
+    /// Acks the server confirmed.
+    acked: HashSet<String>,
+}
+
+fn options(addr: SocketAddr, transport: Transport) -> ClientOptions {
+    let mut o = ClientOptions::new(addr, transport);
+    o.reconnect = None;
+    o.connect_timeout = Duration::from_secs(5);
+    o.request_timeout = Duration::from_secs(1);
+    o.client_name = Some("crash-test".into());
+    o
+}
+
+/// Pushes and acknowledges until the connection fails (the server was killed).
+fn load(addr: SocketAddr, transport: Transport, tag: &str, ledger: &Mutex<Ledger>) -> u64 {
+    let Ok(mut client) = Client::connect(options(addr, transport)) else {
+        return 0;
+    };
+    let mut n = 0u64;
+    loop {
+        let payload = format!("{tag}-{n}");
+        n += 1;
+        ledger.lock().unwrap().pushed.insert(payload.clone());
+        if client.queue_push(QUEUE, payload.clone()).is_err() {
+            return n;
+        }
+        ledger.lock().unwrap().confirmed.insert(payload);
+        if n.is_multiple_of(2) {
+            let Ok(got) = client.queue_fetch(QUEUE, 3, Duration::ZERO) else {
+                return n;
+            };
+            for d in got {
+                let text = String::from_utf8_lossy(&d.payload).into_owned();
+                ledger.lock().unwrap().ack_sent.insert(text.clone());
+                if client.queue_ack(QUEUE, d.delivery_id).is_err() {
+                    return n;
+                }
+                ledger.lock().unwrap().acked.insert(text);
+            }
+        }
+    }
+}
+
+/// Everything in the queue now, fetched by a session that then closes (so it all stays queued).
+fn contents(addr: SocketAddr) -> Vec<String> {
+    let mut client = Client::connect(options(addr, Transport::Tcp)).expect("connects");
+    client.timeout = Duration::from_secs(10);
+    let mut all = Vec::new();
+    loop {
+        let got = client
+            .queue_fetch(QUEUE, 1000, Duration::ZERO)
+            .expect("fetches");
+        if got.is_empty() {
+            break;
+        }
+        all.extend(
+            got.iter()
+                .map(|d| String::from_utf8_lossy(&d.payload).into_owned()),
+        );
+    }
+    client.close();
+    all
+}
+
+fn check(round: u32, found: &[String], ledger: &Ledger) {
+    let found_set: HashSet<&String> = found.iter().collect();
+    assert_eq!(
+        found_set.len(),
+        found.len(),
+        "round {round}: a message twice"
+    );
+    for f in found {
+        assert!(
+            ledger.pushed.contains(f),
+            "round {round}: {f:?} was never pushed"
+        );
+        assert!(
+            !ledger.acked.contains(f),
+            "round {round}: {f:?} came back after its ack was confirmed"
+        );
+    }
+    let missing: Vec<&String> = ledger
+        .confirmed
+        .iter()
+        .filter(|p| !ledger.ack_sent.contains(*p) && !found_set.contains(p))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "round {round}: {} confirmed pushes lost, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
+}
+
+fn data_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fw-crash-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A small deterministic generator for the kill delays.
+fn next(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+#[test]
+fn confirmed_pushes_and_acks_survive_sigkill_at_random_moments_over_tcp_and_udp() {
+    let dir = data_dir("queue");
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut totals = (0u64, 0usize);
+    for round in 0..=KILLS {
+        let mut server = ServerProcess::start_with_udp(&[
+            "--data-dir",
+            &dir_arg,
+            "--threads",
+            "2",
+            "--fsync",
+            "always",
+        ]);
+        server.discard_log();
+        let found = contents(server.addr);
+        check(round, &found, &ledger.lock().unwrap());
+        totals.1 = found.len();
+        if round == KILLS {
+            break;
+        }
+        let udp = server.udp_addr.expect("UDP is served");
+        let workers: Vec<_> = [(server.addr, Transport::Tcp), (udp, Transport::Udp)]
+            .into_iter()
+            .enumerate()
+            .map(|(i, (addr, transport))| {
+                let ledger = Arc::clone(&ledger);
+                std::thread::spawn(move || load(addr, transport, &format!("r{round}c{i}"), &ledger))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(30 + next(&mut seed) % 250));
+        server.kill();
+        for w in workers {
+            totals.0 += w.join().expect("a load thread");
+        }
+    }
+    let ledger = ledger.lock().unwrap();
+    assert!(
+        ledger.confirmed.len() > 500 && ledger.acked.len() > 100,
+        "the load did real work: {} confirmed pushes, {} confirmed acks",
+        ledger.confirmed.len(),
+        ledger.acked.len()
+    );
+    eprintln!(
+        "{KILLS} kills: {} pushes sent, {} confirmed, {} acks confirmed, {} left queued",
+        totals.0,
+        ledger.confirmed.len(),
+        ledger.acked.len(),
+        totals.1
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn retained_messages_survive_a_sigkill() {
+    let dir = data_dir("retained");
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let mut server = ServerProcess::start_with(None, &["--data-dir", &dir_arg]);
+    server.discard_log();
+    let mut client = Client::connect(options(server.addr, Transport::Tcp)).expect("connects");
+    let retain = PublishOptions {
+        retain: true,
+        ..PublishOptions::default()
+    };
+    for (topic, payload) in [
+        ("dev/7/online", "yes"),
+        ("dev/8/online", "yes"),
+        ("dev/8/online", ""),
+    ] {
+        client
+            .publish_with(topic, payload, retain)
+            .expect("confirmed");
+    }
+    server.kill();
+    let mut server = ServerProcess::start_with(None, &["--data-dir", &dir_arg]);
+    server.discard_log();
+    let mut client = Client::connect(options(server.addr, Transport::Tcp)).expect("connects");
+    client.subscribe("dev/#").expect("subscribes");
+    let m = client
+        .next_message(Duration::from_secs(5))
+        .expect("a message")
+        .expect("the retained one");
+    assert_eq!(
+        (m.topic.as_str(), &m.payload[..]),
+        ("dev/7/online", &b"yes"[..])
+    );
+    assert!(m.retained);
+    assert!(
+        client
+            .next_message(Duration::from_millis(200))
+            .expect("no error")
+            .is_none(),
+        "the cleared one stays cleared"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
