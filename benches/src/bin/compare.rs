@@ -1,13 +1,14 @@
 //! framewire side by side with what its users would pick instead, in one run: TCP echo (tokio +
 //! `LengthDelimitedCodec`, a raw mio echo), UDP echo (ENet), idle memory per connection (tokio,
-//! mosquitto), fan-out (nats-server, mosquitto) and the async client (async-nats on nats-server).
+//! mosquitto), fan-out (nats-server, mosquitto), the async client (async-nats on nats-server) and confirmed
+//! durable pushes (nats-server with `JetStream`).
 //! Servers are pinned to core 0 and the load generators to core 1; systems are interleaved round
 //! by round (after a warm-up in every run); each table gives medians, the servers' CPU time per
 //! message from /proc, and framewire's ratios.
 //!
 //! ```sh
 //! cargo build --release -p framewire-server -p framewire-tools -p framewire-benches
-//! cargo run --release -p framewire-benches --bin compare -- [--only tcp,udp,idle,fanout,async]
+//! cargo run --release -p framewire-benches --bin compare -- [--only tcp,udp,idle,fanout,async,durable,startup]
 //!     [--rounds N] [--seconds S] [--connections N] [--subscribers 100,1000] [--json]
 //! ```
 //!
@@ -17,12 +18,14 @@
 use std::process::{Command, ExitCode};
 
 use framewire_benches::e2e::table::Section;
-use framewire_benches::e2e::{async_clients, echo, fanout, idle};
+use framewire_benches::e2e::{async_clients, durable, echo, fanout, idle};
 
 /// Set in the copy of this program that runs pinned to the client core.
 const PINNED: &str = "FRAMEWIRE_BENCH_PINNED";
 const CLIENT_CORE: &str = "1";
-const SECTIONS: [&str; 5] = ["tcp", "udp", "idle", "fanout", "async"];
+const SECTIONS: [&str; 7] = [
+    "tcp", "udp", "idle", "fanout", "async", "durable", "startup",
+];
 
 struct Options {
     only: Vec<String>,
@@ -50,7 +53,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 o.only = value(a)?.split(',').map(str::to_string).collect();
                 if let Some(bad) = o.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
                     return Err(format!(
-                        "--only: no section {bad} (tcp, udp, idle, fanout, async)"
+                        "--only: no section {bad} (tcp, udp, idle, fanout, async, durable, startup)"
                     ));
                 }
             }
@@ -111,6 +114,8 @@ fn main() -> ExitCode {
             "udp" => echo::compare_udp(o.rounds, o.seconds),
             "idle" => idle::compare(o.connections),
             "async" => async_clients::compare(o.rounds, o.seconds),
+            "durable" => durable::compare(o.rounds, o.seconds),
+            "startup" => durable::startup(o.rounds),
             _ => fanout::compare(o.rounds, o.seconds, &o.subscribers),
         };
         match section {

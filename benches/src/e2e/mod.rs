@@ -10,6 +10,7 @@
 //! Each returns a [`table::Section`]; the `compare` binary runs them all and prints them.
 
 pub mod async_clients;
+pub mod durable;
 pub mod echo;
 pub mod enet;
 pub mod fanout;

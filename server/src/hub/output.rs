@@ -183,10 +183,16 @@ impl Outputs {
 
     /// Records a change to the durable state (nothing without a log); its sequence number.
     /// The change makes the live state `grows` bytes larger and `shrinks` bytes smaller.
-    pub(crate) fn record(&mut self, record: Record, grows: usize, shrinks: usize) -> Option<u64> {
+    /// The record is made only when there is a log: the in-memory path pays nothing for it.
+    pub(crate) fn record(
+        &mut self,
+        record: impl FnOnce() -> Record,
+        grows: usize,
+        shrinks: usize,
+    ) -> Option<u64> {
         let d = self.durable.as_mut()?;
         d.live_bytes = (d.live_bytes + grows as u64).saturating_sub(shrinks as u64);
-        Some(d.journal.append(record))
+        Some(d.journal.append(record()))
     }
 
     /// The operation's OK, sent once record `seq` is durable (at once without one).

@@ -200,7 +200,7 @@ impl PubSub {
                 retained_len(topic, payload)
             };
             seq = out.record(
-                Record::Retained {
+                || Record::Retained {
                     channel,
                     topic: topic.clone(),
                     payload: payload.clone(),

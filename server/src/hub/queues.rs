@@ -143,7 +143,7 @@ impl Queues {
             return Vec::new();
         }
         let seq = out.record(
-            Record::Queued {
+            || Record::Queued {
                 id: message_id,
                 queue: name.clone(),
                 deliveries: 0,
@@ -257,7 +257,7 @@ impl Queues {
             }
             self.release_from_client(consumer, |c| &mut c.deliveries, delivery_id);
             self.drop_if_idle(name);
-            let seq = out.record(removed(delivery_id, name), 0, live);
+            let seq = out.record(|| removed(delivery_id, name), 0, live);
             out.ok_once(client, id, seq);
             return vec![(QueueTimer::Visibility(delivery_id), None)];
         }
@@ -273,7 +273,7 @@ impl Queues {
         if let Some(r) = requeued {
             self.drop_if_idle(name);
             let live = queued_len(name, &r.payload);
-            let seq = out.record(removed(delivery_id, name), 0, live);
+            let seq = out.record(|| removed(delivery_id, name), 0, live);
             out.ok_once(client, id, seq);
         } else {
             out.fail(
@@ -456,7 +456,7 @@ impl Queues {
             let deliveries = msg.deliveries.saturating_add(1);
             // Nobody waits for this record: a count lost to a crash undercounts by one.
             out.record(
-                Record::Delivered {
+                || Record::Delivered {
                     id: delivery_id,
                     queue: name.clone(),
                     deliveries,
