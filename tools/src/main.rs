@@ -10,6 +10,7 @@ mod bench;
 mod client_cmds;
 mod decode;
 mod inspect;
+mod inspect_data;
 mod replay_cmd;
 mod token;
 
@@ -93,7 +94,8 @@ enum Command {
     Token(TokenArgs),
     /// Every framewire frame in a pcap or pcapng capture (TCP and UDP), then a summary.
     Inspect {
-        /// The capture file (as tcpdump, tshark or Wireshark write it).
+        /// The capture file (as tcpdump, tshark or Wireshark write it), or a server's data
+        /// directory (`--data-dir`): its records are listed, read-only.
         file: String,
         /// The server's port: traffic to or from it is framewire's.
         #[arg(long, default_value_t = 7400)]
@@ -272,7 +274,12 @@ fn main() -> ExitCode {
         }
         Command::Bench(args) => return run_bench(&cli.server, cli.udp, &args),
         Command::Decode { hex } => return decode::run(&hex),
-        Command::Inspect { file, port, json } => return inspect::run(&file, port, json),
+        Command::Inspect { file, port, json } => {
+            if std::path::Path::new(&file).is_dir() {
+                return inspect_data::run(std::path::Path::new(&file));
+            }
+            return inspect::run(&file, port, json);
+        }
         Command::Replay {
             file,
             target,

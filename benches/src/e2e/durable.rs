@@ -207,7 +207,7 @@ async fn jetstream(
 /// Messages in the data directory the start-up is measured with.
 const STARTUP_MESSAGES: u64 = 1_000_000;
 
-/// Fills a data directory with [`STARTUP_MESSAGES`] queued messages, kills the server (SIGKILL),
+/// Fills a data directory with a million queued messages, kills the server (SIGKILL),
 /// and times a new one from its start to its first answer, in each of `rounds`: the seconds, and
 /// the bytes of the directory.
 ///

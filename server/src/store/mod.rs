@@ -5,7 +5,7 @@
 //! The hub asks the log to record ([`Journal::append`], an in-memory push under the hub's lock)
 //! and learns when a record is durable ([`Journal::durable`]): it holds the confirmation of an
 //! operation (the OK Response of a `QueuePush`, a `QueueAck`, a retained `Publish`) until then. The
-//! writer thread ([`writer`]) does every write and fsync, for all the records that arrived since
+//! writer thread (`writer.rs`) does every write and fsync, for all the records that arrived since
 //! its last one (group commit), and wakes the event loop when it is done, so the held
 //! confirmations go out.
 //!
