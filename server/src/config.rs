@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use framewire_protocol::session::SessionConfig;
-use framewire_protocol::wire::{DEFAULT_MAX_FRAME_LEN, MIN_AGREED_FRAME_LEN};
+use framewire_protocol::wire::DEFAULT_MAX_FRAME_LEN;
 
 use crate::settings;
 
@@ -88,7 +88,8 @@ impl ServerConfig {
             fsync: self.fsync,
             max_disk_bytes: self.max_disk_bytes,
             salvage: self.salvage,
-            max_record_len: self.max_frame_len.max(MIN_AGREED_FRAME_LEN) + 64,
+            // Records are read up to the largest frame any configuration allows: a directory
+            // written with a larger max_frame_len still reads after the setting is lowered.
             ..crate::store::StoreConfig::new(dir)
         })
     }

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     let mut server = match Server::bind(&config) {
         Ok(server) => server,
         Err(e) => {
-            eprintln!("framewire-server: cannot listen: {e}");
+            eprintln!("framewire-server: cannot start: {e}");
             return ExitCode::FAILURE;
         }
     };

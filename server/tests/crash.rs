@@ -234,3 +234,45 @@ fn retained_messages_survive_a_sigkill() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn corruption_in_the_middle_stops_the_server_with_its_offset_unless_salvaging() {
+    let dir = data_dir("corrupt");
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let mut server = ServerProcess::start_with(None, &["--data-dir", &dir_arg]);
+    server.discard_log();
+    let mut client = Client::connect(options(server.addr, Transport::Tcp)).expect("connects");
+    for n in 0..10 {
+        client
+            .queue_push(QUEUE, format!("job-{n:02}"))
+            .expect("confirmed");
+    }
+    server.kill();
+    // A bit flipped in the payload of the fifth record: ten records of the same length follow
+    // the 16-byte header.
+    let segment = dir.join("0000000000000001.fwlog");
+    let mut bytes = std::fs::read(&segment).expect("the segment");
+    let record = (bytes.len() - 16) / 10;
+    let at = 16 + 4 * record + record - 6;
+    bytes[at] ^= 0x08;
+    std::fs::write(&segment, &bytes).expect("written back");
+    let mut refused = ServerProcess::start_with(None, &["--data-dir", &dir_arg]);
+    let line = refused.wait_for_line("corrupt record");
+    assert!(
+        line.contains(&format!("offset {}", 16 + 4 * record))
+            && line.contains("--salvage true")
+            && line.contains("cannot start"),
+        "{line}"
+    );
+    assert!(!refused.wait_exit().success());
+    let mut server =
+        ServerProcess::start_with(None, &["--data-dir", &dir_arg, "--salvage", "true"]);
+    server.discard_log();
+    let found = contents(server.addr);
+    let expected: Vec<String> = (0..10)
+        .filter(|&n| n != 4)
+        .map(|n| format!("job-{n:02}"))
+        .collect();
+    assert_eq!(found, expected, "the other nine kept, in order");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -301,6 +301,11 @@ impl Journal for Log {
         let mut pending = unpoisoned(self.inner.pending.lock());
         pending.last += 1;
         let seq = pending.last;
+        if self.failed() {
+            // The writer has stopped: nothing will take the record, so it is not kept waiting in
+            // memory either (its confirmation fails, as every one after the failure does).
+            return seq;
+        }
         let wake = pending.ops.is_empty();
         pending.ops.push(Op::Append(record));
         drop(pending);
