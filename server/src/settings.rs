@@ -412,6 +412,15 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "max_deliveries",
+        value: "N",
+        help: "deliveries after which an unacknowledged message moves to <queue>.dead (default 0: no limit)",
+        set: |c, v| {
+            c.hub.max_deliveries = number(v, 0, u64::from(u32::MAX))?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "max_fetch_wait_ms",
         value: "MS",
         help: "the longest a long poll is held (default 300000)",

@@ -25,6 +25,9 @@ pub struct HubConfig {
     pub max_queue_depth: usize,
     /// How long a fetched message waits for its ack before it is delivered again.
     pub visibility_timeout: Duration,
+    /// Deliveries after which a message that is not acknowledged moves to its queue's
+    /// dead-letter queue (`<queue>.dead`) instead of coming back; 0: no limit.
+    pub max_deliveries: u32,
     /// The longest a long poll is held (longer waits are cut to this).
     pub max_fetch_wait: Duration,
     /// Long polls one session may have waiting; one more gets `LIMIT_REACHED`.
@@ -57,6 +60,7 @@ impl Default for HubConfig {
             max_queues: 10_000,
             max_queue_depth: 100_000,
             visibility_timeout: Duration::from_secs(30),
+            max_deliveries: 0,
             max_fetch_wait: Duration::from_secs(300),
             max_waiting_fetches_per_session: 64,
             session_expiry: Duration::from_secs(120),

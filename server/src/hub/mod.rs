@@ -565,6 +565,7 @@ impl Hub {
                 parked_sessions: self.pubsub.parked(),
                 unconfirmed_messages: self.pubsub.unconfirmed(),
                 waiting_for_disk: self.outputs.held(),
+                dead_lettered: self.queues.dead_lettered(),
                 services: self.services.services(),
                 pending_requests: self.services.pending(),
                 queues: self.queues.queues(),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use framewire_protocol::session::Instant;
 use framewire_protocol::wire::{Frame, QueueDelivery, QueueFetch, QueuePush, Status, Text};
+use log::debug;
 
 use super::config::HubConfig;
 use super::output::{ClientId, Outputs};
@@ -73,7 +74,11 @@ pub(crate) struct Queues {
     by_client: HashMap<ClientId, ClientQueues>,
     next_delivery: u64,
     next_waiter: u64,
+    dead_lettered: u64,
 }
+
+/// What a queue's dead-letter queue is called: its name and this.
+pub(crate) const DEAD_SUFFIX: &str = ".dead";
 
 #[derive(Debug, Default)]
 struct ClientQueues {
@@ -294,7 +299,7 @@ impl Queues {
         out: &mut Outputs,
     ) -> TimerChanges {
         match timer {
-            QueueTimer::Visibility(delivery) => match self.requeue(delivery) {
+            QueueTimer::Visibility(delivery) => match self.requeue(config, delivery, out) {
                 Some(name) => self.serve_waiters(config, now, &name, out),
                 None => Vec::new(),
             },
@@ -334,7 +339,7 @@ impl Queues {
         let mut touched = Vec::new();
         for delivery in mine.deliveries {
             timers.push((QueueTimer::Visibility(delivery), None));
-            if let Some(name) = self.requeue(delivery)
+            if let Some(name) = self.requeue(config, delivery, out)
                 && !touched.contains(&name)
             {
                 touched.push(name);
@@ -346,8 +351,10 @@ impl Queues {
         timers
     }
 
-    /// Puts an unacknowledged delivery back at the head of its queue, marked redelivered.
-    fn requeue(&mut self, delivery: u64) -> Option<Text> {
+    /// Puts an unacknowledged delivery back at the head of its queue, marked redelivered; or, if
+    /// it has been delivered `max_deliveries` times, at the tail of its dead-letter queue. The
+    /// queue it is ready in.
+    fn requeue(&mut self, config: &HubConfig, delivery: u64, out: &mut Outputs) -> Option<Text> {
         let u = self.unacked.remove(&delivery)?;
         if let Some(c) = self.by_client.get_mut(&u.consumer) {
             super::remove_one(&mut c.deliveries, &delivery);
@@ -357,12 +364,71 @@ impl Queues {
         }
         let queue = self.by_name.entry(u.queue.clone()).or_default();
         queue.unacked -= 1;
-        queue.ready.push_front(Ready {
+        let ready = Ready {
             id: delivery,
             payload: u.payload,
             deliveries: u.deliveries,
-        });
+        };
+        let spent = config.max_deliveries > 0 && u.deliveries >= config.max_deliveries;
+        let ready = if spent {
+            match self.dead_letter(config, &u.queue, ready, out) {
+                Ok(dead) => return Some(dead),
+                Err(ready) => ready,
+            }
+        } else {
+            ready
+        };
+        if let Some(queue) = self.by_name.get_mut(&u.queue) {
+            queue.ready.push_front(ready);
+        }
         Some(u.queue)
+    }
+
+    /// Moves a message delivered too often to `<queue>.dead`, with its delivery count; the dead
+    /// queue's name. A queue whose name ends `.dead` keeps its messages, and so does one whose
+    /// dead queue cannot take it (its name too long, the queue full, no more queues): the message
+    /// comes back.
+    fn dead_letter(
+        &mut self,
+        config: &HubConfig,
+        name: &Text,
+        ready: Ready,
+        out: &mut Outputs,
+    ) -> Result<Text, Ready> {
+        if name.as_str().ends_with(DEAD_SUFFIX)
+            || name.len() + DEAD_SUFFIX.len() > config.max_name_len
+        {
+            return Err(ready);
+        }
+        let dead = Text::from(format!("{name}{DEAD_SUFFIX}").as_str());
+        let Some(queue) = self.queue_mut(config, &dead) else {
+            return Err(ready);
+        };
+        if queue.depth() >= config.max_queue_depth {
+            return Err(ready);
+        }
+        let (id, payload, deliveries) = (ready.id, ready.payload.clone(), ready.deliveries);
+        queue.ready.push_back(ready);
+        self.dead_lettered += 1;
+        debug!("queue {name}: message {id} delivered {deliveries} times: moved to {dead}");
+        out.record(|| removed(id, name), 0, queued_len(name, &payload));
+        out.record(
+            || Record::Queued {
+                id,
+                queue: dead.clone(),
+                deliveries,
+                payload: payload.clone(),
+            },
+            queued_len(&dead, &payload),
+            0,
+        );
+        self.drop_if_idle(name);
+        Ok(dead)
+    }
+
+    /// Messages moved to a dead-letter queue so far.
+    pub(crate) fn dead_lettered(&self) -> u64 {
+        self.dead_lettered
     }
 
     /// Hands ready messages to the long polls waiting on `name`, oldest first.

@@ -36,6 +36,7 @@ pub(crate) struct SysView<'a> {
     /// Numbered Messages kept until their sessions confirm them.
     pub(crate) unconfirmed_messages: usize,
     pub(crate) waiting_for_disk: usize,
+    pub(crate) dead_lettered: u64,
     pub(crate) services: usize,
     pub(crate) pending_requests: usize,
     pub(crate) queues: usize,
@@ -88,6 +89,7 @@ fn stats(view: &SysView<'_>) -> String {
             ("parked_sessions", view.parked_sessions as u64),
             ("unconfirmed_messages", view.unconfirmed_messages as u64),
             ("waiting_for_disk", view.waiting_for_disk as u64),
+            ("dead_lettered", view.dead_lettered),
             ("services", view.services as u64),
             ("pending_requests", view.pending_requests as u64),
             ("queues", view.queues as u64),

@@ -242,3 +242,25 @@ fn when_the_log_asks_the_hub_hands_it_a_snapshot_of_every_message_ready_or_deliv
         "the hub's count of live bytes is exact"
     );
 }
+
+#[test]
+fn a_move_to_the_dead_letter_queue_is_recorded_and_replays_there() {
+    let mut h = hub_with(HubConfig {
+        max_deliveries: 1,
+        ..HubConfig::default()
+    });
+    let journal = MemoryJournal::default();
+    h.keep_in(Box::new(journal.clone()), &State::default());
+    push(&mut h, t(0), A, 0, b"poison");
+    fetch(&mut h, t(0), B, 1, 1, 0);
+    drain(&mut h);
+    h.session_ended(t(10), B, false);
+    let mut replay = Replay::default();
+    for r in journal.disk().records.clone() {
+        replay.apply(r);
+    }
+    let state = replay.finish();
+    assert!(!state.queues.contains_key(&Text::from("jobs")));
+    let dead = &state.queues[&Text::from("jobs.dead")];
+    assert_eq!((dead[0].id, dead[0].deliveries), (1, 1));
+}

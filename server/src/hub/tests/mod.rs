@@ -512,6 +512,105 @@ fn unacked_messages_come_back_after_the_visibility_timeout_and_when_the_consumer
 }
 
 #[test]
+fn a_message_delivered_max_deliveries_times_moves_to_the_dead_letter_queue() {
+    let config = HubConfig {
+        visibility_timeout: Duration::from_secs(2),
+        max_deliveries: 2,
+        ..HubConfig::default()
+    };
+    let mut h = hub_with(config);
+    push(&mut h, t(0), A, 0, b"poison");
+    // Delivered once, and it times out: back in the queue.
+    fetch(&mut h, t(0), B, 1, 1, 0);
+    let id = deliveries(&drain(&mut h), B)[0].1;
+    h.handle_timeout(t(2010));
+    // Delivered a second time, and its consumer dies: delivered twice, it moves.
+    fetch(&mut h, t(2020), B, 2, 1, 0);
+    assert_eq!(deliveries(&drain(&mut h), B).len(), 1);
+    h.session_ended(t(2030), B, false);
+    fetch(&mut h, t(2040), A, 3, 10, 0);
+    assert!(
+        deliveries(&drain(&mut h), A).is_empty(),
+        "not in jobs any more"
+    );
+    let dead = Text::from("jobs.dead");
+    h.feed(
+        t(2050),
+        A,
+        Frame::new(QueueFetch {
+            id: 4,
+            max: 10,
+            wait_ms: 0,
+            queue: dead.clone(),
+        }),
+    );
+    let got = deliveries(&drain(&mut h), A);
+    assert_eq!(got, vec![(4, id, Bytes::from_static(b"poison"), true)]);
+    // An ack under the old name finds nothing; under the dead queue's it removes it.
+    ack(&mut h, A, 5, id);
+    assert_eq!(status_of(&drain(&mut h), A, 5), Some(Status::NOT_FOUND));
+    h.feed(
+        t(2060),
+        A,
+        Frame::new(QueueAck {
+            id: 6,
+            delivery_id: id,
+            queue: dead,
+        }),
+    );
+    assert_eq!(status_of(&drain(&mut h), A, 6), Some(Status::OK));
+    request(&mut h, t(2070), A, 7, "sys.stats", 0);
+    let stats = drain(&mut h)
+        .into_iter()
+        .find_map(|(_, f)| match f.body {
+            FrameBody::Response(r) if r.id == 7 => Some(r.payload),
+            _ => None,
+        })
+        .expect("stats");
+    assert!(
+        String::from_utf8_lossy(&stats).contains("\"dead_lettered\":1"),
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn a_dead_letter_queue_has_none_of_its_own() {
+    let config = HubConfig {
+        visibility_timeout: Duration::from_secs(1),
+        max_deliveries: 1,
+        ..HubConfig::default()
+    };
+    let mut h = hub_with(config);
+    let dead = Text::from("jobs.dead");
+    h.feed(
+        t(0),
+        A,
+        Frame::new(QueuePush {
+            id: 0,
+            queue: dead.clone(),
+            payload: Bytes::from_static(b"x"),
+        }),
+    );
+    let fetch_dead = |id| {
+        Frame::new(QueueFetch {
+            id,
+            max: 1,
+            wait_ms: 0,
+            queue: dead.clone(),
+        })
+    };
+    h.feed(t(0), B, fetch_dead(1));
+    assert_eq!(deliveries(&drain(&mut h), B).len(), 1);
+    h.handle_timeout(t(1010));
+    h.feed(t(1020), B, fetch_dead(2));
+    assert_eq!(
+        deliveries(&drain(&mut h), B).len(),
+        1,
+        "it stays where it is"
+    );
+}
+
+#[test]
 fn queue_depth_is_bounded_with_a_clear_status() {
     let mut h = hub_with(HubConfig {
         max_queue_depth: 2,
