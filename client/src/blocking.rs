@@ -412,6 +412,41 @@ impl Client {
         self.wait_response(id, self.timeout).map(|_| ())
     }
 
+    /// Gives a delivery back: the queue delivers it again once `delay` has passed (zero: at once).
+    ///
+    /// # Errors
+    /// The connection failed, or the delivery no longer waits for an ack (`NOT_FOUND`).
+    pub fn queue_nack(
+        &mut self,
+        queue: &str,
+        delivery_id: u64,
+        delay: Duration,
+    ) -> Result<(), Error> {
+        self.drive();
+        let id = self
+            .conn
+            .queue_nack(Instant::now(), queue, delivery_id, delay)?;
+        self.wait_response(id, self.timeout).map(|_| ())
+    }
+
+    /// Keeps a delivery longer: its visibility timeout starts again now, `timeout` long (zero: the
+    /// server's own).
+    ///
+    /// # Errors
+    /// The connection failed, or the delivery no longer waits for an ack (`NOT_FOUND`).
+    pub fn queue_extend(
+        &mut self,
+        queue: &str,
+        delivery_id: u64,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        self.drive();
+        let id = self
+            .conn
+            .queue_extend(Instant::now(), queue, delivery_id, timeout)?;
+        self.wait_response(id, self.timeout).map(|_| ())
+    }
+
     /// Closes the session (the server forgets it; no last will) and waits briefly for the Close to
     /// go out.
     pub fn close(mut self) {

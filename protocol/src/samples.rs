@@ -10,8 +10,9 @@ use bytes::Bytes;
 use crate::wire::{
     Ack, AckBlock, Challenge, ChannelKind, Close, CloseAck, Data, DatagramBuilder, ErrorFrame,
     Fragment, Frame, Hello, HelloOptions, MAX_DATAGRAM_SIZE, Message, PacketHeader, Ping, Pong,
-    Publish, QueueAck, QueueDelivery, QueueFetch, QueuePush, Reason, Register, Reject, Request,
-    Reset, Response, Status, Subscribe, Text, Unregister, Unsubscribe, Welcome,
+    Publish, QueueAck, QueueDelivery, QueueExtend, QueueFetch, QueueNack, QueuePush, Reason,
+    Register, Reject, Request, Reset, Response, Status, Subscribe, Text, Unregister, Unsubscribe,
+    Welcome,
 };
 
 /// A named sample frame.
@@ -308,6 +309,24 @@ pub fn frames() -> Vec<SampleFrame> {
             "queue-ack",
             Frame::new(QueueAck {
                 id: 9,
+                delivery_id: 77,
+                queue: t("jobs"),
+            }),
+        ),
+        s(
+            "queue-nack",
+            Frame::new(QueueNack {
+                id: 10,
+                delay_ms: 5000,
+                delivery_id: 77,
+                queue: t("jobs"),
+            }),
+        ),
+        s(
+            "queue-extend",
+            Frame::new(QueueExtend {
+                id: 11,
+                timeout_ms: 60000,
                 delivery_id: 77,
                 queue: t("jobs"),
             }),

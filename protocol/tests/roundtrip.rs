@@ -5,9 +5,10 @@ use bytes::{Bytes, BytesMut};
 use framewire_protocol::wire::{
     Ack, AckBlock, Challenge, ChannelKind, Close, CloseAck, DEFAULT_MAX_FRAME_LEN, Data, Datagram,
     DatagramBuilder, ErrorFrame, Fragment, Frame, FrameBody, Hello, HelloOptions, MAX_NAME_LEN,
-    Message, PacketHeader, Ping, Pong, Publish, QueueAck, QueueDelivery, QueueFetch, QueuePush,
-    Reason, Register, Reject, Request, Response, Status, StreamDeframer, Subscribe, Text,
-    Unregister, Unsubscribe, Welcome, decode_stream_frame, encode_stream_frame_into,
+    Message, PacketHeader, Ping, Pong, Publish, QueueAck, QueueDelivery, QueueExtend, QueueFetch,
+    QueueNack, QueuePush, Reason, Register, Reject, Request, Response, Status, StreamDeframer,
+    Subscribe, Text, Unregister, Unsubscribe, Welcome, decode_stream_frame,
+    encode_stream_frame_into,
 };
 use proptest::prelude::*;
 
@@ -229,6 +230,24 @@ fn hub_body() -> impl Strategy<Value = FrameBody> {
             queue
         }
         .into()),
+        (any::<u32>(), any::<u32>(), any::<u64>(), name()).prop_map(
+            |(id, delay_ms, delivery_id, queue)| QueueNack {
+                id,
+                delay_ms,
+                delivery_id,
+                queue,
+            }
+            .into()
+        ),
+        (any::<u32>(), any::<u32>(), any::<u64>(), name()).prop_map(
+            |(id, timeout_ms, delivery_id, queue)| QueueExtend {
+                id,
+                timeout_ms,
+                delivery_id,
+                queue,
+            }
+            .into()
+        ),
     ]
 }
 

@@ -211,3 +211,60 @@ fn a_full_queue_refuses_the_push() {
     assert_eq!(ack(&mut c, 7, "small", got[0].delivery_id), Status::OK);
     assert_eq!(push(&mut c, 8, "small", b"."), Status::OK);
 }
+
+#[test]
+fn a_consumer_gives_a_delivery_back_or_keeps_it_longer_through_the_client() {
+    use framewire_client::Client;
+    let config = ServerConfig {
+        hub: HubConfig {
+            visibility_timeout: Duration::from_millis(300),
+            ..HubConfig::default()
+        },
+        ..ServerConfig::default()
+    };
+    let server = TestServer::start(config);
+    for via in BOTH {
+        let queue = format!("work-{via:?}");
+        let mut c =
+            Client::connect(framewire_tests::client_options(&server, via)).expect("connects");
+        c.queue_push(&queue, "job").expect("pushed");
+        // Given back at once: delivered again, marked.
+        let d = c.queue_fetch(&queue, 1, Duration::ZERO).expect("fetch");
+        c.queue_nack(&queue, d[0].delivery_id, Duration::ZERO)
+            .expect("given back");
+        let again = c.queue_fetch(&queue, 1, Duration::ZERO).expect("fetch");
+        assert_eq!(again.len(), 1);
+        assert!(again[0].redelivered);
+        // Kept longer: past the 300 ms timeout it is still this consumer's.
+        c.queue_extend(&queue, again[0].delivery_id, Duration::from_secs(20))
+            .expect("extended");
+        let mut other =
+            Client::connect(framewire_tests::client_options(&server, via)).expect("connects");
+        assert!(
+            other
+                .queue_fetch(&queue, 1, Duration::from_millis(600))
+                .expect("fetch")
+                .is_empty(),
+            "the extended delivery did not come back at the old timeout"
+        );
+        // Given back with a delay: not before it, then to the waiting fetch.
+        c.queue_nack(&queue, again[0].delivery_id, Duration::from_millis(200))
+            .expect("given back");
+        let started = Instant::now();
+        let later = other
+            .queue_fetch(&queue, 1, Duration::from_secs(10))
+            .expect("fetch");
+        assert_eq!(later.len(), 1);
+        assert!(
+            started.elapsed() >= Duration::from_millis(150),
+            "{:?}",
+            started.elapsed()
+        );
+        other
+            .queue_ack(&queue, later[0].delivery_id)
+            .expect("acked");
+        // Nothing to give back or keep now.
+        let gone = c.queue_extend(&queue, later[0].delivery_id, Duration::ZERO);
+        assert!(gone.is_err(), "{gone:?}");
+    }
+}

@@ -185,6 +185,32 @@ pub(crate) fn queue_fetch(
     Ok(())
 }
 
+pub(crate) fn queue_nack(
+    target: &Target,
+    queue: &str,
+    delivery_id: u64,
+    delay: Duration,
+) -> Result<(), Failure> {
+    let mut c = connect(target)?;
+    c.queue_nack(queue, delivery_id, delay)
+        .doing(format!("nack delivery {delivery_id}"))?;
+    c.close();
+    Ok(())
+}
+
+pub(crate) fn queue_extend(
+    target: &Target,
+    queue: &str,
+    delivery_id: u64,
+    timeout: Duration,
+) -> Result<(), Failure> {
+    let mut c = connect(target)?;
+    c.queue_extend(queue, delivery_id, timeout)
+        .doing(format!("extend delivery {delivery_id}"))?;
+    c.close();
+    Ok(())
+}
+
 pub(crate) fn queue_ack(target: &Target, queue: &str, delivery_id: u64) -> Result<(), Failure> {
     let mut c = connect(target)?;
     c.queue_ack(queue, delivery_id)

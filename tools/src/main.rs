@@ -166,6 +166,26 @@ enum QueueCommand {
         /// The delivery id (from `fetch --no-ack`).
         delivery_id: u64,
     },
+    /// Give a delivery back, to be delivered again (after `--delay`).
+    Nack {
+        /// The queue.
+        queue: String,
+        /// The delivery id (from `fetch --no-ack`).
+        delivery_id: u64,
+        /// Milliseconds before it is delivered again.
+        #[arg(long, default_value_t = 0)]
+        delay: u64,
+    },
+    /// Keep a delivery longer: restart its visibility timeout.
+    Extend {
+        /// The queue.
+        queue: String,
+        /// The delivery id.
+        delivery_id: u64,
+        /// The new timeout in milliseconds (0: the server's own).
+        #[arg(long, default_value_t = 0)]
+        timeout: u64,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -271,6 +291,18 @@ fn main() -> ExitCode {
         }) => client_cmds::queue_fetch(&target, &queue, count, Duration::from_millis(wait), no_ack),
         Command::Queue(QueueCommand::Ack { queue, delivery_id }) => {
             client_cmds::queue_ack(&target, &queue, delivery_id)
+        }
+        Command::Queue(QueueCommand::Nack {
+            queue,
+            delivery_id,
+            delay,
+        }) => client_cmds::queue_nack(&target, &queue, delivery_id, Duration::from_millis(delay)),
+        Command::Queue(QueueCommand::Extend {
+            queue,
+            delivery_id,
+            timeout,
+        }) => {
+            client_cmds::queue_extend(&target, &queue, delivery_id, Duration::from_millis(timeout))
         }
         Command::Bench(args) => return run_bench(&cli.server, cli.udp, &args),
         Command::Decode { hex } => return decode::run(&hex),

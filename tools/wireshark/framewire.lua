@@ -17,13 +17,14 @@ local KINDS = {
   [0x13] = "Fragment", [0x14] = "Reset", [0x20] = "Data", [0x21] = "Error", [0x30] = "Subscribe",
   [0x31] = "Unsubscribe", [0x32] = "Publish", [0x33] = "Message", [0x40] = "Request",
   [0x41] = "Response", [0x42] = "Register", [0x43] = "Unregister", [0x50] = "QueuePush",
-  [0x51] = "QueueFetch", [0x52] = "QueueDelivery", [0x53] = "QueueAck",
+  [0x51] = "QueueFetch", [0x52] = "QueueDelivery", [0x53] = "QueueAck", [0x54] = "QueueNack",
+  [0x55] = "QueueExtend",
 }
 
 -- Where a kind's name field starts after the frame header (the id and other fixed fields).
 local NAME_AT = {
   [0x30] = 4, [0x31] = 4, [0x32] = 4, [0x33] = 0, [0x40] = 8, [0x42] = 4, [0x43] = 4,
-  [0x50] = 4, [0x51] = 10, [0x52] = 12, [0x53] = 12,
+  [0x50] = 4, [0x51] = 10, [0x52] = 12, [0x53] = 12, [0x54] = 16, [0x55] = 16,
 }
 
 local f = fw.fields

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use framewire_protocol::wire::{
-    Data, Frame, Publish, QueueAck, QueueFetch, QueuePush, Register, Request, Response, Status,
-    Subscribe, Text, Unregister, Unsubscribe,
+    Data, Frame, Publish, QueueAck, QueueExtend, QueueFetch, QueueNack, QueuePush, Register,
+    Request, Response, Status, Subscribe, Text, Unregister, Unsubscribe,
 };
 
 use super::Connection;
@@ -258,6 +258,54 @@ impl Connection {
         self.operation(now, |id| {
             Frame::new(QueueAck {
                 id,
+                delivery_id,
+                queue,
+            })
+        })
+    }
+
+    /// Gives a delivery back: the queue delivers it again once `delay` has passed (zero: at once;
+    /// the server holds it at most 300 s), marked redelivered (docs/PROTOCOL.md section 5.7).
+    ///
+    /// # Errors
+    /// As [`Connection::subscribe`].
+    pub fn queue_nack(
+        &mut self,
+        now: std::time::Instant,
+        queue: &str,
+        delivery_id: u64,
+        delay: std::time::Duration,
+    ) -> Result<u32, ClientError> {
+        let queue = Text::from(queue);
+        let delay_ms = u32::try_from(delay.as_millis()).unwrap_or(u32::MAX);
+        self.operation(now, |id| {
+            Frame::new(QueueNack {
+                id,
+                delay_ms,
+                delivery_id,
+                queue,
+            })
+        })
+    }
+
+    /// Keeps a delivery longer: its visibility timeout starts again now, `timeout` long (zero:
+    /// the server's own; at most 300 s).
+    ///
+    /// # Errors
+    /// As [`Connection::subscribe`].
+    pub fn queue_extend(
+        &mut self,
+        now: std::time::Instant,
+        queue: &str,
+        delivery_id: u64,
+        timeout: std::time::Duration,
+    ) -> Result<u32, ClientError> {
+        let queue = Text::from(queue);
+        let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        self.operation(now, |id| {
+            Frame::new(QueueExtend {
+                id,
+                timeout_ms,
                 delivery_id,
                 queue,
             })

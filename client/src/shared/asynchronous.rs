@@ -218,6 +218,24 @@ impl AsyncClient {
         self.call(op).await.map(|_| ())
     }
 
+    /// Gives a delivery back, to be delivered again once `delay` has passed (zero: at once).
+    ///
+    /// # Errors
+    /// As [`SharedClient::queue_nack`](crate::SharedClient::queue_nack).
+    pub async fn queue_nack(&self, delivery: &Delivery, delay: Duration) -> Result<(), Error> {
+        self.call(Op::queue_nack(delivery, delay)).await.map(|_| ())
+    }
+
+    /// Keeps a delivery longer: its visibility timeout starts again, `timeout` long.
+    ///
+    /// # Errors
+    /// As [`SharedClient::queue_extend`](crate::SharedClient::queue_extend).
+    pub async fn queue_extend(&self, delivery: &Delivery, timeout: Duration) -> Result<(), Error> {
+        self.call(Op::queue_extend(delivery, timeout))
+            .await
+            .map(|_| ())
+    }
+
     /// The connection's ups and downs since the last call, oldest first.
     pub fn connection_events(&self) -> Vec<ClientEvent> {
         self.0.connection_events()

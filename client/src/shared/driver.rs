@@ -71,6 +71,16 @@ pub(super) enum Op {
         queue: String,
         delivery_id: u64,
     },
+    QueueNack {
+        queue: String,
+        delivery_id: u64,
+        delay: Duration,
+    },
+    QueueExtend {
+        queue: String,
+        delivery_id: u64,
+        timeout: Duration,
+    },
 }
 
 impl Op {
@@ -131,6 +141,22 @@ impl Op {
         Self::QueueAck {
             queue: delivery.queue.as_str().to_owned(),
             delivery_id: delivery.delivery_id,
+        }
+    }
+
+    pub(super) fn queue_nack(delivery: &Delivery, delay: Duration) -> Self {
+        Self::QueueNack {
+            queue: delivery.queue.as_str().to_owned(),
+            delivery_id: delivery.delivery_id,
+            delay,
+        }
+    }
+
+    pub(super) fn queue_extend(delivery: &Delivery, timeout: Duration) -> Self {
+        Self::QueueExtend {
+            queue: delivery.queue.as_str().to_owned(),
+            delivery_id: delivery.delivery_id,
+            timeout,
         }
     }
 
@@ -464,6 +490,16 @@ impl Driver {
                 id
             }
             Op::QueueAck { queue, delivery_id } => self.conn.queue_ack(now, &queue, delivery_id),
+            Op::QueueNack {
+                queue,
+                delivery_id,
+                delay,
+            } => self.conn.queue_nack(now, &queue, delivery_id, delay),
+            Op::QueueExtend {
+                queue,
+                delivery_id,
+                timeout,
+            } => self.conn.queue_extend(now, &queue, delivery_id, timeout),
         };
         match (started, reply) {
             (Ok(0), Some(reply)) => {

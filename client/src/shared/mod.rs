@@ -271,6 +271,23 @@ impl SharedClient {
         self.call(op).map(|_| ())
     }
 
+    /// Gives a delivery back, to be delivered again once `delay` has passed (zero: at once).
+    ///
+    /// # Errors
+    /// The connection failed, or the delivery no longer waits for an ack (`NOT_FOUND`).
+    pub fn queue_nack(&self, delivery: &Delivery, delay: Duration) -> Result<(), Error> {
+        self.call(Op::queue_nack(delivery, delay)).map(|_| ())
+    }
+
+    /// Keeps a delivery longer: its visibility timeout starts again, `timeout` long (zero: the
+    /// server's own).
+    ///
+    /// # Errors
+    /// The connection failed, or the delivery no longer waits for an ack (`NOT_FOUND`).
+    pub fn queue_extend(&self, delivery: &Delivery, timeout: Duration) -> Result<(), Error> {
+        self.call(Op::queue_extend(delivery, timeout)).map(|_| ())
+    }
+
     /// The connection's ups and downs (`Connected`, `Disconnected`) since the last call, oldest
     /// first (the last [`CONNECTION_EVENTS_KEPT`](crate::CONNECTION_EVENTS_KEPT)).
     pub fn connection_events(&self) -> Vec<ClientEvent> {

@@ -82,6 +82,8 @@ impl Oversized {
                     | K::QueueFetch
                     | K::QueueDelivery
                     | K::QueueAck
+                    | K::QueueNack
+                    | K::QueueExtend
             )
         );
         let u32_at = |at: usize| match rest.get(at..at + 4) {

@@ -9,8 +9,8 @@ use bytes::Bytes;
 
 use super::frames::{
     Ack, BodyCodec, Challenge, Close, CloseAck, Data, ErrorFrame, Fragment, Hello, Message, Ping,
-    Pong, Publish, QueueAck, QueueDelivery, QueueFetch, QueuePush, Register, Reject, Request,
-    Reset, Response, Subscribe, Unregister, Unsubscribe, Welcome,
+    Pong, Publish, QueueAck, QueueDelivery, QueueExtend, QueueFetch, QueueNack, QueuePush,
+    Register, Reject, Request, Reset, Response, Subscribe, Unregister, Unsubscribe, Welcome,
 };
 use super::kind::FrameKind;
 use super::reader::Reader;
@@ -124,6 +124,8 @@ frame_bodies! {
     QueueFetch(QueueFetch),
     QueueDelivery(QueueDelivery),
     QueueAck(QueueAck),
+    QueueNack(QueueNack),
+    QueueExtend(QueueExtend),
 }
 
 impl Frame {
@@ -168,6 +170,8 @@ impl Frame {
             FrameBody::QueuePush(f) => f.id,
             FrameBody::QueueFetch(f) => f.id,
             FrameBody::QueueAck(f) => f.id,
+            FrameBody::QueueNack(f) => f.id,
+            FrameBody::QueueExtend(f) => f.id,
             _ => 0,
         };
         (id != 0).then_some(id)

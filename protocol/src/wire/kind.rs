@@ -84,6 +84,10 @@ frame_kinds! {
     QueueDelivery = 0x52,
     /// Acknowledge a queue delivery (section 5.7).
     QueueAck = 0x53,
+    /// Give a queue delivery back, to be delivered again now or after a delay (section 5.7).
+    QueueNack = 0x54,
+    /// Keep a queue delivery longer: restart its visibility timeout (section 5.7).
+    QueueExtend = 0x55,
 }
 
 impl FrameKind {

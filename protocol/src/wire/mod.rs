@@ -41,8 +41,8 @@ pub use datagram::{
 pub use frame::{FRAME_HEADER_LEN, Frame, FrameBody, SEQ_FLAG, SEQ_LEN};
 pub use frames::{
     Ack, Challenge, Close, CloseAck, Data, ErrorFrame, Fragment, Hello, Message, Ping, Pong,
-    Publish, QueueAck, QueueDelivery, QueueFetch, QueuePush, Register, Reject, Request, Reset,
-    Response, Subscribe, Unregister, Unsubscribe, Welcome,
+    Publish, QueueAck, QueueDelivery, QueueExtend, QueueFetch, QueueNack, QueuePush, Register,
+    Reject, Request, Reset, Response, Subscribe, Unregister, Unsubscribe, Welcome,
 };
 pub use kind::{ChannelKind, FrameKind};
 pub use options::{

@@ -458,35 +458,11 @@ impl Hub {
                 self.services
                     .unregister(client, u.id, &u.service, &mut self.outputs);
             }
-            FrameBody::QueuePush(p) => {
-                if self.name_ok(client, p.id, &p.queue)
-                    && self.permitted(client, p.id, Action::Queue(p.queue.as_str()))
-                {
-                    let changes = self
-                        .queues
-                        .push(&self.config, now, client, p, &mut self.outputs);
-                    self.apply(changes);
-                }
-            }
-            FrameBody::QueueFetch(f) => {
-                if self.name_ok(client, f.id, &f.queue)
-                    && self.permitted(client, f.id, Action::Queue(f.queue.as_str()))
-                {
-                    let changes =
-                        self.queues
-                            .fetch(&self.config, now, client, &f, &mut self.outputs);
-                    self.apply(changes);
-                }
-            }
-            FrameBody::QueueAck(a) => {
-                if !self.permitted(client, a.id, Action::Queue(a.queue.as_str())) {
-                    return;
-                }
-                let changes =
-                    self.queues
-                        .ack(client, a.id, a.delivery_id, &a.queue, &mut self.outputs);
-                self.apply(changes);
-            }
+            body @ (FrameBody::QueuePush(_)
+            | FrameBody::QueueFetch(_)
+            | FrameBody::QueueAck(_)
+            | FrameBody::QueueNack(_)
+            | FrameBody::QueueExtend(_)) => self.serve_queue(now, client, body),
             other => {
                 // Message and QueueDelivery travel from the server only; the session frames never
                 // get here (the session consumes them).
@@ -501,6 +477,35 @@ impl Hub {
                 );
             }
         }
+    }
+
+    /// Serves a queue frame (section 5.7): the queue's name checked (for a push or a fetch, which
+    /// may create it) and the token's permission for it, then the operation.
+    fn serve_queue(&mut self, now: Instant, client: ClientId, body: FrameBody) {
+        let (id, queue, creates) = match &body {
+            FrameBody::QueuePush(p) => (p.id, &p.queue, true),
+            FrameBody::QueueFetch(f) => (f.id, &f.queue, true),
+            FrameBody::QueueAck(a) => (a.id, &a.queue, false),
+            FrameBody::QueueNack(n) => (n.id, &n.queue, false),
+            FrameBody::QueueExtend(e) => (e.id, &e.queue, false),
+            _ => return,
+        };
+        let queue = queue.clone();
+        if (creates && !self.name_ok(client, id, &queue))
+            || !self.permitted(client, id, Action::Queue(queue.as_str()))
+        {
+            return;
+        }
+        let (config, out) = (&self.config, &mut self.outputs);
+        let changes = match body {
+            FrameBody::QueuePush(p) => self.queues.push(config, now, client, p, out),
+            FrameBody::QueueFetch(f) => self.queues.fetch(config, now, client, &f, out),
+            FrameBody::QueueAck(a) => self.queues.ack(client, a.id, a.delivery_id, &queue, out),
+            FrameBody::QueueNack(n) => self.queues.nack(config, now, client, &n, out),
+            FrameBody::QueueExtend(e) => self.queues.extend(config, now, client, &e, out),
+            _ => Vec::new(),
+        };
+        self.apply(changes);
     }
 
     fn publish(

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use framewire_protocol::session::Instant;
-use framewire_protocol::wire::{Frame, QueueDelivery, QueueFetch, QueuePush, Status, Text};
+use framewire_protocol::wire::{
+    Frame, QueueDelivery, QueueExtend, QueueFetch, QueueNack, QueuePush, Status, Text,
+};
 use log::debug;
 
 use super::config::HubConfig;
@@ -289,6 +291,93 @@ impl Queues {
             );
         }
         Vec::new()
+    }
+
+    /// Whether `delivery_id` is a delivery of queue `name` waiting for its ack; if not, the
+    /// operation is answered `NOT_FOUND`.
+    fn holds(
+        &self,
+        client: ClientId,
+        id: u32,
+        delivery_id: u64,
+        name: &Text,
+        out: &mut Outputs,
+    ) -> bool {
+        if self
+            .unacked
+            .get(&delivery_id)
+            .is_some_and(|u| u.queue == *name)
+        {
+            return true;
+        }
+        out.fail(
+            client,
+            id,
+            Status::NOT_FOUND,
+            "no delivery with that id waits for an ack in this queue",
+        );
+        false
+    }
+
+    /// A consumer gives a delivery back: ready again after `delay` (at once for 0), counted as a
+    /// delivery. A delayed one waits out its delay as a delivery whose visibility timeout is the
+    /// delay.
+    pub(crate) fn nack(
+        &mut self,
+        config: &HubConfig,
+        now: Instant,
+        client: ClientId,
+        nack: &QueueNack,
+        out: &mut Outputs,
+    ) -> TimerChanges {
+        let already_back = !self.unacked.contains_key(&nack.delivery_id)
+            && self.by_name.get(&nack.queue).is_some_and(|q| {
+                q.ready
+                    .iter()
+                    .any(|r| r.id == nack.delivery_id && r.deliveries > 0)
+            });
+        if already_back {
+            // Its session ended (or it timed out) first: it is ready again already, as asked.
+            out.ok(client, nack.id);
+            return Vec::new();
+        }
+        if !self.holds(client, nack.id, nack.delivery_id, &nack.queue, out) {
+            return Vec::new();
+        }
+        out.ok(client, nack.id);
+        let timer = QueueTimer::Visibility(nack.delivery_id);
+        if nack.delay_ms > 0 {
+            let delay = Duration::from_millis(u64::from(nack.delay_ms)).min(config.max_fetch_wait);
+            return vec![(timer, Some(now + delay))];
+        }
+        let mut timers = vec![(timer, None)];
+        if let Some(name) = self.requeue(config, nack.delivery_id, out) {
+            timers.extend(self.serve_waiters(config, now, &name, out));
+        }
+        timers
+    }
+
+    /// A consumer needs longer: the delivery's visibility timeout starts again from `now`.
+    pub(crate) fn extend(
+        &mut self,
+        config: &HubConfig,
+        now: Instant,
+        client: ClientId,
+        extend: &QueueExtend,
+        out: &mut Outputs,
+    ) -> TimerChanges {
+        if !self.holds(client, extend.id, extend.delivery_id, &extend.queue, out) {
+            return Vec::new();
+        }
+        out.ok(client, extend.id);
+        let timeout = match extend.timeout_ms {
+            0 => config.visibility_timeout,
+            ms => Duration::from_millis(u64::from(ms)).min(config.max_fetch_wait),
+        };
+        vec![(
+            QueueTimer::Visibility(extend.delivery_id),
+            Some(now + timeout),
+        )]
     }
 
     pub(crate) fn on_timer(

@@ -437,6 +437,8 @@ pub fn frame_subject(frame: &Frame) -> Option<&str> {
         FrameBody::QueueFetch(f) => f.queue.as_str(),
         FrameBody::QueueDelivery(f) => f.queue.as_str(),
         FrameBody::QueueAck(f) => f.queue.as_str(),
+        FrameBody::QueueNack(f) => f.queue.as_str(),
+        FrameBody::QueueExtend(f) => f.queue.as_str(),
         _ => return None,
     })
 }

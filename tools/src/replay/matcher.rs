@@ -19,7 +19,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
 use framewire_protocol::wire::{
-    Frame, FrameBody, FrameKind, Hello, HelloOptions, Reason, Text, Welcome, option,
+    Frame, FrameBody, FrameKind, Hello, HelloOptions, QueueAck, QueueExtend, QueueNack, Reason,
+    Text, Welcome, option,
 };
 
 use super::script::{Action, Script};
@@ -191,9 +192,11 @@ impl<'a> Matcher<'a> {
                     r.id = id;
                 }
             }
-            FrameBody::QueueAck(a) => {
-                if let Some(&id) = self.delivery_ids.get(&a.delivery_id) {
-                    a.delivery_id = id;
+            FrameBody::QueueAck(QueueAck { delivery_id, .. })
+            | FrameBody::QueueNack(QueueNack { delivery_id, .. })
+            | FrameBody::QueueExtend(QueueExtend { delivery_id, .. }) => {
+                if let Some(&id) = self.delivery_ids.get(delivery_id) {
+                    *delivery_id = id;
                 }
             }
             _ => {}

@@ -421,3 +421,69 @@ impl BodyCodec for QueueAck {
         write_name(w, &self.queue);
     }
 }
+
+/// A consumer gives a delivery back: it is ready again once `delay_ms` has passed (0: at once),
+/// counted as delivered (section 5.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueNack {
+    /// Operation id for the Response; 0 for none.
+    pub id: u32,
+    /// Milliseconds before it is ready again.
+    pub delay_ms: u32,
+    /// The delivery given back.
+    pub delivery_id: u64,
+    /// The queue's name.
+    pub queue: Text,
+}
+
+/// A consumer needs longer: the delivery's visibility timeout starts again, `timeout_ms` long
+/// (0: the server's default) (section 5.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueExtend {
+    /// Operation id for the Response; 0 for none.
+    pub id: u32,
+    /// The new visibility timeout in milliseconds, from now.
+    pub timeout_ms: u32,
+    /// The delivery kept.
+    pub delivery_id: u64,
+    /// The queue's name.
+    pub queue: Text,
+}
+
+// `QueueNack` and `QueueExtend` share a layout: `id`, a duration in ms, `delivery id`, `queue`.
+macro_rules! delivery_with_duration {
+    ($ty:ident, $kind:ident, $ms:ident) => {
+        impl BodyCodec for $ty {
+            const KIND: FrameKind = FrameKind::$kind;
+
+            fn parse(_flags: u8, r: &mut Reader) -> Result<Self, DecodeError> {
+                let a = Self {
+                    id: r.u32()?,
+                    $ms: r.u32()?,
+                    delivery_id: r.u64()?,
+                    queue: read_name(r)?,
+                };
+                r.finish()?;
+                Ok(a)
+            }
+
+            fn body_len(&self) -> usize {
+                4 + 4 + 8 + name_len(&self.queue)
+            }
+
+            fn check(&self) -> Result<(), EncodeError> {
+                check_name("queue", &self.queue)
+            }
+
+            fn emit(&self, w: &mut Writer) {
+                w.put_u32(self.id);
+                w.put_u32(self.$ms);
+                w.put_u64(self.delivery_id);
+                write_name(w, &self.queue);
+            }
+        }
+    };
+}
+
+delivery_with_duration!(QueueNack, QueueNack, delay_ms);
+delivery_with_duration!(QueueExtend, QueueExtend, timeout_ms);

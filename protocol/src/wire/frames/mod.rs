@@ -9,8 +9,8 @@ mod session;
 
 pub use handshake::{Challenge, Hello, Reject, Welcome};
 pub use hub::{
-    Message, Publish, QueueAck, QueueDelivery, QueueFetch, QueuePush, Register, Request, Response,
-    Subscribe, Unregister, Unsubscribe,
+    Message, Publish, QueueAck, QueueDelivery, QueueExtend, QueueFetch, QueueNack, QueuePush,
+    Register, Request, Response, Subscribe, Unregister, Unsubscribe,
 };
 pub use session::{Ack, Close, CloseAck, Data, ErrorFrame, Fragment, Ping, Pong, Reset};
 

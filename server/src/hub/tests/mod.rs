@@ -573,6 +573,87 @@ fn a_message_delivered_max_deliveries_times_moves_to_the_dead_letter_queue() {
     );
 }
 
+fn nack_or_extend(
+    h: &mut Hub,
+    now: Instant,
+    c: ClientId,
+    id: u32,
+    delivery_id: u64,
+    nack: Option<u32>,
+    extend: Option<u32>,
+) {
+    let queue = Text::from("jobs");
+    let frame = match (nack, extend) {
+        (Some(delay_ms), _) => Frame::new(framewire_protocol::wire::QueueNack {
+            id,
+            delay_ms,
+            delivery_id,
+            queue,
+        }),
+        (None, timeout) => Frame::new(framewire_protocol::wire::QueueExtend {
+            id,
+            timeout_ms: timeout.unwrap_or(0),
+            delivery_id,
+            queue,
+        }),
+    };
+    h.feed(now, c, frame);
+}
+
+#[test]
+fn a_nack_gives_a_delivery_back_now_or_after_its_delay_and_an_extend_restarts_its_timeout() {
+    let config = HubConfig {
+        visibility_timeout: Duration::from_secs(2),
+        max_deliveries: 3,
+        ..HubConfig::default()
+    };
+    let mut h = hub_with(config);
+    push(&mut h, t(0), A, 0, b"job");
+    fetch(&mut h, t(0), B, 1, 1, 0);
+    let id = deliveries(&drain(&mut h), B)[0].1;
+    // At once: the waiting long poll of C gets it, redelivered.
+    fetch(&mut h, t(1), C, 2, 1, 10_000);
+    nack_or_extend(&mut h, t(5), B, 3, id, Some(0), None);
+    let out = drain(&mut h);
+    assert_eq!(status_of(&out, B, 3), Some(Status::OK));
+    assert_eq!(
+        deliveries(&out, C),
+        vec![(2, id, Bytes::from_static(b"job"), true)]
+    );
+    // Extended at 1.5 s by 10 s: the old timeout (2 s after the fetch) passes without a redelivery.
+    nack_or_extend(&mut h, t(1500), C, 4, id, None, Some(10_000));
+    assert_eq!(status_of(&drain(&mut h), C, 4), Some(Status::OK));
+    h.handle_timeout(t(5000));
+    fetch(&mut h, t(5001), A, 5, 1, 0);
+    assert!(deliveries(&drain(&mut h), A).is_empty());
+    // Given back with a 1 s delay: not ready before it, ready after.
+    nack_or_extend(&mut h, t(6000), C, 6, id, Some(1000), None);
+    drain(&mut h);
+    h.handle_timeout(t(6500));
+    fetch(&mut h, t(6501), A, 7, 1, 0);
+    assert!(
+        deliveries(&drain(&mut h), A).is_empty(),
+        "not before its delay"
+    );
+    h.handle_timeout(t(7001));
+    fetch(&mut h, t(7002), A, 8, 1, 0);
+    assert_eq!(deliveries(&drain(&mut h), A).len(), 1, "the third delivery");
+    // Given back after its third delivery: to the dead-letter queue.
+    nack_or_extend(&mut h, t(7003), A, 9, id, Some(0), None);
+    drain(&mut h);
+    fetch(&mut h, t(7004), B, 10, 1, 0);
+    assert!(
+        deliveries(&drain(&mut h), B).is_empty(),
+        "moved to jobs.dead"
+    );
+    // A delivery that waits for nothing gets NOT_FOUND.
+    nack_or_extend(&mut h, t(7005), B, 11, 999, None, Some(0));
+    nack_or_extend(&mut h, t(7005), B, 12, 999, Some(0), None);
+    let out = drain(&mut h);
+    assert_eq!(status_of(&out, B, 11), Some(Status::NOT_FOUND));
+    assert_eq!(status_of(&out, B, 12), Some(Status::NOT_FOUND));
+}
+
 #[test]
 fn a_dead_letter_queue_has_none_of_its_own() {
     let config = HubConfig {
