@@ -47,6 +47,16 @@ fn ack(c: &mut TestClient, id: u32, queue: &str, delivery_id: u64) -> Status {
     c.until_response(id).1.status
 }
 
+fn with_visibility_timeout(timeout: Duration) -> TestServer {
+    TestServer::start(ServerConfig {
+        hub: HubConfig {
+            visibility_timeout: timeout,
+            ..HubConfig::default()
+        },
+        ..ServerConfig::default()
+    })
+}
+
 #[test]
 fn push_fetch_and_ack_over_both_transports() {
     let server = TestServer::start(ServerConfig::default());
@@ -161,14 +171,7 @@ fn redelivery_after_a_consumer_dies() {
 
 #[test]
 fn redelivery_after_the_visibility_timeout() {
-    let config = ServerConfig {
-        hub: HubConfig {
-            visibility_timeout: Duration::from_millis(300),
-            ..HubConfig::default()
-        },
-        ..ServerConfig::default()
-    };
-    let server = TestServer::start(config);
+    let server = with_visibility_timeout(Duration::from_millis(300));
     let mut c = TestClient::connect(&server, Via::Udp);
     assert_eq!(push(&mut c, 1, "q", b"x"), Status::OK);
     let first = fetch(&mut c, 2, "q", 1, 0);
@@ -215,14 +218,7 @@ fn a_full_queue_refuses_the_push() {
 #[test]
 fn a_consumer_gives_a_delivery_back_or_keeps_it_longer_through_the_client() {
     use framewire_client::Client;
-    let config = ServerConfig {
-        hub: HubConfig {
-            visibility_timeout: Duration::from_millis(300),
-            ..HubConfig::default()
-        },
-        ..ServerConfig::default()
-    };
-    let server = TestServer::start(config);
+    let server = with_visibility_timeout(Duration::from_millis(300));
     for via in BOTH {
         let queue = format!("work-{via:?}");
         let mut c =

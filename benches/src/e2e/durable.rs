@@ -133,16 +133,30 @@ async fn framewire(
                 .map_err(err)?,
         );
     }
+    confirmed_rate(clients, measure, |client, payload| async move {
+        client.queue_push(QUEUE, payload).await.is_ok()
+    })
+    .await
+}
+
+/// Runs one task per client, each pushing with `push` (which says whether the push was
+/// confirmed) until `measure` is over; the confirmed pushes per second.
+async fn confirmed_rate<C, F, Fut>(clients: Vec<C>, measure: Duration, push: F) -> io::Result<f64>
+where
+    C: Send + Sync + 'static,
+    F: Fn(Arc<C>, Bytes) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = clients
         .into_iter()
         .map(|client| {
-            let done = Arc::clone(&done);
+            let (done, push, client) = (Arc::clone(&done), push.clone(), Arc::new(client));
             tokio::spawn(async move {
                 let payload = Bytes::from(vec![7u8; PAYLOAD]);
                 while started.elapsed() < measure {
-                    if client.queue_push(QUEUE, payload.clone()).await.is_err() {
+                    if !push(Arc::clone(&client), payload.clone()).await {
                         return;
                     }
                     done.fetch_add(1, Ordering::Relaxed);
@@ -178,30 +192,13 @@ async fn jetstream(
         let c = async_nats::connect(&url).await.map_err(err)?;
         contexts.push(async_nats::jetstream::new(c));
     }
-    let done = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let tasks: Vec<_> = contexts
-        .into_iter()
-        .map(|js| {
-            let done = Arc::clone(&done);
-            tokio::spawn(async move {
-                let payload = Bytes::from(vec![7u8; PAYLOAD]);
-                while started.elapsed() < measure {
-                    let Ok(ack) = js.publish(QUEUE, payload.clone()).await else {
-                        return;
-                    };
-                    if ack.await.is_err() {
-                        return;
-                    }
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.map_err(err)?;
-    }
-    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    confirmed_rate(contexts, measure, |js, payload| async move {
+        match js.publish(QUEUE, payload).await {
+            Ok(ack) => ack.await.is_ok(),
+            Err(_) => false,
+        }
+    })
+    .await
 }
 
 /// Messages in the data directory the start-up is measured with.
