@@ -521,9 +521,11 @@ impl Hub {
             return;
         }
         if p.retain
-            && self
-                .outputs
-                .storage_full(client, p.id, pubsub::retained_len(&p.topic, &p.payload))
+            && self.outputs.storage_full(
+                client,
+                p.id,
+                crate::store::record::retained_len(&p.topic, &p.payload),
+            )
         {
             return;
         }

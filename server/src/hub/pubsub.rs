@@ -18,6 +18,7 @@ use super::config::HubConfig;
 use super::output::{ClientId, Outputs};
 use super::topic::{SubscriptionTree, check_filter, check_topic, matches};
 use super::unconfirmed::Unconfirmed;
+use crate::store::record::retained_len;
 use crate::store::{Record, State, StoredRetained};
 
 /// A topic's retained message and the channel it was published on.
@@ -432,12 +433,6 @@ impl PubSub {
             self.subscriptions -= list.len();
         }
     }
-}
-
-/// What a retained message takes in the log.
-pub(crate) fn retained_len(topic: &Text, payload: &Bytes) -> usize {
-    // Length, version, frame header, id, the topic, the payload, CRC.
-    4 + 1 + 3 + 4 + 2 + topic.len() + payload.len() + 4
 }
 
 impl PubSub {

@@ -15,6 +15,7 @@ use log::debug;
 
 use super::config::HubConfig;
 use super::output::{ClientId, Outputs};
+use crate::store::record::queued_len;
 use crate::store::{Record, State, StoredMessage};
 
 /// A timer the queues need: a delivery's visibility timeout, or a long poll's wait.
@@ -645,12 +646,6 @@ impl Queues {
             self.by_name.remove(name);
         }
     }
-}
-
-/// What a queued message takes in the log (as a snapshot would write it).
-pub(crate) fn queued_len(queue: &Text, payload: &Bytes) -> usize {
-    // Length, version, frame header, deliveries, delivery id, the name, the payload, CRC.
-    4 + 1 + 3 + 4 + 8 + 2 + queue.len() + payload.len() + 4
 }
 
 fn removed(id: u64, queue: &Text) -> Record {

@@ -216,7 +216,6 @@ impl Log {
             compacting: AtomicBool::new(false),
             notify: OnceLock::new(),
         });
-        let older = segments_before(&config.dir, opened.number);
         let writer = writer::Writer {
             dir: config.dir.clone(),
             inner: Arc::clone(&inner),
@@ -230,7 +229,7 @@ impl Log {
             segment_bytes: config.segment_bytes,
             unsynced: false,
             synced_at: Instant::now(),
-            older,
+            older: opened.older,
         };
         let thread = std::thread::Builder::new()
             .name("framewire-store".into())
@@ -280,19 +279,6 @@ impl Drop for Log {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-/// The segment numbers in `dir` below `number`, oldest first.
-fn segments_before(dir: &Path, number: u64) -> Vec<u64> {
-    let mut out: Vec<u64> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(segment::number_of))
-        .filter(|&n| n < number)
-        .collect();
-    out.sort_unstable();
-    out
 }
 
 impl Journal for Log {

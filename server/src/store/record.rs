@@ -14,6 +14,20 @@ use framewire_protocol::wire::{
     Frame, FrameBody, Publish, QueueAck, QueueDelivery, Text, encode_stream_frame_into,
 };
 
+/// What a record adds around its fields: length, version, frame header (no SEQ), CRC.
+const FRAMING: usize = 4 + 1 + 3 + 4;
+
+/// The bytes of the record of a queued message (as a snapshot writes it): framing, deliveries,
+/// delivery id, the queue's name, the payload.
+pub fn queued_len(queue: &Text, payload: &Bytes) -> usize {
+    FRAMING + 4 + 8 + 2 + queue.len() + payload.len()
+}
+
+/// The bytes of the record of a retained message: framing, id, the topic, the payload.
+pub fn retained_len(topic: &Text, payload: &Bytes) -> usize {
+    FRAMING + 4 + 2 + topic.len() + payload.len()
+}
+
 /// One change to the durable state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
@@ -114,9 +128,15 @@ impl Record {
         encode_stream_frame_into(&self.to_frame(), out)
     }
 
-    /// The bytes [`Record::encode_into`] appends.
+    /// The bytes [`Record::encode_into`] appends, counted from the fields (no frame is built).
     pub fn encoded_len(&self) -> usize {
-        framewire_protocol::wire::stream_frame_len(&self.to_frame())
+        match self {
+            Self::Queued { queue, payload, .. } => queued_len(queue, payload),
+            Self::Delivered { queue, .. } => queued_len(queue, &Bytes::new()),
+            // Framing, header, id, delivery id, the name.
+            Self::Removed { queue, .. } => FRAMING + 4 + 8 + 2 + queue.len(),
+            Self::Retained { topic, payload, .. } => retained_len(topic, payload),
+        }
     }
 
     /// The record a frame read from the log stands for. A `QueueDelivery` reads as
@@ -191,6 +211,34 @@ mod tests {
                 payload: Bytes::new(),
             })
         );
+    }
+
+    #[test]
+    fn the_counted_length_is_the_encoded_one() {
+        let q = Text::from("jobs");
+        for r in [
+            Record::Queued {
+                id: 7,
+                queue: q.clone(),
+                deliveries: 2,
+                payload: Bytes::from_static(b"work"),
+            },
+            Record::Delivered {
+                id: 7,
+                queue: q.clone(),
+                deliveries: 3,
+            },
+            Record::Removed { id: 7, queue: q },
+            Record::Retained {
+                channel: 1,
+                topic: Text::from("t/1"),
+                payload: Bytes::from_static(b"on"),
+            },
+        ] {
+            let mut out = BytesMut::new();
+            let n = r.encode_into(&mut out).expect("encodes");
+            assert_eq!((r.encoded_len(), out.len()), (n, n), "{r:?}");
+        }
     }
 
     #[test]

@@ -107,6 +107,8 @@ pub struct Opened {
     pub current: File,
     /// Its number.
     pub number: u64,
+    /// The numbers of the segments before it, oldest first.
+    pub older: Vec<u64>,
     /// Its length.
     pub current_len: u64,
     /// Bytes of every segment kept.
@@ -168,10 +170,12 @@ pub fn open(dir: &Path, max_record_len: u32, salvage: bool) -> Result<Opened, Op
         state.queues.len(),
         state.retained.len()
     );
+    let older = kept.iter().copied().filter(|&n| n < number).collect();
     Ok(Opened {
         state,
         current,
         number,
+        older,
         current_len,
         disk_bytes,
         report,
