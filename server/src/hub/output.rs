@@ -123,6 +123,14 @@ pub fn oversized_answer(refused: &Oversized) -> Frame {
     }
 }
 
+fn response(id: u32, status: Status, payload: Bytes) -> Frame {
+    Frame::new(Response {
+        id,
+        status,
+        payload,
+    })
+}
+
 /// A frame and the session it is for.
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -202,11 +210,7 @@ impl Outputs {
                 seq,
                 Output {
                     to,
-                    delivery: Delivery::Frame(Frame::new(Response {
-                        id,
-                        status: Status::OK,
-                        payload: Bytes::new(),
-                    })),
+                    delivery: Delivery::Frame(response(id, Status::OK, Bytes::new())),
                 },
             )),
             _ => self.ok(to, id),
@@ -290,14 +294,7 @@ impl Outputs {
     /// A Response to operation `id`; none for id 0, which asks for none (section 5).
     pub(crate) fn respond(&mut self, to: ClientId, id: u32, status: Status, payload: Bytes) {
         if id != 0 {
-            self.frame(
-                to,
-                Frame::new(Response {
-                    id,
-                    status,
-                    payload,
-                }),
-            );
+            self.frame(to, response(id, status, payload));
         }
     }
 

@@ -376,6 +376,18 @@ fn push(h: &mut Hub, now: Instant, c: ClientId, id: u32, payload: &'static [u8])
 }
 
 fn fetch(h: &mut Hub, now: Instant, c: ClientId, id: u32, max: u16, wait_ms: u32) {
+    fetch_from(h, now, c, (id, "jobs"), max, wait_ms);
+}
+
+/// A fetch of operation `id` from `queue`.
+fn fetch_from(
+    h: &mut Hub,
+    now: Instant,
+    c: ClientId,
+    (id, queue): (u32, &str),
+    max: u16,
+    wait_ms: u32,
+) {
     h.feed(
         now,
         c,
@@ -383,7 +395,7 @@ fn fetch(h: &mut Hub, now: Instant, c: ClientId, id: u32, max: u16, wait_ms: u32
             id,
             max,
             wait_ms,
-            queue: Text::from("jobs"),
+            queue: Text::from(queue),
         }),
     );
 }
@@ -534,16 +546,7 @@ fn a_message_delivered_max_deliveries_times_moves_to_the_dead_letter_queue() {
         "not in jobs any more"
     );
     let dead = Text::from("jobs.dead");
-    h.feed(
-        t(2050),
-        A,
-        Frame::new(QueueFetch {
-            id: 4,
-            max: 10,
-            wait_ms: 0,
-            queue: dead.clone(),
-        }),
-    );
+    fetch_from(&mut h, t(2050), A, (4, "jobs.dead"), 10, 0);
     let got = deliveries(&drain(&mut h), A);
     assert_eq!(got, vec![(4, id, Bytes::from_static(b"poison"), true)]);
     // An ack under the old name finds nothing; under the dead queue's it removes it.
@@ -672,18 +675,10 @@ fn a_dead_letter_queue_has_none_of_its_own() {
             payload: Bytes::from_static(b"x"),
         }),
     );
-    let fetch_dead = |id| {
-        Frame::new(QueueFetch {
-            id,
-            max: 1,
-            wait_ms: 0,
-            queue: dead.clone(),
-        })
-    };
-    h.feed(t(0), B, fetch_dead(1));
+    fetch_from(&mut h, t(0), B, (1, "jobs.dead"), 1, 0);
     assert_eq!(deliveries(&drain(&mut h), B).len(), 1);
     h.handle_timeout(t(1010));
-    h.feed(t(1020), B, fetch_dead(2));
+    fetch_from(&mut h, t(1020), B, (2, "jobs.dead"), 1, 0);
     assert_eq!(
         deliveries(&drain(&mut h), B).len(),
         1,
