@@ -306,7 +306,13 @@ fn open_store(config: &ServerConfig, hub: &mut Hub) -> io::Result<Arc<OnceLock<W
         opened.log.dir().display(),
         opened.log.policy()
     );
-    hub.keep_in(Box::new(opened.log), &opened.state);
+    // Before the loops start the protocol clock reads zero.
+    hub.keep_in(
+        framewire_protocol::session::Instant::from_micros(0),
+        Box::new(opened.log),
+        &opened.state,
+        TokenKey(opened.session_key),
+    );
     Ok(wake)
 }
 
@@ -318,6 +324,7 @@ fn server_info(config: &ServerConfig) -> io::Result<ServerInfo> {
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
     Ok(ServerInfo {
         token_key: TokenKey(random_key()?),
+        session_seed: random_key()?,
         auth: load_auth(config)?,
         unix_micros_at_zero,
         limits: vec![

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use framewire_protocol::wire::MAX_FRAME_LEN_CEILING;
-use framewire_server::store::Record;
 use framewire_server::store::scan::record_at;
 use framewire_server::store::segment::{self, HEADER_LEN, Header};
+use framewire_server::store::{Record, SessionRecord};
 
 /// One record as a line of text. A queued record for an id already seen is a delivery
 /// (section 10.3).
@@ -55,6 +55,44 @@ fn describe(record: &Record, seen: &mut HashSet<u64>) -> String {
             "retained   topic {topic} (channel {channel}), {} B payload",
             payload.len()
         ),
+        Record::Session(s) => describe_session(s),
+    }
+}
+
+fn describe_session(record: &SessionRecord) -> String {
+    let key = record.key();
+    let list = |filters: &[framewire_protocol::wire::Text]| {
+        filters
+            .iter()
+            .map(framewire_protocol::wire::Text::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    match record {
+        SessionRecord::Opened { identity, will, .. } => format!(
+            "session    {key:016x} opened{}{}",
+            identity
+                .as_ref()
+                .map_or(String::new(), |i| format!(", identity {i}")),
+            will.as_ref()
+                .map_or(String::new(), |w| format!(", will on {}", w.topic))
+        ),
+        SessionRecord::Subscribed { filters, .. } => {
+            format!("session    {key:016x} subscribed {}", list(filters))
+        }
+        SessionRecord::Unsubscribed { filters, .. } => {
+            format!("session    {key:016x} unsubscribed {}", list(filters))
+        }
+        SessionRecord::Parked { at_ms, .. } => {
+            format!("session    {key:016x} parked at {at_ms} ms since the epoch")
+        }
+        SessionRecord::Kept { message, .. } => format!(
+            "session    {key:016x} kept a message on {} (channel {}), {} B payload",
+            message.topic,
+            message.channel,
+            message.payload.len()
+        ),
+        SessionRecord::Ended { .. } => format!("session    {key:016x} ended"),
     }
 }
 

@@ -24,10 +24,12 @@
 
 mod auth;
 mod config;
+mod lifecycle;
 mod output;
 mod pubsub;
 mod queues;
 mod services;
+mod sessions;
 mod stats;
 mod sys;
 pub mod token;
@@ -35,15 +37,14 @@ pub mod topic;
 mod unconfirmed;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use framewire_protocol::session::{Admission, Instant, Refusal};
+use framewire_protocol::session::Instant;
 use framewire_protocol::wire::{
-    ChannelKind, Data, ErrorFrame, Frame, FrameBody, Hello, LastWill, Reason, Request, Status, Text,
+    ChannelKind, Data, ErrorFrame, Frame, FrameBody, LastWill, Reason, Request, Status, Text,
 };
-use log::{debug, info};
+use log::debug;
 
 pub use auth::{AuthConfig, AuthStats};
 pub use config::HubConfig;
@@ -54,12 +55,13 @@ pub use token::TokenKey;
 
 use crate::counters::Counters;
 use crate::deadlines::Deadlines;
-use crate::store::{Journal, State};
+use crate::store::{Journal, SessionRecord, State};
 use auth::{Action, Gatekeeper};
 use output::Outputs;
 use pubsub::PubSub;
 use queues::{QueueTimer, Queues, TimerChanges};
 use services::{Routed, RoutedKey, Services};
+use sessions::Sessions;
 
 /// A timer of the hub's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -84,8 +86,8 @@ pub struct Hub {
     /// Last wills, by session.
     wills: HashMap<ClientId, LastWill>,
     gate: Gatekeeper,
-    /// The token identity of sessions that presented one (live, or parked for resume).
-    identities: HashMap<ClientId, Text>,
+    /// Sessions by key (what session tokens name), with their identities.
+    sessions: Sessions,
 }
 
 impl Hub {
@@ -93,6 +95,7 @@ impl Hub {
     pub fn new(config: HubConfig, info: ServerInfo, counters: Arc<Counters>) -> Self {
         Self {
             gate: Gatekeeper::new(info.auth.clone()),
+            sessions: Sessions::new(info.session_seed),
             config,
             info,
             counters,
@@ -103,16 +106,30 @@ impl Hub {
             outputs: Outputs::default(),
             stats: HubStats::default(),
             wills: HashMap::new(),
-            identities: HashMap::new(),
         }
     }
 
-    /// Keeps queues and retained messages in `journal` from now on, starting from `state` (what
-    /// the data directory held): confirmations of durable operations wait for their records
-    /// (docs/PROTOCOL.md section 10).
-    pub fn keep_in(&mut self, journal: Box<dyn Journal>, state: &State) {
-        let live = self.queues.restore(state) + self.pubsub.restore(state);
+    /// Keeps queues, retained messages and sessions in `journal` from now on (`now`), starting
+    /// from `state` (what the data directory held): confirmations of durable operations wait for
+    /// their records (docs/PROTOCOL.md section 10). Session tokens are signed with `token_key`,
+    /// the directory's, so that they resume their sessions after a restart.
+    pub fn keep_in(
+        &mut self,
+        now: Instant,
+        journal: Box<dyn Journal>,
+        state: &State,
+        token_key: TokenKey,
+    ) {
+        let sessions: usize = state
+            .sessions
+            .iter()
+            .map(|(&key, s)| lifecycle::session_bytes(key, s))
+            .sum();
+        let live = self.queues.restore(state) + self.pubsub.restore(state) + sessions as u64;
         self.outputs.keep_in(journal, live);
+        self.info.token_key = token_key;
+        self.restore_sessions(now, state);
+        self.compact_if_asked();
     }
 
     /// Hands the log a snapshot of the whole durable state when it asks for one.
@@ -121,6 +138,7 @@ impl Hub {
             let mut state = State::default();
             self.queues.snapshot_into(&mut state);
             self.pubsub.snapshot_into(&mut state);
+            self.snapshot_sessions(&mut state);
             self.outputs.snapshot(state.to_records());
         }
     }
@@ -128,186 +146,6 @@ impl Hub {
     /// The hub's counters.
     pub fn stats(&self) -> HubStats {
         self.stats
-    }
-
-    /// A client's Hello arrived: the session is counted, its last will kept, and the Welcome's
-    /// terms decided: a token to resume this session by, and whether the Hello's token resumed a
-    /// parked session (its subscriptions and kept messages follow the Welcome) or took over a live
-    /// one (which is closed with `SESSION_TAKEN_OVER`).
-    ///
-    /// # Errors
-    /// A [`Refusal`] (`AUTH_FAILED`) for a missing (when required), forged, expired or
-    /// misused connect token; the Reject carries it, and no session is counted.
-    pub fn admit(
-        &mut self,
-        now: Instant,
-        client: ClientId,
-        hello: &Hello,
-        peer: IpAddr,
-    ) -> Result<Admission, Refusal> {
-        let now_unix = (self.info.unix_micros_at_zero + now.as_micros()) / 1_000_000;
-        let identity = self
-            .gate
-            .admit(client, hello, peer, now_unix)
-            .inspect_err(|_| {
-                self.stats.auth_refused += 1;
-            })?;
-        let will = hello.options.last_will();
-        if let Some(will) = &will {
-            // A will the server could never publish is refused now, not found out when the
-            // client is gone (MQTT 5 refuses such a CONNECT too).
-            let topic = will.topic.as_str();
-            let problem = if let Err(e) = topic::check_topic(topic) {
-                Some((Reason::PROTOCOL_ERROR, e.to_string()))
-            } else if will.topic.len() > self.config.max_name_len {
-                Some((Reason::PROTOCOL_ERROR, "name too long".to_string()))
-            } else if !self.gate.allows(client, Action::Publish(topic)) {
-                Some((
-                    Reason::AUTH_FAILED,
-                    "the token does not allow publishing it".to_string(),
-                ))
-            } else {
-                None
-            };
-            if let Some((reason, why)) = problem {
-                debug!("{client:?}: refused: last will on {topic:?}: {why}");
-                self.gate.forget(client);
-                return Err(Refusal {
-                    reason,
-                    message: Text::from(format!("last will on {topic:?}: {why}").as_str()),
-                });
-            }
-        }
-        let t = self.stats.transport(client.transport());
-        t.sessions += 1;
-        t.sessions_total += 1;
-        if let Some(will) = will {
-            self.wills.insert(client, will);
-        }
-        if let Some(id) = &identity {
-            self.identities.insert(client, id.clone());
-        }
-        let mut admission = Admission {
-            session_token: token::issue(&self.info.token_key, client),
-            ..Admission::default()
-        };
-        // A client that confirms what it receives has its reliable Messages numbered (section
-        // 5.9); its layout says which channels are reliable for it.
-        let confirms = hello
-            .options
-            .confirms()
-            .then(|| hello.options.channels().unwrap_or_default());
-        let origin = hello
-            .options
-            .resume_token()
-            .and_then(|t| token::verify(&self.info.token_key, &t))
-            .filter(|origin| {
-                // A session belongs to the identity that opened it: another client's session
-                // token resumes nothing.
-                let same = self.identities.get(origin) == identity.as_ref();
-                if !same {
-                    info!("{client:?}: resume token of another identity's session ignored");
-                }
-                same
-            });
-        let Some(origin) = origin else {
-            if let Some(layout) = confirms {
-                self.pubsub.number_for(client, layout);
-            }
-            return Ok(admission);
-        };
-        if let Some(r) = self
-            .pubsub
-            .resume(origin, client, confirms.clone(), &mut self.outputs)
-        {
-            self.timers.set(HubTimer::ParkedExpiry(r.parked), None);
-            self.identities.remove(&origin);
-            info!(
-                "{client:?}: resumed the session of {origin:?} ({} missed)",
-                r.missed
-            );
-            admission.resumed = true;
-            admission.missed = r.missed;
-        } else if origin != client {
-            // The token names a session that is not parked: if its connection is still open (the
-            // server has not noticed it is gone), this one takes it over. The old connection is
-            // closed (a Close to a connection that no longer exists goes nowhere), and its will is
-            // void: its client is back.
-            let (had, missed) = self
-                .pubsub
-                .take_over(origin, client, confirms, &mut self.outputs);
-            admission.resumed = had;
-            admission.missed = missed;
-            if admission.resumed {
-                info!("{client:?}: took over the live session of {origin:?}");
-            }
-            self.wills.remove(&origin);
-            self.outputs.close(
-                origin,
-                Reason::SESSION_TAKEN_OVER,
-                "another connection resumed this session",
-            );
-        } else if let Some(layout) = confirms {
-            self.pubsub.number_for(client, layout);
-        }
-        Ok(admission)
-    }
-
-    /// A session is over. `clean` is a Close with reason `NORMAL` from the client: the session
-    /// ends for good. Otherwise (the socket dropped, the idle timeout, a protocol error) its last
-    /// will is published and its subscriptions are parked for resume. Either way its services go,
-    /// requests waiting on it fail with `RESPONDER_GONE`, and queue messages it fetched without
-    /// acknowledging are delivered again. Call it exactly once per admitted session.
-    pub fn session_ended(&mut self, now: Instant, client: ClientId, clean: bool) {
-        let t = self.stats.transport(client.transport());
-        t.sessions = t.sessions.saturating_sub(1);
-        let will = self.wills.remove(&client);
-        self.gate.forget(client);
-        let mut parked = false;
-        if clean {
-            self.pubsub.forget(client);
-        } else {
-            if let Some(will) = will {
-                self.publish_will(&will);
-            }
-            if let Some(n) = self.pubsub.park(&self.config, client) {
-                let expiry = now + self.config.session_expiry;
-                self.timers.set(HubTimer::ParkedExpiry(n), Some(expiry));
-                parked = true;
-            }
-        }
-        if !parked {
-            // A parked session keeps its identity until it is resumed or expires.
-            self.identities.remove(&client);
-        }
-        for key in self.services.forget(client, &mut self.outputs) {
-            self.timers.set(HubTimer::Request(key), None);
-        }
-        let changes = self
-            .queues
-            .forget(&self.config, now, client, &mut self.outputs);
-        self.apply(changes);
-    }
-
-    fn publish_will(&mut self, will: &LastWill) {
-        // A will is what a device's watchers must hear: kept for parked subscribers too.
-        match self.pubsub.publish(
-            &self.config,
-            will.channel,
-            true,
-            will.retain,
-            &will.topic,
-            &will.payload,
-            &mut self.outputs,
-        ) {
-            Ok(fanout) => {
-                self.stats.published += 1;
-                self.stats.delivered += fanout.deliveries as u64;
-            }
-            Err((status, why)) => {
-                debug!("last will on {} not published: {status} {why}", will.topic);
-            }
-        }
     }
 
     /// Counts frames a session could not take.
@@ -347,11 +185,7 @@ impl Hub {
                         .on_timer(&self.config, now, t, &mut self.outputs);
                     self.apply(changes);
                 }
-                HubTimer::ParkedExpiry(n) => {
-                    if let Some(origin) = self.pubsub.expire(n) {
-                        self.identities.remove(&origin);
-                    }
-                }
+                HubTimer::ParkedExpiry(n) => self.expire_parked(n),
             }
         }
     }
@@ -425,13 +259,37 @@ impl Hub {
                 if self.name_ok(client, s.id, &s.filter)
                     && self.permitted(client, s.id, Action::Subscribe(s.filter.as_str()))
                 {
-                    self.pubsub
-                        .subscribe(&self.config, client, s.id, &s.filter, &mut self.outputs);
+                    let (sessions, wills) = (&self.sessions, &self.wills);
+                    let record = |out: &mut Outputs| {
+                        // With a data directory the subscription outlives a crash: its OK
+                        // waits for the record.
+                        sessions.recorded(client, wills.get(&client), out);
+                        let key = sessions.key_of(client)?;
+                        out.record_session(SessionRecord::Subscribed {
+                            key,
+                            filters: vec![s.filter.clone()],
+                        })
+                    };
+                    self.pubsub.subscribe(
+                        &self.config,
+                        client,
+                        s.id,
+                        &s.filter,
+                        &mut self.outputs,
+                        record,
+                    );
                 }
             }
             FrameBody::Unsubscribe(u) => {
+                let key = self.sessions.key_of(client);
+                let record = |out: &mut Outputs| {
+                    out.record_session(SessionRecord::Unsubscribed {
+                        key: key?,
+                        filters: vec![u.filter.clone()],
+                    })
+                };
                 self.pubsub
-                    .unsubscribe(client, u.id, &u.filter, &mut self.outputs);
+                    .unsubscribe(client, u.id, &u.filter, &mut self.outputs, record);
             }
             FrameBody::Publish(p) => self.publish(client, channel, kind, &p),
             FrameBody::Ack(a) => self.pubsub.confirm(client, a.through),

@@ -8,7 +8,7 @@ use framewire_protocol::wire::{
     ErrorFrame, Frame, FrameBody, FrameKind, Reason, Response, SharedFrame, Status, Text,
 };
 
-use crate::store::{Journal, Record};
+use crate::store::{Journal, Record, SessionRecord};
 
 /// A session the hub serves, named by its transport and the event loop's key for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -160,6 +160,8 @@ struct Durable {
     held: VecDeque<(u64, Output)>,
     /// What the live state would take in the log: the size of a snapshot.
     live_bytes: u64,
+    /// The sessions the log has, by key, with the bytes of their records.
+    sessions: std::collections::HashMap<u64, usize>,
 }
 
 impl Outputs {
@@ -169,7 +171,53 @@ impl Outputs {
             journal,
             held: VecDeque::new(),
             live_bytes,
+            sessions: std::collections::HashMap::new(),
         });
+    }
+
+    /// Whether there is a log.
+    pub(crate) fn is_durable(&self) -> bool {
+        self.durable.is_some()
+    }
+
+    /// Whether the log has the session of `key`.
+    pub(crate) fn has_session(&self, key: u64) -> bool {
+        self.durable
+            .as_ref()
+            .is_some_and(|d| d.sessions.contains_key(&key))
+    }
+
+    /// Counts a session the data directory held, whose records take `bytes`.
+    pub(crate) fn restored_session(&mut self, key: u64, bytes: usize) {
+        if let Some(d) = self.durable.as_mut() {
+            d.sessions.insert(key, bytes);
+        }
+    }
+
+    /// Records a change to a session: `session.opened` puts it in the log, any other change is
+    /// recorded only for a session the log has, and `session.ended` takes it out. Its sequence
+    /// number, if it wrote one.
+    pub(crate) fn record_session(&mut self, record: SessionRecord) -> Option<u64> {
+        let d = self.durable.as_mut()?;
+        let key = record.key();
+        let record = Record::Session(record);
+        match &record {
+            Record::Session(SessionRecord::Opened { .. }) => {
+                let len = record.encoded_len();
+                let old = d.sessions.insert(key, len).unwrap_or(0);
+                d.live_bytes = (d.live_bytes + len as u64).saturating_sub(old as u64);
+            }
+            Record::Session(SessionRecord::Ended { .. }) => {
+                let old = d.sessions.remove(&key)?;
+                d.live_bytes = d.live_bytes.saturating_sub(old as u64);
+            }
+            _ => {
+                let len = record.encoded_len();
+                *d.sessions.get_mut(&key)? += len;
+                d.live_bytes += len as u64;
+            }
+        }
+        Some(d.journal.append(record))
     }
 
     /// Whether a record of `len` more bytes would take the log past its limit (or the log cannot

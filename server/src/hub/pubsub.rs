@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 use framewire_protocol::wire::{
-    ChannelKind, Frame, Message, NumberedMessage, SharedFrame, Status, Text,
+    ChannelKind, Frame, FrameBody, Message, NumberedMessage, SharedFrame, Status, Text,
 };
 use log::warn;
 
@@ -19,7 +19,7 @@ use super::output::{ClientId, Outputs};
 use super::topic::{SubscriptionTree, check_filter, check_topic, matches};
 use super::unconfirmed::Unconfirmed;
 use crate::store::record::retained_len;
-use crate::store::{Record, State, StoredRetained};
+use crate::store::{KeptMessage, Record, SessionRecord, State, StoredRetained};
 
 /// A topic's retained message and the channel it was published on.
 #[derive(Debug)]
@@ -38,9 +38,35 @@ enum Subscriber {
 /// A session's state kept after it ended without a Close.
 #[derive(Debug)]
 struct Parked {
-    origin: ClientId,
+    /// The session's key.
+    origin: u64,
     messages: VecDeque<SharedFrame>,
     missed: u32,
+    /// When it was parked, in milliseconds since the UNIX epoch.
+    at_ms: u64,
+}
+
+/// A parked session as a snapshot of the log writes it.
+#[derive(Debug)]
+pub(crate) struct ParkedView {
+    pub(crate) key: u64,
+    pub(crate) filters: Vec<Text>,
+    pub(crate) at_ms: u64,
+    pub(crate) kept: Vec<KeptMessage>,
+}
+
+/// A Message frame as the log keeps it (parsed back from its encoding: only when parking or
+/// compacting).
+fn kept_message(frame: &SharedFrame) -> Option<KeptMessage> {
+    let f = Frame::parse(frame.body()).ok()?;
+    match f.body {
+        FrameBody::Message(m) => Some(KeptMessage {
+            channel: f.channel,
+            topic: m.topic,
+            payload: m.payload,
+        }),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Default)]
@@ -51,7 +77,8 @@ pub(crate) struct PubSub {
     retained: HashMap<Text, Retained>,
     subscriptions: usize,
     parked: HashMap<u64, Parked>,
-    parked_by_origin: HashMap<ClientId, u64>,
+    /// Parked sessions by key.
+    parked_by_origin: HashMap<u64, u64>,
     next_parked: u64,
     /// The numbering of each holder whose client confirms, live or parked.
     confirming: HashMap<Subscriber, Unconfirmed>,
@@ -85,6 +112,9 @@ impl PubSub {
         self.parked.len()
     }
 
+    /// Subscribes `client` to `filter`, then sends it the retained messages the filter covers.
+    /// `record` is called when the filter is new to the session: the OK waits for the record it
+    /// returns, if any.
     pub(crate) fn subscribe(
         &mut self,
         config: &HubConfig,
@@ -92,13 +122,16 @@ impl PubSub {
         id: u32,
         filter: &Text,
         out: &mut Outputs,
+        record: impl FnOnce(&mut Outputs) -> Option<u64>,
     ) {
         if let Err(e) = check_filter(filter.as_str()) {
             return out.fail(client, id, Status::INVALID_TOPIC, &e.to_string());
         }
         let me = Subscriber::Live(client);
         let mine = self.filters.entry(me).or_default();
-        if !mine.contains(filter) {
+        if mine.contains(filter) {
+            out.ok(client, id);
+        } else {
             if mine.len() >= config.max_subscriptions_per_session {
                 return out.fail(
                     client,
@@ -110,8 +143,9 @@ impl PubSub {
             self.tree.insert(filter.as_str(), me);
             mine.push(filter.clone());
             self.subscriptions += 1;
+            let seq = record(out);
+            out.ok_once(client, id, seq);
         }
-        out.ok(client, id);
         // Late joiners get the retained state of every topic the filter covers (MQTT 3.3.1.3).
         for (topic, r) in &self.retained {
             if matches(filter.as_str(), topic.as_str()) {
@@ -127,12 +161,14 @@ impl PubSub {
         }
     }
 
+    /// Takes `filter` from `client`'s subscriptions; `record` as for [`PubSub::subscribe`].
     pub(crate) fn unsubscribe(
         &mut self,
         client: ClientId,
         id: u32,
         filter: &Text,
         out: &mut Outputs,
+        record: impl FnOnce(&mut Outputs) -> Option<u64>,
     ) {
         let me = Subscriber::Live(client);
         let removed = self
@@ -145,7 +181,8 @@ impl PubSub {
             if self.filters.get(&me).is_some_and(Vec::is_empty) {
                 self.filters.remove(&me);
             }
-            out.ok(client, id);
+            let seq = record(out);
+            out.ok_once(client, id, seq);
         } else {
             out.fail(
                 client,
@@ -171,45 +208,11 @@ impl PubSub {
         out: &mut Outputs,
     ) -> Result<Fanout, (Status, String)> {
         check_topic(topic.as_str()).map_err(|e| (Status::INVALID_TOPIC, e.to_string()))?;
-        let mut seq = None;
-        if retain {
-            let before = self
-                .retained
-                .get(topic)
-                .map_or(0, |r| retained_len(topic, &r.payload));
-            if payload.is_empty() {
-                self.retained.remove(topic);
-            } else if self.retained.len() >= config.max_retained
-                && !self.retained.contains_key(topic)
-            {
-                return Err((
-                    Status::LIMIT_REACHED,
-                    "the server keeps no more retained topics".into(),
-                ));
-            } else {
-                self.retained.insert(
-                    topic.clone(),
-                    Retained {
-                        payload: payload.clone(),
-                        channel,
-                    },
-                );
-            }
-            let after = if payload.is_empty() {
-                0
-            } else {
-                retained_len(topic, payload)
-            };
-            seq = out.record(
-                || Record::Retained {
-                    channel,
-                    topic: topic.clone(),
-                    payload: payload.clone(),
-                },
-                after,
-                before,
-            );
-        }
+        let seq = if retain {
+            self.set_retained(config, channel, topic, payload, out)?
+        } else {
+            None
+        };
         let subscribers = self.tree.subscribers(topic.as_str());
         if subscribers.is_empty() {
             return Ok(Fanout { deliveries: 0, seq });
@@ -254,8 +257,11 @@ impl PubSub {
                     out.shared(client, shared.clone());
                     deliveries += 1;
                 }
-                (Subscriber::Parked(_), Some((u, numbered))) => {
+                (Subscriber::Parked(n), Some((u, numbered))) => {
                     u.number(numbered, bound);
+                    if let Some(p) = self.parked.get(&n) {
+                        record_kept(p.origin, channel, topic, payload, out);
+                    }
                 }
                 (Subscriber::Parked(n), None) if reliable => {
                     if let Some(p) = self.parked.get_mut(&n) {
@@ -264,12 +270,59 @@ impl PubSub {
                             p.missed = p.missed.saturating_add(1);
                         }
                         p.messages.push_back(shared.clone());
+                        record_kept(p.origin, channel, topic, payload, out);
                     }
                 }
                 (Subscriber::Parked(_), None) => {}
             }
         }
         Ok(Fanout { deliveries, seq })
+    }
+
+    /// Keeps (or, when `payload` is empty, clears) the retained message of `topic`; the log
+    /// record's sequence number, if there is a log.
+    fn set_retained(
+        &mut self,
+        config: &HubConfig,
+        channel: u8,
+        topic: &Text,
+        payload: &Bytes,
+        out: &mut Outputs,
+    ) -> Result<Option<u64>, (Status, String)> {
+        let before = self
+            .retained
+            .get(topic)
+            .map_or(0, |r| retained_len(topic, &r.payload));
+        if payload.is_empty() {
+            self.retained.remove(topic);
+        } else if self.retained.len() >= config.max_retained && !self.retained.contains_key(topic) {
+            return Err((
+                Status::LIMIT_REACHED,
+                "the server keeps no more retained topics".into(),
+            ));
+        } else {
+            self.retained.insert(
+                topic.clone(),
+                Retained {
+                    payload: payload.clone(),
+                    channel,
+                },
+            );
+        }
+        let after = if payload.is_empty() {
+            0
+        } else {
+            retained_len(topic, payload)
+        };
+        Ok(out.record(
+            || Record::Retained {
+                channel,
+                topic: topic.clone(),
+                payload: payload.clone(),
+            },
+            after,
+            before,
+        ))
     }
 
     /// Starts numbering the reliable Messages of a live session whose client confirms them; its
@@ -306,10 +359,18 @@ impl PubSub {
         self.filters.entry(to).or_default().extend(list);
     }
 
-    /// Parks the subscriptions of a session that ended without a Close; returns the parked
-    /// session's number (for its expiry timer), or `None` when there is nothing to keep or no
-    /// room (then they are dropped).
-    pub(crate) fn park(&mut self, config: &HubConfig, client: ClientId) -> Option<u64> {
+    /// Parks the subscriptions of a session (key `key`) that ended without a Close at `at_ms`
+    /// (milliseconds since the UNIX epoch); returns the parked session's number (for its expiry
+    /// timer), or `None` when there is nothing to keep or no room (then they are dropped). The
+    /// log, if it has the session, records it parked with the messages it had not confirmed.
+    pub(crate) fn park(
+        &mut self,
+        config: &HubConfig,
+        client: ClientId,
+        key: u64,
+        at_ms: u64,
+        out: &mut Outputs,
+    ) -> Option<u64> {
         let live = Subscriber::Live(client);
         let unconfirmed = self.confirming.get(&live).is_some_and(|u| u.len() > 0);
         if !self.filters.contains_key(&live) && !unconfirmed {
@@ -326,21 +387,107 @@ impl PubSub {
         self.parked.insert(
             n,
             Parked {
-                origin: client,
+                origin: key,
                 messages: VecDeque::new(),
                 missed: 0,
+                at_ms,
             },
         );
-        self.parked_by_origin.insert(client, n);
+        self.parked_by_origin.insert(key, n);
+        if out
+            .record_session(SessionRecord::Parked { key, at_ms })
+            .is_some()
+            && let Some(u) = self.confirming.get(&Subscriber::Parked(n))
+        {
+            for m in u.kept().filter_map(kept_message) {
+                out.record_session(SessionRecord::Kept { key, message: m });
+            }
+        }
         Some(n)
     }
 
-    /// Gives the parked session that `origin` left to `client`: its subscriptions, then the
+    /// Takes up a session the data directory held, parked at `at_ms` with `kept` messages (the
+    /// newest of them, within the bound); its number, for its expiry timer.
+    pub(crate) fn restore_parked(
+        &mut self,
+        config: &HubConfig,
+        key: u64,
+        filters: &[Text],
+        kept: &[KeptMessage],
+        at_ms: u64,
+    ) -> u64 {
+        self.next_parked += 1;
+        let n = self.next_parked;
+        let holder = Subscriber::Parked(n);
+        for filter in filters {
+            self.tree.insert(filter.as_str(), holder);
+        }
+        self.subscriptions += filters.len();
+        self.filters.insert(holder, filters.to_vec());
+        let skip = kept.len().saturating_sub(config.max_parked_messages);
+        let messages = kept[skip..]
+            .iter()
+            .filter_map(|m| {
+                let frame = Frame::new(Message {
+                    retained: false,
+                    number: None,
+                    topic: m.topic.clone(),
+                    payload: m.payload.clone(),
+                })
+                .on_channel(m.channel);
+                SharedFrame::new(&frame).ok()
+            })
+            .collect();
+        self.parked.insert(
+            n,
+            Parked {
+                origin: key,
+                messages,
+                missed: u32::try_from(skip).unwrap_or(u32::MAX),
+                at_ms,
+            },
+        );
+        self.parked_by_origin.insert(key, n);
+        n
+    }
+
+    /// A live session's filters.
+    pub(crate) fn filters_of(&self, client: ClientId) -> Vec<Text> {
+        self.filters
+            .get(&Subscriber::Live(client))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The parked sessions, as a snapshot writes them.
+    pub(crate) fn parked_views(&self) -> Vec<ParkedView> {
+        self.parked
+            .iter()
+            .map(|(n, p)| {
+                let holder = Subscriber::Parked(*n);
+                let unconfirmed = self.confirming.get(&holder);
+                let kept = unconfirmed
+                    .into_iter()
+                    .flat_map(Unconfirmed::kept)
+                    .chain(p.messages.iter())
+                    .filter_map(kept_message)
+                    .collect();
+                ParkedView {
+                    key: p.origin,
+                    filters: self.filters.get(&holder).cloned().unwrap_or_default(),
+                    at_ms: p.at_ms,
+                    kept,
+                }
+            })
+            .collect()
+    }
+
+    /// Gives the parked session of key `origin` to `client`: its subscriptions, then the
     /// messages kept for it, in order. `confirms` is the new client's layout if it confirms what
     /// it receives (the messages it did not confirm come again, numbered), `None` if not.
     pub(crate) fn resume(
         &mut self,
-        origin: ClientId,
+        origin: u64,
         client: ClientId,
         confirms: Option<Vec<ChannelKind>>,
         out: &mut Outputs,
@@ -410,8 +557,8 @@ impl PubSub {
     }
 
     /// A parked session expired: its subscriptions and messages go.
-    /// Returns the session it was parked for.
-    pub(crate) fn expire(&mut self, n: u64) -> Option<ClientId> {
+    /// Returns the key of the session it was parked for.
+    pub(crate) fn expire(&mut self, n: u64) -> Option<u64> {
         let p = self.parked.remove(&n)?;
         self.parked_by_origin.remove(&p.origin);
         self.confirming.remove(&Subscriber::Parked(n));
@@ -432,6 +579,20 @@ impl PubSub {
             }
             self.subscriptions -= list.len();
         }
+    }
+}
+
+/// Records a message kept for the parked session of `key`, if the log has that session.
+fn record_kept(key: u64, channel: u8, topic: &Text, payload: &Bytes, out: &mut Outputs) {
+    if out.is_durable() {
+        out.record_session(SessionRecord::Kept {
+            key,
+            message: KeptMessage {
+                channel,
+                topic: topic.clone(),
+                payload: payload.clone(),
+            },
+        });
     }
 }
 

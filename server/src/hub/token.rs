@@ -6,8 +6,9 @@
 //! transport (u8: 0 TCP, 1 UDP) | session key (u64) | MAC (u64: SipHash-2-4 of the first 9 bytes)
 //! ```
 //!
-//! The key is the server's, random at start, so tokens do not outlive the server (nor do the
-//! sessions they name).
+//! The session key is the hub's for the session (`sessions.rs`), not the transport's id for it.
+//! The MAC key is random at start, so tokens do not outlive the server, unless it has a data
+//! directory: then the key is the directory's, and a token resumes its session after a restart.
 
 use std::hash::Hasher;
 
@@ -35,33 +36,28 @@ fn mac(key: &TokenKey, head: &[u8]) -> u64 {
     h.finish()
 }
 
-/// The token of `client`'s session.
-pub(crate) fn issue(key: &TokenKey, client: ClientId) -> Bytes {
-    let (tag, id) = match client {
-        ClientId::Tcp(t) => (0u8, t as u64),
-        ClientId::Udp(u) => (1u8, u),
+/// The token of `client`'s session, whose key is `session`.
+pub(crate) fn issue(key: &TokenKey, client: ClientId, session: u64) -> Bytes {
+    let tag = match client {
+        ClientId::Tcp(_) => 0u8,
+        ClientId::Udp(_) => 1u8,
     };
     let mut out = [0u8; TOKEN_LEN];
     out[0] = tag;
-    out[1..9].copy_from_slice(&id.to_be_bytes());
+    out[1..9].copy_from_slice(&session.to_be_bytes());
     let m = mac(key, &out[..9]);
     out[9..].copy_from_slice(&m.to_be_bytes());
     Bytes::copy_from_slice(&out)
 }
 
-/// The session a token names, if this server issued it.
-pub(crate) fn verify(key: &TokenKey, token: &[u8]) -> Option<ClientId> {
+/// The key of the session a token names, if this server issued it.
+pub(crate) fn verify(key: &TokenKey, token: &[u8]) -> Option<u64> {
     let token: &[u8; TOKEN_LEN] = token.try_into().ok()?;
     let (head, tail) = token.split_at(9);
-    if mac(key, head).to_be_bytes() != tail {
+    if mac(key, head).to_be_bytes() != tail || head[0] > 1 {
         return None;
     }
-    let id = u64::from_be_bytes(head[1..9].try_into().ok()?);
-    match head[0] {
-        0 => usize::try_from(id).ok().map(ClientId::Tcp),
-        1 => Some(ClientId::Udp(id)),
-        _ => None,
-    }
+    Some(u64::from_be_bytes(head[1..9].try_into().ok()?))
 }
 
 #[cfg(test)]
@@ -71,10 +67,10 @@ mod tests {
     #[test]
     fn a_token_names_its_session_and_a_changed_one_names_none() {
         let key = TokenKey([7; 16]);
-        for client in [ClientId::Tcp(42), ClientId::Udp(u64::MAX)] {
-            let t = issue(&key, client);
+        for (client, session) in [(ClientId::Tcp(42), 7), (ClientId::Udp(1), u64::MAX)] {
+            let t = issue(&key, client, session);
             assert_eq!(t.len(), TOKEN_LEN);
-            assert_eq!(verify(&key, &t), Some(client));
+            assert_eq!(verify(&key, &t), Some(session));
             for i in 0..TOKEN_LEN {
                 let mut bad = t.to_vec();
                 bad[i] ^= 1;

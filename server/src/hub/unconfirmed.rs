@@ -129,6 +129,11 @@ impl Unconfirmed {
     pub(crate) fn len(&self) -> usize {
         self.kept.len()
     }
+
+    /// The messages kept, oldest first, as encoded.
+    pub(crate) fn kept(&self) -> impl Iterator<Item = &SharedFrame> {
+        self.kept.iter()
+    }
 }
 
 #[cfg(test)]

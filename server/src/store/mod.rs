@@ -21,6 +21,7 @@ pub mod record;
 pub mod recover;
 pub mod scan;
 pub mod segment;
+pub mod session_record;
 pub mod state;
 mod writer;
 
@@ -33,7 +34,8 @@ use std::time::{Duration, Instant};
 
 pub use record::Record;
 pub use recover::{OpenError, Report};
-pub use state::{State, StoredMessage, StoredRetained};
+pub use session_record::{KeptMessage, SessionRecord};
+pub use state::{State, StoredMessage, StoredRetained, StoredSession};
 
 /// When the writer syncs what it wrote to the disk, and so what a confirmation promises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +200,8 @@ pub struct Opened {
     pub state: State,
     /// What recovery found.
     pub report: Report,
+    /// The key that signs session tokens, kept in the directory.
+    pub session_key: [u8; 16],
 }
 
 impl Log {
@@ -244,6 +248,7 @@ impl Log {
             },
             state: opened.state,
             report: opened.report,
+            session_key: opened.session_key,
         })
     }
 

@@ -7,12 +7,15 @@
 //! | a message delivered again | QueueDelivery, later for the same id | `id`: deliveries so far; the payload is empty |
 //! | a message acknowledged (or moved away) | QueueAck | `delivery id`, `queue`; `id` 0 |
 //! | a topic's retained message | Publish with `RETAIN` | `channel`, `topic`, `payload` (empty: removed); `id` 0 |
+//! | a change to a session | Request, target `session.*` | `target`, `payload` (`session_record.rs`); `id` and `timeout` 0 |
 
 use bytes::{Bytes, BytesMut};
 use framewire_protocol::EncodeError;
 use framewire_protocol::wire::{
-    Frame, FrameBody, Publish, QueueAck, QueueDelivery, Text, encode_stream_frame_into,
+    Frame, FrameBody, FrameKind, Publish, QueueAck, QueueDelivery, Text, encode_stream_frame_into,
 };
+
+use super::session_record::SessionRecord;
 
 /// What a record adds around its fields: length, version, frame header (no SEQ), CRC.
 const FRAMING: usize = 4 + 1 + 3 + 4;
@@ -67,6 +70,8 @@ pub enum Record {
         /// The message; empty for none.
         payload: Bytes,
     },
+    /// A change to a session that must outlive the server.
+    Session(SessionRecord),
 }
 
 /// A frame that is not a record of the log.
@@ -116,6 +121,7 @@ impl Record {
                 payload: payload.clone(),
             })
             .on_channel(*channel),
+            Self::Session(s) => Frame::new(s.to_request()),
         }
     }
 
@@ -136,6 +142,7 @@ impl Record {
             // Framing, header, id, delivery id, the name.
             Self::Removed { queue, .. } => FRAMING + 4 + 8 + 2 + queue.len(),
             Self::Retained { topic, payload, .. } => retained_len(topic, payload),
+            Self::Session(s) => FRAMING + s.body_len(),
         }
     }
 
@@ -144,7 +151,8 @@ impl Record {
     /// delivery) only the reader of the whole log knows.
     ///
     /// # Errors
-    /// [`NotARecord`] with the frame's kind for any other frame.
+    /// [`NotARecord`] with the frame's kind for any other frame, and for a session record whose
+    /// payload does not parse.
     pub fn from_frame(frame: Frame) -> Result<Self, NotARecord> {
         let channel = frame.channel;
         match frame.body {
@@ -163,6 +171,10 @@ impl Record {
                 topic: p.topic,
                 payload: p.payload,
             }),
+            FrameBody::Request(r) => match SessionRecord::from_request(&r) {
+                Some(Ok(s)) => Ok(Self::Session(s)),
+                _ => Err(NotARecord(FrameKind::Request as u8)),
+            },
             other => Err(NotARecord(other.kind() as u8)),
         }
     }

@@ -115,6 +115,9 @@ pub struct Opened {
     pub disk_bytes: u64,
     /// What recovery found.
     pub report: Report,
+    /// The key that signs session tokens, kept in the directory so that a client's token still
+    /// resumes its session after a restart.
+    pub session_key: [u8; 16],
     /// The directory's lock, held while the server runs.
     pub lock: File,
 }
@@ -128,6 +131,7 @@ pub fn open(dir: &Path, max_record_len: u32, salvage: bool) -> Result<Opened, Op
     let started = Instant::now();
     fs::create_dir_all(dir).map_err(io_err(format!("cannot create {}", dir.display())))?;
     let lock = lock(dir)?;
+    let session_key = session_key(dir)?;
     let mut report = Report::default();
     let kept = segments_to_read(dir, &mut report)?;
     let mut replay = Replay::default();
@@ -160,7 +164,7 @@ pub fn open(dir: &Path, max_record_len: u32, salvage: bool) -> Result<Opened, Op
     let state = replay.finish();
     info!(
         "data directory {}: {} records in {} segments ({} bytes) read in {:.1} ms: {} queued \
-         messages in {} queues, {} retained messages",
+         messages in {} queues, {} retained messages, {} sessions",
         dir.display(),
         report.records,
         report.segments,
@@ -168,7 +172,8 @@ pub fn open(dir: &Path, max_record_len: u32, salvage: bool) -> Result<Opened, Op
         report.elapsed.as_secs_f64() * 1e3,
         state.messages(),
         state.queues.len(),
-        state.retained.len()
+        state.retained.len(),
+        state.sessions.len()
     );
     let older = kept.iter().copied().filter(|&n| n < number).collect();
     Ok(Opened {
@@ -179,8 +184,45 @@ pub fn open(dir: &Path, max_record_len: u32, salvage: bool) -> Result<Opened, Op
         current_len,
         disk_bytes,
         report,
+        session_key,
         lock,
     })
+}
+
+/// The file that holds the session-token key.
+pub const SESSION_KEY_FILE: &str = "session.key";
+
+/// The directory's session-token key, made (random, readable by the owner only) the first time.
+fn session_key(dir: &Path) -> Result<[u8; 16], OpenError> {
+    let path = dir.join(SESSION_KEY_FILE);
+    match fs::read(&path) {
+        Ok(bytes) => {
+            return bytes.try_into().map_err(|bytes: Vec<u8>| {
+                OpenError::Io(
+                    format!("{} is not a session key", path.display()),
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{} bytes, not 16", bytes.len()),
+                    ),
+                )
+            });
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(OpenError::Io(format!("cannot read {}", path.display()), e)),
+    }
+    let mut key = [0u8; 16];
+    getrandom::fill(&mut key).map_err(|e| {
+        OpenError::Io(
+            "no random bytes for the session key".into(),
+            io::Error::other(e.to_string()),
+        )
+    })?;
+    let new = dir.join("session.key.new");
+    let _ = fs::remove_file(&new);
+    write_new(&new, &key)?;
+    fs::rename(&new, &path).map_err(io_err(format!("cannot create {}", path.display())))?;
+    sync_dir(dir)?;
+    Ok(key)
 }
 
 /// Takes the directory's lock, so that two servers never write one log.
@@ -358,9 +400,11 @@ pub fn create_segment(dir: &Path, number: u64, snapshot: bool) -> Result<(File, 
 /// Creates `path` holding `bytes`, synced.
 fn write_new(path: &Path, bytes: &[u8]) -> Result<File, OpenError> {
     use std::io::Write;
-    let mut file = OpenOptions::new()
-        .create_new(true)
-        .write(true)
+    let mut options = OpenOptions::new();
+    options.create_new(true).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
         .open(path)
         .map_err(io_err(format!("cannot create {}", path.display())))?;
     file.write_all(bytes)

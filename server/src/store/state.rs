@@ -1,13 +1,14 @@
 //! The durable state the log's records add up to: each queue's messages with their delivery
-//! counts, and the retained messages. Recovery replays the records into it; a compaction writes
-//! it out as a snapshot.
+//! counts, the retained messages, and the sessions a client may resume. Recovery replays the
+//! records into it; a compaction writes it out as a snapshot.
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use framewire_protocol::wire::Text;
+use framewire_protocol::wire::{LastWill, Text};
 
 use super::record::Record;
+use super::session_record::{KeptMessage, SessionRecord};
 
 /// A queued message as the log keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +30,21 @@ pub struct StoredRetained {
     pub payload: Bytes,
 }
 
+/// A session as the log keeps it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    /// The connect token's identity, if it presented one.
+    pub identity: Option<Text>,
+    /// Its last will, while it has not been published: the session was live when the log ended.
+    pub will: Option<LastWill>,
+    /// Its subscriptions, in the order they were made.
+    pub filters: Vec<Text>,
+    /// When it was parked (milliseconds since the UNIX epoch); `None`: it was live.
+    pub parked_at_ms: Option<u64>,
+    /// The reliable messages kept for it while parked, oldest first.
+    pub kept: Vec<KeptMessage>,
+}
+
 /// What the records add up to.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct State {
@@ -38,6 +54,8 @@ pub struct State {
     pub retained: HashMap<Text, StoredRetained>,
     /// The largest delivery id the log has seen: new messages are numbered above it.
     pub last_id: u64,
+    /// The sessions a client may resume, by key.
+    pub sessions: HashMap<u64, StoredSession>,
 }
 
 impl State {
@@ -64,11 +82,69 @@ impl State {
             topic: topic.clone(),
             payload: r.payload.clone(),
         }));
+        for (&key, session) in &self.sessions {
+            session.to_records(key, &mut out);
+        }
         out.push(Record::Removed {
             id: self.last_id,
             queue: Text::from(""),
         });
         out
+    }
+}
+
+impl StoredSession {
+    /// The records that write this session out, appended to `out`.
+    pub fn to_records(&self, key: u64, out: &mut Vec<Record>) {
+        out.push(Record::Session(SessionRecord::Opened {
+            key,
+            identity: self.identity.clone(),
+            will: self.will.clone(),
+        }));
+        if !self.filters.is_empty() {
+            out.push(Record::Session(SessionRecord::Subscribed {
+                key,
+                filters: self.filters.clone(),
+            }));
+        }
+        if let Some(at_ms) = self.parked_at_ms {
+            out.push(Record::Session(SessionRecord::Parked { key, at_ms }));
+        }
+        out.extend(self.kept.iter().map(|m| {
+            Record::Session(SessionRecord::Kept {
+                key,
+                message: m.clone(),
+            })
+        }));
+    }
+
+    /// Applies a record about this session (not `Ended`, which removes it).
+    fn apply(&mut self, record: SessionRecord) {
+        match record {
+            SessionRecord::Opened { identity, will, .. } => {
+                *self = Self {
+                    identity,
+                    will,
+                    ..Self::default()
+                };
+            }
+            SessionRecord::Subscribed { filters, .. } => {
+                for f in filters {
+                    if !self.filters.contains(&f) {
+                        self.filters.push(f);
+                    }
+                }
+            }
+            SessionRecord::Unsubscribed { filters, .. } => {
+                self.filters.retain(|f| !filters.contains(f));
+            }
+            SessionRecord::Parked { at_ms, .. } => {
+                self.parked_at_ms = Some(at_ms);
+                self.will = None;
+            }
+            SessionRecord::Kept { message, .. } => self.kept.push(message),
+            SessionRecord::Ended { .. } => {}
+        }
     }
 }
 
@@ -78,6 +154,7 @@ pub struct Replay {
     messages: HashMap<u64, (Text, u32, Bytes)>,
     retained: HashMap<Text, StoredRetained>,
     last_id: u64,
+    sessions: HashMap<u64, StoredSession>,
 }
 
 impl Replay {
@@ -123,6 +200,10 @@ impl Replay {
                         .insert(topic, StoredRetained { channel, payload });
                 }
             }
+            Record::Session(SessionRecord::Ended { key }) => {
+                self.sessions.remove(&key);
+            }
+            Record::Session(s) => self.sessions.entry(s.key()).or_default().apply(s),
         }
     }
 
@@ -143,6 +224,7 @@ impl Replay {
             queues,
             retained: self.retained.into_iter().collect(),
             last_id: self.last_id,
+            sessions: self.sessions,
         }
     }
 }
@@ -206,6 +288,93 @@ mod tests {
         assert_eq!(state.retained.len(), 1);
         assert_eq!(state.retained[&Text::from("t")].channel, 2);
         // Its snapshot replays to the same state.
+        let mut again = Replay::default();
+        for record in state.to_records() {
+            again.apply(record);
+        }
+        assert_eq!(again.finish(), state);
+    }
+
+    fn session(record: SessionRecord) -> Record {
+        Record::Session(record)
+    }
+
+    #[test]
+    fn replay_keeps_the_sessions_not_ended_with_their_filters_will_and_kept_messages() {
+        let will = LastWill {
+            retain: true,
+            channel: 0,
+            topic: Text::from("dev/1/online"),
+            payload: Bytes::from_static(b"no"),
+        };
+        let kept = KeptMessage {
+            channel: 2,
+            topic: Text::from("a/b"),
+            payload: Bytes::from_static(b"m"),
+        };
+        let mut r = Replay::default();
+        for record in [
+            // 1: live with a will and two filters, one taken back.
+            SessionRecord::Opened {
+                key: 1,
+                identity: Some(Text::from("dev-1")),
+                will: Some(will.clone()),
+            },
+            SessionRecord::Subscribed {
+                key: 1,
+                filters: vec![Text::from("a/#"), Text::from("c")],
+            },
+            SessionRecord::Unsubscribed {
+                key: 1,
+                filters: vec![Text::from("c")],
+            },
+            // 2: parked (its will published) with a message kept.
+            SessionRecord::Opened {
+                key: 2,
+                identity: None,
+                will: Some(will.clone()),
+            },
+            SessionRecord::Subscribed {
+                key: 2,
+                filters: vec![Text::from("a/+")],
+            },
+            SessionRecord::Parked { key: 2, at_ms: 77 },
+            SessionRecord::Kept {
+                key: 2,
+                message: kept.clone(),
+            },
+            // 3: closed.
+            SessionRecord::Opened {
+                key: 3,
+                identity: None,
+                will: None,
+            },
+            SessionRecord::Ended { key: 3 },
+        ] {
+            r.apply(session(record));
+        }
+        let state = r.finish();
+        assert_eq!(state.sessions.len(), 2);
+        assert_eq!(
+            state.sessions[&1],
+            StoredSession {
+                identity: Some(Text::from("dev-1")),
+                will: Some(will),
+                filters: vec![Text::from("a/#")],
+                parked_at_ms: None,
+                kept: vec![],
+            }
+        );
+        assert_eq!(
+            state.sessions[&2],
+            StoredSession {
+                identity: None,
+                will: None,
+                filters: vec![Text::from("a/+")],
+                parked_at_ms: Some(77),
+                kept: vec![kept],
+            }
+        );
         let mut again = Replay::default();
         for record in state.to_records() {
             again.apply(record);

@@ -233,8 +233,8 @@ fn segments_roll_and_a_snapshot_replaces_them_keeping_the_live_state() {
                 .collect(),
         )]
         .into(),
-        retained: std::collections::HashMap::new(),
         last_id: 400,
+        ..State::default()
     };
     opened.log.snapshot(state.to_records());
     let after = opened.log.append(queued(401, "after the snapshot"));

@@ -2,6 +2,7 @@
 //! every operation; resume only for the same identity.
 
 use framewire_protocol::auth::{ConnectToken, Permissions};
+use framewire_protocol::session::Admission;
 use framewire_protocol::wire::Reason;
 
 use super::sessions::token_of;

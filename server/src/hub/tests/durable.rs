@@ -7,8 +7,8 @@ use super::*;
 use crate::store::{Journal, Record, State, StoredMessage, StoredRetained, state::Replay};
 
 #[derive(Debug, Default)]
-struct Disk {
-    records: Vec<Record>,
+pub(super) struct Disk {
+    pub(super) records: Vec<Record>,
     durable: u64,
     failed: bool,
     bytes: u64,
@@ -19,14 +19,14 @@ struct Disk {
 }
 
 #[derive(Debug, Clone, Default)]
-struct MemoryJournal(Arc<Mutex<Disk>>);
+pub(super) struct MemoryJournal(Arc<Mutex<Disk>>);
 
 impl MemoryJournal {
-    fn disk(&self) -> std::sync::MutexGuard<'_, Disk> {
+    pub(super) fn disk(&self) -> std::sync::MutexGuard<'_, Disk> {
         self.0.lock().unwrap()
     }
 
-    fn sync_all(&self) {
+    pub(super) fn sync_all(&self) {
         let mut d = self.disk();
         d.durable = d.records.len() as u64;
     }
@@ -67,7 +67,7 @@ impl Journal for MemoryJournal {
 fn durable_hub(state: &State) -> (Hub, MemoryJournal) {
     let mut h = hub();
     let journal = MemoryJournal::default();
-    h.keep_in(Box::new(journal.clone()), state);
+    h.keep_in(t(0), Box::new(journal.clone()), state, TokenKey([9; 16]));
     (h, journal)
 }
 
@@ -123,7 +123,10 @@ fn a_retained_publish_is_confirmed_once_durable_and_reaches_subscribers_at_once(
     assert_eq!(status_of(&drain(&mut h), A, 3), Some(Status::OK));
     journal.sync_all();
     assert_eq!(status_of(&drain(&mut h), A, 2), Some(Status::OK));
-    assert_eq!(journal.disk().records.len(), 1);
+    // B's subscription (its session, then the filter), then the retained message.
+    let records = journal.disk().records.clone();
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert!(matches!(records[2], Record::Retained { .. }));
 }
 
 #[test]
@@ -154,6 +157,7 @@ fn a_restored_hub_serves_what_the_directory_held_and_numbers_after_it() {
         )]
         .into(),
         last_id: 12,
+        ..State::default()
     };
     let (mut h, _journal) = durable_hub(&state);
     fetch(&mut h, t(0), A, 1, 10, 0);
@@ -250,7 +254,12 @@ fn a_move_to_the_dead_letter_queue_is_recorded_and_replays_there() {
         ..HubConfig::default()
     });
     let journal = MemoryJournal::default();
-    h.keep_in(Box::new(journal.clone()), &State::default());
+    h.keep_in(
+        t(0),
+        Box::new(journal.clone()),
+        &State::default(),
+        TokenKey([9; 16]),
+    );
     push(&mut h, t(0), A, 0, b"poison");
     fetch(&mut h, t(0), B, 1, 1, 0);
     drain(&mut h);

@@ -766,4 +766,5 @@ fn refused_operations_are_counted_in_sys_stats() {
 mod auth;
 mod confirmations;
 mod durable;
+mod durable_sessions;
 mod sessions;

@@ -5,7 +5,8 @@ use crate::hub::token;
 
 /// The token the hub gave `client` (admitting it again just to read it would count it twice).
 pub(super) fn token_of(h: &Hub, client: ClientId) -> Bytes {
-    token::issue(&h.info.token_key, client)
+    let key = h.sessions.key_of(client).expect("a live session");
+    token::issue(&h.info.token_key, client, key)
 }
 
 pub(super) fn resume_hello(token: &[u8]) -> Hello {
