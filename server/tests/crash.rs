@@ -2,7 +2,8 @@
 //! acknowledge over TCP and UDP while the server is killed at random moments, again and again.
 //! After every restart, every push the server confirmed is there unless an ack for it was sent,
 //! no message whose ack was confirmed comes back, and nothing appears that was never pushed.
-//! Retained messages survive too.
+//! Retained messages survive too, and sessions: a client resumes its session after the restart
+//! with the messages kept for it, and a device's will is published for it.
 
 #[allow(dead_code, reason = "each test binary uses part of the helper")]
 mod common;
@@ -14,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::ServerProcess;
-use framewire_client::{Client, ClientOptions, PublishOptions, Transport};
+use framewire_client::{Client, ClientOptions, LastWill, PublishOptions, Reconnect, Transport};
 
 const QUEUE: &str = "crash";
 const KILLS: u32 = 22;
@@ -231,6 +232,106 @@ fn retained_messages_survive_a_sigkill() {
             .expect("no error")
             .is_none(),
         "the cleared one stays cleared"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A client that reconnects at once, with its session token, when its server goes.
+fn resuming(addr: SocketAddr, transport: Transport) -> ClientOptions {
+    let mut o = options(addr, transport);
+    o.reconnect = Some(Reconnect {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(200),
+        ..Reconnect::default()
+    });
+    o
+}
+
+fn payloads(client: &mut Client, n: usize) -> Vec<String> {
+    (0..n)
+        .map_while(|_| client.next_message(Duration::from_secs(5)).ok().flatten())
+        .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+        .collect()
+}
+
+#[test]
+fn sessions_resume_after_a_sigkill_with_the_messages_kept_for_them_and_wills_are_published() {
+    let dir = data_dir("sessions");
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let flags = ["--data-dir", dir_arg.as_str(), "--fsync", "always"];
+    let mut server = ServerProcess::start_with_udp(&flags);
+    server.discard_log();
+    let (tcp, udp) = (server.addr, server.udp_addr.expect("UDP is served"));
+    // Subscribers over both transports, live when the server dies, and one whose connection
+    // dropped before (parked); a device with a will.
+    let mut subscribers: Vec<Client> = [(tcp, Transport::Tcp), (udp, Transport::Udp)]
+        .into_iter()
+        .map(|(addr, transport)| {
+            let mut c = Client::connect(resuming(addr, transport)).expect("connects");
+            c.subscribe("news/#").expect("subscribed, on disk");
+            c
+        })
+        .collect();
+    let mut device = options(tcp, Transport::Tcp);
+    device.last_will = Some(LastWill {
+        retain: true,
+        channel: 0,
+        topic: "dev/7/online".into(),
+        payload: "offline".into(),
+    });
+    let device = Client::connect(device).expect("connects");
+    server.kill();
+    drop(device);
+
+    let mut server = ServerProcess::start_on(tcp, udp, &flags);
+    server.discard_log();
+    // Published before the subscribers are back: the server keeps it for their sessions.
+    let mut publisher = Client::connect(options(tcp, Transport::Tcp)).expect("connects");
+    for n in 0..3 {
+        publisher
+            .publish(&format!("news/{n}"), format!("while away {n}"))
+            .expect("confirmed");
+    }
+    for (i, s) in subscribers.iter_mut().enumerate() {
+        // A client that had to subscribe again would not see these: they came before.
+        assert_eq!(
+            payloads(s, 3),
+            ["while away 0", "while away 1", "while away 2"],
+            "subscriber {i} resumed with the messages kept for it"
+        );
+        publisher.publish("news/live", "after").expect("sent");
+        assert_eq!(
+            payloads(s, 1),
+            ["after"],
+            "subscriber {i} is subscribed again"
+        );
+    }
+    let mut watcher = Client::connect(options(tcp, Transport::Tcp)).expect("connects");
+    watcher.subscribe("dev/+/online").expect("subscribes");
+    let will = watcher
+        .next_message(Duration::from_secs(5))
+        .expect("no error")
+        .expect("the device's will, retained");
+    assert_eq!(
+        (will.topic.as_str(), &will.payload[..]),
+        ("dev/7/online", &b"offline"[..])
+    );
+
+    // Parked when the server dies a second time: it still resumes, with what came meanwhile.
+    let mut parked = Client::connect(resuming(tcp, Transport::Tcp)).expect("connects");
+    parked.subscribe("alerts").expect("subscribes");
+    server.kill();
+    let mut server = ServerProcess::start_on(tcp, udp, &flags);
+    server.discard_log();
+    let mut publisher = Client::connect(options(tcp, Transport::Tcp)).expect("connects");
+    publisher.publish("alerts", "fire").expect("confirmed");
+    server.kill();
+    let mut server = ServerProcess::start_on(tcp, udp, &flags);
+    server.discard_log();
+    assert_eq!(
+        payloads(&mut parked, 1),
+        ["fire"],
+        "kept across a second SIGKILL"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use bytes::Bytes;
 use framewire_protocol::wire::Text;
-use framewire_server::store::{Journal, Log, Record, StoreConfig};
+use framewire_server::store::{Journal, Log, Record, SessionRecord, StoreConfig};
 
 #[test]
 fn a_data_directory_is_listed_record_by_record_and_damage_is_named() {
@@ -14,6 +14,15 @@ fn a_data_directory_is_listed_record_by_record_and_damage_is_named() {
     let mut opened = Log::open(StoreConfig::new(&dir)).expect("opens");
     let q = Text::from("jobs");
     for record in [
+        Record::Session(SessionRecord::Opened {
+            key: 0xab,
+            identity: Some(Text::from("dev-1")),
+            will: None,
+        }),
+        Record::Session(SessionRecord::Subscribed {
+            key: 0xab,
+            filters: vec![Text::from("cmd/1"), Text::from("news/#")],
+        }),
         Record::Queued {
             id: 1,
             queue: q.clone(),
@@ -54,8 +63,10 @@ fn a_data_directory_is_listed_record_by_record_and_damage_is_named() {
         "delivered  queue jobs id 1, 1 deliveries so far",
         "removed    queue jobs id 1",
         "retained   topic dev/1/online (channel 2), 3 B payload",
+        "session    00000000000000ab opened, identity dev-1",
+        "session    00000000000000ab subscribed cmd/1 news/#",
         "1 segments",
-        "4 records",
+        "6 records",
     ] {
         assert!(text.contains(line), "{line:?} missing from:\n{text}");
     }

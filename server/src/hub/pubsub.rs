@@ -88,7 +88,8 @@ pub(crate) struct PubSub {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Fanout {
     pub(crate) deliveries: usize,
-    /// The log record of the retained message it set, if it was recorded.
+    /// The last log record it made (the retained message it set, the messages kept for parked
+    /// sessions), if it made any: its OK waits for it.
     pub(crate) seq: Option<u64>,
 }
 
@@ -208,7 +209,7 @@ impl PubSub {
         out: &mut Outputs,
     ) -> Result<Fanout, (Status, String)> {
         check_topic(topic.as_str()).map_err(|e| (Status::INVALID_TOPIC, e.to_string()))?;
-        let seq = if retain {
+        let mut seq = if retain {
             self.set_retained(config, channel, topic, payload, out)?
         } else {
             None
@@ -260,7 +261,7 @@ impl PubSub {
                 (Subscriber::Parked(n), Some((u, numbered))) => {
                     u.number(numbered, bound);
                     if let Some(p) = self.parked.get(&n) {
-                        record_kept(p.origin, channel, topic, payload, out);
+                        seq = record_kept(p.origin, channel, topic, payload, out).or(seq);
                     }
                 }
                 (Subscriber::Parked(n), None) if reliable => {
@@ -270,7 +271,7 @@ impl PubSub {
                             p.missed = p.missed.saturating_add(1);
                         }
                         p.messages.push_back(shared.clone());
-                        record_kept(p.origin, channel, topic, payload, out);
+                        seq = record_kept(p.origin, channel, topic, payload, out).or(seq);
                     }
                 }
                 (Subscriber::Parked(_), None) => {}
@@ -582,18 +583,26 @@ impl PubSub {
     }
 }
 
-/// Records a message kept for the parked session of `key`, if the log has that session.
-fn record_kept(key: u64, channel: u8, topic: &Text, payload: &Bytes, out: &mut Outputs) {
-    if out.is_durable() {
-        out.record_session(SessionRecord::Kept {
-            key,
-            message: KeptMessage {
-                channel,
-                topic: topic.clone(),
-                payload: payload.clone(),
-            },
-        });
+/// Records a message kept for the parked session of `key`, if the log has that session; the
+/// record's sequence number (the publish's OK waits for it).
+fn record_kept(
+    key: u64,
+    channel: u8,
+    topic: &Text,
+    payload: &Bytes,
+    out: &mut Outputs,
+) -> Option<u64> {
+    if !out.is_durable() {
+        return None;
     }
+    out.record_session(SessionRecord::Kept {
+        key,
+        message: KeptMessage {
+            channel,
+            topic: topic.clone(),
+            payload: payload.clone(),
+        },
+    })
 }
 
 impl PubSub {

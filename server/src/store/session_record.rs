@@ -354,6 +354,26 @@ mod tests {
     }
 
     #[test]
+    fn the_spec_gives_an_ended_record() {
+        let spec = include_str!("../../../docs/PROTOCOL.md");
+        let mut out = BytesMut::new();
+        super::super::Record::Session(SessionRecord::Ended {
+            key: 0x1122_3344_5566_7788,
+        })
+        .encode_into(&mut out)
+        .expect("encodes");
+        let hex = out.iter().fold(String::new(), |mut hex, b| {
+            use std::fmt::Write;
+            let _ = write!(hex, "{b:02x}");
+            hex
+        });
+        assert!(
+            spec.contains(&format!("`{hex}`")),
+            "section 10.3 lacks {hex}"
+        );
+    }
+
+    #[test]
     fn a_cut_or_padded_payload_is_malformed_and_other_requests_are_not_records() {
         for r in samples() {
             let req = r.to_request();

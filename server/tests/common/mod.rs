@@ -38,6 +38,13 @@ impl ServerProcess {
         )
     }
 
+    /// Starts the binary on these TCP and UDP addresses (a restart where the last run served),
+    /// with more flags.
+    pub(crate) fn start_on(tcp: SocketAddr, udp: SocketAddr, flags: &[&str]) -> Self {
+        let (tcp, udp) = (tcp.to_string(), udp.to_string());
+        Self::spawn(None, &["--tcp", &tcp, "--udp", &udp], flags)
+    }
+
     fn spawn(fd_limit: Option<u32>, listen: &[&str], flags: &[&str]) -> Self {
         let binary = env!("CARGO_BIN_EXE_framewire-server");
         let udp = listen.last() != Some(&"off");
