@@ -192,18 +192,25 @@ pub fn apply_toml(config: &mut ServerConfig, text: &str) -> Result<(), String> {
         .map_err(|e: toml::de::Error| e.to_string().trim_end().replace('\n', " "))?;
     for (key, value) in &table {
         let setting = settings::find(key).ok_or_else(|| format!("unknown key {key:?}"))?;
-        let text = match value {
-            toml::Value::String(s) => s.clone(),
-            toml::Value::Integer(n) => n.to_string(),
-            toml::Value::Boolean(b) => b.to_string(),
-            other => {
-                return Err(format!(
-                    "key {key}: a {} is not a setting's value",
-                    other.type_str()
-                ));
-            }
+        // An array sets a setting that may be repeated (`queue`) once per element.
+        let values = match value {
+            toml::Value::Array(items) if setting.repeatable() => items.iter().collect(),
+            one => vec![one],
         };
-        (setting.set)(config, &text).map_err(|e| format!("key {key}: {e}"))?;
+        for value in values {
+            let text = match value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(format!(
+                        "key {key}: a {} is not a setting's value",
+                        other.type_str()
+                    ));
+                }
+            };
+            (setting.set)(config, &text).map_err(|e| format!("key {key}: {e}"))?;
+        }
     }
     Ok(())
 }
@@ -417,6 +424,32 @@ mod tests {
             e.starts_with("config /nonexistent/fw.toml: cannot read it"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn queue_rules_come_from_a_toml_array_and_from_repeated_flags() {
+        let mut c = ServerConfig::default();
+        apply_toml(
+            &mut c,
+            "queue = [\"jobs max_depth=10\", \"mail.* dead_letter=mail.failed\"]",
+        )
+        .unwrap();
+        let flags = [
+            "--queue",
+            "jobs max_deliveries=2",
+            "--queue",
+            "a max_depth=1",
+        ];
+        let Command::Run(flagged) = parse_args(flags.map(String::from)).unwrap() else {
+            panic!("a run");
+        };
+        assert_eq!(c.hub.queue_rules.len(), 2);
+        assert_eq!(c.hub.queue_rules[1].dead_letter, Some("mail.failed".into()));
+        assert_eq!(flagged.hub.queue_rules.len(), 2);
+        assert_eq!(flagged.hub.queue_rules[0].max_deliveries, Some(2));
+        let e = apply_toml(&mut c, "queue = \"jobs size=1\"").unwrap_err();
+        assert!(e.starts_with("key queue: unknown queue limit"), "{e}");
+        assert!(apply_toml(&mut c, "max_connections = [1, 2]").is_err());
     }
 
     /// The example in docs/ lists every setting at its default: it parses, and changes nothing.

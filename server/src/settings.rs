@@ -22,6 +22,14 @@ pub(crate) struct Setting {
     pub(crate) set: fn(&mut ServerConfig, &str) -> Result<(), String>,
 }
 
+impl Setting {
+    /// Whether each occurrence adds to the setting (a TOML array sets it once per element)
+    /// rather than replacing it.
+    pub(crate) fn repeatable(&self) -> bool {
+        self.key == "queue"
+    }
+}
+
 fn addr(v: &str) -> Result<SocketAddr, String> {
     v.parse()
         .map_err(|_| format!("{v:?} is not an address like 127.0.0.1:7400"))
@@ -417,6 +425,15 @@ pub(crate) const SETTINGS: &[Setting] = &[
         help: "deliveries after which an unacknowledged message moves to <queue>.dead (default 0: no limit)",
         set: |c, v| {
             c.hub.max_deliveries = number(v, 0, u64::from(u32::MAX))?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "queue",
+        value: "'NAME[*] KEY=VALUE...'",
+        help: "limits of the queues a name (or a prefix and *) names, over the server's: max_depth, max_deliveries, visibility_timeout_ms, dead_letter (instead of <queue>.dead); repeat for more queues",
+        set: |c, v| {
+            c.hub.queue_rules.push(v.parse()?);
             Ok(())
         },
     },

@@ -264,3 +264,41 @@ fn a_consumer_gives_a_delivery_back_or_keeps_it_longer_through_the_client() {
         assert!(gone.is_err(), "{gone:?}");
     }
 }
+
+#[test]
+fn a_queue_rule_moves_a_message_given_back_too_often_to_the_queue_it_names() {
+    use framewire_client::Client;
+    let server = TestServer::start(ServerConfig {
+        hub: HubConfig {
+            queue_rules: vec![
+                "orders max_deliveries=2 dead_letter=orders.failed"
+                    .parse()
+                    .expect("a rule"),
+            ],
+            ..HubConfig::default()
+        },
+        ..ServerConfig::default()
+    });
+    for via in BOTH {
+        let mut c =
+            Client::connect(framewire_tests::client_options(&server, via)).expect("connects");
+        c.queue_push("orders", "bad order").expect("pushed");
+        for _ in 0..2 {
+            let d = c.queue_fetch("orders", 1, Duration::ZERO).expect("fetch");
+            c.queue_nack("orders", d[0].delivery_id, Duration::ZERO)
+                .expect("given back");
+        }
+        assert!(
+            c.queue_fetch("orders", 1, Duration::ZERO)
+                .expect("fetch")
+                .is_empty(),
+            "{via:?}: moved after two deliveries"
+        );
+        let dead = c
+            .queue_fetch("orders.failed", 1, Duration::ZERO)
+            .expect("fetch");
+        assert_eq!(&dead[0].payload[..], b"bad order", "{via:?}");
+        c.queue_ack("orders.failed", dead[0].delivery_id)
+            .expect("acked");
+    }
+}

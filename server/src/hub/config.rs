@@ -45,6 +45,8 @@ pub struct HubConfig {
     pub max_unconfirmed_bytes: usize,
     /// Parked sessions at once; a session that ends past this is forgotten at once.
     pub max_parked_sessions: usize,
+    /// Limits of particular queues, over the server-wide ones above (`queue_limits.rs`).
+    pub queue_rules: Vec<super::queue_limits::QueueRule>,
 }
 
 impl Default for HubConfig {
@@ -67,6 +69,7 @@ impl Default for HubConfig {
             max_parked_messages: 1_000,
             max_unconfirmed_bytes: 1 << 20,
             max_parked_sessions: 10_000,
+            queue_rules: Vec::new(),
         }
     }
 }

@@ -81,7 +81,6 @@ pub(crate) struct Queues {
 }
 
 /// What a queue's dead-letter queue is called: its name and this.
-pub(crate) const DEAD_SUFFIX: &str = ".dead";
 
 #[derive(Debug, Default)]
 struct ClientQueues {
@@ -137,7 +136,7 @@ impl Queues {
             );
             return Vec::new();
         };
-        if queue.depth() >= config.max_queue_depth {
+        if queue.depth() >= config.queue_limits(name.as_str()).max_depth {
             out.fail(
                 client,
                 id,
@@ -372,7 +371,11 @@ impl Queues {
         }
         out.ok(client, extend.id);
         let timeout = match extend.timeout_ms {
-            0 => config.visibility_timeout,
+            0 => {
+                config
+                    .queue_limits(extend.queue.as_str())
+                    .visibility_timeout
+            }
             ms => Duration::from_millis(u64::from(ms)).min(config.max_fetch_wait),
         };
         vec![(
@@ -459,14 +462,14 @@ impl Queues {
             payload: u.payload,
             deliveries: u.deliveries,
         };
-        let spent = config.max_deliveries > 0 && u.deliveries >= config.max_deliveries;
-        let ready = if spent {
-            match self.dead_letter(config, &u.queue, ready, out) {
+        let limits = config.queue_limits(u.queue.as_str());
+        let spent = limits.max_deliveries > 0 && u.deliveries >= limits.max_deliveries;
+        let ready = match limits.dead_letter.filter(|_| spent) {
+            Some(dead) => match self.dead_letter(config, &u.queue, dead, ready, out) {
                 Ok(dead) => return Some(dead),
                 Err(ready) => ready,
-            }
-        } else {
-            ready
+            },
+            None => ready,
         };
         if let Some(queue) = self.by_name.get_mut(&u.queue) {
             queue.ready.push_front(ready);
@@ -474,27 +477,25 @@ impl Queues {
         Some(u.queue)
     }
 
-    /// Moves a message delivered too often to `<queue>.dead`, with its delivery count; the dead
-    /// queue's name. A queue whose name ends `.dead` keeps its messages, and so does one whose
-    /// dead queue cannot take it (its name too long, the queue full, no more queues): the message
-    /// comes back.
+    /// Moves a message delivered too often to its dead-letter queue `dead`, with its delivery
+    /// count; the dead queue's name. A queue whose dead queue cannot take it (its name too long,
+    /// the queue full, no more queues) keeps it: the message comes back.
     fn dead_letter(
         &mut self,
         config: &HubConfig,
         name: &Text,
+        dead: Text,
         ready: Ready,
         out: &mut Outputs,
     ) -> Result<Text, Ready> {
-        if name.as_str().ends_with(DEAD_SUFFIX)
-            || name.len() + DEAD_SUFFIX.len() > config.max_name_len
-        {
+        if dead.len() > config.max_name_len {
             return Err(ready);
         }
-        let dead = Text::from(format!("{name}{DEAD_SUFFIX}").as_str());
+        let max_depth = config.queue_limits(dead.as_str()).max_depth;
         let Some(queue) = self.queue_mut(config, &dead) else {
             return Err(ready);
         };
-        if queue.depth() >= config.max_queue_depth {
+        if queue.depth() >= max_depth {
             return Err(ready);
         }
         let (id, payload, deliveries) = (ready.id, ready.payload.clone(), ready.deliveries);
@@ -593,6 +594,7 @@ impl Queues {
         let Some(queue) = self.by_name.get_mut(name) else {
             return;
         };
+        let visibility = config.queue_limits(name.as_str()).visibility_timeout;
         for _ in 0..max {
             let Some(msg) = queue.ready.pop_front() else {
                 break;
@@ -634,10 +636,7 @@ impl Queues {
                 .or_default()
                 .deliveries
                 .push(delivery_id);
-            timers.push((
-                QueueTimer::Visibility(delivery_id),
-                Some(now + config.visibility_timeout),
-            ));
+            timers.push((QueueTimer::Visibility(delivery_id), Some(now + visibility)));
         }
     }
 

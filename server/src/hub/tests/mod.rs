@@ -767,4 +767,5 @@ mod auth;
 mod confirmations;
 mod durable;
 mod durable_sessions;
+mod queue_limits;
 mod sessions;
