@@ -279,7 +279,9 @@ fn sessions_resume_after_a_sigkill_with_the_messages_kept_for_them_and_wills_are
         topic: "dev/7/online".into(),
         payload: "offline".into(),
     });
-    let device = Client::connect(device).expect("connects");
+    let mut device = Client::connect(device).expect("connects");
+    // The Welcome does not wait for the will's record; a confirmed subscribe, after it, does.
+    device.subscribe("cmd/7").expect("subscribed, on disk");
     server.kill();
     drop(device);
 

@@ -66,20 +66,19 @@ impl Hub {
             .options
             .resume_token()
             .and_then(|t| token::verify(&self.info.token_key, &t))
-            .filter(|origin| {
+            .filter(|&(tag, key)| {
                 // A session belongs to the identity that opened it: another client's session
                 // token resumes nothing.
-                match self.sessions.identity_by_key(*origin) {
-                    Some(owner) if owner == &identity => true,
-                    Some(_) => {
-                        info!("{client:?}: resume token of another identity's session ignored");
-                        false
-                    }
-                    None => false,
+                let same = self.sessions.owner(tag, key) == identity.as_ref();
+                if !same {
+                    info!("{client:?}: resume token of another identity's session ignored");
                 }
+                same
             });
         match origin {
-            Some(origin) => self.resume_from(client, origin, confirms, &mut admission),
+            Some((tag, origin)) => {
+                self.resume_from(client, (tag, origin), confirms, &mut admission);
+            }
             None => {
                 if let Some(layout) = confirms {
                     self.pubsub.number_for(client, layout);
@@ -116,14 +115,14 @@ impl Hub {
         })
     }
 
-    /// `client` presented the token of session `origin`: it resumes it if parked, or takes it
-    /// over if its connection is still open (the server has not noticed it is gone). The old
-    /// connection is then closed (a Close to a connection that no longer exists goes nowhere),
-    /// and its will is void: its client is back.
+    /// `client` presented the token of session `origin` (on transport `tag`): it resumes it if
+    /// parked, or takes it over if its connection is still open (the server has not noticed it
+    /// is gone). The old connection is then closed (a Close to a connection that no longer exists
+    /// goes nowhere), and its will is void: its client is back.
     fn resume_from(
         &mut self,
         client: ClientId,
-        origin: u64,
+        (tag, origin): (u8, u64),
         confirms: Option<Vec<ChannelKind>>,
         admission: &mut Admission,
     ) {
@@ -139,7 +138,11 @@ impl Hub {
             );
             admission.resumed = true;
             admission.missed = r.missed;
-        } else if let Some(old) = self.sessions.live_by_key(origin).filter(|&c| c != client) {
+        } else if let Some(old) = self
+            .sessions
+            .client_of(tag, origin)
+            .filter(|&c| c != client)
+        {
             let (had, missed) = self
                 .pubsub
                 .take_over(old, client, confirms, &mut self.outputs);
@@ -149,8 +152,6 @@ impl Hub {
                 info!("{client:?}: took over the live session of {old:?}");
             }
             self.wills.remove(&old);
-            // The old connection's end, when the loop reports it, is not the session's.
-            self.sessions.close(old);
             self.outputs.close(
                 old,
                 Reason::SESSION_TAKEN_OVER,
@@ -167,10 +168,9 @@ impl Hub {
         if !filters.is_empty() {
             self.sessions
                 .recorded(client, self.wills.get(&client), &mut self.outputs);
-            if let Some(key) = self.sessions.key_of(client) {
-                self.outputs
-                    .record_session(SessionRecord::Subscribed { key, filters });
-            }
+            let key = self.sessions.key_of(client);
+            self.outputs
+                .record_session(SessionRecord::Subscribed { key, filters });
         }
         self.outputs
             .record_session(SessionRecord::Ended { key: origin });
@@ -187,29 +187,28 @@ impl Hub {
         let will = self.wills.remove(&client);
         self.gate.forget(client);
         let identity = self.sessions.identity(client).cloned();
-        // None: another connection took the session over; this connection's end is not its.
         let key = self.sessions.close(client);
         let mut parked = None;
-        if clean || key.is_none() {
+        if clean {
             self.pubsub.forget(client);
         } else {
             if let Some(will) = will {
                 self.publish_will(&will);
             }
-            if let Some(key) = key {
-                let at_ms = self.unix_ms(now);
-                parked = self
-                    .pubsub
-                    .park(&self.config, client, key, at_ms, &mut self.outputs);
-                if let Some(n) = parked {
-                    let expiry = now + self.config.session_expiry;
-                    self.timers.set(HubTimer::ParkedExpiry(n), Some(expiry));
-                    // A parked session keeps its identity until it is resumed or expires.
-                    self.sessions.park(key, identity);
-                }
+            let at_ms = self.unix_ms(now);
+            parked = self
+                .pubsub
+                .park(&self.config, client, key, at_ms, &mut self.outputs);
+            if let Some(n) = parked {
+                let expiry = now + self.config.session_expiry;
+                self.timers.set(HubTimer::ParkedExpiry(n), Some(expiry));
+                // A parked session keeps its identity until it is resumed or expires.
+                self.sessions.park(key, identity);
             }
         }
-        if let (Some(key), None) = (key, parked) {
+        if parked.is_none() {
+            // Nothing if the log does not have it (or another connection took it over, and the
+            // log has it under that one's key).
             self.outputs.record_session(SessionRecord::Ended { key });
         }
         for key in self.services.forget(client, &mut self.outputs) {
@@ -305,7 +304,7 @@ impl Hub {
     pub(super) fn snapshot_sessions(&self, state: &mut State) {
         for view in self.pubsub.parked_views() {
             if self.outputs.has_session(view.key) {
-                let identity = self.sessions.identity_by_key(view.key).cloned().flatten();
+                let identity = self.sessions.parked_identity(view.key).cloned();
                 state.sessions.insert(
                     view.key,
                     StoredSession {
@@ -318,12 +317,20 @@ impl Hub {
                 );
             }
         }
-        for (client, key, identity) in self.sessions.live() {
+        // A live session the log has has a will or subscriptions (it is ended in the log when
+        // it unsubscribes from its last filter without a will).
+        let live: std::collections::BTreeSet<ClientId> = self
+            .pubsub
+            .live_holders()
+            .chain(self.wills.keys().copied())
+            .collect();
+        for client in live {
+            let key = self.sessions.key_of(client);
             if self.outputs.has_session(key) {
                 state.sessions.insert(
                     key,
                     StoredSession {
-                        identity: identity.cloned(),
+                        identity: self.sessions.identity(client).cloned(),
                         will: self.wills.get(&client).cloned(),
                         filters: self.pubsub.filters_of(client),
                         parked_at_ms: None,

@@ -266,9 +266,8 @@ impl Hub {
                         // With a data directory the subscription outlives a crash: its OK
                         // waits for the record.
                         sessions.recorded(client, wills.get(&client), out);
-                        let key = sessions.key_of(client)?;
                         out.record_session(SessionRecord::Subscribed {
-                            key,
+                            key: sessions.key_of(client),
                             filters: vec![s.filter.clone()],
                         })
                     };
@@ -284,10 +283,16 @@ impl Hub {
             }
             FrameBody::Unsubscribe(u) => {
                 let key = self.sessions.key_of(client);
-                let record = |out: &mut Outputs| {
-                    out.record_session(SessionRecord::Unsubscribed {
-                        key: key?,
-                        filters: vec![u.filter.clone()],
+                let will = self.wills.contains_key(&client);
+                let record = |out: &mut Outputs, left: bool| {
+                    // A session with nothing left to keep leaves the log.
+                    out.record_session(if left || will {
+                        SessionRecord::Unsubscribed {
+                            key,
+                            filters: vec![u.filter.clone()],
+                        }
+                    } else {
+                        SessionRecord::Ended { key }
                     })
                 };
                 self.pubsub

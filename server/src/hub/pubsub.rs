@@ -162,14 +162,15 @@ impl PubSub {
         }
     }
 
-    /// Takes `filter` from `client`'s subscriptions; `record` as for [`PubSub::subscribe`].
+    /// Takes `filter` from `client`'s subscriptions; `record` as for [`PubSub::subscribe`], told
+    /// whether the session has subscriptions left.
     pub(crate) fn unsubscribe(
         &mut self,
         client: ClientId,
         id: u32,
         filter: &Text,
         out: &mut Outputs,
-        record: impl FnOnce(&mut Outputs) -> Option<u64>,
+        record: impl FnOnce(&mut Outputs, bool) -> Option<u64>,
     ) {
         let me = Subscriber::Live(client);
         let removed = self
@@ -179,10 +180,11 @@ impl PubSub {
         if removed {
             self.tree.remove(filter.as_str(), me);
             self.subscriptions -= 1;
-            if self.filters.get(&me).is_some_and(Vec::is_empty) {
+            let left = !self.filters.get(&me).is_some_and(Vec::is_empty);
+            if !left {
                 self.filters.remove(&me);
             }
-            let seq = record(out);
+            let seq = record(out, left);
             out.ok_once(client, id, seq);
         } else {
             out.fail(
@@ -450,6 +452,14 @@ impl PubSub {
         );
         self.parked_by_origin.insert(key, n);
         n
+    }
+
+    /// The live sessions that hold subscriptions.
+    pub(crate) fn live_holders(&self) -> impl Iterator<Item = ClientId> + '_ {
+        self.filters.keys().filter_map(|h| match h {
+            Subscriber::Live(c) => Some(*c),
+            Subscriber::Parked(_) => None,
+        })
     }
 
     /// A live session's filters.

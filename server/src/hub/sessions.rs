@@ -1,15 +1,14 @@
-//! Sessions by key: what a session token names (docs/PROTOCOL.md section 4.3), and what of a
-//! session the log keeps so that a client resumes it after the server restarts (section 10.3).
+//! Session keys: what a session token names (docs/PROTOCOL.md section 4.3), and the identities
+//! of sessions, live and parked.
 //!
-//! A key is drawn for every admitted session, apart from the transport's id for it (a TCP
-//! connection's event-loop token comes again after a restart; a key does not): SipHash of a
-//! counter under a seed random at start, so keys never repeat within a run nor, but by a 2^-64
-//! chance, across runs. With a data directory the token key is the directory's, so a token
-//! outlives the server along with the session it names.
-//!
-//! A session is recorded once it matters after a crash: when it has a last will, or subscribes.
-//! From then on its subscriptions, its parking, the messages kept for it while parked, and its end
-//! are recorded too.
+//! A session's key is its transport id (a TCP connection's event-loop token, a UDP connection id)
+//! put through a permutation of the 64-bit numbers (a four-round Feistel network with SipHash
+//! rounds, one permutation per transport) under a seed random at start. It costs no memory per session, and it is undone to find
+//! the live session a token names. Within a run no id is given out twice, so neither is a key; the
+//! keys of a TCP and a UDP session coincide by a 2^-64 chance. The next run has another seed, so the
+//! tokens of the last run (whose key signs tokens across
+//! restarts when there is a data directory) name none of its sessions but the parked ones the data
+//! directory held, which are found by key.
 
 use std::collections::HashMap;
 use std::hash::Hasher;
@@ -20,21 +19,15 @@ use siphasher::sip::SipHasher24;
 use super::output::{ClientId, Outputs};
 use crate::store::SessionRecord;
 
-/// A live session's key and identity.
-#[derive(Debug)]
-struct Live {
-    key: u64,
-    identity: Option<Text>,
-}
+const ROUNDS: u8 = 4;
 
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
     seed: [u8; 16],
-    counter: u64,
-    live: HashMap<ClientId, Live>,
-    by_key: HashMap<u64, ClientId>,
-    /// The identities of parked sessions, by key.
-    parked_identities: HashMap<u64, Option<Text>>,
+    /// The identities of live sessions that presented a connect token.
+    identities: HashMap<ClientId, Text>,
+    /// Parked sessions by key, with their identities.
+    parked: HashMap<u64, Option<Text>>,
 }
 
 impl Sessions {
@@ -45,76 +38,93 @@ impl Sessions {
         }
     }
 
-    /// A key that no session, live or parked, has.
-    fn fresh_key(&mut self) -> u64 {
-        loop {
-            self.counter += 1;
-            let mut h = SipHasher24::new_with_key(&self.seed);
-            h.write_u64(self.counter);
-            let key = h.finish();
-            if key != 0
-                && !self.by_key.contains_key(&key)
-                && !self.parked_identities.contains_key(&key)
-            {
-                return key;
-            }
+    fn round(&self, tag: u8, i: u8, half: u32) -> u32 {
+        let mut h = SipHasher24::new_with_key(&self.seed);
+        h.write_u8(tag);
+        h.write_u8(i);
+        h.write_u32(half);
+        // The low half of the hash.
+        (h.finish() & u64::from(u32::MAX)) as u32
+    }
+
+    fn permute(&self, tag: u8, x: u64) -> u64 {
+        let (mut l, mut r) = ((x >> 32) as u32, (x & u64::from(u32::MAX)) as u32);
+        for i in 0..ROUNDS {
+            (l, r) = (r, l ^ self.round(tag, i, r));
+        }
+        (u64::from(l) << 32) | u64::from(r)
+    }
+
+    fn unpermute(&self, tag: u8, y: u64) -> u64 {
+        let (mut l, mut r) = ((y >> 32) as u32, (y & u64::from(u32::MAX)) as u32);
+        for i in (0..ROUNDS).rev() {
+            (l, r) = (r ^ self.round(tag, i, l), l);
+        }
+        (u64::from(l) << 32) | u64::from(r)
+    }
+
+    /// The key of a session.
+    pub(crate) fn key_of(&self, client: ClientId) -> u64 {
+        match client {
+            ClientId::Tcp(t) => self.permute(0, t as u64),
+            ClientId::Udp(id) => self.permute(1, id),
+        }
+    }
+
+    /// The session of this run that `key` would be on transport `tag` (0 TCP, 1 UDP), live or
+    /// not.
+    pub(crate) fn client_of(&self, tag: u8, key: u64) -> Option<ClientId> {
+        let raw = self.unpermute(tag, key);
+        match tag {
+            0 => usize::try_from(raw).ok().map(ClientId::Tcp),
+            1 => Some(ClientId::Udp(raw)),
+            _ => None,
         }
     }
 
     /// A session begins: its key.
     pub(crate) fn open(&mut self, client: ClientId, identity: Option<Text>) -> u64 {
-        let key = self.fresh_key();
-        self.live.insert(client, Live { key, identity });
-        self.by_key.insert(key, client);
-        key
-    }
-
-    /// The live session a key names.
-    pub(crate) fn live_by_key(&self, key: u64) -> Option<ClientId> {
-        self.by_key.get(&key).copied()
-    }
-
-    /// The key of a live session.
-    pub(crate) fn key_of(&self, client: ClientId) -> Option<u64> {
-        self.live.get(&client).map(|l| l.key)
-    }
-
-    /// The identity of the session a key names, live or parked (which may be none); `None`
-    /// when it names no session.
-    pub(crate) fn identity_by_key(&self, key: u64) -> Option<&Option<Text>> {
-        if let Some(client) = self.by_key.get(&key) {
-            return self.live.get(client).map(|l| &l.identity);
+        if let Some(id) = identity {
+            self.identities.insert(client, id);
         }
-        self.parked_identities.get(&key)
-    }
-
-    /// Every live session: its client, key and identity.
-    pub(crate) fn live(&self) -> impl Iterator<Item = (ClientId, u64, Option<&Text>)> {
-        self.live
-            .iter()
-            .map(|(&c, l)| (c, l.key, l.identity.as_ref()))
+        self.key_of(client)
     }
 
     /// A live session's identity.
     pub(crate) fn identity(&self, client: ClientId) -> Option<&Text> {
-        self.live.get(&client).and_then(|l| l.identity.as_ref())
+        self.identities.get(&client)
     }
 
-    /// A live session is over here (ended, or taken over by another connection): its key.
-    pub(crate) fn close(&mut self, client: ClientId) -> Option<u64> {
-        let live = self.live.remove(&client)?;
-        self.by_key.remove(&live.key);
-        Some(live.key)
+    /// A live session is over: its key.
+    pub(crate) fn close(&mut self, client: ClientId) -> u64 {
+        self.identities.remove(&client);
+        self.key_of(client)
+    }
+
+    /// The identity of the session a token names (transport `tag`, `key`): a parked one's, or
+    /// that of the live session of this run it would be.
+    pub(crate) fn owner(&self, tag: u8, key: u64) -> Option<&Text> {
+        match self.parked.get(&key) {
+            Some(identity) => identity.as_ref(),
+            None => self
+                .client_of(tag, key)
+                .and_then(|c| self.identities.get(&c)),
+        }
     }
 
     /// Keeps the identity of a session parked under `key`.
     pub(crate) fn park(&mut self, key: u64, identity: Option<Text>) {
-        self.parked_identities.insert(key, identity);
+        self.parked.insert(key, identity);
     }
 
     /// A parked session is resumed or expired: its identity goes.
     pub(crate) fn unpark(&mut self, key: u64) {
-        self.parked_identities.remove(&key);
+        self.parked.remove(&key);
+    }
+
+    /// A parked session's identity.
+    pub(crate) fn parked_identity(&self, key: u64) -> Option<&Text> {
+        self.parked.get(&key).and_then(Option::as_ref)
     }
 
     /// Records `session.opened` for a live session the log does not have yet (nothing without
@@ -125,13 +135,16 @@ impl Sessions {
         will: Option<&LastWill>,
         out: &mut Outputs,
     ) -> Option<u64> {
-        let live = self.live.get(&client)?;
-        if !out.is_durable() || out.has_session(live.key) {
+        if !out.is_durable() {
+            return None;
+        }
+        let key = self.key_of(client);
+        if out.has_session(key) {
             return None;
         }
         out.record_session(SessionRecord::Opened {
-            key: live.key,
-            identity: live.identity.clone(),
+            key,
+            identity: self.identities.get(&client).cloned(),
             will: will.cloned(),
         })
     }
@@ -142,21 +155,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_distinct_and_name_their_live_session_until_it_closes() {
+    fn a_key_is_undone_to_its_session_and_another_run_draws_other_keys() {
+        let s = Sessions::new([3; 16]);
+        let mut seen = std::collections::HashSet::new();
+        for client in (0..1000).map(ClientId::Tcp).chain([
+            ClientId::Tcp(usize::MAX >> 1),
+            ClientId::Udp(0),
+            ClientId::Udp(u64::MAX),
+        ]) {
+            let key = s.key_of(client);
+            assert!(seen.insert(key), "{client:?}");
+            let tag = match client {
+                ClientId::Tcp(_) => 0,
+                ClientId::Udp(_) => 1,
+            };
+            assert_eq!(s.client_of(tag, key), Some(client));
+        }
+        let other = Sessions::new([4; 16]);
+        assert_ne!(other.key_of(ClientId::Tcp(1)), s.key_of(ClientId::Tcp(1)));
+        assert_eq!(s.client_of(2, 1), None);
+    }
+
+    #[test]
+    fn identities_are_kept_for_live_and_parked_sessions() {
         let mut s = Sessions::new([3; 16]);
         let a = s.open(ClientId::Tcp(1), Some(Text::from("alice")));
         let b = s.open(ClientId::Udp(1), None);
-        assert_ne!(a, b);
-        assert_eq!(s.live_by_key(a), Some(ClientId::Tcp(1)));
-        assert_eq!(s.identity_by_key(a), Some(&Some(Text::from("alice"))));
-        assert_eq!(s.identity_by_key(b), Some(&None));
-        assert_eq!(s.close(ClientId::Tcp(1)), Some(a));
-        assert_eq!(s.live_by_key(a), None);
-        assert_eq!(s.identity_by_key(a), None);
+        assert_eq!(s.owner(0, a), Some(&Text::from("alice")));
+        assert_eq!(s.owner(1, b), None);
+        assert_eq!(s.close(ClientId::Tcp(1)), a);
+        assert_eq!(s.owner(0, a), None);
         s.park(a, Some(Text::from("alice")));
-        assert_eq!(s.identity_by_key(a), Some(&Some(Text::from("alice"))));
-        // Another run's seed draws other keys.
-        let mut other = Sessions::new([4; 16]);
-        assert_ne!(other.open(ClientId::Tcp(1), None), a);
+        assert_eq!(s.owner(0, a), Some(&Text::from("alice")));
+        assert_eq!(s.parked_identity(a), Some(&Text::from("alice")));
+        s.unpark(a);
+        assert_eq!(s.parked_identity(a), None);
     }
 }

@@ -20,8 +20,7 @@ pub struct ServerInfo {
     pub limits: Vec<(&'static str, u64)>,
     /// Signs session tokens (random at start; with a data directory, the directory's).
     pub token_key: super::token::TokenKey,
-    /// Draws the keys of sessions (random at start, so that keys are not drawn again by the
-    /// next run).
+    /// Scrambles the keys of sessions (random at start, so that the next run's keys are others).
     pub session_seed: [u8; 16],
     /// Connect tokens: the key that verifies them, and whether they are required.
     pub auth: super::auth::AuthConfig,

@@ -6,7 +6,8 @@
 //! transport (u8: 0 TCP, 1 UDP) | session key (u64) | MAC (u64: SipHash-2-4 of the first 9 bytes)
 //! ```
 //!
-//! The session key is the hub's for the session (`sessions.rs`), not the transport's id for it.
+//! The session key is the transport's id for the session scrambled under a seed of the run
+//! (`sessions.rs`).
 //! The MAC key is random at start, so tokens do not outlive the server, unless it has a data
 //! directory: then the key is the directory's, and a token resumes its session after a restart.
 
@@ -50,14 +51,15 @@ pub(crate) fn issue(key: &TokenKey, client: ClientId, session: u64) -> Bytes {
     Bytes::copy_from_slice(&out)
 }
 
-/// The key of the session a token names, if this server issued it.
-pub(crate) fn verify(key: &TokenKey, token: &[u8]) -> Option<u64> {
+/// The transport tag (0 TCP, 1 UDP) and key of the session a token names, if this server issued
+/// it.
+pub(crate) fn verify(key: &TokenKey, token: &[u8]) -> Option<(u8, u64)> {
     let token: &[u8; TOKEN_LEN] = token.try_into().ok()?;
     let (head, tail) = token.split_at(9);
     if mac(key, head).to_be_bytes() != tail || head[0] > 1 {
         return None;
     }
-    Some(u64::from_be_bytes(head[1..9].try_into().ok()?))
+    Some((head[0], u64::from_be_bytes(head[1..9].try_into().ok()?)))
 }
 
 #[cfg(test)]
@@ -70,7 +72,7 @@ mod tests {
         for (client, session) in [(ClientId::Tcp(42), 7), (ClientId::Udp(1), u64::MAX)] {
             let t = issue(&key, client, session);
             assert_eq!(t.len(), TOKEN_LEN);
-            assert_eq!(verify(&key, &t), Some(session));
+            assert_eq!(verify(&key, &t).map(|(_, k)| k), Some(session));
             for i in 0..TOKEN_LEN {
                 let mut bad = t.to_vec();
                 bad[i] ^= 1;
