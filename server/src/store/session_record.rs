@@ -95,12 +95,10 @@ fn put_name(out: &mut BytesMut, name: &Text) {
     out.put_slice(name.as_bytes());
 }
 
-fn message_len(m: &KeptMessage) -> usize {
-    2 + name_len(&m.topic) + m.payload.len()
-}
-
-fn will_len(w: &LastWill) -> usize {
-    2 + name_len(&w.topic) + w.payload.len()
+/// The bytes of a message in the last-will layout (`put_message`): flags, channel, topic,
+/// payload.
+fn message_len(topic: &Text, payload: &[u8]) -> usize {
+    2 + name_len(topic) + payload.len()
 }
 
 fn put_message(out: &mut BytesMut, retain: bool, channel: u8, topic: &Text, payload: &[u8]) {
@@ -185,13 +183,16 @@ impl SessionRecord {
     fn payload_len(&self) -> usize {
         8 + match self {
             Self::Opened { identity, will, .. } => {
-                identity.as_ref().map_or(2, name_len) + will.as_ref().map_or(0, will_len)
+                identity.as_ref().map_or(2, name_len)
+                    + will
+                        .as_ref()
+                        .map_or(0, |w| message_len(&w.topic, &w.payload))
             }
             Self::Subscribed { filters, .. } | Self::Unsubscribed { filters, .. } => {
                 filters.iter().map(name_len).sum()
             }
             Self::Parked { .. } => 8,
-            Self::Kept { message, .. } => message_len(message),
+            Self::Kept { message: m, .. } => message_len(&m.topic, &m.payload),
             Self::Ended { .. } => 0,
         }
     }
