@@ -171,6 +171,7 @@ mod frame_stream;
 mod link;
 mod options;
 mod shared;
+pub mod tls_io;
 pub mod udp_io;
 
 pub use blocking::{CONNECTION_EVENTS_KEPT, Client, Messages};
@@ -180,7 +181,8 @@ pub use event::{ClientEvent, Delivery, IncomingRequest, Message};
 pub use frame_stream::{FrameStream, RecvError};
 pub use link::Link;
 pub use options::{
-    Channel, ClientOptions, ClientOptionsBuilder, Reconnect, Timeouts, TokenRefresh, Transport,
+    Channel, ClientOptions, ClientOptionsBuilder, Reconnect, Timeouts, TlsOptions,
+    TlsOptionsBuilder, TokenRefresh, Transport, read_certificates, read_private_key,
 };
 #[cfg(feature = "tokio")]
 pub use shared::{AsyncClient, AsyncService, AsyncSubscription, QueueStream};
@@ -189,3 +191,4 @@ pub use shared::{DEFAULT_INBOX, Service, SharedClient, Subscription};
 pub use framewire_protocol::session::SessionConfig;
 pub use framewire_protocol::wire::{ChannelKind, LastWill, Reason, Status, Text};
 pub use mio;
+pub use rustls;

@@ -5,12 +5,15 @@
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use framewire_protocol::session::{
     Event, Instant, SendError, Session, SessionConfig, Stats, StreamSession,
 };
 use framewire_protocol::wire::{Frame, Reason};
 
+use crate::options::TlsOptions;
+use crate::tls_io::{self, TlsRead};
 use crate::udp_io::{self, UdpSender};
 
 /// How much one `drive` reads at most, so one busy link cannot starve the caller's loop.
@@ -27,6 +30,8 @@ pub enum Link {
         stream: mio::net::TcpStream,
         /// The session speaking on it.
         session: Box<StreamSession>,
+        /// TLS between the socket and the session; `None`: plaintext.
+        tls: Option<Box<rustls::ClientConnection>>,
         /// The last time the session was driven (bytes are handed over at their arrival time,
         /// never before it).
         driven: Instant,
@@ -48,13 +53,15 @@ pub enum Link {
 
 impl Link {
     /// Starts connecting (the TCP connect completes in the background; the Hello is queued).
-    /// `config.hello_options` are sent in the Hello; `nonce` is the UDP Hello's nonce.
+    /// `config.hello_options` are sent in the Hello; `nonce` is the UDP Hello's nonce; `tls`, over
+    /// TCP, puts TLS under the session.
     ///
     /// # Errors
     /// The socket cannot be created.
     pub fn open(
         server: SocketAddr,
         udp: bool,
+        tls: Option<&TlsOptions>,
         config: SessionConfig,
         nonce: u64,
         now: Instant,
@@ -83,6 +90,13 @@ impl Link {
                 driven: now,
             });
         }
+        let tls = match tls {
+            Some(t) => Some(Box::new(
+                rustls::ClientConnection::new(Arc::clone(&t.config), t.name_for(server))
+                    .map_err(tls_io::tls_error)?,
+            )),
+            None => None,
+        };
         let stream = mio::net::TcpStream::connect(server)?;
         let _ = stream.set_nodelay(true);
         // As for UDP: bytes are handed over at their arrival, so a Ping's round trip is the
@@ -91,6 +105,7 @@ impl Link {
         Ok(Self::Tcp {
             stream,
             session: Box::new(StreamSession::client(config, now)),
+            tls,
             driven: now,
         })
     }
@@ -106,6 +121,37 @@ impl Link {
             Self::Tcp {
                 stream,
                 session,
+                tls: Some(tls),
+                driven,
+            } => {
+                let mut read = 0;
+                while !session.is_closed() && read < READ_BUDGET {
+                    match tls_io::read_plaintext(tls, stream, scratch) {
+                        Ok(TlsRead::Data(n)) => {
+                            read += n;
+                            let at = now.max(*driven);
+                            session.handle_bytes(at, &scratch[..n]);
+                            *driven = at;
+                        }
+                        Ok(TlsRead::WouldBlock) => break,
+                        Ok(TlsRead::Closed | TlsRead::Eof) => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::ConnectionAborted,
+                                "the server ended the connection without a Close",
+                            ));
+                        }
+                        Err(e) if would_block(&e) => break,
+                        Err(e) => return Err(e),
+                    }
+                }
+                if session.poll_timeout().is_some_and(|t| t <= now) {
+                    session.handle_timeout(now);
+                }
+            }
+            Self::Tcp {
+                stream,
+                session,
+                tls: None,
                 driven,
             } => {
                 let mut read = 0;
@@ -178,6 +224,28 @@ impl Link {
             Self::Tcp {
                 stream,
                 session,
+                tls: Some(tls),
+                driven,
+            } => {
+                *driven = now.max(*driven);
+                loop {
+                    let taken = match session.pending_output() {
+                        [] => 0,
+                        pending => tls_io::write_plaintext(tls, pending)?,
+                    };
+                    session.consume_output(taken);
+                    match tls_io::write_records(tls, stream) {
+                        Ok(true) if taken > 0 => {}
+                        Ok(_) => return Ok(()),
+                        Err(e) if would_block(&e) => return Ok(()),
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            Self::Tcp {
+                stream,
+                session,
+                tls: None,
                 driven,
             } => {
                 *driven = now.max(*driven);
@@ -225,7 +293,10 @@ impl Link {
     /// Whether output waits for the socket (the caller then waits for writability too).
     pub fn wants_write(&self) -> bool {
         match self {
-            Self::Tcp { session, .. } => !session.pending_output().is_empty(),
+            Self::Tcp { session, tls, .. } => {
+                !session.pending_output().is_empty()
+                    || tls.as_ref().is_some_and(|t| t.wants_write())
+            }
             Self::Udp { .. } => false,
         }
     }

@@ -18,6 +18,16 @@ pub struct ServerConfig {
     pub tcp_addr: Option<SocketAddr>,
     /// Where to serve UDP, or `None` for no UDP.
     pub udp_addr: Option<SocketAddr>,
+    /// Where to accept TLS connections, or `None` for none.
+    pub tls_addr: Option<SocketAddr>,
+    /// The TLS certificate chain (PEM).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The TLS private key (PEM).
+    pub tls_key: Option<std::path::PathBuf>,
+    /// TLS clients must show a certificate from a CA in this PEM file; `None`: none asked for.
+    pub tls_client_ca: Option<std::path::PathBuf>,
+    /// What each client-certificate identity may do (setting `acl`).
+    pub acl: Vec<crate::hub::AclRule>,
     /// Worker threads, each with its own event loop (default: the number of cores).
     pub threads: usize,
     /// How the UDP socket is read and written (the settings `udp_batch_receive`,
@@ -94,6 +104,24 @@ impl ServerConfig {
         })
     }
 
+    /// Where the TLS material is read from, when TLS is served.
+    ///
+    /// # Errors
+    /// TLS is served but the certificate or the key is not named.
+    pub fn tls_files(&self) -> Result<Option<crate::tls::TlsFiles>, String> {
+        if self.tls_addr.is_none() {
+            return Ok(None);
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Ok(Some(crate::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: self.tls_client_ca.clone(),
+            })),
+            _ => Err("tls needs tls_cert and tls_key: the certificate and key to show".into()),
+        }
+    }
+
     /// The settings each connection's session runs with.
     pub fn session_config(&self) -> SessionConfig {
         SessionConfig {
@@ -116,6 +144,11 @@ impl Default for ServerConfig {
         Self {
             tcp_addr: Some(default_addr),
             udp_addr: Some(default_addr),
+            tls_addr: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            acl: Vec::new(),
             threads: std::thread::available_parallelism().map_or(1, usize::from),
             udp_offload: UdpOffload::default(),
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
@@ -450,6 +483,45 @@ mod tests {
         let e = apply_toml(&mut c, "queue = \"jobs size=1\"").unwrap_err();
         assert!(e.starts_with("key queue: unknown queue limit"), "{e}");
         assert!(apply_toml(&mut c, "max_connections = [1, 2]").is_err());
+    }
+
+    #[test]
+    fn tls_settings_read_from_flags_and_toml_and_tls_listen_is_tls() {
+        let flags = [
+            "--tls",
+            "127.0.0.1:7443",
+            "--tls-cert",
+            "s.pem",
+            "--tls-key",
+            "s.key",
+            "--acl",
+            "a publish=x",
+            "--acl",
+            "b subscribe=y/#",
+        ];
+        let Command::Run(c) = parse_args(flags.map(String::from)).unwrap() else {
+            panic!("a run");
+        };
+        assert_eq!(c.tls_addr, Some("127.0.0.1:7443".parse().unwrap()));
+        let files = c.tls_files().unwrap().unwrap();
+        assert_eq!(
+            (files.cert.to_str(), files.key.to_str()),
+            (Some("s.pem"), Some("s.key"))
+        );
+        assert_eq!(c.acl.len(), 2);
+        assert_eq!(c.acl[1].identity, "b");
+        let mut t = ServerConfig::default();
+        apply_toml(
+            &mut t,
+            "tls_listen = \"127.0.0.1:7444\"\nacl = [\"a queue=jobs\"]",
+        )
+        .unwrap();
+        assert_eq!(t.tls_addr, Some("127.0.0.1:7444".parse().unwrap()));
+        assert_eq!(t.acl[0].permissions.queue[0].as_str(), "jobs");
+        // A TLS address without its certificate is an error that says what is missing.
+        let e = t.tls_files().unwrap_err();
+        assert!(e.contains("tls_cert and tls_key"), "{e}");
+        assert!(apply_toml(&mut t, "acl = \"a deliver=x\"").is_err());
     }
 
     /// The example in docs/ lists every setting at its default: it parses, and changes nothing.

@@ -8,11 +8,14 @@ use framewire_protocol::wire::{Hello, Reason};
 use log::{debug, info, warn};
 use mio::net::TcpStream;
 
+use framewire_client::tls_io::{self, TlsRead};
+
 use crate::capture::Way;
 use crate::counters::Counters;
 use crate::hub::{ClientId, Delivery, Hub, oversized_answer};
 use crate::shared::Shared;
 use crate::timer_wheel::TimerHandle;
+use crate::tls::{HandshakeFailure, common_name};
 
 /// Why a connection is over, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +26,9 @@ pub(crate) enum End {
     SessionOver,
     /// The socket failed.
     Failed(io::ErrorKind),
+    /// TLS failed: the handshake (a plaintext client, a certificate refused) or a record that
+    /// does not verify; the words say which.
+    Tls(String),
 }
 
 /// Output a connection queues before it writes ahead of the end of the loop turn.
@@ -49,6 +55,9 @@ pub(crate) struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
     session: StreamSession,
+    /// TLS between the socket and the session (`--tls`); `None`: plaintext. Boxed: rustls's
+    /// state is a few kilobytes, and plaintext connections should not pay for it.
+    tls: Option<Box<rustls::ServerConnection>>,
     /// The hub has been told of this session (at its handshake).
     opened: bool,
     /// In the loop's list of connections to flush this turn.
@@ -64,14 +73,22 @@ pub(crate) struct Connection {
     peer_done: bool,
     /// The handle of this connection's timer in the loop's wheel.
     timer: Option<TimerHandle>,
+    /// A TLS connection's `close_notify` has been queued.
+    close_notified: bool,
 }
 
 impl Connection {
-    pub(crate) fn new(stream: TcpStream, peer: SocketAddr, session: StreamSession) -> Self {
+    pub(crate) fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        session: StreamSession,
+        tls: Option<Box<rustls::ServerConnection>>,
+    ) -> Self {
         Self {
             stream,
             peer,
             session,
+            tls,
             opened: false,
             dirty: false,
             clean_close: false,
@@ -79,6 +96,7 @@ impl Connection {
             peer_done: false,
             registered_writable: false,
             timer: None,
+            close_notified: false,
         }
     }
 
@@ -93,6 +111,7 @@ impl Connection {
     /// Whether output waits for the socket to become writable.
     pub(crate) fn wants_write(&self) -> bool {
         !self.session.pending_output().is_empty()
+            || self.tls.as_ref().is_some_and(|t| t.wants_write())
     }
 
     /// When the session next needs `on_timeout`.
@@ -113,6 +132,9 @@ impl Connection {
         shared: &Shared,
         me: ClientId,
     ) -> Readable {
+        if self.tls.is_some() {
+            return self.on_readable_tls(now, scratch, budget, shared, me);
+        }
         let mut read = 0;
         while !self.session.is_closed() {
             if read >= budget {
@@ -128,16 +150,7 @@ impl Connection {
                 }
                 Ok(n) => {
                     read += n;
-                    shared.capture(|c| c.tcp_data(self.peer, Way::In, &scratch[..n]));
-                    let peer = self.peer.ip();
-                    // The hub is held for one read's frames: the handshake's admission and the
-                    // frames it carried.
-                    let mut hub = shared.hub();
-                    self.session
-                        .handle_bytes_with(now, &scratch[..n], |hello: &Hello, _| {
-                            hub.admit(now, me, hello, peer)
-                        });
-                    self.serve(now, &mut hub, &shared.counters, me);
+                    self.take_bytes(now, &scratch[..n], shared, me);
                     if n < scratch.len() && !self.read_closed {
                         // A short read took everything the socket had: asking again would only
                         // hear WouldBlock. Bytes that arrive later raise a new readiness event
@@ -152,6 +165,81 @@ impl Connection {
             }
         }
         Readable::Drained
+    }
+
+    /// [`Connection::on_readable`] for a TLS connection: the plaintext the records carry goes to
+    /// the session; the records rustls answers with (the handshake's) are written at the end of
+    /// the turn.
+    fn on_readable_tls(
+        &mut self,
+        now: Instant,
+        scratch: &mut [u8],
+        budget: usize,
+        shared: &Shared,
+        me: ClientId,
+    ) -> Readable {
+        let mut read = 0;
+        while !self.session.is_closed() {
+            if read >= budget {
+                return Readable::MoreLeft;
+            }
+            let Some(tls) = self.tls.as_mut() else {
+                break;
+            };
+            let handshaking = tls.is_handshaking();
+            let read_now = tls_io::read_plaintext(tls, &mut self.stream, scratch);
+            if handshaking && !tls.is_handshaking() {
+                shared.counters.count_tls_handshake();
+                debug!("{}: TLS handshake done", self.peer);
+            }
+            match read_now {
+                Ok(TlsRead::Data(n)) => {
+                    read += n;
+                    self.take_bytes(now, &scratch[..n], shared, me);
+                }
+                Ok(TlsRead::WouldBlock) => break,
+                Ok(TlsRead::Closed | TlsRead::Eof) => {
+                    self.peer_done = true;
+                    break;
+                }
+                Err(e) => {
+                    if !handshaking {
+                        return Readable::Ended(End::Tls(e.to_string()));
+                    }
+                    let (failure, words) = HandshakeFailure::of(&e);
+                    shared.counters.count_tls_failure(failure);
+                    return Readable::Ended(End::Tls(words));
+                }
+            }
+        }
+        Readable::Drained
+    }
+
+    /// Hands bytes read (decrypted, over TLS) to the session, and its frames to the hub.
+    fn take_bytes(&mut self, now: Instant, bytes: &[u8], shared: &Shared, me: ClientId) {
+        shared.capture(|c| c.tcp_data(self.peer, Way::In, bytes));
+        let peer = self.peer.ip();
+        // A verified client certificate names the session's identity (mutual TLS).
+        let certified = self
+            .tls
+            .as_ref()
+            .and_then(|t| t.peer_certificates())
+            .map(|chain| {
+                chain
+                    .first()
+                    .ok_or(crate::tls::SubjectError::NoCommonName)
+                    .and_then(|leaf| common_name(leaf))
+            });
+        // The hub is held for one read's frames: the handshake's admission and the frames it
+        // carried.
+        let mut hub = shared.hub();
+        self.session
+            .handle_bytes_with(now, bytes, |hello: &Hello, _| match &certified {
+                None => hub.admit(now, me, hello, peer),
+                Some(Ok(identity)) => hub.admit_certified(now, me, hello, peer, identity),
+                Some(Err(e)) => Err(hub.refuse_certificate(me, peer, *e)),
+            });
+        self.serve(now, &mut hub, &shared.counters, me);
     }
 
     /// Whether the registration must change to wait for writability (`Some(true)`), or stop
@@ -281,6 +369,13 @@ impl Connection {
                     self.clean_close = by == Closer::Peer && reason == Reason::NORMAL;
                     if by == Closer::Local {
                         counters.count_closed(reason);
+                        if self.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
+                            info!(
+                                "{}: TLS handshake not finished within the first-frame deadline",
+                                self.peer
+                            );
+                            counters.count_tls_failure(HandshakeFailure::Timeout);
+                        }
                     }
                 }
                 other => debug!("{}: {other:?}", self.peer),
@@ -303,6 +398,18 @@ impl Connection {
         if !self.session.pending_output().is_empty() {
             return None;
         }
+        if let Some(tls) = self.tls.as_mut() {
+            if self.session.is_closed() && !std::mem::replace(&mut self.close_notified, true) {
+                // The session's last frame is sealed: tell the peer the TLS stream ends here.
+                tls.send_close_notify();
+                if let Err(end) = self.write_pending(shared) {
+                    return Some(end);
+                }
+            }
+            if self.tls.as_ref().is_some_and(|t| t.wants_write()) {
+                return None;
+            }
+        }
         if self.session.is_closed() {
             Some(End::SessionOver)
         } else if self.peer_done {
@@ -314,6 +421,9 @@ impl Connection {
 
     /// Writes pending output until it is all out or the socket would block.
     fn write_pending(&mut self, shared: &Shared) -> Result<(), End> {
+        if let Some(tls) = self.tls.as_mut() {
+            return write_tls(&mut self.stream, tls, &mut self.session, shared, self.peer);
+        }
         while !self.session.pending_output().is_empty() {
             match self.stream.write(self.session.pending_output()) {
                 Ok(0) => return Err(End::Failed(io::ErrorKind::WriteZero)),
@@ -328,5 +438,34 @@ impl Connection {
             }
         }
         Ok(())
+    }
+}
+
+/// Seals the session's output into TLS records and writes them, until both are out or the socket
+/// would block. What the capture records is the plaintext, as the session wrote it.
+fn write_tls(
+    stream: &mut TcpStream,
+    tls: &mut rustls::ServerConnection,
+    session: &mut StreamSession,
+    shared: &Shared,
+    peer: SocketAddr,
+) -> Result<(), End> {
+    let failed = |e: io::Error| End::Failed(e.kind());
+    loop {
+        let taken = match session.pending_output() {
+            [] => 0,
+            pending => tls_io::write_plaintext(tls, pending).map_err(failed)?,
+        };
+        if taken > 0 {
+            let written = &session.pending_output()[..taken];
+            shared.capture(|c| c.tcp_data(peer, Way::Out, written));
+            session.consume_output(taken);
+        }
+        match tls_io::write_records(tls, stream) {
+            // Everything sealed is out: seal more if the session had more than rustls took.
+            Ok(true) if taken > 0 => {}
+            Ok(_) => return Ok(()),
+            Err(e) => return Err(failed(e)),
+        }
     }
 }

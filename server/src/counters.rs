@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use framewire_protocol::wire::Reason;
 
+use crate::tls::HandshakeFailure;
+
 /// Reason codes counted one by one (`0x00`-`0x1F`); the rest share the last slot.
 const REASON_SLOTS: usize = 32;
 
@@ -18,6 +20,11 @@ pub struct Counters {
     udp_refused: AtomicU64,
     udp_reassembly_expired: AtomicU64,
     udp_dropped: AtomicU64,
+    tls_handshakes: AtomicU64,
+    tls_not_tls: AtomicU64,
+    tls_certificate: AtomicU64,
+    tls_timeout: AtomicU64,
+    tls_other: AtomicU64,
     closed: [AtomicU64; REASON_SLOTS],
 }
 
@@ -42,6 +49,17 @@ pub struct CounterSnapshot {
     /// checksum, flags or frame lengths, a handshake datagram without a Hello, a short Hello or
     /// a bad cookie.
     pub udp_dropped: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// TLS connections whose first bytes were not TLS (a plaintext client at the TLS port).
+    pub tls_not_tls: u64,
+    /// TLS handshakes that failed over a certificate: the client's refused (missing, expired,
+    /// from an unknown CA) or the server's refused by the client.
+    pub tls_bad_certificate: u64,
+    /// TLS handshakes not finished within the first-frame deadline.
+    pub tls_handshake_timeout: u64,
+    /// TLS handshakes that failed otherwise (no common version, suite or ALPN protocol).
+    pub tls_failed: u64,
     /// Sessions the server closed, by reason code (`closed[code]`; codes from `0x1F` up share the
     /// last slot): idle timeouts, protocol errors, frames too large, bad checksums, slow
     /// consumers, shutdowns.
@@ -86,6 +104,22 @@ impl Counters {
         }
     }
 
+    /// Counts a TLS handshake that completed.
+    pub(crate) fn count_tls_handshake(&self) {
+        self.tls_handshakes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a TLS handshake that failed, by why.
+    pub(crate) fn count_tls_failure(&self, failure: HandshakeFailure) {
+        let counter = match failure {
+            HandshakeFailure::NotTls => &self.tls_not_tls,
+            HandshakeFailure::Certificate => &self.tls_certificate,
+            HandshakeFailure::Timeout => &self.tls_timeout,
+            HandshakeFailure::Other => &self.tls_other,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn count_rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
     }
@@ -105,6 +139,11 @@ impl Counters {
             udp_refused: self.udp_refused.load(Ordering::Relaxed),
             udp_reassembly_expired: self.udp_reassembly_expired.load(Ordering::Relaxed),
             udp_dropped: self.udp_dropped.load(Ordering::Relaxed),
+            tls_handshakes: self.tls_handshakes.load(Ordering::Relaxed),
+            tls_not_tls: self.tls_not_tls.load(Ordering::Relaxed),
+            tls_bad_certificate: self.tls_certificate.load(Ordering::Relaxed),
+            tls_handshake_timeout: self.tls_timeout.load(Ordering::Relaxed),
+            tls_failed: self.tls_other.load(Ordering::Relaxed),
             closed: std::array::from_fn(|i| self.closed[i].load(Ordering::Relaxed)),
         }
     }

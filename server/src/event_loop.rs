@@ -23,8 +23,10 @@ use framewire_protocol::wire::Reason;
 use log::{error, info, warn};
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
+
+use framewire_client::tls_io;
 
 use crate::config::ServerConfig;
 use crate::connection::{Connection, End, Readable};
@@ -38,7 +40,8 @@ const LISTENER: Token = Token(0);
 pub(crate) const WAKER: Token = Token(1);
 const UDP: Token = Token(2);
 const SIGNALS: Token = Token(3);
-const FIRST_CONNECTION: usize = 4;
+const TLS_LISTENER: Token = Token(4);
+const FIRST_CONNECTION: usize = 5;
 /// How long accepting pauses after the process ran out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// How long a shutdown waits for the Close frames to be written.
@@ -53,10 +56,26 @@ const DATAGRAM_BUDGET: usize = 1024;
 /// How often the UDP cookie secret rotates (the endpoint accepts the previous generation too).
 const COOKIE_ROTATION: Duration = Duration::from_secs(10);
 
+/// A worker's listening sockets.
+#[derive(Debug, Default)]
+pub(crate) struct Listeners {
+    /// Plain TCP; `None` when the server serves none.
+    pub(crate) tcp: Option<TcpListener>,
+    /// TLS; `None` when the server serves none.
+    pub(crate) tls: Option<TcpListener>,
+}
+
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Door {
+    Plain,
+    Tls,
+}
+
 /// What a timer belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum TimerKey {
-    RetryAccept,
+    RetryAccept(Door),
     RotateCookieSecret,
     Hub,
     Tcp(Token),
@@ -68,8 +87,7 @@ enum TimerKey {
 pub(crate) struct Worker {
     index: usize,
     poll: Poll,
-    /// `None` when the server serves UDP only.
-    listener: Option<TcpListener>,
+    listeners: Listeners,
     config: ServerConfig,
     /// Shared by every TCP session.
     session_config: Arc<SessionConfig>,
@@ -81,6 +99,7 @@ pub(crate) struct Worker {
     timers: TimerWheel<TimerKey>,
     hub_timer: Option<TimerHandle>,
     accept_timer: Option<TimerHandle>,
+    tls_accept_timer: Option<TimerHandle>,
     rotate_timer: Option<TimerHandle>,
     /// Connections with output to write at the end of this turn.
     dirty_tcp: Vec<Token>,
@@ -115,14 +134,18 @@ impl Worker {
     pub(crate) fn new(
         index: usize,
         poll: Poll,
-        mut listener: Option<TcpListener>,
+        mut listeners: Listeners,
         udp: Option<UdpSocket>,
         config: &ServerConfig,
         shared: Arc<Shared>,
     ) -> io::Result<Self> {
-        if let Some(listener) = listener.as_mut() {
+        if let Some(listener) = listeners.tcp.as_mut() {
             poll.registry()
                 .register(listener, LISTENER, Interest::READABLE)?;
+        }
+        if let Some(listener) = listeners.tls.as_mut() {
+            poll.registry()
+                .register(listener, TLS_LISTENER, Interest::READABLE)?;
         }
         let session_config = config.session_config();
         let udp = match udp {
@@ -142,7 +165,7 @@ impl Worker {
         let mut worker = Self {
             index,
             poll,
-            listener,
+            listeners,
             config: config.clone(),
             session_config: Arc::new(session_config),
             connections: IdMap::default(),
@@ -150,6 +173,7 @@ impl Worker {
             timers: TimerWheel::default(),
             hub_timer: None,
             accept_timer: None,
+            tls_accept_timer: None,
             rotate_timer: None,
             dirty_tcp: Vec::new(),
             dirty_udp: Vec::new(),
@@ -171,7 +195,7 @@ impl Worker {
 
     /// Shuts the server down gracefully on SIGINT or SIGTERM (see [`crate::Server::handle_signals`]).
     pub(crate) fn handle_signals(&mut self) -> io::Result<()> {
-        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
         self.poll
             .registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -182,8 +206,12 @@ impl Worker {
     fn on_signals(&mut self) {
         if let Some(SignalSource(signals)) = self.signals.as_mut() {
             for signal in signals.pending() {
-                info!("signal {signal}: shutting down");
-                self.shared.stop_all();
+                if signal == SIGHUP {
+                    reload(&self.config, &self.shared);
+                } else {
+                    info!("signal {signal}: shutting down");
+                    self.shared.stop_all();
+                }
             }
         }
     }
@@ -200,7 +228,8 @@ impl Worker {
                 None => return,
             },
             TimerKey::Hub => &mut self.hub_timer,
-            TimerKey::RetryAccept => &mut self.accept_timer,
+            TimerKey::RetryAccept(Door::Plain) => &mut self.accept_timer,
+            TimerKey::RetryAccept(Door::Tls) => &mut self.tls_accept_timer,
             TimerKey::RotateCookieSecret => &mut self.rotate_timer,
         };
         self.timers.reset(slot, key, deadline);
@@ -240,7 +269,8 @@ impl Worker {
             let now = self.now();
             for event in &events {
                 match event.token() {
-                    LISTENER => self.accept(now),
+                    LISTENER => self.accept(now, Door::Plain),
+                    TLS_LISTENER => self.accept(now, Door::Tls),
                     WAKER => {}
                     SIGNALS => self.on_signals(),
                     UDP => self.udp_readable(now, &mut scratch),
@@ -336,7 +366,7 @@ impl Worker {
                     }
                 }
                 TimerKey::Hub => self.shared.hub().handle_timeout(now),
-                TimerKey::RetryAccept => self.accept(now),
+                TimerKey::RetryAccept(door) => self.accept(now, door),
                 TimerKey::RotateCookieSecret => {
                     if let Some(udp) = self.udp.as_mut()
                         && let Err(e) = udp.rotate_secret()
@@ -429,9 +459,13 @@ impl Worker {
         }
     }
 
-    fn accept(&mut self, now: Instant) {
+    fn accept(&mut self, now: Instant, door: Door) {
         loop {
-            let Some(listener) = self.listener.as_ref() else {
+            let listener = match door {
+                Door::Plain => self.listeners.tcp.as_ref(),
+                Door::Tls => self.listeners.tls.as_ref(),
+            };
+            let Some(listener) = listener else {
                 return;
             };
             match listener.accept() {
@@ -462,7 +496,27 @@ impl Worker {
                         self.shared.close_connection(peer.ip());
                         continue;
                     }
-                    info!("{peer}: connected");
+                    let tls = match (door, self.shared.tls.as_ref()) {
+                        (Door::Tls, Some(terms)) => {
+                            match rustls::ServerConnection::new(terms.current()) {
+                                Ok(mut tls) => {
+                                    tls.set_buffer_limit(Some(tls_io::SEND_BUFFER_LIMIT));
+                                    Some(Box::new(tls))
+                                }
+                                Err(e) => {
+                                    warn!("{peer}: cannot start TLS: {e}");
+                                    let _ = self.poll.registry().deregister(&mut stream);
+                                    self.shared.close_connection(peer.ip());
+                                    continue;
+                                }
+                            }
+                        }
+                        _ => None,
+                    };
+                    info!(
+                        "{peer}: connected{}",
+                        if tls.is_some() { " (TLS)" } else { "" }
+                    );
                     if self.shared.capturing()
                         && let Ok(local) = stream.local_addr()
                     {
@@ -474,7 +528,7 @@ impl Worker {
                         now,
                     );
                     self.connections
-                        .insert(token, Box::new(Connection::new(stream, peer, session)));
+                        .insert(token, Box::new(Connection::new(stream, peer, session, tls)));
                     self.settle(now, token, None);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -487,7 +541,7 @@ impl Worker {
                         warn!("out of file descriptors ({e}); retrying every {ACCEPT_BACKOFF:?}");
                         self.out_of_descriptors = true;
                     }
-                    self.schedule(TimerKey::RetryAccept, Some(now + ACCEPT_BACKOFF));
+                    self.schedule(TimerKey::RetryAccept(door), Some(now + ACCEPT_BACKOFF));
                     return;
                 }
                 Err(e) => {
@@ -510,6 +564,7 @@ impl Worker {
                 End::PeerClosed => info!("{peer}: closed by the peer"),
                 End::SessionOver => info!("{peer}: connection closed"),
                 End::Failed(kind) => info!("{peer}: socket error: {kind}"),
+                End::Tls(why) => info!("{peer}: TLS: {why}"),
             }
             if let Some(mut conn) = self.connections.remove(&token) {
                 let _ = self.poll.registry().deregister(conn.stream_mut());
@@ -545,7 +600,10 @@ impl Worker {
     /// Stops accepting, sends every session a Close (`GOING_AWAY`), and keeps writing until every
     /// Close is out or [`SHUTDOWN_FLUSH`] has passed.
     fn close_all(&mut self) {
-        if let Some(listener) = self.listener.as_mut() {
+        for listener in [self.listeners.tcp.as_mut(), self.listeners.tls.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             let _ = self.poll.registry().deregister(listener);
         }
         let now = self.now();
@@ -589,6 +647,25 @@ impl Worker {
         self.connections.clear();
         self.timers = TimerWheel::default();
         info!("shut down; closed {count} connections");
+    }
+}
+
+/// SIGHUP: reads the TLS certificate and key and the connect-token key again. Connections and
+/// sessions already up keep what they started with; what cannot be read is logged, and the old
+/// material stays in use.
+fn reload(config: &ServerConfig, shared: &Shared) {
+    if let Some(tls) = shared.tls.as_ref() {
+        match tls.reload() {
+            Ok(()) => info!("SIGHUP: TLS certificate and key read again"),
+            Err(e) => error!("SIGHUP: TLS certificate and key kept as they were: {e}"),
+        }
+    }
+    match crate::server::load_auth(config) {
+        Ok(auth) => {
+            shared.hub().reconfigure_auth(auth);
+            info!("SIGHUP: connect-token key read again");
+        }
+        Err(e) => error!("SIGHUP: connect-token key kept as it was: {e}"),
     }
 }
 

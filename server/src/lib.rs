@@ -43,6 +43,7 @@ mod shared;
 pub mod store;
 mod tcp_options;
 mod timer_wheel;
+pub mod tls;
 mod udp;
 mod udp_send;
 

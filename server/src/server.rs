@@ -14,10 +14,11 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::capture::PacketCapture;
 use crate::config::ServerConfig;
 use crate::counters::{CounterSnapshot, Counters};
-use crate::event_loop::{WAKER, Worker};
+use crate::event_loop::{Listeners, WAKER, Worker};
 use crate::hub::{AuthConfig, Hub, ServerInfo, TokenKey};
 use crate::shared::{Shared, SharedLimits};
 use crate::store::Log;
+use crate::tls::TlsTerms;
 use crate::udp::random_key;
 
 /// Connections waiting to be accepted, per listener.
@@ -30,6 +31,7 @@ pub struct Server {
     shared: Arc<Shared>,
     local_addr: Option<SocketAddr>,
     udp_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
 }
 
 /// Stops a running server from another thread, and reads its counters.
@@ -37,6 +39,7 @@ pub struct Server {
 pub struct ServerHandle {
     local_addr: Option<SocketAddr>,
     udp_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
 }
 
@@ -49,6 +52,11 @@ impl ServerHandle {
     /// The address UDP is served on, if it is.
     pub fn udp_addr(&self) -> Option<SocketAddr> {
         self.udp_addr
+    }
+
+    /// The address the server accepts TLS connections on, if it does.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// What the server has counted so far.
@@ -101,20 +109,19 @@ fn open_capture(config: &ServerConfig) -> io::Result<Option<PacketCapture>> {
     Ok(Some(capture))
 }
 
-impl Server {
-    /// Binds every worker's listener (and UDP socket) to the configured addresses.
-    ///
-    /// # Errors
-    /// Neither TCP nor UDP is configured, an address cannot be bound, a poller cannot be
-    /// created, the token key file cannot be read, or the system has no randomness.
-    pub fn bind(config: &ServerConfig) -> io::Result<Self> {
-        if config.tcp_addr.is_none() && config.udp_addr.is_none() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "neither TCP nor UDP is configured: the server would serve nothing",
-            ));
-        }
-        let threads = config.threads.max(1);
+/// Every worker's sockets: one of each configured kind per worker, all on the same address.
+struct Sockets {
+    tcp: Vec<mio::net::TcpListener>,
+    tls: Vec<mio::net::TcpListener>,
+    udp: Vec<mio::net::UdpSocket>,
+    tcp_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
+    udp_addr: Option<SocketAddr>,
+}
+
+impl Sockets {
+    /// Binds them, and logs where the server listens.
+    fn bind(config: &ServerConfig, threads: usize) -> io::Result<Self> {
         let many = threads > 1;
         // The first socket settles the port (the configured one may be 0); the others share it.
         let mut listeners = Vec::new();
@@ -123,6 +130,13 @@ impl Server {
             let listener = tcp_listener(addr, many)?;
             local_addr = Some(listener.local_addr()?);
             listeners.push(listener);
+        }
+        let mut tls_listeners = Vec::new();
+        let mut tls_addr = None;
+        if let Some(addr) = config.tls_addr {
+            let listener = tcp_listener(addr, many)?;
+            tls_addr = Some(listener.local_addr()?);
+            tls_listeners.push(listener);
         }
         let mut udps = Vec::new();
         let mut udp_addr = None;
@@ -138,6 +152,9 @@ impl Server {
             if let Some(addr) = udp_addr {
                 udps.push(udp_socket(addr, true)?);
             }
+            if let Some(addr) = tls_addr {
+                tls_listeners.push(tcp_listener(addr, true)?);
+            }
         }
         info!("{threads} worker threads");
         if let Some(addr) = local_addr {
@@ -146,6 +163,52 @@ impl Server {
         if let Some(addr) = udp_addr {
             info!("serving UDP on {addr}");
         }
+        if let Some(addr) = tls_addr {
+            info!(
+                "listening for TLS on {addr}{}",
+                if config.tls_client_ca.is_some() {
+                    " (client certificates required)"
+                } else {
+                    ""
+                }
+            );
+        }
+        Ok(Self {
+            tcp: listeners,
+            tls: tls_listeners,
+            udp: udps,
+            tcp_addr: local_addr,
+            tls_addr,
+            udp_addr,
+        })
+    }
+}
+
+impl Server {
+    /// Binds every worker's listener (and UDP socket) to the configured addresses.
+    ///
+    /// # Errors
+    /// Neither TCP nor UDP is configured, an address cannot be bound, a poller cannot be
+    /// created, the token key file cannot be read, or the system has no randomness.
+    pub fn bind(config: &ServerConfig) -> io::Result<Self> {
+        if config.tcp_addr.is_none() && config.udp_addr.is_none() && config.tls_addr.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "neither TCP, TLS nor UDP is configured: the server would serve nothing",
+            ));
+        }
+        let tls = match config
+            .tls_files()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
+        {
+            Some(files) => Some(TlsTerms::load(files)?),
+            None => None,
+        };
+        let threads = config.threads.max(1);
+        let sockets = Sockets::bind(config, threads)?;
+        let (local_addr, udp_addr, tls_addr) =
+            (sockets.tcp_addr, sockets.udp_addr, sockets.tls_addr);
+        let (listeners, tls_listeners, udps) = (sockets.tcp, sockets.tls, sockets.udp);
         let counters = Arc::new(Counters::default());
         let mut hub = Hub::new(
             config.hub.clone(),
@@ -174,10 +237,12 @@ impl Server {
             limits,
             std::time::Instant::now(),
             capture,
+            tls,
         ));
         let _ = wake_on_durable.set(Arc::downgrade(&shared));
         let mut udps = udps.into_iter();
         let mut listeners = listeners.into_iter();
+        let mut tls_listeners = tls_listeners.into_iter();
         let workers = polls
             .into_iter()
             .enumerate()
@@ -185,7 +250,10 @@ impl Server {
                 Worker::new(
                     i,
                     poll,
-                    listeners.next(),
+                    Listeners {
+                        tcp: listeners.next(),
+                        tls: tls_listeners.next(),
+                    },
                     udps.next(),
                     config,
                     Arc::clone(&shared),
@@ -197,6 +265,7 @@ impl Server {
             shared,
             local_addr,
             udp_addr,
+            tls_addr,
         })
     }
 
@@ -223,11 +292,17 @@ impl Server {
         self.udp_addr
     }
 
+    /// The address the server accepts TLS connections on, if it does.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
     /// A handle that stops the server.
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
             local_addr: self.local_addr,
             udp_addr: self.udp_addr,
+            tls_addr: self.tls_addr,
             shared: Arc::clone(&self.shared),
         }
     }
@@ -352,7 +427,7 @@ fn server_info(config: &ServerConfig) -> io::Result<ServerInfo> {
 
 /// The connect-token key and policy: the key file is read at start, and must hold at least
 /// [`MIN_KEY_LEN`](framewire_protocol::auth::MIN_KEY_LEN) bytes.
-fn load_auth(config: &ServerConfig) -> io::Result<AuthConfig> {
+pub(crate) fn load_auth(config: &ServerConfig) -> io::Result<AuthConfig> {
     let Some(path) = &config.token_key_file else {
         if config.require_tokens {
             return Err(io::Error::new(
@@ -360,7 +435,10 @@ fn load_auth(config: &ServerConfig) -> io::Result<AuthConfig> {
                 "require_tokens needs token_key_file: the key that verifies the tokens",
             ));
         }
-        return Ok(AuthConfig::default());
+        return Ok(AuthConfig {
+            acl: config.acl.clone(),
+            ..AuthConfig::default()
+        });
     };
     let key = std::fs::read(path).map_err(|e| {
         io::Error::new(
@@ -391,5 +469,6 @@ fn load_auth(config: &ServerConfig) -> io::Result<AuthConfig> {
     Ok(AuthConfig {
         key: Some(key.into()),
         require: config.require_tokens,
+        acl: config.acl.clone(),
     })
 }

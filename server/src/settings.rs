@@ -26,7 +26,7 @@ impl Setting {
     /// Whether each occurrence adds to the setting (a TOML array sets it once per element)
     /// rather than replacing it.
     pub(crate) fn repeatable(&self) -> bool {
-        self.key == "queue"
+        matches!(self.key, "queue" | "acl")
     }
 }
 
@@ -79,6 +79,42 @@ pub(crate) const SETTINGS: &[Setting] = &[
         help: "serve UDP on ADDR, or not at all (default 127.0.0.1:7400)",
         set: |c, v| {
             c.udp_addr = addr_or_off(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "tls",
+        value: "ADDR|off",
+        help: "listen for TLS on ADDR, beside the plain TCP listener or instead of it (default off; needs tls_cert and tls_key); also tls_listen",
+        set: |c, v| {
+            c.tls_addr = addr_or_off(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "tls_cert",
+        value: "FILE",
+        help: "the TLS certificate chain, PEM, the server's own first (read again on SIGHUP)",
+        set: |c, v| {
+            c.tls_cert = Some(v.into());
+            Ok(())
+        },
+    },
+    Setting {
+        key: "tls_key",
+        value: "FILE",
+        help: "the TLS private key, PEM: PKCS#8, PKCS#1 or SEC1 (read again on SIGHUP)",
+        set: |c, v| {
+            c.tls_key = Some(v.into());
+            Ok(())
+        },
+    },
+    Setting {
+        key: "tls_client_ca",
+        value: "FILE",
+        help: "require TLS clients to show a certificate from a CA in FILE (PEM); its subject's common name becomes the session's identity",
+        set: |c, v| {
+            c.tls_client_ca = Some(v.into());
             Ok(())
         },
     },
@@ -263,6 +299,15 @@ pub(crate) const SETTINGS: &[Setting] = &[
         help: "refuse clients without a valid connect token (default false)",
         set: |c, v| {
             c.require_tokens = boolean(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "acl",
+        value: "'IDENTITY KEY=PATTERNS...'",
+        help: "what a client certificate's identity may do: publish=, subscribe= (topic filters), request=, serve=, queue= (names, * for a prefix), comma-separated; once any rule exists, an identity without one may only make sys.* requests; repeat for more identities",
+        set: |c, v| {
+            c.acl.push(v.parse()?);
             Ok(())
         },
     },
@@ -493,8 +538,15 @@ pub(crate) const SETTINGS: &[Setting] = &[
     },
 ];
 
-/// The setting named `key`.
+/// Other names settings answer to: `tls_listen` is `tls`.
+const ALIASES: &[(&str, &str)] = &[("tls_listen", "tls")];
+
+/// The setting named `key` (or one of its aliases).
 pub(crate) fn find(key: &str) -> Option<&'static Setting> {
+    let key = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == key)
+        .map_or(key, |(_, name)| name);
     SETTINGS.iter().find(|s| s.key == key)
 }
 

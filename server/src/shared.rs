@@ -20,6 +20,7 @@ use mio::Waker;
 use crate::capture::PacketCapture;
 use crate::counters::Counters;
 use crate::hub::{ClientId, Delivery, Hub};
+use crate::tls::TlsTerms;
 
 /// Bits of a TCP token below the worker's index.
 const TOKEN_SEQ_BITS: u32 = 48;
@@ -65,6 +66,8 @@ pub(crate) struct Shared {
     pub(crate) epoch: std::time::Instant,
     /// The packet capture (`--capture`), if one is being written.
     capture: Option<Mutex<PacketCapture>>,
+    /// What TLS connections are accepted with (`--tls`), if any are.
+    pub(crate) tls: Option<TlsTerms>,
 }
 
 fn unpoisoned<T>(r: std::sync::LockResult<MutexGuard<'_, T>>) -> MutexGuard<'_, T> {
@@ -102,6 +105,7 @@ impl Shared {
         limits: SharedLimits,
         epoch: std::time::Instant,
         capture: Option<PacketCapture>,
+        tls: Option<TlsTerms>,
     ) -> Self {
         Self {
             hub: Mutex::new(hub),
@@ -123,6 +127,7 @@ impl Shared {
             handshakes_per_sec: limits.handshakes_per_address_per_sec,
             epoch,
             capture: capture.map(Mutex::new),
+            tls,
         }
     }
 

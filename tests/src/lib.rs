@@ -7,12 +7,14 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 mod client;
+mod pki;
 mod relay;
 mod tcp_cut;
 
 pub use client::{BOTH, TestClient, UdpClient, Via, Welcomed};
 pub use framewire_client::{FrameStream, RecvError};
 use framewire_server::{Server, ServerConfig, ServerHandle};
+pub use pki::{Pem, TestPki};
 pub use relay::{Faults, Relay};
 pub use tcp_cut::TcpCut;
 
@@ -105,6 +107,14 @@ impl TestServer {
         self.handle
             .local_addr()
             .expect("this test server serves TCP")
+    }
+
+    /// The TLS address.
+    ///
+    /// # Panics
+    /// If the server was started without TLS.
+    pub fn tls_addr(&self) -> SocketAddr {
+        self.handle.tls_addr().expect("this test server serves TLS")
     }
 
     /// What the server has counted.

@@ -213,5 +213,8 @@ fn a_server_with_neither_tcp_nor_udp_refuses_to_start() {
         ..ServerConfig::default()
     };
     let err = framewire_server::Server::bind(&config).unwrap_err();
-    assert!(err.to_string().contains("neither TCP nor UDP"), "{err}");
+    assert!(
+        err.to_string().contains("neither TCP, TLS nor UDP"),
+        "{err}"
+    );
 }

@@ -15,6 +15,8 @@ pub(crate) struct Target {
     pub(crate) server: SocketAddr,
     pub(crate) transport: Transport,
     pub(crate) auth_token: Option<Vec<u8>>,
+    /// TLS over TCP; `None`: plaintext.
+    pub(crate) tls: Option<framewire_client::TlsOptions>,
 }
 
 /// A command's failure: what it was doing, and why.
@@ -46,6 +48,7 @@ impl<T, E: Into<Error>> Doing<T> for Result<T, E> {
 fn connect(target: &Target) -> Result<Client, Failure> {
     let mut options = ClientOptions::new(target.server, target.transport);
     options.auth_token = target.auth_token.clone().map(bytes::Bytes::from);
+    options.tls.clone_from(&target.tls);
     // A command fails fast rather than reconnecting behind the user's back.
     options.reconnect = None;
     options.connect_timeout = Duration::from_secs(3);

@@ -40,6 +40,22 @@ struct Cli {
     /// A connect token (from `framewire token`), for servers that check them.
     #[arg(long, global = true, value_name = "HEX")]
     token: Option<String>,
+    /// Connect over TLS (the server's `--tls` address), checking its certificate against the
+    /// system's trust anchors unless --ca.
+    #[arg(long, global = true)]
+    tls: bool,
+    /// Trust the CA certificates in this PEM file instead of the system's (implies --tls).
+    #[arg(long, global = true, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
+    /// The name the server's certificate must carry (default: the --server address; implies --tls).
+    #[arg(long, global = true, value_name = "NAME")]
+    server_name: Option<String>,
+    /// A client certificate (PEM) to show a server that asks for one (implies --tls; needs --key).
+    #[arg(long, global = true, value_name = "FILE", requires = "key")]
+    cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, global = true, value_name = "FILE", requires = "cert")]
+    key: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -250,21 +266,12 @@ struct BenchArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let auth_token = match cli.token.as_deref().map(token::from_hex).transpose() {
+    let target = match target(&cli) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("framewire: --token: {e}");
+            eprintln!("framewire: {e}");
             return ExitCode::from(2);
         }
-    };
-    let target = Target {
-        server: cli.server,
-        transport: if cli.udp {
-            Transport::Udp
-        } else {
-            Transport::Tcp
-        },
-        auth_token,
     };
     let result = match cli.command {
         Command::Ping { count } => client_cmds::ping(&target, count),
@@ -343,6 +350,59 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Where and how the flags say to connect.
+fn target(cli: &Cli) -> Result<Target, String> {
+    let auth_token = cli
+        .token
+        .as_deref()
+        .map(token::from_hex)
+        .transpose()
+        .map_err(|e| format!("--token: {e}"))?;
+    let tls = tls_options(cli)?;
+    if tls.is_some() && matches!(cli.command, Command::Bench(_) | Command::Replay { .. }) {
+        return Err(
+            "bench and replay speak plain TCP and UDP only; --tls is for the client commands"
+                .into(),
+        );
+    }
+    Ok(Target {
+        server: cli.server,
+        transport: if cli.udp {
+            Transport::Udp
+        } else {
+            Transport::Tcp
+        },
+        auth_token,
+        tls,
+    })
+}
+
+/// The TLS settings the flags ask for (`None`: plaintext).
+fn tls_options(cli: &Cli) -> Result<Option<framewire_client::TlsOptions>, String> {
+    let wanted = cli.tls || cli.ca.is_some() || cli.server_name.is_some() || cli.cert.is_some();
+    if !wanted {
+        return Ok(None);
+    }
+    if cli.udp {
+        return Err("--tls is for TCP; UDP sessions are sealed with their token's keys".into());
+    }
+    let mut b = framewire_client::TlsOptions::builder();
+    if let Some(ca) = &cli.ca {
+        b = b.ca_file(ca).map_err(|e| format!("--ca: {e}"))?;
+    }
+    if let Some(name) = &cli.server_name {
+        b = b
+            .server_name(name)
+            .map_err(|e| format!("--server-name: {e}"))?;
+    }
+    if let (Some(cert), Some(key)) = (&cli.cert, &cli.key) {
+        b = b
+            .client_certificate(cert, key)
+            .map_err(|e| format!("--cert/--key: {e}"))?;
+    }
+    b.build().map(Some).map_err(|e| format!("--tls: {e}"))
 }
 
 fn run_bench(server: &SocketAddr, udp: bool, args: &BenchArgs) -> ExitCode {

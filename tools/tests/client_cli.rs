@@ -245,3 +245,51 @@ fn tokens_issued_by_the_tool_open_the_door_and_no_further() {
     assert!(err.contains("at least 32"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_client_commands_speak_tls_with_a_ca_a_server_name_and_a_client_certificate() {
+    let pki = framewire_tests::TestPki::new("cli");
+    let server = TestServer::start(ServerConfig {
+        tls_addr: Some("127.0.0.1:0".parse().unwrap()),
+        tls_cert: Some(pki.server.cert.clone()),
+        tls_key: Some(pki.server.key.clone()),
+        tls_client_ca: Some(pki.ca.clone()),
+        ..ServerConfig::default()
+    });
+    let addr = server.tls_addr().to_string();
+    let ca = pki.ca.to_string_lossy().into_owned();
+    let me = pki.client("cli-user");
+    let (cert, key) = (me.cert.to_string_lossy(), me.key.to_string_lossy());
+    let (code, out, err) = framewire(
+        &addr,
+        &[
+            "--ca",
+            &ca,
+            "--server-name",
+            "localhost",
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+            "ping",
+            "-c",
+            "2",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 sent, 2 received"), "{out}");
+    // Without the client certificate the handshake fails, and the command says why.
+    let (code, _, err) = framewire(&addr, &["--tls", "--ca", &ca, "ping", "-c", "1"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("connect to"), "{err}");
+    // A name the server's certificate does not carry.
+    let (code, _, err) = framewire(
+        &addr,
+        &["--ca", &ca, "--server-name", "elsewhere.example", "ping"],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("certificate"), "{err}");
+    // TLS is for TCP.
+    let (code, _, err) = framewire(&addr, &["--tls", "--udp", "ping"]);
+    assert_eq!(code, 2, "{err}");
+}

@@ -68,6 +68,11 @@ pub(crate) fn check_options(options: &ClientOptions) -> Result<(), ClientError> 
             "{channels} channels: a session has at most 256 (0 to 255)"
         )));
     }
+    if options.tls.is_some() && options.transport == Transport::Udp {
+        return Err(ClientError::Invalid(
+            "TLS is for TCP; a UDP session is sealed with its connect token's keys".into(),
+        ));
+    }
     if let Some(will) = &options.last_will {
         framewire_protocol::topic::check_topic(will.topic.as_str()).map_err(|e| {
             ClientError::Invalid(format!("last will topic {:?}: {e}", will.topic.as_str()))
@@ -221,6 +226,7 @@ impl Connection {
         let link = Link::open(
             server,
             self.options.transport == Transport::Udp,
+            self.options.tls.as_ref(),
             config,
             nonce,
             now,

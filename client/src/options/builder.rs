@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use framewire_protocol::wire::{ChannelKind, LastWill};
 
-use super::{ClientOptions, Reconnect, TokenRefresh, Transport};
+use super::{ClientOptions, Reconnect, TlsOptions, TokenRefresh, Transport};
 use crate::error::ClientError;
 
 /// What a channel guarantees (docs/PROTOCOL.md section 3.4). Channel 0 is always
@@ -84,6 +84,12 @@ impl ClientOptionsBuilder {
     /// Over UDP (the session engine's channels, loss recovery and congestion control).
     pub fn udp(mut self) -> Self {
         self.0.transport = Transport::Udp;
+        self
+    }
+
+    /// Over TLS (TCP only): see [`TlsOptions::builder`].
+    pub fn tls(mut self, tls: TlsOptions) -> Self {
+        self.0.tls = Some(tls);
         self
     }
 

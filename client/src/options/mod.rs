@@ -10,8 +10,10 @@ use framewire_protocol::session::SessionConfig;
 use framewire_protocol::wire::LastWill;
 
 mod builder;
+mod tls;
 
 pub use builder::{Channel, ClientOptionsBuilder, Timeouts};
+pub use tls::{TlsOptions, TlsOptionsBuilder, read_certificates, read_private_key};
 
 /// The transport a client uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +68,9 @@ pub struct ClientOptions {
     pub fallback_servers: Vec<SocketAddr>,
     /// TCP or UDP.
     pub transport: Transport,
+    /// TLS over TCP (`None`: plaintext). UDP sessions are sealed with the connect token's keys
+    /// instead.
+    pub tls: Option<TlsOptions>,
     /// The session's settings (channels, idle timeout, heartbeats, queue bounds).
     pub session: SessionConfig,
     /// A name for the server's logs.
@@ -108,6 +113,7 @@ impl ClientOptions {
             server,
             fallback_servers: Vec::new(),
             transport,
+            tls: None,
             session: SessionConfig::default(),
             client_name: None,
             last_will: None,

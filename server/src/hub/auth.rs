@@ -13,6 +13,7 @@ use framewire_protocol::session::Refusal;
 use framewire_protocol::wire::{Hello, Reason, Text};
 use log::info;
 
+use super::acl::{AclRule, permissions_for};
 use super::output::ClientId;
 
 /// How many tokens' first addresses are remembered (expired ones make room first).
@@ -23,8 +24,11 @@ const MAX_REMEMBERED_TOKENS: usize = 100_000;
 pub struct AuthConfig {
     /// Verifies connect tokens; `None`: tokens are not checked (every session may do anything).
     pub key: Option<Arc<[u8]>>,
-    /// Refuse a Hello without a valid token.
+    /// Refuse a Hello without a valid token (a session with a verified client certificate
+    /// needs none).
     pub require: bool,
+    /// What sessions identified by a client certificate may do (setting `acl`).
+    pub acl: Vec<AclRule>,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -32,6 +36,7 @@ impl std::fmt::Debug for AuthConfig {
         f.debug_struct("AuthConfig")
             .field("key", &self.key.as_ref().map(|_| ".."))
             .field("require", &self.require)
+            .field("acl", &self.acl)
             .finish()
     }
 }
@@ -73,8 +78,44 @@ impl Gatekeeper {
     }
 
     /// Checks a client's token at the handshake, and keeps its permissions for the session.
-    /// Returns the token's client id (`None`: no token, and none required).
+    /// Returns the session's identity: the client certificate's (`certified`), else the
+    /// token's client id (`None`: neither, and no token required). A session with both must
+    /// have the same identity in each; the token's permissions then apply.
     pub(crate) fn admit(
+        &mut self,
+        client: ClientId,
+        hello: &Hello,
+        peer: IpAddr,
+        now_unix: u64,
+        certified: Option<&str>,
+    ) -> Result<Option<Text>, Refusal> {
+        let Some(identity) = certified else {
+            return self.admit_by_token(client, hello, peer, now_unix);
+        };
+        if self.config.key.is_some() && hello.options.auth_token().is_some() {
+            let named = self.admit_by_token(client, hello, peer, now_unix)?;
+            if named.as_ref().map(Text::as_str) != Some(identity) {
+                self.permissions.remove(&client);
+                info!(
+                    "{client:?} from {peer}: refused: the token names another identity than the certificate {identity:?}"
+                );
+                return Err(Refusal {
+                    reason: Reason::AUTH_FAILED,
+                    message: Text::from(
+                        "connect token and client certificate name different identities",
+                    ),
+                });
+            }
+            return Ok(named);
+        }
+        info!("{client:?} from {peer}: authenticated by certificate as {identity}");
+        if let Some(p) = permissions_for(&self.config.acl, identity) {
+            self.permissions.insert(client, Arc::new(p));
+        }
+        Ok(Some(Text::from(identity)))
+    }
+
+    fn admit_by_token(
         &mut self,
         client: ClientId,
         hello: &Hello,
@@ -147,6 +188,11 @@ impl Gatekeeper {
             Action::Serve(name) => name_allowed(&p.serve, name),
             Action::Queue(name) => name_allowed(&p.queue, name),
         }
+    }
+
+    /// Takes a new key and policy (SIGHUP); sessions already admitted keep their permissions.
+    pub(crate) fn reconfigure(&mut self, config: AuthConfig) {
+        self.config = config;
     }
 
     /// Forgets a session's permissions (it ended).

@@ -31,10 +31,52 @@ impl Hub {
         hello: &Hello,
         peer: IpAddr,
     ) -> Result<Admission, Refusal> {
+        self.admit_as(now, client, hello, peer, None)
+    }
+
+    /// [`Hub::admit`] for a client that showed a verified certificate whose subject's common name
+    /// is `identity` (mutual TLS): the session's identity, its permissions from the `acl` rules.
+    ///
+    /// # Errors
+    /// As [`Hub::admit`]; also a connect token naming another identity.
+    pub fn admit_certified(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        hello: &Hello,
+        peer: IpAddr,
+        identity: &str,
+    ) -> Result<Admission, Refusal> {
+        self.admit_as(now, client, hello, peer, Some(identity))
+    }
+
+    /// The refusal for a client whose verified certificate names no usable identity.
+    pub fn refuse_certificate(
+        &mut self,
+        client: ClientId,
+        peer: IpAddr,
+        why: crate::tls::SubjectError,
+    ) -> Refusal {
+        info!("{client:?} from {peer}: refused: {why}");
+        self.stats.auth_refused += 1;
+        Refusal {
+            reason: Reason::AUTH_FAILED,
+            message: Text::from(why.to_string()),
+        }
+    }
+
+    fn admit_as(
+        &mut self,
+        now: Instant,
+        client: ClientId,
+        hello: &Hello,
+        peer: IpAddr,
+        certified: Option<&str>,
+    ) -> Result<Admission, Refusal> {
         let now_unix = (self.info.unix_micros_at_zero + now.as_micros()) / 1_000_000;
         let identity = self
             .gate
-            .admit(client, hello, peer, now_unix)
+            .admit(client, hello, peer, now_unix, certified)
             .inspect_err(|_| {
                 self.stats.auth_refused += 1;
             })?;

@@ -22,6 +22,7 @@
 //! which the event loop hands to those sessions. A frame for a session that no longer exists is
 //! dropped by the caller. A fan-out's frame is encoded once and shared by every subscriber.
 
+mod acl;
 mod auth;
 mod config;
 mod lifecycle;
@@ -47,6 +48,7 @@ use framewire_protocol::wire::{
 };
 use log::debug;
 
+pub use acl::AclRule;
 pub use auth::{AuthConfig, AuthStats};
 pub use config::HubConfig;
 pub use output::{Answering, ClientId, Delivery, Output, Transport, oversized_answer};
@@ -219,6 +221,12 @@ impl Hub {
     }
 
     /// Whether `client`'s token allows `action`; if not, the operation is refused with
+    /// Takes a new connect-token key and policy (the server reads them again on SIGHUP): new
+    /// handshakes are checked with it; sessions already admitted are left as they are.
+    pub fn reconfigure_auth(&mut self, auth: AuthConfig) {
+        self.gate.reconfigure(auth);
+    }
+
     /// `FORBIDDEN`.
     fn permitted(&mut self, client: ClientId, id: u32, action: Action<'_>) -> bool {
         if self.gate.allows(client, action) {

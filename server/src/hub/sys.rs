@@ -116,6 +116,17 @@ fn stats(view: &SysView<'_>) -> String {
             ("forbidden", h.forbidden),
         ],
     );
+    s.push_str(",\"tls\":");
+    json_object(
+        &mut s,
+        &[
+            ("handshakes", view.refused.tls_handshakes),
+            ("not_tls", view.refused.tls_not_tls),
+            ("bad_certificate", view.refused.tls_bad_certificate),
+            ("handshake_timeout", view.refused.tls_handshake_timeout),
+            ("failed", view.refused.tls_failed),
+        ],
+    );
     s.push_str(",\"refused_operations\":");
     let refused: Vec<(String, u64)> = view
         .refused_ops

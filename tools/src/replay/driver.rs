@@ -355,7 +355,7 @@ impl Run<'_> {
         let mut config = session_config(&scripted.hello);
         config.hello_options = self.matcher.hello_options(&scripted.hello, !udp);
         let nonce = mix(self.epoch.elapsed().as_nanos() as u64 ^ session as u64);
-        let link = Link::open(self.config.target, udp, config, nonce, self.t(now));
+        let link = Link::open(self.config.target, udp, None, config, nonce, self.t(now));
         let registered = link.and_then(|mut link| {
             self.poll.registry().register(
                 link.source(),

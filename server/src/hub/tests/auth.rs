@@ -18,6 +18,7 @@ fn guarded() -> Hub {
         auth: AuthConfig {
             key: Some(KEY.into()),
             require: true,
+            acl: Vec::new(),
         },
         ..ServerInfo::default()
     };

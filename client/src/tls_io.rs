@@ -1,0 +1,122 @@
+//! TLS over a non-blocking socket, driven by readiness as rustls's own mio example drives it: the
+//! records the socket gives are fed to rustls, and the plaintext they carry is read out into the
+//! caller's buffer; the plaintext the caller writes is sealed into records rustls buffers, and
+//! written to the socket as far as it takes them. No runtime, no thread, no waiting. The server's
+//! event loop uses the same functions, so both ends move TLS bytes the same way.
+
+use std::io::{self, Read, Write};
+
+use rustls::{ConnectionCommon, SideData};
+
+/// The ALPN protocol a framewire TLS connection agrees on (docs/PROTOCOL.md section 2.1).
+pub const ALPN: &[u8] = b"framewire/1";
+
+/// Plaintext a connection buffers for sending before it must wait for the socket: rustls's own
+/// default, stated so that a connection's memory has a bound the docs can name.
+pub const SEND_BUFFER_LIMIT: usize = 64 * 1024;
+
+/// What [`read_plaintext`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsRead {
+    /// This many bytes of plaintext are at the start of the buffer.
+    Data(usize),
+    /// Nothing more until the socket is readable again.
+    WouldBlock,
+    /// The peer closed the TLS session with a `close_notify` alert.
+    Closed,
+    /// The socket ended without a `close_notify` (the peer may have been cut off).
+    Eof,
+}
+
+/// Reads the plaintext that has arrived into `buf`: first what rustls already decrypted, then
+/// records from `socket`. A record that does not verify (or a handshake that fails) is an error
+/// of kind [`io::ErrorKind::InvalidData`] whose message says why; the alert rustls queued for the
+/// peer is written first, best effort.
+///
+/// # Errors
+/// The socket failed, or the peer broke the TLS protocol.
+pub fn read_plaintext<S: SideData>(
+    tls: &mut ConnectionCommon<S>,
+    socket: &mut (impl Read + Write),
+    buf: &mut [u8],
+) -> io::Result<TlsRead> {
+    loop {
+        match tls.reader().read(buf) {
+            Ok(0) if !buf.is_empty() => return Ok(TlsRead::Closed),
+            Ok(n) => return Ok(TlsRead::Data(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(TlsRead::Eof),
+            Err(e) => return Err(e),
+        }
+        match tls.read_tls(socket) {
+            Ok(0) => {
+                // Let rustls see the end, so a later read says Eof rather than WouldBlock.
+                tls.process_new_packets().map_err(tls_error)?;
+                return Ok(TlsRead::Eof);
+            }
+            Ok(_) => {
+                if let Err(e) = tls.process_new_packets() {
+                    // The alert telling the peer why (a bad record, a certificate refused).
+                    let _ = write_records(tls, socket);
+                    discard_unread(socket);
+                    return Err(tls_error(e));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(TlsRead::WouldBlock),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads and drops what has arrived but will never be read (the rest of a handshake flight that
+/// failed): a socket closed with unread bytes is reset, and a reset can overtake the alert just
+/// written, so the peer would learn only that the connection broke, not why. Bounded; never
+/// waits.
+fn discard_unread(socket: &mut impl Read) {
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        match socket.read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => return,
+        }
+    }
+}
+
+/// Hands `data` to rustls to seal; returns how much it took (less than all once
+/// [`SEND_BUFFER_LIMIT`] bytes wait for the socket).
+///
+/// # Errors
+/// The connection is closing and takes nothing more.
+pub fn write_plaintext<S: SideData>(
+    tls: &mut ConnectionCommon<S>,
+    data: &[u8],
+) -> io::Result<usize> {
+    tls.writer().write(data)
+}
+
+/// Writes the records rustls holds to `socket` until they are all out (`Ok(true)`) or the socket
+/// would block (`Ok(false)`).
+///
+/// # Errors
+/// The socket failed.
+pub fn write_records<S: SideData>(
+    tls: &mut ConnectionCommon<S>,
+    socket: &mut impl Write,
+) -> io::Result<bool> {
+    while tls.wants_write() {
+        match tls.write_tls(socket) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// A rustls error as an I/O error that keeps rustls's words.
+pub fn tls_error(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
