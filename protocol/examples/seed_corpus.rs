@@ -1,4 +1,4 @@
-//! Writes the seed corpora of the fuzz targets (`protocol/fuzz/corpus/{stream,datagram,token}`)
+//! Writes the seed corpora of the fuzz targets (`protocol/fuzz/corpus/{stream,datagram,token,sealed}`)
 //! from the samples: every frame kind alone, all of them in one stream, the sample datagrams, and
 //! connect tokens signed with the harness's key.
 //!
@@ -62,6 +62,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seed.extend_from_slice(bytes);
         std::fs::write(token_dir.join(format!("seed-{name}")), seed)?;
     }
+    // A version-2 token: the UDP session keys sealed into it.
+    let keys = framewire_protocol::seal::TokenKeys {
+        client_to_server: [0x11; 32],
+        server_to_client: [0x22; 32],
+    };
+    let with_keys =
+        claims.sign_with_keys(framewire_protocol::harness::TOKEN_KEY, &keys, [7; 24])?;
+    let mut seed = vec![5u8];
+    seed.extend_from_slice(&with_keys);
+    std::fs::write(token_dir.join("seed-sealed-keys"), seed)?;
     let empty = framewire_protocol::auth::ConnectToken {
         client_id: t(""),
         expires: 0,
@@ -71,6 +81,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut seed = vec![200u8];
     seed.extend_from_slice(&empty);
     std::fs::write(token_dir.join("seed-empty"), seed)?;
+    // Sealed datagrams: the plain samples (sealed and opened by the harness) and the spec's
+    // sealed vector (opened as it is).
+    let sealed_dir = root.join("sealed");
+    std::fs::create_dir_all(&sealed_dir)?;
+    let seal = framewire_protocol::samples::seal_sample();
+    let client = framewire_protocol::seal::SessionKeys::derive(
+        &seal.keys,
+        seal.connection_id,
+        seal.nonce,
+        &seal.cookie,
+        false,
+    );
+    let mut sealer = framewire_protocol::seal::Sealer::new(&client);
+    for d in framewire_protocol::samples::datagrams() {
+        let mut bytes = d.encode();
+        std::fs::write(sealed_dir.join(format!("seed-{}", d.name)), &bytes)?;
+        let len = bytes.len();
+        bytes.resize(len + framewire_protocol::seal::SEAL_OVERHEAD, 0);
+        let n = sealer.seal(&mut bytes, len).ok_or("cannot seal")?;
+        std::fs::write(
+            sealed_dir.join(format!("seed-{}-sealed", d.name)),
+            &bytes[..n],
+        )?;
+    }
     println!("seed corpus written under {}", root.display());
     Ok(())
 }

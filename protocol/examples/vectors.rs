@@ -16,6 +16,8 @@ fn hex_block(name: &str, bytes: &[u8]) {
     println!("```");
 }
 
+use framewire_protocol::seal::{SEAL_OVERHEAD, Sealer, SessionKeys};
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for s in samples::frames() {
         let mut out = vec![0u8; stream_frame_len(&s.frame)];
@@ -27,5 +29,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{}: {:?}, ack now: {}", d.name, d.header, d.ack_now);
         hex_block(d.name, &d.encode());
     }
+    let seal = samples::seal_sample();
+    let client = SessionKeys::derive(
+        &seal.keys,
+        seal.connection_id,
+        seal.nonce,
+        &seal.cookie,
+        false,
+    );
+    hex_block("session-key-c2s", &client.send);
+    hex_block("session-key-s2c", &client.receive);
+    let data = &samples::datagrams()[0];
+    let mut buf = data.encode();
+    let plain_len = buf.len();
+    buf.resize(plain_len + SEAL_OVERHEAD, 0);
+    let n = Sealer::new(&client)
+        .seal(&mut buf, plain_len)
+        .ok_or("cannot seal")?;
+    println!("udp-data sealed by the client");
+    hex_block("udp-data-sealed", &buf[..n]);
+    let claims = &samples::token_sample();
+    let token = claims.sign_with_keys(seal.server_key, &seal.keys, seal.token_nonce)?;
+    println!("{claims:?}, with the keys sealed");
+    hex_block("token-sealed", &token);
     Ok(())
 }

@@ -20,13 +20,26 @@ use sha2::Sha256;
 
 use bytes::Bytes;
 
+use chacha20poly1305::aead::AeadInPlace;
+use chacha20poly1305::{KeyInit as _, Tag, XChaCha20Poly1305, XNonce};
+
 use crate::error::DecodeError;
+use crate::seal::{KEY_LEN, TokenKeys};
 use crate::wire::Text;
 use crate::wire::fields::read_name;
 use crate::wire::reader::Reader;
 
-/// The token format version this crate writes and reads.
+/// The token format version of a token without keys.
 pub const TOKEN_VERSION: u8 = 1;
+/// The token format version of a token whose sealed part carries a UDP session's keys
+/// (docs/PROTOCOL.md section 2.3): after the version byte, [`SEALED_KEYS_LEN`] bytes.
+pub const TOKEN_VERSION_SEALED: u8 = 2;
+/// Bytes of a token's sealed part: a 24-byte nonce, the two 32-byte keys encrypted, a 16-byte tag.
+pub const SEALED_KEYS_LEN: usize = 24 + 2 * KEY_LEN + 16;
+/// The associated data of a token's sealed part.
+const SEALED_KEYS_AAD: &[u8] = b"framewire token keys v2";
+/// What the key that seals a token's keys is derived with, from the server's key.
+const SEALING_KEY_LABEL: &[u8] = b"framewire token seal v2";
 /// Bytes of the signature.
 pub const MAC_LEN: usize = 32;
 /// The shortest key the server accepts.
@@ -92,6 +105,15 @@ fn mac(key: &[u8], body: &[u8]) -> Hmac<Sha256> {
     m
 }
 
+/// The cipher that seals a token's keys: XChaCha20-Poly1305 under HMAC-SHA256 of the server's key
+/// over a label, so the token key itself encrypts nothing.
+fn sealing_cipher(key: &[u8]) -> XChaCha20Poly1305 {
+    let derived = mac(key, SEALING_KEY_LABEL).finalize().into_bytes();
+    let mut k = [0u8; KEY_LEN];
+    k.copy_from_slice(&derived);
+    XChaCha20Poly1305::new(&k.into())
+}
+
 fn put_name(out: &mut Vec<u8>, name: &Text) {
     let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
     out.extend_from_slice(&len.to_be_bytes());
@@ -104,8 +126,43 @@ impl ConnectToken {
     /// # Errors
     /// A permission list longer than [`MAX_PATTERNS`], or a name longer than the protocol's.
     pub fn sign(&self, key: &[u8]) -> Result<Vec<u8>, &'static str> {
+        self.sign_inner(key, None)
+    }
+
+    /// As [`ConnectToken::sign`], with the UDP session keys `keys` sealed into the token under a
+    /// key derived from `key` (XChaCha20-Poly1305, with `nonce`: 24 random bytes, never used
+    /// twice under one key): a version-2 token. Hand `keys` to the client beside it.
+    ///
+    /// # Errors
+    /// As [`ConnectToken::sign`].
+    pub fn sign_with_keys(
+        &self,
+        key: &[u8],
+        keys: &TokenKeys,
+        nonce: [u8; 24],
+    ) -> Result<Vec<u8>, &'static str> {
+        self.sign_inner(key, Some((keys, nonce)))
+    }
+
+    fn sign_inner(
+        &self,
+        key: &[u8],
+        sealed: Option<(&TokenKeys, [u8; 24])>,
+    ) -> Result<Vec<u8>, &'static str> {
         let mut out = Vec::new();
-        out.push(TOKEN_VERSION);
+        match sealed {
+            None => out.push(TOKEN_VERSION),
+            Some((keys, nonce)) => {
+                out.push(TOKEN_VERSION_SEALED);
+                let mut plain = keys.to_bytes();
+                let tag = sealing_cipher(key)
+                    .encrypt_in_place_detached(&XNonce::from(nonce), SEALED_KEYS_AAD, &mut plain)
+                    .map_err(|_| "cannot seal the keys")?;
+                out.extend_from_slice(&nonce);
+                out.extend_from_slice(&plain);
+                out.extend_from_slice(&tag);
+            }
+        }
         if self.client_id.len() > crate::wire::MAX_NAME_LEN {
             return Err("client id too long");
         }
@@ -149,6 +206,43 @@ impl ConnectToken {
         Ok(token)
     }
 
+    /// The UDP session keys a token's sealed part carries, once its signature verified under
+    /// `key`: `None` for a token without keys (version 1). The expiry is not checked here (the
+    /// server's admission checks it).
+    ///
+    /// # Errors
+    /// [`TokenError::Forged`] for a bad signature or a sealed part that does not open,
+    /// [`TokenError::Malformed`] for a token cut short.
+    pub fn open_keys(bytes: &[u8], key: &[u8]) -> Result<Option<TokenKeys>, TokenError> {
+        let Some(body_len) = bytes.len().checked_sub(MAC_LEN) else {
+            return Err(TokenError::Malformed);
+        };
+        let (body, tag) = bytes.split_at(body_len);
+        mac(key, body)
+            .verify_slice(tag)
+            .map_err(|_| TokenError::Forged)?;
+        match body.first() {
+            Some(&TOKEN_VERSION) => Ok(None),
+            Some(&TOKEN_VERSION_SEALED) if body.len() > SEALED_KEYS_LEN => {
+                let part = &body[1..=SEALED_KEYS_LEN];
+                let (nonce, rest) = part.split_at(24);
+                let (cipher, tag) = rest.split_at(2 * KEY_LEN);
+                let mut plain = [0u8; 2 * KEY_LEN];
+                plain.copy_from_slice(cipher);
+                sealing_cipher(key)
+                    .decrypt_in_place_detached(
+                        XNonce::from_slice(nonce),
+                        SEALED_KEYS_AAD,
+                        &mut plain,
+                        Tag::from_slice(tag),
+                    )
+                    .map_err(|_| TokenError::Forged)?;
+                Ok(Some(TokenKeys::from_bytes(&plain)))
+            }
+            _ => Err(TokenError::Malformed),
+        }
+    }
+
     /// Parses the claims (everything before the signature) without checking anything else: for
     /// tools that show what a token says.
     ///
@@ -157,8 +251,13 @@ impl ConnectToken {
     pub fn parse_claims(body: &[u8]) -> Result<Self, TokenError> {
         let mut r = Reader::new(Bytes::copy_from_slice(body));
         let bad = |_: DecodeError| TokenError::Malformed;
-        if r.u8().map_err(bad)? != TOKEN_VERSION {
-            return Err(TokenError::Malformed);
+        match r.u8().map_err(bad)? {
+            TOKEN_VERSION => {}
+            TOKEN_VERSION_SEALED => {
+                // The sealed keys: opened only by the server ([`ConnectToken::open_keys`]).
+                r.bytes(SEALED_KEYS_LEN).map_err(bad)?;
+            }
+            _ => return Err(TokenError::Malformed),
         }
         let client_id = read_name(&mut r).map_err(bad)?;
         let expires = r.u64().map_err(bad)?;
@@ -274,6 +373,55 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(ConnectToken::verify(&bytes[..cut], KEY, 0).is_err());
         }
+    }
+
+    fn keys() -> TokenKeys {
+        TokenKeys {
+            client_to_server: [0x11; KEY_LEN],
+            server_to_client: [0x22; KEY_LEN],
+        }
+    }
+
+    #[test]
+    fn a_token_with_keys_verifies_as_its_claims_and_only_its_servers_key_opens_them() {
+        let bytes = sample().sign_with_keys(KEY, &keys(), [9; 24]).unwrap();
+        assert_eq!(bytes[0], TOKEN_VERSION_SEALED);
+        assert_eq!(ConnectToken::verify(&bytes, KEY, 0), Ok(sample()));
+        assert_eq!(ConnectToken::open_keys(&bytes, KEY), Ok(Some(keys())));
+        // The keys are not in the token in the clear.
+        assert!(!bytes.windows(8).any(|w| w == [0x11; 8] || w == [0x22; 8]));
+        assert_eq!(
+            ConnectToken::open_keys(&bytes, b"another key of thirty-two bytes!"),
+            Err(TokenError::Forged)
+        );
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x01;
+            assert!(ConnectToken::open_keys(&bad, KEY).is_err(), "byte {i}");
+        }
+        for cut in 0..bytes.len() {
+            assert!(ConnectToken::open_keys(&bytes[..cut], KEY).is_err());
+        }
+        // A token without keys opens to none.
+        let plain = sample().sign(KEY).unwrap();
+        assert_eq!(ConnectToken::open_keys(&plain, KEY), Ok(None));
+    }
+
+    #[test]
+    fn a_sealed_part_that_does_not_open_is_forged_even_under_a_good_signature() {
+        // Signed by the right key, but the sealed part was sealed under another server's key: the
+        // signature passes, the keys do not open.
+        let mut bytes = sample()
+            .sign_with_keys(b"another key of thirty-two bytes!", &keys(), [9; 24])
+            .unwrap();
+        let body_len = bytes.len() - MAC_LEN;
+        let tag = mac(KEY, &bytes[..body_len]).finalize().into_bytes();
+        bytes[body_len..].copy_from_slice(&tag);
+        assert_eq!(ConnectToken::verify(&bytes, KEY, 0), Ok(sample()));
+        assert_eq!(
+            ConnectToken::open_keys(&bytes, KEY),
+            Err(TokenError::Forged)
+        );
     }
 
     #[test]

@@ -14,16 +14,19 @@
 //!   as RFC 9002, four kinds of channels, fragmentation, congestion control, address migration,
 //!   heartbeats, idle timeout and close. Over TCP ([`session::StreamSession`]): the handshake,
 //!   heartbeats, idle timeout, first-frame deadline and close on a byte stream.
-//! - [`auth`]: connect tokens (HMAC-SHA256 signed identities and permissions) and the rules that
-//!   say what a permission list allows; [`topic`]: the topic-filter matching rule.
+//! - [`auth`]: connect tokens (HMAC-SHA256 signed identities and permissions, optionally with a UDP
+//!   session's keys sealed in) and the rules that say what a permission list allows; [`seal`]:
+//!   sealed datagrams (ChaCha20-Poly1305, a replay window); [`topic`]: the topic-filter matching
+//!   rule.
 //!
 //! # What it does not do
 //!
 //! It opens no socket, starts no thread, never reads a clock and has no random source: the server
 //! and client crates move the bytes and pass the time and random values in (which is what lets the
-//! tests run the engine in a simulated network on a virtual clock, deterministically). It does not
-//! encrypt: the CRC32 catches corruption, not forgery, and a connect token proves who a client is
-//! at the handshake, not who sent each later datagram. It has no `unsafe` code. It builds without `std` (with `alloc`) when
+//! tests run the engine in a simulated network on a virtual clock, deterministically). A plain
+//! datagram's CRC32 catches corruption, not forgery; [`seal`] encrypts and authenticates a UDP
+//! session's datagrams under keys its connect token carried (TLS, for TCP, is the client's and
+//! server's business, not this crate's). It has no `unsafe` code. It builds without `std` (with `alloc`) when
 //! the default `std` feature is off.
 //!
 //! # Example
@@ -68,6 +71,7 @@ pub mod error;
 pub mod harness;
 #[doc(hidden)]
 pub mod samples;
+pub mod seal;
 pub mod session;
 #[doc(hidden)]
 pub mod sim;

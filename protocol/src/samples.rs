@@ -386,6 +386,58 @@ pub fn datagrams() -> Vec<SampleDatagram> {
     ]
 }
 
+/// The inputs of the sealed-datagram vectors (docs/PROTOCOL.md section 8): a token's keys, and
+/// the handshake a session's keys are derived from.
+#[derive(Debug, Clone)]
+pub struct SealSample {
+    /// The keys the token carries.
+    pub keys: crate::seal::TokenKeys,
+    /// The session's connection id.
+    pub connection_id: u64,
+    /// The Hello's nonce.
+    pub nonce: u64,
+    /// The cookie the Hello echoed.
+    pub cookie: Vec<u8>,
+    /// The server key the token is signed and its keys sealed with.
+    pub server_key: &'static [u8],
+    /// The nonce the token's keys are sealed with.
+    pub token_nonce: [u8; 24],
+}
+
+/// The sealed-datagram vectors' inputs: key bytes `00..1f` client to server and `20..3f` server to
+/// client, the `udp-data` sample's connection id, nonce `0102030405060708`, cookie `c0..c7`.
+pub fn seal_sample() -> SealSample {
+    let mut keys = crate::seal::TokenKeys {
+        client_to_server: [0; 32],
+        server_to_client: [0; 32],
+    };
+    for i in 0..32u8 {
+        keys.client_to_server[usize::from(i)] = i;
+        keys.server_to_client[usize::from(i)] = 0x20 + i;
+    }
+    SealSample {
+        keys,
+        connection_id: 0x1122_3344_5566_7788,
+        nonce: 0x0102_0304_0506_0708,
+        cookie: (0xc0..=0xc7).collect(),
+        server_key: b"framewire spec vector key, 32 B.",
+        token_nonce: [0x24; 24],
+    }
+}
+
+/// The claims of the token vector: `lamp-3`, expiring at 2,000,000,000, publishing to
+/// `lamps/3/#`.
+pub fn token_sample() -> crate::auth::ConnectToken {
+    crate::auth::ConnectToken {
+        client_id: t("lamp-3"),
+        expires: 2_000_000_000,
+        permissions: crate::auth::Permissions {
+            publish: vec![t("lamps/3/#")],
+            ..crate::auth::Permissions::default()
+        },
+    }
+}
+
 /// A client's Hello with `padding` bytes of padding (0: none), for tests that speak to a server
 /// over raw sockets.
 ///

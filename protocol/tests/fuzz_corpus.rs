@@ -29,3 +29,8 @@ fn session_corpus_replays_clean() {
 fn token_corpus_replays_clean() {
     replay("token", framewire_protocol::harness::token);
 }
+
+#[test]
+fn sealed_corpus_replays_clean() {
+    replay("sealed", framewire_protocol::harness::sealed);
+}

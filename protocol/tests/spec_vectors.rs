@@ -82,9 +82,18 @@ fn the_spec_has_no_vector_without_a_sample_and_every_kind_has_one() {
     let vectors = spec_vectors();
     let frames = samples::frames();
     let datagrams = samples::datagrams();
+    // Checked by `the_sealed_datagram_and_token_vectors_agree_with_the_code`.
+    let sealed = [
+        "session-key-c2s",
+        "session-key-s2c",
+        "udp-data-sealed",
+        "token-sealed",
+    ];
     for name in vectors.keys() {
         assert!(
-            frames.iter().any(|s| s.name == name) || datagrams.iter().any(|s| s.name == name),
+            frames.iter().any(|s| s.name == name)
+                || datagrams.iter().any(|s| s.name == name)
+                || sealed.contains(&name.as_str()),
             "docs/PROTOCOL.md vector {name} has no sample in protocol/src/samples.rs"
         );
     }
@@ -119,4 +128,48 @@ fn the_code_tables_match_the_constants() {
         let row = format!("| `{:#06X}` | {} |", r.0, r.name().unwrap()).replace("0X", "0x");
         assert!(doc.contains(&row), "section 6.1.2 lacks the row {row}");
     }
+}
+
+#[test]
+fn the_sealed_datagram_and_token_vectors_agree_with_the_code() {
+    use framewire_protocol::auth::ConnectToken;
+    use framewire_protocol::seal::{SEAL_OVERHEAD, Sealer, SessionKeys};
+    let vectors = spec_vectors();
+    let seal = samples::seal_sample();
+    let client = SessionKeys::derive(
+        &seal.keys,
+        seal.connection_id,
+        seal.nonce,
+        &seal.cookie,
+        false,
+    );
+    assert_eq!(&client.send[..], &vectors["session-key-c2s"][..]);
+    assert_eq!(&client.receive[..], &vectors["session-key-s2c"][..]);
+    let mut buf = samples::datagrams()[0].encode();
+    let plain = buf.clone();
+    let len = buf.len();
+    buf.resize(len + SEAL_OVERHEAD, 0);
+    let n = Sealer::new(&client).seal(&mut buf, len).unwrap();
+    assert_eq!(&buf[..n], &vectors["udp-data-sealed"][..]);
+    // The server opens it back into the plain vector.
+    let server = SessionKeys::derive(
+        &seal.keys,
+        seal.connection_id,
+        seal.nonce,
+        &seal.cookie,
+        true,
+    );
+    let opened = Sealer::new(&server)
+        .open(&vectors["udp-data-sealed"])
+        .unwrap();
+    assert_eq!(&opened[..], &plain[..]);
+    let token = &vectors["token-sealed"];
+    assert_eq!(
+        ConnectToken::verify(token, seal.server_key, 0),
+        Ok(samples::token_sample())
+    );
+    assert_eq!(
+        ConnectToken::open_keys(token, seal.server_key),
+        Ok(Some(seal.keys.clone()))
+    );
 }

@@ -104,20 +104,55 @@ pub fn token(data: &[u8]) {
     };
     if let Ok(t) = ConnectToken::verify(data, TOKEN_KEY, 0) {
         // Only a signature made with the key verifies; a fuzzer that finds one has broken HMAC.
-        assert_eq!(
-            t.sign(TOKEN_KEY).ok().as_deref(),
-            Some(data),
-            "an unsigned token verified"
+        let again = match ConnectToken::open_keys(data, TOKEN_KEY) {
+            Ok(Some(keys)) => {
+                let mut nonce = [0u8; 24];
+                nonce.copy_from_slice(&data[1..25]);
+                t.sign_with_keys(TOKEN_KEY, &keys, nonce).ok()
+            }
+            _ => t.sign(TOKEN_KEY).ok(),
+        };
+        assert_eq!(again.as_deref(), Some(data), "an unsigned token verified");
+    }
+    // Keys open only from a token whose signature verifies.
+    if let Ok(keys) = ConnectToken::open_keys(data, TOKEN_KEY) {
+        assert!(
+            ConnectToken::verify(data, TOKEN_KEY, 0).is_ok() || keys.is_none(),
+            "keys opened from a token that does not verify"
         );
     }
     let Ok(claims) = ConnectToken::parse_claims(data) else {
         return;
     };
     let signed = claims.sign(TOKEN_KEY).expect("parsed claims re-encode");
+    // A version-2 token's claims are a version-1 token's, after the sealed keys.
+    let claims_at = match data.first() {
+        Some(&crate::auth::TOKEN_VERSION_SEALED) => crate::auth::SEALED_KEYS_LEN,
+        _ => 0,
+    };
     assert_eq!(
-        &signed[..signed.len() - crate::auth::MAC_LEN],
-        data,
+        &signed[1..signed.len() - crate::auth::MAC_LEN],
+        &data[1 + claims_at..],
         "claims re-encode differently"
+    );
+    let keys = crate::seal::TokenKeys {
+        client_to_server: [mode; 32],
+        server_to_client: [!mode; 32],
+    };
+    let sealed = claims
+        .sign_with_keys(TOKEN_KEY, &keys, [mode; 24])
+        .expect("parsed claims re-encode with keys");
+    assert_eq!(
+        ConnectToken::open_keys(&sealed, TOKEN_KEY),
+        Ok(Some(keys)),
+        "sealed keys open"
+    );
+    let mut altered = sealed;
+    let at = usize::from(mode) % altered.len();
+    altered[at] ^= 1 << (mode % 8);
+    assert!(
+        ConnectToken::open_keys(&altered, TOKEN_KEY).is_err(),
+        "a changed token's keys opened"
     );
     assert_eq!(
         ConnectToken::verify(&signed, TOKEN_KEY, 0),
@@ -131,6 +166,57 @@ pub fn token(data: &[u8]) {
         ConnectToken::verify(&flipped, TOKEN_KEY, 0).is_err(),
         "a changed token verified"
     );
+}
+
+/// Runs `data` through the sealed-datagram checks (docs/PROTOCOL.md section 2.3): opened as it is
+/// by a server with the spec vector's keys (it must not open, or open only to what the matching
+/// client sealed: the fuzzer cannot forge a tag), then, when it parses as a plain datagram, sealed
+/// by the client and opened by the server back into the same bytes, once and never twice. Panics
+/// (for the fuzzer) on a broken invariant.
+pub fn sealed(data: &[u8]) {
+    use crate::seal::{OpenError, SEAL_OVERHEAD, Sealer, SessionKeys};
+    let sample = crate::samples::seal_sample();
+    let keys = |server| {
+        SessionKeys::derive(
+            &sample.keys,
+            sample.connection_id,
+            sample.nonce,
+            &sample.cookie,
+            server,
+        )
+    };
+    let mut server = Sealer::new(&keys(true));
+    if let Ok(opened) = server.open(data) {
+        // Only the vector's own sealed datagram (or another the client sealed) opens.
+        assert!(
+            crate::wire::Datagram::parse(opened).is_ok(),
+            "an opened datagram does not parse"
+        );
+        assert_eq!(
+            server.open(data),
+            Err(OpenError::Replayed),
+            "a datagram opened twice"
+        );
+    }
+    if crate::wire::Datagram::parse(Bytes::copy_from_slice(data)).is_err() {
+        return;
+    }
+    let mut buf = alloc::vec![0u8; data.len() + SEAL_OVERHEAD];
+    buf[..data.len()].copy_from_slice(data);
+    let mut client = Sealer::new(&keys(false));
+    let Some(n) = client.seal(&mut buf, data.len()) else {
+        return;
+    };
+    let mut server = Sealer::new(&keys(true));
+    let opened = server
+        .open(&buf[..n])
+        .expect("what the client sealed opens");
+    assert_eq!(
+        &opened[..],
+        data,
+        "a datagram opens to other bytes than were sealed"
+    );
+    assert_eq!(server.open(&buf[..n]), Err(OpenError::Replayed));
 }
 
 /// Runs `check` on every file of a committed fuzz corpus (`dir`), so its inputs are regression

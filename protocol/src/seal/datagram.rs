@@ -1,0 +1,305 @@
+//! Sealing a plain datagram in place, and opening a sealed one back into the plain datagram it
+//! stands for (docs/PROTOCOL.md section 2.3).
+
+use bytes::{BufMut, Bytes, BytesMut};
+use chacha20poly1305::aead::AeadInPlace;
+use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce, Tag};
+
+use super::keys::SessionKeys;
+use super::replay::ReplayWindow;
+use crate::wire::{ACK_FLAG, ACK_NOW_FLAG, CRC_LEN, MAGIC, PACKET_HEADER_LEN, VERSION, crc32};
+
+/// Flag bit 2: the datagram is sealed.
+pub const SEALED_FLAG: u8 = 0x04;
+/// Bytes of the Poly1305 tag at a sealed datagram's end.
+pub const TAG_LEN: usize = 16;
+/// How much longer a sealed datagram is than the plain one with the same frames: the tag, less
+/// the CRC it replaces.
+pub const SEAL_OVERHEAD: usize = TAG_LEN - CRC_LEN;
+
+/// Offsets of the header fields sealing reads.
+const FLAGS: usize = 3;
+const PACKET_NUMBER: core::ops::Range<usize> = 12..16;
+
+/// Why a sealed datagram was not opened. Each is dropped and counted; none ends a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenError {
+    /// Not a sealed datagram of this version: bad magic or version, no SEALED flag, reserved
+    /// flags set, or too short to hold a header, one byte and the tag.
+    Malformed,
+    /// Its packet number was opened before, or is too far behind the largest to tell.
+    Replayed,
+    /// The tag does not verify: tampered with, or sealed under another key.
+    Forged,
+}
+
+impl core::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Malformed => "not a sealed datagram",
+            Self::Replayed => "a sealed datagram replayed",
+            Self::Forged => "a sealed datagram that does not open (tampered, or another key)",
+        })
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for OpenError {}
+
+/// Whether `datagram` says it is sealed (its SEALED flag; nothing is verified).
+pub fn is_sealed(datagram: &[u8]) -> bool {
+    datagram.get(FLAGS).is_some_and(|f| f & SEALED_FLAG != 0)
+}
+
+/// One session's sealing: its two keys, the wraps of its own packet numbers, and the replay window
+/// of the peer's.
+pub struct Sealer {
+    send: ChaCha20Poly1305,
+    receive: ChaCha20Poly1305,
+    /// The packet number last sealed, counted from the session's start.
+    last_sent: Option<u64>,
+    replay: ReplayWindow,
+}
+
+impl core::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sealer")
+            .field("last_sent", &self.last_sent)
+            .field("replay", &self.replay)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The nonce of the packet numbered `pn` since the session's start: four zero bytes, then `pn`
+/// big-endian.
+fn nonce(pn: u64) -> Nonce {
+    let mut n = [0u8; 12];
+    n[4..].copy_from_slice(&pn.to_be_bytes());
+    Nonce::from(n)
+}
+
+/// The full packet number nearest `expected` whose low 32 bits are `truncated` (RFC 9000
+/// appendix A.3, for a 32-bit encoding).
+fn full_packet_number(expected: u64, truncated: u32) -> u64 {
+    const WINDOW: u64 = 1 << 32;
+    const HALF: u64 = WINDOW / 2;
+    let candidate = (expected & !(WINDOW - 1)) | u64::from(truncated);
+    if candidate + HALF <= expected && candidate < u64::MAX - WINDOW {
+        candidate + WINDOW
+    } else if candidate > expected + HALF && candidate >= WINDOW {
+        candidate - WINDOW
+    } else {
+        candidate
+    }
+}
+
+impl Sealer {
+    /// Sealing under one session's keys.
+    pub fn new(keys: &SessionKeys) -> Self {
+        Self {
+            send: ChaCha20Poly1305::new(&keys.send.into()),
+            receive: ChaCha20Poly1305::new(&keys.receive.into()),
+            last_sent: None,
+            replay: ReplayWindow::default(),
+        }
+    }
+
+    /// Seals the plain datagram `buf[..len]` (as [`DatagramBuilder`](crate::wire::DatagramBuilder)
+    /// wrote it, CRC last) in place, and returns the sealed datagram's length, `len` plus
+    /// [`SEAL_OVERHEAD`]. `None`, and `buf` untouched, if `buf` has no room for that, `len` is not
+    /// a datagram's, or the packet number does not follow the last one sealed (a nonce is never
+    /// used twice).
+    pub fn seal(&mut self, buf: &mut [u8], len: usize) -> Option<usize> {
+        let sealed_len = len.checked_add(SEAL_OVERHEAD)?;
+        if len < PACKET_HEADER_LEN + CRC_LEN + 1 || buf.len() < sealed_len {
+            return None;
+        }
+        let mut truncated = [0u8; 4];
+        truncated.copy_from_slice(&buf[PACKET_NUMBER]);
+        let truncated = u32::from_be_bytes(truncated);
+        let pn = match self.last_sent {
+            None => u64::from(truncated),
+            Some(last) => {
+                let pn = full_packet_number(last + 1, truncated);
+                if pn <= last {
+                    return None;
+                }
+                pn
+            }
+        };
+        buf[FLAGS] |= SEALED_FLAG;
+        let (aad, rest) = buf.split_at_mut(PACKET_HEADER_LEN);
+        let body_len = len - PACKET_HEADER_LEN - CRC_LEN;
+        let Ok(tag) = self
+            .send
+            .encrypt_in_place_detached(&nonce(pn), aad, &mut rest[..body_len])
+        else {
+            aad[FLAGS] &= !SEALED_FLAG;
+            return None;
+        };
+        rest[body_len..body_len + TAG_LEN].copy_from_slice(&tag);
+        self.last_sent = Some(pn);
+        Some(sealed_len)
+    }
+
+    /// Opens a sealed datagram from the peer: the plain datagram it stands for (its header with
+    /// SEALED clear, what it carried, a CRC), for the datagram parser. Checks the header, then the
+    /// replay window, then the tag; the window moves only when the tag verified.
+    ///
+    /// # Errors
+    /// See [`OpenError`].
+    pub fn open(&mut self, sealed: &[u8]) -> Result<Bytes, OpenError> {
+        if sealed.len() < PACKET_HEADER_LEN + 1 + TAG_LEN
+            || sealed[..2] != MAGIC
+            || sealed[2] != VERSION
+            || sealed[FLAGS] & !(ACK_FLAG | ACK_NOW_FLAG | SEALED_FLAG) != 0
+            || sealed[FLAGS] & SEALED_FLAG == 0
+        {
+            return Err(OpenError::Malformed);
+        }
+        let mut truncated = [0u8; 4];
+        truncated.copy_from_slice(&sealed[PACKET_NUMBER]);
+        let expected = self.replay.largest().map_or(0, |l| l + 1);
+        let pn = full_packet_number(expected, u32::from_be_bytes(truncated));
+        if !self.replay.may_accept(pn) {
+            return Err(OpenError::Replayed);
+        }
+        let tag_at = sealed.len() - TAG_LEN;
+        let mut plain = BytesMut::with_capacity(tag_at + CRC_LEN);
+        plain.extend_from_slice(&sealed[..tag_at]);
+        let (aad, body) = plain.split_at_mut(PACKET_HEADER_LEN);
+        self.receive
+            .decrypt_in_place_detached(
+                &nonce(pn),
+                &sealed[..PACKET_HEADER_LEN],
+                body,
+                Tag::from_slice(&sealed[tag_at..]),
+            )
+            .map_err(|_| OpenError::Forged)?;
+        aad[FLAGS] &= !SEALED_FLAG;
+        self.replay.accept(pn);
+        let crc = crc32(&plain);
+        plain.put_u32(crc);
+        Ok(plain.freeze())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seal::{SessionKeys, TokenKeys};
+    use crate::wire::{Data, DatagramBuilder, Frame, PacketHeader};
+    use proptest::prelude::*;
+
+    fn pair() -> (Sealer, Sealer) {
+        let keys = TokenKeys {
+            client_to_server: [3; 32],
+            server_to_client: [4; 32],
+        };
+        (
+            Sealer::new(&SessionKeys::derive(&keys, 5, 6, b"c", false)),
+            Sealer::new(&SessionKeys::derive(&keys, 5, 6, b"c", true)),
+        )
+    }
+
+    fn plain(pn: u32, payload: &[u8]) -> ([u8; 1400], usize) {
+        let mut buf = [0u8; 1400];
+        let header = PacketHeader {
+            connection_id: 5,
+            packet_number: pn,
+            ack: None,
+        };
+        let mut b = DatagramBuilder::new(&mut buf[..1400 - SEAL_OVERHEAD], &header).unwrap();
+        assert!(
+            b.push(&Frame::new(Data {
+                payload: Bytes::copy_from_slice(payload),
+            }))
+            .unwrap()
+        );
+        let len = b.finish().unwrap();
+        (buf, len)
+    }
+
+    #[test]
+    fn a_sealed_datagram_opens_to_the_plain_one_and_hides_its_payload() {
+        let (mut client, mut server) = pair();
+        let (mut buf, len) = plain(0, b"secret telemetry");
+        let original = buf[..len].to_vec();
+        let sealed_len = client.seal(&mut buf, len).unwrap();
+        assert_eq!(sealed_len, len + SEAL_OVERHEAD);
+        let sealed = &buf[..sealed_len];
+        assert!(is_sealed(sealed));
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
+        assert_eq!(&server.open(sealed).unwrap()[..], &original[..]);
+    }
+
+    #[test]
+    fn a_replay_a_flipped_bit_and_the_wrong_key_are_each_refused() {
+        let (mut client, mut server) = pair();
+        let (mut buf, len) = plain(0, b"x");
+        let n = client.seal(&mut buf, len).unwrap();
+        let sealed = buf[..n].to_vec();
+        for i in 0..n {
+            let mut bad = sealed.clone();
+            bad[i] ^= 0x10;
+            assert!(server.open(&bad).is_err(), "byte {i} flipped");
+        }
+        assert!(
+            server.open(&sealed).is_ok(),
+            "a forgery does not move the window"
+        );
+        assert_eq!(server.open(&sealed), Err(OpenError::Replayed));
+        // What the client sealed does not open as the server's (each direction has its key).
+        let (mut other, _) = pair();
+        assert_eq!(other.open(&sealed), Err(OpenError::Forged));
+    }
+
+    #[test]
+    fn a_packet_number_that_does_not_move_forward_is_not_sealed() {
+        let (mut client, _) = pair();
+        let (mut buf, len) = plain(7, b"x");
+        assert!(client.seal(&mut buf, len).is_some());
+        let (mut again, len) = plain(7, b"x");
+        assert_eq!(client.seal(&mut again, len), None);
+        let (mut older, len) = plain(3, b"x");
+        assert_eq!(client.seal(&mut older, len), None);
+    }
+
+    #[test]
+    fn packet_numbers_wrap_into_a_new_nonce() {
+        assert_eq!(full_packet_number(u64::from(u32::MAX) + 1, 0), 1 << 32);
+        assert_eq!(full_packet_number(1 << 32, u32::MAX), u64::from(u32::MAX));
+        assert_eq!(full_packet_number(5, 3), 3);
+        let (mut client, mut server) = pair();
+        for pn in [u32::MAX - 1, u32::MAX, 0, 1] {
+            let (mut buf, len) = plain(pn, b"x");
+            let n = client
+                .seal(&mut buf, len)
+                .expect("the wrap is a new packet");
+            assert!(server.open(&buf[..n]).is_ok(), "{pn}");
+        }
+        assert_eq!(client.last_sent, Some((1 << 32) + 1));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_open_and_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let (_, mut server) = pair();
+            prop_assert!(server.open(&bytes).is_err());
+        }
+
+        #[test]
+        fn datagrams_opened_out_of_order_each_open_once(order in Just((0u32..40).collect::<Vec<_>>()).prop_shuffle()) {
+            let (mut client, mut server) = pair();
+            let sealed: Vec<Vec<u8>> = (0u32..40).map(|pn| {
+                let (mut buf, len) = plain(pn, &pn.to_be_bytes());
+                let n = client.seal(&mut buf, len).unwrap();
+                buf[..n].to_vec()
+            }).collect();
+            for &i in &order {
+                prop_assert!(server.open(&sealed[i as usize]).is_ok());
+                prop_assert_eq!(server.open(&sealed[i as usize]), Err(OpenError::Replayed));
+            }
+        }
+    }
+}
