@@ -478,6 +478,7 @@ fn admission_terms_reach_the_welcome_and_its_repeats() {
             session_token: Bytes::from_static(b"tok"),
             resumed: true,
             missed: 2,
+            seal: None,
         })
     };
     let mut welcomes = Vec::new();

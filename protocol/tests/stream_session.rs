@@ -296,6 +296,7 @@ fn admission_sees_the_hello_options_and_sets_the_welcome_terms() {
             session_token: Bytes::from_static(b"new-token"),
             resumed: true,
             missed: 3,
+            seal: None,
         })
     });
     assert_eq!(

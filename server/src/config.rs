@@ -72,6 +72,9 @@ pub struct ServerConfig {
     pub token_key_file: Option<std::path::PathBuf>,
     /// Refuse clients without a valid connect token (`AUTH_FAILED`).
     pub require_tokens: bool,
+    /// Refuse sessions in the clear (`AUTH_FAILED`): plain TCP (TLS is served), and UDP sessions
+    /// whose token carries no keys.
+    pub require_encryption: bool,
     /// Write what the server receives and sends to this pcapng file; `None`: no capture.
     pub capture: Option<std::path::PathBuf>,
     /// Bytes a capture file may reach before it is rotated.
@@ -168,6 +171,7 @@ impl Default for ServerConfig {
             hub: crate::hub::HubConfig::default(),
             token_key_file: None,
             require_tokens: false,
+            require_encryption: false,
             capture: None,
             capture_max_bytes: 100 << 20,
             capture_files: 2,

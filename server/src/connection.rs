@@ -3,8 +3,9 @@
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
+use framewire_protocol::session::Refusal;
 use framewire_protocol::session::{Closer, Event, Instant, SendError, StreamSession};
-use framewire_protocol::wire::{Hello, Reason};
+use framewire_protocol::wire::{Hello, Reason, Text};
 use log::{debug, info, warn};
 use mio::net::TcpStream;
 
@@ -232,9 +233,14 @@ impl Connection {
             });
         // The hub is held for one read's frames: the handshake's admission and the frames it
         // carried.
+        let plaintext = self.tls.is_none();
         let mut hub = shared.hub();
         self.session
             .handle_bytes_with(now, bytes, |hello: &Hello, _| match &certified {
+                _ if plaintext && shared.require_encryption => Err(Refusal {
+                    reason: Reason::AUTH_FAILED,
+                    message: Text::from_static("this server requires encryption: connect over TLS"),
+                }),
                 None => hub.admit(now, me, hello, peer),
                 Some(Ok(identity)) => hub.admit_certified(now, me, hello, peer, identity),
                 Some(Err(e)) => Err(hub.refuse_certificate(me, peer, *e)),

@@ -20,6 +20,8 @@ pub struct Counters {
     udp_refused: AtomicU64,
     udp_reassembly_expired: AtomicU64,
     udp_dropped: AtomicU64,
+    udp_sealed_forged: AtomicU64,
+    udp_sealed_replayed: AtomicU64,
     tls_handshakes: AtomicU64,
     tls_not_tls: AtomicU64,
     tls_certificate: AtomicU64,
@@ -49,6 +51,11 @@ pub struct CounterSnapshot {
     /// checksum, flags or frame lengths, a handshake datagram without a Hello, a short Hello or
     /// a bad cookie.
     pub udp_dropped: u64,
+    /// Of those, datagrams to a sealed session that did not open (tampered with, sealed under
+    /// another key) or came in the clear (docs/PROTOCOL.md section 2.3).
+    pub udp_sealed_forged: u64,
+    /// Datagrams to a sealed session whose packet number it had already opened (replays).
+    pub udp_sealed_replayed: u64,
     /// TLS handshakes completed.
     pub tls_handshakes: u64,
     /// TLS connections whose first bytes were not TLS (a plaintext client at the TLS port).
@@ -104,6 +111,17 @@ impl Counters {
         }
     }
 
+    /// Adds sealed datagrams dropped as forged and as replayed.
+    pub(crate) fn count_sealed_drops(&self, forged: u64, replayed: u64) {
+        if forged > 0 {
+            self.udp_sealed_forged.fetch_add(forged, Ordering::Relaxed);
+        }
+        if replayed > 0 {
+            self.udp_sealed_replayed
+                .fetch_add(replayed, Ordering::Relaxed);
+        }
+    }
+
     /// Counts a TLS handshake that completed.
     pub(crate) fn count_tls_handshake(&self) {
         self.tls_handshakes.fetch_add(1, Ordering::Relaxed);
@@ -139,6 +157,8 @@ impl Counters {
             udp_refused: self.udp_refused.load(Ordering::Relaxed),
             udp_reassembly_expired: self.udp_reassembly_expired.load(Ordering::Relaxed),
             udp_dropped: self.udp_dropped.load(Ordering::Relaxed),
+            udp_sealed_forged: self.udp_sealed_forged.load(Ordering::Relaxed),
+            udp_sealed_replayed: self.udp_sealed_replayed.load(Ordering::Relaxed),
             tls_handshakes: self.tls_handshakes.load(Ordering::Relaxed),
             tls_not_tls: self.tls_not_tls.load(Ordering::Relaxed),
             tls_bad_certificate: self.tls_certificate.load(Ordering::Relaxed),

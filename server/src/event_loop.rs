@@ -147,7 +147,9 @@ impl Worker {
             poll.registry()
                 .register(listener, TLS_LISTENER, Interest::READABLE)?;
         }
-        let session_config = config.session_config();
+        let mut session_config = config.session_config();
+        // A packet capture records sealed UDP sessions as the plain datagrams they carried.
+        session_config.tap_plaintext = shared.capturing();
         let udp = match udp {
             Some(mut socket) => {
                 poll.registry()

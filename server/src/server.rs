@@ -197,6 +197,13 @@ impl Server {
                 "neither TCP, TLS nor UDP is configured: the server would serve nothing",
             ));
         }
+        if config.require_encryption && config.udp_addr.is_some() && config.token_key_file.is_none()
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "require_encryption with UDP needs token_key_file: a UDP session is sealed with the keys its token carries",
+            ));
+        }
         let tls = match config
             .tls_files()
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?
@@ -228,6 +235,7 @@ impl Server {
             connections_per_address: config.max_connections_per_address,
             udp_sessions: config.max_udp_sessions,
             handshakes_per_address_per_sec: config.max_handshakes_per_address_per_sec,
+            require_encryption: config.require_encryption,
         };
         let capture = open_capture(config)?;
         let shared = Arc::new(Shared::new(

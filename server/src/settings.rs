@@ -303,6 +303,15 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "require_encryption",
+        value: "true|false",
+        help: "refuse sessions in the clear: plain TCP (use TLS), and UDP sessions whose connect token carries no keys (default false)",
+        set: |c, v| {
+            c.require_encryption = boolean(v)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "acl",
         value: "'IDENTITY KEY=PATTERNS...'",
         help: "what a client certificate's identity may do: publish=, subscribe= (topic filters), request=, serve=, queue= (names, * for a prefix), comma-separated; once any rule exists, an identity without one may only make sys.* requests; repeat for more identities",

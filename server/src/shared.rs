@@ -62,6 +62,8 @@ pub(crate) struct Shared {
     /// Handshakes (TCP accepts, UDP Hellos) per source address: a token bucket each.
     handshakes: Mutex<HashMap<IpAddr, Bucket>>,
     handshakes_per_sec: u32,
+    /// Refuse sessions in the clear: plain TCP, and UDP without a token's keys.
+    pub(crate) require_encryption: bool,
     /// The protocol clock's zero, the same for every worker.
     pub(crate) epoch: std::time::Instant,
     /// The packet capture (`--capture`), if one is being written.
@@ -84,6 +86,7 @@ pub(crate) struct SharedLimits {
     pub(crate) connections_per_address: usize,
     pub(crate) udp_sessions: usize,
     pub(crate) handshakes_per_address_per_sec: u32,
+    pub(crate) require_encryption: bool,
 }
 
 /// A token bucket: `tokens` handshakes may start now; it refills at the rate, up to one second's
@@ -125,6 +128,7 @@ impl Shared {
             max_udp_sessions: limits.udp_sessions,
             handshakes: Mutex::new(HashMap::new()),
             handshakes_per_sec: limits.handshakes_per_address_per_sec,
+            require_encryption: limits.require_encryption,
             epoch,
             capture: capture.map(Mutex::new),
             tls,

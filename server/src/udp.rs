@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use framewire_client::udp_io::{self, Received, RecvBatch};
+use framewire_protocol::seal::is_sealed;
 use framewire_protocol::session::{
     Closer, Endpoint, EndpointConfig, Event, Instant, Outcome, Refusal, SendError, Session,
     SessionConfig, Stats,
@@ -74,6 +75,8 @@ struct Counted {
     refused: u64,
     reassembly_expired: u64,
     bad_datagrams: u64,
+    sealed_forged: u64,
+    sealed_replayed: u64,
 }
 
 impl Counted {
@@ -88,6 +91,12 @@ impl Counted {
         self.refused = stats.refused;
         self.reassembly_expired = stats.reassembly_expired;
         self.bad_datagrams = stats.bad_datagrams;
+        counters.count_sealed_drops(
+            stats.sealed_forged.saturating_sub(self.sealed_forged),
+            stats.sealed_replayed.saturating_sub(self.sealed_replayed),
+        );
+        self.sealed_forged = stats.sealed_forged;
+        self.sealed_replayed = stats.sealed_replayed;
     }
 }
 
@@ -224,7 +233,10 @@ impl UdpService {
         touched: &mut Vec<u64>,
     ) {
         let local = self.sender.local();
-        shared.capture(|c| c.udp(from, local, Way::In, datagram));
+        if !is_sealed(datagram) {
+            // A sealed session's datagrams are captured as they open (`capture_plaintext`).
+            shared.capture(|c| c.udp(from, local, Way::In, datagram));
+        }
         let handshake = peek_connection_id(datagram) == Ok(0);
         if handshake && !shared.allow_handshake(from.ip(), now) {
             // Past the address's handshake rate: no answer, and nothing kept.
@@ -241,6 +253,16 @@ impl UdpService {
                 return Err(Refusal {
                     reason: Reason::SESSION_LIMIT,
                     message: Text::from_static("session limit"),
+                });
+            }
+            if shared.require_encryption && !carries_keys(hello) {
+                shared.close_udp_session();
+                info!("{from}: udp session refused: not sealed, and this server requires it");
+                return Err(Refusal {
+                    reason: Reason::AUTH_FAILED,
+                    message: Text::from_static(
+                        "this server requires sealed sessions: a connect token with keys",
+                    ),
                 });
             }
             let admission = shared.hub().admit(now, ClientId::Udp(id), hello, from.ip());
@@ -265,12 +287,17 @@ impl UdpService {
             Outcome::Reply(n) => self.sender.send_scratch(&self.socket, n, from, shared),
             Outcome::Accept { session, reply } => {
                 let id = session.connection_id();
-                info!("{from}: udp session {id} established");
+                info!(
+                    "{from}: udp session {id} established{}",
+                    if session.is_sealed() { " (sealed)" } else { "" }
+                );
                 self.sender.send_scratch(&self.socket, reply, from, shared);
+                let mut session = *session;
+                capture_plaintext(&mut session, local, shared);
                 self.sessions.insert(
                     id,
                     Peer {
-                        session: *session,
+                        session,
                         clean_close: false,
                         timer: None,
                         counted: Counted::default(),
@@ -282,6 +309,7 @@ impl UdpService {
             Outcome::Route(id) => {
                 if let Some(Peer { session, .. }) = self.sessions.get_mut(&id) {
                     session.handle_datagram(now, from, Bytes::copy_from_slice(datagram));
+                    capture_plaintext(session, local, shared);
                     touched.push(id);
                 } else if id % self.workers != self.lane {
                     // Another worker's session, whose client moved to an address the kernel
@@ -312,7 +340,7 @@ impl UdpService {
         datagram: &[u8],
         shared: &Shared,
     ) {
-        let Ok(view) = PacketView::new_checked(datagram) else {
+        let Ok(view) = PacketView::new_checked_or_sealed(datagram) else {
             shared.counters.count_udp_dropped(1);
             return;
         };
@@ -336,6 +364,7 @@ impl UdpService {
         let id = peek_connection_id(&datagram).ok()?;
         let Peer { session, .. } = self.sessions.get_mut(&id)?;
         session.handle_datagram(now, from, datagram);
+        capture_plaintext(session, self.sender.local(), shared);
         self.serve(id, now, &mut shared.hub(), &shared.counters);
         Some(id)
     }
@@ -466,6 +495,7 @@ impl UdpService {
         *dirty = false;
         counted.add_new(&session.stats(), counters);
         self.sender.send_all(session, now, &self.socket, shared);
+        capture_plaintext(session, self.sender.local(), shared);
     }
 
     /// Closes every session with `GOING_AWAY`, sending each its Close once.
@@ -478,5 +508,27 @@ impl UdpService {
             }
         }
         self.sessions.clear();
+    }
+}
+
+/// Whether a Hello's connect token is one that carries keys (version 2): the only kind a sealed
+/// session can start from. Whether they open is the hub's to find.
+fn carries_keys(hello: &Hello) -> bool {
+    hello
+        .options
+        .auth_token()
+        .is_some_and(|t| t.first() == Some(&framewire_protocol::auth::TOKEN_VERSION_SEALED))
+}
+
+/// Hands the packet capture what a sealed session opened and sealed since the last call, as the
+/// plain datagrams they stand for (`--capture` records what was said; tcpdump sees the seals).
+fn capture_plaintext(session: &mut Session, local: SocketAddr, shared: &Shared) {
+    if !session.is_sealed() || !shared.capturing() {
+        return;
+    }
+    let peer = session.remote();
+    for (received, plain) in session.take_plaintext() {
+        let way = if received { Way::In } else { Way::Out };
+        shared.capture(|c| c.udp(peer, local, way, &plain));
     }
 }

@@ -7,6 +7,8 @@ use framewire_client::udp_io::UdpSender;
 use framewire_protocol::session::{Instant, Session};
 use mio::net::UdpSocket;
 
+use framewire_protocol::seal::is_sealed;
+
 use crate::capture::Way;
 use crate::shared::Shared;
 
@@ -47,7 +49,7 @@ impl UdpOutput {
     ) {
         let local = self.local;
         let _ = self.sender.send_scratch(socket, len, to, |to, datagram| {
-            shared.capture(|c| c.udp(to, local, Way::Out, datagram));
+            capture_plain(shared, to, local, datagram);
         });
     }
 
@@ -64,7 +66,15 @@ impl UdpOutput {
         self.sender.send_from(
             socket,
             |buf| session.poll_transmit(now, buf),
-            |to, datagram| shared.capture(|c| c.udp(to, local, Way::Out, datagram)),
+            |to, datagram| capture_plain(shared, to, local, datagram),
         );
+    }
+}
+
+/// Shows a datagram being sent to the packet capture, unless it is sealed: a sealed session's
+/// are captured in the clear as the session sealed them.
+fn capture_plain(shared: &Shared, to: SocketAddr, local: SocketAddr, datagram: &[u8]) {
+    if !is_sealed(datagram) {
+        shared.capture(|c| c.udp(to, local, Way::Out, datagram));
     }
 }

@@ -1,10 +1,13 @@
 //! A lossy link in user space (there is no `tc netem` here): a UDP relay between one client and
 //! the server that drops, duplicates and reorders datagrams in both directions, from a seed, so a
-//! failing run can be replayed. It stops when dropped.
+//! failing run can be replayed. It keeps the last datagrams it saw (to look at what is on the
+//! wire) and sends datagrams a test gives it to the server, from the client's apparent address (to
+//! replay or tamper with them). It stops when dropped.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -33,8 +36,17 @@ pub struct Relay {
     stop: Arc<AtomicBool>,
     /// Datagrams dropped so far.
     pub dropped: Arc<AtomicU64>,
+    /// The last datagrams received, before any fault.
+    log: Arc<Mutex<WireLog>>,
+    inject: mpsc::Sender<Vec<u8>>,
     thread: Option<JoinHandle<()>>,
 }
+
+/// Datagrams [`Relay::seen`] keeps.
+const SEEN: usize = 256;
+
+/// The last datagrams the relay received: `true` for the client's, with the bytes.
+type WireLog = VecDeque<(bool, Vec<u8>)>;
 
 impl Drop for Relay {
     fn drop(&mut self) {
@@ -74,7 +86,9 @@ impl Relay {
         let addr = front.local_addr().expect("local address");
         let stop = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicU64::new(0));
-        let (stop2, dropped2) = (Arc::clone(&stop), Arc::clone(&dropped));
+        let log = Arc::new(Mutex::new(WireLog::new()));
+        let (inject, injected) = mpsc::channel::<Vec<u8>>();
+        let (stop2, dropped2, log2) = (Arc::clone(&stop), Arc::clone(&dropped), Arc::clone(&log));
         let thread = std::thread::spawn(move || {
             let mut poll = Poll::new().expect("poll");
             poll.registry()
@@ -92,6 +106,9 @@ impl Relay {
             let hold_for = Duration::from_millis(15);
             while !stop2.load(Ordering::SeqCst) {
                 let _ = poll.poll(&mut events, Some(Duration::from_millis(5)));
+                while let Ok(data) = injected.try_recv() {
+                    send(&front, &back, true, client, server, &data);
+                }
                 // Datagrams held too long go now.
                 for (dir, to_server) in [(&mut up, true), (&mut down, false)] {
                     if let Some((d, since)) = &dir.held
@@ -105,6 +122,12 @@ impl Relay {
                     while let Ok((n, from)) = sock.recv_from(&mut buf) {
                         if to_server {
                             client = Some(from);
+                        }
+                        if let Ok(mut log) = log2.lock() {
+                            if log.len() == SEEN {
+                                log.pop_front();
+                            }
+                            log.push_back((to_server, buf[..n].to_vec()));
                         }
                         let dir = if to_server { &mut up } else { &mut down };
                         if rng.percent() < faults.loss {
@@ -135,8 +158,30 @@ impl Relay {
             addr,
             stop,
             dropped,
+            log,
+            inject,
             thread: Some(thread),
         }
+    }
+
+    /// Sends `datagram` to the server as if the client had (from the relay's address), without
+    /// faults.
+    pub fn send_to_server(&self, datagram: &[u8]) {
+        let _ = self.inject.send(datagram.to_vec());
+    }
+
+    /// The datagrams seen so far from the client (`to_server`) or from the server.
+    ///
+    /// # Panics
+    /// If the relay's thread panicked holding the list.
+    pub fn seen(&self, to_server: bool) -> Vec<Vec<u8>> {
+        self.log
+            .lock()
+            .expect("the relay's list")
+            .iter()
+            .filter(|(up, _)| *up == to_server)
+            .map(|(_, d)| d.clone())
+            .collect()
     }
 }
 

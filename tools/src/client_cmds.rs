@@ -17,6 +17,8 @@ pub(crate) struct Target {
     pub(crate) auth_token: Option<Vec<u8>>,
     /// TLS over TCP; `None`: plaintext.
     pub(crate) tls: Option<framewire_client::TlsOptions>,
+    /// The keys that seal a UDP session (with its token); `None`: plaintext.
+    pub(crate) seal_keys: Option<framewire_protocol::seal::TokenKeys>,
 }
 
 /// A command's failure: what it was doing, and why.
@@ -49,6 +51,7 @@ fn connect(target: &Target) -> Result<Client, Failure> {
     let mut options = ClientOptions::new(target.server, target.transport);
     options.auth_token = target.auth_token.clone().map(bytes::Bytes::from);
     options.tls.clone_from(&target.tls);
+    options.seal_keys.clone_from(&target.seal_keys);
     // A command fails fast rather than reconnecting behind the user's back.
     options.reconnect = None;
     options.connect_timeout = Duration::from_secs(3);

@@ -56,6 +56,9 @@ struct Cli {
     /// The client certificate's private key (PEM).
     #[arg(long, global = true, value_name = "FILE", requires = "cert")]
     key: Option<std::path::PathBuf>,
+    /// The keys file `framewire token --keys-out` wrote beside --token: the UDP session is sealed.
+    #[arg(long, global = true, value_name = "FILE", requires = "token")]
+    keys: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -230,6 +233,10 @@ struct TokenArgs {
     /// A queue it may push to, fetch from and acknowledge; a trailing * matches any rest.
     #[arg(long, value_name = "NAME")]
     queue: Vec<String>,
+    /// Seal fresh keys for an encrypted UDP session into the token, and write them to FILE for
+    /// the client (`--keys FILE`).
+    #[arg(long, value_name = "FILE")]
+    keys_out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -367,7 +374,12 @@ fn target(cli: &Cli) -> Result<Target, String> {
                 .into(),
         );
     }
+    let seal_keys = cli.keys.as_deref().map(token::read_keys).transpose()?;
+    if seal_keys.is_some() && !cli.udp {
+        return Err("--keys seals a UDP session (with --udp); over TCP use --tls".into());
+    }
     Ok(Target {
+        seal_keys,
         server: cli.server,
         transport: if cli.udp {
             Transport::Udp
@@ -472,7 +484,16 @@ fn issue_token(args: &TokenArgs) -> ExitCode {
                 serve: &args.serve,
                 queue: &args.queue,
             };
-            token::issue(&key, &claims)
+            let keys = args
+                .keys_out
+                .as_ref()
+                .map(|_| token::fresh_keys())
+                .transpose()?;
+            let hex = token::issue(&key, &claims, keys.as_ref())?;
+            if let (Some(path), Some(keys)) = (&args.keys_out, &keys) {
+                token::write_keys(path, keys)?;
+            }
+            Ok(hex)
         });
     match result {
         Ok(hex) => {

@@ -1,10 +1,12 @@
 //! `framewire token`: issues a connect token (docs/PROTOCOL.md section 4.1.3), signed with the
-//! server's key, and prints it in hex for `--token`.
+//! server's key, and prints it in hex for `--token`; with `--keys-out FILE`, the token carries
+//! fresh keys for a sealed UDP session (section 2.3), written to FILE for the client's `--keys`.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use framewire_protocol::auth::{ConnectToken, MIN_KEY_LEN, Permissions};
+use framewire_protocol::seal::TokenKeys;
 use framewire_protocol::wire::Text;
 
 /// What the token says.
@@ -55,11 +57,16 @@ pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
-/// Signs the claims with `key`; returns the token in hex.
+/// Signs the claims with `key`; returns the token in hex. With `keys`, the token carries them
+/// sealed (a version-2 token, docs/PROTOCOL.md section 2.3) under a fresh random nonce.
 ///
 /// # Errors
-/// Too many patterns, or names too long.
-pub(crate) fn issue(key: &[u8], claims: &Claims<'_>) -> Result<String, String> {
+/// Too many patterns, names too long, or no randomness for the nonce.
+pub(crate) fn issue(
+    key: &[u8],
+    claims: &Claims<'_>,
+    keys: Option<&TokenKeys>,
+) -> Result<String, String> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -75,13 +82,71 @@ pub(crate) fn issue(key: &[u8], claims: &Claims<'_>) -> Result<String, String> {
             queue: texts(claims.queue),
         },
     };
-    let bytes = token.sign(key).map_err(str::to_owned)?;
+    let bytes = match keys {
+        Some(keys) => {
+            let mut nonce = [0u8; 24];
+            getrandom::fill(&mut nonce).map_err(|e| format!("no randomness: {e}"))?;
+            token.sign_with_keys(key, keys, nonce)
+        }
+        None => token.sign(key),
+    }
+    .map_err(str::to_owned)?;
+    Ok(to_hex(&bytes))
+}
+
+fn to_hex(bytes: &[u8]) -> String {
     let mut hex = String::with_capacity(bytes.len() * 2);
-    for b in &bytes {
+    for b in bytes {
         use std::fmt::Write;
         let _ = write!(hex, "{b:02x}");
     }
-    Ok(hex)
+    hex
+}
+
+/// Fresh random keys for a sealed UDP session.
+///
+/// # Errors
+/// No randomness.
+pub(crate) fn fresh_keys() -> Result<TokenKeys, String> {
+    let mut bytes = [0u8; 64];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
+    Ok(TokenKeys::from_bytes(&bytes))
+}
+
+/// Writes `keys` to `path` as the client reads them (`--keys`): 128 hex digits, the
+/// client-to-server key first, and a newline; readable by its owner only.
+///
+/// # Errors
+/// The file cannot be written.
+pub(crate) fn write_keys(path: &Path, keys: &TokenKeys) -> Result<(), String> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("cannot write the keys file {}: {e}", path.display()))?;
+    writeln!(file, "{}", to_hex(&keys.to_bytes()))
+        .map_err(|e| format!("cannot write the keys file {}: {e}", path.display()))
+}
+
+/// Reads a keys file written by [`write_keys`].
+///
+/// # Errors
+/// The file cannot be read, or does not hold 64 bytes in hex.
+pub(crate) fn read_keys(path: &Path) -> Result<TokenKeys, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the keys file {}: {e}", path.display()))?;
+    let bytes = from_hex(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes: [u8; 64] = bytes.try_into().map_err(|b: Vec<u8>| {
+        format!(
+            "{}: {} bytes; a keys file holds 64 (128 hex digits)",
+            path.display(),
+            b.len()
+        )
+    })?;
+    Ok(TokenKeys::from_bytes(&bytes))
 }
 
 /// Reads a token given in hex.
@@ -128,7 +193,7 @@ mod tests {
             serve: &[],
             queue: &[],
         };
-        let hex = issue(&key, &claims).unwrap();
+        let hex = issue(&key, &claims, None).unwrap();
         let bytes = from_hex(&hex).unwrap();
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -137,5 +202,27 @@ mod tests {
         let t = ConnectToken::verify(&bytes, &key, now).unwrap();
         assert_eq!(t.client_id.as_str(), "dev-1");
         assert_eq!(t.permissions.publish[0].as_str(), "dev/+/temp");
+        assert_eq!(ConnectToken::open_keys(&bytes, &key), Ok(None));
+        // With keys: the same claims, and the keys open with the server's key, and read back
+        // from the file written for the client.
+        let keys = fresh_keys().unwrap();
+        let sealed = from_hex(&issue(&key, &claims, Some(&keys)).unwrap()).unwrap();
+        assert_eq!(ConnectToken::verify(&sealed, &key, now).unwrap(), t);
+        assert_eq!(
+            ConnectToken::open_keys(&sealed, &key),
+            Ok(Some(keys.clone()))
+        );
+        let path = std::env::temp_dir().join(format!("fw-keys-{}", std::process::id()));
+        write_keys(&path, &keys).unwrap();
+        assert_eq!(read_keys(&path).unwrap(), keys);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::write(&path, "abcd\n").unwrap();
+        assert!(read_keys(&path).unwrap_err().contains("64"));
+        let _ = std::fs::remove_file(&path);
     }
 }

@@ -293,3 +293,66 @@ fn the_client_commands_speak_tls_with_a_ca_a_server_name_and_a_client_certificat
     let (code, _, err) = framewire(&addr, &["--tls", "--udp", "ping"]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn a_token_issued_with_keys_seals_the_udp_session_of_the_client_commands() {
+    let dir = std::env::temp_dir().join(format!("fw-keys-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("token.key");
+    std::fs::write(&key, [0x43u8; 32]).unwrap();
+    let keys = dir.join("device.keys");
+    let server = TestServer::start(ServerConfig {
+        token_key_file: Some(key.clone()),
+        require_encryption: true,
+        ..ServerConfig::default()
+    });
+    let udp = server.udp_addr().to_string();
+    let (key_arg, device_keys) = (
+        key.to_string_lossy().into_owned(),
+        keys.to_string_lossy().into_owned(),
+    );
+    let (code, out, err) = framewire(
+        &udp,
+        &[
+            "token",
+            "--key",
+            &key_arg,
+            "--client",
+            "dev-8",
+            "--pub",
+            "dev/8/#",
+            "--keys-out",
+            &device_keys,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let token = out.trim().to_owned();
+    assert_eq!(std::fs::read_to_string(&keys).unwrap().trim().len(), 128);
+    let sealed = ["--udp", "--token", &token, "--keys", &device_keys];
+    let (code, out, err) = framewire(&udp, &[&sealed[..], &["req", "sys.ping"]].concat());
+    assert_eq!((code, out.as_str()), (0, "pong\n"), "{err}");
+    let (code, _, err) = framewire(&udp, &[&sealed[..], &["pub", "dev/8/t", "1"]].concat());
+    assert_eq!(code, 0, "{err}");
+    // The token without its keys: the client says what is missing before it connects.
+    let (code, _, err) = framewire(&udp, &["--udp", "--token", &token, "req", "sys.ping"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("carries keys"), "{err}");
+    // A token without keys: this server refuses the session, as it requires encryption.
+    let (code, plain, err) = framewire(
+        &udp,
+        &[
+            "token", "--key", &key_arg, "--client", "dev-8", "--pub", "dev/8/#",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = framewire(&udp, &["--udp", "--token", plain.trim(), "req", "sys.ping"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("sealed"), "{err}");
+    // Keys are for UDP.
+    let (code, _, err) = framewire(
+        &server.addr().to_string(),
+        &["--token", &token, "--keys", &device_keys, "req", "sys.ping"],
+    );
+    assert_eq!(code, 2, "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

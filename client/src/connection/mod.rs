@@ -68,6 +68,27 @@ pub(crate) fn check_options(options: &ClientOptions) -> Result<(), ClientError> 
             "{channels} channels: a session has at most 256 (0 to 255)"
         )));
     }
+    if options.seal_keys.is_some()
+        && (options.transport != Transport::Udp || options.auth_token.is_none())
+    {
+        return Err(ClientError::Invalid(
+            "seal keys are for a UDP session, with the connect token they came with".into(),
+        ));
+    }
+    if options.transport == Transport::Udp
+        && options.seal_keys.is_none()
+        && options
+            .auth_token
+            .as_ref()
+            .is_some_and(|t| t.first() == Some(&framewire_protocol::auth::TOKEN_VERSION_SEALED))
+    {
+        // The server would seal the session with the token's keys, and this client could not
+        // open a word of it.
+        return Err(ClientError::Invalid(
+            "the connect token carries keys for a sealed UDP session: give them too (seal_keys)"
+                .into(),
+        ));
+    }
     if options.tls.is_some() && options.transport == Transport::Udp {
         return Err(ClientError::Invalid(
             "TLS is for TCP; a UDP session is sealed with its connect token's keys".into(),
@@ -219,6 +240,7 @@ impl Connection {
         if self.options.confirm_delivery {
             hello = hello.confirms();
         }
+        config.seal_keys.clone_from(&self.options.seal_keys);
         config.hello_options = hello
             .build()
             .map_err(|e| ClientError::Invalid(e.to_string()))?;

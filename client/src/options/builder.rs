@@ -140,6 +140,12 @@ impl ClientOptionsBuilder {
         self
     }
 
+    /// The keys issued with the connect token: the UDP session is sealed.
+    pub fn seal_keys(mut self, keys: framewire_protocol::seal::TokenKeys) -> Self {
+        self.0.seal_keys = Some(keys);
+        self
+    }
+
     /// The connect token to present.
     pub fn auth_token(mut self, token: impl Into<Bytes>) -> Self {
         self.0.auth_token = Some(token.into());

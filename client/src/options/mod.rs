@@ -79,6 +79,10 @@ pub struct ClientOptions {
     pub last_will: Option<LastWill>,
     /// A connect token (from `framewire token`), for servers that check them.
     pub auth_token: Option<Bytes>,
+    /// The keys issued beside a version-2 connect token (`framewire token --keys-out`): a UDP
+    /// session is then sealed (docs/PROTOCOL.md section 2.3), and a server that does not seal it
+    /// is refused. Needs `auth_token`.
+    pub seal_keys: Option<framewire_protocol::seal::TokenKeys>,
     /// Asked before every connection attempt for a fresh connect token (tokens expire; a device
     /// that reconnects after a day needs a new one); `None` from it keeps the last one.
     pub token_refresh: Option<TokenRefresh>,
@@ -118,6 +122,7 @@ impl ClientOptions {
             client_name: None,
             last_will: None,
             auth_token: None,
+            seal_keys: None,
             token_refresh: None,
             reconnect: Some(Reconnect::default()),
             connect_timeout: Duration::from_secs(5),

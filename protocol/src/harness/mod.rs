@@ -211,9 +211,11 @@ pub fn sealed(data: &[u8]) {
     let opened = server
         .open(&buf[..n])
         .expect("what the client sealed opens");
+    // All but the CRC, which opening computes afresh (under `cfg(fuzzing)` a wrong one parses).
+    let body = data.len() - crate::wire::CRC_LEN;
     assert_eq!(
-        &opened[..],
-        data,
+        &opened[..body],
+        &data[..body],
         "a datagram opens to other bytes than were sealed"
     );
     assert_eq!(server.open(&buf[..n]), Err(OpenError::Replayed));

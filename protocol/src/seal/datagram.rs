@@ -104,6 +104,11 @@ impl Sealer {
         }
     }
 
+    /// The packet number this sealer sealed last, counted from the session's start.
+    pub fn last_sealed(&self) -> Option<u64> {
+        self.last_sent
+    }
+
     /// Seals the plain datagram `buf[..len]` (as [`DatagramBuilder`](crate::wire::DatagramBuilder)
     /// wrote it, CRC last) in place, and returns the sealed datagram's length, `len` plus
     /// [`SEAL_OVERHEAD`]. `None`, and `buf` untouched, if `buf` has no room for that, `len` is not

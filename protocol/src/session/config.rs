@@ -10,6 +10,7 @@ use crate::wire::{
 };
 
 use super::outbox::FRAGMENT_HEAD_LEN;
+use crate::seal::TokenKeys;
 
 /// How a session behaves; both sides of a connection may use different ones.
 #[derive(Debug, Clone)]
@@ -71,6 +72,14 @@ pub struct SessionConfig {
     /// Options a client adds to its Hello: a resume token, a last will, a name (section 4.1.1).
     /// Default none.
     pub hello_options: HelloOptions,
+    /// A client's: the keys its connect token carries (docs/PROTOCOL.md section 2.3). With them
+    /// the session is sealed from the Welcome on, and a server that answers in the clear is
+    /// refused. Default none.
+    pub seal_keys: Option<TokenKeys>,
+    /// Keep a copy of every plain datagram a sealed session opens or seals, for
+    /// [`Session::take_plaintext`](super::Session::take_plaintext): a server's packet capture
+    /// records what was said, not the sealed bytes. Default off.
+    pub tap_plaintext: bool,
 }
 
 impl Default for SessionConfig {
@@ -103,6 +112,8 @@ impl Default for SessionConfig {
             initial_window_datagrams: 10,
             min_window_datagrams: 2,
             hello_options: HelloOptions::new(),
+            seal_keys: None,
+            tap_plaintext: false,
         }
     }
 }

@@ -25,6 +25,7 @@ use super::terms::{
     version_reject,
 };
 use super::time::Instant;
+use crate::seal::{SEAL_OVERHEAD, Sealer, SessionKeys};
 use crate::wire::{
     Challenge, ChannelKind, Datagram, DatagramBuilder, Frame, FrameBody, Hello, MIN_HELLO_DATAGRAM,
     PacketHeader, PacketView, Reset, VERSION, Welcome, peek_connection_id,
@@ -117,6 +118,8 @@ struct Recent {
     connection_id: u64,
     welcome: WelcomeTerms,
     admission: Admission,
+    /// The sealed session's keys: a repeated Welcome is sealed again, identically.
+    seal: Option<SessionKeys>,
     expires: Instant,
 }
 
@@ -271,7 +274,13 @@ impl Endpoint {
                 recent.welcome,
                 recent.admission.clone(),
             );
-            return Self::reply(&again, datagram.len(), out);
+            return match &recent.seal {
+                // The same bytes as the first time: the same keys, number 0, the same frame.
+                Some(keys) => {
+                    Self::reply_sealed(&again, datagram.len(), out, recent.connection_id, keys).0
+                }
+                None => Self::reply(&again, datagram.len(), out),
+            };
         }
         self.accept(now, from, &hello, datagram.len(), out, admit)
     }
@@ -317,6 +326,11 @@ impl Endpoint {
                 return Self::reply(&refusal_reject(refusal), received, out);
             }
         };
+        let cookie = hello.options.cookie().unwrap_or_default();
+        let seal = admission
+            .seal
+            .as_ref()
+            .map(|keys| SessionKeys::derive(keys, connection_id, hello.nonce, &cookie, true));
         if self.recent_order.len() >= self.config.max_recent_handshakes
             && let Some(oldest) = self.recent_order.pop_front()
         {
@@ -328,12 +342,37 @@ impl Endpoint {
                 connection_id,
                 welcome: terms,
                 admission: admission.clone(),
+                seal: seal.clone(),
                 expires: now + self.config.cookie_lifetime,
             },
         );
         self.recent_order.push_back((from, hello.nonce));
         self.stats.accepted += 1;
-        match Self::reply(&welcome(connection_id, terms, admission), received, out) {
+        let welcome = welcome(connection_id, terms, admission);
+        let outcome = match &seal {
+            Some(keys) => {
+                // For a packet capture: the Welcome as it reads in the clear.
+                let plain = self
+                    .config
+                    .session
+                    .tap_plaintext
+                    .then(|| {
+                        let limit = received.saturating_sub(SEAL_OVERHEAD);
+                        Self::write_reply(&welcome, limit, out, connection_id, SEAL_OVERHEAD)
+                            .map(|n| Bytes::copy_from_slice(&out[..n]))
+                    })
+                    .flatten();
+                let (outcome, sealer) =
+                    Self::reply_sealed(&welcome, received, out, connection_id, keys);
+                session.seal_with(sealer);
+                if let Some(plain) = plain {
+                    session.tap(false, &plain);
+                }
+                outcome
+            }
+            None => Self::reply(&welcome, received, out),
+        };
+        match outcome {
             Outcome::Reply(reply) => Outcome::Accept {
                 session: Box::new(session),
                 reply,
@@ -383,22 +422,53 @@ impl Endpoint {
 
     /// Writes a handshake datagram carrying `frame`, if it is smaller than what was received.
     fn reply(frame: &Frame, received: usize, out: &mut [u8]) -> Outcome {
+        match Self::write_reply(frame, received, out, 0, 0) {
+            Some(len) => Outcome::Reply(len),
+            None => Outcome::Drop(DropReason::Malformed),
+        }
+    }
+
+    /// Writes `frame` (a Welcome) sealed under `keys`, packet number 0, under the session's
+    /// connection id (docs/PROTOCOL.md section 2.3), if it is smaller than what was received; and
+    /// the sealer the session goes on with.
+    fn reply_sealed(
+        frame: &Frame,
+        received: usize,
+        out: &mut [u8],
+        connection_id: u64,
+        keys: &SessionKeys,
+    ) -> (Outcome, Sealer) {
+        let mut sealer = Sealer::new(keys);
+        let limit = received.saturating_sub(SEAL_OVERHEAD);
+        let outcome = Self::write_reply(frame, limit, out, connection_id, SEAL_OVERHEAD)
+            .and_then(|len| sealer.seal(out, len))
+            .map_or(Outcome::Drop(DropReason::Malformed), Outcome::Reply);
+        (outcome, sealer)
+    }
+
+    /// Writes a handshake datagram of `frame` under `connection_id`, at most `received - 1`
+    /// bytes, with `reserve` bytes of `out` left after it.
+    fn write_reply(
+        frame: &Frame,
+        received: usize,
+        out: &mut [u8],
+        connection_id: u64,
+        reserve: usize,
+    ) -> Option<usize> {
         let header = PacketHeader {
-            connection_id: 0,
+            connection_id,
             packet_number: 0,
             ack: None,
         };
-        let limit = out.len().min(received.saturating_sub(1));
-        let Ok(mut b) = DatagramBuilder::new(&mut out[..limit], &header) else {
-            return Outcome::Drop(DropReason::Malformed);
-        };
+        let limit = out
+            .len()
+            .saturating_sub(reserve)
+            .min(received.saturating_sub(1));
+        let mut b = DatagramBuilder::new(&mut out[..limit], &header).ok()?;
         if !b.push(frame).unwrap_or(false) {
-            return Outcome::Drop(DropReason::Malformed);
+            return None;
         }
-        match b.finish() {
-            Ok(len) => Outcome::Reply(len),
-            Err(_) => Outcome::Drop(DropReason::Malformed),
-        }
+        b.finish().ok()
     }
 }
 

@@ -27,6 +27,11 @@ pub struct Stats {
     /// Of those, the ones that failed a check of section 2.2 (magic, version, length, checksum,
     /// flags, frame lengths).
     pub bad_datagrams: u64,
+    /// Of those, sealed datagrams whose tag did not verify (tampered with, or another key's), and
+    /// plain datagrams sent to a sealed session (docs/PROTOCOL.md section 2.3).
+    pub sealed_forged: u64,
+    /// Of those, sealed datagrams whose packet number was already opened or too far behind.
+    pub sealed_replayed: u64,
     /// Reliable messages (or fragments) sent again.
     pub retransmissions: u64,
     /// Lone datagrams sent a second time (see `SessionConfig::lone_redundancy_max`).

@@ -21,6 +21,9 @@ pub struct Admission {
     pub resumed: bool,
     /// On resume: reliable messages dropped while the client was away.
     pub missed: u32,
+    /// The keys the client's connect token carried, opened by the server: the session is sealed
+    /// under keys derived from them (docs/PROTOCOL.md section 2.3). `None`: a plain session.
+    pub seal: Option<crate::seal::TokenKeys>,
 }
 
 /// Why a server turns a client away at the handshake: the Reject's reason and message

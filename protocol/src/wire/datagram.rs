@@ -156,6 +156,27 @@ impl<'a> PacketView<'a> {
         Ok(Self { bytes })
     }
 
+    /// As [`PacketView::new_checked`], and also takes a sealed datagram (docs/PROTOCOL.md section
+    /// 2.3), of which only the header can be checked without its session's keys: for a server
+    /// that has no such session and answers with a Reset.
+    ///
+    /// # Errors
+    /// As [`PacketView::new_checked`]; for a sealed datagram, reserved flags or a length too short
+    /// for a header, one byte and the tag.
+    pub fn new_checked_or_sealed(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        if !crate::seal::is_sealed(bytes) {
+            return Self::new_checked(bytes);
+        }
+        check_fixed_header(bytes)?;
+        if bytes[field::FLAGS] & !(ACK_FLAG | ACK_NOW_FLAG | crate::seal::SEALED_FLAG) != 0 {
+            return Err(DecodeError::Malformed(Malformation::ReservedFlags));
+        }
+        if bytes.len() < PACKET_HEADER_LEN + 1 + crate::seal::TAG_LEN {
+            return Err(DecodeError::Truncated);
+        }
+        Ok(Self { bytes })
+    }
+
     /// The connection id.
     pub fn connection_id(&self) -> u64 {
         u64::from_be_bytes(be(&self.bytes[field::CONNECTION_ID]))
@@ -180,7 +201,8 @@ impl<'a> PacketView<'a> {
         self.bytes[field::FLAGS] & ACK_NOW_FLAG != 0
     }
 
-    /// The datagram's CRC32 (its last four bytes, verified).
+    /// The datagram's CRC32 (its last four bytes, verified); of a sealed datagram, the last four
+    /// bytes of its tag (what a Reset echoes).
     pub fn crc(&self) -> u32 {
         u32::from_be_bytes(be(&self.bytes[self.bytes.len() - CRC_LEN..]))
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use framewire_protocol::auth::{
     ConnectToken, MAC_LEN, Permissions, TokenError, filter_allowed, name_allowed, topic_allowed,
 };
+use framewire_protocol::seal::TokenKeys;
 use framewire_protocol::session::Refusal;
 use framewire_protocol::wire::{Hello, Reason, Text};
 use log::info;
@@ -60,6 +61,15 @@ pub(crate) struct Gatekeeper {
     permissions: HashMap<ClientId, Arc<Permissions>>,
 }
 
+/// Who the gatekeeper let in.
+#[derive(Debug, Default)]
+pub(crate) struct Admitted {
+    /// The certificate's or the token's identity; `None`: neither.
+    pub(crate) identity: Option<Text>,
+    /// The UDP session keys the token carried (a version-2 token, docs/PROTOCOL.md section 2.3).
+    pub(crate) keys: Option<TokenKeys>,
+}
+
 /// Counted refusals.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AuthStats {
@@ -88,13 +98,13 @@ impl Gatekeeper {
         peer: IpAddr,
         now_unix: u64,
         certified: Option<&str>,
-    ) -> Result<Option<Text>, Refusal> {
+    ) -> Result<Admitted, Refusal> {
         let Some(identity) = certified else {
             return self.admit_by_token(client, hello, peer, now_unix);
         };
         if self.config.key.is_some() && hello.options.auth_token().is_some() {
-            let named = self.admit_by_token(client, hello, peer, now_unix)?;
-            if named.as_ref().map(Text::as_str) != Some(identity) {
+            let admitted = self.admit_by_token(client, hello, peer, now_unix)?;
+            if admitted.identity.as_ref().map(Text::as_str) != Some(identity) {
                 self.permissions.remove(&client);
                 info!(
                     "{client:?} from {peer}: refused: the token names another identity than the certificate {identity:?}"
@@ -106,13 +116,16 @@ impl Gatekeeper {
                     ),
                 });
             }
-            return Ok(named);
+            return Ok(admitted);
         }
         info!("{client:?} from {peer}: authenticated by certificate as {identity}");
         if let Some(p) = permissions_for(&self.config.acl, identity) {
             self.permissions.insert(client, Arc::new(p));
         }
-        Ok(Some(Text::from(identity)))
+        Ok(Admitted {
+            identity: Some(Text::from(identity)),
+            keys: None,
+        })
     }
 
     fn admit_by_token(
@@ -121,12 +134,12 @@ impl Gatekeeper {
         hello: &Hello,
         peer: IpAddr,
         now_unix: u64,
-    ) -> Result<Option<Text>, Refusal> {
+    ) -> Result<Admitted, Refusal> {
         let Some(key) = self.config.key.clone() else {
             if hello.options.auth_token().is_some() {
                 info!("{client:?} from {peer}: connect token ignored: this server checks none");
             }
-            return Ok(None);
+            return Ok(Admitted::default());
         };
         let refuse = |why: &str| {
             info!("{client:?} from {peer}: refused: {why}");
@@ -139,7 +152,7 @@ impl Gatekeeper {
             return if self.config.require {
                 Err(refuse("a connect token is required"))
             } else {
-                Ok(None)
+                Ok(Admitted::default())
             };
         };
         let token = ConnectToken::verify(&bytes, &key, now_unix).map_err(|e| {
@@ -149,6 +162,9 @@ impl Gatekeeper {
                 _ => "malformed connect token",
             })
         })?;
+        // The signature verified: a sealed part that does not open was sealed under another key.
+        let keys = ConnectToken::open_keys(&bytes, &key)
+            .map_err(|_| refuse("connect token keys do not open"))?;
         let mut mac = [0u8; MAC_LEN];
         mac.copy_from_slice(&bytes[bytes.len() - MAC_LEN..]);
         match self.seen.get(&mac) {
@@ -170,7 +186,10 @@ impl Gatekeeper {
             token.client_id
         );
         self.permissions.insert(client, Arc::new(token.permissions));
-        Ok(Some(token.client_id))
+        Ok(Admitted {
+            identity: Some(token.client_id),
+            keys,
+        })
     }
 
     /// Whether `client` may do `action`: sessions without a token may do anything (when tokens are

@@ -74,12 +74,13 @@ impl Hub {
         certified: Option<&str>,
     ) -> Result<Admission, Refusal> {
         let now_unix = (self.info.unix_micros_at_zero + now.as_micros()) / 1_000_000;
-        let identity = self
+        let admitted = self
             .gate
             .admit(client, hello, peer, now_unix, certified)
             .inspect_err(|_| {
                 self.stats.auth_refused += 1;
             })?;
+        let identity = admitted.identity;
         let will = hello.options.last_will();
         if let Some(will) = &will {
             self.check_will(client, will)?;
@@ -96,6 +97,8 @@ impl Hub {
         }
         let mut admission = Admission {
             session_token: token::issue(&self.info.token_key, client, key),
+            // A UDP session is sealed with its token's keys; a TCP one has TLS for that.
+            seal: admitted.keys.filter(|_| matches!(client, ClientId::Udp(_))),
             ..Admission::default()
         };
         // A client that confirms what it receives has its reliable Messages numbered (section

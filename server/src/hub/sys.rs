@@ -112,6 +112,8 @@ fn stats(view: &SysView<'_>) -> String {
                 view.refused.udp_reassembly_expired,
             ),
             ("udp_bad_datagrams", view.refused.udp_dropped),
+            ("udp_sealed_forged", view.refused.udp_sealed_forged),
+            ("udp_sealed_replayed", view.refused.udp_sealed_replayed),
             ("auth_failed", h.auth_refused),
             ("forbidden", h.forbidden),
         ],

@@ -5,18 +5,34 @@ use super::super::event::{Closer, Event, Transmit};
 use super::super::terms::{agree_heartbeat, agree_idle, millis};
 use super::super::time::Instant;
 use super::{MAX_BACKOFF_EXPONENT, Session, State};
+use crate::seal::{Sealer, SessionKeys, is_sealed};
 use crate::wire::{
     CRC_LEN, Datagram, DatagramBuilder, FRAME_LEN_PREFIX, Frame, FrameBody, Hello, HelloOptions,
     MIN_HELLO_DATAGRAM, OPTION_HEADER_LEN, PACKET_HEADER_LEN, PacketHeader, VERSION,
 };
+use crate::wire::{Reason, Text, peek_connection_id};
 use alloc::vec::Vec;
 use bytes::Bytes;
 use core::net::SocketAddr;
 
 impl Session {
     pub(super) fn handle_handshake(&mut self, now: Instant, from: SocketAddr, datagram: Bytes) {
+        // A sealed Welcome comes under its connection id; everything else of the handshake
+        // under 0, in the clear.
+        let mut sealer = None;
+        let datagram = if is_sealed(&datagram) && from == self.remote {
+            let Some((s, plain)) = self.open_welcome(&datagram) else {
+                self.stats.packets_dropped += 1;
+                self.stats.bad_datagrams += 1;
+                return;
+            };
+            sealer = Some(s);
+            plain
+        } else {
+            datagram
+        };
         let accepted = match Datagram::parse(datagram) {
-            Ok(d) if from == self.remote && d.header.connection_id == 0 => d,
+            Ok(d) if from == self.remote && (d.header.connection_id == 0 || sealer.is_some()) => d,
             _ => {
                 self.stats.packets_dropped += 1;
                 return;
@@ -37,6 +53,26 @@ impl Session {
                     c.next_hello = now;
                 }
                 FrameBody::Welcome(w) if w.connection_id != 0 => {
+                    if self.config.seal_keys.is_some() {
+                        match sealer.take() {
+                            Some(s) if accepted.header.connection_id == w.connection_id => {
+                                self.seal_with(s);
+                            }
+                            _ => {
+                                // Only a server that opened the token's keys could seal it: this
+                                // one could not, or is not the server the token is for.
+                                self.events.push_back(Event::Closed {
+                                    reason: Reason::AUTH_FAILED,
+                                    message: Text::from_static(
+                                        "the server's Welcome is not sealed: it did not open this client's keys",
+                                    ),
+                                    by: Closer::Local,
+                                });
+                                self.shut();
+                                return;
+                            }
+                        }
+                    }
                     self.connection_id = w.connection_id;
                     self.config.idle_timeout =
                         agree_idle(self.config.idle_timeout, w.idle_timeout_ms);
@@ -69,6 +105,26 @@ impl Session {
                 _ => self.stats.refused += 1,
             }
         }
+    }
+
+    /// Opens a sealed Welcome with keys derived from its connection id, this client's nonce and
+    /// the cookie its Hello echoed: the sealer the session goes on with, and the plain datagram.
+    fn open_welcome(&self, datagram: &[u8]) -> Option<(Sealer, Bytes)> {
+        let keys = self.config.seal_keys.as_ref()?;
+        let State::Connecting(c) = &self.state else {
+            return None;
+        };
+        let cookie = c.cookie.as_ref()?;
+        let connection_id = peek_connection_id(datagram).ok().filter(|&id| id != 0)?;
+        let mut sealer = Sealer::new(&SessionKeys::derive(
+            keys,
+            connection_id,
+            c.nonce,
+            cookie,
+            false,
+        ));
+        let plain = sealer.open(datagram).ok()?;
+        Some((sealer, plain))
     }
 
     /// Writes the next Hello, padded so the datagram is at least [`MIN_HELLO_DATAGRAM`] bytes.

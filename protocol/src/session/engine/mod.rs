@@ -25,6 +25,7 @@ use super::rtt::RttEstimator;
 use super::sent::SentPackets;
 use super::stats::Stats;
 use super::time::Instant;
+use crate::seal::{SEAL_OVERHEAD, Sealer};
 use crate::wire::{Close, DEFAULT_MAX_FRAME_LEN, FRAME_LEN_OVERHEAD, Frame, Reason, Text};
 
 /// How many of its last datagrams a client remembers, to recognise a Reset answering one.
@@ -149,6 +150,11 @@ pub struct Session {
     frame_limit: u32,
     /// A client's last datagrams, to recognise a Reset; a server's sessions keep none.
     echoes: Option<Box<Echoes>>,
+    /// The session's keys, once it is sealed (docs/PROTOCOL.md section 2.3).
+    sealer: Option<Box<Sealer>>,
+    /// With `tap_plaintext`: the plain datagrams a sealed session opened (`true`) or sealed, until
+    /// taken.
+    tapped: Vec<(bool, Bytes)>,
 }
 
 impl Session {
@@ -212,8 +218,72 @@ impl Session {
             rng_state: 0,
             redundant: None,
             echoes: None,
+            sealer: None,
+            tapped: Vec::new(),
         }
         .seeded()
+    }
+
+    /// Seals the session from now on with `sealer` (docs/PROTOCOL.md section 2.3): every datagram
+    /// it sends is sealed, every one it takes must open. A server calls it for a session it
+    /// accepted with keys, once its Welcome went out sealed under packet number 0 with the same
+    /// sealer, so the session's own numbers start at 1. Datagrams shrink by the seal's overhead, so
+    /// the sealed ones keep to the configured size.
+    pub fn seal_with(&mut self, sealer: Sealer) {
+        if self.sealer.is_none() {
+            self.config.datagram_size = self.config.datagram_size.saturating_sub(SEAL_OVERHEAD);
+        }
+        if let Some(last) = sealer.last_sealed() {
+            // Numbers go on after the last one this sealer used (a server's sealed Welcome,
+            // number 0), before the session has sent anything of its own.
+            let next = (last as u32).wrapping_add(1);
+            if self.stats.packets_sent == 0 && next != self.next_pn {
+                self.next_pn = next;
+                self.sent = SentPackets::new(next);
+            }
+        }
+        self.sealer = Some(Box::new(sealer));
+    }
+
+    /// The plain datagrams this sealed session opened (`true`) and sealed since the last call, in
+    /// order, when its configuration taps them (`tap_plaintext`).
+    pub fn take_plaintext(&mut self) -> Vec<(bool, Bytes)> {
+        core::mem::take(&mut self.tapped)
+    }
+
+    /// Keeps a copy of a plain datagram for [`Session::take_plaintext`], if tapped.
+    pub(crate) fn tap(&mut self, received: bool, plain: &[u8]) {
+        if self.config.tap_plaintext && self.sealer.is_some() {
+            self.tapped.push((received, Bytes::copy_from_slice(plain)));
+        }
+    }
+
+    /// Whether the session is sealed.
+    pub fn is_sealed(&self) -> bool {
+        self.sealer.is_some()
+    }
+
+    /// How much of `buf` a plain datagram may fill: the datagram size, less the seal's overhead
+    /// when the buffer could not also hold that.
+    pub(super) fn room(&self, buf: &[u8]) -> usize {
+        let reserve = if self.sealer.is_some() {
+            SEAL_OVERHEAD
+        } else {
+            0
+        };
+        self.config
+            .datagram_size
+            .min(buf.len().saturating_sub(reserve))
+    }
+
+    /// Seals the plain datagram `buf[..len]` the session just wrote, if it is sealed: the length
+    /// to send. `None` if it cannot be sealed (then nothing may go out).
+    pub(super) fn seal_out(&mut self, buf: &mut [u8], len: usize) -> Option<usize> {
+        self.tap(false, &buf[..len]);
+        match self.sealer.as_mut() {
+            Some(sealer) => sealer.seal(buf, len),
+            None => Some(len),
+        }
     }
 
     /// The session's connection id.

@@ -4,6 +4,7 @@
 use super::super::event::Transmit;
 use super::super::time::Instant;
 use super::{AMPLIFICATION_FACTOR, PathCheck, Session};
+use crate::seal::SEAL_OVERHEAD;
 use crate::wire::{DatagramBuilder, Frame, PacketHeader, Ping};
 use alloc::vec::Vec;
 use core::net::SocketAddr;
@@ -50,7 +51,7 @@ impl Session {
             packet_number: self.next_pn,
             ack: None,
         };
-        let size = self.config.datagram_size.min(buf.len());
+        let size = self.room(buf);
         let mut b = DatagramBuilder::new(&mut buf[..size], &header).ok()?;
         let ping = Frame::new(Ping {
             timestamp_us: check.token,
@@ -58,12 +59,18 @@ impl Session {
         if !b.push(&ping).ok()? {
             return None;
         }
-        let len = b.finish().ok()?;
+        let plain = b.finish().ok()?;
+        let overhead = if self.is_sealed() { SEAL_OVERHEAD } else { 0 };
         let check = self.path_check.as_mut()?;
         check.ping_due = false;
-        if check.sent + len > check.received * AMPLIFICATION_FACTOR {
+        if check.sent + plain + overhead > check.received * AMPLIFICATION_FACTOR {
             return None;
         }
+        let Some(len) = self.seal_out(buf, plain) else {
+            self.record_sent(now, plain, false, false, Vec::new());
+            return None;
+        };
+        let check = self.path_check.as_mut()?;
         check.sent += len;
         let destination = check.addr;
         // Numbered like any packet, but not tracked for loss: the next datagram from that address

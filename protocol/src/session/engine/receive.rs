@@ -5,6 +5,8 @@ use super::super::inbox::{Arrival, Disposition};
 use super::super::outbox::Item;
 use super::super::time::Instant;
 use super::{Session, State};
+use crate::seal::{OpenError, is_sealed};
+use crate::wire::peek_connection_id;
 use crate::wire::{
     CloseAck, Datagram, ErrorFrame, FRAME_LEN_OVERHEAD, Frame, FrameBody, FrameKind, Pong, Reason,
     Reset, SEQ_FLAG, SEQ_LEN, Text,
@@ -26,6 +28,9 @@ impl Session {
             return;
         }
         let len = datagram.len();
+        let Some(datagram) = self.open_sealed(datagram) else {
+            return;
+        };
         let Ok(d) = Datagram::parse(datagram) else {
             self.stats.packets_dropped += 1;
             self.stats.bad_datagrams += 1;
@@ -78,6 +83,44 @@ impl Session {
                 Err(_) => self.stats.refused += 1,
             }
         }
+    }
+
+    /// A sealed session's datagram opened into the plain one it stands for, after the cheap
+    /// checks (docs/PROTOCOL.md section 2.3); a plain session's as it is. `None`: dropped and
+    /// counted. A plain datagram reaches a sealed session only as a lone Reset (a restarted
+    /// server has lost the keys; the Reset proves itself by what it echoes).
+    fn open_sealed(&mut self, datagram: Bytes) -> Option<Bytes> {
+        let Some(sealer) = self.sealer.as_mut() else {
+            return Some(datagram);
+        };
+        let refused = if !is_sealed(&datagram) {
+            if Datagram::parse(datagram.clone()).is_ok_and(|d| lone_reset(&d).is_some()) {
+                return Some(datagram);
+            }
+            Some(OpenError::Forged)
+        } else if peek_connection_id(&datagram).ok() != Some(self.connection_id) {
+            None
+        } else {
+            match sealer.open(&datagram) {
+                Ok(plain) => {
+                    self.tap(true, &plain);
+                    return Some(plain);
+                }
+                Err(e) => Some(e),
+            }
+        };
+        self.stats.packets_dropped += 1;
+        match refused {
+            Some(OpenError::Replayed) => self.stats.sealed_replayed += 1,
+            Some(OpenError::Forged) => {
+                self.stats.bad_datagrams += 1;
+                self.stats.sealed_forged += 1;
+            }
+            Some(_) => self.stats.bad_datagrams += 1,
+            // Another session's: dropped as a plain session drops it.
+            None => {}
+        }
+        None
     }
 
     /// A server's Reset: if it echoes one of the datagrams this client sent lately, the server

@@ -28,7 +28,7 @@ impl Session {
             _ => {}
         }
         let probing = self.probes > 0;
-        let size = self.config.datagram_size.min(buf.len());
+        let size = self.room(buf);
         let cwnd_open = self.sent.bytes_in_flight() + size <= self.cc.window() || probing;
         let want_data = cwnd_open && self.outbox.has_data();
         let want_frames =
@@ -83,7 +83,11 @@ impl Session {
         if ack_now {
             builder.ask_ack_now();
         }
-        let len = builder.finish().ok()?;
+        let plain = builder.finish().ok()?;
+        // A datagram that cannot be sealed is booked as sent and lost: what it carried is sent
+        // again as after any loss.
+        let sealed = self.seal_out(buf, plain);
+        let len = sealed.unwrap_or(plain);
         self.note_echo(&buf[..len]);
         if lone {
             self.consider_copy(len, &items);
@@ -92,7 +96,7 @@ impl Session {
         if ack_eliciting {
             self.tail_acked_now = ack_now;
         }
-        Some(Transmit {
+        sealed.map(|len| Transmit {
             destination: self.remote,
             len,
         })
@@ -111,7 +115,7 @@ impl Session {
             packet_number: pn,
             ack,
         };
-        let size = self.config.datagram_size.min(buf.len());
+        let size = self.room(buf);
         let mut b = DatagramBuilder::new(&mut buf[..size], &header).ok()?;
         let written = self.outbox.write_copies(&mut b, &items);
         if written.is_empty() {
@@ -119,11 +123,13 @@ impl Session {
         }
         // The copy of a lone datagram is as urgent as the original.
         b.ask_ack_now();
-        let len = b.finish().ok()?;
+        let plain = b.finish().ok()?;
+        let sealed = self.seal_out(buf, plain);
+        let len = sealed.unwrap_or(plain);
         self.note_echo(&buf[..len]);
         self.stats.redundant_copies += 1;
         self.record_sent(now, len, header.ack.is_some(), true, written);
-        Some(Transmit {
+        sealed.map(|len| Transmit {
             destination: self.remote,
             len,
         })
