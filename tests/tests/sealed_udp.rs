@@ -270,7 +270,12 @@ fn the_servers_capture_of_a_sealed_session_holds_its_frames_in_the_clear() {
     use framewire_tools::capture::{Direction, Seen, inspect_capture};
     let file =
         std::env::temp_dir().join(format!("fw-sealed-capture-{}.pcapng", std::process::id()));
-    let server = server("capture", |c| c.capture = Some(file.clone()));
+    // One port for TCP and UDP, as a replay targets one address.
+    let server = TestServer::start_one_port(&ServerConfig {
+        token_key_file: Some(key_file("capture")),
+        capture: Some(file.clone()),
+        ..ServerConfig::default()
+    });
     let port = server.udp_addr().port();
     let mut sensor = Client::connect(sealed_options(server.udp_addr(), &keys(0xd1))).unwrap();
     sensor.subscribe("cap/#").unwrap();
@@ -301,5 +306,22 @@ fn the_servers_capture_of_a_sealed_session_holds_its_frames_in_the_clear() {
     for kind in ["Challenge", "Welcome", "Message"] {
         assert!(down.iter().any(|k| k == kind), "{kind} in {down:?}");
     }
+    // And it replays, against a server that checks no tokens (so seals nothing): the same
+    // answers.
+    let target = TestServer::start_one_port(&ServerConfig::default());
+    let script = framewire_tools::replay::Script::from_inspection(&inspection);
+    let config = framewire_tools::replay::ReplayConfig {
+        target: target.addr(),
+        pace: framewire_tools::replay::Pace::Max,
+        timeout: Duration::from_millis(1500),
+    };
+    let report = framewire_tools::replay::replay(&script, &config, &mut |_, _| {}).unwrap();
+    assert!(
+        report.is_clean(),
+        "{:?} {:#?}",
+        report.tally,
+        report.differences
+    );
+    assert!(report.tally.matched > 0);
     let _ = std::fs::remove_file(&file);
 }

@@ -129,6 +129,13 @@ fn describe(record: &Record) -> String {
         } => format!(
             "one packet holding {datagrams} datagrams of {segment_len} B (sent in one call: segmentation offload)"
         ),
+        Seen::Sealed {
+            connection_id,
+            packet_number,
+            len,
+        } => format!(
+            "sealed datagram, session {connection_id:016x}, packet {packet_number}, {len} B (its frames need the session's keys)"
+        ),
     }
 }
 
@@ -177,6 +184,13 @@ fn summary_text(inspection: &Inspection) -> String {
             out,
             "{} UDP packets each held a run of datagrams sent in one call, split into them",
             s.runs
+        );
+    }
+    if s.sealed_datagrams > 0 {
+        let _ = writeln!(
+            out,
+            "{} sealed datagrams (encrypted: only their headers are shown)",
+            s.sealed_datagrams
         );
     }
     out
@@ -243,6 +257,16 @@ fn record_json(r: &Record) -> String {
                 "\"run\":{{\"datagrams\":{datagrams},\"segment_len\":{segment_len}}}"
             );
         }
+        Seen::Sealed {
+            connection_id,
+            packet_number,
+            len,
+        } => {
+            let _ = write!(
+                out,
+                "\"sealed\":{{\"connection_id\":{connection_id},\"packet_number\":{packet_number},\"size\":{len}}}"
+            );
+        }
     }
     out.push('}');
     out
@@ -272,7 +296,7 @@ fn json_tail(inspection: &Inspection, damaged: Option<&str>) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "],\"summary\":{{\"packets\":{},\"cut_packets\":{},\"other_packets\":{},\"undecodable_packets\":{},\"connections\":{},\"frames\":{{{}}},\"bad_frames\":{},\"skipped_bytes\":{},\"missing_bytes\":{},\"runs\":{},\"damaged\":{}}}}}",
+        "],\"summary\":{{\"packets\":{},\"cut_packets\":{},\"other_packets\":{},\"undecodable_packets\":{},\"connections\":{},\"frames\":{{{}}},\"bad_frames\":{},\"skipped_bytes\":{},\"missing_bytes\":{},\"runs\":{},\"sealed_datagrams\":{},\"damaged\":{}}}}}",
         s.packets,
         s.cut_packets,
         s.other_packets,
@@ -283,6 +307,7 @@ fn json_tail(inspection: &Inspection, damaged: Option<&str>) -> String {
         s.skipped_bytes,
         s.missing_bytes,
         s.runs,
+        s.sealed_datagrams,
         damaged.map_or_else(|| "null".to_string(), json_string)
     );
     out

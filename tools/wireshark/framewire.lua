@@ -35,6 +35,9 @@ f.magic = ProtoField.bytes("framewire.magic", "Magic")
 f.dflags = ProtoField.uint8("framewire.datagram_flags", "Datagram flags", base.HEX)
 f.dflag_ack = ProtoField.bool("framewire.datagram_flags.ack", "Ack block", 8, nil, 0x01)
 f.dflag_ack_now = ProtoField.bool("framewire.datagram_flags.ack_now", "Ack now", 8, nil, 0x02)
+f.dflag_sealed = ProtoField.bool("framewire.datagram_flags.sealed", "Sealed", 8, nil, 0x04)
+f.sealed = ProtoField.bytes("framewire.sealed", "Sealed (ChaCha20-Poly1305: ack block and frames)")
+f.tag = ProtoField.bytes("framewire.tag", "Tag (Poly1305)")
 f.connection_id = ProtoField.uint64("framewire.connection_id", "Connection id", base.HEX)
 f.packet_number = ProtoField.uint32("framewire.packet_number", "Packet number", base.DEC)
 f.largest_acked = ProtoField.uint32("framewire.largest_acked", "Largest acked", base.DEC)
@@ -234,8 +237,20 @@ local function datagram(tvb, tree, label, names)
   local dflags = sub:add(f.dflags, tvb(3, 1))
   dflags:add(f.dflag_ack, tvb(3, 1))
   dflags:add(f.dflag_ack_now, tvb(3, 1))
+  dflags:add(f.dflag_sealed, tvb(3, 1))
   sub:add(f.connection_id, tvb(4, 8))
   sub:add(f.packet_number, tvb(12, 4))
+  if bit.band(tvb(3, 1):uint(), 4) ~= 0 then
+    -- Sealed (docs/PROTOCOL.md section 2.3): only the session's keys open the rest.
+    if tvb:len() >= 33 then
+      sub:add(f.sealed, tvb(16, tvb:len() - 32))
+      sub:add(f.tag, tvb(tvb:len() - 16, 16))
+    else
+      sub:add_expert_info(PI_MALFORMED, PI_ERROR, "too short for a sealed datagram")
+    end
+    table.insert(names, "sealed")
+    return
+  end
   local at = 16
   if bit.band(tvb(3, 1):uint(), 1) ~= 0 and tvb:len() >= 34 then
     sub:add(f.largest_acked, tvb(16, 4))
@@ -261,6 +276,25 @@ local function datagram(tvb, tree, label, names)
   end
 end
 
+-- The length of the first sealed datagram of a packet holding a run of them: where the next
+-- sealed header of the same session and the next packet number starts; nil for a lone one.
+local function sealed_run_len(tvb)
+  local len = tvb:len()
+  if len < 66 or bit.band(tvb(3, 1):uint(), 4) == 0 then
+    return nil
+  end
+  local cid = tostring(tvb(4, 8):bytes())
+  local next_pn = (tvb(12, 4):uint() + 1) % 4294967296
+  for at = 33, len - 33 do
+    if tvb(at, 2):uint() == 0x4657 and tvb(at + 2, 1):uint() == 1
+        and bit.band(tvb(at + 3, 1):uint(), 4) ~= 0 and tostring(tvb(at + 4, 8):bytes()) == cid
+        and tvb(at + 12, 4):uint() == next_pn then
+      return at
+    end
+  end
+  return nil
+end
+
 local function dissect_udp(tvb, pinfo, tree)
   if tvb:len() < 20 or tvb(0, 2):uint() ~= 0x4657 then
     return 0
@@ -268,7 +302,12 @@ local function dissect_udp(tvb, pinfo, tree)
   pinfo.cols.protocol = "framewire"
   local names = {}
   local b = tvb:bytes()
-  local segment = not verifies(b, 0, b:len()) and run_segment_len(b)
+  local segment
+  if bit.band(tvb(3, 1):uint(), 4) ~= 0 then
+    segment = sealed_run_len(tvb)
+  else
+    segment = not verifies(b, 0, b:len()) and run_segment_len(b)
+  end
   if segment then
     local count = math.ceil(tvb:len() / segment)
     local run = tree:add(fw, tvb(), string.format(

@@ -11,7 +11,7 @@ use framewire_protocol::wire::{Datagram, Frame, FrameBody};
 
 use super::{
     CapturedPacket, FrameScanner, NotASegment, ScanEvent, StreamPiece, TcpReassembler, Transport,
-    decode_packet, split_run,
+    decode_packet, sealed_headers, split_run,
 };
 
 /// Out-of-order bytes held per TCP direction before a hole is given up.
@@ -80,6 +80,16 @@ pub enum Seen {
     Gap(u64),
     /// The sender closed its side of the TCP connection (a FIN): it will send nothing more.
     End,
+    /// A sealed datagram (docs/PROTOCOL.md section 2.3): its header, for the frames inside it are
+    /// readable only with its session's keys.
+    Sealed {
+        /// The session it belongs to.
+        connection_id: u64,
+        /// Its packet number.
+        packet_number: u32,
+        /// Its bytes.
+        len: usize,
+    },
     /// One UDP packet held a run of datagrams sent in one call (segmentation offload, as a capture
     /// on the sending host records it): the datagrams' frames follow this record.
     Run {
@@ -111,6 +121,8 @@ pub struct Summary {
     pub missing_bytes: u64,
     /// UDP packets that each held a run of datagrams (segmentation offload), split into them.
     pub runs: u64,
+    /// Sealed datagrams: their frames are unreadable without the session's keys.
+    pub sealed_datagrams: u64,
 }
 
 /// The result of inspecting a capture.
@@ -363,6 +375,24 @@ impl Inspector {
                 from_start: true,
             });
         }
+        if let Some(sealed) = sealed_headers(payload) {
+            if sealed.len() > 1 {
+                let what = Seen::Run {
+                    datagrams: sealed.len(),
+                    segment_len: sealed[0].2,
+                };
+                self.record(index, direction, what);
+            }
+            for (connection_id, packet_number, len) in sealed {
+                let what = Seen::Sealed {
+                    connection_id,
+                    packet_number,
+                    len,
+                };
+                self.record(index, direction, what);
+            }
+            return;
+        }
         let payload = Bytes::copy_from_slice(payload);
         match Datagram::parse(payload.clone()) {
             Ok(datagram) => self.datagram_frames(index, direction, &datagram),
@@ -412,6 +442,7 @@ impl Inspector {
             Seen::Skipped(n) => summary.skipped_bytes += n,
             Seen::Gap(n) => summary.missing_bytes += n,
             Seen::Run { .. } => summary.runs += 1,
+            Seen::Sealed { .. } => summary.sealed_datagrams += 1,
             Seen::End => {}
         }
         self.out.records.push(Record {

@@ -18,6 +18,7 @@ mod file;
 mod frame_scanner;
 mod inspector;
 mod packet;
+mod sealed;
 mod tcp_reassembly;
 
 pub use coalesced::{Run, split_run};
@@ -29,6 +30,7 @@ pub use inspector::{
 };
 pub use packet::{NotASegment, Segment, Transport, decode_packet};
 pub use pcap_file::DataLink;
+pub use sealed::sealed_headers;
 pub use tcp_reassembly::{StreamPiece, TcpReassembler};
 
 /// Reads a capture from `reader` packet by packet and inspects it for framewire traffic on
@@ -151,7 +153,8 @@ pub fn fuzz_check_file(data: &[u8]) {
 ///
 /// # Panics
 /// If splitting panics, or a run it returns is not what [`split_run`] promises: two datagrams or
-/// more, all but the last of the segment length, the last no longer, tiling the payload.
+/// more, all but the last of the segment length, the last no longer, tiling the payload; the same
+/// for [`sealed_headers`].
 pub fn fuzz_check_run(data: &[u8]) {
     let payload = bytes::Bytes::copy_from_slice(data);
     if let Some(run) = split_run(&payload) {
@@ -159,5 +162,16 @@ pub fn fuzz_check_run(data: &[u8]) {
         assert!(run.segment_len > 0 && run.segment_len < payload.len());
         let pieces = payload.len().div_ceil(run.segment_len);
         assert_eq!(pieces, run.datagrams.len());
+    }
+    // The same payload read as sealed datagrams: their lengths tile it, one session, numbers
+    // one apart.
+    if let Some(sealed) = sealed_headers(data) {
+        assert!(!sealed.is_empty());
+        assert_eq!(sealed.iter().map(|s| s.2).sum::<usize>(), data.len());
+        for pair in sealed.windows(2) {
+            assert_eq!(pair[0].0, pair[1].0);
+            assert_eq!(pair[0].1.wrapping_add(1), pair[1].1);
+            assert!(pair[1].2 <= pair[0].2);
+        }
     }
 }
