@@ -126,13 +126,18 @@ impl Link {
             } => {
                 let mut read = 0;
                 while !session.is_closed() && read < READ_BUDGET {
-                    match tls_io::read_plaintext(tls, stream, scratch) {
-                        Ok(TlsRead::Data(n)) => {
-                            read += n;
-                            let at = now.max(*driven);
-                            session.handle_bytes(at, &scratch[..n]);
-                            *driven = at;
-                        }
+                    let (raw, plain) = scratch.split_at_mut(scratch.len() / 2);
+                    let read_now = tls_io::read_records(tls, stream, raw, plain);
+                    if let Ok((_, opened)) = read_now
+                        && opened > 0
+                    {
+                        read += opened;
+                        let at = now.max(*driven);
+                        session.handle_bytes(at, &plain[..opened]);
+                        *driven = at;
+                    }
+                    match read_now.map(|(got, _)| got) {
+                        Ok(TlsRead::Data(n)) => read += n,
                         Ok(TlsRead::WouldBlock) => break,
                         Ok(TlsRead::Closed | TlsRead::Eof) => {
                             return Err(io::Error::new(

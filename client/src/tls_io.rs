@@ -15,10 +15,10 @@ pub const ALPN: &[u8] = b"framewire/1";
 /// default, stated so that a connection's memory has a bound the docs can name.
 pub const SEND_BUFFER_LIMIT: usize = 64 * 1024;
 
-/// What [`read_plaintext`] found.
+/// What [`read_records`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsRead {
-    /// This many bytes of plaintext are at the start of the buffer.
+    /// The socket gave this many bytes of records.
     Data(usize),
     /// Nothing more until the socket is readable again.
     WouldBlock,
@@ -28,45 +28,80 @@ pub enum TlsRead {
     Eof,
 }
 
-/// Reads the plaintext that has arrived into `buf`: first what rustls already decrypted, then
-/// records from `socket`. A record that does not verify (or a handshake that fails) is an error
-/// of kind [`io::ErrorKind::InvalidData`] whose message says why; the alert rustls queued for the
-/// peer is written first, best effort.
+/// Reads what the socket has (one read into `raw`), opens the records it holds, and writes their
+/// plaintext into `out`: one system call per `raw` of records (rustls's own reads from a socket
+/// take 4 KiB at a time). Plaintext rustls held from before comes first. Returns how many bytes the
+/// socket gave (`Data`, 0 when `out` had no room for another read), or why it gave none; and how
+/// many bytes of plaintext are at the start of `out` (deliver them before acting on a `Closed` or
+/// an `Eof`). `out` must be at least as long as `raw`: records never open to more than they hold.
 ///
 /// # Errors
-/// The socket failed, or the peer broke the TLS protocol.
-pub fn read_plaintext<S: SideData>(
+/// The socket failed, or the peer broke the TLS protocol: a record that does not verify or a
+/// handshake that fails is an error of kind [`io::ErrorKind::InvalidData`] whose message says why
+/// (the alert rustls queued for the peer is written first, best effort).
+pub fn read_records<S: SideData>(
     tls: &mut ConnectionCommon<S>,
     socket: &mut (impl Read + Write),
-    buf: &mut [u8],
-) -> io::Result<TlsRead> {
-    loop {
-        match tls.reader().read(buf) {
-            Ok(0) if !buf.is_empty() => return Ok(TlsRead::Closed),
-            Ok(n) => return Ok(TlsRead::Data(n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(TlsRead::Eof),
-            Err(e) => return Err(e),
-        }
-        match tls.read_tls(socket) {
-            Ok(0) => {
-                // Let rustls see the end, so a later read says Eof rather than WouldBlock.
-                tls.process_new_packets().map_err(tls_error)?;
-                return Ok(TlsRead::Eof);
+    raw: &mut [u8],
+    out: &mut [u8],
+) -> io::Result<(TlsRead, usize)> {
+    let mut filled = 0;
+    if drain_into(tls, out, &mut filled)? {
+        return Ok((TlsRead::Closed, filled));
+    }
+    if out.len() - filled < raw.len() {
+        // What rustls held first; the socket's turn comes with the next call.
+        return Ok((TlsRead::Data(0), filled));
+    }
+    let n = loop {
+        match socket.read(raw) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Ok((TlsRead::WouldBlock, filled));
             }
-            Ok(_) => {
-                if let Err(e) = tls.process_new_packets() {
-                    // The alert telling the peer why (a bad record, a certificate refused).
-                    let _ = write_records(tls, socket);
-                    discard_unread(socket);
-                    return Err(tls_error(e));
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(TlsRead::WouldBlock),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+    };
+    if n == 0 {
+        tls.process_new_packets().map_err(tls_error)?;
+        return Ok((TlsRead::Eof, filled));
     }
+    let mut records = &raw[..n];
+    while !records.is_empty() {
+        // From a slice rustls takes what fits its buffer (4 KiB or more); what it takes is opened
+        // and moved out at once, so the buffer never fills.
+        tls.read_tls(&mut records)?;
+        if let Err(e) = tls.process_new_packets() {
+            let _ = write_records(tls, socket);
+            discard_unread(socket);
+            return Err(tls_error(e));
+        }
+        if drain_into(tls, out, &mut filled)? {
+            return Ok((TlsRead::Closed, filled));
+        }
+    }
+    Ok((TlsRead::Data(n), filled))
+}
+
+/// Moves the plaintext rustls holds into `out` after `filled` (as much as fits); `true` once the
+/// peer's `close_notify` came and everything before it is out.
+fn drain_into<S: SideData>(
+    tls: &mut ConnectionCommon<S>,
+    out: &mut [u8],
+    filled: &mut usize,
+) -> io::Result<bool> {
+    while *filled < out.len() {
+        match tls.reader().read(&mut out[*filled..]) {
+            Ok(0) => return Ok(true),
+            Ok(n) => *filled += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            // The socket ended without a close_notify: the next socket read says so.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
 }
 
 /// Reads and drops what has arrived but will never be read (the rest of a handshake flight that

@@ -303,9 +303,9 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Ar
     for (flag, setting, value) in flags {
         (setting.set)(&mut config, value).map_err(|e| ArgsError(format!("{flag}: {e}")))?;
     }
-    if config.tcp_addr.is_none() && config.udp_addr.is_none() {
+    if config.tcp_addr.is_none() && config.udp_addr.is_none() && config.tls_addr.is_none() {
         return Err(ArgsError(
-            "--tcp and --udp are both off: the server would serve nothing".into(),
+            "--tcp and --udp are both off, and no --tls: the server would serve nothing".into(),
         ));
     }
     Ok(Command::Run(Box::new(config)))
@@ -523,6 +523,9 @@ mod tests {
         assert_eq!(t.tls_addr, Some("127.0.0.1:7444".parse().unwrap()));
         assert_eq!(t.acl[0].permissions.queue[0].as_str(), "jobs");
         // A TLS address without its certificate is an error that says what is missing.
+        // TLS alone is something to serve.
+        let only_tls = ["--tcp", "off", "--udp", "off", "--tls", "127.0.0.1:7443"];
+        assert!(parse_args(only_tls.map(String::from)).is_ok());
         let e = t.tls_files().unwrap_err();
         assert!(e.contains("tls_cert and tls_key"), "{e}");
         assert!(apply_toml(&mut t, "acl = \"a deliver=x\"").is_err());

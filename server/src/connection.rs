@@ -188,20 +188,26 @@ impl Connection {
                 break;
             };
             let handshaking = tls.is_handshaking();
-            let read_now = tls_io::read_plaintext(tls, &mut self.stream, scratch);
+            // Half the buffer for the records the socket gives, half for what they open to.
+            let (raw, plain) = scratch.split_at_mut(scratch.len() / 2);
+            let read_now = tls_io::read_records(tls, &mut self.stream, raw, plain);
             if handshaking && !tls.is_handshaking() {
                 shared.counters.count_tls_handshake();
                 debug!("{}: TLS handshake done", self.peer);
             }
             match read_now {
-                Ok(TlsRead::Data(n)) => {
-                    read += n;
-                    self.take_bytes(now, &scratch[..n], shared, me);
-                }
-                Ok(TlsRead::WouldBlock) => break,
-                Ok(TlsRead::Closed | TlsRead::Eof) => {
-                    self.peer_done = true;
-                    break;
+                Ok((got, opened)) => {
+                    if opened > 0 {
+                        self.take_bytes(now, &plain[..opened], shared, me);
+                    }
+                    match got {
+                        TlsRead::Data(n) => read += n.max(opened),
+                        TlsRead::WouldBlock => break,
+                        TlsRead::Closed | TlsRead::Eof => {
+                            self.peer_done = true;
+                            break;
+                        }
+                    }
                 }
                 Err(e) => {
                     if !handshaking {

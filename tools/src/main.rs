@@ -318,7 +318,7 @@ fn main() -> ExitCode {
         }) => {
             client_cmds::queue_extend(&target, &queue, delivery_id, Duration::from_millis(timeout))
         }
-        Command::Bench(args) => return run_bench(&cli.server, cli.udp, &args),
+        Command::Bench(args) => return run_bench(&target, &args),
         Command::Decode { hex } => return decode::run(&hex),
         Command::Inspect { file, port, json } => {
             if std::path::Path::new(&file).is_dir() {
@@ -368,10 +368,9 @@ fn target(cli: &Cli) -> Result<Target, String> {
         .transpose()
         .map_err(|e| format!("--token: {e}"))?;
     let tls = tls_options(cli)?;
-    if tls.is_some() && matches!(cli.command, Command::Bench(_) | Command::Replay { .. }) {
+    if tls.is_some() && matches!(cli.command, Command::Replay { .. }) {
         return Err(
-            "bench and replay speak plain TCP and UDP only; --tls is for the client commands"
-                .into(),
+            "replay speaks plain TCP and UDP only; --tls is for the client commands".into(),
         );
     }
     let seal_keys = cli.keys.as_deref().map(token::read_keys).transpose()?;
@@ -417,7 +416,8 @@ fn tls_options(cli: &Cli) -> Result<Option<framewire_client::TlsOptions>, String
     b.build().map(Some).map_err(|e| format!("--tls: {e}"))
 }
 
-fn run_bench(server: &SocketAddr, udp: bool, args: &BenchArgs) -> ExitCode {
+fn run_bench(target: &Target, args: &BenchArgs) -> ExitCode {
+    let (server, udp) = (&target.server, target.transport == Transport::Udp);
     if args.raw && (udp || args.mode != bench::Mode::Echo) {
         eprintln!("framewire bench: --raw is for TCP echo servers only");
         return ExitCode::from(2);
@@ -440,6 +440,9 @@ fn run_bench(server: &SocketAddr, udp: bool, args: &BenchArgs) -> ExitCode {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
         json: args.json,
         raw: args.raw,
+        tls: target.tls.clone(),
+        auth_token: target.auth_token.clone(),
+        seal_keys: target.seal_keys.clone(),
     };
     match bench::run(&cfg) {
         Ok(r) if args.json => {

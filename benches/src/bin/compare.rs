@@ -1,5 +1,6 @@
 //! framewire side by side with what its users would pick instead, in one run: TCP echo (tokio +
-//! `LengthDelimitedCodec`, a raw mio echo), UDP echo (ENet), idle memory per connection (tokio,
+//! `LengthDelimitedCodec`, a raw mio echo), UDP echo (ENet), TLS and sealed UDP against plain
+//! (and sealed UDP against ENet), idle memory per connection (tokio,
 //! mosquitto), fan-out (nats-server, mosquitto), the async client (async-nats on nats-server) and confirmed
 //! durable pushes (nats-server with `JetStream`).
 //! Servers are pinned to core 0 and the load generators to core 1; systems are interleaved round
@@ -8,7 +9,7 @@
 //!
 //! ```sh
 //! cargo build --release -p framewire-server -p framewire-tools -p framewire-benches
-//! cargo run --release -p framewire-benches --bin compare -- [--only tcp,udp,idle,fanout,async,durable,startup]
+//! cargo run --release -p framewire-benches --bin compare -- [--only tcp,udp,secure,idle,fanout,async,durable,startup]
 //!     [--rounds N] [--seconds S] [--connections N] [--subscribers 100,1000] [--json]
 //! ```
 //!
@@ -23,8 +24,8 @@ use framewire_benches::e2e::{async_clients, durable, echo, fanout, idle};
 /// Set in the copy of this program that runs pinned to the client core.
 const PINNED: &str = "FRAMEWIRE_BENCH_PINNED";
 const CLIENT_CORE: &str = "1";
-const SECTIONS: [&str; 7] = [
-    "tcp", "udp", "idle", "fanout", "async", "durable", "startup",
+const SECTIONS: [&str; 8] = [
+    "tcp", "udp", "secure", "idle", "fanout", "async", "durable", "startup",
 ];
 
 struct Options {
@@ -53,7 +54,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 o.only = value(a)?.split(',').map(str::to_string).collect();
                 if let Some(bad) = o.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
                     return Err(format!(
-                        "--only: no section {bad} (tcp, udp, idle, fanout, async, durable, startup)"
+                        "--only: no section {bad} (tcp, udp, secure, idle, fanout, async, durable, startup)"
                     ));
                 }
             }
@@ -112,6 +113,7 @@ fn main() -> ExitCode {
         let section = match name.as_str() {
             "tcp" => echo::compare_tcp(o.rounds, o.seconds),
             "udp" => echo::compare_udp(o.rounds, o.seconds),
+            "secure" => echo::compare_secure(o.rounds, o.seconds),
             "idle" => idle::compare(o.connections),
             "async" => async_clients::compare(o.rounds, o.seconds),
             "durable" => durable::compare(o.rounds, o.seconds),

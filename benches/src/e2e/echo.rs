@@ -29,6 +29,10 @@ const CLIENT_CORE: &str = "1";
 pub enum System {
     /// framewire's server over TCP.
     FramewireTcp,
+    /// framewire's server over TLS (TLS 1.3, rustls with ring), the same frames.
+    FramewireTls,
+    /// framewire's server over UDP, reliable channel, every datagram sealed (ChaCha20-Poly1305).
+    FramewireSealed,
     /// framewire's server over UDP, on a reliable or an unreliable channel.
     FramewireUdp {
         /// Reliable-ordered (channel 0) or unreliable (channel 3).
@@ -50,6 +54,8 @@ impl System {
     pub fn name(self) -> &'static str {
         match self {
             Self::FramewireTcp => "framewire",
+            Self::FramewireTls => "framewire over TLS",
+            Self::FramewireSealed => "framewire reliable, sealed",
             Self::FramewireUdp { reliable: true } => "framewire reliable",
             Self::FramewireUdp { reliable: false } => "framewire unreliable",
             Self::Tokio => "tokio + LengthDelimitedCodec",
@@ -68,6 +74,16 @@ impl System {
         }
     }
 
+    /// In the encryption comparison: the encrypted system each row is set against (plain rows
+    /// against the encrypted one, ENet's against sealed UDP).
+    fn encrypted_counterpart(self) -> Self {
+        match self {
+            Self::FramewireTcp => Self::FramewireTls,
+            Self::FramewireUdp { .. } | Self::Enet { .. } => Self::FramewireSealed,
+            other => other,
+        }
+    }
+
     fn start(self) -> io::Result<Running> {
         let addr = systems::free_addr()?;
         match self {
@@ -78,6 +94,51 @@ impl System {
                     addr.to_string(),
                     "--udp".into(),
                     if udp { addr.to_string() } else { "off".into() },
+                    "--threads".into(),
+                    "1".into(),
+                ];
+                systems::start_program(
+                    &systems::framewire_binary()?,
+                    &args,
+                    SERVER_CORE,
+                    addr,
+                    Serves::Tcp,
+                )
+            }
+            Self::FramewireTls => {
+                let m = super::secure::materials()?;
+                let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+                let args = vec![
+                    "--tcp".into(),
+                    "off".into(),
+                    "--udp".into(),
+                    "off".into(),
+                    "--tls".into(),
+                    addr.to_string(),
+                    "--tls-cert".into(),
+                    path(&m.cert),
+                    "--tls-key".into(),
+                    path(&m.key),
+                    "--threads".into(),
+                    "1".into(),
+                ];
+                systems::start_program(
+                    &systems::framewire_binary()?,
+                    &args,
+                    SERVER_CORE,
+                    addr,
+                    Serves::Tcp,
+                )
+            }
+            Self::FramewireSealed => {
+                let m = super::secure::materials()?;
+                let args = vec![
+                    "--tcp".into(),
+                    addr.to_string(),
+                    "--udp".into(),
+                    addr.to_string(),
+                    "--token-key-file".into(),
+                    m.token_key.to_string_lossy().into_owned(),
                     "--threads".into(),
                     "1".into(),
                 ];
@@ -134,9 +195,20 @@ impl System {
             return Ok(cmd);
         }
         let bench: PathBuf = systems::sibling_binary("framewire")?;
-        cmd.arg(bench)
-            .args(["--server", &server.addr.to_string()])
-            .args(["bench", "--json", "--threads", "1"])
+        cmd.arg(bench).args(["--server", &server.addr.to_string()]);
+        match self {
+            Self::FramewireTls => {
+                cmd.arg("--ca").arg(&super::secure::materials()?.ca);
+            }
+            Self::FramewireSealed => {
+                let m = super::secure::materials()?;
+                cmd.args(["--udp", "--token", &m.token_hex])
+                    .arg("--keys")
+                    .arg(&m.keys);
+            }
+            _ => {}
+        }
+        cmd.args(["bench", "--json", "--threads", "1"])
             .args(["--clients", &w.clients.to_string()])
             .args(["--window", &w.window.to_string()])
             .args(["--size", &w.size.to_string()])
@@ -151,6 +223,9 @@ impl System {
                     "--channel",
                     if reliable { "reliable" } else { "unreliable" },
                 ]);
+            }
+            Self::FramewireSealed => {
+                cmd.args(["--channel", "reliable"]);
             }
             _ => {}
         }
@@ -327,6 +402,46 @@ pub fn compare_udp(rounds: usize, seconds: f64) -> io::Result<Section> {
 }
 
 fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::Result<Section> {
+    compare_with(title, systems, System::counterpart, rounds, seconds)
+}
+
+/// The encryption comparison: TLS against plain TCP, sealed UDP against plain UDP and against
+/// ENet's reliable packets (plain: ENet has no encryption), on the same workloads; each row's
+/// ratio is the encrypted framewire system's rate over the row's.
+///
+/// # Errors
+/// A server or the load generator is missing or failed.
+pub fn compare_secure(rounds: usize, seconds: f64) -> io::Result<Section> {
+    let mut systems = vec![
+        System::FramewireTcp,
+        System::FramewireTls,
+        System::FramewireUdp { reliable: true },
+        System::FramewireSealed,
+    ];
+    let mut title = "Encryption: TLS and sealed UDP echo (ratios: encrypted framewire / this row)";
+    match super::enet::programs() {
+        Ok(_) => systems.push(System::Enet { reliable: true }),
+        Err(e) => {
+            eprintln!("skipping ENet: {e}");
+            title = "Encryption: TLS and sealed UDP echo (ENet skipped: it could not be built)";
+        }
+    }
+    compare_with(
+        title,
+        &systems,
+        System::encrypted_counterpart,
+        rounds,
+        seconds,
+    )
+}
+
+fn compare_with(
+    title: &str,
+    systems: &[System],
+    counterpart: fn(System) -> System,
+    rounds: usize,
+    seconds: f64,
+) -> io::Result<Section> {
     let mut section = Section {
         title: format!(
             "{title}, medians of {rounds} rounds of {seconds} s (in brackets: the lowest and highest round, and for ratios the lowest and highest of the round-by-round ratios); ratios are framewire / this system"
@@ -376,7 +491,7 @@ fn compare(title: &str, systems: &[System], rounds: usize, seconds: f64) -> io::
             let x = medians[i];
             let j = systems
                 .iter()
-                .position(|&o| o == s.counterpart())
+                .position(|&o| o == counterpart(s))
                 .unwrap_or(i);
             let ours = medians[j];
             let rate_range = range(&rates[i]);

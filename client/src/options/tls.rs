@@ -50,7 +50,7 @@ impl TlsOptions {
     }
 
     /// The name checked against the certificate of the server at `addr`.
-    pub(crate) fn name_for(&self, addr: SocketAddr) -> ServerName<'static> {
+    pub fn name_for(&self, addr: SocketAddr) -> ServerName<'static> {
         self.server_name
             .clone()
             .unwrap_or_else(|| ServerName::IpAddress(addr.ip().into()))

@@ -2,8 +2,7 @@
 //! stands for (docs/PROTOCOL.md section 2.3).
 
 use bytes::{BufMut, Bytes, BytesMut};
-use chacha20poly1305::aead::AeadInPlace;
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce, Tag};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Tag, UnboundKey};
 
 use super::keys::SessionKeys;
 use super::replay::ReplayWindow;
@@ -54,8 +53,8 @@ pub fn is_sealed(datagram: &[u8]) -> bool {
 /// One session's sealing: its two keys, the wraps of its own packet numbers, and the replay window
 /// of the peer's.
 pub struct Sealer {
-    send: ChaCha20Poly1305,
-    receive: ChaCha20Poly1305,
+    send: LessSafeKey,
+    receive: LessSafeKey,
     /// The packet number last sealed, counted from the session's start.
     last_sent: Option<u64>,
     replay: ReplayWindow,
@@ -75,7 +74,14 @@ impl core::fmt::Debug for Sealer {
 fn nonce(pn: u64) -> Nonce {
     let mut n = [0u8; 12];
     n[4..].copy_from_slice(&pn.to_be_bytes());
-    Nonce::from(n)
+    Nonce::assume_unique_for_key(n)
+}
+
+/// A ChaCha20-Poly1305 key (32 bytes: ring refuses no other length).
+fn key(bytes: &[u8; super::KEY_LEN]) -> LessSafeKey {
+    LessSafeKey::new(
+        UnboundKey::new(&CHACHA20_POLY1305, bytes).unwrap_or_else(|_| unreachable!("32 bytes")),
+    )
 }
 
 /// The full packet number nearest `expected` whose low 32 bits are `truncated` (RFC 9000
@@ -97,8 +103,8 @@ impl Sealer {
     /// Sealing under one session's keys.
     pub fn new(keys: &SessionKeys) -> Self {
         Self {
-            send: ChaCha20Poly1305::new(&keys.send.into()),
-            receive: ChaCha20Poly1305::new(&keys.receive.into()),
+            send: key(&keys.send),
+            receive: key(&keys.receive),
             last_sent: None,
             replay: ReplayWindow::default(),
         }
@@ -135,14 +141,15 @@ impl Sealer {
         buf[FLAGS] |= SEALED_FLAG;
         let (aad, rest) = buf.split_at_mut(PACKET_HEADER_LEN);
         let body_len = len - PACKET_HEADER_LEN - CRC_LEN;
-        let Ok(tag) = self
-            .send
-            .encrypt_in_place_detached(&nonce(pn), aad, &mut rest[..body_len])
-        else {
+        let Ok(tag) = self.send.seal_in_place_separate_tag(
+            nonce(pn),
+            Aad::from(&*aad),
+            &mut rest[..body_len],
+        ) else {
             aad[FLAGS] &= !SEALED_FLAG;
             return None;
         };
-        rest[body_len..body_len + TAG_LEN].copy_from_slice(&tag);
+        rest[body_len..body_len + TAG_LEN].copy_from_slice(tag.as_ref());
         self.last_sent = Some(pn);
         Some(sealed_len)
     }
@@ -173,12 +180,14 @@ impl Sealer {
         let mut plain = BytesMut::with_capacity(tag_at + CRC_LEN);
         plain.extend_from_slice(&sealed[..tag_at]);
         let (aad, body) = plain.split_at_mut(PACKET_HEADER_LEN);
+        let tag = Tag::try_from(&sealed[tag_at..]).map_err(|_| OpenError::Malformed)?;
         self.receive
-            .decrypt_in_place_detached(
-                &nonce(pn),
-                &sealed[..PACKET_HEADER_LEN],
+            .open_in_place_separate_tag(
+                nonce(pn),
+                Aad::from(&sealed[..PACKET_HEADER_LEN]),
+                tag,
                 body,
-                Tag::from_slice(&sealed[tag_at..]),
+                0..,
             )
             .map_err(|_| OpenError::Forged)?;
         aad[FLAGS] &= !SEALED_FLAG;

@@ -1,6 +1,6 @@
 //! Sealed datagrams (docs/PROTOCOL.md section 2.3): a UDP session whose connect token carried
 //! keys has every datagram after the handshake encrypted and authenticated with
-//! ChaCha20-Poly1305, one key per direction, as netcode.io does.
+//! ChaCha20-Poly1305 (ring's), one key per direction, as netcode.io does.
 //!
 //! ```text
 //! magic "FW" | version | flags (SEALED set) | connection id | packet number     in the clear,

@@ -62,6 +62,11 @@ pub(crate) struct BenchConfig {
     pub(crate) json: bool,
     /// No handshake: the server is a plain echo of length-prefixed frames (a comparison baseline).
     pub(crate) raw: bool,
+    /// TLS under the TCP clients; `None`: plaintext.
+    pub(crate) tls: Option<framewire_client::TlsOptions>,
+    /// The connect token every client presents, and the keys that seal a UDP session with it.
+    pub(crate) auth_token: Option<Vec<u8>>,
+    pub(crate) seal_keys: Option<framewire_protocol::seal::TokenKeys>,
 }
 
 /// What all threads share: the clock's origin, and the phase of the run.

@@ -1,10 +1,12 @@
-//! Bench clients over TCP: frames encoded and decoded in place on non-blocking sockets.
+//! Bench clients over TCP: frames encoded and decoded in place on non-blocking sockets, over TLS
+//! with `--tls` (rustls, as the client crate drives it).
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
+use framewire_client::tls_io::{self, TlsRead};
 use framewire_protocol::wire::{
     DEFAULT_MAX_FRAME_LEN, Frame, FrameBody, Hello, HelloOptions, Pong, StreamDeframer, Subscribe,
     Text, VERSION, crc32, encode_stream_frame_into,
@@ -15,6 +17,7 @@ use super::{BenchConfig, Mode, Progress, Shared, Tally, payload};
 
 struct Client {
     stream: mio::net::TcpStream,
+    tls: Option<Box<rustls::ClientConnection>>,
     deframer: StreamDeframer,
     input: BytesMut,
     output: BytesMut,
@@ -36,13 +39,29 @@ fn frame(out: &mut BytesMut, head: &[u8], body: &[u8]) {
     out.extend_from_slice(&crc.to_be_bytes());
 }
 
-fn handshake(cfg: &BenchConfig, topic: &str) -> io::Result<std::net::TcpStream> {
+/// A connected client, its TLS session (if any), after the framewire handshake (none with `raw`).
+type Connected = (std::net::TcpStream, Option<Box<rustls::ClientConnection>>);
+
+fn handshake(cfg: &BenchConfig, topic: &str) -> io::Result<Connected> {
     let mut s = std::net::TcpStream::connect_timeout(&cfg.server, Duration::from_secs(3))?;
     s.set_nodelay(true)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    if cfg.raw {
-        return Ok(s);
-    }
+    let Some(tls) = &cfg.tls else {
+        if !cfg.raw {
+            exchange(cfg, topic, &mut s)?;
+        }
+        return Ok((s, None));
+    };
+    let mut conn = rustls::ClientConnection::new(tls.config.clone(), tls.name_for(cfg.server))
+        .map_err(io::Error::other)?;
+    // The handshake completes with the first write and read through the stream.
+    exchange(cfg, topic, &mut rustls::Stream::new(&mut conn, &mut s))?;
+    Ok((s, Some(Box::new(conn))))
+}
+
+/// The framewire handshake over `s`: the Hello (and the Subscribe of pub/sub), to the Welcome
+/// (and the Subscribe's answer).
+fn exchange(cfg: &BenchConfig, topic: &str, s: &mut (impl Read + Write)) -> io::Result<()> {
     let mut out = BytesMut::new();
     let hello = Frame::new(Hello::new(0, HelloOptions::new()));
     encode_stream_frame_into(&hello, &mut out).map_err(io::Error::other)?;
@@ -61,9 +80,9 @@ fn handshake(cfg: &BenchConfig, topic: &str) -> io::Result<std::net::TcpStream> 
     loop {
         while let Some(body) = deframer.decode(&mut input).map_err(io::Error::other)? {
             match Frame::parse(body).map_err(io::Error::other)?.body {
-                FrameBody::Welcome(_) if cfg.mode == Mode::Echo => return Ok(s),
+                FrameBody::Welcome(_) if cfg.mode == Mode::Echo => return Ok(()),
                 FrameBody::Welcome(_) => welcomed = true,
-                FrameBody::Response(r) if welcomed && r.id == 1 => return Ok(s),
+                FrameBody::Response(r) if welcomed && r.id == 1 => return Ok(()),
                 other => return Err(io::Error::other(format!("unexpected {:?}", other.kind()))),
             }
         }
@@ -98,6 +117,21 @@ impl Client {
     }
 
     fn write(&mut self) -> io::Result<()> {
+        if let Some(tls) = self.tls.as_mut() {
+            loop {
+                let taken = if self.output.is_empty() {
+                    0
+                } else {
+                    tls_io::write_plaintext(tls, &self.output)?
+                };
+                self.output.advance(taken);
+                // All sealed is out: seal more, if there was more than rustls took.
+                let out = tls_io::write_records(tls, &mut self.stream)?;
+                if !out || taken == 0 {
+                    return Ok(());
+                }
+            }
+        }
         while !self.output.is_empty() {
             match self.stream.write(&self.output) {
                 Ok(n) => self.output.advance(n),
@@ -111,7 +145,19 @@ impl Client {
 
     /// Reads what arrived and counts the round trips it completes.
     fn read(&mut self, shared: &Shared, tally: &mut Tally, chunk: &mut [u8]) -> io::Result<()> {
-        loop {
+        while let Some(tls) = self.tls.as_mut() {
+            let (raw, plain) = chunk.split_at_mut(chunk.len() / 2);
+            let (got, opened) = tls_io::read_records(tls, &mut self.stream, raw, plain)?;
+            self.input.extend_from_slice(&plain[..opened]);
+            match got {
+                TlsRead::Data(_) => {}
+                TlsRead::WouldBlock => break,
+                TlsRead::Closed | TlsRead::Eof => {
+                    return Err(io::Error::other("the server closed a bench connection"));
+                }
+            }
+        }
+        while self.tls.is_none() {
             match self.stream.read(chunk) {
                 Ok(0) => return Err(io::Error::other("the server closed a bench connection")),
                 Ok(n) => self.input.extend_from_slice(&chunk[..n]),
@@ -166,7 +212,7 @@ pub(crate) fn worker(cfg: &BenchConfig, ids: &[usize], shared: &Shared) -> Resul
     let mut clients = Vec::new();
     for (i, &id) in ids.iter().enumerate() {
         let topic = format!("bench/{id}");
-        let s = handshake(cfg, &topic).map_err(|e| format!("client {id}: {e}"))?;
+        let (s, tls) = handshake(cfg, &topic).map_err(|e| format!("client {id}: {e}"))?;
         s.set_nonblocking(true).map_err(|e| e.to_string())?;
         let mut stream = mio::net::TcpStream::from_std(s);
         poll.registry()
@@ -174,6 +220,7 @@ pub(crate) fn worker(cfg: &BenchConfig, ids: &[usize], shared: &Shared) -> Resul
             .map_err(|e| e.to_string())?;
         clients.push(Client {
             stream,
+            tls,
             deframer: StreamDeframer::new(DEFAULT_MAX_FRAME_LEN),
             input: BytesMut::with_capacity(64 * 1024),
             output: BytesMut::with_capacity(64 * 1024),
@@ -215,7 +262,7 @@ pub(crate) fn worker(cfg: &BenchConfig, ids: &[usize], shared: &Shared) -> Resul
                 .map_err(|e| fail(i, e))?;
             c.fill(cfg, shared, &mut scratch);
             c.write().map_err(|e| fail(i, e))?;
-            let want = !c.output.is_empty();
+            let want = !c.output.is_empty() || c.tls.as_ref().is_some_and(|t| t.wants_write());
             if want != c.writable {
                 let interest = if want {
                     Interest::READABLE | Interest::WRITABLE

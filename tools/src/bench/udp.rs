@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use framewire_client::udp_io::{self, UdpSender};
 use framewire_protocol::session::{self, Event, Session, SessionConfig};
-use framewire_protocol::wire::{Data, Frame, FrameBody, Publish, Subscribe, Text};
+use framewire_protocol::wire::{Data, Frame, FrameBody, HelloOptions, Publish, Subscribe, Text};
 use mio::{Events, Interest, Poll, Token};
 
 use super::{BenchConfig, Mode, Progress, Shared, Tally, payload};
@@ -144,10 +144,17 @@ fn connect(
     let socket = mio::net::UdpSocket::bind(([127, 0, 0, 1], 0).into())?;
     // As the client library does; where the kernel cannot coalesce, reads stay one datagram each.
     let _ = udp_io::enable_coalesced_receive(&socket);
-    let config = SessionConfig {
+    let mut config = SessionConfig {
         seed: id as u64 + 1,
+        seal_keys: cfg.seal_keys.clone(),
         ..SessionConfig::default()
     };
+    if let Some(token) = &cfg.auth_token {
+        config.hello_options = HelloOptions::builder()
+            .auth_token(token)
+            .build()
+            .map_err(io::Error::other)?;
+    }
     let session = Session::connect(config, cfg.server, 0x0be9_c400 + id as u64, now(shared));
     let topic = Text::from(format!("bench/{id}").as_str());
     let mut c = Client {
