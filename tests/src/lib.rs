@@ -122,6 +122,28 @@ impl TestServer {
         self.handle.counters()
     }
 
+    /// Waits until the server's counters satisfy `until`, and returns them.
+    ///
+    /// # Panics
+    /// If they do not within [`DEADLINE`].
+    pub fn counted(
+        &self,
+        until: impl Fn(&framewire_server::CounterSnapshot) -> bool,
+    ) -> framewire_server::CounterSnapshot {
+        let start = std::time::Instant::now();
+        loop {
+            let c = self.counters();
+            if until(&c) {
+                return c;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "counters never got there: {c:?}"
+            );
+            std::thread::yield_now();
+        }
+    }
+
     /// The UDP address.
     ///
     /// # Panics

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use framewire_client::{Client, ClientError, ClientOptions, Error, Status, TlsOptions, Transport};
 use framewire_protocol::wire::{Frame, Hello, HelloOptions, encode_stream_frame_into};
-use framewire_server::{CounterSnapshot, ServerConfig};
+use framewire_server::ServerConfig;
 use framewire_tests::{DEADLINE, Pem, TestPki, TestServer};
 
 fn tls_server(pki: &TestPki, client_ca: bool, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
@@ -43,22 +43,6 @@ fn with_certificate(pki: &TestPki, pem: &Pem) -> TlsOptions {
         .unwrap()
         .build()
         .unwrap()
-}
-
-/// Waits until the server's counters satisfy `until`.
-fn counted(server: &TestServer, until: impl Fn(&CounterSnapshot) -> bool) -> CounterSnapshot {
-    let start = Instant::now();
-    loop {
-        let c = server.counters();
-        if until(&c) {
-            return c;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "counters never got there: {c:?}"
-        );
-        std::thread::yield_now();
-    }
 }
 
 #[test]
@@ -177,7 +161,7 @@ fn client_certificates_that_are_missing_expired_or_from_an_unknown_ca_are_refuse
     ];
     for (i, (what, tls)) in cases.into_iter().enumerate() {
         let why = tls_refusal(Client::connect(options(&server, tls)));
-        let c = counted(&server, |c| c.tls_bad_certificate == i as u64 + 1);
+        let c = server.counted(|c| c.tls_bad_certificate == i as u64 + 1);
         assert_eq!(c.tls_handshakes, 0, "{what}: {why}");
     }
     // The refused left nothing behind: a good certificate still gets in.
@@ -211,7 +195,7 @@ fn a_client_that_does_not_trust_the_servers_certificate_refuses_it_and_the_serve
         .unwrap();
     let why = tls_refusal(Client::connect(options(&server, misnamed)));
     assert!(why.contains("certificate"), "{why}");
-    counted(&server, |c| c.tls_bad_certificate == 2);
+    server.counted(|c| c.tls_bad_certificate == 2);
 }
 
 #[test]
@@ -235,7 +219,7 @@ fn a_plaintext_client_at_the_tls_port_is_closed_and_counted() {
         answer.first().is_none_or(|&b| b == 0x15),
         "an alert record: {answer:?}"
     );
-    counted(&server, |c| c.tls_not_tls == 1);
+    server.counted(|c| c.tls_not_tls == 1);
 }
 
 #[test]
@@ -251,7 +235,7 @@ fn a_handshake_that_never_finishes_is_closed_at_the_first_frame_deadline() {
     let _ = std::io::Read::read_to_end(&mut socket, &mut rest);
     let waited = start.elapsed();
     assert!(waited >= Duration::from_millis(300), "{waited:?}");
-    counted(&server, |c| c.tls_handshake_timeout == 1);
+    server.counted(|c| c.tls_handshake_timeout == 1);
     // A client that does complete its handshake in time is served.
     let mut ok = Client::connect(options(&server, trusting(&pki).build().unwrap())).unwrap();
     assert_eq!(&ok.request("sys.ping", "", DEADLINE).unwrap()[..], b"pong");

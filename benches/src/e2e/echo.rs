@@ -97,13 +97,7 @@ impl System {
                     "--threads".into(),
                     "1".into(),
                 ];
-                systems::start_program(
-                    &systems::framewire_binary()?,
-                    &args,
-                    SERVER_CORE,
-                    addr,
-                    Serves::Tcp,
-                )
+                start_framewire(&args, addr)
             }
             Self::FramewireTls => {
                 let m = super::secure::materials()?;
@@ -122,13 +116,7 @@ impl System {
                     "--threads".into(),
                     "1".into(),
                 ];
-                systems::start_program(
-                    &systems::framewire_binary()?,
-                    &args,
-                    SERVER_CORE,
-                    addr,
-                    Serves::Tcp,
-                )
+                start_framewire(&args, addr)
             }
             Self::FramewireSealed => {
                 let m = super::secure::materials()?;
@@ -142,13 +130,7 @@ impl System {
                     "--threads".into(),
                     "1".into(),
                 ];
-                systems::start_program(
-                    &systems::framewire_binary()?,
-                    &args,
-                    SERVER_CORE,
-                    addr,
-                    Serves::Tcp,
-                )
+                start_framewire(&args, addr)
             }
             Self::Tokio => systems::start_program(
                 &systems::sibling_binary("tokio_echo")?,
@@ -231,6 +213,17 @@ impl System {
         }
         Ok(cmd)
     }
+}
+
+/// framewire's server with `args`, pinned to the server core, once it accepts on `addr`.
+fn start_framewire(args: &[String], addr: std::net::SocketAddr) -> io::Result<Running> {
+    systems::start_program(
+        &systems::framewire_binary()?,
+        args,
+        SERVER_CORE,
+        addr,
+        Serves::Tcp,
+    )
 }
 
 /// A load: how many clients, how many messages each keeps in flight, how large.
