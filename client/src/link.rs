@@ -233,19 +233,9 @@ impl Link {
                 driven,
             } => {
                 *driven = now.max(*driven);
-                loop {
-                    let taken = match session.pending_output() {
-                        [] => 0,
-                        pending => tls_io::write_plaintext(tls, pending)?,
-                    };
-                    session.consume_output(taken);
-                    match tls_io::write_records(tls, stream) {
-                        Ok(true) if taken > 0 => {}
-                        Ok(_) => return Ok(()),
-                        Err(e) if would_block(&e) => return Ok(()),
-                        Err(e) => return Err(e),
-                    }
-                }
+                let taken = tls_io::write_sealed(tls, stream, session.pending_output())?;
+                session.consume_output(taken);
+                Ok(())
             }
             Self::Tcp {
                 stream,

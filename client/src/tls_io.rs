@@ -118,20 +118,34 @@ fn discard_unread(socket: &mut impl Read) {
     }
 }
 
-/// Hands `data` to rustls to seal; returns how much it took (less than all once
-/// [`SEND_BUFFER_LIMIT`] bytes wait for the socket).
+/// Seals as much of `data` as rustls takes and writes the records to `socket`, until both are
+/// out or the socket would block; returns how many bytes of `data` were taken (the caller drops
+/// them from its output). Less than all once [`SEND_BUFFER_LIMIT`] bytes wait for the socket.
 ///
 /// # Errors
-/// The connection is closing and takes nothing more.
-pub fn write_plaintext<S: SideData>(
+/// The socket failed, or the connection is closing and takes nothing more.
+pub fn write_sealed<S: SideData>(
     tls: &mut ConnectionCommon<S>,
+    socket: &mut impl Write,
     data: &[u8],
 ) -> io::Result<usize> {
-    tls.writer().write(data)
+    let mut taken = 0;
+    loop {
+        let more = if taken < data.len() {
+            tls.writer().write(&data[taken..])?
+        } else {
+            0
+        };
+        taken += more;
+        // Everything sealed is out: seal more, if there was more than rustls took.
+        if !write_records(tls, socket)? || more == 0 {
+            return Ok(taken);
+        }
+    }
 }
 
 /// Writes the records rustls holds to `socket` until they are all out (`Ok(true)`) or the socket
-/// would block (`Ok(false)`).
+/// would block (`Ok(false)`; also while a non-blocking connect is still under way).
 ///
 /// # Errors
 /// The socket failed.
@@ -143,7 +157,14 @@ pub fn write_records<S: SideData>(
         match tls.write_tls(socket) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::NotConnected
+                ) =>
+            {
+                return Ok(false);
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }

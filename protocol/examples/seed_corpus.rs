@@ -86,14 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sealed_dir = root.join("sealed");
     std::fs::create_dir_all(&sealed_dir)?;
     let seal = framewire_protocol::samples::seal_sample();
-    let client = framewire_protocol::seal::SessionKeys::derive(
-        &seal.keys,
-        seal.connection_id,
-        seal.nonce,
-        &seal.cookie,
-        false,
-    );
-    let mut sealer = framewire_protocol::seal::Sealer::new(&client);
+    let mut sealer = framewire_protocol::seal::Sealer::new(&seal.session_keys(false));
     for d in framewire_protocol::samples::datagrams() {
         let mut bytes = d.encode();
         std::fs::write(sealed_dir.join(format!("seed-{}", d.name)), &bytes)?;

@@ -16,8 +16,6 @@ fn hex_block(name: &str, bytes: &[u8]) {
     println!("```");
 }
 
-use framewire_protocol::seal::{SEAL_OVERHEAD, Sealer, SessionKeys};
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for s in samples::frames() {
         let mut out = vec![0u8; stream_frame_len(&s.frame)];
@@ -30,24 +28,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         hex_block(d.name, &d.encode());
     }
     let seal = samples::seal_sample();
-    let client = SessionKeys::derive(
-        &seal.keys,
-        seal.connection_id,
-        seal.nonce,
-        &seal.cookie,
-        false,
-    );
+    let client = seal.session_keys(false);
     hex_block("session-key-c2s", &client.send);
     hex_block("session-key-s2c", &client.receive);
-    let data = &samples::datagrams()[0];
-    let mut buf = data.encode();
-    let plain_len = buf.len();
-    buf.resize(plain_len + SEAL_OVERHEAD, 0);
-    let n = Sealer::new(&client)
-        .seal(&mut buf, plain_len)
-        .ok_or("cannot seal")?;
     println!("udp-data sealed by the client");
-    hex_block("udp-data-sealed", &buf[..n]);
+    hex_block("udp-data-sealed", &seal.sealed_udp_data());
     let claims = &samples::token_sample();
     let token = claims.sign_with_keys(seal.server_key, &seal.keys, seal.token_nonce)?;
     println!("{claims:?}, with the keys sealed");

@@ -105,6 +105,43 @@ fn mac(key: &[u8], body: &[u8]) -> Hmac<Sha256> {
     m
 }
 
+/// The token's bytes before its mac, once the mac verified under `key` (in constant time, before
+/// anything else is read).
+fn signed_body<'a>(bytes: &'a [u8], key: &[u8]) -> Result<&'a [u8], TokenError> {
+    let Some(body_len) = bytes.len().checked_sub(MAC_LEN) else {
+        return Err(TokenError::Malformed);
+    };
+    let (body, tag) = bytes.split_at(body_len);
+    mac(key, body)
+        .verify_slice(tag)
+        .map_err(|_| TokenError::Forged)?;
+    Ok(body)
+}
+
+/// The keys in a verified token body's sealed part; `None` for a version-1 token.
+fn open_sealed_part(body: &[u8], key: &[u8]) -> Result<Option<TokenKeys>, TokenError> {
+    match body.first() {
+        Some(&TOKEN_VERSION) => Ok(None),
+        Some(&TOKEN_VERSION_SEALED) if body.len() > SEALED_KEYS_LEN => {
+            let part = &body[1..=SEALED_KEYS_LEN];
+            let (nonce, rest) = part.split_at(24);
+            let (cipher, tag) = rest.split_at(2 * KEY_LEN);
+            let mut plain = [0u8; 2 * KEY_LEN];
+            plain.copy_from_slice(cipher);
+            sealing_cipher(key)
+                .decrypt_in_place_detached(
+                    XNonce::from_slice(nonce),
+                    SEALED_KEYS_AAD,
+                    &mut plain,
+                    Tag::from_slice(tag),
+                )
+                .map_err(|_| TokenError::Forged)?;
+            Ok(Some(TokenKeys::from_bytes(&plain)))
+        }
+        _ => Err(TokenError::Malformed),
+    }
+}
+
 /// The cipher that seals a token's keys: XChaCha20-Poly1305 under HMAC-SHA256 of the server's key
 /// over a label, so the token key itself encrypts nothing.
 fn sealing_cipher(key: &[u8]) -> XChaCha20Poly1305 {
@@ -192,18 +229,30 @@ impl ConnectToken {
     /// # Errors
     /// [`TokenError`].
     pub fn verify(bytes: &[u8], key: &[u8], now_unix: u64) -> Result<Self, TokenError> {
-        let Some(body_len) = bytes.len().checked_sub(MAC_LEN) else {
-            return Err(TokenError::Malformed);
-        };
-        let (body, tag) = bytes.split_at(body_len);
-        mac(key, body)
-            .verify_slice(tag)
-            .map_err(|_| TokenError::Forged)?;
-        let token = Self::parse_claims(body)?;
+        let token = Self::parse_claims(signed_body(bytes, key)?)?;
         if now_unix > token.expires {
             return Err(TokenError::Expired);
         }
         Ok(token)
+    }
+
+    /// [`ConnectToken::verify`], and then [`ConnectToken::open_keys`] on what verified, with the
+    /// signature checked once: the claims, and whether the keys opened (`None` for a token without
+    /// keys).
+    ///
+    /// # Errors
+    /// As [`ConnectToken::verify`]; the keys' own answer is the inner result.
+    pub fn verify_with_keys(
+        bytes: &[u8],
+        key: &[u8],
+        now_unix: u64,
+    ) -> Result<(Self, Result<Option<TokenKeys>, TokenError>), TokenError> {
+        let body = signed_body(bytes, key)?;
+        let token = Self::parse_claims(body)?;
+        if now_unix > token.expires {
+            return Err(TokenError::Expired);
+        }
+        Ok((token, open_sealed_part(body, key)))
     }
 
     /// The UDP session keys a token's sealed part carries, once its signature verified under
@@ -214,33 +263,7 @@ impl ConnectToken {
     /// [`TokenError::Forged`] for a bad signature or a sealed part that does not open,
     /// [`TokenError::Malformed`] for a token cut short.
     pub fn open_keys(bytes: &[u8], key: &[u8]) -> Result<Option<TokenKeys>, TokenError> {
-        let Some(body_len) = bytes.len().checked_sub(MAC_LEN) else {
-            return Err(TokenError::Malformed);
-        };
-        let (body, tag) = bytes.split_at(body_len);
-        mac(key, body)
-            .verify_slice(tag)
-            .map_err(|_| TokenError::Forged)?;
-        match body.first() {
-            Some(&TOKEN_VERSION) => Ok(None),
-            Some(&TOKEN_VERSION_SEALED) if body.len() > SEALED_KEYS_LEN => {
-                let part = &body[1..=SEALED_KEYS_LEN];
-                let (nonce, rest) = part.split_at(24);
-                let (cipher, tag) = rest.split_at(2 * KEY_LEN);
-                let mut plain = [0u8; 2 * KEY_LEN];
-                plain.copy_from_slice(cipher);
-                sealing_cipher(key)
-                    .decrypt_in_place_detached(
-                        XNonce::from_slice(nonce),
-                        SEALED_KEYS_AAD,
-                        &mut plain,
-                        Tag::from_slice(tag),
-                    )
-                    .map_err(|_| TokenError::Forged)?;
-                Ok(Some(TokenKeys::from_bytes(&plain)))
-            }
-            _ => Err(TokenError::Malformed),
-        }
+        open_sealed_part(signed_body(bytes, key)?, key)
     }
 
     /// Parses the claims (everything before the signature) without checking anything else: for
@@ -388,6 +411,10 @@ mod tests {
         assert_eq!(bytes[0], TOKEN_VERSION_SEALED);
         assert_eq!(ConnectToken::verify(&bytes, KEY, 0), Ok(sample()));
         assert_eq!(ConnectToken::open_keys(&bytes, KEY), Ok(Some(keys())));
+        assert_eq!(
+            ConnectToken::verify_with_keys(&bytes, KEY, 0),
+            Ok((sample(), Ok(Some(keys()))))
+        );
         // The keys are not in the token in the clear.
         assert!(!bytes.windows(8).any(|w| w == [0x11; 8] || w == [0x22; 8]));
         assert_eq!(

@@ -425,6 +425,34 @@ pub fn seal_sample() -> SealSample {
     }
 }
 
+impl SealSample {
+    /// The session keys of this handshake, for the server's side or the client's.
+    pub fn session_keys(&self, server: bool) -> crate::seal::SessionKeys {
+        crate::seal::SessionKeys::derive(
+            &self.keys,
+            self.connection_id,
+            self.nonce,
+            &self.cookie,
+            server,
+        )
+    }
+
+    /// The `udp-data` sample datagram as the client seals it: the `udp-data-sealed` vector.
+    ///
+    /// # Panics
+    /// Never: the sample datagram is sealable.
+    pub fn sealed_udp_data(&self) -> Vec<u8> {
+        let mut buf = datagrams()[0].encode();
+        let len = buf.len();
+        buf.resize(len + crate::seal::SEAL_OVERHEAD, 0);
+        let n = crate::seal::Sealer::new(&self.session_keys(false))
+            .seal(&mut buf, len)
+            .expect("the udp-data sample seals");
+        buf.truncate(n);
+        buf
+    }
+}
+
 /// The claims of the token vector: `lamp-3`, expiring at 2,000,000,000, publishing to
 /// `lamps/3/#`.
 pub fn token_sample() -> crate::auth::ConnectToken {

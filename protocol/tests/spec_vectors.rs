@@ -133,33 +133,16 @@ fn the_code_tables_match_the_constants() {
 #[test]
 fn the_sealed_datagram_and_token_vectors_agree_with_the_code() {
     use framewire_protocol::auth::ConnectToken;
-    use framewire_protocol::seal::{SEAL_OVERHEAD, Sealer, SessionKeys};
+    use framewire_protocol::seal::Sealer;
     let vectors = spec_vectors();
     let seal = samples::seal_sample();
-    let client = SessionKeys::derive(
-        &seal.keys,
-        seal.connection_id,
-        seal.nonce,
-        &seal.cookie,
-        false,
-    );
+    let client = seal.session_keys(false);
     assert_eq!(&client.send[..], &vectors["session-key-c2s"][..]);
     assert_eq!(&client.receive[..], &vectors["session-key-s2c"][..]);
-    let mut buf = samples::datagrams()[0].encode();
-    let plain = buf.clone();
-    let len = buf.len();
-    buf.resize(len + SEAL_OVERHEAD, 0);
-    let n = Sealer::new(&client).seal(&mut buf, len).unwrap();
-    assert_eq!(&buf[..n], &vectors["udp-data-sealed"][..]);
+    assert_eq!(&seal.sealed_udp_data()[..], &vectors["udp-data-sealed"][..]);
     // The server opens it back into the plain vector.
-    let server = SessionKeys::derive(
-        &seal.keys,
-        seal.connection_id,
-        seal.nonce,
-        &seal.cookie,
-        true,
-    );
-    let opened = Sealer::new(&server)
+    let plain = samples::datagrams()[0].encode();
+    let opened = Sealer::new(&seal.session_keys(true))
         .open(&vectors["udp-data-sealed"])
         .unwrap();
     assert_eq!(&opened[..], &plain[..]);

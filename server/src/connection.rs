@@ -18,6 +18,37 @@ use crate::shared::Shared;
 use crate::timer_wheel::TimerHandle;
 use crate::tls::{HandshakeFailure, common_name};
 
+/// What one read from a connection's socket gave ([`Connection::read_once`]).
+#[derive(Debug, Default)]
+struct ReadOnce {
+    /// Where in the read buffer the plaintext lies (decrypted, under TLS).
+    plain: std::ops::Range<usize>,
+    /// Bytes the socket gave.
+    socket: usize,
+    /// The socket gave less than there was room for: it had no more.
+    short: bool,
+    /// The socket would block.
+    blocked: bool,
+    /// The peer's side has ended (the end of the stream, or TLS's `close_notify`).
+    peer_done: bool,
+}
+
+impl ReadOnce {
+    fn blocked() -> Self {
+        Self {
+            blocked: true,
+            ..Self::default()
+        }
+    }
+
+    fn ended() -> Self {
+        Self {
+            peer_done: true,
+            ..Self::default()
+        }
+    }
+}
+
 /// Why a connection is over, for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum End {
@@ -133,123 +164,117 @@ impl Connection {
         shared: &Shared,
         me: ClientId,
     ) -> Readable {
-        if self.tls.is_some() {
-            return self.on_readable_tls(now, scratch, budget, shared, me);
-        }
         let mut read = 0;
         while !self.session.is_closed() {
             if read >= budget {
                 return Readable::MoreLeft;
             }
-            match self.stream.read(scratch) {
-                Ok(0) => {
-                    // The peer has shut its side but may still read (a half-close): what it is
-                    // owed for the frames it sent is written at the end of the turn, and the
-                    // connection ends then (`flush`).
-                    self.peer_done = true;
-                    return Readable::Drained;
-                }
-                Ok(n) => {
-                    read += n;
-                    self.take_bytes(now, &scratch[..n], shared, me);
-                    if n < scratch.len() && !self.read_closed {
-                        // A short read took everything the socket had: asking again would only
-                        // hear WouldBlock. Bytes that arrive later raise a new readiness event
-                        // (as tokio clears readiness after a short read). A shutdown the poller
-                        // has already reported raises none: then read on to the end.
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Readable::Ended(End::Failed(e.kind())),
+            let got = match self.read_once(scratch, shared) {
+                Ok(got) => got,
+                Err(end) => return Readable::Ended(end),
+            };
+            if !got.plain.is_empty() {
+                let plain = got.plain.clone();
+                self.take_bytes(now, &scratch[plain], shared, me);
+            }
+            read += got.socket.max(got.plain.len());
+            if got.peer_done {
+                // The peer has shut its side but may still read (a half-close): what it is owed
+                // for the frames it sent is written at the end of the turn, and the connection
+                // ends then (`flush`).
+                self.peer_done = true;
+                return Readable::Drained;
+            }
+            if got.blocked || (got.short && !self.read_closed) {
+                // A short read took everything the socket had: asking again would only hear
+                // WouldBlock. Bytes that arrive later raise a new readiness event (as tokio
+                // clears readiness after a short read). A shutdown the poller has already
+                // reported raises none: then read on to the end.
+                break;
             }
         }
         Readable::Drained
     }
 
-    /// [`Connection::on_readable`] for a TLS connection: the plaintext the records carry goes to
-    /// the session; the records rustls answers with (the handshake's) are written at the end of
-    /// the turn.
-    fn on_readable_tls(
-        &mut self,
-        now: Instant,
-        scratch: &mut [u8],
-        budget: usize,
-        shared: &Shared,
-        me: ClientId,
-    ) -> Readable {
-        let mut read = 0;
-        while !self.session.is_closed() {
-            if read >= budget {
-                return Readable::MoreLeft;
-            }
-            let Some(tls) = self.tls.as_mut() else {
-                break;
-            };
-            let handshaking = tls.is_handshaking();
-            // Half the buffer for the records the socket gives, half for what they open to.
-            let (raw, plain) = scratch.split_at_mut(scratch.len() / 2);
-            let read_now = tls_io::read_records(tls, &mut self.stream, raw, plain);
-            if handshaking && !tls.is_handshaking() {
-                shared.counters.count_tls_handshake();
-                debug!("{}: TLS handshake done", self.peer);
-            }
-            match read_now {
-                Ok((got, opened)) => {
-                    if opened > 0 {
-                        self.take_bytes(now, &plain[..opened], shared, me);
-                    }
-                    match got {
-                        TlsRead::Data(n) => read += n.max(opened),
-                        TlsRead::WouldBlock => break,
-                        TlsRead::Closed | TlsRead::Eof => {
-                            self.peer_done = true;
-                            break;
-                        }
-                    }
-                }
-                Err(e) => {
-                    if !handshaking {
-                        return Readable::Ended(End::Tls(e.to_string()));
-                    }
-                    let (failure, words) = HandshakeFailure::of(&e);
-                    shared.counters.count_tls_failure(failure);
-                    return Readable::Ended(End::Tls(words));
-                }
-            }
+    /// One read from the socket into `scratch`: where the plaintext it gave lies (under TLS, the
+    /// second half of `scratch` holds what the records in the first half opened to), and what the
+    /// socket said. A TLS handshake that completes is counted; one that fails ends the connection
+    /// with its reason, counted.
+    fn read_once(&mut self, scratch: &mut [u8], shared: &Shared) -> Result<ReadOnce, End> {
+        let Some(tls) = self.tls.as_mut() else {
+            return Ok(match self.stream.read(scratch) {
+                Ok(0) => ReadOnce::ended(),
+                Ok(n) => ReadOnce {
+                    plain: 0..n,
+                    socket: n,
+                    short: n < scratch.len(),
+                    ..ReadOnce::default()
+                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOnce::blocked(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => ReadOnce::default(),
+                Err(e) => return Err(End::Failed(e.kind())),
+            });
+        };
+        let handshaking = tls.is_handshaking();
+        let (raw, plain) = scratch.split_at_mut(scratch.len() / 2);
+        let read_now = tls_io::read_records(tls, &mut self.stream, raw, plain);
+        if handshaking && !tls.is_handshaking() {
+            shared.counters.count_tls_handshake();
+            debug!("{}: TLS handshake done", self.peer);
         }
-        Readable::Drained
+        let (got, opened) = read_now.map_err(|e| {
+            if !handshaking {
+                return End::Tls(e.to_string());
+            }
+            let (failure, words) = HandshakeFailure::of(&e);
+            shared.counters.count_tls_failure(failure);
+            End::Tls(words)
+        })?;
+        let half = raw.len();
+        let mut once = match got {
+            // Data(0): only what rustls held was moved out; the socket has not been read.
+            TlsRead::Data(n) => ReadOnce {
+                socket: n,
+                short: n > 0 && n < half,
+                ..ReadOnce::default()
+            },
+            TlsRead::WouldBlock => ReadOnce::blocked(),
+            TlsRead::Closed | TlsRead::Eof => ReadOnce::ended(),
+        };
+        once.plain = half..half + opened;
+        Ok(once)
     }
 
     /// Hands bytes read (decrypted, over TLS) to the session, and its frames to the hub.
     fn take_bytes(&mut self, now: Instant, bytes: &[u8], shared: &Shared, me: ClientId) {
         shared.capture(|c| c.tcp_data(self.peer, Way::In, bytes));
         let peer = self.peer.ip();
-        // A verified client certificate names the session's identity (mutual TLS).
-        let certified = self
-            .tls
-            .as_ref()
-            .and_then(|t| t.peer_certificates())
-            .map(|chain| {
-                chain
-                    .first()
-                    .ok_or(crate::tls::SubjectError::NoCommonName)
-                    .and_then(|leaf| common_name(leaf))
-            });
+        let tls = self.tls.as_deref();
         // The hub is held for one read's frames: the handshake's admission and the frames it
-        // carried.
-        let plaintext = self.tls.is_none();
+        // carried. Only a Hello asks who the client is.
         let mut hub = shared.hub();
         self.session
-            .handle_bytes_with(now, bytes, |hello: &Hello, _| match &certified {
-                _ if plaintext && shared.require_encryption => Err(Refusal {
-                    reason: Reason::AUTH_FAILED,
-                    message: Text::from_static("this server requires encryption: connect over TLS"),
-                }),
-                None => hub.admit(now, me, hello, peer),
-                Some(Ok(identity)) => hub.admit_certified(now, me, hello, peer, identity),
-                Some(Err(e)) => Err(hub.refuse_certificate(me, peer, *e)),
+            .handle_bytes_with(now, bytes, |hello: &Hello, _| {
+                if tls.is_none() && shared.require_encryption {
+                    return Err(Refusal {
+                        reason: Reason::AUTH_FAILED,
+                        message: Text::from_static(
+                            "this server requires encryption: connect over TLS",
+                        ),
+                    });
+                }
+                // A verified client certificate names the session's identity (mutual TLS).
+                match tls.and_then(|t| t.peer_certificates()) {
+                    None => hub.admit(now, me, hello, peer),
+                    Some(chain) => match chain
+                        .first()
+                        .ok_or(crate::tls::SubjectError::NoCommonName)
+                        .and_then(|leaf| common_name(leaf))
+                    {
+                        Ok(identity) => hub.admit_certified(now, me, hello, peer, &identity),
+                        Err(e) => Err(hub.refuse_certificate(me, peer, e)),
+                    },
+                }
             });
         self.serve(now, &mut hub, &shared.counters, me);
     }
@@ -462,22 +487,11 @@ fn write_tls(
     shared: &Shared,
     peer: SocketAddr,
 ) -> Result<(), End> {
-    let failed = |e: io::Error| End::Failed(e.kind());
-    loop {
-        let taken = match session.pending_output() {
-            [] => 0,
-            pending => tls_io::write_plaintext(tls, pending).map_err(failed)?,
-        };
-        if taken > 0 {
-            let written = &session.pending_output()[..taken];
-            shared.capture(|c| c.tcp_data(peer, Way::Out, written));
-            session.consume_output(taken);
-        }
-        match tls_io::write_records(tls, stream) {
-            // Everything sealed is out: seal more if the session had more than rustls took.
-            Ok(true) if taken > 0 => {}
-            Ok(_) => return Ok(()),
-            Err(e) => return Err(failed(e)),
-        }
+    let pending = session.pending_output();
+    let taken = tls_io::write_sealed(tls, stream, pending).map_err(|e| End::Failed(e.kind()))?;
+    if taken > 0 {
+        shared.capture(|c| c.tcp_data(peer, Way::Out, &pending[..taken]));
+        session.consume_output(taken);
     }
+    Ok(())
 }

@@ -252,7 +252,7 @@ fn a_server_that_requires_encryption_refuses_plain_sessions() {
 
 #[test]
 fn the_servers_capture_of_a_sealed_session_holds_its_frames_in_the_clear() {
-    use framewire_tools::capture::{Direction, Seen, inspect_capture};
+    use framewire_tools::capture::{Direction, inspect_capture};
     let file =
         std::env::temp_dir().join(format!("fw-sealed-capture-{}.pcapng", std::process::id()));
     // One port for TCP and UDP, as a replay targets one address.
@@ -273,18 +273,10 @@ fn the_servers_capture_of_a_sealed_session_holds_its_frames_in_the_clear() {
     assert_eq!(damaged, None);
     let s = &inspection.summary;
     assert_eq!((s.bad_frames, s.skipped_bytes), (0, 0), "{s:?}");
-    let kinds = |direction: Direction| -> Vec<String> {
-        inspection
-            .records
-            .iter()
-            .filter(|r| r.direction == direction)
-            .filter_map(|r| match &r.what {
-                Seen::Frame { frame, .. } => Some(frame.kind().to_string()),
-                _ => None,
-            })
-            .collect()
-    };
-    let (up, down) = (kinds(Direction::ToServer), kinds(Direction::ToClient));
+    let (up, down) = (
+        inspection.frame_kinds(Direction::ToServer),
+        inspection.frame_kinds(Direction::ToClient),
+    );
     for kind in ["Hello", "Subscribe", "Publish"] {
         assert!(up.iter().any(|k| k == kind), "{kind} in {up:?}");
     }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use framewire_protocol::wire::{Frame, Request, Text};
 use framewire_server::ServerConfig;
 use framewire_tests::{TestClient, TestServer, Via};
-use framewire_tools::capture::{Direction, Inspection, Seen, inspect_capture};
+use framewire_tools::capture::{Direction, Inspection, inspect_capture};
 
 fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("fw-capture-{name}-{}", std::process::id()));
@@ -31,18 +31,6 @@ fn inspect(path: &Path, port: u16) -> Inspection {
     let (inspection, damaged) = inspect_capture(file, port, 1 << 20).unwrap();
     assert_eq!(damaged, None, "{}", path.display());
     inspection
-}
-
-fn kinds(inspection: &Inspection, direction: Direction) -> Vec<String> {
-    inspection
-        .records
-        .iter()
-        .filter(|r| r.direction == direction)
-        .filter_map(|r| match &r.what {
-            Seen::Frame { frame, .. } => Some(frame.kind().to_string()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]
@@ -71,8 +59,8 @@ fn tcp_and_udp_sessions_are_captured_frame_for_frame() {
         (0, 0, 0),
         "{s:?}"
     );
-    let up = kinds(&over_tcp, Direction::ToServer);
-    let down = kinds(&over_tcp, Direction::ToClient);
+    let up = over_tcp.frame_kinds(Direction::ToServer);
+    let down = over_tcp.frame_kinds(Direction::ToClient);
     assert_eq!(&up[..2], ["Hello", "Request"], "{up:?}");
     assert_eq!(&down[..2], ["Welcome", "Response"], "{down:?}");
     assert!(up.contains(&"Close".to_string()), "{up:?}");
@@ -80,8 +68,8 @@ fn tcp_and_udp_sessions_are_captured_frame_for_frame() {
     let over_udp = inspect(&file, udp_port);
     assert_eq!(over_udp.connections.len(), 1);
     assert_eq!(over_udp.summary.bad_frames, 0);
-    let up = kinds(&over_udp, Direction::ToServer);
-    let down = kinds(&over_udp, Direction::ToClient);
+    let up = over_udp.frame_kinds(Direction::ToServer);
+    let down = over_udp.frame_kinds(Direction::ToClient);
     assert!(
         up.contains(&"Hello".to_string()) && up.contains(&"Request".to_string()),
         "{up:?}"

@@ -174,17 +174,9 @@ pub fn token(data: &[u8]) {
 /// by the client and opened by the server back into the same bytes, once and never twice. Panics
 /// (for the fuzzer) on a broken invariant.
 pub fn sealed(data: &[u8]) {
-    use crate::seal::{OpenError, SEAL_OVERHEAD, Sealer, SessionKeys};
+    use crate::seal::{OpenError, SEAL_OVERHEAD, Sealer};
     let sample = crate::samples::seal_sample();
-    let keys = |server| {
-        SessionKeys::derive(
-            &sample.keys,
-            sample.connection_id,
-            sample.nonce,
-            &sample.cookie,
-            server,
-        )
-    };
+    let keys = |server| sample.session_keys(server);
     let mut server = Sealer::new(&keys(true));
     if let Ok(opened) = server.open(data) {
         // Only the vector's own sealed datagram (or another the client sealed) opens.

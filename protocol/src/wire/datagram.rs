@@ -143,9 +143,17 @@ impl<'a> PacketView<'a> {
     /// [`Malformation::BadMagic`], [`DecodeError::UnsupportedVersion`], [`DecodeError::Truncated`],
     /// [`DecodeError::BadChecksum`] or [`Malformation::ReservedFlags`].
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        Self::checked(bytes, true)
+    }
+
+    /// [`PacketView::new_checked`], with or without the checksum (a datagram a session's keys
+    /// just opened has had its integrity proved by the tag, and its CRC computed by the opening).
+    fn checked(bytes: &'a [u8], verify_crc: bool) -> Result<Self, DecodeError> {
         check_fixed_header(bytes)?;
-        let crc_at = bytes.len() - CRC_LEN;
-        crc::verify(&bytes[..crc_at], u32::from_be_bytes(be(&bytes[crc_at..])))?;
+        if verify_crc {
+            let crc_at = bytes.len() - CRC_LEN;
+            crc::verify(&bytes[..crc_at], u32::from_be_bytes(be(&bytes[crc_at..])))?;
+        }
         let flags = bytes[field::FLAGS];
         if flags & !(ACK_FLAG | ACK_NOW_FLAG) != 0 {
             return Err(DecodeError::Malformed(Malformation::ReservedFlags));
@@ -252,7 +260,20 @@ impl Datagram {
     /// As [`PacketView::new_checked`], then [`DecodeError::Truncated`] for a frame length running
     /// past the end, [`Malformation::EmptyFrame`] or [`Malformation::EmptyDatagram`].
     pub fn parse(bytes: Bytes) -> Result<Self, DecodeError> {
-        let view = PacketView::new_checked(&bytes)?;
+        Self::parse_checked(bytes, true)
+    }
+
+    /// [`Datagram::parse`] for what [`Sealer::open`](crate::seal::Sealer::open) returned: its
+    /// tag proved it whole, so its CRC (which the opening computed) is not checked again.
+    ///
+    /// # Errors
+    /// As [`Datagram::parse`], less the checksum.
+    pub fn parse_opened(bytes: Bytes) -> Result<Self, DecodeError> {
+        Self::parse_checked(bytes, false)
+    }
+
+    fn parse_checked(bytes: Bytes, verify_crc: bool) -> Result<Self, DecodeError> {
+        let view = PacketView::checked(&bytes, verify_crc)?;
         let header = view.header();
         let ack_now = view.ack_now();
         let range = view.frames_range();

@@ -155,16 +155,16 @@ impl Gatekeeper {
                 Ok(Admitted::default())
             };
         };
-        let token = ConnectToken::verify(&bytes, &key, now_unix).map_err(|e| {
-            refuse(match e {
-                TokenError::Expired => "connect token expired",
-                TokenError::Forged => "connect token signature does not match",
-                _ => "malformed connect token",
-            })
-        })?;
+        let (token, keys) =
+            ConnectToken::verify_with_keys(&bytes, &key, now_unix).map_err(|e| {
+                refuse(match e {
+                    TokenError::Expired => "connect token expired",
+                    TokenError::Forged => "connect token signature does not match",
+                    _ => "malformed connect token",
+                })
+            })?;
         // The signature verified: a sealed part that does not open was sealed under another key.
-        let keys = ConnectToken::open_keys(&bytes, &key)
-            .map_err(|_| refuse("connect token keys do not open"))?;
+        let keys = keys.map_err(|_| refuse("connect token keys do not open"))?;
         let mut mac = [0u8; MAC_LEN];
         mac.copy_from_slice(&bytes[bytes.len() - MAC_LEN..]);
         match self.seen.get(&mac) {

@@ -118,19 +118,9 @@ impl Client {
 
     fn write(&mut self) -> io::Result<()> {
         if let Some(tls) = self.tls.as_mut() {
-            loop {
-                let taken = if self.output.is_empty() {
-                    0
-                } else {
-                    tls_io::write_plaintext(tls, &self.output)?
-                };
-                self.output.advance(taken);
-                // All sealed is out: seal more, if there was more than rustls took.
-                let out = tls_io::write_records(tls, &mut self.stream)?;
-                if !out || taken == 0 {
-                    return Ok(());
-                }
-            }
+            let taken = tls_io::write_sealed(tls, &mut self.stream, &self.output)?;
+            self.output.advance(taken);
+            return Ok(());
         }
         while !self.output.is_empty() {
             match self.stream.write(&self.output) {

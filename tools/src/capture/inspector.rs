@@ -136,6 +136,20 @@ pub struct Inspection {
     pub summary: Summary,
 }
 
+impl Inspection {
+    /// The kinds of the frames seen going `direction`, in order.
+    pub fn frame_kinds(&self, direction: Direction) -> Vec<String> {
+        self.records
+            .iter()
+            .filter(|r| r.direction == direction)
+            .filter_map(|r| match &r.what {
+                Seen::Frame { frame, .. } => Some(frame.kind().to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug)]
 struct TcpDirection {
     reassembler: TcpReassembler,

@@ -28,12 +28,7 @@ impl Session {
             return;
         }
         let len = datagram.len();
-        let Some(datagram) = self.open_sealed(datagram) else {
-            return;
-        };
-        let Ok(d) = Datagram::parse(datagram) else {
-            self.stats.packets_dropped += 1;
-            self.stats.bad_datagrams += 1;
+        let Some(d) = self.parse_incoming(datagram) else {
             return;
         };
         if d.header.connection_id != self.connection_id {
@@ -85,29 +80,32 @@ impl Session {
         }
     }
 
-    /// A sealed session's datagram opened into the plain one it stands for, after the cheap
-    /// checks (docs/PROTOCOL.md section 2.3); a plain session's as it is. `None`: dropped and
-    /// counted. A plain datagram reaches a sealed session only as a lone Reset (a restarted
-    /// server has lost the keys; the Reset proves itself by what it echoes).
-    fn open_sealed(&mut self, datagram: Bytes) -> Option<Bytes> {
-        let Some(sealer) = self.sealer.as_mut() else {
-            return Some(datagram);
-        };
-        let refused = if !is_sealed(&datagram) {
-            if Datagram::parse(datagram.clone()).is_ok_and(|d| lone_reset(&d).is_some()) {
-                return Some(datagram);
-            }
-            Some(OpenError::Forged)
-        } else if peek_connection_id(&datagram).ok() != Some(self.connection_id) {
-            None
-        } else {
-            match sealer.open(&datagram) {
+    /// A datagram from the peer, checked and parsed: a sealed session's opened first, after the
+    /// cheap checks (docs/PROTOCOL.md section 2.3), and not checksummed again (its tag proved it
+    /// whole). `None`: dropped and counted. A plain datagram reaches a sealed session only as a
+    /// lone Reset (a restarted server has lost the keys; the Reset proves itself by what it
+    /// echoes).
+    fn parse_incoming(&mut self, datagram: Bytes) -> Option<Datagram> {
+        let refused = match self.sealer.as_mut() {
+            None => match Datagram::parse(datagram) {
+                Ok(d) => return Some(d),
+                Err(_) => Some(OpenError::Malformed),
+            },
+            Some(_) if !is_sealed(&datagram) => match Datagram::parse(datagram) {
+                Ok(d) if lone_reset(&d).is_some() => return Some(d),
+                _ => Some(OpenError::Forged),
+            },
+            Some(_) if peek_connection_id(&datagram).ok() != Some(self.connection_id) => None,
+            Some(sealer) => match sealer.open(&datagram) {
                 Ok(plain) => {
                     self.tap(true, &plain);
-                    return Some(plain);
+                    match Datagram::parse_opened(plain) {
+                        Ok(d) => return Some(d),
+                        Err(_) => Some(OpenError::Malformed),
+                    }
                 }
                 Err(e) => Some(e),
-            }
+            },
         };
         self.stats.packets_dropped += 1;
         match refused {
