@@ -38,6 +38,29 @@ impl fmt::Display for RecvError {
 
 impl std::error::Error for RecvError {}
 
+/// One read from a blocking socket with a read timeout: the bytes read (at least one), or why
+/// there were none: the peer closed (or reset) the connection, the timeout passed, or the socket
+/// failed.
+///
+/// # Errors
+/// [`RecvError::Closed`], [`RecvError::TimedOut`] or [`RecvError::Io`].
+pub fn read_some(stream: &mut impl Read, buf: &mut [u8]) -> Result<usize, RecvError> {
+    loop {
+        return match stream.read(buf) {
+            Ok(0) => Err(RecvError::Closed),
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => Err(match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => RecvError::TimedOut,
+                io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+                    RecvError::Closed
+                }
+                _ => RecvError::Io(e),
+            }),
+        };
+    }
+}
+
 /// A TCP connection carrying framewire stream frames, read with a deadline.
 #[derive(Debug)]
 pub struct FrameStream {
@@ -120,28 +143,8 @@ impl FrameStream {
             {
                 return Frame::parse(body).map_err(RecvError::Decode);
             }
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return Err(RecvError::Closed),
-                Ok(n) => self.input.extend_from_slice(&chunk[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return Err(RecvError::TimedOut);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
-                    ) =>
-                {
-                    return Err(RecvError::Closed);
-                }
-                Err(e) => return Err(RecvError::Io(e)),
-            }
+            let n = read_some(&mut self.stream, &mut chunk)?;
+            self.input.extend_from_slice(&chunk[..n]);
         }
     }
 

@@ -178,7 +178,7 @@ pub use blocking::{CONNECTION_EVENTS_KEPT, Client, Messages};
 pub use connection::{Connection, DEFAULT_REQUEST_WAIT, PublishOptions};
 pub use error::{ClientError, Error, IoError};
 pub use event::{ClientEvent, Delivery, IncomingRequest, Message};
-pub use frame_stream::{FrameStream, RecvError};
+pub use frame_stream::{FrameStream, RecvError, read_some};
 pub use link::Link;
 pub use options::{
     Channel, ClientOptions, ClientOptionsBuilder, Reconnect, Timeouts, TlsOptions,

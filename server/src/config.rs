@@ -10,6 +10,8 @@ use crate::settings;
 
 /// The address the server listens on when told nothing else.
 pub const DEFAULT_TCP_ADDR: &str = "127.0.0.1:7400";
+/// The address the HTTP listener (WebSocket, metrics) takes when told nothing else.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:7480";
 
 /// What the server is told at start.
 #[derive(Debug, Clone)]
@@ -20,6 +22,11 @@ pub struct ServerConfig {
     pub udp_addr: Option<SocketAddr>,
     /// Where to accept TLS connections, or `None` for none.
     pub tls_addr: Option<SocketAddr>,
+    /// Where to accept HTTP connections (WebSocket at `/ws`, `/metrics`), or `None` for none.
+    pub http_addr: Option<SocketAddr>,
+    /// How long an HTTP request head may take to arrive, from the connection's start or the last
+    /// response, in milliseconds; an idle keep-alive connection closes after as long.
+    pub http_head_timeout_ms: u32,
     /// The TLS certificate chain (PEM).
     pub tls_cert: Option<std::path::PathBuf>,
     /// The TLS private key (PEM).
@@ -148,6 +155,12 @@ impl Default for ServerConfig {
             tcp_addr: Some(default_addr),
             udp_addr: Some(default_addr),
             tls_addr: None,
+            http_addr: Some(
+                DEFAULT_HTTP_ADDR
+                    .parse()
+                    .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 7480))),
+            ),
+            http_head_timeout_ms: 10_000,
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
@@ -303,9 +316,14 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Ar
     for (flag, setting, value) in flags {
         (setting.set)(&mut config, value).map_err(|e| ArgsError(format!("{flag}: {e}")))?;
     }
-    if config.tcp_addr.is_none() && config.udp_addr.is_none() && config.tls_addr.is_none() {
+    if config.tcp_addr.is_none()
+        && config.udp_addr.is_none()
+        && config.tls_addr.is_none()
+        && config.http_addr.is_none()
+    {
         return Err(ArgsError(
-            "--tcp and --udp are both off, and no --tls: the server would serve nothing".into(),
+            "--tcp, --udp and --http are all off, and no --tls: the server would serve nothing"
+                .into(),
         ));
     }
     Ok(Command::Run(Box::new(config)))
@@ -398,11 +416,22 @@ mod tests {
         assert_eq!(c.tcp_addr, None);
         assert!(c.udp_addr.is_some());
         assert!(
-            parse_args(args("--tcp off --udp off"))
+            parse_args(args("--tcp off --udp off")).is_ok(),
+            "HTTP serves"
+        );
+        assert!(
+            parse_args(args("--tcp off --udp off --http off"))
                 .unwrap_err()
                 .0
-                .contains("both off")
+                .contains("all off")
         );
+        let Command::Run(c) = parse_args(args("--http 127.0.0.1:0")).unwrap() else {
+            panic!("expected run")
+        };
+        assert_eq!(c.http_addr, Some("127.0.0.1:0".parse().unwrap()));
+        let mut t = ServerConfig::default();
+        apply_toml(&mut t, "http_listen = \"off\"").unwrap();
+        assert_eq!(t.http_addr, None);
         let Command::Run(c) = parse_args(args("--udp 127.0.0.1:0")).unwrap() else {
             panic!("expected run")
         };

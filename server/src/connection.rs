@@ -17,6 +17,8 @@ use crate::hub::{ClientId, Delivery, Hub, oversized_answer};
 use crate::shared::Shared;
 use crate::timer_wheel::TimerHandle;
 use crate::tls::{HandshakeFailure, common_name};
+use crate::web::websocket::close_code;
+use crate::web::ws_link::{Heard, WebSocketLink};
 
 /// What one read from a connection's socket gave ([`Connection::read_once`]).
 #[derive(Debug, Default)]
@@ -90,6 +92,9 @@ pub(crate) struct Connection {
     /// TLS between the socket and the session (`--tls`); `None`: plaintext. Boxed: rustls's
     /// state is a few kilobytes, and plaintext connections should not pay for it.
     tls: Option<Box<rustls::ServerConnection>>,
+    /// WebSocket framing between the socket and the session (a connection upgraded at the HTTP
+    /// listener); `None`: the session's frames are the stream's bytes.
+    web: Option<Box<WebSocketLink>>,
     /// The hub has been told of this session (at its handshake).
     opened: bool,
     /// In the loop's list of connections to flush this turn.
@@ -121,6 +126,7 @@ impl Connection {
             peer,
             session,
             tls,
+            web: None,
             opened: false,
             dirty: false,
             clean_close: false,
@@ -130,6 +136,12 @@ impl Connection {
             timer: None,
             close_notified: false,
         }
+    }
+
+    /// The same connection with its session's frames carried as WebSocket messages.
+    pub(crate) fn with_websocket(mut self, link: WebSocketLink) -> Self {
+        self.web = Some(Box::new(link));
+        self
     }
 
     pub(crate) fn stream_mut(&mut self) -> &mut TcpStream {
@@ -144,6 +156,7 @@ impl Connection {
     pub(crate) fn wants_write(&self) -> bool {
         !self.session.pending_output().is_empty()
             || self.tls.as_ref().is_some_and(|t| t.wants_write())
+            || self.web.as_ref().is_some_and(|w| !w.output().is_empty())
     }
 
     /// When the session next needs `on_timeout`.
@@ -165,7 +178,7 @@ impl Connection {
         me: ClientId,
     ) -> Readable {
         let mut read = 0;
-        while !self.session.is_closed() {
+        while !self.session.is_closed() && !self.web.as_ref().is_some_and(|w| w.is_closing()) {
             if read >= budget {
                 return Readable::MoreLeft;
             }
@@ -175,7 +188,7 @@ impl Connection {
             };
             if !got.plain.is_empty() {
                 let plain = got.plain.clone();
-                self.take_bytes(now, &scratch[plain], shared, me);
+                self.take_bytes(now, &mut scratch[plain], shared, me);
             }
             read += got.socket.max(got.plain.len());
             if got.peer_done {
@@ -245,8 +258,39 @@ impl Connection {
         Ok(once)
     }
 
-    /// Hands bytes read (decrypted, over TLS) to the session, and its frames to the hub.
-    fn take_bytes(&mut self, now: Instant, bytes: &[u8], shared: &Shared, me: ClientId) {
+    /// Hands bytes read (decrypted, over TLS; the frames WebSocket messages carried, over
+    /// WebSocket) to the session, and its frames to the hub.
+    pub(crate) fn take_bytes(
+        &mut self,
+        now: Instant,
+        bytes: &mut [u8],
+        shared: &Shared,
+        me: ClientId,
+    ) {
+        let Some(link) = self.web.as_mut() else {
+            return self.feed_session(now, bytes, shared, me);
+        };
+        let mut frames = Vec::new();
+        let heard = link.take(
+            bytes,
+            self.session.max_frame_len(),
+            &mut frames,
+            &shared.counters,
+        );
+        match heard {
+            Heard::Open => {}
+            Heard::PeerClosed(code) => {
+                info!("{}: WebSocket closed by the client ({code:?})", self.peer);
+            }
+            Heard::Refused(v) => info!("{}: WebSocket refused: {v}", self.peer),
+        }
+        if !frames.is_empty() {
+            self.feed_session(now, &frames, shared, me);
+        }
+    }
+
+    /// Hands stream bytes to the session, and its frames to the hub.
+    fn feed_session(&mut self, now: Instant, bytes: &[u8], shared: &Shared, me: ClientId) {
         shared.capture(|c| c.tcp_data(self.peer, Way::In, bytes));
         let peer = self.peer.ip();
         let tls = self.tls.as_deref();
@@ -305,6 +349,21 @@ impl Connection {
     /// Starts an orderly close with `reason` (a shutdown, say).
     pub(crate) fn close(&mut self, now: Instant, reason: Reason, message: &str) {
         self.session.close(now, reason, message);
+    }
+
+    /// At shutdown, after the session's Close: a WebSocket connection whose frames are all out
+    /// follows them with its own close (1001, going away) and writes it.
+    pub(crate) fn going_away(&mut self, shared: &Shared) -> Option<End> {
+        let link = self.web.as_mut()?;
+        if !self.session.pending_output().is_empty() {
+            return None;
+        }
+        link.close(
+            close_code::GOING_AWAY,
+            "server shutting down",
+            &shared.counters,
+        );
+        self.flush(shared)
     }
 
     /// Where the loop keeps this connection's timer handle.
@@ -432,6 +491,9 @@ impl Connection {
         if let Err(end) = self.write_pending(shared) {
             return Some(end);
         }
+        if self.web.is_some() {
+            return self.flush_websocket(shared);
+        }
         if !self.session.pending_output().is_empty() {
             return None;
         }
@@ -456,8 +518,37 @@ impl Connection {
         }
     }
 
+    /// A WebSocket connection's end: once the session is over and its frames are out, a close
+    /// (1000) follows them; the connection ends when a close, the server's or the answer to the
+    /// client's, is written.
+    fn flush_websocket(&mut self, shared: &Shared) -> Option<End> {
+        let link = self.web.as_mut()?;
+        if !link.is_closing()
+            && self.session.is_closed()
+            && self.session.pending_output().is_empty()
+        {
+            link.close(close_code::NORMAL, "", &shared.counters);
+            if let Err(end) = self.write_pending(shared) {
+                return Some(end);
+            }
+        }
+        let link = self.web.as_ref()?;
+        if !link.output().is_empty() {
+            None
+        } else if link.is_closing() {
+            Some(End::SessionOver)
+        } else if self.peer_done {
+            Some(End::PeerClosed)
+        } else {
+            None
+        }
+    }
+
     /// Writes pending output until it is all out or the socket would block.
     fn write_pending(&mut self, shared: &Shared) -> Result<(), End> {
+        if let Some(link) = self.web.as_mut() {
+            return write_websocket(&mut self.stream, link, &mut self.session, shared, self.peer);
+        }
         if let Some(tls) = self.tls.as_mut() {
             return write_tls(&mut self.stream, tls, &mut self.session, shared, self.peer);
         }
@@ -494,4 +585,35 @@ fn write_tls(
         session.consume_output(taken);
     }
     Ok(())
+}
+
+/// Moves the session's frames into WebSocket messages and writes them, until both are out or the
+/// socket would block. What the capture records is the session's stream, as over TCP.
+fn write_websocket(
+    stream: &mut TcpStream,
+    link: &mut WebSocketLink,
+    session: &mut StreamSession,
+    shared: &Shared,
+    peer: SocketAddr,
+) -> Result<(), End> {
+    loop {
+        let moved = link.pump(session.pending_output());
+        if moved > 0 {
+            shared.capture(|c| c.tcp_data(peer, Way::Out, &session.pending_output()[..moved]));
+            session.consume_output(moved);
+        }
+        if link.output().is_empty() {
+            if moved == 0 {
+                return Ok(());
+            }
+            continue;
+        }
+        match stream.write(link.output()) {
+            Ok(0) => return Err(End::Failed(io::ErrorKind::WriteZero)),
+            Ok(n) => link.consume(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(End::Failed(e.kind())),
+        }
+    }
 }

@@ -9,6 +9,17 @@ use crate::tls::HandshakeFailure;
 /// Reason codes counted one by one (`0x00`-`0x1F`); the rest share the last slot.
 const REASON_SLOTS: usize = 32;
 
+/// The HTTP statuses the web listener answers with, counted one by one; any other shares the
+/// slot after them.
+pub const HTTP_STATUSES: [u16; 12] = [101, 200, 400, 404, 405, 408, 413, 426, 431, 501, 503, 505];
+/// The WebSocket close codes the server sends, counted one by one; any other shares the slot after
+/// them.
+pub const WEBSOCKET_CLOSE_CODES: [u16; 8] = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011];
+
+fn slot_of(list: &[u16], value: u16) -> usize {
+    list.iter().position(|&v| v == value).unwrap_or(list.len())
+}
+
 /// What the server has refused, and why; and the sessions it closed, by reason. Shared with
 /// [`crate::ServerHandle`].
 #[derive(Debug, Default)]
@@ -28,6 +39,8 @@ pub struct Counters {
     tls_timeout: AtomicU64,
     tls_other: AtomicU64,
     closed: [AtomicU64; REASON_SLOTS],
+    http_responses: [AtomicU64; HTTP_STATUSES.len() + 1],
+    websocket_closes: [AtomicU64; WEBSOCKET_CLOSE_CODES.len() + 1],
 }
 
 /// A snapshot of [`Counters`].
@@ -71,12 +84,29 @@ pub struct CounterSnapshot {
     /// last slot): idle timeouts, protocol errors, frames too large, bad checksums, slow
     /// consumers, shutdowns.
     pub closed: [u64; REASON_SLOTS],
+    /// HTTP responses the web listener sent, by status: `http_responses[i]` counts
+    /// [`HTTP_STATUSES`]`[i]`, the last slot every other status.
+    pub http_responses: [u64; HTTP_STATUSES.len() + 1],
+    /// WebSocket close frames the server sent, by code: `websocket_closes[i]` counts
+    /// [`WEBSOCKET_CLOSE_CODES`]`[i]`, the last slot every other code.
+    pub websocket_closes: [u64; WEBSOCKET_CLOSE_CODES.len() + 1],
 }
 
 impl CounterSnapshot {
     /// Sessions the server closed with `reason`.
     pub fn closed(&self, reason: Reason) -> u64 {
         self.closed[usize::from(reason.0).min(REASON_SLOTS - 1)]
+    }
+
+    /// HTTP responses sent with `status` (every status not in [`HTTP_STATUSES`] counts as one).
+    pub fn http_responses(&self, status: u16) -> u64 {
+        self.http_responses[slot_of(&HTTP_STATUSES, status)]
+    }
+
+    /// WebSocket closes sent with `code` (every code not in [`WEBSOCKET_CLOSE_CODES`] counts as
+    /// one).
+    pub fn websocket_closes(&self, code: u16) -> u64 {
+        self.websocket_closes[slot_of(&WEBSOCKET_CLOSE_CODES, code)]
     }
 }
 
@@ -138,6 +168,17 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts an HTTP response sent.
+    pub(crate) fn count_http_response(&self, status: u16) {
+        self.http_responses[slot_of(&HTTP_STATUSES, status)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a WebSocket close the server sent.
+    pub(crate) fn count_websocket_close(&self, code: u16) {
+        self.websocket_closes[slot_of(&WEBSOCKET_CLOSE_CODES, code)]
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn count_rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
     }
@@ -165,6 +206,10 @@ impl Counters {
             tls_handshake_timeout: self.tls_timeout.load(Ordering::Relaxed),
             tls_failed: self.tls_other.load(Ordering::Relaxed),
             closed: std::array::from_fn(|i| self.closed[i].load(Ordering::Relaxed)),
+            http_responses: std::array::from_fn(|i| self.http_responses[i].load(Ordering::Relaxed)),
+            websocket_closes: std::array::from_fn(|i| {
+                self.websocket_closes[i].load(Ordering::Relaxed)
+            }),
         }
     }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use framewire_protocol::session::{Instant, SessionConfig, StreamSession};
 use framewire_protocol::wire::Reason;
-use log::{error, info, warn};
+use log::{debug, error, info, warn};
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -30,18 +30,21 @@ use framewire_client::tls_io;
 
 use crate::config::ServerConfig;
 use crate::connection::{Connection, End, Readable};
-use crate::hub::ClientId;
+use crate::hub::{ClientId, WEB_TOKEN_BIT};
 use crate::shared::{Inbound, Shared};
 use crate::tcp_options;
 use crate::timer_wheel::{TimerHandle, TimerWheel};
 use crate::udp::{Next, UdpService};
+use crate::web::http_connection::{HttpConnection, HttpTurn};
+use crate::web::ws_link::WebSocketLink;
 
 const LISTENER: Token = Token(0);
 pub(crate) const WAKER: Token = Token(1);
 const UDP: Token = Token(2);
 const SIGNALS: Token = Token(3);
 const TLS_LISTENER: Token = Token(4);
-const FIRST_CONNECTION: usize = 5;
+const HTTP_LISTENER: Token = Token(5);
+const FIRST_CONNECTION: usize = 6;
 /// How long accepting pauses after the process ran out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// How long a shutdown waits for the Close frames to be written.
@@ -63,6 +66,8 @@ pub(crate) struct Listeners {
     pub(crate) tcp: Option<TcpListener>,
     /// TLS; `None` when the server serves none.
     pub(crate) tls: Option<TcpListener>,
+    /// HTTP (WebSocket, metrics); `None` when the server serves none.
+    pub(crate) http: Option<TcpListener>,
 }
 
 /// Which listener a connection came in on.
@@ -70,6 +75,7 @@ pub(crate) struct Listeners {
 enum Door {
     Plain,
     Tls,
+    Http,
 }
 
 /// What a timer belongs to.
@@ -79,6 +85,7 @@ enum TimerKey {
     RotateCookieSecret,
     Hub,
     Tcp(Token),
+    Http(Token),
     Udp(u64),
 }
 
@@ -93,6 +100,8 @@ pub(crate) struct Worker {
     session_config: Arc<SessionConfig>,
     /// Boxed: a session is several hundred bytes, and a map of 10,000 grows to 16,384 slots.
     connections: IdMap<Token, Box<Connection>>,
+    /// Connections at the HTTP listener not (yet) upgraded to WebSocket sessions.
+    http: IdMap<Token, Box<HttpConnection>>,
     udp: Option<UdpService>,
     /// Every deadline: each connection's, each UDP session's, the hub's first, and the loop's own.
     /// Each owner keeps the handle of its timer.
@@ -100,6 +109,7 @@ pub(crate) struct Worker {
     hub_timer: Option<TimerHandle>,
     accept_timer: Option<TimerHandle>,
     tls_accept_timer: Option<TimerHandle>,
+    http_accept_timer: Option<TimerHandle>,
     rotate_timer: Option<TimerHandle>,
     /// Connections with output to write at the end of this turn.
     dirty_tcp: Vec<Token>,
@@ -147,6 +157,10 @@ impl Worker {
             poll.registry()
                 .register(listener, TLS_LISTENER, Interest::READABLE)?;
         }
+        if let Some(listener) = listeners.http.as_mut() {
+            poll.registry()
+                .register(listener, HTTP_LISTENER, Interest::READABLE)?;
+        }
         let mut session_config = config.session_config();
         // A packet capture records sealed UDP sessions as the plain datagrams they carried.
         session_config.tap_plaintext = shared.capturing();
@@ -171,11 +185,13 @@ impl Worker {
             config: config.clone(),
             session_config: Arc::new(session_config),
             connections: IdMap::default(),
+            http: IdMap::default(),
             udp,
             timers: TimerWheel::default(),
             hub_timer: None,
             accept_timer: None,
             tls_accept_timer: None,
+            http_accept_timer: None,
             rotate_timer: None,
             dirty_tcp: Vec::new(),
             dirty_udp: Vec::new(),
@@ -225,6 +241,10 @@ impl Worker {
                 Some(conn) => conn.timer_mut(),
                 None => return,
             },
+            TimerKey::Http(token) => match self.http.get_mut(&token) {
+                Some(conn) => conn.timer_mut(),
+                None => return,
+            },
             TimerKey::Udp(id) => match self.udp.as_mut().and_then(|u| u.timer_mut(id)) {
                 Some(slot) => slot,
                 None => return,
@@ -232,6 +252,7 @@ impl Worker {
             TimerKey::Hub => &mut self.hub_timer,
             TimerKey::RetryAccept(Door::Plain) => &mut self.accept_timer,
             TimerKey::RetryAccept(Door::Tls) => &mut self.tls_accept_timer,
+            TimerKey::RetryAccept(Door::Http) => &mut self.http_accept_timer,
             TimerKey::RotateCookieSecret => &mut self.rotate_timer,
         };
         self.timers.reset(slot, key, deadline);
@@ -273,9 +294,13 @@ impl Worker {
                 match event.token() {
                     LISTENER => self.accept(now, Door::Plain),
                     TLS_LISTENER => self.accept(now, Door::Tls),
+                    HTTP_LISTENER => self.accept(now, Door::Http),
                     WAKER => {}
                     SIGNALS => self.on_signals(),
                     UDP => self.udp_readable(now, &mut scratch),
+                    token if self.http.contains_key(&token) => {
+                        self.http_event(now, token, &mut scratch);
+                    }
                     token => {
                         if event.is_read_closed()
                             && let Some(conn) = self.connections.get_mut(&token)
@@ -360,6 +385,12 @@ impl Worker {
                         conn.on_timeout(now, &self.shared, ClientId::Tcp(token.0));
                         self.mark_dirty(token);
                     }
+                }
+                TimerKey::Http(token) => {
+                    let end = self.http.get_mut(&token).and_then(|conn| {
+                        conn.on_timeout(now, &self.shared).or_else(|| conn.flush())
+                    });
+                    self.settle_http(token, end);
                 }
                 TimerKey::Udp(id) => {
                     if let Some(udp) = self.udp.as_mut() {
@@ -466,6 +497,7 @@ impl Worker {
             let listener = match door {
                 Door::Plain => self.listeners.tcp.as_ref(),
                 Door::Tls => self.listeners.tls.as_ref(),
+                Door::Http => self.listeners.http.as_ref(),
             };
             let Some(listener) = listener else {
                 return;
@@ -477,18 +509,21 @@ impl Worker {
                         self.out_of_descriptors = false;
                     }
                     if !self.shared.allow_handshake(peer.ip(), now) {
-                        refuse(&mut stream, peer, Reason::ADDRESS_LIMIT);
+                        refuse(&mut stream, peer, door, Reason::ADDRESS_LIMIT, &self.shared);
                         continue;
                     }
                     if let Err(reason) = self.shared.open_connection(peer.ip()) {
-                        refuse(&mut stream, peer, reason);
+                        refuse(&mut stream, peer, door, reason, &self.shared);
                         continue;
                     }
                     if let Err(e) = tcp_options::configure(&stream, &self.config) {
                         warn!("{peer}: cannot set socket options: {e}");
                     }
-                    let token = Token(Shared::tcp_token(self.index, self.next_seq));
+                    let mut token = Token(Shared::tcp_token(self.index, self.next_seq));
                     self.next_seq += 1;
+                    if door == Door::Http {
+                        token.0 |= WEB_TOKEN_BIT;
+                    }
                     if let Err(e) =
                         self.poll
                             .registry()
@@ -496,6 +531,15 @@ impl Worker {
                     {
                         warn!("{peer}: cannot register: {e}");
                         self.shared.close_connection(peer.ip());
+                        continue;
+                    }
+                    if door == Door::Http {
+                        debug!("{peer}: HTTP connection");
+                        let head_timeout =
+                            Duration::from_millis(u64::from(self.config.http_head_timeout_ms));
+                        let conn = HttpConnection::new(stream, peer, now, head_timeout);
+                        self.http.insert(token, Box::new(conn));
+                        self.settle_http(token, None);
                         continue;
                     }
                     let tls = match (door, self.shared.tls.as_ref()) {
@@ -582,31 +626,99 @@ impl Worker {
             return;
         }
         if let Some(writable) = conn.interest_change() {
-            let interest = if writable {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            if let Err(e) = self
-                .poll
-                .registry()
-                .reregister(conn.stream_mut(), token, interest)
-            {
-                warn!("{}: cannot reregister: {e}", conn.peer());
-            }
+            let peer = conn.peer();
+            reregister(&self.poll, conn.stream_mut(), token, writable, peer);
         }
         let deadline = conn.deadline();
         self.schedule(TimerKey::Tcp(token), deadline);
     }
 
+    /// Reads from a connection at the HTTP listener and writes its answers; one that asks for a
+    /// WebSocket becomes a stream session here.
+    fn http_event(&mut self, now: Instant, token: Token, scratch: &mut [u8]) {
+        let Some(conn) = self.http.get_mut(&token) else {
+            return;
+        };
+        match conn.on_readable(now, scratch, &self.shared) {
+            HttpTurn::Open => {
+                let end = conn.flush();
+                self.settle_http(token, end);
+            }
+            HttpTurn::Ended(end) => self.settle_http(token, Some(end)),
+            HttpTurn::Upgrade { response, leftover } => {
+                self.upgrade(now, token, response, leftover);
+            }
+        }
+    }
+
+    /// Turns an HTTP connection into a WebSocket session: the same socket, token and connection
+    /// count, now with a stream session behind WebSocket framing. What the client sent after its
+    /// request head is the session's first input.
+    fn upgrade(&mut self, now: Instant, token: Token, response: Vec<u8>, mut leftover: Vec<u8>) {
+        let Some(conn) = self.http.remove(&token) else {
+            return;
+        };
+        if let Some(timer) = conn.timer_handle() {
+            self.timers.cancel(timer);
+        }
+        let peer = conn.peer();
+        let stream = conn.into_stream();
+        if self.shared.capturing()
+            && let Ok(local) = stream.local_addr()
+        {
+            self.shared.capture(|c| c.tcp_open(peer, local));
+        }
+        let session = StreamSession::server(Arc::clone(&self.session_config), token.0 as u64, now);
+        let link = WebSocketLink::new(response, self.session_config.max_message_len as u32);
+        let conn = Connection::new(stream, peer, session, None).with_websocket(link);
+        self.connections.insert(token, Box::new(conn));
+        if !leftover.is_empty()
+            && let Some(conn) = self.connections.get_mut(&token)
+        {
+            conn.take_bytes(now, &mut leftover, &self.shared, ClientId::Tcp(token.0));
+        }
+        self.mark_dirty(token);
+    }
+
+    /// Removes an HTTP connection that ended, or brings its interest and timer up to date.
+    fn settle_http(&mut self, token: Token, end: Option<End>) {
+        self.schedule(TimerKey::Http(token), None);
+        if let Some(end) = end {
+            if let Some(mut conn) = self.http.remove(&token) {
+                debug!("{}: HTTP connection over: {end:?}", conn.peer());
+                let _ = self.poll.registry().deregister(conn.stream_mut());
+                self.shared.close_connection(conn.peer().ip());
+            }
+            return;
+        }
+        let Some(conn) = self.http.get_mut(&token) else {
+            return;
+        };
+        if let Some(writable) = conn.interest_change() {
+            let peer = conn.peer();
+            reregister(&self.poll, conn.stream_mut(), token, writable, peer);
+        }
+        let deadline = conn.deadline();
+        self.schedule(TimerKey::Http(token), Some(deadline));
+    }
+
     /// Stops accepting, sends every session a Close (`GOING_AWAY`), and keeps writing until every
     /// Close is out or [`SHUTDOWN_FLUSH`] has passed.
     fn close_all(&mut self) {
-        for listener in [self.listeners.tcp.as_mut(), self.listeners.tls.as_mut()]
-            .into_iter()
-            .flatten()
+        for listener in [
+            self.listeners.tcp.as_mut(),
+            self.listeners.tls.as_mut(),
+            self.listeners.http.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
         {
             let _ = self.poll.registry().deregister(listener);
+        }
+        // An HTTP connection owes nothing but the response it may be writing: it is dropped.
+        let http: Vec<Token> = self.http.keys().copied().collect();
+        for token in http {
+            self.settle_http(token, Some(End::SessionOver));
         }
         let now = self.now();
         let count = self.connections.len();
@@ -615,6 +727,7 @@ impl Worker {
             let end = self.connections.get_mut(&token).and_then(|conn| {
                 conn.close(now, Reason::GOING_AWAY, "server shutting down");
                 conn.flush(&self.shared)
+                    .or_else(|| conn.going_away(&self.shared))
             });
             self.settle(now, token, end);
         }
@@ -671,11 +784,25 @@ fn reload(config: &ServerConfig, shared: &Shared) {
     }
 }
 
-/// Tells a connection over a limit why, in one Close frame written without waiting (it fits any
-/// socket buffer), and drops it.
-fn refuse(stream: &mut mio::net::TcpStream, peer: SocketAddr, reason: Reason) {
+/// Tells a connection over a limit why, in one Close frame (at the HTTP listener, a `503`)
+/// written without waiting (it fits any socket buffer), and drops it.
+fn refuse(
+    stream: &mut mio::net::TcpStream,
+    peer: SocketAddr,
+    door: Door,
+    reason: Reason,
+    shared: &Shared,
+) {
     use std::io::Write;
     info!("{peer}: refused: {reason}");
+    if door == Door::Http {
+        shared.counters.count_http_response(503);
+        let mut out = Vec::new();
+        crate::web::http::Response::text(503, format!("connection limit: {reason}"))
+            .write(false, false, &mut out);
+        let _ = stream.write(&out);
+        return;
+    }
     let mut frame = bytes::BytesMut::new();
     let close = framewire_protocol::wire::Frame::new(framewire_protocol::wire::Close {
         reason,
@@ -683,6 +810,24 @@ fn refuse(stream: &mut mio::net::TcpStream, peer: SocketAddr, reason: Reason) {
     });
     if framewire_protocol::wire::encode_stream_frame_into(&close, &mut frame).is_ok() {
         let _ = stream.write(&frame);
+    }
+}
+
+/// Registers a connection for readability, and for writability too while it has output waiting.
+fn reregister(
+    poll: &Poll,
+    stream: &mut mio::net::TcpStream,
+    token: Token,
+    writable: bool,
+    peer: SocketAddr,
+) {
+    let interest = if writable {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::READABLE
+    };
+    if let Err(e) = poll.registry().reregister(stream, token, interest) {
+        warn!("{peer}: cannot reregister: {e}");
     }
 }
 

@@ -46,6 +46,7 @@ mod timer_wheel;
 pub mod tls;
 mod udp;
 mod udp_send;
+pub mod web;
 
 pub use config::{ServerConfig, UdpOffload};
 pub use counters::CounterSnapshot;

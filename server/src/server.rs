@@ -32,6 +32,7 @@ pub struct Server {
     local_addr: Option<SocketAddr>,
     udp_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
 }
 
 /// Stops a running server from another thread, and reads its counters.
@@ -40,6 +41,7 @@ pub struct ServerHandle {
     local_addr: Option<SocketAddr>,
     udp_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
 }
 
@@ -57,6 +59,11 @@ impl ServerHandle {
     /// The address the server accepts TLS connections on, if it does.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.tls_addr
+    }
+
+    /// The address the server accepts HTTP connections on (WebSocket, metrics), if it does.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
     }
 
     /// What the server has counted so far.
@@ -113,9 +120,11 @@ fn open_capture(config: &ServerConfig) -> io::Result<Option<PacketCapture>> {
 struct Sockets {
     tcp: Vec<mio::net::TcpListener>,
     tls: Vec<mio::net::TcpListener>,
+    http: Vec<mio::net::TcpListener>,
     udp: Vec<mio::net::UdpSocket>,
     tcp_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
     udp_addr: Option<SocketAddr>,
 }
 
@@ -138,6 +147,20 @@ impl Sockets {
             tls_addr = Some(listener.local_addr()?);
             tls_listeners.push(listener);
         }
+        let mut http_listeners = Vec::new();
+        let mut http_addr = None;
+        if let Some(addr) = config.http_addr {
+            let listener = tcp_listener(addr, many).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "the HTTP listener on {addr}: {e} (move it with --http ADDR, or --http off)"
+                    ),
+                )
+            })?;
+            http_addr = Some(listener.local_addr()?);
+            http_listeners.push(listener);
+        }
         let mut udps = Vec::new();
         let mut udp_addr = None;
         if let Some(addr) = config.udp_addr {
@@ -154,6 +177,9 @@ impl Sockets {
             }
             if let Some(addr) = tls_addr {
                 tls_listeners.push(tcp_listener(addr, true)?);
+            }
+            if let Some(addr) = http_addr {
+                http_listeners.push(tcp_listener(addr, true)?);
             }
         }
         info!("{threads} worker threads");
@@ -173,12 +199,17 @@ impl Sockets {
                 }
             );
         }
+        if let Some(addr) = http_addr {
+            info!("listening for HTTP on {addr} (WebSocket at /ws, metrics at /metrics)");
+        }
         Ok(Self {
             tcp: listeners,
             tls: tls_listeners,
+            http: http_listeners,
             udp: udps,
             tcp_addr: local_addr,
             tls_addr,
+            http_addr,
             udp_addr,
         })
     }
@@ -191,10 +222,14 @@ impl Server {
     /// Neither TCP nor UDP is configured, an address cannot be bound, a poller cannot be
     /// created, the token key file cannot be read, or the system has no randomness.
     pub fn bind(config: &ServerConfig) -> io::Result<Self> {
-        if config.tcp_addr.is_none() && config.udp_addr.is_none() && config.tls_addr.is_none() {
+        if config.tcp_addr.is_none()
+            && config.udp_addr.is_none()
+            && config.tls_addr.is_none()
+            && config.http_addr.is_none()
+        {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "neither TCP, TLS nor UDP is configured: the server would serve nothing",
+                "neither TCP, TLS, UDP nor HTTP is configured: the server would serve nothing",
             ));
         }
         if config.require_encryption && config.udp_addr.is_some() && config.token_key_file.is_none()
@@ -213,9 +248,14 @@ impl Server {
         };
         let threads = config.threads.max(1);
         let sockets = Sockets::bind(config, threads)?;
-        let (local_addr, udp_addr, tls_addr) =
-            (sockets.tcp_addr, sockets.udp_addr, sockets.tls_addr);
-        let (listeners, tls_listeners, udps) = (sockets.tcp, sockets.tls, sockets.udp);
+        let (local_addr, udp_addr, tls_addr, http_addr) = (
+            sockets.tcp_addr,
+            sockets.udp_addr,
+            sockets.tls_addr,
+            sockets.http_addr,
+        );
+        let (listeners, tls_listeners, http_listeners, udps) =
+            (sockets.tcp, sockets.tls, sockets.http, sockets.udp);
         let counters = Arc::new(Counters::default());
         let mut hub = Hub::new(
             config.hub.clone(),
@@ -251,6 +291,7 @@ impl Server {
         let mut udps = udps.into_iter();
         let mut listeners = listeners.into_iter();
         let mut tls_listeners = tls_listeners.into_iter();
+        let mut http_listeners = http_listeners.into_iter();
         let workers = polls
             .into_iter()
             .enumerate()
@@ -261,6 +302,7 @@ impl Server {
                     Listeners {
                         tcp: listeners.next(),
                         tls: tls_listeners.next(),
+                        http: http_listeners.next(),
                     },
                     udps.next(),
                     config,
@@ -274,6 +316,7 @@ impl Server {
             local_addr,
             udp_addr,
             tls_addr,
+            http_addr,
         })
     }
 
@@ -305,12 +348,18 @@ impl Server {
         self.tls_addr
     }
 
+    /// The address the server accepts HTTP connections on, if it does.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
     /// A handle that stops the server.
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
             local_addr: self.local_addr,
             udp_addr: self.udp_addr,
             tls_addr: self.tls_addr,
+            http_addr: self.http_addr,
             shared: Arc::clone(&self.shared),
         }
     }

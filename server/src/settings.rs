@@ -92,6 +92,24 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "http",
+        value: "ADDR|off",
+        help: "listen for HTTP on ADDR: WebSocket sessions at /ws, Prometheus metrics at /metrics (default 127.0.0.1:7480); also http_listen",
+        set: |c, v| {
+            c.http_addr = addr_or_off(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "http_head_timeout_ms",
+        value: "MS",
+        help: "how long an HTTP request head may take to arrive; an idle keep-alive connection closes after as long (default 10000)",
+        set: |c, v| {
+            c.http_head_timeout_ms = number(v, 100, 3_600_000)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "tls_cert",
         value: "FILE",
         help: "the TLS certificate chain, PEM, the server's own first (read again on SIGHUP)",
@@ -547,8 +565,8 @@ pub(crate) const SETTINGS: &[Setting] = &[
     },
 ];
 
-/// Other names settings answer to: `tls_listen` is `tls`.
-const ALIASES: &[(&str, &str)] = &[("tls_listen", "tls")];
+/// Other names settings answer to: `tls_listen` is `tls`, `http_listen` is `http`.
+const ALIASES: &[(&str, &str)] = &[("tls_listen", "tls"), ("http_listen", "http")];
 
 /// The setting named `key` (or one of its aliases).
 pub(crate) fn find(key: &str) -> Option<&'static Setting> {

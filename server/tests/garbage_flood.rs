@@ -19,7 +19,7 @@ use framewire_protocol::wire::{
     Frame, FrameBody, Hello, HelloOptions, Request, Text, encode_stream_frame_into,
 };
 
-use common::{DEADLINE, ServerProcess};
+use common::{DEADLINE, ServerProcess, rss};
 
 /// Frames and datagrams to send, in all.
 const FLOOD: u64 = 1_000_000;
@@ -39,16 +39,6 @@ impl Rng {
     fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next() as u8).collect()
     }
-}
-
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .expect("VmRSS")
-        * 1024
 }
 
 fn from(i: usize) -> IpAddr {

@@ -13,6 +13,7 @@ use framewire_protocol::wire::{
     Close, Frame, FrameBody, HelloOptions, Pong, Reason, Response, Status, Text,
 };
 
+use crate::websocket::WsStream;
 use crate::{DEADLINE, TestServer};
 
 /// Which transport a [`TestClient`] uses.
@@ -22,6 +23,8 @@ pub enum Via {
     Tcp,
     /// UDP.
     Udp,
+    /// WebSocket, at the server's HTTP listener.
+    WebSocket,
 }
 
 /// Both transports, for tests that run once over each.
@@ -152,11 +155,50 @@ impl UdpClient {
     }
 }
 
-/// A frame-level client over either transport.
+/// Framewire frames over a stream: TCP's length-prefixed frames, or WebSocket messages.
 #[derive(Debug)]
-pub enum TestClient {
+pub enum StreamClient {
     /// Over TCP.
     Tcp(FrameStream),
+    /// Over WebSocket.
+    Ws(Box<WsStream>),
+}
+
+impl StreamClient {
+    fn send(&mut self, frame: &Frame) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.send(frame),
+            Self::Ws(s) => s.send(frame),
+        }
+    }
+
+    fn recv(&mut self) -> Result<Frame, RecvError> {
+        match self {
+            Self::Tcp(s) => s.recv(),
+            Self::Ws(s) => s.recv(),
+        }
+    }
+
+    fn set_read_timeout(&self, within: Duration) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.set_read_timeout(within),
+            Self::Ws(s) => s.set_read_timeout(within),
+        }
+    }
+
+    fn handshake(&mut self, options: HelloOptions) -> Result<Frame, RecvError> {
+        match self {
+            Self::Tcp(s) => s.handshake(options),
+            Self::Ws(s) => s.handshake(options),
+        }
+    }
+}
+
+/// A frame-level client over any transport.
+#[derive(Debug)]
+pub enum TestClient {
+    /// Over TCP or WebSocket.
+    Tcp(StreamClient),
     /// Over UDP.
     Udp(Box<UdpClient>),
 }
@@ -192,9 +234,18 @@ impl TestClient {
         options: HelloOptions,
     ) -> (Self, Welcomed) {
         match via {
-            Via::Tcp => {
-                let mut s = FrameStream::connect_from(from, server.addr(), DEADLINE)
-                    .expect("connect over TCP");
+            Via::Tcp | Via::WebSocket => {
+                let mut s = if via == Via::Tcp {
+                    StreamClient::Tcp(
+                        FrameStream::connect_from(from, server.addr(), DEADLINE)
+                            .expect("connect over TCP"),
+                    )
+                } else {
+                    StreamClient::Ws(Box::new(
+                        WsStream::connect_from(from, server.http_addr(), DEADLINE)
+                            .expect("open a WebSocket"),
+                    ))
+                };
                 let welcome = s.handshake(options).expect("a Welcome");
                 let FrameBody::Welcome(w) = welcome.body else {
                     panic!("expected a Welcome: {welcome:?}");

@@ -10,8 +10,9 @@ mod client;
 mod pki;
 mod relay;
 mod tcp_cut;
+pub mod websocket;
 
-pub use client::{BOTH, TestClient, UdpClient, Via, Welcomed};
+pub use client::{BOTH, StreamClient, TestClient, UdpClient, Via, Welcomed};
 pub use framewire_client::{FrameStream, RecvError};
 use framewire_server::{Server, ServerConfig, ServerHandle};
 pub use pki::{Pem, TestPki};
@@ -20,6 +21,14 @@ pub use tcp_cut::TcpCut;
 
 /// How long a test waits for any one frame before it fails.
 pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// Moves a server's HTTP listener from its default port to a free one (tests run side by side);
+/// one turned off, or put elsewhere, stays as it is.
+fn any_http_port(config: &mut ServerConfig) {
+    if config.http_addr == ServerConfig::default().http_addr {
+        config.http_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    }
+}
 
 /// A server running on its own thread, shut down when dropped.
 #[derive(Debug)]
@@ -45,6 +54,7 @@ impl TestServer {
     pub fn start_on(mut config: ServerConfig, tcp: SocketAddr, udp: SocketAddr) -> Self {
         config.tcp_addr = Some(tcp);
         config.udp_addr = Some(udp);
+        any_http_port(&mut config);
         let (handle, thread) = Server::spawn(&config).expect("server binds");
         Self {
             handle,
@@ -69,6 +79,7 @@ impl TestServer {
             let mut config = config.clone();
             config.tcp_addr = Some(addr);
             config.udp_addr = Some(addr);
+            any_http_port(&mut config);
             // Another process may take the port between the probe and the bind: try another.
             if let Ok((handle, thread)) = Server::spawn(&config) {
                 return Self {
@@ -87,6 +98,7 @@ impl TestServer {
     pub fn start_udp_only(mut config: ServerConfig) -> Self {
         config.tcp_addr = None;
         config.udp_addr = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+        any_http_port(&mut config);
         let (handle, thread) = Server::spawn(&config).expect("server binds");
         Self {
             handle,
@@ -115,6 +127,16 @@ impl TestServer {
     /// If the server was started without TLS.
     pub fn tls_addr(&self) -> SocketAddr {
         self.handle.tls_addr().expect("this test server serves TLS")
+    }
+
+    /// The HTTP address (WebSocket, metrics).
+    ///
+    /// # Panics
+    /// If the server was started without HTTP.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.handle
+            .http_addr()
+            .expect("this test server serves HTTP")
     }
 
     /// What the server has counted.
@@ -207,8 +229,12 @@ pub fn drive_until(
 }
 
 /// The reference client's options for `server` over `via` (its TCP or its UDP address).
+///
+/// # Panics
+/// For WebSocket, which the reference client does not speak.
 pub fn client_options(server: &TestServer, via: Via) -> framewire_client::ClientOptions {
     match via {
+        Via::WebSocket => panic!("the reference client does not speak WebSocket"),
         Via::Tcp => {
             framewire_client::ClientOptions::new(server.addr(), framewire_client::Transport::Tcp)
         }

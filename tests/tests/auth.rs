@@ -107,6 +107,7 @@ fn key_file_problems_stop_the_server_with_a_clear_error() {
     let base = ServerConfig {
         tcp_addr: Some(any),
         udp_addr: None,
+        http_addr: None,
         ..ServerConfig::default()
     };
     let missing = ServerConfig {

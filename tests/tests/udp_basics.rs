@@ -210,11 +210,12 @@ fn a_server_with_neither_tcp_nor_udp_refuses_to_start() {
     let config = ServerConfig {
         tcp_addr: None,
         udp_addr: None,
+        http_addr: None,
         ..ServerConfig::default()
     };
     let err = framewire_server::Server::bind(&config).unwrap_err();
     assert!(
-        err.to_string().contains("neither TCP, TLS nor UDP"),
+        err.to_string().contains("neither TCP, TLS, UDP nor HTTP"),
         "{err}"
     );
 }

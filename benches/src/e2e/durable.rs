@@ -100,6 +100,8 @@ fn start(system: System, dir: &Dir) -> io::Result<Running> {
                 addr.to_string(),
                 "--udp".into(),
                 "off".into(),
+                "--http".into(),
+                "off".into(),
                 "--max-queue-depth".into(),
                 "100000000".into(),
             ],

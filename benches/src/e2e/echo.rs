@@ -215,11 +215,14 @@ impl System {
     }
 }
 
-/// framewire's server with `args`, pinned to the server core, once it accepts on `addr`.
+/// framewire's server with `args` (and no HTTP listener: a benchmark's servers share no port),
+/// pinned to the server core, once it accepts on `addr`.
 fn start_framewire(args: &[String], addr: std::net::SocketAddr) -> io::Result<Running> {
+    let mut args = args.to_vec();
+    args.extend(["--http".into(), "off".into()]);
     systems::start_program(
         &systems::framewire_binary()?,
-        args,
+        &args,
         SERVER_CORE,
         addr,
         Serves::Tcp,

@@ -163,7 +163,7 @@ pub fn start(wire: Wire, core: usize) -> io::Result<Running> {
     match wire {
         Wire::Framewire => {
             cmd.arg(framewire_binary()?)
-                .args(["--tcp", &addr.to_string(), "--udp", "off"])
+                .args(["--tcp", &addr.to_string(), "--udp", "off", "--http", "off"])
                 .env("RUST_LOG", "warn");
         }
         Wire::Nats => {

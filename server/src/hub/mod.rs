@@ -33,7 +33,7 @@ mod queues;
 mod services;
 mod sessions;
 mod stats;
-mod sys;
+pub(crate) mod sys;
 pub mod token;
 pub mod topic;
 mod unconfirmed;
@@ -51,7 +51,9 @@ use log::debug;
 pub use acl::AclRule;
 pub use auth::{AuthConfig, AuthStats};
 pub use config::HubConfig;
-pub use output::{Answering, ClientId, Delivery, Output, Transport, oversized_answer};
+pub use output::{
+    Answering, ClientId, Delivery, Output, Transport, WEB_TOKEN_BIT, oversized_answer,
+};
 pub use queue_limits::QueueRule;
 pub use stats::{HubStats, TransportStats};
 pub use sys::ServerInfo;
@@ -144,6 +146,27 @@ impl Hub {
             self.pubsub.snapshot_into(&mut state);
             self.snapshot_sessions(&mut state);
             self.outputs.snapshot(state.to_records());
+        }
+    }
+
+    /// What `sys.stats` and the metrics report, read now.
+    pub(crate) fn sys_view(&self, now: Instant) -> sys::SysView<'_> {
+        sys::SysView {
+            info: &self.info,
+            now_micros: now.as_micros(),
+            stats: &self.stats,
+            refused: self.counters.snapshot(),
+            subscriptions: self.pubsub.subscriptions(),
+            retained: self.pubsub.retained(),
+            parked_sessions: self.pubsub.parked(),
+            unconfirmed_messages: self.pubsub.unconfirmed(),
+            waiting_for_disk: self.outputs.held(),
+            dead_lettered: self.queues.dead_lettered(),
+            services: self.services.services(),
+            pending_requests: self.services.pending(),
+            queues: self.queues.queues(),
+            queued_messages: self.queues.messages(),
+            refused_ops: self.outputs.refused().collect(),
         }
     }
 
@@ -435,23 +458,7 @@ impl Hub {
             return;
         }
         if r.target.as_str().starts_with("sys.") {
-            let view = sys::SysView {
-                info: &self.info,
-                now_micros: now.as_micros(),
-                stats: &self.stats,
-                refused: self.counters.snapshot(),
-                subscriptions: self.pubsub.subscriptions(),
-                retained: self.pubsub.retained(),
-                parked_sessions: self.pubsub.parked(),
-                unconfirmed_messages: self.pubsub.unconfirmed(),
-                waiting_for_disk: self.outputs.held(),
-                dead_lettered: self.queues.dead_lettered(),
-                services: self.services.services(),
-                pending_requests: self.services.pending(),
-                queues: self.queues.queues(),
-                queued_messages: self.queues.messages(),
-                refused_ops: self.outputs.refused().collect(),
-            };
+            let view = self.sys_view(now);
             let (status, payload) = sys::call(r.target.as_str(), &view).unwrap_or((
                 Status::NOT_FOUND,
                 Bytes::from_static(b"no built-in method of that name"),

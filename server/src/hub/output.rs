@@ -10,28 +10,35 @@ use framewire_protocol::wire::{
 
 use crate::store::{Journal, Record, SessionRecord};
 
+/// The bit of a connection's token that marks it as a WebSocket connection (from the HTTP
+/// listener): the hub serves it as any stream session and counts it apart.
+pub const WEB_TOKEN_BIT: usize = 1 << 47;
+
 /// A session the hub serves, named by its transport and the event loop's key for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ClientId {
-    /// A TCP connection, by its event-loop token.
+    /// A stream connection (TCP, TLS or WebSocket), by its event-loop token.
     Tcp(usize),
     /// A UDP session, by its connection id.
     Udp(u64),
 }
 
-/// One of the two transports, for counting.
+/// The transports, for counting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
-    /// TCP.
+    /// TCP (and TLS).
     Tcp,
     /// UDP.
     Udp,
+    /// WebSocket.
+    WebSocket,
 }
 
 impl ClientId {
     /// Which transport the session runs on.
     pub fn transport(self) -> Transport {
         match self {
+            Self::Tcp(token) if token & WEB_TOKEN_BIT != 0 => Transport::WebSocket,
             Self::Tcp(_) => Transport::Tcp,
             Self::Udp(_) => Transport::Udp,
         }

@@ -27,6 +27,8 @@ pub struct HubStats {
     pub tcp: TransportStats,
     /// UDP sessions.
     pub udp: TransportStats,
+    /// WebSocket sessions.
+    pub websocket: TransportStats,
     /// Publishes accepted.
     pub published: u64,
     /// Messages pushed to subscribers.
@@ -46,6 +48,7 @@ impl HubStats {
         match t {
             Transport::Tcp => &mut self.tcp,
             Transport::Udp => &mut self.udp,
+            Transport::WebSocket => &mut self.websocket,
         }
     }
 }

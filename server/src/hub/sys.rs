@@ -78,6 +78,8 @@ fn stats(view: &SysView<'_>) -> String {
     h.tcp.json(&mut s);
     s.push_str(",\"udp\":");
     h.udp.json(&mut s);
+    s.push_str(",\"websocket\":");
+    h.websocket.json(&mut s);
     s.push_str(",\"hub\":");
     json_object(
         &mut s,

@@ -16,7 +16,12 @@ pub(crate) struct ServerProcess {
     pub(crate) addr: SocketAddr,
     /// Where it serves UDP, when it does.
     pub(crate) udp_addr: Option<SocketAddr>,
+    /// Where it serves HTTP, when it does.
+    pub(crate) http_addr: Option<SocketAddr>,
 }
+
+/// Every test server's HTTP listener takes a free port: tests run side by side.
+const HTTP_ANY_PORT: [&str; 2] = ["--http", "127.0.0.1:0"];
 
 impl ServerProcess {
     /// Starts the binary on an ephemeral TCP port (no UDP), under `ulimit -n fd_limit` if given.
@@ -56,11 +61,13 @@ impl ServerProcess {
                 binary,
             ]);
             c.args(listen);
+            c.args(HTTP_ANY_PORT);
             c.args(flags);
             c
         } else {
             let mut c = Command::new(binary);
             c.args(listen);
+            c.args(HTTP_ANY_PORT);
             c.args(flags);
             c
         };
@@ -84,6 +91,7 @@ impl ServerProcess {
             log,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             udp_addr: None,
+            http_addr: None,
         };
         server.addr = loop {
             let line = server
@@ -93,6 +101,7 @@ impl ServerProcess {
                 break at.trim().parse().expect("an address");
             }
         };
+        let http = !flags.windows(2).any(|w| w == ["--http", "off"]);
         if udp {
             server.udp_addr = Some(loop {
                 let line = server
@@ -103,7 +112,38 @@ impl ServerProcess {
                 }
             });
         }
+        if http {
+            // The HTTP line comes last; the lines before it are put back for the test to read.
+            let mut before = Vec::new();
+            server.http_addr = Some(loop {
+                let line = server
+                    .next_line(DEADLINE)
+                    .expect("the server logs where it serves HTTP");
+                if let Some(at) = line.split("listening for HTTP on ").nth(1) {
+                    let addr = at.split_whitespace().next().expect("an address");
+                    break addr.parse().expect("an address");
+                }
+                before.push(line);
+            });
+            server.put_back(before);
+        }
         server
+    }
+
+    /// Makes `lines` the next lines the log gives, before the rest.
+    fn put_back(&mut self, lines: Vec<String>) {
+        let (tx, rx) = mpsc::channel();
+        for line in lines {
+            let _ = tx.send(line);
+        }
+        let rest = std::mem::replace(&mut self.log, rx);
+        std::thread::spawn(move || {
+            while let Ok(line) = rest.recv() {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
     }
 
     /// Waits (with the deadline) for a log line containing `text`; the line.
@@ -166,4 +206,15 @@ impl Drop for ServerProcess {
             let _ = child.wait();
         }
     }
+}
+
+/// Resident memory of a process, in bytes.
+pub(crate) fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmRSS")
+        * 1024
 }

@@ -1,0 +1,247 @@
+//! One connection at the HTTP listener before it becomes anything else: it reads request heads
+//! (bounded in bytes and in time), answers them in order, keeps the connection alive between them,
+//! and hands the socket over when a request upgrades it to a WebSocket.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use framewire_protocol::session::Instant;
+use log::{debug, info};
+use mio::net::TcpStream;
+
+use super::http::{MAX_HEAD_LEN, Response, parse_head};
+use super::routes::{Answer, answer};
+use crate::connection::End;
+use crate::shared::Shared;
+use crate::timer_wheel::TimerHandle;
+
+/// What a turn of reading left the connection as.
+#[derive(Debug)]
+pub(crate) enum HttpTurn {
+    /// Still an HTTP connection.
+    Open,
+    /// Upgraded: `response` (the `101`) is to be written first, then WebSocket frames; `leftover`
+    /// is what the client sent after its request head.
+    Upgrade {
+        response: Vec<u8>,
+        leftover: Vec<u8>,
+    },
+    /// Over.
+    Ended(End),
+}
+
+/// An HTTP/1.1 connection; see the module docs.
+#[derive(Debug)]
+pub(crate) struct HttpConnection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// What has arrived of the next request head (and anything pipelined after it).
+    buf: Vec<u8>,
+    /// Responses not yet written.
+    out: Vec<u8>,
+    /// When the head being read must be whole (from the connection's start, or the last
+    /// response); once closing, when the last response must be out.
+    deadline: Instant,
+    head_timeout: Duration,
+    /// The last response is queued: nothing more is read; the connection ends once it is out.
+    closing: bool,
+    /// The peer has shut its side.
+    peer_done: bool,
+    registered_writable: bool,
+    timer: Option<TimerHandle>,
+}
+
+impl HttpConnection {
+    pub(crate) fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        now: Instant,
+        head_timeout: Duration,
+    ) -> Self {
+        Self {
+            stream,
+            peer,
+            buf: Vec::new(),
+            out: Vec::new(),
+            deadline: now + head_timeout,
+            head_timeout,
+            closing: false,
+            peer_done: false,
+            registered_writable: false,
+            timer: None,
+        }
+    }
+
+    pub(crate) fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    pub(crate) fn stream_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    pub(crate) fn timer_mut(&mut self) -> &mut Option<TimerHandle> {
+        &mut self.timer
+    }
+
+    /// The handle of its timer, if one is set (to cancel when the connection changes hands).
+    pub(crate) fn timer_handle(&self) -> Option<TimerHandle> {
+        self.timer
+    }
+
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The socket, once the connection has been upgraded.
+    pub(crate) fn into_stream(self) -> TcpStream {
+        self.stream
+    }
+
+    /// Reads what the socket has and answers every whole request head in it.
+    pub(crate) fn on_readable(
+        &mut self,
+        now: Instant,
+        scratch: &mut [u8],
+        shared: &Shared,
+    ) -> HttpTurn {
+        loop {
+            match self.stream.read(scratch) {
+                Ok(0) => {
+                    self.peer_done = true;
+                    break;
+                }
+                Ok(n) => {
+                    if self.closing {
+                        // The answer is given; what else comes is not read.
+                        continue;
+                    }
+                    self.buf.extend_from_slice(&scratch[..n]);
+                    if let Some(turn) = self.answer_heads(now, shared) {
+                        return turn;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return HttpTurn::Ended(End::Failed(e.kind())),
+            }
+        }
+        HttpTurn::Open
+    }
+
+    /// Answers the whole heads at the front of the buffer; `Some` when one upgraded the connection.
+    fn answer_heads(&mut self, now: Instant, shared: &Shared) -> Option<HttpTurn> {
+        while !self.closing {
+            let (head, len) = match parse_head(&self.buf) {
+                Ok(Some(parsed)) => parsed,
+                Ok(None) => break,
+                Err(e) => {
+                    info!("{}: HTTP {}: {}", self.peer, e.status, e.why);
+                    self.respond(now, &Response::text(e.status, e.why), false, false, shared);
+                    break;
+                }
+            };
+            self.buf.drain(..len);
+            debug!("{}: HTTP {} {}", self.peer, head.method, head.path);
+            let head_only = head.method == "HEAD";
+            match answer(&head, shared, now) {
+                Answer::Upgrade(_) if head.has_body() => {
+                    let refused = Response::text(400, "a WebSocket upgrade carries no body");
+                    self.respond(now, &refused, false, false, shared);
+                }
+                Answer::Upgrade(switching) => {
+                    shared.counters.count_http_response(switching.status);
+                    let mut response = Vec::new();
+                    switching.write(true, false, &mut response);
+                    info!("{}: WebSocket opened", self.peer);
+                    return Some(HttpTurn::Upgrade {
+                        response,
+                        leftover: std::mem::take(&mut self.buf),
+                    });
+                }
+                Answer::Respond(response) => {
+                    // A body is not read by any route that answers here: the connection cannot
+                    // find the next head after it, so it closes after the answer.
+                    let keep = head.keep_alive && !head.has_body();
+                    self.respond(now, &response, keep, head_only, shared);
+                }
+            }
+        }
+        None
+    }
+
+    /// Queues a response; without `keep_alive` the connection closes once it is written.
+    fn respond(
+        &mut self,
+        now: Instant,
+        response: &Response,
+        keep_alive: bool,
+        head_only: bool,
+        shared: &Shared,
+    ) {
+        shared.counters.count_http_response(response.status);
+        response.write(keep_alive, head_only, &mut self.out);
+        // The next head (or the last write) has its own time from now.
+        self.deadline = now + self.head_timeout;
+        if !keep_alive {
+            self.closing = true;
+            self.buf = Vec::new();
+        }
+    }
+
+    /// The deadline passed: a head still arriving gets `408`; an idle keep-alive connection, and
+    /// one whose last response would not go out, just ends.
+    pub(crate) fn on_timeout(&mut self, now: Instant, shared: &Shared) -> Option<End> {
+        if now < self.deadline {
+            return None;
+        }
+        if self.closing {
+            return Some(End::SessionOver);
+        }
+        if self.buf.is_empty() {
+            debug!("{}: idle HTTP connection closed", self.peer);
+            return Some(End::SessionOver);
+        }
+        info!("{}: HTTP request head not whole in time", self.peer);
+        let late = Response::text(408, "the request head did not arrive in time");
+        self.respond(now, &late, false, false, shared);
+        None
+    }
+
+    /// Writes what is queued; the connection ends once its last response is out, or the peer is
+    /// gone and nothing is owed.
+    pub(crate) fn flush(&mut self) -> Option<End> {
+        while !self.out.is_empty() {
+            match self.stream.write(&self.out) {
+                Ok(0) => return Some(End::Failed(io::ErrorKind::WriteZero)),
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Some(End::Failed(e.kind())),
+            }
+        }
+        if self.out.capacity() > MAX_HEAD_LEN {
+            self.out = Vec::new();
+        }
+        if self.closing {
+            Some(End::SessionOver)
+        } else if self.peer_done {
+            Some(End::PeerClosed)
+        } else {
+            None
+        }
+    }
+
+    /// Whether the registration must change to wait for writability, as
+    /// [`crate::connection::Connection::interest_change`].
+    pub(crate) fn interest_change(&mut self) -> Option<bool> {
+        let want = !self.out.is_empty();
+        (want != self.registered_writable).then(|| {
+            self.registered_writable = want;
+            want
+        })
+    }
+}

@@ -1,0 +1,227 @@
+//! A WebSocket connection's framing under its stream session (docs/PROTOCOL.md section 11.2):
+//! each binary message carries what a TCP frame carries between its length prefix and its CRC
+//! (the version byte and the frame body). Incoming messages are rebuilt into stream frames for the
+//! session; the session's outgoing frames are cut out of its output and sent as messages. The
+//! session, and the hub behind it, cannot tell the connection from TCP.
+
+use framewire_protocol::wire::LENGTH_PREFIX_LEN;
+
+use super::websocket::{
+    Decoder, Message, Opcode, Violation, close_code, encode_close, encode_frame,
+};
+use crate::counters::Counters;
+
+/// Bytes of WebSocket output queued before the session's output is left where it is: the
+/// session's own bound (`max_queued_bytes`) then applies, as on TCP.
+const OUT_HIGH_WATER: usize = 64 * 1024;
+/// The CRC after a stream frame's body.
+const CRC_LEN: usize = 4;
+
+/// What the link heard from the client in one read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Heard {
+    /// Messages (or nothing yet): the connection goes on.
+    Open,
+    /// The client sent a close: it is answered, and the connection ends once that is out.
+    PeerClosed(Option<u16>),
+    /// The client broke a rule: a close with its code is queued, and the connection ends.
+    Refused(Violation),
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct WebSocketLink {
+    decoder: Decoder,
+    /// Frames (and, first, the `101` response) to write.
+    out: Vec<u8>,
+    /// A close frame is queued: nothing more is read or sent.
+    closing: bool,
+}
+
+impl WebSocketLink {
+    /// A link whose first output is the handshake's `response`.
+    pub(crate) fn new(response: Vec<u8>, max_frame_len: u32) -> Self {
+        Self {
+            decoder: Decoder::new(message_limit(max_frame_len)),
+            out: response,
+            closing: false,
+        }
+    }
+
+    /// Whether a close has been queued (sent or answered).
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    /// Output waiting for the socket.
+    pub(crate) fn output(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// `n` bytes of the output were written.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.out.drain(..n);
+        if self.out.is_empty() && self.out.capacity() > OUT_HIGH_WATER {
+            self.out = Vec::new();
+        }
+    }
+
+    /// Decodes what the client sent (unmasking it in place), answers its pings and close, and
+    /// appends the stream frames its binary messages carry to `frames`, for the session.
+    pub(crate) fn take(
+        &mut self,
+        bytes: &mut [u8],
+        max_frame_len: u32,
+        frames: &mut Vec<u8>,
+        counters: &Counters,
+    ) -> Heard {
+        if self.closing {
+            return Heard::Open;
+        }
+        self.decoder
+            .set_max_message_len(message_limit(max_frame_len));
+        let mut heard = Heard::Open;
+        let out = &mut self.out;
+        let fed = self.decoder.feed(bytes, |message| {
+            if heard != Heard::Open {
+                return;
+            }
+            match message {
+                Message::Binary(body) => rebuild_frame(body, frames),
+                Message::Text(_) => {
+                    heard = Heard::Refused(Violation {
+                        code: close_code::UNSUPPORTED_DATA,
+                        why: "framewire takes binary messages only",
+                    });
+                }
+                Message::Ping(payload) => encode_frame(Opcode::Pong, payload, out),
+                Message::Pong(_) => {}
+                Message::Close(said) => heard = Heard::PeerClosed(said.map(|(code, _)| code)),
+            }
+        });
+        if let Err(v) = fed
+            && heard == Heard::Open
+        {
+            heard = Heard::Refused(v);
+        }
+        match heard {
+            Heard::Open => {}
+            Heard::PeerClosed(code) => {
+                // Echo the client's code (RFC 6455 section 5.5.1).
+                self.close(code.unwrap_or(close_code::NORMAL), "", counters);
+            }
+            Heard::Refused(v) => self.close(v.code, v.why, counters),
+        }
+        heard
+    }
+
+    /// Queues a close frame; nothing is sent after it.
+    pub(crate) fn close(&mut self, code: u16, why: &str, counters: &Counters) {
+        if std::mem::replace(&mut self.closing, true) {
+            return;
+        }
+        counters.count_websocket_close(code);
+        encode_close(code, why, &mut self.out);
+    }
+
+    /// Copies the whole frames at the front of the session's output (`pending`) into the output
+    /// as binary messages, while the output is below its high-water mark; returns how many bytes
+    /// of `pending` they took, for the caller to consume.
+    pub(crate) fn pump(&mut self, pending: &[u8]) -> usize {
+        if self.closing {
+            return 0;
+        }
+        let mut at = 0;
+        while self.out.len() < OUT_HIGH_WATER {
+            let Some(prefix) = pending.get(at..at + LENGTH_PREFIX_LEN) else {
+                break;
+            };
+            let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+            let Some(frame) = pending.get(at + LENGTH_PREFIX_LEN..at + LENGTH_PREFIX_LEN + len)
+            else {
+                break;
+            };
+            encode_frame(Opcode::Binary, &frame[..len - CRC_LEN], &mut self.out);
+            at += LENGTH_PREFIX_LEN + len;
+        }
+        at
+    }
+}
+
+/// The longest message: a frame's version and body, its length less the CRC.
+fn message_limit(max_frame_len: u32) -> usize {
+    (max_frame_len as usize).saturating_sub(CRC_LEN)
+}
+
+/// Appends the stream frame a message carries: its length prefix, the message, its CRC.
+fn rebuild_frame(message: &[u8], frames: &mut Vec<u8>) {
+    let len = (message.len() + CRC_LEN) as u32;
+    frames.extend_from_slice(&len.to_be_bytes());
+    frames.extend_from_slice(message);
+    frames.extend_from_slice(&crc32fast::hash(message).to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/PROTOCOL.md section 2.1's `ping (TCP)` frame.
+    const PING_STREAM: [u8; 20] = [
+        0x00, 0x00, 0x00, 0x10, 0x01, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0f, 0x42,
+        0x40, 0xf1, 0x49, 0x65, 0xe1,
+    ];
+
+    #[test]
+    fn the_spec_example_goes_both_ways() {
+        // docs/PROTOCOL.md section 11.2: the server's message is the frame without its length
+        // prefix and CRC.
+        let mut link = WebSocketLink::new(Vec::new(), 65536);
+        assert_eq!(link.pump(&PING_STREAM), PING_STREAM.len());
+        let mut server = vec![0x82, 0x0c];
+        server.extend_from_slice(&PING_STREAM[4..16]);
+        assert_eq!(link.output(), server);
+        // The client's masked message rebuilds into the very stream frame.
+        let mut client = vec![
+            0x82, 0x8c, 0x37, 0xfa, 0x21, 0x3d, 0x36, 0xea, 0x21, 0x3d, 0x37, 0xfa, 0x21, 0x3d,
+            0x37, 0xf5, 0x63, 0x7d,
+        ];
+        let mut frames = Vec::new();
+        let heard = link.take(&mut client, 65536, &mut frames, &Counters::default());
+        assert_eq!(heard, Heard::Open);
+        assert_eq!(frames, PING_STREAM);
+    }
+
+    #[test]
+    fn output_above_the_high_water_mark_stays_in_the_session() {
+        let mut link = WebSocketLink::new(Vec::new(), 65536);
+        let many: Vec<u8> = PING_STREAM.repeat(10_000);
+        let taken = link.pump(&many);
+        assert!(taken < many.len());
+        assert_eq!(taken % PING_STREAM.len(), 0, "whole frames only");
+        assert!(link.output().len() < OUT_HIGH_WATER + 16);
+        // Half a frame is left for later.
+        let mut fresh = WebSocketLink::new(Vec::new(), 65536);
+        assert_eq!(fresh.pump(&PING_STREAM[..10]), 0);
+    }
+
+    #[test]
+    fn a_text_message_and_a_close_are_answered_with_closes() {
+        let counters = Counters::default();
+        let mut link = WebSocketLink::new(Vec::new(), 65536);
+        let mut text = Vec::new();
+        super::super::websocket::encode_client_frame(
+            true,
+            Opcode::Text,
+            b"hi",
+            [1, 2, 3, 4],
+            &mut text,
+        );
+        let heard = link.take(&mut text, 65536, &mut Vec::new(), &counters);
+        assert!(matches!(heard, Heard::Refused(v) if v.code == close_code::UNSUPPORTED_DATA));
+        assert!(link.is_closing());
+        assert_eq!(&link.output()[..4], &[0x88, 0x26, 0x03, 0xEB]);
+        assert_eq!(counters.snapshot().websocket_closes(1003), 1);
+        // Nothing after the close.
+        assert_eq!(link.pump(&PING_STREAM), 0);
+    }
+}
