@@ -6,6 +6,22 @@ use super::http::{Head, Response};
 use super::{metrics, upgrade};
 use crate::shared::Shared;
 
+/// The demo page (a chat room and a live chart) and the browser client it loads, built into the
+/// binary so that the server on its defaults serves them with no files around it.
+const DEMO_PAGE: &str = include_str!("../../../client/web/index.html");
+const BROWSER_CLIENT: &str = include_str!("../../../client/web/framewire.js");
+
+fn asset(content_type: &str, body: &str) -> Response {
+    Response {
+        status: 200,
+        headers: vec![
+            ("Content-Type", content_type.into()),
+            ("Cache-Control", "no-cache".into()),
+        ],
+        body: body.as_bytes().to_vec(),
+    }
+}
+
 /// What a request gets.
 #[derive(Debug)]
 pub(crate) enum Answer {
@@ -31,12 +47,18 @@ pub(crate) fn answer(head: &Head, shared: &Shared, now: Instant) -> Answer {
                 body: text.into_bytes(),
             })
         }
-        "/metrics" => Answer::Respond(
-            Response::text(405, "/metrics answers GET").with_header("Allow", "GET, HEAD"),
+        "/" | "/index.html" if reading => {
+            Answer::Respond(asset("text/html; charset=utf-8", DEMO_PAGE))
+        }
+        "/framewire.js" if reading => {
+            Answer::Respond(asset("text/javascript; charset=utf-8", BROWSER_CLIENT))
+        }
+        "/metrics" | "/" | "/index.html" | "/framewire.js" => Answer::Respond(
+            Response::text(405, "this path answers GET").with_header("Allow", "GET, HEAD"),
         ),
         _ => Answer::Respond(Response::text(
             404,
-            "no such path: the server serves /ws (WebSocket) and /metrics",
+            "no such path: the server serves / (a demo page), /framewire.js, /ws (WebSocket) and /metrics",
         )),
     }
 }

@@ -1,0 +1,151 @@
+//! A real browser on the demo page: headless Chromium (Debian's `chromium`), driven through the
+//! `DevTools` protocol by `tests/browser/drive.mjs`, loads `/` from the server, and its chat and
+//! chart exchange messages with a TCP client and a UDP client over `framewire.js` and the
+//! WebSocket; then its WebSocket drops and the client resumes its session by itself. Needs
+//! `chromium` and `node`, which `cargo test --workspace` cannot assume, so `.ci/run` runs it with
+//! `--ignored`. With `FRAMEWIRE_SCREENSHOT=PATH` it saves a picture of the page there
+//! (`docs/browser-demo.png` was made so).
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use bytes::Bytes;
+use framewire_protocol::wire::{Frame, FrameBody, Publish, Subscribe, Text};
+use framewire_server::ServerConfig;
+use framewire_tests::{TestClient, TestServer, Via};
+
+/// The driver process and its line protocol (see tests/browser/drive.mjs).
+struct Browser {
+    child: Child,
+    input: ChildStdin,
+    output: BufReader<ChildStdout>,
+}
+
+impl Browser {
+    fn open(url: &str) -> Self {
+        let mut child = Command::new("node")
+            .arg("--experimental-websocket")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/browser/drive.mjs"))
+            .arg(url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node runs");
+        let input = child.stdin.take().expect("stdin");
+        let output = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut browser = Self {
+            child,
+            input,
+            output,
+        };
+        assert_eq!(browser.line(), "subscribed");
+        browser
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.output
+            .read_line(&mut line)
+            .expect("a line from the driver");
+        line.trim_end().to_string()
+    }
+
+    /// Sends a command; the JSON of its answer.
+    fn ask(&mut self, command: &str) -> String {
+        writeln!(self.input, "{command}").expect("send a command");
+        let answer = self.line();
+        answer
+            .strip_prefix("ok ")
+            .unwrap_or_else(|| panic!("{command}: {answer}"))
+            .to_string()
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = writeln!(self.input, "quit");
+        let _ = self.child.wait();
+    }
+}
+
+fn publish(c: &mut TestClient, id: u32, topic: &str, payload: &str) {
+    c.call_ok(
+        id,
+        Frame::new(Publish {
+            retain: false,
+            id,
+            topic: Text::from(topic),
+            payload: Bytes::copy_from_slice(payload.as_bytes()),
+        }),
+    );
+}
+
+/// Waits (each frame within the deadline) until `c` hears a Message with `payload`; the other
+/// clients' lines may come before it.
+fn hears(c: &mut TestClient, payload: &str) {
+    loop {
+        if let FrameBody::Message(m) = c.recv().body
+            && m.payload == payload.as_bytes()
+        {
+            return;
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs chromium and node; .ci/run runs it"]
+fn the_demo_page_talks_with_tcp_and_udp_clients_and_resumes_after_its_websocket_drops() {
+    let server = TestServer::start(ServerConfig::default());
+    let mut tcp = TestClient::connect(&server, Via::Tcp);
+    let mut udp = TestClient::connect(&server, Via::Udp);
+    for c in [&mut tcp, &mut udp] {
+        c.call_ok(
+            1,
+            Frame::new(Subscribe {
+                id: 1,
+                filter: Text::from("chat/room"),
+            }),
+        );
+    }
+    let mut page = Browser::open(&format!("http://{}/", server.http_addr()));
+
+    // Native clients to the browser: a chat line from each, and telemetry from the UDP one.
+    publish(&mut tcp, 2, "chat/room", "tcp-client: hello from TCP");
+    publish(&mut udp, 2, "chat/room", "udp-client: hello from UDP");
+    for (i, t) in (0..30)
+        .map(|i| 21.0 + f64::from(i).sin() * 0.8 + f64::from(i) * 0.05)
+        .enumerate()
+    {
+        publish(
+            &mut udp,
+            10 + i as u32,
+            "sensors/greenhouse-7/temp",
+            &format!("{t:.2}"),
+        );
+    }
+    page.ask("wait framewireDemo.chat.length >= 2 && framewireDemo.readings.length >= 30");
+    let chat =
+        page.ask("eval JSON.stringify(framewireDemo.chat.map(l => l.who + ': ' + l.text).sort())");
+    assert_eq!(
+        chat,
+        r#""[\"tcp-client: hello from TCP\",\"udp-client: hello from UDP\"]""#
+    );
+    // The browser to the native clients.
+    page.ask("eval framewireDemo.say('hello from Chromium')");
+    hears(&mut tcp, "browser: hello from Chromium");
+    hears(&mut udp, "browser: hello from Chromium");
+
+    // The WebSocket drops; framewire.js reconnects with backoff and resumes the session, whose
+    // subscriptions the server kept.
+    page.ask("eval framewireDemo.client.ws.close()");
+    page.ask("wait framewireDemo.client.welcomes === 2 && framewireDemo.state === 'connected'");
+    publish(&mut tcp, 3, "chat/room", "tcp-client: still there?");
+    page.ask("wait framewireDemo.chat.some(l => l.text === 'still there?')");
+    page.ask("eval framewireDemo.say('yes, resumed')");
+    hears(&mut tcp, "browser: yes, resumed");
+    assert_eq!(server.counters().http_responses(101), 2);
+
+    if let Ok(path) = std::env::var("FRAMEWIRE_SCREENSHOT") {
+        page.ask(&format!("screenshot {path}"));
+    }
+}
