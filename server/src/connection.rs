@@ -271,12 +271,7 @@ impl Connection {
             return self.feed_session(now, bytes, shared, me);
         };
         let mut frames = Vec::new();
-        let heard = link.take(
-            bytes,
-            self.session.max_frame_len(),
-            &mut frames,
-            &shared.counters,
-        );
+        let heard = link.take(bytes, self.session.max_frame_len(), &mut frames);
         match heard {
             Heard::Open => {}
             Heard::PeerClosed(code) => {
@@ -518,16 +513,17 @@ impl Connection {
         }
     }
 
-    /// A WebSocket connection's end: once the session is over and its frames are out, a close
-    /// (1000) follows them; the connection ends when a close, the server's or the answer to the
-    /// client's, is written.
+    /// A WebSocket connection's end: once the session's frames are out, a close follows them:
+    /// the answer to the client's close or to a broken rule, or (when the session is over) 1000;
+    /// the connection ends when it is written.
     fn flush_websocket(&mut self, shared: &Shared) -> Option<End> {
         let link = self.web.as_mut()?;
-        if !link.is_closing()
-            && self.session.is_closed()
-            && self.session.pending_output().is_empty()
-        {
-            link.close(close_code::NORMAL, "", &shared.counters);
+        if self.session.pending_output().is_empty() {
+            if link.close_waits() {
+                link.close_now(&shared.counters);
+            } else if !link.is_closing() && self.session.is_closed() {
+                link.close(close_code::NORMAL, "", &shared.counters);
+            }
             if let Err(end) = self.write_pending(shared) {
                 return Some(end);
             }
@@ -535,7 +531,7 @@ impl Connection {
         let link = self.web.as_ref()?;
         if !link.output().is_empty() {
             None
-        } else if link.is_closing() {
+        } else if link.is_closing() && !link.close_waits() {
             Some(End::SessionOver)
         } else if self.peer_done {
             Some(End::PeerClosed)

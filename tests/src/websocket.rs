@@ -213,9 +213,24 @@ impl WsStream {
     /// # Errors
     /// As [`WsStream::recv`].
     pub fn handshake(&mut self, options: HelloOptions) -> Result<Frame, RecvError> {
-        self.send(&Frame::new(Hello::new(0, options)))
-            .map_err(RecvError::Io)?;
+        self.handshake_with(Hello::new(0, options))
+    }
+
+    /// Sends this Hello and returns the server's answer.
+    ///
+    /// # Errors
+    /// As [`WsStream::recv`].
+    pub fn handshake_with(&mut self, hello: Hello) -> Result<Frame, RecvError> {
+        self.send(&Frame::new(hello)).map_err(RecvError::Io)?;
         self.recv()
+    }
+
+    /// A second handle on the socket, for writing while this one reads.
+    ///
+    /// # Errors
+    /// The socket cannot be duplicated.
+    pub fn try_clone_stream(&self) -> io::Result<TcpStream> {
+        self.stream.try_clone()
     }
 
     /// How long a receive waits.

@@ -300,3 +300,29 @@ fn a_shutdown_sends_a_framewire_close_then_a_websocket_going_away() {
     let ws_close = ws.recv_ws().unwrap();
     assert_eq!(ws_close.close_code(), Some(1001));
 }
+
+#[test]
+fn a_flood_of_pings_from_a_peer_that_does_not_read_is_answered_within_a_bound() {
+    let server = TestServer::start(ServerConfig::default());
+    let mut ws = open(&server);
+    let ping = ws.frame_bytes(true, opcode::PING, &[7; 125]);
+    let flood: Vec<u8> = ping.repeat(100_000);
+    let mut writer = ws.try_clone_stream().unwrap();
+    // 13 MB of pings while nobody reads the pongs.
+    std::thread::spawn(move || std::io::Write::write_all(&mut writer, &flood).unwrap())
+        .join()
+        .unwrap();
+    let mut pongs = 0;
+    ws.set_read_timeout(std::time::Duration::from_millis(500))
+        .unwrap();
+    while let Ok(f) = ws.recv_ws() {
+        assert_eq!(f.opcode, opcode::PONG);
+        pongs += 1;
+    }
+    assert!(pongs > 0 && pongs < 100_000, "{pongs} pongs");
+    // The connection is as good as new.
+    ws.set_read_timeout(DEADLINE).unwrap();
+    ws.send_ws(true, opcode::PING, b"still there").unwrap();
+    assert_eq!(ws.recv_ws().unwrap().payload, b"still there");
+    eprintln!("100000 pings unread: {pongs} pongs answered");
+}

@@ -447,9 +447,10 @@ fn check_utf8_prefix(bytes: &[u8], from: usize, complete: bool) -> Result<usize,
     }
 }
 
-/// A close code a peer may send (RFC 6455 section 7.4): 1000-1003, 1007-1011, 3000-4999.
+/// A close code a peer may send (RFC 6455 section 7.4 and the IANA registry): 1000-1003,
+/// 1007-1014, 3000-4999.
 pub fn is_valid_close_code(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
 fn control_message(opcode: Opcode, payload: &[u8]) -> Result<Message<'_>, Violation> {

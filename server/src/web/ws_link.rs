@@ -34,8 +34,11 @@ pub(crate) struct WebSocketLink {
     decoder: Decoder,
     /// Frames (and, first, the `101` response) to write.
     out: Vec<u8>,
-    /// A close frame is queued: nothing more is read or sent.
+    /// A close frame is queued: nothing more is sent.
     closing: bool,
+    /// A close to queue once the answers to what came before it are out (the client's close
+    /// echoed, or a broken rule's code): nothing more is read meanwhile.
+    close_after: Option<(u16, &'static str)>,
 }
 
 impl WebSocketLink {
@@ -45,12 +48,26 @@ impl WebSocketLink {
             decoder: Decoder::new(message_limit(max_frame_len)),
             out: response,
             closing: false,
+            close_after: None,
         }
     }
 
-    /// Whether a close has been queued (sent or answered).
+    /// Whether the connection is closing: a close is queued, or is to be once the answers before
+    /// it are out. Nothing more is read.
     pub(crate) fn is_closing(&self) -> bool {
-        self.closing
+        self.closing || self.close_after.is_some()
+    }
+
+    /// Whether a close waits for the answers before it.
+    pub(crate) fn close_waits(&self) -> bool {
+        self.close_after.is_some()
+    }
+
+    /// Queues the close that waited (the answers before it are out).
+    pub(crate) fn close_now(&mut self, counters: &Counters) {
+        if let Some((code, why)) = self.close_after.take() {
+            self.close(code, why, counters);
+        }
     }
 
     /// Output waiting for the socket.
@@ -66,16 +83,18 @@ impl WebSocketLink {
         }
     }
 
-    /// Decodes what the client sent (unmasking it in place), answers its pings and close, and
-    /// appends the stream frames its binary messages carry to `frames`, for the session.
+    /// Decodes what the client sent (unmasking it in place), answers its pings, and appends the
+    /// stream frames its binary messages carry to `frames`, for the session. A close from the
+    /// client, or a broken rule, is answered with a close once the session's answers to the
+    /// messages before it have been sent ([`WebSocketLink::close_now`]), as an echo server
+    /// echoes the messages before a close.
     pub(crate) fn take(
         &mut self,
         bytes: &mut [u8],
         max_frame_len: u32,
         frames: &mut Vec<u8>,
-        counters: &Counters,
     ) -> Heard {
-        if self.closing {
+        if self.is_closing() {
             return Heard::Open;
         }
         self.decoder
@@ -94,8 +113,12 @@ impl WebSocketLink {
                         why: "framewire takes binary messages only",
                     });
                 }
-                Message::Ping(payload) => encode_frame(Opcode::Pong, payload, out),
-                Message::Pong(_) => {}
+                // A peer that pings without reading gets no more pongs than the output bound
+                // holds: answering the latest pings is enough (RFC 6455 section 5.5.3).
+                Message::Ping(payload) if out.len() < OUT_HIGH_WATER => {
+                    encode_frame(Opcode::Pong, payload, out);
+                }
+                Message::Ping(_) | Message::Pong(_) => {}
                 Message::Close(said) => heard = Heard::PeerClosed(said.map(|(code, _)| code)),
             }
         });
@@ -104,14 +127,12 @@ impl WebSocketLink {
         {
             heard = Heard::Refused(v);
         }
-        match heard {
-            Heard::Open => {}
-            Heard::PeerClosed(code) => {
-                // Echo the client's code (RFC 6455 section 5.5.1).
-                self.close(code.unwrap_or(close_code::NORMAL), "", counters);
-            }
-            Heard::Refused(v) => self.close(v.code, v.why, counters),
-        }
+        self.close_after = match heard {
+            Heard::Open => None,
+            // Echo the client's code (RFC 6455 section 5.5.1).
+            Heard::PeerClosed(code) => Some((code.unwrap_or(close_code::NORMAL), "")),
+            Heard::Refused(v) => Some((v.code, v.why)),
+        };
         heard
     }
 
@@ -186,7 +207,7 @@ mod tests {
             0x37, 0xf5, 0x63, 0x7d,
         ];
         let mut frames = Vec::new();
-        let heard = link.take(&mut client, 65536, &mut frames, &Counters::default());
+        let heard = link.take(&mut client, 65536, &mut frames);
         assert_eq!(heard, Heard::Open);
         assert_eq!(frames, PING_STREAM);
     }
@@ -216,9 +237,13 @@ mod tests {
             [1, 2, 3, 4],
             &mut text,
         );
-        let heard = link.take(&mut text, 65536, &mut Vec::new(), &counters);
+        let heard = link.take(&mut text, 65536, &mut Vec::new());
         assert!(matches!(heard, Heard::Refused(v) if v.code == close_code::UNSUPPORTED_DATA));
-        assert!(link.is_closing());
+        assert!(link.is_closing() && link.close_waits());
+        // The session's answers to what came before still go out, then the close.
+        assert_eq!(link.pump(&PING_STREAM), PING_STREAM.len());
+        link.close_now(&counters);
+        link.consume(14);
         assert_eq!(&link.output()[..4], &[0x88, 0x26, 0x03, 0xEB]);
         assert_eq!(counters.snapshot().websocket_closes(1003), 1);
         // Nothing after the close.
