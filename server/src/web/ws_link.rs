@@ -78,7 +78,8 @@ impl WebSocketLink {
     /// `n` bytes of the output were written.
     pub(crate) fn consume(&mut self, n: usize) {
         self.out.drain(..n);
-        if self.out.is_empty() && self.out.capacity() > OUT_HIGH_WATER {
+        if self.out.is_empty() {
+            // An idle connection holds no output buffer (as its session holds none).
             self.out = Vec::new();
         }
     }
