@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use framewire_protocol::session::{Instant, SessionConfig, StreamSession};
 use framewire_protocol::wire::Reason;
-use log::{debug, error, info, warn};
+use log::{error, info, warn};
 use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -105,6 +105,11 @@ pub(crate) struct Worker {
     connections: IdMap<Token, Box<Connection>>,
     /// Connections at the HTTP listener not (yet) upgraded to WebSocket sessions.
     http: IdMap<Token, Box<HttpConnection>>,
+    /// The sessions HTTP requests hold while the hub answers them (docs/PROTOCOL.md section
+    /// 11.4), by the token their `ClientId` carries: the HTTP connection each belongs to.
+    exchanges: IdMap<usize, Token>,
+    /// HTTP connections whose exchange has news from the hub (or a timeout) to settle this turn.
+    dirty_http: Vec<Token>,
     udp: Option<UdpService>,
     /// Every deadline: each connection's, each UDP session's, the hub's first, and the loop's own.
     /// Each owner keeps the handle of its timer.
@@ -189,6 +194,8 @@ impl Worker {
             session_config: Arc::new(session_config),
             connections: IdMap::default(),
             http: IdMap::default(),
+            exchanges: IdMap::default(),
+            dirty_http: Vec::new(),
             udp,
             timers: TimerWheel::default(),
             hub_timer: None,
@@ -389,12 +396,7 @@ impl Worker {
                         self.mark_dirty(token);
                     }
                 }
-                TimerKey::Http(token) => {
-                    let end = self.http.get_mut(&token).and_then(|conn| {
-                        conn.on_timeout(now, &self.shared).or_else(|| conn.flush())
-                    });
-                    self.settle_http(token, end);
-                }
+                TimerKey::Http(token) => self.http_timeout(now, token),
                 TimerKey::Udp(id) => {
                     if let Some(udp) = self.udp.as_mut() {
                         udp.on_timeout(id, now, &self.shared);
@@ -442,8 +444,12 @@ impl Worker {
             }
             // Keep the buffer's capacity for the next turn.
             self.local = local;
-            if self.dirty_tcp.is_empty() && self.dirty_udp.is_empty() {
+            if self.dirty_tcp.is_empty() && self.dirty_udp.is_empty() && self.dirty_http.is_empty()
+            {
                 break;
+            }
+            for token in std::mem::take(&mut self.dirty_http) {
+                self.settle_exchange(now, token);
             }
             for token in std::mem::take(&mut self.dirty_tcp) {
                 let end = self
@@ -484,6 +490,8 @@ impl Worker {
                 if let Some(conn) = self.connections.get_mut(&token) {
                     conn.deliver(now, &delivery, &self.shared, to);
                     self.mark_dirty(token);
+                } else if let Some(&http) = self.exchanges.get(&t) {
+                    self.deliver_to_exchange(http, to, &delivery);
                 }
             }
             ClientId::Udp(id) => {
@@ -537,12 +545,7 @@ impl Worker {
                         continue;
                     }
                     if door == Door::Http {
-                        debug!("{peer}: HTTP connection");
-                        let head_timeout =
-                            Duration::from_millis(u64::from(self.config.http_head_timeout_ms));
-                        let conn = HttpConnection::new(stream, peer, now, head_timeout);
-                        self.http.insert(token, Box::new(conn));
-                        self.settle_http(token, None);
+                        self.accept_http(now, stream, peer, token);
                         continue;
                     }
                     let tls = match (door, self.shared.tls.as_ref()) {

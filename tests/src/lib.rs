@@ -7,6 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 mod client;
+pub mod http;
 mod pki;
 mod relay;
 mod tcp_cut;

@@ -6,6 +6,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use framewire_server::ServerConfig;
+use framewire_tests::http::HttpConn;
 use framewire_tests::{DEADLINE, TestClient, TestServer, Via};
 
 fn connect(server: &TestServer) -> TcpStream {
@@ -23,59 +24,34 @@ fn exchange(server: &TestServer, request: &[u8]) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
-/// One response: its head and body, read by its Content-Length.
-fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> (String, String) {
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("Content-Length: "))
-                .and_then(|v| v.trim().parse().ok())
-                .expect("a Content-Length");
-            if buf.len() >= end + 4 + len {
-                let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).into_owned();
-                buf.drain(..end + 4 + len);
-                return (head, body);
-            }
-        }
-        let n = s.read(&mut chunk).expect("read");
-        assert!(n > 0, "closed before a whole response");
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
 #[test]
 fn pipelined_requests_on_one_connection_are_answered_in_order() {
     let server = TestServer::start(ServerConfig::default());
-    let mut s = connect(&server);
-    s.write_all(
+    let mut s = HttpConn::connect(server.http_addr());
+    s.send_raw(
         b"GET /nowhere HTTP/1.1\r\nHost: a\r\n\r\nHEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\nGET /metrics HTTP/1.1\r\nHost: a\r\n\r\n",
-    )
-    .unwrap();
-    let mut buf = Vec::new();
-    let (head, _) = read_response(&mut s, &mut buf);
-    assert!(head.starts_with("HTTP/1.1 404 Not Found\r\n"), "{head}");
-    assert!(head.contains("Connection: keep-alive\r\n"));
-    // HEAD: the headers of the GET, no body (its Content-Length says what the GET would carry).
-    let end = loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
-        }
-        let mut chunk = [0u8; 4096];
-        let n = s.read(&mut chunk).unwrap();
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head_only = String::from_utf8_lossy(&buf[..end]).into_owned();
-    buf.drain(..end);
-    assert!(head_only.starts_with("HTTP/1.1 200 OK\r\n"), "{head_only}");
-    let (head, body) = read_response(&mut s, &mut buf);
-    assert!(
-        head.contains("Content-Type: text/plain; version=0.0.4"),
-        "{head}"
     );
-    assert!(body.contains("# TYPE framewire_sessions gauge\n"), "{body}");
+    let r = s.response();
+    assert!(
+        r.head.starts_with("HTTP/1.1 404 Not Found\r\n"),
+        "{}",
+        r.head
+    );
+    assert!(r.head.contains("Connection: keep-alive\r\n"));
+    // HEAD: the headers of the GET, no body (its Content-Length says what the GET would carry).
+    let (status, _) = s.response_head();
+    assert_eq!(status, 200);
+    let r = s.response();
+    assert!(
+        r.head.contains("Content-Type: text/plain; version=0.0.4"),
+        "{}",
+        r.head
+    );
+    assert!(
+        r.text().contains("# TYPE framewire_sessions gauge\n"),
+        "{}",
+        r.text()
+    );
 }
 
 #[test]
@@ -119,13 +95,22 @@ fn bad_requests_get_the_status_that_says_why_and_the_connection_closes() {
 }
 
 #[test]
-fn a_request_with_a_body_is_answered_and_then_the_connection_closes() {
+fn bodies_are_read_by_their_length_and_bounded() {
     let server = TestServer::start(ServerConfig::default());
-    let answer = exchange(
-        &server,
-        b"POST /nowhere HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
-    );
-    assert!(answer.starts_with("HTTP/1.1 404 Not Found\r\n"), "{answer}");
+    // A body is read and the connection goes on to the next request.
+    let mut s = HttpConn::connect(server.http_addr());
+    let r = s.call("POST", "/nowhere", "", b"hello");
+    assert_eq!(r.status, 404);
+    assert!(r.head.contains("Connection: keep-alive\r\n"), "{}", r.head);
+    assert_eq!(s.call("GET", "/nowhere", "", b"").status, 404);
+    // Above the largest frame, or in chunks: refused, and the connection closes.
+    let too_long = "POST /publish/t HTTP/1.1\r\nHost: a\r\nContent-Length: 70000\r\n\r\n";
+    let answer = exchange(&server, too_long.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    let chunked =
+        b"POST /publish/t HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+    let answer = exchange(&server, chunked);
+    assert!(answer.starts_with("HTTP/1.1 411 "), "{answer}");
     assert!(answer.contains("Connection: close\r\n"), "{answer}");
 }
 

@@ -52,7 +52,8 @@ pub use acl::AclRule;
 pub use auth::{AuthConfig, AuthStats};
 pub use config::HubConfig;
 pub use output::{
-    Answering, ClientId, Delivery, Output, Transport, WEB_TOKEN_BIT, oversized_answer,
+    Answering, ClientId, Delivery, HTTP_TOKEN_BIT, Output, SSE_TOKEN_BIT, Transport, WEB_TOKEN_BIT,
+    oversized_answer,
 };
 pub use queue_limits::QueueRule;
 pub use stats::{HubStats, TransportStats};

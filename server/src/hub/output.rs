@@ -13,6 +13,11 @@ use crate::store::{Journal, Record, SessionRecord};
 /// The bit of a connection's token that marks it as a WebSocket connection (from the HTTP
 /// listener): the hub serves it as any stream session and counts it apart.
 pub const WEB_TOKEN_BIT: usize = 1 << 47;
+/// With [`WEB_TOKEN_BIT`]: a session an HTTP request holds for a Server-Sent Events stream.
+pub const SSE_TOKEN_BIT: usize = 1 << 46;
+/// With [`WEB_TOKEN_BIT`]: a session an HTTP request holds for a poll, a publish, a request or a
+/// queue operation (docs/PROTOCOL.md section 11.4).
+pub const HTTP_TOKEN_BIT: usize = 1 << 45;
 
 /// A session the hub serves, named by its transport and the event loop's key for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,14 +37,20 @@ pub enum Transport {
     Udp,
     /// WebSocket.
     WebSocket,
+    /// Server-Sent Events (an HTTP response that streams Messages).
+    Sse,
+    /// HTTP requests: polls, publishes, requests and queue operations.
+    Http,
 }
 
 impl ClientId {
     /// Which transport the session runs on.
     pub fn transport(self) -> Transport {
         match self {
-            Self::Tcp(token) if token & WEB_TOKEN_BIT != 0 => Transport::WebSocket,
-            Self::Tcp(_) => Transport::Tcp,
+            Self::Tcp(token) if token & WEB_TOKEN_BIT == 0 => Transport::Tcp,
+            Self::Tcp(token) if token & SSE_TOKEN_BIT != 0 => Transport::Sse,
+            Self::Tcp(token) if token & HTTP_TOKEN_BIT != 0 => Transport::Http,
+            Self::Tcp(_) => Transport::WebSocket,
             Self::Udp(_) => Transport::Udp,
         }
     }

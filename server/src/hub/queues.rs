@@ -14,7 +14,7 @@ use framewire_protocol::wire::{
 use log::debug;
 
 use super::config::HubConfig;
-use super::output::{ClientId, Outputs};
+use super::output::{ClientId, Outputs, Transport};
 use crate::store::record::queued_len;
 use crate::store::{Record, State, StoredMessage};
 
@@ -407,7 +407,8 @@ impl Queues {
         }
     }
 
-    /// A session ended: what it fetched and did not acknowledge is delivered again, and its long
+    /// A session ended: what it fetched and did not acknowledge is delivered again (but for an
+    /// HTTP request's session, whose deliveries wait for their visibility timeout), and its long
     /// polls are dropped.
     pub(crate) fn forget(
         &mut self,
@@ -430,6 +431,11 @@ impl Queues {
             timers.push((QueueTimer::Wait(waiter), None));
         }
         let mut touched = Vec::new();
+        if client.transport() == Transport::Http {
+            // An HTTP fetch ends with its response: what it delivered stays out until its ack
+            // or its visibility timeout, as a queue served over HTTP must (section 11.4).
+            return timers;
+        }
         for delivery in mine.deliveries {
             timers.push((QueueTimer::Visibility(delivery), None));
             if let Some(name) = self.requeue(config, delivery, out)

@@ -29,6 +29,10 @@ pub struct HubStats {
     pub udp: TransportStats,
     /// WebSocket sessions.
     pub websocket: TransportStats,
+    /// Server-Sent Events streams.
+    pub sse: TransportStats,
+    /// Sessions held by HTTP requests (polls, publishes, requests, queue operations).
+    pub http: TransportStats,
     /// Publishes accepted.
     pub published: u64,
     /// Messages pushed to subscribers.
@@ -49,6 +53,8 @@ impl HubStats {
             Transport::Tcp => &mut self.tcp,
             Transport::Udp => &mut self.udp,
             Transport::WebSocket => &mut self.websocket,
+            Transport::Sse => &mut self.sse,
+            Transport::Http => &mut self.http,
         }
     }
 }

@@ -80,6 +80,10 @@ fn stats(view: &SysView<'_>) -> String {
     h.udp.json(&mut s);
     s.push_str(",\"websocket\":");
     h.websocket.json(&mut s);
+    s.push_str(",\"sse\":");
+    h.sse.json(&mut s);
+    s.push_str(",\"http\":");
+    h.http.json(&mut s);
     s.push_str(",\"hub\":");
     json_object(
         &mut s,

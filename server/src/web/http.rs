@@ -9,6 +9,9 @@ pub const MAX_HEAD_LEN: usize = 8 * 1024;
 /// The most header lines a request may carry.
 pub const MAX_HEADERS: usize = 48;
 
+/// The cookie that may carry a connect token (docs/PROTOCOL.md section 11.4).
+pub const TOKEN_COOKIE: &str = "framewire_token";
+
 /// What was wrong with a request head: the status to answer with, and why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeadError {
@@ -56,6 +59,12 @@ pub struct Head {
     pub content_length: Option<u64>,
     /// A `Transfer-Encoding` was sent (bodies are read by length only).
     pub transfer_encoding: bool,
+    /// The credentials of `Authorization: Bearer ...` (a connect token in hex).
+    pub bearer: Option<String>,
+    /// The value of the cookie `framewire_token` (a connect token in hex).
+    pub cookie_token: Option<String>,
+    /// `Last-Event-ID`: where a reconnecting `EventSource` left off.
+    pub last_event_id: Option<String>,
 }
 
 impl Head {
@@ -168,6 +177,23 @@ fn read_header(head: &mut Head, name: &str, value: &[u8]) -> Result<(), HeadErro
         head.content_length = Some(n);
     } else if name.eq_ignore_ascii_case("transfer-encoding") {
         head.transfer_encoding = true;
+    } else if name.eq_ignore_ascii_case("authorization") {
+        if let Some((scheme, credentials)) = value.split_once(' ')
+            && scheme.eq_ignore_ascii_case("bearer")
+        {
+            head.bearer = Some(credentials.trim().to_string());
+        }
+    } else if name.eq_ignore_ascii_case("cookie") {
+        // RFC 6265 section 5.4: `name=value` pairs separated by `; `.
+        for pair in value.split(';') {
+            if let Some((n, v)) = pair.trim().split_once('=')
+                && n == TOKEN_COOKIE
+            {
+                head.cookie_token = Some(v.trim_matches('"').to_string());
+            }
+        }
+    } else if name.eq_ignore_ascii_case("last-event-id") {
+        head.last_event_id = Some(value.to_string());
     }
     Ok(())
 }
@@ -180,13 +206,23 @@ pub fn reason_phrase(status: u16) -> &'static str {
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        401 => "Unauthorized",
+        403 => "Forbidden",
         408 => "Request Timeout",
+        409 => "Conflict",
+        411 => "Length Required",
         413 => "Content Too Large",
+        414 => "URI Too Long",
         426 => "Upgrade Required",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
         501 => "Not Implemented",
+        502 => "Bad Gateway",
         503 => "Service Unavailable",
+        504 => "Gateway Timeout",
         505 => "HTTP Version Not Supported",
+        507 => "Insufficient Storage",
         _ => "Unknown",
     }
 }

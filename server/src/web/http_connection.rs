@@ -1,6 +1,7 @@
-//! One connection at the HTTP listener before it becomes anything else: it reads request heads
-//! (bounded in bytes and in time), answers them in order, keeps the connection alive between them,
-//! and hands the socket over when a request upgrades it to a WebSocket.
+//! One connection at the HTTP listener before it becomes anything else: it reads requests (heads
+//! and bodies, bounded in bytes and in time), answers them in order, keeps the connection alive
+//! between them, holds an [`Exchange`] while a request of the HTTP mapping waits for the hub, and
+//! hands the socket over when a request upgrades it to a WebSocket.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -10,7 +11,11 @@ use framewire_protocol::session::Instant;
 use log::{debug, info};
 use mio::net::TcpStream;
 
-use super::http::{MAX_HEAD_LEN, Response, parse_head};
+use bytes::Bytes;
+
+use super::exchange::{Exchange, Progress};
+use super::http::{Head, MAX_HEAD_LEN, Response, parse_head};
+use super::plan::Call;
 use super::routes::{Answer, answer};
 use crate::connection::End;
 use crate::shared::Shared;
@@ -26,6 +31,13 @@ pub(crate) enum HttpTurn {
     Upgrade {
         response: Vec<u8>,
         leftover: Vec<u8>,
+    },
+    /// A request of the HTTP mapping: the worker starts its exchange with the hub
+    /// ([`HttpConnection::begin`]); nothing more is read until it is answered.
+    Exchange {
+        call: Call,
+        keep_alive: bool,
+        head_only: bool,
     },
     /// Over.
     Ended(End),
@@ -50,6 +62,10 @@ pub(crate) struct HttpConnection {
     peer_done: bool,
     registered_writable: bool,
     timer: Option<TimerHandle>,
+    /// The largest request body read (the server's frame length limit: no operation carries more).
+    max_body: usize,
+    /// The request being answered by the hub, if one is.
+    exchange: Option<Box<Exchange>>,
 }
 
 impl HttpConnection {
@@ -58,6 +74,7 @@ impl HttpConnection {
         peer: SocketAddr,
         now: Instant,
         head_timeout: Duration,
+        max_body: usize,
     ) -> Self {
         Self {
             stream,
@@ -70,6 +87,8 @@ impl HttpConnection {
             peer_done: false,
             registered_writable: false,
             timer: None,
+            max_body,
+            exchange: None,
         }
     }
 
@@ -90,8 +109,17 @@ impl HttpConnection {
         self.timer
     }
 
-    pub(crate) fn deadline(&self) -> Instant {
-        self.deadline
+    /// When [`HttpConnection::on_timeout`] is due: the head's deadline, or the exchange's.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        match &self.exchange {
+            Some(exchange) => exchange.deadline(),
+            None => Some(self.deadline),
+        }
+    }
+
+    /// The exchange under way, if any.
+    pub(crate) fn exchange_mut(&mut self) -> Option<&mut Exchange> {
+        self.exchange.as_deref_mut()
     }
 
     /// The socket, once the connection has been upgraded.
@@ -118,6 +146,14 @@ impl HttpConnection {
                         continue;
                     }
                     self.buf.extend_from_slice(&scratch[..n]);
+                    if self.exchange.is_some() {
+                        // Pipelined behind a request the hub is answering: kept for later, bounded.
+                        if self.buf.len() > MAX_HEAD_LEN + self.max_body {
+                            info!("{}: too much pipelined behind a waiting request", self.peer);
+                            return HttpTurn::Ended(End::SessionOver);
+                        }
+                        continue;
+                    }
                     if let Some(turn) = self.answer_heads(now, shared) {
                         return turn;
                     }
@@ -132,7 +168,7 @@ impl HttpConnection {
 
     /// Answers the whole heads at the front of the buffer; `Some` when one upgraded the connection.
     fn answer_heads(&mut self, now: Instant, shared: &Shared) -> Option<HttpTurn> {
-        while !self.closing {
+        while !self.closing && self.exchange.is_none() {
             let (head, len) = match parse_head(&self.buf) {
                 Ok(Some(parsed)) => parsed,
                 Ok(None) => break,
@@ -142,10 +178,18 @@ impl HttpConnection {
                     break;
                 }
             };
-            self.buf.drain(..len);
+            let body = match self.body_of(&head, len) {
+                Ok(Some(body)) => body,
+                Ok(None) => break,
+                Err(refused) => {
+                    info!("{}: HTTP {}", self.peer, refused.status);
+                    self.respond(now, &refused, false, false, shared);
+                    break;
+                }
+            };
             debug!("{}: HTTP {} {}", self.peer, head.method, head.path);
             let head_only = head.method == "HEAD";
-            match answer(&head, shared, now) {
+            match answer(&head, body, shared, now) {
                 Answer::Upgrade(_) if head.has_body() => {
                     let refused = Response::text(400, "a WebSocket upgrade carries no body");
                     self.respond(now, &refused, false, false, shared);
@@ -161,14 +205,102 @@ impl HttpConnection {
                     });
                 }
                 Answer::Respond(response) => {
-                    // A body is not read by any route that answers here: the connection cannot
-                    // find the next head after it, so it closes after the answer.
-                    let keep = head.keep_alive && !head.has_body();
-                    self.respond(now, &response, keep, head_only, shared);
+                    self.respond(now, &response, head.keep_alive, head_only, shared);
+                }
+                Answer::Exchange(call) => {
+                    return Some(HttpTurn::Exchange {
+                        call,
+                        keep_alive: head.keep_alive,
+                        head_only,
+                    });
                 }
             }
         }
         None
+    }
+
+    /// Takes the request whose head is the first `len` bytes of the buffer, with its body:
+    /// `Ok(None)` while the body is still arriving. The head's deadline covers the body.
+    ///
+    /// A body above the largest an operation carries gets `413`, one sent in chunks `411` (a
+    /// browser's `fetch` always sends a length); either closes the connection.
+    fn body_of(&mut self, head: &Head, len: usize) -> Result<Option<Bytes>, Response> {
+        if head.transfer_encoding {
+            return Err(Response::text(
+                411,
+                "a request body is sent with a Content-Length",
+            ));
+        }
+        let body_len = head.content_length.unwrap_or(0);
+        if body_len > self.max_body as u64 {
+            return Err(Response::text(
+                413,
+                format!("a request body above {} bytes", self.max_body),
+            ));
+        }
+        let end = len + body_len as usize;
+        if self.buf.len() < end {
+            return Ok(None);
+        }
+        let body = Bytes::copy_from_slice(&self.buf[len..end]);
+        self.buf.drain(..end);
+        Ok(Some(body))
+    }
+
+    /// The worker started the exchange a request asked for (or refused it with `refused`).
+    pub(crate) fn begin(
+        &mut self,
+        started: Result<Exchange, Response>,
+        now: Instant,
+        shared: &Shared,
+    ) {
+        match started {
+            Ok(exchange) => self.exchange = Some(Box::new(exchange)),
+            Err(refused) => self.respond(now, &refused, true, false, shared),
+        }
+    }
+
+    /// Writes what the exchange has for the socket, and says whether it is over: then the
+    /// exchange is handed back (for the worker to end its session) and, once it answered, the
+    /// requests pipelined behind it are read. `settle` is the exchange's turn with the hub.
+    pub(crate) fn settle_exchange(
+        &mut self,
+        now: Instant,
+        shared: &Shared,
+        settle: impl FnOnce(&mut Exchange) -> Progress,
+    ) -> Option<(Box<Exchange>, Option<HttpTurn>)> {
+        let exchange = self.exchange.as_deref_mut()?;
+        let mut progress = settle(exchange);
+        self.out.append(&mut exchange.take_output());
+        if progress == Progress::Running && exchange.is_slow(self.out.len()) {
+            info!(
+                "{}: event stream not read: closed as a slow consumer",
+                self.peer
+            );
+            shared.hub().count_slow_consumer(exchange.client());
+            progress = Progress::Over;
+        }
+        match progress {
+            Progress::Running => None,
+            Progress::Answered => {
+                let done = self.exchange.take()?;
+                // The next request has its own time from now.
+                self.deadline = now + self.head_timeout;
+                let next = self.answer_heads(now, shared);
+                Some((done, next))
+            }
+            Progress::Over => {
+                let done = self.exchange.take()?;
+                self.closing = true;
+                self.buf = Vec::new();
+                Some((done, None))
+            }
+        }
+    }
+
+    /// The exchange under way when the connection ends, for the worker to end its session.
+    pub(crate) fn take_exchange(&mut self) -> Option<Box<Exchange>> {
+        self.exchange.take()
     }
 
     /// Queues a response; without `keep_alive` the connection closes once it is written.
@@ -193,6 +325,10 @@ impl HttpConnection {
     /// The deadline passed: a head still arriving gets `408`; an idle keep-alive connection, and
     /// one whose last response would not go out, just ends.
     pub(crate) fn on_timeout(&mut self, now: Instant, shared: &Shared) -> Option<End> {
+        if let Some(exchange) = self.exchange.as_deref_mut() {
+            exchange.on_timeout(now);
+            return None;
+        }
         if now < self.deadline {
             return None;
         }
@@ -226,7 +362,7 @@ impl HttpConnection {
         if self.out.capacity() > MAX_HEAD_LEN {
             self.out = Vec::new();
         }
-        if self.closing {
+        if self.closing && self.exchange.is_none() {
             Some(End::SessionOver)
         } else if self.peer_done {
             Some(End::PeerClosed)

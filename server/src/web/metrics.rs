@@ -67,6 +67,8 @@ pub(crate) fn render(view: &SysView<'_>) -> String {
         ("tcp", &h.tcp),
         ("udp", &h.udp),
         ("websocket", &h.websocket),
+        ("sse", &h.sse),
+        ("http", &h.http),
     ];
     let per_transport = |field: fn(&TransportStats) -> u64| {
         labelled(

@@ -2,9 +2,13 @@
 //! sessions (stream sessions whose frames travel as WebSocket messages) and the Prometheus
 //! metrics (docs/PROTOCOL.md section 11).
 
+pub(crate) mod exchange;
+pub mod form;
 pub mod http;
 pub(crate) mod http_connection;
+pub mod json;
 pub(crate) mod metrics;
+pub mod plan;
 pub(crate) mod routes;
 pub mod upgrade;
 pub mod websocket;
@@ -21,10 +25,42 @@ pub fn fuzz_check_http_head(data: &[u8]) {
             assert!(len <= data.len() && len <= http::MAX_HEAD_LEN);
             assert!(head.path.starts_with('/'));
             let _ = upgrade::upgrade(&head);
+            check_mapping(&head, &data[len..]);
             assert_eq!(http::parse_head(&data[..len]), Ok(Some((head, len))));
         }
         Ok(None) => assert!(data.len() < http::MAX_HEAD_LEN),
         Err(e) => assert!(matches!(e.status, 400 | 431 | 505)),
+    }
+}
+
+/// A head of the HTTP mapping, with what follows it as its body, reads as a plan within the
+/// mapping's bounds or is refused with a JSON failure; never a panic.
+fn check_mapping(head: &http::Head, body: &[u8]) {
+    if !plan::is_mapped(&head.path) {
+        return;
+    }
+    match plan::plan(head, bytes::Bytes::copy_from_slice(body)) {
+        Ok(call) => match call.plan {
+            plan::Plan::Stream {
+                filters,
+                wait_ms,
+                max,
+                ..
+            } => {
+                assert!(filters.len() <= plan::MAX_FILTERS);
+                assert!(u64::from(wait_ms) <= plan::MAX_WAIT_MS);
+                assert!(max as u64 <= plan::MAX_POLL_MESSAGES);
+            }
+            plan::Plan::Fetch { wait_ms, max, .. } => {
+                assert!(u64::from(wait_ms) <= plan::MAX_WAIT_MS);
+                assert!(u64::from(max) <= plan::MAX_FETCH);
+            }
+            _ => {}
+        },
+        Err(refused) => {
+            assert!(matches!(refused.status, 400 | 404 | 405));
+            assert!(refused.body.starts_with(b"{\"status\":"));
+        }
     }
 }
 

@@ -2,8 +2,10 @@
 
 use framewire_protocol::session::Instant;
 
+use bytes::Bytes;
+
 use super::http::{Head, Response};
-use super::{metrics, upgrade};
+use super::{metrics, plan, upgrade};
 use crate::shared::Shared;
 
 /// The demo page (a chat room and a live chart) and the browser client it loads, built into the
@@ -29,11 +31,19 @@ pub(crate) enum Answer {
     Respond(Response),
     /// `101 Switching Protocols`: the connection becomes a WebSocket session.
     Upgrade(Response),
+    /// A request of the HTTP mapping (section 11.4): answered by an exchange with the hub.
+    Exchange(plan::Call),
 }
 
-/// Answers one request.
-pub(crate) fn answer(head: &Head, shared: &Shared, now: Instant) -> Answer {
+/// Answers one request; `body` is what it carried.
+pub(crate) fn answer(head: &Head, body: Bytes, shared: &Shared, now: Instant) -> Answer {
     let reading = head.method == "GET" || head.method == "HEAD";
+    if plan::is_mapped(&head.path) {
+        return match plan::plan(head, body) {
+            Ok(call) => Answer::Exchange(call),
+            Err(refused) => Answer::Respond(refused),
+        };
+    }
     match head.path.as_str() {
         "/ws" => match upgrade::upgrade(head) {
             Ok(switching) => Answer::Upgrade(switching),
@@ -58,7 +68,8 @@ pub(crate) fn answer(head: &Head, shared: &Shared, now: Instant) -> Answer {
         ),
         _ => Answer::Respond(Response::text(
             404,
-            "no such path: the server serves / (a demo page), /framewire.js, /ws (WebSocket) and /metrics",
+            "no such path: the server serves / (a demo page), /framewire.js, /ws (WebSocket), /sse, \
+             /poll, /publish/, /request/, /queue/ and /metrics",
         )),
     }
 }
