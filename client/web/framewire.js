@@ -1,18 +1,27 @@
 // framewire.js: the browser client of framewire, one ES module with no build step and no
 // dependencies. It holds a framewire session over a WebSocket to the server's /ws
 // (docs/PROTOCOL.md section 11.2): one frame per binary message, the version byte and the frame
-// body. Written from the specification alone.
+// body. Where WebSocket is blocked it falls back, as Centrifugo and socket.io do, to the server's
+// HTTP mapping (section 11.4): Server-Sent Events for what the session hears and HTTP POSTs for
+// what it sends, then long polling where EventSource is missing or blocked too. Written from the
+// specification alone.
 //
 //   import { connect } from "./framewire.js";
 //   const fw = await connect({ url: "ws://127.0.0.1:7480/ws", name: "dashboard" });
 //   await fw.subscribe("sensors/+/temp", (m) => console.log(m.topic, m.text));
 //   await fw.publish("chat/room", "hello");
 //   const pong = await fw.request("sys.ping");
+//   fw.transport; // "websocket", "sse" or "poll"
 //
-// The session outlives its WebSocket: when the connection drops, the client reconnects with
-// exponential backoff and jitter, resumes the session with the token of its last Welcome, and
-// subscribes again if the server no longer had it. Operations in flight when a connection drops
-// are rejected (with `FramewireError`, `code: "CONNECTION_LOST"`); nothing is sent twice.
+// The session outlives its connection: when it drops, the client reconnects with exponential
+// backoff and jitter and resumes the session (with the token of its last Welcome over WebSocket,
+// with the cursor of the last event over SSE and polls), subscribing again if the server no longer
+// had it. Operations in flight when a connection drops are rejected (with `FramewireError`,
+// `code: "CONNECTION_LOST"`); nothing is sent twice.
+//
+// The transports are tried in the order of the `transports` option (all three by default) until
+// one opens; the client keeps to the one that did. Over HTTP, unsubscribe only stops the
+// handlers: the server's session keeps the filter until the session ends.
 
 const VERSION = 1;
 
@@ -114,6 +123,29 @@ export function topicMatches(filter, topic) {
   return f.length === t.length;
 }
 
+/** Lowercase hex of bytes (a connect token, as the HTTP mapping takes it). */
+function hexOf(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A payload as the HTTP mapping's JSON carries it: UTF-8 text, or base64. */
+function payloadOf(json) {
+  if (json.encoding === "base64") return Uint8Array.from(atob(json.payload), (c) => c.charCodeAt(0));
+  return encoder.encode(json.payload ?? "");
+}
+
+/** A Response's value: its status and payload. */
+function answerOf(status, payload) {
+  return { status, payload, get text() { return new TextDecoder().decode(payload); } };
+}
+
+/** Whether this browser has what a transport needs. */
+function available(transport) {
+  if (transport === "websocket") return typeof WebSocket === "function";
+  if (transport === "sse") return typeof EventSource === "function" && typeof fetch === "function";
+  return transport === "poll" && typeof fetch === "function";
+}
+
 /** A message heard on a subscription. */
 class Message {
   constructor(topic, payload, retained) {
@@ -129,8 +161,10 @@ class Message {
 
 /**
  * Opens a session and resolves once the server welcomed it.
- * @param {object} options url (ws:// or wss:// ending in /ws), name, token (a connect token:
- *   Uint8Array), backoff {initialMs, maxMs}, onState(state, detail).
+ * @param {object} options url (ws:// or wss:// ending in /ws; the HTTP mapping is at the same
+ *   host), name, token (a connect token: Uint8Array), backoff {initialMs, maxMs},
+ *   onState(state, detail), transports (in order; default ["websocket", "sse", "poll"]),
+ *   pollWaitMs (how long a long poll is held, default 25,000).
  */
 export async function connect(options) {
   const client = new Client(options);
@@ -139,8 +173,21 @@ export async function connect(options) {
 }
 
 export class Client {
-  constructor({ url, name = "framewire.js", token = null, backoff = {}, onState = () => {} }) {
+  constructor({
+    url, name = "framewire.js", token = null, backoff = {}, onState = () => {},
+    transports = ["websocket", "sse", "poll"], pollWaitMs = 25_000,
+  }) {
     this.url = url;
+    this.httpBase = url.replace(/^ws/, "http").replace(/\/ws$/, "");
+    this.transports = transports.filter(available);
+    if (this.transports.length === 0) throw new FramewireError("UNSUPPORTED", "no transport this browser has");
+    this.transport = this.transports[0];
+    // A transport that has opened once is kept; until then a failure moves to the next one.
+    this.settled = false;
+    this.pollWaitMs = pollWaitMs;
+    this.cursor = null; // where the HTTP stream left off (section 11.4)
+    this.streamWaiters = [];
+    this.generation = 0; // of the HTTP stream: a stream replaced by a newer one is ignored
     this.name = name;
     this.token = token;
     this.backoff = { initialMs: backoff.initialMs ?? 250, maxMs: backoff.maxMs ?? 10_000 };
@@ -163,10 +210,16 @@ export class Client {
   }
 
   open() {
-    const ws = new WebSocket(this.url, "framewire.v1");
+    if (this.transport !== "websocket") return this.openHttp();
+    let ws;
+    try {
+      ws = new WebSocket(this.url, "framewire.v1");
+    } catch {
+      return this.fallBack();
+    }
     ws.binaryType = "arraybuffer";
     this.ws = ws;
-    ws.onopen = () => this.sendHello();
+    ws.onopen = () => { this.settled = true; this.sendHello(); };
     ws.onmessage = (event) => {
       this.lastHeard = Date.now();
       try {
@@ -176,8 +229,21 @@ export class Client {
         ws.close(1002, "bad frame");
       }
     };
-    ws.onclose = () => this.lost();
+    ws.onclose = () => (this.settled ? this.lost() : this.fallBack());
     ws.onerror = () => {};
+  }
+
+  /** The transport never opened: the next one is tried at once; after the last, the first again
+   *  after a backoff. */
+  fallBack() {
+    const next = this.transports.indexOf(this.transport) + 1;
+    if (next < this.transports.length) {
+      this.transport = this.transports[next];
+      this.setState("connecting", { transport: this.transport });
+      return this.open();
+    }
+    this.transport = this.transports[0];
+    return this.lost();
   }
 
   sendHello() {
@@ -229,10 +295,7 @@ export class Client {
         const number = flags & 0x02 ? r.u32() : null;
         const message = new Message(r.name(), r.rest().slice(), (flags & 0x01) !== 0);
         message.number = number;
-        for (const [filter, handlers] of this.subscriptions) {
-          if (topicMatches(filter, message.topic)) for (const h of handlers) h(message);
-        }
-        return;
+        return this.dispatch(message);
       }
       case KIND.RESPONSE: {
         const id = r.u32();
@@ -242,7 +305,7 @@ export class Client {
         if (!op) return;
         this.pending.delete(id);
         if (status === STATUS.OK) {
-          op.resolve(op.deliveries ?? { status, payload, get text() { return new TextDecoder().decode(payload); } });
+          op.resolve(op.deliveries ?? answerOf(status, payload));
         } else {
           const name = STATUS_NAMES[status] ?? `STATUS_${status}`;
           op.reject(new FramewireError(name, new TextDecoder().decode(payload), payload));
@@ -308,10 +371,19 @@ export class Client {
     }, every);
   }
 
+  /** Hands a message to the handlers of every subscription it matches. */
+  dispatch(message) {
+    for (const [filter, handlers] of this.subscriptions) {
+      if (topicMatches(filter, message.topic)) for (const h of handlers) h(message);
+    }
+  }
+
   lost() {
     clearInterval(this.heartbeat);
-    for (const op of this.pending.values()) op.reject(new FramewireError("CONNECTION_LOST", "the connection dropped"));
+    const gone = () => new FramewireError("CONNECTION_LOST", "the connection dropped");
+    for (const op of this.pending.values()) op.reject(gone());
     this.pending.clear();
+    for (const w of this.streamWaiters.splice(0)) w.reject(gone());
     if (this.closedByUser) {
       this.setState("closed", this.closeReason);
       return;
@@ -322,6 +394,145 @@ export class Client {
     this.attempt += 1;
     this.setState("reconnecting", { attempt: this.attempt, delayMs: delay });
     this.retry = setTimeout(() => this.open(), delay);
+  }
+
+  // ---- The HTTP mapping (section 11.4): a stream for what the session hears, requests for the rest.
+
+  /** Opens the session over HTTP: a probe that the server answers, then the stream (once there is
+   *  a filter to stream). */
+  openHttp() {
+    const generation = ++this.generation;
+    this.httpCall("POST", "/request/sys.ping").then(() => {
+      if (generation !== this.generation) return;
+      if (this.subscriptions.size === 0) {
+        this.settled = true;
+        this.connected(false, 0);
+      } else {
+        this.openStream();
+      }
+    }, () => {
+      if (generation === this.generation) (this.settled ? this.lost() : this.fallBack());
+    });
+  }
+
+  /** The stream's URL: every filter, where it left off, and the token (EventSource sends no
+   *  headers of ours). */
+  streamUrl(path, extra = "") {
+    const query = [...this.subscriptions.keys()].map((f) => `filter=${encodeURIComponent(f)}`);
+    if (this.cursor) query.push(`after=${encodeURIComponent(this.cursor)}`);
+    if (this.token) query.push(`token=${hexOf(this.token)}`);
+    return `${this.httpBase}${path}?${query.join("&")}${extra}`;
+  }
+
+  /** (Re)opens the HTTP stream with every filter, resuming from the cursor. */
+  openStream() {
+    this.closeStream();
+    const generation = ++this.generation;
+    return this.transport === "sse" ? this.openEventSource(generation) : this.poll(generation);
+  }
+
+  closeStream() {
+    this.generation += 1;
+    this.es?.close();
+    this.es = null;
+    this.pollAbort?.abort();
+    this.pollAbort = null;
+  }
+
+  openEventSource(generation) {
+    const es = new EventSource(this.streamUrl("/sse"));
+    this.es = es;
+    es.addEventListener("session", (event) => {
+      if (generation !== this.generation) return;
+      this.settled = true;
+      this.streamed = true;
+      if (event.lastEventId) this.cursor = event.lastEventId;
+      const s = JSON.parse(event.data);
+      this.connected(s.resumed, s.missed);
+    });
+    es.onmessage = (event) => {
+      if (generation !== this.generation) return;
+      this.lastHeard = Date.now();
+      if (event.lastEventId) this.cursor = event.lastEventId;
+      this.heardJson(JSON.parse(event.data));
+    };
+    es.onerror = () => {
+      if (generation !== this.generation) return;
+      // Reconnect on our own terms: with a backoff, or by long polling if no event stream ever
+      // opened (a proxy that blocks text/event-stream, say).
+      this.closeStream();
+      if (!this.streamed && this.transports.includes("poll")) {
+        this.transport = "poll";
+        this.setState("connecting", { transport: this.transport });
+        this.openStream();
+      } else {
+        this.lost();
+      }
+    };
+  }
+
+  /** Long polls, one after the other, each resuming from the last one's cursor. */
+  async poll(generation) {
+    let first = true;
+    while (generation === this.generation && !this.closedByUser) {
+      const abort = new AbortController();
+      this.pollAbort = abort;
+      let answer;
+      try {
+        const url = this.streamUrl("/poll", `&wait=${first ? 0 : this.pollWaitMs}`);
+        const r = await fetch(url, { signal: abort.signal, cache: "no-store" });
+        answer = await r.json();
+        if (!r.ok) throw new FramewireError(answer.status, answer.message ?? "");
+      } catch {
+        if (generation !== this.generation) return;
+        this.pollAbort = null;
+        this.generation += 1;
+        return this.settled ? this.lost() : this.fallBack();
+      }
+      if (generation !== this.generation) return;
+      this.lastHeard = Date.now();
+      this.cursor = answer.cursor;
+      if (first) {
+        this.settled = true;
+        this.connected(answer.resumed, answer.missed);
+        first = false;
+      }
+      for (const m of answer.messages) this.heardJson(m);
+    }
+  }
+
+  /** A stream (or the probe) is up. */
+  connected(resumed, missed) {
+    this.attempt = 0;
+    this.welcomes += 1;
+    this.setState("connected", { resumed, missed, welcomes: this.welcomes, transport: this.transport });
+    for (const w of this.streamWaiters.splice(0)) w.resolve();
+    this.readyResolve(this);
+  }
+
+  heardJson(json) {
+    this.dispatch(new Message(json.topic, payloadOf(json), json.retained));
+  }
+
+  /** One request of the HTTP mapping; resolves with its JSON answer, or rejects with its status. */
+  async httpCall(method, path, body) {
+    const headers = this.token ? { Authorization: `Bearer ${hexOf(this.token)}` } : {};
+    let r;
+    try {
+      r = await fetch(`${this.httpBase}${path}`, { method, body, headers, cache: "no-store" });
+    } catch (e) {
+      throw new FramewireError("CONNECTION_LOST", String(e));
+    }
+    const answer = await r.json().catch(() => ({ status: `HTTP_${r.status}`, message: r.statusText }));
+    if (answer.status !== "OK") throw new FramewireError(answer.status, answer.message ?? "");
+    return answer;
+  }
+
+  /** Drops the connection and reconnects, resuming the session (as after a network change). */
+  reconnect() {
+    if (this.transport === "websocket") return this.ws?.close();
+    this.closeStream();
+    return this.lost();
   }
 
   /** Sends an operation with a fresh id and resolves with its Response. */
@@ -347,37 +558,66 @@ export class Client {
     const known = this.subscriptions.has(filter);
     if (!known) this.subscriptions.set(filter, new Set());
     this.subscriptions.get(filter).add(handler);
-    return known ? Promise.resolve() : this.operation(KIND.SUBSCRIBE, (w) => w.name(filter));
+    if (known) return Promise.resolve();
+    if (this.transport === "websocket") return this.operation(KIND.SUBSCRIBE, (w) => w.name(filter));
+    // Over HTTP the stream's filters are its query: reopen it with one more, from the cursor.
+    const subscribed = new Promise((resolve, reject) => this.streamWaiters.push({ resolve, reject }));
+    if (this.settled) this.openStream();
+    return subscribed;
   }
 
   /** Removes `filter` (and every handler of it). */
   unsubscribe(filter) {
     this.subscriptions.delete(filter);
+    if (this.transport !== "websocket") return Promise.resolve();
     return this.operation(KIND.UNSUBSCRIBE, (w) => w.name(filter));
   }
 
   /** Publishes `payload` (string, bytes, or a value sent as JSON) to `topic`. */
   publish(topic, payload, { retain = false, channel = 0 } = {}) {
+    if (this.transport !== "websocket") {
+      const path = `/publish/${encodeURIComponent(topic)}${retain ? "?retain=1" : ""}`;
+      return this.httpCall("POST", path, bytesOf(payload)).then(() => answerOf(STATUS.OK, new Uint8Array(0)));
+    }
     return this.operation(KIND.PUBLISH, (w) => w.name(topic).push(bytesOf(payload)), { flags: retain ? 1 : 0, channel });
   }
 
   /** Calls `target` (a `sys.*` method or a registered service); resolves with its Response. */
   request(target, payload, { timeoutMs = 0 } = {}) {
+    if (this.transport !== "websocket") {
+      const path = `/request/${encodeURIComponent(target)}?timeout=${timeoutMs}`;
+      return this.httpCall("POST", path, bytesOf(payload)).then((a) => answerOf(STATUS.OK, payloadOf(a)));
+    }
     return this.operation(KIND.REQUEST, (w) => w.u32(timeoutMs).name(target).push(bytesOf(payload)));
   }
 
   /** Pushes a job onto `queue`. */
   queuePush(queue, payload) {
+    if (this.transport !== "websocket") {
+      return this.httpCall("POST", `/queue/${encodeURIComponent(queue)}`, bytesOf(payload))
+        .then(() => answerOf(STATUS.OK, new Uint8Array(0)));
+    }
     return this.operation(KIND.QUEUE_PUSH, (w) => w.name(queue).push(bytesOf(payload)));
   }
 
   /** Fetches up to `max` jobs from `queue`, waiting up to `waitMs` for one; resolves with them. */
   queueFetch(queue, { max = 1, waitMs = 0 } = {}) {
+    if (this.transport !== "websocket") {
+      const path = `/queue/${encodeURIComponent(queue)}?max=${max}&wait=${waitMs}`;
+      return this.httpCall("GET", path).then((a) => a.deliveries.map((d) => ({
+        queue: d.queue, deliveryId: BigInt(d.delivery), payload: payloadOf(d), redelivered: d.redelivered,
+        get text() { return new TextDecoder().decode(this.payload); },
+      })));
+    }
     return this.operation(KIND.QUEUE_FETCH, (w) => w.u16(max).u32(waitMs).name(queue), { collect: true });
   }
 
   /** Acknowledges a delivery from `queueFetch`. */
   queueAck(delivery) {
+    if (this.transport !== "websocket") {
+      const path = `/queue/${encodeURIComponent(delivery.queue)}?ack=${delivery.deliveryId}`;
+      return this.httpCall("POST", path).then(() => answerOf(STATUS.OK, new Uint8Array(0)));
+    }
     return this.operation(KIND.QUEUE_ACK, (w) => w.u64(delivery.deliveryId).name(delivery.queue));
   }
 
@@ -385,6 +625,12 @@ export class Client {
   close() {
     this.closedByUser = true;
     clearTimeout(this.retry);
+    if (this.transport !== "websocket") {
+      // The stream's session is left parked (the mapping has no Close); it expires on its own.
+      this.closeStream();
+      this.setState("closed");
+      return;
+    }
     try {
       this.send(new Writer(KIND.CLOSE).u16(0).push(encoder.encode("bye")).bytes());
     } catch { /* already gone */ }

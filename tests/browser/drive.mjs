@@ -1,7 +1,10 @@
 // Drives a real headless Chromium through the DevTools protocol, for tests/tests/browser.rs. No
 // packages: Node's own WebSocket (node --experimental-websocket on Node 20) speaks to Chromium.
 //
-//   node --experimental-websocket tests/browser/drive.mjs URL
+//   node --experimental-websocket tests/browser/drive.mjs URL [BLOCK]
+//
+// BLOCK, a comma-separated list of `websocket` and `eventsource`, removes those from every page
+// before its scripts run, as a network that blocks them would leave the page without them.
 //
 // It opens URL, waits until the demo page says it is subscribed, prints "subscribed", then takes
 // one command per line on stdin and answers each with one line on stdout:
@@ -16,6 +19,8 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 
 const url = process.argv[2];
+const blocked = (process.argv[3] ?? "").split(",").filter(Boolean);
+const GLOBALS = { websocket: "WebSocket", eventsource: "EventSource" };
 const chromium = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const profile = mkdtempSync(join(tmpdir(), "fw-chromium-"));
 const browser = spawn(chromium, [
@@ -67,6 +72,11 @@ const { sessionId } = await call("Target.attachToTarget", { targetId, flatten: t
 const page = (method, params) => call(method, params, sessionId);
 await page("Page.enable");
 await page("Runtime.enable");
+for (const b of blocked) {
+  const name = GLOBALS[b];
+  if (!name) fail(`cannot block ${b}`);
+  await page("Page.addScriptToEvaluateOnNewDocument", { source: `delete window.${name}; window.${name} = undefined;` });
+}
 await page("Page.navigate", { url });
 
 async function evaluate(expression) {

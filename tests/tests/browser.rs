@@ -1,7 +1,9 @@
 //! A real browser on the demo page: headless Chromium (Debian's `chromium`), driven through the
 //! `DevTools` protocol by `tests/browser/drive.mjs`, loads `/` from the server, and its chat and
-//! chart exchange messages with a TCP client and a UDP client over `framewire.js` and the
-//! WebSocket; then its WebSocket drops and the client resumes its session by itself. Needs
+//! chart exchange messages with a TCP client and a UDP client over `framewire.js`: over the
+//! WebSocket, then with WebSocket blocked (Server-Sent Events and HTTP POST), then with
+//! `EventSource` blocked too (long polling); each time its connection drops and the client resumes
+//! its session by itself, missing nothing published meanwhile. Needs
 //! `chromium` and `node`, which `cargo test --workspace` cannot assume, so `.ci/run` runs it with
 //! `--ignored`. With `FRAMEWIRE_SCREENSHOT=PATH` it saves a picture of the page there
 //! (`docs/browser-demo.png` was made so).
@@ -22,11 +24,13 @@ struct Browser {
 }
 
 impl Browser {
-    fn open(url: &str) -> Self {
+    /// Opens `url` with the page's `blocked` globals removed (`websocket`, `eventsource`).
+    fn open(url: &str, blocked: &str) -> Self {
         let mut child = Command::new("node")
             .arg("--experimental-websocket")
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/browser/drive.mjs"))
             .arg(url)
+            .arg(blocked)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -92,9 +96,9 @@ fn hears(c: &mut TestClient, payload: &str) {
     }
 }
 
-#[test]
-#[ignore = "needs chromium and node; .ci/run runs it"]
-fn the_demo_page_talks_with_tcp_and_udp_clients_and_resumes_after_its_websocket_drops() {
+/// The demo page in Chromium with `blocked` removed from it talks with a TCP and a UDP client
+/// over `transport`, and resumes its session after its connection drops.
+fn the_demo_page_talks_with_tcp_and_udp_clients(blocked: &str, transport: &str) {
     let server = TestServer::start(ServerConfig::default());
     let mut tcp = TestClient::connect(&server, Via::Tcp);
     let mut udp = TestClient::connect(&server, Via::Udp);
@@ -107,7 +111,11 @@ fn the_demo_page_talks_with_tcp_and_udp_clients_and_resumes_after_its_websocket_
             }),
         );
     }
-    let mut page = Browser::open(&format!("http://{}/", server.http_addr()));
+    let mut page = Browser::open(&format!("http://{}/", server.http_addr()), blocked);
+    assert_eq!(
+        page.ask("eval framewireDemo.client.transport"),
+        format!("\"{transport}\"")
+    );
 
     // Native clients to the browser: a chat line from each, and telemetry from the UDP one.
     publish(&mut tcp, 2, "chat/room", "tcp-client: hello from TCP");
@@ -135,17 +143,50 @@ fn the_demo_page_talks_with_tcp_and_udp_clients_and_resumes_after_its_websocket_
     hears(&mut tcp, "browser: hello from Chromium");
     hears(&mut udp, "browser: hello from Chromium");
 
-    // The WebSocket drops; framewire.js reconnects with backoff and resumes the session, whose
-    // subscriptions the server kept.
-    page.ask("eval framewireDemo.client.ws.close()");
-    page.ask("wait framewireDemo.client.welcomes === 2 && framewireDemo.state === 'connected'");
+    // The connection drops; framewire.js reconnects with backoff and resumes the session (its
+    // token over WebSocket, its cursor over HTTP), whose subscriptions the server kept, and what
+    // was published meanwhile arrives.
+    let welcomes: u32 = page
+        .ask("eval framewireDemo.client.welcomes")
+        .parse()
+        .unwrap();
+    page.ask("eval framewireDemo.client.reconnect()");
     publish(&mut tcp, 3, "chat/room", "tcp-client: still there?");
+    page.ask(&format!(
+        "wait framewireDemo.client.welcomes > {welcomes} && framewireDemo.state === 'connected'"
+    ));
     page.ask("wait framewireDemo.chat.some(l => l.text === 'still there?')");
+    assert_eq!(
+        page.ask("eval framewireDemo.chat.filter(l => l.text === 'still there?').length"),
+        "1",
+        "once"
+    );
     page.ask("eval framewireDemo.say('yes, resumed')");
     hears(&mut tcp, "browser: yes, resumed");
-    assert_eq!(server.counters().http_responses(101), 2);
+    let upgrades = server.counters().http_responses(101);
+    assert_eq!(upgrades, if transport == "websocket" { 2 } else { 0 });
 
-    if let Ok(path) = std::env::var("FRAMEWIRE_SCREENSHOT") {
+    if transport == "websocket"
+        && let Ok(path) = std::env::var("FRAMEWIRE_SCREENSHOT")
+    {
         page.ask(&format!("screenshot {path}"));
     }
+}
+
+#[test]
+#[ignore = "needs chromium and node; .ci/run runs it"]
+fn over_websocket() {
+    the_demo_page_talks_with_tcp_and_udp_clients("", "websocket");
+}
+
+#[test]
+#[ignore = "needs chromium and node; .ci/run runs it"]
+fn with_websocket_blocked_over_server_sent_events_and_http_posts() {
+    the_demo_page_talks_with_tcp_and_udp_clients("websocket", "sse");
+}
+
+#[test]
+#[ignore = "needs chromium and node; .ci/run runs it"]
+fn with_websocket_and_eventsource_blocked_over_long_polling() {
+    the_demo_page_talks_with_tcp_and_udp_clients("websocket,eventsource", "poll");
 }

@@ -111,6 +111,8 @@ impl Hub {
             .options
             .resume_token()
             .and_then(|t| token::verify(&self.info.token_key, &t))
+            // A token whose session was resumed names the session that resumed it.
+            .map(|(tag, key)| (tag, self.sessions.current(key)))
             .filter(|&(tag, key)| {
                 // A session belongs to the identity that opened it: another client's session
                 // token resumes nothing.
@@ -208,6 +210,8 @@ impl Hub {
             }
             return;
         }
+        self.sessions
+            .succeeded(origin, self.sessions.key_of(client));
         // The log moves the session to its new key.
         let filters = self.pubsub.filters_of(client);
         if !filters.is_empty() {
@@ -252,6 +256,7 @@ impl Hub {
             }
         }
         if parked.is_none() {
+            self.sessions.forget_lineage(key);
             // Nothing if the log does not have it (or another connection took it over, and the
             // log has it under that one's key).
             self.outputs.record_session(SessionRecord::Ended { key });
@@ -269,6 +274,7 @@ impl Hub {
     pub(super) fn expire_parked(&mut self, n: u64) {
         if let Some(key) = self.pubsub.expire(n) {
             self.sessions.unpark(key);
+            self.sessions.forget_lineage(key);
             self.outputs.record_session(SessionRecord::Ended { key });
         }
     }

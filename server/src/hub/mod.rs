@@ -150,6 +150,11 @@ impl Hub {
         }
     }
 
+    /// The filters a session is subscribed to.
+    pub(crate) fn subscriptions_of(&self, client: ClientId) -> Vec<Text> {
+        self.pubsub.filters_of(client)
+    }
+
     /// What `sys.stats` and the metrics report, read now.
     pub(crate) fn sys_view(&self, now: Instant) -> sys::SysView<'_> {
         sys::SysView {

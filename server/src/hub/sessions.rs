@@ -28,6 +28,13 @@ pub(crate) struct Sessions {
     identities: HashMap<ClientId, Text>,
     /// Parked sessions by key, with their identities.
     parked: HashMap<u64, Option<Text>>,
+    /// Resumed sessions: the key each was resumed from, to the key it has now. The resumed
+    /// session's token names it once more (its client may never have seen the Welcome with the
+    /// new token: a connection cut after the handshake, an HTTP poll whose answer was lost), but
+    /// only the latest hop is kept.
+    successors: HashMap<u64, u64>,
+    /// The other way: the key each resumed session was resumed from.
+    predecessors: HashMap<u64, u64>,
 }
 
 impl Sessions {
@@ -122,6 +129,28 @@ impl Sessions {
         self.parked.remove(&key);
     }
 
+    /// The session under `old` was resumed as `new`: `old`'s token names `new` from now on, and
+    /// the key `old` had been resumed from names nothing any more.
+    pub(crate) fn succeeded(&mut self, old: u64, new: u64) {
+        if let Some(older) = self.predecessors.remove(&old) {
+            self.successors.remove(&older);
+        }
+        self.successors.insert(old, new);
+        self.predecessors.insert(new, old);
+    }
+
+    /// The key a resume token's key names now: the session that resumed it, if one did.
+    pub(crate) fn current(&self, key: u64) -> u64 {
+        self.successors.get(&key).copied().unwrap_or(key)
+    }
+
+    /// The session under `key` is over for good: the key it was resumed from names nothing.
+    pub(crate) fn forget_lineage(&mut self, key: u64) {
+        if let Some(old) = self.predecessors.remove(&key) {
+            self.successors.remove(&old);
+        }
+    }
+
     /// A parked session's identity.
     pub(crate) fn parked_identity(&self, key: u64) -> Option<&Text> {
         self.parked.get(&key).and_then(Option::as_ref)
@@ -190,5 +219,17 @@ mod tests {
         assert_eq!(s.parked_identity(a), Some(&Text::from("alice")));
         s.unpark(a);
         assert_eq!(s.parked_identity(a), None);
+    }
+
+    #[test]
+    fn a_resumed_sessions_old_key_names_it_for_one_hop() {
+        let mut s = Sessions::new([3; 16]);
+        s.succeeded(1, 2);
+        assert_eq!((s.current(1), s.current(2)), (2, 2));
+        s.succeeded(2, 3);
+        assert_eq!((s.current(1), s.current(2), s.current(3)), (1, 3, 3));
+        s.forget_lineage(3);
+        assert_eq!(s.current(2), 2);
+        assert!(s.successors.is_empty() && s.predecessors.is_empty());
     }
 }

@@ -188,7 +188,12 @@ impl Exchange {
             "{client:?}: HTTP {kind:?} session {} (resumed: {})",
             exchange.session, admission.resumed
         );
-        for frame in exchange.frames(&call.plan) {
+        let held = if admission.resumed {
+            hub.subscriptions_of(client)
+        } else {
+            Vec::new()
+        };
+        for frame in Self::frames(&call.plan, &held) {
             exchange.waiting += 1;
             hub.handle_frame(now, client, frame, ChannelKind::ReliableOrdered);
         }
@@ -200,14 +205,17 @@ impl Exchange {
         Ok(exchange)
     }
 
-    /// The frames the plan sends, with ids from 1.
-    fn frames(&self, plan: &Plan) -> Vec<Frame> {
+    /// The frames the plan sends, with ids from 1; `held` is what a resumed session is
+    /// subscribed to already (it keeps that, and gains the request's other filters).
+    fn frames(plan: &Plan, held: &[Text]) -> Vec<Frame> {
         let id = 1;
         match plan.clone() {
-            // A resumed session keeps its subscriptions.
-            Plan::Stream { .. } if self.resumed => Vec::new(),
             Plan::Stream { filters, .. } => (1..)
-                .zip(filters)
+                .zip(
+                    filters
+                        .into_iter()
+                        .filter(|f| !held.iter().any(|h| h.as_str() == f)),
+                )
                 .map(|(id, f)| {
                     Frame::new(Subscribe {
                         id,

@@ -241,3 +241,61 @@ fn a_delivery_fetched_over_http_waits_for_its_ack_not_for_the_request() {
     let (_, text) = pump(&mut h, t(4), &mut again);
     assert!(text.starts_with("HTTP/1.1 404"), "acked once only: {text}");
 }
+
+#[test]
+fn a_poll_whose_answer_was_lost_is_asked_again_with_the_older_cursor() {
+    let mut h = hub();
+    let mut first = start(&mut h, t(0), 1, &stream(false, None, 0));
+    let (_, text) = pump(&mut h, t(0), &mut first);
+    let cursor = Cursor::parse(&last_cursor(&text)).unwrap();
+    h.session_ended(t(0), first.client(), !first.parks());
+    // This poll resumes the session and takes a Message, but its answer never reaches the
+    // client (the connection drops).
+    let mut lost = start(
+        &mut h,
+        t(1),
+        2,
+        &stream(false, Some(cursor.clone()), 30_000),
+    );
+    publish(&mut h, t(2), "t/x", "taken by the lost poll");
+    assert_eq!(pump(&mut h, t(2), &mut lost).0, Progress::Answered);
+    h.session_ended(t(2), lost.client(), !lost.parks());
+    // The client asks again from where it was: the same session, and the Message again.
+    let mut again = start(&mut h, t(3), 3, &stream(false, Some(cursor), 0));
+    let (_, text) = pump(&mut h, t(3), &mut again);
+    assert!(text.contains("\"resumed\":true"), "{text}");
+    assert!(text.contains("taken by the lost poll"), "{text}");
+}
+
+#[test]
+fn a_resumed_stream_gains_the_filters_it_lacked() {
+    let mut h = hub();
+    let mut first = start(&mut h, t(0), 1, &stream(true, None, 0));
+    let (_, text) = pump(&mut h, t(0), &mut first);
+    let cursor = Cursor::parse(&last_id(&text)).unwrap();
+    h.session_ended(t(0), first.client(), !first.parks());
+    let call = Call {
+        plan: Plan::Stream {
+            sse: true,
+            filters: vec!["t/#".into(), "u/#".into()],
+            after: Some(cursor),
+            wait_ms: 0,
+            max: 100,
+        },
+        token: None,
+    };
+    let mut again = start(&mut h, t(1), 2, &call);
+    pump(&mut h, t(1), &mut again);
+    assert_eq!(h.subscriptions_of(again.client()).len(), 2);
+    publish(&mut h, t(2), "u/y", "new filter");
+    let (_, text) = pump(&mut h, t(2), &mut again);
+    assert!(text.contains("new filter"), "{text}");
+}
+
+fn last_id(text: &str) -> String {
+    text.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("id: "))
+        .unwrap()
+        .to_string()
+}

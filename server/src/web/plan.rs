@@ -176,16 +176,17 @@ fn stream_plan(head: &Head, query: &Query) -> Result<Plan, Response> {
         return Err(method_not_allowed("GET"));
     }
     let sse = head.path == "/sse";
-    let after = query
-        .get("after")
-        .or(if sse {
-            head.last_event_id.as_deref()
-        } else {
-            None
-        })
-        .filter(|s| !s.is_empty())
-        .map(|s| Cursor::parse(s).map_err(bad))
-        .transpose()?;
+    // A browser's own reconnect sends the newest place in `Last-Event-ID`, whatever the URL
+    // it reconnects to says.
+    let after = if sse {
+        head.last_event_id.as_deref()
+    } else {
+        None
+    }
+    .or(query.get("after"))
+    .filter(|s| !s.is_empty())
+    .map(|s| Cursor::parse(s).map_err(bad))
+    .transpose()?;
     let filters: Vec<String> = query.all("filter").map(str::to_string).collect();
     if filters.len() > MAX_FILTERS {
         return Err(bad("more than 32 filters"));
