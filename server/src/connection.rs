@@ -65,6 +65,14 @@ pub(crate) enum End {
     Tls(String),
 }
 
+thread_local! {
+    /// Frames rebuilt from a WebSocket read, kept by each worker thread between reads.
+    static REBUILT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The most of [`REBUILT`]'s capacity kept after a read (one big message's is let go).
+const REBUILT_KEPT: usize = 256 * 1024;
+
 /// Output a connection queues before it writes ahead of the end of the loop turn.
 const WRITE_AHEAD: usize = 16 * 1024;
 
@@ -141,6 +149,8 @@ impl Connection {
     /// The same connection with its session's frames carried as WebSocket messages.
     pub(crate) fn with_websocket(mut self, link: WebSocketLink) -> Self {
         self.web = Some(Box::new(link));
+        // The frames it hands the session are rebuilt from whole messages (ws_link.rs).
+        self.session.skip_checksums();
         self
     }
 
@@ -270,8 +280,16 @@ impl Connection {
         let Some(link) = self.web.as_mut() else {
             return self.feed_session(now, bytes, shared, me);
         };
-        let mut frames = Vec::new();
-        let heard = link.take(bytes, self.session.max_frame_len(), &mut frames);
+        // The worker thread's buffer for rebuilt frames: no allocation per read, and nothing
+        // held by an idle connection.
+        let mut frames = REBUILT.with(|r| std::mem::take(&mut *r.borrow_mut()));
+        frames.clear();
+        let heard = link.take(
+            bytes,
+            self.session.max_frame_len(),
+            &mut frames,
+            shared.capturing(),
+        );
         match heard {
             Heard::Open => {}
             Heard::PeerClosed(code) => {
@@ -281,6 +299,9 @@ impl Connection {
         }
         if !frames.is_empty() {
             self.feed_session(now, &frames, shared, me);
+        }
+        if frames.capacity() <= REBUILT_KEPT {
+            REBUILT.with(|r| *r.borrow_mut() = frames);
         }
     }
 

@@ -1,15 +1,16 @@
 //! framewire side by side with what its users would pick instead, in one run: TCP echo (tokio +
 //! `LengthDelimitedCodec`, a raw mio echo), UDP echo (ENet), TLS and sealed UDP against plain
 //! (and sealed UDP against ENet), idle memory per connection (tokio,
-//! mosquitto), fan-out (nats-server, mosquitto), the async client (async-nats on nats-server) and confirmed
-//! durable pushes (nats-server with `JetStream`).
+//! mosquitto), fan-out (nats-server, mosquitto), the async client (async-nats on nats-server),
+//! confirmed durable pushes (nats-server with `JetStream`), and WebSocket (echo and idle memory
+//! against tokio-tungstenite, fan-out against nats-server's WebSocket listener).
 //! Servers are pinned to core 0 and the load generators to core 1; systems are interleaved round
 //! by round (after a warm-up in every run); each table gives medians, the servers' CPU time per
 //! message from /proc, and framewire's ratios.
 //!
 //! ```sh
 //! cargo build --release -p framewire-server -p framewire-tools -p framewire-benches
-//! cargo run --release -p framewire-benches --bin compare -- [--only tcp,udp,secure,idle,fanout,async,durable,startup]
+//! cargo run --release -p framewire-benches --bin compare -- [--only tcp,udp,secure,idle,fanout,async,durable,startup,websocket]
 //!     [--rounds N] [--seconds S] [--connections N] [--subscribers 100,1000] [--json]
 //! ```
 //!
@@ -19,13 +20,21 @@
 use std::process::{Command, ExitCode};
 
 use framewire_benches::e2e::table::Section;
-use framewire_benches::e2e::{async_clients, durable, echo, fanout, idle};
+use framewire_benches::e2e::{async_clients, durable, echo, fanout, idle, websocket};
 
 /// Set in the copy of this program that runs pinned to the client core.
 const PINNED: &str = "FRAMEWIRE_BENCH_PINNED";
 const CLIENT_CORE: &str = "1";
-const SECTIONS: [&str; 8] = [
-    "tcp", "udp", "secure", "idle", "fanout", "async", "durable", "startup",
+const SECTIONS: [&str; 9] = [
+    "tcp",
+    "udp",
+    "secure",
+    "idle",
+    "fanout",
+    "async",
+    "durable",
+    "startup",
+    "websocket",
 ];
 
 struct Options {
@@ -54,7 +63,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                 o.only = value(a)?.split(',').map(str::to_string).collect();
                 if let Some(bad) = o.only.iter().find(|s| !SECTIONS.contains(&s.as_str())) {
                     return Err(format!(
-                        "--only: no section {bad} (tcp, udp, secure, idle, fanout, async, durable, startup)"
+                        "--only: no section {bad} (tcp, udp, secure, idle, fanout, async, durable, startup, websocket)"
                     ));
                 }
             }
@@ -110,18 +119,19 @@ fn main() -> ExitCode {
     };
     let mut failed = false;
     for name in &o.only {
-        let section = match name.as_str() {
-            "tcp" => echo::compare_tcp(o.rounds, o.seconds),
-            "udp" => echo::compare_udp(o.rounds, o.seconds),
-            "secure" => echo::compare_secure(o.rounds, o.seconds),
-            "idle" => idle::compare(o.connections),
-            "async" => async_clients::compare(o.rounds, o.seconds),
-            "durable" => durable::compare(o.rounds, o.seconds),
-            "startup" => durable::startup(o.rounds),
-            _ => fanout::compare(o.rounds, o.seconds, &o.subscribers),
+        let sections = match name.as_str() {
+            "tcp" => echo::compare_tcp(o.rounds, o.seconds).map(|s| vec![s]),
+            "udp" => echo::compare_udp(o.rounds, o.seconds).map(|s| vec![s]),
+            "secure" => echo::compare_secure(o.rounds, o.seconds).map(|s| vec![s]),
+            "idle" => idle::compare(o.connections).map(|s| vec![s]),
+            "async" => async_clients::compare(o.rounds, o.seconds).map(|s| vec![s]),
+            "durable" => durable::compare(o.rounds, o.seconds).map(|s| vec![s]),
+            "startup" => durable::startup(o.rounds).map(|s| vec![s]),
+            "websocket" => websocket::compare(o.rounds, o.seconds, &o.subscribers, o.connections),
+            _ => fanout::compare(o.rounds, o.seconds, &o.subscribers).map(|s| vec![s]),
         };
-        match section {
-            Ok(s) => print_section(&s, o.json),
+        match sections {
+            Ok(all) => all.iter().for_each(|s| print_section(s, o.json)),
             Err(e) => {
                 eprintln!("compare: {name}: {e}");
                 failed = true;

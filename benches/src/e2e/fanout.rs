@@ -15,6 +15,7 @@ use mio::{Events, Interest, Poll, Token};
 use super::pubsub_wire::Wire;
 use super::systems::Running;
 use super::table::Section;
+use super::ws_client::{self, Framing};
 
 /// One fan-out run's shape.
 #[derive(Debug, Clone)]
@@ -29,6 +30,8 @@ pub struct FanoutConfig {
     pub warmup: Duration,
     /// Time measured.
     pub measure: Duration,
+    /// Every client over WebSocket (the server's address is its WebSocket listener).
+    pub websocket: bool,
 }
 
 /// What one run measured.
@@ -46,17 +49,54 @@ pub struct FanoutResult {
 
 /// Connects `n` subscribers to `server`, spread over 127.0.0.2-9 so no source address runs out
 /// of ports or hits a per-address limit.
-fn connect_subscribers(wire: Wire, server: SocketAddr, n: usize) -> io::Result<Vec<TcpStream>> {
+fn connect_subscribers(
+    wire: Wire,
+    server: SocketAddr,
+    n: usize,
+    websocket: Option<(Framing, &str)>,
+) -> io::Result<Vec<TcpStream>> {
     (0..n)
         .map(|i| {
             let from = IpAddr::from([127, 0, 0, 2 + (i % 8) as u8]);
             let mut stream = super::connect_from(from, server)?;
             stream.set_nodelay(true)?;
             stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-            wire.handshake(&mut stream, i, true)?;
+            handshake(wire, &mut stream, i, true, websocket)?;
             Ok(stream)
         })
         .collect()
+}
+
+/// A client's handshake, over WebSocket when `websocket` says how.
+fn handshake(
+    wire: Wire,
+    stream: &mut TcpStream,
+    client: usize,
+    subscribe: bool,
+    websocket: Option<(Framing, &str)>,
+) -> io::Result<()> {
+    let Some((framing, path)) = websocket else {
+        return wire.handshake(stream, client, subscribe);
+    };
+    let leftover = ws_client::upgrade(stream, path, None)?;
+    wire.handshake_over(
+        &mut ws_client::WsStream::new(stream, framing, leftover),
+        client,
+        subscribe,
+    )
+}
+
+/// The WebSocket framing of `wire` when `cfg` asks for WebSocket.
+///
+/// # Errors
+/// The system has no WebSocket listener here.
+fn websocket_of(wire: Wire, cfg: &FanoutConfig) -> io::Result<Option<(Framing, &'static str)>> {
+    if !cfg.websocket {
+        return Ok(None);
+    }
+    wire.websocket()
+        .map(Some)
+        .ok_or_else(|| io::Error::other(format!("{} has no WebSocket listener here", wire.name())))
 }
 
 fn nanos_since(epoch: Instant) -> u64 {
@@ -71,7 +111,12 @@ struct Shared {
 }
 
 /// Reads every subscriber until told to stop; returns the latencies seen while measuring.
-fn read_all(wire: Wire, streams: Vec<TcpStream>, shared: &Shared) -> io::Result<Histogram<u64>> {
+fn read_all(
+    wire: Wire,
+    streams: Vec<TcpStream>,
+    framing: Option<Framing>,
+    shared: &Shared,
+) -> io::Result<Histogram<u64>> {
     let mut poll = Poll::new()?;
     let mut conns = Vec::with_capacity(streams.len());
     for (i, s) in streams.into_iter().enumerate() {
@@ -79,7 +124,13 @@ fn read_all(wire: Wire, streams: Vec<TcpStream>, shared: &Shared) -> io::Result<
         let mut s = mio::net::TcpStream::from_std(s);
         poll.registry()
             .register(&mut s, Token(i), Interest::READABLE)?;
-        conns.push((s, BytesMut::with_capacity(16 * 1024), wire.parser()));
+        // The protocol's bytes, and (over WebSocket) what was read and not unwrapped yet.
+        conns.push((
+            s,
+            BytesMut::with_capacity(16 * 1024),
+            wire.parser(),
+            BytesMut::new(),
+        ));
     }
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
         .map_err(|e| io::Error::other(e.to_string()))?;
@@ -88,7 +139,7 @@ fn read_all(wire: Wire, streams: Vec<TcpStream>, shared: &Shared) -> io::Result<
     while !shared.stop.load(Ordering::Relaxed) {
         poll.poll(&mut events, Some(Duration::from_millis(50)))?;
         for event in &events {
-            let Some((stream, buf, parser)) = conns.get_mut(event.token().0) else {
+            let Some((stream, buf, parser, raw)) = conns.get_mut(event.token().0) else {
                 continue;
             };
             loop {
@@ -100,7 +151,13 @@ fn read_all(wire: Wire, streams: Vec<TcpStream>, shared: &Shared) -> io::Result<
                         )));
                     }
                     Ok(n) => {
-                        buf.extend_from_slice(&chunk[..n]);
+                        match framing {
+                            None => buf.extend_from_slice(&chunk[..n]),
+                            Some(f) => {
+                                raw.extend_from_slice(&chunk[..n]);
+                                f.unwrap(raw, buf)?;
+                            }
+                        }
                         let now = nanos_since(shared.epoch);
                         let measuring = shared.measuring.load(Ordering::Relaxed);
                         let mut count = 0;
@@ -128,10 +185,12 @@ fn read_all(wire: Wire, streams: Vec<TcpStream>, shared: &Shared) -> io::Result<
 /// # Errors
 /// A connection failed, or the server closed one.
 pub fn run(wire: Wire, server: &Running, cfg: &FanoutConfig) -> io::Result<FanoutResult> {
-    let subscribers = connect_subscribers(wire, server.addr, cfg.subscribers)?;
+    let websocket = websocket_of(wire, cfg)?;
+    let framing = websocket.map(|(f, _)| f);
+    let subscribers = connect_subscribers(wire, server.addr, cfg.subscribers, websocket)?;
     let mut publisher = TcpStream::connect(server.addr)?;
     publisher.set_nodelay(true)?;
-    wire.handshake(&mut publisher, cfg.subscribers, false)?;
+    handshake(wire, &mut publisher, cfg.subscribers, false, websocket)?;
     let shared = Arc::new(Shared {
         epoch: Instant::now(),
         delivered: AtomicU64::new(0),
@@ -140,11 +199,12 @@ pub fn run(wire: Wire, server: &Running, cfg: &FanoutConfig) -> io::Result<Fanou
     });
     let reader = {
         let shared = Arc::clone(&shared);
-        std::thread::spawn(move || read_all(wire, subscribers, &shared))
+        std::thread::spawn(move || read_all(wire, subscribers, framing, &shared))
     };
     let n = cfg.subscribers as u64;
     let mut sent = 0u64;
     let mut out = BytesMut::new();
+    let mut wrapped = BytesMut::new();
     let mut payload = vec![0u8; cfg.payload.max(8)];
     let start = Instant::now();
     let measure_from = start + cfg.warmup;
@@ -176,7 +236,14 @@ pub fn run(wire: Wire, server: &Running, cfg: &FanoutConfig) -> io::Result<Fanou
             wire.encode_publish(&payload, &mut out);
             sent += 1;
         }
-        publisher.write_all(&out)?;
+        match framing {
+            None => publisher.write_all(&out)?,
+            Some(f) => {
+                wrapped.clear();
+                f.wrap(&out, &mut wrapped);
+                publisher.write_all(&wrapped)?;
+            }
+        }
     }
     let end = Instant::now();
     let delivered_end = shared.delivered.load(Ordering::Relaxed);
@@ -255,6 +322,7 @@ pub fn compare(rounds: usize, seconds: f64, subscribers: &[usize]) -> io::Result
             window: 128,
             warmup: Duration::from_millis(500),
             measure: Duration::from_secs_f64(seconds),
+            websocket: false,
         };
         let mut results: Vec<Vec<FanoutResult>> = vec![Vec::new(); systems.len()];
         for round in 0..rounds {

@@ -19,6 +19,8 @@ pub mod pubsub_wire;
 pub mod secure;
 pub mod systems;
 pub mod table;
+pub mod websocket;
+pub mod ws_client;
 
 /// A TCP connection to `server` from the local address `from` (spreading many connections over
 /// 127.0.0.2, .3, ... keeps each source address within its ephemeral ports).

@@ -12,6 +12,8 @@ use framewire_protocol::wire::{
     Subscribe, Text, encode_stream_frame_into,
 };
 
+use super::ws_client::Framing;
+
 /// The topic every benchmark publishes to (NATS spells its levels with dots).
 pub const TOPIC: &str = "bench/fanout";
 const NATS_SUBJECT: &str = "bench.fanout";
@@ -34,7 +36,7 @@ pub struct DeliveryParser {
     deframer: StreamDeframer,
 }
 
-fn read_more(stream: &mut TcpStream, buf: &mut BytesMut) -> io::Result<()> {
+fn read_more(stream: &mut impl Read, buf: &mut BytesMut) -> io::Result<()> {
     let mut chunk = [0u8; 4096];
     let n = stream.read(&mut chunk)?;
     if n == 0 {
@@ -68,6 +70,19 @@ impl Wire {
     pub fn handshake(
         self,
         stream: &mut TcpStream,
+        client: usize,
+        subscribe: bool,
+    ) -> io::Result<()> {
+        self.handshake_over(stream, client, subscribe)
+    }
+
+    /// [`Wire::handshake`] over any byte stream of the protocol (a WebSocket's, say).
+    ///
+    /// # Errors
+    /// As [`Wire::handshake`].
+    pub fn handshake_over(
+        self,
+        stream: &mut (impl Read + Write),
         client: usize,
         subscribe: bool,
     ) -> io::Result<()> {
@@ -108,6 +123,16 @@ impl Wire {
                 out.extend_from_slice(TOPIC.as_bytes());
                 out.extend_from_slice(payload);
             }
+        }
+    }
+
+    /// How the system carries its protocol over WebSocket, and the path it serves it at; `None`
+    /// for one that has no WebSocket listener in the comparisons.
+    pub fn websocket(self) -> Option<(Framing, &'static str)> {
+        match self {
+            Self::Framewire => Some((Framing::Frames, "/ws")),
+            Self::Nats => Some((Framing::Bytes, "/")),
+            Self::Mqtt => None,
         }
     }
 
@@ -192,7 +217,7 @@ impl DeliveryParser {
     }
 }
 
-fn framewire_handshake(stream: &mut TcpStream, subscribe: bool) -> io::Result<()> {
+fn framewire_handshake(stream: &mut (impl Read + Write), subscribe: bool) -> io::Result<()> {
     let mut out = BytesMut::new();
     let hello = Frame::new(Hello::new(0, HelloOptions::new()));
     encode_stream_frame_into(&hello, &mut out).map_err(|e| invalid(e.to_string()))?;
@@ -223,7 +248,7 @@ fn framewire_handshake(stream: &mut TcpStream, subscribe: bool) -> io::Result<()
     }
 }
 
-fn nats_handshake(stream: &mut TcpStream, subscribe: bool) -> io::Result<()> {
+fn nats_handshake(stream: &mut (impl Read + Write), subscribe: bool) -> io::Result<()> {
     let mut cmd = String::from("CONNECT {\"verbose\":false,\"pedantic\":false}\r\n");
     if subscribe {
         cmd.push_str("SUB ");
@@ -245,7 +270,11 @@ fn nats_handshake(stream: &mut TcpStream, subscribe: bool) -> io::Result<()> {
     }
 }
 
-fn mqtt_handshake(stream: &mut TcpStream, client: usize, subscribe: bool) -> io::Result<()> {
+fn mqtt_handshake(
+    stream: &mut (impl Read + Write),
+    client: usize,
+    subscribe: bool,
+) -> io::Result<()> {
     let id = format!("fw-bench-{client}");
     let mut out = BytesMut::new();
     let variable = [0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x3c];

@@ -301,6 +301,13 @@ impl StreamSession {
         self.deframer.max_frame_len()
     }
 
+    /// The stream's frames come from a carrier that delivers each whole and intact (a WebSocket
+    /// connection's messages, rebuilt into frames by the server): their CRCs are not checked
+    /// ([`StreamDeframer::set_checksums`]).
+    pub fn skip_checksums(&mut self) {
+        self.deframer.set_checksums(false);
+    }
+
     fn check_len(&self, len: usize) -> Result<(), SendError> {
         let max = self.deframer.max_frame_len() as usize;
         if len > max {

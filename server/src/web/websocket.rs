@@ -407,10 +407,22 @@ fn header_len(second: u8) -> usize {
     2 + extended + mask
 }
 
-/// XORs `data` with the mask, starting `at` bytes into the payload.
+/// XORs `data` with the mask, starting `at` bytes into the payload: eight bytes at a time, the
+/// mask turned to where `data` begins.
 fn unmask(data: &mut [u8], mask: [u8; 4], at: usize) {
-    for (i, byte) in data.iter_mut().enumerate() {
-        *byte ^= mask[(at + i) % 4];
+    let mut turned = mask;
+    turned.rotate_left(at % 4);
+    let word = u64::from_ne_bytes([
+        turned[0], turned[1], turned[2], turned[3], turned[0], turned[1], turned[2], turned[3],
+    ]);
+    let mut chunks = data.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(eight) ^ word).to_ne_bytes());
+    }
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= turned[i % 4];
     }
 }
 

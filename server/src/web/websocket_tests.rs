@@ -257,3 +257,17 @@ proptest! {
         prop_assert_eq!(decode_in_steps(&bytes, step, 4096), (want, None));
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn unmasking_by_words_is_unmasking_by_bytes(
+        data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+        mask in proptest::prelude::any::<[u8; 4]>(),
+        at in 0usize..16,
+    ) {
+        let mut fast = data.clone();
+        unmask(&mut fast, mask, at);
+        let slow: Vec<u8> = data.iter().enumerate().map(|(i, b)| b ^ mask[(at + i) % 4]).collect();
+        proptest::prop_assert_eq!(fast, slow);
+    }
+}

@@ -94,6 +94,7 @@ impl WebSocketLink {
         bytes: &mut [u8],
         max_frame_len: u32,
         frames: &mut Vec<u8>,
+        with_crc: bool,
     ) -> Heard {
         if self.is_closing() {
             return Heard::Open;
@@ -107,7 +108,7 @@ impl WebSocketLink {
                 return;
             }
             match message {
-                Message::Binary(body) => rebuild_frame(body, frames),
+                Message::Binary(body) => rebuild_frame(body, frames, with_crc),
                 Message::Text(_) => {
                     heard = Heard::Refused(Violation {
                         code: close_code::UNSUPPORTED_DATA,
@@ -175,12 +176,21 @@ fn message_limit(max_frame_len: u32) -> usize {
     (max_frame_len as usize).saturating_sub(CRC_LEN)
 }
 
-/// Appends the stream frame a message carries: its length prefix, the message, its CRC.
-fn rebuild_frame(message: &[u8], frames: &mut Vec<u8>) {
+/// Appends the stream frame a message carries: its length prefix, the message, and its CRC when
+/// `with_crc` (a packet capture records the stream, which `framewire inspect` checks); otherwise
+/// zeros, which the session, told to skip checksums, does not read: WebSocket delivers the
+/// message whole and TCP keeps it intact, so a CRC computed here only to be checked there would
+/// catch nothing.
+fn rebuild_frame(message: &[u8], frames: &mut Vec<u8>, with_crc: bool) {
     let len = (message.len() + CRC_LEN) as u32;
     frames.extend_from_slice(&len.to_be_bytes());
     frames.extend_from_slice(message);
-    frames.extend_from_slice(&crc32fast::hash(message).to_be_bytes());
+    let crc = if with_crc {
+        crc32fast::hash(message)
+    } else {
+        0
+    };
+    frames.extend_from_slice(&crc.to_be_bytes());
 }
 
 #[cfg(test)]
@@ -208,7 +218,7 @@ mod tests {
             0x37, 0xf5, 0x63, 0x7d,
         ];
         let mut frames = Vec::new();
-        let heard = link.take(&mut client, 65536, &mut frames);
+        let heard = link.take(&mut client, 65536, &mut frames, true);
         assert_eq!(heard, Heard::Open);
         assert_eq!(frames, PING_STREAM);
     }
@@ -238,7 +248,7 @@ mod tests {
             [1, 2, 3, 4],
             &mut text,
         );
-        let heard = link.take(&mut text, 65536, &mut Vec::new());
+        let heard = link.take(&mut text, 65536, &mut Vec::new(), true);
         assert!(matches!(heard, Heard::Refused(v) if v.code == close_code::UNSUPPORTED_DATA));
         assert!(link.is_closing() && link.close_waits());
         // The session's answers to what came before still go out, then the close.

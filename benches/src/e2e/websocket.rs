@@ -1,0 +1,473 @@
+//! The WebSocket comparison: framewire's `/ws` against a tokio-tungstenite echo server (the
+//! baseline a Rust user would write first) for echo, against nats-server's WebSocket listener
+//! (`websocket { no_tls: true }`) for fan-out, and idle memory per WebSocket connection against
+//! the tokio-tungstenite server. Every system is driven by the same in-process generators, the
+//! servers pinned to core 0 and the generators (this process) to core 1, round by round.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use hdrhistogram::Histogram;
+use mio::{Events, Interest, Poll, Token};
+
+use super::fanout::{self, FanoutConfig, FanoutResult};
+use super::pubsub_wire::Wire;
+use super::systems::{self, Running, Serves};
+use super::table::{self, Section};
+use super::ws_client::{self, Framing, WsStream};
+
+/// A framewire Data frame's version byte and header (kind 0x20, no flags, channel 0): what the
+/// echo messages carry before their payload, for both servers.
+const DATA_HEADER: [u8; 4] = [0x01, 0x20, 0x00, 0x00];
+
+/// The echo servers compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Echo {
+    Framewire,
+    Tungstenite,
+}
+
+impl Echo {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Framewire => "framewire /ws",
+            Self::Tungstenite => "tokio-tungstenite",
+        }
+    }
+
+    fn start(self) -> io::Result<Running> {
+        let addr = systems::free_addr()?;
+        match self {
+            Self::Framewire => systems::start_program(
+                &systems::framewire_binary()?,
+                &framewire_args(addr),
+                0,
+                addr,
+                Serves::Tcp,
+            ),
+            Self::Tungstenite => systems::start_program(
+                &systems::sibling_binary("tungstenite_echo")?,
+                &[addr.to_string()],
+                0,
+                addr,
+                Serves::Tcp,
+            ),
+        }
+    }
+
+    /// Upgrades a connection, and for framewire opens its session.
+    fn handshake(self, stream: &mut TcpStream, client: usize) -> io::Result<()> {
+        match self {
+            Self::Framewire => {
+                let leftover = ws_client::upgrade(stream, "/ws", Some("framewire.v1"))?;
+                Wire::Framewire.handshake_over(
+                    &mut WsStream::new(stream, Framing::Frames, leftover),
+                    client,
+                    false,
+                )
+            }
+            Self::Tungstenite => ws_client::upgrade(stream, "/", None).map(drop),
+        }
+    }
+}
+
+/// framewire serving WebSocket only, on `addr`.
+fn framewire_args(addr: SocketAddr) -> Vec<String> {
+    ["--tcp", "off", "--udp", "off", "--http", &addr.to_string()]
+        .map(str::to_string)
+        .to_vec()
+}
+
+/// One echo run's shape.
+#[derive(Debug, Clone)]
+pub struct EchoConfig {
+    /// Connections, each with `window` messages in flight.
+    pub connections: usize,
+    pub window: usize,
+    /// Payload bytes after the Data header (at least 8: the send time).
+    pub payload: usize,
+    pub warmup: Duration,
+    pub measure: Duration,
+}
+
+/// What one echo run measured.
+#[derive(Debug, Clone)]
+pub struct EchoResult {
+    pub messages_per_s: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    /// Server CPU time per echoed message, nanoseconds.
+    pub cpu_ns: f64,
+}
+
+struct Conn {
+    stream: mio::net::TcpStream,
+    raw: BytesMut,
+    out: BytesMut,
+}
+
+fn message(epoch: Instant, payload: usize, out: &mut BytesMut) {
+    let mut body = Vec::with_capacity(DATA_HEADER.len() + payload);
+    body.extend_from_slice(&DATA_HEADER);
+    let sent = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    body.extend_from_slice(&sent.to_be_bytes());
+    body.resize(DATA_HEADER.len() + payload.max(8), 0xab);
+    ws_client::encode_masked(&body, out);
+}
+
+fn write_out(conn: &mut Conn) -> io::Result<()> {
+    while !conn.out.is_empty() {
+        match conn.stream.write(&conn.out) {
+            Ok(n) => {
+                let _ = conn.out.split_to(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Echo with `cfg.connections` pipelined connections, each message answered by the next.
+fn run_echo(system: Echo, server: &Running, cfg: &EchoConfig) -> io::Result<EchoResult> {
+    let epoch = Instant::now();
+    let mut poll = Poll::new()?;
+    let mut conns = Vec::with_capacity(cfg.connections);
+    for i in 0..cfg.connections {
+        let from = IpAddr::from([127, 0, 0, 2 + (i % 8) as u8]);
+        let mut stream = super::connect_from(from, server.addr)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        system.handshake(&mut stream, i)?;
+        stream.set_nonblocking(true)?;
+        let mut stream = mio::net::TcpStream::from_std(stream);
+        poll.registry().register(
+            &mut stream,
+            Token(i),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        let mut conn = Conn {
+            stream,
+            raw: BytesMut::new(),
+            out: BytesMut::new(),
+        };
+        for _ in 0..cfg.window {
+            message(epoch, cfg.payload, &mut conn.out);
+        }
+        write_out(&mut conn)?;
+        conns.push(conn);
+    }
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let mut events = Events::with_capacity(1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let start = Instant::now();
+    let (from, to) = (start + cfg.warmup, start + cfg.warmup + cfg.measure);
+    let mut marks: Option<(Instant, u64, Duration)> = None;
+    let mut echoed = 0u64;
+    loop {
+        let now = Instant::now();
+        if marks.is_none() && now >= from {
+            marks = Some((now, echoed, server.cpu_time()?));
+        }
+        if now >= to {
+            break;
+        }
+        poll.poll(&mut events, Some(Duration::from_millis(50)))?;
+        for event in &events {
+            let Some(conn) = conns.get_mut(event.token().0) else {
+                continue;
+            };
+            loop {
+                match conn.stream.read(&mut chunk) {
+                    Ok(0) => return Err(io::Error::other(format!("{} closed", system.name()))),
+                    Ok(n) => conn.raw.extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let now_ns = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            while let Some((opcode, payload)) = ws_client::next_frame(&mut conn.raw)? {
+                if opcode != 0x2 {
+                    continue;
+                }
+                echoed += 1;
+                if marks.is_some()
+                    && let Some(ts) = payload.get(4..12)
+                {
+                    let sent = u64::from_be_bytes(ts.try_into().unwrap_or([0; 8]));
+                    let _ = hist.record((now_ns.saturating_sub(sent) / 1000).max(1));
+                }
+                message(epoch, cfg.payload, &mut conn.out);
+            }
+            write_out(conn)?;
+        }
+    }
+    let end = Instant::now();
+    let cpu_end = server.cpu_time()?;
+    let (t0, e0, cpu0) = marks.ok_or_else(|| io::Error::other("ended before measuring"))?;
+    let messages = echoed - e0;
+    let secs = (end - t0).as_secs_f64();
+    Ok(EchoResult {
+        messages_per_s: messages as f64 / secs,
+        p50_us: hist.value_at_quantile(0.5) as f64,
+        p99_us: hist.value_at_quantile(0.99) as f64,
+        cpu_ns: cpu_end.saturating_sub(cpu0).as_secs_f64() * 1e9 / (messages.max(1) as f64),
+    })
+}
+
+/// nats-server with a WebSocket listener on `addr` (its client port elsewhere), from a
+/// configuration file under the temporary directory, which the caller removes.
+fn start_nats(addr: SocketAddr) -> io::Result<(Running, std::path::PathBuf)> {
+    let conf = std::env::temp_dir().join(format!("fw-bench-nats-ws-{}.conf", addr.port()));
+    let client = systems::free_addr()?;
+    std::fs::write(
+        &conf,
+        format!(
+            "listen: \"{client}\"\nwebsocket {{\n  listen: \"{addr}\"\n  no_tls: true\n  compression: false\n}}\n"
+        ),
+    )?;
+    let args = ["-c".to_string(), conf.display().to_string()];
+    let running = systems::start_program(Path::new("nats-server"), &args, 0, addr, Serves::Tcp)?;
+    Ok((running, conf))
+}
+
+/// The WebSocket comparison: echo of 64 B messages (framewire against tokio-tungstenite),
+/// fan-out to each number of `subscribers` (framewire against nats-server, both over
+/// WebSocket), and idle memory per WebSocket connection at `connections` (framewire against
+/// tokio-tungstenite), each system skipped with a note where it is missing.
+///
+/// # Errors
+/// framewire's server or the baseline is not built, or a run failed.
+pub fn compare(
+    rounds: usize,
+    seconds: f64,
+    subscribers: &[usize],
+    connections: usize,
+) -> io::Result<Vec<Section>> {
+    Ok(vec![
+        compare_echo(rounds, seconds)?,
+        compare_fanout(rounds, seconds, subscribers)?,
+        compare_idle(connections)?,
+    ])
+}
+
+fn compare_echo(rounds: usize, seconds: f64) -> io::Result<Section> {
+    let cfg = EchoConfig {
+        connections: 16,
+        window: 32,
+        payload: 64,
+        warmup: Duration::from_millis(500),
+        measure: Duration::from_secs_f64(seconds),
+    };
+    let systems = [Echo::Framewire, Echo::Tungstenite];
+    let mut results: Vec<Vec<EchoResult>> = vec![Vec::new(); systems.len()];
+    for round in 0..rounds {
+        for (i, &system) in systems.iter().enumerate() {
+            let server = system.start()?;
+            let r = run_echo(system, &server, &cfg)?;
+            eprintln!(
+                "websocket echo round {}/{rounds} {}: {:.0} msg/s, p50 {:.0} us, p99 {:.0} us, {:.0} ns CPU/msg",
+                round + 1,
+                system.name(),
+                r.messages_per_s,
+                r.p50_us,
+                r.p99_us,
+                r.cpu_ns
+            );
+            results[i].push(r);
+        }
+    }
+    let mut section = Section {
+        title: format!(
+            "WebSocket echo: 64 B binary messages (a framewire Data frame), 16 connections x 32 in flight, medians of {rounds} rounds of {seconds} s (in brackets: the lowest and highest round); ratios are framewire / this system"
+        ),
+        columns: vec![
+            "system",
+            "messages/s",
+            "p50 us",
+            "p99 us",
+            "server CPU ns/message",
+            "messages/s ratio",
+        ],
+        ..Section::default()
+    };
+    let rates: Vec<Vec<f64>> = results
+        .iter()
+        .map(|rs| rs.iter().map(|r| r.messages_per_s).collect())
+        .collect();
+    let ours = super::median(rates[0].clone());
+    for (i, system) in systems.iter().enumerate() {
+        let m = |f: fn(&EchoResult) -> f64| super::median(results[i].iter().map(f).collect());
+        let rate = m(|r| r.messages_per_s);
+        let ratio_range = super::range(&super::round_ratios(&rates[0], &rates[i]));
+        let (p50, p99, cpu) = (m(|r| r.p50_us), m(|r| r.p99_us), m(|r| r.cpu_ns));
+        section.rows.push(vec![
+            system.name().to_string(),
+            table::millions_with_range(rate, super::range(&rates[i])),
+            format!("{p50:.0}"),
+            format!("{p99:.0}"),
+            format!("{cpu:.0}"),
+            table::ratio_with_range(ours, rate, ratio_range),
+        ]);
+        section.json.push(format!(
+            "{{\"section\":\"websocket echo\",\"system\":{},\"messages_per_s\":{rate:.0},\"p50_us\":{p50:.0},\"p99_us\":{p99:.0},\"server_cpu_ns_per_message\":{cpu:.0},\"ratio\":{:.3},\"ratio_min\":{:.3},\"ratio_max\":{:.3}}}",
+            table::json_string(system.name()),
+            ours / rate,
+            ratio_range.0,
+            ratio_range.1
+        ));
+    }
+    Ok(section)
+}
+
+fn start_fanout_server(wire: Wire) -> io::Result<(Running, Option<std::path::PathBuf>)> {
+    let addr = systems::free_addr()?;
+    if wire == Wire::Nats {
+        return start_nats(addr).map(|(r, conf)| (r, Some(conf)));
+    }
+    let program = systems::framewire_binary()?;
+    systems::start_program(&program, &framewire_args(addr), 0, addr, Serves::Tcp).map(|r| (r, None))
+}
+
+fn compare_fanout(rounds: usize, seconds: f64, subscribers: &[usize]) -> io::Result<Section> {
+    let systems: Vec<Wire> = [Wire::Framewire, Wire::Nats]
+        .into_iter()
+        .filter(|&w| {
+            let ok = fanout::available(w);
+            if !ok {
+                eprintln!("skipping {} over WebSocket: not installed", w.name());
+            }
+            ok
+        })
+        .collect();
+    let mut section = Section {
+        title: format!(
+            "Fan-out over WebSocket: one publisher and every subscriber on the server's WebSocket listener, 32 B messages, 128 in flight, medians of {rounds} rounds of {seconds} s; ratios are framewire / this system"
+        ),
+        columns: vec![
+            "subscribers",
+            "system",
+            "deliveries/s",
+            "p50 us",
+            "p99 us",
+            "server CPU ms per M deliveries",
+            "deliveries/s ratio",
+        ],
+        ..Section::default()
+    };
+    for &n in subscribers {
+        let cfg = FanoutConfig {
+            subscribers: n,
+            payload: 32,
+            window: 128,
+            warmup: Duration::from_millis(500),
+            measure: Duration::from_secs_f64(seconds),
+            websocket: true,
+        };
+        let mut results: Vec<Vec<FanoutResult>> = vec![Vec::new(); systems.len()];
+        for round in 0..rounds {
+            for (i, &wire) in systems.iter().enumerate() {
+                let (server, conf) = start_fanout_server(wire)?;
+                let r = fanout::run(wire, &server, &cfg);
+                drop(server);
+                if let Some(conf) = conf {
+                    let _ = std::fs::remove_file(conf);
+                }
+                let r = r?;
+                eprintln!(
+                    "websocket fan-out round {}/{rounds} {n} subscribers {}: {:.0} deliveries/s",
+                    round + 1,
+                    wire.name(),
+                    r.deliveries_per_s
+                );
+                results[i].push(r);
+            }
+        }
+        let rates: Vec<Vec<f64>> = results
+            .iter()
+            .map(|rs| rs.iter().map(|r| r.deliveries_per_s).collect())
+            .collect();
+        let ours = super::median(rates[0].clone());
+        for (i, &wire) in systems.iter().enumerate() {
+            let m = |f: fn(&FanoutResult) -> f64| super::median(results[i].iter().map(f).collect());
+            let rate = m(|r| r.deliveries_per_s);
+            let ratio_range = super::range(&super::round_ratios(&rates[0], &rates[i]));
+            let (p50, p99, cpu) = (m(|r| r.p50_us), m(|r| r.p99_us), m(|r| r.cpu_ms_per_m));
+            section.rows.push(vec![
+                n.to_string(),
+                wire.name().to_string(),
+                table::millions_with_range(rate, super::range(&rates[i])),
+                format!("{p50:.0}"),
+                format!("{p99:.0}"),
+                format!("{cpu:.1}"),
+                table::ratio_with_range(ours, rate, ratio_range),
+            ]);
+            section.json.push(format!(
+                "{{\"section\":\"websocket fan-out\",\"subscribers\":{n},\"system\":{},\"deliveries_per_s\":{rate:.0},\"p50_us\":{p50:.0},\"p99_us\":{p99:.0},\"server_cpu_ms_per_m\":{cpu:.1},\"ratio\":{:.3},\"ratio_min\":{:.3},\"ratio_max\":{:.3}}}",
+                table::json_string(wire.name()),
+                ours / rate,
+                ratio_range.0,
+                ratio_range.1
+            ));
+        }
+    }
+    Ok(section)
+}
+
+fn compare_idle(n: usize) -> io::Result<Section> {
+    let mut measured = Vec::new();
+    for system in [Echo::Framewire, Echo::Tungstenite] {
+        let server = system.start()?;
+        let (conns, per) =
+            super::idle::measure_with(&server, n, |stream, i| system.handshake(stream, i))?;
+        drop(conns);
+        measured.push((system.name(), per));
+    }
+    let ours = measured[0].1;
+    let mut section = Section {
+        title: format!(
+            "Idle memory over WebSocket: the server's resident memory growth per upgraded, idle WebSocket connection (framewire's with its session open), at {n} connections"
+        ),
+        columns: vec![
+            "system",
+            "connections",
+            "bytes per connection",
+            "framewire / this",
+        ],
+        ..Section::default()
+    };
+    for (name, per) in measured {
+        section.rows.push(vec![
+            name.to_string(),
+            n.to_string(),
+            format!("{per:.0}"),
+            table::ratio(ours, per),
+        ]);
+        section.json.push(format!(
+            "{{\"section\":\"websocket idle memory\",\"system\":{},\"connections\":{n},\"bytes_per_connection\":{per:.0},\"ratio\":{:.3}}}",
+            table::json_string(name),
+            ours / per
+        ));
+    }
+    Ok(section)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_echo_message_is_a_masked_data_frame_with_its_send_time() {
+        let mut out = BytesMut::new();
+        message(Instant::now(), 64, &mut out);
+        // FIN + binary, masked, 68 bytes: the Data header and 64 of payload.
+        assert_eq!(&out[..2], &[0x82, 0xc4]);
+        assert_eq!(out.len(), 2 + 4 + 68);
+    }
+}
