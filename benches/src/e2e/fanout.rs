@@ -300,75 +300,115 @@ pub fn compare(rounds: usize, seconds: f64, subscribers: &[usize]) -> io::Result
             ok
         })
         .collect();
-    let mut section = Section {
-        title: format!(
-            "Fan-out, 32 B messages, 128 in flight, medians of {rounds} rounds of {seconds} s (in brackets: the lowest and highest round, and of the round-by-round ratios); ratios are framewire / this system"
-        ),
-        columns: vec![
-            "subscribers",
-            "system",
-            "deliveries/s",
-            "p50 us",
-            "p99 us",
-            "server CPU ms per M deliveries",
-            "deliveries/s ratio",
-        ],
-        ..Section::default()
+    let title = format!(
+        "Fan-out, 32 B messages, 128 in flight, medians of {rounds} rounds of {seconds} s (in brackets: the lowest and highest round, and of the round-by-round ratios); ratios are framewire / this system"
+    );
+    let plan = Comparison {
+        title,
+        label: "fan-out",
+        systems: &systems,
+        websocket: false,
     };
-    for &n in subscribers {
-        let cfg = FanoutConfig {
-            subscribers: n,
-            payload: 32,
-            window: 128,
-            warmup: Duration::from_millis(500),
-            measure: Duration::from_secs_f64(seconds),
-            websocket: false,
+    plan.run(rounds, seconds, subscribers, |wire| {
+        super::systems::start(wire, 0)
+    })
+}
+
+/// A fan-out comparison's systems and how they are reached, for [`Comparison::run`].
+#[derive(Debug)]
+pub struct Comparison<'a> {
+    /// The table's title.
+    pub title: String,
+    /// The rows' `section` in JSON, and the progress lines' prefix.
+    pub label: &'static str,
+    /// framewire first: the ratios are to it.
+    pub systems: &'a [Wire],
+    /// Every client over WebSocket.
+    pub websocket: bool,
+}
+
+impl Comparison<'_> {
+    /// Runs every system at each number of `subscribers`, round by round, each sample on a server
+    /// `start` starts afresh, and tabulates the medians.
+    ///
+    /// # Errors
+    /// A server did not start, or a run failed.
+    pub fn run(
+        &self,
+        rounds: usize,
+        seconds: f64,
+        subscribers: &[usize],
+        start: impl Fn(Wire) -> io::Result<Running>,
+    ) -> io::Result<Section> {
+        let (systems, label) = (self.systems, self.label);
+        let title = self.title.clone();
+        let mut section = Section {
+            title,
+            columns: vec![
+                "subscribers",
+                "system",
+                "deliveries/s",
+                "p50 us",
+                "p99 us",
+                "server CPU ms per M deliveries",
+                "deliveries/s ratio",
+            ],
+            ..Section::default()
         };
-        let mut results: Vec<Vec<FanoutResult>> = vec![Vec::new(); systems.len()];
-        for round in 0..rounds {
-            for (i, &wire) in systems.iter().enumerate() {
-                let server = super::systems::start(wire, 0)?;
-                let r = run(wire, &server, &cfg)?;
-                eprintln!(
-                    "fan-out round {}/{rounds} {n} subscribers {}: {:.0} deliveries/s, p50 {:.0} us, p99 {:.0} us",
-                    round + 1,
-                    wire.name(),
-                    r.deliveries_per_s,
-                    r.p50_us,
-                    r.p99_us
-                );
-                results[i].push(r);
+        for &n in subscribers {
+            let cfg = FanoutConfig {
+                subscribers: n,
+                payload: 32,
+                window: 128,
+                warmup: Duration::from_millis(500),
+                measure: Duration::from_secs_f64(seconds),
+                websocket: self.websocket,
+            };
+            let mut results: Vec<Vec<FanoutResult>> = vec![Vec::new(); systems.len()];
+            for round in 0..rounds {
+                for (i, &wire) in systems.iter().enumerate() {
+                    let server = start(wire)?;
+                    let r = run(wire, &server, &cfg)?;
+                    eprintln!(
+                        "{label} round {}/{rounds} {n} subscribers {}: {:.0} deliveries/s, p50 {:.0} us, p99 {:.0} us",
+                        round + 1,
+                        wire.name(),
+                        r.deliveries_per_s,
+                        r.p50_us,
+                        r.p99_us
+                    );
+                    results[i].push(r);
+                }
             }
-        }
-        let m = |rs: &[FanoutResult], f: fn(&FanoutResult) -> f64| {
-            super::median(rs.iter().map(f).collect())
-        };
-        let ours = m(&results[0], |r| r.deliveries_per_s);
-        let rates: Vec<Vec<f64>> = results
-            .iter()
-            .map(|rs| rs.iter().map(|r| r.deliveries_per_s).collect())
-            .collect();
-        for (i, &wire) in systems.iter().enumerate() {
-            let rs = &results[i];
-            let rate = m(rs, |r| r.deliveries_per_s);
-            let rate_range = super::range(&rates[i]);
-            let ratio_range = super::range(&super::round_ratios(&rates[0], &rates[i]));
-            let (p50, p99, cpu) = (
-                m(rs, |r| r.p50_us),
-                m(rs, |r| r.p99_us),
-                m(rs, |r| r.cpu_ms_per_m),
-            );
-            section.rows.push(vec![
-                n.to_string(),
-                wire.name().to_string(),
-                super::table::millions_with_range(rate, rate_range),
-                format!("{p50:.0}"),
-                format!("{p99:.0}"),
-                format!("{cpu:.1}"),
-                super::table::ratio_with_range(ours, rate, ratio_range),
-            ]);
-            section.json.push(format!(
-                "{{\"section\":\"fan-out\",\"subscribers\":{n},\"system\":{},\"deliveries_per_s\":{rate:.0},\"deliveries_per_s_min\":{:.0},\"deliveries_per_s_max\":{:.0},\"p50_us\":{p50:.0},\"p99_us\":{p99:.0},\"server_cpu_ms_per_m\":{cpu:.1},\"ratio\":{:.3},\"ratio_min\":{:.3},\"ratio_max\":{:.3}}}",
+            let m = |rs: &[FanoutResult], f: fn(&FanoutResult) -> f64| {
+                super::median(rs.iter().map(f).collect())
+            };
+            let ours = m(&results[0], |r| r.deliveries_per_s);
+            let rates: Vec<Vec<f64>> = results
+                .iter()
+                .map(|rs| rs.iter().map(|r| r.deliveries_per_s).collect())
+                .collect();
+            for (i, &wire) in systems.iter().enumerate() {
+                let rs = &results[i];
+                let rate = m(rs, |r| r.deliveries_per_s);
+                let rate_range = super::range(&rates[i]);
+                let ratio_range = super::range(&super::round_ratios(&rates[0], &rates[i]));
+                let (p50, p99, cpu) = (
+                    m(rs, |r| r.p50_us),
+                    m(rs, |r| r.p99_us),
+                    m(rs, |r| r.cpu_ms_per_m),
+                );
+                section.rows.push(vec![
+                    n.to_string(),
+                    wire.name().to_string(),
+                    super::table::millions_with_range(rate, rate_range),
+                    format!("{p50:.0}"),
+                    format!("{p99:.0}"),
+                    format!("{cpu:.1}"),
+                    super::table::ratio_with_range(ours, rate, ratio_range),
+                ]);
+                section.json.push(format!(
+                "{{\"section\":\"{label}\",\"subscribers\":{n},\"system\":{},\"deliveries_per_s\":{rate:.0},\"deliveries_per_s_min\":{:.0},\"deliveries_per_s_max\":{:.0},\"p50_us\":{p50:.0},\"p99_us\":{p99:.0},\"server_cpu_ms_per_m\":{cpu:.1},\"ratio\":{:.3},\"ratio_min\":{:.3},\"ratio_max\":{:.3}}}",
                 super::table::json_string(wire.name()),
                 rate_range.0,
                 rate_range.1,
@@ -376,7 +416,8 @@ pub fn compare(rounds: usize, seconds: f64, subscribers: &[usize]) -> io::Result
                 ratio_range.0,
                 ratio_range.1
             ));
+            }
         }
+        Ok(section)
     }
-    Ok(section)
 }

@@ -67,11 +67,21 @@ pub fn compare(n: usize) -> io::Result<Section> {
     let (conns, per) = measure_with(&server, n, |_, _| Ok(()))?;
     drop(conns);
     measured.push(("tokio + LengthDelimitedCodec", per));
-    let ours = measured[0].1;
-    let mut section = Section {
-        title: format!(
+    Ok(section(
+        format!(
             "Idle memory: the server's resident memory growth per handshaken, idle TCP connection, at {n} connections"
         ),
+        "idle memory",
+        n,
+        &measured,
+    ))
+}
+
+/// An idle-memory table: each system's bytes per connection at `n`, against the first's.
+pub fn section(title: String, label: &str, n: usize, measured: &[(&str, f64)]) -> Section {
+    let ours = measured.first().map_or(f64::NAN, |m| m.1);
+    let mut section = Section {
+        title,
         columns: vec![
             "system",
             "connections",
@@ -80,7 +90,7 @@ pub fn compare(n: usize) -> io::Result<Section> {
         ],
         ..Section::default()
     };
-    for (name, per) in measured {
+    for &(name, per) in measured {
         section.rows.push(vec![
             name.to_string(),
             n.to_string(),
@@ -88,10 +98,10 @@ pub fn compare(n: usize) -> io::Result<Section> {
             ratio(ours, per),
         ]);
         section.json.push(format!(
-            "{{\"section\":\"idle memory\",\"system\":{},\"connections\":{n},\"bytes_per_connection\":{per:.0},\"ratio\":{:.3}}}",
+            "{{\"section\":\"{label}\",\"system\":{},\"connections\":{n},\"bytes_per_connection\":{per:.0},\"ratio\":{:.3}}}",
             json_string(name),
             ours / per
         ));
     }
-    Ok(section)
+    section
 }

@@ -15,7 +15,8 @@ pub struct Running {
     child: Child,
     /// Where it accepts TCP connections.
     pub addr: SocketAddr,
-    _dir: Option<TempDir>,
+    /// Removed once the process is gone.
+    dir: Option<TempDir>,
 }
 
 /// A directory removed when dropped (a mosquitto configuration lives there).
@@ -32,6 +33,8 @@ impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Its files go after it.
+        drop(self.dir.take());
     }
 }
 
@@ -120,7 +123,7 @@ fn spawn_pinned(
     Ok(Running {
         child,
         addr,
-        _dir: None,
+        dir: None,
     })
 }
 
@@ -191,11 +194,7 @@ pub fn start(wire: Wire, core: usize) -> io::Result<Running> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", wire.name())))?;
-    let running = Running {
-        child,
-        addr,
-        _dir: dir,
-    };
+    let running = Running { child, addr, dir };
     wait_listening(addr, wire.name())?;
     Ok(running)
 }
@@ -241,6 +240,13 @@ pub fn sleeps_of(pid: u32) -> io::Result<u64> {
 }
 
 impl Running {
+    /// The same server, with `dir` (its configuration) removed when it is dropped.
+    #[must_use]
+    pub fn removing(mut self, dir: PathBuf) -> Self {
+        self.dir = Some(TempDir(dir));
+        self
+    }
+
     /// CPU time (user + system) the process has used so far, from /proc/PID/stat.
     ///
     /// # Errors

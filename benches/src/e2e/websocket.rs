@@ -13,7 +13,7 @@ use bytes::BytesMut;
 use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
 
-use super::fanout::{self, FanoutConfig, FanoutResult};
+use super::fanout;
 use super::pubsub_wire::Wire;
 use super::systems::{self, Running, Serves};
 use super::table::{self, Section};
@@ -222,9 +222,11 @@ fn run_echo(system: Echo, server: &Running, cfg: &EchoConfig) -> io::Result<Echo
 }
 
 /// nats-server with a WebSocket listener on `addr` (its client port elsewhere), from a
-/// configuration file under the temporary directory, which the caller removes.
-fn start_nats(addr: SocketAddr) -> io::Result<(Running, std::path::PathBuf)> {
-    let conf = std::env::temp_dir().join(format!("fw-bench-nats-ws-{}.conf", addr.port()));
+/// configuration file in a temporary directory removed with the server.
+fn start_nats(addr: SocketAddr) -> io::Result<Running> {
+    let dir = std::env::temp_dir().join(format!("fw-bench-nats-ws-{}", addr.port()));
+    std::fs::create_dir_all(&dir)?;
+    let conf = dir.join("nats.conf");
     let client = systems::free_addr()?;
     std::fs::write(
         &conf,
@@ -234,7 +236,7 @@ fn start_nats(addr: SocketAddr) -> io::Result<(Running, std::path::PathBuf)> {
     )?;
     let args = ["-c".to_string(), conf.display().to_string()];
     let running = systems::start_program(Path::new("nats-server"), &args, 0, addr, Serves::Tcp)?;
-    Ok((running, conf))
+    Ok(running.removing(dir))
 }
 
 /// The WebSocket comparison: echo of 64 B messages (framewire against tokio-tungstenite),
@@ -326,13 +328,13 @@ fn compare_echo(rounds: usize, seconds: f64) -> io::Result<Section> {
     Ok(section)
 }
 
-fn start_fanout_server(wire: Wire) -> io::Result<(Running, Option<std::path::PathBuf>)> {
+fn start_fanout_server(wire: Wire) -> io::Result<Running> {
     let addr = systems::free_addr()?;
     if wire == Wire::Nats {
-        return start_nats(addr).map(|(r, conf)| (r, Some(conf)));
+        return start_nats(addr);
     }
     let program = systems::framewire_binary()?;
-    systems::start_program(&program, &framewire_args(addr), 0, addr, Serves::Tcp).map(|r| (r, None))
+    systems::start_program(&program, &framewire_args(addr), 0, addr, Serves::Tcp)
 }
 
 fn compare_fanout(rounds: usize, seconds: f64, subscribers: &[usize]) -> io::Result<Section> {
@@ -346,78 +348,15 @@ fn compare_fanout(rounds: usize, seconds: f64, subscribers: &[usize]) -> io::Res
             ok
         })
         .collect();
-    let mut section = Section {
+    let plan = fanout::Comparison {
         title: format!(
             "Fan-out over WebSocket: one publisher and every subscriber on the server's WebSocket listener, 32 B messages, 128 in flight, medians of {rounds} rounds of {seconds} s; ratios are framewire / this system"
         ),
-        columns: vec![
-            "subscribers",
-            "system",
-            "deliveries/s",
-            "p50 us",
-            "p99 us",
-            "server CPU ms per M deliveries",
-            "deliveries/s ratio",
-        ],
-        ..Section::default()
+        label: "websocket fan-out",
+        systems: &systems,
+        websocket: true,
     };
-    for &n in subscribers {
-        let cfg = FanoutConfig {
-            subscribers: n,
-            payload: 32,
-            window: 128,
-            warmup: Duration::from_millis(500),
-            measure: Duration::from_secs_f64(seconds),
-            websocket: true,
-        };
-        let mut results: Vec<Vec<FanoutResult>> = vec![Vec::new(); systems.len()];
-        for round in 0..rounds {
-            for (i, &wire) in systems.iter().enumerate() {
-                let (server, conf) = start_fanout_server(wire)?;
-                let r = fanout::run(wire, &server, &cfg);
-                drop(server);
-                if let Some(conf) = conf {
-                    let _ = std::fs::remove_file(conf);
-                }
-                let r = r?;
-                eprintln!(
-                    "websocket fan-out round {}/{rounds} {n} subscribers {}: {:.0} deliveries/s",
-                    round + 1,
-                    wire.name(),
-                    r.deliveries_per_s
-                );
-                results[i].push(r);
-            }
-        }
-        let rates: Vec<Vec<f64>> = results
-            .iter()
-            .map(|rs| rs.iter().map(|r| r.deliveries_per_s).collect())
-            .collect();
-        let ours = super::median(rates[0].clone());
-        for (i, &wire) in systems.iter().enumerate() {
-            let m = |f: fn(&FanoutResult) -> f64| super::median(results[i].iter().map(f).collect());
-            let rate = m(|r| r.deliveries_per_s);
-            let ratio_range = super::range(&super::round_ratios(&rates[0], &rates[i]));
-            let (p50, p99, cpu) = (m(|r| r.p50_us), m(|r| r.p99_us), m(|r| r.cpu_ms_per_m));
-            section.rows.push(vec![
-                n.to_string(),
-                wire.name().to_string(),
-                table::millions_with_range(rate, super::range(&rates[i])),
-                format!("{p50:.0}"),
-                format!("{p99:.0}"),
-                format!("{cpu:.1}"),
-                table::ratio_with_range(ours, rate, ratio_range),
-            ]);
-            section.json.push(format!(
-                "{{\"section\":\"websocket fan-out\",\"subscribers\":{n},\"system\":{},\"deliveries_per_s\":{rate:.0},\"p50_us\":{p50:.0},\"p99_us\":{p99:.0},\"server_cpu_ms_per_m\":{cpu:.1},\"ratio\":{:.3},\"ratio_min\":{:.3},\"ratio_max\":{:.3}}}",
-                table::json_string(wire.name()),
-                ours / rate,
-                ratio_range.0,
-                ratio_range.1
-            ));
-        }
-    }
-    Ok(section)
+    plan.run(rounds, seconds, subscribers, start_fanout_server)
 }
 
 fn compare_idle(n: usize) -> io::Result<Section> {
@@ -429,33 +368,14 @@ fn compare_idle(n: usize) -> io::Result<Section> {
         drop(conns);
         measured.push((system.name(), per));
     }
-    let ours = measured[0].1;
-    let mut section = Section {
-        title: format!(
+    Ok(super::idle::section(
+        format!(
             "Idle memory over WebSocket: the server's resident memory growth per upgraded, idle WebSocket connection (framewire's with its session open), at {n} connections"
         ),
-        columns: vec![
-            "system",
-            "connections",
-            "bytes per connection",
-            "framewire / this",
-        ],
-        ..Section::default()
-    };
-    for (name, per) in measured {
-        section.rows.push(vec![
-            name.to_string(),
-            n.to_string(),
-            format!("{per:.0}"),
-            table::ratio(ours, per),
-        ]);
-        section.json.push(format!(
-            "{{\"section\":\"websocket idle memory\",\"system\":{},\"connections\":{n},\"bytes_per_connection\":{per:.0},\"ratio\":{:.3}}}",
-            table::json_string(name),
-            ours / per
-        ));
-    }
-    Ok(section)
+        "websocket idle memory",
+        n,
+        &measured,
+    ))
 }
 
 #[cfg(test)]
