@@ -5,6 +5,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use bytes::Bytes;
+use framewire_protocol::wire::{Frame, FrameBody, Register, Response, Status, Text};
 use framewire_server::ServerConfig;
 use framewire_tests::http::HttpConn;
 use framewire_tests::{DEADLINE, TestClient, TestServer, Via};
@@ -142,7 +144,7 @@ fn check_exposition(text: &str) -> Vec<(String, u64)> {
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').expect("a TYPE line");
-            assert!(matches!(kind, "counter" | "gauge"), "{line}");
+            assert!(matches!(kind, "counter" | "gauge" | "histogram"), "{line}");
             if kind == "counter" {
                 assert!(name.ends_with("_total"), "{line}");
             }
@@ -151,8 +153,20 @@ fn check_exposition(text: &str) -> Vec<(String, u64)> {
         } else {
             let (series, value) = line.rsplit_once(' ').expect("a sample");
             let name = series.split('{').next().unwrap();
-            let (family_name, _) = family.as_ref().expect("a TYPE line first");
-            assert_eq!(name, family_name, "{line}");
+            let (family_name, kind) = family.as_ref().expect("a TYPE line first");
+            if kind == "histogram" {
+                // `_bucket`s and `_count` count; `_sum` adds up the observations.
+                let suffix = name
+                    .strip_prefix(family_name.as_str())
+                    .expect("the family's");
+                assert!(matches!(suffix, "_bucket" | "_sum" | "_count"), "{line}");
+                if suffix == "_sum" {
+                    value.parse::<f64>().expect("a number");
+                    continue;
+                }
+            } else {
+                assert_eq!(name, family_name, "{line}");
+            }
             samples.push((series.to_string(), value.parse().expect("a number")));
         }
     }
@@ -190,11 +204,40 @@ fn metrics_count_websocket_sessions_and_http_responses() {
 fn promtool_accepts_the_metrics() {
     let server = TestServer::start(ServerConfig::default());
     let _ws = TestClient::connect(&server, Via::WebSocket);
+    // Something in each histogram: a publish, and a request routed to a TCP responder.
+    let mut responder = TestClient::connect(&server, Via::Tcp);
+    responder.call_ok(
+        1,
+        Frame::new(Register {
+            id: 1,
+            service: Text::from("svc"),
+        }),
+    );
+    let mut http = HttpConn::connect(server.http_addr());
+    assert_eq!(http.call("POST", "/publish/t", "", b"x").status, 200);
+    http.send("POST", "/request/svc", "", b"ping");
+    let FrameBody::Request(r) = responder.recv().body else {
+        panic!("a routed request");
+    };
+    responder.send(Frame::new(Response {
+        id: r.id,
+        status: Status::OK,
+        payload: Bytes::from_static(b"pong"),
+    }));
+    assert_eq!(http.response().status, 200);
     let answer = exchange(
         &server,
         b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
     );
     let body = answer.split("\r\n\r\n").nth(1).expect("a body").to_string();
+    assert!(
+        body.contains("framewire_publish_fanout_count 1\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("framewire_routed_request_seconds_count 1\n"),
+        "{body}"
+    );
     let mut child = std::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())

@@ -56,7 +56,7 @@ pub use output::{
     oversized_answer,
 };
 pub use queue_limits::QueueRule;
-pub use stats::{HubStats, TransportStats};
+pub use stats::{Histogram, HubStats, TransportStats};
 pub use sys::ServerInfo;
 pub use token::TokenKey;
 
@@ -339,8 +339,12 @@ impl Hub {
             FrameBody::Ack(a) => self.pubsub.confirm(client, a.through),
             FrameBody::Request(r) => self.request(now, client, r),
             FrameBody::Response(r) => {
-                if let Some(key) = self.services.answer(client, r, &mut self.outputs) {
+                if let Some((key, routed_at)) = self.services.answer(client, r, &mut self.outputs) {
                     self.timers.set(HubTimer::Request(key), None);
+                    let took = now.saturating_duration_since(routed_at);
+                    self.stats
+                        .routed_request_us
+                        .observe(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
                 }
             }
             FrameBody::Register(r) => {
@@ -443,6 +447,7 @@ impl Hub {
             Ok(fanout) => {
                 self.stats.published += 1;
                 self.stats.delivered += fanout.deliveries as u64;
+                self.stats.fanout.observe(fanout.deliveries as u64);
                 self.outputs.ok_once(client, p.id, fanout.seq);
             }
             Err((status, why)) => self.outputs.fail(client, p.id, status, &why),

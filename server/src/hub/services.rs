@@ -28,6 +28,8 @@ struct Providers {
 struct Pending {
     requester: ClientId,
     requester_id: u32,
+    /// When it was routed.
+    at: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -168,6 +170,7 @@ impl Services {
             Pending {
                 requester,
                 requester_id: request.id,
+                at: now,
             },
         );
         out.frame(
@@ -183,13 +186,14 @@ impl Services {
     }
 
     /// A provider answered: the response goes back to the requester under its own id. Returns the
-    /// key whose timer to cancel, or `None` for a response nobody waits for (late, or unknown).
+    /// key whose timer to cancel and when the request was routed, or `None` for a response nobody
+    /// waits for (late, or unknown).
     pub(crate) fn answer(
         &mut self,
         provider: ClientId,
         response: Response,
         out: &mut Outputs,
-    ) -> Option<RoutedKey> {
+    ) -> Option<(RoutedKey, Instant)> {
         let key = (provider, response.id);
         let Some(p) = self.take(key) else {
             debug!(
@@ -206,7 +210,7 @@ impl Services {
                 payload: response.payload,
             }),
         );
-        Some(key)
+        Some((key, p.at))
     }
 
     /// A routed request's deadline passed.

@@ -6,8 +6,8 @@ use std::fmt::Write;
 use framewire_protocol::wire::Reason;
 
 use crate::counters::{HTTP_STATUSES, WEBSOCKET_CLOSE_CODES};
-use crate::hub::TransportStats;
 use crate::hub::sys::SysView;
+use crate::hub::{Histogram, TransportStats};
 
 /// The content type of the exposition.
 pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -43,6 +43,24 @@ impl Exposition {
 
     fn one(&mut self, name: &str, kind: Kind, help: &str, value: u64) {
         self.family(name, kind, help, &[(String::new(), value)]);
+    }
+
+    /// A histogram: cumulative `_bucket`s by upper bound (`le`), `+Inf`, `_sum` and `_count`;
+    /// observations and bounds are divided by `unit` (1,000,000 for microseconds as seconds).
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "the exposition's values are floats: a sum past 2^52 loses its last digits in Prometheus too"
+    )]
+    fn histogram(&mut self, name: &str, help: &str, h: &Histogram, unit: f64) {
+        let _ = writeln!(self.out, "# HELP {name} {help}");
+        let _ = writeln!(self.out, "# TYPE {name} histogram");
+        for (bound, n) in h.cumulative() {
+            let le = bound as f64 / unit;
+            let _ = writeln!(self.out, "{name}_bucket{{le=\"{le}\"}} {n}");
+        }
+        let _ = writeln!(self.out, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
+        let _ = writeln!(self.out, "{name}_sum {}", h.sum as f64 / unit);
+        let _ = writeln!(self.out, "{name}_count {}", h.count);
     }
 }
 
@@ -120,6 +138,18 @@ pub(crate) fn render(view: &SysView<'_>) -> String {
         &per_transport(|t| t.slow_consumers),
     );
     hub_families(&mut x, view);
+    x.histogram(
+        "framewire_publish_fanout",
+        "Deliveries per accepted publish.",
+        &h.fanout,
+        1.0,
+    );
+    x.histogram(
+        "framewire_routed_request_seconds",
+        "Time from routing a request to a registered service to its answer (timeouts not included).",
+        &h.routed_request_us,
+        1e6,
+    );
     refusal_families(&mut x, view);
     web_families(&mut x, view);
     x.out
@@ -301,4 +331,25 @@ fn web_families(x: &mut Exposition, view: &SysView<'_>) {
             .map(|(code, n)| (format!("code=\"{code}\""), n))
             .collect::<Vec<_>>(),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_is_exposed_with_cumulative_buckets_sum_and_count() {
+        let mut h = Histogram::new(&[100, 1_000]);
+        for us in [50, 150, 700, 5_000] {
+            h.observe(us);
+        }
+        let mut x = Exposition { out: String::new() };
+        x.histogram("t_seconds", "Test.", &h, 1e6);
+        assert_eq!(
+            x.out,
+            "# HELP t_seconds Test.\n# TYPE t_seconds histogram\n\
+             t_seconds_bucket{le=\"0.0001\"} 1\nt_seconds_bucket{le=\"0.001\"} 3\n\
+             t_seconds_bucket{le=\"+Inf\"} 4\nt_seconds_sum 0.0059\nt_seconds_count 4\n"
+        );
+    }
 }
