@@ -39,7 +39,7 @@ pub struct Histogram {
 }
 
 impl Histogram {
-    /// An empty histogram with these bounds (at most [`MAX_BUCKETS`], rising).
+    /// An empty histogram with these bounds (at most eight, rising; more are left out).
     pub const fn new(bounds: &[u64]) -> Self {
         let mut b = [0; MAX_BUCKETS];
         let mut i = 0;
