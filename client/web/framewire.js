@@ -139,6 +139,9 @@ function answerOf(status, payload) {
   return { status, payload, get text() { return new TextDecoder().decode(payload); } };
 }
 
+/** The value of an operation that answers OK with nothing. */
+const done = () => answerOf(STATUS.OK, new Uint8Array(0));
+
 /** Whether this browser has what a transport needs. */
 function available(transport) {
   if (transport === "websocket") return typeof WebSocket === "function";
@@ -344,15 +347,12 @@ export class Client {
     this.missed = r.u32();
     this.sessionToken = r.short().slice();
     const resumed = (flags & 0x01) !== 0;
-    this.attempt = 0;
-    this.welcomes += 1;
     this.startHeartbeat();
     if (!resumed) {
       // A new session: the server knows none of our subscriptions.
       for (const filter of this.subscriptions.keys()) this.operation(KIND.SUBSCRIBE, (w) => w.name(filter)).catch(() => {});
     }
-    this.setState("connected", { resumed, missed: this.missed, welcomes: this.welcomes });
-    this.readyResolve(this);
+    this.connected(resumed, this.missed);
   }
 
   startHeartbeat() {
@@ -501,7 +501,7 @@ export class Client {
     }
   }
 
-  /** A stream (or the probe) is up. */
+  /** The session is up: a Welcome, an HTTP stream's first event or answer, or the probe. */
   connected(resumed, missed) {
     this.attempt = 0;
     this.welcomes += 1;
@@ -577,7 +577,7 @@ export class Client {
   publish(topic, payload, { retain = false, channel = 0 } = {}) {
     if (this.transport !== "websocket") {
       const path = `/publish/${encodeURIComponent(topic)}${retain ? "?retain=1" : ""}`;
-      return this.httpCall("POST", path, bytesOf(payload)).then(() => answerOf(STATUS.OK, new Uint8Array(0)));
+      return this.httpCall("POST", path, bytesOf(payload)).then(done);
     }
     return this.operation(KIND.PUBLISH, (w) => w.name(topic).push(bytesOf(payload)), { flags: retain ? 1 : 0, channel });
   }
@@ -595,7 +595,7 @@ export class Client {
   queuePush(queue, payload) {
     if (this.transport !== "websocket") {
       return this.httpCall("POST", `/queue/${encodeURIComponent(queue)}`, bytesOf(payload))
-        .then(() => answerOf(STATUS.OK, new Uint8Array(0)));
+        .then(done);
     }
     return this.operation(KIND.QUEUE_PUSH, (w) => w.name(queue).push(bytesOf(payload)));
   }
@@ -616,7 +616,7 @@ export class Client {
   queueAck(delivery) {
     if (this.transport !== "websocket") {
       const path = `/queue/${encodeURIComponent(delivery.queue)}?ack=${delivery.deliveryId}`;
-      return this.httpCall("POST", path).then(() => answerOf(STATUS.OK, new Uint8Array(0)));
+      return this.httpCall("POST", path).then(done);
     }
     return this.operation(KIND.QUEUE_ACK, (w) => w.u64(delivery.deliveryId).name(delivery.queue));
   }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use framewire_protocol::session::{Instant, StreamSession};
+use framewire_protocol::wire::ChannelKind;
 use log::debug;
 use mio::Token;
 use mio::net::TcpStream;
@@ -112,7 +113,7 @@ impl Worker {
     }
 
     fn mark_http_dirty(&mut self, token: Token) {
-        if !self.dirty_http.contains(&token) {
+        if self.http.get_mut(&token).is_some_and(|c| c.mark_dirty()) {
             self.dirty_http.push(token);
         }
     }
@@ -140,7 +141,12 @@ impl Worker {
         };
         let shared = &self.shared;
         let settled = conn.settle_exchange(now, shared, |exchange| {
-            exchange.settle(now, &mut shared.hub())
+            let progress = exchange.settle(now);
+            if let Some(ack) = exchange.take_confirmation() {
+                let kind = ChannelKind::ReliableOrdered;
+                shared.hub().handle_frame(now, exchange.client(), ack, kind);
+            }
+            progress
         });
         match settled {
             None => {

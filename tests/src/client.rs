@@ -10,7 +10,7 @@ use bytes::Bytes;
 use framewire_client::{FrameStream, RecvError};
 use framewire_protocol::session::{Event, Instant, Session, SessionConfig};
 use framewire_protocol::wire::{
-    Close, Frame, FrameBody, HelloOptions, Pong, Reason, Response, Status, Text,
+    Close, Frame, FrameBody, HelloOptions, Pong, Publish, Reason, Response, Status, Subscribe, Text,
 };
 
 use crate::websocket::WsStream;
@@ -379,6 +379,38 @@ impl TestClient {
         let (before, r) = self.until_response(id);
         assert_eq!(r.status, Status::OK, "{r:?}");
         before
+    }
+
+    /// Subscribes to `filter` with operation `id` and waits for its OK; the Messages that came
+    /// before it.
+    ///
+    /// # Panics
+    /// As [`TestClient::call_ok`].
+    pub fn subscribe_ok(&mut self, id: u32, filter: &str) -> Vec<Frame> {
+        self.call_ok(
+            id,
+            Frame::new(Subscribe {
+                id,
+                filter: Text::from(filter),
+            }),
+        )
+    }
+
+    /// Publishes `payload` to `topic` with operation `id` and waits for its OK; the Messages that
+    /// came before it.
+    ///
+    /// # Panics
+    /// As [`TestClient::call_ok`].
+    pub fn publish_ok(&mut self, id: u32, topic: &str, payload: &[u8]) -> Vec<Frame> {
+        self.call_ok(
+            id,
+            Frame::new(Publish {
+                retain: false,
+                id,
+                topic: Text::from(topic),
+                payload: Bytes::copy_from_slice(payload),
+            }),
+        )
     }
 
     /// Ends the session with a Close (NORMAL) and waits for the server's answer.

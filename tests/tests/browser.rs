@@ -11,8 +11,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-use bytes::Bytes;
-use framewire_protocol::wire::{Frame, FrameBody, Publish, Subscribe, Text};
+use framewire_protocol::wire::FrameBody;
 use framewire_server::ServerConfig;
 use framewire_tests::{TestClient, TestServer, Via};
 
@@ -72,18 +71,6 @@ impl Drop for Browser {
     }
 }
 
-fn publish(c: &mut TestClient, id: u32, topic: &str, payload: &str) {
-    c.call_ok(
-        id,
-        Frame::new(Publish {
-            retain: false,
-            id,
-            topic: Text::from(topic),
-            payload: Bytes::copy_from_slice(payload.as_bytes()),
-        }),
-    );
-}
-
 /// Waits (each frame within the deadline) until `c` hears a Message with `payload`; the other
 /// clients' lines may come before it.
 fn hears(c: &mut TestClient, payload: &str) {
@@ -103,13 +90,7 @@ fn the_demo_page_talks_with_tcp_and_udp_clients(blocked: &str, transport: &str) 
     let mut tcp = TestClient::connect(&server, Via::Tcp);
     let mut udp = TestClient::connect(&server, Via::Udp);
     for c in [&mut tcp, &mut udp] {
-        c.call_ok(
-            1,
-            Frame::new(Subscribe {
-                id: 1,
-                filter: Text::from("chat/room"),
-            }),
-        );
+        c.subscribe_ok(1, "chat/room");
     }
     let mut page = Browser::open(&format!("http://{}/", server.http_addr()), blocked);
     assert_eq!(
@@ -118,17 +99,17 @@ fn the_demo_page_talks_with_tcp_and_udp_clients(blocked: &str, transport: &str) 
     );
 
     // Native clients to the browser: a chat line from each, and telemetry from the UDP one.
-    publish(&mut tcp, 2, "chat/room", "tcp-client: hello from TCP");
-    publish(&mut udp, 2, "chat/room", "udp-client: hello from UDP");
+    tcp.publish_ok(2, "chat/room", b"tcp-client: hello from TCP");
+    udp.publish_ok(2, "chat/room", b"udp-client: hello from UDP");
     for (i, t) in (0..30)
         .map(|i| 21.0 + f64::from(i).sin() * 0.8 + f64::from(i) * 0.05)
         .enumerate()
     {
-        publish(
-            &mut udp,
+        let reading = format!("{t:.2}");
+        udp.publish_ok(
             10 + i as u32,
             "sensors/greenhouse-7/temp",
-            &format!("{t:.2}"),
+            reading.as_bytes(),
         );
     }
     page.ask("wait framewireDemo.chat.length >= 2 && framewireDemo.readings.length >= 30");
@@ -151,7 +132,7 @@ fn the_demo_page_talks_with_tcp_and_udp_clients(blocked: &str, transport: &str) 
         .parse()
         .unwrap();
     page.ask("eval framewireDemo.client.reconnect()");
-    publish(&mut tcp, 3, "chat/room", "tcp-client: still there?");
+    tcp.publish_ok(3, "chat/room", b"tcp-client: still there?");
     page.ask(&format!(
         "wait framewireDemo.client.welcomes > {welcomes} && framewireDemo.state === 'connected'"
     ));

@@ -6,35 +6,11 @@
 use std::net::IpAddr;
 
 use bytes::Bytes;
-use framewire_protocol::wire::{
-    Frame, FrameBody, HelloOptions, LastWill, Publish, Reason, Subscribe, Text,
-};
+use framewire_protocol::wire::{FrameBody, HelloOptions, LastWill, Reason, Text};
 use framewire_server::ServerConfig;
 use framewire_tests::{BOTH, DEADLINE, TestClient, TestServer, Via, request};
 
 const LOCAL: [u8; 4] = [127, 0, 0, 1];
-
-fn subscribe(c: &mut TestClient, id: u32, filter: &str) {
-    c.call_ok(
-        id,
-        Frame::new(Subscribe {
-            id,
-            filter: Text::from(filter),
-        }),
-    );
-}
-
-fn publish(c: &mut TestClient, id: u32, topic: &str, payload: &[u8]) {
-    c.call_ok(
-        id,
-        Frame::new(Publish {
-            retain: false,
-            id,
-            topic: Text::from(topic),
-            payload: Bytes::copy_from_slice(payload),
-        }),
-    );
-}
 
 fn next_message(c: &mut TestClient) -> Bytes {
     match c.recv().body {
@@ -72,7 +48,7 @@ fn a_vanished_client_resumes_with_what_it_missed() {
     };
     let server = TestServer::start(config);
     let mut publisher = TestClient::connect(&server, Via::Tcp);
-    subscribe(&mut publisher, 1, "gone/#");
+    publisher.subscribe_ok(1, "gone/#");
     for (round, via) in BOTH.into_iter().enumerate() {
         let topic = format!("sensor/{round}/temp");
         // The device's last will tells the test the moment the server has ended its session.
@@ -87,8 +63,8 @@ fn a_vanished_client_resumes_with_what_it_missed() {
             TestClient::connect_with(&server, via, IpAddr::from(LOCAL), 7, options);
         assert!(!welcomed.resumed);
         assert_eq!(welcomed.token.len(), 17);
-        subscribe(&mut device, 1, "sensor/+/temp");
-        publish(&mut publisher, 2, &topic, b"before");
+        device.subscribe_ok(1, "sensor/+/temp");
+        publisher.publish_ok(2, &topic, b"before");
         assert_eq!(&next_message(&mut device)[..], b"before");
         device.vanish();
         match publisher.recv().body {
@@ -97,7 +73,7 @@ fn a_vanished_client_resumes_with_what_it_missed() {
         }
         wait_for_parked(&mut publisher, 1);
         for (i, p) in [&b"m1"[..], b"m2", b"m3"].into_iter().enumerate() {
-            publish(&mut publisher, 10 + i as u32, &topic, p);
+            publisher.publish_ok(10 + i as u32, &topic, p);
         }
         let (mut back, welcomed) = TestClient::connect_with(
             &server,
@@ -111,7 +87,7 @@ fn a_vanished_client_resumes_with_what_it_missed() {
         for want in ["m1", "m2", "m3"] {
             assert_eq!(&next_message(&mut back)[..], want.as_bytes(), "{via:?}");
         }
-        publish(&mut publisher, 20, &topic, b"after");
+        publisher.publish_ok(20, &topic, b"after");
         assert_eq!(&next_message(&mut back)[..], b"after", "subscribed again");
         wait_for_parked(&mut publisher, 0);
         back.close();
@@ -126,7 +102,7 @@ fn a_token_for_a_live_session_takes_it_over() {
     for via in BOTH {
         let (mut old, welcomed) =
             TestClient::connect_with(&server, via, IpAddr::from(LOCAL), 3, HelloOptions::new());
-        subscribe(&mut old, 1, "lobby");
+        old.subscribe_ok(1, "lobby");
         let (mut new, again) = TestClient::connect_with(
             &server,
             via,
@@ -140,7 +116,7 @@ fn a_token_for_a_live_session_takes_it_over() {
             other => panic!("{via:?}: {other:?}"),
         }
         let mut publisher = TestClient::connect(&server, Via::Tcp);
-        publish(&mut publisher, 2, "lobby", b"hello");
+        publisher.publish_ok(2, "lobby", b"hello");
         assert_eq!(&next_message(&mut new)[..], b"hello");
     }
 }
@@ -154,7 +130,7 @@ fn a_last_will_is_published_when_a_client_vanishes() {
     };
     let server = TestServer::start(config);
     let mut watcher = TestClient::connect(&server, Via::Tcp);
-    subscribe(&mut watcher, 1, "dev/+/online");
+    watcher.subscribe_ok(1, "dev/+/online");
     for (i, via) in BOTH.into_iter().enumerate() {
         let will = LastWill {
             retain: true,

@@ -2,33 +2,14 @@
 //! server over loopback: a WebSocket client talks with TCP and UDP clients through the same hub;
 //! the framing rules of RFC 6455 are enforced with the close codes it names.
 
-use bytes::Bytes;
-use framewire_protocol::wire::{Frame, FrameBody, HelloOptions, Publish, Status, Subscribe, Text};
+use framewire_protocol::wire::{Frame, FrameBody, HelloOptions, Status};
 use framewire_server::ServerConfig;
 use framewire_tests::websocket::{ServerFrame, WsStream, masked_frame, opcode, upgrade_request};
 use framewire_tests::{DEADLINE, TestClient, TestServer, Via};
 
-fn subscribe(c: &mut TestClient, id: u32, filter: &str) {
-    c.call_ok(
-        id,
-        Frame::new(Subscribe {
-            id,
-            filter: Text::from(filter),
-        }),
-    );
-}
-
 /// Publishes, and returns the Messages that arrived before the answer.
 fn publish(c: &mut TestClient, id: u32, topic: &str, payload: &str) -> Vec<(String, String)> {
-    let before = c.call_ok(
-        id,
-        Frame::new(Publish {
-            retain: false,
-            id,
-            topic: Text::from(topic),
-            payload: Bytes::copy_from_slice(payload.as_bytes()),
-        }),
-    );
+    let before = c.publish_ok(id, topic, payload.as_bytes());
     before.iter().filter_map(topic_and_payload).collect()
 }
 
@@ -61,9 +42,9 @@ fn a_websocket_session_talks_with_tcp_and_udp_clients_through_one_hub() {
     let mut ws = TestClient::connect(&server, Via::WebSocket);
     let mut tcp = TestClient::connect(&server, Via::Tcp);
     let mut udp = TestClient::connect(&server, Via::Udp);
-    subscribe(&mut ws, 1, "chat/#");
-    subscribe(&mut tcp, 1, "chat/#");
-    subscribe(&mut udp, 1, "chat/#");
+    ws.subscribe_ok(1, "chat/#");
+    tcp.subscribe_ok(1, "chat/#");
+    udp.subscribe_ok(1, "chat/#");
     let tcp_early = publish(&mut tcp, 2, "chat/tcp", "from tcp");
     let udp_early = publish(&mut udp, 2, "chat/udp", "from udp");
     let ws_early = publish(&mut ws, 2, "chat/ws", "from the browser");

@@ -196,20 +196,10 @@ fn summary_text(inspection: &Inspection) -> String {
     out
 }
 
+/// `s` as a JSON string, quotes included (the server's escaping, as its HTTP mapping writes it).
 pub(crate) fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    framewire_server::web::json::string(&mut out, s);
     out
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use framewire_protocol::auth::{ConnectToken, MIN_KEY_LEN, Permissions};
 use framewire_protocol::seal::TokenKeys;
 use framewire_protocol::wire::Text;
+use framewire_server::web::form::to_hex;
 
 /// What the token says.
 #[derive(Debug)]
@@ -92,15 +93,6 @@ pub(crate) fn issue(
     }
     .map_err(str::to_owned)?;
     Ok(to_hex(&bytes))
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    let mut hex = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        use std::fmt::Write;
-        let _ = write!(hex, "{b:02x}");
-    }
-    hex
 }
 
 /// Fresh random keys for a sealed UDP session.

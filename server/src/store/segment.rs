@@ -155,16 +155,13 @@ mod tests {
     fn the_spec_gives_both_headers() {
         let spec = include_str!("../../../docs/PROTOCOL.md");
         for snapshot in [false, true] {
-            let mut hex = String::new();
-            for b in (Header {
-                version: FORMAT_VERSION,
-                snapshot,
-            })
-            .encode()
-            {
-                use std::fmt::Write;
-                let _ = write!(hex, "{b:02x}");
-            }
+            let hex = crate::web::form::to_hex(
+                &Header {
+                    version: FORMAT_VERSION,
+                    snapshot,
+                }
+                .encode(),
+            );
             assert!(
                 spec.contains(&format!("`{hex}`")),
                 "section 10.2 lacks {hex}"

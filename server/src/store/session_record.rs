@@ -363,11 +363,7 @@ mod tests {
         })
         .encode_into(&mut out)
         .expect("encodes");
-        let hex = out.iter().fold(String::new(), |mut hex, b| {
-            use std::fmt::Write;
-            let _ = write!(hex, "{b:02x}");
-            hex
-        });
+        let hex = crate::web::form::to_hex(&out);
         assert!(
             spec.contains(&format!("`{hex}`")),
             "section 10.3 lacks {hex}"

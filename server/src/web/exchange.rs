@@ -19,7 +19,6 @@ use framewire_protocol::session::{Instant, Refusal};
 use framewire_protocol::wire::{
     Ack, ChannelKind, Frame, FrameBody, Hello, HelloOptions, Message, Publish, QueueAck,
     QueueDelivery, QueueFetch, QueueNack, QueuePush, Reason, Request, Status, Subscribe, Text,
-    decode_stream_frame,
 };
 use log::debug;
 
@@ -99,14 +98,13 @@ pub(crate) struct Exchange {
     events: String,
     /// Bytes for the socket.
     out: Vec<u8>,
-    head_sent: bool,
     deadline: Option<Instant>,
     keep_alive: bool,
     head_only: bool,
     /// Another connection took the session over.
     taken_over: bool,
     progress: Progress,
-    /// The status of the response written, once one is.
+    /// The status of the response written, once one is (for an event stream: its head is out).
     status: Option<u16>,
 }
 
@@ -173,7 +171,6 @@ impl Exchange {
             count: 0,
             events: String::new(),
             out: Vec::new(),
-            head_sent: false,
             deadline: match kind {
                 Kind::Poll { wait_ms, .. } => Some(now + Duration::from_millis(wait_ms.into())),
                 _ => None,
@@ -209,12 +206,12 @@ impl Exchange {
     /// subscribed to already (it keeps that, and gains the request's other filters).
     fn frames(plan: &Plan, held: &[Text]) -> Vec<Frame> {
         let id = 1;
-        match plan.clone() {
+        match plan {
             Plan::Stream { filters, .. } => (1..)
                 .zip(
                     filters
-                        .into_iter()
-                        .filter(|f| !held.iter().any(|h| h.as_str() == f)),
+                        .iter()
+                        .filter(|f| !held.iter().any(|h| h.as_str() == f.as_str())),
                 )
                 .map(|(id, f)| {
                     Frame::new(Subscribe {
@@ -228,10 +225,10 @@ impl Exchange {
                 retain,
                 payload,
             } => vec![Frame::new(Publish {
-                retain,
+                retain: *retain,
                 id,
                 topic: Text::from(topic.as_str()),
-                payload,
+                payload: payload.clone(),
             })],
             Plan::Request {
                 target,
@@ -239,14 +236,14 @@ impl Exchange {
                 payload,
             } => vec![Frame::new(Request {
                 id,
-                timeout_ms,
+                timeout_ms: *timeout_ms,
                 target: Text::from(target.as_str()),
-                payload,
+                payload: payload.clone(),
             })],
             Plan::Push { queue, payload } => vec![Frame::new(QueuePush {
                 id,
                 queue: Text::from(queue.as_str()),
-                payload,
+                payload: payload.clone(),
             })],
             Plan::Fetch {
                 queue,
@@ -254,13 +251,13 @@ impl Exchange {
                 max,
             } => vec![Frame::new(QueueFetch {
                 id,
-                max,
-                wait_ms,
+                max: *max,
+                wait_ms: *wait_ms,
                 queue: Text::from(queue.as_str()),
             })],
             Plan::Ack { queue, delivery } => vec![Frame::new(QueueAck {
                 id,
-                delivery_id: delivery,
+                delivery_id: *delivery,
                 queue: Text::from(queue.as_str()),
             })],
             Plan::Nack {
@@ -269,8 +266,8 @@ impl Exchange {
                 delay_ms,
             } => vec![Frame::new(QueueNack {
                 id,
-                delay_ms,
-                delivery_id: delivery,
+                delay_ms: *delay_ms,
+                delivery_id: *delivery,
                 queue: Text::from(queue.as_str()),
             })],
         }
@@ -305,26 +302,26 @@ impl Exchange {
     /// A frame from the hub for this session. Returns how many it dropped (Messages past a
     /// poll's bound that the hub does not keep for it), for the hub's count.
     pub(crate) fn deliver(&mut self, delivery: &Delivery) -> u64 {
+        let parsed;
         let frame = match delivery {
-            Delivery::Frame(frame) => frame.clone(),
-            Delivery::Shared(shared) => {
-                match decode_stream_frame(shared.stream_bytes(), u32::MAX) {
-                    Ok(frame) => frame,
-                    Err(e) => {
-                        debug!(
-                            "{:?}: a shared frame that does not decode: {e}",
-                            self.client
-                        );
-                        return 1;
-                    }
+            Delivery::Frame(frame) => frame,
+            // The fan-out's bytes were checked when the hub encoded them: only parse the body.
+            Delivery::Shared(shared) => match Frame::parse(shared.body()) {
+                Ok(frame) => {
+                    parsed = frame;
+                    &parsed
                 }
-            }
+                Err(e) => {
+                    debug!("{:?}: a shared frame that does not parse: {e}", self.client);
+                    return 1;
+                }
+            },
             Delivery::Close(..) => {
                 self.taken_over = true;
                 return 0;
             }
         };
-        match frame.body {
+        match &frame.body {
             FrameBody::Response(r) if r.id != 0 && r.id <= self.waiting_ids() => {
                 self.waiting = self.waiting.saturating_sub(1);
                 if r.status != Status::OK && self.failure.is_none() {
@@ -332,13 +329,13 @@ impl Exchange {
                     self.failure = Some((r.status, why));
                 }
                 if self.kind == Kind::Request {
-                    self.answer = Some(r);
+                    self.answer = Some(r.clone());
                 }
                 0
             }
-            FrameBody::Message(m) => self.message(&m),
+            FrameBody::Message(m) => self.message(m),
             FrameBody::QueueDelivery(d) => {
-                self.delivery(&d);
+                self.delivery(d);
                 0
             }
             // After a resume: every number up to `through` is settled, had or gone.
@@ -430,8 +427,9 @@ impl Exchange {
     }
 
     /// Brings the response up to date with what has arrived: the stream's head and events, or
-    /// the answer once it is due. Tells the hub what an event stream has confirmed.
-    pub(crate) fn settle(&mut self, now: Instant, hub: &mut Hub) -> Progress {
+    /// the answer once it is due. What an event stream confirms is then
+    /// [`Exchange::take_confirmation`]'s.
+    pub(crate) fn settle(&mut self, now: Instant) -> Progress {
         if self.progress != Progress::Running {
             return self.progress;
         }
@@ -443,7 +441,7 @@ impl Exchange {
             return self.answer_with(&response);
         }
         match self.kind {
-            Kind::Sse => self.stream_events(now, hub),
+            Kind::Sse => self.stream_events(now),
             Kind::Poll { .. } => {
                 let due =
                     self.count > 0 || self.taken_over || self.deadline.is_none_or(|d| now >= d);
@@ -467,13 +465,12 @@ impl Exchange {
         self.progress
     }
 
-    fn stream_events(&mut self, now: Instant, hub: &mut Hub) -> Progress {
+    fn stream_events(&mut self, now: Instant) -> Progress {
         if self.taken_over {
             self.progress = Progress::Over;
             return self.progress;
         }
-        if !self.head_sent {
-            self.head_sent = true;
+        if self.status.is_none() {
             self.status = Some(200);
             self.deadline = Some(now + SSE_HEARTBEAT);
             let mut head = String::from(
@@ -497,14 +494,22 @@ impl Exchange {
         if self.events.capacity() > 4096 {
             self.events = String::new();
         }
-        // Confirm all but the window a reconnect may ask for again.
-        let keep_from = self.through.wrapping_sub(SSE_REPLAY_WINDOW);
-        if newer(keep_from, self.confirmed) && self.through > SSE_REPLAY_WINDOW {
-            self.confirmed = keep_from;
-            let ack = Frame::new(Ack { through: keep_from });
-            hub.handle_frame(now, self.client, ack, ChannelKind::ReliableOrdered);
-        }
         Progress::Running
+    }
+
+    /// What an event stream confirms now, for the hub: all but the window a reconnect may ask
+    /// for again ([`SSE_REPLAY_WINDOW`]); `None` when that has not moved (so the hub is not
+    /// locked for nothing).
+    pub(crate) fn take_confirmation(&mut self) -> Option<Frame> {
+        let keep_from = self.through.wrapping_sub(SSE_REPLAY_WINDOW);
+        if self.kind != Kind::Sse
+            || !newer(keep_from, self.confirmed)
+            || self.through <= SSE_REPLAY_WINDOW
+        {
+            return None;
+        }
+        self.confirmed = keep_from;
+        Some(Frame::new(Ack { through: keep_from }))
     }
 
     /// An event stream's output waits for a client that does not read: past

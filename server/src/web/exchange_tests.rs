@@ -67,7 +67,10 @@ fn pump(h: &mut Hub, now: Instant, ex: &mut Exchange) -> (Progress, String) {
             ex.deliver(&o.delivery);
         }
     }
-    let progress = ex.settle(now, h);
+    let progress = ex.settle(now);
+    if let Some(ack) = ex.take_confirmation() {
+        h.handle_frame(now, ex.client(), ack, ChannelKind::ReliableOrdered);
+    }
     (progress, String::from_utf8(ex.take_output()).unwrap())
 }
 

@@ -45,6 +45,10 @@ pub(crate) enum HttpTurn {
 
 /// An HTTP/1.1 connection; see the module docs.
 #[derive(Debug)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent facts about one connection, not states of one machine"
+)]
 pub(crate) struct HttpConnection {
     stream: TcpStream,
     peer: SocketAddr,
@@ -66,6 +70,8 @@ pub(crate) struct HttpConnection {
     max_body: usize,
     /// The request being answered by the hub, if one is.
     exchange: Option<Box<Exchange>>,
+    /// In the loop's list of connections whose exchange to settle this turn.
+    dirty: bool,
 }
 
 impl HttpConnection {
@@ -89,6 +95,7 @@ impl HttpConnection {
             timer: None,
             max_body,
             exchange: None,
+            dirty: false,
         }
     }
 
@@ -115,6 +122,12 @@ impl HttpConnection {
             Some(exchange) => exchange.deadline(),
             None => Some(self.deadline),
         }
+    }
+
+    /// Whether the connection waits in the loop's list to settle this turn (as
+    /// [`crate::connection::Connection::mark_dirty`]): `true` when it was not yet.
+    pub(crate) fn mark_dirty(&mut self) -> bool {
+        !std::mem::replace(&mut self.dirty, true)
     }
 
     /// The exchange under way, if any.
@@ -269,6 +282,7 @@ impl HttpConnection {
         shared: &Shared,
         settle: impl FnOnce(&mut Exchange) -> Progress,
     ) -> Option<(Box<Exchange>, Option<HttpTurn>)> {
+        self.dirty = false;
         let exchange = self.exchange.as_deref_mut()?;
         let mut progress = settle(exchange);
         self.out.append(&mut exchange.take_output());

@@ -36,10 +36,10 @@ pub fn fuzz_check_http_head(data: &[u8]) {
 /// A head of the HTTP mapping, with what follows it as its body, reads as a plan within the
 /// mapping's bounds or is refused with a JSON failure; never a panic.
 fn check_mapping(head: &http::Head, body: &[u8]) {
-    if !plan::is_mapped(&head.path) {
+    let Some(planned) = plan::plan(head, bytes::Bytes::copy_from_slice(body)) else {
         return;
-    }
-    match plan::plan(head, bytes::Bytes::copy_from_slice(body)) {
+    };
+    match planned {
         Ok(call) => match call.plan {
             plan::Plan::Stream {
                 filters,

@@ -111,13 +111,8 @@ pub struct Call {
     pub token: Option<Vec<u8>>,
 }
 
-/// Whether `path` is one the HTTP mapping serves (then [`plan`] reads the request).
-pub fn is_mapped(path: &str) -> bool {
-    matches!(path, "/sse" | "/poll")
-        || ["/publish/", "/request/", "/queue/"]
-            .iter()
-            .any(|p| path.starts_with(p))
-}
+/// The prefixes of the operations' paths; the rest of the path is the name.
+const OPERATIONS: [&str; 3] = ["/publish/", "/request/", "/queue/"];
 
 fn bad(message: &str) -> Response {
     json::failure(400, "BAD_REQUEST", Status::BAD_REQUEST.0, message)
@@ -133,12 +128,23 @@ fn method_not_allowed(allow: &'static str) -> Response {
     .with_header("Allow", allow)
 }
 
-/// Reads a request to one of the mapped paths.
+/// Reads a request to one of the mapping's paths; `None` for a path that is not one.
 ///
 /// # Errors
 /// The response for a request that cannot be carried out: `400` (a bad escape, cursor, number or
 /// token), `405` (another method), `404` (a path with no name after its prefix).
-pub fn plan(head: &Head, body: Bytes) -> Result<Call, Response> {
+pub fn plan(head: &Head, body: Bytes) -> Option<Result<Call, Response>> {
+    let path = head.path.as_str();
+    let stream = path == "/sse" || path == "/poll";
+    let operation = OPERATIONS.into_iter().find(|p| path.starts_with(p));
+    if !stream && operation.is_none() {
+        return None;
+    }
+    Some(read_call(head, body, operation))
+}
+
+/// [`plan`] for a path of the mapping: an operation's (`operation`, its prefix) or a stream's.
+fn read_call(head: &Head, body: Bytes, operation: Option<&str>) -> Result<Call, Response> {
     let query = Query::parse(&head.query).map_err(bad)?;
     let token = head
         .bearer
@@ -147,21 +153,9 @@ pub fn plan(head: &Head, body: Bytes) -> Result<Call, Response> {
         .or(query.get("token"))
         .map(|t| from_hex(t.trim()).map_err(|_| bad("a connect token is given in hex")))
         .transpose()?;
-    let path = head.path.as_str();
-    let plan = if path == "/sse" || path == "/poll" {
-        stream_plan(head, &query)?
-    } else if let Some(prefix) = ["/publish/", "/request/", "/queue/"]
-        .into_iter()
-        .find(|p| path.starts_with(p))
-    {
-        operation_plan(head, &query, prefix, body)?
-    } else {
-        return Err(json::failure(
-            404,
-            "NOT_FOUND",
-            Status::NOT_FOUND.0,
-            "no such path",
-        ));
+    let plan = match operation {
+        Some(prefix) => operation_plan(head, &query, prefix, body)?,
+        None => stream_plan(head, &query)?,
     };
     Ok(Call { plan, token })
 }
@@ -265,6 +259,10 @@ fn operation_plan(head: &Head, query: &Query, prefix: &str, body: Bytes) -> Resu
 mod tests {
     use super::*;
 
+    fn plan_of(head: &Head, body: Bytes) -> Result<Call, Response> {
+        plan(head, body).expect("a path of the mapping")
+    }
+
     fn head(method: &str, target: &str) -> Head {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         Head {
@@ -280,7 +278,7 @@ mod tests {
 
     #[test]
     fn streams_read_filters_cursors_and_bounds() {
-        let call = plan(
+        let call = plan_of(
             &head(
                 "GET",
                 "/poll?filter=chat%2Froom&filter=sensors/%2B/temp&wait=2500&after=0a0b.7",
@@ -304,7 +302,7 @@ mod tests {
         // EventSource's own reconnect names its place in a header.
         let mut h = head("GET", "/sse?filter=a");
         h.last_event_id = Some("ff.3".into());
-        let Plan::Stream { after, .. } = plan(&h, Bytes::new()).unwrap().plan else {
+        let Plan::Stream { after, .. } = plan_of(&h, Bytes::new()).unwrap().plan else {
             panic!()
         };
         assert_eq!(
@@ -321,13 +319,13 @@ mod tests {
             "/sse?filter=%zz",
         ] {
             assert_eq!(
-                plan(&head("GET", bad), Bytes::new()).unwrap_err().status,
+                plan_of(&head("GET", bad), Bytes::new()).unwrap_err().status,
                 400,
                 "{bad}"
             );
         }
         assert_eq!(
-            plan(&head("POST", "/sse?filter=a"), Bytes::new())
+            plan_of(&head("POST", "/sse?filter=a"), Bytes::new())
                 .unwrap_err()
                 .status,
             405
@@ -337,7 +335,7 @@ mod tests {
     #[test]
     fn operations_take_their_names_from_the_path() {
         let body = Bytes::from_static(b"hi");
-        let call = plan(&head("POST", "/publish/chat%2Froom?retain=1"), body.clone()).unwrap();
+        let call = plan_of(&head("POST", "/publish/chat%2Froom?retain=1"), body.clone()).unwrap();
         assert_eq!(
             call.plan,
             Plan::Publish {
@@ -346,7 +344,7 @@ mod tests {
                 payload: body.clone()
             }
         );
-        let call = plan(&head("POST", "/queue/jobs?ack=42"), Bytes::new()).unwrap();
+        let call = plan_of(&head("POST", "/queue/jobs?ack=42"), Bytes::new()).unwrap();
         assert_eq!(
             call.plan,
             Plan::Ack {
@@ -354,7 +352,7 @@ mod tests {
                 delivery: 42
             }
         );
-        let call = plan(&head("GET", "/queue/jobs?wait=100&max=5"), Bytes::new()).unwrap();
+        let call = plan_of(&head("GET", "/queue/jobs?wait=100&max=5"), Bytes::new()).unwrap();
         assert_eq!(
             call.plan,
             Plan::Fetch {
@@ -364,13 +362,13 @@ mod tests {
             }
         );
         assert_eq!(
-            plan(&head("GET", "/publish/x"), Bytes::new())
+            plan_of(&head("GET", "/publish/x"), Bytes::new())
                 .unwrap_err()
                 .status,
             405
         );
         assert_eq!(
-            plan(&head("POST", "/publish/"), Bytes::new())
+            plan_of(&head("POST", "/publish/"), Bytes::new())
                 .unwrap_err()
                 .status,
             404
@@ -380,13 +378,13 @@ mod tests {
     #[test]
     fn the_token_comes_from_a_header_a_cookie_or_the_query() {
         let mut h = head("POST", "/publish/t?token=03");
-        assert_eq!(plan(&h, Bytes::new()).unwrap().token, Some(vec![3]));
+        assert_eq!(plan_of(&h, Bytes::new()).unwrap().token, Some(vec![3]));
         h.cookie_token = Some("02".into());
-        assert_eq!(plan(&h, Bytes::new()).unwrap().token, Some(vec![2]));
+        assert_eq!(plan_of(&h, Bytes::new()).unwrap().token, Some(vec![2]));
         h.bearer = Some("01".into());
-        assert_eq!(plan(&h, Bytes::new()).unwrap().token, Some(vec![1]));
+        assert_eq!(plan_of(&h, Bytes::new()).unwrap().token, Some(vec![1]));
         h.bearer = Some("nothex".into());
-        assert_eq!(plan(&h, Bytes::new()).unwrap_err().status, 400);
+        assert_eq!(plan_of(&h, Bytes::new()).unwrap_err().status, 400);
     }
 
     #[test]

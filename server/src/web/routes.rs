@@ -38,11 +38,10 @@ pub(crate) enum Answer {
 /// Answers one request; `body` is what it carried.
 pub(crate) fn answer(head: &Head, body: Bytes, shared: &Shared, now: Instant) -> Answer {
     let reading = head.method == "GET" || head.method == "HEAD";
-    if plan::is_mapped(&head.path) {
-        return match plan::plan(head, body) {
-            Ok(call) => Answer::Exchange(call),
-            Err(refused) => Answer::Respond(refused),
-        };
+    match plan::plan(head, body) {
+        Some(Ok(call)) => return Answer::Exchange(call),
+        Some(Err(refused)) => return Answer::Respond(refused),
+        None => {}
     }
     match head.path.as_str() {
         "/ws" => match upgrade::upgrade(head) {
