@@ -24,6 +24,9 @@ pub struct ServerConfig {
     pub tls_addr: Option<SocketAddr>,
     /// Where to accept HTTP connections (WebSocket at `/ws`, `/metrics`), or `None` for none.
     pub http_addr: Option<SocketAddr>,
+    /// Where to accept HTTP over TLS (WebSocket over TLS at `/ws`, the HTTP mapping, `/metrics`),
+    /// with the certificate and key of `tls_cert` and `tls_key`; `None` for none.
+    pub https_addr: Option<SocketAddr>,
     /// How long an HTTP request head may take to arrive, from the connection's start or the last
     /// response, in milliseconds; an idle keep-alive connection closes after as long.
     pub http_head_timeout_ms: u32,
@@ -119,7 +122,7 @@ impl ServerConfig {
     /// # Errors
     /// TLS is served but the certificate or the key is not named.
     pub fn tls_files(&self) -> Result<Option<crate::tls::TlsFiles>, String> {
-        if self.tls_addr.is_none() {
+        if self.tls_addr.is_none() && self.https_addr.is_none() {
             return Ok(None);
         }
         match (&self.tls_cert, &self.tls_key) {
@@ -128,8 +131,23 @@ impl ServerConfig {
                 key: key.clone(),
                 client_ca: self.tls_client_ca.clone(),
             })),
-            _ => Err("tls needs tls_cert and tls_key: the certificate and key to show".into()),
+            _ => Err(
+                "tls and https need tls_cert and tls_key: the certificate and key to show".into(),
+            ),
         }
+    }
+
+    /// Whether any listener or socket is configured (a server with none would serve nothing).
+    pub fn serves_something(&self) -> bool {
+        [
+            self.tcp_addr,
+            self.udp_addr,
+            self.tls_addr,
+            self.http_addr,
+            self.https_addr,
+        ]
+        .iter()
+        .any(Option::is_some)
     }
 
     /// The settings each connection's session runs with.
@@ -160,6 +178,7 @@ impl Default for ServerConfig {
                     .parse()
                     .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 7480))),
             ),
+            https_addr: None,
             http_head_timeout_ms: 10_000,
             tls_cert: None,
             tls_key: None,
@@ -316,13 +335,9 @@ pub fn parse_args<I: IntoIterator<Item = String>>(args: I) -> Result<Command, Ar
     for (flag, setting, value) in flags {
         (setting.set)(&mut config, value).map_err(|e| ArgsError(format!("{flag}: {e}")))?;
     }
-    if config.tcp_addr.is_none()
-        && config.udp_addr.is_none()
-        && config.tls_addr.is_none()
-        && config.http_addr.is_none()
-    {
+    if !config.serves_something() {
         return Err(ArgsError(
-            "--tcp, --udp and --http are all off, and no --tls: the server would serve nothing"
+            "--tcp, --udp and --http are all off, and no --tls or --https: the server would serve nothing"
                 .into(),
         ));
     }
@@ -558,6 +573,41 @@ mod tests {
         let e = t.tls_files().unwrap_err();
         assert!(e.contains("tls_cert and tls_key"), "{e}");
         assert!(apply_toml(&mut t, "acl = \"a deliver=x\"").is_err());
+    }
+
+    #[test]
+    fn https_is_a_listener_of_its_own_that_needs_the_tls_files() {
+        let only_https = [
+            "--tcp",
+            "off",
+            "--udp",
+            "off",
+            "--http",
+            "off",
+            "--https",
+            "127.0.0.1:7481",
+        ];
+        let Command::Run(c) = parse_args(only_https.map(String::from)).unwrap() else {
+            panic!("a run");
+        };
+        assert_eq!(c.https_addr, Some("127.0.0.1:7481".parse().unwrap()));
+        assert!(c.serves_something());
+        let e = c.tls_files().unwrap_err();
+        assert!(e.contains("https need tls_cert and tls_key"), "{e}");
+        let mut t = ServerConfig::default();
+        apply_toml(
+            &mut t,
+            "https_listen = \"127.0.0.1:7482\"\ntls_cert = \"c\"\ntls_key = \"k\"",
+        )
+        .unwrap();
+        assert_eq!(t.https_addr, Some("127.0.0.1:7482".parse().unwrap()));
+        assert!(
+            t.tls_files().unwrap().is_some(),
+            "HTTPS alone reads the files"
+        );
+        let all_off = ["--tcp", "off", "--udp", "off", "--http", "off"];
+        let e = parse_args(all_off.map(String::from)).unwrap_err();
+        assert!(e.0.contains("--https"), "{}", e.0);
     }
 
     /// The example in docs/ lists every setting at its default: it parses, and changes nothing.

@@ -239,21 +239,11 @@ impl Connection {
             });
         };
         let handshaking = tls.is_handshaking();
-        let (raw, plain) = scratch.split_at_mut(scratch.len() / 2);
-        let read_now = tls_io::read_records(tls, &mut self.stream, raw, plain);
+        let (got, plain) = crate::tls::read_tls(tls, &mut self.stream, scratch, &shared.counters)?;
         if handshaking && !tls.is_handshaking() {
-            shared.counters.count_tls_handshake();
             debug!("{}: TLS handshake done", self.peer);
         }
-        let (got, opened) = read_now.map_err(|e| {
-            if !handshaking {
-                return End::Tls(e.to_string());
-            }
-            let (failure, words) = HandshakeFailure::of(&e);
-            shared.counters.count_tls_failure(failure);
-            End::Tls(words)
-        })?;
-        let half = raw.len();
+        let half = scratch.len() / 2;
         let mut once = match got {
             // Data(0): only what rustls held was moved out; the socket has not been read.
             TlsRead::Data(n) => ReadOnce {
@@ -264,7 +254,7 @@ impl Connection {
             TlsRead::WouldBlock => ReadOnce::blocked(),
             TlsRead::Closed | TlsRead::Eof => ReadOnce::ended(),
         };
-        once.plain = half..half + opened;
+        once.plain = plain;
         Ok(once)
     }
 
@@ -501,21 +491,30 @@ impl Connection {
     }
 
     /// Writes pending output until the socket would block. The connection ends when the session
-    /// is over and everything it said has been written.
+    /// is over and everything it said has been written (under TLS, a `close_notify` last).
     pub(crate) fn flush(&mut self, shared: &Shared) -> Option<End> {
         self.dirty = false;
         if let Err(end) = self.write_pending(shared) {
             return Some(end);
         }
-        if self.web.is_some() {
-            return self.flush_websocket(shared);
-        }
-        if !self.session.pending_output().is_empty() {
-            return None;
-        }
+        let said_all = if self.web.is_some() {
+            if let Err(end) = self.close_websocket(shared) {
+                return Some(end);
+            }
+            let link = self.web.as_ref()?;
+            if !link.output().is_empty() {
+                return None;
+            }
+            link.is_closing() && !link.close_waits()
+        } else {
+            if !self.session.pending_output().is_empty() {
+                return None;
+            }
+            self.session.is_closed()
+        };
         if let Some(tls) = self.tls.as_mut() {
-            if self.session.is_closed() && !std::mem::replace(&mut self.close_notified, true) {
-                // The session's last frame is sealed: tell the peer the TLS stream ends here.
+            if said_all && !std::mem::replace(&mut self.close_notified, true) {
+                // The last frame is sealed: tell the peer the TLS stream ends here.
                 tls.send_close_notify();
                 if let Err(end) = self.write_pending(shared) {
                     return Some(end);
@@ -525,7 +524,7 @@ impl Connection {
                 return None;
             }
         }
-        if self.session.is_closed() {
+        if said_all {
             Some(End::SessionOver)
         } else if self.peer_done {
             Some(End::PeerClosed)
@@ -537,34 +536,29 @@ impl Connection {
     /// A WebSocket connection's end: once the session's frames are out, a close follows them:
     /// the answer to the client's close or to a broken rule, or (when the session is over) 1000;
     /// the connection ends when it is written.
-    fn flush_websocket(&mut self, shared: &Shared) -> Option<End> {
-        let link = self.web.as_mut()?;
-        if self.session.pending_output().is_empty() {
-            if link.close_waits() {
-                link.close_now(&shared.counters);
-            } else if !link.is_closing() && self.session.is_closed() {
-                link.close(close_code::NORMAL, "", &shared.counters);
-            }
-            if let Err(end) = self.write_pending(shared) {
-                return Some(end);
-            }
+    fn close_websocket(&mut self, shared: &Shared) -> Result<(), End> {
+        let Some(link) = self.web.as_mut() else {
+            return Ok(());
+        };
+        if !self.session.pending_output().is_empty() {
+            return Ok(());
         }
-        let link = self.web.as_ref()?;
-        if !link.output().is_empty() {
-            None
-        } else if link.is_closing() && !link.close_waits() {
-            Some(End::SessionOver)
-        } else if self.peer_done {
-            Some(End::PeerClosed)
-        } else {
-            None
+        if link.close_waits() {
+            link.close_now(&shared.counters);
+        } else if !link.is_closing() && self.session.is_closed() {
+            link.close(close_code::NORMAL, "", &shared.counters);
         }
+        self.write_pending(shared)
     }
 
     /// Writes pending output until it is all out or the socket would block.
     fn write_pending(&mut self, shared: &Shared) -> Result<(), End> {
         if let Some(link) = self.web.as_mut() {
-            return write_websocket(&mut self.stream, link, &mut self.session, shared, self.peer);
+            let out = Out {
+                stream: &mut self.stream,
+                tls: self.tls.as_deref_mut(),
+            };
+            return write_websocket(out, link, &mut self.session, shared, self.peer);
         }
         if let Some(tls) = self.tls.as_mut() {
             return write_tls(&mut self.stream, tls, &mut self.session, shared, self.peer);
@@ -604,10 +598,39 @@ fn write_tls(
     Ok(())
 }
 
+/// Where a connection's bytes go: the socket, through TLS when there is TLS.
+struct Out<'a> {
+    stream: &'a mut TcpStream,
+    tls: Option<&'a mut rustls::ServerConnection>,
+}
+
+impl Out<'_> {
+    /// Writes (seals and writes) what it can of `bytes`: how many were taken, `Ok(0)` when the
+    /// socket would take nothing now. Under TLS, records already sealed go out first.
+    fn write(&mut self, bytes: &[u8]) -> Result<usize, End> {
+        if let Some(tls) = self.tls.as_deref_mut() {
+            return tls_io::write_sealed(tls, self.stream, bytes)
+                .map_err(|e| End::Failed(e.kind()));
+        }
+        if bytes.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            match self.stream.write(bytes) {
+                Ok(0) => return Err(End::Failed(io::ErrorKind::WriteZero)),
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(End::Failed(e.kind())),
+            }
+        }
+    }
+}
+
 /// Moves the session's frames into WebSocket messages and writes them, until both are out or the
 /// socket would block. What the capture records is the session's stream, as over TCP.
 fn write_websocket(
-    stream: &mut TcpStream,
+    mut out: Out<'_>,
     link: &mut WebSocketLink,
     session: &mut StreamSession,
     shared: &Shared,
@@ -621,16 +644,15 @@ fn write_websocket(
         }
         if link.output().is_empty() {
             if moved == 0 {
+                // Under TLS, records sealed earlier (a close_notify) may still wait.
+                out.write(&[])?;
                 return Ok(());
             }
             continue;
         }
-        match stream.write(link.output()) {
-            Ok(0) => return Err(End::Failed(io::ErrorKind::WriteZero)),
-            Ok(n) => link.consume(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(End::Failed(e.kind())),
+        match out.write(link.output())? {
+            0 => return Ok(()),
+            n => link.consume(n),
         }
     }
 }

@@ -47,7 +47,8 @@ const UDP: Token = Token(2);
 const SIGNALS: Token = Token(3);
 const TLS_LISTENER: Token = Token(4);
 const HTTP_LISTENER: Token = Token(5);
-const FIRST_CONNECTION: usize = 6;
+const HTTPS_LISTENER: Token = Token(6);
+const FIRST_CONNECTION: usize = 7;
 /// How long accepting pauses after the process ran out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// How long a shutdown waits for the Close frames to be written.
@@ -71,6 +72,8 @@ pub(crate) struct Listeners {
     pub(crate) tls: Option<TcpListener>,
     /// HTTP (WebSocket, metrics); `None` when the server serves none.
     pub(crate) http: Option<TcpListener>,
+    /// HTTP over TLS; `None` when the server serves none.
+    pub(crate) https: Option<TcpListener>,
 }
 
 /// Which listener a connection came in on.
@@ -79,6 +82,14 @@ enum Door {
     Plain,
     Tls,
     Http,
+    Https,
+}
+
+impl Door {
+    /// Whether what comes in is HTTP (and may become a WebSocket session).
+    fn is_web(self) -> bool {
+        matches!(self, Self::Http | Self::Https)
+    }
 }
 
 /// What a timer belongs to.
@@ -118,6 +129,7 @@ pub(crate) struct Worker {
     accept_timer: Option<TimerHandle>,
     tls_accept_timer: Option<TimerHandle>,
     http_accept_timer: Option<TimerHandle>,
+    https_accept_timer: Option<TimerHandle>,
     rotate_timer: Option<TimerHandle>,
     /// Connections with output to write at the end of this turn.
     dirty_tcp: Vec<Token>,
@@ -169,6 +181,10 @@ impl Worker {
             poll.registry()
                 .register(listener, HTTP_LISTENER, Interest::READABLE)?;
         }
+        if let Some(listener) = listeners.https.as_mut() {
+            poll.registry()
+                .register(listener, HTTPS_LISTENER, Interest::READABLE)?;
+        }
         let mut session_config = config.session_config();
         // A packet capture records sealed UDP sessions as the plain datagrams they carried.
         session_config.tap_plaintext = shared.capturing();
@@ -202,6 +218,7 @@ impl Worker {
             accept_timer: None,
             tls_accept_timer: None,
             http_accept_timer: None,
+            https_accept_timer: None,
             rotate_timer: None,
             dirty_tcp: Vec::new(),
             dirty_udp: Vec::new(),
@@ -263,6 +280,7 @@ impl Worker {
             TimerKey::RetryAccept(Door::Plain) => &mut self.accept_timer,
             TimerKey::RetryAccept(Door::Tls) => &mut self.tls_accept_timer,
             TimerKey::RetryAccept(Door::Http) => &mut self.http_accept_timer,
+            TimerKey::RetryAccept(Door::Https) => &mut self.https_accept_timer,
             TimerKey::RotateCookieSecret => &mut self.rotate_timer,
         };
         self.timers.reset(slot, key, deadline);
@@ -305,6 +323,7 @@ impl Worker {
                     LISTENER => self.accept(now, Door::Plain),
                     TLS_LISTENER => self.accept(now, Door::Tls),
                     HTTP_LISTENER => self.accept(now, Door::Http),
+                    HTTPS_LISTENER => self.accept(now, Door::Https),
                     WAKER => {}
                     SIGNALS => self.on_signals(),
                     UDP => self.udp_readable(now, &mut scratch),
@@ -509,6 +528,7 @@ impl Worker {
                 Door::Plain => self.listeners.tcp.as_ref(),
                 Door::Tls => self.listeners.tls.as_ref(),
                 Door::Http => self.listeners.http.as_ref(),
+                Door::Https => self.listeners.https.as_ref(),
             };
             let Some(listener) = listener else {
                 return;
@@ -532,7 +552,7 @@ impl Worker {
                     }
                     let mut token = Token(Shared::tcp_token(self.index, self.next_seq));
                     self.next_seq += 1;
-                    if door == Door::Http {
+                    if door.is_web() {
                         token.0 |= WEB_TOKEN_BIT;
                     }
                     if let Err(e) =
@@ -544,27 +564,15 @@ impl Worker {
                         self.shared.close_connection(peer.ip());
                         continue;
                     }
-                    if door == Door::Http {
-                        self.accept_http(now, stream, peer, token);
+                    let Ok(tls) = self.start_tls(door, peer) else {
+                        let _ = self.poll.registry().deregister(&mut stream);
+                        self.shared.close_connection(peer.ip());
+                        continue;
+                    };
+                    if door.is_web() {
+                        self.accept_http(now, stream, peer, token, tls);
                         continue;
                     }
-                    let tls = match (door, self.shared.tls.as_ref()) {
-                        (Door::Tls, Some(terms)) => {
-                            match rustls::ServerConnection::new(terms.current()) {
-                                Ok(mut tls) => {
-                                    tls.set_buffer_limit(Some(tls_io::SEND_BUFFER_LIMIT));
-                                    Some(Box::new(tls))
-                                }
-                                Err(e) => {
-                                    warn!("{peer}: cannot start TLS: {e}");
-                                    let _ = self.poll.registry().deregister(&mut stream);
-                                    self.shared.close_connection(peer.ip());
-                                    continue;
-                                }
-                            }
-                        }
-                        _ => None,
-                    };
                     info!(
                         "{peer}: connected{}",
                         if tls.is_some() { " (TLS)" } else { "" }
@@ -600,6 +608,30 @@ impl Worker {
                     error!("accept failed: {e}");
                     return;
                 }
+            }
+        }
+    }
+
+    /// The TLS a connection at `door` starts with: `None` at a plaintext door; `Err` (logged)
+    /// when rustls cannot start one.
+    fn start_tls(
+        &self,
+        door: Door,
+        peer: SocketAddr,
+    ) -> Result<Option<Box<rustls::ServerConnection>>, ()> {
+        let config = match (door, self.shared.tls.as_ref()) {
+            (Door::Tls, Some(terms)) => terms.current(),
+            (Door::Https, Some(terms)) => terms.current_http(),
+            _ => return Ok(None),
+        };
+        match rustls::ServerConnection::new(config) {
+            Ok(mut tls) => {
+                tls.set_buffer_limit(Some(tls_io::SEND_BUFFER_LIMIT));
+                Ok(Some(Box::new(tls)))
+            }
+            Err(e) => {
+                warn!("{peer}: cannot start TLS: {e}");
+                Err(())
             }
         }
     }
@@ -722,7 +754,8 @@ fn reload(config: &ServerConfig, shared: &Shared) {
 }
 
 /// Tells a connection over a limit why, in one Close frame (at the HTTP listener, a `503`)
-/// written without waiting (it fits any socket buffer), and drops it.
+/// written without waiting (it fits any socket buffer), and drops it. At the HTTPS listener
+/// nothing is written (no TLS session is started for a refused connection): the log says why.
 fn refuse(
     stream: &mut mio::net::TcpStream,
     peer: SocketAddr,
@@ -732,6 +765,9 @@ fn refuse(
 ) {
     use std::io::Write;
     info!("{peer}: refused: {reason}");
+    if door == Door::Https {
+        return;
+    }
     if door == Door::Http {
         shared.counters.count_http_response(503);
         let mut out = Vec::new();

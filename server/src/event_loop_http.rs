@@ -17,20 +17,26 @@ use crate::connection::Connection;
 use crate::hub::{ClientId, Delivery, HTTP_TOKEN_BIT, SSE_TOKEN_BIT, WEB_TOKEN_BIT};
 use crate::shared::Shared;
 use crate::web::exchange::Exchange;
+use crate::web::http::Response;
 use crate::web::http_connection::{HttpConnection, HttpTurn};
 use crate::web::plan::{Call, Plan};
 use crate::web::ws_link::WebSocketLink;
 
 impl Worker {
-    /// Takes a connection at the HTTP listener, registered under `token`.
+    /// Takes a connection at the HTTP (or, with `tls`, the HTTPS) listener, registered under
+    /// `token`.
     pub(super) fn accept_http(
         &mut self,
         now: Instant,
         stream: TcpStream,
         peer: SocketAddr,
         token: Token,
+        tls: Option<Box<rustls::ServerConnection>>,
     ) {
-        debug!("{peer}: HTTP connection");
+        debug!(
+            "{peer}: HTTP{} connection",
+            if tls.is_some() { "S" } else { "" }
+        );
         let head_timeout = Duration::from_millis(u64::from(self.config.http_head_timeout_ms));
         let conn = HttpConnection::new(
             stream,
@@ -38,6 +44,7 @@ impl Worker {
             now,
             head_timeout,
             self.session_config.max_message_len,
+            tls,
         );
         self.http.insert(token, Box::new(conn));
         self.settle_http(token, None);
@@ -78,6 +85,13 @@ impl Worker {
         let Some(conn) = self.http.get_mut(&token) else {
             return;
         };
+        if self.shared.require_encryption && !conn.is_tls() {
+            // As a WebSocket session's Hello is refused on a plaintext connection.
+            let refused = Response::text(403, "this server requires encryption: use https");
+            conn.begin(Err(refused), now, &self.shared);
+            self.mark_http_dirty(token);
+            return;
+        }
         let kind_bit = match call.plan {
             Plan::Stream { sse: true, .. } => SSE_TOKEN_BIT,
             _ => HTTP_TOKEN_BIT,
@@ -188,7 +202,7 @@ impl Worker {
             self.timers.cancel(timer);
         }
         let peer = conn.peer();
-        let stream = conn.into_stream();
+        let (stream, tls) = conn.into_parts();
         if self.shared.capturing()
             && let Ok(local) = stream.local_addr()
         {
@@ -196,7 +210,7 @@ impl Worker {
         }
         let session = StreamSession::server(Arc::clone(&self.session_config), token.0 as u64, now);
         let link = WebSocketLink::new(response, self.session_config.max_message_len as u32);
-        let conn = Connection::new(stream, peer, session, None).with_websocket(link);
+        let conn = Connection::new(stream, peer, session, tls).with_websocket(link);
         self.connections.insert(token, Box::new(conn));
         if !leftover.is_empty()
             && let Some(conn) = self.connections.get_mut(&token)

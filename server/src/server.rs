@@ -29,41 +29,40 @@ const BACKLOG: i32 = 1024;
 pub struct Server {
     workers: Vec<Worker>,
     shared: Arc<Shared>,
-    local_addr: Option<SocketAddr>,
-    udp_addr: Option<SocketAddr>,
-    tls_addr: Option<SocketAddr>,
-    http_addr: Option<SocketAddr>,
+    addrs: Addresses,
 }
 
 /// Stops a running server from another thread, and reads its counters.
 #[derive(Debug, Clone)]
 pub struct ServerHandle {
-    local_addr: Option<SocketAddr>,
-    udp_addr: Option<SocketAddr>,
-    tls_addr: Option<SocketAddr>,
-    http_addr: Option<SocketAddr>,
+    addrs: Addresses,
     shared: Arc<Shared>,
 }
 
 impl ServerHandle {
     /// The address the server accepts TCP connections on, if it does.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.local_addr
+        self.addrs.tcp
     }
 
     /// The address UDP is served on, if it is.
     pub fn udp_addr(&self) -> Option<SocketAddr> {
-        self.udp_addr
+        self.addrs.udp
     }
 
     /// The address the server accepts TLS connections on, if it does.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
-        self.tls_addr
+        self.addrs.tls
     }
 
     /// The address the server accepts HTTP connections on (WebSocket, metrics), if it does.
     pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http_addr
+        self.addrs.http
+    }
+
+    /// The address the server accepts HTTP over TLS on, if it does.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.addrs.https
     }
 
     /// What the server has counted so far.
@@ -116,80 +115,84 @@ fn open_capture(config: &ServerConfig) -> io::Result<Option<PacketCapture>> {
     Ok(Some(capture))
 }
 
+/// Where a server listens: each address the first socket of its kind was bound to (a configured
+/// port 0 becomes the port chosen), `None` for a kind not served.
+#[derive(Debug, Clone, Copy, Default)]
+struct Addresses {
+    tcp: Option<SocketAddr>,
+    udp: Option<SocketAddr>,
+    tls: Option<SocketAddr>,
+    http: Option<SocketAddr>,
+    https: Option<SocketAddr>,
+}
+
 /// Every worker's sockets: one of each configured kind per worker, all on the same address.
 struct Sockets {
     tcp: Vec<mio::net::TcpListener>,
     tls: Vec<mio::net::TcpListener>,
     http: Vec<mio::net::TcpListener>,
+    https: Vec<mio::net::TcpListener>,
     udp: Vec<mio::net::UdpSocket>,
-    tcp_addr: Option<SocketAddr>,
-    tls_addr: Option<SocketAddr>,
-    http_addr: Option<SocketAddr>,
-    udp_addr: Option<SocketAddr>,
+    addrs: Addresses,
+}
+
+/// One socket per worker on `addr` (none when `None`): the first settles the port (the
+/// configured one may be 0), the others share it. `what` names the setting in an error.
+fn bind_each<T>(
+    addr: Option<SocketAddr>,
+    threads: usize,
+    what: &str,
+    open: fn(SocketAddr, bool) -> io::Result<T>,
+    local: fn(&T) -> io::Result<SocketAddr>,
+) -> io::Result<(Vec<T>, Option<SocketAddr>)> {
+    let Some(addr) = addr else {
+        return Ok((Vec::new(), None));
+    };
+    let explain = |e: io::Error| {
+        io::Error::new(
+            e.kind(),
+            format!("{what} on {addr}: {e} (move it with --{what} ADDR, or --{what} off)"),
+        )
+    };
+    let first = open(addr, threads > 1).map_err(explain)?;
+    let bound = local(&first)?;
+    let mut sockets = vec![first];
+    for _ in 1..threads {
+        sockets.push(open(bound, true).map_err(explain)?);
+    }
+    Ok((sockets, Some(bound)))
 }
 
 impl Sockets {
     /// Binds them, and logs where the server listens.
     fn bind(config: &ServerConfig, threads: usize) -> io::Result<Self> {
-        let many = threads > 1;
-        // The first socket settles the port (the configured one may be 0); the others share it.
-        let mut listeners = Vec::new();
-        let mut local_addr = None;
-        if let Some(addr) = config.tcp_addr {
-            let listener = tcp_listener(addr, many)?;
-            local_addr = Some(listener.local_addr()?);
-            listeners.push(listener);
-        }
-        let mut tls_listeners = Vec::new();
-        let mut tls_addr = None;
-        if let Some(addr) = config.tls_addr {
-            let listener = tcp_listener(addr, many)?;
-            tls_addr = Some(listener.local_addr()?);
-            tls_listeners.push(listener);
-        }
-        let mut http_listeners = Vec::new();
-        let mut http_addr = None;
-        if let Some(addr) = config.http_addr {
-            let listener = tcp_listener(addr, many).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "the HTTP listener on {addr}: {e} (move it with --http ADDR, or --http off)"
-                    ),
-                )
-            })?;
-            http_addr = Some(listener.local_addr()?);
-            http_listeners.push(listener);
-        }
-        let mut udps = Vec::new();
-        let mut udp_addr = None;
-        if let Some(addr) = config.udp_addr {
-            let socket = udp_socket(addr, many)?;
-            udp_addr = Some(socket.local_addr()?);
-            udps.push(socket);
-        }
-        for _ in 1..threads {
-            if let Some(addr) = local_addr {
-                listeners.push(tcp_listener(addr, true)?);
-            }
-            if let Some(addr) = udp_addr {
-                udps.push(udp_socket(addr, true)?);
-            }
-            if let Some(addr) = tls_addr {
-                tls_listeners.push(tcp_listener(addr, true)?);
-            }
-            if let Some(addr) = http_addr {
-                http_listeners.push(tcp_listener(addr, true)?);
-            }
-        }
+        let tcp_local = mio::net::TcpListener::local_addr;
+        let mut addrs = Addresses::default();
+        let tcp;
+        let tls;
+        let http;
+        let https;
+        let udp;
+        (tcp, addrs.tcp) = bind_each(config.tcp_addr, threads, "tcp", tcp_listener, tcp_local)?;
+        (tls, addrs.tls) = bind_each(config.tls_addr, threads, "tls", tcp_listener, tcp_local)?;
+        (http, addrs.http) = bind_each(config.http_addr, threads, "http", tcp_listener, tcp_local)?;
+        (https, addrs.https) =
+            bind_each(config.https_addr, threads, "https", tcp_listener, tcp_local)?;
+        (udp, addrs.udp) = bind_each(
+            config.udp_addr,
+            threads,
+            "udp",
+            udp_socket,
+            mio::net::UdpSocket::local_addr,
+        )?;
         info!("{threads} worker threads");
-        if let Some(addr) = local_addr {
+        if let Some(addr) = addrs.tcp {
             info!("listening for TCP on {addr}");
         }
-        if let Some(addr) = udp_addr {
+        if let Some(addr) = addrs.udp {
             info!("serving UDP on {addr}");
         }
-        if let Some(addr) = tls_addr {
+        if let Some(addr) = addrs.tls {
             info!(
                 "listening for TLS on {addr}{}",
                 if config.tls_client_ca.is_some() {
@@ -199,18 +202,19 @@ impl Sockets {
                 }
             );
         }
-        if let Some(addr) = http_addr {
+        if let Some(addr) = addrs.http {
             info!("listening for HTTP on {addr} (WebSocket at /ws, metrics at /metrics)");
         }
+        if let Some(addr) = addrs.https {
+            info!("listening for HTTPS on {addr} (WebSocket over TLS at /ws, metrics at /metrics)");
+        }
         Ok(Self {
-            tcp: listeners,
-            tls: tls_listeners,
-            http: http_listeners,
-            udp: udps,
-            tcp_addr: local_addr,
-            tls_addr,
-            http_addr,
-            udp_addr,
+            tcp,
+            tls,
+            http,
+            https,
+            udp,
+            addrs,
         })
     }
 }
@@ -222,14 +226,10 @@ impl Server {
     /// Neither TCP nor UDP is configured, an address cannot be bound, a poller cannot be
     /// created, the token key file cannot be read, or the system has no randomness.
     pub fn bind(config: &ServerConfig) -> io::Result<Self> {
-        if config.tcp_addr.is_none()
-            && config.udp_addr.is_none()
-            && config.tls_addr.is_none()
-            && config.http_addr.is_none()
-        {
+        if !config.serves_something() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "neither TCP, TLS, UDP nor HTTP is configured: the server would serve nothing",
+                "neither TCP, TLS, UDP, HTTP nor HTTPS is configured: the server would serve nothing",
             ));
         }
         if config.require_encryption && config.udp_addr.is_some() && config.token_key_file.is_none()
@@ -248,14 +248,7 @@ impl Server {
         };
         let threads = config.threads.max(1);
         let sockets = Sockets::bind(config, threads)?;
-        let (local_addr, udp_addr, tls_addr, http_addr) = (
-            sockets.tcp_addr,
-            sockets.udp_addr,
-            sockets.tls_addr,
-            sockets.http_addr,
-        );
-        let (listeners, tls_listeners, http_listeners, udps) =
-            (sockets.tcp, sockets.tls, sockets.http, sockets.udp);
+        let addrs = sockets.addrs;
         let counters = Arc::new(Counters::default());
         let mut hub = Hub::new(
             config.hub.clone(),
@@ -288,10 +281,11 @@ impl Server {
             tls,
         ));
         let _ = wake_on_durable.set(Arc::downgrade(&shared));
-        let mut udps = udps.into_iter();
-        let mut listeners = listeners.into_iter();
-        let mut tls_listeners = tls_listeners.into_iter();
-        let mut http_listeners = http_listeners.into_iter();
+        let mut udps = sockets.udp.into_iter();
+        let mut listeners = sockets.tcp.into_iter();
+        let mut tls_listeners = sockets.tls.into_iter();
+        let mut plain_web = sockets.http.into_iter();
+        let mut tls_web = sockets.https.into_iter();
         let workers = polls
             .into_iter()
             .enumerate()
@@ -302,7 +296,8 @@ impl Server {
                     Listeners {
                         tcp: listeners.next(),
                         tls: tls_listeners.next(),
-                        http: http_listeners.next(),
+                        http: plain_web.next(),
+                        https: tls_web.next(),
                     },
                     udps.next(),
                     config,
@@ -313,10 +308,7 @@ impl Server {
         Ok(Self {
             workers,
             shared,
-            local_addr,
-            udp_addr,
-            tls_addr,
-            http_addr,
+            addrs,
         })
     }
 
@@ -335,31 +327,33 @@ impl Server {
 
     /// The address the server accepts TCP connections on, if it does.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.local_addr
+        self.addrs.tcp
     }
 
     /// The address UDP is served on, if it is.
     pub fn udp_addr(&self) -> Option<SocketAddr> {
-        self.udp_addr
+        self.addrs.udp
     }
 
     /// The address the server accepts TLS connections on, if it does.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
-        self.tls_addr
+        self.addrs.tls
     }
 
     /// The address the server accepts HTTP connections on, if it does.
     pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http_addr
+        self.addrs.http
+    }
+
+    /// The address the server accepts HTTP over TLS on, if it does.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.addrs.https
     }
 
     /// A handle that stops the server.
     pub fn handle(&self) -> ServerHandle {
         ServerHandle {
-            local_addr: self.local_addr,
-            udp_addr: self.udp_addr,
-            tls_addr: self.tls_addr,
-            http_addr: self.http_addr,
+            addrs: self.addrs,
             shared: Arc::clone(&self.shared),
         }
     }

@@ -101,6 +101,15 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "https",
+        value: "ADDR|off",
+        help: "listen for HTTP over TLS on ADDR: what the HTTP listener serves, as https and wss (default off; needs tls_cert and tls_key); also https_listen",
+        set: |c, v| {
+            c.https_addr = addr_or_off(v)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "http_head_timeout_ms",
         value: "MS",
         help: "how long an HTTP request head may take to arrive; an idle keep-alive connection closes after as long (default 10000)",
@@ -565,8 +574,13 @@ pub(crate) const SETTINGS: &[Setting] = &[
     },
 ];
 
-/// Other names settings answer to: `tls_listen` is `tls`, `http_listen` is `http`.
-const ALIASES: &[(&str, &str)] = &[("tls_listen", "tls"), ("http_listen", "http")];
+/// Other names settings answer to: `tls_listen` is `tls`, `http_listen` is `http`,
+/// `https_listen` is `https`.
+const ALIASES: &[(&str, &str)] = &[
+    ("tls_listen", "tls"),
+    ("http_listen", "http"),
+    ("https_listen", "https"),
+];
 
 /// The setting named `key` (or one of its aliases).
 pub(crate) fn find(key: &str) -> Option<&'static Setting> {

@@ -5,6 +5,9 @@
 //
 // BLOCK, a comma-separated list of `websocket` and `eventsource`, removes those from every page
 // before its scripts run, as a network that blocks them would leave the page without them.
+// With FRAMEWIRE_TRUST_CERT=PEM (an https URL), Chromium accepts that one certificate, and no
+// other, as if a CA it trusts had issued it (its public key pinned by
+// --ignore-certificate-errors-spki-list).
 //
 // It opens URL, waits until the demo page says it is subscribed, prints "subscribed", then takes
 // one command per line on stdin and answers each with one line on stdout:
@@ -13,7 +16,8 @@
 //   screenshot PATH    -> "ok PATH" (a PNG of the page)
 //   quit               -> closes the browser and exits
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { X509Certificate, createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -23,7 +27,14 @@ const blocked = (process.argv[3] ?? "").split(",").filter(Boolean);
 const GLOBALS = { websocket: "WebSocket", eventsource: "EventSource" };
 const chromium = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const profile = mkdtempSync(join(tmpdir(), "fw-chromium-"));
+const trust = [];
+if (process.env.FRAMEWIRE_TRUST_CERT) {
+  const cert = new X509Certificate(readFileSync(process.env.FRAMEWIRE_TRUST_CERT));
+  const spki = cert.publicKey.export({ type: "spki", format: "der" });
+  trust.push(`--ignore-certificate-errors-spki-list=${createHash("sha256").update(spki).digest("base64")}`);
+}
 const browser = spawn(chromium, [
+  ...trust,
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
   "--disable-dev-shm-usage", "--window-size=1100,560", `--user-data-dir=${profile}`,
@@ -128,8 +139,19 @@ for await (const line of lines) {
   }
 }
 quitting = true;
+// Browser.close shuts Chromium down in order, its helper processes with it, so the profile is
+// no longer written to; SIGKILL if it does not within 5 s.
+const exited = new Promise((r) => browser.once("exit", r));
+call("Browser.close").catch(() => {});
+const late = setTimeout(() => browser.kill("SIGKILL"), 5_000);
+await exited;
+clearTimeout(late);
 socket.close();
-browser.kill("SIGTERM");
-await new Promise((r) => browser.once("exit", r));
-rmSync(profile, { recursive: true, force: true });
+// Chromium's helper processes may still be writing to the profile as the browser exits: retry,
+// and never let a leftover temporary directory fail a run that passed.
+try {
+  rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+} catch (e) {
+  process.stderr.write(`profile ${profile} left behind: ${e.code}\n`);
+}
 process.exit(0);

@@ -235,7 +235,7 @@ impl TestClient {
     ) -> (Self, Welcomed) {
         match via {
             Via::Tcp | Via::WebSocket => {
-                let mut s = if via == Via::Tcp {
+                let s = if via == Via::Tcp {
                     StreamClient::Tcp(
                         FrameStream::connect_from(from, server.addr(), DEADLINE)
                             .expect("connect over TCP"),
@@ -246,16 +246,7 @@ impl TestClient {
                             .expect("open a WebSocket"),
                     ))
                 };
-                let welcome = s.handshake(options).expect("a Welcome");
-                let FrameBody::Welcome(w) = welcome.body else {
-                    panic!("expected a Welcome: {welcome:?}");
-                };
-                let welcomed = Welcomed {
-                    token: w.session_token,
-                    resumed: w.resumed,
-                    missed: w.missed,
-                };
-                (Self::Tcp(s), welcomed)
+                Self::handshake_over(s, options)
             }
             Via::Udp => {
                 let mut c = UdpClient::connect_from(from, server.udp_addr(), seed, options);
@@ -287,6 +278,23 @@ impl TestClient {
                 (Self::Udp(Box::new(c)), welcomed)
             }
         }
+    }
+
+    /// Completes the handshake over a stream connected already (a WebSocket over TLS, say).
+    ///
+    /// # Panics
+    /// If the handshake fails.
+    pub fn handshake_over(mut s: StreamClient, options: HelloOptions) -> (Self, Welcomed) {
+        let welcome = s.handshake(options).expect("a Welcome");
+        let FrameBody::Welcome(w) = welcome.body else {
+            panic!("expected a Welcome: {welcome:?}");
+        };
+        let welcomed = Welcomed {
+            token: w.session_token,
+            resumed: w.resumed,
+            missed: w.missed,
+        };
+        (Self::Tcp(s), welcomed)
     }
 
     /// Sends a frame.

@@ -4,14 +4,16 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::time::Instant;
 
 use crate::DEADLINE;
+use crate::duplex::{Duplex, https_client_config};
 
-/// One connection to the HTTP listener.
+/// One connection to the HTTP (or HTTPS) listener.
 #[derive(Debug)]
 pub struct HttpConn {
-    stream: TcpStream,
+    stream: Duplex,
     /// What has arrived and is not yet taken.
     buf: Vec<u8>,
 }
@@ -31,6 +33,12 @@ impl HttpResponse {
     }
 }
 
+fn tcp_to(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect to the HTTP listener");
+    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    stream
+}
+
 /// One event of an event stream: its `id`, `event` and `data` fields (a comment: `data` empty,
 /// `comment` set).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,12 +55,28 @@ impl HttpConn {
     /// # Panics
     /// If it cannot.
     pub fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).expect("connect to the HTTP listener");
-        stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+        Self {
+            stream: Duplex::Plain(tcp_to(addr)),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Connects to the HTTPS listener at `addr`, trusting the CA in `ca`; the TLS handshake
+    /// happens with the first request.
+    ///
+    /// # Panics
+    /// If it cannot connect.
+    pub fn connect_tls(addr: SocketAddr, ca: &Path) -> Self {
+        let stream = Duplex::tls(tcp_to(addr), https_client_config(ca)).expect("start TLS");
         Self {
             stream,
             buf: Vec::new(),
         }
+    }
+
+    /// The stream under it (to ask TLS what it agreed on).
+    pub fn stream(&self) -> &Duplex {
+        &self.stream
     }
 
     /// Sends raw bytes.
@@ -60,7 +84,16 @@ impl HttpConn {
     /// # Panics
     /// If the write fails.
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("send");
+        self.send_raw_result(bytes).expect("send");
+    }
+
+    /// Sends raw bytes and flushes them (under TLS, completing the handshake first).
+    ///
+    /// # Errors
+    /// The write, or the TLS handshake, fails.
+    pub fn send_raw_result(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)?;
+        self.stream.flush()
     }
 
     /// Sends a request with these extra header lines (each ending `\r\n`) and body.

@@ -7,6 +7,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 mod client;
+mod duplex;
 pub mod http;
 mod pki;
 mod relay;
@@ -14,6 +15,7 @@ mod tcp_cut;
 pub mod websocket;
 
 pub use client::{BOTH, StreamClient, TestClient, UdpClient, Via, Welcomed};
+pub use duplex::{Duplex, https_client_config};
 pub use framewire_client::{FrameStream, RecvError};
 use framewire_server::{Server, ServerConfig, ServerHandle};
 pub use pki::{Pem, TestPki};
@@ -138,6 +140,16 @@ impl TestServer {
         self.handle
             .http_addr()
             .expect("this test server serves HTTP")
+    }
+
+    /// Where it listens for HTTPS.
+    ///
+    /// # Panics
+    /// If it does not.
+    pub fn https_addr(&self) -> SocketAddr {
+        self.handle
+            .https_addr()
+            .expect("this test server serves HTTPS")
     }
 
     /// What the server has counted.

@@ -5,12 +5,15 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
 use framewire_client::RecvError;
 use framewire_client::read_some;
 use framewire_protocol::wire::{Frame, Hello, HelloOptions, VERSION, encode_stream_frame_into};
+
+use crate::duplex::{Duplex, https_client_config};
 
 /// A WebSocket opcode as a number.
 pub mod opcode {
@@ -50,7 +53,7 @@ impl ServerFrame {
 /// One WebSocket connection to the server's HTTP listener.
 #[derive(Debug)]
 pub struct WsStream {
-    stream: TcpStream,
+    stream: Duplex,
     input: Vec<u8>,
     /// The response head the server sent to the upgrade request.
     pub response: String,
@@ -85,16 +88,28 @@ impl WsStream {
         deadline: Duration,
         request: &str,
     ) -> io::Result<Self> {
-        let socket = socket2::Socket::new(
-            socket2::Domain::for_address(http),
-            socket2::Type::STREAM,
-            Some(socket2::Protocol::TCP),
-        )?;
-        socket.bind(&SocketAddr::new(from, 0).into())?;
-        socket.connect_timeout(&http.into(), deadline)?;
-        let mut stream: TcpStream = socket.into();
-        stream.set_read_timeout(Some(deadline))?;
-        stream.set_nodelay(true)?;
+        Self::upgrade(Duplex::Plain(connect(from, http, deadline)?), request)
+    }
+
+    /// Connects to the HTTPS listener at `https` (trusting the CA in `ca`) and upgrades to a
+    /// WebSocket over TLS.
+    ///
+    /// # Errors
+    /// The connection or the TLS handshake fails, or the server does not answer `101`.
+    pub fn connect_tls(
+        from: IpAddr,
+        https: SocketAddr,
+        deadline: Duration,
+        ca: &Path,
+    ) -> io::Result<Self> {
+        let tcp = connect(from, https, deadline)?;
+        Self::upgrade(
+            Duplex::tls(tcp, https_client_config(ca))?,
+            &upgrade_request(""),
+        )
+    }
+
+    fn upgrade(mut stream: Duplex, request: &str) -> io::Result<Self> {
         stream.write_all(request.as_bytes())?;
         let mut input = Vec::new();
         let mut chunk = [0u8; 4096];
@@ -120,6 +135,11 @@ impl WsStream {
             closed_with: None,
             mask_seed: 0x9e37_79b9,
         })
+    }
+
+    /// The stream under it (to ask TLS what it agreed on).
+    pub fn stream(&self) -> &Duplex {
+        &self.stream
     }
 
     fn next_mask(&mut self) -> [u8; 4] {
@@ -225,12 +245,16 @@ impl WsStream {
         self.recv()
     }
 
-    /// A second handle on the socket, for writing while this one reads.
+    /// A second handle on the socket, for writing raw bytes while this one reads (plain TCP
+    /// only: TLS records cannot be written from two handles).
     ///
     /// # Errors
-    /// The socket cannot be duplicated.
+    /// The socket cannot be duplicated, or runs TLS.
     pub fn try_clone_stream(&self) -> io::Result<TcpStream> {
-        self.stream.try_clone()
+        match &self.stream {
+            Duplex::Plain(tcp) => tcp.try_clone(),
+            Duplex::Tls(_) => Err(io::Error::other("a second handle on a TLS stream")),
+        }
     }
 
     /// How long a receive waits.
@@ -238,12 +262,22 @@ impl WsStream {
     /// # Errors
     /// The socket refuses the setting.
     pub fn set_read_timeout(&self, deadline: Duration) -> io::Result<()> {
-        self.stream.set_read_timeout(Some(deadline))
+        self.stream.tcp().set_read_timeout(Some(deadline))
+    }
+
+    /// Reads to the end of the stream: `Ok` when it ends cleanly (under TLS, with the server's
+    /// `close_notify`, not a cut connection), with how many bytes came before the end.
+    ///
+    /// # Errors
+    /// The stream fails or times out, or (under TLS) ends without a `close_notify`.
+    pub fn read_to_clean_end(&mut self) -> io::Result<usize> {
+        let mut rest = Vec::new();
+        self.stream.read_to_end(&mut rest)
     }
 
     /// Reads until the server closes the TCP connection (or `within` passes): whether it did.
     pub fn closes_within(&mut self, within: Duration) -> bool {
-        let _ = self.stream.set_read_timeout(Some(within));
+        let _ = self.stream.tcp().set_read_timeout(Some(within));
         let start = std::time::Instant::now();
         let mut chunk = [0u8; 4096];
         while start.elapsed() < within {
@@ -264,6 +298,21 @@ impl WsStream {
         }
         false
     }
+}
+
+/// A TCP connection from `from` to `to`, with `deadline` on the connect and every read.
+fn connect(from: IpAddr, to: SocketAddr, deadline: Duration) -> io::Result<TcpStream> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(to),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.bind(&SocketAddr::new(from, 0).into())?;
+    socket.connect_timeout(&to.into(), deadline)?;
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(deadline))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 /// A client frame's bytes; `mask: None` leaves it unmasked (which a server must refuse).

@@ -3,7 +3,8 @@
 //! chart exchange messages with a TCP client and a UDP client over `framewire.js`: over the
 //! WebSocket, then with WebSocket blocked (Server-Sent Events and HTTP POST), then with
 //! `EventSource` blocked too (long polling); each time its connection drops and the client resumes
-//! its session by itself, missing nothing published meanwhile. Needs
+//! its session by itself, missing nothing published meanwhile; and once more loaded over HTTPS,
+//! its session a WebSocket over TLS (Chromium trusting the test certificate alone). Needs
 //! `chromium` and `node`, which `cargo test --workspace` cannot assume, so `.ci/run` runs it with
 //! `--ignored`. With `FRAMEWIRE_SCREENSHOT=PATH` it saves a picture of the page there
 //! (`docs/browser-demo.png` was made so).
@@ -13,7 +14,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use framewire_protocol::wire::FrameBody;
 use framewire_server::ServerConfig;
-use framewire_tests::{TestClient, TestServer, Via};
+use framewire_tests::{TestClient, TestPki, TestServer, Via};
 
 /// The driver process and its line protocol (see tests/browser/drive.mjs).
 struct Browser {
@@ -23,9 +24,14 @@ struct Browser {
 }
 
 impl Browser {
-    /// Opens `url` with the page's `blocked` globals removed (`websocket`, `eventsource`).
-    fn open(url: &str, blocked: &str) -> Self {
-        let mut child = Command::new("node")
+    /// Opens `url` with the page's `blocked` globals removed (`websocket`, `eventsource`),
+    /// trusting the certificate in `trust` (a PEM file) if given.
+    fn open(url: &str, blocked: &str, trust: Option<&std::path::Path>) -> Self {
+        let mut command = Command::new("node");
+        if let Some(cert) = trust {
+            command.env("FRAMEWIRE_TRUST_CERT", cert);
+        }
+        let mut child = command
             .arg("--experimental-websocket")
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/browser/drive.mjs"))
             .arg(url)
@@ -83,16 +89,45 @@ fn hears(c: &mut TestClient, payload: &str) {
     }
 }
 
+/// How the page is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Http,
+    Https,
+}
+
 /// The demo page in Chromium with `blocked` removed from it talks with a TCP and a UDP client
 /// over `transport`, and resumes its session after its connection drops.
-fn the_demo_page_talks_with_tcp_and_udp_clients(blocked: &str, transport: &str) {
-    let server = TestServer::start(ServerConfig::default());
+fn the_demo_page_talks_with_tcp_and_udp_clients(blocked: &str, transport: &str, scheme: Scheme) {
+    let pki = (scheme == Scheme::Https).then(|| TestPki::new("browser"));
+    let config = match &pki {
+        Some(pki) => ServerConfig {
+            https_addr: Some("127.0.0.1:0".parse().unwrap()),
+            tls_cert: Some(pki.server.cert.clone()),
+            tls_key: Some(pki.server.key.clone()),
+            ..ServerConfig::default()
+        },
+        None => ServerConfig::default(),
+    };
+    let server = TestServer::start(config);
     let mut tcp = TestClient::connect(&server, Via::Tcp);
     let mut udp = TestClient::connect(&server, Via::Udp);
     for c in [&mut tcp, &mut udp] {
         c.subscribe_ok(1, "chat/room");
     }
-    let mut page = Browser::open(&format!("http://{}/", server.http_addr()), blocked);
+    let url = match scheme {
+        Scheme::Http => format!("http://{}/", server.http_addr()),
+        Scheme::Https => format!("https://{}/", server.https_addr()),
+    };
+    let mut page = Browser::open(&url, blocked, pki.as_ref().map(|p| p.server.cert.as_path()));
+    if scheme == Scheme::Https {
+        // The page found its session's URL from where it was loaded.
+        assert!(
+            page.ask("eval framewireDemo.client.url")
+                .starts_with("\"wss://"),
+            "a WebSocket over TLS"
+        );
+    }
     assert_eq!(
         page.ask("eval framewireDemo.client.transport"),
         format!("\"{transport}\"")
@@ -146,6 +181,12 @@ fn the_demo_page_talks_with_tcp_and_udp_clients(blocked: &str, transport: &str) 
     hears(&mut tcp, "browser: yes, resumed");
     let upgrades = server.counters().http_responses(101);
     assert_eq!(upgrades, if transport == "websocket" { 2 } else { 0 });
+    if scheme == Scheme::Https {
+        assert!(
+            server.counters().tls_handshakes >= 2,
+            "the page and its sessions over TLS"
+        );
+    }
 
     if transport == "websocket"
         && let Ok(path) = std::env::var("FRAMEWIRE_SCREENSHOT")
@@ -157,17 +198,23 @@ fn the_demo_page_talks_with_tcp_and_udp_clients(blocked: &str, transport: &str) 
 #[test]
 #[ignore = "needs chromium and node; .ci/run runs it"]
 fn over_websocket() {
-    the_demo_page_talks_with_tcp_and_udp_clients("", "websocket");
+    the_demo_page_talks_with_tcp_and_udp_clients("", "websocket", Scheme::Http);
+}
+
+#[test]
+#[ignore = "needs chromium and node; .ci/run runs it"]
+fn over_https_and_a_websocket_over_tls() {
+    the_demo_page_talks_with_tcp_and_udp_clients("", "websocket", Scheme::Https);
 }
 
 #[test]
 #[ignore = "needs chromium and node; .ci/run runs it"]
 fn with_websocket_blocked_over_server_sent_events_and_http_posts() {
-    the_demo_page_talks_with_tcp_and_udp_clients("websocket", "sse");
+    the_demo_page_talks_with_tcp_and_udp_clients("websocket", "sse", Scheme::Http);
 }
 
 #[test]
 #[ignore = "needs chromium and node; .ci/run runs it"]
 fn with_websocket_and_eventsource_blocked_over_long_polling() {
-    the_demo_page_talks_with_tcp_and_udp_clients("websocket,eventsource", "poll");
+    the_demo_page_talks_with_tcp_and_udp_clients("websocket,eventsource", "poll", Scheme::Http);
 }

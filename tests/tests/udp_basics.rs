@@ -215,7 +215,8 @@ fn a_server_with_neither_tcp_nor_udp_refuses_to_start() {
     };
     let err = framewire_server::Server::bind(&config).unwrap_err();
     assert!(
-        err.to_string().contains("neither TCP, TLS, UDP nor HTTP"),
+        err.to_string()
+            .contains("neither TCP, TLS, UDP, HTTP nor HTTPS"),
         "{err}"
     );
 }

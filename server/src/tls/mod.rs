@@ -4,15 +4,19 @@
 //! reasons a handshake fails, in words for the log and in counters for `sys.stats`.
 
 use std::io;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use framewire_client::tls_io::ALPN;
+use framewire_client::tls_io::{self, ALPN, TlsRead};
 use framewire_client::{read_certificates, read_private_key};
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
 
 mod subject;
+
+use crate::connection::End;
+use crate::counters::Counters;
 
 pub use subject::{SubjectError, common_name};
 
@@ -29,13 +33,34 @@ pub struct TlsFiles {
     pub client_ca: Option<PathBuf>,
 }
 
-/// The rustls configuration new TLS connections take; [`TlsTerms::reload`] swaps it (a
-/// connection keeps the one it started with).
+/// The rustls configurations new TLS connections take: the framewire listener's (ALPN
+/// `framewire/1`, client certificates when `client_ca` is set) and the HTTPS listener's (ALPN
+/// `http/1.1`, no client certificates: a browser's session is named by its connect token).
+/// [`TlsTerms::reload`] swaps both (a connection keeps the one it started with).
 #[derive(Debug)]
 pub(crate) struct TlsTerms {
     files: TlsFiles,
-    current: RwLock<Arc<rustls::ServerConfig>>,
+    current: RwLock<Configs>,
 }
+
+/// One reading of the files, in the two shapes the listeners take.
+#[derive(Debug, Clone)]
+struct Configs {
+    framewire: Arc<rustls::ServerConfig>,
+    http: Arc<rustls::ServerConfig>,
+}
+
+impl Configs {
+    fn read(files: &TlsFiles) -> io::Result<Self> {
+        Ok(Self {
+            framewire: server_config(files, ALPN, files.client_ca.as_deref())?,
+            http: server_config(files, HTTP_ALPN, None)?,
+        })
+    }
+}
+
+/// The ALPN protocol the HTTPS listener agrees on (HTTP/1.1 only: no HTTP/2).
+const HTTP_ALPN: &[u8] = b"http/1.1";
 
 impl TlsTerms {
     /// Reads the files.
@@ -43,21 +68,25 @@ impl TlsTerms {
     /// # Errors
     /// A file cannot be read or holds nothing usable, or the key does not match the certificate.
     pub(crate) fn load(files: TlsFiles) -> io::Result<Self> {
-        let config = server_config(&files)?;
-        Ok(Self {
-            files,
-            current: RwLock::new(config),
-        })
+        let current = RwLock::new(Configs::read(&files)?);
+        Ok(Self { files, current })
     }
 
-    /// The configuration for a connection accepted now.
+    fn configs(&self) -> Configs {
+        self.current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The configuration for a connection accepted now at the framewire TLS listener.
     pub(crate) fn current(&self) -> Arc<rustls::ServerConfig> {
-        Arc::clone(
-            &self
-                .current
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+        self.configs().framewire
+    }
+
+    /// The configuration for a connection accepted now at the HTTPS listener.
+    pub(crate) fn current_http(&self) -> Arc<rustls::ServerConfig> {
+        self.configs().http
     }
 
     /// Reads the files again; on failure the configuration in use stays.
@@ -65,11 +94,11 @@ impl TlsTerms {
     /// # Errors
     /// As [`TlsTerms::load`].
     pub(crate) fn reload(&self) -> io::Result<()> {
-        let config = server_config(&self.files)?;
+        let configs = Configs::read(&self.files)?;
         *self
             .current
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = config;
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = configs;
         Ok(())
     }
 }
@@ -78,14 +107,20 @@ fn invalid(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
 }
 
-fn server_config(files: &TlsFiles) -> io::Result<Arc<rustls::ServerConfig>> {
+/// A configuration showing the files' certificate, agreeing on `alpn`, asking for client
+/// certificates from `client_ca` when given.
+fn server_config(
+    files: &TlsFiles,
+    alpn: &[u8],
+    client_ca: Option<&Path>,
+) -> io::Result<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = read_certificates(&files.cert).map_err(invalid)?;
     let key = read_private_key(&files.key).map_err(invalid)?;
     let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(invalid)?;
-    let builder = match &files.client_ca {
+    let builder = match client_ca {
         Some(path) => {
             let verifier = WebPkiClientVerifier::builder_with_provider(
                 Arc::new(client_roots(path)?),
@@ -104,7 +139,7 @@ fn server_config(files: &TlsFiles) -> io::Result<Arc<rustls::ServerConfig>> {
             files.key.display()
         ))
     })?;
-    config.alpn_protocols = vec![ALPN.to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     Ok(Arc::new(config))
 }
 
@@ -116,6 +151,34 @@ fn client_roots(path: &Path) -> io::Result<RootCertStore> {
             .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
     }
     Ok(roots)
+}
+
+/// One read of TLS records from `stream` into the first half of `scratch`, opened into the
+/// second half: what the socket said, and where in `scratch` the plaintext lies. A handshake
+/// that completes is counted; one that fails is counted with its reason, and the connection
+/// ends with the words for the log.
+pub(crate) fn read_tls(
+    tls: &mut rustls::ServerConnection,
+    stream: &mut mio::net::TcpStream,
+    scratch: &mut [u8],
+    counters: &Counters,
+) -> Result<(TlsRead, Range<usize>), End> {
+    let handshaking = tls.is_handshaking();
+    let (raw, plain) = scratch.split_at_mut(scratch.len() / 2);
+    let read_now = tls_io::read_records(tls, stream, raw, plain);
+    if handshaking && !tls.is_handshaking() {
+        counters.count_tls_handshake();
+    }
+    let (got, opened) = read_now.map_err(|e| {
+        if !handshaking {
+            return End::Tls(e.to_string());
+        }
+        let (failure, words) = HandshakeFailure::of(&e);
+        counters.count_tls_failure(failure);
+        End::Tls(words)
+    })?;
+    let half = raw.len();
+    Ok((got, half..half + opened))
 }
 
 /// Why a TLS handshake failed, as `sys.stats` counts it.

@@ -1,12 +1,16 @@
 //! One connection at the HTTP listener before it becomes anything else: it reads requests (heads
 //! and bodies, bounded in bytes and in time), answers them in order, keeps the connection alive
 //! between them, holds an [`Exchange`] while a request of the HTTP mapping waits for the hub, and
-//! hands the socket over when a request upgrades it to a WebSocket.
+//! hands the socket over when a request upgrades it to a WebSocket. At the HTTPS listener the
+//! same connection runs over TLS: the head's deadline covers the handshake, and the TLS session
+//! goes with the socket when it is upgraded (WebSocket over TLS).
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::time::Duration;
 
+use framewire_client::tls_io::{self, TlsRead};
 use framewire_protocol::session::Instant;
 use log::{debug, info};
 use mio::net::TcpStream;
@@ -20,7 +24,18 @@ use super::routes::{Answer, answer};
 use crate::connection::End;
 use crate::shared::Shared;
 use crate::timer_wheel::TimerHandle;
+use crate::tls::HandshakeFailure;
 
+/// What a read left the socket as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Socket {
+    /// It may have more.
+    More,
+    /// It has nothing more until the next readiness event.
+    Blocked,
+    /// The peer has shut its side (or, under TLS, sent its `close_notify`).
+    PeerDone,
+}
 /// What a turn of reading left the connection as.
 #[derive(Debug)]
 pub(crate) enum HttpTurn {
@@ -52,6 +67,11 @@ pub(crate) enum HttpTurn {
 pub(crate) struct HttpConnection {
     stream: TcpStream,
     peer: SocketAddr,
+    /// TLS between the socket and HTTP (the HTTPS listener); `None`: plaintext. Boxed, as in
+    /// [`crate::connection::Connection`].
+    tls: Option<Box<rustls::ServerConnection>>,
+    /// A TLS connection's `close_notify` has been queued.
+    close_notified: bool,
     /// What has arrived of the next request head (and anything pipelined after it).
     buf: Vec<u8>,
     /// Responses not yet written.
@@ -81,10 +101,13 @@ impl HttpConnection {
         now: Instant,
         head_timeout: Duration,
         max_body: usize,
+        tls: Option<Box<rustls::ServerConnection>>,
     ) -> Self {
         Self {
             stream,
             peer,
+            tls,
+            close_notified: false,
             buf: Vec::new(),
             out: Vec::new(),
             deadline: now + head_timeout,
@@ -135,9 +158,14 @@ impl HttpConnection {
         self.exchange.as_deref_mut()
     }
 
-    /// The socket, once the connection has been upgraded.
-    pub(crate) fn into_stream(self) -> TcpStream {
-        self.stream
+    /// Whether the connection runs over TLS.
+    pub(crate) fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The socket and its TLS session, once the connection has been upgraded.
+    pub(crate) fn into_parts(self) -> (TcpStream, Option<Box<rustls::ServerConnection>>) {
+        (self.stream, self.tls)
     }
 
     /// Reads what the socket has and answers every whole request head in it.
@@ -148,35 +176,58 @@ impl HttpConnection {
         shared: &Shared,
     ) -> HttpTurn {
         loop {
-            match self.stream.read(scratch) {
-                Ok(0) => {
+            let (plain, socket) = match self.read_once(scratch, shared) {
+                Ok(read) => read,
+                Err(end) => return HttpTurn::Ended(end),
+            };
+            // Once the answer is given, what else comes is not read.
+            if !plain.is_empty() && !self.closing {
+                self.buf.extend_from_slice(&scratch[plain]);
+                if self.exchange.is_some() {
+                    // Pipelined behind a request the hub is answering: kept for later, bounded.
+                    if self.buf.len() > MAX_HEAD_LEN + self.max_body {
+                        info!("{}: too much pipelined behind a waiting request", self.peer);
+                        return HttpTurn::Ended(End::SessionOver);
+                    }
+                } else if let Some(turn) = self.answer_heads(now, shared) {
+                    return turn;
+                }
+            }
+            match socket {
+                Socket::More => {}
+                Socket::Blocked => break,
+                Socket::PeerDone => {
                     self.peer_done = true;
                     break;
                 }
-                Ok(n) => {
-                    if self.closing {
-                        // The answer is given; what else comes is not read.
-                        continue;
-                    }
-                    self.buf.extend_from_slice(&scratch[..n]);
-                    if self.exchange.is_some() {
-                        // Pipelined behind a request the hub is answering: kept for later, bounded.
-                        if self.buf.len() > MAX_HEAD_LEN + self.max_body {
-                            info!("{}: too much pipelined behind a waiting request", self.peer);
-                            return HttpTurn::Ended(End::SessionOver);
-                        }
-                        continue;
-                    }
-                    if let Some(turn) = self.answer_heads(now, shared) {
-                        return turn;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return HttpTurn::Ended(End::Failed(e.kind())),
             }
         }
         HttpTurn::Open
+    }
+
+    /// One read from the socket: where in `scratch` the bytes it gave lie (under TLS, the
+    /// plaintext the records opened to), and what the socket said.
+    fn read_once(
+        &mut self,
+        scratch: &mut [u8],
+        shared: &Shared,
+    ) -> Result<(Range<usize>, Socket), End> {
+        let Some(tls) = self.tls.as_mut() else {
+            return match self.stream.read(scratch) {
+                Ok(0) => Ok((0..0, Socket::PeerDone)),
+                Ok(n) => Ok((0..n, Socket::More)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok((0..0, Socket::Blocked)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok((0..0, Socket::More)),
+                Err(e) => Err(End::Failed(e.kind())),
+            };
+        };
+        let (got, plain) = crate::tls::read_tls(tls, &mut self.stream, scratch, &shared.counters)?;
+        let socket = match got {
+            TlsRead::Data(_) => Socket::More,
+            TlsRead::WouldBlock => Socket::Blocked,
+            TlsRead::Closed | TlsRead::Eof => Socket::PeerDone,
+        };
+        Ok((plain, socket))
     }
 
     /// Answers the whole heads at the front of the buffer; `Some` when one upgraded the connection.
@@ -349,6 +400,12 @@ impl HttpConnection {
         if self.closing {
             return Some(End::SessionOver);
         }
+        if self.tls.as_ref().is_some_and(|t| t.is_handshaking()) {
+            shared.counters.count_tls_failure(HandshakeFailure::Timeout);
+            return Some(End::Tls(
+                "TLS handshake not finished within the request head's deadline".into(),
+            ));
+        }
         if self.buf.is_empty() {
             debug!("{}: idle HTTP connection closed", self.peer);
             return Some(End::SessionOver);
@@ -359,24 +416,31 @@ impl HttpConnection {
         None
     }
 
-    /// Writes what is queued; the connection ends once its last response is out, or the peer is
-    /// gone and nothing is owed.
+    /// Writes what is queued; the connection ends once its last response is out (under TLS, a
+    /// `close_notify` after it), or the peer is gone and nothing is owed.
     pub(crate) fn flush(&mut self) -> Option<End> {
-        while !self.out.is_empty() {
-            match self.stream.write(&self.out) {
-                Ok(0) => return Some(End::Failed(io::ErrorKind::WriteZero)),
-                Ok(n) => {
-                    self.out.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Some(End::Failed(e.kind())),
-            }
+        if let Err(end) = self.write_out() {
+            return Some(end);
+        }
+        if !self.out.is_empty() {
+            return None;
         }
         if self.out.capacity() > MAX_HEAD_LEN {
             self.out = Vec::new();
         }
-        if self.closing && self.exchange.is_none() {
+        let said_all = self.closing && self.exchange.is_none();
+        if let Some(tls) = self.tls.as_mut() {
+            if said_all && !std::mem::replace(&mut self.close_notified, true) {
+                tls.send_close_notify();
+                if let Err(end) = self.write_out() {
+                    return Some(end);
+                }
+            }
+            if self.tls.as_ref().is_some_and(|t| t.wants_write()) {
+                return None;
+            }
+        }
+        if said_all {
             Some(End::SessionOver)
         } else if self.peer_done {
             Some(End::PeerClosed)
@@ -385,10 +449,33 @@ impl HttpConnection {
         }
     }
 
+    /// Writes (under TLS, seals and writes) the queued output until it is out or the socket
+    /// would block.
+    fn write_out(&mut self) -> Result<(), End> {
+        if let Some(tls) = self.tls.as_mut() {
+            let taken = tls_io::write_sealed(tls, &mut self.stream, &self.out)
+                .map_err(|e| End::Failed(e.kind()))?;
+            self.out.drain(..taken);
+            return Ok(());
+        }
+        while !self.out.is_empty() {
+            match self.stream.write(&self.out) {
+                Ok(0) => return Err(End::Failed(io::ErrorKind::WriteZero)),
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(End::Failed(e.kind())),
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the registration must change to wait for writability, as
     /// [`crate::connection::Connection::interest_change`].
     pub(crate) fn interest_change(&mut self) -> Option<bool> {
-        let want = !self.out.is_empty();
+        let want = !self.out.is_empty() || self.tls.as_ref().is_some_and(|t| t.wants_write());
         (want != self.registered_writable).then(|| {
             self.registered_writable = want;
             want
