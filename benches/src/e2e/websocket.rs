@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
 
@@ -109,13 +109,36 @@ struct Conn {
     out: BytesMut,
 }
 
-fn message(epoch: Instant, payload: usize, out: &mut BytesMut) {
-    let mut body = Vec::with_capacity(DATA_HEADER.len() + payload);
-    body.extend_from_slice(&DATA_HEADER);
-    let sent = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    body.extend_from_slice(&sent.to_be_bytes());
-    body.resize(DATA_HEADER.len() + payload.max(8), 0xab);
-    ws_client::encode_masked(&body, out);
+/// One echo message, masked once: each send copies it and writes its send time into it (masked
+/// in place), so the generator's cost per message is a copy, not an encoding: the servers, not
+/// the one generator thread, are what the rate measures.
+struct Template {
+    bytes: Vec<u8>,
+    /// Where the send time (8 bytes, after the Data header) starts in `bytes`.
+    stamp_at: usize,
+}
+
+impl Template {
+    fn new(payload: usize) -> Self {
+        let mut body = DATA_HEADER.to_vec();
+        body.resize(DATA_HEADER.len() + payload.max(8), 0xab);
+        let mut bytes = BytesMut::new();
+        ws_client::encode_masked(&body, &mut bytes);
+        Self {
+            stamp_at: bytes.len() - body.len() + DATA_HEADER.len(),
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    /// Appends the message, sent at `sent` (nanoseconds since the run's epoch).
+    fn push(&self, sent: u64, out: &mut BytesMut) {
+        let at = out.len() + self.stamp_at;
+        out.extend_from_slice(&self.bytes);
+        for (j, b) in sent.to_be_bytes().into_iter().enumerate() {
+            // The payload's byte i is masked with MASK[i % 4].
+            out[at + j] = b ^ ws_client::MASK[(DATA_HEADER.len() + j) % 4];
+        }
+    }
 }
 
 fn write_out(conn: &mut Conn) -> io::Result<()> {
@@ -135,6 +158,7 @@ fn write_out(conn: &mut Conn) -> io::Result<()> {
 /// Echo with `cfg.connections` pipelined connections, each message answered by the next.
 fn run_echo(system: Echo, server: &Running, cfg: &EchoConfig) -> io::Result<EchoResult> {
     let epoch = Instant::now();
+    let template = Template::new(cfg.payload);
     let mut poll = Poll::new()?;
     let mut conns = Vec::with_capacity(cfg.connections);
     for i in 0..cfg.connections {
@@ -155,8 +179,9 @@ fn run_echo(system: Echo, server: &Running, cfg: &EchoConfig) -> io::Result<Echo
             raw: BytesMut::new(),
             out: BytesMut::new(),
         };
+        let sent = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
         for _ in 0..cfg.window {
-            message(epoch, cfg.payload, &mut conn.out);
+            template.push(sent, &mut conn.out);
         }
         write_out(&mut conn)?;
         conns.push(conn);
@@ -191,9 +216,14 @@ fn run_echo(system: Echo, server: &Running, cfg: &EchoConfig) -> io::Result<Echo
                     Err(e) => return Err(e),
                 }
             }
+            // One clock reading per read: the send time of every answer, the arrival time of
+            // every echo in it.
             let now_ns = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            while let Some((opcode, payload)) = ws_client::next_frame(&mut conn.raw)? {
-                if opcode != 0x2 {
+            let mut at = 0;
+            while let Some(frame) = ws_client::frame_at(&conn.raw[at..])? {
+                let payload = &conn.raw[at + frame.header..at + frame.end()];
+                at += frame.end();
+                if frame.opcode != 0x2 {
                     continue;
                 }
                 echoed += 1;
@@ -203,8 +233,9 @@ fn run_echo(system: Echo, server: &Running, cfg: &EchoConfig) -> io::Result<Echo
                     let sent = u64::from_be_bytes(ts.try_into().unwrap_or([0; 8]));
                     let _ = hist.record((now_ns.saturating_sub(sent) / 1000).max(1));
                 }
-                message(epoch, cfg.payload, &mut conn.out);
+                template.push(now_ns, &mut conn.out);
             }
+            conn.raw.advance(at);
             write_out(conn)?;
         }
     }
@@ -384,10 +415,26 @@ mod tests {
 
     #[test]
     fn an_echo_message_is_a_masked_data_frame_with_its_send_time() {
+        let template = Template::new(64);
         let mut out = BytesMut::new();
-        message(Instant::now(), 64, &mut out);
+        let sent = 0x0102_0304_0506_0708;
+        template.push(sent, &mut out);
+        template.push(sent + 1, &mut out);
         // FIN + binary, masked, 68 bytes: the Data header and 64 of payload.
         assert_eq!(&out[..2], &[0x82, 0xc4]);
-        assert_eq!(out.len(), 2 + 4 + 68);
+        assert_eq!(out.len(), 2 * (2 + 4 + 68));
+        // What the server reads once it has unmasked them: the Data header, then the send time.
+        for (i, want) in [sent, sent + 1].into_iter().enumerate() {
+            // A client frame is masked: the server-frame reader refuses it.
+            assert!(ws_client::frame_at(&out[i * 74..]).is_err());
+            let body: Vec<u8> = out[i * 74 + 6..(i + 1) * 74]
+                .iter()
+                .enumerate()
+                .map(|(j, b)| b ^ ws_client::MASK[j % 4])
+                .collect();
+            assert_eq!(&body[..4], &DATA_HEADER);
+            assert_eq!(u64::from_be_bytes(body[4..12].try_into().unwrap()), want);
+            assert!(body[12..].iter().all(|&b| b == 0xab));
+        }
     }
 }

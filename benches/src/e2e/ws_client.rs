@@ -10,7 +10,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// The masking key of every message the generators send (the cost of masking is the client's,
 /// and the same for every system).
-const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+pub const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 const OP_BINARY: u8 = 0x2;
 const OP_CLOSE: u8 = 0x8;
 const OP_PING: u8 = 0x9;
@@ -76,8 +76,38 @@ pub fn encode_masked(payload: &[u8], out: &mut BytesMut) {
 /// The next whole server frame at the front of `buf`: its opcode and payload (taken from `buf`).
 ///
 /// # Errors
-/// A masked server frame, or a length no comparison sends.
+/// As [`frame_at`].
 pub fn next_frame(buf: &mut BytesMut) -> io::Result<Option<(u8, Bytes)>> {
+    let Some(frame) = frame_at(buf)? else {
+        return Ok(None);
+    };
+    buf.advance(frame.header);
+    let payload = buf.split_to(frame.len).freeze();
+    Ok(Some((frame.opcode, payload)))
+}
+
+/// Where a whole server frame lies at the front of a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameAt {
+    pub opcode: u8,
+    /// Header bytes before the payload.
+    pub header: usize,
+    /// Payload bytes.
+    pub len: usize,
+}
+
+impl FrameAt {
+    /// The bytes the whole frame takes.
+    pub fn end(self) -> usize {
+        self.header + self.len
+    }
+}
+
+/// The whole server frame at the front of `buf`, if it is all there (read in place: no copy).
+///
+/// # Errors
+/// A masked server frame, or a length no comparison sends.
+pub fn frame_at(buf: &[u8]) -> io::Result<Option<FrameAt>> {
     let Some(&[b0, b1]) = buf.get(..2) else {
         return Ok(None);
     };
@@ -107,9 +137,11 @@ pub fn next_frame(buf: &mut BytesMut) -> io::Result<Option<(u8, Bytes)>> {
     if buf.len() < header + len {
         return Ok(None);
     }
-    buf.advance(header);
-    let payload = buf.split_to(len).freeze();
-    Ok(Some((b0 & 0x0f, payload)))
+    Ok(Some(FrameAt {
+        opcode: b0 & 0x0f,
+        header,
+        len,
+    }))
 }
 
 /// How a system's protocol travels in WebSocket messages.
