@@ -273,6 +273,13 @@ fn the_connect_token_comes_in_a_header_a_cookie_or_the_query_and_its_acl_holds()
         let r = http.call("POST", &target, &headers, b"on");
         assert_eq!(r.status, 200, "{target} {headers}: {}", r.text());
     }
+    // The cookie from another site's page (cross-site request forgery): refused, and said why.
+    let forged = format!(
+        "Origin: http://elsewhere.example\r\nSec-Fetch-Site: cross-site\r\nCookie: framewire_token={token}\r\n"
+    );
+    let r = http.call("POST", "/publish/lamps/1", &forged, b"on");
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("own origin"), "{}", r.text());
     let bearer = format!("Authorization: Bearer {token}\r\n");
     let r = http.call("POST", "/publish/doors/1", &bearer, b"open");
     assert_eq!(r.status, 403, "{}", r.text());

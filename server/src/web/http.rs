@@ -45,6 +45,13 @@ pub struct Head {
     pub keep_alive: bool,
     /// A `Host` header was sent.
     pub has_host: bool,
+    /// Its value (`host[:port]`).
+    pub host: Option<String>,
+    /// `Origin`: the page a browser's request comes from (`scheme://host[:port]`, or `null`).
+    pub origin: Option<String>,
+    /// `Sec-Fetch-Site`: a browser's word on where the request comes from (`same-origin`,
+    /// `same-site`, `cross-site`, `none`).
+    pub fetch_site: Option<String>,
     /// `Upgrade: websocket`.
     pub upgrade_websocket: bool,
     /// `Connection` names `upgrade`.
@@ -68,6 +75,24 @@ pub struct Head {
 }
 
 impl Head {
+    /// Whether a browser says the request comes from a page of another origin than this
+    /// server's: by `Sec-Fetch-Site` when it is sent (anything but `same-origin` or `none`, a
+    /// typed address), else by an `Origin` that is not `http://` or `https://` followed by the
+    /// `Host`. A request with neither (not a browser's, or a plain navigation) is not.
+    pub fn is_cross_origin(&self) -> bool {
+        if let Some(site) = &self.fetch_site {
+            return site != "same-origin" && site != "none";
+        }
+        let Some(origin) = &self.origin else {
+            return false;
+        };
+        let here = self.host.as_deref().unwrap_or("");
+        let page = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"));
+        page.is_none_or(|page| !page.eq_ignore_ascii_case(here) || here.is_empty())
+    }
+
     /// Whether the request carries a body.
     pub fn has_body(&self) -> bool {
         self.transfer_encoding || self.content_length.is_some_and(|n| n > 0)
@@ -143,6 +168,11 @@ fn read_header(head: &mut Head, name: &str, value: &[u8]) -> Result<(), HeadErro
             return Err(bad("two Host headers"));
         }
         head.has_host = true;
+        head.host = Some(value.to_string());
+    } else if name.eq_ignore_ascii_case("origin") {
+        head.origin = Some(value.to_string());
+    } else if name.eq_ignore_ascii_case("sec-fetch-site") {
+        head.fetch_site = Some(value.to_ascii_lowercase());
     } else if name.eq_ignore_ascii_case("connection") {
         for token in tokens() {
             if token.eq_ignore_ascii_case("close") {

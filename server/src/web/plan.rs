@@ -146,10 +146,25 @@ pub fn plan(head: &Head, body: Bytes) -> Option<Result<Call, Response>> {
 /// [`plan`] for a path of the mapping: an operation's (`operation`, its prefix) or a stream's.
 fn read_call(head: &Head, body: Bytes, operation: Option<&str>) -> Result<Call, Response> {
     let query = Query::parse(&head.query).map_err(bad)?;
+    let cookie = head
+        .bearer
+        .is_none()
+        .then_some(head.cookie_token.as_deref())
+        .flatten();
+    if cookie.is_some() && head.is_cross_origin() {
+        // A browser sends the page's cookies with a request another site's page makes: the
+        // cookie is the user's credential, not that page's (cross-site request forgery).
+        return Err(json::failure(
+            403,
+            "FORBIDDEN",
+            Status::FORBIDDEN.0,
+            "a token in a cookie is taken from pages of this server's own origin only; another page sends it in Authorization",
+        ));
+    }
     let token = head
         .bearer
         .as_deref()
-        .or(head.cookie_token.as_deref())
+        .or(cookie)
         .or(query.get("token"))
         .map(|t| from_hex(t.trim()).map_err(|_| bad("a connect token is given in hex")))
         .transpose()?;
@@ -385,6 +400,50 @@ mod tests {
         assert_eq!(plan_of(&h, Bytes::new()).unwrap().token, Some(vec![1]));
         h.bearer = Some("nothex".into());
         assert_eq!(plan_of(&h, Bytes::new()).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn a_cookie_token_is_taken_from_the_servers_own_pages_only() {
+        let mut h = head("POST", "/publish/t");
+        h.host = Some("127.0.0.1:7480".into());
+        h.cookie_token = Some("02".into());
+        // No word from a browser (curl), and a page of this origin, by either header.
+        for (origin, site) in [
+            (None, None),
+            (Some("http://127.0.0.1:7480"), None),
+            (Some("https://127.0.0.1:7480"), None),
+            (None, Some("same-origin")),
+            (Some("http://elsewhere.example"), Some("same-origin")),
+            (None, Some("none")),
+        ] {
+            h.origin = origin.map(str::to_string);
+            h.fetch_site = site.map(str::to_string);
+            assert_eq!(
+                plan_of(&h, Bytes::new()).unwrap().token,
+                Some(vec![2]),
+                "{origin:?} {site:?}"
+            );
+        }
+        // Another page's request carrying the user's cookie is refused...
+        for (origin, site) in [
+            (Some("http://elsewhere.example"), None),
+            (Some("http://127.0.0.1:7481"), None),
+            (Some("null"), None),
+            (None, Some("cross-site")),
+            (None, Some("same-site")),
+        ] {
+            h.origin = origin.map(str::to_string);
+            h.fetch_site = site.map(str::to_string);
+            let refused = plan_of(&h, Bytes::new()).unwrap_err();
+            assert_eq!(refused.status, 403, "{origin:?} {site:?}");
+        }
+        // ...unless it says whose token it is itself: a bearer token is no ambient credential.
+        h.bearer = Some("01".into());
+        assert_eq!(plan_of(&h, Bytes::new()).unwrap().token, Some(vec![1]));
+        // A cross-site request without a cookie token is a page using its own token, or none.
+        h.bearer = None;
+        h.cookie_token = None;
+        assert_eq!(plan_of(&h, Bytes::new()).unwrap().token, None);
     }
 
     #[test]
