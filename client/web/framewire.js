@@ -20,8 +20,8 @@
 // `code: "CONNECTION_LOST"`); nothing is sent twice.
 //
 // The transports are tried in the order of the `transports` option (all three by default) until
-// one opens; the client keeps to the one that did. Over HTTP, unsubscribe only stops the
-// handlers: the server's session keeps the filter until the session ends.
+// one opens; the client keeps to the one that did. Over HTTP, subscribing and unsubscribing reopen
+// the stream from its cursor with the filters it now has (and `unsubscribe=` for those dropped).
 
 const VERSION = 1;
 
@@ -190,6 +190,9 @@ export class Client {
     this.pollWaitMs = pollWaitMs;
     this.cursor = null; // where the HTTP stream left off (section 11.4)
     this.streamWaiters = [];
+    // Filters dropped over HTTP that the server's session may still hold: the next stream
+    // request says `unsubscribe=` for each.
+    this.dropped = new Set();
     this.generation = 0; // of the HTTP stream: a stream replaced by a newer one is ignored
     this.name = name;
     this.token = token;
@@ -419,6 +422,7 @@ export class Client {
    *  headers of ours). */
   streamUrl(path, extra = "") {
     const query = [...this.subscriptions.keys()].map((f) => `filter=${encodeURIComponent(f)}`);
+    for (const f of this.dropped) query.push(`unsubscribe=${encodeURIComponent(f)}`);
     if (this.cursor) query.push(`after=${encodeURIComponent(this.cursor)}`);
     if (this.token) query.push(`token=${hexOf(this.token)}`);
     return `${this.httpBase}${path}?${query.join("&")}${extra}`;
@@ -506,6 +510,8 @@ export class Client {
     this.attempt = 0;
     this.welcomes += 1;
     this.setState("connected", { resumed, missed, welcomes: this.welcomes, transport: this.transport });
+    // The stream request that opened carried them: the server has dropped them.
+    this.dropped.clear();
     for (const w of this.streamWaiters.splice(0)) w.resolve();
     this.readyResolve(this);
   }
@@ -561,6 +567,7 @@ export class Client {
     if (known) return Promise.resolve();
     if (this.transport === "websocket") return this.operation(KIND.SUBSCRIBE, (w) => w.name(filter));
     // Over HTTP the stream's filters are its query: reopen it with one more, from the cursor.
+    this.dropped.delete(filter);
     const subscribed = new Promise((resolve, reject) => this.streamWaiters.push({ resolve, reject }));
     if (this.settled) this.openStream();
     return subscribed;
@@ -568,9 +575,13 @@ export class Client {
 
   /** Removes `filter` (and every handler of it). */
   unsubscribe(filter) {
-    this.subscriptions.delete(filter);
-    if (this.transport !== "websocket") return Promise.resolve();
-    return this.operation(KIND.UNSUBSCRIBE, (w) => w.name(filter));
+    if (!this.subscriptions.delete(filter)) return Promise.resolve();
+    if (this.transport === "websocket") return this.operation(KIND.UNSUBSCRIBE, (w) => w.name(filter));
+    // Over HTTP: reopen the stream from the cursor, telling the server's session to drop it.
+    this.dropped.add(filter);
+    const unsubscribed = new Promise((resolve, reject) => this.streamWaiters.push({ resolve, reject }));
+    if (this.settled) this.openStream();
+    return unsubscribed;
   }
 
   /** Publishes `payload` (string, bytes, or a value sent as JSON) to `topic`. */

@@ -4,7 +4,8 @@
 //! WebSocket, then with WebSocket blocked (Server-Sent Events and HTTP POST), then with
 //! `EventSource` blocked too (long polling); each time its connection drops and the client resumes
 //! its session by itself, missing nothing published meanwhile; and once more loaded over HTTPS,
-//! its session a WebSocket over TLS (Chromium trusting the test certificate alone). Needs
+//! its session a WebSocket over TLS (Chromium trusting the test certificate alone); and each time
+//! an unsubscribe reaches the server's session. Needs
 //! `chromium` and `node`, which `cargo test --workspace` cannot assume, so `.ci/run` runs it with
 //! `--ignored`. With `FRAMEWIRE_SCREENSHOT=PATH` it saves a picture of the page there
 //! (`docs/browser-demo.png` was made so).
@@ -14,6 +15,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use framewire_protocol::wire::FrameBody;
 use framewire_server::ServerConfig;
+use framewire_tests::http::HttpConn;
 use framewire_tests::{TestClient, TestPki, TestServer, Via};
 
 /// The driver process and its line protocol (see tests/browser/drive.mjs).
@@ -87,6 +89,18 @@ fn hears(c: &mut TestClient, payload: &str) {
             return;
         }
     }
+}
+
+/// The subscriptions the server holds now, from its metrics.
+fn subscriptions(server: &TestServer) -> u64 {
+    let metrics = HttpConn::connect(server.http_addr())
+        .call("GET", "/metrics", "", b"")
+        .text();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("framewire_subscriptions "))
+        .and_then(|n| n.parse().ok())
+        .expect("a subscriptions gauge")
 }
 
 /// How the page is loaded.
@@ -187,6 +201,14 @@ fn the_demo_page_talks_with_tcp_and_udp_clients(blocked: &str, transport: &str, 
             "the page and its sessions over TLS"
         );
     }
+
+    // Unsubscribing is the server's business too, over every transport: its session drops the
+    // filter (over HTTP the stream reopens from its cursor with `unsubscribe=`).
+    let before = subscriptions(&server);
+    page.ask("eval framewireDemo.client.unsubscribe('sensors/+/temp').then(() => true)");
+    assert_eq!(subscriptions(&server), before - 1);
+    page.ask("eval framewireDemo.say('after the unsubscribe')");
+    hears(&mut tcp, "browser: after the unsubscribe");
 
     if transport == "websocket"
         && let Ok(path) = std::env::var("FRAMEWIRE_SCREENSHOT")

@@ -19,6 +19,7 @@ use framewire_protocol::session::{Instant, Refusal};
 use framewire_protocol::wire::{
     Ack, ChannelKind, Frame, FrameBody, Hello, HelloOptions, Message, Publish, QueueAck,
     QueueDelivery, QueueFetch, QueueNack, QueuePush, Reason, Request, Status, Subscribe, Text,
+    Unsubscribe,
 };
 use log::debug;
 
@@ -203,23 +204,31 @@ impl Exchange {
     }
 
     /// The frames the plan sends, with ids from 1; `held` is what a resumed session is
-    /// subscribed to already (it keeps that, and gains the request's other filters).
+    /// subscribed to already (it keeps that but its `unsubscribe=` filters, and gains the
+    /// request's other filters).
     fn frames(plan: &Plan, held: &[Text]) -> Vec<Frame> {
         let id = 1;
         match plan {
-            Plan::Stream { filters, .. } => (1..)
-                .zip(
-                    filters
-                        .iter()
-                        .filter(|f| !held.iter().any(|h| h.as_str() == f.as_str())),
-                )
-                .map(|(id, f)| {
-                    Frame::new(Subscribe {
-                        id,
-                        filter: Text::from(f.as_str()),
+            Plan::Stream {
+                filters,
+                unsubscribe,
+                ..
+            } => {
+                let holds = |f: &String| held.iter().any(|h| h.as_str() == f.as_str());
+                let dropped = unsubscribe.iter().filter(|f| holds(f)).map(|f| (false, f));
+                let gained = filters.iter().filter(|f| !holds(f)).map(|f| (true, f));
+                (1..)
+                    .zip(dropped.chain(gained))
+                    .map(|(id, (subscribe, f))| {
+                        let filter = Text::from(f.as_str());
+                        if subscribe {
+                            Frame::new(Subscribe { id, filter })
+                        } else {
+                            Frame::new(Unsubscribe { id, filter })
+                        }
                     })
-                })
-                .collect(),
+                    .collect()
+            }
             Plan::Publish {
                 topic,
                 retain,

@@ -42,6 +42,7 @@ fn stream(sse: bool, after: Option<Cursor>, wait_ms: u32) -> Call {
         plan: Plan::Stream {
             sse,
             filters: vec!["t/#".into()],
+            unsubscribe: Vec::new(),
             after,
             wait_ms,
             max: 100,
@@ -281,6 +282,7 @@ fn a_resumed_stream_gains_the_filters_it_lacked() {
         plan: Plan::Stream {
             sse: true,
             filters: vec!["t/#".into(), "u/#".into()],
+            unsubscribe: Vec::new(),
             after: Some(cursor),
             wait_ms: 0,
             max: 100,
@@ -293,6 +295,41 @@ fn a_resumed_stream_gains_the_filters_it_lacked() {
     publish(&mut h, t(2), "u/y", "new filter");
     let (_, text) = pump(&mut h, t(2), &mut again);
     assert!(text.contains("new filter"), "{text}");
+}
+
+#[test]
+fn a_resumed_stream_drops_the_filters_it_is_told_to() {
+    let mut h = hub();
+    let mut first = start(&mut h, t(0), 1, &stream(true, None, 0));
+    let (_, text) = pump(&mut h, t(0), &mut first);
+    let cursor = Cursor::parse(&last_id(&text)).unwrap();
+    h.session_ended(t(0), first.client(), !first.parks());
+    // The page unsubscribed from t/# and subscribed to u/#; a filter it never held is no error.
+    let call = Call {
+        plan: Plan::Stream {
+            sse: true,
+            filters: vec!["u/#".into()],
+            unsubscribe: vec!["t/#".into(), "never/held".into()],
+            after: Some(cursor),
+            wait_ms: 0,
+            max: 100,
+        },
+        token: None,
+    };
+    let mut again = start(&mut h, t(1), 2, &call);
+    let (_, text) = pump(&mut h, t(1), &mut again);
+    assert!(text.contains("\"resumed\":true"), "{text}");
+    let held: Vec<String> = h
+        .subscriptions_of(again.client())
+        .iter()
+        .map(|f| f.as_str().to_string())
+        .collect();
+    assert_eq!(held, ["u/#"]);
+    publish(&mut h, t(2), "t/x", "dropped filter");
+    publish(&mut h, t(2), "u/y", "kept filter");
+    let (_, text) = pump(&mut h, t(2), &mut again);
+    assert!(text.contains("kept filter"), "{text}");
+    assert!(!text.contains("dropped filter"), "{text}");
 }
 
 fn last_id(text: &str) -> String {

@@ -68,6 +68,8 @@ pub enum Plan {
     Stream {
         sse: bool,
         filters: Vec<String>,
+        /// Filters a resumed session drops (`unsubscribe=`).
+        unsubscribe: Vec<String>,
         after: Option<Cursor>,
         wait_ms: u32,
         max: usize,
@@ -197,8 +199,11 @@ fn stream_plan(head: &Head, query: &Query) -> Result<Plan, Response> {
     .map(|s| Cursor::parse(s).map_err(bad))
     .transpose()?;
     let filters: Vec<String> = query.all("filter").map(str::to_string).collect();
-    if filters.len() > MAX_FILTERS {
-        return Err(bad("more than 32 filters"));
+    let unsubscribe: Vec<String> = query.all("unsubscribe").map(str::to_string).collect();
+    if filters.len() + unsubscribe.len() > MAX_FILTERS {
+        return Err(bad(
+            "more than 32 filters (filter= and unsubscribe= together)",
+        ));
     }
     if filters.is_empty() && after.is_none() {
         return Err(bad(
@@ -208,6 +213,7 @@ fn stream_plan(head: &Head, query: &Query) -> Result<Plan, Response> {
     Ok(Plan::Stream {
         sse,
         filters,
+        unsubscribe,
         after,
         wait_ms: if sse {
             0
@@ -296,7 +302,7 @@ mod tests {
         let call = plan_of(
             &head(
                 "GET",
-                "/poll?filter=chat%2Froom&filter=sensors/%2B/temp&wait=2500&after=0a0b.7",
+                "/poll?filter=chat%2Froom&filter=sensors/%2B/temp&wait=2500&after=0a0b.7&unsubscribe=old%2F%23",
             ),
             Bytes::new(),
         )
@@ -306,6 +312,7 @@ mod tests {
             Plan::Stream {
                 sse: false,
                 filters: vec!["chat/room".into(), "sensors/+/temp".into()],
+                unsubscribe: vec!["old/#".into()],
                 after: Some(Cursor {
                     token: vec![10, 11],
                     through: 7
