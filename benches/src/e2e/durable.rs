@@ -1,8 +1,9 @@
 //! Confirmed durable pushes, in one run: P producers (1, 16, 64), each on its own connection with
 //! one push in flight, pushing 64-byte messages for a measured time and counting the pushes the
-//! server confirmed. framewire queues in memory, with a data directory at `fsync = always` and at
+//! server confirmed (the generator: `benches/src/e2e/push_wire.rs`, one thread speaking each
+//! system's protocol). framewire queues in memory, with a data directory at `fsync = always` and at
 //! `interval:100`, against `nats-server` with `JetStream` (`-js -sd DIR`, a work-queue stream on file
-//! storage, every publish acknowledged, through async-nats). The data directories are on this
+//! storage, every publish acknowledged; the stream made through async-nats). The data directories are on this
 //! machine's disk (the temporary directory). Systems are interleaved round by round, each on a
 //! fresh server and directory.
 //!
@@ -24,6 +25,7 @@ use bytes::Bytes;
 use framewire_client::{AsyncClient, ClientOptions, Transport};
 
 use super::pubsub_wire::Wire;
+use super::push_wire::{Pusher, confirmed_rate};
 use super::systems::{Running, Serves, framewire_binary, free_addr, start_program};
 use super::table::{Section, json_string, ratio};
 
@@ -121,64 +123,11 @@ fn start(system: System, dir: &Dir) -> io::Result<Running> {
     start_program(&program, &args, 0, addr, Serves::Tcp)
 }
 
-/// Confirmed pushes per second with `producers` connections.
-async fn framewire(
-    addr: std::net::SocketAddr,
-    producers: usize,
-    measure: Duration,
-) -> io::Result<f64> {
-    let mut clients = Vec::new();
-    for _ in 0..producers {
-        clients.push(
-            AsyncClient::connect(ClientOptions::new(addr, Transport::Tcp))
-                .await
-                .map_err(err)?,
-        );
-    }
-    confirmed_rate(clients, measure, |client, payload| async move {
-        client.queue_push(QUEUE, payload).await.is_ok()
-    })
-    .await
-}
-
-/// Runs one task per client, each pushing with `push` (which says whether the push was
-/// confirmed) until `measure` is over; the confirmed pushes per second.
-async fn confirmed_rate<C, F, Fut>(clients: Vec<C>, measure: Duration, push: F) -> io::Result<f64>
-where
-    C: Send + Sync + 'static,
-    F: Fn(Arc<C>, Bytes) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let done = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let tasks: Vec<_> = clients
-        .into_iter()
-        .map(|client| {
-            let (done, push, client) = (Arc::clone(&done), push.clone(), Arc::new(client));
-            tokio::spawn(async move {
-                let payload = Bytes::from(vec![7u8; PAYLOAD]);
-                while started.elapsed() < measure {
-                    if !push(Arc::clone(&client), payload.clone()).await {
-                        return;
-                    }
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.map_err(err)?;
-    }
-    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
-}
-
-async fn jetstream(
-    addr: std::net::SocketAddr,
-    producers: usize,
-    measure: Duration,
-) -> io::Result<f64> {
-    let url = format!("nats://{addr}");
-    let admin = async_nats::connect(&url).await.map_err(err)?;
+/// Creates the work-queue stream on file storage that the pushes go to.
+async fn create_jetstream_queue(addr: std::net::SocketAddr) -> io::Result<()> {
+    let admin = async_nats::connect(format!("nats://{addr}"))
+        .await
+        .map_err(err)?;
     let js = async_nats::jetstream::new(admin);
     js.create_stream(async_nats::jetstream::stream::Config {
         name: "JOBS".into(),
@@ -189,18 +138,7 @@ async fn jetstream(
     })
     .await
     .map_err(err)?;
-    let mut contexts = Vec::new();
-    for _ in 0..producers {
-        let c = async_nats::connect(&url).await.map_err(err)?;
-        contexts.push(async_nats::jetstream::new(c));
-    }
-    confirmed_rate(contexts, measure, |js, payload| async move {
-        match js.publish(QUEUE, payload).await {
-            Ok(ack) => ack.await.is_ok(),
-            Err(_) => false,
-        }
-    })
-    .await
+    Ok(())
 }
 
 /// Messages in the data directory the start-up is measured with.
@@ -327,13 +265,16 @@ pub fn compare(rounds: usize, seconds: f64) -> io::Result<Section> {
             for (si, &system) in systems.iter().enumerate() {
                 let dir = Dir::new(&format!("{round}-{pi}-{si}"))?;
                 let server = start(system, &dir)?;
+                let pusher = if system == System::JetStream {
+                    runtime.block_on(create_jetstream_queue(server.addr))?;
+                    Pusher::JetStream
+                } else {
+                    Pusher::Framewire
+                };
                 let cpu_before = server.cpu_time()?;
-                let rate = runtime.block_on(async {
-                    match system {
-                        System::JetStream => jetstream(server.addr, producers, measure).await,
-                        _ => framewire(server.addr, producers, measure).await,
-                    }
-                })?;
+                let payload = [7u8; PAYLOAD];
+                let rate =
+                    confirmed_rate(pusher, server.addr, producers, QUEUE, &payload, measure)?;
                 let cpu = server.cpu_time()?.saturating_sub(cpu_before).as_secs_f64();
                 drop(server);
                 let cpu_us = cpu * 1e6 / (rate * measure.as_secs_f64()).max(1.0);

@@ -16,6 +16,7 @@ pub mod enet;
 pub mod fanout;
 pub mod idle;
 pub mod pubsub_wire;
+pub mod push_wire;
 pub mod secure;
 pub mod systems;
 pub mod table;

@@ -145,6 +145,9 @@ struct Pending {
     /// The sequence number of the last record appended.
     last: u64,
     stop: bool,
+    /// While the writer gathers a batch (writer.rs, `Gather`), the number of records it waits
+    /// for: the append that makes it wakes the writer. 0: not gathering.
+    gather_target: usize,
 }
 
 type Notify = Box<dyn Fn() + Send + Sync>;
@@ -234,6 +237,7 @@ impl Log {
             unsynced: false,
             synced_at: Instant::now(),
             older: opened.older,
+            gather: writer::Gather::default(),
         };
         let thread = std::thread::Builder::new()
             .name("framewire-store".into())
@@ -297,7 +301,7 @@ impl Journal for Log {
             // memory either (its confirmation fails, as every one after the failure does).
             return seq;
         }
-        let wake = pending.ops.is_empty();
+        let wake = pending.ops.is_empty() || pending.ops.len() + 1 == pending.gather_target;
         pending.ops.push(Op::Append(record));
         drop(pending);
         self.inner.log_bytes.fetch_add(len, Ordering::SeqCst);

@@ -40,6 +40,34 @@ pub(super) struct Writer {
     pub(super) synced_at: Instant,
     /// Older segments, oldest first (removed after a snapshot).
     pub(super) older: Vec<u64>,
+    /// How the last synced batch went, for the next one's gathering.
+    pub(super) gather: Gather,
+}
+
+/// Group commit's gathering under `fsync = always`. When a sync ends, the clients it confirmed
+/// send their next records a round trip later; a writer that synced at once would sync only
+/// the few that came first and make the rest wait a whole sync more, so batches would alternate
+/// small and large. So the writer waits, after the first record, until as many records are
+/// pending as the last batch had, or half the last sync's time has passed (at most
+/// [`MAX_GATHER`]): with one record in flight per client the batches settle at one record per
+/// client. The append that brings the pending records to that number wakes the writer (the
+/// others do not: a writer woken per record would take the core from the loop that reads them).
+/// A lone client (a batch of one) never waits.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Gather {
+    /// Records in the last batch.
+    pub(super) last_batch: usize,
+    /// How long its sync took.
+    pub(super) last_sync: Duration,
+}
+
+/// The longest a batch waits to gather records.
+const MAX_GATHER: Duration = Duration::from_millis(1);
+
+impl Gather {
+    fn window(self) -> Duration {
+        (self.last_sync / 2).min(MAX_GATHER)
+    }
 }
 
 impl Writer {
@@ -92,7 +120,20 @@ impl Writer {
                 _ => unpoisoned(self.inner.ready.wait(pending)),
             };
         }
+        if self.policy == FsyncPolicy::Always && !pending.stop {
+            let until = Instant::now() + self.gather.window();
+            pending.gather_target = self.gather.last_batch;
+            while pending.ops.len() < self.gather.last_batch && !pending.stop {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                pending = wait_timeout(&self.inner, pending, left);
+            }
+            pending.gather_target = 0;
+        }
         let ops = std::mem::take(&mut pending.ops);
+        self.gather.last_batch = ops.len();
         (ops, pending.last, pending.stop)
     }
 
@@ -126,12 +167,14 @@ impl Writer {
             FsyncPolicy::Never => false,
         };
         if sync {
+            let started = Instant::now();
             self.current
                 .file
                 .sync_data()
                 .map_err(io(&self.current_path()))?;
             self.unsynced = false;
             self.synced_at = Instant::now();
+            self.gather.last_sync = self.synced_at - started;
         }
         Ok(())
     }
@@ -261,4 +304,28 @@ fn encode(record: &Record, buf: &mut BytesMut) {
 fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> OpenError {
     let what = format!("cannot write {}", path.display());
     move |e| OpenError::Io(what, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_gathers_for_half_the_last_sync_and_never_long() {
+        let gather = |micros| Gather {
+            last_batch: 16,
+            last_sync: Duration::from_micros(micros),
+        };
+        assert_eq!(gather(300).window(), Duration::from_micros(150));
+        assert_eq!(
+            gather(0).window(),
+            Duration::ZERO,
+            "no sync yet: no waiting"
+        );
+        assert_eq!(
+            gather(60_000).window(),
+            MAX_GATHER,
+            "a slow disk waits no longer"
+        );
+    }
 }

@@ -160,7 +160,7 @@ fn read_call(head: &Head, body: Bytes, operation: Option<&str>) -> Result<Call, 
             403,
             "FORBIDDEN",
             Status::FORBIDDEN.0,
-            "a token in a cookie is taken from pages of this server's own origin only; another page sends it in Authorization",
+            "a token in a cookie is taken from pages of this server's own origin only",
         ));
     }
     let token = head
