@@ -122,7 +122,12 @@ fn main() -> ExitCode {
         let sections = match name.as_str() {
             "tcp" => echo::compare_tcp(o.rounds, o.seconds).map(|s| vec![s]),
             "udp" => echo::compare_udp(o.rounds, o.seconds).map(|s| vec![s]),
-            "secure" => echo::compare_secure(o.rounds, o.seconds).map(|s| vec![s]),
+            "secure" => echo::compare_secure(o.rounds, o.seconds).and_then(|echoed| {
+                Ok(vec![
+                    echoed,
+                    fanout::compare_tls(o.rounds, o.seconds, &o.subscribers)?,
+                ])
+            }),
             "idle" => idle::compare(o.connections).map(|s| vec![s]),
             "async" => async_clients::compare(o.rounds, o.seconds).map(|s| vec![s]),
             "durable" => durable::compare(o.rounds, o.seconds).map(|s| vec![s]),

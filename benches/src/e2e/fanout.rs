@@ -9,10 +9,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use framewire_client::tls_io::{self, TlsRead};
 use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
 
-use super::pubsub_wire::Wire;
+use super::pubsub_wire::{DeliveryParser, Wire};
 use super::systems::Running;
 use super::table::Section;
 use super::ws_client::{self, Framing};
@@ -30,8 +31,43 @@ pub struct FanoutConfig {
     pub warmup: Duration,
     /// Time measured.
     pub measure: Duration,
-    /// Every client over WebSocket (the server's address is its WebSocket listener).
-    pub websocket: bool,
+    /// How every client reaches the server.
+    pub link: Link,
+}
+
+/// How a fan-out's clients reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Plain TCP.
+    Tcp,
+    /// WebSocket (the server's address is its WebSocket listener).
+    WebSocket,
+    /// TLS (framewire's TLS listener; the generator trusts the benchmark's CA).
+    Tls,
+}
+
+/// A client's connection: the socket, and its TLS session over TLS.
+struct Conn {
+    stream: TcpStream,
+    tls: Option<Box<rustls::ClientConnection>>,
+}
+
+/// The name of a system reached over `link` in the tables.
+fn leg_name(wire: Wire, link: Link) -> String {
+    match link {
+        Link::Tls => format!("{} over TLS", wire.name()),
+        _ => wire.name().to_string(),
+    }
+}
+
+/// What the generator's TLS clients trust and offer (ALPN `framewire/1`).
+fn tls_config() -> io::Result<Arc<rustls::ClientConfig>> {
+    let ca = &super::secure::materials()?.ca;
+    let options = framewire_client::TlsOptions::builder()
+        .ca_file(ca)
+        .and_then(framewire_client::TlsOptionsBuilder::build)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(options.config)
 }
 
 /// What one run measured.
@@ -53,49 +89,62 @@ fn connect_subscribers(
     wire: Wire,
     server: SocketAddr,
     n: usize,
-    websocket: Option<(Framing, &str)>,
-) -> io::Result<Vec<TcpStream>> {
+    link: Link,
+) -> io::Result<Vec<Conn>> {
     (0..n)
         .map(|i| {
             let from = IpAddr::from([127, 0, 0, 2 + (i % 8) as u8]);
-            let mut stream = super::connect_from(from, server)?;
-            stream.set_nodelay(true)?;
-            stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-            handshake(wire, &mut stream, i, true, websocket)?;
-            Ok(stream)
+            let stream = super::connect_from(from, server)?;
+            handshake(wire, stream, i, true, link)
         })
         .collect()
 }
 
-/// A client's handshake, over WebSocket when `websocket` says how.
+/// A client's handshake over `link`.
 fn handshake(
     wire: Wire,
-    stream: &mut TcpStream,
+    mut stream: TcpStream,
     client: usize,
     subscribe: bool,
-    websocket: Option<(Framing, &str)>,
-) -> io::Result<()> {
-    let Some((framing, path)) = websocket else {
-        return wire.handshake(stream, client, subscribe);
-    };
-    let leftover = ws_client::upgrade(stream, path, None)?;
-    wire.handshake_over(
-        &mut ws_client::WsStream::new(stream, framing, leftover),
-        client,
-        subscribe,
-    )
+    link: Link,
+) -> io::Result<Conn> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    match link {
+        Link::Tcp => wire.handshake(&mut stream, client, subscribe)?,
+        Link::WebSocket => {
+            let (framing, path) = framing_of(wire)?;
+            let leftover = ws_client::upgrade(&mut stream, path, None)?;
+            wire.handshake_over(
+                &mut ws_client::WsStream::new(&mut stream, framing, leftover),
+                client,
+                subscribe,
+            )?;
+        }
+        Link::Tls => {
+            let name = rustls::pki_types::ServerName::IpAddress(stream.peer_addr()?.ip().into());
+            let mut tls =
+                rustls::ClientConnection::new(tls_config()?, name).map_err(io::Error::other)?;
+            wire.handshake_over(
+                &mut rustls::Stream::new(&mut tls, &mut stream),
+                client,
+                subscribe,
+            )?;
+            return Ok(Conn {
+                stream,
+                tls: Some(Box::new(tls)),
+            });
+        }
+    }
+    Ok(Conn { stream, tls: None })
 }
 
-/// The WebSocket framing of `wire` when `cfg` asks for WebSocket.
+/// How `wire` carries its protocol over WebSocket, and where.
 ///
 /// # Errors
 /// The system has no WebSocket listener here.
-fn websocket_of(wire: Wire, cfg: &FanoutConfig) -> io::Result<Option<(Framing, &'static str)>> {
-    if !cfg.websocket {
-        return Ok(None);
-    }
+fn framing_of(wire: Wire) -> io::Result<(Framing, &'static str)> {
     wire.websocket()
-        .map(Some)
         .ok_or_else(|| io::Error::other(format!("{} has no WebSocket listener here", wire.name())))
 }
 
@@ -110,27 +159,76 @@ struct Shared {
     stop: AtomicBool,
 }
 
+/// A subscriber as the reader holds it.
+struct Reader {
+    stream: mio::net::TcpStream,
+    tls: Option<Box<rustls::ClientConnection>>,
+    /// The protocol's bytes.
+    buf: BytesMut,
+    parser: DeliveryParser,
+    /// Over WebSocket, what was read and not unwrapped yet.
+    raw: BytesMut,
+}
+
+impl Reader {
+    /// One read: the protocol's bytes it gave are appended to `buf` (opened from TLS records,
+    /// unwrapped from WebSocket messages); `false` once the socket would block.
+    fn read_once(&mut self, chunk: &mut [u8], framing: Option<Framing>) -> io::Result<bool> {
+        let (n, more) = match self.tls.as_deref_mut() {
+            Some(tls) => {
+                let (raw, plain) = chunk.split_at_mut(chunk.len() / 2);
+                let (got, opened) = tls_io::read_records(tls, &mut self.stream, raw, plain)?;
+                self.buf.extend_from_slice(&plain[..opened]);
+                match got {
+                    TlsRead::Data(_) => (0, true),
+                    TlsRead::WouldBlock => (0, false),
+                    TlsRead::Closed | TlsRead::Eof => return Err(closed()),
+                }
+            }
+            None => match self.stream.read(chunk) {
+                Ok(0) => return Err(closed()),
+                Ok(n) => (n, true),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => (0, false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => (0, true),
+                Err(e) => return Err(e),
+            },
+        };
+        match framing {
+            None => self.buf.extend_from_slice(&chunk[..n]),
+            Some(f) => {
+                self.raw.extend_from_slice(&chunk[..n]);
+                f.unwrap(&mut self.raw, &mut self.buf)?;
+            }
+        }
+        Ok(more)
+    }
+}
+
+fn closed() -> io::Error {
+    io::Error::other("the server closed a subscriber")
+}
+
 /// Reads every subscriber until told to stop; returns the latencies seen while measuring.
 fn read_all(
     wire: Wire,
-    streams: Vec<TcpStream>,
+    subscribers: Vec<Conn>,
     framing: Option<Framing>,
     shared: &Shared,
 ) -> io::Result<Histogram<u64>> {
     let mut poll = Poll::new()?;
-    let mut conns = Vec::with_capacity(streams.len());
-    for (i, s) in streams.into_iter().enumerate() {
-        s.set_nonblocking(true)?;
-        let mut s = mio::net::TcpStream::from_std(s);
+    let mut conns = Vec::with_capacity(subscribers.len());
+    for (i, c) in subscribers.into_iter().enumerate() {
+        c.stream.set_nonblocking(true)?;
+        let mut stream = mio::net::TcpStream::from_std(c.stream);
         poll.registry()
-            .register(&mut s, Token(i), Interest::READABLE)?;
-        // The protocol's bytes, and (over WebSocket) what was read and not unwrapped yet.
-        conns.push((
-            s,
-            BytesMut::with_capacity(16 * 1024),
-            wire.parser(),
-            BytesMut::new(),
-        ));
+            .register(&mut stream, Token(i), Interest::READABLE)?;
+        conns.push(Reader {
+            stream,
+            tls: c.tls,
+            buf: BytesMut::with_capacity(16 * 1024),
+            parser: wire.parser(),
+            raw: BytesMut::new(),
+        });
     }
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
         .map_err(|e| io::Error::other(e.to_string()))?;
@@ -139,40 +237,24 @@ fn read_all(
     while !shared.stop.load(Ordering::Relaxed) {
         poll.poll(&mut events, Some(Duration::from_millis(50)))?;
         for event in &events {
-            let Some((stream, buf, parser, raw)) = conns.get_mut(event.token().0) else {
+            let Some(r) = conns.get_mut(event.token().0) else {
                 continue;
             };
             loop {
-                match stream.read(&mut chunk) {
-                    Ok(0) => {
-                        return Err(io::Error::other(format!(
-                            "{} closed a subscriber",
-                            wire.name()
-                        )));
+                let more = r.read_once(&mut chunk, framing)?;
+                let now = nanos_since(shared.epoch);
+                let measuring = shared.measuring.load(Ordering::Relaxed);
+                let mut count = 0;
+                r.parser.drain(&mut r.buf, |payload| {
+                    count += 1;
+                    if measuring && let Some(ts) = payload.get(..8) {
+                        let sent = u64::from_be_bytes(ts.try_into().unwrap_or([0; 8]));
+                        let _ = hist.record((now.saturating_sub(sent) / 1000).max(1));
                     }
-                    Ok(n) => {
-                        match framing {
-                            None => buf.extend_from_slice(&chunk[..n]),
-                            Some(f) => {
-                                raw.extend_from_slice(&chunk[..n]);
-                                f.unwrap(raw, buf)?;
-                            }
-                        }
-                        let now = nanos_since(shared.epoch);
-                        let measuring = shared.measuring.load(Ordering::Relaxed);
-                        let mut count = 0;
-                        parser.drain(buf, |payload| {
-                            count += 1;
-                            if measuring && let Some(ts) = payload.get(..8) {
-                                let sent = u64::from_be_bytes(ts.try_into().unwrap_or([0; 8]));
-                                let _ = hist.record((now.saturating_sub(sent) / 1000).max(1));
-                            }
-                        })?;
-                        shared.delivered.fetch_add(count, Ordering::Relaxed);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
+                })?;
+                shared.delivered.fetch_add(count, Ordering::Relaxed);
+                if !more {
+                    break;
                 }
             }
         }
@@ -185,12 +267,13 @@ fn read_all(
 /// # Errors
 /// A connection failed, or the server closed one.
 pub fn run(wire: Wire, server: &Running, cfg: &FanoutConfig) -> io::Result<FanoutResult> {
-    let websocket = websocket_of(wire, cfg)?;
-    let framing = websocket.map(|(f, _)| f);
-    let subscribers = connect_subscribers(wire, server.addr, cfg.subscribers, websocket)?;
-    let mut publisher = TcpStream::connect(server.addr)?;
-    publisher.set_nodelay(true)?;
-    handshake(wire, &mut publisher, cfg.subscribers, false, websocket)?;
+    let framing = match cfg.link {
+        Link::WebSocket => Some(framing_of(wire)?.0),
+        _ => None,
+    };
+    let subscribers = connect_subscribers(wire, server.addr, cfg.subscribers, cfg.link)?;
+    let publisher = TcpStream::connect(server.addr)?;
+    let mut publisher = handshake(wire, publisher, cfg.subscribers, false, cfg.link)?;
     let shared = Arc::new(Shared {
         epoch: Instant::now(),
         delivered: AtomicU64::new(0),
@@ -236,13 +319,17 @@ pub fn run(wire: Wire, server: &Running, cfg: &FanoutConfig) -> io::Result<Fanou
             wire.encode_publish(&payload, &mut out);
             sent += 1;
         }
-        match framing {
-            None => publisher.write_all(&out)?,
+        let bytes = match framing {
+            None => &out,
             Some(f) => {
                 wrapped.clear();
                 f.wrap(&out, &mut wrapped);
-                publisher.write_all(&wrapped)?;
+                &wrapped
             }
+        };
+        match publisher.tls.as_deref_mut() {
+            Some(tls) => rustls::Stream::new(tls, &mut publisher.stream).write_all(bytes)?,
+            None => publisher.stream.write_all(bytes)?,
         }
     }
     let end = Instant::now();
@@ -290,7 +377,7 @@ pub fn available(wire: Wire) -> bool {
 /// # Errors
 /// A server did not start, or a run failed.
 pub fn compare(rounds: usize, seconds: f64, subscribers: &[usize]) -> io::Result<Section> {
-    let systems: Vec<Wire> = [Wire::Framewire, Wire::Nats, Wire::Mqtt]
+    let systems: Vec<(Wire, Link)> = [Wire::Framewire, Wire::Nats, Wire::Mqtt]
         .into_iter()
         .filter(|&w| {
             let ok = available(w);
@@ -299,6 +386,7 @@ pub fn compare(rounds: usize, seconds: f64, subscribers: &[usize]) -> io::Result
             }
             ok
         })
+        .map(|w| (w, Link::Tcp))
         .collect();
     let title = format!(
         "Fan-out, 32 B messages, 128 in flight, medians of {rounds} rounds of {seconds} s (in brackets: the lowest and highest round, and of the round-by-round ratios); ratios are framewire / this system"
@@ -307,9 +395,8 @@ pub fn compare(rounds: usize, seconds: f64, subscribers: &[usize]) -> io::Result
         title,
         label: "fan-out",
         systems: &systems,
-        websocket: false,
     };
-    plan.run(rounds, seconds, subscribers, |wire| {
+    plan.run(rounds, seconds, subscribers, |wire, _| {
         super::systems::start(wire, 0)
     })
 }
@@ -321,10 +408,8 @@ pub struct Comparison<'a> {
     pub title: String,
     /// The rows' `section` in JSON, and the progress lines' prefix.
     pub label: &'static str,
-    /// framewire first: the ratios are to it.
-    pub systems: &'a [Wire],
-    /// Every client over WebSocket.
-    pub websocket: bool,
+    /// Each system and how its clients reach it; the first is the one the ratios are to.
+    pub systems: &'a [(Wire, Link)],
 }
 
 impl Comparison<'_> {
@@ -338,7 +423,7 @@ impl Comparison<'_> {
         rounds: usize,
         seconds: f64,
         subscribers: &[usize],
-        start: impl Fn(Wire) -> io::Result<Running>,
+        start: impl Fn(Wire, Link) -> io::Result<Running>,
     ) -> io::Result<Section> {
         let (systems, label) = (self.systems, self.label);
         let title = self.title.clone();
@@ -356,23 +441,27 @@ impl Comparison<'_> {
             ..Section::default()
         };
         for &n in subscribers {
-            let cfg = FanoutConfig {
+            let base = FanoutConfig {
                 subscribers: n,
                 payload: 32,
                 window: 128,
                 warmup: Duration::from_millis(500),
                 measure: Duration::from_secs_f64(seconds),
-                websocket: self.websocket,
+                link: Link::Tcp,
             };
             let mut results: Vec<Vec<FanoutResult>> = vec![Vec::new(); systems.len()];
             for round in 0..rounds {
-                for (i, &wire) in systems.iter().enumerate() {
-                    let server = start(wire)?;
+                for (i, &(wire, link)) in systems.iter().enumerate() {
+                    let server = start(wire, link)?;
+                    let cfg = FanoutConfig {
+                        link,
+                        ..base.clone()
+                    };
                     let r = run(wire, &server, &cfg)?;
                     eprintln!(
                         "{label} round {}/{rounds} {n} subscribers {}: {:.0} deliveries/s, p50 {:.0} us, p99 {:.0} us",
                         round + 1,
-                        wire.name(),
+                        leg_name(wire, link),
                         r.deliveries_per_s,
                         r.p50_us,
                         r.p99_us
@@ -388,7 +477,7 @@ impl Comparison<'_> {
                 .iter()
                 .map(|rs| rs.iter().map(|r| r.deliveries_per_s).collect())
                 .collect();
-            for (i, &wire) in systems.iter().enumerate() {
+            for (i, &(wire, link)) in systems.iter().enumerate() {
                 let rs = &results[i];
                 let rate = m(rs, |r| r.deliveries_per_s);
                 let rate_range = super::range(&rates[i]);
@@ -400,7 +489,7 @@ impl Comparison<'_> {
                 );
                 section.rows.push(vec![
                     n.to_string(),
-                    wire.name().to_string(),
+                    leg_name(wire, link),
                     super::table::millions_with_range(rate, rate_range),
                     format!("{p50:.0}"),
                     format!("{p99:.0}"),
@@ -409,7 +498,7 @@ impl Comparison<'_> {
                 ]);
                 section.json.push(format!(
                 "{{\"section\":\"{label}\",\"subscribers\":{n},\"system\":{},\"deliveries_per_s\":{rate:.0},\"deliveries_per_s_min\":{:.0},\"deliveries_per_s_max\":{:.0},\"p50_us\":{p50:.0},\"p99_us\":{p99:.0},\"server_cpu_ms_per_m\":{cpu:.1},\"ratio\":{:.3},\"ratio_min\":{:.3},\"ratio_max\":{:.3}}}",
-                super::table::json_string(wire.name()),
+                super::table::json_string(&leg_name(wire, link)),
                 rate_range.0,
                 rate_range.1,
                 ours / rate,
@@ -420,4 +509,53 @@ impl Comparison<'_> {
         }
         Ok(section)
     }
+}
+
+/// framewire's server on core 0 serving TLS only (the benchmark's certificate), as
+/// [`super::systems::start`] serves plain TCP.
+fn start_tls_framewire() -> io::Result<Running> {
+    let m = super::secure::materials()?;
+    let addr = super::systems::free_addr()?;
+    let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let args = [
+        "--tcp".to_string(),
+        "off".into(),
+        "--udp".into(),
+        "off".into(),
+        "--http".into(),
+        "off".into(),
+        "--tls".into(),
+        addr.to_string(),
+        "--tls-cert".into(),
+        path(&m.cert),
+        "--tls-key".into(),
+        path(&m.key),
+    ];
+    super::systems::start_program(
+        &super::systems::framewire_binary()?,
+        &args,
+        0,
+        addr,
+        super::systems::Serves::Tcp,
+    )
+}
+
+/// The fan-out over TLS against the same over plain TCP (framewire both, the same workload as
+/// [`compare`]): what encrypting each subscriber's copy costs.
+///
+/// # Errors
+/// A server did not start, or a run failed.
+pub fn compare_tls(rounds: usize, seconds: f64, subscribers: &[usize]) -> io::Result<Section> {
+    let title = format!(
+        "Fan-out over TLS (TLS 1.3, rustls with ring, every subscriber and the publisher) against plain TCP, 32 B messages, 128 in flight, medians of {rounds} rounds of {seconds} s; ratios are framewire over TLS / this row"
+    );
+    let plan = Comparison {
+        title,
+        label: "tls fan-out",
+        systems: &[(Wire::Framewire, Link::Tls), (Wire::Framewire, Link::Tcp)],
+    };
+    plan.run(rounds, seconds, subscribers, |wire, link| match link {
+        Link::Tls => start_tls_framewire(),
+        _ => super::systems::start(wire, 0),
+    })
 }

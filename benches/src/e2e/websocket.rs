@@ -369,7 +369,7 @@ fn start_fanout_server(wire: Wire) -> io::Result<Running> {
 }
 
 fn compare_fanout(rounds: usize, seconds: f64, subscribers: &[usize]) -> io::Result<Section> {
-    let systems: Vec<Wire> = [Wire::Framewire, Wire::Nats]
+    let systems: Vec<(Wire, fanout::Link)> = [Wire::Framewire, Wire::Nats]
         .into_iter()
         .filter(|&w| {
             let ok = fanout::available(w);
@@ -378,6 +378,7 @@ fn compare_fanout(rounds: usize, seconds: f64, subscribers: &[usize]) -> io::Res
             }
             ok
         })
+        .map(|w| (w, fanout::Link::WebSocket))
         .collect();
     let plan = fanout::Comparison {
         title: format!(
@@ -385,9 +386,10 @@ fn compare_fanout(rounds: usize, seconds: f64, subscribers: &[usize]) -> io::Res
         ),
         label: "websocket fan-out",
         systems: &systems,
-        websocket: true,
     };
-    plan.run(rounds, seconds, subscribers, start_fanout_server)
+    plan.run(rounds, seconds, subscribers, |wire, _| {
+        start_fanout_server(wire)
+    })
 }
 
 fn compare_idle(n: usize) -> io::Result<Section> {
