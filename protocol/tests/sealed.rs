@@ -2,15 +2,17 @@
 //! `Endpoint` that admits with the token's keys: the Welcome and everything after it are sealed;
 //! through 20 % loss every reliable message arrives exactly once and in order, both ways; a
 //! tampered, a replayed and a wrong-key datagram are each dropped and counted, and end nothing; a
-//! client that expects a sealed session refuses a server that answers in the clear.
+//! client that expects a sealed session refuses a server that answers in the clear; a silent
+//! refusal (a token that does not open) answers nothing.
 
 use bytes::Bytes;
 use framewire_protocol::seal::{TokenKeys, is_sealed};
 use framewire_protocol::session::{
-    Admission, Endpoint, EndpointConfig, Event, Instant, Outcome, Session, SessionConfig,
+    Admission, DropReason, Endpoint, EndpointConfig, Event, Instant, Outcome, Refusal, Session,
+    SessionConfig,
 };
 use framewire_protocol::sim::{ADDR_A, ADDR_B, LinkConfig, Pair};
-use framewire_protocol::wire::{Data, Frame, FrameBody, Hello, Reason};
+use framewire_protocol::wire::{Data, Frame, FrameBody, Hello, Reason, Text};
 
 /// Messages each way through the lossy link.
 const N: u32 = 500;
@@ -238,4 +240,47 @@ fn a_restarted_server_resets_a_sealed_session_and_the_client_learns_at_once() {
         client.poll_event(),
         Some(Event::Closed { reason, .. }) if reason == Reason::UNKNOWN_SESSION
     ));
+}
+
+#[test]
+fn a_silent_refusal_sends_nothing_and_keeps_nothing() {
+    let mut client = sealed_client(Some(keys()));
+    let mut ep = Endpoint::new(EndpointConfig::default(), [1; 16], [2; 16]);
+    let (mut buf, mut out) = (vec![0u8; 2048], vec![0u8; 2048]);
+    let mut now = Instant::ZERO;
+    let mut answers = Vec::new();
+    let mut asked = 0;
+    for _ in 0..20 {
+        while let Some(t) = client.poll_transmit(now, &mut buf) {
+            let refuse = |_: &Hello, _| {
+                asked += 1;
+                Err(Refusal {
+                    reason: Reason::AUTH_FAILED,
+                    message: Text::from_static("connect token keys do not open"),
+                    silent: true,
+                })
+            };
+            match ep.handle_with(now, ADDR_A, &buf[..t.len], &mut out, refuse) {
+                Outcome::Reply(n) => {
+                    let reply = out[..n].to_vec();
+                    client.handle_datagram(now, ADDR_B, Bytes::copy_from_slice(&reply));
+                    answers.push(reply);
+                }
+                Outcome::Drop(DropReason::Refused) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let Some(next) = client.poll_timeout() else {
+            break;
+        };
+        now = next.max(now);
+        client.handle_timeout(now);
+    }
+    // The Challenge (before any token is looked at) is the only answer the client ever had:
+    // each Hello that carried the cookie was refused without a Reject, and the client, hearing
+    // nothing, kept trying until it gave up, with no session made on either side.
+    assert_eq!(answers.len(), 1, "the Challenge only");
+    assert!(asked >= 2, "the cookie'd Hello was tried again: {asked}");
+    assert!(!client.is_established());
+    assert_eq!(ep.stats().rejected, asked);
 }

@@ -325,6 +325,7 @@ fn admission_can_refuse_with_a_reject() {
     c.consume_output(hello.len());
     s.handle_bytes_with(Instant::ZERO, &hello, |_: &Hello, _| {
         Err(framewire_protocol::session::Refusal {
+            silent: false,
             reason: Reason::SESSION_LIMIT,
             message: framewire_protocol::wire::Text::from("full"),
         })

@@ -307,6 +307,7 @@ impl Connection {
             .handle_bytes_with(now, bytes, |hello: &Hello, _| {
                 if tls.is_none() && shared.require_encryption {
                     return Err(Refusal {
+                        silent: false,
                         reason: Reason::AUTH_FAILED,
                         message: Text::from_static(
                             "this server requires encryption: connect over TLS",

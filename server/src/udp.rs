@@ -251,6 +251,7 @@ impl UdpService {
                 info!("{from}: udp session refused: the session limit is reached");
                 shared.counters.count_session_limit();
                 return Err(Refusal {
+                    silent: false,
                     reason: Reason::SESSION_LIMIT,
                     message: Text::from_static("session limit"),
                 });
@@ -259,6 +260,7 @@ impl UdpService {
                 shared.close_udp_session();
                 info!("{from}: udp session refused: not sealed, and this server requires it");
                 return Err(Refusal {
+                    silent: false,
                     reason: Reason::AUTH_FAILED,
                     message: Text::from_static(
                         "this server requires sealed sessions: a connect token with keys",

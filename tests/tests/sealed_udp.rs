@@ -3,7 +3,8 @@
 //! keys gets a sealed session that does everything a plain one does, and nothing it says is
 //! readable on the wire; through 20 % loss every message arrives once and in order; a replayed,
 //! a tampered and a wrong-key datagram are dropped and counted and end nothing; a server that
-//! requires encryption refuses plain TCP and UDP sessions.
+//! requires encryption refuses plain TCP and UDP sessions; a Hello whose sealed token does not
+//! open gets no answer at all.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -248,6 +249,73 @@ fn a_server_that_requires_encryption_refuses_plain_sessions() {
     wrong.seal_keys = Some(keys(0xc1));
     wrong.connect_timeout = Duration::from_secs(1);
     assert!(matches!(Client::connect(wrong), Err(ClientError::TimedOut)));
+}
+
+#[test]
+fn a_hello_whose_sealed_token_does_not_open_gets_no_answer() {
+    let server = server("unopened", |_| {});
+    let k = keys(0xd1);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = |expires| ConnectToken {
+        client_id: Text::from("sensor-9"),
+        expires,
+        permissions: Permissions::default(),
+    };
+    // Sealed and signed under another server's key, and one with its mac broken.
+    let elsewhere: Bytes = claims(now + 600)
+        .sign_with_keys(&[0x77; 32], &k, [1; 24])
+        .unwrap()
+        .into();
+    let mut broken = token(Some(&k)).to_vec();
+    let last = broken.len() - 1;
+    broken[last] ^= 1;
+    for (what, bad) in [
+        ("another key", elsewhere.clone()),
+        ("a broken mac", broken.into()),
+    ] {
+        let mut o = sealed_options(server.udp_addr(), &k);
+        o.auth_token = Some(bad);
+        o.connect_timeout = Duration::from_millis(800);
+        // No Reject: the client hears nothing and times out, as from a server that is not there.
+        assert!(
+            matches!(Client::connect(o), Err(ClientError::TimedOut)),
+            "{what}"
+        );
+    }
+    // An honest token that expired opens: its holder is told why.
+    let expired: Bytes = claims(now - 5)
+        .sign_with_keys(&KEY, &k, [2; 24])
+        .unwrap()
+        .into();
+    let mut o = sealed_options(server.udp_addr(), &k);
+    o.auth_token = Some(expired);
+    assert!(matches!(
+        Client::connect(o),
+        Err(ClientError::Rejected {
+            reason: Reason::AUTH_FAILED,
+            ..
+        })
+    ));
+    // Over TCP (no spoofed addresses) the unopened token is refused with a Reject, as always.
+    let mut tcp = ClientOptions::new(server.addr(), Transport::Tcp);
+    tcp.auth_token = Some(elsewhere);
+    tcp.reconnect = None;
+    assert!(matches!(
+        Client::connect(tcp),
+        Err(ClientError::Rejected {
+            reason: Reason::AUTH_FAILED,
+            ..
+        })
+    ));
+    // Nothing was kept: the server still takes a good sealed session.
+    let mut good = Client::connect(sealed_options(server.udp_addr(), &k)).unwrap();
+    assert_eq!(
+        &good.request("sys.ping", "", DEADLINE).unwrap()[..],
+        b"pong"
+    );
 }
 
 #[test]

@@ -73,6 +73,8 @@ pub enum DropReason {
     ShortHello,
     /// A cookie that did not verify.
     BadCookie(CookieError),
+    /// A Hello refused without an answer ([`crate::session::Refusal::silent`]).
+    Refused,
 }
 
 /// What the driver does with a datagram after [`Endpoint::handle`].
@@ -323,6 +325,9 @@ impl Endpoint {
             Ok((_, a)) => a,
             Err(refusal) => {
                 self.stats.rejected += 1;
+                if refusal.silent {
+                    return Outcome::Drop(DropReason::Refused);
+                }
                 return Self::reply(&refusal_reject(refusal), received, out);
             }
         };

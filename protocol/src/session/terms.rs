@@ -34,6 +34,10 @@ pub struct Refusal {
     pub reason: Reason,
     /// For people.
     pub message: Text,
+    /// Over UDP, no Reject is sent: the Hello is dropped as if it never came (a connect token
+    /// whose seal does not open: a forger learns nothing, not even that the server heard it).
+    /// A stream session sends its Reject whatever this says (a TCP peer is no spoofed address).
+    pub silent: bool,
 }
 
 /// Decides, from a client's Hello and its connection id, the [`Admission`] its Welcome carries,
@@ -68,6 +72,7 @@ pub(crate) fn version_reject() -> Frame {
 pub(crate) fn agree_frame_len(ours: u32, hello: &Hello) -> Result<u32, Refusal> {
     if hello.max_frame_len < MIN_AGREED_FRAME_LEN {
         return Err(Refusal {
+            silent: false,
             reason: Reason::PROTOCOL_ERROR,
             message: Text::from(
                 alloc::format!(

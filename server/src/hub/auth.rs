@@ -110,6 +110,7 @@ impl Gatekeeper {
                     "{client:?} from {peer}: refused: the token names another identity than the certificate {identity:?}"
                 );
                 return Err(Refusal {
+                    silent: false,
                     reason: Reason::AUTH_FAILED,
                     message: Text::from(
                         "connect token and client certificate name different identities",
@@ -144,6 +145,7 @@ impl Gatekeeper {
         let refuse = |why: &str| {
             info!("{client:?} from {peer}: refused: {why}");
             Refusal {
+                silent: false,
                 reason: Reason::AUTH_FAILED,
                 message: Text::from(why),
             }
@@ -155,16 +157,22 @@ impl Gatekeeper {
                 Ok(Admitted::default())
             };
         };
+        // A token that carries keys and does not open (forged, malformed, sealed under another
+        // key) is answered with silence over UDP (docs/PROTOCOL.md section 2.3): one who did not
+        // get it from the issuer learns nothing from trying.
+        let sealed = bytes.first() == Some(&framewire_protocol::auth::TOKEN_VERSION_SEALED);
+        let unopened = |why: &str| Refusal {
+            silent: sealed,
+            ..refuse(why)
+        };
         let (token, keys) =
-            ConnectToken::verify_with_keys(&bytes, &key, now_unix).map_err(|e| {
-                refuse(match e {
-                    TokenError::Expired => "connect token expired",
-                    TokenError::Forged => "connect token signature does not match",
-                    _ => "malformed connect token",
-                })
+            ConnectToken::verify_with_keys(&bytes, &key, now_unix).map_err(|e| match e {
+                TokenError::Expired => refuse("connect token expired"),
+                TokenError::Forged => unopened("connect token signature does not match"),
+                _ => unopened("malformed connect token"),
             })?;
         // The signature verified: a sealed part that does not open was sealed under another key.
-        let keys = keys.map_err(|_| refuse("connect token keys do not open"))?;
+        let keys = keys.map_err(|_| unopened("connect token keys do not open"))?;
         let mut mac = [0u8; MAC_LEN];
         mac.copy_from_slice(&bytes[bytes.len() - MAC_LEN..]);
         match self.seen.get(&mac) {

@@ -60,6 +60,7 @@ impl Hub {
         info!("{client:?} from {peer}: refused: {why}");
         self.stats.auth_refused += 1;
         Refusal {
+            silent: false,
             reason: Reason::AUTH_FAILED,
             message: Text::from(why.to_string()),
         }
@@ -157,6 +158,7 @@ impl Hub {
         debug!("{client:?}: refused: last will on {topic:?}: {why}");
         self.gate.forget(client);
         Err(Refusal {
+            silent: false,
             reason,
             message: Text::from(format!("last will on {topic:?}: {why}").as_str()),
         })
