@@ -20,7 +20,7 @@
 use std::process::{Command, ExitCode};
 
 use framewire_benches::e2e::table::Section;
-use framewire_benches::e2e::{async_clients, durable, echo, fanout, idle, websocket};
+use framewire_benches::e2e::{async_clients, durable, echo, echo_second, fanout, idle, websocket};
 
 /// Set in the copy of this program that runs pinned to the client core.
 const PINNED: &str = "FRAMEWIRE_BENCH_PINNED";
@@ -120,7 +120,8 @@ fn main() -> ExitCode {
     let mut failed = false;
     for name in &o.only {
         let sections = match name.as_str() {
-            "tcp" => echo::compare_tcp(o.rounds, o.seconds).map(|s| vec![s]),
+            "tcp" => echo::compare_tcp(o.rounds, o.seconds)
+                .and_then(|main| Ok(vec![main, echo_second::compare(o.rounds, o.seconds)?])),
             "udp" => echo::compare_udp(o.rounds, o.seconds).map(|s| vec![s]),
             "secure" => echo::compare_secure(o.rounds, o.seconds).and_then(|echoed| {
                 Ok(vec![

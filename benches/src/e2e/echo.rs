@@ -84,7 +84,7 @@ impl System {
         }
     }
 
-    fn start(self) -> io::Result<Running> {
+    pub(crate) fn start(self) -> io::Result<Running> {
         let addr = systems::free_addr()?;
         match self {
             Self::FramewireTcp | Self::FramewireUdp { .. } => {

@@ -12,6 +12,8 @@
 pub mod async_clients;
 pub mod durable;
 pub mod echo;
+pub mod echo_load;
+pub mod echo_second;
 pub mod enet;
 pub mod fanout;
 pub mod idle;

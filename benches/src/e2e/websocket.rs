@@ -4,24 +4,19 @@
 //! the tokio-tungstenite server. Every system is driven by the same in-process generators, the
 //! servers pinned to core 0 and the generators (this process) to core 1, round by round.
 
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::io;
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
-use hdrhistogram::Histogram;
-use mio::{Events, Interest, Poll, Token};
+use bytes::BytesMut;
 
+use super::echo_load::{self, DATA_HEADER, EchoConfig, EchoResult, EchoWire};
 use super::fanout;
 use super::pubsub_wire::Wire;
 use super::systems::{self, Running, Serves};
 use super::table::{self, Section};
 use super::ws_client::{self, Framing, WsStream};
-
-/// A framewire Data frame's version byte and header (kind 0x20, no flags, channel 0): what the
-/// echo messages carry before their payload, for both servers.
-const DATA_HEADER: [u8; 4] = [0x01, 0x20, 0x00, 0x00];
 
 /// The echo servers compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,44 +76,15 @@ fn framewire_args(addr: SocketAddr) -> Vec<String> {
         .to_vec()
 }
 
-/// One echo run's shape.
-#[derive(Debug, Clone)]
-pub struct EchoConfig {
-    /// Connections, each with `window` messages in flight.
-    pub connections: usize,
-    pub window: usize,
-    /// Payload bytes after the Data header (at least 8: the send time).
-    pub payload: usize,
-    pub warmup: Duration,
-    pub measure: Duration,
-}
-
-/// What one echo run measured.
-#[derive(Debug, Clone)]
-pub struct EchoResult {
-    pub messages_per_s: f64,
-    pub p50_us: f64,
-    pub p99_us: f64,
-    /// Server CPU time per echoed message, nanoseconds.
-    pub cpu_ns: f64,
-}
-
-struct Conn {
-    stream: mio::net::TcpStream,
-    raw: BytesMut,
-    out: BytesMut,
-}
-
-/// One echo message, masked once: each send copies it and writes its send time into it (masked
-/// in place), so the generator's cost per message is a copy, not an encoding: the servers, not
-/// the one generator thread, are what the rate measures.
-struct Template {
+/// Echo messages in WebSocket frames: each masked once, each copy's send time written in place
+/// (masked); echoes read as the server's unmasked binary frames.
+struct WsMessages {
     bytes: Vec<u8>,
     /// Where the send time (8 bytes, after the Data header) starts in `bytes`.
     stamp_at: usize,
 }
 
-impl Template {
+impl WsMessages {
     fn new(payload: usize) -> Self {
         let mut body = DATA_HEADER.to_vec();
         body.resize(DATA_HEADER.len() + payload.max(8), 0xab);
@@ -129,8 +95,9 @@ impl Template {
             bytes: bytes.to_vec(),
         }
     }
+}
 
-    /// Appends the message, sent at `sent` (nanoseconds since the run's epoch).
+impl EchoWire for WsMessages {
     fn push(&self, sent: u64, out: &mut BytesMut) {
         let at = out.len() + self.stamp_at;
         out.extend_from_slice(&self.bytes);
@@ -139,116 +106,24 @@ impl Template {
             out[at + j] = b ^ ws_client::MASK[(DATA_HEADER.len() + j) % 4];
         }
     }
-}
 
-fn write_out(conn: &mut Conn) -> io::Result<()> {
-    while !conn.out.is_empty() {
-        match conn.stream.write(&conn.out) {
-            Ok(n) => {
-                let _ = conn.out.split_to(n);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    fn take(&self, buf: &[u8]) -> io::Result<Option<(usize, Option<u64>)>> {
+        let Some(frame) = ws_client::frame_at(buf)? else {
+            return Ok(None);
+        };
+        let payload = &buf[frame.header..frame.end()];
+        let sent = payload
+            .get(4..12)
+            .filter(|_| frame.opcode == 0x2)
+            .map(|ts| u64::from_be_bytes(ts.try_into().unwrap_or([0; 8])));
+        Ok(Some((frame.end(), sent)))
     }
-    Ok(())
 }
 
 /// Echo with `cfg.connections` pipelined connections, each message answered by the next.
 fn run_echo(system: Echo, server: &Running, cfg: &EchoConfig) -> io::Result<EchoResult> {
-    let epoch = Instant::now();
-    let template = Template::new(cfg.payload);
-    let mut poll = Poll::new()?;
-    let mut conns = Vec::with_capacity(cfg.connections);
-    for i in 0..cfg.connections {
-        let from = IpAddr::from([127, 0, 0, 2 + (i % 8) as u8]);
-        let mut stream = super::connect_from(from, server.addr)?;
-        stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        system.handshake(&mut stream, i)?;
-        stream.set_nonblocking(true)?;
-        let mut stream = mio::net::TcpStream::from_std(stream);
-        poll.registry().register(
-            &mut stream,
-            Token(i),
-            Interest::READABLE | Interest::WRITABLE,
-        )?;
-        let mut conn = Conn {
-            stream,
-            raw: BytesMut::new(),
-            out: BytesMut::new(),
-        };
-        let sent = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        for _ in 0..cfg.window {
-            template.push(sent, &mut conn.out);
-        }
-        write_out(&mut conn)?;
-        conns.push(conn);
-    }
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    let mut events = Events::with_capacity(1024);
-    let mut chunk = vec![0u8; 64 * 1024];
-    let start = Instant::now();
-    let (from, to) = (start + cfg.warmup, start + cfg.warmup + cfg.measure);
-    let mut marks: Option<(Instant, u64, Duration)> = None;
-    let mut echoed = 0u64;
-    loop {
-        let now = Instant::now();
-        if marks.is_none() && now >= from {
-            marks = Some((now, echoed, server.cpu_time()?));
-        }
-        if now >= to {
-            break;
-        }
-        poll.poll(&mut events, Some(Duration::from_millis(50)))?;
-        for event in &events {
-            let Some(conn) = conns.get_mut(event.token().0) else {
-                continue;
-            };
-            loop {
-                match conn.stream.read(&mut chunk) {
-                    Ok(0) => return Err(io::Error::other(format!("{} closed", system.name()))),
-                    Ok(n) => conn.raw.extend_from_slice(&chunk[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            // One clock reading per read: the send time of every answer, the arrival time of
-            // every echo in it.
-            let now_ns = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            let mut at = 0;
-            while let Some(frame) = ws_client::frame_at(&conn.raw[at..])? {
-                let payload = &conn.raw[at + frame.header..at + frame.end()];
-                at += frame.end();
-                if frame.opcode != 0x2 {
-                    continue;
-                }
-                echoed += 1;
-                if marks.is_some()
-                    && let Some(ts) = payload.get(4..12)
-                {
-                    let sent = u64::from_be_bytes(ts.try_into().unwrap_or([0; 8]));
-                    let _ = hist.record((now_ns.saturating_sub(sent) / 1000).max(1));
-                }
-                template.push(now_ns, &mut conn.out);
-            }
-            conn.raw.advance(at);
-            write_out(conn)?;
-        }
-    }
-    let end = Instant::now();
-    let cpu_end = server.cpu_time()?;
-    let (t0, e0, cpu0) = marks.ok_or_else(|| io::Error::other("ended before measuring"))?;
-    let messages = echoed - e0;
-    let secs = (end - t0).as_secs_f64();
-    Ok(EchoResult {
-        messages_per_s: messages as f64 / secs,
-        p50_us: hist.value_at_quantile(0.5) as f64,
-        p99_us: hist.value_at_quantile(0.99) as f64,
-        cpu_ns: cpu_end.saturating_sub(cpu0).as_secs_f64() * 1e9 / (messages.max(1) as f64),
+    echo_load::run(&WsMessages::new(cfg.payload), server, cfg, |stream, i| {
+        system.handshake(stream, i)
     })
 }
 
@@ -299,23 +174,11 @@ fn compare_echo(rounds: usize, seconds: f64) -> io::Result<Section> {
         measure: Duration::from_secs_f64(seconds),
     };
     let systems = [Echo::Framewire, Echo::Tungstenite];
-    let mut results: Vec<Vec<EchoResult>> = vec![Vec::new(); systems.len()];
-    for round in 0..rounds {
-        for (i, &system) in systems.iter().enumerate() {
+    let results =
+        echo_load::interleaved(&systems, rounds, "websocket echo", Echo::name, |system| {
             let server = system.start()?;
-            let r = run_echo(system, &server, &cfg)?;
-            eprintln!(
-                "websocket echo round {}/{rounds} {}: {:.0} msg/s, p50 {:.0} us, p99 {:.0} us, {:.0} ns CPU/msg",
-                round + 1,
-                system.name(),
-                r.messages_per_s,
-                r.p50_us,
-                r.p99_us,
-                r.cpu_ns
-            );
-            results[i].push(r);
-        }
-    }
+            run_echo(system, &server, &cfg)
+        })?;
     let mut section = Section {
         title: format!(
             "WebSocket echo: 64 B binary messages (a framewire Data frame), 16 connections x 32 in flight, medians of {rounds} rounds of {seconds} s (in brackets: the lowest and highest round); ratios are framewire / this system"
@@ -417,7 +280,7 @@ mod tests {
 
     #[test]
     fn an_echo_message_is_a_masked_data_frame_with_its_send_time() {
-        let template = Template::new(64);
+        let template = WsMessages::new(64);
         let mut out = BytesMut::new();
         let sent = 0x0102_0304_0506_0708;
         template.push(sent, &mut out);
