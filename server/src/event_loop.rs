@@ -137,6 +137,10 @@ pub(crate) struct Worker {
     dirty_udp: Vec<u64>,
     /// Connections whose read budget ran out: read again next turn without waiting.
     read_again: Vec<Token>,
+    /// HTTP connections that stopped reading with bytes perhaps left in the socket (a request
+    /// handed to the hub, or upgraded, in the middle of a full read): read again without waiting,
+    /// since an edge-triggered poller says nothing more of bytes already there.
+    http_read_again: Vec<Token>,
     /// The UDP socket's read budget ran out: read again next turn without waiting.
     udp_read_again: bool,
     next_seq: usize,
@@ -223,6 +227,7 @@ impl Worker {
             dirty_tcp: Vec::new(),
             dirty_udp: Vec::new(),
             read_again: Vec::new(),
+            http_read_again: Vec::new(),
             udp_read_again: false,
             next_seq: FIRST_CONNECTION,
             staged: (0..shared.workers()).map(|_| Vec::new()).collect(),
@@ -307,7 +312,10 @@ impl Worker {
         let mut events = Events::with_capacity(1024);
         let mut scratch = vec![0u8; SCRATCH_LEN];
         while !self.shared.stopping() {
-            let timeout = if self.read_again.is_empty() && !self.udp_read_again {
+            let timeout = if self.read_again.is_empty()
+                && self.http_read_again.is_empty()
+                && !self.udp_read_again
+            {
                 self.poll_timeout(self.now())
             } else {
                 Some(Duration::ZERO)
@@ -346,6 +354,9 @@ impl Worker {
             }
             for token in std::mem::take(&mut self.read_again) {
                 self.tcp_readable(now, token, &mut scratch);
+            }
+            for token in std::mem::take(&mut self.http_read_again) {
+                self.http_event(now, token, &mut scratch);
             }
             if std::mem::take(&mut self.udp_read_again) {
                 self.udp_readable(now, &mut scratch);

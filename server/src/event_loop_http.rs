@@ -68,14 +68,20 @@ impl Worker {
                 self.settle_http(token, end);
             }
             HttpTurn::Ended(end) => self.settle_http(token, Some(end)),
+            // Reading stopped at the request that asked for it: what else the socket holds is
+            // read next (the poller will not say so again).
             HttpTurn::Upgrade { response, leftover } => {
                 self.upgrade(now, token, response, leftover);
+                self.read_again.push(token);
             }
             HttpTurn::Exchange {
                 call,
                 keep_alive,
                 head_only,
-            } => self.begin_exchange(now, token, &call, (keep_alive, head_only)),
+            } => {
+                self.begin_exchange(now, token, &call, (keep_alive, head_only));
+                self.http_read_again.push(token);
+            }
         }
     }
 
