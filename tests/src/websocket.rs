@@ -88,7 +88,20 @@ impl WsStream {
         deadline: Duration,
         request: &str,
     ) -> io::Result<Self> {
-        Self::upgrade(Duplex::Plain(connect(from, http, deadline)?), request)
+        Self::open_with_bytes(from, http, deadline, request.as_bytes())
+    }
+
+    /// Connects and sends `bytes` in one write: the upgrade request, and perhaps frames after it.
+    ///
+    /// # Errors
+    /// The connection fails, or the server does not answer `101`.
+    pub fn open_with_bytes(
+        from: IpAddr,
+        http: SocketAddr,
+        deadline: Duration,
+        bytes: &[u8],
+    ) -> io::Result<Self> {
+        Self::upgrade(Duplex::Plain(connect(from, http, deadline)?), bytes)
     }
 
     /// Connects to the HTTPS listener at `https` (trusting the CA in `ca`) and upgrades to a
@@ -105,12 +118,12 @@ impl WsStream {
         let tcp = connect(from, https, deadline)?;
         Self::upgrade(
             Duplex::tls(tcp, https_client_config(ca))?,
-            &upgrade_request(""),
+            upgrade_request("").as_bytes(),
         )
     }
 
-    fn upgrade(mut stream: Duplex, request: &str) -> io::Result<Self> {
-        stream.write_all(request.as_bytes())?;
+    fn upgrade(mut stream: Duplex, request: &[u8]) -> io::Result<Self> {
+        stream.write_all(request)?;
         let mut input = Vec::new();
         let mut chunk = [0u8; 4096];
         let end = loop {

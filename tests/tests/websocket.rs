@@ -307,3 +307,50 @@ fn a_flood_of_pings_from_a_peer_that_does_not_read_is_answered_within_a_bound() 
     assert_eq!(ws.recv_ws().unwrap().payload, b"still there");
     eprintln!("100000 pings unread: {pongs} pongs answered");
 }
+
+#[test]
+fn frames_sent_with_the_upgrade_past_the_first_read_are_all_served() {
+    // The upgrade request and, in the same write, a Hello and two Publishes, the second crossing
+    // the server's 64 KiB read: reading stops at the upgrade, and what the socket still holds
+    // must be read without the poller saying so again.
+    use framewire_protocol::wire::{Hello, Publish, Text, encode_stream_frame_into};
+    let server = TestServer::start(ServerConfig::default());
+    let message = |frame: Frame, mask: u8| {
+        let mut stream = bytes::BytesMut::new();
+        encode_stream_frame_into(&frame, &mut stream).unwrap();
+        masked_frame(
+            true,
+            opcode::BINARY,
+            &stream[4..stream.len() - 4],
+            Some([mask, 1, 2, 3]),
+        )
+    };
+    let publish = |id, payload: Vec<u8>| {
+        Frame::new(Publish {
+            retain: false,
+            id,
+            topic: Text::from_static("big/ws"),
+            payload: payload.into(),
+        })
+    };
+    let mut bytes = upgrade_request("").into_bytes();
+    bytes.extend(message(Frame::new(Hello::new(0, HelloOptions::new())), 9));
+    bytes.extend(message(publish(1, vec![7; 64 * 1024 - 200]), 10));
+    bytes.extend(message(publish(2, b"behind it".to_vec()), 11));
+    assert!(bytes.len() > 64 * 1024);
+    let mut ws =
+        WsStream::open_with_bytes([127, 0, 0, 1].into(), server.http_addr(), DEADLINE, &bytes)
+            .expect("upgraded");
+    let mut answered = Vec::new();
+    while answered.len() < 2 {
+        match ws.recv().expect("every answer in time").body {
+            FrameBody::Response(r) => {
+                assert_eq!(r.status, Status::OK);
+                answered.push(r.id);
+            }
+            FrameBody::Welcome(_) | FrameBody::Ping(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(answered, [1, 2]);
+}
