@@ -765,8 +765,9 @@ fn reload(config: &ServerConfig, shared: &Shared) {
 }
 
 /// Tells a connection over a limit why, in one Close frame (at the HTTP listener, a `503`)
-/// written without waiting (it fits any socket buffer), and drops it. At the HTTPS listener
-/// nothing is written (no TLS session is started for a refused connection): the log says why.
+/// written without waiting (it fits any socket buffer), and drops it. At the TLS and HTTPS
+/// listeners nothing is written (no TLS session is started for a refused connection, and bytes in
+/// the clear would be a broken record to the client): the log says why.
 fn refuse(
     stream: &mut mio::net::TcpStream,
     peer: SocketAddr,
@@ -776,7 +777,7 @@ fn refuse(
 ) {
     use std::io::Write;
     info!("{peer}: refused: {reason}");
-    if door == Door::Https {
+    if matches!(door, Door::Tls | Door::Https) {
         return;
     }
     if door == Door::Http {

@@ -240,3 +240,18 @@ fn a_handshake_that_never_finishes_is_closed_at_the_first_frame_deadline() {
     let mut ok = Client::connect(options(&server, trusting(&pki).build().unwrap())).unwrap();
     assert_eq!(&ok.request("sys.ping", "", DEADLINE).unwrap()[..], b"pong");
 }
+
+#[test]
+fn past_the_connection_limit_the_tls_port_closes_without_writing_in_the_clear() {
+    let pki = TestPki::new("limit");
+    let server = tls_server(&pki, false, |c| c.max_connections = 1);
+    let _first = Client::connect(options(&server, trusting(&pki).build().unwrap())).unwrap();
+    let mut second = TcpStream::connect(server.tls_addr()).unwrap();
+    second.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut got = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut second, &mut got);
+    assert!(
+        got.is_empty(),
+        "a plaintext Close would be a broken TLS record: {got:?}"
+    );
+}
