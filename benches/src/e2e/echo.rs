@@ -100,22 +100,8 @@ impl System {
                 start_framewire(&args, addr)
             }
             Self::FramewireTls => {
-                let m = super::secure::materials()?;
-                let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
-                let args = vec![
-                    "--tcp".into(),
-                    "off".into(),
-                    "--udp".into(),
-                    "off".into(),
-                    "--tls".into(),
-                    addr.to_string(),
-                    "--tls-cert".into(),
-                    path(&m.cert),
-                    "--tls-key".into(),
-                    path(&m.key),
-                    "--threads".into(),
-                    "1".into(),
-                ];
+                let mut args = super::secure::tls_only_args(addr)?;
+                args.extend(["--threads".into(), "1".into()]);
                 start_framewire(&args, addr)
             }
             Self::FramewireSealed => {

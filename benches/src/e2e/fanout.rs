@@ -514,23 +514,8 @@ impl Comparison<'_> {
 /// framewire's server on core 0 serving TLS only (the benchmark's certificate), as
 /// [`super::systems::start`] serves plain TCP.
 fn start_tls_framewire() -> io::Result<Running> {
-    let m = super::secure::materials()?;
     let addr = super::systems::free_addr()?;
-    let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
-    let args = [
-        "--tcp".to_string(),
-        "off".into(),
-        "--udp".into(),
-        "off".into(),
-        "--http".into(),
-        "off".into(),
-        "--tls".into(),
-        addr.to_string(),
-        "--tls-cert".into(),
-        path(&m.cert),
-        "--tls-key".into(),
-        path(&m.key),
-    ];
+    let args = super::secure::tls_only_args(addr)?;
     super::systems::start_program(
         &super::systems::framewire_binary()?,
         &args,

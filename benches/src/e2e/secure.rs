@@ -109,3 +109,27 @@ pub fn materials() -> io::Result<&'static Materials> {
         .as_ref()
         .map_err(|e| io::Error::other(e.clone()))
 }
+
+/// The arguments of a framewire server serving TLS only on `addr` with these materials'
+/// certificate (no plain TCP, UDP or HTTP listener).
+///
+/// # Errors
+/// The materials could not be made.
+pub fn tls_only_args(addr: std::net::SocketAddr) -> io::Result<Vec<String>> {
+    let m = materials()?;
+    let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    Ok(vec![
+        "--tcp".into(),
+        "off".into(),
+        "--udp".into(),
+        "off".into(),
+        "--http".into(),
+        "off".into(),
+        "--tls".into(),
+        addr.to_string(),
+        "--tls-cert".into(),
+        path(&m.cert),
+        "--tls-key".into(),
+        path(&m.key),
+    ])
+}

@@ -274,22 +274,7 @@ fn a_poll_whose_answer_was_lost_is_asked_again_with_the_older_cursor() {
 #[test]
 fn a_resumed_stream_gains_the_filters_it_lacked() {
     let mut h = hub();
-    let mut first = start(&mut h, t(0), 1, &stream(true, None, 0));
-    let (_, text) = pump(&mut h, t(0), &mut first);
-    let cursor = Cursor::parse(&last_id(&text)).unwrap();
-    h.session_ended(t(0), first.client(), !first.parks());
-    let call = Call {
-        plan: Plan::Stream {
-            sse: true,
-            filters: vec!["t/#".into(), "u/#".into()],
-            unsubscribe: Vec::new(),
-            after: Some(cursor),
-            wait_ms: 0,
-            max: 100,
-        },
-        token: None,
-    };
-    let mut again = start(&mut h, t(1), 2, &call);
+    let mut again = resume_stream(&mut h, &["t/#", "u/#"], &[]);
     pump(&mut h, t(1), &mut again);
     assert_eq!(h.subscriptions_of(again.client()).len(), 2);
     publish(&mut h, t(2), "u/y", "new filter");
@@ -300,23 +285,8 @@ fn a_resumed_stream_gains_the_filters_it_lacked() {
 #[test]
 fn a_resumed_stream_drops_the_filters_it_is_told_to() {
     let mut h = hub();
-    let mut first = start(&mut h, t(0), 1, &stream(true, None, 0));
-    let (_, text) = pump(&mut h, t(0), &mut first);
-    let cursor = Cursor::parse(&last_id(&text)).unwrap();
-    h.session_ended(t(0), first.client(), !first.parks());
     // The page unsubscribed from t/# and subscribed to u/#; a filter it never held is no error.
-    let call = Call {
-        plan: Plan::Stream {
-            sse: true,
-            filters: vec!["u/#".into()],
-            unsubscribe: vec!["t/#".into(), "never/held".into()],
-            after: Some(cursor),
-            wait_ms: 0,
-            max: 100,
-        },
-        token: None,
-    };
-    let mut again = start(&mut h, t(1), 2, &call);
+    let mut again = resume_stream(&mut h, &["u/#"], &["t/#", "never/held"]);
     let (_, text) = pump(&mut h, t(1), &mut again);
     assert!(text.contains("\"resumed\":true"), "{text}");
     let held: Vec<String> = h
@@ -330,6 +300,28 @@ fn a_resumed_stream_drops_the_filters_it_is_told_to() {
     let (_, text) = pump(&mut h, t(2), &mut again);
     assert!(text.contains("kept filter"), "{text}");
     assert!(!text.contains("dropped filter"), "{text}");
+}
+
+/// An event stream on `t/#` that ends, then another resuming it from its cursor with these
+/// `filters` and `unsubscribe=` filters (started at t(1)).
+fn resume_stream(h: &mut Hub, filters: &[&str], unsubscribe: &[&str]) -> Exchange {
+    let mut first = start(h, t(0), 1, &stream(true, None, 0));
+    let (_, text) = pump(h, t(0), &mut first);
+    let cursor = Cursor::parse(&last_id(&text)).unwrap();
+    h.session_ended(t(0), first.client(), !first.parks());
+    let owned = |fs: &[&str]| fs.iter().map(|f| (*f).to_string()).collect();
+    let call = Call {
+        plan: Plan::Stream {
+            sse: true,
+            filters: owned(filters),
+            unsubscribe: owned(unsubscribe),
+            after: Some(cursor),
+            wait_ms: 0,
+            max: 100,
+        },
+        token: None,
+    };
+    start(h, t(1), 2, &call)
 }
 
 fn last_id(text: &str) -> String {
