@@ -181,7 +181,7 @@ pub use event::{ClientEvent, Delivery, IncomingRequest, Message};
 pub use frame_stream::{FrameStream, RecvError, read_some};
 pub use link::Link;
 pub use options::{
-    Channel, ClientOptions, ClientOptionsBuilder, Reconnect, Timeouts, TlsOptions,
+    Channel, ClientOptions, ClientOptionsBuilder, FreshToken, Reconnect, Timeouts, TlsOptions,
     TlsOptionsBuilder, TokenRefresh, Transport, read_certificates, read_private_key,
 };
 #[cfg(feature = "tokio")]

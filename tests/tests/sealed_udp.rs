@@ -319,6 +319,30 @@ fn a_hello_whose_sealed_token_does_not_open_gets_no_answer() {
 }
 
 #[test]
+fn a_refreshed_token_brings_its_keys_to_the_next_sealed_handshake() {
+    let server = server("refresh", |_| {});
+    let (old, new) = (keys(0x31), keys(0x41));
+    // The options carry a token and its keys; the refresh, asked before the first attempt, hands
+    // a newer token sealed with other keys, and those keys with it.
+    let mut o = sealed_options(server.udp_addr(), &old);
+    let fresh = new.clone();
+    o.token_refresh = Some(framewire_client::TokenRefresh::sealed(move || {
+        Some((token(Some(&fresh)), fresh.clone()))
+    }));
+    let mut c = Client::connect(o).expect("sealed with the refreshed token's keys");
+    assert_eq!(&c.request("sys.ping", "", DEADLINE).unwrap()[..], b"pong");
+    // A refresh of the token alone keeps the old keys: the server seals with the new token's,
+    // the client cannot open its Welcome, and the handshake times out.
+    let mut o = sealed_options(server.udp_addr(), &old);
+    let fresh = new.clone();
+    o.token_refresh = Some(framewire_client::TokenRefresh::new(move || {
+        Some(token(Some(&fresh)))
+    }));
+    o.connect_timeout = Duration::from_millis(800);
+    assert!(matches!(Client::connect(o), Err(ClientError::TimedOut)));
+}
+
+#[test]
 fn the_servers_capture_of_a_sealed_session_holds_its_frames_in_the_clear() {
     use framewire_tools::capture::{Direction, inspect_capture};
     let file =

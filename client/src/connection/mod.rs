@@ -210,13 +210,16 @@ impl Connection {
     }
 
     fn open(&mut self, now: Instant) -> Result<(), ClientError> {
-        if let Some(token) = self
+        if let Some(fresh) = self
             .options
             .token_refresh
             .as_ref()
             .and_then(TokenRefresh::fetch)
         {
-            self.options.auth_token = Some(token);
+            self.options.auth_token = Some(fresh.token);
+            if let Some(keys) = fresh.seal_keys {
+                self.options.seal_keys = Some(keys);
+            }
         }
         let server = self
             .options

@@ -135,18 +135,48 @@ impl ClientOptions {
 }
 
 /// A source of fresh connect tokens ([`ClientOptions::token_refresh`]): called before each
-/// connection attempt, on the thread that drives the connection.
+/// connection attempt, on the thread that drives the connection. A version-2 token comes with the
+/// keys sealed into it ([`TokenRefresh::sealed`]): the next sealed UDP handshake uses both.
 #[derive(Clone)]
-pub struct TokenRefresh(Arc<dyn Fn() -> Option<Bytes> + Send + Sync>);
+pub struct TokenRefresh(Arc<dyn Fn() -> Option<FreshToken> + Send + Sync>);
+
+/// What a [`TokenRefresh`] gives: a token, and the seal keys that go with it (`None`: keep the
+/// keys the client has, for a token that carries none or the same ones).
+#[derive(Debug, Clone)]
+pub struct FreshToken {
+    /// The connect token.
+    pub token: Bytes,
+    /// The keys a version-2 token carries.
+    pub seal_keys: Option<framewire_protocol::seal::TokenKeys>,
+}
 
 impl TokenRefresh {
-    /// Wraps `f`.
+    /// Wraps `f`, a source of tokens (the client's seal keys stay as they are).
     pub fn new(f: impl Fn() -> Option<Bytes> + Send + Sync + 'static) -> Self {
-        Self(Arc::new(f))
+        Self(Arc::new(move || {
+            f().map(|token| FreshToken {
+                token,
+                seal_keys: None,
+            })
+        }))
+    }
+
+    /// Wraps `f`, a source of version-2 tokens and their keys (as `framewire token --keys-out`
+    /// issues them): a sealed session's new token comes with new keys, and the client seals with
+    /// those from the next handshake on.
+    pub fn sealed(
+        f: impl Fn() -> Option<(Bytes, framewire_protocol::seal::TokenKeys)> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Arc::new(move || {
+            f().map(|(token, keys)| FreshToken {
+                token,
+                seal_keys: Some(keys),
+            })
+        }))
     }
 
     /// A fresh token, or `None` to keep the last one.
-    pub fn fetch(&self) -> Option<Bytes> {
+    pub fn fetch(&self) -> Option<FreshToken> {
         (self.0)()
     }
 }
