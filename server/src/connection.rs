@@ -1,6 +1,6 @@
 //! One TCP connection: its socket and the stream session that speaks the protocol on it.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::SocketAddr;
 
 use framewire_protocol::session::Refusal;
@@ -9,12 +9,13 @@ use framewire_protocol::wire::{Hello, Reason, Text};
 use log::{debug, info, warn};
 use mio::net::TcpStream;
 
-use framewire_client::tls_io::{self, TlsRead};
+use framewire_client::tls_io::TlsRead;
 
 use crate::capture::Way;
 use crate::counters::Counters;
 use crate::hub::{ClientId, Delivery, Hub, oversized_answer};
 use crate::shared::Shared;
+use crate::socket_out::SocketOut;
 use crate::timer_wheel::TimerHandle;
 use crate::tls::{HandshakeFailure, common_name};
 use crate::web::websocket::close_code;
@@ -554,84 +555,26 @@ impl Connection {
 
     /// Writes pending output until it is all out or the socket would block.
     fn write_pending(&mut self, shared: &Shared) -> Result<(), End> {
+        let mut out = SocketOut::new(&mut self.stream, self.tls.as_deref_mut());
         if let Some(link) = self.web.as_mut() {
-            let out = Out {
-                stream: &mut self.stream,
-                tls: self.tls.as_deref_mut(),
-            };
             return write_websocket(out, link, &mut self.session, shared, self.peer);
         }
-        if let Some(tls) = self.tls.as_mut() {
-            return write_tls(&mut self.stream, tls, &mut self.session, shared, self.peer);
-        }
-        while !self.session.pending_output().is_empty() {
-            match self.stream.write(self.session.pending_output()) {
-                Ok(0) => return Err(End::Failed(io::ErrorKind::WriteZero)),
-                Ok(n) => {
-                    let written = &self.session.pending_output()[..n];
-                    shared.capture(|c| c.tcp_data(self.peer, Way::Out, written));
-                    self.session.consume_output(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(End::Failed(e.kind())),
-            }
+        // Under TLS, also when nothing is pending: records sealed earlier (a close_notify) go out.
+        let pending = self.session.pending_output();
+        let taken = out.write_until_blocked(pending)?;
+        if taken > 0 {
+            // What the capture records is the plaintext, as the session wrote it.
+            shared.capture(|c| c.tcp_data(self.peer, Way::Out, &pending[..taken]));
+            self.session.consume_output(taken);
         }
         Ok(())
-    }
-}
-
-/// Seals the session's output into TLS records and writes them, until both are out or the socket
-/// would block. What the capture records is the plaintext, as the session wrote it.
-fn write_tls(
-    stream: &mut TcpStream,
-    tls: &mut rustls::ServerConnection,
-    session: &mut StreamSession,
-    shared: &Shared,
-    peer: SocketAddr,
-) -> Result<(), End> {
-    let pending = session.pending_output();
-    let taken = tls_io::write_sealed(tls, stream, pending).map_err(|e| End::Failed(e.kind()))?;
-    if taken > 0 {
-        shared.capture(|c| c.tcp_data(peer, Way::Out, &pending[..taken]));
-        session.consume_output(taken);
-    }
-    Ok(())
-}
-
-/// Where a connection's bytes go: the socket, through TLS when there is TLS.
-struct Out<'a> {
-    stream: &'a mut TcpStream,
-    tls: Option<&'a mut rustls::ServerConnection>,
-}
-
-impl Out<'_> {
-    /// Writes (seals and writes) what it can of `bytes`: how many were taken, `Ok(0)` when the
-    /// socket would take nothing now. Under TLS, records already sealed go out first.
-    fn write(&mut self, bytes: &[u8]) -> Result<usize, End> {
-        if let Some(tls) = self.tls.as_deref_mut() {
-            return tls_io::write_sealed(tls, self.stream, bytes)
-                .map_err(|e| End::Failed(e.kind()));
-        }
-        if bytes.is_empty() {
-            return Ok(0);
-        }
-        loop {
-            match self.stream.write(bytes) {
-                Ok(0) => return Err(End::Failed(io::ErrorKind::WriteZero)),
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(0),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(End::Failed(e.kind())),
-            }
-        }
     }
 }
 
 /// Moves the session's frames into WebSocket messages and writes them, until both are out or the
 /// socket would block. What the capture records is the session's stream, as over TCP.
 fn write_websocket(
-    mut out: Out<'_>,
+    mut out: SocketOut<'_>,
     link: &mut WebSocketLink,
     session: &mut StreamSession,
     shared: &Shared,

@@ -62,17 +62,20 @@ impl Worker {
 
     /// Carries out what a connection's reading (or its last exchange's end) left it as.
     fn take_turn(&mut self, now: Instant, token: Token, turn: HttpTurn) {
+        let unread = self.http.get(&token).is_some_and(|c| c.may_have_unread());
         match turn {
             HttpTurn::Open => {
                 let end = self.http.get_mut(&token).and_then(|conn| conn.flush());
                 self.settle_http(token, end);
             }
             HttpTurn::Ended(end) => self.settle_http(token, Some(end)),
-            // Reading stopped at the request that asked for it: what else the socket holds is
+            // Reading stopped at the request that asked for it: what else the socket may hold is
             // read next (the poller will not say so again).
             HttpTurn::Upgrade { response, leftover } => {
                 self.upgrade(now, token, response, leftover);
-                self.read_again.push(token);
+                if unread {
+                    self.read_again.push(token);
+                }
             }
             HttpTurn::Exchange {
                 call,
@@ -80,7 +83,9 @@ impl Worker {
                 head_only,
             } => {
                 self.begin_exchange(now, token, &call, (keep_alive, head_only));
-                self.http_read_again.push(token);
+                if unread {
+                    self.http_read_again.push(token);
+                }
             }
         }
     }

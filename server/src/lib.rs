@@ -40,6 +40,7 @@ mod id_map;
 mod server;
 mod settings;
 mod shared;
+mod socket_out;
 pub mod store;
 mod tcp_options;
 mod timer_wheel;

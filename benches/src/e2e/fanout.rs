@@ -90,23 +90,25 @@ fn connect_subscribers(
     server: SocketAddr,
     n: usize,
     link: Link,
+    tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> io::Result<Vec<Conn>> {
     (0..n)
         .map(|i| {
             let from = IpAddr::from([127, 0, 0, 2 + (i % 8) as u8]);
             let stream = super::connect_from(from, server)?;
-            handshake(wire, stream, i, true, link)
+            handshake(wire, stream, i, true, link, tls)
         })
         .collect()
 }
 
-/// A client's handshake over `link`.
+/// A client's handshake over `link` (over TLS, with the generator's `tls` settings).
 fn handshake(
     wire: Wire,
     mut stream: TcpStream,
     client: usize,
     subscribe: bool,
     link: Link,
+    tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> io::Result<Conn> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -123,8 +125,9 @@ fn handshake(
         }
         Link::Tls => {
             let name = rustls::pki_types::ServerName::IpAddress(stream.peer_addr()?.ip().into());
-            let mut tls =
-                rustls::ClientConnection::new(tls_config()?, name).map_err(io::Error::other)?;
+            let config = tls.ok_or_else(|| io::Error::other("TLS without TLS settings"))?;
+            let mut tls = rustls::ClientConnection::new(Arc::clone(config), name)
+                .map_err(io::Error::other)?;
             wire.handshake_over(
                 &mut rustls::Stream::new(&mut tls, &mut stream),
                 client,
@@ -271,9 +274,19 @@ pub fn run(wire: Wire, server: &Running, cfg: &FanoutConfig) -> io::Result<Fanou
         Link::WebSocket => Some(framing_of(wire)?.0),
         _ => None,
     };
-    let subscribers = connect_subscribers(wire, server.addr, cfg.subscribers, cfg.link)?;
+    // The TLS settings, made once for every connection of the run.
+    let tls = (cfg.link == Link::Tls).then(tls_config).transpose()?;
+    let subscribers =
+        connect_subscribers(wire, server.addr, cfg.subscribers, cfg.link, tls.as_ref())?;
     let publisher = TcpStream::connect(server.addr)?;
-    let mut publisher = handshake(wire, publisher, cfg.subscribers, false, cfg.link)?;
+    let mut publisher = handshake(
+        wire,
+        publisher,
+        cfg.subscribers,
+        false,
+        cfg.link,
+        tls.as_ref(),
+    )?;
     let shared = Arc::new(Shared {
         epoch: Instant::now(),
         delivered: AtomicU64::new(0),

@@ -50,13 +50,13 @@ struct Producer {
 }
 
 impl Producer {
-    fn push(&mut self, pusher: Pusher, queue: &str, payload: &Bytes) -> io::Result<()> {
+    fn push(&mut self, pusher: Pusher, queue: &Text, payload: &Bytes) -> io::Result<()> {
         match pusher {
             Pusher::Framewire => {
                 self.id = self.id.wrapping_add(1).max(1);
                 let frame = Frame::new(QueuePush {
                     id: self.id,
-                    queue: Text::from(queue),
+                    queue: queue.clone(),
                     payload: payload.clone(),
                 });
                 encode_stream_frame_into(&frame, &mut self.out)
@@ -235,9 +235,11 @@ pub fn confirmed_rate(
     }
     let mut poll = poll;
     let payload = Bytes::copy_from_slice(payload);
+    // Made once: a push is a copy of these, not an allocation.
+    let queue = Text::from(queue);
     let started = Instant::now();
     for p in &mut conns {
-        p.push(pusher, queue, &payload)?;
+        p.push(pusher, &queue, &payload)?;
     }
     let mut events = Events::with_capacity(1024);
     let mut chunk = vec![0u8; 64 * 1024];
@@ -251,7 +253,7 @@ pub fn confirmed_rate(
             let n = p.read(pusher, &mut chunk)?;
             confirmed += n as u64;
             if n > 0 {
-                p.push(pusher, queue, &payload)?;
+                p.push(pusher, &queue, &payload)?;
             } else {
                 p.flush()?;
             }
@@ -322,7 +324,8 @@ mod tests {
         }
         p.input = input;
         assert_eq!(p.framewire_answers().unwrap(), 0, "not the push in flight");
-        p.push(Pusher::Framewire, "jobs", &payload).unwrap();
+        p.push(Pusher::Framewire, &Text::from("jobs"), &payload)
+            .unwrap();
         assert_eq!(p.id, 7);
         let mut input = BytesMut::new();
         let r = Frame::new(framewire_protocol::wire::Response {

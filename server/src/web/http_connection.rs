@@ -5,12 +5,12 @@
 //! same connection runs over TLS: the head's deadline covers the handshake, and the TLS session
 //! goes with the socket when it is upgraded (WebSocket over TLS).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::Duration;
 
-use framewire_client::tls_io::{self, TlsRead};
+use framewire_client::tls_io::TlsRead;
 use framewire_protocol::session::Instant;
 use log::{debug, info};
 use mio::net::TcpStream;
@@ -23,6 +23,7 @@ use super::plan::Call;
 use super::routes::{Answer, answer};
 use crate::connection::End;
 use crate::shared::Shared;
+use crate::socket_out::SocketOut;
 use crate::timer_wheel::TimerHandle;
 use crate::tls::HandshakeFailure;
 
@@ -72,6 +73,8 @@ pub(crate) struct HttpConnection {
     tls: Option<Box<rustls::ServerConnection>>,
     /// A TLS connection's `close_notify` has been queued.
     close_notified: bool,
+    /// The last read filled the buffer: the socket may hold more than was read.
+    read_full: bool,
     /// What has arrived of the next request head (and anything pipelined after it).
     buf: Vec<u8>,
     /// Responses not yet written.
@@ -108,6 +111,7 @@ impl HttpConnection {
             peer,
             tls,
             close_notified: false,
+            read_full: false,
             buf: Vec::new(),
             out: Vec::new(),
             deadline: now + head_timeout,
@@ -156,6 +160,13 @@ impl HttpConnection {
     /// The exchange under way, if any.
     pub(crate) fn exchange_mut(&mut self) -> Option<&mut Exchange> {
         self.exchange.as_deref_mut()
+    }
+
+    /// Whether the socket may still hold bytes: the last read filled the buffer, and reading
+    /// stopped there (at a request handed to the hub, or an upgrade). An edge-triggered poller
+    /// does not report bytes already there, so the worker reads again by itself.
+    pub(crate) fn may_have_unread(&self) -> bool {
+        self.read_full
     }
 
     /// Whether the connection runs over TLS.
@@ -213,15 +224,20 @@ impl HttpConnection {
         shared: &Shared,
     ) -> Result<(Range<usize>, Socket), End> {
         let Some(tls) = self.tls.as_mut() else {
+            self.read_full = false;
             return match self.stream.read(scratch) {
                 Ok(0) => Ok((0..0, Socket::PeerDone)),
-                Ok(n) => Ok((0..n, Socket::More)),
+                Ok(n) => {
+                    self.read_full = n == scratch.len();
+                    Ok((0..n, Socket::More))
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok((0..0, Socket::Blocked)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok((0..0, Socket::More)),
                 Err(e) => Err(End::Failed(e.kind())),
             };
         };
         let (got, plain) = crate::tls::read_tls(tls, &mut self.stream, scratch, &shared.counters)?;
+        self.read_full = got == TlsRead::Data(scratch.len() / 2);
         let socket = match got {
             TlsRead::Data(_) => Socket::More,
             TlsRead::WouldBlock => Socket::Blocked,
@@ -452,23 +468,9 @@ impl HttpConnection {
     /// Writes (under TLS, seals and writes) the queued output until it is out or the socket
     /// would block.
     fn write_out(&mut self) -> Result<(), End> {
-        if let Some(tls) = self.tls.as_mut() {
-            let taken = tls_io::write_sealed(tls, &mut self.stream, &self.out)
-                .map_err(|e| End::Failed(e.kind()))?;
-            self.out.drain(..taken);
-            return Ok(());
-        }
-        while !self.out.is_empty() {
-            match self.stream.write(&self.out) {
-                Ok(0) => return Err(End::Failed(io::ErrorKind::WriteZero)),
-                Ok(n) => {
-                    self.out.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(End::Failed(e.kind())),
-            }
-        }
+        let taken = SocketOut::new(&mut self.stream, self.tls.as_deref_mut())
+            .write_until_blocked(&self.out)?;
+        self.out.drain(..taken);
         Ok(())
     }
 
