@@ -159,6 +159,8 @@ impl ServerConfig {
             idle_timeout: Duration::from_millis(u64::from(self.idle_timeout_ms)),
             heartbeat_interval: Duration::from_millis(u64::from(self.heartbeat_interval_ms)),
             handshake_timeout: Duration::from_millis(u64::from(self.first_frame_deadline_ms)),
+            // The hub's answer to Data, given by the stream session from the bytes it read.
+            echo_data: true,
             ..SessionConfig::default()
         }
     }

@@ -301,11 +301,12 @@ impl Connection {
         shared.capture(|c| c.tcp_data(self.peer, Way::In, bytes));
         let peer = self.peer.ip();
         let tls = self.tls.as_deref();
-        // The hub is held for one read's frames: the handshake's admission and the frames it
-        // carried. Only a Hello asks who the client is.
-        let mut hub = shared.hub();
+        // The hub is locked only for a read that needs it: the handshake's admission, or frames
+        // for the hub. A read of Data frames alone, which the session echoes itself, takes no lock.
+        let mut hub = None;
         self.session
             .handle_bytes_with(now, bytes, |hello: &Hello, _| {
+                let hub = hub.get_or_insert_with(|| shared.hub());
                 if tls.is_none() && shared.require_encryption {
                     return Err(Refusal {
                         silent: false,
@@ -328,7 +329,16 @@ impl Connection {
                     },
                 }
             });
-        self.serve(now, &mut hub, &shared.counters, me);
+        if self.session.has_events() {
+            let hub = hub.get_or_insert_with(|| shared.hub());
+            self.serve(now, hub, &shared.counters, me);
+        }
+    }
+
+    /// Data frames the session echoed since the last call, for the loop to count in the hub's
+    /// statistics once per turn (as frames in and out).
+    pub(crate) fn take_echoed(&mut self) -> u64 {
+        self.session.take_echoed()
     }
 
     /// Whether the registration must change to wait for writability (`Some(true)`), or stop
@@ -496,6 +506,8 @@ impl Connection {
     /// is over and everything it said has been written (under TLS, a `close_notify` last).
     pub(crate) fn flush(&mut self, shared: &Shared) -> Option<End> {
         self.dirty = false;
+        // The hub's answers to this turn's frames are queued: Data may be echoed at once again.
+        self.session.resume_echo();
         if let Err(end) = self.write_pending(shared) {
             return Some(end);
         }

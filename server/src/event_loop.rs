@@ -153,6 +153,9 @@ pub(crate) struct Worker {
     signals: Option<SignalSource>,
     /// Set while accepting is paused for want of file descriptors (logged once per episode).
     out_of_descriptors: bool,
+    /// Data frames the TCP sessions echoed this turn: counted in the hub's statistics under the
+    /// lock the turn's dispatch takes anyway.
+    echoed: u64,
 }
 
 /// The registered SIGINT/SIGTERM handlers (a wrapper, for a `Debug` the crate does not provide).
@@ -236,6 +239,7 @@ impl Worker {
             shared,
             signals: None,
             out_of_descriptors: false,
+            echoed: 0,
         };
         if worker.udp.is_some() {
             let first = worker.now() + COOKIE_ROTATION;
@@ -377,13 +381,15 @@ impl Worker {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
         };
-        match conn.on_readable(
+        let readable = conn.on_readable(
             now,
             scratch,
             READ_BUDGET,
             &self.shared,
             ClientId::Tcp(token.0),
-        ) {
+        );
+        self.echoed += conn.take_echoed();
+        match readable {
             Readable::Ended(end) => return self.settle(now, token, Some(end)),
             Readable::MoreLeft => self.read_again.push(token),
             Readable::Drained => {}
@@ -456,6 +462,7 @@ impl Worker {
         loop {
             {
                 let mut hub = self.shared.hub();
+                hub.count_echoed(std::mem::take(&mut self.echoed));
                 self.shared
                     .route(&mut hub, self.index, &mut self.local, &mut self.staged);
             }

@@ -80,6 +80,12 @@ pub struct SessionConfig {
     /// [`Session::take_plaintext`](super::Session::take_plaintext): a server's packet capture
     /// records what was said, not the sealed bytes. Default off.
     pub tap_plaintext: bool,
+    /// A server's: a stream session answers each Data frame itself, with the frame's own bytes
+    /// (the server echoes Data on its channel, docs/PROTOCOL.md section 5.8), instead of handing
+    /// it to the application; [`StreamSession::take_echoed`](super::StreamSession::take_echoed)
+    /// counts them. The answer is the one the application would have sent, without a parse, an
+    /// event or a re-encoding. Datagram sessions ignore it. Default off.
+    pub echo_data: bool,
 }
 
 impl Default for SessionConfig {
@@ -114,6 +120,7 @@ impl Default for SessionConfig {
             hello_options: HelloOptions::new(),
             seal_keys: None,
             tap_plaintext: false,
+            echo_data: false,
         }
     }
 }

@@ -38,7 +38,7 @@ use super::time::Instant;
 use crate::DecodeError;
 use crate::wire::{
     ChannelKind, Close, CloseAck, DEFAULT_MAX_FRAME_LEN, FRAME_LEN_OVERHEAD, Frame, FrameBody,
-    FrameKind, Hello, LENGTH_PREFIX_LEN, Ping, Pong, Reason, SEQ_LEN, SharedFrame, StreamDeframer,
+    FrameKind, FrameSpan, Hello, LENGTH_PREFIX_LEN, Ping, Pong, Reason, SEQ_LEN, SharedFrame, StreamDeframer,
     Text, VERSION, Welcome, encode_stream_frame_into,
 };
 
@@ -87,6 +87,17 @@ pub struct StreamSession {
     /// when it named none (every channel reliable-ordered, section 3.4). A client uses its own
     /// configuration's.
     channels: Option<Box<[ChannelKind]>>,
+    echo: Echo,
+}
+
+/// Whether a server's stream session answers Data frames itself (`SessionConfig::echo_data`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Echo {
+    Off,
+    Ready,
+    /// A frame went to the application, which may still be answering it: Data frames go the same
+    /// way until [`StreamSession::resume_echo`], so no echo overtakes an earlier frame's answer.
+    Held,
 }
 
 /// What a stream session counts: the part of [`Stats`] that applies to a stream, kept small
@@ -100,6 +111,8 @@ struct StreamStats {
     unreliable_dropped: u64,
     refused: u64,
     messages_delivered: u64,
+    /// Data frames answered by the session itself, not yet taken by `take_echoed`.
+    echoed: u64,
 }
 
 impl StreamSession {
@@ -113,6 +126,11 @@ impl StreamSession {
             rtt: RttEstimator::new(config.initial_rtt),
             idle_timeout: config.idle_timeout,
             heartbeat_interval: config.heartbeat_interval,
+            echo: if config.echo_data {
+                Echo::Ready
+            } else {
+                Echo::Off
+            },
             // Before the handshake: the protocol's default limit, or ours if it is lower.
             deframer: StreamDeframer::new(config.frame_limit().min(DEFAULT_MAX_FRAME_LEN)),
             config,
@@ -386,11 +404,14 @@ impl StreamSession {
         self.last_received = now;
         self.input.extend_from_slice(data);
         while self.state != StreamState::Closed {
-            match self.deframer.decode(&mut self.input) {
+            match self.deframer.decode_span(&mut self.input) {
                 Ok(None) => break,
-                Ok(Some(body)) => {
+                Ok(Some(span)) => {
                     self.stats.frames_received += 1;
-                    match Frame::parse(body) {
+                    if self.echo(&span, now) {
+                        continue;
+                    }
+                    match Frame::parse(span.take_body(&mut self.input)) {
                         Ok(frame) => self.on_frame(frame, now, &mut admit),
                         Err(DecodeError::UnknownKind(k)) if FrameKind::is_ignorable(k) => {}
                         Err(e) => self.fail(now, e.close_reason(), &e.to_string()),
@@ -402,6 +423,57 @@ impl StreamSession {
         if self.input.is_empty() {
             // An idle connection holds no input buffer either.
             self.input = BytesMut::new();
+        }
+    }
+
+    /// Answers a Data frame with its own bytes, if this session echoes Data and the echo may go
+    /// now: the frame is taken out of the input and `true` returned. A frame with a sequence
+    /// number (not a stream frame's own encoding), one whose CRC was not checked (a rebuilt
+    /// WebSocket frame), or one the output has no room for goes the typed way, where `send`'s rules
+    /// drop or refuse it.
+    fn echo(&mut self, span: &FrameSpan, now: Instant) -> bool {
+        if self.echo != Echo::Ready
+            || self.state != StreamState::Established
+            || !self.deframer.checks_checksums()
+        {
+            return false;
+        }
+        let &[kind, flags, channel, ..] = &self.input[span.body.clone()] else {
+            return false;
+        };
+        if kind != FrameKind::Data as u8 || flags != 0 {
+            return false;
+        }
+        let room = if self.channel_kind(channel).is_reliable() {
+            self.output.len() < self.config.max_queued_bytes
+        } else {
+            self.output.len() <= self.config.max_queued_bytes / 2
+        };
+        if !room {
+            return false;
+        }
+        self.output.extend_from_slice(&self.input[..span.total]);
+        self.input.advance(span.total);
+        self.stats.messages_delivered += 1;
+        self.stats.frames_sent += 1;
+        self.stats.bytes_sent += span.total as u64;
+        self.stats.echoed += 1;
+        self.last_sent = now;
+        true
+    }
+
+    /// How many Data frames the session answered itself since the last call
+    /// (`SessionConfig::echo_data`): the driver counts them as frames in and out.
+    pub fn take_echoed(&mut self) -> u64 {
+        core::mem::take(&mut self.stats.echoed)
+    }
+
+    /// The application has queued its answers to every frame it was handed: Data frames may be
+    /// echoed by the session again. Until then they are handed over as frames, so that an echo
+    /// never overtakes the answer to a frame before it.
+    pub fn resume_echo(&mut self) {
+        if self.echo == Echo::Held {
+            self.echo = Echo::Ready;
         }
     }
 
@@ -536,6 +608,9 @@ impl StreamSession {
             body => {
                 if matches!(self.state, StreamState::Established) {
                     self.stats.messages_delivered += 1;
+                    if self.echo == Echo::Ready {
+                        self.echo = Echo::Held;
+                    }
                     self.events.push_back(Event::Frame(Frame {
                         channel: frame.channel,
                         seq: None,

@@ -79,6 +79,16 @@ pub struct FrameSpan {
     pub total: usize,
 }
 
+impl FrameSpan {
+    /// Takes the frame out of the front of `buf` and hands out its body, sharing the buffer.
+    pub fn take_body(&self, buf: &mut BytesMut) -> Bytes {
+        let mut frame = buf.split_to(self.total);
+        frame.truncate(self.body.end);
+        frame.advance(self.body.start);
+        frame.freeze()
+    }
+}
+
 /// Where the deframer is inside the current frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DecodeState {
@@ -127,6 +137,11 @@ impl StreamDeframer {
         self.checksums = check;
     }
 
+    /// Whether frames' CRCs are checked.
+    pub fn checks_checksums(&self) -> bool {
+        self.checksums
+    }
+
     /// Changes the limit, as after the handshake agreed one; applies from the next length prefix.
     pub fn set_max_frame_len(&mut self, max_frame_len: u32) {
         self.max_frame_len = max_frame_len.clamp(MIN_FRAME_LEN, MAX_FRAME_LEN_CEILING);
@@ -159,10 +174,7 @@ impl StreamDeframer {
         let Some(span) = self.decode_span(buf)? else {
             return Ok(None);
         };
-        let mut frame = buf.split_to(span.total);
-        frame.truncate(span.body.end);
-        frame.advance(span.body.start);
-        Ok(Some(frame.freeze()))
+        Ok(Some(span.take_body(buf)))
     }
 
     /// Verifies the next frame at the front of `buf` without taking it out: the length, CRC and

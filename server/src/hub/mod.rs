@@ -181,6 +181,14 @@ impl Hub {
         self.stats
     }
 
+    /// Counts Data frames the TCP sessions echoed themselves (`SessionConfig::echo_data`): each a
+    /// frame in and a frame out, as if it had passed through [`Hub::handle_frame`].
+    pub fn count_echoed(&mut self, frames: u64) {
+        let tcp = self.stats.transport(Transport::Tcp);
+        tcp.frames_in += frames;
+        tcp.frames_out += frames;
+    }
+
     /// Counts frames a session could not take.
     pub fn count_dropped(&mut self, client: ClientId, frames: u64) {
         self.stats.transport(client.transport()).dropped += frames;
