@@ -222,3 +222,85 @@ fn a_request_and_the_end_of_the_stream_in_one_arrival_are_both_handled() {
     }
     server.stop();
 }
+
+/// A number in the `tcp` object of a `sys.stats` answer.
+fn tcp_stat(stats: &[u8], name: &str) -> u64 {
+    let stats = String::from_utf8_lossy(stats);
+    let tcp = stats.split("\"tcp\":").nth(1).expect("a tcp section");
+    let field = format!("\"{name}\":");
+    let at = tcp.find(&field).expect("the field") + field.len();
+    tcp[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a number")
+}
+
+#[test]
+fn echoes_keep_their_place_among_the_answers_and_are_counted() {
+    let server = TestServer::start(ServerConfig::default());
+    let mut c = connect(&server);
+    c.handshake(HelloOptions::new()).unwrap();
+    let data = |tag: u8| {
+        Frame::new(Data {
+            payload: Bytes::from(vec![tag; 64]),
+        })
+    };
+    let ping = |id: u32| {
+        Frame::new(Request {
+            id,
+            timeout_ms: 0,
+            target: Text::from("sys.ping"),
+            payload: Bytes::new(),
+        })
+    };
+    // One write, so one read on the server: Data around requests the hub answers at once.
+    let frames = [data(1), data(2), ping(10), data(3), ping(11), data(4)];
+    let mut bytes = Vec::new();
+    for f in &frames {
+        let mut one = vec![0; stream_frame_len(f)];
+        encode_stream_frame(f, &mut one).unwrap();
+        bytes.extend_from_slice(&one);
+    }
+    c.send_raw(&bytes).unwrap();
+    let order: Vec<String> = (0..frames.len())
+        .map(|_| match c.recv().unwrap().body {
+            FrameBody::Data(d) => format!("data {}", d.payload[0]),
+            FrameBody::Response(r) => format!("response {}", r.id),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "data 1",
+            "data 2",
+            "response 10",
+            "data 3",
+            "response 11",
+            "data 4"
+        ],
+        "every answer in the order of the frames it answers"
+    );
+
+    // Echoes the hub never saw are in its counts all the same.
+    for tag in 0..100 {
+        c.send(&data(tag)).unwrap();
+        assert!(matches!(c.recv().unwrap().body, FrameBody::Data(d) if d.payload[0] == tag));
+    }
+    c.send(&Frame::new(Request {
+        id: 12,
+        timeout_ms: 0,
+        target: Text::from("sys.stats"),
+        payload: Bytes::new(),
+    }))
+    .unwrap();
+    let FrameBody::Response(stats) = c.recv().unwrap().body else {
+        panic!("expected the stats");
+    };
+    // In: 104 Data, 2 pings and this request; out: 104 echoes and 2 answers (the handshake is
+    // not counted, nor this answer yet).
+    assert_eq!(tcp_stat(&stats.payload, "frames_in"), 104 + 3, "{stats:?}");
+    assert_eq!(tcp_stat(&stats.payload, "frames_out"), 104 + 2, "{stats:?}");
+    server.stop();
+}

@@ -38,8 +38,8 @@ use super::time::Instant;
 use crate::DecodeError;
 use crate::wire::{
     ChannelKind, Close, CloseAck, DEFAULT_MAX_FRAME_LEN, FRAME_LEN_OVERHEAD, Frame, FrameBody,
-    FrameKind, FrameSpan, Hello, LENGTH_PREFIX_LEN, Ping, Pong, Reason, SEQ_LEN, SharedFrame, StreamDeframer,
-    Text, VERSION, Welcome, encode_stream_frame_into,
+    FrameKind, FrameSpan, Hello, LENGTH_PREFIX_LEN, Ping, Pong, Reason, SEQ_LEN, SharedFrame,
+    StreamDeframer, Text, VERSION, Welcome, encode_stream_frame_into,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
