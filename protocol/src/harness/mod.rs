@@ -20,33 +20,131 @@ pub fn stream(data: &[u8]) {
         Some((c, rest)) => (usize::from(*c % 64) + 1, rest),
         None => return,
     };
-    // Two deframers over the same chunks: one hands out owned bodies, one verifies in place. They
-    // must agree frame by frame, and on the error that ends the stream.
+    // Three deframers over the same chunks: one hands out owned bodies, one verifies in place,
+    // one reads the bytes where the caller holds them. They must agree frame by frame, and on the
+    // error that ends the stream.
     let mut owned = StreamDeframer::new(64 * 1024);
     let mut in_place = StreamDeframer::new(64 * 1024);
+    let mut borrowed = StreamDeframer::new(64 * 1024);
     let mut buf = BytesMut::new();
     let mut buf2 = BytesMut::new();
+    let mut held: Vec<u8> = Vec::new();
     for piece in data.chunks(chunk) {
         buf.extend_from_slice(piece);
         buf2.extend_from_slice(piece);
+        held.extend_from_slice(piece);
         loop {
             let a = owned.decode(&mut buf);
             let b = in_place.decode_span(&mut buf2);
+            assert_eq!(
+                b,
+                borrowed.decode_span_in(&held),
+                "reading in place and from a slice disagree"
+            );
             match (a, b) {
                 (Ok(Some(body)), Ok(Some(span))) => {
                     assert_eq!(&body[..], &buf2[span.body.clone()], "span and body differ");
                     bytes::Buf::advance(&mut buf2, span.total);
+                    held.drain(..span.total);
                     check_body_round_trip(&body);
                 }
                 (Ok(None), Ok(None)) => break,
                 (Err(x), Err(y)) => {
                     assert_eq!(x, y, "the two paths fail differently");
-                    return;
+                    return stream_echo(chunk, data);
                 }
                 (a, b) => panic!("the two paths disagree: {a:?} vs {b:?}"),
             }
         }
     }
+    stream_echo(chunk, data);
+}
+
+/// The same stream after a handshake, to two server sessions: one that echoes Data itself
+/// (`SessionConfig::echo_data`, told after each chunk that its answers are queued, as the server
+/// does each turn) and one that hands every frame to the application. What the echoing one
+/// answers itself and what it hands over must together be the other's Data frames, in order
+/// within each part; its other output, and how the session ends, must be the same.
+fn stream_echo(chunk: usize, data: &[u8]) {
+    use crate::session::{Event, Instant, SessionConfig, StreamSession};
+    use crate::wire::FrameBody;
+
+    let now = Instant::ZERO;
+    let client = StreamSession::client(SessionConfig::default(), now);
+    let hello = client.pending_output().to_vec();
+    let mut echoing = StreamSession::server(
+        SessionConfig {
+            echo_data: true,
+            ..SessionConfig::default()
+        },
+        1,
+        now,
+    );
+    let mut plain = StreamSession::server(SessionConfig::default(), 1, now);
+    let (mut echo_out, mut plain_out) = (Vec::new(), Vec::new());
+    let (mut handed, mut all) = (Vec::new(), Vec::new());
+    for piece in core::iter::once(&hello[..]).chain(data.chunks(chunk)) {
+        echoing.handle_bytes(now, piece);
+        plain.handle_bytes(now, piece);
+        echoing.resume_echo();
+        for (s, out, frames) in [
+            (&mut echoing, &mut echo_out, &mut handed),
+            (&mut plain, &mut plain_out, &mut all),
+        ] {
+            out.extend_from_slice(s.pending_output());
+            let n = s.pending_output().len();
+            s.consume_output(n);
+            while let Some(e) = s.poll_event() {
+                if let Event::Frame(f) = e {
+                    frames.push(f);
+                }
+            }
+        }
+    }
+    assert_eq!(echoing.is_closed(), plain.is_closed(), "one session ended");
+    // Split the echoing session's output into its echoes and the rest.
+    let (mut echoed, mut said) = (Vec::new(), Vec::new());
+    let mut deframer = StreamDeframer::new(64 * 1024);
+    let mut out = BytesMut::from(&echo_out[..]);
+    while let Ok(Some(body)) = deframer.decode(&mut out) {
+        match Frame::parse(body) {
+            Ok(f) if matches!(f.body, FrameBody::Data(_)) => echoed.push(f),
+            Ok(f) => said.push(f),
+            Err(e) => panic!("a session wrote a frame it cannot read back: {e:?}"),
+        }
+    }
+    assert!(out.is_empty(), "the output ends in a whole frame");
+    let plain_said: Vec<Frame> = {
+        let mut d = StreamDeframer::new(64 * 1024);
+        let mut out = BytesMut::from(&plain_out[..]);
+        core::iter::from_fn(|| d.decode(&mut out).ok().flatten())
+            .filter_map(|b| Frame::parse(b).ok())
+            .collect()
+    };
+    assert_eq!(said, plain_said, "the rest of the output differs");
+    let data_frames = |fs: &[Frame]| -> Vec<Frame> {
+        fs.iter()
+            .filter(|f| matches!(f.body, FrameBody::Data(_)))
+            .cloned()
+            .collect()
+    };
+    let all = data_frames(&all);
+    let handed = data_frames(&handed);
+    assert_eq!(
+        echoed.len() + handed.len(),
+        all.len(),
+        "a Data frame was lost or doubled"
+    );
+    assert!(
+        is_subsequence(&echoed, &all) && is_subsequence(&handed, &all),
+        "a Data frame out of order"
+    );
+}
+
+fn is_subsequence(part: &[Frame], whole: &[Frame]) -> bool {
+    let mut whole = whole.iter();
+    part.iter()
+        .all(|p| whole.any(|w| w.channel == p.channel && w.body == p.body))
 }
 
 /// Parses `data` as a datagram; if it is accepted, every frame must parse or fail cleanly, parsed

@@ -22,7 +22,7 @@ use alloc::string::ToString;
 use alloc::sync::Arc;
 use core::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::config::SessionConfig;
 use super::error::SendError;
@@ -38,8 +38,8 @@ use super::time::Instant;
 use crate::DecodeError;
 use crate::wire::{
     ChannelKind, Close, CloseAck, DEFAULT_MAX_FRAME_LEN, FRAME_LEN_OVERHEAD, Frame, FrameBody,
-    FrameKind, FrameSpan, Hello, LENGTH_PREFIX_LEN, Ping, Pong, Reason, SEQ_LEN, SharedFrame,
-    StreamDeframer, Text, VERSION, Welcome, encode_stream_frame_into,
+    FrameKind, Hello, LENGTH_PREFIX_LEN, Ping, Pong, Reason, SEQ_LEN, SharedFrame, StreamDeframer,
+    Text, VERSION, Welcome, encode_stream_frame_into,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -402,20 +402,25 @@ impl StreamSession {
         }
         self.stats.bytes_received += data.len() as u64;
         self.last_received = now;
+        let data = if self.input.is_empty() {
+            self.take_in_place(now, data, &mut admit)
+        } else {
+            data
+        };
         self.input.extend_from_slice(data);
         while self.state != StreamState::Closed {
             match self.deframer.decode_span(&mut self.input) {
                 Ok(None) => break,
                 Ok(Some(span)) => {
                     self.stats.frames_received += 1;
-                    if self.echo(&span, now) {
+                    if self.echoes(&self.input[span.body.clone()]) {
+                        self.output.extend_from_slice(&self.input[..span.total]);
+                        self.input.advance(span.total);
+                        self.count_echo(span.total, now);
                         continue;
                     }
-                    match Frame::parse(span.take_body(&mut self.input)) {
-                        Ok(frame) => self.on_frame(frame, now, &mut admit),
-                        Err(DecodeError::UnknownKind(k)) if FrameKind::is_ignorable(k) => {}
-                        Err(e) => self.fail(now, e.close_reason(), &e.to_string()),
-                    }
+                    let body = span.take_body(&mut self.input);
+                    self.on_body(body, now, &mut admit);
                 }
                 Err(e) => self.fail(now, e.close_reason(), &e.to_string()),
             }
@@ -426,40 +431,78 @@ impl StreamSession {
         }
     }
 
-    /// Answers a Data frame with its own bytes, if this session echoes Data and the echo may go
-    /// now: the frame is taken out of the input and `true` returned. A frame with a sequence
-    /// number (not a stream frame's own encoding), one whose CRC was not checked (a rebuilt
-    /// WebSocket frame), or one the output has no room for goes the typed way, where `send`'s rules
-    /// drop or refuse it.
-    fn echo(&mut self, span: &FrameSpan, now: Instant) -> bool {
+    /// Takes the frames at the front of a read that the session echoes from where they lie, so
+    /// that a read of echoes alone is never copied into the input; the first frame for the
+    /// application is handled too, from the input the rest is copied to. Returns what is left to
+    /// copy: a partial frame, or nothing.
+    fn take_in_place<'a>(
+        &mut self,
+        now: Instant,
+        mut data: &'a [u8],
+        admit: &mut impl Admit,
+    ) -> &'a [u8] {
+        while self.state != StreamState::Closed {
+            match self.deframer.decode_span_in(data) {
+                Ok(None) => return data,
+                Ok(Some(span)) => {
+                    self.stats.frames_received += 1;
+                    if self.echoes(&data[span.body.clone()]) {
+                        self.output.extend_from_slice(&data[..span.total]);
+                        self.count_echo(span.total, now);
+                        data = &data[span.total..];
+                        continue;
+                    }
+                    self.input.extend_from_slice(data);
+                    let body = span.take_body(&mut self.input);
+                    self.on_body(body, now, admit);
+                    return &[];
+                }
+                Err(e) => self.fail(now, e.close_reason(), &e.to_string()),
+            }
+        }
+        &[]
+    }
+
+    fn on_body(&mut self, body: Bytes, now: Instant, admit: &mut impl Admit) {
+        match Frame::parse(body) {
+            Ok(frame) => self.on_frame(frame, now, admit),
+            Err(DecodeError::UnknownKind(k)) if FrameKind::is_ignorable(k) => {}
+            Err(e) => self.fail(now, e.close_reason(), &e.to_string()),
+        }
+    }
+
+    /// Whether the frame with this body is a Data frame the session answers itself, now, with its
+    /// own bytes: if this session echoes Data, and nothing handed to the application may still be
+    /// answered. A frame with a sequence number (not a stream frame's own encoding), one whose CRC
+    /// was not checked (a rebuilt WebSocket frame), or one the output has no room for goes the
+    /// typed way, where `send`'s rules drop or refuse it.
+    fn echoes(&self, body: &[u8]) -> bool {
         if self.echo != Echo::Ready
             || self.state != StreamState::Established
             || !self.deframer.checks_checksums()
         {
             return false;
         }
-        let &[kind, flags, channel, ..] = &self.input[span.body.clone()] else {
+        let &[kind, flags, channel, ..] = body else {
             return false;
         };
         if kind != FrameKind::Data as u8 || flags != 0 {
             return false;
         }
-        let room = if self.channel_kind(channel).is_reliable() {
+        if self.channel_kind(channel).is_reliable() {
             self.output.len() < self.config.max_queued_bytes
         } else {
             self.output.len() <= self.config.max_queued_bytes / 2
-        };
-        if !room {
-            return false;
         }
-        self.output.extend_from_slice(&self.input[..span.total]);
-        self.input.advance(span.total);
+    }
+
+    /// Counts an echo of `len` bytes, already in the output.
+    fn count_echo(&mut self, len: usize, now: Instant) {
         self.stats.messages_delivered += 1;
         self.stats.frames_sent += 1;
-        self.stats.bytes_sent += span.total as u64;
+        self.stats.bytes_sent += len as u64;
         self.stats.echoed += 1;
         self.last_sent = now;
-        true
     }
 
     /// How many Data frames the session answered itself since the last call

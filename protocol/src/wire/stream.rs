@@ -154,7 +154,7 @@ impl StreamDeframer {
 
     /// How many more bytes the frame in progress needs, if its length prefix has been read: what a
     /// reader may ask the socket for so that the next call yields the frame.
-    pub fn bytes_needed(&self, buf: &BytesMut) -> Option<usize> {
+    pub fn bytes_needed(&self, buf: &[u8]) -> Option<usize> {
         match self.state {
             DecodeState::Body { len } => Some((LENGTH_PREFIX_LEN + len).saturating_sub(buf.len())),
             DecodeState::Head | DecodeState::Failed(_) => None,
@@ -188,6 +188,23 @@ impl StreamDeframer {
     /// # Errors
     /// As [`StreamDeframer::decode`].
     pub fn decode_span(&mut self, buf: &mut BytesMut) -> Result<Option<FrameSpan>, DecodeError> {
+        let span = self.decode_span_in(buf)?;
+        if span.is_none()
+            && let Some(missing) = self.bytes_needed(buf)
+        {
+            // Reserve once, for the whole frame, now that its length is known to be allowed.
+            buf.reserve(missing);
+        }
+        Ok(span)
+    }
+
+    /// [`StreamDeframer::decode_span`] on bytes the caller holds elsewhere (as read, before they
+    /// are copied anywhere): the same checks, nothing reserved. On `Ok(None)` the caller must keep
+    /// every byte of `buf` and hand them, with what follows, to the next call.
+    ///
+    /// # Errors
+    /// As [`StreamDeframer::decode`].
+    pub fn decode_span_in(&mut self, buf: &[u8]) -> Result<Option<FrameSpan>, DecodeError> {
         let len = match self.state {
             DecodeState::Failed(e) => return Err(e),
             DecodeState::Body { len } => len,
@@ -206,8 +223,6 @@ impl StreamDeframer {
                     });
                 }
                 let len = declared as usize;
-                // Reserve once, for the whole frame, now that its length is known to be allowed.
-                buf.reserve((LENGTH_PREFIX_LEN + len).saturating_sub(buf.len()));
                 self.state = DecodeState::Body { len };
                 len
             }
