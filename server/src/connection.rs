@@ -177,7 +177,8 @@ impl Connection {
 
     /// Reads until the socket would block or `budget` bytes have been read, handing the session's
     /// frames to the hub; `scratch` is the event loop's shared read buffer, so an idle connection
-    /// holds no buffer of its own. Output is written later, once per loop turn
+    /// holds no buffer of its own. Output is written later: what the session answered by itself
+    /// when the read is done ([`Connection::write_early`]), the rest once per loop turn
     /// ([`Connection::flush`]). The budget keeps one busy peer from filling every subscriber's
     /// output in a single turn, before any of it is written.
     pub(crate) fn on_readable(
@@ -494,6 +495,17 @@ impl Connection {
                 }
                 other => debug!("{}: {other:?}", self.peer),
             }
+        }
+    }
+
+    /// Writes what the session answered by itself to a read (echoes, a Pong) at once, rather than
+    /// at the end of the turn: its latency is then the read's, not the turn's (a turn serves
+    /// every ready connection). Skipped while the socket is known to be full. What the hub
+    /// answers is written by the turn's flush, as is whatever this write left; a failed write
+    /// is found by that flush too.
+    pub(crate) fn write_early(&mut self, shared: &Shared) {
+        if !self.session.pending_output().is_empty() && !self.registered_writable {
+            let _ = self.write_pending(shared);
         }
     }
 

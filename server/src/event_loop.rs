@@ -7,10 +7,11 @@
 //! clock is read once per turn. Every connection's and session's next deadline sits in one
 //! hierarchical timing wheel (insert and cancel in O(1)), and the loop sleeps until the first.
 //!
-//! A turn: read what is ready and hand each session's frames to the [`Hub`]; run the timers that
-//! are due (the sessions' and the hub's); then hand the hub's output to the sessions it is for and
-//! write each touched connection's output once (a fan-out to a subscriber costs one write per turn,
-//! not one per message).
+//! A turn: read what is ready and hand each session's frames to the [`Hub`] (what a session
+//! answers by itself, a Data echo or a Pong, is written as soon as its read is done); run the
+//! timers that are due (the sessions' and the hub's); then hand the hub's output to the sessions
+//! it is for and write each touched connection's output once (a fan-out to a subscriber costs one
+//! write per turn, not one per message).
 
 use crate::id_map::IdMap;
 use std::io;
@@ -376,7 +377,8 @@ impl Worker {
         Ok(())
     }
 
-    /// Reads from a connection (within its budget); its output is written at the end of the turn.
+    /// Reads from a connection (within its budget). What its session answered by itself is
+    /// written at once; the hub's answers at the end of the turn.
     fn tcp_readable(&mut self, now: Instant, token: Token, scratch: &mut [u8]) {
         let Some(conn) = self.connections.get_mut(&token) else {
             return;
@@ -389,10 +391,12 @@ impl Worker {
             ClientId::Tcp(token.0),
         );
         self.echoed += conn.take_echoed();
-        match readable {
-            Readable::Ended(end) => return self.settle(now, token, Some(end)),
-            Readable::MoreLeft => self.read_again.push(token),
-            Readable::Drained => {}
+        if let Readable::Ended(end) = readable {
+            return self.settle(now, token, Some(end));
+        }
+        conn.write_early(&self.shared);
+        if readable == Readable::MoreLeft {
+            self.read_again.push(token);
         }
         self.mark_dirty(token);
     }
