@@ -3,6 +3,8 @@
 //! its own bytes, so the session copies them to the output instead of handing the frame to the
 //! application to send back: no parse, no event, no re-encoding.
 
+use alloc::string::ToString;
+
 use super::{StreamSession, StreamState};
 use crate::session::Admit;
 use crate::session::time::Instant;
