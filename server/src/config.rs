@@ -94,6 +94,11 @@ pub struct ServerConfig {
     /// Keep queues and retained messages in this directory across restarts; `None`: in memory
     /// only.
     pub data_dir: Option<std::path::PathBuf>,
+    /// NATS servers to join other framewire nodes through (`nats://HOST:PORT`); empty: a node
+    /// alone (docs/PROTOCOL.md section 12).
+    pub cluster: Vec<String>,
+    /// This node's name in the cluster; `None`: `framewire-` and the process id.
+    pub node_name: Option<String>,
     /// When the data directory's log is synced to the disk, and so what a confirmation promises.
     pub fsync: crate::store::FsyncPolicy,
     /// The most bytes the data directory's log may hold; durable operations beyond get
@@ -210,6 +215,8 @@ impl Default for ServerConfig {
             capture_max_bytes: 100 << 20,
             capture_files: 2,
             data_dir: None,
+            cluster: Vec::new(),
+            node_name: None,
             fsync: crate::store::FsyncPolicy::Always,
             max_disk_bytes: 8 << 30,
             salvage: false,

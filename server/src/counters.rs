@@ -1,9 +1,11 @@
 //! Counters an operator (and a test) can read while the server runs.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use framewire_protocol::wire::Reason;
 
+use crate::cluster::{ClusterCounters, ClusterSnapshot};
 use crate::tls::HandshakeFailure;
 
 /// Reason codes counted one by one (`0x00`-`0x1F`); the rest share the last slot.
@@ -41,6 +43,8 @@ pub struct Counters {
     closed: [AtomicU64; REASON_SLOTS],
     http_responses: [AtomicU64; HTTP_STATUSES.len() + 1],
     websocket_closes: [AtomicU64; WEBSOCKET_CLOSE_CODES.len() + 1],
+    /// The NATS bridge's (`--cluster`), shared with its thread.
+    pub(crate) cluster: Arc<ClusterCounters>,
 }
 
 /// A snapshot of [`Counters`].
@@ -90,6 +94,9 @@ pub struct CounterSnapshot {
     /// WebSocket close frames the server sent, by code: `websocket_closes[i]` counts
     /// [`WEBSOCKET_CLOSE_CODES`]`[i]`, the last slot every other code.
     pub websocket_closes: [u64; WEBSOCKET_CLOSE_CODES.len() + 1],
+    /// The cluster's: connected to NATS, messages published to and received from other nodes,
+    /// dropped, malformed.
+    pub cluster: ClusterSnapshot,
 }
 
 impl CounterSnapshot {
@@ -210,6 +217,7 @@ impl Counters {
             websocket_closes: std::array::from_fn(|i| {
                 self.websocket_closes[i].load(Ordering::Relaxed)
             }),
+            cluster: self.cluster.snapshot(),
         }
     }
 }

@@ -368,6 +368,7 @@ impl Worker {
                 self.udp_readable(now, &mut scratch);
             }
             self.run_timers(now);
+            self.take_from_cluster();
             self.dispatch(now);
             // The capture file stays readable while the server runs: what a turn saw is written.
             self.shared.flush_capture();
@@ -399,6 +400,22 @@ impl Worker {
             self.read_again.push(token);
         }
         self.mark_dirty(token);
+    }
+
+    /// Publishes here what other nodes of the cluster published (whichever worker looks first
+    /// takes it all; the bridge wakes the first).
+    fn take_from_cluster(&mut self) {
+        let Some(remotes) = self.shared.cluster_inbox.take() else {
+            return;
+        };
+        self.shared
+            .counters
+            .cluster
+            .count_received(remotes.len() as u64);
+        let mut hub = self.shared.hub();
+        for remote in remotes {
+            hub.publish_remote(remote);
+        }
     }
 
     /// Puts a connection on the list to write at the end of this turn (once).
@@ -467,6 +484,10 @@ impl Worker {
             {
                 let mut hub = self.shared.hub();
                 hub.count_echoed(std::mem::take(&mut self.echoed));
+                let to_cluster = hub.take_cluster_output();
+                if !to_cluster.is_empty() {
+                    self.shared.tell_cluster(to_cluster);
+                }
                 self.shared
                     .route(&mut hub, self.index, &mut self.local, &mut self.staged);
             }

@@ -30,6 +30,7 @@
 //! Datagrams to different sessions still take a system call each (no `sendmmsg`).
 
 mod capture;
+pub mod cluster;
 pub mod config;
 mod connection;
 pub mod counters;

@@ -12,6 +12,7 @@ use mio::{Poll, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::capture::PacketCapture;
+use crate::cluster::bridge::{Bridge, BridgeConfig};
 use crate::config::ServerConfig;
 use crate::counters::{CounterSnapshot, Counters};
 use crate::event_loop::{Listeners, WAKER, Worker};
@@ -256,6 +257,9 @@ impl Server {
             Arc::clone(&counters),
         );
         let wake_on_durable = open_store(config, &mut hub)?;
+        if !config.cluster.is_empty() {
+            hub.join_cluster();
+        }
         let mut polls = Vec::new();
         let mut wakers = Vec::new();
         for _ in 0..threads {
@@ -281,6 +285,7 @@ impl Server {
             tls,
         ));
         let _ = wake_on_durable.set(Arc::downgrade(&shared));
+        start_bridge(config, &shared)?;
         let mut udps = sockets.udp.into_iter();
         let mut listeners = sockets.tcp.into_iter();
         let mut tls_listeners = sockets.tls.into_iter();
@@ -400,6 +405,7 @@ impl Server {
         if result.is_err() {
             self.shared.stop_all();
         }
+        self.shared.leave_cluster();
         for t in threads {
             if let Ok(r) = t.join() {
                 result = result.and(r);
@@ -410,6 +416,34 @@ impl Server {
         }
         result
     }
+}
+
+/// In a cluster (`--cluster`), starts the NATS bridge; it wakes the first worker when messages
+/// from other nodes wait.
+fn start_bridge(config: &ServerConfig, shared: &Arc<Shared>) -> io::Result<()> {
+    if config.cluster.is_empty() {
+        return Ok(());
+    }
+    let node = config
+        .node_name
+        .clone()
+        .unwrap_or_else(|| format!("framewire-{}", std::process::id()));
+    let weak = Arc::downgrade(shared);
+    let bridge = Bridge::start(
+        BridgeConfig {
+            urls: config.cluster.clone(),
+            node,
+        },
+        Arc::clone(&shared.cluster_inbox),
+        Arc::clone(&shared.counters.cluster),
+        move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.wake(0);
+            }
+        },
+    )?;
+    shared.join_cluster(bridge);
+    Ok(())
 }
 
 /// Opens the data directory, if there is one, and has the hub keep its state there. The writer

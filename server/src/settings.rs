@@ -51,6 +51,26 @@ fn boolean(v: &str) -> Result<bool, String> {
     }
 }
 
+/// `off`, or NATS URLs separated by commas, each `nats://HOST:PORT` (or `tls://`).
+fn cluster_urls(v: &str) -> Result<Vec<String>, String> {
+    if v == "off" {
+        return Ok(Vec::new());
+    }
+    v.split(',')
+        .map(|u| {
+            let u = u.trim();
+            let rest = u
+                .strip_prefix("nats://")
+                .or_else(|| u.strip_prefix("tls://"))
+                .ok_or_else(|| format!("{u:?} is not a NATS URL like nats://127.0.0.1:4222"))?;
+            if rest.is_empty() || rest.contains(char::is_whitespace) {
+                return Err(format!("{u:?} names no server"));
+            }
+            Ok(u.to_string())
+        })
+        .collect()
+}
+
 fn addr_or_off(v: &str) -> Result<Option<SocketAddr>, String> {
     if v == "off" {
         return Ok(None);
@@ -371,6 +391,29 @@ pub(crate) const SETTINGS: &[Setting] = &[
         help: "capture files kept, FILE, FILE.1, ... (default 2)",
         set: |c, v| {
             c.capture_files = number(v, 1, 1000)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "cluster",
+        value: "URL[,URL...]|off",
+        help: "join the other framewire nodes on these NATS servers (nats://HOST:PORT): one publish/subscribe across them (default off)",
+        set: |c, v| {
+            c.cluster = cluster_urls(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "node_name",
+        value: "NAME",
+        help: "this node's name in the cluster, as NATS shows its connection (default framewire-PID)",
+        set: |c, v| {
+            if v.is_empty() || v.len() > 64 || v.bytes().any(|b| b <= b' ' || b == 0x7F) {
+                return Err(format!(
+                    "{v:?} is not a name of 1 to 64 bytes without spaces"
+                ));
+            }
+            c.node_name = Some(v.into());
             Ok(())
         },
     },

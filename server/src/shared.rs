@@ -18,6 +18,8 @@ use log::error;
 use mio::Waker;
 
 use crate::capture::PacketCapture;
+use crate::cluster::bridge::Bridge;
+use crate::cluster::{ClusterInbox, ClusterOut};
 use crate::counters::Counters;
 use crate::hub::{ClientId, Delivery, Hub};
 use crate::tls::TlsTerms;
@@ -70,6 +72,10 @@ pub(crate) struct Shared {
     capture: Option<Mutex<PacketCapture>>,
     /// What TLS connections are accepted with (`--tls`), if any are.
     pub(crate) tls: Option<TlsTerms>,
+    /// Messages from the other nodes of a cluster, for the loops to publish here.
+    pub(crate) cluster_inbox: Arc<ClusterInbox>,
+    /// The NATS bridge (`--cluster`), while the server runs in a cluster.
+    bridge: Mutex<Option<Bridge>>,
 }
 
 fn unpoisoned<T>(r: std::sync::LockResult<MutexGuard<'_, T>>) -> MutexGuard<'_, T> {
@@ -132,6 +138,29 @@ impl Shared {
             epoch,
             capture: capture.map(Mutex::new),
             tls,
+            cluster_inbox: Arc::default(),
+            bridge: Mutex::new(None),
+        }
+    }
+
+    /// The bridge the loops hand the hub's cluster output to from now on.
+    pub(crate) fn join_cluster(&self, bridge: Bridge) {
+        *unpoisoned(self.bridge.lock()) = Some(bridge);
+    }
+
+    /// Stops the bridge (at shutdown): its NATS connection closes, and no more messages come.
+    pub(crate) fn leave_cluster(&self) {
+        let bridge = unpoisoned(self.bridge.lock()).take();
+        drop(bridge);
+    }
+
+    /// Hands the hub's cluster output to the bridge (the caller holds the hub: the order is the
+    /// hub's).
+    pub(crate) fn tell_cluster(&self, out: Vec<ClusterOut>) {
+        if let Some(bridge) = unpoisoned(self.bridge.lock()).as_ref() {
+            for item in out {
+                bridge.send(item);
+            }
         }
     }
 

@@ -60,6 +60,7 @@ pub use stats::{Histogram, HubStats, TransportStats};
 pub use sys::ServerInfo;
 pub use token::TokenKey;
 
+use crate::cluster::{ClusterOut, Remote};
 use crate::counters::Counters;
 use crate::deadlines::Deadlines;
 use crate::store::{Journal, SessionRecord, State};
@@ -95,6 +96,9 @@ pub struct Hub {
     gate: Gatekeeper,
     /// Sessions by key (what session tokens name), with their identities.
     sessions: Sessions,
+    /// In a cluster: messages this node's clients published, for the other nodes, until the
+    /// loops take them ([`Hub::take_cluster_output`]). `None` on a node alone.
+    cluster: Option<Vec<ClusterOut>>,
 }
 
 impl Hub {
@@ -113,6 +117,70 @@ impl Hub {
             outputs: Outputs::default(),
             stats: HubStats::default(),
             wills: HashMap::new(),
+            cluster: None,
+        }
+    }
+
+    /// Makes this hub one node of a cluster (docs/PROTOCOL.md section 12): from now on it tells
+    /// which filters its sessions hold (those held now first) and hands on what its clients
+    /// publish, through [`Hub::take_cluster_output`].
+    pub fn join_cluster(&mut self) {
+        self.pubsub.track_interest();
+        self.cluster = Some(Vec::new());
+    }
+
+    /// What the cluster must hear since the last call: changes to the filters held, then
+    /// messages published here.
+    pub fn take_cluster_output(&mut self) -> Vec<ClusterOut> {
+        let Some(published) = self.cluster.as_mut() else {
+            return Vec::new();
+        };
+        let published = std::mem::take(published);
+        let mut out: Vec<ClusterOut> = self
+            .pubsub
+            .take_interest()
+            .into_iter()
+            .map(|(filter, on)| ClusterOut::Interest(filter, on))
+            .collect();
+        out.extend(published);
+        out
+    }
+
+    /// Publishes a message another node published to this node's subscribers (not back to the
+    /// cluster); a topic that is not valid here is dropped.
+    pub fn publish_remote(&mut self, remote: Remote) {
+        let e = remote.envelope;
+        match self.pubsub.publish(
+            &self.config,
+            e.channel,
+            e.reliable,
+            false,
+            &remote.topic,
+            &e.payload,
+            &mut self.outputs,
+        ) {
+            Ok(fanout) => {
+                self.stats.delivered += fanout.deliveries as u64;
+                self.stats.fanout.observe(fanout.deliveries as u64);
+            }
+            Err((status, why)) => {
+                debug!(
+                    "a message from the cluster on {} dropped: {status} {why}",
+                    remote.topic
+                );
+            }
+        }
+    }
+
+    /// Hands a message published here to the cluster, if this node is in one.
+    fn tell_cluster(&mut self, topic: &Text, channel: u8, reliable: bool, payload: &Bytes) {
+        if let Some(c) = self.cluster.as_mut() {
+            c.push(ClusterOut::Publish {
+                topic: topic.clone(),
+                channel,
+                reliable,
+                payload: payload.clone(),
+            });
         }
     }
 
@@ -457,6 +525,7 @@ impl Hub {
                 self.stats.delivered += fanout.deliveries as u64;
                 self.stats.fanout.observe(fanout.deliveries as u64);
                 self.outputs.ok_once(client, p.id, fanout.seq);
+                self.tell_cluster(&p.topic, channel, kind.is_reliable(), &p.payload);
             }
             Err((status, why)) => self.outputs.fail(client, p.id, status, &why),
         }

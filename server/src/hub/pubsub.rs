@@ -82,6 +82,9 @@ pub(crate) struct PubSub {
     next_parked: u64,
     /// The numbering of each holder whose client confirms, live or parked.
     confirming: HashMap<Subscriber, Unconfirmed>,
+    /// In a cluster: the filters that got their first holder (`true`) or lost their last since
+    /// the last [`PubSub::take_interest`]. `None` on a node alone.
+    interest: Option<Vec<(Text, bool)>>,
 }
 
 /// What a publish did.
@@ -101,6 +104,40 @@ pub(crate) struct Resumed {
 }
 
 impl PubSub {
+    /// Starts telling which filters this node holds: every filter held now comes first.
+    pub(crate) fn track_interest(&mut self) {
+        let mut held: Vec<&Text> = self.filters.values().flatten().collect();
+        held.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        held.dedup();
+        self.interest = Some(held.into_iter().map(|f| (f.clone(), true)).collect());
+    }
+
+    /// The changes to the filters held since the last call.
+    pub(crate) fn take_interest(&mut self) -> Vec<(Text, bool)> {
+        self.interest
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    fn hold(&mut self, filter: &Text, holder: Subscriber) {
+        let first = self.interest.is_some() && !self.tree.is_held(filter.as_str());
+        self.tree.insert(filter.as_str(), holder);
+        if first && let Some(changes) = self.interest.as_mut() {
+            changes.push((filter.clone(), true));
+        }
+    }
+
+    fn release(&mut self, filter: &Text, holder: Subscriber) {
+        let removed = self.tree.remove(filter.as_str(), holder);
+        if removed
+            && !self.tree.is_held(filter.as_str())
+            && let Some(changes) = self.interest.as_mut()
+        {
+            changes.push((filter.clone(), false));
+        }
+    }
+
     pub(crate) fn subscriptions(&self) -> usize {
         self.subscriptions
     }
@@ -141,8 +178,8 @@ impl PubSub {
                     "too many subscriptions for one session",
                 );
             }
-            self.tree.insert(filter.as_str(), me);
             mine.push(filter.clone());
+            self.hold(filter, me);
             self.subscriptions += 1;
             let seq = record(out);
             out.ok_once(client, id, seq);
@@ -178,7 +215,7 @@ impl PubSub {
             .get_mut(&me)
             .is_some_and(|mine| super::remove_one(mine, filter));
         if removed {
-            self.tree.remove(filter.as_str(), me);
+            self.release(filter, me);
             self.subscriptions -= 1;
             let left = !self.filters.get(&me).is_some_and(Vec::is_empty);
             if !left {
@@ -423,7 +460,7 @@ impl PubSub {
         let n = self.next_parked;
         let holder = Subscriber::Parked(n);
         for filter in filters {
-            self.tree.insert(filter.as_str(), holder);
+            self.hold(filter, holder);
         }
         self.subscriptions += filters.len();
         self.filters.insert(holder, filters.to_vec());
@@ -586,7 +623,7 @@ impl PubSub {
     fn drop_filters(&mut self, holder: Subscriber) {
         if let Some(list) = self.filters.remove(&holder) {
             for filter in &list {
-                self.tree.remove(filter.as_str(), holder);
+                self.release(filter, holder);
             }
             self.subscriptions -= list.len();
         }

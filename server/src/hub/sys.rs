@@ -135,6 +135,18 @@ fn stats(view: &SysView<'_>) -> String {
             ("failed", view.refused.tls_failed),
         ],
     );
+    s.push_str(",\"cluster\":");
+    let c = view.refused.cluster;
+    json_object(
+        &mut s,
+        &[
+            ("connected", u64::from(c.connected)),
+            ("published", c.published),
+            ("received", c.received),
+            ("dropped", c.dropped),
+            ("malformed", c.malformed),
+        ],
+    );
     s.push_str(",\"refused_operations\":");
     let refused: Vec<(String, u64)> = view
         .refused_ops

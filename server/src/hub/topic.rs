@@ -88,6 +88,30 @@ impl<S: Copy + Eq + Hash + Ord> SubscriptionTree<S> {
         remove_in(&mut self.root, &levels, subscriber)
     }
 
+    /// Whether anyone holds `filter` (checked) itself.
+    pub fn is_held(&self, filter: &str) -> bool {
+        let mut node = &self.root;
+        let mut levels = filter.split('/').peekable();
+        while let Some(level) = levels.next() {
+            if level == "#" {
+                return !node.rest.is_empty();
+            }
+            let next = if level == "+" {
+                node.plus.as_deref()
+            } else {
+                node.children.get(level)
+            };
+            let Some(next) = next else {
+                return false;
+            };
+            node = next;
+            if levels.peek().is_none() {
+                return !node.exact.is_empty();
+            }
+        }
+        false
+    }
+
     /// Calls `visit` with each list of subscribers whose filter matches `topic`. One subscriber
     /// may be in several lists when several of its filters match.
     pub fn for_each_match<'a>(&'a self, topic: &str, mut visit: impl FnMut(&'a [S])) {

@@ -764,6 +764,7 @@ fn refused_operations_are_counted_in_sys_stats() {
 }
 
 mod auth;
+mod cluster;
 mod confirmations;
 mod durable;
 mod durable_sessions;

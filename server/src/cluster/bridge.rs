@@ -1,0 +1,261 @@
+//! The NATS bridge: one thread, one async-nats connection, one current-thread tokio runtime.
+//!
+//! Commands from the loops ([`ClusterOut`]) arrive through a bounded channel and are taken in
+//! batches: every command waiting is handled before the bridge waits again, and async-nats writes
+//! what a batch published in one go (its connection task flushes when its own queue is empty),
+//! not once per message. Each NATS subscription is a task that moves messages into the loops'
+//! inbox and wakes the first worker when the inbox was empty. async-nats reconnects by itself
+//! and subscribes again to what it held; the node serves its own clients meanwhile.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use futures_util::StreamExt;
+use log::{debug, info, warn};
+use tokio::sync::{mpsc, oneshot};
+
+use super::envelope::Envelope;
+use super::subject::{subject_of_topic, subjects_of_filter, topic_of};
+use super::{ClusterCounters, ClusterInbox, ClusterOut, Remote};
+use framewire_protocol::wire::Text;
+
+/// Commands waiting for the bridge at most; more are dropped and counted.
+pub(crate) const COMMAND_CAPACITY: usize = 65_536;
+
+/// Where to connect and as whom.
+#[derive(Debug, Clone)]
+pub(crate) struct BridgeConfig {
+    /// NATS server URLs (`nats://HOST:PORT`), tried in turn.
+    pub(crate) urls: Vec<String>,
+    /// This node's name, as NATS's monitoring shows the connection.
+    pub(crate) node: String,
+}
+
+/// The running bridge: the loops' end of its channel. Dropping it ends the bridge.
+#[derive(Debug)]
+pub(crate) struct Bridge {
+    commands: mpsc::Sender<ClusterOut>,
+    counters: Arc<ClusterCounters>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Bridge {
+    /// Starts the bridge's thread; `wake` is called (from that thread) when the inbox receives a
+    /// message after being empty.
+    ///
+    /// # Errors
+    /// The thread or its runtime cannot be made.
+    pub(crate) fn start(
+        config: BridgeConfig,
+        inbox: Arc<ClusterInbox>,
+        counters: Arc<ClusterCounters>,
+        wake: impl Fn() + Send + Sync + 'static,
+    ) -> io::Result<Self> {
+        let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let c = Arc::clone(&counters);
+        let thread = std::thread::Builder::new()
+            .name("framewire-cluster".into())
+            .spawn(move || {
+                runtime.block_on(run(config, rx, inbox, c, Arc::new(wake)));
+            })?;
+        Ok(Self {
+            commands: tx,
+            counters,
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands a command to the bridge without waiting; a full channel drops it (counted).
+    pub(crate) fn send(&self, command: ClusterOut) {
+        if self.commands.try_send(command).is_err() {
+            self.counters.count_dropped();
+        }
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        // Closing the channel ends the bridge's loop; its runtime then drops the connection.
+        let (closed, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.commands, closed));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+type Wake = Arc<dyn Fn() + Send + Sync>;
+
+async fn run(
+    config: BridgeConfig,
+    mut commands: mpsc::Receiver<ClusterOut>,
+    inbox: Arc<ClusterInbox>,
+    counters: Arc<ClusterCounters>,
+    wake: Wake,
+) {
+    let events = Arc::clone(&counters);
+    let urls = config.urls.join(",");
+    let connected = async_nats::ConnectOptions::new()
+        .name(&config.node)
+        .no_echo()
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .event_callback(move |event| {
+            let counters = Arc::clone(&events);
+            async move {
+                match event {
+                    async_nats::Event::Connected => {
+                        info!("cluster: connected to NATS");
+                        counters.set_connected(true);
+                    }
+                    async_nats::Event::Disconnected => {
+                        warn!("cluster: lost NATS; serving local clients only until it returns");
+                        counters.set_connected(false);
+                    }
+                    other => info!("cluster: {other}"),
+                }
+            }
+        })
+        .connect(urls.as_str())
+        .await;
+    let client = match connected {
+        Ok(c) => c,
+        Err(e) => {
+            warn!("cluster: cannot use NATS at {urls}: {e}; serving local clients only");
+            return;
+        }
+    };
+    info!("cluster: node {} bridging through {urls}", config.node);
+    // Subscriptions by subject, with how many of the node's filters need each (`a/#` and `a`
+    // both need `fw.t.a`).
+    let mut held: HashMap<String, (usize, oneshot::Sender<()>)> = HashMap::new();
+    let mut batch = Vec::with_capacity(256);
+    while commands.recv_many(&mut batch, 4096).await > 0 {
+        for command in batch.drain(..) {
+            match command {
+                ClusterOut::Interest(filter, on) => {
+                    for subject in subjects_of_filter(filter.as_str()) {
+                        if on {
+                            hold(&client, &mut held, subject, &inbox, &counters, &wake);
+                        } else {
+                            release(&mut held, &subject);
+                        }
+                    }
+                }
+                ClusterOut::Publish {
+                    topic,
+                    channel,
+                    reliable,
+                    payload,
+                } => {
+                    let envelope = Envelope {
+                        channel,
+                        reliable,
+                        payload,
+                    };
+                    match client
+                        .publish(subject_of_topic(topic.as_str()), envelope.encode())
+                        .await
+                    {
+                        Ok(()) => counters.count_published(),
+                        Err(e) => {
+                            debug!("cluster: a publish on {topic} not handed to NATS: {e}");
+                            counters.count_dropped();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (_, (_, stop)) in held.drain() {
+        let _ = stop.send(());
+    }
+    // What the last batch published goes out, unless NATS is away: a shutdown does not wait
+    // for it longer than this.
+    let _ = tokio::time::timeout(FLUSH_AT_EXIT, client.flush()).await;
+}
+
+/// How long the bridge waits at shutdown for its last publishes to reach NATS.
+const FLUSH_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn hold(
+    client: &async_nats::Client,
+    held: &mut HashMap<String, (usize, oneshot::Sender<()>)>,
+    subject: String,
+    inbox: &Arc<ClusterInbox>,
+    counters: &Arc<ClusterCounters>,
+    wake: &Wake,
+) {
+    if let Some((n, _)) = held.get_mut(&subject) {
+        *n += 1;
+        return;
+    }
+    let (stop, stopped) = oneshot::channel();
+    held.insert(subject.clone(), (1, stop));
+    tokio::spawn(forward(
+        client.clone(),
+        subject,
+        stopped,
+        Arc::clone(inbox),
+        Arc::clone(counters),
+        Arc::clone(wake),
+    ));
+}
+
+fn release(held: &mut HashMap<String, (usize, oneshot::Sender<()>)>, subject: &str) {
+    let Some((n, _)) = held.get_mut(subject) else {
+        return;
+    };
+    *n -= 1;
+    if *n == 0
+        && let Some((_, stop)) = held.remove(subject)
+    {
+        let _ = stop.send(());
+    }
+}
+
+/// One NATS subscription: its messages to the loops' inbox, until told to stop.
+async fn forward(
+    client: async_nats::Client,
+    subject: String,
+    mut stop: oneshot::Receiver<()>,
+    inbox: Arc<ClusterInbox>,
+    counters: Arc<ClusterCounters>,
+    wake: Wake,
+) {
+    let mut sub = match client.subscribe(subject.clone()).await {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("cluster: cannot subscribe to {subject}: {e}");
+            return;
+        }
+    };
+    debug!("cluster: subscribed to {subject}");
+    loop {
+        tokio::select! {
+            message = sub.next() => {
+                let Some(message) = message else { break };
+                let remote = topic_of(message.subject.as_str()).zip(Envelope::parse(&message.payload).ok());
+                let Some((topic, envelope)) = remote else {
+                    counters.count_malformed();
+                    continue;
+                };
+                match inbox.push(Remote { topic: Text::from(topic.as_str()), envelope }) {
+                    Ok(true) => wake(),
+                    Ok(false) => {}
+                    Err(_) => counters.count_dropped(),
+                }
+            }
+            _ = &mut stop => {
+                let _ = sub.unsubscribe().await;
+                debug!("cluster: unsubscribed from {subject}");
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Many servers as one, through NATS (docs/PROTOCOL.md section 12).
+//!
+//! A node started with `--cluster nats://...` runs a bridge on a thread of its own
+//! ([`bridge`]): an async-nats client on a current-thread tokio runtime, the only runtime in the
+//! server. The hub says what the node holds and what its clients publish ([`ClusterOut`], taken
+//! by the loops once per turn under the hub's lock and handed to the bridge through a bounded
+//! channel); the bridge hands what other nodes published to the loops through a bounded inbox
+//! ([`ClusterInbox`]) and wakes the first worker with its `mio::Waker`. The loops never wait on
+//! the bridge: when either side is full, the message is dropped and counted.
+//!
+//! Pub/sub: a node subscribes to a topic's NATS subject only while one of its sessions (live or
+//! parked) holds a filter that covers it, and publishes every message its clients publish under
+//! the topic's subject ([`subject`]), in an [`envelope`] that keeps its channel. The NATS
+//! connection is made with `no_echo`, so a node never hears its own publishes back: its
+//! subscribers got them from its hub directly, and other nodes' subscribers get them once, in
+//! each publisher's order (NATS keeps one connection's order).
+
+pub(crate) mod bridge;
+pub mod envelope;
+pub mod subject;
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use framewire_protocol::wire::Text;
+
+/// The `cluster` fuzz target's check, shared with the test that replays its corpus: arbitrary
+/// bytes as what a node reads from NATS, a subject (up to the first NUL) and a payload (after it).
+/// A topic read must map back to the same subject, an envelope must encode back to its bytes.
+///
+/// # Panics
+/// When either does not: the fuzzer's finding.
+pub fn fuzz_check(data: &[u8]) {
+    let at = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+    let (subject, rest) = data.split_at(at);
+    if let Ok(subject) = std::str::from_utf8(subject)
+        && let Some(topic) = subject::topic_of(subject)
+    {
+        assert_eq!(subject::subject_of_topic(&topic), subject);
+    }
+    let payload = Bytes::copy_from_slice(rest.get(1..).unwrap_or_default());
+    if let Ok(e) = envelope::Envelope::parse(&payload) {
+        assert_eq!(e.encode(), payload);
+    }
+}
+
+/// What the hub asks of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterOut {
+    /// The node's sessions now hold `filter` (`true`: the first holder came) or no longer do.
+    Interest(Text, bool),
+    /// A message a client of this node published, for the other nodes' subscribers.
+    Publish {
+        /// Its topic.
+        topic: Text,
+        /// The channel it was published on, and whether that channel is reliable.
+        channel: u8,
+        /// Whether the channel is reliable.
+        reliable: bool,
+        /// The message.
+        payload: Bytes,
+    },
+}
+
+/// A message another node published, as the bridge received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    /// Its topic.
+    pub topic: Text,
+    /// Its channel, reliability and payload.
+    pub envelope: envelope::Envelope,
+}
+
+/// How many messages from other nodes wait for the loops at most; more are dropped and counted.
+pub const INBOX_CAPACITY: usize = 65_536;
+
+/// Messages from other nodes, waiting for a worker to publish them to the hub.
+#[derive(Debug, Default)]
+pub struct ClusterInbox {
+    queue: Mutex<VecDeque<Remote>>,
+    /// Set when the queue holds something: the loops look at it each turn without the lock.
+    pending: AtomicBool,
+}
+
+impl ClusterInbox {
+    /// Queues `remote`; `Ok(true)` if the queue was empty (the loops must be woken), `Err` if it
+    /// is full (the message is dropped).
+    pub(crate) fn push(&self, remote: Remote) -> Result<bool, Remote> {
+        let mut q = self
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if q.len() >= INBOX_CAPACITY {
+            return Err(remote);
+        }
+        q.push_back(remote);
+        Ok(!self.pending.swap(true, Ordering::AcqRel))
+    }
+
+    /// Everything queued, if anything is (a relaxed look first: no lock on an empty inbox).
+    pub(crate) fn take(&self) -> Option<VecDeque<Remote>> {
+        if !self.pending.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut q = self
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.pending.store(false, Ordering::Release);
+        Some(std::mem::take(&mut *q))
+    }
+}
+
+/// What the cluster counts: reported by `sys.stats` (`cluster`) and `/metrics`.
+#[derive(Debug, Default)]
+pub struct ClusterCounters {
+    connected: AtomicBool,
+    published: AtomicU64,
+    received: AtomicU64,
+    dropped: AtomicU64,
+    malformed: AtomicU64,
+}
+
+/// A snapshot of [`ClusterCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterSnapshot {
+    /// Whether the bridge is connected to NATS now.
+    pub connected: bool,
+    /// Messages this node's clients published that the bridge handed to NATS.
+    pub published: u64,
+    /// Messages from other nodes handed to this node's hub.
+    pub received: u64,
+    /// Messages dropped because the bridge's channel or the loops' inbox was full, or NATS
+    /// refused them.
+    pub dropped: u64,
+    /// NATS messages under our subjects that were not ours to read (a bad subject or envelope).
+    pub malformed: u64,
+}
+
+impl ClusterCounters {
+    pub(crate) fn set_connected(&self, connected: bool) {
+        self.connected.store(connected, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_published(&self) {
+        self.published.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_received(&self, n: u64) {
+        self.received.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_dropped(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_malformed(&self) {
+        self.malformed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The current values.
+    pub fn snapshot(&self) -> ClusterSnapshot {
+        ClusterSnapshot {
+            connected: self.connected.load(Ordering::Relaxed),
+            published: self.published.load(Ordering::Relaxed),
+            received: self.received.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            malformed: self.malformed.load(Ordering::Relaxed),
+        }
+    }
+}

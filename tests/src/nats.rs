@@ -1,0 +1,59 @@
+//! A nats-server (Debian's `nats-server`) for one test: on a free loopback port, ready when its
+//! log says so, killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+use crate::DEADLINE;
+
+/// A running nats-server.
+#[derive(Debug)]
+pub struct NatsServer {
+    child: Child,
+    /// Its client URL, `nats://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl NatsServer {
+    /// Starts one and waits (up to [`DEADLINE`]) for "Server is ready" in its log.
+    ///
+    /// # Panics
+    /// If nats-server is not installed, or does not become ready.
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("nats-server runs (Debian's nats-server package)");
+        let log = child.stderr.take().expect("its log");
+        let (ready, heard) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(log).lines().map_while(Result::ok) {
+                if line.contains("Server is ready") {
+                    let _ = ready.send(());
+                }
+            }
+        });
+        heard
+            .recv_timeout(DEADLINE)
+            .expect("nats-server ready within the deadline");
+        Self {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
