@@ -265,6 +265,17 @@ pub fn payload_text(m: &framewire_client::Message) -> String {
     String::from_utf8_lossy(&m.payload).into_owned()
 }
 
+/// The topic and payload (as text) of a Message frame, if `frame` is one.
+pub fn topic_and_payload(frame: &framewire_protocol::wire::Frame) -> Option<(String, String)> {
+    match &frame.body {
+        framewire_protocol::wire::FrameBody::Message(m) => Some((
+            m.topic.as_str().to_string(),
+            String::from_utf8_lossy(&m.payload).into_owned(),
+        )),
+        _ => None,
+    }
+}
+
 /// A Request for `target` with id `id`, no payload, and the server's default deadline.
 pub fn request(id: u32, target: &str) -> framewire_protocol::wire::Frame {
     framewire_protocol::wire::Frame::new(framewire_protocol::wire::Request {

@@ -25,6 +25,14 @@ impl NatsServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        Self::start_on(port)
+    }
+
+    /// Starts one on `port` (to start it again where it was).
+    ///
+    /// # Panics
+    /// As [`NatsServer::start`].
+    pub fn start_on(port: u16) -> Self {
         let mut child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
@@ -48,6 +56,20 @@ impl NatsServer {
             child,
             url: format!("nats://127.0.0.1:{port}"),
         }
+    }
+}
+
+impl NatsServer {
+    /// The port it listens on.
+    ///
+    /// # Panics
+    /// Never: the URL is made with one.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port")
     }
 }
 

@@ -5,22 +5,12 @@
 use framewire_protocol::wire::{Frame, FrameBody, HelloOptions, Status};
 use framewire_server::ServerConfig;
 use framewire_tests::websocket::{ServerFrame, WsStream, masked_frame, opcode, upgrade_request};
-use framewire_tests::{DEADLINE, TestClient, TestServer, Via};
+use framewire_tests::{DEADLINE, TestClient, TestServer, Via, topic_and_payload};
 
 /// Publishes, and returns the Messages that arrived before the answer.
 fn publish(c: &mut TestClient, id: u32, topic: &str, payload: &str) -> Vec<(String, String)> {
     let before = c.publish_ok(id, topic, payload.as_bytes());
     before.iter().filter_map(topic_and_payload).collect()
-}
-
-fn topic_and_payload(f: &Frame) -> Option<(String, String)> {
-    match &f.body {
-        FrameBody::Message(m) => Some((
-            m.topic.as_str().to_string(),
-            String::from_utf8_lossy(&m.payload).into_owned(),
-        )),
-        _ => None,
-    }
 }
 
 /// Messages until there are `n`, counting those `seen` already; sorted.
