@@ -1,7 +1,7 @@
 //! Many servers as one, through NATS (docs/PROTOCOL.md section 12).
 //!
 //! A node started with `--cluster nats://...` runs a bridge on a thread of its own
-//! ([`bridge`]): an async-nats client on a current-thread tokio runtime, the only runtime in the
+//! (`bridge.rs`): an async-nats client on a current-thread tokio runtime, the only runtime in the
 //! server. The hub says what the node holds and what its clients publish ([`ClusterOut`], taken
 //! by the loops once per turn under the hub's lock and handed to the bridge through a bounded
 //! channel); the bridge hands what other nodes published to the loops through a bounded inbox
