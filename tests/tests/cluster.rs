@@ -73,6 +73,8 @@ fn publishes_reach_other_nodes_subscribers_once_each_in_order() {
     let mut on_a = TestClient::connect(&a, Via::Tcp);
     on_a.subscribe_ok(1, "room/+/chat");
     on_a.subscribe_ok(2, "dev/#");
+    // Overlapping filters: two NATS subscriptions match room/1/chat, the session gets it once.
+    on_a.subscribe_ok(3, "room/1/+");
     let mut on_b = TestClient::connect(&b, Via::Udp);
     on_b.subscribe_ok(1, "room/1/chat");
     let mut publisher = TestClient::connect(&b, Via::Tcp);

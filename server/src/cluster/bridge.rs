@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use futures_util::StreamExt;
@@ -17,9 +17,13 @@ use log::{debug, info, warn};
 use tokio::sync::{mpsc, oneshot};
 
 use super::envelope::Envelope;
+use super::seen::Seen;
 use super::subject::{subject_of_topic, subjects_of_filter, topic_of};
 use super::{ClusterCounters, ClusterInbox, ClusterOut, Remote};
 use framewire_protocol::wire::Text;
+
+/// Messages a NATS subscription buffers before the bridge takes them.
+const SUBSCRIPTION_CAPACITY: usize = 8_192;
 
 /// Commands waiting for the bridge at most; more are dropped and counted.
 pub(crate) const COMMAND_CAPACITY: usize = 65_536;
@@ -103,6 +107,8 @@ async fn run(
     let connected = async_nats::ConnectOptions::new()
         .name(&config.node)
         .no_echo()
+        // Far below the window in which copies are told apart (`Seen`).
+        .subscription_capacity(SUBSCRIPTION_CAPACITY)
         .retry_on_initial_connect()
         .max_reconnects(None)
         .event_callback(move |event| {
@@ -131,6 +137,9 @@ async fn run(
         }
     };
     info!("cluster: node {} bridging through {urls}", config.node);
+    let origin = random_origin();
+    let mut seq = 0u64;
+    let seen = Arc::new(Mutex::new(Seen::default()));
     // Subscriptions by subject, with how many of the node's filters need each (`a/#` and `a`
     // both need `fw.t.a`).
     let mut held: HashMap<String, (usize, oneshot::Sender<()>)> = HashMap::new();
@@ -141,7 +150,13 @@ async fn run(
                 ClusterOut::Interest(filter, on) => {
                     for subject in subjects_of_filter(filter.as_str()) {
                         if on {
-                            hold(&client, &mut held, subject, &inbox, &counters, &wake);
+                            let to = Forward {
+                                inbox: Arc::clone(&inbox),
+                                counters: Arc::clone(&counters),
+                                seen: Arc::clone(&seen),
+                                wake: Arc::clone(&wake),
+                            };
+                            hold(&client, &mut held, subject, to);
                         } else {
                             release(&mut held, &subject);
                         }
@@ -153,9 +168,12 @@ async fn run(
                     reliable,
                     payload,
                 } => {
+                    seq += 1;
                     let envelope = Envelope {
                         channel,
                         reliable,
+                        origin,
+                        seq,
                         payload,
                     };
                     match client
@@ -183,13 +201,32 @@ async fn run(
 /// How long the bridge waits at shutdown for its last publishes to reach NATS.
 const FLUSH_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// A random id for this node's messages, new at each start (`Seen` tells copies apart by it).
+fn random_origin() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        // Unique enough among nodes started at different instants.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        return (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32);
+    }
+    u64::from_be_bytes(b)
+}
+
+/// Where a subscription's messages go.
+struct Forward {
+    inbox: Arc<ClusterInbox>,
+    counters: Arc<ClusterCounters>,
+    seen: Arc<Mutex<Seen>>,
+    wake: Wake,
+}
+
 fn hold(
     client: &async_nats::Client,
     held: &mut HashMap<String, (usize, oneshot::Sender<()>)>,
     subject: String,
-    inbox: &Arc<ClusterInbox>,
-    counters: &Arc<ClusterCounters>,
-    wake: &Wake,
+    to: Forward,
 ) {
     if let Some((n, _)) = held.get_mut(&subject) {
         *n += 1;
@@ -197,14 +234,7 @@ fn hold(
     }
     let (stop, stopped) = oneshot::channel();
     held.insert(subject.clone(), (1, stop));
-    tokio::spawn(forward(
-        client.clone(),
-        subject,
-        stopped,
-        Arc::clone(inbox),
-        Arc::clone(counters),
-        Arc::clone(wake),
-    ));
+    tokio::spawn(forward(client.clone(), subject, stopped, to));
 }
 
 fn release(held: &mut HashMap<String, (usize, oneshot::Sender<()>)>, subject: &str) {
@@ -224,10 +254,14 @@ async fn forward(
     client: async_nats::Client,
     subject: String,
     mut stop: oneshot::Receiver<()>,
-    inbox: Arc<ClusterInbox>,
-    counters: Arc<ClusterCounters>,
-    wake: Wake,
+    to: Forward,
 ) {
+    let Forward {
+        inbox,
+        counters,
+        seen,
+        wake,
+    } = to;
     let mut sub = match client.subscribe(subject.clone()).await {
         Ok(s) => s,
         Err(e) => {
@@ -245,6 +279,14 @@ async fn forward(
                     counters.count_malformed();
                     continue;
                 };
+                // Another of the node's subscriptions may have brought it already.
+                let first = seen
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .first_time(envelope.origin, envelope.seq);
+                if !first {
+                    continue;
+                }
                 match inbox.push(Remote { topic: Text::from(topic.as_str()), envelope }) {
                     Ok(true) => wake(),
                     Ok(false) => {}

@@ -1,12 +1,17 @@
 //! A framewire message as the payload of a NATS message (docs/PROTOCOL.md section 12.2): one
 //! version byte (`1`), the channel the message was published on, a flags byte (bit 0: the
-//! channel is reliable), then the payload. Its topic is the NATS subject's ([`super::subject`]).
+//! channel is reliable), the publishing node's id and the message's number from it (`u64` each,
+//! big-endian), then the payload. Its topic is the NATS subject's ([`super::subject`]). The id and
+//! number let a node that holds overlapping subscriptions (NATS delivers a message once to each)
+//! take each message once.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// The version byte of the envelope.
 pub const ENVELOPE_VERSION: u8 = 1;
 const RELIABLE: u8 = 1;
+/// Bytes before the payload.
+pub const ENVELOPE_HEADER_LEN: usize = 3 + 8 + 8;
 
 /// A message published on one node, as the others receive it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +20,10 @@ pub struct Envelope {
     pub channel: u8,
     /// Whether that channel is reliable (a parked subscriber keeps only reliable messages).
     pub reliable: bool,
+    /// The publishing node's id (random, new at each start).
+    pub origin: u64,
+    /// The message's number from that node: 1, 2, 3, ...
+    pub seq: u64,
     /// The message.
     pub payload: Bytes,
 }
@@ -22,7 +31,7 @@ pub struct Envelope {
 /// Why a NATS message is not one of ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EnvelopeError {
-    /// Shorter than the three header bytes.
+    /// Shorter than its header.
     Short,
     /// Another version of the envelope.
     Version(u8),
@@ -33,10 +42,12 @@ pub enum EnvelopeError {
 impl Envelope {
     /// The NATS payload.
     pub fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(3 + self.payload.len());
+        let mut out = BytesMut::with_capacity(ENVELOPE_HEADER_LEN + self.payload.len());
         out.put_u8(ENVELOPE_VERSION);
         out.put_u8(self.channel);
         out.put_u8(if self.reliable { RELIABLE } else { 0 });
+        out.put_u64(self.origin);
+        out.put_u64(self.seq);
         out.put_slice(&self.payload);
         out.freeze()
     }
@@ -46,8 +57,14 @@ impl Envelope {
     /// # Errors
     /// [`EnvelopeError`]: the message is dropped and counted.
     pub fn parse(bytes: &Bytes) -> Result<Self, EnvelopeError> {
-        let &[version, channel, flags, ..] = &bytes[..] else {
+        let Some(head) = bytes.get(..ENVELOPE_HEADER_LEN) else {
             return Err(EnvelopeError::Short);
+        };
+        let (version, channel, flags) = (head[0], head[1], head[2]);
+        let word = |at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&head[at..at + 8]);
+            u64::from_be_bytes(w)
         };
         if version != ENVELOPE_VERSION {
             return Err(EnvelopeError::Version(version));
@@ -58,7 +75,9 @@ impl Envelope {
         Ok(Self {
             channel,
             reliable: flags & RELIABLE != 0,
-            payload: bytes.slice(3..),
+            origin: word(3),
+            seq: word(11),
+            payload: bytes.slice(ENVELOPE_HEADER_LEN..),
         })
     }
 }
@@ -70,23 +89,27 @@ mod tests {
 
     #[test]
     fn the_spec_vector() {
+        // docs/PROTOCOL.md section 12.2's table.
         let e = Envelope {
             channel: 2,
             reliable: true,
+            origin: 0x0102_0304_0506_0708,
+            seq: 9,
             payload: Bytes::from_static(b"hi"),
         };
-        assert_eq!(&e.encode()[..], b"\x01\x02\x01hi");
+        let wire: &[u8] = b"\x01\x02\x01\x01\x02\x03\x04\x05\x06\x07\x08\0\0\0\0\0\0\0\x09hi";
+        assert_eq!(&e.encode()[..], wire);
+        assert_eq!(Envelope::parse(&Bytes::copy_from_slice(wire)), Ok(e));
+        let with = |head: &[u8]| {
+            let mut b = head.to_vec();
+            b.resize(ENVELOPE_HEADER_LEN, 0);
+            Envelope::parse(&Bytes::from(b))
+        };
+        assert_eq!(with(b"\x02\x00\x00"), Err(EnvelopeError::Version(2)));
+        assert_eq!(with(b"\x01\x00\x02"), Err(EnvelopeError::Flags(2)));
         assert_eq!(
-            Envelope::parse(&Bytes::from_static(b"\x01\x02")),
+            Envelope::parse(&Bytes::copy_from_slice(&wire[..ENVELOPE_HEADER_LEN - 1])),
             Err(EnvelopeError::Short)
-        );
-        assert_eq!(
-            Envelope::parse(&Bytes::from_static(b"\x02\x00\x00")),
-            Err(EnvelopeError::Version(2))
-        );
-        assert_eq!(
-            Envelope::parse(&Bytes::from_static(b"\x01\x00\x02")),
-            Err(EnvelopeError::Flags(2))
         );
     }
 

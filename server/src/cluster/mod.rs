@@ -12,11 +12,12 @@
 //! parked) holds a filter that covers it, and publishes every message its clients publish under
 //! the topic's subject ([`subject`]), in an [`envelope`] that keeps its channel. The NATS
 //! connection is made with `no_echo`, so a node never hears its own publishes back: its
-//! subscribers got them from its hub directly, and other nodes' subscribers get them once, in
-//! each publisher's order (NATS keeps one connection's order).
+//! subscribers got them from its hub directly, and other nodes' subscribers get them once (a
+//! node whose subscriptions overlap takes the first copy of each: [`seen`]).
 
 pub(crate) mod bridge;
 pub mod envelope;
+pub mod seen;
 pub mod subject;
 
 use std::collections::VecDeque;

@@ -90,6 +90,8 @@ fn local_publishes_go_to_the_cluster_and_remote_ones_only_to_local_subscribers()
         envelope: Envelope {
             channel: 1,
             reliable: false,
+            origin: 5,
+            seq: 1,
             payload: Bytes::from_static(b"from afar"),
         },
     });
@@ -108,6 +110,8 @@ fn local_publishes_go_to_the_cluster_and_remote_ones_only_to_local_subscribers()
         envelope: Envelope {
             channel: 0,
             reliable: true,
+            origin: 5,
+            seq: 2,
             payload: Bytes::new(),
         },
     });
