@@ -403,8 +403,13 @@ impl Worker {
     }
 
     /// Publishes here what other nodes of the cluster published (whichever worker looks first
-    /// takes it all; the bridge wakes the first).
+    /// takes it all; the bridge wakes the first). The inbox is emptied with the hub held, so two
+    /// workers cannot publish two batches out of their order.
     fn take_from_cluster(&mut self) {
+        if !self.shared.cluster_inbox.has_pending() {
+            return;
+        }
+        let mut hub = self.shared.hub();
         let Some(remotes) = self.shared.cluster_inbox.take() else {
             return;
         };
@@ -412,7 +417,6 @@ impl Worker {
             .counters
             .cluster
             .count_received(remotes.len() as u64);
-        let mut hub = self.shared.hub();
         for remote in remotes {
             hub.publish_remote(remote);
         }

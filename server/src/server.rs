@@ -13,6 +13,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::capture::PacketCapture;
 use crate::cluster::bridge::{Bridge, BridgeConfig};
+use crate::cluster::nodes::NodeInfo;
 use crate::config::ServerConfig;
 use crate::counters::{CounterSnapshot, Counters};
 use crate::event_loop::{Listeners, WAKER, Worker};
@@ -285,7 +286,7 @@ impl Server {
             tls,
         ));
         let _ = wake_on_durable.set(Arc::downgrade(&shared));
-        start_bridge(config, &shared)?;
+        start_bridge(config, addrs, &shared)?;
         let mut udps = sockets.udp.into_iter();
         let mut listeners = sockets.tcp.into_iter();
         let mut tls_listeners = sockets.tls.into_iter();
@@ -420,7 +421,7 @@ impl Server {
 
 /// In a cluster (`--cluster`), starts the NATS bridge; it wakes the first worker when messages
 /// from other nodes wait.
-fn start_bridge(config: &ServerConfig, shared: &Arc<Shared>) -> io::Result<()> {
+fn start_bridge(config: &ServerConfig, addrs: Addresses, shared: &Arc<Shared>) -> io::Result<()> {
     if config.cluster.is_empty() {
         return Ok(());
     }
@@ -432,7 +433,19 @@ fn start_bridge(config: &ServerConfig, shared: &Arc<Shared>) -> io::Result<()> {
     let bridge = Bridge::start(
         BridgeConfig {
             urls: config.cluster.clone(),
-            node,
+            me: NodeInfo {
+                name: node,
+                addrs: [
+                    ("tcp", addrs.tcp),
+                    ("udp", addrs.udp),
+                    ("tls", addrs.tls),
+                    ("http", addrs.http),
+                    ("https", addrs.https),
+                ]
+                .into_iter()
+                .filter_map(|(kind, a)| Some((kind, a?)))
+                .collect(),
+            },
         },
         Arc::clone(&shared.cluster_inbox),
         Arc::clone(&shared.counters.cluster),

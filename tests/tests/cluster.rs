@@ -107,6 +107,26 @@ fn publishes_reach_other_nodes_subscribers_once_each_in_order() {
     hears_no_more(&mut on_a);
     local.close();
 
+    // Each node lists the other in sys.nodes, with the address its clients reach it at.
+    let deadline = Instant::now() + DEADLINE;
+    let mut ask = 20;
+    loop {
+        ask += 1;
+        on_a.send(request(ask, "sys.nodes"));
+        let nodes = String::from_utf8_lossy(&on_a.until_response(ask).1.payload).into_owned();
+        let me = format!("{{\"name\":\"a\",\"self\":true,\"tcp\":\"{}\"", a.addr());
+        let other = format!("{{\"name\":\"b\",\"self\":false,\"tcp\":\"{}\"", b.addr());
+        assert!(nodes.starts_with(&format!("{{\"nodes\":[{me}")), "{nodes}");
+        if nodes.contains(&other) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node a never heard of b: {nodes}"
+        );
+        let _ = on_a.recv_within(Duration::from_millis(50));
+    }
+
     // Both nodes say so in sys.stats.
     on_a.send(request(9, "sys.stats"));
     let stats = String::from_utf8_lossy(&on_a.until_response(9).1.payload).into_owned();

@@ -17,6 +17,7 @@ use log::{debug, info, warn};
 use tokio::sync::{mpsc, oneshot};
 
 use super::envelope::Envelope;
+use super::nodes::{ANNOUNCE_EVERY, NODE_PREFIX, NodeInfo};
 use super::seen::Seen;
 use super::subject::{subject_of_topic, subjects_of_filter, topic_of};
 use super::{ClusterCounters, ClusterInbox, ClusterOut, Remote};
@@ -33,8 +34,9 @@ pub(crate) const COMMAND_CAPACITY: usize = 65_536;
 pub(crate) struct BridgeConfig {
     /// NATS server URLs (`nats://HOST:PORT`), tried in turn.
     pub(crate) urls: Vec<String>,
-    /// This node's name, as NATS's monitoring shows the connection.
-    pub(crate) node: String,
+    /// This node: its name (as NATS's monitoring shows the connection) and the addresses it
+    /// announces.
+    pub(crate) me: NodeInfo,
 }
 
 /// The running bridge: the loops' end of its channel. Dropping it ends the bridge.
@@ -95,17 +97,16 @@ impl Drop for Bridge {
 
 type Wake = Arc<dyn Fn() + Send + Sync>;
 
-async fn run(
-    config: BridgeConfig,
-    mut commands: mpsc::Receiver<ClusterOut>,
-    inbox: Arc<ClusterInbox>,
-    counters: Arc<ClusterCounters>,
-    wake: Wake,
-) {
-    let events = Arc::clone(&counters);
+/// Connects to NATS (retrying in the background when it is not there yet), keeping the
+/// counters' `connected` up to date.
+async fn connect(
+    config: &BridgeConfig,
+    counters: &Arc<ClusterCounters>,
+) -> Option<async_nats::Client> {
+    let events = Arc::clone(counters);
     let urls = config.urls.join(",");
     let connected = async_nats::ConnectOptions::new()
-        .name(&config.node)
+        .name(&config.me.name)
         .no_echo()
         // Far below the window in which copies are told apart (`Seen`).
         .subscription_capacity(SUBSCRIPTION_CAPACITY)
@@ -129,67 +130,149 @@ async fn run(
         })
         .connect(urls.as_str())
         .await;
-    let client = match connected {
-        Ok(c) => c,
+    match connected {
+        Ok(c) => {
+            info!("cluster: node {} bridging through {urls}", config.me.name);
+            Some(c)
+        }
         Err(e) => {
             warn!("cluster: cannot use NATS at {urls}: {e}; serving local clients only");
-            return;
+            None
         }
-    };
-    info!("cluster: node {} bridging through {urls}", config.node);
-    let origin = random_origin();
-    let mut seq = 0u64;
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    // Subscriptions by subject, with how many of the node's filters need each (`a/#` and `a`
-    // both need `fw.t.a`).
-    let mut held: HashMap<String, (usize, oneshot::Sender<()>)> = HashMap::new();
-    let mut batch = Vec::with_capacity(256);
-    while commands.recv_many(&mut batch, 4096).await > 0 {
-        for command in batch.drain(..) {
-            match command {
-                ClusterOut::Interest(filter, on) => {
-                    for subject in subjects_of_filter(filter.as_str()) {
-                        if on {
-                            let to = Forward {
-                                inbox: Arc::clone(&inbox),
-                                counters: Arc::clone(&counters),
-                                seen: Arc::clone(&seen),
-                                wake: Arc::clone(&wake),
-                            };
-                            hold(&client, &mut held, subject, to);
-                        } else {
-                            release(&mut held, &subject);
-                        }
+    }
+}
+
+/// The bridge's state between batches.
+struct Bridging {
+    client: async_nats::Client,
+    /// Subscriptions by subject, with how many of the node's filters need each (`a/#` and `a`
+    /// both need `fw.t.a`).
+    held: HashMap<String, (usize, oneshot::Sender<()>)>,
+    /// This node's id in envelopes, and the number of its last message.
+    origin: u64,
+    seq: u64,
+    inbox: Arc<ClusterInbox>,
+    counters: Arc<ClusterCounters>,
+    seen: Arc<Mutex<Seen>>,
+    wake: Wake,
+}
+
+impl Bridging {
+    async fn apply(&mut self, command: ClusterOut) {
+        match command {
+            ClusterOut::Interest(filter, on) => {
+                for subject in subjects_of_filter(filter.as_str()) {
+                    if on {
+                        let to = Forward {
+                            inbox: Arc::clone(&self.inbox),
+                            counters: Arc::clone(&self.counters),
+                            seen: Arc::clone(&self.seen),
+                            wake: Arc::clone(&self.wake),
+                        };
+                        hold(&self.client, &mut self.held, subject, to);
+                    } else {
+                        release(&mut self.held, &subject);
                     }
                 }
-                ClusterOut::Publish {
-                    topic,
+            }
+            ClusterOut::Publish {
+                topic,
+                channel,
+                reliable,
+                payload,
+            } => {
+                self.seq += 1;
+                let envelope = Envelope {
                     channel,
                     reliable,
+                    origin: self.origin,
+                    seq: self.seq,
                     payload,
-                } => {
-                    seq += 1;
-                    let envelope = Envelope {
-                        channel,
-                        reliable,
-                        origin,
-                        seq,
-                        payload,
-                    };
-                    match client
-                        .publish(subject_of_topic(topic.as_str()), envelope.encode())
-                        .await
-                    {
-                        Ok(()) => counters.count_published(),
-                        Err(e) => {
-                            debug!("cluster: a publish on {topic} not handed to NATS: {e}");
-                            counters.count_dropped();
-                        }
+                };
+                match self
+                    .client
+                    .publish(subject_of_topic(topic.as_str()), envelope.encode())
+                    .await
+                {
+                    Ok(()) => self.counters.count_published(),
+                    Err(e) => {
+                        debug!("cluster: a publish on {topic} not handed to NATS: {e}");
+                        self.counters.count_dropped();
                     }
                 }
             }
         }
     }
+
+    async fn announce(&self, me: &NodeInfo) {
+        if self
+            .client
+            .publish(me.subject(), me.encode().into())
+            .await
+            .is_err()
+        {
+            debug!("cluster: an announcement not handed to NATS");
+        }
+    }
+}
+
+async fn run(
+    config: BridgeConfig,
+    mut commands: mpsc::Receiver<ClusterOut>,
+    inbox: Arc<ClusterInbox>,
+    counters: Arc<ClusterCounters>,
+    wake: Wake,
+) {
+    let Some(client) = connect(&config, &counters).await else {
+        return;
+    };
+    counters
+        .nodes
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .set_me(config.me.clone());
+    // Listening before the first announcement: a node that starts later and announces itself
+    // is heard, and answered with an announcement of this one (`newcomer`).
+    let newcomer = Arc::new(tokio::sync::Notify::new());
+    match client.subscribe(format!("{NODE_PREFIX}.*")).await {
+        Ok(sub) => {
+            tokio::spawn(listen_for_nodes(
+                sub,
+                Arc::clone(&counters),
+                Arc::clone(&newcomer),
+            ));
+        }
+        Err(e) => warn!("cluster: cannot hear other nodes' announcements: {e}"),
+    }
+    let mut announce = tokio::time::interval(ANNOUNCE_EVERY);
+    let mut bridging = Bridging {
+        client,
+        held: HashMap::new(),
+        origin: random_origin(),
+        seq: 0,
+        inbox,
+        counters,
+        seen: Arc::new(Mutex::new(Seen::default())),
+        wake,
+    };
+    let mut batch = Vec::with_capacity(256);
+    loop {
+        tokio::select! {
+            got = commands.recv_many(&mut batch, 4096) => {
+                if got == 0 {
+                    break;
+                }
+            }
+            () = newcomer.notified() => bridging.announce(&config.me).await,
+            _ = announce.tick() => bridging.announce(&config.me).await,
+        }
+        for command in batch.drain(..) {
+            bridging.apply(command).await;
+        }
+    }
+    let Bridging {
+        client, mut held, ..
+    } = bridging;
     for (_, (_, stop)) in held.drain() {
         let _ = stop.send(());
     }
@@ -200,6 +283,31 @@ async fn run(
 
 /// How long the bridge waits at shutdown for its last publishes to reach NATS.
 const FLUSH_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keeps the table of nodes from their announcements (docs/PROTOCOL.md section 12.3), and says
+/// when a node is new.
+async fn listen_for_nodes(
+    mut sub: async_nats::Subscriber,
+    counters: Arc<ClusterCounters>,
+    newcomer: Arc<tokio::sync::Notify>,
+) {
+    while let Some(message) = sub.next().await {
+        let now = std::time::Instant::now();
+        let mut table = counters
+            .nodes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        table.forget_old(now);
+        match NodeInfo::parse(&message.payload) {
+            Ok(node) if message.subject.as_str() == node.subject() => {
+                if table.heard(node, now) {
+                    newcomer.notify_one();
+                }
+            }
+            _ => counters.count_malformed(),
+        }
+    }
+}
 
 /// A random id for this node's messages, new at each start (`Seen` tells copies apart by it).
 fn random_origin() -> u64 {

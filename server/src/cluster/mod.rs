@@ -17,6 +17,7 @@
 
 pub(crate) mod bridge;
 pub mod envelope;
+pub mod nodes;
 pub mod seen;
 pub mod subject;
 
@@ -29,7 +30,8 @@ use framewire_protocol::wire::Text;
 
 /// The `cluster` fuzz target's check, shared with the test that replays its corpus: arbitrary
 /// bytes as what a node reads from NATS, a subject (up to the first NUL) and a payload (after it).
-/// A topic read must map back to the same subject, an envelope must encode back to its bytes.
+/// A topic read must map back to the same subject, an envelope must encode back to its bytes, and
+/// a node's announcement must read back the same from its encoding.
 ///
 /// # Panics
 /// When either does not: the fuzzer's finding.
@@ -44,6 +46,9 @@ pub fn fuzz_check(data: &[u8]) {
     let payload = Bytes::copy_from_slice(rest.get(1..).unwrap_or_default());
     if let Ok(e) = envelope::Envelope::parse(&payload) {
         assert_eq!(e.encode(), payload);
+    }
+    if let Ok(n) = nodes::NodeInfo::parse(&payload) {
+        assert_eq!(nodes::NodeInfo::parse(&n.encode()), Ok(n));
     }
 }
 
@@ -100,9 +105,14 @@ impl ClusterInbox {
         Ok(!self.pending.swap(true, Ordering::AcqRel))
     }
 
-    /// Everything queued, if anything is (a relaxed look first: no lock on an empty inbox).
+    /// Whether anything is queued (without the lock).
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Everything queued, if anything is.
     pub(crate) fn take(&self) -> Option<VecDeque<Remote>> {
-        if !self.pending.load(Ordering::Acquire) {
+        if !self.has_pending() {
             return None;
         }
         let mut q = self
@@ -114,9 +124,12 @@ impl ClusterInbox {
     }
 }
 
-/// What the cluster counts: reported by `sys.stats` (`cluster`) and `/metrics`.
+/// What the cluster counts, reported by `sys.stats` (`cluster`), and the nodes it knows, by
+/// `sys.nodes`.
 #[derive(Debug, Default)]
 pub struct ClusterCounters {
+    /// The nodes heard from, and this one (in a cluster).
+    pub(crate) nodes: Mutex<nodes::NodeTable>,
     connected: AtomicBool,
     published: AtomicU64,
     received: AtomicU64,
@@ -159,6 +172,14 @@ impl ClusterCounters {
 
     pub(crate) fn count_malformed(&self) {
         self.malformed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `sys.nodes`' answer.
+    pub fn nodes_json(&self) -> String {
+        self.nodes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .to_json()
     }
 
     /// The current values.

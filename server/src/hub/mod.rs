@@ -241,6 +241,7 @@ impl Hub {
             queues: self.queues.queues(),
             queued_messages: self.queues.messages(),
             refused_ops: self.outputs.refused().collect(),
+            counters: &self.counters,
         }
     }
 

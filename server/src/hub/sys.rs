@@ -1,5 +1,5 @@
 //! The server's built-in request targets (docs/PROTOCOL.md section 5.4): `sys.ping`, `sys.time`,
-//! `sys.info` and `sys.stats`. Their payloads are UTF-8: `pong`, a decimal count of microseconds
+//! `sys.info`, `sys.stats` and `sys.nodes` (section 12.3). Their payloads are UTF-8: `pong`, a decimal count of microseconds
 //! since the UNIX epoch, and JSON objects.
 
 use std::fmt::Write;
@@ -45,6 +45,8 @@ pub(crate) struct SysView<'a> {
     pub(crate) queued_messages: usize,
     /// Operations refused, by status.
     pub(crate) refused_ops: Vec<(Status, u64)>,
+    /// The server's counters, and what it knows of the cluster's nodes.
+    pub(crate) counters: &'a crate::counters::Counters,
 }
 
 /// Answers a `sys.*` target: `Some((status, payload))`, or `None` when it names no method.
@@ -54,6 +56,7 @@ pub(crate) fn call(target: &str, view: &SysView<'_>) -> Option<(Status, Bytes)> 
         "sys.time" => (view.info.unix_micros_at_zero + view.now_micros).to_string(),
         "sys.info" => info(view),
         "sys.stats" => stats(view),
+        "sys.nodes" => view.counters.cluster.nodes_json(),
         _ => return None,
     };
     Some((Status::OK, Bytes::from(text)))

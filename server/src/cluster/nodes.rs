@@ -1,0 +1,233 @@
+//! The cluster's nodes, for `sys.nodes` (docs/PROTOCOL.md section 12.3): each node announces its
+//! name and the addresses it serves clients on, under `fw.n.<name>`, when it connects to NATS and
+//! every [`ANNOUNCE_EVERY`]; a node not heard from for [`FORGET_AFTER`] is forgotten.
+//!
+//! An announcement is the version byte `1`, then lines `key=value` ending in `\n`: `name` first,
+//! then any of `tcp`, `udp`, `tls`, `http`, `https`, each once, with a socket address. At most
+//! [`MAX_ANNOUNCEMENT`] bytes.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// How often a node announces itself.
+pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(5);
+/// How long a node unheard is still listed.
+pub const FORGET_AFTER: Duration = Duration::from_secs(15);
+/// The longest announcement read.
+pub const MAX_ANNOUNCEMENT: usize = 1024;
+/// Nodes listed at most; announcements from more are ignored until some are forgotten.
+pub const MAX_NODES: usize = 1024;
+/// The subject prefix of announcements.
+pub const NODE_PREFIX: &str = "fw.n";
+
+/// The kinds of address a node announces, in the order they are written.
+pub const KINDS: [&str; 5] = ["tcp", "udp", "tls", "http", "https"];
+
+/// One node: its name and the addresses it serves clients on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// Its `node_name`.
+    pub name: String,
+    /// Its addresses by kind (one of [`KINDS`]), in [`KINDS`]' order.
+    pub addrs: Vec<(&'static str, SocketAddr)>,
+}
+
+/// Whether `name` may name a node: 1 to 64 bytes, none of them white space, a control byte, `.`,
+/// `*` or `>` (it is a NATS subject token).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name
+            .bytes()
+            .any(|b| b <= b' ' || b == 0x7F || matches!(b, b'.' | b'*' | b'>'))
+}
+
+impl NodeInfo {
+    /// The subject it is announced under.
+    pub fn subject(&self) -> String {
+        format!("{NODE_PREFIX}.{}", self.name)
+    }
+
+    /// The announcement's bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut s = String::from("\u{1}");
+        let _ = writeln!(s, "name={}", self.name);
+        for (kind, addr) in &self.addrs {
+            let _ = writeln!(s, "{kind}={addr}");
+        }
+        s.into_bytes()
+    }
+
+    /// Reads an announcement.
+    ///
+    /// # Errors
+    /// What is wrong with it; it is ignored and counted as malformed.
+    pub fn parse(bytes: &[u8]) -> Result<Self, &'static str> {
+        if bytes.len() > MAX_ANNOUNCEMENT {
+            return Err("too long");
+        }
+        let rest = bytes.strip_prefix(b"\x01").ok_or("another version")?;
+        let text = std::str::from_utf8(rest).map_err(|_| "not UTF-8")?;
+        let body = text.strip_suffix('\n').ok_or("not ended by a newline")?;
+        let mut lines = body.split('\n');
+        let name = lines
+            .next()
+            .and_then(|l| l.strip_prefix("name="))
+            .filter(|n| valid_name(n))
+            .ok_or("no valid name first")?;
+        let mut addrs: Vec<(&'static str, SocketAddr)> = Vec::new();
+        for line in lines {
+            let (key, value) = line.split_once('=').ok_or("a line without =")?;
+            let kind = KINDS
+                .iter()
+                .copied()
+                .find(|k| *k == key)
+                .ok_or("an unknown kind")?;
+            if addrs.iter().any(|(k, _)| *k == kind) {
+                return Err("a kind twice");
+            }
+            addrs.push((kind, value.parse().map_err(|_| "not an address")?));
+        }
+        addrs.sort_by_key(|(k, _)| KINDS.iter().position(|x| x == k));
+        Ok(Self {
+            name: name.to_string(),
+            addrs,
+        })
+    }
+}
+
+/// The nodes heard from, and this one.
+#[derive(Debug, Default)]
+pub struct NodeTable {
+    me: Option<NodeInfo>,
+    others: HashMap<String, (NodeInfo, Instant)>,
+}
+
+impl NodeTable {
+    pub(crate) fn set_me(&mut self, me: NodeInfo) {
+        self.me = Some(me);
+    }
+
+    /// Another node announced itself at `now`; whether it is new to the table.
+    pub(crate) fn heard(&mut self, node: NodeInfo, now: Instant) -> bool {
+        if self.me.as_ref().is_some_and(|m| m.name == node.name) {
+            return false;
+        }
+        if self.others.len() >= MAX_NODES && !self.others.contains_key(&node.name) {
+            return false;
+        }
+        self.others.insert(node.name.clone(), (node, now)).is_none()
+    }
+
+    /// Forgets the nodes not heard from since `now - FORGET_AFTER`.
+    pub(crate) fn forget_old(&mut self, now: Instant) {
+        self.others
+            .retain(|_, (_, at)| now.saturating_duration_since(*at) < FORGET_AFTER);
+    }
+
+    /// `sys.nodes`' answer: this node first, then the others by name.
+    pub fn to_json(&self) -> String {
+        let mut others: Vec<&NodeInfo> = self.others.values().map(|(n, _)| n).collect();
+        others.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut s = String::from("{\"nodes\":[");
+        for (i, (node, me)) in self
+            .me
+            .iter()
+            .map(|m| (m, true))
+            .chain(others.into_iter().map(|n| (n, false)))
+            .enumerate()
+        {
+            if i > 0 {
+                s.push(',');
+            }
+            // Names and addresses hold nothing JSON must escape (valid_name, SocketAddr).
+            let _ = write!(s, "{{\"name\":\"{}\",\"self\":{me}", node.name);
+            for (kind, addr) in &node.addrs {
+                let _ = write!(s, ",\"{kind}\":\"{addr}\"");
+            }
+            s.push('}');
+        }
+        s.push_str("]}");
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn node(name: &str, tcp: &str) -> NodeInfo {
+        NodeInfo {
+            name: name.into(),
+            addrs: vec![("tcp", tcp.parse().unwrap())],
+        }
+    }
+
+    #[test]
+    fn announcements_read_back_and_bad_ones_are_refused() {
+        let a = NodeInfo {
+            name: "edge-1".into(),
+            addrs: vec![
+                ("tcp", "127.0.0.1:7400".parse().unwrap()),
+                ("http", "[::1]:7480".parse().unwrap()),
+            ],
+        };
+        // docs/PROTOCOL.md section 12.3's example.
+        assert_eq!(
+            a.encode(),
+            b"\x01name=edge-1\ntcp=127.0.0.1:7400\nhttp=[::1]:7480\n"
+        );
+        assert_eq!(NodeInfo::parse(&a.encode()), Ok(a));
+        for bad in [
+            &b"\x02name=a\n"[..],
+            b"\x01name=a",
+            b"\x01tcp=127.0.0.1:1\n",
+            b"\x01name=a b\n",
+            b"\x01name=a\nftp=127.0.0.1:1\n",
+            b"\x01name=a\ntcp=127.0.0.1:1\ntcp=127.0.0.1:2\n",
+            b"\x01name=a\ntcp=nowhere\n",
+            b"\x01name=a\n\n",
+        ] {
+            assert!(NodeInfo::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(NodeInfo::parse(&vec![1; MAX_ANNOUNCEMENT + 1]).is_err());
+    }
+
+    #[test]
+    fn the_table_lists_this_node_first_and_forgets_the_silent() {
+        let t0 = Instant::now();
+        let mut t = NodeTable::default();
+        t.set_me(node("b", "127.0.0.1:7410"));
+        assert!(t.heard(node("c", "127.0.0.1:7420"), t0));
+        assert!(t.heard(node("a", "127.0.0.1:7400"), t0));
+        assert!(
+            !t.heard(node("a", "127.0.0.1:7400"), t0 + Duration::from_secs(10)),
+            "known"
+        );
+        assert!(
+            !t.heard(node("b", "127.0.0.9:1"), t0),
+            "this node's own name"
+        );
+        assert_eq!(
+            t.to_json(),
+            "{\"nodes\":[{\"name\":\"b\",\"self\":true,\"tcp\":\"127.0.0.1:7410\"},\
+             {\"name\":\"a\",\"self\":false,\"tcp\":\"127.0.0.1:7400\"},\
+             {\"name\":\"c\",\"self\":false,\"tcp\":\"127.0.0.1:7420\"}]}"
+        );
+        t.forget_old(t0 + FORGET_AFTER);
+        assert!(!t.to_json().contains("\"c\""), "c was silent too long");
+        assert!(t.to_json().contains("\"a\""));
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_read_or_fail_and_what_reads_encodes_back(bytes in proptest::collection::vec(any::<u8>(), 0..96)) {
+            if let Ok(n) = NodeInfo::parse(&bytes) {
+                prop_assert_eq!(NodeInfo::parse(&n.encode()), Ok(n));
+            }
+        }
+    }
+}
