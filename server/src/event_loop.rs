@@ -368,7 +368,7 @@ impl Worker {
                 self.udp_readable(now, &mut scratch);
             }
             self.run_timers(now);
-            self.take_from_cluster();
+            self.take_from_cluster(now);
             self.dispatch(now);
             // The capture file stays readable while the server runs: what a turn saw is written.
             self.shared.flush_capture();
@@ -405,7 +405,7 @@ impl Worker {
     /// Publishes here what other nodes of the cluster published (whichever worker looks first
     /// takes it all; the bridge wakes the first). The inbox is emptied with the hub held, so two
     /// workers cannot publish two batches out of their order.
-    fn take_from_cluster(&mut self) {
+    fn take_from_cluster(&mut self, now: Instant) {
         if !self.shared.cluster_inbox.has_pending() {
             return;
         }
@@ -418,7 +418,7 @@ impl Worker {
             .cluster
             .count_received(remotes.len() as u64);
         for remote in remotes {
-            hub.publish_remote(remote);
+            hub.from_cluster(now, remote);
         }
     }
 

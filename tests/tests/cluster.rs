@@ -219,3 +219,82 @@ fn a_node_without_nats_serves_its_own_clients_and_rejoins_when_nats_returns() {
     assert_eq!(numbered(&mut on_a, 20), sent, "across nodes again");
     assert_eq!(numbered(&mut on_b, 20), sent);
 }
+
+#[test]
+#[ignore = "needs nats-server (Debian's nats-server); .ci/run runs it"]
+fn requests_reach_responders_on_every_node_and_come_back() {
+    use bytes::Bytes;
+    use framewire_protocol::wire::{Frame, FrameBody, Register, Response, Status, Text};
+
+    let nats = NatsServer::start();
+    let (a, b) = (node(&nats, "a"), node(&nats, "b"));
+    let mut responders = [
+        TestClient::connect(&a, Via::Tcp),
+        TestClient::connect(&b, Via::Udp),
+    ];
+    for r in &mut responders {
+        r.call_ok(
+            1,
+            Frame::new(Register {
+                id: 1,
+                service: Text::from("echo.upper"),
+            }),
+        );
+    }
+    let mut requester = TestClient::connect(&a, Via::Tcp);
+    // Until both registrations have reached NATS: a request that finds none gets NO_RESPONDER.
+    let deadline = Instant::now() + DEADLINE;
+    let mut id = 100;
+    let mut answered = [0usize; 2];
+    while answered.contains(&0) {
+        assert!(
+            Instant::now() < deadline,
+            "not every responder was reached: {answered:?}"
+        );
+        id += 1;
+        requester.send(framewire_protocol::wire::Frame::new(
+            framewire_protocol::wire::Request {
+                id,
+                timeout_ms: 2000,
+                target: Text::from("echo.upper"),
+                payload: Bytes::from_static(b"hi"),
+            },
+        ));
+        // Whichever responder NATS picked answers with its index; or nobody is there yet.
+        let mut routed = None;
+        let answer = loop {
+            for (i, r) in responders.iter_mut().enumerate() {
+                if let Some(f) = r.recv_within(Duration::from_millis(10))
+                    && let FrameBody::Request(q) = f.body
+                {
+                    assert_eq!(&q.payload[..], b"hi");
+                    r.send(Frame::new(Response {
+                        id: q.id,
+                        status: Status::OK,
+                        payload: Bytes::from(format!("HI from {i}")),
+                    }));
+                    routed = Some(i);
+                }
+            }
+            if let Some(f) = requester.recv_within(Duration::from_millis(10))
+                && let FrameBody::Response(r) = f.body
+                && r.id == id
+            {
+                break r;
+            }
+            assert!(Instant::now() < deadline, "request {id} was not answered");
+        };
+        if answer.status == Status::NO_RESPONDER {
+            continue;
+        }
+        let i = routed.expect("a responder answered it");
+        assert_eq!(
+            (answer.status, answer.payload),
+            (Status::OK, Bytes::from(format!("HI from {i}")))
+        );
+        answered[i] += 1;
+    }
+    // A service nobody serves anywhere: NO_RESPONDER at once.
+    requester.send(framewire_tests::request(7, "nobody.home"));
+    assert_eq!(requester.until_response(7).1.status, Status::NO_RESPONDER);
+}

@@ -16,12 +16,14 @@ use futures_util::StreamExt;
 use log::{debug, info, warn};
 use tokio::sync::{mpsc, oneshot};
 
-use super::envelope::Envelope;
+use super::envelope::{Envelope, ReplyEnvelope, RequestEnvelope};
 use super::nodes::{ANNOUNCE_EVERY, NODE_PREFIX, NodeInfo};
 use super::seen::Seen;
-use super::subject::{subject_of_topic, subjects_of_filter, topic_of};
+use super::subject::{subject_of_service, subject_of_topic, subjects_of_filter, topic_of};
 use super::{ClusterCounters, ClusterInbox, ClusterOut, Remote};
-use framewire_protocol::wire::Text;
+use bytes::Bytes;
+use framewire_protocol::wire::{Status, Text};
+use std::time::Duration;
 
 /// Messages a NATS subscription buffers before the bridge takes them.
 const SUBSCRIPTION_CAPACITY: usize = 8_192;
@@ -102,29 +104,33 @@ type Wake = Arc<dyn Fn() + Send + Sync>;
 async fn connect(
     config: &BridgeConfig,
     counters: &Arc<ClusterCounters>,
+    link: Link,
 ) -> Option<async_nats::Client> {
     let events = Arc::clone(counters);
     let urls = config.urls.join(",");
-    let connected = async_nats::ConnectOptions::new()
-        .name(&config.me.name)
-        .no_echo()
+    let options = async_nats::ConnectOptions::new()
         // Far below the window in which copies are told apart (`Seen`).
-        .subscription_capacity(SUBSCRIPTION_CAPACITY)
+        .subscription_capacity(SUBSCRIPTION_CAPACITY);
+    let options = match link {
+        Link::PubSub => options.name(&config.me.name).no_echo(),
+        Link::Requests => options.name(format!("{}-requests", config.me.name)),
+    };
+    let connected = options
         .retry_on_initial_connect()
         .max_reconnects(None)
         .event_callback(move |event| {
             let counters = Arc::clone(&events);
             async move {
-                match event {
-                    async_nats::Event::Connected => {
+                match (event, link) {
+                    (async_nats::Event::Connected, Link::PubSub) => {
                         info!("cluster: connected to NATS");
                         counters.set_connected(true);
                     }
-                    async_nats::Event::Disconnected => {
+                    (async_nats::Event::Disconnected, Link::PubSub) => {
                         warn!("cluster: lost NATS; serving local clients only until it returns");
                         counters.set_connected(false);
                     }
-                    other => info!("cluster: {other}"),
+                    (other, _) => debug!("cluster ({link:?}): {other}"),
                 }
             }
         })
@@ -132,7 +138,9 @@ async fn connect(
         .await;
     match connected {
         Ok(c) => {
-            info!("cluster: node {} bridging through {urls}", config.me.name);
+            if link == Link::PubSub {
+                info!("cluster: node {} bridging through {urls}", config.me.name);
+            }
             Some(c)
         }
         Err(e) => {
@@ -142,9 +150,21 @@ async fn connect(
     }
 }
 
+/// The bridge's two NATS connections: publish/subscribe with `no_echo` (a node never hears its
+/// own publishes back), and requests with echo (a node's requests reach its own responders too,
+/// in the same queue groups as the others').
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    PubSub,
+    Requests,
+}
+
 /// The bridge's state between batches.
 struct Bridging {
     client: async_nats::Client,
+    requests: async_nats::Client,
+    /// One queue subscription per registration of a service on this node, by subject.
+    serving: HashMap<String, Vec<oneshot::Sender<()>>>,
     /// Subscriptions by subject, with how many of the node's filters need each (`a/#` and `a`
     /// both need `fw.t.a`).
     held: HashMap<String, (usize, oneshot::Sender<()>)>,
@@ -163,12 +183,7 @@ impl Bridging {
             ClusterOut::Interest(filter, on) => {
                 for subject in subjects_of_filter(filter.as_str()) {
                     if on {
-                        let to = Forward {
-                            inbox: Arc::clone(&self.inbox),
-                            counters: Arc::clone(&self.counters),
-                            seen: Arc::clone(&self.seen),
-                            wake: Arc::clone(&self.wake),
-                        };
+                        let to = self.forward();
                         hold(&self.client, &mut self.held, subject, to);
                     } else {
                         release(&mut self.held, &subject);
@@ -201,6 +216,71 @@ impl Bridging {
                     }
                 }
             }
+            ClusterOut::Serve(service, on) => {
+                let subject = subject_of_service(service.as_str());
+                if on {
+                    let (stop, stopped) = oneshot::channel();
+                    self.serving.entry(subject.clone()).or_default().push(stop);
+                    tokio::spawn(serve(
+                        self.requests.clone(),
+                        subject,
+                        service,
+                        stopped,
+                        self.forward(),
+                    ));
+                } else if let Some(stops) = self.serving.get_mut(&subject) {
+                    if let Some(stop) = stops.pop() {
+                        let _ = stop.send(());
+                    }
+                    if stops.is_empty() {
+                        self.serving.remove(&subject);
+                    }
+                }
+            }
+            ClusterOut::Request {
+                token,
+                service,
+                timeout_ms,
+                payload,
+            } => {
+                tokio::spawn(ask(
+                    self.requests.clone(),
+                    token,
+                    subject_of_service(service.as_str()),
+                    RequestEnvelope {
+                        timeout_ms,
+                        payload,
+                    },
+                    self.forward(),
+                ));
+            }
+            ClusterOut::Reply {
+                reply,
+                status,
+                payload,
+            } => {
+                let answer = ReplyEnvelope {
+                    status: status.0,
+                    payload,
+                };
+                if self
+                    .requests
+                    .publish(reply.as_str().to_string(), answer.encode())
+                    .await
+                    .is_err()
+                {
+                    self.counters.count_dropped();
+                }
+            }
+        }
+    }
+
+    fn forward(&self) -> Forward {
+        Forward {
+            inbox: Arc::clone(&self.inbox),
+            counters: Arc::clone(&self.counters),
+            seen: Arc::clone(&self.seen),
+            wake: Arc::clone(&self.wake),
         }
     }
 
@@ -223,7 +303,10 @@ async fn run(
     counters: Arc<ClusterCounters>,
     wake: Wake,
 ) {
-    let Some(client) = connect(&config, &counters).await else {
+    let Some(client) = connect(&config, &counters, Link::PubSub).await else {
+        return;
+    };
+    let Some(requests) = connect(&config, &counters, Link::Requests).await else {
         return;
     };
     counters
@@ -247,6 +330,8 @@ async fn run(
     let mut announce = tokio::time::interval(ANNOUNCE_EVERY);
     let mut bridging = Bridging {
         client,
+        requests,
+        serving: HashMap::new(),
         held: HashMap::new(),
         origin: random_origin(),
         seq: 0,
@@ -307,6 +392,109 @@ async fn listen_for_nodes(
             _ => counters.count_malformed(),
         }
     }
+}
+
+/// Into the loops' inbox, waking the first worker when it was empty.
+fn deliver(inbox: &ClusterInbox, counters: &ClusterCounters, wake: &Wake, remote: Remote) {
+    match inbox.push(remote) {
+        Ok(true) => wake(),
+        Ok(false) => {}
+        Err(_) => counters.count_dropped(),
+    }
+}
+
+/// One registration of a service on this node: a member of the service's queue group, handing
+/// each request (with its reply subject) to the loops, until told to stop.
+async fn serve(
+    requests: async_nats::Client,
+    subject: String,
+    service: Text,
+    mut stop: oneshot::Receiver<()>,
+    to: Forward,
+) {
+    let mut sub = match requests
+        .queue_subscribe(subject.clone(), subject.clone())
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("cluster: cannot serve {subject}: {e}");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            message = sub.next() => {
+                let Some(message) = message else { break };
+                let parsed = message.reply.zip(RequestEnvelope::parse(&message.payload).ok());
+                let Some((reply, request)) = parsed else {
+                    to.counters.count_malformed();
+                    continue;
+                };
+                let remote = Remote::Request {
+                    reply: Text::from(reply.as_str()),
+                    service: service.clone(),
+                    timeout_ms: request.timeout_ms,
+                    payload: request.payload,
+                };
+                deliver(&to.inbox, &to.counters, &to.wake, remote);
+            }
+            _ = &mut stop => {
+                let _ = sub.unsubscribe().await;
+                break;
+            }
+        }
+    }
+}
+
+/// Sends one request of this node's and hands its answer to the loops: the responder's, or
+/// `NO_RESPONDER` when NATS knows of none. A request that times out is left to the hub's own
+/// deadline.
+async fn ask(
+    requests: async_nats::Client,
+    token: u64,
+    subject: String,
+    request: RequestEnvelope,
+    to: Forward,
+) {
+    let timeout = Duration::from_millis(u64::from(request.timeout_ms));
+    let asked = async_nats::Request::new()
+        .payload(request.encode())
+        .timeout(Some(timeout));
+    let (status, payload) = match requests.send_request(subject, asked).await {
+        Ok(answer) => {
+            if let Ok(r) = ReplyEnvelope::parse(&answer.payload) {
+                (Status(r.status), r.payload)
+            } else {
+                to.counters.count_malformed();
+                (Status::INTERNAL, Bytes::from_static(b"a malformed answer"))
+            }
+        }
+        Err(e) => match e.kind() {
+            async_nats::client::RequestErrorKind::NoResponders => (
+                Status::NO_RESPONDER,
+                Bytes::from_static(b"no service of that name in the cluster"),
+            ),
+            async_nats::client::RequestErrorKind::TimedOut => return,
+            async_nats::client::RequestErrorKind::Other => {
+                debug!("cluster: a request not handed to NATS: {e}");
+                (
+                    Status::INTERNAL,
+                    Bytes::from_static(b"the cluster is unavailable"),
+                )
+            }
+        },
+    };
+    deliver(
+        &to.inbox,
+        &to.counters,
+        &to.wake,
+        Remote::Reply {
+            token,
+            status,
+            payload,
+        },
+    );
 }
 
 /// A random id for this node's messages, new at each start (`Seen` tells copies apart by it).
@@ -395,11 +583,8 @@ async fn forward(
                 if !first {
                     continue;
                 }
-                match inbox.push(Remote { topic: Text::from(topic.as_str()), envelope }) {
-                    Ok(true) => wake(),
-                    Ok(false) => {}
-                    Err(_) => counters.count_dropped(),
-                }
+                let remote = Remote::Message { topic: Text::from(topic.as_str()), envelope };
+                deliver(&inbox, &counters, &wake, remote);
             }
             _ = &mut stop => {
                 let _ = sub.unsubscribe().await;

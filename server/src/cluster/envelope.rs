@@ -123,3 +123,108 @@ mod tests {
         }
     }
 }
+
+/// A request's payload over NATS (docs/PROTOCOL.md section 12.4): the version byte `1`, how long
+/// the requester waits (`u32` milliseconds, big-endian), then the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestEnvelope {
+    /// How long the requester waits, in milliseconds.
+    pub timeout_ms: u32,
+    /// The request.
+    pub payload: Bytes,
+}
+
+impl RequestEnvelope {
+    /// The NATS payload.
+    pub fn encode(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(5 + self.payload.len());
+        out.put_u8(ENVELOPE_VERSION);
+        out.put_u32(self.timeout_ms);
+        out.put_slice(&self.payload);
+        out.freeze()
+    }
+
+    /// Reads a NATS payload.
+    ///
+    /// # Errors
+    /// [`EnvelopeError`]: the request is not answered.
+    pub fn parse(bytes: &Bytes) -> Result<Self, EnvelopeError> {
+        let Some(&[version, a, b, c, d]) = bytes.get(..5) else {
+            return Err(EnvelopeError::Short);
+        };
+        if version != ENVELOPE_VERSION {
+            return Err(EnvelopeError::Version(version));
+        }
+        Ok(Self {
+            timeout_ms: u32::from_be_bytes([a, b, c, d]),
+            payload: bytes.slice(5..),
+        })
+    }
+}
+
+/// A response's payload over NATS: the version byte `1`, the status (`u16`, big-endian), then the
+/// response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyEnvelope {
+    /// The status.
+    pub status: u16,
+    /// The response.
+    pub payload: Bytes,
+}
+
+impl ReplyEnvelope {
+    /// The NATS payload.
+    pub fn encode(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(3 + self.payload.len());
+        out.put_u8(ENVELOPE_VERSION);
+        out.put_u16(self.status);
+        out.put_slice(&self.payload);
+        out.freeze()
+    }
+
+    /// Reads a NATS payload.
+    ///
+    /// # Errors
+    /// [`EnvelopeError`]: the requester gets `INTERNAL`.
+    pub fn parse(bytes: &Bytes) -> Result<Self, EnvelopeError> {
+        let Some(&[version, a, b]) = bytes.get(..3) else {
+            return Err(EnvelopeError::Short);
+        };
+        if version != ENVELOPE_VERSION {
+            return Err(EnvelopeError::Version(version));
+        }
+        Ok(Self {
+            status: u16::from_be_bytes([a, b]),
+            payload: bytes.slice(3..),
+        })
+    }
+}
+
+#[cfg(test)]
+mod rpc_tests {
+    use super::*;
+
+    #[test]
+    fn the_spec_vectors_of_requests_and_replies() {
+        let r = RequestEnvelope {
+            timeout_ms: 5000,
+            payload: Bytes::from_static(b"hi"),
+        };
+        assert_eq!(&r.encode()[..], b"\x01\x00\x00\x13\x88hi");
+        assert_eq!(RequestEnvelope::parse(&r.encode()), Ok(r));
+        let a = ReplyEnvelope {
+            status: 0x0102,
+            payload: Bytes::new(),
+        };
+        assert_eq!(&a.encode()[..], b"\x01\x01\x02");
+        assert_eq!(ReplyEnvelope::parse(&a.encode()), Ok(a));
+        assert_eq!(
+            RequestEnvelope::parse(&Bytes::from_static(b"\x01\0\0\0")),
+            Err(EnvelopeError::Short)
+        );
+        assert_eq!(
+            ReplyEnvelope::parse(&Bytes::from_static(b"\x02\0\0")),
+            Err(EnvelopeError::Version(2))
+        );
+    }
+}

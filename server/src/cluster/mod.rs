@@ -26,7 +26,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
-use framewire_protocol::wire::Text;
+use framewire_protocol::wire::{Status, Text};
 
 /// The `cluster` fuzz target's check, shared with the test that replays its corpus: arbitrary
 /// bytes as what a node reads from NATS, a subject (up to the first NUL) and a payload (after it).
@@ -47,6 +47,12 @@ pub fn fuzz_check(data: &[u8]) {
     if let Ok(e) = envelope::Envelope::parse(&payload) {
         assert_eq!(e.encode(), payload);
     }
+    if let Ok(r) = envelope::RequestEnvelope::parse(&payload) {
+        assert_eq!(r.encode(), payload);
+    }
+    if let Ok(r) = envelope::ReplyEnvelope::parse(&payload) {
+        assert_eq!(r.encode(), payload);
+    }
     if let Ok(n) = nodes::NodeInfo::parse(&payload) {
         assert_eq!(nodes::NodeInfo::parse(&n.encode()), Ok(n));
     }
@@ -61,22 +67,69 @@ pub enum ClusterOut {
     Publish {
         /// Its topic.
         topic: Text,
-        /// The channel it was published on, and whether that channel is reliable.
+        /// The channel it was published on.
         channel: u8,
         /// Whether the channel is reliable.
         reliable: bool,
         /// The message.
         payload: Bytes,
     },
+    /// A session of this node registered `service` (`true`: one responder more) or let one
+    /// registration go.
+    Serve(Text, bool),
+    /// A request of one of this node's sessions, for whichever responder NATS picks; its answer
+    /// comes back as [`Remote::Reply`] with the same `token`.
+    Request {
+        /// The hub's name for the request.
+        token: u64,
+        /// The service.
+        service: Text,
+        /// How long the requester waits, in milliseconds.
+        timeout_ms: u32,
+        /// The request.
+        payload: Bytes,
+    },
+    /// The answer to a [`Remote::Request`], for the node that sent it.
+    Reply {
+        /// Where to send it (the request's NATS reply subject).
+        reply: Text,
+        /// The responder's status (or the node's: `NO_RESPONDER`, `RESPONDER_GONE`, ...).
+        status: Status,
+        /// The response.
+        payload: Bytes,
+    },
 }
 
-/// A message another node published, as the bridge received it.
+/// What the bridge received for this node's hub.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Remote {
-    /// Its topic.
-    pub topic: Text,
-    /// Its channel, reliability and payload.
-    pub envelope: envelope::Envelope,
+pub enum Remote {
+    /// A message another node published.
+    Message {
+        /// Its topic.
+        topic: Text,
+        /// Its channel, reliability, origin and payload.
+        envelope: envelope::Envelope,
+    },
+    /// A request for a service this node's sessions serve.
+    Request {
+        /// Where its answer goes.
+        reply: Text,
+        /// The service.
+        service: Text,
+        /// How long the requester waits, in milliseconds.
+        timeout_ms: u32,
+        /// The request.
+        payload: Bytes,
+    },
+    /// The answer to a request this node sent.
+    Reply {
+        /// The hub's name for the request ([`ClusterOut::Request`]).
+        token: u64,
+        /// The status.
+        status: Status,
+        /// The response.
+        payload: Bytes,
+    },
 }
 
 /// How many messages from other nodes wait for the loops at most; more are dropped and counted.

@@ -46,6 +46,18 @@ pub fn subject_of_topic(topic: &str) -> String {
     out
 }
 
+/// The prefix of the subjects requests for services travel under.
+pub const SERVICE_PREFIX: &str = "fw.s";
+
+/// The subject requests for `service` travel under: its name as one escaped token.
+pub fn subject_of_service(service: &str) -> String {
+    let mut out = String::with_capacity(SERVICE_PREFIX.len() + service.len() + 8);
+    out.push_str(SERVICE_PREFIX);
+    out.push('.');
+    push_level(&mut out, service);
+    out
+}
+
 /// The subjects a node subscribes to for a (checked) filter: one, or two for a filter ending in
 /// `#` (the level above it, and everything below).
 pub fn subjects_of_filter(filter: &str) -> Vec<String> {
@@ -125,6 +137,7 @@ mod tests {
         assert_eq!(subject_of_topic("room/7/chat"), "fw.t.room.7.chat");
         assert_eq!(subject_of_topic("a.b//c d"), "fw.t.a%2Eb.%.c%20d");
         assert_eq!(subjects_of_filter("dev/#"), ["fw.t.dev", "fw.t.dev.>"]);
+        assert_eq!(subject_of_service("echo.upper"), "fw.s.echo%2Eupper");
         assert_eq!(subject_of_topic("a.b/*/>"), "fw.t.a%2Eb.%2A.%3E");
         assert_eq!(subject_of_topic("/x//"), "fw.t.%.x.%.%");
         assert_eq!(subject_of_topic("50% off/a b"), "fw.t.50%25%20off.a%20b");

@@ -263,6 +263,9 @@ impl Hub {
             // log has it under that one's key).
             self.outputs.record_session(SessionRecord::Ended { key });
         }
+        for name in self.services.names_of(client) {
+            self.tell_cluster_serves(name, false);
+        }
         for key in self.services.forget(client, &mut self.outputs) {
             self.timers.set(HubTimer::Request(key), None);
         }

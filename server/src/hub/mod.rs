@@ -24,6 +24,7 @@
 
 mod acl;
 mod auth;
+mod cluster;
 mod config;
 mod lifecycle;
 mod output;
@@ -60,7 +61,7 @@ pub use stats::{Histogram, HubStats, TransportStats};
 pub use sys::ServerInfo;
 pub use token::TokenKey;
 
-use crate::cluster::{ClusterOut, Remote};
+use crate::cluster::ClusterOut;
 use crate::counters::Counters;
 use crate::deadlines::Deadlines;
 use crate::store::{Journal, SessionRecord, State};
@@ -75,6 +76,8 @@ use sessions::Sessions;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum HubTimer {
     Request(RoutedKey),
+    /// A request sent through the cluster, by its token.
+    ClusterRequest(u64),
     Queue(QueueTimer),
     ParkedExpiry(u64),
 }
@@ -96,9 +99,11 @@ pub struct Hub {
     gate: Gatekeeper,
     /// Sessions by key (what session tokens name), with their identities.
     sessions: Sessions,
-    /// In a cluster: messages this node's clients published, for the other nodes, until the
-    /// loops take them ([`Hub::take_cluster_output`]). `None` on a node alone.
+    /// In a cluster: what this node's sessions published, registered and asked, for the other
+    /// nodes, until the loops take it ([`Hub::take_cluster_output`]). `None` on a node alone.
     cluster: Option<Vec<ClusterOut>>,
+    /// Requests this node's sessions sent through the cluster, waiting for their answers.
+    sent: cluster::SentRequests,
 }
 
 impl Hub {
@@ -118,69 +123,7 @@ impl Hub {
             stats: HubStats::default(),
             wills: HashMap::new(),
             cluster: None,
-        }
-    }
-
-    /// Makes this hub one node of a cluster (docs/PROTOCOL.md section 12): from now on it tells
-    /// which filters its sessions hold (those held now first) and hands on what its clients
-    /// publish, through [`Hub::take_cluster_output`].
-    pub fn join_cluster(&mut self) {
-        self.pubsub.track_interest();
-        self.cluster = Some(Vec::new());
-    }
-
-    /// What the cluster must hear since the last call: changes to the filters held, then
-    /// messages published here.
-    pub fn take_cluster_output(&mut self) -> Vec<ClusterOut> {
-        let Some(published) = self.cluster.as_mut() else {
-            return Vec::new();
-        };
-        let published = std::mem::take(published);
-        let mut out: Vec<ClusterOut> = self
-            .pubsub
-            .take_interest()
-            .into_iter()
-            .map(|(filter, on)| ClusterOut::Interest(filter, on))
-            .collect();
-        out.extend(published);
-        out
-    }
-
-    /// Publishes a message another node published to this node's subscribers (not back to the
-    /// cluster); a topic that is not valid here is dropped.
-    pub fn publish_remote(&mut self, remote: Remote) {
-        let e = remote.envelope;
-        match self.pubsub.publish(
-            &self.config,
-            e.channel,
-            e.reliable,
-            false,
-            &remote.topic,
-            &e.payload,
-            &mut self.outputs,
-        ) {
-            Ok(fanout) => {
-                self.stats.delivered += fanout.deliveries as u64;
-                self.stats.fanout.observe(fanout.deliveries as u64);
-            }
-            Err((status, why)) => {
-                debug!(
-                    "a message from the cluster on {} dropped: {status} {why}",
-                    remote.topic
-                );
-            }
-        }
-    }
-
-    /// Hands a message published here to the cluster, if this node is in one.
-    fn tell_cluster(&mut self, topic: &Text, channel: u8, reliable: bool, payload: &Bytes) {
-        if let Some(c) = self.cluster.as_mut() {
-            c.push(ClusterOut::Publish {
-                topic: topic.clone(),
-                channel,
-                reliable,
-                payload: payload.clone(),
-            });
+            sent: cluster::SentRequests::default(),
         }
     }
 
@@ -288,6 +231,10 @@ impl Hub {
                 HubTimer::Request(key) => {
                     self.stats.request_timeouts += 1;
                     self.services.expire(key, &mut self.outputs);
+                }
+                HubTimer::ClusterRequest(token) => {
+                    self.stats.request_timeouts += 1;
+                    self.cluster_request_expired(token);
                 }
                 HubTimer::Queue(t) => {
                     let changes = self
@@ -428,6 +375,8 @@ impl Hub {
                 if self.name_ok(client, r.id, &r.service)
                     && self.permitted(client, r.id, Action::Serve(r.service.as_str()))
                 {
+                    let before = self.services.serves(client, &r.service);
+                    let name = r.service.clone();
                     self.services.register(
                         &self.config,
                         client,
@@ -435,11 +384,18 @@ impl Hub {
                         r.service,
                         &mut self.outputs,
                     );
+                    if !before && self.services.serves(client, &name) {
+                        self.tell_cluster_serves(name, true);
+                    }
                 }
             }
             FrameBody::Unregister(u) => {
+                let before = self.services.serves(client, &u.service);
                 self.services
                     .unregister(client, u.id, &u.service, &mut self.outputs);
+                if before && !self.services.serves(client, &u.service) {
+                    self.tell_cluster_serves(u.service, false);
+                }
             }
             body @ (FrameBody::QueuePush(_)
             | FrameBody::QueueFetch(_)
@@ -560,10 +516,16 @@ impl Hub {
         {
             return;
         }
-        if let Routed::Sent(key, deadline) =
-            self.services
-                .route(&self.config, now, client, r, &mut self.outputs)
-        {
+        if self.cluster.is_some() {
+            return self.request_via_cluster(now, client, r);
+        }
+        if let Routed::Sent(key, deadline) = self.services.route(
+            &self.config,
+            now,
+            services::Requester::Session(client),
+            r,
+            &mut self.outputs,
+        ) {
             self.timers.set(HubTimer::Request(key), Some(deadline));
         }
     }

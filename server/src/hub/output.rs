@@ -165,6 +165,8 @@ pub struct Output {
 #[derive(Debug, Default)]
 pub(crate) struct Outputs {
     queue: VecDeque<Output>,
+    /// For the other nodes of a cluster: answers to their requests.
+    cluster: Vec<crate::cluster::ClusterOut>,
     refused: std::collections::BTreeMap<u16, u64>,
     handling: u8,
     durable: Option<Durable>,
@@ -334,6 +336,16 @@ impl Outputs {
     /// Confirmations waiting for the log.
     pub(crate) fn held(&self) -> usize {
         self.durable.as_ref().map_or(0, |d| d.held.len())
+    }
+
+    /// Something for the cluster (the answer to another node's request).
+    pub(crate) fn for_cluster(&mut self, item: crate::cluster::ClusterOut) {
+        self.cluster.push(item);
+    }
+
+    /// What waits for the cluster.
+    pub(crate) fn take_cluster(&mut self) -> Vec<crate::cluster::ClusterOut> {
+        std::mem::take(&mut self.cluster)
     }
 
     pub(crate) fn frame(&mut self, to: ClientId, frame: Frame) {

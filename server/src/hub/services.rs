@@ -13,6 +13,7 @@ use log::debug;
 
 use super::config::HubConfig;
 use super::output::{ClientId, Outputs};
+use crate::cluster::ClusterOut;
 
 /// A routed request's key: the provider and the id the hub gave the request.
 pub(crate) type RoutedKey = (ClientId, u32);
@@ -24,9 +25,50 @@ struct Providers {
     next: usize,
 }
 
+/// Who waits for a routed request's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Requester {
+    /// A session of this node.
+    Session(ClientId),
+    /// Another node of the cluster, at this NATS reply subject (docs/PROTOCOL.md section 12.4).
+    Cluster(Text),
+}
+
+impl Requester {
+    /// Answers the request `id` of this requester.
+    fn answer(&self, out: &mut Outputs, id: u32, status: Status, payload: Bytes) {
+        match self {
+            Self::Session(c) => out.frame(
+                *c,
+                Frame::new(Response {
+                    id,
+                    status,
+                    payload,
+                }),
+            ),
+            Self::Cluster(reply) => out.for_cluster(ClusterOut::Reply {
+                reply: reply.clone(),
+                status,
+                payload,
+            }),
+        }
+    }
+
+    /// Refuses the request `id` of this requester (a session's refusal is counted and explained
+    /// as [`Outputs::fail`] does; another node's requester gets the status and why).
+    fn fail(&self, out: &mut Outputs, id: u32, status: Status, why: &str) {
+        match self {
+            Self::Session(c) => out.fail(*c, id, status, why),
+            Self::Cluster(_) => {
+                self.answer(out, id, status, Bytes::copy_from_slice(why.as_bytes()));
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Pending {
-    requester: ClientId,
+    requester: Requester,
     requester_id: u32,
     /// When it was routed.
     at: Instant,
@@ -61,6 +103,23 @@ impl Services {
 
     pub(crate) fn pending(&self) -> usize {
         self.pending.len()
+    }
+
+    /// Whether `client` is registered for `name`.
+    pub(crate) fn serves(&self, client: ClientId, name: &Text) -> bool {
+        self.registered
+            .get(&client)
+            .is_some_and(|m| m.contains(name))
+    }
+
+    /// The services `client` is registered for.
+    pub(crate) fn names_of(&self, client: ClientId) -> Vec<Text> {
+        self.registered.get(&client).cloned().unwrap_or_default()
+    }
+
+    /// Every registration: each service once per session registered for it.
+    pub(crate) fn registrations(&self) -> impl Iterator<Item = &Text> {
+        self.registered.values().flatten()
     }
 
     pub(crate) fn register(
@@ -127,30 +186,32 @@ impl Services {
         &mut self,
         config: &HubConfig,
         now: Instant,
-        requester: ClientId,
+        requester: Requester,
         request: Request,
         out: &mut Outputs,
     ) -> Routed {
         let Some(providers) = self.by_name.get_mut(&request.target) else {
-            out.fail(
-                requester,
+            requester.fail(
+                out,
                 request.id,
                 Status::NO_RESPONDER,
                 "no service of that name",
             );
             return Routed::Answered;
         };
-        let waiting = self.waiting.entry(requester).or_default();
-        if *waiting >= config.max_pending_requests_per_session {
-            out.fail(
-                requester,
-                request.id,
-                Status::LIMIT_REACHED,
-                "too many requests waiting for responses",
-            );
-            return Routed::Answered;
+        if let Requester::Session(client) = requester {
+            let waiting = self.waiting.entry(client).or_default();
+            if *waiting >= config.max_pending_requests_per_session {
+                requester.fail(
+                    out,
+                    request.id,
+                    Status::LIMIT_REACHED,
+                    "too many requests waiting for responses",
+                );
+                return Routed::Answered;
+            }
+            *waiting += 1;
         }
-        *waiting += 1;
         let provider = providers.list[providers.next % providers.list.len()];
         providers.next = providers.next.wrapping_add(1);
         let routed_id = loop {
@@ -202,22 +263,16 @@ impl Services {
             );
             return None;
         };
-        out.frame(
-            p.requester,
-            Frame::new(Response {
-                id: p.requester_id,
-                status: response.status,
-                payload: response.payload,
-            }),
-        );
+        p.requester
+            .answer(out, p.requester_id, response.status, response.payload);
         Some((key, p.at))
     }
 
     /// A routed request's deadline passed.
     pub(crate) fn expire(&mut self, key: RoutedKey, out: &mut Outputs) {
         if let Some(p) = self.take(key) {
-            out.fail(
-                p.requester,
+            p.requester.fail(
+                out,
                 p.requester_id,
                 Status::TIMEOUT,
                 "no response before the deadline",
@@ -227,7 +282,9 @@ impl Services {
 
     fn take(&mut self, key: RoutedKey) -> Option<Pending> {
         let p = self.pending.remove(&key)?;
-        decrement(&mut self.waiting, p.requester);
+        if let Requester::Session(client) = p.requester {
+            decrement(&mut self.waiting, client);
+        }
         decrement(&mut self.assigned, key.0);
         Some(p)
     }
@@ -252,8 +309,8 @@ impl Services {
             .collect();
         for &key in &gone {
             if let Some(p) = self.take(key) {
-                out.respond(
-                    p.requester,
+                p.requester.answer(
+                    out,
                     p.requester_id,
                     Status::RESPONDER_GONE,
                     Bytes::from_static(b"the responder's session ended"),

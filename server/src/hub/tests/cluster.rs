@@ -10,7 +10,7 @@ fn interest(out: &[ClusterOut]) -> Vec<(String, bool)> {
     out.iter()
         .filter_map(|o| match o {
             ClusterOut::Interest(f, on) => Some((f.as_str().to_owned(), *on)),
-            ClusterOut::Publish { .. } => None,
+            _ => None,
         })
         .collect()
 }
@@ -85,16 +85,19 @@ fn local_publishes_go_to_the_cluster_and_remote_ones_only_to_local_subscribers()
     }));
     assert_eq!(messages_to(&drain(&mut h), B).len(), 1, "and locally, once");
 
-    h.publish_remote(Remote {
-        topic: Text::from("room/2"),
-        envelope: Envelope {
-            channel: 1,
-            reliable: false,
-            origin: 5,
-            seq: 1,
-            payload: Bytes::from_static(b"from afar"),
+    h.from_cluster(
+        t(0),
+        Remote::Message {
+            topic: Text::from("room/2"),
+            envelope: Envelope {
+                channel: 1,
+                reliable: false,
+                origin: 5,
+                seq: 1,
+                payload: Bytes::from_static(b"from afar"),
+            },
         },
-    });
+    );
     let got = messages_to(&drain(&mut h), B);
     assert_eq!(
         got,
@@ -105,15 +108,162 @@ fn local_publishes_go_to_the_cluster_and_remote_ones_only_to_local_subscribers()
         "another node's message is not handed back"
     );
     // A topic this node would refuse is dropped.
-    h.publish_remote(Remote {
-        topic: Text::from("room/+"),
-        envelope: Envelope {
-            channel: 0,
-            reliable: true,
-            origin: 5,
-            seq: 2,
+    h.from_cluster(
+        t(0),
+        Remote::Message {
+            topic: Text::from("room/+"),
+            envelope: Envelope {
+                channel: 0,
+                reliable: true,
+                origin: 5,
+                seq: 2,
+                payload: Bytes::new(),
+            },
+        },
+    );
+    assert!(drain(&mut h).is_empty());
+}
+
+fn register(h: &mut Hub, c: ClientId, id: u32, name: &str) {
+    h.feed(
+        t(0),
+        c,
+        Frame::new(Register {
+            id,
+            service: Text::from(name),
+        }),
+    );
+}
+
+fn ask(h: &mut Hub, now: Instant, c: ClientId, id: u32, name: &str, timeout_ms: u32) {
+    h.feed(
+        now,
+        c,
+        Frame::new(Request {
+            id,
+            timeout_ms,
+            target: Text::from(name),
+            payload: Bytes::from_static(b"q"),
+        }),
+    );
+}
+
+#[test]
+fn in_a_cluster_requests_go_through_it_and_come_back_to_their_requester() {
+    let mut h = hub();
+    h.join_cluster();
+    register(&mut h, A, 1, "svc");
+    register(&mut h, A, 2, "svc");
+    let out = h.take_cluster_output();
+    assert_eq!(
+        out,
+        [ClusterOut::Serve(Text::from("svc"), true)],
+        "one queue subscription per registration, not per repeat"
+    );
+    // sys.* stays local; a service request goes to the cluster, even with a responder here.
+    ask(&mut h, t(0), B, 7, "sys.ping", 0);
+    ask(&mut h, t(0), B, 8, "svc", 300);
+    assert_eq!(status_of(&drain(&mut h), B, 7), Some(Status::OK));
+    let token = match h.take_cluster_output().as_slice() {
+        [
+            ClusterOut::Request {
+                token,
+                service,
+                timeout_ms: 300,
+                payload,
+            },
+        ] if service.as_str() == "svc" && &payload[..] == b"q" => *token,
+        other => panic!("{other:?}"),
+    };
+    h.from_cluster(
+        t(5),
+        Remote::Reply {
+            token,
+            status: Status::OK,
+            payload: Bytes::from_static(b"a"),
+        },
+    );
+    assert_eq!(status_of(&drain(&mut h), B, 8), Some(Status::OK));
+    // Answered once: a second answer is dropped; an unanswered request times out.
+    h.from_cluster(
+        t(6),
+        Remote::Reply {
+            token,
+            status: Status::OK,
             payload: Bytes::new(),
         },
-    });
+    );
     assert!(drain(&mut h).is_empty());
+    ask(&mut h, t(10), B, 9, "svc", 100);
+    h.take_cluster_output();
+    h.handle_timeout(t(111));
+    assert_eq!(status_of(&drain(&mut h), B, 9), Some(Status::TIMEOUT));
+}
+
+#[test]
+fn another_nodes_request_is_routed_here_and_answered_through_the_cluster() {
+    let mut h = hub();
+    h.join_cluster();
+    register(&mut h, A, 1, "svc");
+    drain(&mut h);
+    h.take_cluster_output();
+    let remote = |service: &str| Remote::Request {
+        reply: Text::from("_INBOX.x"),
+        service: Text::from(service),
+        timeout_ms: 1000,
+        payload: Bytes::from_static(b"q"),
+    };
+    h.from_cluster(t(0), remote("svc"));
+    let routed = match drain(&mut h).as_slice() {
+        [(to, f)] if *to == A => match &f.body {
+            FrameBody::Request(r) => r.clone(),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((routed.timeout_ms, &routed.payload[..]), (1000, &b"q"[..]));
+    h.feed(
+        t(1),
+        A,
+        Frame::new(Response {
+            id: routed.id,
+            status: Status::OK,
+            payload: Bytes::from_static(b"a"),
+        }),
+    );
+    assert_eq!(
+        h.take_cluster_output(),
+        [ClusterOut::Reply {
+            reply: Text::from("_INBOX.x"),
+            status: Status::OK,
+            payload: Bytes::from_static(b"a"),
+        }]
+    );
+    // No responder left here: NO_RESPONDER back at once. One that leaves: RESPONDER_GONE.
+    h.from_cluster(t(2), remote("other"));
+    assert!(matches!(
+        h.take_cluster_output().as_slice(),
+        [ClusterOut::Reply {
+            status: Status::NO_RESPONDER,
+            ..
+        }]
+    ));
+    h.from_cluster(t(3), remote("svc"));
+    drain(&mut h);
+    h.session_ended(t(4), A, true);
+    let out = h.take_cluster_output();
+    assert!(
+        out.contains(&ClusterOut::Serve(Text::from("svc"), false)),
+        "{out:?}"
+    );
+    assert!(
+        out.iter().any(|o| matches!(
+            o,
+            ClusterOut::Reply {
+                status: Status::RESPONDER_GONE,
+                ..
+            }
+        )),
+        "{out:?}"
+    );
 }

@@ -1,0 +1,246 @@
+//! The hub as one node of a cluster (docs/PROTOCOL.md section 12): what it tells the other nodes
+//! (the filters its sessions hold, what they publish, the services they serve, the requests they
+//! send and the answers to the other nodes' requests), and what it does with theirs.
+//!
+//! In a cluster every request for a service goes through NATS, to whichever of the cluster's
+//! responders NATS picks (a queue group with one member per registration), this node's included:
+//! so requests spread over every responder, wherever it is. The requester's node keeps the
+//! deadline, as it does for a request routed locally.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use framewire_protocol::session::Instant;
+use framewire_protocol::wire::{Request, Status, Text};
+use log::debug;
+
+use super::services::{Requester, Routed};
+use super::{ClientId, Hub, HubTimer};
+use crate::cluster::envelope::Envelope;
+use crate::cluster::{ClusterOut, Remote};
+
+/// Requests this node's sessions sent through the cluster, by token.
+#[derive(Debug, Default)]
+pub(crate) struct SentRequests {
+    pending: HashMap<u64, Sent>,
+    /// Per requester, for `max_pending_requests_per_session`.
+    waiting: HashMap<ClientId, usize>,
+    next: u64,
+}
+
+#[derive(Debug)]
+struct Sent {
+    requester: ClientId,
+    id: u32,
+    at: Instant,
+}
+
+impl SentRequests {
+    fn take(&mut self, token: u64) -> Option<Sent> {
+        let sent = self.pending.remove(&token)?;
+        if let Some(n) = self.waiting.get_mut(&sent.requester) {
+            *n -= 1;
+            if *n == 0 {
+                self.waiting.remove(&sent.requester);
+            }
+        }
+        Some(sent)
+    }
+}
+
+impl Hub {
+    /// Makes this hub one node of a cluster: from now on it tells which filters its sessions
+    /// hold and which services they serve (those held now first), and hands on what they
+    /// publish and ask, through [`Hub::take_cluster_output`].
+    pub fn join_cluster(&mut self) {
+        self.pubsub.track_interest();
+        let serving: Vec<ClusterOut> = self
+            .services
+            .registrations()
+            .map(|name| ClusterOut::Serve(name.clone(), true))
+            .collect();
+        self.cluster = Some(serving);
+    }
+
+    /// What the cluster must hear since the last call: changes to the filters held, then what
+    /// this node's sessions published, registered and asked, in order, then answers to the
+    /// other nodes' requests.
+    pub fn take_cluster_output(&mut self) -> Vec<ClusterOut> {
+        let Some(told) = self.cluster.as_mut() else {
+            return Vec::new();
+        };
+        let told = std::mem::take(told);
+        let mut out: Vec<ClusterOut> = self
+            .pubsub
+            .take_interest()
+            .into_iter()
+            .map(|(filter, on)| ClusterOut::Interest(filter, on))
+            .collect();
+        out.extend(told);
+        out.extend(self.outputs.take_cluster());
+        out
+    }
+
+    /// Takes what the bridge received: another node's message, request, or answer.
+    pub fn from_cluster(&mut self, now: Instant, remote: Remote) {
+        match remote {
+            Remote::Message { topic, envelope } => self.publish_remote(&topic, &envelope),
+            Remote::Request {
+                reply,
+                service,
+                timeout_ms,
+                payload,
+            } => self.serve_remote(now, reply, service, timeout_ms, payload),
+            Remote::Reply {
+                token,
+                status,
+                payload,
+            } => self.answered_remote(now, token, status, payload),
+        }
+    }
+
+    /// Publishes another node's message to this node's subscribers (not back to the cluster); a
+    /// topic that is not valid here is dropped.
+    fn publish_remote(&mut self, topic: &Text, e: &Envelope) {
+        match self.pubsub.publish(
+            &self.config,
+            e.channel,
+            e.reliable,
+            false,
+            topic,
+            &e.payload,
+            &mut self.outputs,
+        ) {
+            Ok(fanout) => {
+                self.stats.delivered += fanout.deliveries as u64;
+                self.stats.fanout.observe(fanout.deliveries as u64);
+            }
+            Err((status, why)) => {
+                debug!("a message from the cluster on {topic} dropped: {status} {why}");
+            }
+        }
+    }
+
+    /// Hands a message published here to the cluster, if this node is in one.
+    pub(super) fn tell_cluster(
+        &mut self,
+        topic: &Text,
+        channel: u8,
+        reliable: bool,
+        payload: &Bytes,
+    ) {
+        if let Some(c) = self.cluster.as_mut() {
+            c.push(ClusterOut::Publish {
+                topic: topic.clone(),
+                channel,
+                reliable,
+                payload: payload.clone(),
+            });
+        }
+    }
+
+    /// A session registered for `service` (`true`) or let the registration go.
+    pub(super) fn tell_cluster_serves(&mut self, service: Text, on: bool) {
+        if let Some(c) = self.cluster.as_mut() {
+            c.push(ClusterOut::Serve(service, on));
+        }
+    }
+
+    /// Sends a session's request (checked and permitted) through the cluster.
+    pub(super) fn request_via_cluster(&mut self, now: Instant, client: ClientId, r: Request) {
+        let waiting = self.sent.waiting.get(&client).copied().unwrap_or(0);
+        if waiting >= self.config.max_pending_requests_per_session {
+            return self.outputs.fail(
+                client,
+                r.id,
+                Status::LIMIT_REACHED,
+                "too many requests waiting for responses",
+            );
+        }
+        let timeout = if r.timeout_ms == 0 {
+            self.config.default_request_timeout
+        } else {
+            Duration::from_millis(u64::from(r.timeout_ms)).min(self.config.max_request_timeout)
+        };
+        self.sent.next += 1;
+        let token = self.sent.next;
+        *self.sent.waiting.entry(client).or_default() += 1;
+        self.sent.pending.insert(
+            token,
+            Sent {
+                requester: client,
+                id: r.id,
+                at: now,
+            },
+        );
+        self.timers
+            .set(HubTimer::ClusterRequest(token), Some(now + timeout));
+        if let Some(c) = self.cluster.as_mut() {
+            c.push(ClusterOut::Request {
+                token,
+                service: r.target,
+                timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
+                payload: r.payload,
+            });
+        }
+    }
+
+    /// The answer to a request sent through the cluster; one that comes after the deadline (or
+    /// twice) is dropped.
+    fn answered_remote(&mut self, now: Instant, token: u64, status: Status, payload: Bytes) {
+        let Some(sent) = self.sent.take(token) else {
+            debug!("an answer from the cluster for a request no longer waiting");
+            return;
+        };
+        self.timers.set(HubTimer::ClusterRequest(token), None);
+        let took = now.saturating_duration_since(sent.at);
+        self.stats
+            .routed_request_us
+            .observe(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+        self.outputs
+            .respond(sent.requester, sent.id, status, payload);
+    }
+
+    /// A request sent through the cluster reached its deadline unanswered.
+    pub(super) fn cluster_request_expired(&mut self, token: u64) {
+        if let Some(sent) = self.sent.take(token) {
+            self.outputs.fail(
+                sent.requester,
+                sent.id,
+                Status::TIMEOUT,
+                "no response before the deadline",
+            );
+        }
+    }
+
+    /// Another node's request for a service this node serves: routed to one of its responders,
+    /// whose answer goes back through the cluster. With none left (the last just unregistered),
+    /// `NO_RESPONDER` goes back at once.
+    fn serve_remote(
+        &mut self,
+        now: Instant,
+        reply: Text,
+        service: Text,
+        timeout_ms: u32,
+        payload: Bytes,
+    ) {
+        self.stats.requests += 1;
+        let request = Request {
+            // The node's own id for the request; its answer goes back by the reply subject.
+            id: 1,
+            timeout_ms,
+            target: service,
+            payload,
+        };
+        if let Routed::Sent(key, deadline) = self.services.route(
+            &self.config,
+            now,
+            Requester::Cluster(reply),
+            request,
+            &mut self.outputs,
+        ) {
+            self.timers.set(HubTimer::Request(key), Some(deadline));
+        }
+    }
+}
