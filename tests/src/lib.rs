@@ -265,6 +265,25 @@ pub fn payload_text(m: &framewire_client::Message) -> String {
     String::from_utf8_lossy(&m.payload).into_owned()
 }
 
+/// A number in one object of a `sys.stats` answer: `sys_stat(stats, "tcp", "frames_in")`.
+///
+/// # Panics
+/// If the answer has no such object, field or number.
+pub fn sys_stat(stats: &[u8], object: &str, name: &str) -> u64 {
+    let stats = String::from_utf8_lossy(stats);
+    let inner = stats
+        .split(&format!("\"{object}\":"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {object} in {stats}"));
+    let field = format!("\"{name}\":");
+    let at = inner.find(&field).expect("the field") + field.len();
+    inner[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a number")
+}
+
 /// The topic and payload (as text) of a Message frame, if `frame` is one.
 pub fn topic_and_payload(frame: &framewire_protocol::wire::Frame) -> Option<(String, String)> {
     match &frame.body {

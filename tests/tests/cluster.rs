@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use framewire_server::ServerConfig;
 use framewire_tests::{
-    DEADLINE, NatsServer, TestClient, TestServer, Via, request, topic_and_payload,
+    DEADLINE, NatsServer, TestClient, TestServer, Via, request, sys_stat, topic_and_payload,
 };
 
 fn node(nats: &NatsServer, name: &str) -> TestServer {
@@ -143,18 +143,7 @@ fn publishes_reach_other_nodes_subscribers_once_each_in_order() {
 /// A number in the `cluster` object of a node's `sys.stats`.
 fn cluster_stat(client: &mut TestClient, id: u32, name: &str) -> u64 {
     client.send(request(id, "sys.stats"));
-    let stats = String::from_utf8_lossy(&client.until_response(id).1.payload).into_owned();
-    let cluster = stats
-        .split("\"cluster\":")
-        .nth(1)
-        .expect("a cluster section");
-    let field = format!("\"{name}\":");
-    let at = cluster.find(&field).expect("the field") + field.len();
-    cluster[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("a number")
+    sys_stat(&client.until_response(id).1.payload, "cluster", name)
 }
 
 /// Asks until the node says it is (or is not) connected to NATS.

@@ -7,7 +7,7 @@ use framewire_protocol::wire::{
     encode_stream_frame, stream_frame_len,
 };
 use framewire_server::ServerConfig;
-use framewire_tests::{FrameStream, RecvError, TestServer, connect};
+use framewire_tests::{FrameStream, RecvError, TestServer, connect, sys_stat};
 
 fn expect_close(client: &mut FrameStream, reason: Reason) {
     let frame = client.recv().unwrap();
@@ -223,19 +223,6 @@ fn a_request_and_the_end_of_the_stream_in_one_arrival_are_both_handled() {
     server.stop();
 }
 
-/// A number in the `tcp` object of a `sys.stats` answer.
-fn tcp_stat(stats: &[u8], name: &str) -> u64 {
-    let stats = String::from_utf8_lossy(stats);
-    let tcp = stats.split("\"tcp\":").nth(1).expect("a tcp section");
-    let field = format!("\"{name}\":");
-    let at = tcp.find(&field).expect("the field") + field.len();
-    tcp[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("a number")
-}
-
 #[test]
 fn echoes_keep_their_place_among_the_answers_and_are_counted() {
     let server = TestServer::start(ServerConfig::default());
@@ -300,7 +287,15 @@ fn echoes_keep_their_place_among_the_answers_and_are_counted() {
     };
     // In: 104 Data, 2 pings and this request; out: 104 echoes and 2 answers (the handshake is
     // not counted, nor this answer yet).
-    assert_eq!(tcp_stat(&stats.payload, "frames_in"), 104 + 3, "{stats:?}");
-    assert_eq!(tcp_stat(&stats.payload, "frames_out"), 104 + 2, "{stats:?}");
+    assert_eq!(
+        sys_stat(&stats.payload, "tcp", "frames_in"),
+        104 + 3,
+        "{stats:?}"
+    );
+    assert_eq!(
+        sys_stat(&stats.payload, "tcp", "frames_out"),
+        104 + 2,
+        "{stats:?}"
+    );
     server.stop();
 }

@@ -124,17 +124,6 @@ fn local_publishes_go_to_the_cluster_and_remote_ones_only_to_local_subscribers()
     assert!(drain(&mut h).is_empty());
 }
 
-fn register(h: &mut Hub, c: ClientId, id: u32, name: &str) {
-    h.feed(
-        t(0),
-        c,
-        Frame::new(Register {
-            id,
-            service: Text::from(name),
-        }),
-    );
-}
-
 fn ask(h: &mut Hub, now: Instant, c: ClientId, id: u32, name: &str, timeout_ms: u32) {
     h.feed(
         now,
