@@ -12,11 +12,12 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Duration;
 
 use framewire_protocol::wire::FrameBody;
 use framewire_server::ServerConfig;
 use framewire_tests::http::HttpConn;
-use framewire_tests::{TestClient, TestPki, TestServer, Via};
+use framewire_tests::{DEADLINE, TestClient, TestPki, TestServer, Via};
 
 /// The driver process and its line protocol (see tests/browser/drive.mjs).
 struct Browser {
@@ -112,6 +113,26 @@ enum Scheme {
 
 /// The demo page in Chromium with `blocked` removed from it talks with a TCP and a UDP client
 /// over `transport`, and resumes its session after its connection drops.
+/// WebSocket closes the server has sent.
+fn websocket_closes(server: &TestServer) -> u64 {
+    server.counters().websocket_closes.iter().sum()
+}
+
+/// Waits until the server has taken the page's WebSocket close (and answered it). A message it
+/// writes into a closing WebSocket is lost to the page (the browser drops what arrives after its
+/// close), and the page's session does not confirm what it receives (docs/PROTOCOL.md section
+/// 5.9): only what is published after the server took the close is kept for the resume.
+fn until_closed(server: &TestServer, tcp: &mut TestClient, before: u64) {
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while websocket_closes(server) == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never took the close"
+        );
+        let _ = tcp.recv_within(Duration::from_millis(5));
+    }
+}
+
 fn the_demo_page_talks_with_tcp_and_udp_clients(blocked: &str, transport: &str, scheme: Scheme) {
     let pki = (scheme == Scheme::Https).then(|| TestPki::new("browser"));
     let config = match &pki {
@@ -180,7 +201,11 @@ fn the_demo_page_talks_with_tcp_and_udp_clients(blocked: &str, transport: &str, 
         .ask("eval framewireDemo.client.welcomes")
         .parse()
         .unwrap();
+    let closed_before = websocket_closes(&server);
     page.ask("eval framewireDemo.client.reconnect()");
+    if transport == "websocket" {
+        until_closed(&server, &mut tcp, closed_before);
+    }
     tcp.publish_ok(3, "chat/room", b"tcp-client: still there?");
     page.ask(&format!(
         "wait framewireDemo.client.welcomes > {welcomes} && framewireDemo.state === 'connected'"

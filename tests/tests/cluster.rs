@@ -287,3 +287,49 @@ fn requests_reach_responders_on_every_node_and_come_back() {
     requester.send(framewire_tests::request(7, "nobody.home"));
     assert_eq!(requester.until_response(7).1.status, Status::NO_RESPONDER);
 }
+
+#[test]
+#[ignore = "needs nats-server (Debian's nats-server); .ci/run runs it"]
+fn a_client_given_several_nodes_moves_to_another_when_its_node_goes() {
+    use framewire_client::{Client, ClientOptions, Reconnect};
+
+    let nats = NatsServer::start();
+    let (a, b) = (node(&nats, "a"), node(&nats, "b"));
+    let mut options = ClientOptions::builder(a.addr())
+        .also_try(b.addr())
+        .build()
+        .expect("options");
+    options.reconnect = Some(Reconnect {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(100),
+        ..Reconnect::default()
+    });
+    let mut client = Client::connect(options).expect("node a");
+    client.subscribe("room/#").expect("subscribed on node a");
+    let mut publisher = TestClient::connect(&b, Via::Tcp);
+    let heard = |client: &mut Client, publisher: &mut TestClient, id: &mut u32, what: &[u8]| {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "the client never heard node b's publishes"
+            );
+            *id += 1;
+            publisher.publish_ok(*id, "room/9", what);
+            if client
+                .next_message(Duration::from_millis(100))
+                .expect("the client runs")
+                .is_some_and(|m| m.payload[..] == *what)
+            {
+                return;
+            }
+        }
+    };
+    let mut id = 0;
+    // Through the cluster while on node a ...
+    heard(&mut client, &mut publisher, &mut id, b"before");
+    // ... and from node b itself once node a is gone: the client reconnected there and
+    // subscribed again (a session does not move between nodes; its subscriptions do).
+    a.stop();
+    heard(&mut client, &mut publisher, &mut id, b"after");
+}

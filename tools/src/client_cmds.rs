@@ -13,6 +13,8 @@ const UNRELIABLE_CHANNEL: u8 = 3;
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     pub(crate) server: SocketAddr,
+    /// More servers to try when the first does not answer (`--server A,B,C`).
+    pub(crate) fallback_servers: Vec<SocketAddr>,
     pub(crate) transport: Transport,
     pub(crate) auth_token: Option<Vec<u8>>,
     /// TLS over TCP; `None`: plaintext.
@@ -49,6 +51,9 @@ impl<T, E: Into<Error>> Doing<T> for Result<T, E> {
 
 fn connect(target: &Target) -> Result<Client, Failure> {
     let mut options = ClientOptions::new(target.server, target.transport);
+    options
+        .fallback_servers
+        .clone_from(&target.fallback_servers);
     options.auth_token = target.auth_token.clone().map(bytes::Bytes::from);
     options.tls.clone_from(&target.tls);
     options.seal_keys.clone_from(&target.seal_keys);

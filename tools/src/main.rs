@@ -24,6 +24,36 @@ use framewire_tools::replay::Pace;
 
 use client_cmds::Target;
 
+/// One or more server addresses, `A[,B...]`.
+#[derive(Debug, Clone)]
+struct Servers(Vec<SocketAddr>);
+
+impl Servers {
+    fn first_and_rest(&self) -> (SocketAddr, Vec<SocketAddr>) {
+        // Never empty: `servers` refuses an empty list.
+        let (first, rest) = self.0.split_first().map_or(
+            (SocketAddr::from(([127, 0, 0, 1], 7400)), &[][..]),
+            |(f, r)| (*f, r),
+        );
+        (first, rest.to_vec())
+    }
+}
+
+fn servers(v: &str) -> Result<Servers, String> {
+    let list: Vec<SocketAddr> = v
+        .split(',')
+        .map(|a| {
+            a.trim()
+                .parse()
+                .map_err(|_| format!("{a:?} is not an address like 127.0.0.1:7400"))
+        })
+        .collect::<Result<_, _>>()?;
+    if list.is_empty() {
+        return Err("no address".into());
+    }
+    Ok(Servers(list))
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "framewire",
@@ -31,9 +61,10 @@ use client_cmds::Target;
     about = "Talk to a framewire server, measure it, decode its bytes."
 )]
 struct Cli {
-    /// The server's address.
-    #[arg(long, global = true, default_value = "127.0.0.1:7400")]
-    server: SocketAddr,
+    /// The server's address; several, separated by commas, are tried in turn (the nodes of a
+    /// cluster: the client commands connect to the first that answers).
+    #[arg(long = "server", global = true, default_value = "127.0.0.1:7400", value_parser = servers)]
+    servers: Servers,
     /// Use UDP instead of TCP.
     #[arg(long, global = true)]
     udp: bool,
@@ -377,9 +408,11 @@ fn target(cli: &Cli) -> Result<Target, String> {
     if seal_keys.is_some() && !cli.udp {
         return Err("--keys seals a UDP session (with --udp); over TCP use --tls".into());
     }
+    let (server, fallback_servers) = cli.servers.first_and_rest();
     Ok(Target {
         seal_keys,
-        server: cli.server,
+        server,
+        fallback_servers,
         transport: if cli.udp {
             Transport::Udp
         } else {

@@ -116,6 +116,11 @@ fn requests_print_the_answer_or_fail_with_the_status() {
     assert!(err.contains("unreachable"), "{err}");
     let (code, _, _) = framewire(&addr, &["req"]);
     assert_eq!(code, 2, "a usage error");
+    // Several servers (a cluster's nodes): the first that answers.
+    let (code, out, _) = framewire(&format!("127.0.0.1:9,{addr}"), &["req", "sys.ping"]);
+    assert_eq!((code, out.as_str()), (0, "pong\n"));
+    let (code, _, err) = framewire("127.0.0.1:9,nowhere", &["req", "sys.ping"]);
+    assert_eq!(code, 2, "a usage error: {err}");
 }
 
 #[test]
