@@ -1,6 +1,8 @@
 //! Several framewire nodes as one through a real nats-server (docs/PROTOCOL.md section 12):
-//! publishes reach subscribers on other nodes once each, in order, with wildcards, over TCP and
-//! UDP; a node's own subscribers hear its publishes once (not again through NATS).
+//! publishes reach subscribers on the other nodes (two of them, three nodes in all) once each, in
+//! order, with wildcards, over TCP and UDP; a node's own subscribers hear its publishes once (not
+//! again through NATS); requests reach responders on every node; a node rides out NATS going
+//! away; a client moves to another node when its node goes.
 //!
 //! Ignored by `cargo test --workspace` (nats-server comes from Debian's package); `.ci/run`
 //! installs it and runs these with `--ignored`.
@@ -69,7 +71,7 @@ fn hears_no_more(client: &mut TestClient) {
 #[ignore = "needs nats-server (Debian's nats-server); .ci/run runs it"]
 fn publishes_reach_other_nodes_subscribers_once_each_in_order() {
     let nats = NatsServer::start();
-    let (a, b) = (node(&nats, "a"), node(&nats, "b"));
+    let (a, b, c) = (node(&nats, "a"), node(&nats, "b"), node(&nats, "c"));
     let mut on_a = TestClient::connect(&a, Via::Tcp);
     on_a.subscribe_ok(1, "room/+/chat");
     on_a.subscribe_ok(2, "dev/#");
@@ -77,8 +79,12 @@ fn publishes_reach_other_nodes_subscribers_once_each_in_order() {
     on_a.subscribe_ok(3, "room/1/+");
     let mut on_b = TestClient::connect(&b, Via::Udp);
     on_b.subscribe_ok(1, "room/1/chat");
+    // A third node, over UDP too.
+    let mut on_c = TestClient::connect(&c, Via::Udp);
+    on_c.subscribe_ok(1, "room/#");
     let mut publisher = TestClient::connect(&b, Via::Tcp);
     let mut id = 0;
+    until_heard(&mut publisher, &mut on_c, "room/1/chat", &mut id);
     until_heard(&mut publisher, &mut on_a, "room/1/chat", &mut id);
     until_heard(&mut publisher, &mut on_a, "dev", &mut id);
     until_heard(&mut publisher, &mut on_a, "dev/7/temp", &mut id);
@@ -98,7 +104,9 @@ fn publishes_reach_other_nodes_subscribers_once_each_in_order() {
         sent,
         "on the publisher's node, over UDP"
     );
+    assert_eq!(numbered(&mut on_c, 100), sent, "on a third node, over UDP");
     hears_no_more(&mut on_a);
+    hears_no_more(&mut on_c);
 
     // A node's own subscribers hear its clients' publishes from its hub, and not again from NATS.
     let mut local = TestClient::connect(&a, Via::Tcp);
