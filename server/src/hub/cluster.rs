@@ -8,7 +8,6 @@
 //! deadline, as it does for a request routed locally.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use bytes::Bytes;
 use framewire_protocol::session::Instant;
@@ -60,24 +59,25 @@ impl Hub {
             .registrations()
             .map(|name| ClusterOut::Serve(name.clone(), true))
             .collect();
-        self.cluster = Some(serving);
+        for s in serving {
+            self.outputs.for_cluster(s);
+        }
+        self.clustered = true;
     }
 
     /// What the cluster must hear since the last call: changes to the filters held, then what
-    /// this node's sessions published, registered and asked, in order, then answers to the
-    /// other nodes' requests.
+    /// this node's sessions published, registered and asked and its answers to the other nodes'
+    /// requests, in order.
     pub fn take_cluster_output(&mut self) -> Vec<ClusterOut> {
-        let Some(told) = self.cluster.as_mut() else {
+        if !self.clustered {
             return Vec::new();
-        };
-        let told = std::mem::take(told);
+        }
         let mut out: Vec<ClusterOut> = self
             .pubsub
             .take_interest()
             .into_iter()
             .map(|(filter, on)| ClusterOut::Interest(filter, on))
             .collect();
-        out.extend(told);
         out.extend(self.outputs.take_cluster());
         out
     }
@@ -130,8 +130,8 @@ impl Hub {
         reliable: bool,
         payload: &Bytes,
     ) {
-        if let Some(c) = self.cluster.as_mut() {
-            c.push(ClusterOut::Publish {
+        if self.clustered {
+            self.outputs.for_cluster(ClusterOut::Publish {
                 topic: topic.clone(),
                 channel,
                 reliable,
@@ -142,8 +142,8 @@ impl Hub {
 
     /// A session registered for `service` (`true`) or let the registration go.
     pub(super) fn tell_cluster_serves(&mut self, service: Text, on: bool) {
-        if let Some(c) = self.cluster.as_mut() {
-            c.push(ClusterOut::Serve(service, on));
+        if self.clustered {
+            self.outputs.for_cluster(ClusterOut::Serve(service, on));
         }
     }
 
@@ -158,11 +158,7 @@ impl Hub {
                 "too many requests waiting for responses",
             );
         }
-        let timeout = if r.timeout_ms == 0 {
-            self.config.default_request_timeout
-        } else {
-            Duration::from_millis(u64::from(r.timeout_ms)).min(self.config.max_request_timeout)
-        };
+        let timeout = self.config.request_timeout(r.timeout_ms);
         self.sent.next += 1;
         let token = self.sent.next;
         *self.sent.waiting.entry(client).or_default() += 1;
@@ -176,14 +172,12 @@ impl Hub {
         );
         self.timers
             .set(HubTimer::ClusterRequest(token), Some(now + timeout));
-        if let Some(c) = self.cluster.as_mut() {
-            c.push(ClusterOut::Request {
-                token,
-                service: r.target,
-                timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
-                payload: r.payload,
-            });
-        }
+        self.outputs.for_cluster(ClusterOut::Request {
+            token,
+            service: r.target,
+            timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
+            payload: r.payload,
+        });
     }
 
     /// The answer to a request sent through the cluster; one that comes after the deadline (or

@@ -49,6 +49,18 @@ pub struct HubConfig {
     pub queue_rules: Vec<super::queue_limits::QueueRule>,
 }
 
+impl HubConfig {
+    /// A request's deadline from its `timeout_ms` (docs/PROTOCOL.md section 5.4): the default for
+    /// 0, at most the maximum.
+    pub(crate) fn request_timeout(&self, timeout_ms: u32) -> Duration {
+        if timeout_ms == 0 {
+            self.default_request_timeout
+        } else {
+            Duration::from_millis(u64::from(timeout_ms)).min(self.max_request_timeout)
+        }
+    }
+}
+
 impl Default for HubConfig {
     fn default() -> Self {
         Self {

@@ -61,7 +61,6 @@ pub use stats::{Histogram, HubStats, TransportStats};
 pub use sys::ServerInfo;
 pub use token::TokenKey;
 
-use crate::cluster::ClusterOut;
 use crate::counters::Counters;
 use crate::deadlines::Deadlines;
 use crate::store::{Journal, SessionRecord, State};
@@ -99,9 +98,9 @@ pub struct Hub {
     gate: Gatekeeper,
     /// Sessions by key (what session tokens name), with their identities.
     sessions: Sessions,
-    /// In a cluster: what this node's sessions published, registered and asked, for the other
-    /// nodes, until the loops take it ([`Hub::take_cluster_output`]). `None` on a node alone.
-    cluster: Option<Vec<ClusterOut>>,
+    /// Whether this hub is a node of a cluster: then what its sessions publish, register and ask
+    /// waits in the outputs' cluster queue for [`Hub::take_cluster_output`].
+    clustered: bool,
     /// Requests this node's sessions sent through the cluster, waiting for their answers.
     sent: cluster::SentRequests,
 }
@@ -122,7 +121,7 @@ impl Hub {
             outputs: Outputs::default(),
             stats: HubStats::default(),
             wills: HashMap::new(),
-            cluster: None,
+            clustered: false,
             sent: cluster::SentRequests::default(),
         }
     }
@@ -516,7 +515,7 @@ impl Hub {
         {
             return;
         }
-        if self.cluster.is_some() {
+        if self.clustered {
             return self.request_via_cluster(now, client, r);
         }
         if let Routed::Sent(key, deadline) = self.services.route(

@@ -165,7 +165,8 @@ pub struct Output {
 #[derive(Debug, Default)]
 pub(crate) struct Outputs {
     queue: VecDeque<Output>,
-    /// For the other nodes of a cluster: answers to their requests.
+    /// For the other nodes of a cluster, in order: what this node's sessions published,
+    /// registered and asked, and the answers to the other nodes' requests.
     cluster: Vec<crate::cluster::ClusterOut>,
     refused: std::collections::BTreeMap<u16, u64>,
     handling: u8,
@@ -338,7 +339,7 @@ impl Outputs {
         self.durable.as_ref().map_or(0, |d| d.held.len())
     }
 
-    /// Something for the cluster (the answer to another node's request).
+    /// Something for the other nodes of the cluster.
     pub(crate) fn for_cluster(&mut self, item: crate::cluster::ClusterOut) {
         self.cluster.push(item);
     }

@@ -4,7 +4,6 @@
 //! late response is dropped.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use bytes::Bytes;
 use framewire_protocol::session::Instant;
@@ -220,11 +219,7 @@ impl Services {
                 break self.next_id;
             }
         };
-        let timeout = if request.timeout_ms == 0 {
-            config.default_request_timeout
-        } else {
-            Duration::from_millis(u64::from(request.timeout_ms)).min(config.max_request_timeout)
-        };
+        let timeout = config.request_timeout(request.timeout_ms);
         *self.assigned.entry(provider).or_default() += 1;
         self.pending.insert(
             (provider, routed_id),
