@@ -1,5 +1,5 @@
 //! framewire side by side with what its users would pick instead, in one run: TCP echo (tokio +
-//! `LengthDelimitedCodec`, a raw mio echo), UDP echo (ENet), TLS and sealed UDP against plain
+//! `LengthDelimitedCodec`, a raw mio echo), UDP echo and UDP bytes per message (ENet), TLS and sealed UDP against plain
 //! (and sealed UDP against ENet), idle memory per connection (tokio,
 //! mosquitto), fan-out (nats-server, mosquitto), the async client (async-nats on nats-server),
 //! confirmed durable pushes (nats-server with `JetStream`), and WebSocket (echo and idle memory
@@ -10,7 +10,7 @@
 //!
 //! ```sh
 //! cargo build --release -p framewire-server -p framewire-tools -p framewire-benches
-//! cargo run --release -p framewire-benches --bin compare -- [--only tcp,tcp-second,udp,secure,idle,fanout,async,durable,startup,websocket]
+//! cargo run --release -p framewire-benches --bin compare -- [--only tcp,tcp-second,udp,udp-wire,secure,idle,fanout,async,durable,startup,websocket]
 //!     [--rounds N] [--seconds S] [--connections N] [--subscribers 100,1000] [--json]
 //! ```
 //!
@@ -20,7 +20,9 @@
 use std::process::{Command, ExitCode};
 
 use framewire_benches::e2e::table::Section;
-use framewire_benches::e2e::{async_clients, durable, echo, echo_second, fanout, idle, websocket};
+use framewire_benches::e2e::{
+    async_clients, durable, echo, echo_second, fanout, idle, udp_wire, websocket,
+};
 
 /// Set in the copy of this program that runs pinned to the client core.
 const PINNED: &str = "FRAMEWIRE_BENCH_PINNED";
@@ -28,9 +30,10 @@ const CLIENT_CORE: &str = "1";
 /// The TCP echo's second-generator table alone (also part of `tcp`).
 const TCP_SECOND: &str = "tcp-second";
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "tcp",
     "udp",
+    "udp-wire",
     "secure",
     "idle",
     "fanout",
@@ -70,7 +73,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     .find(|s| !SECTIONS.contains(&s.as_str()) && s.as_str() != TCP_SECOND)
                 {
                     return Err(format!(
-                        "--only: no section {bad} (tcp, udp, secure, idle, fanout, async, durable, startup, websocket; {TCP_SECOND}: the second generator's part of tcp alone)"
+                        "--only: no section {bad} (tcp, udp, udp-wire, secure, idle, fanout, async, durable, startup, websocket; {TCP_SECOND}: the second generator's part of tcp alone)"
                     ));
                 }
             }
@@ -131,6 +134,8 @@ fn main() -> ExitCode {
                 .and_then(|main| Ok(vec![main, echo_second::compare(o.rounds, o.seconds)?])),
             TCP_SECOND => echo_second::compare(o.rounds, o.seconds).map(|s| vec![s]),
             "udp" => echo::compare_udp(o.rounds, o.seconds).map(|s| vec![s]),
+            // A 60 Hz stream needs longer runs than a saturating echo to see its losses.
+            "udp-wire" => udp_wire::compare(o.rounds, o.seconds * 5.0).map(|s| vec![s]),
             "secure" => echo::compare_secure(o.rounds, o.seconds).and_then(|echoed| {
                 Ok(vec![
                     echoed,

@@ -18,7 +18,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::systems::{self, Running, Serves};
-use super::table::{Section, json_string, millions_with_range, ratio_with_range};
+use super::table::{
+    Section, json_field, json_number, json_string, millions_with_range, ratio_with_range,
+};
 use super::{median, range, round_ratios};
 
 const SERVER_CORE: usize = 0;
@@ -260,13 +262,6 @@ struct Sample {
     window: Window,
 }
 
-fn field(json: &str, name: &str) -> Option<f64> {
-    let at = json.find(&format!("\"{name}\":"))?;
-    let rest = &json[at + name.len() + 3..];
-    let end = rest.find([',', '}'])?;
-    rest[..end].parse().ok()
-}
-
 fn run_one(system: System, w: &Workload, seconds: f64) -> io::Result<Sample> {
     let server = system.start()?;
     let cpu_before = server.cpu_time()?;
@@ -286,7 +281,7 @@ fn run_one(system: System, w: &Workload, seconds: f64) -> io::Result<Sample> {
             String::from_utf8_lossy(&out.stderr)
         )));
     }
-    let get = |n| field(&json, n).ok_or_else(|| io::Error::other(format!("no {n} in {json}")));
+    let get = |n| json_field(&json, n).ok_or_else(|| io::Error::other(format!("no {n} in {json}")));
     let msgs_per_s = get("msgs_per_s")?;
     // Both generators warm up for a fifth of the run (at most a second) before they measure.
     let total = seconds + warm_up(seconds);
@@ -570,15 +565,6 @@ fn sleeps(server: f64, generator: f64) -> String {
         }
     };
     format!("{} / {}", one(server), one(generator))
-}
-
-/// A number for the JSON lines: `null` where it could not be measured.
-fn json_number(x: f64) -> String {
-    if x.is_finite() {
-        format!("{x:.3}")
-    } else {
-        "null".to_string()
-    }
 }
 
 #[cfg(test)]

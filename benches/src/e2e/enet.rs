@@ -11,12 +11,25 @@ use std::process::Command;
 /// # Errors
 /// No C compiler, or no ENet headers and library (`apt-get install libenet-dev`).
 pub fn programs() -> io::Result<(PathBuf, PathBuf)> {
+    let server = build_beside("echo_server.c", "enet_echo_server")?;
+    let client = build_beside("bench_client.c", "enet_bench_client")?;
+    Ok((server, client))
+}
+
+/// The steady-rate sender and sink (`benches/enet/rate.c`), built beside this program.
+///
+/// # Errors
+/// As [`programs`].
+pub fn rate_program() -> io::Result<PathBuf> {
+    build_beside("rate.c", "enet_rate")
+}
+
+/// `benches/enet/<source>` compiled to `<program>` beside this program.
+fn build_beside(source: &str, program: &str) -> io::Result<PathBuf> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("enet");
     let exe = std::env::current_exe()?;
     let out = exe.parent().unwrap_or(Path::new("."));
-    let server = build(&src.join("echo_server.c"), &out.join("enet_echo_server"))?;
-    let client = build(&src.join("bench_client.c"), &out.join("enet_bench_client"))?;
-    Ok((server, client))
+    build(&src.join(source), &out.join(program))
 }
 
 fn build(source: &Path, program: &Path) -> io::Result<PathBuf> {

@@ -3,6 +3,8 @@
 //!
 //! - [`echo`]: echo round trips over TCP (framewire, tokio, raw mio) and UDP (framewire, ENet).
 //! - [`fanout`]: one publisher to many subscribers (framewire, nats-server, mosquitto).
+//! - [`udp_wire`]: bytes per message of a steady reliable stream through a lossy link (framewire,
+//!   ENet).
 //! - [`idle`]: server memory per idle connection (framewire, tokio, mosquitto).
 //! - [`async_clients`]: publish rate and request latency of the async and blocking framewire
 //!   clients against async-nats on nats-server.
@@ -17,11 +19,13 @@ pub mod echo_second;
 pub mod enet;
 pub mod fanout;
 pub mod idle;
+pub mod lossy_relay;
 pub mod pubsub_wire;
 pub mod push_wire;
 pub mod secure;
 pub mod systems;
 pub mod table;
+pub mod udp_wire;
 pub mod websocket;
 pub mod ws_client;
 

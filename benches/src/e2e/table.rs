@@ -48,6 +48,23 @@ pub fn json_string(s: &str) -> String {
     out
 }
 
+/// The number a flat JSON object gives `name` (`{"a":1,"b":2.5}`), as the C load generators print.
+pub fn json_field(json: &str, name: &str) -> Option<f64> {
+    let at = json.find(&format!("\"{name}\":"))?;
+    let rest = &json[at + name.len() + 3..];
+    let end = rest.find([',', '}'])?;
+    rest[..end].parse().ok()
+}
+
+/// A number for the JSON lines: `null` where it could not be measured.
+pub fn json_number(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:.3}")
+    } else {
+        "null".to_string()
+    }
+}
+
 /// A ratio for the table: `2.31x`, or `-` when it cannot be computed.
 pub fn ratio(ours: f64, theirs: f64) -> String {
     let r = ours / theirs;
