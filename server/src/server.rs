@@ -445,6 +445,7 @@ fn start_bridge(config: &ServerConfig, addrs: Addresses, shared: &Arc<Shared>) -
                 .into_iter()
                 .filter_map(|(kind, a)| Some((kind, a?)))
                 .collect(),
+                services: Vec::new(),
             },
         },
         Arc::clone(&shared.cluster_inbox),

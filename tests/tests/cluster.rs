@@ -217,6 +217,24 @@ fn a_node_without_nats_serves_its_own_clients_and_rejoins_when_nats_returns() {
     assert_eq!(numbered(&mut on_b, 20), sent);
 }
 
+/// Asks `sys.services` until the answer is `want`.
+fn until_services(client: &mut TestClient, want: &str) {
+    let deadline = Instant::now() + DEADLINE;
+    for ask in 200.. {
+        client.send(request(ask, "sys.services"));
+        let (_, r) = client.until_response(ask);
+        if r.payload == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sys.services never said {want}: {:?}",
+            String::from_utf8_lossy(&r.payload)
+        );
+        let _ = client.recv_within(Duration::from_millis(50));
+    }
+}
+
 #[test]
 #[ignore = "needs nats-server (Debian's nats-server); .ci/run runs it"]
 fn requests_reach_responders_on_every_node_and_come_back() {
@@ -294,6 +312,20 @@ fn requests_reach_responders_on_every_node_and_come_back() {
     // A service nobody serves anywhere: NO_RESPONDER at once.
     requester.send(framewire_tests::request(7, "nobody.home"));
     assert_eq!(requester.until_response(7).1.status, Status::NO_RESPONDER);
+
+    // sys.services on either node counts the responders on both (b's from its announcement).
+    until_services(
+        &mut requester,
+        "{\"services\":[{\"name\":\"echo.upper\",\"responders\":2,\"here\":1,\"nodes\":[\"a\",\"b\"]}]}",
+    );
+    // b's responder leaves: within the announcement of the change, a counts one.
+    let [still_serving, on_b] = responders;
+    on_b.close();
+    until_services(
+        &mut requester,
+        "{\"services\":[{\"name\":\"echo.upper\",\"responders\":1,\"here\":1,\"nodes\":[\"a\"]}]}",
+    );
+    drop(still_serving);
 }
 
 #[test]

@@ -163,8 +163,13 @@ enum Link {
 struct Bridging {
     client: async_nats::Client,
     requests: async_nats::Client,
-    /// One queue subscription per registration of a service on this node, by subject.
-    serving: HashMap<String, Vec<oneshot::Sender<()>>>,
+    /// One queue subscription per registration of a service on this node, by subject, with the
+    /// service's name.
+    serving: HashMap<String, (Text, Vec<oneshot::Sender<()>>)>,
+    /// The registrations changed since the last announcement.
+    serving_changed: bool,
+    /// Services left out of the last announcement (warned of when it changes).
+    omitted: usize,
     /// Subscriptions by subject, with how many of the node's filters need each (`a/#` and `a`
     /// both need `fw.t.a`).
     held: HashMap<String, (usize, oneshot::Sender<()>)>,
@@ -216,27 +221,7 @@ impl Bridging {
                     }
                 }
             }
-            ClusterOut::Serve(service, on) => {
-                let subject = subject_of_service(service.as_str());
-                if on {
-                    let (stop, stopped) = oneshot::channel();
-                    self.serving.entry(subject.clone()).or_default().push(stop);
-                    tokio::spawn(serve(
-                        self.requests.clone(),
-                        subject,
-                        service,
-                        stopped,
-                        self.forward(),
-                    ));
-                } else if let Some(stops) = self.serving.get_mut(&subject) {
-                    if let Some(stop) = stops.pop() {
-                        let _ = stop.send(());
-                    }
-                    if stops.is_empty() {
-                        self.serving.remove(&subject);
-                    }
-                }
-            }
+            ClusterOut::Serve(service, on) => self.serve(service, on),
             ClusterOut::Request {
                 token,
                 service,
@@ -275,6 +260,34 @@ impl Bridging {
         }
     }
 
+    /// One more (or one fewer) registration of `service` on this node.
+    fn serve(&mut self, service: Text, on: bool) {
+        let subject = subject_of_service(service.as_str());
+        self.serving_changed = true;
+        if on {
+            let (stop, stopped) = oneshot::channel();
+            self.serving
+                .entry(subject.clone())
+                .or_insert_with(|| (service.clone(), Vec::new()))
+                .1
+                .push(stop);
+            tokio::spawn(serve(
+                self.requests.clone(),
+                subject,
+                service,
+                stopped,
+                self.forward(),
+            ));
+        } else if let Some((_, stops)) = self.serving.get_mut(&subject) {
+            if let Some(stop) = stops.pop() {
+                let _ = stop.send(());
+            }
+            if stops.is_empty() {
+                self.serving.remove(&subject);
+            }
+        }
+    }
+
     fn forward(&self) -> Forward {
         Forward {
             inbox: Arc::clone(&self.inbox),
@@ -284,10 +297,30 @@ impl Bridging {
         }
     }
 
-    async fn announce(&self, me: &NodeInfo) {
+    /// Announces this node with the services registered on it now.
+    async fn announce(&mut self, me: &NodeInfo) {
+        self.serving_changed = false;
+        let mut me = me.clone();
+        me.services = self
+            .serving
+            .values()
+            .map(|(name, stops)| {
+                let count = u32::try_from(stops.len()).unwrap_or(u32::MAX);
+                (name.as_str().to_string(), count)
+            })
+            .collect();
+        me.services.sort();
+        let (bytes, omitted) = me.encode();
+        if omitted != self.omitted {
+            self.omitted = omitted;
+            warn!(
+                "cluster: {omitted} of this node's services do not fit in its announcement; other \
+                 nodes' sys.services will not list them"
+            );
+        }
         if self
             .client
-            .publish(me.subject(), me.encode().into())
+            .publish(me.subject(), bytes.into())
             .await
             .is_err()
         {
@@ -328,10 +361,14 @@ async fn run(
         Err(e) => warn!("cluster: cannot hear other nodes' announcements: {e}"),
     }
     let mut announce = tokio::time::interval(ANNOUNCE_EVERY);
+    // A change of the services registered here is announced within this, not five seconds.
+    let mut changes = tokio::time::interval(ANNOUNCE_CHANGES_WITHIN);
     let mut bridging = Bridging {
         client,
         requests,
         serving: HashMap::new(),
+        serving_changed: false,
+        omitted: 0,
         held: HashMap::new(),
         origin: random_origin(),
         seq: 0,
@@ -350,6 +387,11 @@ async fn run(
             }
             () = newcomer.notified() => bridging.announce(&config.me).await,
             _ = announce.tick() => bridging.announce(&config.me).await,
+            _ = changes.tick() => {
+                if bridging.serving_changed {
+                    bridging.announce(&config.me).await;
+                }
+            }
         }
         for command in batch.drain(..) {
             bridging.apply(command).await;
@@ -365,6 +407,9 @@ async fn run(
     // for it longer than this.
     let _ = tokio::time::timeout(FLUSH_AT_EXIT, client.flush()).await;
 }
+
+/// How soon a change of this node's services is announced (at most one announcement per this).
+const ANNOUNCE_CHANGES_WITHIN: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// How long the bridge waits at shutdown for its last publishes to reach NATS.
 const FLUSH_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(1);

@@ -54,7 +54,7 @@ pub fn fuzz_check(data: &[u8]) {
         assert_eq!(r.encode(), payload);
     }
     if let Ok(n) = nodes::NodeInfo::parse(&payload) {
-        assert_eq!(nodes::NodeInfo::parse(&n.encode()), Ok(n));
+        assert_eq!(nodes::NodeInfo::parse(&n.encode().0), Ok(n));
     }
 }
 
@@ -233,6 +233,15 @@ impl ClusterCounters {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .to_json()
+    }
+
+    /// `sys.services`' answer, with the services registered here and how many sessions serve
+    /// each.
+    pub fn services_json(&self, here: &[(String, usize)]) -> String {
+        self.nodes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .services_json(here)
     }
 
     /// The current values.

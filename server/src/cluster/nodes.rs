@@ -3,20 +3,24 @@
 //! every [`ANNOUNCE_EVERY`]; a node not heard from for [`FORGET_AFTER`] is forgotten.
 //!
 //! An announcement is the version byte `1`, then lines `key=value` ending in `\n`: `name` first,
-//! then any of `tcp`, `udp`, `tls`, `http`, `https`, each once, with a socket address. At most
-//! [`MAX_ANNOUNCEMENT`] bytes.
+//! then any of `tcp`, `udp`, `tls`, `http`, `https`, each once, with a socket address, then a
+//! `service` line for each service registered on the node: how many of its sessions serve it, a
+//! space, and the name escaped as a subject token. At most [`MAX_ANNOUNCEMENT`] bytes; services
+//! that do not fit are left out (and counted in `services_omitted`).
 
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::subject::{name_of_token, token_of_name};
+
 /// How often a node announces itself.
 pub const ANNOUNCE_EVERY: Duration = Duration::from_secs(5);
 /// How long a node unheard is still listed.
 pub const FORGET_AFTER: Duration = Duration::from_secs(15);
-/// The longest announcement read.
-pub const MAX_ANNOUNCEMENT: usize = 1024;
+/// The longest announcement written or read.
+pub const MAX_ANNOUNCEMENT: usize = 16 * 1024;
 /// Nodes listed at most; announcements from more are ignored until some are forgotten.
 pub const MAX_NODES: usize = 1024;
 /// The subject prefix of announcements.
@@ -32,6 +36,8 @@ pub struct NodeInfo {
     pub name: String,
     /// Its addresses by kind (one of [`KINDS`]), in [`KINDS`]' order.
     pub addrs: Vec<(&'static str, SocketAddr)>,
+    /// The services registered on it, each with how many of its sessions serve it (at least 1).
+    pub services: Vec<(String, u32)>,
 }
 
 /// Whether `name` may name a node: 1 to 64 bytes, none of them white space, a control byte, `.`,
@@ -50,14 +56,23 @@ impl NodeInfo {
         format!("{NODE_PREFIX}.{}", self.name)
     }
 
-    /// The announcement's bytes.
-    pub fn encode(&self) -> Vec<u8> {
+    /// The announcement's bytes, and how many services did not fit in [`MAX_ANNOUNCEMENT`].
+    pub fn encode(&self) -> (Vec<u8>, usize) {
         let mut s = String::from("\u{1}");
         let _ = writeln!(s, "name={}", self.name);
         for (kind, addr) in &self.addrs {
             let _ = writeln!(s, "{kind}={addr}");
         }
-        s.into_bytes()
+        let mut omitted = 0;
+        for (name, count) in &self.services {
+            let line = format!("service={count} {}\n", token_of_name(name));
+            if s.len() + line.len() > MAX_ANNOUNCEMENT {
+                omitted += 1;
+            } else {
+                s.push_str(&line);
+            }
+        }
+        (s.into_bytes(), omitted)
     }
 
     /// Reads an announcement.
@@ -78,8 +93,26 @@ impl NodeInfo {
             .filter(|n| valid_name(n))
             .ok_or("no valid name first")?;
         let mut addrs: Vec<(&'static str, SocketAddr)> = Vec::new();
+        let mut services: Vec<(String, u32)> = Vec::new();
         for line in lines {
             let (key, value) = line.split_once('=').ok_or("a line without =")?;
+            if key == "service" {
+                let (count, token) = value.split_once(' ').ok_or("a service without a count")?;
+                let count: u32 = count
+                    .parse()
+                    .ok()
+                    .filter(|&c| c > 0 && !count.starts_with(['+', '0']))
+                    .ok_or("a service count that is not a positive number")?;
+                let name = name_of_token(token).ok_or("a badly escaped service")?;
+                if services.iter().any(|(n, _)| *n == name) {
+                    return Err("a service twice");
+                }
+                services.push((name, count));
+                continue;
+            }
+            if !services.is_empty() {
+                return Err("an address after the services");
+            }
             let kind = KINDS
                 .iter()
                 .copied()
@@ -94,6 +127,7 @@ impl NodeInfo {
         Ok(Self {
             name: name.to_string(),
             addrs,
+            services,
         })
     }
 }
@@ -154,6 +188,51 @@ impl NodeTable {
     }
 }
 
+impl NodeTable {
+    /// `sys.services`' answer: every service registered on this node (`here`, how many of its
+    /// sessions serve it) or announced by another, by name, with the responders across the
+    /// cluster and the nodes they are on (this node first).
+    pub fn services_json(&self, here: &[(String, usize)]) -> String {
+        let mut all: std::collections::BTreeMap<&str, (usize, usize, Vec<&str>)> =
+            std::collections::BTreeMap::new();
+        let me = self.me.as_ref().map(|m| m.name.as_str());
+        for (name, count) in here {
+            let entry = all.entry(name.as_str()).or_default();
+            entry.0 += count;
+            entry.1 += count;
+            entry.2.extend(me);
+        }
+        let mut others: Vec<&NodeInfo> = self.others.values().map(|(n, _)| n).collect();
+        others.sort_by(|a, b| a.name.cmp(&b.name));
+        for node in others {
+            for (name, count) in &node.services {
+                let entry = all.entry(name.as_str()).or_default();
+                entry.0 += *count as usize;
+                entry.2.push(&node.name);
+            }
+        }
+        let mut s = String::from("{\"services\":[");
+        for (i, (name, (responders, local, nodes))) in all.into_iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            s.push_str("{\"name\":");
+            crate::hub::stats::json_string(&mut s, name);
+            let _ = write!(
+                s,
+                ",\"responders\":{responders},\"here\":{local},\"nodes\":["
+            );
+            for (j, node) in nodes.iter().enumerate() {
+                // Node names hold nothing JSON must escape (valid_name).
+                let _ = write!(s, "{}\"{node}\"", if j > 0 { "," } else { "" });
+            }
+            s.push_str("]}");
+        }
+        s.push_str("]}");
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +242,7 @@ mod tests {
         NodeInfo {
             name: name.into(),
             addrs: vec![("tcp", tcp.parse().unwrap())],
+            services: Vec::new(),
         }
     }
 
@@ -174,13 +254,17 @@ mod tests {
                 ("tcp", "127.0.0.1:7400".parse().unwrap()),
                 ("http", "[::1]:7480".parse().unwrap()),
             ],
+            services: Vec::new(),
         };
         // docs/PROTOCOL.md section 12.3's example.
         assert_eq!(
             a.encode(),
-            b"\x01name=edge-1\ntcp=127.0.0.1:7400\nhttp=[::1]:7480\n"
+            (
+                b"\x01name=edge-1\ntcp=127.0.0.1:7400\nhttp=[::1]:7480\n".to_vec(),
+                0
+            )
         );
-        assert_eq!(NodeInfo::parse(&a.encode()), Ok(a));
+        assert_eq!(NodeInfo::parse(&a.encode().0), Ok(a));
         for bad in [
             &b"\x02name=a\n"[..],
             b"\x01name=a",
@@ -190,6 +274,14 @@ mod tests {
             b"\x01name=a\ntcp=127.0.0.1:1\ntcp=127.0.0.1:2\n",
             b"\x01name=a\ntcp=nowhere\n",
             b"\x01name=a\n\n",
+            b"\x01name=a\nservice=0 echo\n",
+            b"\x01name=a\nservice=01 echo\n",
+            b"\x01name=a\nservice=+1 echo\n",
+            b"\x01name=a\nservice=1\n",
+            b"\x01name=a\nservice=1 a.b\n",
+            b"\x01name=a\nservice=1 %2\n",
+            b"\x01name=a\nservice=1 x\nservice=2 x\n",
+            b"\x01name=a\nservice=1 x\ntcp=127.0.0.1:1\n",
         ] {
             assert!(NodeInfo::parse(bad).is_err(), "{bad:?}");
         }
@@ -222,11 +314,58 @@ mod tests {
         assert!(t.to_json().contains("\"a\""));
     }
 
+    #[test]
+    fn services_travel_escaped_and_what_does_not_fit_is_left_out() {
+        let mut a = node("edge-1", "127.0.0.1:7400");
+        a.services = vec![("echo".into(), 2), ("math.add me".into(), 1)];
+        let (bytes, omitted) = a.encode();
+        // docs/PROTOCOL.md section 12.3's example.
+        assert_eq!(
+            bytes,
+            b"\x01name=edge-1\ntcp=127.0.0.1:7400\nservice=2 echo\nservice=1 math%2Eadd%20me\n"
+        );
+        assert_eq!(omitted, 0);
+        assert_eq!(NodeInfo::parse(&bytes), Ok(a.clone()));
+        a.services = (0..2000).map(|i| (format!("service-{i}"), 1)).collect();
+        let (bytes, omitted) = a.encode();
+        assert!(bytes.len() <= MAX_ANNOUNCEMENT);
+        assert!(omitted > 0);
+        let read = NodeInfo::parse(&bytes).unwrap();
+        assert_eq!(read.services.len() + omitted, 2000);
+    }
+
+    #[test]
+    fn sys_services_adds_up_this_node_and_the_others() {
+        let t0 = Instant::now();
+        let mut t = NodeTable::default();
+        assert_eq!(
+            t.services_json(&[("echo".into(), 1)]),
+            "{\"services\":[{\"name\":\"echo\",\"responders\":1,\"here\":1,\"nodes\":[]}]}",
+            "a node alone"
+        );
+        t.set_me(node("b", "127.0.0.1:7410"));
+        let mut a = node("a", "127.0.0.1:7400");
+        a.services = vec![("echo".into(), 2), ("say \"hi\"".into(), 1)];
+        t.heard(a, t0);
+        assert_eq!(
+            t.services_json(&[("echo".into(), 1)]),
+            "{\"services\":[\
+             {\"name\":\"echo\",\"responders\":3,\"here\":1,\"nodes\":[\"b\",\"a\"]},\
+             {\"name\":\"say \\\"hi\\\"\",\"responders\":1,\"here\":0,\"nodes\":[\"a\"]}]}"
+        );
+        t.forget_old(t0 + FORGET_AFTER);
+        assert_eq!(
+            t.services_json(&[]),
+            "{\"services\":[]}",
+            "a forgotten node's services go with it"
+        );
+    }
+
     proptest! {
         #[test]
         fn any_bytes_read_or_fail_and_what_reads_encodes_back(bytes in proptest::collection::vec(any::<u8>(), 0..96)) {
             if let Ok(n) = NodeInfo::parse(&bytes) {
-                prop_assert_eq!(NodeInfo::parse(&n.encode()), Ok(n));
+                prop_assert_eq!(NodeInfo::parse(&n.encode().0), Ok(n));
             }
         }
     }

@@ -51,11 +51,7 @@ pub const SERVICE_PREFIX: &str = "fw.s";
 
 /// The subject requests for `service` travel under: its name as one escaped token.
 pub fn subject_of_service(service: &str) -> String {
-    let mut out = String::with_capacity(SERVICE_PREFIX.len() + service.len() + 8);
-    out.push_str(SERVICE_PREFIX);
-    out.push('.');
-    push_level(&mut out, service);
-    out
+    format!("{SERVICE_PREFIX}.{}", token_of_name(service))
 }
 
 /// The subjects a node subscribes to for a (checked) filter: one, or two for a filter ending in
@@ -89,33 +85,53 @@ pub fn topic_of(subject: &str) -> Option<String> {
         if i > 0 {
             topic.push('/');
         }
-        match token {
-            // An empty level; an empty token is no subject of ours (nor a valid one).
-            "%" => continue,
-            "" => return None,
-            _ => {}
-        }
-        let mut bytes = Vec::with_capacity(token.len());
-        let mut it = token.bytes();
-        while let Some(b) = it.next() {
-            if b == b'%' {
-                let hi = hex_value(it.next()?)?;
-                let lo = hex_value(it.next()?)?;
-                let escaped = (hi << 4) | lo;
-                if !needs_escape(escaped) {
-                    return None;
-                }
-                bytes.push(escaped);
-            } else if needs_escape(b) || b == b'/' {
-                // Neither is ever written raw: a level holds no '/'.
-                return None;
-            } else {
-                bytes.push(b);
-            }
-        }
-        topic.push_str(&String::from_utf8(bytes).ok()?);
+        // `%` is an empty level; an empty token is no subject of ours (nor a valid one).
+        topic.push_str(&name_of_token(token)?);
     }
     Some(topic)
+}
+
+/// The text an escaped token stands for (`%` alone, an empty level, is the caller's to handle);
+/// `None` for a token no escaping writes.
+fn unescape_token(token: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(token.len());
+    let mut it = token.bytes();
+    while let Some(b) = it.next() {
+        if b == b'%' {
+            let hi = hex_value(it.next()?)?;
+            let lo = hex_value(it.next()?)?;
+            let escaped = (hi << 4) | lo;
+            if !needs_escape(escaped) {
+                return None;
+            }
+            bytes.push(escaped);
+        } else if needs_escape(b) || b == b'/' {
+            // Neither is ever written raw: a level holds no '/'.
+            return None;
+        } else {
+            bytes.push(b);
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// `name` as one token, escaped as a topic's level is (what follows `fw.s.` in
+/// [`subject_of_service`]).
+pub fn token_of_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 8);
+    push_level(&mut out, name);
+    out
+}
+
+/// The name a token of [`token_of_name`] stands for.
+pub fn name_of_token(token: &str) -> Option<String> {
+    if token == "%" {
+        return Some(String::new());
+    }
+    if token.is_empty() {
+        return None;
+    }
+    unescape_token(token)
 }
 
 fn hex_value(b: u8) -> Option<u8> {

@@ -33,7 +33,7 @@ mod queue_limits;
 mod queues;
 mod services;
 mod sessions;
-mod stats;
+pub(crate) mod stats;
 pub(crate) mod sys;
 pub mod token;
 pub mod topic;
@@ -179,6 +179,7 @@ impl Hub {
             waiting_for_disk: self.outputs.held(),
             dead_lettered: self.queues.dead_lettered(),
             services: self.services.services(),
+            responders: &self.services,
             pending_requests: self.services.pending(),
             queues: self.queues.queues(),
             queued_messages: self.queues.messages(),

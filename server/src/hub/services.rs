@@ -116,6 +116,15 @@ impl Services {
         self.registered.get(&client).cloned().unwrap_or_default()
     }
 
+    /// Every service, with how many sessions serve it.
+    pub(crate) fn responders(&self) -> Vec<(String, usize)> {
+        self.by_name
+            .iter()
+            .filter(|(_, p)| !p.list.is_empty())
+            .map(|(name, p)| (name.as_str().to_string(), p.list.len()))
+            .collect()
+    }
+
     /// Every registration: each service once per session registered for it.
     pub(crate) fn registrations(&self) -> impl Iterator<Item = &Text> {
         self.registered.values().flatten()

@@ -161,6 +161,23 @@ pub(crate) fn json_object(out: &mut String, fields: &[(&str, u64)]) {
     out.push('}');
 }
 
+/// Writes `text` as a JSON string: quotes, backslashes and control characters escaped.
+pub(crate) fn json_string(out: &mut String, text: &str) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 impl TransportStats {
     pub(crate) fn json(&self, out: &mut String) {
         json_object(

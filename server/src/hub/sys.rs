@@ -1,5 +1,5 @@
 //! The server's built-in request targets (docs/PROTOCOL.md section 5.4): `sys.ping`, `sys.time`,
-//! `sys.info`, `sys.stats` and `sys.nodes` (section 12.3). Their payloads are UTF-8: `pong`, a decimal count of microseconds
+//! `sys.info`, `sys.stats`, `sys.nodes` and `sys.services` (section 12.3). Their payloads are UTF-8: `pong`, a decimal count of microseconds
 //! since the UNIX epoch, and JSON objects.
 
 use std::fmt::Write;
@@ -40,6 +40,8 @@ pub(crate) struct SysView<'a> {
     pub(crate) waiting_for_disk: usize,
     pub(crate) dead_lettered: u64,
     pub(crate) services: usize,
+    /// The services, for `sys.services`.
+    pub(crate) responders: &'a super::services::Services,
     pub(crate) pending_requests: usize,
     pub(crate) queues: usize,
     pub(crate) queued_messages: usize,
@@ -57,6 +59,10 @@ pub(crate) fn call(target: &str, view: &SysView<'_>) -> Option<(Status, Bytes)> 
         "sys.info" => info(view),
         "sys.stats" => stats(view),
         "sys.nodes" => view.counters.cluster.nodes_json(),
+        "sys.services" => view
+            .counters
+            .cluster
+            .services_json(&view.responders.responders()),
         _ => return None,
     };
     Some((Status::OK, Bytes::from(text)))

@@ -290,6 +290,39 @@ fn built_in_methods_answer() {
 }
 
 #[test]
+fn sys_services_lists_each_service_with_its_responders() {
+    let mut h = hub();
+    register(&mut h, B, 1, "lamp");
+    register(&mut h, C, 2, "lamp");
+    register(&mut h, C, 3, "clock \"utc\"");
+    drain(&mut h);
+    request(&mut h, t(0), A, 4, "sys.services", 0);
+    let out = drain(&mut h);
+    let answer = out
+        .iter()
+        .find_map(|(_, f)| match &f.body {
+            FrameBody::Response(r) if r.id == 4 => Some(String::from_utf8(r.payload.to_vec())),
+            _ => None,
+        })
+        .unwrap()
+        .unwrap();
+    // A node alone: no node names; by name; the name JSON-escaped.
+    assert_eq!(
+        answer,
+        "{\"services\":[\
+         {\"name\":\"clock \\\"utc\\\"\",\"responders\":1,\"here\":1,\"nodes\":[]},\
+         {\"name\":\"lamp\",\"responders\":2,\"here\":2,\"nodes\":[]}]}"
+    );
+    // A session that ends takes its registrations with it.
+    h.session_ended(t(0), C, true);
+    drain(&mut h);
+    request(&mut h, t(0), A, 5, "sys.services", 0);
+    let out = drain(&mut h);
+    assert!(out.iter().any(|(_, f)| matches!(&f.body,
+        FrameBody::Response(r) if r.id == 5 && r.payload == "{\"services\":[{\"name\":\"lamp\",\"responders\":1,\"here\":1,\"nodes\":[]}]}")));
+}
+
+#[test]
 fn requests_are_routed_round_robin_and_answered_under_the_requesters_id() {
     let mut h = hub();
     register(&mut h, B, 1, "lamp");
