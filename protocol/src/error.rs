@@ -67,6 +67,9 @@ pub enum Malformation {
     EmptyFrame,
     /// A channel kind code that is not defined.
     UnknownChannelKind,
+    /// A variable-length number (compact datagrams) longer than its field allows, not in its
+    /// shortest form, or above its type.
+    BadVarint,
 }
 
 impl DecodeError {
@@ -116,6 +119,7 @@ impl fmt::Display for Malformation {
             Self::EmptyDatagram => "datagram carries neither an ack nor a frame",
             Self::EmptyFrame => "zero-length frame in a datagram",
             Self::UnknownChannelKind => "undefined channel kind",
+            Self::BadVarint => "variable-length number too long or not in its shortest form",
         })
     }
 }

@@ -175,7 +175,8 @@ pub const ADDR_A: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0
 pub const ADDR_B: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 2000);
 
 impl Pair {
-    /// Two established sessions under connection id 1, the same link both ways, and a seed.
+    /// Two established sessions under connection id 1 (of compact datagrams when both
+    /// configurations take them), the same link both ways, and a seed.
     pub fn new(
         config_a: SessionConfig,
         config_b: SessionConfig,
@@ -183,9 +184,17 @@ impl Pair {
         seed: u64,
     ) -> Self {
         let now = Instant::ZERO;
+        // What the handshake would agree: compact datagrams when both sides take them.
+        let compact = config_a.compact_datagrams && config_b.compact_datagrams;
+        let mut a = Session::established(config_a, 1, ADDR_B, now);
+        let mut b = Session::established(config_b, 1, ADDR_A, now);
+        if compact {
+            a.use_compact_datagrams();
+            b.use_compact_datagrams();
+        }
         Self {
-            a: Session::established(config_a, 1, ADDR_B, now),
-            b: Session::established(config_b, 1, ADDR_A, now),
+            a,
+            b,
             a_to_b: link.clone(),
             b_to_a: link.clone(),
             now,

@@ -8,7 +8,7 @@ mod common;
 use bytes::Bytes;
 use common::{Udp, client_addr, server_addr};
 use framewire_protocol::session::{Event, Outcome, SessionConfig};
-use framewire_protocol::wire::{Data, Datagram, Frame, FrameBody};
+use framewire_protocol::wire::{CompactContext, Data, Datagram, Frame, FrameBody};
 
 #[test]
 fn the_welcome_and_the_first_session_datagram_are_both_number_0() {
@@ -52,7 +52,12 @@ fn the_welcome_and_the_first_session_datagram_are_both_number_0() {
         }))
         .unwrap();
     let t = server.poll_transmit(udp.now, &mut buf).unwrap();
-    let first = Datagram::parse(Bytes::copy_from_slice(&buf[..t.len])).unwrap();
+    // Version 2 was agreed: the session's datagrams are compact (section 2.4).
+    let first = Datagram::parse_compact(
+        Bytes::copy_from_slice(&buf[..t.len]),
+        &CompactContext::default(),
+    )
+    .unwrap();
     assert_eq!(first.header.packet_number, 0);
     udp.client.handle_datagram(
         udp.now,

@@ -6,7 +6,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use framewire_protocol::session::{Closer, Event, Instant, SendError, Session, SessionConfig};
 use framewire_protocol::sim::{ADDR_B, LinkConfig, Pair};
-use framewire_protocol::wire::{Data, Datagram, Frame, FrameBody, Reason};
+use framewire_protocol::wire::{
+    CompactContext, Data, Datagram, Frame, FrameBody, Reason, is_compact,
+};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -22,8 +24,21 @@ fn data(tag: u8, len: usize) -> Frame {
 fn transmit(s: &mut Session, now: Instant) -> Option<Vec<Frame>> {
     let mut buf = vec![0u8; 2048];
     let t = s.poll_transmit(now, &mut buf)?;
-    let d = Datagram::parse(Bytes::copy_from_slice(&buf[..t.len])).unwrap();
-    Some(d.frames().map(|b| Frame::parse(b).unwrap()).collect())
+    Some(frames_of(&buf[..t.len]))
+}
+
+/// The frames of a datagram of either form (a compact one's sequence numbers as their low bits).
+fn frames_of(datagram: &[u8]) -> Vec<Frame> {
+    let bytes = Bytes::copy_from_slice(datagram);
+    if is_compact(datagram) {
+        let d = Datagram::parse_compact_unverified(bytes, &CompactContext::default()).unwrap();
+        d.frames()
+            .map(|b| Frame::parse_compact(b, |_, low| u32::from(low)).unwrap())
+            .collect()
+    } else {
+        let d = Datagram::parse(bytes).unwrap();
+        d.frames().map(|b| Frame::parse(b).unwrap()).collect()
+    }
 }
 
 fn data_tags(frames: &[Frame]) -> Vec<u8> {

@@ -16,7 +16,8 @@ use framewire_protocol::session::{
     Closer, Endpoint, EndpointConfig, Event, Instant, Outcome, Refusal, SendError, Session,
     SessionConfig, Stats,
 };
-use framewire_protocol::wire::{Hello, PacketView, Reason, Text, peek_connection_id};
+use framewire_protocol::wire::compact::check_compact;
+use framewire_protocol::wire::{Hello, PacketView, Reason, Text, is_compact, peek_connection_id};
 use log::{debug, info, warn};
 use mio::net::UdpSocket;
 
@@ -342,12 +343,17 @@ impl UdpService {
         datagram: &[u8],
         shared: &Shared,
     ) {
-        let Ok(view) = PacketView::new_checked_or_sealed(datagram) else {
+        let verifies = if is_compact(datagram) {
+            check_compact(datagram).is_ok()
+        } else {
+            PacketView::new_checked_or_sealed(datagram).is_ok()
+        };
+        if !verifies {
             shared.counters.count_udp_dropped(1);
             return;
-        };
+        }
         if shared.allow_handshake(from.ip(), now)
-            && let Some(n) = Endpoint::reset(&view, self.sender.scratch())
+            && let Some(n) = Endpoint::reset(datagram, self.sender.scratch())
         {
             debug!("{from}: udp session {id} unknown: reset");
             self.sender.send_scratch(&self.socket, n, from, shared);

@@ -21,8 +21,11 @@ use crate::{DEADLINE, TestServer};
 pub enum Via {
     /// TCP.
     Tcp,
-    /// UDP.
+    /// UDP (version 2 agreed: compact datagrams).
     Udp,
+    /// UDP with version 1's datagrams (the client does not offer version 2), for tests that
+    /// write datagrams by hand in that form.
+    UdpVersion1,
     /// WebSocket, at the server's HTTP listener.
     WebSocket,
 }
@@ -63,15 +66,24 @@ impl UdpClient {
         seed: u64,
         hello_options: HelloOptions,
     ) -> Self {
-        let socket = UdpSocket::bind(SocketAddr::new(from, 0)).expect("bind a UDP socket");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(5)))
-            .expect("set a read timeout");
         let config = SessionConfig {
             seed,
             hello_options,
             ..SessionConfig::default()
         };
+        Self::connect_configured(from, server, config)
+    }
+
+    /// Starts the handshake with `server` from `from` under `config` (its `seed` is the nonce).
+    ///
+    /// # Panics
+    /// If the socket cannot be bound.
+    pub fn connect_configured(from: IpAddr, server: SocketAddr, config: SessionConfig) -> Self {
+        let seed = config.seed;
+        let socket = UdpSocket::bind(SocketAddr::new(from, 0)).expect("bind a UDP socket");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(5)))
+            .expect("set a read timeout");
         let session = Session::connect(config, server, seed, Instant::ZERO);
         Self {
             socket,
@@ -248,8 +260,14 @@ impl TestClient {
                 };
                 Self::handshake_over(s, options)
             }
-            Via::Udp => {
-                let mut c = UdpClient::connect_from(from, server.udp_addr(), seed, options);
+            Via::Udp | Via::UdpVersion1 => {
+                let config = SessionConfig {
+                    seed,
+                    hello_options: options,
+                    compact_datagrams: via == Via::Udp,
+                    ..SessionConfig::default()
+                };
+                let mut c = UdpClient::connect_configured(from, server.udp_addr(), config);
                 assert!(
                     c.run_until(DEADLINE, |e| e
                         .iter()

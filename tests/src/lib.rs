@@ -257,6 +257,14 @@ pub fn client_options(server: &TestServer, via: Via) -> framewire_client::Client
             server.udp_addr(),
             framewire_client::Transport::Udp,
         ),
+        Via::UdpVersion1 => {
+            let mut o = framewire_client::ClientOptions::new(
+                server.udp_addr(),
+                framewire_client::Transport::Udp,
+            );
+            o.session.compact_datagrams = false;
+            o
+        }
     }
 }
 

@@ -188,9 +188,10 @@ fn raw_datagram_flagged(cid: u64, pn: u32, flags: u8, bodies: &[&[u8]]) -> Vec<u
     d
 }
 
-/// A UDP client of the real server, and a way to send it raw datagrams of its own session.
+/// A UDP client of the real server in version 1 (whose datagrams these tests write by hand), and
+/// a way to send it raw datagrams of its own session.
 fn udp_session(server: &TestServer) -> (TestClient, u64) {
-    let c = TestClient::connect(server, Via::Udp);
+    let c = TestClient::connect(server, Via::UdpVersion1);
     let TestClient::Udp(udp) = &c else {
         unreachable!("connected over UDP")
     };

@@ -115,11 +115,15 @@ fn a_fragment_bomb_stays_within_the_bound() {
         threads: 1,
         ..ServerConfig::default()
     });
-    let mut c = UdpClient::connect_from(
+    // Version 1, whose datagrams the bomb writes by hand.
+    let mut c = UdpClient::connect_configured(
         [127, 0, 0, 1].into(),
         server.udp_addr(),
-        5,
-        HelloOptions::new(),
+        framewire_protocol::session::SessionConfig {
+            seed: 5,
+            compact_datagrams: false,
+            ..Default::default()
+        },
     );
     assert!(c.run_until(DEADLINE, |e| {
         e.iter().any(|e| matches!(e, Event::Connected { .. }))

@@ -24,6 +24,12 @@ fn script_of(path: &Path, port: u16) -> Script {
     let file = std::io::BufReader::new(std::fs::File::open(path).unwrap());
     let (inspection, damaged) = inspect_capture(file, port, 1 << 20).unwrap();
     assert_eq!(damaged, None, "{}", path.display());
+    let bad: Vec<_> = inspection
+        .records
+        .iter()
+        .filter(|r| matches!(r.what, framewire_tools::capture::Seen::Bad(_)))
+        .collect();
+    assert!(bad.is_empty(), "{}: {bad:#?}", path.display());
     Script::from_inspection(&inspection)
 }
 

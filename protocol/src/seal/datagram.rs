@@ -47,7 +47,12 @@ impl std::error::Error for OpenError {}
 
 /// Whether `datagram` says it is sealed (its SEALED flag; nothing is verified).
 pub fn is_sealed(datagram: &[u8]) -> bool {
-    datagram.get(FLAGS).is_some_and(|f| f & SEALED_FLAG != 0)
+    // A compact datagram (its first byte's two high bits set) is never sealed: its byte 3 is
+    // part of its connection id.
+    datagram
+        .first()
+        .is_some_and(|&b| b == crate::wire::MAGIC[0])
+        && datagram.get(FLAGS).is_some_and(|f| f & SEALED_FLAG != 0)
 }
 
 /// One session's sealing: its two keys, the wraps of its own packet numbers, and the replay window

@@ -32,6 +32,14 @@ pub struct SessionConfig {
     pub max_ack_delay: Duration,
     /// Ack at once after this many ack-eliciting packets. Default 2.
     pub ack_frequency: u32,
+    /// Offer (a client) or accept (a server) version 2 for a plaintext UDP session: its
+    /// datagrams in the compact form (docs/PROTOCOL.md section 2.4). Default true.
+    pub compact_datagrams: bool,
+    /// What `max_ack_delay` is in a session of compact datagrams, where the peer allows for
+    /// this much (section 7a.2). Default 50 ms; more than that breaks the peer's timers.
+    pub compact_max_ack_delay: Duration,
+    /// What `ack_frequency` is in a session of compact datagrams. Default 4.
+    pub compact_ack_frequency: u32,
     /// The retransmission timeout's floor. Default 10 ms.
     pub min_rto: Duration,
     /// The retransmission timeout's ceiling, backoff included. Default 2 s.
@@ -102,6 +110,9 @@ impl Default for SessionConfig {
             initial_rtt: Duration::from_millis(100),
             max_ack_delay: Duration::from_millis(25),
             ack_frequency: 2,
+            compact_datagrams: true,
+            compact_max_ack_delay: COMPACT_MAX_ACK_DELAY,
+            compact_ack_frequency: 4,
             min_rto: Duration::from_millis(10),
             max_rto: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(15),
@@ -124,6 +135,10 @@ impl Default for SessionConfig {
         }
     }
 }
+
+/// The longest a receiver holds an ack in a session of compact datagrams (docs/PROTOCOL.md
+/// section 7a.2), which its peer's retransmission timeout allows for.
+pub(crate) const COMPACT_MAX_ACK_DELAY: Duration = Duration::from_millis(50);
 
 /// The smallest datagram size a session works with.
 pub const MIN_DATAGRAM_SIZE: usize = 256;

@@ -27,8 +27,8 @@ use super::terms::{
 use super::time::Instant;
 use crate::seal::{SEAL_OVERHEAD, Sealer, SessionKeys};
 use crate::wire::{
-    Challenge, ChannelKind, Datagram, DatagramBuilder, Frame, FrameBody, Hello, MIN_HELLO_DATAGRAM,
-    PacketHeader, PacketView, Reset, VERSION, Welcome, peek_connection_id,
+    COMPACT_VERSION, Challenge, ChannelKind, Datagram, DatagramBuilder, Frame, FrameBody, Hello,
+    MIN_HELLO_DATAGRAM, PacketHeader, PacketView, Reset, VERSION, Welcome, peek_connection_id,
 };
 
 /// How the server's endpoint behaves.
@@ -127,6 +127,9 @@ struct Recent {
 
 #[derive(Debug, Clone, Copy)]
 struct WelcomeTerms {
+    /// The version chosen: 2 (compact datagrams) when both sides speak it and the session is not
+    /// sealed, else 1.
+    version: u8,
     idle_timeout_ms: u32,
     max_frame_len: u32,
     heartbeat_interval_ms: u32,
@@ -169,23 +172,45 @@ impl Endpoint {
         self.stats
     }
 
-    /// An unpredictable, non-zero connection id: `SipHash` of a counter under the id key.
+    /// An unpredictable, non-zero connection id below 2^32 (a compact datagram carries 32 bits,
+    /// section 2.4), in this endpoint's lane (`id % id_lanes == id_lane`: a server with several
+    /// endpoints, one per worker, tells from an id alone which one owns the session), and unique
+    /// by construction: `lane + lanes * p`, `p` a keyed permutation of a counter over the values
+    /// that fit. A run of the endpoint gives out 2^32 / `id_lanes` ids before they repeat.
     fn new_connection_id(&mut self) -> u64 {
+        let lanes = self.config.id_lanes.clamp(1, 1 << 16);
+        let lane = self.config.id_lane % lanes;
+        let lane_bits = 64 - (lanes - 1).leading_zeros();
+        let bits = 32 - lane_bits;
         loop {
-            self.id_counter += 1;
-            let mut h = SipHasher24::new_with_key(&self.id_key);
-            h.write_u64(self.id_counter);
-            // The id falls in this endpoint's lane: a server with several endpoints (one per
-            // worker) tells from an id alone which one owns the session.
-            let lanes = self.config.id_lanes.max(1);
-            let Some(id) = (h.finish() / lanes)
-                .checked_mul(lanes)
-                .and_then(|base| base.checked_add(self.config.id_lane % lanes))
-            else {
-                continue;
-            };
+            let counter = self.id_counter & ((1u64 << bits) - 1);
+            self.id_counter = self.id_counter.wrapping_add(1);
+            let id = lane + lanes * self.permute(counter, bits);
             if id != 0 {
                 return id;
+            }
+        }
+    }
+
+    /// A permutation of `[0, 2^bits)` keyed by the id key: a four-round Feistel network over the
+    /// even number of bits at or above `bits`, walked until it lands in range.
+    fn permute(&self, x: u64, bits: u32) -> u64 {
+        let half = bits.div_ceil(2);
+        let mask = (1u64 << half) - 1;
+        let mut v = x;
+        loop {
+            let (mut left, mut right) = (v >> half, v & mask);
+            for round in 0..4u8 {
+                let mut h = SipHasher24::new_with_key(&self.id_key);
+                h.write_u8(round);
+                h.write_u64(right);
+                let next = left ^ (h.finish() & mask);
+                left = right;
+                right = next;
+            }
+            v = (left << half) | right;
+            if v < 1u64 << bits {
+                return v;
             }
         }
     }
@@ -250,9 +275,14 @@ impl Endpoint {
         if datagram.len() < MIN_HELLO_DATAGRAM {
             return Outcome::Drop(DropReason::ShortHello);
         }
-        if !(hello.min_version..=hello.max_version).contains(&VERSION) {
+        let speaks = |v: u8| (hello.min_version..=hello.max_version).contains(&v);
+        if !(speaks(VERSION) || self.config.session.compact_datagrams && speaks(COMPACT_VERSION)) {
             self.stats.rejected += 1;
-            let reject = version_reject();
+            let reject = version_reject(if self.config.session.compact_datagrams {
+                COMPACT_VERSION
+            } else {
+                VERSION
+            });
             return Self::reply(&reject, datagram.len(), out);
         }
         self.expire_recent(now);
@@ -311,7 +341,11 @@ impl Endpoint {
         let connection_id = self.new_connection_id();
         let agreed = agree_frame_len(config.frame_limit(), hello)
             .and_then(|max_frame_len| Ok((max_frame_len, admit(hello, connection_id)?)));
+        let compact = config.compact_datagrams
+            && hello.max_version >= COMPACT_VERSION
+            && agreed.as_ref().is_ok_and(|(_, a)| a.seal.is_none());
         let terms = WelcomeTerms {
+            version: if compact { COMPACT_VERSION } else { VERSION },
             idle_timeout_ms: millis(config.idle_timeout),
             max_frame_len: agreed.as_ref().map_or(0, |a| a.0),
             heartbeat_interval_ms: millis(config.heartbeat_interval),
@@ -320,6 +354,9 @@ impl Endpoint {
         seed.write_u64(!connection_id);
         config.seed = seed.finish();
         let mut session = Session::established(config, connection_id, from, now);
+        if compact {
+            session.use_compact_datagrams();
+        }
         session.agree_frame_len(terms.max_frame_len);
         let admission = match agreed {
             Ok((_, a)) => a,
@@ -399,26 +436,41 @@ impl Endpoint {
         }
     }
 
-    /// The Reset answering a datagram (checked: `view`), written into `out`: its length, if the
-    /// datagram names a session (a connection id other than 0) and is large enough that the
-    /// answer is not larger (docs/PROTOCOL.md section 4.11). For a server that finds no session of
-    /// that id; it keeps no state, and rate-limits what it sends.
-    pub fn reset(view: &PacketView<'_>, out: &mut [u8]) -> Option<usize> {
-        let connection_id = view.connection_id();
+    /// The Reset answering `datagram`, written into `out`: its length, if the datagram checks
+    /// (of either form, or sealed: its header), names a session (a connection id other than 0)
+    /// and is large enough that the answer is not larger (docs/PROTOCOL.md section 4.11). For a
+    /// server that finds no session of that id; it keeps no state, and rate-limits what it sends.
+    /// The Reset echoes the packet number as the datagram carried it (a compact datagram's low
+    /// bits) and its last four bytes, in a datagram of the same form under packet number 0.
+    pub fn reset(datagram: &[u8], out: &mut [u8]) -> Option<usize> {
+        let (connection_id, packet_number) = if crate::wire::is_compact(datagram) {
+            let fields = crate::wire::compact::check_compact(datagram).ok()?;
+            (u64::from(fields.connection_id), fields.packet_number.0)
+        } else {
+            let view = PacketView::new_checked_or_sealed(datagram).ok()?;
+            (view.connection_id(), view.packet_number())
+        };
         if connection_id == 0 {
             return None;
         }
+        let crc = datagram.get(datagram.len().checked_sub(4)?..)?;
         let reset = Frame::new(Reset {
-            packet_number: view.packet_number(),
-            crc: view.crc(),
+            packet_number,
+            crc: u32::from_be_bytes([crc[0], crc[1], crc[2], crc[3]]),
         });
         let header = PacketHeader {
             connection_id,
             packet_number: 0,
             ack: None,
         };
-        let limit = out.len().min(view.len());
-        let mut b = DatagramBuilder::new(&mut out[..limit], &header).ok()?;
+        let limit = out.len().min(datagram.len());
+        // A compact datagram is answered in the compact form (21 bytes, so that a session's
+        // smallest datagrams, its heartbeats, get one), a version-1 one in version 1 (33).
+        let mut b = if crate::wire::is_compact(datagram) {
+            DatagramBuilder::new_compact(&mut out[..limit], &header, None).ok()?
+        } else {
+            DatagramBuilder::new(&mut out[..limit], &header).ok()?
+        };
         if !b.push(&reset).ok()? {
             return None;
         }
@@ -480,7 +532,7 @@ impl Endpoint {
 fn welcome(connection_id: u64, terms: WelcomeTerms, admission: Admission) -> Frame {
     Frame::new(Welcome {
         resumed: admission.resumed,
-        version: VERSION,
+        version: terms.version,
         connection_id,
         idle_timeout_ms: terms.idle_timeout_ms,
         max_frame_len: terms.max_frame_len,

@@ -209,6 +209,17 @@ impl Inbox {
     }
 
     /// The most pieces a message may have: one of more is refused unread.
+    /// The whole sequence number on `channel` whose low 16 bits are `low`: the one nearest to the
+    /// next the channel expects (a compact datagram's SEQ field, docs/PROTOCOL.md section 2.4).
+    pub(crate) fn restore_seq(&self, channel: u8, low: u16) -> u32 {
+        let expected = match self.channels.get(&channel) {
+            Some(RecvChannel::Ordered { next, .. } | RecvChannel::Unordered { next, .. }) => *next,
+            Some(RecvChannel::Sequenced { newest: Some(n) }) => n.wrapping_add(1),
+            _ => 0,
+        };
+        crate::wire::numbers::expand_nearest(u32::from(low), 16, expected)
+    }
+
     pub(crate) fn max_fragments(&self) -> u16 {
         self.max_fragments
     }

@@ -28,6 +28,8 @@ pub(crate) struct ReceivedPackets {
     repeats: u8,
     max_ack_delay: Duration,
     threshold: u32,
+    /// The largest packet number of the last three ack blocks sent, the newest first.
+    reported: [Option<u32>; 3],
 }
 
 /// The serial-number distance from `b` to `a` (positive when `a` is newer).
@@ -46,6 +48,7 @@ impl ReceivedPackets {
             repeats: 0,
             max_ack_delay,
             threshold: threshold.max(1),
+            reported: [None; 3],
         }
     }
 
@@ -107,6 +110,18 @@ impl ReceivedPackets {
         self.ack_deadline.get_or_insert(now + self.max_ack_delay);
     }
 
+    /// The largest packet number received.
+    pub(crate) fn largest(&self) -> Option<u32> {
+        self.largest.map(|(pn, _)| pn)
+    }
+
+    /// Holds acks at most `max_ack_delay`, and acks at once after `threshold` packets, from now
+    /// on (a session that agreed compact datagrams, before it has received anything).
+    pub(crate) fn set_policy(&mut self, max_ack_delay: Duration, threshold: u32) {
+        self.max_ack_delay = max_ack_delay;
+        self.threshold = threshold.max(1);
+    }
+
     /// The ack block to put in a packet sent at `now`, if anything has been received.
     pub(crate) fn ack_block(&self, now: Instant) -> Option<AckBlock> {
         self.largest.map(|(largest, at)| AckBlock {
@@ -115,6 +130,22 @@ impl ReceivedPackets {
                 .unwrap_or(u16::MAX),
             bits: self.bits,
         })
+    }
+
+    /// [`ReceivedPackets::ack_block`] with its bits cut to the packets newer than the largest of
+    /// the third ack block back (and never to fewer than 7 bits, which a one-byte varint holds
+    /// anyway), as a compact datagram sends it (docs/PROTOCOL.md section 7a.2): each packet is
+    /// reported in at least three ack blocks, and a steady stream's bits fit a byte or two.
+    pub(crate) fn recent_ack_block(&self, now: Instant) -> Option<AckBlock> {
+        let mut block = self.ack_block(now)?;
+        if let Some(older) = self.reported[2] {
+            // Seven bits cost no more than none (a one-byte varint).
+            let newer = (seq_diff(block.largest, older) - 1).max(7);
+            if newer < 64 {
+                block.bits &= (1u64 << newer) - 1;
+            }
+        }
+        Some(block)
     }
 
     /// Whether an ack is owed to the peer at all (it goes in the next packet sent).
@@ -146,6 +177,10 @@ impl ReceivedPackets {
 
     /// An ack block went out in a packet.
     pub(crate) fn on_ack_sent(&mut self) {
+        let largest = self.largest();
+        if self.reported[0] != largest {
+            self.reported = [largest, self.reported[0], self.reported[1]];
+        }
         self.repeats = self.repeats.saturating_sub(1);
         self.pending = 0;
         self.ack_deadline = None;

@@ -66,6 +66,11 @@ impl SentPackets {
         }
     }
 
+    /// The largest packet number the peer has acknowledged.
+    pub(crate) fn largest_acked(&self) -> Option<u32> {
+        self.largest_acked
+    }
+
     /// The loss delay for an RTT estimate (the larger of smoothed and latest), under the current
     /// time threshold.
     pub(crate) fn loss_delay(&self, rtt: Duration) -> Duration {

@@ -449,7 +449,7 @@ impl StreamSession {
             return self.fail(now, Reason::PROTOCOL_ERROR, &what);
         };
         if !(hello.min_version..=hello.max_version).contains(&VERSION) {
-            self.emit(&version_reject(), now);
+            self.emit(&version_reject(VERSION), now);
             return self.finish(Reason::UNSUPPORTED_VERSION, Text::default(), Closer::Local);
         }
         self.idle_timeout = agree_idle(self.idle_timeout, hello.idle_timeout_ms);

@@ -56,13 +56,18 @@ pub(crate) fn refusal_reject(refusal: Refusal) -> Frame {
     })
 }
 
-/// The Reject a server sends to a Hello that lists no version it speaks (section 4.4).
-pub(crate) fn version_reject() -> Frame {
+/// The Reject a server sends to a Hello that lists no version it speaks (section 4.4): it speaks
+/// 1 to `max_version`.
+pub(crate) fn version_reject(max_version: u8) -> Frame {
     Frame::new(Reject {
         reason: Reason::UNSUPPORTED_VERSION,
         min_version: VERSION,
-        max_version: VERSION,
-        message: Text::from_static("this server speaks version 1"),
+        max_version,
+        message: Text::from_static(if max_version > VERSION {
+            "this server speaks versions 1 and 2"
+        } else {
+            "this server speaks version 1"
+        }),
     })
 }
 

@@ -10,9 +10,22 @@ pub fn crc32(data: &[u8]) -> u32 {
     crc32fast::hash(data)
 }
 
+/// The CRC32 of `parts` one after the other.
+pub(crate) fn crc32_of_parts(parts: &[&[u8]]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize()
+}
+
 /// Checks that `carried` is the CRC32 of `data`.
 pub(crate) fn verify(data: &[u8], carried: u32) -> Result<(), DecodeError> {
-    let computed = crc32(data);
+    verify_computed(crc32(data), carried)
+}
+
+/// Checks that `carried` is `computed`.
+pub(crate) fn verify_computed(computed: u32, carried: u32) -> Result<(), DecodeError> {
     if computed == carried || cfg!(fuzzing) {
         Ok(())
     } else {

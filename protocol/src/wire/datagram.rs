@@ -9,15 +9,13 @@
 //!
 //! [`Datagram::parse`] checks the whole datagram at once (magic, version, checksum, header, and that
 //! the frame lengths tile the rest exactly), so iterating over its frames cannot fail.
-//! [`DatagramBuilder`] coalesces frames into a caller-supplied buffer of the datagram size.
+//! [`DatagramBuilder`](super::DatagramBuilder) coalesces frames into a caller-supplied buffer of the datagram size.
 
 use bytes::Bytes;
 
 use super::crc;
-use super::frame::Frame;
-use super::writer::Writer;
 use super::{MAGIC, VERSION};
-use crate::error::{DecodeError, EncodeError, Malformation};
+use crate::error::{DecodeError, Malformation};
 
 /// Bytes of the packet header without the ack block.
 pub const PACKET_HEADER_LEN: usize = 16;
@@ -103,13 +101,17 @@ fn be<const N: usize>(b: &[u8]) -> [u8; N] {
     out
 }
 
-/// The connection id of `bytes`, checking only the magic, the version and the length: enough to
+/// The connection id of `bytes` (of either form, section 2.4), checking only the magic, the
+/// version and the length (a compact datagram: its first byte and length): enough to
 /// route a datagram to the session that owns it, which checks the rest (the CRC above all) when it
 /// parses it. A datagram's checksum is computed once, by its session, not once per routing step.
 ///
 /// # Errors
 /// As [`PacketView::new_checked`], less the checksum and flag checks.
 pub fn peek_connection_id(bytes: &[u8]) -> Result<u64, DecodeError> {
+    if super::compact::is_compact(bytes) {
+        return super::compact::peek_compact_connection_id(bytes).map(u64::from);
+    }
     check_fixed_header(bytes)?;
     Ok(u64::from_be_bytes(be(&bytes[field::CONNECTION_ID])))
 }
@@ -247,13 +249,25 @@ pub struct Datagram {
     pub header: PacketHeader,
     ack_now: bool,
     frames: Bytes,
+    form: Form,
+}
+
+/// How a datagram's frame region is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Form {
+    /// Version 1: each frame after a `u16` length.
+    Standard,
+    /// Compact (section 2.4): each frame after a varint length, SEQ fields of 16 bits.
+    Compact,
+    /// Compact, one frame and no length.
+    CompactOne,
 }
 
 impl Datagram {
     /// Validates a datagram: the [`PacketView`] checks, then that the frame lengths tile the frame
     /// region exactly, no frame is empty, and the datagram carries an ack or at least one frame.
     ///
-    /// Frame bodies are not parsed here: [`Frame::parse`] each one from [`Datagram::frames`], so that
+    /// Frame bodies are not parsed here: [`Frame::parse`](super::Frame::parse) each one from [`Datagram::frames`], so that
     /// one frame of an unknown ignorable kind does not cost the others.
     ///
     /// # Errors
@@ -294,11 +308,28 @@ impl Datagram {
         let mut frames = bytes;
         frames.truncate(range.end);
         bytes::Buf::advance(&mut frames, range.start);
-        Ok(Self {
+        Ok(Self::from_parts(header, ack_now, frames, Form::Standard))
+    }
+
+    /// A datagram from its checked parts: the frame region tiles exactly in its form.
+    pub(super) fn from_parts(
+        header: PacketHeader,
+        ack_now: bool,
+        frames: Bytes,
+        form: Form,
+    ) -> Self {
+        Self {
             header,
             ack_now,
             frames,
-        })
+            form,
+        }
+    }
+
+    /// Whether it came in the compact form (section 2.4), whose frame bodies carry 16-bit
+    /// sequence numbers.
+    pub fn is_compact(&self) -> bool {
+        self.form != Form::Standard
     }
 
     /// Whether the sender asked for an immediate acknowledgement (the `ACK_NOW` flag).
@@ -306,10 +337,12 @@ impl Datagram {
         self.ack_now
     }
 
-    /// The frame bodies in the datagram, in order, each ready for [`Frame::parse`].
+    /// The frame bodies in the datagram, in order, each ready for [`Frame::parse`](super::Frame::parse) (of a compact one,
+    /// [`Frame::parse_compact`](super::Frame::parse_compact)).
     pub fn frames(&self) -> DatagramFrames {
         DatagramFrames {
             region: self.frames.clone(),
+            form: self.form,
         }
     }
 }
@@ -318,139 +351,39 @@ impl Datagram {
 #[derive(Debug, Clone)]
 pub struct DatagramFrames {
     region: Bytes,
+    form: Form,
 }
 
 impl Iterator for DatagramFrames {
     type Item = Bytes;
 
     fn next(&mut self) -> Option<Bytes> {
-        let prefix = self.region.get(..FRAME_LEN_PREFIX)?;
-        let len = usize::from(u16::from_be_bytes([prefix[0], prefix[1]]));
-        let end = FRAME_LEN_PREFIX + len;
+        if self.region.is_empty() {
+            return None;
+        }
+        let (len, prefix) = if self.form == Form::CompactOne {
+            (self.region.len(), 0)
+        } else if self.form == Form::Compact {
+            let (len, n) =
+                super::numbers::get_varint(&self.region, super::compact::FRAME_LEN_VARINT_MAX)
+                    .ok()?;
+            (usize::try_from(len).ok()?, n)
+        } else {
+            let prefix = self.region.get(..FRAME_LEN_PREFIX)?;
+            (
+                usize::from(u16::from_be_bytes([prefix[0], prefix[1]])),
+                FRAME_LEN_PREFIX,
+            )
+        };
+        let end = prefix + len;
         if end > self.region.len() {
             // Unreachable for a validated datagram; end quietly rather than panic.
             self.region.clear();
             return None;
         }
-        let body = self.region.slice(FRAME_LEN_PREFIX..end);
+        let body = self.region.slice(prefix..end);
         bytes::Buf::advance(&mut self.region, end);
         Some(body)
-    }
-}
-
-/// Writes one datagram into a caller-supplied buffer, whose length is the datagram size limit.
-///
-/// Push frames until [`DatagramBuilder::push`] says one does not fit, then
-/// [`DatagramBuilder::finish`] to write the checksum.
-#[derive(Debug)]
-#[must_use = "a datagram is only complete after finish()"]
-pub struct DatagramBuilder<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-    has_ack: bool,
-    frames: usize,
-}
-
-impl<'a> DatagramBuilder<'a> {
-    /// Starts a datagram with `header`.
-    ///
-    /// # Errors
-    /// [`EncodeError::BufferTooSmall`] if the header and checksum alone do not fit.
-    pub fn new(buf: &'a mut [u8], header: &PacketHeader) -> Result<Self, EncodeError> {
-        let needed = header.len() + CRC_LEN;
-        if buf.len() < needed {
-            return Err(EncodeError::BufferTooSmall {
-                needed,
-                available: buf.len(),
-            });
-        }
-        let mut w = Writer::new(buf);
-        w.put_slice(&MAGIC);
-        w.put_u8(VERSION);
-        w.put_u8(if header.ack.is_some() { ACK_FLAG } else { 0 });
-        w.put_u64(header.connection_id);
-        w.put_u32(header.packet_number);
-        if let Some(ack) = header.ack {
-            w.put_u32(ack.largest);
-            w.put_u16(ack.delay_us);
-            w.put_u64(ack.bits);
-        }
-        let len = w.position();
-        Ok(Self {
-            buf,
-            len,
-            has_ack: header.ack.is_some(),
-            frames: 0,
-        })
-    }
-
-    /// Bytes still free for frames, counting each frame's length prefix as part of the frame.
-    pub fn remaining(&self) -> usize {
-        self.buf.len() - self.len - CRC_LEN
-    }
-
-    /// How many frames have been pushed.
-    pub fn frame_count(&self) -> usize {
-        self.frames
-    }
-
-    /// Sets the `ACK_NOW` flag: the receiver is asked to acknowledge this datagram at once.
-    pub fn ask_ack_now(&mut self) {
-        self.buf[field::FLAGS] |= ACK_NOW_FLAG;
-    }
-
-    /// Appends `frame` if it fits; returns whether it did. A frame that does not fit leaves the
-    /// datagram as it was.
-    ///
-    /// # Errors
-    /// A field of `frame` that does not fit its encoding.
-    pub fn push(&mut self, frame: &Frame) -> Result<bool, EncodeError> {
-        frame.check()?;
-        let body = frame.encoded_len();
-        if body > usize::from(u16::MAX) || FRAME_LEN_PREFIX + body > self.remaining() {
-            return Ok(false);
-        }
-        let mut w = Writer::new(&mut self.buf[self.len..self.len + FRAME_LEN_PREFIX + body]);
-        w.put_u16(body as u16);
-        frame.emit_checked(&mut w);
-        self.len += FRAME_LEN_PREFIX + body;
-        self.frames += 1;
-        Ok(true)
-    }
-
-    /// Appends an already-encoded frame body (as [`Frame::emit`] writes it) if it fits.
-    pub fn push_encoded(&mut self, body: &[u8]) -> bool {
-        self.push_encoded_parts(body, &[])
-    }
-
-    /// Appends a frame body given in two parts (a header and a shared payload, say) if it fits.
-    pub fn push_encoded_parts(&mut self, head: &[u8], rest: &[u8]) -> bool {
-        let len = head.len() + rest.len();
-        if len == 0 || len > usize::from(u16::MAX) || FRAME_LEN_PREFIX + len > self.remaining() {
-            return false;
-        }
-        let mut w = Writer::new(&mut self.buf[self.len..]);
-        w.put_u16(len as u16);
-        w.put_slice(head);
-        w.put_slice(rest);
-        self.len += FRAME_LEN_PREFIX + len;
-        self.frames += 1;
-        true
-    }
-
-    /// Writes the checksum and returns the datagram's length.
-    ///
-    /// # Errors
-    /// [`EncodeError::InvalidValue`] for a datagram with neither an ack nor a frame.
-    pub fn finish(self) -> Result<usize, EncodeError> {
-        if self.frames == 0 && !self.has_ack {
-            return Err(EncodeError::InvalidValue(
-                "a datagram needs an ack block or a frame",
-            ));
-        }
-        let crc = crc::crc32(&self.buf[..self.len]);
-        self.buf[self.len..self.len + CRC_LEN].copy_from_slice(&crc.to_be_bytes());
-        Ok(self.len + CRC_LEN)
     }
 }
 
@@ -459,6 +392,8 @@ mod tests {
     use alloc::vec::Vec;
 
     use super::*;
+    use crate::wire::DatagramBuilder;
+    use crate::wire::frame::Frame;
     use crate::wire::frames::{Data, Ping};
 
     fn header(ack: bool) -> PacketHeader {

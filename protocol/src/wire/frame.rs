@@ -199,6 +199,29 @@ impl Frame {
         Ok(Self { channel, seq, body })
     }
 
+    /// Parses a frame body of a compact datagram (section 2.4), whose SEQ field holds the low 16
+    /// bits of the sequence number: `restore` gives the whole number from the channel and them.
+    ///
+    /// # Errors
+    /// As [`Frame::parse`].
+    pub fn parse_compact(
+        body: Bytes,
+        restore: impl FnOnce(u8, u16) -> u32,
+    ) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(body);
+        let kind_code = r.u8()?;
+        let flags = r.u8()?;
+        let channel = r.u8()?;
+        let kind = FrameKind::from_u8(kind_code).ok_or(DecodeError::UnknownKind(kind_code))?;
+        let seq = if flags & SEQ_FLAG != 0 {
+            Some(restore(channel, r.u16()?))
+        } else {
+            None
+        };
+        let body = FrameBody::parse(kind, flags & !SEQ_FLAG, &mut r)?;
+        Ok(Self { channel, seq, body })
+    }
+
     /// The length of the encoded frame body (what [`Frame::emit`] writes).
     pub fn encoded_len(&self) -> usize {
         FRAME_HEADER_LEN + if self.seq.is_some() { SEQ_LEN } else { 0 } + self.body.body_len()

@@ -16,13 +16,16 @@
 //! [`encode_stream_frame`] for a TCP frame, [`DatagramBuilder`] for a datagram that coalesces
 //! several frames, [`SharedFrame`] for one frame sent to many peers.
 
+mod builder;
 mod code;
+pub mod compact;
 mod crc;
 mod datagram;
 pub(crate) mod fields;
 mod frame;
 mod frames;
 mod kind;
+pub mod numbers;
 mod options;
 pub(crate) mod reader;
 mod shared;
@@ -31,12 +34,13 @@ mod text;
 mod will;
 mod writer;
 
+pub use builder::DatagramBuilder;
 pub use code::{Reason, Status};
+pub use compact::{CompactContext, is_compact};
 pub use crc::crc32;
 pub use datagram::{
-    ACK_BLOCK_LEN, ACK_FLAG, ACK_NOW_FLAG, AckBlock, CRC_LEN, Datagram, DatagramBuilder,
-    DatagramFrames, FRAME_LEN_PREFIX, PACKET_HEADER_LEN, PacketHeader, PacketView,
-    peek_connection_id,
+    ACK_BLOCK_LEN, ACK_FLAG, ACK_NOW_FLAG, AckBlock, CRC_LEN, Datagram, DatagramFrames,
+    FRAME_LEN_PREFIX, PACKET_HEADER_LEN, PacketHeader, PacketView, peek_connection_id,
 };
 pub use frame::{FRAME_HEADER_LEN, Frame, FrameBody, SEQ_FLAG, SEQ_LEN};
 pub use frames::{
@@ -56,8 +60,12 @@ pub use stream::{
 pub use text::Text;
 pub use will::LastWill;
 
-/// The protocol version this crate speaks (section 1.2).
+/// The protocol version of every frame's and datagram's version field, and the lowest this crate
+/// speaks (section 1.2).
 pub const VERSION: u8 = 1;
+/// The highest version this crate speaks: version 1 with, on UDP, compact datagrams for an
+/// established plaintext session (section 2.4). A Hello offers it; a Welcome may choose it.
+pub const COMPACT_VERSION: u8 = 2;
 /// The first bytes of every datagram: "FW" (section 2.2).
 pub const MAGIC: [u8; 2] = *b"FW";
 /// The smallest possible stream frame length prefix: version, frame header, CRC (section 2.1).

@@ -7,11 +7,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use framewire_protocol::wire::{Datagram, Frame, FrameBody};
+use framewire_protocol::wire::{Datagram, Frame, FrameBody, is_compact};
 
 use super::{
-    CapturedPacket, FrameScanner, NotASegment, ScanEvent, StreamPiece, TcpReassembler, Transport,
-    decode_packet, sealed_headers, split_run,
+    CapturedPacket, CompactFlow, FrameScanner, NotASegment, ScanEvent, StreamPiece, TcpReassembler,
+    Transport, decode_packet, sealed_headers, split_run,
 };
 
 /// Out-of-order bytes held per TCP direction before a hole is given up.
@@ -181,6 +181,8 @@ pub struct Inspector {
     max_frame_len: u32,
     tcp: HashMap<(SocketAddr, SocketAddr), TcpState>,
     udp: HashMap<(SocketAddr, SocketAddr), usize>,
+    /// What each UDP connection's compact datagrams let the reader restore, by connection.
+    compact: HashMap<usize, CompactFlow>,
     out: Inspection,
     last_time: Duration,
 }
@@ -193,6 +195,7 @@ impl Inspector {
             max_frame_len,
             tcp: HashMap::new(),
             udp: HashMap::new(),
+            compact: HashMap::new(),
             out: Inspection::default(),
             last_time: Duration::ZERO,
         }
@@ -408,6 +411,10 @@ impl Inspector {
             return;
         }
         let payload = Bytes::copy_from_slice(payload);
+        if is_compact(&payload) {
+            self.compact_datagram(index, direction, &payload);
+            return;
+        }
         match Datagram::parse(payload.clone()) {
             Ok(datagram) => self.datagram_frames(index, direction, &datagram),
             Err(e) => match split_run(&payload) {
@@ -426,6 +433,42 @@ impl Inspector {
                 }
                 None => self.record(index, direction, Seen::Bad(format!("datagram: {e}"))),
             },
+        }
+    }
+
+    /// A compact datagram (docs/PROTOCOL.md section 2.4), or a run of them.
+    fn compact_datagram(&mut self, index: usize, direction: Direction, payload: &Bytes) {
+        let way = usize::from(direction == Direction::ToClient);
+        let flow = self.compact.entry(index).or_default();
+        let datagrams = match flow.open(way, payload) {
+            Ok(d) => vec![d],
+            Err(e) => {
+                let Some((segment_len, run)) = flow.split_run(way, payload) else {
+                    self.record(index, direction, Seen::Bad(format!("datagram: {e}")));
+                    return;
+                };
+                let what = Seen::Run {
+                    datagrams: run.len(),
+                    segment_len,
+                };
+                self.record(index, direction, what);
+                run
+            }
+        };
+        for datagram in datagrams {
+            for body in datagram.frames() {
+                let wire_len = body.len();
+                let parsed = self
+                    .compact
+                    .get_mut(&index)
+                    .map(|flow| flow.frame(way, body));
+                let what = match parsed {
+                    Some(Ok(frame)) => Seen::Frame { frame, wire_len },
+                    Some(Err(e)) => Seen::Bad(e.to_string()),
+                    None => continue,
+                };
+                self.record(index, direction, what);
+            }
         }
     }
 

@@ -14,6 +14,7 @@
 //! hands the file's bytes in.
 
 mod coalesced;
+mod compact_flow;
 mod file;
 mod frame_scanner;
 mod inspector;
@@ -22,6 +23,7 @@ mod sealed;
 mod tcp_reassembly;
 
 pub use coalesced::{Run, split_run};
+pub use compact_flow::CompactFlow;
 pub use file::{Capture, CaptureError, CapturedPacket, PacketReader, read_capture};
 pub use frame_scanner::{FrameScanner, ScanEvent};
 pub use inspector::{

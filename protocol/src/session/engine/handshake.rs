@@ -6,11 +6,11 @@ use super::super::terms::{agree_heartbeat, agree_idle, millis};
 use super::super::time::Instant;
 use super::{MAX_BACKOFF_EXPONENT, Session, State};
 use crate::seal::{Sealer, SessionKeys, is_sealed};
+use crate::wire::{COMPACT_VERSION, Reason, Text, peek_connection_id};
 use crate::wire::{
     CRC_LEN, Datagram, DatagramBuilder, FRAME_LEN_PREFIX, Frame, FrameBody, Hello, HelloOptions,
     MIN_HELLO_DATAGRAM, OPTION_HEADER_LEN, PACKET_HEADER_LEN, PacketHeader, VERSION,
 };
-use crate::wire::{Reason, Text, peek_connection_id};
 use alloc::vec::Vec;
 use bytes::Bytes;
 use core::net::SocketAddr;
@@ -73,6 +73,9 @@ impl Session {
                             }
                         }
                     }
+                    if !self.take_version(w.version) {
+                        return;
+                    }
                     self.connection_id = w.connection_id;
                     self.config.idle_timeout =
                         agree_idle(self.config.idle_timeout, w.idle_timeout_ms);
@@ -107,6 +110,39 @@ impl Session {
         }
     }
 
+    /// Goes on in the version a Welcome chose: whether it is one this client offered (else the
+    /// session ends, `UNSUPPORTED_VERSION`).
+    fn take_version(&mut self, version: u8) -> bool {
+        match version {
+            VERSION => true,
+            COMPACT_VERSION if self.offered_version() == COMPACT_VERSION => {
+                self.use_compact_datagrams();
+                true
+            }
+            _ => {
+                self.events.push_back(Event::Closed {
+                    reason: Reason::UNSUPPORTED_VERSION,
+                    message: Text::from_static(
+                        "the server's Welcome chose a version this client did not offer",
+                    ),
+                    by: Closer::Local,
+                });
+                self.shut();
+                false
+            }
+        }
+    }
+
+    /// The highest version this client's Hello offers: 2 (compact datagrams) unless configured
+    /// off or sealed (a sealed session keeps the version-1 form, section 2.3).
+    fn offered_version(&self) -> u8 {
+        if self.config.compact_datagrams && self.config.seal_keys.is_none() {
+            COMPACT_VERSION
+        } else {
+            VERSION
+        }
+    }
+
     /// Opens a sealed Welcome with keys derived from its connection id, this client's nonce and
     /// the cookie its Hello echoed: the sealer the session goes on with, and the plain datagram.
     fn open_welcome(&self, datagram: &[u8]) -> Option<(Sealer, Bytes)> {
@@ -133,6 +169,7 @@ impl Session {
         let max_rto = self.config.max_rto;
         let channels: Vec<_> = self.config.channels.iter().skip(1).copied().collect();
         let max_frame_len = self.config.frame_limit();
+        let max_version = self.offered_version();
         let State::Connecting(c) = &mut self.state else {
             return None;
         };
@@ -152,7 +189,7 @@ impl Session {
         let hello = |options: HelloOptions| {
             Frame::new(Hello {
                 min_version: VERSION,
-                max_version: VERSION,
+                max_version,
                 idle_timeout_ms: millis(self.config.idle_timeout),
                 max_frame_len,
                 nonce: c.nonce,

@@ -155,6 +155,8 @@ pub struct Session {
     /// With `tap_plaintext`: the plain datagrams a sealed session opened (`true`) or sealed, until
     /// taken.
     tapped: Vec<(bool, Bytes)>,
+    /// The version agreed: 2 makes its datagrams compact (docs/PROTOCOL.md section 2.4).
+    version: u8,
 }
 
 impl Session {
@@ -220,8 +222,57 @@ impl Session {
             echoes: None,
             sealer: None,
             tapped: Vec::new(),
+            version: crate::wire::VERSION,
         }
         .seeded()
+    }
+
+    /// Sends and takes compact datagrams from now on (the handshake agreed version 2,
+    /// docs/PROTOCOL.md section 2.4), and holds acks as that version allows. For a session that
+    /// has not yet sent or received anything of its own; not for a sealed one.
+    pub fn use_compact_datagrams(&mut self) {
+        if self.sealer.is_some() {
+            return;
+        }
+        self.version = crate::wire::COMPACT_VERSION;
+        self.received.set_policy(
+            self.config
+                .compact_max_ack_delay
+                .min(super::config::COMPACT_MAX_ACK_DELAY),
+            self.config.compact_ack_frequency,
+        );
+    }
+
+    /// Whether the session's datagrams are compact (version 2).
+    pub fn uses_compact_datagrams(&self) -> bool {
+        self.is_compact()
+    }
+
+    pub(super) fn is_compact(&self) -> bool {
+        self.version == crate::wire::COMPACT_VERSION
+    }
+
+    /// The longest the peer holds an ack: what retransmission timeouts allow for, and the most
+    /// of a reported ack delay taken off an RTT sample.
+    pub(super) fn max_ack_delay(&self) -> Duration {
+        if self.is_compact() {
+            super::config::COMPACT_MAX_ACK_DELAY
+        } else {
+            self.config.max_ack_delay
+        }
+    }
+
+    /// Starts a datagram of the session's form in `buf`.
+    pub(super) fn start_datagram<'b>(
+        &self,
+        buf: &'b mut [u8],
+        header: &crate::wire::PacketHeader,
+    ) -> Option<crate::wire::DatagramBuilder<'b>> {
+        if self.is_compact() {
+            crate::wire::DatagramBuilder::new_compact(buf, header, self.sent.largest_acked()).ok()
+        } else {
+            crate::wire::DatagramBuilder::new(buf, header).ok()
+        }
     }
 
     /// Seals the session from now on with `sealer` (docs/PROTOCOL.md section 2.3): every datagram
@@ -422,7 +473,7 @@ impl Session {
 
     /// The retransmission timeout allowing for the peer's ack delay.
     fn rto(&self) -> Duration {
-        self.rto_allowing(self.config.max_ack_delay)
+        self.rto_allowing(self.max_ack_delay())
     }
 
     /// The retransmission timeout for an answer the peer sends at once (a handshake reply, or

@@ -5,7 +5,7 @@ use super::super::event::Transmit;
 use super::super::time::Instant;
 use super::{AMPLIFICATION_FACTOR, PathCheck, Session};
 use crate::seal::SEAL_OVERHEAD;
-use crate::wire::{DatagramBuilder, Frame, PacketHeader, Ping};
+use crate::wire::{Frame, PacketHeader, Ping};
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
@@ -52,7 +52,7 @@ impl Session {
             ack: None,
         };
         let size = self.room(buf);
-        let mut b = DatagramBuilder::new(&mut buf[..size], &header).ok()?;
+        let mut b = self.start_datagram(&mut buf[..size], &header)?;
         let ping = Frame::new(Ping {
             timestamp_us: check.token,
         });

@@ -60,20 +60,28 @@ impl Session {
         for body in d.frames() {
             // A kind this side does not know is told by its first byte, before any parsing: an
             // ignorable one is skipped, a critical one refused in its channel's order.
+            let compact = d.is_compact();
             match body.first() {
                 Some(&k) if FrameKind::from_u8(k).is_none() => {
                     if !FrameKind::is_ignorable(k) {
+                        let body = if compact { self.widen_seq(&body) } else { body };
                         self.on_unknown_kind(&body, k);
                     }
                     continue;
                 }
                 _ => {}
             }
-            if let Some(len) = self.oversized_len(&body) {
+            if let Some(len) = self.oversized_len(&body, compact) {
+                let body = if compact { self.widen_seq(&body) } else { body };
                 self.on_oversized(body.get(2).copied().unwrap_or(0), &body, len);
                 continue;
             }
-            match Frame::parse(body) {
+            let parsed = if compact {
+                Frame::parse_compact(body, |channel, low| self.inbox.restore_seq(channel, low))
+            } else {
+                Frame::parse(body)
+            };
+            match parsed {
                 Ok(frame) => self.on_frame(frame, now, from),
                 Err(_) => self.stats.refused += 1,
             }
@@ -86,7 +94,33 @@ impl Session {
     /// lone Reset (a restarted server has lost the keys; the Reset proves itself by what it
     /// echoes).
     fn parse_incoming(&mut self, datagram: Bytes) -> Option<Datagram> {
+        let context = crate::wire::CompactContext {
+            largest_received: self.received.largest(),
+            largest_sent: self.next_pn.wrapping_sub(1),
+        };
+        let compact = self.is_compact();
         let refused = match self.sealer.as_mut() {
+            None if compact && crate::wire::is_compact(&datagram) => {
+                match Datagram::parse_compact(datagram.clone(), &context) {
+                    Ok(d) => return Some(d),
+                    // A server's Reset is outside the packet numbers: number 0, taken as it is.
+                    Err(_) => match Datagram::parse_compact(
+                        datagram,
+                        &crate::wire::CompactContext::default(),
+                    ) {
+                        Ok(d) if d.header.packet_number == 0 && lone_reset(&d).is_some() => {
+                            return Some(d);
+                        }
+                        _ => Some(OpenError::Malformed),
+                    },
+                }
+            }
+            // Of the version-1 form, a compact session takes only a server's lone Reset (a
+            // server that lost the session does not know its version).
+            None if compact => match Datagram::parse(datagram) {
+                Ok(d) if lone_reset(&d).is_some() => return Some(d),
+                _ => Some(OpenError::Malformed),
+            },
             None => match Datagram::parse(datagram) {
                 Ok(d) => return Some(d),
                 Err(_) => Some(OpenError::Malformed),
@@ -150,8 +184,7 @@ impl Session {
     pub(super) fn on_ack(&mut self, ack: &crate::wire::AckBlock, now: Instant) {
         let result = self.sent.on_ack(ack, now);
         if let Some(sample) = result.rtt_sample {
-            let delay =
-                Duration::from_micros(u64::from(ack.delay_us)).min(self.config.max_ack_delay);
+            let delay = Duration::from_micros(u64::from(ack.delay_us)).min(self.max_ack_delay());
             self.rtt.update(sample, delay);
         }
         if !result.newly_acked.is_empty() {
@@ -243,7 +276,8 @@ impl Session {
             }
             FrameBody::Fragment(f) => match self.inbox.on_fragment(channel, f, now) {
                 Ok(Some(body)) => {
-                    if let Some(len) = self.oversized_len(&body) {
+                    // A reassembled body is of the version-1 form in either (section 2.4).
+                    if let Some(len) = self.oversized_len(&body, false) {
                         self.on_oversized(channel, &body, len);
                         return;
                     }
@@ -326,14 +360,32 @@ impl Session {
 
     /// The frame length of a whole message's frame body (docs/PROTOCOL.md section 2.1: without
     /// SEQ, plus 5), if it is above the agreed limit. A Fragment is a piece, not a message.
-    fn oversized_len(&self, body: &[u8]) -> Option<usize> {
+    fn oversized_len(&self, body: &[u8], compact: bool) -> Option<usize> {
         let seq = match body {
             [kind, ..] if *kind == FrameKind::Fragment as u8 => return None,
+            [_, flags, ..] if flags & SEQ_FLAG != 0 && compact => 2,
             [_, flags, ..] if flags & SEQ_FLAG != 0 => SEQ_LEN,
             _ => 0,
         };
         let len = body.len().saturating_sub(seq) + FRAME_LEN_OVERHEAD;
         (len > self.frame_limit as usize).then_some(len)
+    }
+
+    /// A compact frame body (a 16-bit SEQ field) as a version-1 one, its sequence number restored.
+    fn widen_seq(&self, body: &Bytes) -> Bytes {
+        match &body[..] {
+            [kind, flags, channel, hi, lo, rest @ ..] if flags & SEQ_FLAG != 0 => {
+                let seq = self
+                    .inbox
+                    .restore_seq(*channel, u16::from_be_bytes([*hi, *lo]));
+                let mut wide = Vec::with_capacity(body.len() + 2);
+                wide.extend_from_slice(&[*kind, *flags, *channel]);
+                wide.extend_from_slice(&seq.to_be_bytes());
+                wide.extend_from_slice(rest);
+                Bytes::from(wide)
+            }
+            _ => body.clone(),
+        }
     }
 
     /// A message on `channel` refused unread for its size (`len`): its place in the channel is

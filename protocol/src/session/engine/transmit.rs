@@ -6,7 +6,7 @@ use super::super::outbox::Item;
 use super::super::sent::SentPacket;
 use super::super::time::Instant;
 use super::{Session, State};
-use crate::wire::{DatagramBuilder, Frame, PacketHeader, Ping};
+use crate::wire::{Frame, PacketHeader, Ping};
 use alloc::vec::Vec;
 
 impl Session {
@@ -38,7 +38,7 @@ impl Session {
         }
         let pn = self.next_pn;
         let ack = if self.received.ack_wanted() {
-            self.received.ack_block(now)
+            self.ack_block(now)
         } else {
             None
         };
@@ -47,7 +47,7 @@ impl Session {
             packet_number: pn,
             ack,
         };
-        let mut builder = DatagramBuilder::new(&mut buf[..size], &header).ok()?;
+        let mut builder = self.start_datagram(&mut buf[..size], &header)?;
         let mut items = Vec::new();
         while let Some(frame) = self.control.front() {
             if !builder.push(frame).unwrap_or(false) {
@@ -102,6 +102,15 @@ impl Session {
         })
     }
 
+    /// The ack block for a datagram sent now: a compact one reports only the recent packets.
+    fn ack_block(&self, now: Instant) -> Option<crate::wire::AckBlock> {
+        if self.is_compact() {
+            self.received.recent_ack_block(now)
+        } else {
+            self.received.ack_block(now)
+        }
+    }
+
     /// Sends the redundant copy of a lone datagram's reliable messages, in a datagram of its own.
     pub(super) fn transmit_redundant(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         let items = self.redundant.take()?;
@@ -109,14 +118,14 @@ impl Session {
         // The copy repeats the acknowledgements the original carried: with independent delays it
         // may arrive first, and without them the peer would take its own messages for unacknowledged
         // (and stop treating its next one as lone).
-        let ack = self.received.ack_block(now);
+        let ack = self.ack_block(now);
         let header = PacketHeader {
             connection_id: self.connection_id,
             packet_number: pn,
             ack,
         };
         let size = self.room(buf);
-        let mut b = DatagramBuilder::new(&mut buf[..size], &header).ok()?;
+        let mut b = self.start_datagram(&mut buf[..size], &header)?;
         let written = self.outbox.write_copies(&mut b, &items);
         if written.is_empty() {
             return None;
@@ -169,7 +178,13 @@ impl Session {
         if let Some(echoes) = self.echoes.as_mut()
             && let Some(&[a, b, c, d]) = datagram.get(datagram.len().saturating_sub(4)..)
         {
-            echoes.note(self.next_pn, u32::from_be_bytes([a, b, c, d]));
+            // A Reset echoes the packet number as the datagram carried it: a compact one's low
+            // bits (docs/PROTOCOL.md section 4.11).
+            let pn = match crate::wire::compact::check_compact(datagram) {
+                Ok(fields) => fields.packet_number.0,
+                Err(_) => self.next_pn,
+            };
+            echoes.note(pn, u32::from_be_bytes([a, b, c, d]));
         }
     }
 
