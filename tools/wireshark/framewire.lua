@@ -1,5 +1,5 @@
 -- Wireshark / tshark dissector for framewire (docs/PROTOCOL.md): TCP stream frames (section 2.1)
--- and UDP datagrams (section 2.2) on port 7400, each frame's header (section 3.1) and, for the
+-- and UDP datagrams (section 2.2, and version 2's compact ones, section 2.4) on port 7400, each frame's header (section 3.1) and, for the
 -- hub kinds that carry one, the topic, filter, target, service or queue name. A UDP packet that
 -- holds a run of datagrams sent in one call (segmentation offload, as tcpdump records it on the
 -- sending host) is split into its datagrams, each shown on its own.
@@ -50,13 +50,28 @@ f.channel = ProtoField.uint8("framewire.channel", "Channel", base.DEC)
 f.seq = ProtoField.uint32("framewire.seq", "Sequence", base.DEC)
 f.name = ProtoField.string("framewire.name", "Name")
 f.number = ProtoField.uint32("framewire.message.number", "Delivery number", base.DEC)
+f.compact_flags = ProtoField.uint8("framewire.compact_flags", "Compact datagram flags", base.HEX)
+f.cflag_ack = ProtoField.bool("framewire.compact_flags.ack", "Ack block", 8, nil, 0x20)
+f.cflag_ack_now = ProtoField.bool("framewire.compact_flags.ack_now", "Ack now", 8, nil, 0x10)
+f.cflag_one = ProtoField.bool("framewire.compact_flags.one_frame", "One frame", 8, nil, 0x08)
+f.connection_id32 = ProtoField.uint32("framewire.connection_id32", "Connection id", base.HEX)
+f.packet_number_low = ProtoField.uint32("framewire.packet_number_low",
+  "Packet number (low bits)", base.DEC)
+f.largest_acked_low = ProtoField.uint16("framewire.largest_acked_low",
+  "Largest acked (low 16 bits)", base.DEC)
+f.ack_delay_units = ProtoField.uint8("framewire.ack_delay_units", "Ack delay (256 µs units)",
+  base.DEC)
+f.ack_bits_varint = ProtoField.string("framewire.ack_bits_varint", "Ack bits")
+f.frame_length_varint = ProtoField.uint32("framewire.frame_length_varint", "Frame length", base.DEC)
+f.seq_low = ProtoField.uint16("framewire.seq_low", "Sequence (low 16 bits)", base.DEC)
 f.run_datagrams = ProtoField.uint32("framewire.run.datagrams", "Datagrams in the packet", base.DEC)
 f.segment_len = ProtoField.uint32("framewire.run.segment_len", "Segment length", base.DEC)
 
 fw.prefs.port = Pref.uint("Port", 7400, "The server's TCP and UDP port")
 
--- One frame body (section 3.1) in `tvb`, under `tree`; returns the kind's name.
-local function frame_body(tvb, tree)
+-- One frame body (section 3.1) in `tvb`, under `tree`; returns the kind's name. `short_seq`: a
+-- compact datagram's, whose SEQ field is 16 bits (section 2.4).
+local function frame_body(tvb, tree, short_seq)
   local sub = tree:add(fw, tvb, "Frame")
   if tvb:len() < 3 then
     sub:add_expert_info(PI_MALFORMED, PI_ERROR, "frame body shorter than its header")
@@ -70,7 +85,10 @@ local function frame_body(tvb, tree)
   sub:add(f.flags, tvb(1, 1))
   sub:add(f.channel, tvb(2, 1))
   local at = 3
-  if bit.band(flags, 0x80) ~= 0 and tvb:len() >= 7 then
+  if bit.band(flags, 0x80) ~= 0 and short_seq and tvb:len() >= 5 then
+    sub:add(f.seq_low, tvb(3, 2))
+    at = 5
+  elseif bit.band(flags, 0x80) ~= 0 and tvb:len() >= 7 then
     sub:add(f.seq, tvb(3, 4))
     at = 7
   end
@@ -295,6 +313,271 @@ local function sealed_run_len(tvb)
   return nil
 end
 
+-- Version 2's compact datagrams (section 2.4). Their packet numbers travel as low bits and their
+-- CRC covers the number whole, so the dissector restores each from the largest seen before in
+-- the same direction (the first pass, in capture order; later passes reuse what it found). A
+-- capture that joins a session late shows its first compact datagrams unverified.
+
+local function crc_byte(crc, v)
+  return bit.bxor(CRC_TABLE[bit.band(bit.bxor(crc, v), 0xFF)], bit.rshift(crc, 8))
+end
+
+local function crc_number(crc, n)
+  crc = crc_byte(crc, math.floor(n / 16777216) % 256)
+  crc = crc_byte(crc, math.floor(n / 65536) % 256)
+  crc = crc_byte(crc, math.floor(n / 256) % 256)
+  return crc_byte(crc, n % 256)
+end
+
+-- The number whose low `bits` bits are `low` nearest `expected` (ties to the larger), mod 2^32.
+local function restore(low, bits, expected)
+  local window = 2 ^ bits
+  local diff = (low - expected) % window
+  local n = expected + diff
+  if diff > window / 2 then
+    n = n - window
+  end
+  return n % 4294967296
+end
+
+-- A LEB128 number at `at` of ByteArray `b`, before `limit`: its value and length, or nil.
+local function varint(b, at, limit, max_len)
+  local v = 0
+  local scale = 1
+  for i = 0, max_len - 1 do
+    if at + i >= limit then
+      return nil
+    end
+    local byte = b:get_index(at + i)
+    v = v + bit.band(byte, 0x7F) * scale
+    scale = scale * 128
+    if bit.band(byte, 0x80) == 0 then
+      if i > 0 and byte == 0 then
+        return nil
+      end
+      return v, i + 1
+    end
+  end
+  return nil
+end
+
+local PN_LEN = { [0] = 1, [1] = 2, [2] = 4 }
+
+-- The structure of a compact datagram in bytes [from, to) of `b` (not its CRC): a table of its
+-- packet number's low bits and length, where its ack block and frames are; nil if it breaks one.
+local function compact_structure(b, from, to)
+  if to - from < 10 then
+    return nil
+  end
+  local first = b:get_index(from)
+  local pn_len = PN_LEN[bit.band(first, 3)]
+  if bit.band(first, 0xC0) ~= 0xC0 or bit.band(first, 0x04) ~= 0 or not pn_len then
+    return nil
+  end
+  local last = to - 4
+  local at = from + 5
+  if at + pn_len > last then
+    return nil
+  end
+  local low = 0
+  for i = 0, pn_len - 1 do
+    low = low * 256 + b:get_index(at + i)
+  end
+  at = at + pn_len
+  local s = { pn_len = pn_len, low = low, ack_at = nil, frames_at = nil, one = false }
+  if bit.band(first, 0x20) ~= 0 then
+    if at + 3 > last then
+      return nil
+    end
+    s.ack_at = at
+    local _, n = varint(b, at + 3, last, 10)
+    if not n then
+      return nil
+    end
+    s.ack_bits_len = n
+    at = at + 3 + n
+  end
+  s.frames_at = at
+  s.one = bit.band(first, 0x08) ~= 0
+  if s.one then
+    return at < last and s or nil
+  end
+  if at == last and not s.ack_at then
+    return nil
+  end
+  while at < last do
+    local len, n = varint(b, at, last, 3)
+    if not len or len == 0 or at + n + len > last then
+      return nil
+    end
+    at = at + n + len
+  end
+  return s
+end
+
+-- The CRC bytes [from, to) of `b` should carry with packet number `pn` (4 bytes in the CRC).
+local function compact_crc(b, from, to, pn_len, pn)
+  local crc = crc_update(0xFFFFFFFF, b, from, from + 5)
+  crc = crc_number(crc, pn)
+  crc = crc_update(crc, b, from + 5 + pn_len, to - 4)
+  return crc_final(crc)
+end
+
+local FLOWS = {}
+local SEEN = {}
+
+local function flow_key(pinfo)
+  return tostring(pinfo.src) .. ":" .. tostring(pinfo.src_port) .. ">" .. tostring(pinfo.dst)
+    .. ":" .. tostring(pinfo.dst_port)
+end
+
+-- The packet number of the compact datagram in [from, to), restored and verified against the
+-- flow (its largest so far, or nil); nil if it does not verify.
+local function compact_verified(b, from, to, largest)
+  local s = compact_structure(b, from, to)
+  if not s then
+    return nil
+  end
+  local expected = largest and (largest + 1) % 4294967296 or 0
+  local pn = restore(s.low, 8 * s.pn_len, expected)
+  if compact_crc(b, from, to, s.pn_len, pn) == be32(b, to - 4) then
+    return pn
+  end
+  -- A Reset is outside the packet numbers: number 0 as it is.
+  if s.low == 0 and compact_crc(b, from, to, s.pn_len, 0) == be32(b, to - 4) then
+    return 0
+  end
+  return nil
+end
+
+-- How the packet splits: a list of { from, to, pn } (pn nil: unverified), and the segment length
+-- of a run (nil for one datagram).
+local function compact_pieces(b, largest)
+  local total = b:len()
+  local pn = compact_verified(b, 0, total, largest)
+  if pn then
+    return { { 0, total, pn } }, nil
+  end
+  local first = b:get_index(0)
+  local pn_len = PN_LEN[bit.band(first, 3)]
+  if pn_len and total >= 5 + pn_len + 4 then
+    local low = 0
+    for i = 0, pn_len - 1 do
+      low = low * 256 + b:get_index(5 + i)
+    end
+    local expected = largest and (largest + 1) % 4294967296 or 0
+    local full = restore(low, 8 * pn_len, expected)
+    local crc = crc_number(crc_update(0xFFFFFFFF, b, 0, 5), full)
+    local at = 5 + pn_len
+    while at + 4 < total do
+      if crc_final(crc) == be32(b, at) and compact_structure(b, 0, at + 4) then
+        local segment = at + 4
+        local pieces = {}
+        local from = 0
+        local seen = largest
+        while from < total do
+          local to = math.min(from + segment, total)
+          local p = compact_verified(b, from, to, seen)
+          if not p then
+            pieces = nil
+            break
+          end
+          table.insert(pieces, { from, to, p })
+          seen = p
+          from = to
+        end
+        if pieces then
+          return pieces, segment
+        end
+        break
+      end
+      crc = crc_byte(crc, b:get_index(at))
+      at = at + 1
+    end
+  end
+  -- Nothing verifies: shown as it is.
+  return { { 0, total, nil } }, nil
+end
+
+-- One compact datagram in `tvb` under `tree`, its packet number `pn` (nil: unverified).
+local function compact_datagram(tvb, tree, label, names, pn)
+  local sub = tree:add(fw, tvb(), label)
+  local b = tvb:bytes()
+  local cflags = sub:add(f.compact_flags, tvb(0, 1))
+  cflags:add(f.cflag_ack, tvb(0, 1))
+  cflags:add(f.cflag_ack_now, tvb(0, 1))
+  cflags:add(f.cflag_one, tvb(0, 1))
+  local s = compact_structure(b, 0, b:len())
+  if not s then
+    sub:add_expert_info(PI_MALFORMED, PI_ERROR, "not a whole compact datagram")
+    table.insert(names, "?")
+    return
+  end
+  sub:add(f.connection_id32, tvb(1, 4))
+  sub:add(f.packet_number_low, tvb(5, s.pn_len))
+  if pn then
+    sub:add(f.packet_number, tvb(5, s.pn_len), pn):set_text("Packet number: " .. pn .. " (restored)")
+  else
+    sub:add_expert_info(PI_PROTOCOL, PI_WARN, "packet number not restored: CRC not verified")
+  end
+  if s.ack_at then
+    sub:add(f.largest_acked_low, tvb(s.ack_at, 2))
+    sub:add(f.ack_delay_units, tvb(s.ack_at + 2, 1))
+    local bits = varint(b, s.ack_at + 3, b:len() - 4, 10)
+    sub:add(f.ack_bits_varint, tvb(s.ack_at + 3, s.ack_bits_len), string.format("%x", bits))
+  end
+  local count = #names
+  local last = tvb:len() - 4
+  local at = s.frames_at
+  if s.one then
+    table.insert(names, frame_body(tvb(at, last - at):tvb(), sub, true))
+  else
+    while at < last do
+      local len, n = varint(b, at, last, 3)
+      sub:add(f.frame_length_varint, tvb(at, n), len)
+      table.insert(names, frame_body(tvb(at + n, len):tvb(), sub, true))
+      at = at + n + len
+    end
+  end
+  sub:add(f.crc, tvb(last, 4))
+  if #names == count then
+    table.insert(names, "ack")
+  end
+end
+
+local function dissect_compact(tvb, pinfo, tree)
+  pinfo.cols.protocol = "framewire"
+  local pieces, segment
+  if pinfo.visited and SEEN[pinfo.number] then
+    pieces, segment = SEEN[pinfo.number][1], SEEN[pinfo.number][2]
+  else
+    local key = flow_key(pinfo)
+    pieces, segment = compact_pieces(tvb:bytes(), FLOWS[key])
+    for _, p in ipairs(pieces) do
+      if p[3] and (not FLOWS[key] or ((p[3] - FLOWS[key]) % 4294967296) < 2147483648) then
+        FLOWS[key] = p[3]
+      end
+    end
+    SEEN[pinfo.number] = { pieces, segment }
+  end
+  local names = {}
+  local parent = tree
+  if segment then
+    parent = tree:add(fw, tvb(), string.format(
+      "framewire run: %d compact datagrams of %d B in one packet (segmentation offload)",
+      #pieces, segment))
+    parent:add(f.run_datagrams, tvb(), #pieces)
+    parent:add(f.segment_len, tvb(), segment)
+  end
+  for i, p in ipairs(pieces) do
+    local label = segment and string.format("framewire compact datagram %d of %d", i, #pieces)
+      or "framewire compact datagram"
+    compact_datagram(tvb(p[1], p[2] - p[1]):tvb(), parent, label, names, p[3])
+  end
+  pinfo.cols.info:set("framewire: " .. table.concat(names, ", "))
+  return tvb:len()
+end
+
 local function dissect_udp(tvb, pinfo, tree)
   if tvb:len() < 20 or tvb(0, 2):uint() ~= 0x4657 then
     return 0
@@ -344,11 +627,14 @@ local function register()
   udp:add(registered, fw)
 end
 
--- A datagram starts with the magic "FW"; a stream frame with its length, which no frame makes
--- that large (the ceiling is far below 0x46570000).
+-- A datagram starts with the magic "FW", a compact one with two high bits set; a stream frame
+-- with its length, which no frame makes that large (the ceiling is far below 0x46570000).
 function fw.dissector(tvb, pinfo, tree)
   if tvb:len() >= 2 and tvb(0, 2):uint() == 0x4657 then
     return dissect_udp(tvb, pinfo, tree)
+  end
+  if tvb:len() >= 10 and bit.band(tvb(0, 1):uint(), 0xC0) == 0xC0 then
+    return dissect_compact(tvb, pinfo, tree)
   end
   return dissect_tcp(tvb, pinfo, tree)
 end

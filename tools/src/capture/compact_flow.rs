@@ -48,22 +48,33 @@ impl CompactFlow {
     pub fn open(&mut self, way: usize, payload: &Bytes) -> Result<Datagram, DecodeError> {
         let context = self.context(way);
         let opened = Datagram::parse_compact(payload.clone(), &context).or_else(|e| {
-            // A server's Reset is outside the packet numbers (number 0); and with nothing seen
-            // yet this way, there is nothing to restore from.
-            let alone = Datagram::parse_compact(payload.clone(), &CompactContext::default());
-            match alone {
+            // A server's Reset is outside the packet numbers (number 0).
+            match Datagram::parse_compact(payload.clone(), &CompactContext::default()) {
                 Ok(d) if d.header.packet_number == 0 && is_lone_reset(&d) => Ok(d),
-                _ if self.largest[way].is_none() => {
-                    Datagram::parse_compact_unverified(payload.clone(), &context)
-                }
                 _ => Err(e),
             }
         })?;
+        self.note(way, &opened);
+        Ok(opened)
+    }
+
+    /// Reads a compact datagram sent `way` that did not verify, when nothing verified before in
+    /// that direction (a capture that joined the session late): unverified, its numbers as
+    /// restored from nothing. `None` once something has verified that way.
+    pub fn open_unverified(&mut self, way: usize, payload: &Bytes) -> Option<Datagram> {
+        if self.largest[way].is_some() {
+            return None;
+        }
+        let opened =
+            Datagram::parse_compact_unverified(payload.clone(), &self.context(way)).ok()?;
+        Some(opened)
+    }
+
+    fn note(&mut self, way: usize, opened: &Datagram) {
         let pn = opened.header.packet_number;
         if self.largest[way].is_none_or(|l| pn.wrapping_sub(l).cast_signed() > 0) {
             self.largest[way] = Some(pn);
         }
-        Ok(opened)
     }
 
     /// A frame body of a compact datagram sent `way`, its sequence number restored.

@@ -444,7 +444,10 @@ impl Inspector {
             Ok(d) => vec![d],
             Err(e) => {
                 let Some((segment_len, run)) = flow.split_run(way, payload) else {
-                    self.record(index, direction, Seen::Bad(format!("datagram: {e}")));
+                    match flow.open_unverified(way, payload) {
+                        Some(d) => self.compact_frames(index, direction, way, &[d]),
+                        None => self.record(index, direction, Seen::Bad(format!("datagram: {e}"))),
+                    }
                     return;
                 };
                 let what = Seen::Run {
@@ -455,6 +458,16 @@ impl Inspector {
                 run
             }
         };
+        self.compact_frames(index, direction, way, &datagrams);
+    }
+
+    fn compact_frames(
+        &mut self,
+        index: usize,
+        direction: Direction,
+        way: usize,
+        datagrams: &[Datagram],
+    ) {
         for datagram in datagrams {
             for body in datagram.frames() {
                 let wire_len = body.len();
