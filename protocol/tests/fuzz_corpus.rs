@@ -21,6 +21,11 @@ fn datagram_corpus_replays_clean() {
 }
 
 #[test]
+fn compact_corpus_replays_clean() {
+    replay("compact", framewire_protocol::harness::compact_datagram);
+}
+
+#[test]
 fn session_corpus_replays_clean() {
     replay("session", framewire_protocol::harness::session_ops);
 }

@@ -105,6 +105,8 @@ fn a_sealed_session_delivers_every_message_once_in_order_through_20_percent_loss
     let (server, down) = handshake(&mut client, Some(&keys()));
     let server = server.expect("a session");
     assert!(client.is_established() && client.is_sealed() && server.is_sealed());
+    // Sealed sessions stay in version 1 (docs/PROTOCOL.md section 2.4).
+    assert!(!client.uses_compact_datagrams() && !server.uses_compact_datagrams());
     // Challenge, Welcome (lost), the same Welcome again: both Welcomes sealed, byte for byte alike.
     assert_eq!(down.len(), 3);
     assert!(!is_sealed(&down[0]));

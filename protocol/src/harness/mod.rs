@@ -177,6 +177,66 @@ pub fn datagram(data: &[u8]) {
     }
 }
 
+/// Parses `data[8..]` as a compact datagram (docs/PROTOCOL.md section 2.4) under the context its
+/// first 8 bytes give (largest received, largest sent); if it is accepted, every frame must parse
+/// or fail cleanly, and a datagram whose frames all parse must build again (its packet number in
+/// the fewest bytes) and parse back to the same header and frames.
+pub fn compact_datagram(data: &[u8]) {
+    use crate::wire::CompactContext;
+    use crate::wire::numbers::expand_nearest;
+    let Some((head, rest)) = data.split_first_chunk::<8>() else {
+        return;
+    };
+    let number = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+    let context = CompactContext {
+        largest_received: Some(number(&head[..4])),
+        largest_sent: number(&head[4..]),
+    };
+    let Ok(d) = Datagram::parse_compact(Bytes::copy_from_slice(rest), &context) else {
+        return;
+    };
+    let restore = |_: u8, low: u16| expand_nearest(u32::from(low), 16, 0x8000_0000);
+    let frames: Vec<Frame> = d
+        .frames()
+        .filter_map(|b| Frame::parse_compact(b, restore).ok())
+        .collect();
+    if frames.len() != d.frames().count() {
+        return;
+    }
+    let mut out = vec![0u8; crate::wire::MAX_DATAGRAM_SIZE];
+    let pn = d.header.packet_number;
+    let Ok(mut builder) =
+        DatagramBuilder::new_compact(&mut out, &d.header, Some(pn.wrapping_sub(1)))
+    else {
+        panic!("an accepted header must build again");
+    };
+    for f in &frames {
+        assert!(
+            builder.push(f).expect("a parsed frame encodes"),
+            "an accepted frame must fit again"
+        );
+    }
+    if d.ack_now() {
+        builder.ask_ack_now();
+    }
+    let n = builder
+        .finish()
+        .expect("an accepted datagram has an ack or a frame");
+    let again = CompactContext {
+        largest_received: Some(pn.wrapping_sub(1)),
+        ..context
+    };
+    let back = Datagram::parse_compact(Bytes::copy_from_slice(&out[..n]), &again)
+        .expect("a rebuilt datagram parses");
+    assert_eq!(back.header, d.header, "the header came back changed");
+    assert_eq!(back.ack_now(), d.ack_now());
+    let back_frames: Vec<Frame> = back
+        .frames()
+        .map(|b| Frame::parse_compact(b, restore).expect("a rebuilt frame parses"))
+        .collect();
+    assert_eq!(back_frames, frames, "the frames came back changed");
+}
+
 fn check_body_round_trip(body: &Bytes) {
     let Ok(frame) = Frame::parse(body.clone()) else {
         return;

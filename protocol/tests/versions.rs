@@ -1,0 +1,156 @@
+//! Versions 1 and 2 together (docs/PROTOCOL.md sections 2.4 and 4.1): a client and a server that
+//! both take version 2 agree it and their session datagrams are compact; either side without it
+//! agrees version 1 and every datagram is of the version-1 form; messages pass both ways whatever
+//! was agreed. (A sealed session stays in version 1: protocol/tests/sealed.rs.)
+
+#[allow(dead_code, reason = "each test binary uses part of the helper")]
+mod common;
+
+use bytes::Bytes;
+use common::Udp;
+use framewire_protocol::session::{Event, Session, SessionConfig};
+use framewire_protocol::wire::{Data, Frame, FrameBody, MAGIC, is_compact};
+
+fn config(compact: bool) -> SessionConfig {
+    SessionConfig {
+        compact_datagrams: compact,
+        ..SessionConfig::default()
+    }
+}
+
+fn data(text: &'static [u8]) -> Frame {
+    Frame::new(Data {
+        payload: Bytes::from_static(text),
+    })
+}
+
+/// The next datagram `s` sends with `message` queued: is it compact?
+fn next_is_compact(s: &mut Session, now: framewire_protocol::session::Instant) -> bool {
+    s.send(data(b"which form?")).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let t = s.poll_transmit(now, &mut buf).expect("a datagram");
+    let compact = is_compact(&buf[..t.len]);
+    assert!(compact || buf[..2] == MAGIC, "either form");
+    compact
+}
+
+fn payloads(events: impl Iterator<Item = Event>) -> Vec<Bytes> {
+    events
+        .filter_map(|e| match e {
+            Event::Frame(Frame {
+                body: FrameBody::Data(d),
+                ..
+            }) => Some(d.payload),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Both ways, whatever the pair agreed: a message from each side arrives once.
+fn both_ways(udp: &mut Udp) {
+    let _ = udp.server_events();
+    while udp.client.poll_event().is_some() {}
+    udp.client.send(data(b"up")).unwrap();
+    udp.server.as_mut().unwrap().send(data(b"down")).unwrap();
+    udp.run();
+    assert!(payloads(udp.server_events().into_iter()).contains(&Bytes::from_static(b"up")));
+    assert!(
+        payloads(std::iter::from_fn(|| udp.client.poll_event()))
+            .contains(&Bytes::from_static(b"down"))
+    );
+}
+
+#[test]
+fn a_pair_that_both_take_version_2_goes_compact() {
+    let mut udp = Udp::new(config(true), config(true));
+    udp.run();
+    assert!(udp.client.uses_compact_datagrams());
+    assert!(udp.server.as_ref().unwrap().uses_compact_datagrams());
+    let now = udp.now;
+    assert!(next_is_compact(&mut udp.client, now));
+    assert!(next_is_compact(udp.server.as_mut().unwrap(), now));
+    udp.run();
+    both_ways(&mut udp);
+}
+
+#[test]
+fn a_version_1_client_and_a_version_2_server_agree_1() {
+    let mut udp = Udp::new(config(false), config(true));
+    udp.run();
+    assert!(udp.client.is_established());
+    assert!(!udp.client.uses_compact_datagrams());
+    assert!(!udp.server.as_ref().unwrap().uses_compact_datagrams());
+    let now = udp.now;
+    assert!(!next_is_compact(&mut udp.client, now));
+    assert!(!next_is_compact(udp.server.as_mut().unwrap(), now));
+    udp.run();
+    both_ways(&mut udp);
+}
+
+#[test]
+fn a_version_2_client_and_a_server_without_it_agree_1() {
+    let mut udp = Udp::new(config(true), config(false));
+    udp.run();
+    assert!(udp.client.is_established());
+    assert!(!udp.client.uses_compact_datagrams());
+    assert!(!udp.server.as_ref().unwrap().uses_compact_datagrams());
+    let now = udp.now;
+    assert!(!next_is_compact(&mut udp.client, now));
+    udp.run();
+    both_ways(&mut udp);
+}
+
+/// Section 7a.2: a receiver of version 2 holds an ack at most 50 ms, and acks at once after 4
+/// ack-eliciting datagrams.
+#[test]
+fn a_compact_receiver_holds_an_ack_at_most_50_ms_or_4_datagrams() {
+    use framewire_protocol::session::Instant;
+    use framewire_protocol::wire::{CompactContext, Datagram, DatagramBuilder, PacketHeader};
+    let peer: std::net::SocketAddr = "10.0.0.9:9".parse().unwrap();
+    let t0 = Instant::from_millis(1000);
+    let mut s = Session::established(config(true), 5, peer, t0);
+    s.use_compact_datagrams();
+    let datagram = |pn: u32| {
+        let mut frame = data(b"m");
+        frame.seq = Some(pn);
+        let header = PacketHeader {
+            connection_id: 5,
+            packet_number: pn,
+            ack: None,
+        };
+        let mut buf = vec![0u8; 1200];
+        let mut b = DatagramBuilder::new_compact(&mut buf, &header, pn.checked_sub(1)).unwrap();
+        assert!(b.push(&frame).unwrap());
+        let n = b.finish().unwrap();
+        Bytes::copy_from_slice(&buf[..n])
+    };
+    let mut buf = vec![0u8; 2048];
+    s.handle_datagram(t0, peer, datagram(0));
+    assert!(s.poll_transmit(t0, &mut buf).is_none(), "held");
+    let due = s.poll_timeout().expect("an ack timer");
+    assert_eq!(due, t0 + std::time::Duration::from_millis(50));
+    let before = due - std::time::Duration::from_millis(1);
+    assert!(
+        s.poll_transmit(before, &mut buf).is_none(),
+        "still held at 49 ms"
+    );
+    s.handle_timeout(due);
+    let t = s.poll_transmit(due, &mut buf).expect("the ack at 50 ms");
+    let ack = Datagram::parse_compact(
+        Bytes::copy_from_slice(&buf[..t.len]),
+        &CompactContext::default(),
+    )
+    .unwrap();
+    assert_eq!(ack.header.ack.map(|a| a.largest), Some(0));
+    // Four more, back to back: the fourth is acked at once.
+    let t1 = due + std::time::Duration::from_millis(1);
+    for pn in 1..4 {
+        s.handle_datagram(t1, peer, datagram(pn));
+        assert!(s.poll_transmit(t1, &mut buf).is_none(), "held after {pn}");
+    }
+    s.handle_datagram(t1, peer, datagram(4));
+    assert!(
+        s.poll_transmit(t1, &mut buf).is_some(),
+        "acked after the fourth"
+    );
+}
