@@ -1,7 +1,8 @@
 //! Engine CPU per small message: two sessions driven directly (no simulator in the loop), each
 //! iteration sending `BATCH` 100-byte reliable messages from `a`, delivering every datagram to
 //! `b`, draining its events, and returning its acks to `a`. The time per iteration divided by
-//! `BATCH` is the engine's cost per message for send, receive and acknowledgement together.
+//! `BATCH` is the engine's cost per message for send, receive and acknowledgement together, in
+//! version 2 (compact datagrams) and version 1.
 //!
 //! `cargo bench -p framewire-benches --bench session_engine`
 
@@ -19,7 +20,12 @@ const BATCH: usize = 64;
 fn engine(c: &mut Criterion) {
     let mut group = c.benchmark_group("session_engine");
     group.throughput(Throughput::Elements(BATCH as u64));
-    for (name, channel) in [("reliable_100B", 0u8), ("unreliable_100B", 3)] {
+    for (name, channel, compact) in [
+        ("reliable_100B", 0u8, true),
+        ("unreliable_100B", 3, true),
+        ("reliable_100B_version_1", 0, false),
+        ("unreliable_100B_version_1", 3, false),
+    ] {
         let config = SessionConfig {
             idle_timeout: Duration::from_secs(1_000_000),
             heartbeat_interval: Duration::from_secs(1_000_000),
@@ -27,12 +33,17 @@ fn engine(c: &mut Criterion) {
         };
         let mut a = Session::established(config.clone(), 1, ADDR_B, Instant::ZERO);
         let mut b = Session::established(config, 1, ADDR_A, Instant::ZERO);
+        if compact {
+            // Version 2, as two peers of this build agree: compact datagrams.
+            a.use_compact_datagrams();
+            b.use_compact_datagrams();
+        }
         let payload = Bytes::from(vec![0x5a; 100]);
         let mut now = Instant::ZERO;
         let mut buf = vec![0u8; 2048];
         group.bench_function(name, |bench| {
             bench.iter(|| {
-                now += Duration::from_millis(10);
+                now += Duration::from_millis(100);
                 for _ in 0..BATCH {
                     a.send(
                         Frame::new(Data {
@@ -52,7 +63,7 @@ fn engine(c: &mut Criterion) {
                 }
                 assert_eq!(delivered, BATCH);
                 // The receiver's acks go back after the ack delay, and arrive at once.
-                let later = now + Duration::from_millis(5);
+                let later = now + Duration::from_millis(60);
                 b.handle_timeout(later);
                 while let Some(t) = b.poll_transmit(later, &mut buf) {
                     a.handle_datagram(later, ADDR_B, Bytes::copy_from_slice(&buf[..t.len]));

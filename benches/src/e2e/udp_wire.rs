@@ -34,8 +34,11 @@ pub struct Load {
 /// The systems compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum System {
-    /// framewire's session engine (protocol crate), the reliable-ordered channel 0.
+    /// framewire's session engine (protocol crate), the reliable-ordered channel 0, in version 2
+    /// (compact datagrams), what two peers of this build agree.
     Framewire,
+    /// The same in version 1 (what a peer without version 2 gets).
+    FramewireV1,
     /// ENet 1.3, reliable packets on channel 0.
     Enet,
 }
@@ -44,6 +47,7 @@ impl System {
     fn name(self) -> &'static str {
         match self {
             Self::Framewire => "framewire",
+            Self::FramewireV1 => "framewire v1",
             Self::Enet => "ENet",
         }
     }
@@ -90,7 +94,8 @@ fn link(loss: f64, seed: u64) -> LinkShape {
 /// Sockets, the ENet programs, or a run that did not finish.
 pub fn run(system: System, shape: LinkShape, load: Load) -> io::Result<Run> {
     match system {
-        System::Framewire => run_framewire(shape, load),
+        System::Framewire => run_framewire(shape, load, true),
+        System::FramewireV1 => run_framewire(shape, load, false),
         System::Enet => run_enet(shape, load),
     }
 }
@@ -104,11 +109,16 @@ struct Peer {
 }
 
 impl Peer {
-    fn new(socket: UdpSocket, remote: SocketAddr, base: Instant) -> Self {
+    /// A session of compact datagrams (version 2) or of version 1's, as the handshake agrees.
+    fn new(socket: UdpSocket, remote: SocketAddr, base: Instant, compact: bool) -> Self {
         let now = clock(base, Instant::now());
+        let mut session = Session::established(SessionConfig::default(), 1, remote, now);
+        if compact {
+            session.use_compact_datagrams();
+        }
         Self {
             socket,
-            session: Session::established(SessionConfig::default(), 1, remote, now),
+            session,
             base,
             buf: vec![0u8; MAX_DATAGRAM_SIZE],
         }
@@ -188,13 +198,13 @@ struct Received {
     delays_us: Vec<u64>,
 }
 
-fn run_framewire(shape: LinkShape, load: Load) -> io::Result<Run> {
+fn run_framewire(shape: LinkShape, load: Load, compact: bool) -> io::Result<Run> {
     let sink_socket = UdpSocket::bind("127.0.0.1:0")?;
     let relay = LossyRelay::start(sink_socket.local_addr()?, shape)?;
     let sender_socket = UdpSocket::bind("127.0.0.1:0")?;
     let base = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
-    let mut sink = Peer::new(sink_socket, relay.server_side_addr(), base);
+    let mut sink = Peer::new(sink_socket, relay.server_side_addr(), base, compact);
     let sink_stop = Arc::clone(&stop);
     let receiver = std::thread::spawn(move || -> io::Result<Received> {
         let mut got = Received {
@@ -221,7 +231,7 @@ fn run_framewire(shape: LinkShape, load: Load) -> io::Result<Run> {
         }
         Ok(got)
     });
-    let sent = send_steadily(Peer::new(sender_socket, relay.addr(), base), load);
+    let sent = send_steadily(Peer::new(sender_socket, relay.addr(), base, compact), load);
     stop.store(true, Ordering::Relaxed);
     let got = receiver
         .join()
@@ -376,7 +386,7 @@ pub fn compare(rounds: usize, seconds: f64) -> io::Result<Section> {
         hz: 60.0,
         seconds,
     };
-    let mut systems = vec![System::Framewire];
+    let mut systems = vec![System::Framewire, System::FramewireV1];
     let mut title = format!(
         "UDP bytes per message: {} B reliable messages at {} Hz for {seconds} s, one way through a \
          lossy relay (20 ms + 0-5 ms each way); overhead = UDP payload bytes both ways / payload \

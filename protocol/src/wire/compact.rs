@@ -84,6 +84,17 @@ pub fn peek_compact_connection_id(bytes: &[u8]) -> Result<u32, DecodeError> {
     Ok(u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]))
 }
 
+/// A compact datagram's packet number field as it is on the wire (its low bits), read from its
+/// first bytes alone; `None` for a datagram that is not compact or too short.
+pub fn wire_packet_number(bytes: &[u8]) -> Option<u32> {
+    if !is_compact(bytes) {
+        return None;
+    }
+    let len = pn_len_of_code(bytes[0])?;
+    let field = bytes.get(PN_AT..PN_AT + len)?;
+    Some(field.iter().fold(0u32, |v, &b| (v << 8) | u32::from(b)))
+}
+
 /// What a receiver knows that a compact datagram leaves out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CompactContext {

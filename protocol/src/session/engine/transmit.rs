@@ -180,10 +180,7 @@ impl Session {
         {
             // A Reset echoes the packet number as the datagram carried it: a compact one's low
             // bits (docs/PROTOCOL.md section 4.11).
-            let pn = match crate::wire::compact::check_compact(datagram) {
-                Ok(fields) => fields.packet_number.0,
-                Err(_) => self.next_pn,
-            };
+            let pn = crate::wire::compact::wire_packet_number(datagram).unwrap_or(self.next_pn);
             echoes.note(pn, u32::from_be_bytes([a, b, c, d]));
         }
     }
