@@ -108,7 +108,9 @@ pub(crate) enum Disposition {
 #[derive(Debug)]
 pub(crate) struct Inbox {
     kinds: Vec<ChannelKind>,
-    channels: BTreeMap<u8, RecvChannel>,
+    /// Each channel's state, by number, made on its first message (a message per datagram looks
+    /// its channel up: an index, not a search).
+    channels: Vec<Option<RecvChannel>>,
     window: u32,
     partials: BTreeMap<u32, Partial>,
     partial_bytes: usize,
@@ -129,7 +131,7 @@ impl Inbox {
     pub(crate) fn new(config: &SessionConfig) -> Self {
         Self {
             kinds: config.channels.clone(),
-            channels: BTreeMap::new(),
+            channels: Vec::new(),
             window: config.reliable_window,
             partials: BTreeMap::new(),
             partial_bytes: 0,
@@ -156,10 +158,11 @@ impl Inbox {
     ) -> Disposition {
         let kind = channel_kind(&self.kinds, channel);
         let window = self.window;
-        let state = self
-            .channels
-            .entry(channel)
-            .or_insert_with(|| RecvChannel::new(kind));
+        let at = usize::from(channel);
+        if self.channels.len() <= at {
+            self.channels.resize_with(at + 1, || None);
+        }
+        let state = self.channels[at].get_or_insert_with(|| RecvChannel::new(kind));
         match state {
             RecvChannel::Unreliable => {
                 deliver(arrival);
@@ -212,7 +215,11 @@ impl Inbox {
     /// The whole sequence number on `channel` whose low 16 bits are `low`: the one nearest to the
     /// next the channel expects (a compact datagram's SEQ field, docs/PROTOCOL.md section 2.4).
     pub(crate) fn restore_seq(&self, channel: u8, low: u16) -> u32 {
-        let expected = match self.channels.get(&channel) {
+        let expected = match self
+            .channels
+            .get(usize::from(channel))
+            .and_then(Option::as_ref)
+        {
             Some(RecvChannel::Ordered { next, .. } | RecvChannel::Unordered { next, .. }) => *next,
             Some(RecvChannel::Sequenced { newest: Some(n) }) => n.wrapping_add(1),
             _ => 0,
