@@ -31,10 +31,10 @@ pub struct DatagramBuilder<'a> {
     has_ack: bool,
     frames: usize,
     compact: bool,
-    /// Where the frames start, and the first frame's length prefix (the compact form drops it
-    /// when that frame is the only one: `ONE_FRAME`).
+    /// Where the frames start. A compact datagram's first frame goes in without its length, as
+    /// if it were the only one (`ONE_FRAME`); a second frame puts the first one's length in front
+    /// of it (moving the first frame, typically small when more follow).
     frames_at: usize,
-    first_prefix: usize,
     /// A compact datagram's packet number, whole, and the bytes it takes on the wire: its CRC
     /// covers the number whole.
     packet_number: (u32, usize),
@@ -72,7 +72,6 @@ impl<'a> DatagramBuilder<'a> {
             frames: 0,
             compact: false,
             frames_at: len,
-            first_prefix: 0,
             packet_number: (header.packet_number, 4),
         })
     }
@@ -130,7 +129,6 @@ impl<'a> DatagramBuilder<'a> {
             frames: 0,
             compact: true,
             frames_at: len,
-            first_prefix: 0,
             packet_number: (header.packet_number, pn_len),
         })
     }
@@ -138,13 +136,23 @@ impl<'a> DatagramBuilder<'a> {
     /// Bytes still free for frames, counting each frame's length prefix as part of the frame (as
     /// the version-1 form spends them: a compact frame never needs more).
     pub fn remaining(&self) -> usize {
-        let free = self.buf.len() - self.len - CRC_LEN;
+        let free = self.buf.len() - self.len - CRC_LEN - self.pending_prefix();
         // A compact frame of 16,384 bytes or more has a three-byte length, one more than the
         // version-1 form's (and may carry no SEQ to make up for it).
         if self.compact && free > (1 << 14) + FRAME_LEN_PREFIX {
             free - 1
         } else {
             free
+        }
+    }
+
+    /// The length a compact datagram's lone first frame will take in front of it if another
+    /// frame joins it.
+    fn pending_prefix(&self) -> usize {
+        if self.compact && self.frames == 1 {
+            varint_len((self.len - self.frames_at) as u64)
+        } else {
+            0
         }
     }
 
@@ -167,15 +175,23 @@ impl<'a> DatagramBuilder<'a> {
     fn put_prefix(&mut self, len: usize) -> Option<usize> {
         let free = self.buf.len() - self.len - CRC_LEN;
         if self.compact {
+            if self.frames == 0 {
+                // Without a length until another frame joins it.
+                return (len <= free).then_some(0);
+            }
+            let pending = self.pending_prefix();
             let n = varint_len(len as u64);
-            if n + len > free {
+            if pending + n + len > free {
                 return None;
             }
-            let n = put_varint(&mut self.buf[self.len..], len as u64);
-            if self.frames == 0 {
-                self.first_prefix = n;
+            if pending > 0 {
+                let first = self.frames_at..self.len;
+                let first_len = first.len();
+                self.buf.copy_within(first, self.frames_at + pending);
+                put_varint(&mut self.buf[self.frames_at..], first_len as u64);
+                self.len += pending;
             }
-            Some(n)
+            Some(put_varint(&mut self.buf[self.len..], len as u64))
         } else {
             if len > usize::from(u16::MAX) || FRAME_LEN_PREFIX + len > free {
                 return None;
@@ -259,17 +275,14 @@ impl<'a> DatagramBuilder<'a> {
     ///
     /// # Errors
     /// [`EncodeError::InvalidValue`] for a datagram with neither an ack nor a frame.
-    pub fn finish(mut self) -> Result<usize, EncodeError> {
+    pub fn finish(self) -> Result<usize, EncodeError> {
         if self.frames == 0 && !self.has_ack {
             return Err(EncodeError::InvalidValue(
                 "a datagram needs an ack block or a frame",
             ));
         }
         if self.compact && self.frames == 1 {
-            // One frame: its length goes without saying (`ONE_FRAME`).
-            let body = self.frames_at + self.first_prefix;
-            self.buf.copy_within(body..self.len, self.frames_at);
-            self.len -= self.first_prefix;
+            // One frame, written without its length: it goes without saying (`ONE_FRAME`).
             self.buf[0] |= COMPACT_ONE_FRAME;
         }
         let crc = if self.compact {
