@@ -185,18 +185,7 @@ impl Frame {
     /// it if [`FrameKind::is_ignorable`]), [`DecodeError::Truncated`] for a body that ends inside a
     /// field, and [`DecodeError::Malformed`] for any other broken rule.
     pub fn parse(body: Bytes) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(body);
-        let kind_code = r.u8()?;
-        let flags = r.u8()?;
-        let channel = r.u8()?;
-        let kind = FrameKind::from_u8(kind_code).ok_or(DecodeError::UnknownKind(kind_code))?;
-        let seq = if flags & SEQ_FLAG != 0 {
-            Some(r.u32()?)
-        } else {
-            None
-        };
-        let body = FrameBody::parse(kind, flags & !SEQ_FLAG, &mut r)?;
-        Ok(Self { channel, seq, body })
+        Self::parse_with(body, |_, r| r.u32())
     }
 
     /// Parses a frame body of a compact datagram (section 2.4), whose SEQ field holds the low 16
@@ -208,13 +197,22 @@ impl Frame {
         body: Bytes,
         restore: impl FnOnce(u8, u16) -> u32,
     ) -> Result<Self, DecodeError> {
+        Self::parse_with(body, |channel, r| Ok(restore(channel, r.u16()?)))
+    }
+
+    /// The frame header, then the SEQ field as `read_seq` reads it (given the channel), then the
+    /// kind's fields.
+    fn parse_with(
+        body: Bytes,
+        read_seq: impl FnOnce(u8, &mut Reader) -> Result<u32, DecodeError>,
+    ) -> Result<Self, DecodeError> {
         let mut r = Reader::new(body);
         let kind_code = r.u8()?;
         let flags = r.u8()?;
         let channel = r.u8()?;
         let kind = FrameKind::from_u8(kind_code).ok_or(DecodeError::UnknownKind(kind_code))?;
         let seq = if flags & SEQ_FLAG != 0 {
-            Some(restore(channel, r.u16()?))
+            Some(read_seq(channel, &mut r)?)
         } else {
             None
         };
