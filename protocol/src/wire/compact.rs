@@ -246,6 +246,32 @@ impl Datagram {
         Ok(Self::of_compact(&fields, header, bytes))
     }
 
+    /// [`Datagram::parse_compact`], or, if it fails, a server's lone Reset: outside the packet
+    /// numbers, number 0 taken as it is (section 4.11).
+    ///
+    /// # Errors
+    /// As [`Datagram::parse_compact`] under `context`.
+    pub fn parse_compact_or_reset(
+        bytes: Bytes,
+        context: &CompactContext,
+    ) -> Result<Self, DecodeError> {
+        Self::parse_compact(bytes.clone(), context).or_else(|e| {
+            match Self::parse_compact(bytes, &CompactContext::default()) {
+                Ok(d) if d.header.packet_number == 0 && d.is_lone_reset() => Ok(d),
+                _ => Err(e),
+            }
+        })
+    }
+
+    /// Whether it holds one frame, and that a Reset (by its kind byte).
+    fn is_lone_reset(&self) -> bool {
+        let mut frames = self.frames();
+        frames
+            .next()
+            .is_some_and(|f| f.first() == Some(&(super::FrameKind::Reset as u8)))
+            && frames.next().is_none()
+    }
+
     /// [`Datagram::parse_compact`] without the CRC, for a reader that cannot know the packet
     /// numbers (a capture tool that joined late, a test): what it restores may be wrong, and
     /// nothing proves the bytes whole.

@@ -33,14 +33,24 @@ pub struct Run {
 /// other bad datagram.
 pub fn split_run(payload: &Bytes) -> Option<Run> {
     let segment_len = first_datagram_len(payload)?;
-    if segment_len >= payload.len() {
+    split_into(payload, segment_len, |piece| Datagram::parse(piece).ok())
+}
+
+/// `payload` cut into pieces of `segment_len` (the last may be shorter), each opened by `open`:
+/// the run, if there are at least two pieces and every one opens.
+pub(super) fn split_into(
+    payload: &Bytes,
+    segment_len: usize,
+    mut open: impl FnMut(Bytes) -> Option<Datagram>,
+) -> Option<Run> {
+    if segment_len == 0 || segment_len >= payload.len() {
         return None;
     }
     let mut datagrams = Vec::with_capacity(payload.len().div_ceil(segment_len));
     let mut at = 0;
     while at < payload.len() {
         let end = (at + segment_len).min(payload.len());
-        datagrams.push(Datagram::parse(payload.slice(at..end)).ok()?);
+        datagrams.push(open(payload.slice(at..end))?);
         at = end;
     }
     Some(Run {

@@ -13,16 +13,9 @@ use bytes::Bytes;
 use framewire_protocol::DecodeError;
 use framewire_protocol::wire::compact::{PN_AT, check_compact, pn_len_of_code};
 use framewire_protocol::wire::numbers::expand_nearest;
-use framewire_protocol::wire::{CRC_LEN, CompactContext, Datagram, Frame, FrameKind, is_compact};
+use framewire_protocol::wire::{CRC_LEN, CompactContext, Datagram, Frame, is_compact};
 
-/// Whether `d` holds one frame, a Reset.
-fn is_lone_reset(d: &Datagram) -> bool {
-    let mut frames = d.frames();
-    frames
-        .next()
-        .is_some_and(|f| f.first() == Some(&(FrameKind::Reset as u8)))
-        && frames.next().is_none()
-}
+use super::coalesced::{Run, split_into};
 
 /// What one UDP connection's compact datagrams let a reader restore.
 #[derive(Debug, Default)]
@@ -47,13 +40,7 @@ impl CompactFlow {
     /// What is wrong with it.
     pub fn open(&mut self, way: usize, payload: &Bytes) -> Result<Datagram, DecodeError> {
         let context = self.context(way);
-        let opened = Datagram::parse_compact(payload.clone(), &context).or_else(|e| {
-            // A server's Reset is outside the packet numbers (number 0).
-            match Datagram::parse_compact(payload.clone(), &CompactContext::default()) {
-                Ok(d) if d.header.packet_number == 0 && is_lone_reset(&d) => Ok(d),
-                _ => Err(e),
-            }
-        })?;
+        let opened = Datagram::parse_compact_or_reset(payload.clone(), &context)?;
         self.note(way, &opened);
         Ok(opened)
     }
@@ -100,23 +87,15 @@ impl CompactFlow {
     /// [`super::split_run`] does for version-1 ones): the segment length and each datagram, or
     /// `None` when it is not a clean run. The first datagram's end is the first place where the
     /// four bytes after it are its CRC (the packet number restored) and what comes before checks.
-    pub fn split_run(&mut self, way: usize, payload: &Bytes) -> Option<(usize, Vec<Datagram>)> {
+    pub fn split_run(&mut self, way: usize, payload: &Bytes) -> Option<Run> {
         let segment_len = self.first_len(way, payload)?;
-        if segment_len >= payload.len() {
-            return None;
-        }
-        let mut datagrams = Vec::with_capacity(payload.len().div_ceil(segment_len));
-        let mut at = 0;
-        while at < payload.len() {
-            let end = (at + segment_len).min(payload.len());
-            let piece = payload.slice(at..end);
-            if !is_compact(&piece) {
-                return None;
+        split_into(payload, segment_len, |piece| {
+            if is_compact(&piece) {
+                self.open(way, &piece).ok()
+            } else {
+                None
             }
-            datagrams.push(self.open(way, &piece).ok()?);
-            at = end;
-        }
-        Some((segment_len, datagrams))
+        })
     }
 
     fn first_len(&self, way: usize, bytes: &[u8]) -> Option<usize> {
@@ -193,9 +172,13 @@ mod tests {
         let segment = run.len();
         run.extend(compact(1, 1, 100));
         run.extend(compact(2, 2, 30));
-        let (len, datagrams) = flow.split_run(0, &Bytes::from(run)).unwrap();
-        assert_eq!(len, segment);
-        let numbers: Vec<u32> = datagrams.iter().map(|d| d.header.packet_number).collect();
+        let run = flow.split_run(0, &Bytes::from(run)).unwrap();
+        assert_eq!(run.segment_len, segment);
+        let numbers: Vec<u32> = run
+            .datagrams
+            .iter()
+            .map(|d| d.header.packet_number)
+            .collect();
         assert_eq!(numbers, [0, 1, 2]);
         // One datagram alone is no run; a damaged one splits into nothing.
         assert!(flow.split_run(0, &Bytes::from(compact(3, 3, 10))).is_none());

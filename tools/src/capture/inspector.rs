@@ -443,7 +443,7 @@ impl Inspector {
         let datagrams = match flow.open(way, payload) {
             Ok(d) => vec![d],
             Err(e) => {
-                let Some((segment_len, run)) = flow.split_run(way, payload) else {
+                let Some(run) = flow.split_run(way, payload) else {
                     match flow.open_unverified(way, payload) {
                         Some(d) => self.compact_frames(index, direction, way, &[d]),
                         None => self.record(index, direction, Seen::Bad(format!("datagram: {e}"))),
@@ -451,11 +451,11 @@ impl Inspector {
                     return;
                 };
                 let what = Seen::Run {
-                    datagrams: run.len(),
-                    segment_len,
+                    datagrams: run.datagrams.len(),
+                    segment_len: run.segment_len,
                 };
                 self.record(index, direction, what);
-                run
+                run.datagrams
             }
         };
         self.compact_frames(index, direction, way, &datagrams);

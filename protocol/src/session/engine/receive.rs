@@ -101,18 +101,9 @@ impl Session {
         let compact = self.is_compact();
         let refused = match self.sealer.as_mut() {
             None if compact && crate::wire::is_compact(&datagram) => {
-                match Datagram::parse_compact(datagram.clone(), &context) {
+                match Datagram::parse_compact_or_reset(datagram, &context) {
                     Ok(d) => return Some(d),
-                    // A server's Reset is outside the packet numbers: number 0, taken as it is.
-                    Err(_) => match Datagram::parse_compact(
-                        datagram,
-                        &crate::wire::CompactContext::default(),
-                    ) {
-                        Ok(d) if d.header.packet_number == 0 && lone_reset(&d).is_some() => {
-                            return Some(d);
-                        }
-                        _ => Some(OpenError::Malformed),
-                    },
+                    Err(_) => Some(OpenError::Malformed),
                 }
             }
             // Of the version-1 form, a compact session takes only a server's lone Reset (a
