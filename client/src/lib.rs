@@ -165,6 +165,7 @@
 
 mod blocking;
 mod connection;
+mod discover;
 mod error;
 mod event;
 mod frame_stream;
@@ -176,6 +177,7 @@ pub mod udp_io;
 
 pub use blocking::{CONNECTION_EVENTS_KEPT, Client, Messages};
 pub use connection::{Connection, DEFAULT_REQUEST_WAIT, PublishOptions};
+pub use discover::{DiscoverOptions, Discovered, discover};
 pub use error::{ClientError, Error, IoError};
 pub use event::{ClientEvent, Delivery, IncomingRequest, Message};
 pub use frame_stream::{FrameStream, RecvError, read_some};
@@ -189,6 +191,6 @@ pub use shared::{AsyncClient, AsyncService, AsyncSubscription, QueueStream};
 pub use shared::{DEFAULT_INBOX, Service, SharedClient, Subscription};
 
 pub use framewire_protocol::session::SessionConfig;
-pub use framewire_protocol::wire::{ChannelKind, LastWill, Reason, Status, Text};
+pub use framewire_protocol::wire::{ChannelKind, LastWill, NodeCard, Reason, Status, Text};
 pub use mio;
 pub use rustls;

@@ -70,6 +70,8 @@ pub enum Malformation {
     /// A variable-length number (compact datagrams) longer than its field allows, not in its
     /// shortest form, or above its type.
     BadVarint,
+    /// A Here frame whose node card breaks its rules (section 4.12).
+    BadNodeCard,
 }
 
 impl DecodeError {
@@ -120,6 +122,7 @@ impl fmt::Display for Malformation {
             Self::EmptyFrame => "zero-length frame in a datagram",
             Self::UnknownChannelKind => "undefined channel kind",
             Self::BadVarint => "variable-length number too long or not in its shortest form",
+            Self::BadNodeCard => "a node card that breaks its rules",
         })
     }
 }

@@ -66,6 +66,7 @@
 extern crate alloc;
 
 pub mod auth;
+pub mod discovery;
 pub mod error;
 #[doc(hidden)]
 pub mod harness;

@@ -8,11 +8,11 @@ use alloc::vec::Vec;
 use bytes::Bytes;
 
 use crate::wire::{
-    Ack, AckBlock, Challenge, ChannelKind, Close, CloseAck, Data, DatagramBuilder, ErrorFrame,
-    Fragment, Frame, Hello, HelloOptions, MAX_DATAGRAM_SIZE, Message, PacketHeader, Ping, Pong,
-    Publish, QueueAck, QueueDelivery, QueueExtend, QueueFetch, QueueNack, QueuePush, Reason,
-    Register, Reject, Request, Reset, Response, Status, Subscribe, Text, Unregister, Unsubscribe,
-    Welcome,
+    Ack, AckBlock, Challenge, ChannelKind, Close, CloseAck, Data, DatagramBuilder, Discover,
+    ErrorFrame, Fragment, Frame, Hello, HelloOptions, Here, MAX_DATAGRAM_SIZE, Message, NodeCard,
+    PacketHeader, Ping, Pong, Publish, QueueAck, QueueDelivery, QueueExtend, QueueFetch, QueueNack,
+    QueuePush, Reason, Register, Reject, Request, Reset, Response, Status, Subscribe, Text,
+    Unregister, Unsubscribe, Welcome,
 };
 
 /// A named sample frame.
@@ -123,6 +123,14 @@ pub fn frames() -> Vec<SampleFrame> {
                 cookie: b(&[0xc0, 0x0c, 0x1e, 0x5a]),
             }),
         ),
+        s(
+            "discover",
+            Frame::new(Discover {
+                nonce: 0x0123_4567_89ab_cdef,
+                padding: 4,
+            }),
+        ),
+        s("here", Frame::new(here_sample())),
         s(
             "welcome",
             Frame::new(Welcome {
@@ -383,7 +391,45 @@ pub fn datagrams() -> Vec<SampleDatagram> {
             ack_now: true,
             frames: vec![Frame::new(Data { payload: b(b"go") }).with_seq(3)],
         },
+        SampleDatagram {
+            name: "udp-discover",
+            header: PacketHeader {
+                connection_id: 0,
+                packet_number: 0,
+                ack: None,
+            },
+            ack_now: false,
+            frames: vec![Frame::new(Discover {
+                nonce: 0x0123_4567_89ab_cdef,
+                padding: 63,
+            })],
+        },
+        SampleDatagram {
+            name: "udp-here",
+            header: PacketHeader {
+                connection_id: 0,
+                packet_number: 0,
+                ack: None,
+            },
+            ack_now: false,
+            frames: vec![Frame::new(here_sample())],
+        },
     ]
+}
+
+/// The Here frame of the `here` vectors: node `edge-1`, TCP and UDP on every address at port 7400.
+pub fn here_sample() -> Here {
+    Here {
+        nonce: 0x0123_4567_89ab_cdef,
+        truncated: false,
+        card: NodeCard {
+            name: "edge-1".into(),
+            addrs: vec![
+                ("tcp", "0.0.0.0:7400".parse().expect("an address")),
+                ("udp", "0.0.0.0:7400".parse().expect("an address")),
+            ],
+        },
+    }
 }
 
 /// The inputs of the sealed-datagram vectors (docs/PROTOCOL.md section 8): a token's keys, and

@@ -26,6 +26,11 @@ fn compact_corpus_replays_clean() {
 }
 
 #[test]
+fn discovery_corpus_replays_clean() {
+    replay("discovery", framewire_protocol::harness::discovery);
+}
+
+#[test]
 fn session_corpus_replays_clean() {
     replay("session", framewire_protocol::harness::session_ops);
 }

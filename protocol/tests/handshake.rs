@@ -111,7 +111,7 @@ impl Handshake {
                             }
                             None
                         }
-                        Outcome::Drop(_) => None,
+                        Outcome::Discover { .. } | Outcome::Drop(_) => None,
                     };
                 if let Some(n) = reply {
                     self.down += 1;
@@ -374,7 +374,7 @@ fn the_amplification_bound_holds_byte_for_byte_under_a_spoofed_flood() {
         .parse()
         .unwrap();
         let now = Instant::from_millis(u64::from(i));
-        let datagram = match rng.next_u64() % 5 {
+        let datagram = match rng.next_u64() % 6 {
             0 => hello_datagram(
                 rng.next_u64(),
                 None,
@@ -392,6 +392,10 @@ fn the_amplification_bound_holds_byte_for_byte_under_a_spoofed_flood() {
                 hello_datagram(rng.next_u64(), Some(&cookie), 1200, (1, 1))
             }
             3 => hello_datagram(rng.next_u64(), None, 1200, (0, 0)),
+            5 => framewire_protocol::discovery::request(
+                rng.next_u64(),
+                (rng.next_u64() % 1300) as usize,
+            ),
             _ => (0..(rng.next_u64() % 1400) as usize)
                 .map(|_| rng.next_u64() as u8)
                 .collect(),
@@ -400,6 +404,15 @@ fn the_amplification_bound_holds_byte_for_byte_under_a_spoofed_flood() {
         match ep.handle(now, addr, &datagram, &mut out) {
             Outcome::Reply(n) | Outcome::Accept { reply: n, .. } => {
                 *sent.entry(addr).or_default() += n;
+            }
+            // A Discover's answer is the driver's to write, as a server does.
+            Outcome::Discover { nonce } => {
+                let card = framewire_protocol::samples::here_sample().card;
+                if let Some(n) =
+                    framewire_protocol::discovery::answer(nonce, &card, datagram.len(), &mut out)
+                {
+                    *sent.entry(addr).or_default() += n;
+                }
             }
             // Unknown connection ids are the driver's to drop; it never answers them.
             Outcome::Route(_) | Outcome::Drop(_) => {}

@@ -15,6 +15,10 @@ pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:7480";
 
 /// What the server is told at start.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent settings an operator turns on or off, not states of one machine"
+)]
 pub struct ServerConfig {
     /// Where to accept TCP connections, or `None` for no TCP.
     pub tcp_addr: Option<SocketAddr>,
@@ -97,8 +101,13 @@ pub struct ServerConfig {
     /// NATS servers to join other framewire nodes through (`nats://HOST:PORT`); empty: a node
     /// alone (docs/PROTOCOL.md section 12).
     pub cluster: Vec<String>,
-    /// This node's name in the cluster; `None`: `framewire-` and the process id.
+    /// This node's name in the cluster and in LAN discovery answers; `None`: `framewire-` and
+    /// the process id.
     pub node_name: Option<String>,
+    /// Answer LAN discovery requests on the UDP listener (docs/PROTOCOL.md section 4.12).
+    pub discovery: bool,
+    /// Discovery answers per second at most, across the server.
+    pub discovery_rate: u32,
     /// When the data directory's log is synced to the disk, and so what a confirmation promises.
     pub fsync: crate::store::FsyncPolicy,
     /// The most bytes the data directory's log may hold; durable operations beyond get
@@ -217,6 +226,8 @@ impl Default for ServerConfig {
             data_dir: None,
             cluster: Vec::new(),
             node_name: None,
+            discovery: true,
+            discovery_rate: 20,
             fsync: crate::store::FsyncPolicy::Always,
             max_disk_bytes: 8 << 30,
             salvage: false,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use framewire_protocol::discovery::Verdict;
 use framewire_protocol::wire::Reason;
 
 use crate::cluster::{ClusterCounters, ClusterSnapshot};
@@ -40,6 +41,7 @@ pub struct Counters {
     tls_certificate: AtomicU64,
     tls_timeout: AtomicU64,
     tls_other: AtomicU64,
+    discovery: [AtomicU64; 4],
     closed: [AtomicU64; REASON_SLOTS],
     http_responses: [AtomicU64; HTTP_STATUSES.len() + 1],
     websocket_closes: [AtomicU64; WEBSOCKET_CLOSE_CODES.len() + 1],
@@ -84,6 +86,10 @@ pub struct CounterSnapshot {
     pub tls_handshake_timeout: u64,
     /// TLS handshakes that failed otherwise (no common version, suite or ALPN protocol).
     pub tls_failed: u64,
+    /// LAN discovery requests (docs/PROTOCOL.md section 4.12): answered; not answered again (a
+    /// resend, or a broadcast heard on several sockets); past the server's rate; too small to
+    /// hold an answer.
+    pub discovery: DiscoveryCounts,
     /// Sessions the server closed, by reason code (`closed[code]`; codes from `0x1F` up share the
     /// last slot): idle timeouts, protocol errors, frames too large, bad checksums, slow
     /// consumers, shutdowns.
@@ -97,6 +103,31 @@ pub struct CounterSnapshot {
     /// The cluster's: connected to NATS, messages published to and received from other nodes,
     /// dropped, malformed.
     pub cluster: ClusterSnapshot,
+}
+
+/// What became of LAN discovery requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiscoveryCounts {
+    /// Answered.
+    pub answered: u64,
+    /// Not answered: this address and nonce were answered already.
+    pub repeated: u64,
+    /// Not answered: past the server's rate of answers.
+    pub rate_limited: u64,
+    /// Not answered: too small to hold even the node's name.
+    pub too_small: u64,
+}
+
+impl DiscoveryCounts {
+    /// Each count with its name, as `sys.stats` and the metrics write them.
+    pub fn named(&self) -> [(&'static str, u64); 4] {
+        [
+            ("answered", self.answered),
+            ("repeated", self.repeated),
+            ("rate_limited", self.rate_limited),
+            ("too_small", self.too_small),
+        ]
+    }
 }
 
 impl CounterSnapshot {
@@ -186,6 +217,17 @@ impl Counters {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a LAN discovery request: what the limiter said, and whether an answer was written.
+    pub(crate) fn count_discovery(&self, verdict: Verdict, answered: bool) {
+        let slot = match verdict {
+            Verdict::Answer if answered => 0,
+            Verdict::Answer => 3,
+            Verdict::Repeat => 1,
+            Verdict::Limited => 2,
+        };
+        self.discovery[slot].fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn count_rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
     }
@@ -212,6 +254,12 @@ impl Counters {
             tls_bad_certificate: self.tls_certificate.load(Ordering::Relaxed),
             tls_handshake_timeout: self.tls_timeout.load(Ordering::Relaxed),
             tls_failed: self.tls_other.load(Ordering::Relaxed),
+            discovery: DiscoveryCounts {
+                answered: self.discovery[0].load(Ordering::Relaxed),
+                repeated: self.discovery[1].load(Ordering::Relaxed),
+                rate_limited: self.discovery[2].load(Ordering::Relaxed),
+                too_small: self.discovery[3].load(Ordering::Relaxed),
+            },
             closed: std::array::from_fn(|i| self.closed[i].load(Ordering::Relaxed)),
             http_responses: std::array::from_fn(|i| self.http_responses[i].load(Ordering::Relaxed)),
             websocket_closes: std::array::from_fn(|i| {

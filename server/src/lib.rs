@@ -51,5 +51,5 @@ mod udp_send;
 pub mod web;
 
 pub use config::{ServerConfig, UdpOffload};
-pub use counters::CounterSnapshot;
+pub use counters::{CounterSnapshot, DiscoveryCounts};
 pub use server::{Server, ServerHandle};

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, Weak};
 use std::thread::JoinHandle;
 
+use framewire_protocol::wire::NodeCard;
 use log::{error, info};
 use mio::{Poll, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -18,7 +19,7 @@ use crate::config::ServerConfig;
 use crate::counters::{CounterSnapshot, Counters};
 use crate::event_loop::{Listeners, WAKER, Worker};
 use crate::hub::{AuthConfig, Hub, ServerInfo, TokenKey};
-use crate::shared::{Shared, SharedLimits};
+use crate::shared::{Discovery, Shared, SharedLimits};
 use crate::store::Log;
 use crate::tls::TlsTerms;
 use crate::udp::random_key;
@@ -276,17 +277,23 @@ impl Server {
             require_encryption: config.require_encryption,
         };
         let capture = open_capture(config)?;
-        let shared = Arc::new(Shared::new(
-            hub,
-            wakers,
-            counters,
-            limits,
-            std::time::Instant::now(),
-            capture,
-            tls,
-        ));
+        let card = node_card(config, addrs);
+        let discovery = (config.discovery && addrs.udp.is_some())
+            .then(|| Discovery::new(card.clone(), config.discovery_rate));
+        let shared = Arc::new(
+            Shared::new(
+                hub,
+                wakers,
+                counters,
+                limits,
+                std::time::Instant::now(),
+                capture,
+                tls,
+            )
+            .with_discovery(discovery),
+        );
         let _ = wake_on_durable.set(Arc::downgrade(&shared));
-        start_bridge(config, addrs, &shared)?;
+        start_bridge(config, card, &shared)?;
         let mut udps = sockets.udp.into_iter();
         let mut listeners = sockets.tcp.into_iter();
         let mut tls_listeners = sockets.tls.into_iter();
@@ -419,32 +426,39 @@ impl Server {
     }
 }
 
+/// This node's card: its name (`node_name`, or `framewire-` and the process id) and the
+/// addresses it serves clients on, for the cluster's announcements and LAN discovery's answers.
+fn node_card(config: &ServerConfig, addrs: Addresses) -> NodeCard {
+    NodeCard {
+        name: config
+            .node_name
+            .clone()
+            .unwrap_or_else(|| format!("framewire-{}", std::process::id())),
+        addrs: [
+            ("tcp", addrs.tcp),
+            ("udp", addrs.udp),
+            ("tls", addrs.tls),
+            ("http", addrs.http),
+            ("https", addrs.https),
+        ]
+        .into_iter()
+        .filter_map(|(kind, a)| Some((kind, a?)))
+        .collect(),
+    }
+}
+
 /// In a cluster (`--cluster`), starts the NATS bridge; it wakes the first worker when messages
 /// from other nodes wait.
-fn start_bridge(config: &ServerConfig, addrs: Addresses, shared: &Arc<Shared>) -> io::Result<()> {
+fn start_bridge(config: &ServerConfig, card: NodeCard, shared: &Arc<Shared>) -> io::Result<()> {
     if config.cluster.is_empty() {
         return Ok(());
     }
-    let node = config
-        .node_name
-        .clone()
-        .unwrap_or_else(|| format!("framewire-{}", std::process::id()));
     let weak = Arc::downgrade(shared);
     let bridge = Bridge::start(
         BridgeConfig {
             urls: config.cluster.clone(),
             me: NodeInfo {
-                name: node,
-                addrs: [
-                    ("tcp", addrs.tcp),
-                    ("udp", addrs.udp),
-                    ("tls", addrs.tls),
-                    ("http", addrs.http),
-                    ("https", addrs.https),
-                ]
-                .into_iter()
-                .filter_map(|(kind, a)| Some((kind, a?)))
-                .collect(),
+                card,
                 services: Vec::new(),
             },
         },

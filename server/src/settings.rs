@@ -406,14 +406,32 @@ pub(crate) const SETTINGS: &[Setting] = &[
     Setting {
         key: "node_name",
         value: "NAME",
-        help: "this node's name in the cluster, as NATS shows its connection (default framewire-PID)",
+        help: "this node's name in the cluster and in LAN discovery answers (default framewire-PID)",
         set: |c, v| {
-            if v.is_empty() || v.len() > 64 || v.bytes().any(|b| b <= b' ' || b == 0x7F) {
+            if !framewire_protocol::wire::node_card::valid_node_name(v) {
                 return Err(format!(
-                    "{v:?} is not a name of 1 to 64 bytes without spaces"
+                    "{v:?} is not a node name: 1 to 64 bytes, no space, control byte, '.', '*', '>' or '='"
                 ));
             }
             c.node_name = Some(v.into());
+            Ok(())
+        },
+    },
+    Setting {
+        key: "discovery",
+        value: "true|false",
+        help: "answer LAN discovery requests (`framewire discover`) on the UDP listener with this node's name and addresses (default true)",
+        set: |c, v| {
+            c.discovery = boolean(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "discovery_rate",
+        value: "N",
+        help: "LAN discovery answers per second at most, across the server (default 20)",
+        set: |c, v| {
+            c.discovery_rate = number(v, 1, 100_000)?;
             Ok(())
         },
     },

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use framewire_protocol::wire::Reason;
+use framewire_protocol::discovery::{Limiter, Verdict};
+use framewire_protocol::wire::{NodeCard, Reason};
 use log::error;
 use mio::Waker;
 
@@ -76,6 +77,25 @@ pub(crate) struct Shared {
     pub(crate) cluster_inbox: Arc<ClusterInbox>,
     /// The NATS bridge (`--cluster`), while the server runs in a cluster.
     bridge: Mutex<Option<Bridge>>,
+    /// What LAN discovery requests are answered with, and how often; `None`: not answered.
+    discovery: Option<Discovery>,
+}
+
+/// LAN discovery's answers (docs/PROTOCOL.md section 4.12): this node's card, and one limiter
+/// for every worker's socket, so that a broadcast heard on each of them is answered once.
+#[derive(Debug)]
+pub(crate) struct Discovery {
+    card: NodeCard,
+    limiter: Mutex<Limiter>,
+}
+
+impl Discovery {
+    pub(crate) fn new(card: NodeCard, rate: u32) -> Self {
+        Self {
+            card,
+            limiter: Mutex::new(Limiter::new(rate)),
+        }
+    }
 }
 
 fn unpoisoned<T>(r: std::sync::LockResult<MutexGuard<'_, T>>) -> MutexGuard<'_, T> {
@@ -140,6 +160,7 @@ impl Shared {
             tls,
             cluster_inbox: Arc::default(),
             bridge: Mutex::new(None),
+            discovery: None,
         }
     }
 
@@ -298,6 +319,36 @@ impl Shared {
                 c.per_address.remove(&peer);
             }
         }
+    }
+
+    /// The same, answering LAN discovery requests with `discovery` (`None`: not answering them).
+    pub(crate) fn with_discovery(mut self, discovery: Option<Discovery>) -> Self {
+        self.discovery = discovery;
+        self
+    }
+
+    /// The answer to a Discover of `nonce` from `from` that came in `received` bytes, written
+    /// into `out`: its length, unless discovery is off, the request was answered already (a
+    /// resend, or a broadcast heard on another worker's socket), the server's rate of answers is
+    /// spent, or the request is too small for the name. Counted either way.
+    pub(crate) fn discovery_answer(
+        &self,
+        now: framewire_protocol::session::Instant,
+        from: SocketAddr,
+        nonce: u64,
+        received: usize,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let discovery = self.discovery.as_ref()?;
+        let verdict = unpoisoned(discovery.limiter.lock()).check(now, from, nonce);
+        let answer = match verdict {
+            Verdict::Answer => {
+                framewire_protocol::discovery::answer(nonce, &discovery.card, received, out)
+            }
+            Verdict::Repeat | Verdict::Limited => None,
+        };
+        self.counters.count_discovery(verdict, answer.is_some());
+        answer
     }
 
     /// Whether a handshake from `peer` may start at `now` (and takes its token); past the

@@ -324,10 +324,30 @@ impl UdpService {
                     self.reset_unknown(now, from, id, datagram, shared);
                 }
             }
+            Outcome::Discover { nonce } => {
+                self.answer_discover(now, from, nonce, datagram.len(), shared);
+            }
             Outcome::Drop(reason) => {
                 debug!("{from}: datagram dropped: {reason:?}");
                 shared.counters.count_udp_dropped(1);
             }
+        }
+    }
+
+    /// A LAN discovery request of `received` bytes: answered when discovery is on and its
+    /// limits allow (docs/PROTOCOL.md section 4.12).
+    fn answer_discover(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        nonce: u64,
+        received: usize,
+        shared: &Shared,
+    ) {
+        let n = shared.discovery_answer(now, from, nonce, received, self.sender.scratch());
+        if let Some(n) = n {
+            debug!("{from}: discovery request answered");
+            self.sender.send_scratch(&self.socket, n, from, shared);
         }
     }
 

@@ -10,6 +10,8 @@ mod client;
 mod duplex;
 pub mod http;
 mod nats;
+#[cfg(target_os = "linux")]
+pub mod netns;
 mod pki;
 mod relay;
 mod tcp_cut;

@@ -9,6 +9,7 @@
 mod bench;
 mod client_cmds;
 mod decode;
+mod discover_cmd;
 mod inspect;
 mod inspect_data;
 mod replay_cmd;
@@ -175,6 +176,26 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         timeout: u64,
         /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The servers on the network: broadcast a LAN discovery request and print each server that
+    /// answers (its name and addresses), one line each.
+    Discover {
+        /// Send the request here instead of broadcasting (a broadcast address of one network, or
+        /// servers' UDP addresses); repeat for more.
+        #[arg(long, value_name = "ADDR")]
+        to: Vec<SocketAddr>,
+        /// The servers' UDP port, when broadcasting to 255.255.255.255.
+        #[arg(long, default_value_t = 7400)]
+        port: u16,
+        /// How long to gather answers, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        wait: u64,
+        /// The request's size in bytes (no answer is as long); 33 to 1200.
+        #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u16).range(33..=1200))]
+        size: u16,
+        /// Print one JSON object per line instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -351,6 +372,21 @@ fn main() -> ExitCode {
         }
         Command::Bench(args) => return run_bench(&target, &args),
         Command::Decode { hex } => return decode::run(&hex),
+        Command::Discover {
+            to,
+            port,
+            wait,
+            size,
+            json,
+        } => {
+            return discover_cmd::run(&discover_cmd::DiscoverArgs {
+                to,
+                port,
+                wait: Duration::from_millis(wait.max(1)),
+                size: usize::from(size),
+                json,
+            });
+        }
         Command::Inspect { file, port, json } => {
             if std::path::Path::new(&file).is_dir() {
                 return inspect_data::run(std::path::Path::new(&file));

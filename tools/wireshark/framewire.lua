@@ -13,7 +13,7 @@ local fw = Proto("framewire", "framewire")
 
 local KINDS = {
   [0x01] = "Hello", [0x02] = "Challenge", [0x03] = "Welcome", [0x04] = "Reject",
-  [0x08] = "Close", [0x09] = "CloseAck", [0x10] = "Ping", [0x11] = "Pong", [0x12] = "Ack",
+  [0x05] = "Discover", [0x06] = "Here", [0x08] = "Close", [0x09] = "CloseAck", [0x10] = "Ping", [0x11] = "Pong", [0x12] = "Ack",
   [0x13] = "Fragment", [0x14] = "Reset", [0x20] = "Data", [0x21] = "Error", [0x30] = "Subscribe",
   [0x31] = "Unsubscribe", [0x32] = "Publish", [0x33] = "Message", [0x40] = "Request",
   [0x41] = "Response", [0x42] = "Register", [0x43] = "Unregister", [0x50] = "QueuePush",
@@ -50,6 +50,8 @@ f.channel = ProtoField.uint8("framewire.channel", "Channel", base.DEC)
 f.seq = ProtoField.uint32("framewire.seq", "Sequence", base.DEC)
 f.name = ProtoField.string("framewire.name", "Name")
 f.number = ProtoField.uint32("framewire.message.number", "Delivery number", base.DEC)
+f.nonce = ProtoField.uint64("framewire.nonce", "Nonce", base.HEX)
+f.card = ProtoField.string("framewire.card", "Node card")
 f.compact_flags = ProtoField.uint8("framewire.compact_flags", "Compact datagram flags", base.HEX)
 f.cflag_ack = ProtoField.bool("framewire.compact_flags.ack", "Ack block", 8, nil, 0x20)
 f.cflag_ack_now = ProtoField.bool("framewire.compact_flags.ack_now", "Ack now", 8, nil, 0x10)
@@ -91,6 +93,16 @@ local function frame_body(tvb, tree, short_seq)
   elseif bit.band(flags, 0x80) ~= 0 and tvb:len() >= 7 then
     sub:add(f.seq, tvb(3, 4))
     at = 7
+  end
+  -- Discover and Here (section 4.12): a nonce, then padding or the node's card (text lines).
+  if (kind == 0x05 or kind == 0x06) and tvb:len() >= at + 8 then
+    sub:add(f.nonce, tvb(at, 8))
+    if kind == 0x06 and tvb:len() > at + 8 then
+      local card = tvb(at + 8, tvb:len() - at - 8)
+      sub:add(f.card, card)
+      local first = card:string():match("^name=([^\n]*)")
+      if first then sub:append_text(" \"" .. first .. "\"") end
+    end
   end
   local name_at = NAME_AT[kind]
   -- A Message with flag NUMBERED (0x02) has its delivery number before the topic (section 5.3).

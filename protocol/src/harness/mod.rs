@@ -177,6 +177,39 @@ pub fn datagram(data: &[u8]) {
     }
 }
 
+/// LAN discovery (docs/PROTOCOL.md section 4.12) on arbitrary bytes: as a server's answer, an
+/// accepted one must build again from its card and read back the same, never longer than a
+/// request of its length plus one allows; as a request, the answer to it must be shorter; as a
+/// node card's text, one that reads must write back the same text.
+pub fn discovery(data: &[u8]) {
+    use crate::discovery::{answer, read_answer};
+    use crate::wire::NodeCard;
+    let mut out = vec![0u8; crate::wire::DEFAULT_DATAGRAM_SIZE];
+    if let Ok(here) = read_answer(data) {
+        let n = answer(here.nonce, &here.card, data.len() + 1, &mut out)
+            .expect("an answer read builds again in as many bytes");
+        let again = read_answer(&out[..n]).expect("an answer built reads back");
+        assert_eq!(again.card, here.card);
+        assert_eq!(again.nonce, here.nonce);
+    }
+    if let Ok(d) = Datagram::parse(Bytes::copy_from_slice(data))
+        && let Some(Ok(Frame {
+            body: crate::wire::FrameBody::Discover(discover),
+            ..
+        })) = d.frames().next().map(Frame::parse)
+    {
+        let card = crate::samples::here_sample().card;
+        if let Some(n) = answer(discover.nonce, &card, data.len(), &mut out) {
+            assert!(n < data.len(), "an answer is shorter than its request");
+        }
+    }
+    if let Ok(text) = core::str::from_utf8(data)
+        && let Ok(card) = NodeCard::parse(text)
+    {
+        assert_eq!(card.encode(), text);
+    }
+}
+
 /// Parses `data[8..]` as a compact datagram (docs/PROTOCOL.md section 2.4) under the context its
 /// first 8 bytes give (largest received, largest sent); if it is accepted, every frame must parse
 /// or fail cleanly, and a datagram whose frames all parse must build again (its packet number in

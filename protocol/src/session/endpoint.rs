@@ -67,7 +67,7 @@ impl Default for EndpointConfig {
 pub enum DropReason {
     /// Not a valid framewire datagram.
     Malformed,
-    /// A handshake datagram whose first frame is not a Hello.
+    /// A handshake datagram whose first frame is neither a Hello nor a Discover.
     NotHello,
     /// A Hello in a datagram shorter than [`MIN_HELLO_DATAGRAM`].
     ShortHello,
@@ -94,6 +94,12 @@ pub enum Outcome {
         /// Bytes of the Welcome datagram.
         reply: usize,
     },
+    /// A LAN discovery request (docs/PROTOCOL.md section 4.12): the driver may answer it with
+    /// [`crate::discovery::answer`], within its [`crate::discovery::Limiter`]. Nothing is kept.
+    Discover {
+        /// The Discover's nonce.
+        nonce: u64,
+    },
     /// Ignore it.
     Drop(DropReason),
 }
@@ -113,6 +119,8 @@ pub struct EndpointStats {
     pub dropped: u64,
     /// Cookies that did not verify.
     pub bad_cookies: u64,
+    /// LAN discovery requests seen.
+    pub discovers: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -265,12 +273,21 @@ impl Endpoint {
         let Ok(d) = Datagram::parse(Bytes::copy_from_slice(datagram)) else {
             return Outcome::Drop(DropReason::Malformed);
         };
-        let Some(Ok(Frame {
-            body: FrameBody::Hello(hello),
-            ..
-        })) = d.frames().next().map(Frame::parse)
-        else {
-            return Outcome::Drop(DropReason::NotHello);
+        let hello = match d.frames().next().map(Frame::parse) {
+            Some(Ok(Frame {
+                body: FrameBody::Hello(hello),
+                ..
+            })) => hello,
+            Some(Ok(Frame {
+                body: FrameBody::Discover(discover),
+                ..
+            })) => {
+                self.stats.discovers += 1;
+                return Outcome::Discover {
+                    nonce: discover.nonce,
+                };
+            }
+            _ => return Outcome::Drop(DropReason::NotHello),
         };
         if datagram.len() < MIN_HELLO_DATAGRAM {
             return Outcome::Drop(DropReason::ShortHello);

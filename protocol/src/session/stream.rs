@@ -555,6 +555,8 @@ impl StreamSession {
             | FrameBody::Welcome(_)
             | FrameBody::Reject(_)
             | FrameBody::Fragment(_)
+            | FrameBody::Discover(_)
+            | FrameBody::Here(_)
             | FrameBody::Reset(_) => {
                 let what = alloc::format!("{} is not allowed here", frame.body.kind());
                 self.fail(now, Reason::PROTOCOL_ERROR, &what);

@@ -8,9 +8,10 @@
 use bytes::Bytes;
 
 use super::frames::{
-    Ack, BodyCodec, Challenge, Close, CloseAck, Data, ErrorFrame, Fragment, Hello, Message, Ping,
-    Pong, Publish, QueueAck, QueueDelivery, QueueExtend, QueueFetch, QueueNack, QueuePush,
-    Register, Reject, Request, Reset, Response, Subscribe, Unregister, Unsubscribe, Welcome,
+    Ack, BodyCodec, Challenge, Close, CloseAck, Data, Discover, ErrorFrame, Fragment, Hello, Here,
+    Message, Ping, Pong, Publish, QueueAck, QueueDelivery, QueueExtend, QueueFetch, QueueNack,
+    QueuePush, Register, Reject, Request, Reset, Response, Subscribe, Unregister, Unsubscribe,
+    Welcome,
 };
 use super::kind::FrameKind;
 use super::reader::Reader;
@@ -103,6 +104,8 @@ frame_bodies! {
     Challenge(Challenge),
     Welcome(Welcome),
     Reject(Reject),
+    Discover(Discover),
+    Here(Here),
     Close(Close),
     CloseAck(CloseAck),
     Ping(Ping),

@@ -42,6 +42,10 @@ frame_kinds! {
     Welcome = 0x03,
     /// Server refuses the session, with a reason (section 4.4).
     Reject = 0x04,
+    /// LAN discovery: asks servers for their node cards, UDP only (section 4.12).
+    Discover = 0x05,
+    /// LAN discovery: a server's node card, UDP only (section 4.12).
+    Here = 0x06,
     /// Either side ends the session, with a reason (section 4.5).
     Close = 0x08,
     /// Acknowledges a Close (section 4.5).

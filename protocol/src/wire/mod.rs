@@ -25,6 +25,7 @@ pub(crate) mod fields;
 mod frame;
 mod frames;
 mod kind;
+pub mod node_card;
 pub mod numbers;
 mod options;
 pub(crate) mod reader;
@@ -44,11 +45,12 @@ pub use datagram::{
 };
 pub use frame::{FRAME_HEADER_LEN, Frame, FrameBody, SEQ_FLAG, SEQ_LEN};
 pub use frames::{
-    Ack, Challenge, Close, CloseAck, Data, ErrorFrame, Fragment, Hello, Message, Ping, Pong,
-    Publish, QueueAck, QueueDelivery, QueueExtend, QueueFetch, QueueNack, QueuePush, Register,
-    Reject, Request, Reset, Response, Subscribe, Unregister, Unsubscribe, Welcome,
+    Ack, Challenge, Close, CloseAck, Data, Discover, ErrorFrame, Fragment, Hello, Here, Message,
+    Ping, Pong, Publish, QueueAck, QueueDelivery, QueueExtend, QueueFetch, QueueNack, QueuePush,
+    Register, Reject, Request, Reset, Response, Subscribe, Unregister, Unsubscribe, Welcome,
 };
 pub use kind::{ChannelKind, FrameKind};
+pub use node_card::NodeCard;
 pub use options::{
     HelloOption, HelloOptionIter, HelloOptions, HelloOptionsBuilder, OPTION_HEADER_LEN, option,
 };

@@ -72,7 +72,7 @@ impl Udp {
                             );
                         }
                     }
-                    Outcome::Drop(_) => {}
+                    Outcome::Discover { .. } | Outcome::Drop(_) => {}
                 }
             }
             if let Some(s) = self.server.as_mut() {

@@ -112,8 +112,8 @@ async fn connect(
         // Far below the window in which copies are told apart (`Seen`).
         .subscription_capacity(SUBSCRIPTION_CAPACITY);
     let options = match link {
-        Link::PubSub => options.name(&config.me.name).no_echo(),
-        Link::Requests => options.name(format!("{}-requests", config.me.name)),
+        Link::PubSub => options.name(config.me.name()).no_echo(),
+        Link::Requests => options.name(format!("{}-requests", config.me.name())),
     };
     let connected = options
         .retry_on_initial_connect()
@@ -139,7 +139,7 @@ async fn connect(
     match connected {
         Ok(c) => {
             if link == Link::PubSub {
-                info!("cluster: node {} bridging through {urls}", config.me.name);
+                info!("cluster: node {} bridging through {urls}", config.me.name());
             }
             Some(c)
         }

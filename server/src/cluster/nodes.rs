@@ -2,16 +2,16 @@
 //! name and the addresses it serves clients on, under `fw.n.<name>`, when it connects to NATS and
 //! every [`ANNOUNCE_EVERY`]; a node not heard from for [`FORGET_AFTER`] is forgotten.
 //!
-//! An announcement is the version byte `1`, then lines `key=value` ending in `\n`: `name` first,
-//! then any of `tcp`, `udp`, `tls`, `http`, `https`, each once, with a socket address, then a
-//! `service` line for each service registered on the node: how many of its sessions serve it, a
+//! An announcement is the version byte `1`, then the node's card (its `name` and addresses, lines
+//! ending in `\n`: [`NodeCard`], as LAN discovery's answers carry it), then a `service` line for each service registered on the node: how many of its sessions serve it, a
 //! space, and the name escaped as a subject token. At most [`MAX_ANNOUNCEMENT`] bytes; services
 //! that do not fit are left out (and counted in `services_omitted`).
 
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+use framewire_protocol::wire::NodeCard;
 
 use super::subject::{name_of_token, token_of_name};
 
@@ -26,43 +26,30 @@ pub const MAX_NODES: usize = 1024;
 /// The subject prefix of announcements.
 pub const NODE_PREFIX: &str = "fw.n";
 
-/// The kinds of address a node announces, in the order they are written.
-pub const KINDS: [&str; 5] = ["tcp", "udp", "tls", "http", "https"];
-
-/// One node: its name and the addresses it serves clients on.
+/// One node: its card (name and the addresses it serves clients on) and its services.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeInfo {
-    /// Its `node_name`.
-    pub name: String,
-    /// Its addresses by kind (one of [`KINDS`]), in [`KINDS`]' order.
-    pub addrs: Vec<(&'static str, SocketAddr)>,
+    /// Its `node_name` and addresses.
+    pub card: NodeCard,
     /// The services registered on it, each with how many of its sessions serve it (at least 1).
     pub services: Vec<(String, u32)>,
 }
 
-/// Whether `name` may name a node: 1 to 64 bytes, none of them white space, a control byte, `.`,
-/// `*` or `>` (it is a NATS subject token).
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && !name
-            .bytes()
-            .any(|b| b <= b' ' || b == 0x7F || matches!(b, b'.' | b'*' | b'>'))
-}
-
 impl NodeInfo {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.card.name
+    }
+
     /// The subject it is announced under.
     pub fn subject(&self) -> String {
-        format!("{NODE_PREFIX}.{}", self.name)
+        format!("{NODE_PREFIX}.{}", self.name())
     }
 
     /// The announcement's bytes, and how many services did not fit in [`MAX_ANNOUNCEMENT`].
     pub fn encode(&self) -> (Vec<u8>, usize) {
         let mut s = String::from("\u{1}");
-        let _ = writeln!(s, "name={}", self.name);
-        for (kind, addr) in &self.addrs {
-            let _ = writeln!(s, "{kind}={addr}");
-        }
+        s.push_str(&self.card.encode());
         let mut omitted = 0;
         for (name, count) in &self.services {
             let line = format!("service={count} {}\n", token_of_name(name));
@@ -75,7 +62,7 @@ impl NodeInfo {
         (s.into_bytes(), omitted)
     }
 
-    /// Reads an announcement.
+    /// Reads an announcement: a node card, then the service lines.
     ///
     /// # Errors
     /// What is wrong with it; it is ignored and counted as malformed.
@@ -85,50 +72,33 @@ impl NodeInfo {
         }
         let rest = bytes.strip_prefix(b"\x01").ok_or("another version")?;
         let text = std::str::from_utf8(rest).map_err(|_| "not UTF-8")?;
-        let body = text.strip_suffix('\n').ok_or("not ended by a newline")?;
-        let mut lines = body.split('\n');
-        let name = lines
+        let split = text
+            .match_indices("\nservice=")
             .next()
-            .and_then(|l| l.strip_prefix("name="))
-            .filter(|n| valid_name(n))
-            .ok_or("no valid name first")?;
-        let mut addrs: Vec<(&'static str, SocketAddr)> = Vec::new();
+            .map_or(text.len(), |(at, _)| at + 1);
+        let (card, services_text) = text.split_at(split);
+        let card = NodeCard::parse(card)?;
         let mut services: Vec<(String, u32)> = Vec::new();
-        for line in lines {
-            let (key, value) = line.split_once('=').ok_or("a line without =")?;
-            if key == "service" {
-                let (count, token) = value.split_once(' ').ok_or("a service without a count")?;
-                let count: u32 = count
-                    .parse()
-                    .ok()
-                    .filter(|&c| c > 0 && !count.starts_with(['+', '0']))
-                    .ok_or("a service count that is not a positive number")?;
-                let name = name_of_token(token).ok_or("a badly escaped service")?;
-                if services.iter().any(|(n, _)| *n == name) {
-                    return Err("a service twice");
-                }
-                services.push((name, count));
-                continue;
+        for line in services_text.split_terminator('\n') {
+            let value = line
+                .strip_prefix("service=")
+                .ok_or("an address after the services")?;
+            let (count, token) = value.split_once(' ').ok_or("a service without a count")?;
+            let count: u32 = count
+                .parse()
+                .ok()
+                .filter(|&c| c > 0 && !count.starts_with(['+', '0']))
+                .ok_or("a service count that is not a positive number")?;
+            let name = name_of_token(token).ok_or("a badly escaped service")?;
+            if services.iter().any(|(n, _)| *n == name) {
+                return Err("a service twice");
             }
-            if !services.is_empty() {
-                return Err("an address after the services");
-            }
-            let kind = KINDS
-                .iter()
-                .copied()
-                .find(|k| *k == key)
-                .ok_or("an unknown kind")?;
-            if addrs.iter().any(|(k, _)| *k == kind) {
-                return Err("a kind twice");
-            }
-            addrs.push((kind, value.parse().map_err(|_| "not an address")?));
+            services.push((name, count));
         }
-        addrs.sort_by_key(|(k, _)| KINDS.iter().position(|x| x == k));
-        Ok(Self {
-            name: name.to_string(),
-            addrs,
-            services,
-        })
+        if !services_text.is_empty() && !services_text.ends_with('\n') {
+            return Err("not ended by a newline");
+        }
+        Ok(Self { card, services })
     }
 }
 
@@ -146,13 +116,15 @@ impl NodeTable {
 
     /// Another node announced itself at `now`; whether it is new to the table.
     pub(crate) fn heard(&mut self, node: NodeInfo, now: Instant) -> bool {
-        if self.me.as_ref().is_some_and(|m| m.name == node.name) {
+        if self.me.as_ref().is_some_and(|m| m.name() == node.name()) {
             return false;
         }
-        if self.others.len() >= MAX_NODES && !self.others.contains_key(&node.name) {
+        if self.others.len() >= MAX_NODES && !self.others.contains_key(node.name()) {
             return false;
         }
-        self.others.insert(node.name.clone(), (node, now)).is_none()
+        self.others
+            .insert(node.name().to_string(), (node, now))
+            .is_none()
     }
 
     /// Forgets the nodes not heard from since `now - FORGET_AFTER`.
@@ -164,7 +136,7 @@ impl NodeTable {
     /// `sys.nodes`' answer: this node first, then the others by name.
     pub fn to_json(&self) -> String {
         let mut others: Vec<&NodeInfo> = self.others.values().map(|(n, _)| n).collect();
-        others.sort_by(|a, b| a.name.cmp(&b.name));
+        others.sort_by(|a, b| a.name().cmp(b.name()));
         let mut s = String::from("{\"nodes\":[");
         for (i, (node, me)) in self
             .me
@@ -176,9 +148,9 @@ impl NodeTable {
             if i > 0 {
                 s.push(',');
             }
-            // Names and addresses hold nothing JSON must escape (valid_name, SocketAddr).
-            let _ = write!(s, "{{\"name\":\"{}\",\"self\":{me}", node.name);
-            for (kind, addr) in &node.addrs {
+            // Names and addresses hold nothing JSON must escape (valid_node_name, SocketAddr).
+            let _ = write!(s, "{{\"name\":\"{}\",\"self\":{me}", node.name());
+            for (kind, addr) in &node.card.addrs {
                 let _ = write!(s, ",\"{kind}\":\"{addr}\"");
             }
             s.push('}');
@@ -195,7 +167,7 @@ impl NodeTable {
     pub fn services_json(&self, here: &[(String, usize)]) -> String {
         let mut all: std::collections::BTreeMap<&str, (usize, usize, Vec<&str>)> =
             std::collections::BTreeMap::new();
-        let me = self.me.as_ref().map(|m| m.name.as_str());
+        let me = self.me.as_ref().map(NodeInfo::name);
         for (name, count) in here {
             let entry = all.entry(name.as_str()).or_default();
             entry.0 += count;
@@ -203,12 +175,12 @@ impl NodeTable {
             entry.2.extend(me);
         }
         let mut others: Vec<&NodeInfo> = self.others.values().map(|(n, _)| n).collect();
-        others.sort_by(|a, b| a.name.cmp(&b.name));
+        others.sort_by(|a, b| a.name().cmp(b.name()));
         for node in others {
             for (name, count) in &node.services {
                 let entry = all.entry(name.as_str()).or_default();
                 entry.0 += *count as usize;
-                entry.2.push(&node.name);
+                entry.2.push(node.name());
             }
         }
         let mut s = String::from("{\"services\":[");
@@ -223,7 +195,7 @@ impl NodeTable {
                 ",\"responders\":{responders},\"here\":{local},\"nodes\":["
             );
             for (j, node) in nodes.iter().enumerate() {
-                // Node names hold nothing JSON must escape (valid_name).
+                // Node names hold nothing JSON must escape (valid_node_name).
                 let _ = write!(s, "{}\"{node}\"", if j > 0 { "," } else { "" });
             }
             s.push_str("]}");
@@ -240,8 +212,10 @@ mod tests {
 
     fn node(name: &str, tcp: &str) -> NodeInfo {
         NodeInfo {
-            name: name.into(),
-            addrs: vec![("tcp", tcp.parse().unwrap())],
+            card: NodeCard {
+                name: name.into(),
+                addrs: vec![("tcp", tcp.parse().unwrap())],
+            },
             services: Vec::new(),
         }
     }
@@ -249,11 +223,13 @@ mod tests {
     #[test]
     fn announcements_read_back_and_bad_ones_are_refused() {
         let a = NodeInfo {
-            name: "edge-1".into(),
-            addrs: vec![
-                ("tcp", "127.0.0.1:7400".parse().unwrap()),
-                ("http", "[::1]:7480".parse().unwrap()),
-            ],
+            card: NodeCard {
+                name: "edge-1".into(),
+                addrs: vec![
+                    ("tcp", "127.0.0.1:7400".parse().unwrap()),
+                    ("http", "[::1]:7480".parse().unwrap()),
+                ],
+            },
             services: Vec::new(),
         };
         // docs/PROTOCOL.md section 12.3's example.
@@ -282,6 +258,8 @@ mod tests {
             b"\x01name=a\nservice=1 %2\n",
             b"\x01name=a\nservice=1 x\nservice=2 x\n",
             b"\x01name=a\nservice=1 x\ntcp=127.0.0.1:1\n",
+            b"\x01name=a\nservice=1 x",
+            b"\x01name=a\nhttp=127.0.0.1:1\ntcp=127.0.0.1:2\n",
         ] {
             assert!(NodeInfo::parse(bad).is_err(), "{bad:?}");
         }

@@ -144,6 +144,8 @@ fn stats(view: &SysView<'_>) -> String {
             ("failed", view.refused.tls_failed),
         ],
     );
+    s.push_str(",\"discovery\":");
+    json_object(&mut s, &view.refused.discovery.named());
     s.push_str(",\"cluster\":");
     let c = view.refused.cluster;
     json_object(

@@ -301,6 +301,12 @@ fn refusal_families(x: &mut Exposition, view: &SysView<'_>) {
         "TLS handshakes that failed, by why.",
         &labelled("why", tls, str::to_string),
     );
+    x.family(
+        "framewire_discovery_requests_total",
+        Kind::Counter,
+        "LAN discovery requests, by what became of them.",
+        &labelled("outcome", r.discovery.named(), str::to_string),
+    );
 }
 
 fn web_families(x: &mut Exposition, view: &SysView<'_>) {

@@ -280,13 +280,16 @@ impl Session {
                 Ok(None) => {}
                 Err(d) => self.count(d),
             },
-            // Handshake frames repeated after the handshake: nothing to do. An Ack (section 5.9)
-            // confirms the hub's numbered Messages and is delivered like a message.
+            // Handshake frames repeated after the handshake, and discovery's, which belong to
+            // handshake datagrams: nothing to do. An Ack (section 5.9) confirms the hub's numbered
+            // Messages and is delivered like a message.
             FrameBody::Pong(_)
             | FrameBody::Hello(_)
             | FrameBody::Challenge(_)
             | FrameBody::Welcome(_)
             | FrameBody::Reject(_)
+            | FrameBody::Discover(_)
+            | FrameBody::Here(_)
             | FrameBody::Reset(_) => {}
             body => self.on_message(Frame {
                 channel,

@@ -3,10 +3,12 @@
 //! One file per group of kinds, mirroring docs/PROTOCOL.md: the handshake (section 4.1-4.4), the
 //! session's own frames (4.5-4.10), and the hub's (section 5).
 
+mod discovery;
 mod handshake;
 mod hub;
 mod session;
 
+pub use discovery::{Discover, Here};
 pub use handshake::{Challenge, Hello, Reject, Welcome};
 pub use hub::{
     Message, Publish, QueueAck, QueueDelivery, QueueExtend, QueueFetch, QueueNack, QueuePush,
