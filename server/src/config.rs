@@ -104,6 +104,9 @@ pub struct ServerConfig {
     /// This node's name in the cluster and in LAN discovery answers; `None`: `framewire-` and
     /// the process id.
     pub node_name: Option<String>,
+    /// The addresses announced to clients and other nodes (`sys.nodes`, LAN discovery) by kind,
+    /// in place of the bound ones; a kind not listed announces its bound address.
+    pub advertise: Vec<(&'static str, SocketAddr)>,
     /// Answer LAN discovery requests on the UDP listener (docs/PROTOCOL.md section 4.12).
     pub discovery: bool,
     /// Discovery answers per second at most, across the server.
@@ -226,6 +229,7 @@ impl Default for ServerConfig {
             data_dir: None,
             cluster: Vec::new(),
             node_name: None,
+            advertise: Vec::new(),
             discovery: true,
             discovery_rate: 20,
             fsync: crate::store::FsyncPolicy::Always,
@@ -433,6 +437,33 @@ mod tests {
                 .0
                 .contains("--max-frame-len")
         );
+    }
+
+    #[test]
+    fn advertised_addresses_and_node_names_are_checked() {
+        let Command::Run(c) = parse_args(args(
+            "--advertise tcp=203.0.113.7:7400,udp=[2001:db8::1]:7400",
+        ))
+        .unwrap() else {
+            panic!("expected run")
+        };
+        assert_eq!(
+            c.advertise,
+            [
+                ("tcp", "203.0.113.7:7400".parse().unwrap()),
+                ("udp", "[2001:db8::1]:7400".parse().unwrap()),
+            ]
+        );
+        for bad in [
+            "--advertise tcp",
+            "--advertise ftp=1.2.3.4:1",
+            "--advertise tcp=nowhere",
+            "--advertise tcp=1.2.3.4:1,tcp=1.2.3.4:2",
+            "--node-name a.b",
+            "--node-name a=b",
+        ] {
+            assert!(parse_args(args(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -427,7 +427,8 @@ impl Server {
 }
 
 /// This node's card: its name (`node_name`, or `framewire-` and the process id) and the
-/// addresses it serves clients on, for the cluster's announcements and LAN discovery's answers.
+/// addresses it serves clients on (each kind's `advertise` address, else the bound one; a kind
+/// it does not serve is left out), for the cluster's announcements and LAN discovery's answers.
 fn node_card(config: &ServerConfig, addrs: Addresses) -> NodeCard {
     NodeCard {
         name: config
@@ -442,7 +443,10 @@ fn node_card(config: &ServerConfig, addrs: Addresses) -> NodeCard {
             ("https", addrs.https),
         ]
         .into_iter()
-        .filter_map(|(kind, a)| Some((kind, a?)))
+        .filter_map(|(kind, bound)| {
+            let advertised = config.advertise.iter().find(|(k, _)| *k == kind);
+            Some((kind, advertised.map_or(bound, |(_, a)| Some(*a))?))
+        })
         .collect(),
     }
 }

@@ -52,6 +52,34 @@ fn boolean(v: &str) -> Result<bool, String> {
 }
 
 /// `off`, or NATS URLs separated by commas, each `nats://HOST:PORT` (or `tls://`).
+/// `tcp=1.2.3.4:7400,udp=1.2.3.4:7400`, or `off`.
+fn advertised(v: &str) -> Result<Vec<(&'static str, SocketAddr)>, String> {
+    use framewire_protocol::wire::node_card::ADDRESS_KINDS;
+    if v == "off" {
+        return Ok(Vec::new());
+    }
+    let mut list: Vec<(&'static str, SocketAddr)> = Vec::new();
+    for item in v.split(',') {
+        let (kind, addr) = item
+            .trim()
+            .split_once('=')
+            .ok_or_else(|| format!("{item:?} is not KIND=ADDRESS (tcp=1.2.3.4:7400)"))?;
+        let kind = ADDRESS_KINDS
+            .iter()
+            .copied()
+            .find(|k| *k == kind)
+            .ok_or_else(|| format!("{kind:?} is not one of tcp, udp, tls, http, https"))?;
+        let addr: SocketAddr = addr
+            .parse()
+            .map_err(|_| format!("{addr:?} is not an address like 1.2.3.4:7400"))?;
+        if list.iter().any(|(k, _)| *k == kind) {
+            return Err(format!("{kind} is advertised twice"));
+        }
+        list.push((kind, addr));
+    }
+    Ok(list)
+}
+
 fn cluster_urls(v: &str) -> Result<Vec<String>, String> {
     if v == "off" {
         return Ok(Vec::new());
@@ -414,6 +442,15 @@ pub(crate) const SETTINGS: &[Setting] = &[
                 ));
             }
             c.node_name = Some(v.into());
+            Ok(())
+        },
+    },
+    Setting {
+        key: "advertise",
+        value: "KIND=ADDR[,...]|off",
+        help: "the addresses this node tells clients and other nodes it serves on (sys.nodes, LAN discovery), by kind (tcp, udp, tls, http, https), in place of the bound ones: for a node behind NAT, or bound to 0.0.0.0 (default off: the bound addresses)",
+        set: |c, v| {
+            c.advertise = advertised(v)?;
             Ok(())
         },
     },

@@ -314,7 +314,13 @@ fn flush_sends_what_was_queued_without_an_update() {
         let mut buf = [0u8; 4096];
         loop {
             if let Some(body) = deframer.decode(&mut input).unwrap() {
-                got.send(Frame::parse(body).unwrap()).unwrap();
+                let frame = Frame::parse(body).unwrap();
+                // The client's own question for the cluster's nodes, sent at the Welcome.
+                if matches!(&frame.body, FrameBody::Request(r) if r.target.as_str() == "sys.nodes")
+                {
+                    continue;
+                }
+                got.send(frame).unwrap();
                 return;
             }
             let n = s.read(&mut buf).unwrap();

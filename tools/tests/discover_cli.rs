@@ -175,6 +175,33 @@ fn a_small_request_gets_the_lines_that_fit_and_says_so() {
 }
 
 #[test]
+fn an_advertised_address_is_named_in_place_of_the_bound_one() {
+    let server = TestServer::start(ServerConfig {
+        advertise: vec![("udp", "203.0.113.7:7400".parse().unwrap())],
+        http_addr: None,
+        ..named("edge-nat")
+    });
+    let (ok, lines, err) = discover_json(framewire().args([
+        "discover",
+        "--to",
+        &server.udp_addr().to_string(),
+        "--json",
+        "--wait",
+        "200",
+    ]));
+    assert!(ok, "{err}");
+    assert_eq!(
+        lines,
+        [format!(
+            "{{\"name\":\"edge-nat\",\"from\":\"{}\",\"truncated\":false,\
+             \"tcp\":\"{}\",\"udp\":\"203.0.113.7:7400\"}}",
+            server.udp_addr(),
+            server.addr()
+        )]
+    );
+}
+
+#[test]
 fn discover_refuses_a_size_out_of_range() {
     let out = framewire()
         .args(["discover", "--size", "20"])

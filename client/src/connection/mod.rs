@@ -25,11 +25,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use framewire_protocol::session::{Closer, Event, Instant, SendError, Stats};
 use framewire_protocol::wire::{
-    Frame, FrameBody, HelloOptions, Reason, Register, Status, Subscribe, Text,
+    Frame, FrameBody, HelloOptions, Reason, Register, Request, Status, Subscribe, Text,
 };
 
 mod confirmations;
 mod deadlines;
+mod learned_nodes;
 mod offline;
 mod operations;
 
@@ -149,6 +150,13 @@ pub struct Connection {
     deadlines: RequestDeadlines,
     /// The delivery numbers of the session's messages that reached the application.
     confirmations: Confirmations,
+    /// The id of this client's own `sys.nodes` request, while its answer is due
+    /// (`options.learn_nodes`).
+    nodes_request: Option<u32>,
+    /// Servers added to the options' by [`Connection::learn_nodes`].
+    learned: usize,
+    /// When to ask for the nodes again while connected (a cluster's nodes come and go).
+    nodes_due: Option<Instant>,
 }
 
 impl Connection {
@@ -185,6 +193,9 @@ impl Connection {
             offline: OfflineBuffer::default(),
             deadlines: RequestDeadlines::default(),
             confirmations: Confirmations::default(),
+            nodes_request: None,
+            learned: 0,
+            nodes_due: None,
         };
         c.open(Instant::ZERO)?;
         Ok(c)
@@ -340,6 +351,9 @@ impl Connection {
                     }
                     self.take_events(t);
                     self.confirm(t);
+                    if self.nodes_due.is_some_and(|due| t >= due) {
+                        self.ask_for_nodes(t);
+                    }
                     if !self.offline.is_empty() {
                         self.flush_offline(t);
                     }
@@ -425,9 +439,45 @@ impl Connection {
                 let _ = self.send_now(t, Frame::new(Register { id: 0, service }));
             }
         }
+        if self.options.learn_nodes {
+            self.ask_for_nodes(t);
+        }
         self.events
             .push_back(ClientEvent::Connected { resumed, missed });
         self.flush_offline(t);
+    }
+
+    /// Asks the node for the cluster's other nodes (`sys.nodes`); the answer is this client's,
+    /// not the application's ([`Connection::learn_nodes`]).
+    fn ask_for_nodes(&mut self, t: Instant) {
+        self.nodes_due = Some(t + learned_nodes::ASK_EVERY);
+        let id = self.next_id();
+        let request = Frame::new(Request {
+            id,
+            timeout_ms: 0,
+            target: Text::from_static("sys.nodes"),
+            payload: Bytes::new(),
+        });
+        if self.send_now(t, request).is_ok() {
+            self.nodes_request = Some(id);
+        }
+    }
+
+    /// Adds the other nodes' addresses in a `sys.nodes` answer to the servers to try, after those
+    /// already known, up to [`learned_nodes::MAX_LEARNED`] more than configured.
+    fn learn_nodes(&mut self, answer: &[u8]) {
+        let kind = learned_nodes::kind_for(self.options.transport, self.options.tls.is_some());
+        for addr in learned_nodes::addresses_in(answer, kind) {
+            if self.options.servers().any(|s| s == addr) {
+                continue;
+            }
+            if self.learned >= learned_nodes::MAX_LEARNED {
+                break;
+            }
+            log::info!("learned of another node at {addr}");
+            self.options.fallback_servers.push(addr);
+            self.learned += 1;
+        }
     }
 
     /// Sends the Ack for what reached the application since the last one, if anything did.
@@ -462,6 +512,13 @@ impl Connection {
                 retained: m.retained,
                 channel,
             }),
+            FrameBody::Response(r) if self.nodes_request == Some(r.id) => {
+                self.nodes_request = None;
+                if r.status == Status::OK {
+                    self.learn_nodes(&r.payload);
+                }
+                return;
+            }
             FrameBody::Response(r) => {
                 self.deadlines.end(r.id);
                 ClientEvent::Response {
@@ -561,13 +618,14 @@ impl Connection {
             State::Connecting { link, deadline } => {
                 Some(link.poll_timeout().map_or(*deadline, |x| x.min(*deadline)))
             }
-            State::Connected { link } => {
-                let ack = self.confirmations.next_ack();
-                match (link.poll_timeout(), ack) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
-            }
+            State::Connected { link } => [
+                link.poll_timeout(),
+                self.confirmations.next_ack(),
+                self.nodes_due,
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
             State::Waiting { until } => Some(*until),
             State::Closed => None,
         };

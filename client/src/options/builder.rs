@@ -99,6 +99,13 @@ impl ClientOptionsBuilder {
         self
     }
 
+    /// Ask each node reached for the cluster's other nodes and try them when it goes (on by
+    /// default): see [`ClientOptions::learn_nodes`].
+    pub fn learn_nodes(mut self, on: bool) -> Self {
+        self.0.learn_nodes = on;
+        self
+    }
+
     /// Channels 1, 2, ... by what each guarantees (channel 0 is reliable-ordered); at most 255.
     pub fn channels(mut self, channels: &[Channel]) -> Self {
         self.0.session.channels = std::iter::once(ChannelKind::ReliableOrdered)
