@@ -2,7 +2,8 @@
 //! publishes reach subscribers on the other nodes (two of them, three nodes in all) once each, in
 //! order, with wildcards, over TCP and UDP; a node's own subscribers hear its publishes once (not
 //! again through NATS); requests reach responders on every node; a node rides out NATS going
-//! away; a client moves to another node when its node goes.
+//! away, and through nats-server restarting under load; a client moves to another node when its
+//! node goes, also one that was told of one node and learned the others.
 //!
 //! Ignored by `cargo test --workspace` (nats-server comes from Debian's package); `.ci/run`
 //! installs it and runs these with `--ignored`.
@@ -220,6 +221,128 @@ fn a_node_without_nats_serves_its_own_clients_and_rejoins_when_nats_returns() {
     }
     assert_eq!(numbered(&mut on_a, 20), sent, "across nodes again");
     assert_eq!(numbered(&mut on_b, 20), sent);
+}
+
+/// Every message payload `client` holds, in arrival order, until `last` has come.
+fn payloads_until(client: &mut TestClient, last: &str) -> Vec<String> {
+    let mut got = Vec::new();
+    while got.last().is_none_or(|p| p != last) {
+        let Some(f) = client.recv_within(DEADLINE) else {
+            panic!("{last} never came; {} messages did", got.len());
+        };
+        if let Some((_, p)) = topic_and_payload(&f) {
+            got.push(p);
+        }
+    }
+    got
+}
+
+fn index_of(payload: &str) -> usize {
+    payload[1..].parse().expect("m<number>")
+}
+
+#[test]
+#[ignore = "needs nats-server (Debian's nats-server); .ci/run runs it"]
+fn a_nats_restart_under_load_loses_no_local_message_and_crossing_resumes_in_order() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let nats = NatsServer::start();
+    let port = nats.port();
+    let (a, b) = (node(&nats, "a"), node(&nats, "b"));
+    let mut local = TestClient::connect(&a, Via::Tcp);
+    local.subscribe_ok(1, "load/#");
+    let mut remote = TestClient::connect(&b, Via::Udp);
+    remote.subscribe_ok(1, "load/#");
+    let (mut stats_a, mut stats_b) = (
+        TestClient::connect(&a, Via::Tcp),
+        TestClient::connect(&b, Via::Tcp),
+    );
+    let mut probe = TestClient::connect(&a, Via::Tcp);
+    let (mut id, mut ask) = (0, 100);
+    until_heard(&mut probe, &mut remote, "load/probe", &mut id);
+    probe.close();
+
+    // One publisher on node a, each publish confirmed before the next, all through the outage.
+    let published = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let publishing = {
+        let (published, stop) = (Arc::clone(&published), Arc::clone(&stop));
+        let mut client = TestClient::connect(&a, Via::Tcp);
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                client.publish_ok(
+                    1000 + u32::try_from(n).unwrap(),
+                    "load/1",
+                    format!("m{n}").as_bytes(),
+                );
+                n += 1;
+                published.store(n, Ordering::Relaxed);
+            }
+            n
+        })
+    };
+    let after = |at_least: usize| {
+        let deadline = Instant::now() + DEADLINE;
+        while published.load(Ordering::Relaxed) < at_least {
+            assert!(Instant::now() < deadline, "the publisher stalled");
+            std::thread::yield_now();
+        }
+    };
+    after(200);
+    drop(nats);
+    until_connected(&mut stats_a, &mut ask, false);
+    let outage_from = published.load(Ordering::Relaxed);
+    after(outage_from + 200);
+    let _nats = NatsServer::start_on(port);
+    until_connected(&mut stats_a, &mut ask, true);
+    until_connected(&mut stats_b, &mut ask, true);
+    let back_at = published.load(Ordering::Relaxed);
+    after(back_at + 300);
+    stop.store(true, Ordering::Relaxed);
+    let total = publishing.join().expect("the publisher");
+    let last = format!("m{}", total - 1);
+
+    // Node a's own subscriber lost nothing while NATS was away: every message, once, in order.
+    let heard: Vec<usize> = payloads_until(&mut local, &last)
+        .iter()
+        .filter(|p| p.starts_with('m'))
+        .map(|p| index_of(p))
+        .collect();
+    assert!(
+        heard.iter().copied().eq(0..total),
+        "node a's subscriber heard {} of {total} messages, or out of order",
+        heard.len()
+    );
+    // Node b's: never a message twice or out of order; and from the first message that crossed
+    // after NATS came back, every one.
+    let crossed: Vec<usize> = payloads_until(&mut remote, &last)
+        .iter()
+        .filter(|p| p.starts_with('m'))
+        .map(|p| index_of(p))
+        .collect();
+    assert!(
+        crossed.windows(2).all(|w| w[0] < w[1]),
+        "a message twice or out of order"
+    );
+    let resumed = crossed
+        .iter()
+        .position(|&i| i >= back_at)
+        .expect("messages crossed after NATS came back");
+    assert!(
+        crossed[resumed..]
+            .iter()
+            .copied()
+            .eq(crossed[resumed]..total),
+        "a message lost after crossing resumed at m{}",
+        crossed[resumed]
+    );
+    assert!(
+        crossed[resumed] < back_at + 300,
+        "crossing resumed only at m{}",
+        crossed[resumed]
+    );
 }
 
 /// Asks `sys.services` until the answer is `want`.

@@ -10,7 +10,7 @@
 //!
 //! ```sh
 //! cargo build --release -p framewire-server -p framewire-tools -p framewire-benches
-//! cargo run --release -p framewire-benches --bin compare -- [--only tcp,tcp-second,udp,udp-wire,secure,idle,fanout,async,durable,startup,websocket]
+//! cargo run --release -p framewire-benches --bin compare -- [--only tcp,tcp-second,udp,udp-wire,secure,idle,fanout,async,durable,startup,websocket,scale-out]
 //!     [--rounds N] [--seconds S] [--connections N] [--subscribers 100,1000] [--json]
 //! ```
 //!
@@ -21,7 +21,7 @@ use std::process::{Command, ExitCode};
 
 use framewire_benches::e2e::table::Section;
 use framewire_benches::e2e::{
-    async_clients, durable, echo, echo_second, fanout, idle, udp_wire, websocket,
+    async_clients, durable, echo, echo_second, fanout, idle, scale_out, udp_wire, websocket,
 };
 
 /// Set in the copy of this program that runs pinned to the client core.
@@ -30,7 +30,7 @@ const CLIENT_CORE: &str = "1";
 /// The TCP echo's second-generator table alone (also part of `tcp`).
 const TCP_SECOND: &str = "tcp-second";
 
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "tcp",
     "udp",
     "udp-wire",
@@ -41,6 +41,7 @@ const SECTIONS: [&str; 10] = [
     "durable",
     "startup",
     "websocket",
+    "scale-out",
 ];
 
 struct Options {
@@ -73,7 +74,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                     .find(|s| !SECTIONS.contains(&s.as_str()) && s.as_str() != TCP_SECOND)
                 {
                     return Err(format!(
-                        "--only: no section {bad} (tcp, udp, udp-wire, secure, idle, fanout, async, durable, startup, websocket; {TCP_SECOND}: the second generator's part of tcp alone)"
+                        "--only: no section {bad} (tcp, udp, udp-wire, secure, idle, fanout, async, durable, startup, websocket, scale-out; {TCP_SECOND}: the second generator's part of tcp alone)"
                     ));
                 }
             }
@@ -147,6 +148,7 @@ fn main() -> ExitCode {
             "durable" => durable::compare(o.rounds, o.seconds).map(|s| vec![s]),
             "startup" => durable::startup(o.rounds).map(|s| vec![s]),
             "websocket" => websocket::compare(o.rounds, o.seconds, &o.subscribers, o.connections),
+            "scale-out" => scale_out::compare(o.rounds, o.seconds, &[1000]),
             _ => fanout::compare(o.rounds, o.seconds, &o.subscribers).map(|s| vec![s]),
         };
         match sections {

@@ -83,11 +83,11 @@ pub struct FanoutResult {
     pub cpu_ms_per_m: f64,
 }
 
-/// Connects `n` subscribers to `server`, spread over 127.0.0.2-9 so no source address runs out
-/// of ports or hits a per-address limit.
+/// Connects `n` subscribers to `servers` in turn (subscriber `i` to `servers[i % len]`), spread
+/// over 127.0.0.2-9 so no source address runs out of ports or hits a per-address limit.
 fn connect_subscribers(
     wire: Wire,
-    server: SocketAddr,
+    servers: &[SocketAddr],
     n: usize,
     link: Link,
     tls: Option<&Arc<rustls::ClientConfig>>,
@@ -95,6 +95,10 @@ fn connect_subscribers(
     (0..n)
         .map(|i| {
             let from = IpAddr::from([127, 0, 0, 2 + (i % 8) as u8]);
+            let server = servers
+                .get(i % servers.len().max(1))
+                .copied()
+                .ok_or_else(|| io::Error::other("a fan-out with no server"))?;
             let stream = super::connect_from(from, server)?;
             handshake(wire, stream, i, true, link, tls)
         })
@@ -265,21 +269,72 @@ fn read_all(
     Ok(hist)
 }
 
+/// Where a fan-out's clients connect, and whose CPU time is the servers'.
+pub struct Targets<'a> {
+    /// The publisher's server.
+    pub publisher: SocketAddr,
+    /// Subscriber `i` connects to `subscribers[i % len]`.
+    pub subscribers: Vec<SocketAddr>,
+    /// Every process serving the run (nodes and what joins them): their CPU time is summed.
+    pub servers: Vec<&'a Running>,
+    /// Waited for once the subscribers hold their subscriptions, before the first publish (a
+    /// cluster carrying their interest to the publisher's node).
+    pub ready: Option<&'a dyn Fn() -> io::Result<()>>,
+}
+
+impl std::fmt::Debug for Targets<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Targets")
+            .field("publisher", &self.publisher)
+            .field("subscribers", &self.subscribers)
+            .field("servers", &self.servers)
+            .field("ready", &self.ready.is_some())
+            .finish()
+    }
+}
+
+impl<'a> Targets<'a> {
+    /// Every client on one server.
+    pub fn one(server: &'a Running) -> Self {
+        Self {
+            publisher: server.addr,
+            subscribers: vec![server.addr],
+            servers: vec![server],
+            ready: None,
+        }
+    }
+
+    fn cpu_time(&self) -> io::Result<Duration> {
+        self.servers.iter().map(|s| s.cpu_time()).sum()
+    }
+}
+
 /// Runs the fan-out against a started server.
 ///
 /// # Errors
 /// A connection failed, or the server closed one.
 pub fn run(wire: Wire, server: &Running, cfg: &FanoutConfig) -> io::Result<FanoutResult> {
-    let framing = match cfg.link {
-        Link::WebSocket => Some(framing_of(wire)?.0),
-        _ => None,
-    };
+    run_on(wire, &Targets::one(server), cfg)
+}
+
+/// The run's subscribers and its publisher, connected where `targets` says, and the system ready
+/// for the first publish.
+fn connect_clients(
+    wire: Wire,
+    targets: &Targets<'_>,
+    cfg: &FanoutConfig,
+) -> io::Result<(Vec<Conn>, Conn)> {
     // The TLS settings, made once for every connection of the run.
     let tls = (cfg.link == Link::Tls).then(tls_config).transpose()?;
-    let subscribers =
-        connect_subscribers(wire, server.addr, cfg.subscribers, cfg.link, tls.as_ref())?;
-    let publisher = TcpStream::connect(server.addr)?;
-    let mut publisher = handshake(
+    let subscribers = connect_subscribers(
+        wire,
+        &targets.subscribers,
+        cfg.subscribers,
+        cfg.link,
+        tls.as_ref(),
+    )?;
+    let publisher = TcpStream::connect(targets.publisher)?;
+    let publisher = handshake(
         wire,
         publisher,
         cfg.subscribers,
@@ -287,6 +342,22 @@ pub fn run(wire: Wire, server: &Running, cfg: &FanoutConfig) -> io::Result<Fanou
         cfg.link,
         tls.as_ref(),
     )?;
+    if let Some(ready) = targets.ready {
+        ready()?;
+    }
+    Ok((subscribers, publisher))
+}
+
+/// Runs the fan-out with its clients where `targets` says (several nodes of a cluster, say).
+///
+/// # Errors
+/// A connection failed, or a server closed one.
+pub fn run_on(wire: Wire, targets: &Targets<'_>, cfg: &FanoutConfig) -> io::Result<FanoutResult> {
+    let framing = match cfg.link {
+        Link::WebSocket => Some(framing_of(wire)?.0),
+        _ => None,
+    };
+    let (subscribers, mut publisher) = connect_clients(wire, targets, cfg)?;
     let shared = Arc::new(Shared {
         epoch: Instant::now(),
         delivered: AtomicU64::new(0),
@@ -310,7 +381,7 @@ pub fn run(wire: Wire, server: &Running, cfg: &FanoutConfig) -> io::Result<Fanou
     loop {
         let now = Instant::now();
         if marks.is_none() && now >= measure_from {
-            cpu_at_start = server.cpu_time()?;
+            cpu_at_start = targets.cpu_time()?;
             marks = Some((now, shared.delivered.load(Ordering::Relaxed)));
             shared.measuring.store(true, Ordering::Relaxed);
         }
@@ -320,7 +391,7 @@ pub fn run(wire: Wire, server: &Running, cfg: &FanoutConfig) -> io::Result<Fanou
         if reader.is_finished() {
             break;
         }
-        let in_flight = sent - shared.delivered.load(Ordering::Relaxed) / n;
+        let in_flight = sent.saturating_sub(shared.delivered.load(Ordering::Relaxed) / n);
         if in_flight >= cfg.window {
             std::hint::spin_loop();
             std::thread::yield_now();
@@ -348,7 +419,7 @@ pub fn run(wire: Wire, server: &Running, cfg: &FanoutConfig) -> io::Result<Fanou
     let end = Instant::now();
     let delivered_end = shared.delivered.load(Ordering::Relaxed);
     shared.measuring.store(false, Ordering::Relaxed);
-    let cpu = server.cpu_time()?.saturating_sub(cpu_at_start);
+    let cpu = targets.cpu_time()?.saturating_sub(cpu_at_start);
     shared.stop.store(true, Ordering::Relaxed);
     let hist = reader
         .join()

@@ -22,6 +22,7 @@ pub mod idle;
 pub mod lossy_relay;
 pub mod pubsub_wire;
 pub mod push_wire;
+pub mod scale_out;
 pub mod secure;
 pub mod systems;
 pub mod table;
