@@ -1,5 +1,6 @@
-//! A nats-server (Debian's `nats-server`) for one test: on a free loopback port, ready when its
-//! log says so, killed when dropped.
+//! A nats-server (Debian's `nats-server`) for one test: on a free loopback port, with `JetStream`
+//! (its store in a directory of the port's, kept across a restart on the same port), ready when
+//! its log says so, killed when dropped.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -25,6 +26,8 @@ impl NatsServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        // A fresh store: nothing of an earlier run on this port.
+        let _ = std::fs::remove_dir_all(store_of(port));
         Self::start_on(port)
     }
 
@@ -33,8 +36,10 @@ impl NatsServer {
     /// # Panics
     /// As [`NatsServer::start`].
     pub fn start_on(port: u16) -> Self {
+        let store = store_of(port);
         let mut child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(&store)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -71,6 +76,11 @@ impl NatsServer {
             .and_then(|p| p.parse().ok())
             .expect("a port")
     }
+}
+
+/// Where the nats-server on `port` keeps its `JetStream` store.
+fn store_of(port: u16) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("framewire-test-nats-{port}"))
 }
 
 impl Drop for NatsServer {

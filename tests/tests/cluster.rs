@@ -345,6 +345,110 @@ fn a_nats_restart_under_load_loses_no_local_message_and_crossing_resumes_in_orde
     );
 }
 
+/// Publishes `payload` as `topic`'s retained message (empty: clears it) from `client`.
+fn retain(client: &mut TestClient, id: u32, topic: &str, payload: &str) {
+    use framewire_protocol::wire::{Frame, Publish, Text};
+    client.call_ok(
+        id,
+        Frame::new(Publish {
+            retain: true,
+            id,
+            topic: Text::from(topic),
+            payload: bytes::Bytes::copy_from_slice(payload.as_bytes()),
+        }),
+    );
+}
+
+/// Looks at a node's retained messages of `cfg/...`: a subscriber that subscribes to `cfg/#`
+/// anew for each look, and a client that then publishes a marker there; what comes before the
+/// marker is what the node had retained.
+struct RetainedLook {
+    subscriber: TestClient,
+    marker: TestClient,
+    id: u32,
+}
+
+impl RetainedLook {
+    fn on(server: &TestServer) -> Self {
+        Self {
+            subscriber: TestClient::connect(server, Via::Tcp),
+            marker: TestClient::connect(server, Via::Tcp),
+            id: 0,
+        }
+    }
+
+    /// What a new subscription gets, as `topic=payload`, sorted.
+    fn look(&mut self) -> Vec<String> {
+        use framewire_protocol::wire::{Frame, Text, Unsubscribe};
+        self.id += 2;
+        let mut got: Vec<String> = self
+            .subscriber
+            .subscribe_ok(self.id, "cfg/#")
+            .iter()
+            .filter_map(topic_and_payload)
+            .map(|(t, p)| format!("{t}={p}"))
+            .collect();
+        self.marker.publish_ok(self.id, "cfg/marker", b"-");
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            assert!(Instant::now() < deadline, "the marker never came");
+            let frame = self.subscriber.recv_within(DEADLINE).expect("the marker");
+            match topic_and_payload(&frame) {
+                Some((t, _)) if t == "cfg/marker" => break,
+                Some((t, p)) => got.push(format!("{t}={p}")),
+                None => {}
+            }
+        }
+        self.subscriber.call_ok(
+            self.id + 1,
+            Frame::new(Unsubscribe {
+                id: self.id + 1,
+                filter: Text::from("cfg/#"),
+            }),
+        );
+        got.sort();
+        got
+    }
+
+    /// Looks until the node's retained messages are `want`.
+    fn until(&mut self, want: &[&str]) {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let got = self.look();
+            if got == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "retained {got:?}, not {want:?}");
+            let _ = self.subscriber.recv_within(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs nats-server (Debian's nats-server); .ci/run runs it"]
+fn retained_messages_are_the_clusters_on_every_node_and_on_one_started_later() {
+    let nats = NatsServer::start();
+    let (a, b) = (node(&nats, "a"), node(&nats, "b"));
+    let mut on_a = TestClient::connect(&a, Via::Tcp);
+    let (mut look_a, mut look_b) = (RetainedLook::on(&a), RetainedLook::on(&b));
+    retain(&mut on_a, 1, "cfg/1", "v1");
+    look_b.until(&["cfg/1=v1"]);
+    // A node that was not there when it was set has it from the stream.
+    let c = node(&nats, "c");
+    let mut look_c = RetainedLook::on(&c);
+    look_c.until(&["cfg/1=v1"]);
+    // Set on another node, it replaces the first everywhere; cleared, it goes everywhere.
+    let mut on_b = TestClient::connect(&b, Via::Udp);
+    retain(&mut on_b, 1, "cfg/1", "v2");
+    retain(&mut on_b, 2, "cfg/2", "w");
+    look_a.until(&["cfg/1=v2", "cfg/2=w"]);
+    look_c.until(&["cfg/1=v2", "cfg/2=w"]);
+    retain(&mut on_a, 2, "cfg/1", "");
+    for look in [&mut look_a, &mut look_b, &mut look_c] {
+        look.until(&["cfg/2=w"]);
+    }
+}
+
 /// Asks `sys.services` until the answer is `want`.
 fn until_services(client: &mut TestClient, want: &str) {
     let deadline = Instant::now() + DEADLINE;

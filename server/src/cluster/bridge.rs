@@ -12,6 +12,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use async_nats::jetstream;
 use futures_util::StreamExt;
 use log::{debug, info, warn};
 use tokio::sync::{mpsc, oneshot};
@@ -19,7 +20,10 @@ use tokio::sync::{mpsc, oneshot};
 use super::envelope::{Envelope, ReplyEnvelope, RequestEnvelope};
 use super::nodes::{ANNOUNCE_EVERY, NODE_PREFIX, NodeInfo};
 use super::seen::Seen;
-use super::subject::{subject_of_service, subject_of_topic, subjects_of_filter, topic_of};
+use super::subject::{
+    RETAINED_PREFIX, retained_subject_of_topic, subject_of_service, subject_of_topic,
+    subjects_of_filter, topic_of, topic_of_retained,
+};
 use super::{ClusterCounters, ClusterInbox, ClusterOut, Remote};
 use bytes::Bytes;
 use framewire_protocol::wire::{Status, Text};
@@ -173,6 +177,8 @@ struct Bridging {
     /// Subscriptions by subject, with how many of the node's filters need each (`a/#` and `a`
     /// both need `fw.t.a`).
     held: HashMap<String, (usize, oneshot::Sender<()>)>,
+    /// Where the cluster's retained messages are kept (NATS's `JetStream`).
+    retained: jetstream::Context,
     /// This node's id in envelopes, and the number of its last message.
     origin: u64,
     seq: u64,
@@ -221,6 +227,11 @@ impl Bridging {
                     }
                 }
             }
+            ClusterOut::Retain {
+                topic,
+                channel,
+                payload,
+            } => self.retain(&topic, channel, payload).await,
             ClusterOut::Serve(service, on) => self.serve(service, on),
             ClusterOut::Request {
                 token,
@@ -256,6 +267,39 @@ impl Bridging {
                 {
                     self.counters.count_dropped();
                 }
+            }
+        }
+    }
+
+    /// Keeps `topic`'s retained message in the cluster's stream (the last per subject is kept).
+    /// The stream's answer is awaited on a task of its own: a refusal (no stream: NATS without
+    /// `JetStream`) is counted as dropped, and the message stays with this node.
+    async fn retain(&mut self, topic: &Text, channel: u8, payload: Bytes) {
+        let js = &self.retained;
+        self.seq += 1;
+        let envelope = Envelope {
+            channel,
+            reliable: true,
+            origin: self.origin,
+            seq: self.seq,
+            payload,
+        };
+        let counters = Arc::clone(&self.counters);
+        match js
+            .publish(retained_subject_of_topic(topic.as_str()), envelope.encode())
+            .await
+        {
+            Ok(ack) => {
+                tokio::spawn(async move {
+                    if let Err(e) = ack.await {
+                        debug!("cluster: a retained message not kept by JetStream: {e}");
+                        counters.count_dropped();
+                    }
+                });
+            }
+            Err(e) => {
+                debug!("cluster: a retained message on {topic} not handed to NATS: {e}");
+                counters.count_dropped();
             }
         }
     }
@@ -363,9 +407,26 @@ async fn run(
     let mut announce = tokio::time::interval(ANNOUNCE_EVERY);
     // A change of the services registered here is announced within this, not five seconds.
     let mut changes = tokio::time::interval(ANNOUNCE_CHANGES_WITHIN);
+    let forward = Forward {
+        inbox: Arc::clone(&inbox),
+        counters: Arc::clone(&counters),
+        seen: Arc::new(Mutex::new(Seen::default())),
+        wake: Arc::clone(&wake),
+    };
+    let js = jetstream::new(requests.clone());
+    // The stream exists before the first command is applied, so that a retained message
+    // published at once is kept; one try here (NATS away or without JetStream: the follower
+    // tries again, and logs it).
+    let _ = retained_stream(&js).await;
+    tokio::spawn(follow_retained(
+        js.clone(),
+        requests.new_inbox(),
+        forward.clone(),
+    ));
     let mut bridging = Bridging {
         client,
         requests,
+        retained: js,
         serving: HashMap::new(),
         serving_changed: false,
         omitted: 0,
@@ -374,7 +435,7 @@ async fn run(
         seq: 0,
         inbox,
         counters,
-        seen: Arc::new(Mutex::new(Seen::default())),
+        seen: forward.seen,
         wake,
     };
     let mut batch = Vec::with_capacity(256);
@@ -406,6 +467,94 @@ async fn run(
     // What the last batch published goes out, unless NATS is away: a shutdown does not wait
     // for it longer than this.
     let _ = tokio::time::timeout(FLUSH_AT_EXIT, client.flush()).await;
+}
+
+/// The `JetStream` stream the cluster's retained messages are kept in (docs/PROTOCOL.md section
+/// 12.5): one message per subject, on NATS's disk.
+pub(crate) const RETAINED_STREAM: &str = "FW_RETAINED";
+
+/// Makes sure the retained messages' stream exists and follows it: every topic's last retained
+/// message, then each new one, into the loops' inbox, so that this node keeps what any node
+/// retained. Until the stream can be had (NATS away, or without `JetStream`: logged once), it tries
+/// again every [`RETAINED_RETRY`]; meanwhile retained messages stay with the node that kept them.
+async fn follow_retained(js: jetstream::Context, inbox: String, to: Forward) {
+    let mut warned = false;
+    loop {
+        let consumer = async {
+            let stream = retained_stream(&js).await?;
+            let consumer = stream
+                .create_consumer(jetstream::consumer::push::OrderedConfig {
+                    deliver_subject: inbox.clone(),
+                    deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
+                    // Required with last-per-subject (NATS refuses it without one).
+                    filter_subject: format!("{RETAINED_PREFIX}.>"),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            consumer.messages().await.map_err(|e| e.to_string())
+        };
+        match consumer.await {
+            Ok(messages) => {
+                info!("cluster: retained messages shared through JetStream ({RETAINED_STREAM})");
+                return keep_retained(messages, to).await;
+            }
+            Err(e) if !warned => {
+                warned = true;
+                warn!(
+                    "cluster: no JetStream stream for retained messages yet ({e}); they stay with the node that kept them until there is one (nats-server -js)"
+                );
+            }
+            Err(e) => debug!("cluster: the retained messages' stream: {e}"),
+        }
+        tokio::time::sleep(RETAINED_RETRY).await;
+    }
+}
+
+/// The retained messages' stream, made if it is not there yet.
+async fn retained_stream(js: &jetstream::Context) -> Result<jetstream::stream::Stream, String> {
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: RETAINED_STREAM.into(),
+        subjects: vec![format!("{RETAINED_PREFIX}.>")],
+        max_messages_per_subject: 1,
+        storage: jetstream::stream::StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// How often a node tries again to have the retained messages' stream.
+const RETAINED_RETRY: Duration = Duration::from_secs(5);
+
+/// Hands each retained message of the stream to the loops.
+async fn keep_retained(mut messages: jetstream::consumer::push::Ordered, to: Forward) {
+    while let Some(message) = messages.next().await {
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                debug!("cluster: the retained messages' stream: {e}");
+                continue;
+            }
+        };
+        let topic = topic_of_retained(message.subject.as_str());
+        match (topic, Envelope::parse(&message.payload)) {
+            (Some(topic), Ok(envelope)) => {
+                to.counters.count_received(1);
+                deliver(
+                    &to.inbox,
+                    &to.counters,
+                    &to.wake,
+                    Remote::Retained {
+                        topic: Text::from(topic),
+                        channel: envelope.channel,
+                        payload: envelope.payload,
+                    },
+                );
+            }
+            _ => to.counters.count_malformed(),
+        }
+    }
 }
 
 /// How soon a change of this node's services is announced (at most one announcement per this).
@@ -556,6 +705,7 @@ fn random_origin() -> u64 {
 }
 
 /// Where a subscription's messages go.
+#[derive(Clone)]
 struct Forward {
     inbox: Arc<ClusterInbox>,
     counters: Arc<ClusterCounters>,

@@ -43,6 +43,11 @@ pub fn fuzz_check(data: &[u8]) {
     {
         assert_eq!(subject::subject_of_topic(&topic), subject);
     }
+    if let Ok(subject) = std::str::from_utf8(subject)
+        && let Some(topic) = subject::topic_of_retained(subject)
+    {
+        assert_eq!(subject::retained_subject_of_topic(&topic), subject);
+    }
     let payload = Bytes::copy_from_slice(rest.get(1..).unwrap_or_default());
     if let Ok(e) = envelope::Envelope::parse(&payload) {
         assert_eq!(e.encode(), payload);
@@ -72,6 +77,16 @@ pub enum ClusterOut {
         /// Whether the channel is reliable.
         reliable: bool,
         /// The message.
+        payload: Bytes,
+    },
+    /// A message a client of this node published with `retain`: the topic's retained message
+    /// for the cluster (an empty payload clears it), kept in NATS's `JetStream` (section 12.5).
+    Retain {
+        /// Its topic.
+        topic: Text,
+        /// The channel it was published on.
+        channel: u8,
+        /// The message (empty: none is retained any more).
         payload: Bytes,
     },
     /// A session of this node registered `service` (`true`: one responder more) or let one
@@ -109,6 +124,17 @@ pub enum Remote {
         topic: Text,
         /// Its channel, reliability, origin and payload.
         envelope: envelope::Envelope,
+    },
+    /// A topic's retained message as the cluster keeps it (set on any node, this one included):
+    /// kept here too, delivered to no one now (live subscribers had the message when it was
+    /// published).
+    Retained {
+        /// Its topic.
+        topic: Text,
+        /// The channel it was published on.
+        channel: u8,
+        /// The message (empty: none is retained any more).
+        payload: Bytes,
     },
     /// A request for a service this node's sessions serve.
     Request {

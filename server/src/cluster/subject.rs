@@ -37,8 +37,21 @@ const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// The subject a topic is published under.
 pub fn subject_of_topic(topic: &str) -> String {
-    let mut out = String::with_capacity(TOPIC_PREFIX.len() + topic.len() + 8);
-    out.push_str(TOPIC_PREFIX);
+    subject_under(TOPIC_PREFIX, topic)
+}
+
+/// The prefix of the subjects of the cluster's retained messages (their `JetStream` stream).
+pub const RETAINED_PREFIX: &str = "fw.r";
+
+/// The subject a topic's retained message is kept under: the topic's tokens under
+/// [`RETAINED_PREFIX`].
+pub fn retained_subject_of_topic(topic: &str) -> String {
+    subject_under(RETAINED_PREFIX, topic)
+}
+
+fn subject_under(prefix: &str, topic: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + topic.len() + 8);
+    out.push_str(prefix);
     for level in topic.split('/') {
         out.push('.');
         push_level(&mut out, level);
@@ -79,7 +92,16 @@ pub fn subjects_of_filter(filter: &str) -> Vec<String> {
 
 /// The topic a subject names, if it is one of ours and well formed.
 pub fn topic_of(subject: &str) -> Option<String> {
-    let rest = subject.strip_prefix(TOPIC_PREFIX)?.strip_prefix('.')?;
+    topic_under(TOPIC_PREFIX, subject)
+}
+
+/// The topic a retained message's subject names ([`retained_subject_of_topic`]).
+pub fn topic_of_retained(subject: &str) -> Option<String> {
+    topic_under(RETAINED_PREFIX, subject)
+}
+
+fn topic_under(prefix: &str, subject: &str) -> Option<String> {
+    let rest = subject.strip_prefix(prefix)?.strip_prefix('.')?;
     let mut topic = String::with_capacity(rest.len());
     for (i, token) in rest.split('.').enumerate() {
         if i > 0 {
@@ -207,7 +229,11 @@ mod tests {
                 prop_assert!(!token.is_empty());
                 prop_assert!(!token.bytes().any(|b| b == b'*' || b == b'>' || b <= b' ' || b == 0x7F));
             }
-            prop_assert_eq!(topic_of(&subject), Some(topic));
+            prop_assert_eq!(topic_of(&subject), Some(topic.clone()));
+            let retained = retained_subject_of_topic(&topic);
+            prop_assert_eq!(retained.strip_prefix("fw.r"), subject.strip_prefix("fw.t"));
+            prop_assert_eq!(topic_of_retained(&retained), Some(topic));
+            prop_assert_eq!(topic_of_retained(&subject), None);
         }
 
         #[test]

@@ -86,6 +86,26 @@ impl Hub {
     pub fn from_cluster(&mut self, now: Instant, remote: Remote) {
         match remote {
             Remote::Message { topic, envelope } => self.publish_remote(&topic, &envelope),
+            Remote::Retained {
+                topic,
+                channel,
+                payload,
+            } => {
+                let kept = super::topic::check_topic(topic.as_str())
+                    .map_err(|e| (Status::INVALID_TOPIC, e.to_string()))
+                    .and_then(|()| {
+                        self.pubsub.keep_retained(
+                            &self.config,
+                            channel,
+                            &topic,
+                            &payload,
+                            &mut self.outputs,
+                        )
+                    });
+                if let Err((status, why)) = kept {
+                    debug!("the cluster's retained message on {topic} not kept: {status} {why}");
+                }
+            }
             Remote::Request {
                 reply,
                 service,
@@ -122,12 +142,14 @@ impl Hub {
         }
     }
 
-    /// Hands a message published here to the cluster, if this node is in one.
+    /// Hands a message published here to the cluster, if this node is in one; with `retain`,
+    /// the topic's retained message too.
     pub(super) fn tell_cluster(
         &mut self,
         topic: &Text,
         channel: u8,
         reliable: bool,
+        retain: bool,
         payload: &Bytes,
     ) {
         if self.clustered {
@@ -137,6 +159,13 @@ impl Hub {
                 reliable,
                 payload: payload.clone(),
             });
+            if retain {
+                self.outputs.for_cluster(ClusterOut::Retain {
+                    topic: topic.clone(),
+                    channel,
+                    payload: payload.clone(),
+                });
+            }
         }
     }
 

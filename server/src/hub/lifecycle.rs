@@ -298,7 +298,7 @@ impl Hub {
             Ok(fanout) => {
                 self.stats.published += 1;
                 self.stats.delivered += fanout.deliveries as u64;
-                self.tell_cluster(&will.topic, will.channel, true, &will.payload);
+                self.tell_cluster(&will.topic, will.channel, true, will.retain, &will.payload);
             }
             Err((status, why)) => {
                 debug!("last will on {} not published: {status} {why}", will.topic);

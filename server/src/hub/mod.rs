@@ -482,7 +482,7 @@ impl Hub {
                 self.stats.delivered += fanout.deliveries as u64;
                 self.stats.fanout.observe(fanout.deliveries as u64);
                 self.outputs.ok_once(client, p.id, fanout.seq);
-                self.tell_cluster(&p.topic, channel, kind.is_reliable(), &p.payload);
+                self.tell_cluster(&p.topic, channel, kind.is_reliable(), p.retain, &p.payload);
             }
             Err((status, why)) => self.outputs.fail(client, p.id, status, &why),
         }

@@ -249,7 +249,7 @@ impl PubSub {
     ) -> Result<Fanout, (Status, String)> {
         check_topic(topic.as_str()).map_err(|e| (Status::INVALID_TOPIC, e.to_string()))?;
         let mut seq = if retain {
-            self.set_retained(config, channel, topic, payload, out)?
+            self.keep_retained(config, channel, topic, payload, out)?
         } else {
             None
         };
@@ -321,7 +321,7 @@ impl PubSub {
 
     /// Keeps (or, when `payload` is empty, clears) the retained message of `topic`; the log
     /// record's sequence number, if there is a log.
-    fn set_retained(
+    pub(crate) fn keep_retained(
         &mut self,
         config: &HubConfig,
         channel: u8,

@@ -124,6 +124,51 @@ fn local_publishes_go_to_the_cluster_and_remote_ones_only_to_local_subscribers()
     assert!(drain(&mut h).is_empty());
 }
 
+#[test]
+fn retained_messages_go_to_the_clusters_stream_and_come_back_as_state_only() {
+    let mut h = hub();
+    h.join_cluster();
+    publish(&mut h, A, 1, "cfg/1", b"v1", true);
+    let out = h.take_cluster_output();
+    assert!(out.contains(&ClusterOut::Retain {
+        topic: Text::from("cfg/1"),
+        channel: 3,
+        payload: Bytes::from_static(b"v1"),
+    }));
+    publish(&mut h, A, 2, "cfg/2", b"live", false);
+    assert!(
+        !h.take_cluster_output()
+            .iter()
+            .any(|o| matches!(o, ClusterOut::Retain { .. })),
+        "a message without retain is not kept"
+    );
+    subscribe(&mut h, B, 1, "cfg/#");
+    drain(&mut h);
+    h.take_cluster_output();
+    // The cluster's state, set on another node: kept, delivered to no one now, not handed back.
+    let kept = |h: &mut Hub, topic: &str, payload: &'static [u8]| {
+        h.from_cluster(
+            t(0),
+            Remote::Retained {
+                topic: Text::from(topic),
+                channel: 1,
+                payload: Bytes::from_static(payload),
+            },
+        );
+    };
+    kept(&mut h, "cfg/3", b"v3");
+    kept(&mut h, "cfg/1", b"");
+    kept(&mut h, "cfg/+", b"refused");
+    assert!(messages_to(&drain(&mut h), B).is_empty());
+    assert!(h.take_cluster_output().is_empty());
+    subscribe(&mut h, C, 1, "cfg/#");
+    assert_eq!(
+        messages_to(&drain(&mut h), C),
+        [("cfg/3".into(), Bytes::from_static(b"v3"), true, 1)],
+        "cfg/1 cleared by the cluster; cfg/3 kept"
+    );
+}
+
 fn ask(h: &mut Hub, now: Instant, c: ClientId, id: u32, name: &str, timeout_ms: u32) {
     h.feed(
         now,
