@@ -15,6 +15,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use crate::capture::PacketCapture;
 use crate::cluster::bridge::{Bridge, BridgeConfig};
 use crate::cluster::nodes::NodeInfo;
+use crate::cluster::queues::QueueTerms;
 use crate::config::ServerConfig;
 use crate::counters::{CounterSnapshot, Counters};
 use crate::event_loop::{Listeners, WAKER, Worker};
@@ -464,6 +465,10 @@ fn start_bridge(config: &ServerConfig, card: NodeCard, shared: &Arc<Shared>) -> 
             me: NodeInfo {
                 card,
                 services: Vec::new(),
+            },
+            queues: QueueTerms {
+                ack_wait: config.hub.visibility_timeout,
+                max_deliveries: config.hub.max_deliveries,
             },
         },
         Arc::clone(&shared.cluster_inbox),

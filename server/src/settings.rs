@@ -626,6 +626,15 @@ pub(crate) const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        key: "cluster_queues",
+        value: "true|false",
+        help: "in a cluster, make queues the cluster's: one JetStream work queue each, consumed from any node (needs nats-server -js); false: each node's own (default true)",
+        set: |c, v| {
+            c.hub.cluster_queues = boolean(v)?;
+            Ok(())
+        },
+    },
+    Setting {
         key: "max_waiting_fetches_per_session",
         value: "N",
         help: "long polls one session may have waiting (default 64)",

@@ -13,6 +13,7 @@ mod nats;
 #[cfg(target_os = "linux")]
 pub mod netns;
 mod pki;
+pub mod queue;
 mod relay;
 mod tcp_cut;
 pub mod websocket;

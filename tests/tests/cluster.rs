@@ -449,6 +449,98 @@ fn retained_messages_are_the_clusters_on_every_node_and_on_one_started_later() {
     }
 }
 
+/// A node whose queue deliveries wait 1 s for their ack.
+fn quick_node(nats: &NatsServer, name: &str) -> TestServer {
+    TestServer::start(ServerConfig {
+        cluster: vec![nats.url.clone()],
+        node_name: Some(name.into()),
+        hub: framewire_server::hub::HubConfig {
+            visibility_timeout: Duration::from_secs(1),
+            ..framewire_server::hub::HubConfig::default()
+        },
+        ..ServerConfig::default()
+    })
+}
+
+#[test]
+#[ignore = "needs nats-server (Debian's nats-server); .ci/run runs it"]
+fn one_queue_consumed_from_two_nodes_gives_each_job_once_and_a_dead_nodes_again() {
+    use framewire_protocol::wire::Status;
+    use framewire_tests::queue::{ack, fetch, push};
+    use std::collections::BTreeSet;
+
+    let nats = NatsServer::start();
+    let (a, b) = (quick_node(&nats, "a"), quick_node(&nats, "b"));
+    let mut producer = TestClient::connect(&a, Via::Tcp);
+    for i in 0..100 {
+        assert_eq!(
+            push(&mut producer, i + 1, "jobs", format!("j{i}").as_bytes()),
+            Status::OK
+        );
+    }
+    // One consumer on each node, taking turns, each acknowledging through its own node.
+    let mut on_a = TestClient::connect(&a, Via::Tcp);
+    let mut on_b = TestClient::connect(&b, Via::Udp);
+    let (mut got, mut from_b, mut id) = (Vec::new(), 0, 0);
+    let deadline = Instant::now() + DEADLINE;
+    while got.len() < 100 {
+        assert!(Instant::now() < deadline, "only {} jobs came", got.len());
+        for (consumer, is_b) in [(&mut on_a, false), (&mut on_b, true)] {
+            id += 2;
+            for d in fetch(consumer, id, "jobs", 7, 200) {
+                assert!(!d.redelivered, "delivered twice: {:?}", d.payload);
+                assert_eq!(ack(consumer, id + 1, "jobs", d.delivery_id), Status::OK);
+                got.push(String::from_utf8_lossy(&d.payload).into_owned());
+                from_b += usize::from(is_b);
+            }
+        }
+    }
+    let distinct: BTreeSet<&String> = got.iter().collect();
+    assert_eq!((got.len(), distinct.len()), (100, 100), "each job once");
+    assert!(
+        from_b > 0 && from_b < 100,
+        "both nodes' consumers took jobs: {from_b} on b"
+    );
+    // An ack through the other node finds nothing: a delivery is settled where it came from.
+    assert!(
+        fetch(&mut on_a, 1000, "jobs", 1, 0).is_empty(),
+        "the queue is empty"
+    );
+
+    // Jobs node b delivered and no one acknowledged come again through node a once b is gone.
+    for i in 0..3 {
+        assert_eq!(
+            push(&mut producer, 2000 + i, "jobs", format!("k{i}").as_bytes()),
+            Status::OK
+        );
+    }
+    let taken = fetch(&mut on_b, 3000, "jobs", 3, 1000);
+    assert_eq!(taken.len(), 3);
+    assert_eq!(
+        ack(&mut on_a, 3001, "jobs", taken[0].delivery_id),
+        Status::NOT_FOUND
+    );
+    drop(on_b);
+    b.stop();
+    let mut again = Vec::new();
+    let deadline = Instant::now() + DEADLINE;
+    while again.len() < 3 {
+        assert!(Instant::now() < deadline, "only {} came again", again.len());
+        id += 2;
+        for d in fetch(&mut on_a, id, "jobs", 3, 2000) {
+            assert!(
+                d.redelivered,
+                "{:?} came again marked REDELIVERED",
+                d.payload
+            );
+            assert_eq!(ack(&mut on_a, id + 1, "jobs", d.delivery_id), Status::OK);
+            again.push(String::from_utf8_lossy(&d.payload).into_owned());
+        }
+    }
+    again.sort();
+    assert_eq!(again, ["k0", "k1", "k2"]);
+}
+
 /// Asks `sys.services` until the answer is `want`.
 fn until_services(client: &mut TestClient, want: &str) {
     let deadline = Instant::now() + DEADLINE;

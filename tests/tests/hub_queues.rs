@@ -3,49 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use framewire_protocol::wire::{
-    Frame, FrameBody, QueueAck, QueueDelivery, QueueFetch, QueuePush, Status, Text,
-};
+use framewire_protocol::wire::{Frame, FrameBody, QueueFetch, Status, Text};
 use framewire_server::ServerConfig;
 use framewire_server::hub::HubConfig;
+use framewire_tests::queue::{ack, fetch, push};
 use framewire_tests::{BOTH, TestClient, TestServer, Via};
-
-fn push(c: &mut TestClient, id: u32, queue: &str, payload: &[u8]) -> Status {
-    c.send(Frame::new(QueuePush {
-        id,
-        queue: Text::from(queue),
-        payload: Bytes::copy_from_slice(payload),
-    }));
-    c.until_response(id).1.status
-}
-
-fn fetch(c: &mut TestClient, id: u32, queue: &str, max: u16, wait_ms: u32) -> Vec<QueueDelivery> {
-    c.send(Frame::new(QueueFetch {
-        id,
-        max,
-        wait_ms,
-        queue: Text::from(queue),
-    }));
-    let (before, r) = c.until_response(id);
-    assert_eq!(r.status, Status::OK);
-    before
-        .into_iter()
-        .map(|f| match f.body {
-            FrameBody::QueueDelivery(d) if d.id == id => d,
-            other => panic!("{other:?}"),
-        })
-        .collect()
-}
-
-fn ack(c: &mut TestClient, id: u32, queue: &str, delivery_id: u64) -> Status {
-    c.send(Frame::new(QueueAck {
-        id,
-        delivery_id,
-        queue: Text::from(queue),
-    }));
-    c.until_response(id).1.status
-}
 
 fn with_visibility_timeout(timeout: Duration) -> TestServer {
     TestServer::start(ServerConfig {

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::envelope::{Envelope, ReplyEnvelope, RequestEnvelope};
 use super::nodes::{ANNOUNCE_EVERY, NODE_PREFIX, NodeInfo};
+use super::queues::{ClusterQueues, QueueTerms, answer};
 use super::seen::Seen;
 use super::subject::{
     RETAINED_PREFIX, retained_subject_of_topic, subject_of_service, subject_of_topic,
@@ -43,6 +44,8 @@ pub(crate) struct BridgeConfig {
     /// This node: its name (as NATS's monitoring shows the connection) and the addresses it
     /// announces.
     pub(crate) me: NodeInfo,
+    /// The cluster's queues' ack wait and delivery limit.
+    pub(crate) queues: QueueTerms,
 }
 
 /// The running bridge: the loops' end of its channel. Dropping it ends the bridge.
@@ -179,6 +182,8 @@ struct Bridging {
     held: HashMap<String, (usize, oneshot::Sender<()>)>,
     /// Where the cluster's retained messages are kept (NATS's `JetStream`).
     retained: jetstream::Context,
+    /// The cluster's queues.
+    queues: ClusterQueues,
     /// This node's id in envelopes, and the number of its last message.
     origin: u64,
     seq: u64,
@@ -232,6 +237,13 @@ impl Bridging {
                 channel,
                 payload,
             } => self.retain(&topic, channel, payload).await,
+            ClusterOut::Queue { token, queue, op } => {
+                let (queues, to) = (self.queues.clone(), self.forward());
+                tokio::spawn(async move {
+                    let outcome = queues.apply(queue, op).await;
+                    deliver(&to.inbox, &to.counters, &to.wake, answer(token, outcome));
+                });
+            }
             ClusterOut::Serve(service, on) => self.serve(service, on),
             ClusterOut::Request {
                 token,
@@ -423,10 +435,15 @@ async fn run(
         requests.new_inbox(),
         forward.clone(),
     ));
+    let queues = ClusterQueues::new(js.clone(), config.queues);
+    if let Err(e) = queues.ensure_stream().await {
+        debug!("cluster: no stream for the cluster's queues yet: {e}");
+    }
     let mut bridging = Bridging {
         client,
         requests,
         retained: js,
+        queues,
         serving: HashMap::new(),
         serving_changed: false,
         omitted: 0,

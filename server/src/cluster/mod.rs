@@ -18,6 +18,7 @@
 pub(crate) mod bridge;
 pub mod envelope;
 pub mod nodes;
+pub mod queues;
 pub mod seen;
 pub mod subject;
 
@@ -89,6 +90,16 @@ pub enum ClusterOut {
         /// The message (empty: none is retained any more).
         payload: Bytes,
     },
+    /// A queue operation of one of this node's sessions, on the cluster's queue (section 12.6);
+    /// its outcome comes back as [`Remote::QueueAnswer`] with the same `token`.
+    Queue {
+        /// The hub's name for the operation.
+        token: u64,
+        /// The queue.
+        queue: Text,
+        /// What to do.
+        op: QueueOp,
+    },
     /// A session of this node registered `service` (`true`: one responder more) or let one
     /// registration go.
     Serve(Text, bool),
@@ -113,6 +124,42 @@ pub enum ClusterOut {
         /// The response.
         payload: Bytes,
     },
+}
+
+/// A queue operation as the cluster's queues take it (section 12.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueOp {
+    /// Push a message.
+    Push(Bytes),
+    /// Take up to `max` messages, waiting up to `wait_ms` for the first.
+    Fetch {
+        /// Most messages.
+        max: u16,
+        /// Milliseconds to wait for one (0: not at all).
+        wait_ms: u32,
+    },
+    /// A delivery is done with.
+    Ack(u64),
+    /// A delivery given back, to be delivered again after `delay_ms`.
+    Nack {
+        /// The delivery.
+        delivery_id: u64,
+        /// Milliseconds before it is delivered again.
+        delay_ms: u32,
+    },
+    /// A delivery needs longer.
+    Extend(u64),
+}
+
+/// One message a fetch on the cluster's queue took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueDelivered {
+    /// This node's id for it (what the consumer acknowledges).
+    pub delivery_id: u64,
+    /// Delivered before and not acknowledged in time.
+    pub redelivered: bool,
+    /// The message.
+    pub payload: Bytes,
 }
 
 /// What the bridge received for this node's hub.
@@ -146,6 +193,18 @@ pub enum Remote {
         timeout_ms: u32,
         /// The request.
         payload: Bytes,
+    },
+    /// The outcome of a [`ClusterOut::Queue`]: the messages a fetch took (none for the other
+    /// operations), then its status.
+    QueueAnswer {
+        /// The hub's name for the operation.
+        token: u64,
+        /// What a fetch took.
+        delivered: Vec<QueueDelivered>,
+        /// `OK`, `NOT_FOUND` (no such delivery waiting here), or why the cluster failed it.
+        status: Status,
+        /// Why, when not `OK`.
+        message: String,
     },
     /// The answer to a request this node sent.
     Reply {

@@ -11,13 +11,13 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use framewire_protocol::session::Instant;
-use framewire_protocol::wire::{Request, Status, Text};
+use framewire_protocol::wire::{Frame, FrameBody, QueueDelivery, Request, Status, Text};
 use log::debug;
 
 use super::services::{Requester, Routed};
 use super::{ClientId, Hub, HubTimer};
 use crate::cluster::envelope::Envelope;
-use crate::cluster::{ClusterOut, Remote};
+use crate::cluster::{ClusterOut, QueueDelivered, QueueOp, Remote};
 
 /// Requests this node's sessions sent through the cluster, by token.
 #[derive(Debug, Default)]
@@ -33,6 +33,8 @@ struct Sent {
     requester: ClientId,
     id: u32,
     at: Instant,
+    /// The queue, for an operation on the cluster's queue (its deliveries name it).
+    queue: Option<Text>,
 }
 
 impl SentRequests {
@@ -117,6 +119,12 @@ impl Hub {
                 status,
                 payload,
             } => self.answered_remote(now, token, status, payload),
+            Remote::QueueAnswer {
+                token,
+                delivered,
+                status,
+                message,
+            } => self.queue_answered(token, delivered, status, &message),
         }
     }
 
@@ -197,6 +205,7 @@ impl Hub {
                 requester: client,
                 id: r.id,
                 at: now,
+                queue: None,
             },
         );
         self.timers
@@ -207,6 +216,102 @@ impl Hub {
             timeout_ms: u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX),
             payload: r.payload,
         });
+    }
+
+    /// Sends a session's queue operation (checked and permitted) to the cluster's queue (section
+    /// 12.6). Its outcome is awaited as a request's is: a fetch until its wait and the request
+    /// timeout after it, the others for the request timeout.
+    pub(super) fn queue_via_cluster(&mut self, now: Instant, client: ClientId, body: FrameBody) {
+        let (id, queue, op) = match body {
+            FrameBody::QueuePush(p) => (p.id, p.queue, QueueOp::Push(p.payload)),
+            FrameBody::QueueFetch(f) => (
+                f.id,
+                f.queue,
+                QueueOp::Fetch {
+                    max: f.max,
+                    wait_ms: f.wait_ms.min(
+                        u32::try_from(self.config.max_fetch_wait.as_millis()).unwrap_or(u32::MAX),
+                    ),
+                },
+            ),
+            FrameBody::QueueAck(a) => (a.id, a.queue, QueueOp::Ack(a.delivery_id)),
+            FrameBody::QueueNack(n) => (
+                n.id,
+                n.queue,
+                QueueOp::Nack {
+                    delivery_id: n.delivery_id,
+                    delay_ms: n.delay_ms,
+                },
+            ),
+            FrameBody::QueueExtend(e) => (e.id, e.queue, QueueOp::Extend(e.delivery_id)),
+            _ => return,
+        };
+        let waiting = self.sent.waiting.get(&client).copied().unwrap_or(0);
+        if waiting >= self.config.max_pending_requests_per_session {
+            return self.outputs.fail(
+                client,
+                id,
+                Status::LIMIT_REACHED,
+                "too many operations waiting for the cluster",
+            );
+        }
+        let wait = match op {
+            QueueOp::Fetch { wait_ms, .. } => std::time::Duration::from_millis(u64::from(wait_ms)),
+            _ => std::time::Duration::ZERO,
+        };
+        self.sent.next += 1;
+        let token = self.sent.next;
+        *self.sent.waiting.entry(client).or_default() += 1;
+        self.sent.pending.insert(
+            token,
+            Sent {
+                requester: client,
+                id,
+                at: now,
+                queue: Some(queue.clone()),
+            },
+        );
+        self.timers.set(
+            HubTimer::ClusterRequest(token),
+            Some(now + wait + self.config.request_timeout(0)),
+        );
+        self.outputs
+            .for_cluster(ClusterOut::Queue { token, queue, op });
+    }
+
+    /// The outcome of an operation on the cluster's queue: a fetch's deliveries, then the
+    /// status; one that comes after its deadline is dropped (what a late fetch took is delivered
+    /// again by the cluster after the visibility timeout).
+    fn queue_answered(
+        &mut self,
+        token: u64,
+        delivered: Vec<QueueDelivered>,
+        status: Status,
+        message: &str,
+    ) {
+        let Some(sent) = self.sent.take(token) else {
+            debug!("the cluster's queue answered an operation no longer waiting");
+            return;
+        };
+        self.timers.set(HubTimer::ClusterRequest(token), None);
+        let queue = sent.queue.unwrap_or_default();
+        for d in delivered {
+            self.outputs.frame(
+                sent.requester,
+                Frame::new(QueueDelivery {
+                    redelivered: d.redelivered,
+                    id: sent.id,
+                    delivery_id: d.delivery_id,
+                    queue: queue.clone(),
+                    payload: d.payload,
+                }),
+            );
+        }
+        if status == Status::OK {
+            self.outputs.ok(sent.requester, sent.id);
+        } else {
+            self.outputs.fail(sent.requester, sent.id, status, message);
+        }
     }
 
     /// The answer to a request sent through the cluster; one that comes after the deadline (or

@@ -30,6 +30,9 @@ pub struct HubConfig {
     pub max_deliveries: u32,
     /// The longest a long poll is held (longer waits are cut to this).
     pub max_fetch_wait: Duration,
+    /// In a cluster, queues are the cluster's (a `JetStream` work queue each, docs/PROTOCOL.md
+    /// section 12.6); `false`: each node's own. No effect on a node alone.
+    pub cluster_queues: bool,
     /// Long polls one session may have waiting; one more gets `LIMIT_REACHED`.
     pub max_waiting_fetches_per_session: usize,
     /// How long the subscriptions of a session that ended without a Close are kept for it to
@@ -76,6 +79,7 @@ impl Default for HubConfig {
             visibility_timeout: Duration::from_secs(30),
             max_deliveries: 0,
             max_fetch_wait: Duration::from_secs(300),
+            cluster_queues: true,
             max_waiting_fetches_per_session: 64,
             session_expiry: Duration::from_secs(120),
             max_parked_messages: 1_000,

@@ -435,6 +435,9 @@ impl Hub {
         {
             return;
         }
+        if self.clustered && self.config.cluster_queues {
+            return self.queue_via_cluster(now, client, body);
+        }
         let (config, out) = (&self.config, &mut self.outputs);
         let changes = match body {
             FrameBody::QueuePush(p) => self.queues.push(config, now, client, p, out),

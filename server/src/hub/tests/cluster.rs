@@ -169,6 +169,109 @@ fn retained_messages_go_to_the_clusters_stream_and_come_back_as_state_only() {
     );
 }
 
+#[test]
+fn in_a_cluster_queue_operations_go_to_the_clusters_queue_and_their_outcome_comes_back() {
+    use crate::cluster::{QueueDelivered, QueueOp};
+    let mut h = hub();
+    h.join_cluster();
+    h.feed(
+        t(0),
+        A,
+        Frame::new(QueueFetch {
+            id: 7,
+            max: 2,
+            wait_ms: 500,
+            queue: Text::from("jobs"),
+        }),
+    );
+    let token = match h.take_cluster_output().as_slice() {
+        [ClusterOut::Queue { token, queue, op }] => {
+            assert_eq!(queue.as_str(), "jobs");
+            assert_eq!(
+                *op,
+                QueueOp::Fetch {
+                    max: 2,
+                    wait_ms: 500
+                }
+            );
+            *token
+        }
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        drain(&mut h).is_empty(),
+        "nothing answered before the cluster does"
+    );
+    h.from_cluster(
+        t(1),
+        Remote::QueueAnswer {
+            token,
+            delivered: vec![QueueDelivered {
+                delivery_id: 41,
+                redelivered: true,
+                payload: Bytes::from_static(b"job"),
+            }],
+            status: Status::OK,
+            message: String::new(),
+        },
+    );
+    let out = drain(&mut h);
+    assert!(matches!(&out[0], (A, f) if matches!(&f.body,
+        FrameBody::QueueDelivery(d) if d.id == 7 && d.delivery_id == 41 && d.redelivered
+            && d.queue.as_str() == "jobs" && d.payload == "job")));
+    assert_eq!(status_of(&out, A, 7), Some(Status::OK));
+    // A refusal comes back as the status; an answer after the deadline is dropped.
+    h.feed(
+        t(2),
+        A,
+        Frame::new(QueueAck {
+            id: 8,
+            delivery_id: 99,
+            queue: Text::from("jobs"),
+        }),
+    );
+    let out: [ClusterOut; 1] = h.take_cluster_output().try_into().unwrap();
+    let [ClusterOut::Queue { token, op, .. }] = out else {
+        panic!("one operation")
+    };
+    assert_eq!(op, QueueOp::Ack(99));
+    h.from_cluster(
+        t(3),
+        Remote::QueueAnswer {
+            token,
+            delivered: Vec::new(),
+            status: Status::NOT_FOUND,
+            message: "no such delivery".into(),
+        },
+    );
+    assert_eq!(status_of(&drain(&mut h), A, 8), Some(Status::NOT_FOUND));
+    h.feed(
+        t(4),
+        A,
+        Frame::new(QueuePush {
+            id: 9,
+            queue: Text::from("jobs"),
+            payload: Bytes::from_static(b"x"),
+        }),
+    );
+    let out: [ClusterOut; 1] = h.take_cluster_output().try_into().unwrap();
+    let [ClusterOut::Queue { token, .. }] = out else {
+        panic!("one operation")
+    };
+    h.handle_timeout(t(60_000_000));
+    assert_eq!(status_of(&drain(&mut h), A, 9), Some(Status::TIMEOUT));
+    h.from_cluster(
+        t(60_000_001),
+        Remote::QueueAnswer {
+            token,
+            delivered: Vec::new(),
+            status: Status::OK,
+            message: String::new(),
+        },
+    );
+    assert!(drain(&mut h).is_empty(), "a late answer is dropped");
+}
+
 fn ask(h: &mut Hub, now: Instant, c: ClientId, id: u32, name: &str, timeout_ms: u32) {
     h.feed(
         now,
