@@ -28,6 +28,14 @@ fn framewire() -> Command {
     Command::new(env!("CARGO_BIN_EXE_framewire"))
 }
 
+/// `framewire discover --to SERVER --json --wait 200`, and `more`.
+fn discover_at(server: SocketAddr, more: &[&str]) -> (bool, Vec<String>, String) {
+    let to = server.to_string();
+    let mut command = framewire();
+    command.args(["discover", "--to", &to, "--json", "--wait", "200"]);
+    discover_json(command.args(more))
+}
+
 /// A server bound to every address of the machine (so a broadcast reaches it), on two workers
 /// (so two sockets hear each broadcast).
 fn server_on_any_address(config: ServerConfig) -> TestServer {
@@ -136,13 +144,7 @@ fn a_server_with_discovery_off_does_not_answer() {
         .send_to(&discovery::request(5, 512), server.udp_addr())
         .unwrap();
     assert!(answers_before_a_challenge(&socket, server.udp_addr()).is_empty());
-    let (ok, lines, err) = discover_json(framewire().args([
-        "discover",
-        "--to",
-        &server.udp_addr().to_string(),
-        "--wait",
-        "200",
-    ]));
+    let (ok, lines, err) = discover_at(server.udp_addr(), &[]);
     assert!(!ok && lines.is_empty(), "{lines:?}");
     assert!(err.contains("no server answered"), "{err}");
 }
@@ -153,16 +155,7 @@ fn a_small_request_gets_the_lines_that_fit_and_says_so() {
     // The packet header, the frame, the nonce and the CRC, the name line and part of the TCP
     // line: the TCP line does not fit.
     let size = DISCOVERY_OVERHEAD + "name=edge-small\n".len() + 10 + 1;
-    let (ok, lines, err) = discover_json(framewire().args([
-        "discover",
-        "--to",
-        &server.udp_addr().to_string(),
-        "--size",
-        &size.to_string(),
-        "--json",
-        "--wait",
-        "200",
-    ]));
+    let (ok, lines, err) = discover_at(server.udp_addr(), &["--size", &size.to_string()]);
     assert!(ok, "{err}");
     assert_eq!(
         lines,
@@ -181,14 +174,7 @@ fn an_advertised_address_is_named_in_place_of_the_bound_one() {
         http_addr: None,
         ..named("edge-nat")
     });
-    let (ok, lines, err) = discover_json(framewire().args([
-        "discover",
-        "--to",
-        &server.udp_addr().to_string(),
-        "--json",
-        "--wait",
-        "200",
-    ]));
+    let (ok, lines, err) = discover_at(server.udp_addr(), &[]);
     assert!(ok, "{err}");
     assert_eq!(
         lines,

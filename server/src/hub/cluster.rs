@@ -38,6 +38,32 @@ struct Sent {
 }
 
 impl SentRequests {
+    /// A token for operation `id` of `requester`, unless `limit` of its operations wait already.
+    fn start(
+        &mut self,
+        limit: usize,
+        requester: ClientId,
+        id: u32,
+        at: Instant,
+        queue: Option<Text>,
+    ) -> Option<u64> {
+        if self.waiting.get(&requester).copied().unwrap_or(0) >= limit {
+            return None;
+        }
+        *self.waiting.entry(requester).or_default() += 1;
+        self.next += 1;
+        self.pending.insert(
+            self.next,
+            Sent {
+                requester,
+                id,
+                at,
+                queue,
+            },
+        );
+        Some(self.next)
+    }
+
     fn take(&mut self, token: u64) -> Option<Sent> {
         let sent = self.pending.remove(&token)?;
         if let Some(n) = self.waiting.get_mut(&sent.requester) {
@@ -186,28 +212,16 @@ impl Hub {
 
     /// Sends a session's request (checked and permitted) through the cluster.
     pub(super) fn request_via_cluster(&mut self, now: Instant, client: ClientId, r: Request) {
-        let waiting = self.sent.waiting.get(&client).copied().unwrap_or(0);
-        if waiting >= self.config.max_pending_requests_per_session {
+        let limit = self.config.max_pending_requests_per_session;
+        let Some(token) = self.sent.start(limit, client, r.id, now, None) else {
             return self.outputs.fail(
                 client,
                 r.id,
                 Status::LIMIT_REACHED,
                 "too many requests waiting for responses",
             );
-        }
+        };
         let timeout = self.config.request_timeout(r.timeout_ms);
-        self.sent.next += 1;
-        let token = self.sent.next;
-        *self.sent.waiting.entry(client).or_default() += 1;
-        self.sent.pending.insert(
-            token,
-            Sent {
-                requester: client,
-                id: r.id,
-                at: now,
-                queue: None,
-            },
-        );
         self.timers
             .set(HubTimer::ClusterRequest(token), Some(now + timeout));
         self.outputs.for_cluster(ClusterOut::Request {
@@ -246,31 +260,19 @@ impl Hub {
             FrameBody::QueueExtend(e) => (e.id, e.queue, QueueOp::Extend(e.delivery_id)),
             _ => return,
         };
-        let waiting = self.sent.waiting.get(&client).copied().unwrap_or(0);
-        if waiting >= self.config.max_pending_requests_per_session {
+        let limit = self.config.max_pending_requests_per_session;
+        let Some(token) = self.sent.start(limit, client, id, now, Some(queue.clone())) else {
             return self.outputs.fail(
                 client,
                 id,
                 Status::LIMIT_REACHED,
                 "too many operations waiting for the cluster",
             );
-        }
+        };
         let wait = match op {
             QueueOp::Fetch { wait_ms, .. } => std::time::Duration::from_millis(u64::from(wait_ms)),
             _ => std::time::Duration::ZERO,
         };
-        self.sent.next += 1;
-        let token = self.sent.next;
-        *self.sent.waiting.entry(client).or_default() += 1;
-        self.sent.pending.insert(
-            token,
-            Sent {
-                requester: client,
-                id,
-                at: now,
-                queue: Some(queue.clone()),
-            },
-        );
         self.timers.set(
             HubTimer::ClusterRequest(token),
             Some(now + wait + self.config.request_timeout(0)),
