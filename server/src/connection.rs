@@ -302,12 +302,12 @@ impl Connection {
         shared.capture(|c| c.tcp_data(self.peer, Way::In, bytes));
         let peer = self.peer.ip();
         let tls = self.tls.as_deref();
-        // The hub is locked only for a read that needs it: the handshake's admission, or frames
-        // for the hub. A read of Data frames alone, which the session echoes itself, takes no lock.
-        let mut hub = None;
+        // The hub is locked here only for the handshake's admission. Frames for the hub wait in
+        // the session for the loop, which serves every connection read this turn under the lock
+        // its dispatch takes (`serve`); Data frames the session echoes itself need none.
         self.session
             .handle_bytes_with(now, bytes, |hello: &Hello, _| {
-                let hub = hub.get_or_insert_with(|| shared.hub());
+                let mut hub = shared.hub();
                 if tls.is_none() && shared.require_encryption {
                     return Err(Refusal {
                         silent: false,
@@ -330,10 +330,11 @@ impl Connection {
                     },
                 }
             });
-        if self.session.has_events() {
-            let hub = hub.get_or_insert_with(|| shared.hub());
-            self.serve(now, hub, &shared.counters, me);
-        }
+    }
+
+    /// Whether the session holds frames or news for the hub ([`Connection::serve`]).
+    pub(crate) fn has_hub_events(&self) -> bool {
+        self.session.has_events()
     }
 
     /// Data frames the session echoed since the last call, for the loop to count in the hub's
@@ -457,7 +458,7 @@ impl Connection {
     }
 
     /// Hands the session's events to the hub, and logs the rest.
-    fn serve(&mut self, now: Instant, hub: &mut Hub, counters: &Counters, me: ClientId) {
+    pub(crate) fn serve(&mut self, now: Instant, hub: &mut Hub, counters: &Counters, me: ClientId) {
         while let Some(event) = self.session.poll_event() {
             match event {
                 Event::Connected { connection_id, .. } => {

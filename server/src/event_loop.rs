@@ -157,6 +157,11 @@ pub(crate) struct Worker {
     /// Data frames the TCP sessions echoed this turn: counted in the hub's statistics under the
     /// lock the turn's dispatch takes anyway.
     echoed: u64,
+    /// Connections whose reads this turn gave their sessions frames for the hub: served under
+    /// the lock the turn's dispatch takes, not one lock per read.
+    to_serve: Vec<Token>,
+    /// The same for UDP sessions.
+    to_serve_udp: Vec<u64>,
 }
 
 /// The registered SIGINT/SIGTERM handlers (a wrapper, for a `Debug` the crate does not provide).
@@ -241,6 +246,8 @@ impl Worker {
             signals: None,
             out_of_descriptors: false,
             echoed: 0,
+            to_serve: Vec::new(),
+            to_serve_udp: Vec::new(),
         };
         if worker.udp.is_some() {
             let first = worker.now() + COOKIE_ROTATION;
@@ -393,7 +400,19 @@ impl Worker {
         );
         self.echoed += conn.take_echoed();
         if let Readable::Ended(end) = readable {
+            // What it read before it ended reaches the hub before its end does.
+            if conn.has_hub_events() {
+                conn.serve(
+                    now,
+                    &mut self.shared.hub(),
+                    &self.shared.counters,
+                    ClientId::Tcp(token.0),
+                );
+            }
             return self.settle(now, token, Some(end));
+        }
+        if conn.has_hub_events() {
+            self.to_serve.push(token);
         }
         conn.write_early(&self.shared);
         if readable == Readable::MoreLeft {
@@ -444,6 +463,7 @@ impl Worker {
         };
         let (touched, more) = udp.on_readable(now, scratch, DATAGRAM_BUDGET, &self.shared);
         for id in touched {
+            self.to_serve_udp.push(id);
             self.mark_udp_dirty(id);
         }
         self.udp_read_again = more;
@@ -487,6 +507,17 @@ impl Worker {
         loop {
             {
                 let mut hub = self.shared.hub();
+                // The frames this turn's reads gave the sessions, in the order they were read.
+                for token in self.to_serve.drain(..) {
+                    if let Some(conn) = self.connections.get_mut(&token) {
+                        conn.serve(now, &mut hub, &self.shared.counters, ClientId::Tcp(token.0));
+                    }
+                }
+                if let Some(udp) = self.udp.as_mut() {
+                    for id in self.to_serve_udp.drain(..) {
+                        udp.serve(id, now, &mut hub, &self.shared.counters);
+                    }
+                }
                 hub.count_echoed(std::mem::take(&mut self.echoed));
                 let to_cluster = hub.take_cluster_output();
                 if !to_cluster.is_empty() {

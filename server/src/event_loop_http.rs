@@ -227,6 +227,9 @@ impl Worker {
             && let Some(conn) = self.connections.get_mut(&token)
         {
             conn.take_bytes(now, &mut leftover, &self.shared, ClientId::Tcp(token.0));
+            if conn.has_hub_events() {
+                self.to_serve.push(token);
+            }
         }
         self.mark_dirty(token);
     }

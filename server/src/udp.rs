@@ -153,9 +153,9 @@ impl UdpService {
     }
 
     /// Reads datagrams until the socket would block or `budget` have been read (many per system
-    /// call where the platform allows: [`RecvBatch`]), handing the sessions' frames to the hub;
-    /// returns the sessions touched (to transmit for and to reschedule), each once, and whether
-    /// datagrams may be left to read.
+    /// call where the platform allows: [`RecvBatch`]) into their sessions; returns the sessions
+    /// touched (for the loop to serve under its dispatch's lock with [`UdpService::serve`], then
+    /// to transmit for and reschedule), each once, and whether datagrams may be left to read.
     pub(crate) fn on_readable(
         &mut self,
         now: Instant,
@@ -197,12 +197,6 @@ impl UdpService {
         self.batch = batch;
         touched.sort_unstable();
         touched.dedup();
-        if !touched.is_empty() {
-            let mut hub = shared.hub();
-            for &id in &touched {
-                self.serve(id, now, &mut hub, &shared.counters);
-            }
-        }
         (touched, more)
     }
 
@@ -477,7 +471,7 @@ impl UdpService {
     }
 
     /// Hands a session's events to the hub.
-    fn serve(&mut self, id: u64, now: Instant, hub: &mut Hub, counters: &Counters) {
+    pub(crate) fn serve(&mut self, id: u64, now: Instant, hub: &mut Hub, counters: &Counters) {
         let Some(peer) = self.sessions.get_mut(&id) else {
             return;
         };
