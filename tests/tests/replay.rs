@@ -45,6 +45,8 @@ fn run(script: &Script, server: &TestServer, pace: Pace) -> Report {
         target: server.addr(),
         pace,
         timeout: Duration::from_millis(1500),
+        token: None,
+        seal_keys: None,
     };
     let mut last = (0, 0);
     let report = replay(script, &config, &mut |done, total| last = (done, total)).unwrap();
@@ -139,6 +141,8 @@ fn nothing_listening_is_every_answer_missing() {
         target: server.addr(),
         pace: Pace::Max,
         timeout: Duration::from_millis(200),
+        token: None,
+        seal_keys: None,
     };
     server.stop();
     let report = replay(&fixture("lo.pcap"), &config, &mut |_, _| {}).unwrap();

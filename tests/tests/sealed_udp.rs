@@ -375,22 +375,45 @@ fn the_servers_capture_of_a_sealed_session_holds_its_frames_in_the_clear() {
     for kind in ["Challenge", "Welcome", "Message"] {
         assert!(down.iter().any(|k| k == kind), "{kind} in {down:?}");
     }
-    // And it replays, against a server that checks no tokens (so seals nothing): the same
-    // answers.
-    let target = TestServer::start_one_port(&ServerConfig::default());
+    // And it replays: against a server that checks no tokens (so seals nothing), and against
+    // one that requires encryption given a token and its keys; the same answers both times.
     let script = framewire_tools::replay::Script::from_inspection(&inspection);
-    let config = framewire_tools::replay::ReplayConfig {
-        target: target.addr(),
-        pace: framewire_tools::replay::Pace::Max,
-        timeout: Duration::from_millis(1500),
+    let replayed = |target: &TestServer, credentials: Option<(Bytes, TokenKeys)>| {
+        let (token, seal_keys) = credentials.unzip();
+        let config = framewire_tools::replay::ReplayConfig {
+            target: target.addr(),
+            pace: framewire_tools::replay::Pace::Max,
+            timeout: Duration::from_millis(1500),
+            token,
+            seal_keys,
+        };
+        framewire_tools::replay::replay(&script, &config, &mut |_, _| {}).unwrap()
     };
-    let report = framewire_tools::replay::replay(&script, &config, &mut |_, _| {}).unwrap();
+    let plain = TestServer::start_one_port(&ServerConfig::default());
+    let sealing = TestServer::start_one_port(&ServerConfig {
+        token_key_file: Some(key_file("replayed")),
+        require_encryption: true,
+        ..ServerConfig::default()
+    });
+    let k = keys(0xd3);
+    for report in [
+        replayed(&plain, None),
+        replayed(&sealing, Some((token(Some(&k)), k.clone()))),
+    ] {
+        assert!(
+            report.is_clean(),
+            "{:?} {:#?}",
+            report.tally,
+            report.differences
+        );
+        assert!(report.tally.matched > 0);
+    }
+    // Without the keys, the captured token's sealed Welcome cannot be opened: nothing answers.
+    let unsealed = replayed(&sealing, None);
     assert!(
-        report.is_clean(),
-        "{:?} {:#?}",
-        report.tally,
-        report.differences
+        !unsealed.is_clean() && unsealed.tally.matched == 0,
+        "{:?}",
+        unsealed.tally
     );
-    assert!(report.tally.matched > 0);
     let _ = std::fs::remove_file(&file);
 }

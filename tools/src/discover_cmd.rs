@@ -9,21 +9,32 @@ use std::time::Duration;
 
 use framewire_client::{DiscoverOptions, Discovered, discover};
 
-/// What `framewire discover` was asked.
-#[derive(Debug)]
+/// What `framewire discover` is asked.
+#[derive(Debug, clap::Args)]
 pub(crate) struct DiscoverArgs {
-    /// Where to send the request; empty: the broadcast address at `port`.
-    pub(crate) to: Vec<SocketAddr>,
-    pub(crate) port: u16,
-    pub(crate) wait: Duration,
-    pub(crate) size: usize,
-    pub(crate) json: bool,
+    /// Send the request here instead of broadcasting (a broadcast address of one network, or
+    /// servers' UDP addresses); repeat for more.
+    #[arg(long, value_name = "ADDR")]
+    to: Vec<SocketAddr>,
+    /// The servers' UDP port, when broadcasting to 255.255.255.255.
+    #[arg(long, default_value_t = 7400)]
+    port: u16,
+    /// How long to gather answers, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    wait: u64,
+    /// The request's size in bytes (no answer is as long); 33 to 1200.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u16).range(33..=1200))]
+    size: u16,
+    /// Print one JSON object per line instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) fn run(args: &DiscoverArgs) -> ExitCode {
+    let wait = Duration::from_millis(args.wait.max(1));
     let mut options = DiscoverOptions {
-        wait: args.wait,
-        size: args.size,
+        wait,
+        size: usize::from(args.size),
         ..DiscoverOptions::default()
     };
     if args.to.is_empty() {
@@ -47,7 +58,7 @@ pub(crate) fn run(args: &DiscoverArgs) -> ExitCode {
         Ok(found) if found.is_empty() => {
             eprintln!(
                 "framewire discover: no server answered within {} ms",
-                args.wait.as_millis()
+                wait.as_millis()
             );
             ExitCode::FAILURE
         }

@@ -156,7 +156,9 @@ enum Command {
         json: bool,
     },
     /// Re-create a capture's client sessions (TCP and UDP) against a server and compare its
-    /// answers with the captured ones; exits 1 on any difference.
+    /// answers with the captured ones; exits 1 on any difference. With --token (and --keys),
+    /// every session carries that token (and UDP sessions are sealed with those keys), for a
+    /// target that checks tokens or requires encryption.
     Replay {
         /// The capture file (as tcpdump, tshark or Wireshark write it, or the server's --capture).
         file: String,
@@ -181,24 +183,7 @@ enum Command {
     },
     /// The servers on the network: broadcast a LAN discovery request and print each server that
     /// answers (its name and addresses), one line each.
-    Discover {
-        /// Send the request here instead of broadcasting (a broadcast address of one network, or
-        /// servers' UDP addresses); repeat for more.
-        #[arg(long, value_name = "ADDR")]
-        to: Vec<SocketAddr>,
-        /// The servers' UDP port, when broadcasting to 255.255.255.255.
-        #[arg(long, default_value_t = 7400)]
-        port: u16,
-        /// How long to gather answers, in milliseconds.
-        #[arg(long, default_value_t = 1000)]
-        wait: u64,
-        /// The request's size in bytes (no answer is as long); 33 to 1200.
-        #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u16).range(33..=1200))]
-        size: u16,
-        /// Print one JSON object per line instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Discover(discover_cmd::DiscoverArgs),
     /// Decode a TCP stream frame or a UDP datagram given in hex (spaces allowed).
     Decode {
         /// The bytes, in hex.
@@ -372,21 +357,7 @@ fn main() -> ExitCode {
         }
         Command::Bench(args) => return run_bench(&target, &args),
         Command::Decode { hex } => return decode::run(&hex),
-        Command::Discover {
-            to,
-            port,
-            wait,
-            size,
-            json,
-        } => {
-            return discover_cmd::run(&discover_cmd::DiscoverArgs {
-                to,
-                port,
-                wait: Duration::from_millis(wait.max(1)),
-                size: usize::from(size),
-                json,
-            });
-        }
+        Command::Discover(args) => return discover_cmd::run(&args),
         Command::Inspect { file, port, json } => {
             if std::path::Path::new(&file).is_dir() {
                 return inspect_data::run(std::path::Path::new(&file));
@@ -395,7 +366,7 @@ fn main() -> ExitCode {
         }
         Command::Replay {
             file,
-            target,
+            target: against,
             port,
             speed,
             max,
@@ -409,10 +380,12 @@ fn main() -> ExitCode {
             return replay_cmd::run(&replay_cmd::ReplayArgs {
                 file: &file,
                 port,
-                target,
+                target: against,
                 pace: if max { Pace::Max } else { Pace::Speed(speed) },
                 timeout: Duration::from_millis(timeout.max(1)),
                 json,
+                token: target.auth_token.clone(),
+                seal_keys: target.seal_keys.clone(),
             });
         }
         Command::Token(args) => return issue_token(&args),
@@ -441,7 +414,7 @@ fn target(cli: &Cli) -> Result<Target, String> {
         );
     }
     let seal_keys = cli.keys.as_deref().map(token::read_keys).transpose()?;
-    if seal_keys.is_some() && !cli.udp {
+    if seal_keys.is_some() && !cli.udp && !matches!(cli.command, Command::Replay { .. }) {
         return Err("--keys seals a UDP session (with --udp); over TCP use --tls".into());
     }
     let (server, fallback_servers) = cli.servers.first_and_rest();

@@ -21,6 +21,10 @@ pub(crate) struct ReplayArgs<'a> {
     pub(crate) pace: Pace,
     pub(crate) timeout: Duration,
     pub(crate) json: bool,
+    /// `--token`: every replayed Hello carries it instead of the captured one.
+    pub(crate) token: Option<Vec<u8>>,
+    /// `--keys`: the replayed UDP sessions are sealed with them.
+    pub(crate) seal_keys: Option<framewire_protocol::seal::TokenKeys>,
 }
 
 pub(crate) fn run(args: &ReplayArgs) -> ExitCode {
@@ -44,6 +48,8 @@ pub(crate) fn run(args: &ReplayArgs) -> ExitCode {
         target: args.target,
         pace: args.pace,
         timeout: args.timeout,
+        token: args.token.clone().map(bytes::Bytes::from),
+        seal_keys: args.seal_keys.clone(),
     };
     let mut bar = ProgressBar::new(!args.json && std::io::stderr().is_terminal());
     let result = replay(&script, &config, &mut |done, total| bar.show(done, total));

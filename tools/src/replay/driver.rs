@@ -14,6 +14,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant as WallClock};
 
+use bytes::Bytes;
 use framewire_client::Link;
 use framewire_protocol::session::{Closer, Event, Instant, SendError, SessionConfig};
 use framewire_protocol::wire::{ChannelKind, Frame, FrameBody, Hello, Reason};
@@ -35,7 +36,7 @@ pub enum Pace {
 }
 
 /// How to replay.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ReplayConfig {
     /// The server to replay against.
     pub target: SocketAddr,
@@ -43,6 +44,12 @@ pub struct ReplayConfig {
     pub pace: Pace,
     /// How long to wait for an answer before calling it missing.
     pub timeout: Duration,
+    /// A connect token every replayed Hello carries in place of the captured one (which may
+    /// have expired, or been signed with another server's key); `None`: the captured one.
+    pub token: Option<Bytes>,
+    /// The keys issued beside `token`: the replayed UDP sessions are sealed with them, as a
+    /// server that seals (or requires encryption) needs (docs/PROTOCOL.md section 2.3).
+    pub seal_keys: Option<framewire_protocol::seal::TokenKeys>,
 }
 
 /// What a replay found.
@@ -353,7 +360,12 @@ impl Run<'_> {
         let scripted = &self.script.sessions[session];
         let udp = scripted.carrier == Carrier::Udp;
         let mut config = session_config(&scripted.hello);
-        config.hello_options = self.matcher.hello_options(&scripted.hello, !udp);
+        config.hello_options =
+            self.matcher
+                .hello_options(&scripted.hello, !udp, self.config.token.as_deref());
+        if udp {
+            config.seal_keys.clone_from(&self.config.seal_keys);
+        }
         let nonce = mix(self.epoch.elapsed().as_nanos() as u64 ^ session as u64);
         let link = Link::open(self.config.target, udp, None, config, nonce, self.t(now));
         let registered = link.and_then(|mut link| {

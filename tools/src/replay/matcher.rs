@@ -162,13 +162,23 @@ impl<'a> Matcher<'a> {
 
     /// The Hello options for `session`'s replayed Hello: the captured ones without cookie and
     /// padding (the new session makes its own), a resume token mapped to the replayed session's.
-    /// Over UDP the session also writes the channels itself (`keep_channels` false).
-    pub fn hello_options(&self, hello: &Hello, keep_channels: bool) -> HelloOptions {
+    /// Over UDP the session also writes the channels itself (`keep_channels` false). A `token`
+    /// given replaces the captured connect token.
+    pub fn hello_options(
+        &self,
+        hello: &Hello,
+        keep_channels: bool,
+        token: Option<&[u8]>,
+    ) -> HelloOptions {
         let mut options = HelloOptions::builder();
+        if let Some(token) = token {
+            options = options.auth_token(token);
+        }
         for o in &hello.options {
             match o.code {
                 option::COOKIE | option::PADDING => {}
                 option::CHANNELS if !keep_channels => {}
+                option::AUTH_TOKEN if token.is_some() => {}
                 option::RESUME_TOKEN => {
                     let token = self.tokens.get(&o.value).unwrap_or(&o.value);
                     options = options.resume_token(token);
