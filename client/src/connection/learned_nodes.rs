@@ -1,7 +1,7 @@
 //! What a client learns of a cluster's other nodes from the one it reached (NATS's INFO
-//! `connect_urls`): after each connection, and every [`ASK_EVERY`] while it lasts, a `sys.nodes`
-//! request (docs/PROTOCOL.md section 12.3), whose answer adds the other nodes' addresses of this client's kind to the servers it tries when
-//! its node goes.
+//! `connect_urls`): for a client that reconnects, after each connection and every [`ASK_EVERY`]
+//! while it lasts, a `sys.nodes` request (docs/PROTOCOL.md section 12.3), whose answer adds the
+//! other nodes' addresses of this client's kind to the servers it tries when its node goes.
 
 use std::net::SocketAddr;
 

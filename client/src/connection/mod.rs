@@ -278,6 +278,13 @@ impl Connection {
 
     /// Turns automatic reconnects on or off from now on.
     pub fn set_reconnect(&mut self, reconnect: Option<crate::options::Reconnect>) {
+        self.nodes_due = match (&reconnect, self.nodes_due) {
+            (None, _) => None,
+            (Some(_), None) if self.options.learn_nodes && self.is_connected() => {
+                Some(Instant::ZERO)
+            }
+            (Some(_), due) => due,
+        };
         self.options.reconnect = reconnect;
     }
 
@@ -439,8 +446,9 @@ impl Connection {
                 let _ = self.send_now(t, Frame::new(Register { id: 0, service }));
             }
         }
-        if self.options.learn_nodes {
-            self.ask_for_nodes(t);
+        // Learned nodes serve only a reconnect: a client that will not reconnect asks nothing.
+        if self.options.learn_nodes && self.options.reconnect.is_some() {
+            self.nodes_due = Some(t);
         }
         self.events
             .push_back(ClientEvent::Connected { resumed, missed });

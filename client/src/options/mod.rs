@@ -107,8 +107,8 @@ pub struct ClientOptions {
     /// one it did not confirm; the client delivers each exactly once. Off: what was in flight when
     /// a connection broke is lost (the server's fan-out is a little cheaper). Default on.
     pub confirm_delivery: bool,
-    /// After each connection (and every 30 s while it lasts), ask the node for the cluster's
-    /// other nodes (`sys.nodes`) and add
+    /// After each connection (and every 30 s while it lasts), when it reconnects at all
+    /// (`reconnect`), ask the node for the cluster's other nodes (`sys.nodes`) and add
     /// their addresses of this client's kind (TCP, TLS or UDP) to the servers tried when its node
     /// goes, as NATS clients learn `connect_urls`: a client given one node of a cluster can move
     /// to the others. A server alone answers with none. Default on.
