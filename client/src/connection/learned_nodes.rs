@@ -5,6 +5,11 @@
 
 use std::net::SocketAddr;
 
+use bytes::Bytes;
+use framewire_protocol::session::Instant;
+use framewire_protocol::wire::{Frame, Request, Text};
+
+use super::Connection;
 use crate::options::Transport;
 
 /// How often a connected client asks its node for the cluster's nodes again.
@@ -53,6 +58,41 @@ pub(crate) fn addresses_in(answer: &[u8], kind: &str) -> Vec<SocketAddr> {
         }
     }
     found
+}
+
+impl Connection {
+    /// Asks the node for the cluster's other nodes (`sys.nodes`); the answer is this client's,
+    /// not the application's ([`Connection::learn_nodes`]).
+    pub(super) fn ask_for_nodes(&mut self, t: Instant) {
+        self.nodes_due = Some(t + ASK_EVERY);
+        let id = self.next_id();
+        let request = Frame::new(Request {
+            id,
+            timeout_ms: 0,
+            target: Text::from_static("sys.nodes"),
+            payload: Bytes::new(),
+        });
+        if self.send_now(t, request).is_ok() {
+            self.nodes_request = Some(id);
+        }
+    }
+
+    /// Adds the other nodes' addresses in a `sys.nodes` answer to the servers to try, after those
+    /// already known, up to [`MAX_LEARNED`] more than configured.
+    pub(super) fn learn_nodes(&mut self, answer: &[u8]) {
+        let kind = kind_for(self.options.transport, self.options.tls.is_some());
+        for addr in addresses_in(answer, kind) {
+            if self.options.servers().any(|s| s == addr) {
+                continue;
+            }
+            if self.learned >= MAX_LEARNED {
+                break;
+            }
+            log::info!("learned of another node at {addr}");
+            self.options.fallback_servers.push(addr);
+            self.learned += 1;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use framewire_protocol::session::{Closer, Event, Instant, SendError, Stats};
 use framewire_protocol::wire::{
-    Frame, FrameBody, HelloOptions, Reason, Register, Request, Status, Subscribe, Text,
+    Frame, FrameBody, HelloOptions, Reason, Register, Status, Subscribe, Text,
 };
 
 mod confirmations;
@@ -453,39 +453,6 @@ impl Connection {
         self.events
             .push_back(ClientEvent::Connected { resumed, missed });
         self.flush_offline(t);
-    }
-
-    /// Asks the node for the cluster's other nodes (`sys.nodes`); the answer is this client's,
-    /// not the application's ([`Connection::learn_nodes`]).
-    fn ask_for_nodes(&mut self, t: Instant) {
-        self.nodes_due = Some(t + learned_nodes::ASK_EVERY);
-        let id = self.next_id();
-        let request = Frame::new(Request {
-            id,
-            timeout_ms: 0,
-            target: Text::from_static("sys.nodes"),
-            payload: Bytes::new(),
-        });
-        if self.send_now(t, request).is_ok() {
-            self.nodes_request = Some(id);
-        }
-    }
-
-    /// Adds the other nodes' addresses in a `sys.nodes` answer to the servers to try, after those
-    /// already known, up to [`learned_nodes::MAX_LEARNED`] more than configured.
-    fn learn_nodes(&mut self, answer: &[u8]) {
-        let kind = learned_nodes::kind_for(self.options.transport, self.options.tls.is_some());
-        for addr in learned_nodes::addresses_in(answer, kind) {
-            if self.options.servers().any(|s| s == addr) {
-                continue;
-            }
-            if self.learned >= learned_nodes::MAX_LEARNED {
-                break;
-            }
-            log::info!("learned of another node at {addr}");
-            self.options.fallback_servers.push(addr);
-            self.learned += 1;
-        }
     }
 
     /// Sends the Ack for what reached the application since the last one, if anything did.

@@ -20,10 +20,10 @@ use tokio::sync::{mpsc, oneshot};
 use super::envelope::{Envelope, ReplyEnvelope, RequestEnvelope};
 use super::nodes::{ANNOUNCE_EVERY, NODE_PREFIX, NodeInfo};
 use super::queues::{ClusterQueues, QueueTerms, answer};
+use super::retained::{follow_retained, retained_stream};
 use super::seen::Seen;
 use super::subject::{
-    RETAINED_PREFIX, retained_subject_of_topic, subject_of_service, subject_of_topic,
-    subjects_of_filter, topic_of, topic_of_retained,
+    retained_subject_of_topic, subject_of_service, subject_of_topic, subjects_of_filter, topic_of,
 };
 use super::{ClusterCounters, ClusterInbox, ClusterOut, Remote};
 use bytes::Bytes;
@@ -241,7 +241,7 @@ impl Bridging {
                 let (queues, to) = (self.queues.clone(), self.forward());
                 tokio::spawn(async move {
                     let outcome = queues.apply(queue, op).await;
-                    deliver(&to.inbox, &to.counters, &to.wake, answer(token, outcome));
+                    to.hand(answer(token, outcome));
                 });
             }
             ClusterOut::Serve(service, on) => self.serve(service, on),
@@ -486,94 +486,6 @@ async fn run(
     let _ = tokio::time::timeout(FLUSH_AT_EXIT, client.flush()).await;
 }
 
-/// The `JetStream` stream the cluster's retained messages are kept in (docs/PROTOCOL.md section
-/// 12.5): one message per subject, on NATS's disk.
-pub(crate) const RETAINED_STREAM: &str = "FW_RETAINED";
-
-/// Makes sure the retained messages' stream exists and follows it: every topic's last retained
-/// message, then each new one, into the loops' inbox, so that this node keeps what any node
-/// retained. Until the stream can be had (NATS away, or without `JetStream`: logged once), it tries
-/// again every [`RETAINED_RETRY`]; meanwhile retained messages stay with the node that kept them.
-async fn follow_retained(js: jetstream::Context, inbox: String, to: Forward) {
-    let mut warned = false;
-    loop {
-        let consumer = async {
-            let stream = retained_stream(&js).await?;
-            let consumer = stream
-                .create_consumer(jetstream::consumer::push::OrderedConfig {
-                    deliver_subject: inbox.clone(),
-                    deliver_policy: jetstream::consumer::DeliverPolicy::LastPerSubject,
-                    // Required with last-per-subject (NATS refuses it without one).
-                    filter_subject: format!("{RETAINED_PREFIX}.>"),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            consumer.messages().await.map_err(|e| e.to_string())
-        };
-        match consumer.await {
-            Ok(messages) => {
-                info!("cluster: retained messages shared through JetStream ({RETAINED_STREAM})");
-                return keep_retained(messages, to).await;
-            }
-            Err(e) if !warned => {
-                warned = true;
-                warn!(
-                    "cluster: no JetStream stream for retained messages yet ({e}); they stay with the node that kept them until there is one (nats-server -js)"
-                );
-            }
-            Err(e) => debug!("cluster: the retained messages' stream: {e}"),
-        }
-        tokio::time::sleep(RETAINED_RETRY).await;
-    }
-}
-
-/// The retained messages' stream, made if it is not there yet.
-async fn retained_stream(js: &jetstream::Context) -> Result<jetstream::stream::Stream, String> {
-    js.get_or_create_stream(jetstream::stream::Config {
-        name: RETAINED_STREAM.into(),
-        subjects: vec![format!("{RETAINED_PREFIX}.>")],
-        max_messages_per_subject: 1,
-        storage: jetstream::stream::StorageType::File,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| e.to_string())
-}
-
-/// How often a node tries again to have the retained messages' stream.
-const RETAINED_RETRY: Duration = Duration::from_secs(5);
-
-/// Hands each retained message of the stream to the loops.
-async fn keep_retained(mut messages: jetstream::consumer::push::Ordered, to: Forward) {
-    while let Some(message) = messages.next().await {
-        let message = match message {
-            Ok(m) => m,
-            Err(e) => {
-                debug!("cluster: the retained messages' stream: {e}");
-                continue;
-            }
-        };
-        let topic = topic_of_retained(message.subject.as_str());
-        match (topic, Envelope::parse(&message.payload)) {
-            (Some(topic), Ok(envelope)) => {
-                to.counters.count_received(1);
-                deliver(
-                    &to.inbox,
-                    &to.counters,
-                    &to.wake,
-                    Remote::Retained {
-                        topic: Text::from(topic),
-                        channel: envelope.channel,
-                        payload: envelope.payload,
-                    },
-                );
-            }
-            _ => to.counters.count_malformed(),
-        }
-    }
-}
-
 /// How soon a change of this node's services is announced (at most one announcement per this).
 const ANNOUNCE_CHANGES_WITHIN: std::time::Duration = std::time::Duration::from_millis(500);
 
@@ -648,7 +560,7 @@ async fn serve(
                     timeout_ms: request.timeout_ms,
                     payload: request.payload,
                 };
-                deliver(&to.inbox, &to.counters, &to.wake, remote);
+                to.hand(remote);
             }
             _ = &mut stop => {
                 let _ = sub.unsubscribe().await;
@@ -696,16 +608,11 @@ async fn ask(
             }
         },
     };
-    deliver(
-        &to.inbox,
-        &to.counters,
-        &to.wake,
-        Remote::Reply {
-            token,
-            status,
-            payload,
-        },
-    );
+    to.hand(Remote::Reply {
+        token,
+        status,
+        payload,
+    });
 }
 
 /// A random id for this node's messages, new at each start (`Seen` tells copies apart by it).
@@ -723,11 +630,22 @@ fn random_origin() -> u64 {
 
 /// Where a subscription's messages go.
 #[derive(Clone)]
-struct Forward {
+pub(crate) struct Forward {
     inbox: Arc<ClusterInbox>,
     counters: Arc<ClusterCounters>,
     seen: Arc<Mutex<Seen>>,
     wake: Wake,
+}
+
+impl Forward {
+    /// Hands `remote` to the loops ([`deliver`]).
+    pub(crate) fn hand(&self, remote: Remote) {
+        deliver(&self.inbox, &self.counters, &self.wake, remote);
+    }
+
+    pub(crate) fn counters(&self) -> &ClusterCounters {
+        &self.counters
+    }
 }
 
 fn hold(

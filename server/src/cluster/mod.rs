@@ -19,6 +19,7 @@ pub(crate) mod bridge;
 pub mod envelope;
 pub mod nodes;
 pub mod queues;
+mod retained;
 pub mod seen;
 pub mod subject;
 
