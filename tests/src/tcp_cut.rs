@@ -54,6 +54,8 @@ impl TcpCut {
                 let _ = upstream.set_nodelay(true);
                 let streams = [&client, &upstream].map(|s| s.try_clone().expect("clone"));
                 *current2.lock().expect("lock") = streams.into_iter().collect();
+                flow2.swallow_up.store(false, Ordering::SeqCst);
+                flow2.swallow_down.store(false, Ordering::SeqCst);
                 pump(&client, &upstream, &flow2, true);
                 pump(&upstream, &client, &flow2, false);
             }
@@ -78,7 +80,10 @@ impl TcpCut {
     /// # Panics
     /// If a pump thread panicked holding the list of streams.
     pub fn cut(&self) {
-        self.swallow(false, false);
+        // Nothing more goes through until the reset: a pump that read bytes after what it
+        // swallowed must not pass them on, or the client would see a stream with a hole in it,
+        // which no TCP path makes.
+        self.swallow(true, true);
         for s in self.current.lock().expect("lock").drain(..) {
             // A zero linger turns the close into a reset, as a failed path or a crashed host does.
             let _ = socket2::SockRef::from(&s).set_linger(Some(std::time::Duration::ZERO));
