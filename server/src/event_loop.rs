@@ -29,7 +29,7 @@ use signal_hook_mio::v1_0::Signals;
 
 use crate::config::ServerConfig;
 use crate::connection::{Connection, End, Readable};
-use crate::hub::ClientId;
+use crate::hub::{ClientId, Transport};
 use crate::shared::{Inbound, Shared};
 use crate::timer_wheel::{TimerHandle, TimerWheel};
 use crate::udp::{Next, UdpService};
@@ -518,7 +518,7 @@ impl Worker {
                         udp.serve(id, now, &mut hub, &self.shared.counters);
                     }
                 }
-                hub.count_echoed(std::mem::take(&mut self.echoed));
+                hub.count_echoed(Transport::Tcp, std::mem::take(&mut self.echoed));
                 let to_cluster = hub.take_cluster_output();
                 if !to_cluster.is_empty() {
                     self.shared.tell_cluster(to_cluster);

@@ -24,7 +24,7 @@ use mio::net::UdpSocket;
 use crate::capture::Way;
 use crate::config::UdpOffload;
 use crate::counters::Counters;
-use crate::hub::{ClientId, Delivery, Hub, oversized_answer};
+use crate::hub::{ClientId, Delivery, Hub, Transport, oversized_answer};
 use crate::id_map::IdMap;
 use crate::shared::{Inbound, Shared};
 use crate::timer_wheel::TimerHandle;
@@ -385,6 +385,9 @@ impl UdpService {
     ) -> Option<u64> {
         let id = peek_connection_id(&datagram).ok()?;
         let Peer { session, .. } = self.sessions.get_mut(&id)?;
+        // Served now, its answers routed only on the loop's next round: Data must not be echoed
+        // ahead of them, nor of those of the frames before it.
+        session.hold_echo();
         session.handle_datagram(now, from, datagram);
         capture_plaintext(session, self.sender.local(), shared);
         self.serve(id, now, &mut shared.hub(), &shared.counters);
@@ -475,6 +478,7 @@ impl UdpService {
         let Some(peer) = self.sessions.get_mut(&id) else {
             return;
         };
+        hub.count_echoed(Transport::Udp, peer.session.take_echoed());
         while let Some(event) = peer.session.poll_event() {
             match event {
                 Event::Frame(frame) => {
@@ -515,6 +519,8 @@ impl UdpService {
             return;
         };
         *dirty = false;
+        // The hub's answers to the frames it was handed are queued: Data may be echoed again.
+        session.resume_echo();
         counted.add_new(&session.stats(), counters);
         self.sender.send_all(session, now, &self.socket, shared);
         capture_plaintext(session, self.sender.local(), shared);

@@ -10,7 +10,7 @@ use framewire_protocol::samples;
 use framewire_protocol::session::Event;
 use framewire_protocol::wire::{Data, Frame, FrameBody, HelloOptions, Request, Status, Text};
 use framewire_server::ServerConfig;
-use framewire_tests::{DEADLINE, TestServer, UdpClient};
+use framewire_tests::{DEADLINE, TestServer, UdpClient, sys_stat};
 
 #[test]
 fn handshake_echo_and_sys_ping_over_udp() {
@@ -73,6 +73,105 @@ fn handshake_echo_and_sys_ping_over_udp() {
             |f| matches!(&f.body, FrameBody::Response(r) if r.id == 9 && r.status == Status::OK)
         )
     );
+}
+
+/// The frames a client's events carry, as `data N` and `response N`, in the order they came.
+fn answers(c: &UdpClient) -> Vec<String> {
+    c.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Frame(f) => Some(match &f.body {
+                FrameBody::Data(d) => format!("data {}", d.payload[0]),
+                FrameBody::Response(r) => format!("response {}", r.id),
+                other => panic!("{other:?}"),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The server's datagram sessions answer Data themselves (`echo_data`): in one datagram, Data
+/// around requests the hub answers at once come back in order on their channel, and the echoes
+/// the hub never saw are in `sys.stats` all the same.
+#[test]
+fn echoes_keep_their_place_among_the_answers_and_are_counted() {
+    let server = TestServer::start(ServerConfig::default());
+    let mut c = UdpClient::connect_from(
+        [127, 0, 0, 1].into(),
+        server.udp_addr(),
+        0xec40,
+        HelloOptions::new(),
+    );
+    assert!(c.run_until(DEADLINE, |e| {
+        e.iter().any(|e| matches!(e, Event::Connected { .. }))
+    }));
+    let data = |tag: u8| {
+        Frame::new(Data {
+            payload: Bytes::from(vec![tag; 64]),
+        })
+    };
+    let ping = |id: u32| {
+        Frame::new(Request {
+            id,
+            timeout_ms: 0,
+            target: Text::from("sys.ping"),
+            payload: Bytes::new(),
+        })
+    };
+    // Queued together, so one datagram on channel 0 (reliable-ordered).
+    for f in [data(1), data(2), ping(10), data(3), ping(11), data(4)] {
+        c.session.send(f).unwrap();
+    }
+    let frames = |e: &std::collections::VecDeque<Event>| {
+        e.iter().filter(|e| matches!(e, Event::Frame(_))).count()
+    };
+    assert!(c.run_until(DEADLINE, |e| frames(e) == 6));
+    assert_eq!(
+        answers(&c),
+        [
+            "data 1",
+            "data 2",
+            "response 10",
+            "data 3",
+            "response 11",
+            "data 4"
+        ],
+        "every answer in the order of the frames it answers"
+    );
+
+    for tag in 0..100 {
+        c.session.send(data(tag)).unwrap();
+    }
+    assert!(c.run_until(DEADLINE, |e| frames(e) == 106));
+    c.session
+        .send(Frame::new(Request {
+            id: 12,
+            timeout_ms: 0,
+            target: Text::from("sys.stats"),
+            payload: Bytes::new(),
+        }))
+        .unwrap();
+    assert!(c.run_until(DEADLINE, |e| frames(e) == 107));
+    let Some(Event::Frame(Frame {
+        body: FrameBody::Response(stats),
+        ..
+    })) = c.events.iter().rev().find(|e| matches!(e, Event::Frame(_)))
+    else {
+        panic!("expected the stats");
+    };
+    // In: 104 Data, 2 pings and this request; out: 104 echoes and 2 answers (the handshake is
+    // not counted, nor this answer yet).
+    assert_eq!(
+        sys_stat(&stats.payload, "udp", "frames_in"),
+        104 + 3,
+        "{stats:?}"
+    );
+    assert_eq!(
+        sys_stat(&stats.payload, "udp", "frames_out"),
+        104 + 2,
+        "{stats:?}"
+    );
+    server.stop();
 }
 
 #[test]

@@ -88,11 +88,14 @@ pub struct SessionConfig {
     /// [`Session::take_plaintext`](super::Session::take_plaintext): a server's packet capture
     /// records what was said, not the sealed bytes. Default off.
     pub tap_plaintext: bool,
-    /// A server's: a stream session answers each Data frame itself, with the frame's own bytes
-    /// (the server echoes Data on its channel, docs/PROTOCOL.md section 5.8), instead of handing
-    /// it to the application; [`StreamSession::take_echoed`](super::StreamSession::take_echoed)
-    /// counts them. The answer is the one the application would have sent, without a parse, an
-    /// event or a re-encoding. Datagram sessions ignore it. Default off.
+    /// A server's: the session answers each Data frame itself (the server echoes Data on its
+    /// channel, docs/PROTOCOL.md section 5.8) instead of handing it to the application, and counts
+    /// it for `take_echoed` ([`StreamSession::take_echoed`](super::StreamSession::take_echoed),
+    /// [`Session::take_echoed`](super::Session::take_echoed)). A stream session copies the frame's
+    /// own bytes; a datagram session queues the Data back on its channel, the payload shared with
+    /// the datagram it came in. The answer is the one the application would have sent, without
+    /// an event or a trip through it; until the application says it has answered what it was
+    /// handed (`resume_echo`), Data goes to it too. Default off.
     pub echo_data: bool,
 }
 

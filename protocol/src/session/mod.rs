@@ -20,6 +20,7 @@
 mod config;
 mod congestion;
 mod cookie;
+mod echo;
 mod endpoint;
 mod engine;
 mod error;

@@ -45,22 +45,30 @@ impl Encoded {
                 channel,
                 seq: None,
                 body: FrameBody::Data(d),
-            } => {
-                let mut head = [0u8; 7];
-                head[0] = FrameKind::Data as u8;
-                head[2] = channel;
-                Ok(Self {
-                    head,
-                    head_len: 3,
-                    rest: d.payload,
-                })
-            }
+            } => Ok(Self::data(channel, d.payload)),
             frame => {
                 let mut out = vec![0u8; frame.encoded_len()];
                 frame.emit(&mut out).map_err(SendError::Encode)?;
                 Ok(Self::from_body(Bytes::from(out)))
             }
         }
+    }
+
+    /// A Data frame on `channel` carrying `payload` (shared, not copied).
+    pub(crate) fn data(channel: u8, payload: Bytes) -> Self {
+        let mut head = [0u8; 7];
+        head[0] = FrameKind::Data as u8;
+        head[2] = channel;
+        Self {
+            head,
+            head_len: 3,
+            rest: payload,
+        }
+    }
+
+    /// The length of [`Encoded::data`]'s body for `payload`, without a sequence number.
+    pub(crate) fn data_len(payload: &Bytes) -> usize {
+        3 + payload.len()
     }
 
     /// Wraps an encoded frame body (at least 3 bytes, no sequence number).
@@ -318,6 +326,13 @@ impl Outbox {
             self.counters.unreliable_dropped += 1;
         }
         Ok(())
+    }
+
+    /// Whether [`Outbox::queue`] would take a message of `len` bytes (without a sequence number)
+    /// on `channel`: an unreliable channel always does (its oldest may go).
+    pub(crate) fn has_room(&self, channel: u8, len: usize) -> bool {
+        !self.kind(channel).is_reliable()
+            || self.queued_reliable_bytes + len + 4 <= self.max_queued_bytes
     }
 
     /// Whether anything is waiting to be sent.

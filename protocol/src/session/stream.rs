@@ -37,13 +37,13 @@ use super::terms::{
 use super::time::Instant;
 
 mod echo;
+use super::echo::Echo;
 use crate::DecodeError;
 use crate::wire::{
     ChannelKind, Close, CloseAck, DEFAULT_MAX_FRAME_LEN, FRAME_LEN_OVERHEAD, Frame, FrameBody,
     FrameKind, Hello, LENGTH_PREFIX_LEN, Ping, Pong, Reason, SEQ_LEN, SharedFrame, StreamDeframer,
     Text, VERSION, Welcome, encode_stream_frame_into,
 };
-use echo::Echo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum StreamState {
@@ -119,11 +119,7 @@ impl StreamSession {
             rtt: RttEstimator::new(config.initial_rtt),
             idle_timeout: config.idle_timeout,
             heartbeat_interval: config.heartbeat_interval,
-            echo: if config.echo_data {
-                Echo::Ready
-            } else {
-                Echo::Off
-            },
+            echo: Echo::new(config.echo_data),
             // Before the handshake: the protocol's default limit, or ours if it is lower.
             deframer: StreamDeframer::new(config.frame_limit().min(DEFAULT_MAX_FRAME_LEN)),
             config,
@@ -565,9 +561,7 @@ impl StreamSession {
             body => {
                 if matches!(self.state, StreamState::Established) {
                     self.stats.messages_delivered += 1;
-                    if self.echo == Echo::Ready {
-                        self.echo = Echo::Held;
-                    }
+                    self.echo.hold();
                     self.events.push_back(Event::Frame(Frame {
                         channel: frame.channel,
                         seq: None,

@@ -193,12 +193,12 @@ impl Hub {
         self.stats
     }
 
-    /// Counts Data frames the TCP sessions echoed themselves (`SessionConfig::echo_data`): each a
-    /// frame in and a frame out, as if it had passed through [`Hub::handle_frame`].
-    pub fn count_echoed(&mut self, frames: u64) {
-        let tcp = self.stats.transport(Transport::Tcp);
-        tcp.frames_in += frames;
-        tcp.frames_out += frames;
+    /// Counts Data frames sessions of `transport` echoed themselves (`SessionConfig::echo_data`):
+    /// each a frame in and a frame out, as if it had passed through [`Hub::handle_frame`].
+    pub fn count_echoed(&mut self, transport: Transport, frames: u64) {
+        let stats = self.stats.transport(transport);
+        stats.frames_in += frames;
+        stats.frames_out += frames;
     }
 
     /// Counts frames a session could not take.

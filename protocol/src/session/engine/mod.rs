@@ -1,5 +1,6 @@
 //! The datagram session: one connection's protocol state, driven by the caller.
 
+mod echo;
 mod handshake;
 mod path;
 mod receive;
@@ -16,6 +17,7 @@ use bytes::Bytes;
 
 use super::config::SessionConfig;
 use super::congestion::NewReno;
+use super::echo::Echo;
 use super::error::SendError;
 use super::event::{Closer, Event, EventQueue};
 use super::inbox::Inbox;
@@ -157,6 +159,11 @@ pub struct Session {
     tapped: Vec<(bool, Bytes)>,
     /// The version agreed: 2 makes its datagrams compact (docs/PROTOCOL.md section 2.4).
     version: u8,
+    /// A server's session answers Data itself (`SessionConfig::echo_data`), when nothing handed
+    /// to the application may still be answered.
+    echo: Echo,
+    /// Data frames the session answered itself, not yet taken by [`Session::take_echoed`].
+    echoed: u64,
 }
 
 impl Session {
@@ -198,6 +205,8 @@ impl Session {
             ),
             outbox: Outbox::new(&config),
             inbox: Inbox::new(&config),
+            echo: Echo::new(config.echo_data),
+            echoed: 0,
             frame_limit: config.frame_limit().min(DEFAULT_MAX_FRAME_LEN),
             config,
             connection_id,

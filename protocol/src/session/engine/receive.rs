@@ -4,6 +4,7 @@ use super::super::event::{Closer, Event, Oversized};
 use super::super::inbox::{Arrival, Disposition};
 use super::super::outbox::Item;
 use super::super::time::Instant;
+use super::echo::echo_or_hand;
 use super::{Session, State};
 use crate::seal::{OpenError, is_sealed};
 use crate::wire::peek_connection_id;
@@ -327,18 +328,26 @@ impl Session {
     }
 
     /// Places an arrival in its channel's order and hands on what becomes deliverable: messages
-    /// and refusals to the application, and an Error to the peer for each unknown kind.
+    /// and refusals to the application (Data answered by the session itself, when it echoes),
+    /// and an Error to the peer for each unknown kind.
     fn place(&mut self, channel: u8, seq: Option<u32>, arrival: Arrival) {
+        let established = self.is_established();
         let (events, stats) = (&mut self.events, &mut self.stats);
+        let (echo, echoed, outbox) = (&mut self.echo, &mut self.echoed, &mut self.outbox);
         let mut unknown: Vec<u8> = Vec::new();
         let d = self
             .inbox
             .on_arrival(channel, seq, arrival, &mut |a| match a {
                 Arrival::Frame(f) => {
                     stats.messages_delivered += 1;
-                    events.push_back(Event::Frame(f));
+                    if echo_or_hand(f, established, echo, outbox, events) {
+                        *echoed += 1;
+                    }
                 }
-                Arrival::Oversized(o) => events.push_back(Event::Oversized(o)),
+                Arrival::Oversized(o) => {
+                    echo.hold();
+                    events.push_back(Event::Oversized(o));
+                }
                 Arrival::UnknownKind(kind) => unknown.push(kind),
             });
         self.count(d);

@@ -10,16 +10,6 @@ use crate::session::Admit;
 use crate::session::time::Instant;
 use crate::wire::FrameKind;
 
-/// Whether a server's stream session answers Data frames itself (`SessionConfig::echo_data`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Echo {
-    Off,
-    Ready,
-    /// A frame went to the application, which may still be answering it: Data frames go the same
-    /// way until [`StreamSession::resume_echo`], so no echo overtakes an earlier frame's answer.
-    Held,
-}
-
 impl StreamSession {
     /// Takes the frames at the front of a read that the session echoes from where they lie, so
     /// that a read of echoes alone is never copied into the input; the first frame for the
@@ -59,7 +49,7 @@ impl StreamSession {
     /// was not checked (a rebuilt WebSocket frame), or one the output has no room for goes the
     /// typed way, where `send`'s rules drop or refuse it.
     pub(super) fn echoes(&self, body: &[u8]) -> bool {
-        if self.echo != Echo::Ready
+        if !self.echo.is_ready()
             || self.state != StreamState::Established
             || !self.deframer.checks_checksums()
         {
@@ -97,8 +87,6 @@ impl StreamSession {
     /// echoed by the session again. Until then they are handed over as frames, so that an echo
     /// never overtakes the answer to a frame before it.
     pub fn resume_echo(&mut self) {
-        if self.echo == Echo::Held {
-            self.echo = Echo::Ready;
-        }
+        self.echo.resume();
     }
 }
