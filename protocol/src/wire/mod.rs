@@ -38,6 +38,7 @@ mod writer;
 pub use builder::DatagramBuilder;
 pub use code::{Reason, Status};
 pub use compact::{CompactContext, is_compact};
+pub(crate) use crc::check_even_when_fuzzing;
 pub use crc::crc32;
 pub use datagram::{
     ACK_BLOCK_LEN, ACK_FLAG, ACK_NOW_FLAG, AckBlock, CRC_LEN, Datagram, DatagramFrames,
