@@ -83,6 +83,11 @@ fn echoing() -> SessionConfig {
     }
 }
 
+/// A client and an echoing server over `link`.
+fn echo_pair(link: &LinkConfig, seed: u64) -> Pair {
+    Pair::new(SessionConfig::default(), echoing(), link, seed)
+}
+
 /// A client's frames on channels 0 (reliable-ordered) and 1 (reliable-unordered): Data with a
 /// Request every seventh; 600 in all.
 fn send_mix(pair: &mut Pair) -> Vec<String> {
@@ -110,7 +115,7 @@ fn echoes_keep_their_channels_order_among_the_applications_answers_through_loss(
             loss,
             ..LinkConfig::default()
         };
-        let mut pair = Pair::new(SessionConfig::default(), echoing(), &link, seed);
+        let mut pair = echo_pair(&link, seed);
         let sent = send_mix(&mut pair);
         let got = serve(&mut pair, 600);
         assert_eq!(got[0], sent, "seed {seed}: channel 0 in the order sent");
@@ -150,7 +155,7 @@ fn data_alone_is_all_answered_by_the_session_through_loss() {
         loss: 0.1,
         ..LinkConfig::default()
     };
-    let mut pair = Pair::new(SessionConfig::default(), echoing(), &link, 8);
+    let mut pair = echo_pair(&link, 8);
     let sent: Vec<String> = (0..500).map(|i| format!("d{i}")).collect();
     for i in 0..500 {
         pair.a.send(data(i, 0)).unwrap();
@@ -162,12 +167,7 @@ fn data_alone_is_all_answered_by_the_session_through_loss() {
 
 #[test]
 fn unreliable_data_is_echoed_on_its_channel() {
-    let mut pair = Pair::new(
-        SessionConfig::default(),
-        echoing(),
-        &LinkConfig::default(),
-        5,
-    );
+    let mut pair = echo_pair(&LinkConfig::default(), 5);
     for i in 0..20 {
         pair.a.send(data(i, 3)).unwrap();
     }
@@ -209,12 +209,7 @@ fn data_goes_to_the_application_while_the_send_queue_has_no_room() {
 
 #[test]
 fn a_closing_session_hands_data_over() {
-    let mut pair = Pair::new(
-        SessionConfig::default(),
-        echoing(),
-        &LinkConfig::default(),
-        7,
-    );
+    let mut pair = echo_pair(&LinkConfig::default(), 7);
     pair.a.send(data(1, 0)).unwrap();
     pair.transmit();
     let now = pair.now;

@@ -10,7 +10,7 @@ use framewire_protocol::samples;
 use framewire_protocol::session::Event;
 use framewire_protocol::wire::{Data, Frame, FrameBody, HelloOptions, Request, Status, Text};
 use framewire_server::ServerConfig;
-use framewire_tests::{DEADLINE, TestServer, UdpClient, sys_stat};
+use framewire_tests::{DEADLINE, TestServer, UdpClient, request, sys_stat};
 
 #[test]
 fn handshake_echo_and_sys_ping_over_udp() {
@@ -110,14 +110,7 @@ fn echoes_keep_their_place_among_the_answers_and_are_counted() {
             payload: Bytes::from(vec![tag; 64]),
         })
     };
-    let ping = |id: u32| {
-        Frame::new(Request {
-            id,
-            timeout_ms: 0,
-            target: Text::from("sys.ping"),
-            payload: Bytes::new(),
-        })
-    };
+    let ping = |id: u32| request(id, "sys.ping");
     // Queued together, so one datagram on channel 0 (reliable-ordered).
     for f in [data(1), data(2), ping(10), data(3), ping(11), data(4)] {
         c.session.send(f).unwrap();
@@ -143,14 +136,7 @@ fn echoes_keep_their_place_among_the_answers_and_are_counted() {
         c.session.send(data(tag)).unwrap();
     }
     assert!(c.run_until(DEADLINE, |e| frames(e) == 106));
-    c.session
-        .send(Frame::new(Request {
-            id: 12,
-            timeout_ms: 0,
-            target: Text::from("sys.stats"),
-            payload: Bytes::new(),
-        }))
-        .unwrap();
+    c.session.send(request(12, "sys.stats")).unwrap();
     assert!(c.run_until(DEADLINE, |e| frames(e) == 107));
     let Some(Event::Frame(Frame {
         body: FrameBody::Response(stats),
