@@ -40,15 +40,10 @@ struct Outcome {
     back: (u64, u64),
 }
 
-/// Offers `load` on the reliable-ordered channel.
+/// Offers `load` on the reliable-ordered channel, both sides configured as `config`.
 #[allow(clippy::cast_precision_loss, reason = "byte counts far below 2^52")]
-fn goodput(load: &Load, loss: f64, seed: u64) -> Outcome {
-    let mut pair = Pair::new(
-        SessionConfig::default(),
-        SessionConfig::default(),
-        &link(loss),
-        seed,
-    );
+fn goodput(load: &Load, loss: f64, seed: u64, config: &SessionConfig) -> Outcome {
+    let mut pair = Pair::new(config.clone(), config.clone(), &link(loss), seed);
     let delivered = pair.offer(load.size, load.per_second, load.seconds);
     let total = load.per_second * load.seconds;
     let offered = (total as usize * load.size) as f64;
@@ -58,6 +53,74 @@ fn goodput(load: &Load, loss: f64, seed: u64) -> Outcome {
         overhead: wire / delivered as f64,
         forward: (pair.stats_ab.sent, pair.stats_ab.bytes),
         back: (pair.stats_ba.sent, pair.stats_ba.bytes),
+    }
+}
+
+/// Sends `per_tick` messages of `size` bytes together, 60 times a second for 20 s, then runs a
+/// second more; returns the wire bytes both ways per payload byte delivered.
+#[allow(clippy::cast_precision_loss, reason = "byte counts far below 2^52")]
+fn ticks(per_tick: usize, size: usize, loss: f64, seed: u64, config: &SessionConfig) -> f64 {
+    let mut pair = Pair::new(config.clone(), config.clone(), &link(loss), seed);
+    let tick = Duration::from_micros(1_000_000 / 60);
+    let mut at = pair.now;
+    for _ in 0..60 * 20 {
+        for _ in 0..per_tick {
+            pair.a
+                .send(Frame::new(Data {
+                    payload: Bytes::from(vec![7u8; size]),
+                }))
+                .expect("room in the send queue");
+        }
+        at += tick;
+        pair.run_until(at, |_| false);
+        pair.now = pair.now.max(at);
+    }
+    pair.run_until(at + Duration::from_secs(1), |_| false);
+    let delivered: usize = pair
+        .events_b
+        .iter()
+        .map(|e| match e {
+            framewire_protocol::session::Event::Frame(Frame {
+                body: framewire_protocol::wire::FrameBody::Data(d),
+                ..
+            }) => d.payload.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(delivered, 60 * 20 * per_tick * size, "everything delivered");
+    (pair.stats_ab.bytes + pair.stats_ba.bytes) as f64 / delivered as f64
+}
+
+/// The overhead of a game's tick of small updates, version 2 against version 3.
+fn tick_table() {
+    println!("a game's tick: N small updates sent together 60 times a second, reliable-ordered;");
+    println!("version 2 against version 3 (coalesced frames share headers), overhead as above");
+    println!(
+        "{:<22} {:>6} {:>12} {:>12} {:>8}",
+        "load", "loss", "version 2", "version 3", "3 / 2"
+    );
+    let version_2 = SessionConfig {
+        shared_headers: false,
+        ..SessionConfig::default()
+    };
+    for (name, per_tick, size) in [
+        ("20 x 16 B a tick", 20, 16),
+        ("50 x 8 B a tick", 50, 8),
+        ("5 x 100 B a tick", 5, 100),
+    ] {
+        for (i, loss) in [0.0, 0.05].into_iter().enumerate() {
+            let seed = 40 + i as u64;
+            let two = ticks(per_tick, size, loss, seed, &version_2);
+            let three = ticks(per_tick, size, loss, seed, &SessionConfig::default());
+            println!(
+                "{:<22} {:>5.0}% {:>11.3}x {:>11.3}x {:>7.3}x",
+                name,
+                loss * 100.0,
+                two,
+                three,
+                three / two
+            );
+        }
     }
 }
 
@@ -159,7 +222,7 @@ fn main() {
     );
     for load in &loads {
         for (i, loss) in [0.0, 0.01, 0.05, 0.20].into_iter().enumerate() {
-            let o = goodput(load, loss, 10 + i as u64);
+            let o = goodput(load, loss, 10 + i as u64, &SessionConfig::default());
             println!(
                 "{:<22} {:>5.0}% {:>8.1}% {:>8.3}x {:>18} {:>18}",
                 load.name,
@@ -171,6 +234,8 @@ fn main() {
             );
         }
     }
+    println!();
+    tick_table();
     println!();
     println!("reliable ping-pong round trips, one-way delay uniform 0-10 ms, 20000 rounds");
     println!(

@@ -72,6 +72,8 @@ pub enum Malformation {
     BadVarint,
     /// A Here frame whose node card breaks its rules (section 4.12).
     BadNodeCard,
+    /// A compact datagram whose first frame says it shares the header of the frame before it.
+    SharedHeaderFirst,
 }
 
 impl DecodeError {
@@ -123,6 +125,7 @@ impl fmt::Display for Malformation {
             Self::UnknownChannelKind => "undefined channel kind",
             Self::BadVarint => "variable-length number too long or not in its shortest form",
             Self::BadNodeCard => "a node card that breaks its rules",
+            Self::SharedHeaderFirst => "a shared frame header with no frame before it",
         })
     }
 }

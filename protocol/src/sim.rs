@@ -186,11 +186,16 @@ impl Pair {
         let now = Instant::ZERO;
         // What the handshake would agree: compact datagrams when both sides take them.
         let compact = config_a.compact_datagrams && config_b.compact_datagrams;
+        let shared = config_a.shared_headers && config_b.shared_headers;
         let mut a = Session::established(config_a, 1, ADDR_B, now);
         let mut b = Session::established(config_b, 1, ADDR_A, now);
         if compact {
             a.use_compact_datagrams();
             b.use_compact_datagrams();
+            if shared {
+                a.share_frame_headers();
+                b.share_frame_headers();
+            }
         }
         Self {
             a,

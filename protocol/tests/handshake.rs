@@ -340,19 +340,19 @@ fn short_hellos_get_no_answer_and_other_versions_a_small_reject() {
         ep.handle(Instant::ZERO, a, &short, &mut out),
         Outcome::Drop(DropReason::ShortHello)
     ));
-    let v3 = hello_datagram(1, None, 1200, (3, 4));
-    let Outcome::Reply(n) = ep.handle(Instant::ZERO, a, &v3, &mut out) else {
+    let v4 = hello_datagram(1, None, 1200, (4, 5));
+    let Outcome::Reply(n) = ep.handle(Instant::ZERO, a, &v4, &mut out) else {
         panic!("a Reject");
     };
-    assert!(n < v3.len());
+    assert!(n < v4.len());
     let FrameBody::Reject(r) = first_frame(&out[..n]) else {
         panic!("reject")
     };
     assert_eq!(r.reason, Reason::UNSUPPORTED_VERSION);
     assert_eq!(
         (r.min_version, r.max_version),
-        (1, 2),
-        "versions 1 and 2 over UDP"
+        (1, 3),
+        "versions 1 to 3 over UDP"
     );
 }
 

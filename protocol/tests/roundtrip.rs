@@ -4,10 +4,10 @@
 use bytes::{Bytes, BytesMut};
 use framewire_protocol::wire::{
     Ack, AckBlock, Challenge, ChannelKind, Close, CloseAck, DEFAULT_MAX_FRAME_LEN, Data, Datagram,
-    DatagramBuilder, ErrorFrame, Fragment, Frame, FrameBody, Hello, HelloOptions, MAX_NAME_LEN,
-    Message, PacketHeader, Ping, Pong, Publish, QueueAck, QueueDelivery, QueueExtend, QueueFetch,
-    QueueNack, QueuePush, Reason, Register, Reject, Request, Response, Status, StreamDeframer,
-    Subscribe, Text, Unregister, Unsubscribe, Welcome, decode_stream_frame,
+    DatagramBuilder, ErrorFrame, Fragment, Frame, FrameBody, FrameKind, Hello, HelloOptions,
+    MAX_NAME_LEN, Message, PacketHeader, Ping, Pong, Publish, QueueAck, QueueDelivery, QueueExtend,
+    QueueFetch, QueueNack, QueuePush, Reason, Register, Reject, Request, Response, Status,
+    StreamDeframer, Subscribe, Text, Unregister, Unsubscribe, Welcome, decode_stream_frame,
     encode_stream_frame_into,
 };
 use proptest::prelude::*;
@@ -344,9 +344,15 @@ proptest! {
     fn accepted_random_bodies_are_canonical(kind in any::<u8>(), flags in any::<u8>(), rest in bytes(80)) {
         let mut raw = vec![kind, flags, 0];
         raw.extend_from_slice(&rest);
-        let raw = Bytes::from(raw);
-        if let Ok(f) = Frame::parse(raw.clone()) {
-            prop_assert_eq!(emit(&f), raw);
+        let parsed = Frame::parse(Bytes::from(raw.clone()));
+        if let Ok(f) = parsed {
+            if f.body.kind() == FrameKind::Discover {
+                // A Discover's padding is read for its length, not its values (section 4.12):
+                // it is written back as zeros.
+                let nonce_at = 3 + if f.seq.is_some() { 4 } else { 0 };
+                raw[nonce_at + 8..].fill(0);
+            }
+            prop_assert_eq!(emit(&f), Bytes::from(raw));
         }
     }
 

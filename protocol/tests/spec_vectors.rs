@@ -91,6 +91,7 @@ fn the_spec_has_no_vector_without_a_sample_and_every_kind_has_one() {
         "token-sealed",
         "compact-data",
         "compact-ack",
+        "compact-shared",
     ];
     for name in vectors.keys() {
         assert!(
@@ -215,4 +216,30 @@ fn the_compact_vectors_restore_to_what_they_say_and_build_again() {
     assert_eq!(b.frame_count(), 0);
     let n = b.finish().unwrap();
     assert_eq!(&buf[..n], &ack[..]);
+
+    // Version 3: the second frame shares the first one's header, and comes out whole.
+    let shared = &vectors["compact-shared"];
+    let context = CompactContext {
+        largest_received: Some(0x0123_4566),
+        largest_sent: 0,
+    };
+    let d = Datagram::parse_compact(Bytes::copy_from_slice(shared), &context).unwrap();
+    let frames: Vec<Frame> = d
+        .frames()
+        .map(|b| {
+            Frame::parse_compact(b, |_, low| expand_nearest(u32::from(low), 16, 0x0102)).unwrap()
+        })
+        .collect();
+    let mut next = want.clone();
+    next.seq = Some(0x0103);
+    assert_eq!(frames, [want.clone(), next.clone()]);
+    let mut b = DatagramBuilder::new_compact(&mut buf, &d.header, Some(0x0123_4560)).unwrap();
+    b.share_headers();
+    for f in [&want, &next] {
+        let mut body = vec![0u8; f.encoded_len()];
+        f.emit(&mut body).unwrap();
+        assert!(b.push_encoded(&body));
+    }
+    let n = b.finish().unwrap();
+    assert_eq!(&buf[..n], &shared[..]);
 }

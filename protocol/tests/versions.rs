@@ -1,7 +1,8 @@
-//! Versions 1 and 2 together (docs/PROTOCOL.md sections 2.4 and 4.1): a client and a server that
-//! both take version 2 agree it and their session datagrams are compact; either side without it
-//! agrees version 1 and every datagram is of the version-1 form; messages pass both ways whatever
-//! was agreed. (A sealed session stays in version 1: protocol/tests/sealed.rs.)
+//! Versions 1, 2 and 3 together (docs/PROTOCOL.md sections 2.4 and 4.1): a client and a server
+//! that both take version 2 agree it and their session datagrams are compact; both taking 3, their
+//! coalesced frames share headers too; a side without 3 agrees 2 with one that has it, and a side
+//! without 2 agrees 1, every datagram of the version-1 form; messages pass both ways whatever was
+//! agreed. (A sealed session stays in version 1: protocol/tests/sealed.rs.)
 
 #[allow(dead_code, reason = "each test binary uses part of the helper")]
 mod common;
@@ -15,6 +16,57 @@ fn config(compact: bool) -> SessionConfig {
     SessionConfig {
         compact_datagrams: compact,
         ..SessionConfig::default()
+    }
+}
+
+/// Compact datagrams, with or without version 3's shared headers.
+fn compact(shared: bool) -> SessionConfig {
+    SessionConfig {
+        shared_headers: shared,
+        ..config(true)
+    }
+}
+
+/// The length of the datagram `s` sends with eight 8-byte messages queued on channel 0.
+fn eight_coalesced(s: &mut Session, now: framewire_protocol::session::Instant) -> usize {
+    for _ in 0..8 {
+        s.send(data(b"8 bytes!")).unwrap();
+    }
+    let mut buf = vec![0u8; 2048];
+    s.poll_transmit(now, &mut buf).expect("a datagram").len
+}
+
+/// A pair of which `client` and `server` say whether each takes version 3, both taking 2: what
+/// they agree, and the length of a datagram of eight coalesced messages each way.
+fn agree_compact(client: bool, server: bool) -> (u8, u8, usize, usize) {
+    let mut udp = Udp::new(compact(client), compact(server));
+    udp.run();
+    let now = udp.now;
+    let (c, s) = (udp.client.version(), udp.server.as_ref().unwrap().version());
+    let up = eight_coalesced(&mut udp.client, now);
+    let down = eight_coalesced(udp.server.as_mut().unwrap(), now);
+    udp.run();
+    both_ways(&mut udp);
+    (c, s, up, down)
+}
+
+#[test]
+fn a_pair_that_both_take_version_3_shares_frame_headers() {
+    let (c, s, up, down) = agree_compact(true, true);
+    assert_eq!((c, s), (3, 3));
+    let (_, _, up2, down2) = agree_compact(false, false);
+    // Seven of the eight frames go as the marker and their payload: 4 bytes fewer each (kind,
+    // flags, channel and a 16-bit SEQ against one byte).
+    assert_eq!((up, down), (up2 - 7 * 4, down2 - 7 * 4));
+}
+
+#[test]
+fn a_side_without_version_3_agrees_2_with_one_that_has_it() {
+    for (client, server) in [(true, false), (false, true)] {
+        let (c, s, up, down) = agree_compact(client, server);
+        assert_eq!((c, s), (2, 2), "client {client}, server {server}");
+        let (_, _, up2, down2) = agree_compact(false, false);
+        assert_eq!((up, down), (up2, down2), "no header shared in version 2");
     }
 }
 

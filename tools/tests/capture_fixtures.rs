@@ -140,3 +140,52 @@ fn tcpdump_of_datagram_runs_sent_in_one_call() {
     .collect();
     assert_eq!(s.frames_by_kind, expected);
 }
+
+/// `fixtures/shared.pcap`: real tcpdump of a short `framewire --udp bench` (one client, 8-byte
+/// messages, three in flight) against a real server: a version-3 session, whose coalesced frames
+/// share headers (docs/PROTOCOL.md section 2.4). Each comes back whole: every Data frame with its
+/// payload, and each direction's sequence numbers without a gap.
+#[test]
+fn tcpdump_of_frames_that_share_headers() {
+    let (_, inspection) = inspect("shared.pcap");
+    let s = &inspection.summary;
+    assert_eq!(
+        (s.bad_frames, s.skipped_bytes, s.missing_bytes),
+        (0, 0, 0),
+        "{s:?}"
+    );
+    let expected: BTreeMap<String, u64> = [
+        ("Hello", 2),
+        ("Challenge", 1),
+        ("Welcome", 1),
+        ("Data", 162),
+    ]
+    .into_iter()
+    .map(|(k, n)| (k.to_string(), n))
+    .collect();
+    assert_eq!(s.frames_by_kind, expected);
+    for direction in [Direction::ToServer, Direction::ToClient] {
+        let mut seqs: Vec<u32> = inspection
+            .records
+            .iter()
+            .filter(|r| r.direction == direction)
+            .filter_map(|r| match &r.what {
+                Seen::Frame { frame, .. } => match &frame.body {
+                    framewire_protocol::wire::FrameBody::Data(d) => {
+                        assert_eq!(d.payload.len(), 8);
+                        frame.seq
+                    }
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        assert!(seqs.len() > 20, "{direction:?}: {seqs:?}");
+        assert!(
+            seqs.windows(2).all(|w| w[1] == w[0] + 1),
+            "{direction:?}: a gap in {seqs:?}"
+        );
+    }
+}

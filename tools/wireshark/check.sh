@@ -3,7 +3,8 @@
 # every frame that `framewire inspect` finds, with the hub names and the datagram header fields,
 # and no Lua error. lo.pcap and any.pcap hold the same session, captured twice (57 frames each);
 # offload.pcap holds UDP packets that each carry a run of datagrams sent in one call (12 such
-# packets, 66 frames), which the dissector must split. Run from the repository root.
+# packets, 66 frames), which the dissector must split; shared.pcap holds frames that share headers
+# (version 3). Run from the repository root.
 set -eu
 lua=tools/wireshark/framewire.lua
 
@@ -40,3 +41,17 @@ check() {
 check tools/tests/fixtures/lo.pcap 57 'fixtures/\|sys.ping' 15 0
 check tools/tests/fixtures/any.pcap 57 'fixtures/\|sys.ping' 15 0
 check tools/tests/fixtures/offload.pcap 66 'cap/\|sys.ping' 20 12
+
+# shared.pcap: a version-3 session whose coalesced frames share headers (section 2.4): every frame
+# inspect finds (166), some of them shown as sharing the header before them, no Lua error.
+shared=tools/tests/fixtures/shared.pcap
+if tshark -X lua_script:$lua -r "$shared" -V 2>&1 | grep -q "Lua Error"; then
+    echo "$shared: the dissector failed" >&2
+    exit 1
+fi
+kinds=$(tshark -X lua_script:$lua -r "$shared" -Y framewire -T fields -e framewire.kind 2>/dev/null |
+    tr ',' '\n' | grep -c .)
+sharing=$(tshark -X lua_script:$lua -r "$shared" -Y framewire.shared_header 2>/dev/null | grep -c .)
+echo "$shared: $kinds frames, $sharing packets with frames that share a header"
+[ "$kinds" -eq 166 ] || { echo "$shared: expected 166 frames" >&2; exit 1; }
+[ "$sharing" -gt 0 ] || { echo "$shared: no frame shares a header" >&2; exit 1; }

@@ -56,6 +56,7 @@ f.compact_flags = ProtoField.uint8("framewire.compact_flags", "Compact datagram 
 f.cflag_ack = ProtoField.bool("framewire.compact_flags.ack", "Ack block", 8, nil, 0x20)
 f.cflag_ack_now = ProtoField.bool("framewire.compact_flags.ack_now", "Ack now", 8, nil, 0x10)
 f.cflag_one = ProtoField.bool("framewire.compact_flags.one_frame", "One frame", 8, nil, 0x08)
+f.shared_header = ProtoField.bool("framewire.shared_header", "Shares the header of the frame before it")
 f.connection_id32 = ProtoField.uint32("framewire.connection_id32", "Connection id", base.HEX)
 f.packet_number_low = ProtoField.uint32("framewire.packet_number_low",
   "Packet number (low bits)", base.DEC)
@@ -544,10 +545,32 @@ local function compact_datagram(tvb, tree, label, names, pn)
   if s.one then
     table.insert(names, frame_body(tvb(at, last - at):tvb(), sub, true))
   else
+    -- The last frame's header as the wire has it (kind, flags, channel, 16-bit SEQ), for a frame
+    -- that shares it (first byte 0x00, version 3): that header, its SEQ one more, then the rest.
+    local head = nil
     while at < last do
       local len, n = varint(b, at, last, 3)
       sub:add(f.frame_length_varint, tvb(at, n), len)
-      table.insert(names, frame_body(tvb(at + n, len):tvb(), sub, true))
+      local body = tvb(at + n, len)
+      if body(0, 1):uint() == 0 and head then
+        if head:len() == 5 then
+          local seq = (head:get_index(3) * 256 + head:get_index(4) + 1) % 65536
+          head:set_index(3, math.floor(seq / 256))
+          head:set_index(4, seq % 256)
+        end
+        local whole = ByteArray.new()
+        whole:append(head)
+        if len > 1 then
+          whole:append(body(1, len - 1):bytes())
+        end
+        sub:add(f.shared_header, body(0, 1), true)
+        table.insert(names, frame_body(whole:tvb("Frame sharing the header before it"), sub, true))
+      else
+        local flags = len >= 2 and body(1, 1):uint() or 0
+        local head_len = bit.band(flags, 0x80) ~= 0 and 5 or 3
+        head = len >= head_len and body(0, head_len):bytes() or nil
+        table.insert(names, frame_body(body:tvb(), sub, true))
+      end
       at = at + n + len
     end
   end

@@ -14,6 +14,10 @@ use crate::seal::TokenKeys;
 
 /// How a session behaves; both sides of a connection may use different ones.
 #[derive(Debug, Clone)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent switches of one configuration, each documented; not a state machine"
+)]
 pub struct SessionConfig {
     /// The largest datagram sent (UDP payload bytes). Default 1200.
     pub datagram_size: usize,
@@ -32,9 +36,12 @@ pub struct SessionConfig {
     pub max_ack_delay: Duration,
     /// Ack at once after this many ack-eliciting packets. Default 2.
     pub ack_frequency: u32,
-    /// Offer (a client) or accept (a server) version 2 for a plaintext UDP session: its
+    /// Offer (a client) or accept (a server) version 2 (and 3) for a plaintext UDP session: its
     /// datagrams in the compact form (docs/PROTOCOL.md section 2.4). Default true.
     pub compact_datagrams: bool,
+    /// With `compact_datagrams`: offer (a client) or accept (a server) version 3, whose coalesced
+    /// frames may share a header with the frame before them (section 2.4). Default true.
+    pub shared_headers: bool,
     /// What `max_ack_delay` is in a session of compact datagrams, where the peer allows for
     /// this much (section 7a.2). Default 50 ms; more than that breaks the peer's timers.
     pub compact_max_ack_delay: Duration,
@@ -114,6 +121,7 @@ impl Default for SessionConfig {
             max_ack_delay: Duration::from_millis(25),
             ack_frequency: 2,
             compact_datagrams: true,
+            shared_headers: true,
             compact_max_ack_delay: COMPACT_MAX_ACK_DELAY,
             compact_ack_frequency: 4,
             min_rto: Duration::from_millis(10),

@@ -28,7 +28,8 @@ use super::time::Instant;
 use crate::seal::{SEAL_OVERHEAD, Sealer, SessionKeys};
 use crate::wire::{
     COMPACT_VERSION, Challenge, ChannelKind, Datagram, DatagramBuilder, Frame, FrameBody, Hello,
-    MIN_HELLO_DATAGRAM, PacketHeader, PacketView, Reset, VERSION, Welcome, peek_connection_id,
+    MIN_HELLO_DATAGRAM, PacketHeader, PacketView, Reset, SHARED_HEADERS_VERSION, VERSION, Welcome,
+    peek_connection_id,
 };
 
 /// How the server's endpoint behaves.
@@ -185,6 +186,19 @@ impl Endpoint {
     /// endpoints, one per worker, tells from an id alone which one owns the session), and unique
     /// by construction: `lane + lanes * p`, `p` a keyed permutation of a counter over the values
     /// that fit. A run of the endpoint gives out 2^32 / `id_lanes` ids before they repeat.
+    /// The highest version this endpoint's sessions speak: 3 (compact datagrams whose frames share
+    /// headers), 2 (compact datagrams) or 1, as configured.
+    fn highest_version(&self) -> u8 {
+        let session = &self.config.session;
+        if !session.compact_datagrams {
+            VERSION
+        } else if session.shared_headers {
+            SHARED_HEADERS_VERSION
+        } else {
+            COMPACT_VERSION
+        }
+    }
+
     fn new_connection_id(&mut self) -> u64 {
         let lanes = self.config.id_lanes.clamp(1, 1 << 16);
         let lane = self.config.id_lane % lanes;
@@ -292,15 +306,10 @@ impl Endpoint {
         if datagram.len() < MIN_HELLO_DATAGRAM {
             return Outcome::Drop(DropReason::ShortHello);
         }
-        let speaks = |v: u8| (hello.min_version..=hello.max_version).contains(&v);
-        if !(speaks(VERSION) || self.config.session.compact_datagrams && speaks(COMPACT_VERSION)) {
+        let top = self.highest_version();
+        if hello.min_version > top || hello.max_version < VERSION {
             self.stats.rejected += 1;
-            let reject = version_reject(if self.config.session.compact_datagrams {
-                COMPACT_VERSION
-            } else {
-                VERSION
-            });
-            return Self::reply(&reject, datagram.len(), out);
+            return Self::reply(&version_reject(top), datagram.len(), out);
         }
         self.expire_recent(now);
         let Some(cookie) = hello.options.cookie() else {
@@ -358,11 +367,11 @@ impl Endpoint {
         let connection_id = self.new_connection_id();
         let agreed = agree_frame_len(config.frame_limit(), hello)
             .and_then(|max_frame_len| Ok((max_frame_len, admit(hello, connection_id)?)));
-        let compact = config.compact_datagrams
-            && hello.max_version >= COMPACT_VERSION
-            && agreed.as_ref().is_ok_and(|(_, a)| a.seal.is_none());
+        let chosen = hello.max_version.min(self.highest_version());
+        let compact =
+            chosen >= COMPACT_VERSION && agreed.as_ref().is_ok_and(|(_, a)| a.seal.is_none());
         let terms = WelcomeTerms {
-            version: if compact { COMPACT_VERSION } else { VERSION },
+            version: if compact { chosen } else { VERSION },
             idle_timeout_ms: millis(config.idle_timeout),
             max_frame_len: agreed.as_ref().map_or(0, |a| a.0),
             heartbeat_interval_ms: millis(config.heartbeat_interval),
@@ -373,6 +382,9 @@ impl Endpoint {
         let mut session = Session::established(config, connection_id, from, now);
         if compact {
             session.use_compact_datagrams();
+            if chosen == SHARED_HEADERS_VERSION {
+                session.share_frame_headers();
+            }
         }
         session.agree_frame_len(terms.max_frame_len);
         let admission = match agreed {

@@ -63,10 +63,10 @@ pub(crate) fn version_reject(max_version: u8) -> Frame {
         reason: Reason::UNSUPPORTED_VERSION,
         min_version: VERSION,
         max_version,
-        message: Text::from_static(if max_version > VERSION {
-            "this server speaks versions 1 and 2"
-        } else {
-            "this server speaks version 1"
+        message: Text::from_static(match max_version {
+            0 | 1 => "this server speaks version 1",
+            2 => "this server speaks versions 1 and 2",
+            _ => "this server speaks versions 1 to 3",
         }),
     })
 }

@@ -3,7 +3,7 @@
 
 use super::compact::{
     COMPACT_ACK, COMPACT_ACK_DELAY_UNIT_US, COMPACT_ACK_NOW, COMPACT_FORM, COMPACT_ONE_FRAME,
-    pn_len_code,
+    SHARED_HEADER, pn_len_code,
 };
 use super::crc;
 use super::datagram::{ACK_FLAG, ACK_NOW_FLAG, CRC_LEN, FRAME_LEN_PREFIX, PacketHeader};
@@ -38,6 +38,60 @@ pub struct DatagramBuilder<'a> {
     /// A compact datagram's packet number, whole, and the bytes it takes on the wire: its CRC
     /// covers the number whole.
     packet_number: (u32, usize),
+    /// Version 3: a frame whose header is the last one's (its SEQ one more) goes as
+    /// [`SHARED_HEADER`] and the rest of its body.
+    share_headers: bool,
+    /// The last frame's header (kind, flags, channel, and its whole SEQ if it has one).
+    last_head: Option<Head>,
+}
+
+/// A frame's header, as a frame that shares it compares it: kind, flags, channel, and the whole
+/// sequence number when the SEQ flag is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Head {
+    kind: u8,
+    flags: u8,
+    channel: u8,
+    seq: Option<u32>,
+}
+
+impl Head {
+    /// The header at the start of an encoded frame body (version-1 form), and its length.
+    fn read(body: &[u8]) -> Option<(Self, usize)> {
+        let (&[kind, flags, channel], rest) = body.split_first_chunk::<3>()?;
+        if flags & SEQ_FLAG == 0 {
+            return Some((
+                Self {
+                    kind,
+                    flags,
+                    channel,
+                    seq: None,
+                },
+                FRAME_HEADER_LEN,
+            ));
+        }
+        let seq = rest.first_chunk::<4>().map(|s| u32::from_be_bytes(*s))?;
+        Some((
+            Self {
+                kind,
+                flags,
+                channel,
+                seq: Some(seq),
+            },
+            FRAME_HEADER_LEN + 4,
+        ))
+    }
+
+    /// Whether a frame with this header may share `last`'s: the same kind, flags and channel,
+    /// and a sequence number one above its (or neither has one).
+    fn follows(&self, last: &Self) -> bool {
+        (self.kind, self.flags, self.channel) == (last.kind, last.flags, last.channel)
+            && match (self.seq, last.seq) {
+                (None, None) => true,
+                (Some(s), Some(l)) => s == l.wrapping_add(1),
+                _ => false,
+            }
+    }
 }
 
 impl<'a> DatagramBuilder<'a> {
@@ -73,6 +127,8 @@ impl<'a> DatagramBuilder<'a> {
             compact: false,
             frames_at: len,
             packet_number: (header.packet_number, 4),
+            share_headers: false,
+            last_head: None,
         })
     }
 
@@ -130,6 +186,8 @@ impl<'a> DatagramBuilder<'a> {
             compact: true,
             frames_at: len,
             packet_number: (header.packet_number, pn_len),
+            share_headers: false,
+            last_head: None,
         })
     }
 
@@ -159,6 +217,15 @@ impl<'a> DatagramBuilder<'a> {
     /// How many frames have been pushed.
     pub fn frame_count(&self) -> usize {
         self.frames
+    }
+
+    /// Lets frames share headers (version 3, docs/PROTOCOL.md section 2.4): a frame pushed with
+    /// [`DatagramBuilder::push_encoded_parts`] whose kind, flags and channel are the last frame's,
+    /// and whose sequence number is one above it (or neither has one), goes as the marker
+    /// [`SHARED_HEADER`](super::compact::SHARED_HEADER) and the rest of its body. Compact
+    /// datagrams only; for a peer that agreed version 3.
+    pub fn share_headers(&mut self) {
+        self.share_headers = self.compact;
     }
 
     /// Sets the `ACK_NOW` flag: the receiver is asked to acknowledge this datagram at once.
@@ -236,6 +303,12 @@ impl<'a> DatagramBuilder<'a> {
         }
         self.len = at + body;
         self.frames += 1;
+        self.last_head = Some(Head {
+            kind: frame.kind() as u8,
+            flags: frame.body.flags() | if frame.seq.is_some() { SEQ_FLAG } else { 0 },
+            channel: frame.channel,
+            seq: frame.seq,
+        });
         Ok(true)
     }
 
@@ -248,6 +321,38 @@ impl<'a> DatagramBuilder<'a> {
     /// In the compact form a SEQ field in `head` (it holds the whole frame header) is written as
     /// its low 16 bits.
     pub fn push_encoded_parts(&mut self, head: &[u8], rest: &[u8]) -> bool {
+        let read = Head::read(head);
+        if self.share_headers
+            && let (Some((h, head_len)), Some(last)) = (read, self.last_head)
+            && h.follows(&last)
+        {
+            return self.push_shared(h, &head[head_len..], rest);
+        }
+        if !self.push_parts(head, rest) {
+            return false;
+        }
+        self.last_head = read.map(|(h, _)| h);
+        true
+    }
+
+    /// A frame that shares the last one's header: the marker, then `after` (what followed the
+    /// header in the head given) and `rest`.
+    fn push_shared(&mut self, head: Head, after: &[u8], rest: &[u8]) -> bool {
+        let len = 1 + after.len() + rest.len();
+        let Some(prefix) = self.put_prefix(len) else {
+            return false;
+        };
+        let mut w = Writer::new(&mut self.buf[self.len + prefix..]);
+        w.put_u8(SHARED_HEADER);
+        w.put_slice(after);
+        w.put_slice(rest);
+        self.len += prefix + len;
+        self.frames += 1;
+        self.last_head = Some(head);
+        true
+    }
+
+    fn push_parts(&mut self, head: &[u8], rest: &[u8]) -> bool {
         let short = self.compact
             && head.len() >= FRAME_HEADER_LEN + 4
             && head.get(1).is_some_and(|f| f & SEQ_FLAG != 0);

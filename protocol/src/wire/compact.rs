@@ -1,12 +1,13 @@
-//! The compact datagram form of version 2 (docs/PROTOCOL.md section 2.4), for the datagrams of an
-//! established plaintext UDP session:
+//! The compact datagram form of versions 2 and 3 (docs/PROTOCOL.md section 2.4), for the
+//! datagrams of an established plaintext UDP session:
 //!
 //! ```text
 //! first byte: 1 1 ACK ACK_NOW ONE_FRAME 0 PN_LEN(2) | connection id (u32)
 //!   packet number (1, 2 or 4 bytes)
 //!   [ largest acked (low 16 bits) | ack delay (u8, 256 µs units) | ack bits (varint) ]   if ACK
 //!   { frame length (varint) | frame body, its SEQ field the low 16 bits }*
-//!     (ONE_FRAME: a single frame body and no length)
+//!     (ONE_FRAME: a single frame body and no length; version 3: a body `0x00 | rest` shares the
+//!     header of the frame before it, its SEQ one more)
 //! crc32 (u32)
 //! ```
 //!
@@ -33,6 +34,10 @@ pub const COMPACT_ONE_FRAME: u8 = 0x08;
 pub const COMPACT_RESERVED: u8 = 0x04;
 /// First-byte bits that give the packet number's length: 0, 1, 2 for 1, 2, 4 bytes.
 pub const COMPACT_PN_LEN: u8 = 0x03;
+/// A frame body's first byte that says it shares the header of the frame before it in the
+/// datagram (version 3): the same kind, flags and channel, its SEQ one more when it has one; the
+/// rest of its body follows. Kind `0x00` is no frame's (section 3.2).
+pub const SHARED_HEADER: u8 = 0x00;
 /// The shortest compact datagram: first byte, connection id, a one-byte packet number, CRC.
 pub const COMPACT_MIN_LEN: usize = 1 + 4 + 1 + CRC_LEN;
 /// Units of a compact ack block's delay, in microseconds.
@@ -158,10 +163,16 @@ pub fn check_compact(bytes: &[u8]) -> Result<CompactFields, DecodeError> {
     if one_frame && start == body.len() {
         return Err(DecodeError::Malformed(Malformation::EmptyFrame));
     }
+    if one_frame && body[start] == SHARED_HEADER {
+        return Err(DecodeError::Malformed(Malformation::SharedHeaderFirst));
+    }
     while !one_frame && at < body.len() {
         let (len, n) = get_varint(&body[at..], FRAME_LEN_VARINT_MAX)?;
         if len == 0 {
             return Err(DecodeError::Malformed(Malformation::EmptyFrame));
+        }
+        if at == start && body.get(at + n) == Some(&SHARED_HEADER) {
+            return Err(DecodeError::Malformed(Malformation::SharedHeaderFirst));
         }
         at = at
             .checked_add(n)
@@ -332,6 +343,118 @@ mod tests {
         }
         let n = b.finish().unwrap();
         buf[..n].to_vec()
+    }
+
+    /// Two messages of one channel, built as version 3 builds them.
+    fn shared_pair() -> Vec<u8> {
+        let header = PacketHeader {
+            connection_id: 0x0102_0304,
+            packet_number: 0x0123_4567,
+            ack: None,
+        };
+        let mut buf = [0u8; 1200];
+        let mut b = DatagramBuilder::new_compact(&mut buf, &header, Some(0x0123_4560)).unwrap();
+        b.share_headers();
+        for seq in [0x0102, 0x0103] {
+            let mut body = [0u8; 9];
+            message(seq).emit(&mut body).unwrap();
+            assert!(b.push_encoded(&body));
+        }
+        let n = b.finish().unwrap();
+        buf[..n].to_vec()
+    }
+
+    /// Section 2.4's example of a frame sharing the header of the one before it: byte for byte,
+    /// and read back whole.
+    #[test]
+    fn a_shared_header_vector() {
+        let bytes = shared_pair();
+        assert_eq!(
+            bytes,
+            [
+                0xc0, 0x01, 0x02, 0x03, 0x04, 0x67, 0x07, 0x20, 0x80, 0x00, 0x01, 0x02, b'h', b'i',
+                0x03, 0x00, b'h', b'i', 0x3a, 0x0f, 0x23, 0x77
+            ]
+        );
+        let context = CompactContext {
+            largest_received: Some(0x0123_4566),
+            largest_sent: 0,
+        };
+        let d = Datagram::parse_compact(Bytes::from(bytes), &context).unwrap();
+        let frames: Vec<Frame> = d
+            .frames()
+            .map(|b| Frame::parse_compact(b, |_, low| u32::from(low)).unwrap())
+            .collect();
+        assert_eq!(frames, [message(0x0102), message(0x0103)]);
+    }
+
+    #[test]
+    fn a_header_is_shared_only_with_the_same_kind_flags_channel_and_the_next_seq() {
+        let header = PacketHeader {
+            connection_id: 9,
+            packet_number: 1,
+            ack: None,
+        };
+        let on = |channel: u8, seq: Option<u32>| {
+            let mut f = message(seq.unwrap_or(0)).on_channel(channel);
+            f.seq = seq;
+            f
+        };
+        let frames = [
+            on(0, Some(5)),
+            on(0, Some(6)),                                     // shared
+            on(0, Some(8)),                                     // a gap: not shared
+            on(1, Some(9)),                                     // another channel: not shared
+            on(1, None),                                        // no SEQ against SEQ: not shared
+            on(1, None),                                        // shared
+            Frame::new(Ping { timestamp_us: 1 }).on_channel(1), // another kind
+        ];
+        let mut buf = [0u8; 1200];
+        let mut b = DatagramBuilder::new_compact(&mut buf, &header, Some(0)).unwrap();
+        b.share_headers();
+        for f in &frames {
+            let mut body = vec![0u8; f.encoded_len()];
+            f.emit(&mut body).unwrap();
+            assert!(b.push_encoded(&body));
+        }
+        let n = b.finish().unwrap();
+        let d = Datagram::parse_compact(
+            Bytes::copy_from_slice(&buf[..n]),
+            &CompactContext::default(),
+        )
+        .unwrap();
+        let back: Vec<Frame> = d
+            .frames()
+            .map(|b| Frame::parse_compact(b, |_, low| u32::from(low)).unwrap())
+            .collect();
+        assert_eq!(back, frames);
+        // On the wire: which frames began with the marker.
+        let region = &buf[6..n - 4];
+        let mut at = 0;
+        let mut marked = Vec::new();
+        while at < region.len() {
+            let len = usize::from(region[at]);
+            marked.push(region[at + 1] == SHARED_HEADER);
+            at += 1 + len;
+        }
+        assert_eq!(marked, [false, true, false, false, false, true, false]);
+    }
+
+    #[test]
+    fn a_first_frame_cannot_share_a_header() {
+        let mut bytes = shared_pair();
+        // Drop the first frame: the shared one comes first (lengths still tile).
+        bytes.drain(6..14);
+        assert_eq!(
+            check_compact(&bytes).err(),
+            Some(DecodeError::Malformed(Malformation::SharedHeaderFirst))
+        );
+        // As the one frame of a ONE_FRAME datagram.
+        let one = [0xc8, 0, 0, 0, 9, 1, SHARED_HEADER, b'h', b'i', 0, 0, 0, 0];
+        assert_eq!(
+            check_compact(&one).err(),
+            Some(DecodeError::Malformed(Malformation::SharedHeaderFirst))
+        );
     }
 
     /// docs/PROTOCOL.md section 2.4's examples, byte for byte.

@@ -341,23 +341,143 @@ impl Datagram {
     /// [`Frame::parse_compact`](super::Frame::parse_compact)).
     pub fn frames(&self) -> DatagramFrames {
         DatagramFrames {
+            parts: self.frame_parts(),
+        }
+    }
+
+    /// The frames as they lie in the datagram: what a receiver reads each from without copying a
+    /// frame that shares a header (version 3) into a body of its own.
+    pub fn frame_parts(&self) -> FrameParts {
+        FrameParts {
             region: self.frames.clone(),
             form: self.form,
+            previous: None,
         }
     }
 }
 
-/// Iterates over the frame bodies of a validated [`Datagram`].
+/// Iterates over the frame bodies of a validated [`Datagram`]. In a compact datagram, a frame that
+/// shares the header of the one before it (version 3, section 2.4) comes out whole: that header,
+/// its SEQ field one more, then the rest of its body ([`FramePart::into_whole`]).
 #[derive(Debug, Clone)]
 pub struct DatagramFrames {
-    region: Bytes,
-    form: Form,
+    parts: FrameParts,
 }
 
 impl Iterator for DatagramFrames {
     type Item = Bytes;
 
     fn next(&mut self) -> Option<Bytes> {
+        self.parts.next().map(FramePart::into_whole)
+    }
+}
+
+/// A frame of a datagram as it lies in it: its body, or (version 3) the header it shares and the
+/// rest of its body, so that a receiver reads it without putting it together first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FramePart {
+    /// The header it shares (kind, flags, channel, and a 16-bit SEQ field already one more) and
+    /// that header's length, 3 or 5; `None` for a frame whose body is all there.
+    shared: Option<([u8; 5], usize)>,
+    /// The body as the datagram holds it: after the `0x00` marker when `shared`.
+    body: Bytes,
+}
+
+impl FramePart {
+    /// The frame's kind byte.
+    pub fn kind(&self) -> Option<u8> {
+        match &self.shared {
+            Some((head, _)) => Some(head[0]),
+            None => self.body.first().copied(),
+        }
+    }
+
+    /// The header a shared frame takes (kind, flags, channel, the SEQ field if any), if it is one.
+    pub fn shared_header(&self) -> Option<&[u8]> {
+        self.shared.as_ref().map(|(head, len)| &head[..*len])
+    }
+
+    /// What follows the header a frame shares, or the whole body of one that shares none.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The flags of the frame's header, if it has one.
+    pub fn flags(&self) -> Option<u8> {
+        match &self.shared {
+            Some((head, _)) => Some(head[1]),
+            None => self.body.get(1).copied(),
+        }
+    }
+
+    /// The length of the whole body it stands for.
+    pub fn whole_len(&self) -> usize {
+        self.shared.map_or(0, |(_, len)| len) + self.body.len()
+    }
+
+    /// The header it shares, if any, and the rest of its body.
+    pub(crate) fn into_raw(self) -> (Option<([u8; 5], usize)>, Bytes) {
+        (self.shared, self.body)
+    }
+
+    /// The frame body whole: copied together for a frame that shares a header.
+    pub fn into_whole(self) -> Bytes {
+        match self.shared {
+            None => self.body,
+            Some((head, len)) => {
+                let mut whole = alloc::vec::Vec::with_capacity(len + self.body.len());
+                whole.extend_from_slice(&head[..len]);
+                whole.extend_from_slice(&self.body);
+                Bytes::from(whole)
+            }
+        }
+    }
+}
+
+/// Iterates over the frames of a validated [`Datagram`] as they lie ([`FramePart`]).
+#[derive(Debug, Clone)]
+pub struct FrameParts {
+    region: Bytes,
+    form: Form,
+    /// The last compact frame's header as the wire has it (kind, flags, channel, and the SEQ
+    /// field's two bytes when SEQ is set), and its length.
+    previous: Option<([u8; 5], usize)>,
+}
+
+impl FrameParts {
+    /// A compact frame body: the header it shares, if it starts with the marker, which then
+    /// becomes the last header; else its own.
+    fn part(&mut self, mut body: Bytes) -> FramePart {
+        if body.first() == Some(&super::compact::SHARED_HEADER)
+            && let Some((mut head, len)) = self.previous
+        {
+            if len == 5 {
+                let seq = u16::from_be_bytes([head[3], head[4]]).wrapping_add(1);
+                head[3..5].copy_from_slice(&seq.to_be_bytes());
+            }
+            self.previous = Some((head, len));
+            bytes::Buf::advance(&mut body, 1);
+            return FramePart {
+                shared: Some((head, len)),
+                body,
+            };
+        }
+        self.previous = match &body[..] {
+            [kind, flags, channel, hi, lo, ..] if flags & super::frame::SEQ_FLAG != 0 => {
+                Some(([*kind, *flags, *channel, *hi, *lo], 5))
+            }
+            [_, flags, ..] if flags & super::frame::SEQ_FLAG != 0 => None,
+            [kind, flags, channel, ..] => Some(([*kind, *flags, *channel, 0, 0], 3)),
+            _ => None,
+        };
+        FramePart { shared: None, body }
+    }
+}
+
+impl Iterator for FrameParts {
+    type Item = FramePart;
+
+    fn next(&mut self) -> Option<FramePart> {
         if self.region.is_empty() {
             return None;
         }
@@ -383,7 +503,10 @@ impl Iterator for DatagramFrames {
         }
         let body = self.region.slice(prefix..end);
         bytes::Buf::advance(&mut self.region, end);
-        Some(body)
+        if self.form == Form::Compact {
+            return Some(self.part(body));
+        }
+        Some(FramePart { shared: None, body })
     }
 }
 

@@ -53,7 +53,7 @@ macro_rules! frame_bodies {
                 }
             }
 
-            fn flags(&self) -> u8 {
+            pub(crate) fn flags(&self) -> u8 {
                 match self {
                     $( Self::$variant(b) => b.flags(), )*
                 }
@@ -201,6 +201,35 @@ impl Frame {
         restore: impl FnOnce(u8, u16) -> u32,
     ) -> Result<Self, DecodeError> {
         Self::parse_with(body, |channel, r| Ok(restore(channel, r.u16()?)))
+    }
+
+    /// Parses a frame of a compact datagram as it lies there ([`FramePart`](super::FramePart)): a
+    /// frame that shares the header of the one before it (version 3) is read from that header and
+    /// the rest of its body, without being copied together.
+    ///
+    /// # Errors
+    /// As [`Frame::parse`].
+    pub fn parse_compact_part(
+        part: super::FramePart,
+        restore: impl FnOnce(u8, u16) -> u32,
+    ) -> Result<Self, DecodeError> {
+        let (shared, rest) = part.into_raw();
+        let Some((head, len)) = shared else {
+            return Self::parse_compact(rest, restore);
+        };
+        let head = &head[..len];
+        let (kind_code, flags, channel) = (head[0], head[1], head[2]);
+        let kind = FrameKind::from_u8(kind_code).ok_or(DecodeError::UnknownKind(kind_code))?;
+        let seq = match head {
+            [_, _, _, hi, lo] if flags & SEQ_FLAG != 0 => {
+                Some(restore(channel, u16::from_be_bytes([*hi, *lo])))
+            }
+            _ if flags & SEQ_FLAG != 0 => return Err(DecodeError::Truncated),
+            _ => None,
+        };
+        let mut r = Reader::new(rest);
+        let body = FrameBody::parse(kind, flags & !SEQ_FLAG, &mut r)?;
+        Ok(Self { channel, seq, body })
     }
 
     /// The frame header, then the SEQ field as `read_seq` reads it (given the channel), then the

@@ -42,7 +42,8 @@ pub(crate) use crc::check_even_when_fuzzing;
 pub use crc::crc32;
 pub use datagram::{
     ACK_BLOCK_LEN, ACK_FLAG, ACK_NOW_FLAG, AckBlock, CRC_LEN, Datagram, DatagramFrames,
-    FRAME_LEN_PREFIX, PACKET_HEADER_LEN, PacketHeader, PacketView, peek_connection_id,
+    FRAME_LEN_PREFIX, FramePart, FrameParts, PACKET_HEADER_LEN, PacketHeader, PacketView,
+    peek_connection_id,
 };
 pub use frame::{FRAME_HEADER_LEN, Frame, FrameBody, SEQ_FLAG, SEQ_LEN};
 pub use frames::{
@@ -66,9 +67,11 @@ pub use will::LastWill;
 /// The protocol version of every frame's and datagram's version field, and the lowest this crate
 /// speaks (section 1.2).
 pub const VERSION: u8 = 1;
-/// The highest version this crate speaks: version 1 with, on UDP, compact datagrams for an
-/// established plaintext session (section 2.4). A Hello offers it; a Welcome may choose it.
+/// Version 1 with, on UDP, compact datagrams for an established plaintext session (section 2.4).
 pub const COMPACT_VERSION: u8 = 2;
+/// The highest version this crate speaks: version 2 whose coalesced frames may share a header
+/// with the frame before them (section 2.4). A Hello offers it; a Welcome may choose it.
+pub const SHARED_HEADERS_VERSION: u8 = 3;
 /// The first bytes of every datagram: "FW" (section 2.2).
 pub const MAGIC: [u8; 2] = *b"FW";
 /// The smallest possible stream frame length prefix: version, frame header, CRC (section 2.1).

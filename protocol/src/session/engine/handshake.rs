@@ -6,7 +6,7 @@ use super::super::terms::{agree_heartbeat, agree_idle, millis};
 use super::super::time::Instant;
 use super::{MAX_BACKOFF_EXPONENT, Session, State};
 use crate::seal::{Sealer, SessionKeys, is_sealed};
-use crate::wire::{COMPACT_VERSION, Reason, Text, peek_connection_id};
+use crate::wire::{COMPACT_VERSION, Reason, SHARED_HEADERS_VERSION, Text, peek_connection_id};
 use crate::wire::{
     CRC_LEN, Datagram, DatagramBuilder, FRAME_LEN_PREFIX, Frame, FrameBody, Hello, HelloOptions,
     MIN_HELLO_DATAGRAM, OPTION_HEADER_LEN, PACKET_HEADER_LEN, PacketHeader, VERSION,
@@ -115,8 +115,11 @@ impl Session {
     fn take_version(&mut self, version: u8) -> bool {
         match version {
             VERSION => true,
-            COMPACT_VERSION if self.offered_version() == COMPACT_VERSION => {
+            COMPACT_VERSION | SHARED_HEADERS_VERSION if version <= self.offered_version() => {
                 self.use_compact_datagrams();
+                if version == SHARED_HEADERS_VERSION {
+                    self.share_frame_headers();
+                }
                 true
             }
             _ => {
@@ -133,13 +136,16 @@ impl Session {
         }
     }
 
-    /// The highest version this client's Hello offers: 2 (compact datagrams) unless configured
-    /// off or sealed (a sealed session keeps the version-1 form, section 2.3).
+    /// The highest version this client's Hello offers: 3 (compact datagrams whose frames share
+    /// headers), or 2 (compact datagrams) with `shared_headers` off, unless compact datagrams are
+    /// configured off or the session is sealed (it keeps the version-1 form, section 2.3).
     fn offered_version(&self) -> u8 {
-        if self.config.compact_datagrams && self.config.seal_keys.is_none() {
-            COMPACT_VERSION
-        } else {
+        if !self.config.compact_datagrams || self.config.seal_keys.is_some() {
             VERSION
+        } else if self.config.shared_headers {
+            SHARED_HEADERS_VERSION
+        } else {
+            COMPACT_VERSION
         }
     }
 

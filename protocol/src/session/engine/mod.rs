@@ -236,7 +236,7 @@ impl Session {
         .seeded()
     }
 
-    /// Sends and takes compact datagrams from now on (the handshake agreed version 2,
+    /// Sends and takes compact datagrams from now on (the handshake agreed version 2 or 3,
     /// docs/PROTOCOL.md section 2.4), and holds acks as that version allows. For a session that
     /// has not yet sent or received anything of its own; not for a sealed one.
     pub fn use_compact_datagrams(&mut self) {
@@ -252,13 +252,26 @@ impl Session {
         );
     }
 
-    /// Whether the session's datagrams are compact (version 2).
+    /// Lets the frames a compact session coalesces share headers from now on (the handshake
+    /// agreed version 3, docs/PROTOCOL.md section 2.4). After [`Session::use_compact_datagrams`].
+    pub fn share_frame_headers(&mut self) {
+        if self.is_compact() {
+            self.version = crate::wire::SHARED_HEADERS_VERSION;
+        }
+    }
+
+    /// Whether the session's datagrams are compact (version 2 or 3).
     pub fn uses_compact_datagrams(&self) -> bool {
         self.is_compact()
     }
 
+    /// The version the handshake agreed (1 before it, and for a stream's).
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
     pub(super) fn is_compact(&self) -> bool {
-        self.version == crate::wire::COMPACT_VERSION
+        self.version >= crate::wire::COMPACT_VERSION
     }
 
     /// The longest the peer holds an ack: what retransmission timeouts allow for, and the most
@@ -278,7 +291,13 @@ impl Session {
         header: &crate::wire::PacketHeader,
     ) -> Option<crate::wire::DatagramBuilder<'b>> {
         if self.is_compact() {
-            crate::wire::DatagramBuilder::new_compact(buf, header, self.sent.largest_acked()).ok()
+            let mut b =
+                crate::wire::DatagramBuilder::new_compact(buf, header, self.sent.largest_acked())
+                    .ok()?;
+            if self.version == crate::wire::SHARED_HEADERS_VERSION {
+                b.share_headers();
+            }
+            Some(b)
         } else {
             crate::wire::DatagramBuilder::new(buf, header).ok()
         }

@@ -9,8 +9,8 @@ use super::{Session, State};
 use crate::seal::{OpenError, is_sealed};
 use crate::wire::peek_connection_id;
 use crate::wire::{
-    CloseAck, Datagram, ErrorFrame, FRAME_LEN_OVERHEAD, Frame, FrameBody, FrameKind, Pong, Reason,
-    Reset, SEQ_FLAG, SEQ_LEN, Text,
+    CloseAck, Datagram, ErrorFrame, FRAME_LEN_OVERHEAD, Frame, FrameBody, FrameKind, FramePart,
+    Pong, Reason, Reset, SEQ_FLAG, SEQ_LEN, Text,
 };
 use alloc::vec::Vec;
 use bytes::Bytes;
@@ -41,7 +41,7 @@ impl Session {
             self.on_reset(reset);
             return;
         }
-        let ack_eliciting = d.frames().next().is_some();
+        let ack_eliciting = d.frame_parts().next().is_some();
         if !self
             .received
             .on_packet(d.header.packet_number, now, ack_eliciting, d.ack_now())
@@ -58,13 +58,15 @@ impl Session {
         if let Some(ack) = d.header.ack {
             self.on_ack(&ack, now);
         }
-        for body in d.frames() {
+        for part in d.frame_parts() {
             // A kind this side does not know is told by its first byte, before any parsing: an
-            // ignorable one is skipped, a critical one refused in its channel's order.
+            // ignorable one is skipped, a critical one refused in its channel's order. (A frame
+            // that shares a header, version 3, is put together whole only for these refusals.)
             let compact = d.is_compact();
-            match body.first() {
-                Some(&k) if FrameKind::from_u8(k).is_none() => {
+            match part.kind() {
+                Some(k) if FrameKind::from_u8(k).is_none() => {
                     if !FrameKind::is_ignorable(k) {
+                        let body = part.into_whole();
                         let body = if compact { self.widen_seq(&body) } else { body };
                         self.on_unknown_kind(&body, k);
                     }
@@ -72,15 +74,16 @@ impl Session {
                 }
                 _ => {}
             }
-            if let Some(len) = self.oversized_len(&body, compact) {
+            if let Some(len) = self.oversized_len(&part, compact) {
+                let body = part.into_whole();
                 let body = if compact { self.widen_seq(&body) } else { body };
                 self.on_oversized(body.get(2).copied().unwrap_or(0), &body, len);
                 continue;
             }
             let parsed = if compact {
-                Frame::parse_compact(body, |channel, low| self.inbox.restore_seq(channel, low))
+                Frame::parse_compact_part(part, |channel, low| self.inbox.restore_seq(channel, low))
             } else {
-                Frame::parse(body)
+                Frame::parse(part.into_whole())
             };
             match parsed {
                 Ok(frame) => self.on_frame(frame, now, from),
@@ -269,7 +272,8 @@ impl Session {
             FrameBody::Fragment(f) => match self.inbox.on_fragment(channel, f, now) {
                 Ok(Some(body)) => {
                     // A reassembled body is of the version-1 form in either (section 2.4).
-                    if let Some(len) = self.oversized_len(&body, false) {
+                    let (kind, flags) = (body.first().copied(), body.get(1).copied());
+                    if let Some(len) = self.oversized(kind, flags, body.len(), false) {
                         self.on_oversized(channel, &body, len);
                         return;
                     }
@@ -363,14 +367,25 @@ impl Session {
 
     /// The frame length of a whole message's frame body (docs/PROTOCOL.md section 2.1: without
     /// SEQ, plus 5), if it is above the agreed limit. A Fragment is a piece, not a message.
-    fn oversized_len(&self, body: &[u8], compact: bool) -> Option<usize> {
-        let seq = match body {
-            [kind, ..] if *kind == FrameKind::Fragment as u8 => return None,
-            [_, flags, ..] if flags & SEQ_FLAG != 0 && compact => 2,
-            [_, flags, ..] if flags & SEQ_FLAG != 0 => SEQ_LEN,
+    fn oversized_len(&self, part: &FramePart, compact: bool) -> Option<usize> {
+        self.oversized(part.kind(), part.flags(), part.whole_len(), compact)
+    }
+
+    /// [`Session::oversized_len`] of a body whose kind, flags and length are these.
+    fn oversized(
+        &self,
+        kind: Option<u8>,
+        flags: Option<u8>,
+        whole_len: usize,
+        compact: bool,
+    ) -> Option<usize> {
+        let seq = match (kind, flags) {
+            (Some(kind), _) if kind == FrameKind::Fragment as u8 => return None,
+            (_, Some(flags)) if flags & SEQ_FLAG != 0 && compact => 2,
+            (_, Some(flags)) if flags & SEQ_FLAG != 0 => SEQ_LEN,
             _ => 0,
         };
-        let len = body.len().saturating_sub(seq) + FRAME_LEN_OVERHEAD;
+        let len = whole_len.saturating_sub(seq) + FRAME_LEN_OVERHEAD;
         (len > self.frame_limit as usize).then_some(len)
     }
 
