@@ -94,14 +94,19 @@ fn hears(c: &mut TestClient, payload: &str) {
 
 /// The subscriptions the server holds now, from its metrics.
 fn subscriptions(server: &TestServer) -> u64 {
+    gauge(server, "framewire_subscriptions")
+}
+
+/// A gauge of the server's metrics.
+fn gauge(server: &TestServer, name: &str) -> u64 {
     let metrics = HttpConn::connect(server.http_addr())
         .call("GET", "/metrics", "", b"")
         .text();
     metrics
         .lines()
-        .find_map(|l| l.strip_prefix("framewire_subscriptions "))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|n| n.parse().ok())
-        .expect("a subscriptions gauge")
+        .unwrap_or_else(|| panic!("a gauge {name}"))
 }
 
 /// How the page is loaded.
@@ -118,16 +123,40 @@ fn websocket_closes(server: &TestServer) -> u64 {
     server.counters().websocket_closes.iter().sum()
 }
 
-/// Waits until the server has taken the page's WebSocket close (and answered it). A message it
-/// writes into a closing WebSocket is lost to the page (the browser drops what arrives after its
-/// close), and the page's session does not confirm what it receives (docs/PROTOCOL.md section
-/// 5.9): only what is published after the server took the close is kept for the resume.
-fn until_closed(server: &TestServer, tcp: &mut TestClient, before: u64) {
+/// Waits until the server has taken the page's WebSocket close (and answered it) and parked the
+/// page's session, or the page is back. A message it writes into a closing WebSocket is lost to
+/// the page (the browser drops what arrives after its close), and the page's session does not
+/// confirm what it receives (docs/PROTOCOL.md section 5.9): only what is published after the
+/// session is parked is kept for the resume. (The close is counted when the server answers it,
+/// a moment before the connection ends and the hub parks the session: publishing then raced it.)
+fn until_parked(
+    server: &TestServer,
+    tcp: &mut TestClient,
+    page: &mut Browser,
+    (closes, parked, welcomes): (u64, u64, u32),
+) {
     let deadline = std::time::Instant::now() + DEADLINE;
-    while websocket_closes(server) == before {
+    while websocket_closes(server) == closes {
         assert!(
             std::time::Instant::now() < deadline,
             "the server never took the close"
+        );
+        let _ = tcp.recv_within(Duration::from_millis(5));
+    }
+    loop {
+        if gauge(server, "framewire_parked_sessions") > parked {
+            return;
+        }
+        let back: u32 = page
+            .ask("eval framewireDemo.client.welcomes")
+            .parse()
+            .unwrap();
+        if back > welcomes {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session was never parked"
         );
         let _ = tcp.recv_within(Duration::from_millis(5));
     }
@@ -201,10 +230,14 @@ fn the_demo_page_talks_with_tcp_and_udp_clients(blocked: &str, transport: &str, 
         .ask("eval framewireDemo.client.welcomes")
         .parse()
         .unwrap();
-    let closed_before = websocket_closes(&server);
+    let before = (
+        websocket_closes(&server),
+        gauge(&server, "framewire_parked_sessions"),
+        welcomes,
+    );
     page.ask("eval framewireDemo.client.reconnect()");
     if transport == "websocket" {
-        until_closed(&server, &mut tcp, closed_before);
+        until_parked(&server, &mut tcp, &mut page, before);
     }
     tcp.publish_ok(3, "chat/room", b"tcp-client: still there?");
     page.ask(&format!(
