@@ -392,16 +392,6 @@ impl FramePart {
         }
     }
 
-    /// The header a shared frame takes (kind, flags, channel, the SEQ field if any), if it is one.
-    pub fn shared_header(&self) -> Option<&[u8]> {
-        self.shared.as_ref().map(|(head, len)| &head[..*len])
-    }
-
-    /// What follows the header a frame shares, or the whole body of one that shares none.
-    pub fn body(&self) -> &Bytes {
-        &self.body
-    }
-
     /// The flags of the frame's header, if it has one.
     pub fn flags(&self) -> Option<u8> {
         match &self.shared {
