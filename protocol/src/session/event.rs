@@ -146,6 +146,10 @@ impl EventQueue {
         self.0.is_empty()
     }
 
+    pub(crate) fn front(&self) -> Option<&Event> {
+        self.0.front()
+    }
+
     pub(crate) fn pop_front(&mut self) -> Option<Event> {
         let event = self.0.pop_front();
         let keep = match event {

@@ -629,6 +629,13 @@ impl StreamSession {
         !self.events.is_empty()
     }
 
+    /// The next event [`poll_event`](Self::poll_event) would give, left in place: a driver that
+    /// serves some frames itself looks before it takes.
+    #[must_use]
+    pub fn peek_event(&self) -> Option<&Event> {
+        self.events.front()
+    }
+
     /// The next event for the application, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {

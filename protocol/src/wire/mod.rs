@@ -56,7 +56,7 @@ pub use node_card::NodeCard;
 pub use options::{
     HelloOption, HelloOptionIter, HelloOptions, HelloOptionsBuilder, OPTION_HEADER_LEN, option,
 };
-pub use shared::{NumberedMessage, SharedFrame};
+pub use shared::{NumberedMessage, SCRATCH_BLOCK, SharedFrame};
 pub use stream::{
     FrameSpan, LENGTH_PREFIX_LEN, STREAM_OVERHEAD, StreamDeframer, decode_stream_frame,
     encode_stream_frame, encode_stream_frame_into, stream_frame_len,

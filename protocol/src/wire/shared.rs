@@ -10,6 +10,9 @@ use super::frame::{Frame, FrameBody};
 use super::stream::{LENGTH_PREFIX_LEN, encode_stream_frame_into};
 use crate::error::EncodeError;
 
+/// The block [`SharedFrame::new_in`] reserves when its scratch buffer has no room left.
+pub const SCRATCH_BLOCK: usize = 64 * 1024;
+
 /// One frame, encoded for both transports, without a sequence number (a datagram session assigns
 /// its own).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +38,32 @@ impl SharedFrame {
         Ok(Self {
             channel: frame.channel,
             stream: out.freeze(),
+        })
+    }
+
+    /// Encodes `frame` as [`SharedFrame::new`] does, into the end of `scratch`, and splits the
+    /// encoding off: a caller that keeps `scratch` between frames allocates once per
+    /// [`SCRATCH_BLOCK`] of encodings, not once per frame (each encoding shares the block until
+    /// the last session has copied it).
+    ///
+    /// # Errors
+    /// As [`SharedFrame::new`]; `scratch` is left empty.
+    pub fn new_in(frame: &Frame, scratch: &mut BytesMut) -> Result<Self, EncodeError> {
+        scratch.clear();
+        let len = super::stream::stream_frame_len(frame);
+        if scratch.capacity() < len {
+            scratch.reserve(len.max(SCRATCH_BLOCK));
+        }
+        if frame.seq.is_some() {
+            let mut unsequenced = frame.clone();
+            unsequenced.seq = None;
+            encode_stream_frame_into(&unsequenced, scratch)?;
+        } else {
+            encode_stream_frame_into(frame, scratch)?;
+        }
+        Ok(Self {
+            channel: frame.channel,
+            stream: scratch.split().freeze(),
         })
     }
 
@@ -107,6 +136,29 @@ impl NumberedMessage {
 mod tests {
     use super::*;
     use crate::wire::{Message, Text, decode_stream_frame};
+
+    #[test]
+    fn an_encoding_in_scratch_is_the_same_bytes_and_shares_the_block() {
+        let frame = |n: u8| {
+            Frame::new(Message {
+                retained: false,
+                number: None,
+                topic: Text::from("room/1"),
+                payload: Bytes::from(alloc::vec![n; 40]),
+            })
+            .on_channel(3)
+        };
+        let mut scratch = BytesMut::new();
+        let first = SharedFrame::new_in(&frame(1), &mut scratch).unwrap();
+        let second = SharedFrame::new_in(&frame(2).with_seq(7), &mut scratch).unwrap();
+        assert_eq!(first, SharedFrame::new(&frame(1)).unwrap());
+        assert_eq!(second, SharedFrame::new(&frame(2)).unwrap());
+        // The second encoding lies right after the first, in the block the first reserved.
+        let end_of_first = first.stream_bytes().as_ptr_range().end;
+        assert_eq!(second.stream_bytes().as_ptr(), end_of_first);
+        assert!(scratch.capacity() >= SCRATCH_BLOCK - 2 * first.stream_bytes().len());
+        assert!(scratch.is_empty());
+    }
 
     #[test]
     fn both_encodings_parse_back_to_the_frame() {
