@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use framewire_protocol::session::Refusal;
 use framewire_protocol::session::{Closer, Event, Instant, SendError, StreamSession};
-use framewire_protocol::wire::{Hello, Reason, Text};
+use framewire_protocol::wire::{ChannelKind, Frame, FrameBody, Hello, Publish, Reason, Text};
 use log::{debug, info, warn};
 use mio::net::TcpStream;
 
@@ -335,6 +335,34 @@ impl Connection {
     /// Whether the session holds frames or news for the hub ([`Connection::serve`]).
     pub(crate) fn has_hub_events(&self) -> bool {
         self.session.has_events()
+    }
+
+    /// The Publish at the front of the session's frames for the hub, if it asks for no answer
+    /// and keeps nothing (no id, no `RETAIN`): one the worker may deliver itself. With its
+    /// channel.
+    pub(crate) fn front_publish(&self) -> Option<(u8, &Publish)> {
+        match self.session.peek_event()? {
+            Event::Frame(Frame {
+                channel,
+                body: FrameBody::Publish(p),
+                ..
+            }) if p.id == 0 && !p.retain => Some((*channel, p)),
+            _ => None,
+        }
+    }
+
+    /// Takes the frame at the front of the session's frames for the hub (after
+    /// [`Connection::front_publish`]).
+    pub(crate) fn take_frame(&mut self) -> Option<Frame> {
+        match self.session.poll_event()? {
+            Event::Frame(frame) => Some(frame),
+            _ => None,
+        }
+    }
+
+    /// The kind of `channel` in this session.
+    pub(crate) fn channel_kind(&self, channel: u8) -> ChannelKind {
+        self.session.channel_kind(channel)
     }
 
     /// Data frames the session echoed since the last call, for the loop to count in the hub's

@@ -43,6 +43,10 @@ mod http;
 #[path = "event_loop_accept.rs"]
 mod accept;
 
+/// Publishes the worker delivers itself, without the hub.
+#[path = "event_loop_publish.rs"]
+mod publish;
+
 const LISTENER: Token = Token(0);
 pub(crate) const WAKER: Token = Token(1);
 const UDP: Token = Token(2);
@@ -162,6 +166,8 @@ pub(crate) struct Worker {
     to_serve: Vec<Token>,
     /// The same for UDP sessions.
     to_serve_udp: Vec<u64>,
+    /// Where the sessions' Publishes go when the worker delivers them itself.
+    local_routes: publish::LocalRoutes,
 }
 
 /// The registered SIGINT/SIGTERM handlers (a wrapper, for a `Debug` the crate does not provide).
@@ -248,6 +254,7 @@ impl Worker {
             echoed: 0,
             to_serve: Vec::new(),
             to_serve_udp: Vec::new(),
+            local_routes: publish::LocalRoutes::default(),
         };
         if worker.udp.is_some() {
             let first = worker.now() + COOKIE_ROTATION;
@@ -411,10 +418,17 @@ impl Worker {
             }
             return self.settle(now, token, Some(end));
         }
+        conn.write_early(&self.shared);
         if conn.has_hub_events() {
+            self.publish_locally(now, token);
+        }
+        if self
+            .connections
+            .get(&token)
+            .is_some_and(|c| c.has_hub_events())
+        {
             self.to_serve.push(token);
         }
-        conn.write_early(&self.shared);
         if readable == Readable::MoreLeft {
             self.read_again.push(token);
         }
@@ -519,6 +533,8 @@ impl Worker {
                     }
                 }
                 hub.count_echoed(Transport::Tcp, std::mem::take(&mut self.echoed));
+                self.local_routes
+                    .settle(&mut hub, &self.connections, self.udp.as_ref());
                 let to_cluster = hub.take_cluster_output();
                 if !to_cluster.is_empty() {
                     self.shared.tell_cluster(to_cluster);
@@ -615,6 +631,7 @@ impl Worker {
                 End::Failed(kind) => info!("{peer}: socket error: {kind}"),
                 End::Tls(why) => info!("{peer}: TLS: {why}"),
             }
+            self.local_routes.forget(token);
             if let Some(mut conn) = self.connections.remove(&token) {
                 let _ = self.poll.registry().deregister(conn.stream_mut());
                 self.shared.close_connection(conn.peer().ip());

@@ -22,7 +22,7 @@ use crate::capture::PacketCapture;
 use crate::cluster::bridge::Bridge;
 use crate::cluster::{ClusterInbox, ClusterOut};
 use crate::counters::Counters;
-use crate::hub::{ClientId, Delivery, Hub};
+use crate::hub::{ClientId, Delivery, Hub, RouteEpoch};
 use crate::tls::TlsTerms;
 
 /// Bits of a TCP token below the worker's index.
@@ -54,6 +54,8 @@ struct ConnectionCounts {
 #[derive(Debug)]
 pub(crate) struct Shared {
     hub: Mutex<Hub>,
+    /// The hub's route epoch, read by the workers without its lock (`crate::local_publish`).
+    pub(crate) routes: RouteEpoch,
     links: Vec<WorkerLink>,
     pub(crate) stop: AtomicBool,
     pub(crate) counters: Arc<Counters>,
@@ -137,6 +139,7 @@ impl Shared {
         tls: Option<TlsTerms>,
     ) -> Self {
         Self {
+            routes: hub.route_epoch(),
             hub: Mutex::new(hub),
             links: wakers
                 .into_iter()

@@ -413,6 +413,11 @@ impl UdpService {
             .is_some_and(|p| !std::mem::replace(&mut p.dirty, true))
     }
 
+    /// Whether session `id` is this worker's.
+    pub(crate) fn holds(&self, id: u64) -> bool {
+        self.sessions.contains_key(&id)
+    }
+
     /// Where the loop keeps a session's timer handle.
     pub(crate) fn timer_mut(&mut self, id: u64) -> Option<&mut Option<TimerHandle>> {
         self.sessions.get_mut(&id).map(|p| &mut p.timer)

@@ -91,6 +91,8 @@ impl Hub {
             self.outputs.for_cluster(s);
         }
         self.clustered = true;
+        // What a node's sessions publish now goes to the cluster too: no worker delivers alone.
+        self.pubsub.epoch().bump();
     }
 
     /// What the cluster must hear since the last call: changes to the filters held, then what

@@ -27,6 +27,7 @@ mod auth;
 mod cluster;
 mod config;
 mod lifecycle;
+mod local_route;
 mod output;
 mod pubsub;
 mod queue_limits;
@@ -52,6 +53,7 @@ use log::debug;
 pub use acl::AclRule;
 pub use auth::{AuthConfig, AuthStats};
 pub use config::HubConfig;
+pub use local_route::{LocalPublishes, LocalRoute, RouteEpoch};
 pub use output::{
     Answering, ClientId, Delivery, HTTP_TOKEN_BIT, Output, SSE_TOKEN_BIT, Transport, WEB_TOKEN_BIT,
     oversized_answer,
@@ -278,6 +280,8 @@ impl Hub {
     /// handshakes are checked with it; sessions already admitted are left as they are.
     pub fn reconfigure_auth(&mut self, auth: AuthConfig) {
         self.gate.reconfigure(auth);
+        // A worker's routes were checked against the old policy.
+        self.pubsub.epoch().bump();
     }
 
     /// `FORBIDDEN`.

@@ -43,6 +43,27 @@ pub enum Transport {
     Http,
 }
 
+impl Transport {
+    /// How many transports there are.
+    pub const COUNT: usize = 5;
+
+    /// Every transport, in the order of [`Transport::index`].
+    pub const ALL: [Self; Self::COUNT] =
+        [Self::Tcp, Self::Udp, Self::WebSocket, Self::Sse, Self::Http];
+
+    /// This transport's place in [`Transport::ALL`].
+    #[must_use]
+    pub fn index(self) -> usize {
+        match self {
+            Self::Tcp => 0,
+            Self::Udp => 1,
+            Self::WebSocket => 2,
+            Self::Sse => 3,
+            Self::Http => 4,
+        }
+    }
+}
+
 impl ClientId {
     /// Which transport the session runs on.
     pub fn transport(self) -> Transport {

@@ -15,6 +15,7 @@ use framewire_protocol::wire::{
 use log::warn;
 
 use super::config::HubConfig;
+use super::local_route::RouteEpoch;
 use super::output::{ClientId, Outputs};
 use super::topic::{SubscriptionTree, check_filter, check_topic, matches};
 use super::unconfirmed::Unconfirmed;
@@ -85,6 +86,9 @@ pub(crate) struct PubSub {
     /// In a cluster: the filters that got their first holder (`true`) or lost their last since
     /// the last [`PubSub::take_interest`]. `None` on a node alone.
     interest: Option<Vec<(Text, bool)>>,
+    /// Moved by every change to who holds what and who numbers (the workers' routes,
+    /// [`super::local_route`]).
+    epoch: RouteEpoch,
 }
 
 /// What a publish did.
@@ -120,7 +124,39 @@ impl PubSub {
             .unwrap_or_default()
     }
 
+    pub(crate) fn epoch(&self) -> &RouteEpoch {
+        &self.epoch
+    }
+
+    /// The live sessions a publish of `topic` on `channel` goes to, if those are all it touches:
+    /// no parked holder, and none that numbers what it gets on that channel (when the publish is
+    /// `reliable`). `None` otherwise.
+    pub(crate) fn live_subscribers(
+        &self,
+        topic: &Text,
+        channel: u8,
+        reliable: bool,
+    ) -> Option<Vec<ClientId>> {
+        self.tree
+            .subscribers(topic.as_str())
+            .into_iter()
+            .map(|s| match s {
+                Subscriber::Live(client)
+                    if !reliable
+                        || !self
+                            .confirming
+                            .get(&s)
+                            .is_some_and(|u| u.is_reliable(channel)) =>
+                {
+                    Some(client)
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     fn hold(&mut self, filter: &Text, holder: Subscriber) {
+        self.epoch.bump();
         let first = self.interest.is_some() && !self.tree.is_held(filter.as_str());
         self.tree.insert(filter.as_str(), holder);
         if first && let Some(changes) = self.interest.as_mut() {
@@ -129,6 +165,7 @@ impl PubSub {
     }
 
     fn release(&mut self, filter: &Text, holder: Subscriber) {
+        self.epoch.bump();
         let removed = self.tree.remove(filter.as_str(), holder);
         if removed
             && !self.tree.is_held(filter.as_str())
@@ -368,6 +405,7 @@ impl PubSub {
     /// Starts numbering the reliable Messages of a live session whose client confirms them; its
     /// layout (the kinds of channels 1..=N) says which channels are reliable for it.
     pub(crate) fn number_for(&mut self, client: ClientId, layout: Vec<ChannelKind>) {
+        self.epoch.bump();
         self.confirming
             .insert(Subscriber::Live(client), Unconfirmed::new(layout));
     }
@@ -386,6 +424,7 @@ impl PubSub {
 
     /// Moves every subscription of `from` to `to`, and its numbering.
     fn rekey(&mut self, from: Subscriber, to: Subscriber) {
+        self.epoch.bump();
         if let Some(u) = self.confirming.remove(&from) {
             self.confirming.insert(to, u);
         }

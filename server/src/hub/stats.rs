@@ -102,6 +102,8 @@ pub struct HubStats {
     pub published: u64,
     /// Messages pushed to subscribers.
     pub delivered: u64,
+    /// Of `published`: those the worker that read them delivered itself (`hub::local_route`).
+    pub published_by_workers: u64,
     /// Requests answered or routed.
     pub requests: u64,
     /// Routed requests that reached their deadline unanswered.
@@ -126,6 +128,7 @@ impl Default for HubStats {
             http: TransportStats::default(),
             published: 0,
             delivered: 0,
+            published_by_workers: 0,
             requests: 0,
             request_timeouts: 0,
             auth_refused: 0,

@@ -99,6 +99,7 @@ fn stats(view: &SysView<'_>) -> String {
         &[
             ("published", h.published),
             ("delivered", h.delivered),
+            ("published_by_workers", h.published_by_workers),
             ("requests", h.requests),
             ("request_timeouts", h.request_timeouts),
             ("subscriptions", view.subscriptions as u64),

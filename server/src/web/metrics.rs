@@ -169,6 +169,11 @@ fn hub_families(x: &mut Exposition, view: &SysView<'_>) {
             h.delivered,
         ),
         (
+            "framewire_published_by_workers_total",
+            "Publishes the worker that read them delivered itself, without the hub (counted in framewire_published_total too).",
+            h.published_by_workers,
+        ),
+        (
             "framewire_requests_total",
             "Requests answered or routed.",
             h.requests,

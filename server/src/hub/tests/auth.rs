@@ -143,3 +143,24 @@ fn a_session_resumes_only_for_the_identity_that_opened_it() {
     );
     assert!(h.admit(t(3), C, &alice_again, LOCAL).unwrap().resumed);
 }
+
+/// A worker asking where a Publish goes is told whether the publisher's token allows it, and
+/// the answer moves with a new policy.
+#[test]
+fn a_workers_route_says_whether_the_token_allows_the_topic() {
+    let mut h = guarded();
+    h.admit(
+        t(0),
+        A,
+        &with_token(&token("dev7", NOW_UNIX + 60, KEY)),
+        LOCAL,
+    )
+    .unwrap();
+    let route =
+        |h: &Hub, topic: &str| h.local_route(A, &Text::from(topic), 0, ChannelKind::Unreliable);
+    assert!(route(&h, "dev/7/temp").allowed);
+    let forbidden = route(&h, "dev/8/temp");
+    assert!(!forbidden.allowed);
+    h.reconfigure_auth(AuthConfig::default());
+    assert_ne!(route(&h, "dev/8/temp").epoch, forbidden.epoch);
+}

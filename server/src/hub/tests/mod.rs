@@ -801,5 +801,6 @@ mod cluster;
 mod confirmations;
 mod durable;
 mod durable_sessions;
+mod local_routes;
 mod queue_limits;
 mod sessions;
