@@ -9,6 +9,11 @@ use crate::wire::AckBlock;
 /// How many datagrams carry each new ack state (docs/PROTOCOL.md section 7a.2).
 const ACK_REPEATS: u8 = 2;
 
+/// How many ack-eliciting packets after the one that showed a gap are acked at once too
+/// (docs/PROTOCOL.md section 7a.2): the gap's own ack-only datagram can be lost, and a held ack
+/// would then leave the sender's loss detection waiting a full ack delay.
+const ACKS_AFTER_GAP: u8 = 2;
+
 /// What the receiver remembers of packet numbers, and when it owes the peer an ack.
 #[derive(Debug, Clone)]
 pub(crate) struct ReceivedPackets {
@@ -26,6 +31,8 @@ pub(crate) struct ReceivedPackets {
     /// more than one datagram, so one lost (or overtaken) ack-only datagram does not leave the
     /// peer waiting for a retransmission timeout.
     repeats: u8,
+    /// Ack-eliciting packets still to ack at once since the last gap.
+    after_gap: u8,
     max_ack_delay: Duration,
     threshold: u32,
     /// The largest packet number of the last three ack blocks sent, the newest first.
@@ -46,6 +53,7 @@ impl ReceivedPackets {
             ack_deadline: None,
             immediate: false,
             repeats: 0,
+            after_gap: 0,
             max_ack_delay,
             threshold: threshold.max(1),
             reported: [None; 3],
@@ -68,7 +76,7 @@ impl ReceivedPackets {
             return true;
         };
         let d = seq_diff(pn, largest);
-        let reordered = match d.cmp(&0) {
+        let out_of_order = match d.cmp(&0) {
             core::cmp::Ordering::Greater => {
                 // `largest` itself becomes bit d-1; everything shifts by d. At d == 64 the old
                 // largest is bit 63 and nothing else stays; beyond, nothing does.
@@ -90,7 +98,13 @@ impl ReceivedPackets {
                 true
             }
         };
-        self.note_eliciting(now, ack_eliciting, reordered || ack_now);
+        let after_gap = ack_eliciting && self.after_gap > 0;
+        if out_of_order {
+            self.after_gap = ACKS_AFTER_GAP;
+        } else if after_gap {
+            self.after_gap -= 1;
+        }
+        self.note_eliciting(now, ack_eliciting, out_of_order || after_gap || ack_now);
         true
     }
 
@@ -101,9 +115,10 @@ impl ReceivedPackets {
         self.repeats = ACK_REPEATS;
         self.pending += 1;
         // A gap or a reordered packet is acked at once, so the sender's loss detection can act
-        // (RFC 9000 section 13.2.1), and so is a packet whose sender asked for it (the tail of
-        // what it had to send: its retransmission timer does not allow for our delay); otherwise
-        // every `threshold` packets or after the delay.
+        // (RFC 9000 section 13.2.1), and so are the next `ACKS_AFTER_GAP` (as TCP acks every
+        // segment while a hole is open, RFC 5681 section 4.2), and a packet whose sender asked for
+        // it (the tail of what it had to send: its retransmission timer does not allow for our
+        // delay); otherwise every `threshold` packets or after the delay.
         if urgent || self.pending >= self.threshold {
             self.immediate = true;
         }
@@ -267,6 +282,32 @@ mod tests {
         assert!(!r.ack_owed());
         r.on_packet(5, T, true, false);
         assert!(r.ack_due(T), "a gap: at once");
+    }
+
+    #[test]
+    fn the_packets_after_a_gap_are_acked_at_once_too() {
+        // The gap's own ack may be lost; were the next packets held for the threshold or the
+        // delay, the sender would learn of the loss a full ack delay late.
+        let d = Duration::from_millis(50);
+        let mut r = ReceivedPackets::new(d, 4);
+        r.on_packet(0, T, true, false);
+        r.on_ack_sent();
+        r.on_packet(2, T, true, false);
+        assert!(r.ack_due(T), "the gap: at once");
+        r.on_ack_sent();
+        r.on_packet(3, T, false, false);
+        let first = 4;
+        for pn in first..first + u32::from(ACKS_AFTER_GAP) {
+            r.on_packet(pn, T, true, false);
+            assert!(
+                r.ack_due(T),
+                "packet {pn}, after the gap (the ack-only packet 3 not counted): at once"
+            );
+            r.on_ack_sent();
+        }
+        r.on_packet(first + u32::from(ACKS_AFTER_GAP), T, true, false);
+        assert!(!r.ack_due(T), "past the packets after the gap: held again");
+        assert!(r.ack_due(T + d));
     }
 
     #[test]
