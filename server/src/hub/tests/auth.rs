@@ -80,8 +80,8 @@ fn tokens_are_required_checked_and_bound_to_their_first_address() {
     );
 }
 
-#[test]
-fn every_operation_is_checked_against_the_token() {
+/// A guarded hub with client `A` admitted under a token for "dev7".
+fn guarded_with_dev7() -> Hub {
     let mut h = guarded();
     h.admit(
         t(0),
@@ -90,6 +90,12 @@ fn every_operation_is_checked_against_the_token() {
         LOCAL,
     )
     .unwrap();
+    h
+}
+
+#[test]
+fn every_operation_is_checked_against_the_token() {
+    let mut h = guarded_with_dev7();
     publish(&mut h, A, 1, "dev/7/temp", b"21", false);
     publish(&mut h, A, 2, "dev/8/temp", b"21", false);
     subscribe(&mut h, A, 3, "cmd/7/reboot");
@@ -148,14 +154,7 @@ fn a_session_resumes_only_for_the_identity_that_opened_it() {
 /// the answer moves with a new policy.
 #[test]
 fn a_workers_route_says_whether_the_token_allows_the_topic() {
-    let mut h = guarded();
-    h.admit(
-        t(0),
-        A,
-        &with_token(&token("dev7", NOW_UNIX + 60, KEY)),
-        LOCAL,
-    )
-    .unwrap();
+    let mut h = guarded_with_dev7();
     let route =
         |h: &Hub, topic: &str| h.local_route(A, &Text::from(topic), 0, ChannelKind::Unreliable);
     assert!(route(&h, "dev/7/temp").allowed);
