@@ -187,54 +187,13 @@ fn ping_pong(loss: f64, rounds: usize, config: &SessionConfig, seed: u64) -> Vec
     rtts
 }
 
-/// A 60 Hz stream of 100 B reliable-ordered messages for 60 s over `link(loss)`, each stamped with
-/// its send time; returns the sorted delivery latencies.
+/// A 60 Hz stream of 100 B reliable-ordered messages for 60 s over `link(loss)`; returns the
+/// sorted delivery latencies.
 fn stream_latencies(loss: f64, seed: u64, config: &SessionConfig) -> Vec<Duration> {
     let mut pair = Pair::new(config.clone(), config.clone(), &link(loss), seed);
-    let interval = Duration::from_micros(1_000_000 / 60);
-    let total = 60 * 60;
-    let start = pair.now;
-    let end = start + Duration::from_secs(62);
-    let mut next_send = start;
-    let mut sent = 0;
-    let mut handled = 0;
-    let mut latencies = Vec::with_capacity(total);
-    while pair.now < end {
-        while sent < total && pair.now >= next_send {
-            let mut payload = vec![7u8; 100];
-            let micros = u64::try_from(next_send.saturating_duration_since(start).as_micros())
-                .expect("a minute of microseconds");
-            payload[..8].copy_from_slice(&micros.to_be_bytes());
-            pair.a
-                .send(Frame::new(Data {
-                    payload: Bytes::from(payload),
-                }))
-                .expect("room in the send queue");
-            sent += 1;
-            next_send += interval;
-        }
-        pair.transmit();
-        if sent < total && pair.next_wakeup().is_none_or(|w| w > next_send) {
-            pair.now = next_send;
-            continue;
-        }
-        if !pair.step() {
-            break;
-        }
-        for event in &pair.events_b[handled..] {
-            if let Event::Frame(Frame {
-                body: FrameBody::Data(d),
-                ..
-            }) = event
-            {
-                let stamp = u64::from_be_bytes(d.payload[..8].try_into().expect("8 bytes"));
-                let at = pair.now.saturating_duration_since(start);
-                latencies.push(at.saturating_sub(Duration::from_micros(stamp)));
-            }
-        }
-        handled = pair.events_b.len();
-    }
-    assert_eq!(latencies.len(), total, "everything delivered");
+    let mut latencies = Vec::with_capacity(60 * 60);
+    pair.offer_timed(100, 60, 60, |_, latency| latencies.push(latency));
+    assert_eq!(latencies.len(), 60 * 60, "everything delivered");
     latencies.sort_unstable();
     latencies
 }

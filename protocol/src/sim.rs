@@ -375,15 +375,38 @@ impl Pair {
     /// virtual time, steadily (a full send queue refuses a message: it counts as offered and not
     /// delivered), runs one second more, and returns the payload bytes `b` received as Data.
     pub fn offer(&mut self, size: usize, per_second: u64, seconds: u64) -> u64 {
+        let mut delivered = 0;
+        self.offer_timed(size, per_second, seconds, |len, _| delivered += len as u64);
+        delivered
+    }
+
+    /// [`Pair::offer`], handing each Data that `b` receives to `delivered` as its payload length
+    /// and its delivery latency (from the moment it was offered; a message of at least 8 bytes
+    /// carries that moment in its first 8).
+    pub fn offer_timed(
+        &mut self,
+        size: usize,
+        per_second: u64,
+        seconds: u64,
+        mut delivered: impl FnMut(usize, Duration),
+    ) {
+        const STAMP: usize = 8;
         let interval = Duration::from_micros(1_000_000 / per_second.max(1));
         let total = per_second * seconds;
+        let start = self.now;
         let end = Instant::from_millis(seconds * 1000) + Duration::from_secs(1);
         let mut next_send = self.now;
         let mut sent = 0;
+        let mut handled = self.events_b.len();
         while self.now < end {
             while sent < total && self.now >= next_send {
+                let mut payload = vec![7u8; size];
+                if let Some(stamp) = payload.get_mut(..STAMP) {
+                    let offered = next_send.saturating_duration_since(start).as_micros();
+                    stamp.copy_from_slice(&u64::try_from(offered).unwrap_or(0).to_be_bytes());
+                }
                 let _ = self.a.send(Frame::new(Data {
-                    payload: Bytes::from(vec![7u8; size]),
+                    payload: Bytes::from(payload),
                 }));
                 sent += 1;
                 next_send += interval;
@@ -394,20 +417,31 @@ impl Pair {
                 self.now = next_send;
                 continue;
             }
-            if !self.step() {
+            let stepped = self.step();
+            for event in &self.events_b[handled..] {
+                let Event::Frame(Frame {
+                    body: FrameBody::Data(d),
+                    ..
+                }) = event
+                else {
+                    continue;
+                };
+                let offered = d
+                    .payload
+                    .get(..STAMP)
+                    .and_then(|b| b.try_into().ok())
+                    .map_or(0, u64::from_be_bytes);
+                let at = self.now.saturating_duration_since(start);
+                delivered(
+                    d.payload.len(),
+                    at.saturating_sub(Duration::from_micros(offered)),
+                );
+            }
+            handled = self.events_b.len();
+            if !stepped {
                 break;
             }
         }
-        self.events_b
-            .iter()
-            .map(|e| match e {
-                Event::Frame(Frame {
-                    body: FrameBody::Data(d),
-                    ..
-                }) => d.payload.len() as u64,
-                _ => 0,
-            })
-            .sum()
     }
 
     /// Steps until `done` holds or the clock passes `deadline`; returns whether `done` held.

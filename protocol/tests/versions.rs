@@ -167,19 +167,27 @@ fn compact_message(pn: u32) -> Bytes {
     Bytes::copy_from_slice(&buf[..n])
 }
 
+/// An established session of compact datagrams under connection 5, its peer, and the time.
+fn compact_receiver() -> (
+    Session,
+    std::net::SocketAddr,
+    framewire_protocol::session::Instant,
+) {
+    let peer: std::net::SocketAddr = "10.0.0.9:9".parse().unwrap();
+    let t0 = framewire_protocol::session::Instant::from_millis(1000);
+    let mut s = Session::established(config(true), 5, peer, t0);
+    s.use_compact_datagrams();
+    (s, peer, t0)
+}
+
 /// Section 7a.2: a receiver of version 2 holds an ack at most 50 ms, and acks at once after 4
 /// ack-eliciting datagrams.
 #[test]
 fn a_compact_receiver_holds_an_ack_at_most_50_ms_or_4_datagrams() {
-    use framewire_protocol::session::Instant;
     use framewire_protocol::wire::{CompactContext, Datagram};
-    let peer: std::net::SocketAddr = "10.0.0.9:9".parse().unwrap();
-    let t0 = Instant::from_millis(1000);
-    let mut s = Session::established(config(true), 5, peer, t0);
-    s.use_compact_datagrams();
-    let datagram = compact_message;
+    let (mut s, peer, t0) = compact_receiver();
     let mut buf = vec![0u8; 2048];
-    s.handle_datagram(t0, peer, datagram(0));
+    s.handle_datagram(t0, peer, compact_message(0));
     assert!(s.poll_transmit(t0, &mut buf).is_none(), "held");
     let due = s.poll_timeout().expect("an ack timer");
     assert_eq!(due, t0 + std::time::Duration::from_millis(50));
@@ -199,10 +207,10 @@ fn a_compact_receiver_holds_an_ack_at_most_50_ms_or_4_datagrams() {
     // Four more, back to back: the fourth is acked at once.
     let t1 = due + std::time::Duration::from_millis(1);
     for pn in 1..4 {
-        s.handle_datagram(t1, peer, datagram(pn));
+        s.handle_datagram(t1, peer, compact_message(pn));
         assert!(s.poll_transmit(t1, &mut buf).is_none(), "held after {pn}");
     }
-    s.handle_datagram(t1, peer, datagram(4));
+    s.handle_datagram(t1, peer, compact_message(4));
     assert!(
         s.poll_transmit(t1, &mut buf).is_some(),
         "acked after the fourth"
@@ -215,11 +223,7 @@ fn a_compact_receiver_holds_an_ack_at_most_50_ms_or_4_datagrams() {
 /// on the stream's delivery tail under loss).
 #[test]
 fn a_receiver_acks_the_gap_and_the_two_datagrams_after_it_at_once() {
-    use framewire_protocol::session::Instant;
-    let peer: std::net::SocketAddr = "10.0.0.9:9".parse().unwrap();
-    let t0 = Instant::from_millis(1000);
-    let mut s = Session::established(config(true), 5, peer, t0);
-    s.use_compact_datagrams();
+    let (mut s, peer, t0) = compact_receiver();
     let mut buf = vec![0u8; 2048];
     s.handle_datagram(t0, peer, compact_message(0));
     assert!(s.poll_transmit(t0, &mut buf).is_none(), "in order: held");

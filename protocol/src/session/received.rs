@@ -98,13 +98,17 @@ impl ReceivedPackets {
                 true
             }
         };
-        let after_gap = ack_eliciting && self.after_gap > 0;
+        let just_after_gap = ack_eliciting && self.after_gap > 0;
         if out_of_order {
             self.after_gap = ACKS_AFTER_GAP;
-        } else if after_gap {
+        } else if just_after_gap {
             self.after_gap -= 1;
         }
-        self.note_eliciting(now, ack_eliciting, out_of_order || after_gap || ack_now);
+        self.note_eliciting(
+            now,
+            ack_eliciting,
+            out_of_order || just_after_gap || ack_now,
+        );
         true
     }
 
