@@ -2,7 +2,8 @@
 //! iteration sending `BATCH` 100-byte reliable messages from `a`, delivering every datagram to
 //! `b`, draining its events, and returning its acks to `a`. The time per iteration divided by
 //! `BATCH` is the engine's cost per message for send, receive and acknowledgement together, in
-//! version 2 (compact datagrams) and version 1.
+//! version 2 (compact datagrams), version 1, and version 1 sealed (every datagram sealed and
+//! opened, docs/PROTOCOL.md section 2.3).
 //!
 //! `cargo bench -p framewire-benches --bench session_engine`
 
@@ -11,20 +12,30 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use framewire_protocol::seal::{Sealer, SessionKeys, TokenKeys};
 use framewire_protocol::session::{Instant, Session, SessionConfig};
 use framewire_protocol::sim::{ADDR_A, ADDR_B};
 use framewire_protocol::wire::{Data, Frame};
 
 const BATCH: usize = 64;
 
+/// The datagrams the two sessions exchange.
+#[derive(Clone, Copy)]
+enum Form {
+    Compact,
+    Standard,
+    Sealed,
+}
+
 fn engine(c: &mut Criterion) {
     let mut group = c.benchmark_group("session_engine");
     group.throughput(Throughput::Elements(BATCH as u64));
-    for (name, channel, compact) in [
-        ("reliable_100B", 0u8, true),
-        ("unreliable_100B", 3, true),
-        ("reliable_100B_version_1", 0, false),
-        ("unreliable_100B_version_1", 3, false),
+    for (name, channel, form) in [
+        ("reliable_100B", 0u8, Form::Compact),
+        ("unreliable_100B", 3, Form::Compact),
+        ("reliable_100B_version_1", 0, Form::Standard),
+        ("unreliable_100B_version_1", 3, Form::Standard),
+        ("reliable_100B_sealed", 0, Form::Sealed),
     ] {
         let config = SessionConfig {
             idle_timeout: Duration::from_secs(1_000_000),
@@ -33,10 +44,22 @@ fn engine(c: &mut Criterion) {
         };
         let mut a = Session::established(config.clone(), 1, ADDR_B, Instant::ZERO);
         let mut b = Session::established(config, 1, ADDR_A, Instant::ZERO);
-        if compact {
+        match form {
             // Version 2, as two peers of this build agree: compact datagrams.
-            a.use_compact_datagrams();
-            b.use_compact_datagrams();
+            Form::Compact => {
+                a.use_compact_datagrams();
+                b.use_compact_datagrams();
+            }
+            Form::Standard => {}
+            // Sealed sessions stay version 1.
+            Form::Sealed => {
+                let token = TokenKeys {
+                    client_to_server: [7; 32],
+                    server_to_client: [9; 32],
+                };
+                a.seal_with(Sealer::new(&SessionKeys::derive(&token, 1, 2, b"c", false)));
+                b.seal_with(Sealer::new(&SessionKeys::derive(&token, 1, 2, b"c", true)));
+            }
         }
         let payload = Bytes::from(vec![0x5a; 100]);
         let mut now = Instant::ZERO;

@@ -121,7 +121,7 @@ impl Sealer {
     }
 
     /// Seals the plain datagram `buf[..len]` (as [`DatagramBuilder`](crate::wire::DatagramBuilder)
-    /// wrote it, CRC last) in place, and returns the sealed datagram's length, `len` plus
+    /// wrote it; its last four bytes, the CRC's place, are not read: the tag takes them) in place, and returns the sealed datagram's length, `len` plus
     /// [`SEAL_OVERHEAD`]. `None`, and `buf` untouched, if `buf` has no room for that, `len` is not
     /// a datagram's, or the packet number does not follow the last one sealed (a nonce is never
     /// used twice).
@@ -160,46 +160,55 @@ impl Sealer {
     }
 
     /// Opens a sealed datagram from the peer: the plain datagram it stands for (its header with
-    /// SEALED clear, what it carried, a CRC), for the datagram parser. Checks the header, then the
-    /// replay window, then the tag; the window moves only when the tag verified.
+    /// SEALED clear, what it carried, a CRC), as a copy. See [`Sealer::open_in_place`], which
+    /// neither copies nor computes the CRC.
     ///
     /// # Errors
     /// See [`OpenError`].
     pub fn open(&mut self, sealed: &[u8]) -> Result<Bytes, OpenError> {
-        if sealed.len() < PACKET_HEADER_LEN + 1 + TAG_LEN
-            || sealed[..2] != MAGIC
-            || sealed[2] != VERSION
-            || sealed[FLAGS] & !(ACK_FLAG | ACK_NOW_FLAG | SEALED_FLAG) != 0
-            || sealed[FLAGS] & SEALED_FLAG == 0
+        let mut plain = BytesMut::from(sealed);
+        let n = self.open_in_place(&mut plain)?;
+        plain.truncate(n);
+        let crc = crc32(&plain);
+        plain.put_u32(crc);
+        Ok(plain.freeze())
+    }
+
+    /// Opens a sealed datagram from the peer where it lies: afterwards `datagram[..n]`, for the
+    /// `n` returned, is the plain datagram's header (SEALED clear) and what it carried, without a
+    /// CRC (the tag proved it whole); what follows is the tag's bytes. Checks the header, then the
+    /// replay window, then the tag; the window moves only when the tag verified. On an error the
+    /// bytes after the header are not the datagram's any more.
+    ///
+    /// # Errors
+    /// See [`OpenError`].
+    pub fn open_in_place(&mut self, datagram: &mut [u8]) -> Result<usize, OpenError> {
+        if datagram.len() < PACKET_HEADER_LEN + 1 + TAG_LEN
+            || datagram[..2] != MAGIC
+            || datagram[2] != VERSION
+            || datagram[FLAGS] & !(ACK_FLAG | ACK_NOW_FLAG | SEALED_FLAG) != 0
+            || datagram[FLAGS] & SEALED_FLAG == 0
         {
             return Err(OpenError::Malformed);
         }
         let mut truncated = [0u8; 4];
-        truncated.copy_from_slice(&sealed[PACKET_NUMBER]);
+        truncated.copy_from_slice(&datagram[PACKET_NUMBER]);
         let expected = self.replay.largest().map_or(0, |l| l + 1);
         let pn = full_packet_number(expected, u32::from_be_bytes(truncated));
         if !self.replay.may_accept(pn) {
             return Err(OpenError::Replayed);
         }
-        let tag_at = sealed.len() - TAG_LEN;
-        let mut plain = BytesMut::with_capacity(tag_at + CRC_LEN);
-        plain.extend_from_slice(&sealed[..tag_at]);
-        let (aad, body) = plain.split_at_mut(PACKET_HEADER_LEN);
-        let tag = Tag::try_from(&sealed[tag_at..]).map_err(|_| OpenError::Malformed)?;
+        let tag_at = datagram.len() - TAG_LEN;
+        let (header, rest) = datagram.split_at_mut(PACKET_HEADER_LEN);
+        let (body, tag) = rest.split_at_mut(tag_at - PACKET_HEADER_LEN);
+        let tag = Tag::try_from(&*tag).map_err(|_| OpenError::Malformed)?;
+        // The header as sent, SEALED set, is the associated data.
         self.receive
-            .open_in_place_separate_tag(
-                nonce(pn),
-                Aad::from(&sealed[..PACKET_HEADER_LEN]),
-                tag,
-                body,
-                0..,
-            )
+            .open_in_place_separate_tag(nonce(pn), Aad::from(&*header), tag, body, 0..)
             .map_err(|_| OpenError::Forged)?;
-        aad[FLAGS] &= !SEALED_FLAG;
+        header[FLAGS] &= !SEALED_FLAG;
         self.replay.accept(pn);
-        let crc = crc32(&plain);
-        plain.put_u32(crc);
-        Ok(plain.freeze())
+        Ok(tag_at)
     }
 }
 
@@ -250,6 +259,27 @@ mod tests {
         assert!(is_sealed(sealed));
         assert!(!sealed.windows(6).any(|w| w == b"secret"));
         assert_eq!(&server.open(sealed).unwrap()[..], &original[..]);
+    }
+
+    #[test]
+    fn sealing_reads_no_crc_and_opening_in_place_writes_none() {
+        let (mut client, mut server) = pair();
+        let (mut client_again, _) = pair();
+        let (buf, len) = plain(0, b"in place");
+        let mut summed = buf;
+        let mut unsummed = buf;
+        unsummed[len - CRC_LEN..len].fill(0xee);
+        let n = client.seal(&mut summed, len).unwrap();
+        assert_eq!(client_again.seal(&mut unsummed, len), Some(n));
+        assert_eq!(summed[..n], unsummed[..n], "the CRC's place is not sealed");
+        let mut sealed = summed[..n].to_vec();
+        let opened = server.open_in_place(&mut sealed).unwrap();
+        assert_eq!(opened, len - CRC_LEN);
+        assert_eq!(sealed[..opened], buf[..opened]);
+        assert_eq!(
+            server.open_in_place(&mut summed[..n]),
+            Err(OpenError::Replayed)
+        );
     }
 
     #[test]

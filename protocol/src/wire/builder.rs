@@ -380,7 +380,30 @@ impl<'a> DatagramBuilder<'a> {
     ///
     /// # Errors
     /// [`EncodeError::InvalidValue`] for a datagram with neither an ack nor a frame.
-    pub fn finish(self) -> Result<usize, EncodeError> {
+    pub fn finish(mut self) -> Result<usize, EncodeError> {
+        self.close()?;
+        let crc = if self.compact {
+            let (pn, pn_len) = self.packet_number;
+            super::compact::compact_crc(&self.buf[..self.len], pn_len, pn)
+        } else {
+            crc::crc32(&self.buf[..self.len])
+        };
+        self.buf[self.len..self.len + CRC_LEN].copy_from_slice(&crc.to_be_bytes());
+        Ok(self.len + CRC_LEN)
+    }
+
+    /// As [`DatagramBuilder::finish`], but leaves the checksum's four bytes unwritten: for a
+    /// datagram sealed next, whose tag takes their place (docs/PROTOCOL.md section 2.3).
+    ///
+    /// # Errors
+    /// As [`DatagramBuilder::finish`].
+    pub fn finish_unsummed(mut self) -> Result<usize, EncodeError> {
+        self.close()?;
+        Ok(self.len + CRC_LEN)
+    }
+
+    /// What ends a datagram before its checksum.
+    fn close(&mut self) -> Result<(), EncodeError> {
         if self.frames == 0 && !self.has_ack {
             return Err(EncodeError::InvalidValue(
                 "a datagram needs an ack block or a frame",
@@ -390,13 +413,6 @@ impl<'a> DatagramBuilder<'a> {
             // One frame, written without its length: it goes without saying (`ONE_FRAME`).
             self.buf[0] |= COMPACT_ONE_FRAME;
         }
-        let crc = if self.compact {
-            let (pn, pn_len) = self.packet_number;
-            super::compact::compact_crc(&self.buf[..self.len], pn_len, pn)
-        } else {
-            crc::crc32(&self.buf[..self.len])
-        };
-        self.buf[self.len..self.len + CRC_LEN].copy_from_slice(&crc.to_be_bytes());
-        Ok(self.len + CRC_LEN)
+        Ok(())
     }
 }

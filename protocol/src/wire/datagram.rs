@@ -277,8 +277,9 @@ impl Datagram {
         Self::parse_checked(bytes, true)
     }
 
-    /// [`Datagram::parse`] for what [`Sealer::open`](crate::seal::Sealer::open) returned: its
-    /// tag proved it whole, so its CRC (which the opening computed) is not checked again.
+    /// [`Datagram::parse`] for a datagram a session opened
+    /// ([`Sealer::open_in_place`](crate::seal::Sealer::open_in_place)): its tag proved it whole,
+    /// so its last four bytes, the CRC's place, are not read.
     ///
     /// # Errors
     /// As [`Datagram::parse`], less the checksum.

@@ -330,10 +330,17 @@ impl Session {
         core::mem::take(&mut self.tapped)
     }
 
-    /// Keeps a copy of a plain datagram for [`Session::take_plaintext`], if tapped.
+    /// Keeps a copy of a plain datagram for [`Session::take_plaintext`], if tapped. Its last four
+    /// bytes are the CRC's place, unwritten (one opened, or about to be sealed): the copy has it.
     pub(crate) fn tap(&mut self, received: bool, plain: &[u8]) {
         if self.config.tap_plaintext && self.sealer.is_some() {
-            self.tapped.push((received, Bytes::copy_from_slice(plain)));
+            let mut copy = plain.to_vec();
+            let at = copy.len().saturating_sub(crate::wire::CRC_LEN);
+            let crc = crate::wire::crc32(&copy[..at]);
+            if let Some(place) = copy.get_mut(at..) {
+                place.copy_from_slice(&crc.to_be_bytes());
+            }
+            self.tapped.push((received, Bytes::from(copy)));
         }
     }
 
@@ -353,6 +360,19 @@ impl Session {
         self.config
             .datagram_size
             .min(buf.len().saturating_sub(reserve))
+    }
+
+    /// Ends the datagram `builder` wrote, and returns its length: with its CRC, or, in a sealed
+    /// session, with the CRC's place left for the tag ([`Session::seal_out`] seals it next).
+    pub(super) fn finish_datagram(
+        &self,
+        builder: crate::wire::DatagramBuilder<'_>,
+    ) -> Option<usize> {
+        if self.sealer.is_some() {
+            builder.finish_unsummed().ok()
+        } else {
+            builder.finish().ok()
+        }
     }
 
     /// Seals the plain datagram `buf[..len]` the session just wrote, if it is sealed: the length
