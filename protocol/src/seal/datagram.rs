@@ -121,8 +121,8 @@ impl Sealer {
     }
 
     /// Seals the plain datagram `buf[..len]` (as [`DatagramBuilder`](crate::wire::DatagramBuilder)
-    /// wrote it; its last four bytes, the CRC's place, are not read: the tag takes them) in place, and returns the sealed datagram's length, `len` plus
-    /// [`SEAL_OVERHEAD`]. `None`, and `buf` untouched, if `buf` has no room for that, `len` is not
+    /// wrote it; its last four bytes, the CRC's place, are not read: the tag takes them) in
+    /// place, and returns the sealed datagram's length, `len` plus [`SEAL_OVERHEAD`]. `None`, and `buf` untouched, if `buf` has no room for that, `len` is not
     /// a datagram's, or the packet number does not follow the last one sealed (a nonce is never
     /// used twice).
     pub fn seal(&mut self, buf: &mut [u8], len: usize) -> Option<usize> {

@@ -41,8 +41,19 @@ pub struct DatagramBuilder<'a> {
     /// Version 3: a frame whose header is the last one's (its SEQ one more) goes as
     /// [`SHARED_HEADER`] and the rest of its body.
     share_headers: bool,
+    /// What goes in the datagram's last four bytes.
+    trailer: Trailer,
     /// The last frame's header (kind, flags, channel, and its whole SEQ if it has one).
     last_head: Option<Head>,
+}
+
+/// A datagram's last four bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trailer {
+    /// Its CRC.
+    Crc,
+    /// Unwritten: the datagram is sealed next, and the tag takes their place.
+    LeftForTag,
 }
 
 /// A frame's header, as a frame that shares it compares it: kind, flags, channel, and the whole
@@ -128,6 +139,7 @@ impl<'a> DatagramBuilder<'a> {
             frames_at: len,
             packet_number: (header.packet_number, 4),
             share_headers: false,
+            trailer: Trailer::Crc,
             last_head: None,
         })
     }
@@ -187,6 +199,7 @@ impl<'a> DatagramBuilder<'a> {
             frames_at: len,
             packet_number: (header.packet_number, pn_len),
             share_headers: false,
+            trailer: Trailer::Crc,
             last_head: None,
         })
     }
@@ -226,6 +239,13 @@ impl<'a> DatagramBuilder<'a> {
     /// datagrams only; for a peer that agreed version 3.
     pub fn share_headers(&mut self) {
         self.share_headers = self.compact;
+    }
+
+    /// The datagram is sealed once finished (docs/PROTOCOL.md section 2.3):
+    /// [`DatagramBuilder::finish`] leaves the checksum's four bytes unwritten, as the tag takes
+    /// their place.
+    pub fn for_sealing(&mut self) {
+        self.trailer = Trailer::LeftForTag;
     }
 
     /// Sets the `ACK_NOW` flag: the receiver is asked to acknowledge this datagram at once.
@@ -376,34 +396,12 @@ impl<'a> DatagramBuilder<'a> {
         true
     }
 
-    /// Writes the checksum and returns the datagram's length.
+    /// Writes the checksum (unless [`DatagramBuilder::for_sealing`]) and returns the datagram's
+    /// length.
     ///
     /// # Errors
     /// [`EncodeError::InvalidValue`] for a datagram with neither an ack nor a frame.
-    pub fn finish(mut self) -> Result<usize, EncodeError> {
-        self.close()?;
-        let crc = if self.compact {
-            let (pn, pn_len) = self.packet_number;
-            super::compact::compact_crc(&self.buf[..self.len], pn_len, pn)
-        } else {
-            crc::crc32(&self.buf[..self.len])
-        };
-        self.buf[self.len..self.len + CRC_LEN].copy_from_slice(&crc.to_be_bytes());
-        Ok(self.len + CRC_LEN)
-    }
-
-    /// As [`DatagramBuilder::finish`], but leaves the checksum's four bytes unwritten: for a
-    /// datagram sealed next, whose tag takes their place (docs/PROTOCOL.md section 2.3).
-    ///
-    /// # Errors
-    /// As [`DatagramBuilder::finish`].
-    pub fn finish_unsummed(mut self) -> Result<usize, EncodeError> {
-        self.close()?;
-        Ok(self.len + CRC_LEN)
-    }
-
-    /// What ends a datagram before its checksum.
-    fn close(&mut self) -> Result<(), EncodeError> {
+    pub fn finish(self) -> Result<usize, EncodeError> {
         if self.frames == 0 && !self.has_ack {
             return Err(EncodeError::InvalidValue(
                 "a datagram needs an ack block or a frame",
@@ -413,6 +411,15 @@ impl<'a> DatagramBuilder<'a> {
             // One frame, written without its length: it goes without saying (`ONE_FRAME`).
             self.buf[0] |= COMPACT_ONE_FRAME;
         }
-        Ok(())
+        if self.trailer == Trailer::Crc {
+            let crc = if self.compact {
+                let (pn, pn_len) = self.packet_number;
+                super::compact::compact_crc(&self.buf[..self.len], pn_len, pn)
+            } else {
+                crc::crc32(&self.buf[..self.len])
+            };
+            self.buf[self.len..self.len + CRC_LEN].copy_from_slice(&crc.to_be_bytes());
+        }
+        Ok(self.len + CRC_LEN)
     }
 }

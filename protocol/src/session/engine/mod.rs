@@ -299,7 +299,12 @@ impl Session {
             }
             Some(b)
         } else {
-            crate::wire::DatagramBuilder::new(buf, header).ok()
+            let mut b = crate::wire::DatagramBuilder::new(buf, header).ok()?;
+            if self.sealer.is_some() {
+                // `seal_out` seals it next: no CRC for the tag to overwrite.
+                b.for_sealing();
+            }
+            Some(b)
         }
     }
 
@@ -360,19 +365,6 @@ impl Session {
         self.config
             .datagram_size
             .min(buf.len().saturating_sub(reserve))
-    }
-
-    /// Ends the datagram `builder` wrote, and returns its length: with its CRC, or, in a sealed
-    /// session, with the CRC's place left for the tag ([`Session::seal_out`] seals it next).
-    pub(super) fn finish_datagram(
-        &self,
-        builder: crate::wire::DatagramBuilder<'_>,
-    ) -> Option<usize> {
-        if self.sealer.is_some() {
-            builder.finish_unsummed().ok()
-        } else {
-            builder.finish().ok()
-        }
     }
 
     /// Seals the plain datagram `buf[..len]` the session just wrote, if it is sealed: the length

@@ -83,7 +83,7 @@ impl Session {
         if ack_now {
             builder.ask_ack_now();
         }
-        let plain = self.finish_datagram(builder)?;
+        let plain = builder.finish().ok()?;
         // A datagram that cannot be sealed is booked as sent and lost: what it carried is sent
         // again as after any loss.
         let sealed = self.seal_out(buf, plain);
@@ -132,7 +132,7 @@ impl Session {
         }
         // The copy of a lone datagram is as urgent as the original.
         b.ask_ack_now();
-        let plain = self.finish_datagram(b)?;
+        let plain = b.finish().ok()?;
         let sealed = self.seal_out(buf, plain);
         let len = sealed.unwrap_or(plain);
         self.note_echo(&buf[..len]);
