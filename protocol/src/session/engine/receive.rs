@@ -197,13 +197,16 @@ impl Session {
             self.stats.spurious_losses += u64::from(result.spurious_losses);
             self.cc.undo();
         }
-        for packet in result.newly_acked {
+        let mut acked = result.newly_acked;
+        for packet in acked.drain(..) {
             self.cc
                 .on_ack(packet.time, packet.size, now, self.rtt.smoothed());
-            for item in packet.items {
+            for &item in &packet.items {
                 self.outbox.on_acked(item);
             }
+            self.sent.recycle(packet.items);
         }
+        self.sent.recycle_acked(acked);
         self.detect_lost(now);
     }
 

@@ -111,7 +111,62 @@ impl Session {
             && now >= self.last_ack_eliciting_sent + self.config.heartbeat_interval
         {
             self.ping_pending = true;
+            self.sent.release_spares();
         }
         self.stats.reassembly_expired += self.inbox.expire(now) as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::net::SocketAddr;
+    use core::time::Duration;
+
+    use bytes::Bytes;
+
+    use crate::session::{Instant, Session, SessionConfig};
+    use crate::wire::{Data, Frame};
+
+    fn pump(from: &mut Session, to: &mut Session, at: SocketAddr, now: Instant) {
+        let mut buf = [0u8; 2048];
+        while let Some(t) = from.poll_transmit(now, &mut buf) {
+            to.handle_datagram(now, at, Bytes::copy_from_slice(&buf[..t.len]));
+        }
+    }
+
+    #[test]
+    fn a_busy_session_keeps_spare_item_lists_and_a_quiet_one_drops_them_at_its_heartbeat() {
+        let (addr_a, addr_b): (SocketAddr, SocketAddr) = (
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+        );
+        let config = SessionConfig {
+            heartbeat_interval: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(30),
+            ..SessionConfig::default()
+        };
+        let mut a = Session::established(config.clone(), 1, addr_b, Instant::ZERO);
+        let mut b = Session::established(config, 1, addr_a, Instant::ZERO);
+        let mut now = Instant::ZERO;
+        for _ in 0..4 {
+            now += Duration::from_millis(5);
+            for _ in 0..40 {
+                let payload = Bytes::from_static(&[7; 64]);
+                a.send(Frame::new(Data { payload })).unwrap();
+            }
+            pump(&mut a, &mut b, addr_a, now);
+            now += Duration::from_millis(60);
+            b.handle_timeout(now);
+            pump(&mut b, &mut a, addr_b, now);
+            while b.poll_event().is_some() {}
+        }
+        assert_eq!(a.stats().queued_bytes, 0, "everything was acknowledged");
+        assert!(
+            a.sent.holds_spares(),
+            "acknowledged packets' lists are kept"
+        );
+        let heartbeat = a.poll_timeout().expect("the heartbeat is armed");
+        a.handle_timeout(heartbeat);
+        assert!(!a.sent.holds_spares(), "a quiet session holds none");
     }
 }

@@ -48,7 +48,7 @@ impl Session {
             ack,
         };
         let mut builder = self.start_datagram(&mut buf[..size], &header)?;
-        let mut items = Vec::new();
+        let mut items = self.sent.item_list();
         while let Some(frame) = self.control.front() {
             if !builder.push(frame).unwrap_or(false) {
                 break;
@@ -193,8 +193,12 @@ impl Session {
         len: usize,
         carried_ack: bool,
         ack_eliciting: bool,
-        items: Vec<Item>,
+        mut items: Vec<Item>,
     ) {
+        if items.is_empty() {
+            // A list from the spares goes back rather than wait, empty, for this packet's ack.
+            self.sent.recycle(core::mem::take(&mut items));
+        }
         let pn = self.next_pn;
         if carried_ack {
             self.received.on_ack_sent();
