@@ -22,11 +22,12 @@ const MAX_TIME_THRESHOLD_EIGHTHS: u32 = 16;
 /// How many declared-lost packets are remembered, to recognise a loss that proves spurious.
 const LOST_MEMORY: usize = 256;
 /// How many emptied item lists of acknowledged packets are kept for the next packets (until the
-/// session goes quiet), and the largest list (in entries) worth keeping: a stream of small
-/// messages then writes its packets' lists into memory already allocated rather than growing a
-/// new one for each (one allocation and two reallocations per packet of 16 messages before).
+/// session goes quiet), and the longest list (in entries, of items or of acknowledged packets)
+/// worth keeping: a stream of small messages then writes its packets' lists into memory already
+/// allocated rather than growing a new one for each (one allocation and two reallocations per
+/// packet of 16 messages before).
 const SPARE_ITEM_LISTS: usize = 4;
-const MAX_SPARE_ITEMS: usize = 256;
+const MAX_SPARE_LEN: usize = 256;
 
 /// What was sent in one packet.
 #[derive(Debug, Clone)]
@@ -106,8 +107,12 @@ impl SentPackets {
     }
 
     /// Records the packet numbered `pn`, which must be the next number after the last one.
-    pub(crate) fn on_sent(&mut self, pn: u32, packet: SentPacket) {
+    pub(crate) fn on_sent(&mut self, pn: u32, mut packet: SentPacket) {
         debug_assert_eq!(pn, self.base.wrapping_add(self.packets.len() as u32));
+        if packet.items.is_empty() {
+            // A spare list the packet did not use goes back rather than wait, empty, for its ack.
+            self.recycle(core::mem::take(&mut packet.items));
+        }
         self.bytes_in_flight += packet.size;
         if packet.ack_eliciting {
             self.ack_eliciting_in_flight += 1;
@@ -137,11 +142,10 @@ impl SentPackets {
         self.spare_items.pop().unwrap_or_default()
     }
 
-    /// Takes back the items list of a packet that is done with (acknowledged, or sent with none),
-    /// for the next packets.
-    pub(crate) fn recycle(&mut self, mut items: Vec<Item>) {
+    /// Takes back the items list of a packet that is done with, for the next packets.
+    fn recycle(&mut self, mut items: Vec<Item>) {
         if items.capacity() == 0
-            || items.capacity() > MAX_SPARE_ITEMS
+            || items.capacity() > MAX_SPARE_LEN
             || self.spare_items.len() >= SPARE_ITEM_LISTS
         {
             return;
@@ -150,10 +154,13 @@ impl SentPackets {
         self.spare_items.push(items);
     }
 
-    /// Takes back the list an [`AckResult`] came in once its packets have been handled.
+    /// Takes back an [`AckResult`]'s packets once they have been handled: their item lists for
+    /// the next packets, and the list itself for the next ack.
     pub(crate) fn recycle_acked(&mut self, mut acked: Vec<SentPacket>) {
-        if acked.capacity() <= MAX_SPARE_ITEMS {
-            acked.clear();
+        for packet in acked.drain(..) {
+            self.recycle(packet.items);
+        }
+        if acked.capacity() <= MAX_SPARE_LEN {
             self.spare_acked = acked;
         }
     }
@@ -390,24 +397,31 @@ mod tests {
             items.extend((0..16).map(|i| Item::Message(u64::from(pn) * 16 + i)));
             s.on_sent(pn, SentPacket { items, ..packet(0) });
         }
-        let mut acked = s.on_ack(&ack(5, 0b1_1111), Instant::from_millis(1));
+        let acked = s.on_ack(&ack(5, 0b1_1111), Instant::from_millis(1));
         assert_eq!(acked.newly_acked.len(), 6);
-        for p in acked.newly_acked.drain(..) {
-            s.recycle(p.items);
-        }
         s.recycle_acked(acked.newly_acked);
         // At most SPARE_ITEM_LISTS lists are kept, emptied, their memory with them.
         assert_eq!(s.spare_items.len(), SPARE_ITEM_LISTS);
         let next = s.item_list();
         assert!(next.is_empty() && next.capacity() >= 16);
+        // A packet sent with none of its items gives the list straight back.
+        s.on_sent(
+            8,
+            SentPacket {
+                items: next,
+                ..packet(0)
+            },
+        );
+        assert_eq!(s.spare_items.len(), SPARE_ITEM_LISTS);
+        assert!(s.item_list().capacity() >= 16);
         // The next ack comes in the list the last one was handed back in.
         assert!(s.spare_acked.capacity() >= 6);
-        let r = s.on_ack(&ack(7, 0b1), Instant::from_millis(2));
-        assert_eq!(r.newly_acked.len(), 2);
+        let r = s.on_ack(&ack(8, 0b11), Instant::from_millis(2));
+        assert_eq!(r.newly_acked.len(), 3);
         assert!(r.newly_acked.capacity() >= 6);
         // An empty or an outsized list is not kept.
         s.recycle(Vec::new());
-        s.recycle(Vec::with_capacity(MAX_SPARE_ITEMS + 1));
+        s.recycle(Vec::with_capacity(MAX_SPARE_LEN + 1));
         assert_eq!(s.spare_items.len(), SPARE_ITEM_LISTS - 1);
         s.release_spares();
         assert_eq!(s.spare_items.capacity(), 0);

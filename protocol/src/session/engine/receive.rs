@@ -197,16 +197,14 @@ impl Session {
             self.stats.spurious_losses += u64::from(result.spurious_losses);
             self.cc.undo();
         }
-        let mut acked = result.newly_acked;
-        for packet in acked.drain(..) {
+        for packet in &result.newly_acked {
             self.cc
                 .on_ack(packet.time, packet.size, now, self.rtt.smoothed());
             for &item in &packet.items {
                 self.outbox.on_acked(item);
             }
-            self.sent.recycle(packet.items);
         }
-        self.sent.recycle_acked(acked);
+        self.sent.recycle_acked(result.newly_acked);
         self.detect_lost(now);
     }
 

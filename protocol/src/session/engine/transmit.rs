@@ -193,12 +193,8 @@ impl Session {
         len: usize,
         carried_ack: bool,
         ack_eliciting: bool,
-        mut items: Vec<Item>,
+        items: Vec<Item>,
     ) {
-        if items.is_empty() {
-            // A list from the spares goes back rather than wait, empty, for this packet's ack.
-            self.sent.recycle(core::mem::take(&mut items));
-        }
         let pn = self.next_pn;
         if carried_ack {
             self.received.on_ack_sent();
