@@ -33,6 +33,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     hex_block("session-key-s2c", &client.receive);
     println!("udp-data sealed by the client");
     hex_block("udp-data-sealed", &seal.sealed_udp_data());
+    println!("a compact datagram (version 4) sealed by the client");
+    hex_block("compact-data-sealed", &seal.sealed_compact_data());
     let claims = &samples::token_sample();
     let token = claims.sign_with_keys(seal.server_key, &seal.keys, seal.token_nonce)?;
     println!("{claims:?}, with the keys sealed");

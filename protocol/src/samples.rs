@@ -497,6 +497,35 @@ impl SealSample {
         buf.truncate(n);
         buf
     }
+
+    /// A compact datagram of version 4 as the client seals it (docs/PROTOCOL.md section 2.5),
+    /// the `compact-data-sealed` vector: connection id `01020304`, packet number 5 (one byte on
+    /// the wire: nothing acknowledged yet), one Data `hi` on channel 0 with SEQ `00000102`.
+    ///
+    /// # Panics
+    /// Never: the datagram fits and seals.
+    pub fn sealed_compact_data(&self) -> Vec<u8> {
+        let header = crate::wire::PacketHeader {
+            connection_id: 0x0102_0304,
+            packet_number: 5,
+            ack: None,
+        };
+        let mut data = Frame::new(crate::wire::Data {
+            payload: bytes::Bytes::from_static(b"hi"),
+        });
+        data.seq = Some(0x0102);
+        let mut buf = vec![0u8; 64];
+        let mut b = crate::wire::DatagramBuilder::new_compact(&mut buf[..48], &header, None)
+            .expect("room for the header");
+        b.for_sealing();
+        assert!(b.push(&data).expect("a frame"), "the frame fits");
+        let len = b.finish().expect("a frame in it");
+        let n = crate::seal::Sealer::new(&self.session_keys(false))
+            .seal_compact(&mut buf, len, 5)
+            .expect("the datagram seals");
+        buf.truncate(n);
+        buf
+    }
 }
 
 /// The claims of the token vector: `lamp-3`, expiring at 2,000,000,000, publishing to

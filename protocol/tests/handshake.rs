@@ -340,20 +340,23 @@ fn short_hellos_get_no_answer_and_other_versions_a_small_reject() {
         ep.handle(Instant::ZERO, a, &short, &mut out),
         Outcome::Drop(DropReason::ShortHello)
     ));
-    let v4 = hello_datagram(1, None, 1200, (4, 5));
-    let Outcome::Reply(n) = ep.handle(Instant::ZERO, a, &v4, &mut out) else {
-        panic!("a Reject");
-    };
-    assert!(n < v4.len());
-    let FrameBody::Reject(r) = first_frame(&out[..n]) else {
-        panic!("reject")
-    };
-    assert_eq!(r.reason, Reason::UNSUPPORTED_VERSION);
-    assert_eq!(
-        (r.min_version, r.max_version),
-        (1, 3),
-        "versions 1 to 3 over UDP"
-    );
+    // Version 5 is no one's; version 4 only a sealed session's, and this Hello has no keys.
+    for (nonce, versions) in [(1, (5, 6)), (2, (4, 5))] {
+        let hello = hello_datagram(nonce, None, 1200, versions);
+        let Outcome::Reply(n) = ep.handle(Instant::ZERO, a, &hello, &mut out) else {
+            panic!("a Reject for {versions:?}");
+        };
+        assert!(n < hello.len());
+        let FrameBody::Reject(r) = first_frame(&out[..n]) else {
+            panic!("reject")
+        };
+        assert_eq!(r.reason, Reason::UNSUPPORTED_VERSION);
+        assert_eq!(
+            (r.min_version, r.max_version),
+            (1, 4),
+            "versions 1 to 4 over UDP"
+        );
+    }
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Sealed sessions (docs/PROTOCOL.md section 2.3) between a connecting `Session` and a server
+//! Sealed sessions (docs/PROTOCOL.md sections 2.3 and 2.5) between a connecting `Session` and a server
 //! `Endpoint` that admits with the token's keys: the Welcome and everything after it are sealed;
 //! through 20 % loss every reliable message arrives exactly once and in order, both ways; a
 //! tampered, a replayed and a wrong-key datagram are each dropped and counted, and end nothing; a
@@ -6,7 +6,7 @@
 //! refusal (a token that does not open) answers nothing.
 
 use bytes::Bytes;
-use framewire_protocol::seal::{TokenKeys, is_sealed};
+use framewire_protocol::seal::{COMPACT_SEALED, TokenKeys, check_sealed_compact, is_sealed};
 use framewire_protocol::session::{
     Admission, DropReason, Endpoint, EndpointConfig, Event, Instant, Outcome, Refusal, Session,
     SessionConfig,
@@ -101,12 +101,27 @@ fn received(events: &[Event]) -> Vec<u32> {
 
 #[test]
 fn a_sealed_session_delivers_every_message_once_in_order_through_20_percent_loss() {
-    let mut client = sealed_client(Some(keys()));
+    // Version 4 (sealed compact datagrams, section 2.5), and version 1 (the version-1 form
+    // sealed, section 2.3) for a client configured without compact datagrams.
+    for compact in [true, false] {
+        through_20_percent_loss(compact);
+    }
+}
+
+fn through_20_percent_loss(compact: bool) {
+    let config = SessionConfig {
+        seal_keys: Some(keys()),
+        compact_datagrams: compact,
+        ..SessionConfig::default()
+    };
+    let mut client = Session::connect(config, ADDR_B, 0xfeed, Instant::ZERO);
     let (server, down) = handshake(&mut client, Some(&keys()));
     let server = server.expect("a session");
     assert!(client.is_established() && client.is_sealed() && server.is_sealed());
-    // Sealed sessions stay in version 1 (docs/PROTOCOL.md section 2.4).
-    assert!(!client.uses_compact_datagrams() && !server.uses_compact_datagrams());
+    let version = if compact { 4 } else { 1 };
+    assert_eq!((client.version(), server.version()), (version, version));
+    assert_eq!(client.uses_compact_datagrams(), compact);
+    assert_eq!(server.uses_compact_datagrams(), compact);
     // Challenge, Welcome (lost), the same Welcome again: both Welcomes sealed, byte for byte alike.
     assert_eq!(down.len(), 3);
     assert!(!is_sealed(&down[0]));
@@ -130,8 +145,8 @@ fn a_sealed_session_delivers_every_message_once_in_order_through_20_percent_loss
         received(&p.events_a).len() == N as usize && received(&p.events_b).len() == N as usize
     }));
     let all: Vec<u32> = (0..N).collect();
-    assert_eq!(received(&pair.events_b), all);
-    assert_eq!(received(&pair.events_a), all);
+    assert_eq!(received(&pair.events_b), all, "version {version}");
+    assert_eq!(received(&pair.events_a), all, "version {version}");
     for link in [pair.stats_ab, pair.stats_ba] {
         assert!(
             link.lost * 10 > link.sent,
@@ -171,7 +186,7 @@ fn tampered_replayed_and_wrong_key_datagrams_are_dropped_and_counted() {
     // The real one opens once; again, it is a replay.
     server.handle_datagram(now, ADDR_A, Bytes::from(datagram.clone()));
     assert!(matches!(server.poll_event(), Some(Event::Frame(_))));
-    server.handle_datagram(now, ADDR_A, Bytes::from(datagram));
+    server.handle_datagram(now, ADDR_A, Bytes::from(datagram.clone()));
     assert_eq!(server.stats().sealed_replayed, 1);
     assert!(server.poll_event().is_none());
     // Sealed under another token's keys: does not open.
@@ -185,15 +200,23 @@ fn tampered_replayed_and_wrong_key_datagrams_are_dropped_and_counted() {
     let t = stranger.poll_transmit(now, &mut buf).unwrap();
     let mut foreign = buf[..t.len].to_vec();
     // Under this session's connection id and a packet number it has not seen (the window is
-    // checked before the tag), so only the key differs.
-    foreign[4..12].copy_from_slice(&server.connection_id().to_be_bytes());
-    foreign[12..16].copy_from_slice(&50u32.to_be_bytes());
+    // checked before the tag), so only the key differs. Sealed compact (version 4): the id in
+    // bytes 1 to 4, then a one-byte number.
+    let (_, (_, pn_len)) = check_sealed_compact(&foreign).expect("sealed compact");
+    assert_eq!(pn_len, 1);
+    let id = u32::try_from(server.connection_id()).unwrap();
+    foreign[1..5].copy_from_slice(&id.to_be_bytes());
+    foreign[5] = 50;
     server.handle_datagram(now, ADDR_A, Bytes::from(foreign));
     assert_eq!(server.stats().sealed_forged, 2);
-    // A plain datagram to a sealed session is refused too.
+    // A plain datagram to a sealed session is refused too, of either form.
     let plain = framewire_protocol::samples::datagram(server.connection_id(), 9, &[data(3)], 0);
     server.handle_datagram(now, ADDR_A, Bytes::from(plain));
     assert_eq!(server.stats().sealed_forged, 3);
+    let mut plain_compact = datagram.clone();
+    plain_compact[0] &= !COMPACT_SEALED;
+    server.handle_datagram(now, ADDR_A, Bytes::from(plain_compact));
+    assert_eq!(server.stats().sealed_forged, 4);
     assert!(server.poll_event().is_none());
     assert!(
         !server.is_closed(),
@@ -284,4 +307,54 @@ fn a_silent_refusal_sends_nothing_and_keeps_nothing() {
     assert!(asked >= 2, "the cookie'd Hello was tried again: {asked}");
     assert!(!client.is_established());
     assert_eq!(ep.stats().rejected, asked);
+}
+
+#[test]
+fn a_tapped_sealed_compact_session_shows_the_plain_datagrams_with_their_crcs() {
+    use framewire_protocol::wire::{CompactContext, Datagram, is_compact};
+    let config = SessionConfig {
+        seal_keys: Some(keys()),
+        tap_plaintext: true,
+        ..SessionConfig::default()
+    };
+    let mut client = Session::connect(config, ADDR_B, 0xfeed, Instant::ZERO);
+    let (server, _) = handshake(&mut client, Some(&keys()));
+    let mut server = server.unwrap();
+    assert_eq!(client.version(), 4);
+    let mut buf = vec![0u8; 2048];
+    let mut now = Instant::ZERO;
+    for n in 0..20 {
+        client.send(data(n)).unwrap();
+        server.send(data(n)).unwrap();
+    }
+    for _ in 0..50 {
+        while let Some(t) = client.poll_transmit(now, &mut buf) {
+            server.handle_datagram(now, ADDR_A, Bytes::copy_from_slice(&buf[..t.len]));
+        }
+        while let Some(t) = server.poll_transmit(now, &mut buf) {
+            client.handle_datagram(now, ADDR_B, Bytes::copy_from_slice(&buf[..t.len]));
+        }
+        now += std::time::Duration::from_millis(5);
+        client.handle_timeout(now);
+        server.handle_timeout(now);
+    }
+    // Each direction's copies in order, numbers one apart: each restores from the one before and
+    // its CRC verifies, as a capture reader checks it.
+    let tapped = client.take_plaintext();
+    for way in [false, true] {
+        let mut largest = None;
+        let mut count = 0;
+        for (_, plain) in tapped.iter().filter(|(received, _)| *received == way) {
+            assert!(is_compact(plain) && !is_sealed(plain));
+            let context = CompactContext {
+                largest_received: largest,
+                largest_sent: u32::MAX,
+            };
+            let d = Datagram::parse_compact(plain.clone(), &context)
+                .unwrap_or_else(|e| panic!("a tapped datagram (received: {way}): {e}"));
+            largest = Some(d.header.packet_number);
+            count += 1;
+        }
+        assert!(count > 2, "{count} datagrams tapped (received: {way})");
+    }
 }

@@ -88,6 +88,7 @@ fn the_spec_has_no_vector_without_a_sample_and_every_kind_has_one() {
         "session-key-c2s",
         "session-key-s2c",
         "udp-data-sealed",
+        "compact-data-sealed",
         "token-sealed",
         "compact-data",
         "compact-ack",
@@ -150,6 +151,35 @@ fn the_sealed_datagram_and_token_vectors_agree_with_the_code() {
         .open(&vectors["udp-data-sealed"])
         .unwrap();
     assert_eq!(&opened[..], &plain[..]);
+    // Version 4: the compact form sealed; a fresh receiver restores number 5 from its one byte
+    // and opens it into the compact datagram it stands for.
+    let sealed = &vectors["compact-data-sealed"];
+    assert_eq!(&seal.sealed_compact_data()[..], &sealed[..]);
+    let mut opened = sealed.clone();
+    let (n, pn) = Sealer::new(&seal.session_keys(true))
+        .open_compact_in_place(&mut opened)
+        .unwrap();
+    assert_eq!(pn, 5);
+    opened.truncate(n + 4);
+    let d = Datagram::parse_compact_opened(
+        Bytes::from(opened),
+        &framewire_protocol::wire::CompactContext::default(),
+        pn,
+    )
+    .unwrap();
+    assert_eq!(
+        (d.header.connection_id, d.header.packet_number),
+        (0x0102_0304, 5)
+    );
+    let frames: Vec<Frame> = d
+        .frames()
+        .map(|b| Frame::parse_compact(b, |_, low| u32::from(low)).unwrap())
+        .collect();
+    let mut hi = Frame::new(framewire_protocol::wire::Data {
+        payload: Bytes::from_static(b"hi"),
+    });
+    hi.seq = Some(0x0102);
+    assert_eq!(frames, [hi]);
     let token = &vectors["token-sealed"];
     assert_eq!(
         ConnectToken::verify(token, seal.server_key, 0),

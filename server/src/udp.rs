@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use framewire_client::udp_io::{self, Received, RecvBatch};
-use framewire_protocol::seal::is_sealed;
+use framewire_protocol::seal::{check_sealed_compact, is_sealed};
 use framewire_protocol::session::{
     Closer, Endpoint, EndpointConfig, Event, Instant, Outcome, Refusal, SendError, Session,
     SessionConfig, Stats,
@@ -358,7 +358,7 @@ impl UdpService {
         shared: &Shared,
     ) {
         let verifies = if is_compact(datagram) {
-            check_compact(datagram).is_ok()
+            check_compact(datagram).is_ok() || check_sealed_compact(datagram).is_ok()
         } else {
             PacketView::new_checked_or_sealed(datagram).is_ok()
         };

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use framewire_client::{Client, ClientError, ClientOptions, Reason, Transport};
 use framewire_protocol::auth::{ConnectToken, Permissions};
-use framewire_protocol::seal::{TokenKeys, is_sealed};
+use framewire_protocol::seal::{TokenKeys, check_sealed_compact, is_sealed};
 use framewire_protocol::wire::Text;
 use framewire_server::ServerConfig;
 use framewire_tests::{DEADLINE, Faults, Relay, TestServer};
@@ -153,7 +153,7 @@ fn replayed_tampered_and_wrong_key_datagrams_are_dropped_counted_and_end_nothing
     let at = tampered.len() - 20;
     tampered[at] ^= 0x40;
     // A number it has not seen, so that the tag, not the window, refuses it.
-    tampered[12..16].copy_from_slice(&u32::MAX.to_be_bytes());
+    renumber(&mut tampered, 100);
     relay.send_to_server(&tampered);
     server.counted(|c| c.udp_sealed_forged == 1);
     // Sealed under another session's keys, sent under this session's id.
@@ -161,8 +161,11 @@ fn replayed_tampered_and_wrong_key_datagrams_are_dropped_counted_and_end_nothing
     let mut other = Client::connect(sealed_options(relay2.addr, &keys(0x71))).unwrap();
     other.publish("x", "y").unwrap();
     let mut foreign = relay2.seen(true).pop().unwrap();
-    foreign[4..12].copy_from_slice(&last[4..12]);
-    foreign[12..16].copy_from_slice(&(u32::MAX - 1).to_be_bytes());
+    // Sealed compact datagrams (version 4): the connection id in bytes 1 to 4.
+    foreign[1..5].copy_from_slice(&last[1..5]);
+    let (_, (pn, _)) = check_sealed_compact(&last).unwrap();
+    let (_, (theirs, _)) = check_sealed_compact(&foreign).unwrap();
+    renumber(&mut foreign, pn.wrapping_sub(theirs).wrapping_add(90));
     relay.send_to_server(&foreign);
     server.counted(|c| c.udp_sealed_forged == 2);
     // The session goes on.
@@ -175,6 +178,14 @@ fn replayed_tampered_and_wrong_key_datagrams_are_dropped_counted_and_end_nothing
         stats.contains("\"udp_sealed_forged\":2,\"udp_sealed_replayed\":1"),
         "{stats}"
     );
+}
+
+/// Moves a sealed compact datagram's packet number `ahead` on, within its field (which is how its
+/// receiver restores it: ahead of what it has opened, for `ahead` below half the field's range).
+fn renumber(datagram: &mut [u8], ahead: u32) {
+    let (_, (pn, len)) = check_sealed_compact(datagram).expect("sealed compact");
+    let bytes = pn.wrapping_add(ahead).to_be_bytes();
+    datagram[5..5 + len].copy_from_slice(&bytes[4 - len..]);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 -- Wireshark / tshark dissector for framewire (docs/PROTOCOL.md): TCP stream frames (section 2.1)
--- and UDP datagrams (section 2.2, and version 2's compact ones, section 2.4) on port 7400, each frame's header (section 3.1) and, for the
+-- and UDP datagrams (section 2.2, version 2's compact ones, section 2.4, and sealed ones of either form, sections 2.3 and 2.5) on port 7400, each frame's header (section 3.1) and, for the
 -- hub kinds that carry one, the topic, filter, target, service or queue name. A UDP packet that
 -- holds a run of datagrams sent in one call (segmentation offload, as tcpdump records it on the
 -- sending host) is split into its datagrams, each shown on its own.
@@ -580,8 +580,96 @@ local function compact_datagram(tvb, tree, label, names, pn)
   end
 end
 
+-- Version 4's sealed compact datagrams (section 2.5): the compact header in the clear (bit 2 of
+-- the first byte set), then sealed bytes and the tag; without the keys nothing else is read.
+-- The packet number's field is 1, 2 or 4 bytes; nil for a reserved length code.
+local function sealed_compact_pn_len(first)
+  local code = bit.band(first, 3)
+  if code == 3 then
+    return nil
+  end
+  return ({ 1, 2, 4 })[code + 1]
+end
+
+local function sealed_compact_datagram(tvb, tree, label, names)
+  local sub = tree:add(fw, tvb(), label)
+  local cflags = sub:add(f.compact_flags, tvb(0, 1))
+  cflags:add(f.cflag_ack, tvb(0, 1))
+  cflags:add(f.cflag_ack_now, tvb(0, 1))
+  cflags:add(f.cflag_one, tvb(0, 1))
+  cflags:add(f.dflag_sealed, tvb(0, 1))
+  table.insert(names, "sealed")
+  local pn_len = sealed_compact_pn_len(tvb(0, 1):uint())
+  if not pn_len or tvb:len() < 5 + pn_len + 1 + 16 then
+    sub:add_expert_info(PI_MALFORMED, PI_ERROR, "too short for a sealed compact datagram")
+    return
+  end
+  sub:add(f.connection_id32, tvb(1, 4))
+  sub:add(f.packet_number_low, tvb(5, pn_len))
+  local at = 5 + pn_len
+  sub:add(f.sealed, tvb(at, tvb:len() - at - 16))
+  sub:add(f.tag, tvb(tvb:len() - 16, 16))
+end
+
+-- The length of the first sealed compact datagram of a packet holding a run of them: where the
+-- next sealed compact header of the same session and the next packet number (within its field)
+-- starts; nil for a lone one.
+local function sealed_compact_run_len(tvb)
+  local len = tvb:len()
+  local pn_len = sealed_compact_pn_len(tvb(0, 1):uint())
+  if not pn_len or len < 2 * (5 + pn_len + 17) then
+    return nil
+  end
+  local cid = tostring(tvb(1, 4):bytes())
+  local window = 2 ^ (8 * pn_len)
+  local next_pn = (tvb(5, pn_len):uint() + 1) % window
+  for at = 5 + pn_len + 17, len - (5 + pn_len + 17) do
+    local first = tvb(at, 1):uint()
+    if bit.band(first, 0xC4) == 0xC4 and sealed_compact_pn_len(first) == pn_len
+        and tostring(tvb(at + 1, 4):bytes()) == cid and tvb(at + 5, pn_len):uint() == next_pn then
+      return at
+    end
+  end
+  return nil
+end
+
+-- A packet holding a run of datagrams sent in one call, each `segment` bytes but the last: a
+-- subtree for the run, and `show(piece, subtree, label, names)` for each datagram, labelled
+-- "framewire <what> i of n".
+local function show_run(tvb, tree, segment, what, show, names)
+  local count = math.ceil(tvb:len() / segment)
+  local run = tree:add(fw, tvb(), string.format(
+    "framewire run: %d %ss of %d B in one packet (sent in one call: segmentation offload)",
+    count, what, segment))
+  run:add(f.run_datagrams, tvb(), count)
+  run:add(f.segment_len, tvb(), segment)
+  local from = 0
+  local i = 1
+  while from < tvb:len() do
+    local len = math.min(segment, tvb:len() - from)
+    show(tvb(from, len):tvb(), run, string.format("framewire %s %d of %d", what, i, count), names)
+    from = from + len
+    i = i + 1
+  end
+end
+
+local function dissect_sealed_compact(tvb, pinfo, tree)
+  local names = {}
+  local segment = sealed_compact_run_len(tvb)
+  if segment then
+    show_run(tvb, tree, segment, "sealed compact datagram", sealed_compact_datagram, names)
+  else
+    sealed_compact_datagram(tvb, tree, "framewire sealed compact datagram", names)
+  end
+  pinfo.cols.info:set("framewire: " .. table.concat(names, ", "))
+  return tvb:len()
+end
+
 local function dissect_compact(tvb, pinfo, tree)
   pinfo.cols.protocol = "framewire"
+  if bit.band(tvb(0, 1):uint(), 4) ~= 0 then
+    return dissect_sealed_compact(tvb, pinfo, tree)
+  end
   local pieces, segment
   if pinfo.visited and SEEN[pinfo.number] then
     pieces, segment = SEEN[pinfo.number][1], SEEN[pinfo.number][2]
@@ -627,21 +715,7 @@ local function dissect_udp(tvb, pinfo, tree)
     segment = not verifies(b, 0, b:len()) and run_segment_len(b)
   end
   if segment then
-    local count = math.ceil(tvb:len() / segment)
-    local run = tree:add(fw, tvb(), string.format(
-      "framewire run: %d datagrams of %d B in one packet (sent in one call: segmentation offload)",
-      count, segment))
-    run:add(f.run_datagrams, tvb(), count)
-    run:add(f.segment_len, tvb(), segment)
-    local from = 0
-    local i = 1
-    while from < tvb:len() do
-      local len = math.min(segment, tvb:len() - from)
-      datagram(tvb(from, len):tvb(), run,
-        string.format("framewire datagram %d of %d", i, count), names)
-      from = from + len
-      i = i + 1
-    end
+    show_run(tvb, tree, segment, "datagram", datagram, names)
   else
     datagram(tvb, tree, "framewire datagram", names)
   end

@@ -397,13 +397,15 @@ pub fn token(data: &[u8]) {
     );
 }
 
-/// Runs `data` through the sealed-datagram checks (docs/PROTOCOL.md section 2.3): opened as it is
+/// Runs `data` through the sealed-datagram checks (docs/PROTOCOL.md sections 2.3 and 2.5, of both
+/// forms: see `sealed_compact` for the compact one): opened as it is
 /// by a server with the spec vector's keys (it must not open, or open only to what the matching
 /// client sealed: the fuzzer cannot forge a tag), then, when it parses as a plain datagram, sealed
 /// by the client and opened by the server back into the same bytes, once and never twice. Panics
 /// (for the fuzzer) on a broken invariant.
 pub fn sealed(data: &[u8]) {
     use crate::seal::{OpenError, SEAL_OVERHEAD, Sealer};
+    sealed_compact(data);
     let sample = crate::samples::seal_sample();
     let keys = |server| sample.session_keys(server);
     let mut server = Sealer::new(&keys(true));
@@ -440,6 +442,64 @@ pub fn sealed(data: &[u8]) {
         "a datagram opens to other bytes than were sealed"
     );
     assert_eq!(server.open(&buf[..n]), Err(OpenError::Replayed));
+}
+
+/// Sealed compact datagrams (version 4, docs/PROTOCOL.md section 2.5) on arbitrary bytes: opening
+/// never panics and never opens a forgery; what opens is a compact datagram, once; a compact
+/// datagram sealed opens to itself under the number it was sealed with. (Called by [`sealed`].)
+fn sealed_compact(data: &[u8]) {
+    use crate::seal::{OpenError, SEAL_OVERHEAD, Sealer};
+    use crate::wire::{CRC_LEN, CompactContext, Datagram};
+    let sample = crate::samples::seal_sample();
+    let keys = |server| sample.session_keys(server);
+    let mut server = Sealer::new(&keys(true));
+    let mut copy = data.to_vec();
+    if let Ok((n, pn)) = server.open_compact_in_place(&mut copy) {
+        copy.truncate(n + CRC_LEN);
+        let opened = Bytes::from(copy);
+        assert!(
+            Datagram::parse_compact_opened(opened, &CompactContext::default(), pn).is_ok(),
+            "an opened datagram does not parse"
+        );
+        assert_eq!(
+            server.open_compact_in_place(&mut data.to_vec()),
+            Err(OpenError::Replayed),
+            "a datagram opened twice"
+        );
+    }
+    let Ok(plain) = Datagram::parse_compact_unverified(
+        Bytes::copy_from_slice(data),
+        &CompactContext::default(),
+    ) else {
+        return;
+    };
+    let pn = plain.header.packet_number;
+    let mut buf = alloc::vec![0u8; data.len() + SEAL_OVERHEAD];
+    buf[..data.len()].copy_from_slice(data);
+    let mut client = Sealer::new(&keys(false));
+    let Some(n) = client.seal_compact(&mut buf, data.len(), pn) else {
+        return;
+    };
+    let mut server = Sealer::new(&keys(true));
+    let mut sealed = buf[..n].to_vec();
+    let (opened, restored) = server
+        .open_compact_in_place(&mut sealed)
+        .expect("what the client sealed opens");
+    assert_eq!(
+        restored, pn,
+        "a fresh receiver restores the number it was sealed with"
+    );
+    let body = data.len() - CRC_LEN;
+    assert_eq!(opened, body);
+    assert_eq!(
+        &sealed[..body],
+        &data[..body],
+        "a datagram opens to other bytes than were sealed"
+    );
+    assert_eq!(
+        server.open_compact_in_place(&mut buf[..n]),
+        Err(OpenError::Replayed)
+    );
 }
 
 /// Runs `check` on every file of a committed fuzz corpus (`dir`), so its inputs are regression

@@ -4,6 +4,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Tag, UnboundKey};
 
+use super::compact::COMPACT_SEALED;
 use super::keys::SessionKeys;
 use super::replay::ReplayWindow;
 use crate::wire::{ACK_FLAG, ACK_NOW_FLAG, CRC_LEN, MAGIC, PACKET_HEADER_LEN, VERSION, crc32};
@@ -45,24 +46,27 @@ impl core::fmt::Display for OpenError {
 #[cfg(feature = "std")]
 impl std::error::Error for OpenError {}
 
-/// Whether `datagram` says it is sealed (its SEALED flag; nothing is verified).
+/// Whether `datagram` says it is sealed (its SEALED flag, of either form; nothing is verified).
 pub fn is_sealed(datagram: &[u8]) -> bool {
-    // A compact datagram (its first byte's two high bits set) is never sealed: its byte 3 is
-    // part of its connection id.
-    datagram
-        .first()
-        .is_some_and(|&b| b == crate::wire::MAGIC[0])
-        && datagram.get(FLAGS).is_some_and(|f| f & SEALED_FLAG != 0)
+    match datagram.first() {
+        // A compact datagram (version 4) says so in its first byte (section 2.5): its byte 3 is
+        // part of its connection id.
+        Some(&b) if crate::wire::is_compact(datagram) => b & COMPACT_SEALED != 0,
+        Some(&b) => {
+            b == crate::wire::MAGIC[0] && datagram.get(FLAGS).is_some_and(|f| f & SEALED_FLAG != 0)
+        }
+        None => false,
+    }
 }
 
 /// One session's sealing: its two keys, the wraps of its own packet numbers, and the replay window
 /// of the peer's.
 pub struct Sealer {
-    send: LessSafeKey,
-    receive: LessSafeKey,
+    pub(super) send: LessSafeKey,
+    pub(super) receive: LessSafeKey,
     /// The packet number last sealed, counted from the session's start.
-    last_sent: Option<u64>,
-    replay: ReplayWindow,
+    pub(super) last_sent: Option<u64>,
+    pub(super) replay: ReplayWindow,
 }
 
 impl core::fmt::Debug for Sealer {
@@ -74,9 +78,18 @@ impl core::fmt::Debug for Sealer {
     }
 }
 
+/// Where a form of sealed datagram keeps what sealing touches: the header (the associated data)
+/// is its first `header_len` bytes, its SEALED bit `flag` in byte `flag_at`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Sealed {
+    pub(super) header_len: usize,
+    pub(super) flag_at: usize,
+    pub(super) flag: u8,
+}
+
 /// The nonce of the packet numbered `pn` since the session's start: four zero bytes, then `pn`
 /// big-endian.
-fn nonce(pn: u64) -> Nonce {
+pub(super) fn nonce(pn: u64) -> Nonce {
     let mut n = [0u8; 12];
     n[4..].copy_from_slice(&pn.to_be_bytes());
     Nonce::assume_unique_for_key(n)
@@ -91,7 +104,7 @@ fn key(bytes: &[u8; super::KEY_LEN]) -> LessSafeKey {
 
 /// The full packet number nearest `expected` whose low 32 bits are `truncated` (RFC 9000
 /// appendix A.3, for a 32-bit encoding).
-fn full_packet_number(expected: u64, truncated: u32) -> u64 {
+pub(super) fn full_packet_number(expected: u64, truncated: u32) -> u64 {
     const WINDOW: u64 = 1 << 32;
     const HALF: u64 = WINDOW / 2;
     let candidate = (expected & !(WINDOW - 1)) | u64::from(truncated);
@@ -133,6 +146,26 @@ impl Sealer {
         let mut truncated = [0u8; 4];
         truncated.copy_from_slice(&buf[PACKET_NUMBER]);
         let truncated = u32::from_be_bytes(truncated);
+        let sealed = Sealed {
+            header_len: PACKET_HEADER_LEN,
+            flag_at: FLAGS,
+            flag: SEALED_FLAG,
+        };
+        self.seal_parts(buf, len, truncated, sealed)?;
+        Some(sealed_len)
+    }
+
+    /// Seals the plain datagram `buf[..len]` of `form` numbered `truncated` (its low 32 bits) in
+    /// place: sets its SEALED bit, encrypts what follows the header up to the CRC's place, and
+    /// writes the tag after it. `None`, and `buf` untouched, if the number does not follow the
+    /// last one sealed. The caller checked the lengths.
+    pub(super) fn seal_parts(
+        &mut self,
+        buf: &mut [u8],
+        len: usize,
+        truncated: u32,
+        form: Sealed,
+    ) -> Option<()> {
         let pn = match self.last_sent {
             None => u64::from(truncated),
             Some(last) => {
@@ -143,20 +176,45 @@ impl Sealer {
                 pn
             }
         };
-        buf[FLAGS] |= SEALED_FLAG;
-        let (aad, rest) = buf.split_at_mut(PACKET_HEADER_LEN);
-        let body_len = len - PACKET_HEADER_LEN - CRC_LEN;
+        buf[form.flag_at] |= form.flag;
+        let (aad, rest) = buf.split_at_mut(form.header_len);
+        let body_len = len - form.header_len - CRC_LEN;
         let Ok(tag) = self.send.seal_in_place_separate_tag(
             nonce(pn),
             Aad::from(&*aad),
             &mut rest[..body_len],
         ) else {
-            aad[FLAGS] &= !SEALED_FLAG;
+            aad[form.flag_at] &= !form.flag;
             return None;
         };
         rest[body_len..body_len + TAG_LEN].copy_from_slice(tag.as_ref());
         self.last_sent = Some(pn);
-        Some(sealed_len)
+        Some(())
+    }
+
+    /// Opens the sealed datagram `datagram` of `form` numbered `pn` (counted from the session's
+    /// start) in place, once its header checked: the replay window, then the tag (the header as
+    /// sent, SEALED set, is the associated data); clears SEALED and moves the window. Returns
+    /// where the tag starts.
+    pub(super) fn open_parts(
+        &mut self,
+        datagram: &mut [u8],
+        pn: u64,
+        form: Sealed,
+    ) -> Result<usize, OpenError> {
+        if !self.replay.may_accept(pn) {
+            return Err(OpenError::Replayed);
+        }
+        let tag_at = datagram.len() - TAG_LEN;
+        let (header, rest) = datagram.split_at_mut(form.header_len);
+        let (body, tag) = rest.split_at_mut(tag_at - form.header_len);
+        let tag = Tag::try_from(&*tag).map_err(|_| OpenError::Malformed)?;
+        self.receive
+            .open_in_place_separate_tag(nonce(pn), Aad::from(&*header), tag, body, 0..)
+            .map_err(|_| OpenError::Forged)?;
+        header[form.flag_at] &= !form.flag;
+        self.replay.accept(pn);
+        Ok(tag_at)
     }
 
     /// Opens a sealed datagram from the peer: the plain datagram it stands for (its header with
@@ -195,31 +253,24 @@ impl Sealer {
         truncated.copy_from_slice(&datagram[PACKET_NUMBER]);
         let expected = self.replay.largest().map_or(0, |l| l + 1);
         let pn = full_packet_number(expected, u32::from_be_bytes(truncated));
-        if !self.replay.may_accept(pn) {
-            return Err(OpenError::Replayed);
-        }
-        let tag_at = datagram.len() - TAG_LEN;
-        let (header, rest) = datagram.split_at_mut(PACKET_HEADER_LEN);
-        let (body, tag) = rest.split_at_mut(tag_at - PACKET_HEADER_LEN);
-        let tag = Tag::try_from(&*tag).map_err(|_| OpenError::Malformed)?;
-        // The header as sent, SEALED set, is the associated data.
-        self.receive
-            .open_in_place_separate_tag(nonce(pn), Aad::from(&*header), tag, body, 0..)
-            .map_err(|_| OpenError::Forged)?;
-        header[FLAGS] &= !SEALED_FLAG;
-        self.replay.accept(pn);
-        Ok(tag_at)
+        let form = Sealed {
+            header_len: PACKET_HEADER_LEN,
+            flag_at: FLAGS,
+            flag: SEALED_FLAG,
+        };
+        self.open_parts(datagram, pn, form)
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::seal::{SessionKeys, TokenKeys};
     use crate::wire::{Data, DatagramBuilder, Frame, PacketHeader};
     use proptest::prelude::*;
 
-    fn pair() -> (Sealer, Sealer) {
+    /// A client's and a server's sealer of one session.
+    pub(in crate::seal) fn pair() -> (Sealer, Sealer) {
         let keys = TokenKeys {
             client_to_server: [3; 32],
             server_to_client: [4; 32],

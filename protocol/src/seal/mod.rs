@@ -21,10 +21,12 @@
 //! This module keeps no clock and no random source; the token's keys come from the issuer, the
 //! rest from the handshake.
 
+mod compact;
 mod datagram;
 mod keys;
 mod replay;
 
+pub use compact::{COMPACT_SEALED, SEALED_COMPACT_MIN_LEN, check_sealed_compact};
 pub use datagram::{OpenError, SEAL_OVERHEAD, SEALED_FLAG, Sealer, TAG_LEN, is_sealed};
 pub use keys::{KEY_LEN, SessionKeys, TokenKeys};
 pub use replay::{REPLAY_WINDOW, ReplayWindow};

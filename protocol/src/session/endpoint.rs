@@ -28,8 +28,8 @@ use super::time::Instant;
 use crate::seal::{SEAL_OVERHEAD, Sealer, SessionKeys};
 use crate::wire::{
     COMPACT_VERSION, Challenge, ChannelKind, Datagram, DatagramBuilder, Frame, FrameBody, Hello,
-    MIN_HELLO_DATAGRAM, PacketHeader, PacketView, Reset, SHARED_HEADERS_VERSION, VERSION, Welcome,
-    peek_connection_id,
+    MIN_HELLO_DATAGRAM, PacketHeader, PacketView, Reset, SEALED_COMPACT_VERSION,
+    SHARED_HEADERS_VERSION, VERSION, Welcome, peek_connection_id,
 };
 
 /// How the server's endpoint behaves.
@@ -136,8 +136,8 @@ struct Recent {
 
 #[derive(Debug, Clone, Copy)]
 struct WelcomeTerms {
-    /// The version chosen: 2 (compact datagrams) when both sides speak it and the session is not
-    /// sealed, else 1.
+    /// The version chosen: for a plaintext session the highest of 1 to 3 both sides speak, for a
+    /// sealed one 4 when both speak it, else 1.
     version: u8,
     idle_timeout_ms: u32,
     max_frame_len: u32,
@@ -186,14 +186,37 @@ impl Endpoint {
     /// endpoints, one per worker, tells from an id alone which one owns the session), and unique
     /// by construction: `lane + lanes * p`, `p` a keyed permutation of a counter over the values
     /// that fit. A run of the endpoint gives out 2^32 / `id_lanes` ids before they repeat.
-    /// The highest version this endpoint's sessions speak: 3 (compact datagrams whose frames share
-    /// headers), 2 (compact datagrams) or 1, as configured.
+    /// The version a Welcome answering `hello` would choose, told from the Hello alone (before
+    /// the cookie, to refuse a Hello that lists none): a token that carries keys seals the
+    /// session if it opens, and one that does not open is refused anyway. Below the Hello's
+    /// lowest when there is none.
+    fn version_for(&self, hello: &Hello) -> u8 {
+        let sealed = hello
+            .options
+            .auth_token()
+            .is_some_and(|t| t.first() == Some(&crate::auth::TOKEN_VERSION_SEALED));
+        Self::version_of(hello.max_version.min(self.highest_version()), sealed)
+    }
+
+    /// The highest version up to `highest` a session may speak: a sealed one 1 or 4, a plaintext
+    /// one 1 to 3 (section 4.1).
+    fn version_of(highest: u8, sealed: bool) -> u8 {
+        match (sealed, highest) {
+            (true, SEALED_COMPACT_VERSION) => SEALED_COMPACT_VERSION,
+            (true, _) => VERSION,
+            (false, v) => v.min(SHARED_HEADERS_VERSION),
+        }
+    }
+
+    /// The highest version this endpoint's sessions speak: 4 (a sealed session's compact
+    /// datagrams, sealed; a plaintext one's frames share headers), 2 (compact datagrams, and a
+    /// sealed session the version-1 form) or 1, as configured.
     fn highest_version(&self) -> u8 {
         let session = &self.config.session;
         if !session.compact_datagrams {
             VERSION
         } else if session.shared_headers {
-            SHARED_HEADERS_VERSION
+            SEALED_COMPACT_VERSION
         } else {
             COMPACT_VERSION
         }
@@ -306,10 +329,10 @@ impl Endpoint {
         if datagram.len() < MIN_HELLO_DATAGRAM {
             return Outcome::Drop(DropReason::ShortHello);
         }
-        let top = self.highest_version();
-        if hello.min_version > top || hello.max_version < VERSION {
+        // No version both speak that its session may (4 is a sealed session's alone).
+        if self.version_for(&hello) < hello.min_version || hello.max_version < VERSION {
             self.stats.rejected += 1;
-            return Self::reply(&version_reject(top), datagram.len(), out);
+            return Self::reply(&version_reject(self.highest_version()), datagram.len(), out);
         }
         self.expire_recent(now);
         let Some(cookie) = hello.options.cookie() else {
@@ -367,11 +390,10 @@ impl Endpoint {
         let connection_id = self.new_connection_id();
         let agreed = agree_frame_len(config.frame_limit(), hello)
             .and_then(|max_frame_len| Ok((max_frame_len, admit(hello, connection_id)?)));
-        let chosen = hello.max_version.min(self.highest_version());
-        let compact =
-            chosen >= COMPACT_VERSION && agreed.as_ref().is_ok_and(|(_, a)| a.seal.is_none());
+        let with_keys = agreed.as_ref().is_ok_and(|(_, a)| a.seal.is_some());
+        let version = Self::version_of(hello.max_version.min(self.highest_version()), with_keys);
         let terms = WelcomeTerms {
-            version: if compact { chosen } else { VERSION },
+            version,
             idle_timeout_ms: millis(config.idle_timeout),
             max_frame_len: agreed.as_ref().map_or(0, |a| a.0),
             heartbeat_interval_ms: millis(config.heartbeat_interval),
@@ -380,12 +402,7 @@ impl Endpoint {
         seed.write_u64(!connection_id);
         config.seed = seed.finish();
         let mut session = Session::established(config, connection_id, from, now);
-        if compact {
-            session.use_compact_datagrams();
-            if chosen == SHARED_HEADERS_VERSION {
-                session.share_frame_headers();
-            }
-        }
+        session.use_version(version);
         session.agree_frame_len(terms.max_frame_len);
         let admission = match agreed {
             Ok((_, a)) => a,
@@ -437,7 +454,8 @@ impl Endpoint {
                     Self::reply_sealed(&welcome, received, out, connection_id, keys);
                 session.seal_with(sealer);
                 if let Some(plain) = plain {
-                    session.tap(false, &plain);
+                    // The Welcome: version 1, its CRC needs no other number.
+                    session.tap(false, &plain, 0);
                 }
                 outcome
             }
@@ -472,13 +490,17 @@ impl Endpoint {
     /// The Reset echoes the packet number as the datagram carried it (a compact datagram's low
     /// bits) and its last four bytes, in a datagram of the same form under packet number 0.
     pub fn reset(datagram: &[u8], out: &mut [u8]) -> Option<usize> {
-        let (connection_id, packet_number) = if crate::wire::is_compact(datagram) {
-            let fields = crate::wire::compact::check_compact(datagram).ok()?;
-            (u64::from(fields.connection_id), fields.packet_number.0)
-        } else {
-            let view = PacketView::new_checked_or_sealed(datagram).ok()?;
-            (view.connection_id(), view.packet_number())
-        };
+        let (connection_id, packet_number) =
+            if crate::seal::is_sealed(datagram) && crate::wire::is_compact(datagram) {
+                let (id, (pn, _)) = crate::seal::check_sealed_compact(datagram).ok()?;
+                (u64::from(id), pn)
+            } else if crate::wire::is_compact(datagram) {
+                let fields = crate::wire::compact::check_compact(datagram).ok()?;
+                (u64::from(fields.connection_id), fields.packet_number.0)
+            } else {
+                let view = PacketView::new_checked_or_sealed(datagram).ok()?;
+                (view.connection_id(), view.packet_number())
+            };
         if connection_id == 0 {
             return None;
         }

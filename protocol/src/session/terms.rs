@@ -66,7 +66,8 @@ pub(crate) fn version_reject(max_version: u8) -> Frame {
         message: Text::from_static(match max_version {
             0 | 1 => "this server speaks version 1",
             2 => "this server speaks versions 1 and 2",
-            _ => "this server speaks versions 1 to 3",
+            3 => "this server speaks versions 1 to 3",
+            _ => "this server speaks versions 1 to 4 (4 for sealed sessions only)",
         }),
     })
 }

@@ -30,7 +30,8 @@ pub const COMPACT_ACK: u8 = 0x20;
 pub const COMPACT_ACK_NOW: u8 = 0x10;
 /// First-byte flag: the datagram carries exactly one frame, without a length (it runs to the CRC).
 pub const COMPACT_ONE_FRAME: u8 = 0x08;
-/// First-byte bits that are reserved and MUST be 0.
+/// The first-byte bit a plain compact datagram keeps 0: set, the datagram is sealed (version 4,
+/// section 2.5; [`COMPACT_SEALED`](crate::seal::COMPACT_SEALED)).
 pub const COMPACT_RESERVED: u8 = 0x04;
 /// First-byte bits that give the packet number's length: 0, 1, 2 for 1, 2, 4 bytes.
 pub const COMPACT_PN_LEN: u8 = 0x03;
@@ -207,6 +208,20 @@ pub(super) fn compact_crc(bytes_before_crc: &[u8], pn_len: usize, packet_number:
     ])
 }
 
+/// The CRC a compact datagram carries (section 2.4) of its bytes before the CRC, its packet number's length read
+/// from its first byte (a reserved length code reads as four bytes): for a writer that has the
+/// datagram but not its fields (a sealed session's copy of what it opened or sealed).
+pub fn compact_crc_of(bytes_before_crc: &[u8], packet_number: u32) -> u32 {
+    let pn_len = bytes_before_crc
+        .first()
+        .and_then(|&b| pn_len_of_code(b))
+        .unwrap_or(4);
+    if bytes_before_crc.len() < PN_AT + pn_len {
+        return crc::crc32(bytes_before_crc);
+    }
+    compact_crc(bytes_before_crc, pn_len, packet_number)
+}
+
 impl CompactFields {
     /// Checks the CRC of `bytes` (the datagram these fields are of) with the packet number
     /// `packet_number` restored.
@@ -281,6 +296,24 @@ impl Datagram {
             .next()
             .is_some_and(|f| f.first() == Some(&(super::FrameKind::Reset as u8)))
             && frames.next().is_none()
+    }
+
+    /// A sealed compact datagram just opened (section 2.5): its header (SEALED clear) and what it
+    /// carried, then the four bytes of the CRC's place, unread (the tag proved the bytes whole).
+    /// Its packet number is `packet_number`, as the opening restored it; the rest of the header
+    /// comes from `context`.
+    ///
+    /// # Errors
+    /// As [`check_compact`].
+    pub fn parse_compact_opened(
+        bytes: Bytes,
+        context: &CompactContext,
+        packet_number: u32,
+    ) -> Result<Self, DecodeError> {
+        let fields = check_compact(&bytes)?;
+        let mut header = fields.header(context);
+        header.packet_number = packet_number;
+        Ok(Self::of_compact(&fields, header, bytes))
     }
 
     /// [`Datagram::parse_compact`] without the CRC, for a reader that cannot know the packet

@@ -69,9 +69,12 @@ pub use will::LastWill;
 pub const VERSION: u8 = 1;
 /// Version 1 with, on UDP, compact datagrams for an established plaintext session (section 2.4).
 pub const COMPACT_VERSION: u8 = 2;
-/// The highest version this crate speaks: version 2 whose coalesced frames may share a header
-/// with the frame before them (section 2.4). A Hello offers it; a Welcome may choose it.
+/// Version 2 whose coalesced frames may share a header with the frame before them (section 2.4):
+/// the highest a plaintext UDP session speaks.
 pub const SHARED_HEADERS_VERSION: u8 = 3;
+/// The highest version this crate speaks: version 3 whose sealed sessions send compact datagrams
+/// too, sealed (section 2.5). Only a sealed session offers it or is given it.
+pub const SEALED_COMPACT_VERSION: u8 = 4;
 /// The first bytes of every datagram: "FW" (section 2.2).
 pub const MAGIC: [u8; 2] = *b"FW";
 /// The smallest possible stream frame length prefix: version, frame header, CRC (section 2.1).

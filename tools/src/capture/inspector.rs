@@ -80,12 +80,12 @@ pub enum Seen {
     Gap(u64),
     /// The sender closed its side of the TCP connection (a FIN): it will send nothing more.
     End,
-    /// A sealed datagram (docs/PROTOCOL.md section 2.3): its header, for the frames inside it are
-    /// readable only with its session's keys.
+    /// A sealed datagram (docs/PROTOCOL.md sections 2.3 and 2.5): its header, for the frames
+    /// inside it are readable only with its session's keys.
     Sealed {
         /// The session it belongs to.
         connection_id: u64,
-        /// Its packet number.
+        /// Its packet number as the wire carries it (a compact datagram's low bits).
         packet_number: u32,
         /// Its bytes.
         len: usize,

@@ -6,7 +6,10 @@ use super::super::terms::{agree_heartbeat, agree_idle, millis};
 use super::super::time::Instant;
 use super::{MAX_BACKOFF_EXPONENT, Session, State};
 use crate::seal::{Sealer, SessionKeys, is_sealed};
-use crate::wire::{COMPACT_VERSION, Reason, SHARED_HEADERS_VERSION, Text, peek_connection_id};
+use crate::wire::{
+    COMPACT_VERSION, Reason, SEALED_COMPACT_VERSION, SHARED_HEADERS_VERSION, Text,
+    peek_connection_id,
+};
 use crate::wire::{
     CRC_LEN, Datagram, DatagramBuilder, FRAME_LEN_PREFIX, Frame, FrameBody, Hello, HelloOptions,
     MIN_HELLO_DATAGRAM, OPTION_HEADER_LEN, PACKET_HEADER_LEN, PacketHeader, VERSION,
@@ -113,35 +116,40 @@ impl Session {
     /// Goes on in the version a Welcome chose: whether it is one this client offered (else the
     /// session ends, `UNSUPPORTED_VERSION`).
     fn take_version(&mut self, version: u8) -> bool {
-        match version {
+        let offered = self.offered_version();
+        // A sealed session speaks 1 or 4, a plaintext one 1 to 3 (section 4.1).
+        let sealed = self.config.seal_keys.is_some();
+        let known = match version {
             VERSION => true,
-            COMPACT_VERSION | SHARED_HEADERS_VERSION if version <= self.offered_version() => {
-                self.use_compact_datagrams();
-                if version == SHARED_HEADERS_VERSION {
-                    self.share_frame_headers();
-                }
-                true
-            }
-            _ => {
-                self.events.push_back(Event::Closed {
-                    reason: Reason::UNSUPPORTED_VERSION,
-                    message: Text::from_static(
-                        "the server's Welcome chose a version this client did not offer",
-                    ),
-                    by: Closer::Local,
-                });
-                self.shut();
-                false
-            }
+            COMPACT_VERSION | SHARED_HEADERS_VERSION => !sealed,
+            SEALED_COMPACT_VERSION => sealed,
+            _ => false,
+        };
+        if known && version <= offered {
+            self.use_version(version);
+            return true;
         }
+        self.events.push_back(Event::Closed {
+            reason: Reason::UNSUPPORTED_VERSION,
+            message: Text::from_static(
+                "the server's Welcome chose a version this client did not offer",
+            ),
+            by: Closer::Local,
+        });
+        self.shut();
+        false
     }
 
     /// The highest version this client's Hello offers: 3 (compact datagrams whose frames share
     /// headers), or 2 (compact datagrams) with `shared_headers` off, unless compact datagrams are
-    /// configured off or the session is sealed (it keeps the version-1 form, section 2.3).
+    /// configured off; a sealed session offers 4 (sealed compact datagrams, section 2.5), or 1
+    /// (the version-1 form sealed, section 2.3) with either of them off.
     fn offered_version(&self) -> u8 {
-        if !self.config.compact_datagrams || self.config.seal_keys.is_some() {
+        let sealed = self.config.seal_keys.is_some();
+        if !self.config.compact_datagrams || (sealed && !self.config.shared_headers) {
             VERSION
+        } else if sealed {
+            SEALED_COMPACT_VERSION
         } else if self.config.shared_headers {
             SHARED_HEADERS_VERSION
         } else {

@@ -236,13 +236,28 @@ impl Session {
         .seeded()
     }
 
-    /// Sends and takes compact datagrams from now on (the handshake agreed version 2 or 3,
-    /// docs/PROTOCOL.md section 2.4), and holds acks as that version allows. For a session that
-    /// has not yet sent or received anything of its own; not for a sealed one.
-    pub fn use_compact_datagrams(&mut self) {
-        if self.sealer.is_some() {
-            return;
+    /// Goes on in the version the handshake agreed (docs/PROTOCOL.md section 4.1): from 2 on,
+    /// compact datagrams ([`Session::use_compact_datagrams`]); from 3 on, frames that share
+    /// headers ([`Session::share_frame_headers`]); 4, a sealed session's, sealed compact datagrams
+    /// (section 2.5: the form follows from the session being sealed). For a session that has not
+    /// yet sent or received anything of its own.
+    pub fn use_version(&mut self, version: u8) {
+        if version >= crate::wire::COMPACT_VERSION {
+            self.use_compact_datagrams();
         }
+        if version >= crate::wire::SHARED_HEADERS_VERSION {
+            self.share_frame_headers();
+        }
+        if version >= crate::wire::SEALED_COMPACT_VERSION {
+            self.version = crate::wire::SEALED_COMPACT_VERSION;
+        }
+    }
+
+    /// Sends and takes compact datagrams from now on (the handshake agreed version 2 or above,
+    /// docs/PROTOCOL.md section 2.4; a sealed session's are sealed, section 2.5), and holds acks
+    /// as those versions allow. For a session that has not yet sent or received anything of its
+    /// own.
+    pub fn use_compact_datagrams(&mut self) {
         self.version = crate::wire::COMPACT_VERSION;
         self.received.set_policy(
             self.config
@@ -294,8 +309,12 @@ impl Session {
             let mut b =
                 crate::wire::DatagramBuilder::new_compact(buf, header, self.sent.largest_acked())
                     .ok()?;
-            if self.version == crate::wire::SHARED_HEADERS_VERSION {
+            if self.version >= crate::wire::SHARED_HEADERS_VERSION {
                 b.share_headers();
+            }
+            if self.sealer.is_some() {
+                // `seal_out` seals it next: no CRC for the tag to overwrite.
+                b.for_sealing();
             }
             Some(b)
         } else {
@@ -335,13 +354,18 @@ impl Session {
         core::mem::take(&mut self.tapped)
     }
 
-    /// Keeps a copy of a plain datagram for [`Session::take_plaintext`], if tapped. Its last four
-    /// bytes are the CRC's place, unwritten (one opened, or about to be sealed): the copy has it.
-    pub(crate) fn tap(&mut self, received: bool, plain: &[u8]) {
+    /// Keeps a copy of a plain datagram numbered `packet_number` for [`Session::take_plaintext`],
+    /// if tapped. Its last four bytes are the CRC's place, unwritten (one opened, or about to be
+    /// sealed): the copy has it, of the datagram's form.
+    pub(crate) fn tap(&mut self, received: bool, plain: &[u8], packet_number: u32) {
         if self.config.tap_plaintext && self.sealer.is_some() {
             let mut copy = plain.to_vec();
             let at = copy.len().saturating_sub(crate::wire::CRC_LEN);
-            let crc = crate::wire::crc32(&copy[..at]);
+            let crc = if crate::wire::is_compact(&copy) {
+                crate::wire::compact::compact_crc_of(&copy[..at], packet_number)
+            } else {
+                crate::wire::crc32(&copy[..at])
+            };
             if let Some(place) = copy.get_mut(at..) {
                 place.copy_from_slice(&crc.to_be_bytes());
             }
@@ -370,8 +394,12 @@ impl Session {
     /// Seals the plain datagram `buf[..len]` the session just wrote, if it is sealed: the length
     /// to send. `None` if it cannot be sealed (then nothing may go out).
     pub(super) fn seal_out(&mut self, buf: &mut [u8], len: usize) -> Option<usize> {
-        self.tap(false, &buf[..len]);
+        // Not yet booked: the next number is this datagram's.
+        let pn = self.next_pn;
+        self.tap(false, &buf[..len], pn);
+        let compact = self.is_compact();
         match self.sealer.as_mut() {
+            Some(sealer) if compact => sealer.seal_compact(buf, len, pn),
             Some(sealer) => sealer.seal(buf, len),
             None => Some(len),
         }

@@ -120,11 +120,37 @@ impl Session {
                 Ok(d) => return Some(d),
                 Err(_) => Some(OpenError::Malformed),
             },
+            // A server that lost the session answers a compact datagram with a compact Reset.
+            Some(_) if !is_sealed(&datagram) && crate::wire::is_compact(&datagram) => {
+                match Datagram::parse_compact(datagram, &crate::wire::CompactContext::default()) {
+                    Ok(d) if d.header.packet_number == 0 && lone_reset(&d).is_some() => {
+                        return Some(d);
+                    }
+                    _ => Some(OpenError::Forged),
+                }
+            }
             Some(_) if !is_sealed(&datagram) => match Datagram::parse(datagram) {
                 Ok(d) if lone_reset(&d).is_some() => return Some(d),
                 _ => Some(OpenError::Forged),
             },
             Some(_) if peek_connection_id(&datagram).ok() != Some(self.connection_id) => None,
+            // Sealed compact (version 4, section 2.5): opened, then parsed as compact under the
+            // number the opening restored.
+            Some(sealer) if compact => {
+                let mut plain = bytes::BytesMut::from(datagram);
+                match sealer.open_compact_in_place(&mut plain) {
+                    Ok((n, pn)) => {
+                        plain.truncate(n + crate::wire::CRC_LEN);
+                        let plain = plain.freeze();
+                        self.tap(true, &plain, pn);
+                        match Datagram::parse_compact_opened(plain, &context, pn) {
+                            Ok(d) => return Some(d),
+                            Err(_) => Some(OpenError::Malformed),
+                        }
+                    }
+                    Err(e) => Some(e),
+                }
+            }
             Some(sealer) => {
                 // Opened where it lies: a datagram handed over whole owns its bytes, so this
                 // copies nothing.
@@ -134,7 +160,8 @@ impl Session {
                         // The frames, then the CRC's place, unwritten (the tag proved it whole).
                         plain.truncate(n + crate::wire::CRC_LEN);
                         let plain = plain.freeze();
-                        self.tap(true, &plain);
+                        // A version-1 CRC covers the number as written: it needs no other.
+                        self.tap(true, &plain, 0);
                         match Datagram::parse_opened(plain) {
                             Ok(d) => return Some(d),
                             Err(_) => Some(OpenError::Malformed),
