@@ -23,15 +23,26 @@ const CLEAN: Faults = Faults {
     reorder: 0,
 };
 
-fn key_file(name: &str) -> std::path::PathBuf {
+/// The server's token key in a file of its own, removed when this is dropped: a server reads it
+/// as it starts, so it need outlive only the start.
+struct KeyFile(std::path::PathBuf);
+
+impl Drop for KeyFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn key_file(name: &str) -> KeyFile {
     let path = std::env::temp_dir().join(format!("fw-sealed-{}-{name}", std::process::id()));
     std::fs::write(&path, KEY).unwrap();
-    path
+    KeyFile(path)
 }
 
 fn server(name: &str, tweak: impl FnOnce(&mut ServerConfig)) -> TestServer {
+    let key = key_file(name);
     let mut config = ServerConfig {
-        token_key_file: Some(key_file(name)),
+        token_key_file: Some(key.0.clone()),
         ..ServerConfig::default()
     };
     tweak(&mut config);
@@ -360,7 +371,8 @@ fn the_servers_capture_of_a_sealed_session_holds_its_frames_in_the_clear() {
         std::env::temp_dir().join(format!("fw-sealed-capture-{}.pcapng", std::process::id()));
     // One port for TCP and UDP, as a replay targets one address.
     let server = TestServer::start_one_port(&ServerConfig {
-        token_key_file: Some(key_file("capture")),
+        // The temporary key file lives until the server has started (the end of the statement).
+        token_key_file: Some(key_file("capture").0.clone()),
         capture: Some(file.clone()),
         ..ServerConfig::default()
     });
@@ -402,7 +414,7 @@ fn the_servers_capture_of_a_sealed_session_holds_its_frames_in_the_clear() {
     };
     let plain = TestServer::start_one_port(&ServerConfig::default());
     let sealing = TestServer::start_one_port(&ServerConfig {
-        token_key_file: Some(key_file("replayed")),
+        token_key_file: Some(key_file("replayed").0.clone()),
         require_encryption: true,
         ..ServerConfig::default()
     });
