@@ -159,6 +159,7 @@ fn main() -> ExitCode {
             }
         }
     }
+    framewire_benches::e2e::secure::remove_materials();
     if failed {
         ExitCode::FAILURE
     } else {

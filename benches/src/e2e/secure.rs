@@ -36,9 +36,19 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
+/// Where this run keeps its materials.
+fn materials_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("fw-bench-secure-{}", std::process::id()))
+}
+
+/// Removes the run's materials, if it made any (at its end: the servers that read them are gone).
+pub fn remove_materials() {
+    let _ = std::fs::remove_dir_all(materials_dir());
+}
+
 fn make() -> io::Result<Materials> {
     let other = |e: rcgen::Error| io::Error::other(e.to_string());
-    let dir = std::env::temp_dir().join(format!("fw-bench-secure-{}", std::process::id()));
+    let dir = materials_dir();
     std::fs::create_dir_all(&dir)?;
     let ca_key = rcgen::KeyPair::generate().map_err(other)?;
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(other)?;
