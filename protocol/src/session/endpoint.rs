@@ -181,11 +181,6 @@ impl Endpoint {
         self.stats
     }
 
-    /// An unpredictable, non-zero connection id below 2^32 (a compact datagram carries 32 bits,
-    /// section 2.4), in this endpoint's lane (`id % id_lanes == id_lane`: a server with several
-    /// endpoints, one per worker, tells from an id alone which one owns the session), and unique
-    /// by construction: `lane + lanes * p`, `p` a keyed permutation of a counter over the values
-    /// that fit. A run of the endpoint gives out 2^32 / `id_lanes` ids before they repeat.
     /// The version a Welcome answering `hello` would choose, told from the Hello alone (before
     /// the cookie, to refuse a Hello that lists none): a token that carries keys seals the
     /// session if it opens, and one that does not open is refused anyway. Below the Hello's
@@ -222,6 +217,11 @@ impl Endpoint {
         }
     }
 
+    /// An unpredictable, non-zero connection id below 2^32 (a compact datagram carries 32 bits,
+    /// section 2.4), in this endpoint's lane (`id % id_lanes == id_lane`: a server with several
+    /// endpoints, one per worker, tells from an id alone which one owns the session), and unique
+    /// by construction: `lane + lanes * p`, `p` a keyed permutation of a counter over the values
+    /// that fit. A run of the endpoint gives out 2^32 / `id_lanes` ids before they repeat.
     fn new_connection_id(&mut self) -> u64 {
         let lanes = self.config.id_lanes.clamp(1, 1 << 16);
         let lane = self.config.id_lane % lanes;
