@@ -36,7 +36,16 @@ fn sealed_client(keys: Option<TokenKeys>) -> Session {
 /// `seal`, losing the first Welcome; returns the server's session and every datagram the server
 /// sent.
 fn handshake(client: &mut Session, seal: Option<&TokenKeys>) -> (Option<Session>, Vec<Vec<u8>>) {
-    let mut ep = Endpoint::new(EndpointConfig::default(), [1; 16], [2; 16]);
+    handshake_with(client, seal, EndpointConfig::default())
+}
+
+/// [`handshake`] with an endpoint of `config`.
+fn handshake_with(
+    client: &mut Session,
+    seal: Option<&TokenKeys>,
+    config: EndpointConfig,
+) -> (Option<Session>, Vec<Vec<u8>>) {
+    let mut ep = Endpoint::new(config, [1; 16], [2; 16]);
     let mut server = None;
     let mut sent_down = Vec::new();
     let mut buf = vec![0u8; 2048];
@@ -357,4 +366,29 @@ fn a_tapped_sealed_compact_session_shows_the_plain_datagrams_with_their_crcs() {
         }
         assert!(count > 2, "{count} datagrams tapped (received: {way})");
     }
+}
+
+#[test]
+fn a_sealed_client_goes_on_in_version_1_with_a_server_that_does_not_take_4() {
+    // A server that takes compact datagrams but not shared headers speaks 1 and 2, and gives a
+    // sealed session 1, as a server of before version 4 does.
+    let mut config = EndpointConfig::default();
+    config.session.shared_headers = false;
+    let mut client = sealed_client(Some(keys()));
+    let (server, _) = handshake_with(&mut client, Some(&keys()), config);
+    let mut server = server.expect("a session");
+    assert!(client.is_established() && client.is_sealed() && server.is_sealed());
+    assert_eq!((client.version(), server.version()), (1, 1));
+    let mut buf = vec![0u8; 2048];
+    client.send(data(7)).unwrap();
+    let t = client.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+    assert!(
+        is_sealed(&buf[..t.len]) && buf[0] == b'F',
+        "the version-1 form, sealed"
+    );
+    server.handle_datagram(Instant::ZERO, ADDR_A, Bytes::copy_from_slice(&buf[..t.len]));
+    let Some(Event::Frame(f)) = server.poll_event() else {
+        panic!("the message")
+    };
+    assert_eq!(received(&[Event::Frame(f)]), [7]);
 }

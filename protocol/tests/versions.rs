@@ -2,7 +2,7 @@
 //! that both take version 2 agree it and their session datagrams are compact; both taking 3, their
 //! coalesced frames share headers too; a side without 3 agrees 2 with one that has it, and a side
 //! without 2 agrees 1, every datagram of the version-1 form; messages pass both ways whatever was
-//! agreed. (A sealed session stays in version 1: protocol/tests/sealed.rs.)
+//! agreed. (Sealed sessions, which speak 4 or 1: protocol/tests/sealed.rs.)
 
 #[allow(dead_code, reason = "each test binary uses part of the helper")]
 mod common;
