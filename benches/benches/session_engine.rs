@@ -2,8 +2,8 @@
 //! iteration sending `BATCH` 100-byte reliable messages from `a`, delivering every datagram to
 //! `b`, draining its events, and returning its acks to `a`. The time per iteration divided by
 //! `BATCH` is the engine's cost per message for send, receive and acknowledgement together, in
-//! version 2 (compact datagrams), version 1, and version 1 sealed (every datagram sealed and
-//! opened, docs/PROTOCOL.md section 2.3).
+//! version 2 (compact datagrams), version 1, and sealed (every datagram sealed and opened) in
+//! version 4 (compact, docs/PROTOCOL.md section 2.5) and version 1 (section 2.3).
 //!
 //! `cargo bench -p framewire-benches --bench session_engine`
 
@@ -24,7 +24,8 @@ const BATCH: usize = 64;
 enum Form {
     Compact,
     Standard,
-    Sealed,
+    /// Sealed, in this version (4 or 1).
+    Sealed(u8),
 }
 
 fn engine(c: &mut Criterion) {
@@ -35,7 +36,8 @@ fn engine(c: &mut Criterion) {
         ("unreliable_100B", 3, Form::Compact),
         ("reliable_100B_version_1", 0, Form::Standard),
         ("unreliable_100B_version_1", 3, Form::Standard),
-        ("reliable_100B_sealed", 0, Form::Sealed),
+        ("reliable_100B_sealed", 0, Form::Sealed(4)),
+        ("reliable_100B_sealed_version_1", 0, Form::Sealed(1)),
     ] {
         let config = SessionConfig {
             idle_timeout: Duration::from_secs(1_000_000),
@@ -51,12 +53,13 @@ fn engine(c: &mut Criterion) {
                 b.use_compact_datagrams();
             }
             Form::Standard => {}
-            // Sealed sessions stay version 1.
-            Form::Sealed => {
+            Form::Sealed(version) => {
                 let token = TokenKeys {
                     client_to_server: [7; 32],
                     server_to_client: [9; 32],
                 };
+                a.use_version(version);
+                b.use_version(version);
                 a.seal_with(Sealer::new(&SessionKeys::derive(&token, 1, 2, b"c", false)));
                 b.seal_with(Sealer::new(&SessionKeys::derive(&token, 1, 2, b"c", true)));
             }
