@@ -633,10 +633,17 @@ local function sealed_compact_run_len(tvb)
   return nil
 end
 
--- A packet holding a run of datagrams sent in one call, each `segment` bytes but the last: a
--- subtree for the run, and `show(piece, subtree, label, names)` for each datagram, labelled
--- "framewire <what> i of n".
-local function show_run(tvb, tree, segment, what, show, names)
+-- A packet of one datagram (`segment` nil) or of a run of them sent in one call, each `segment`
+-- bytes but the last (a subtree for the run): `show(piece, subtree, label, names)` for each
+-- datagram, labelled "framewire <what>" or "framewire <what> i of n", and the frames' names in
+-- the info column.
+local function show_packet(tvb, pinfo, tree, segment, what, show)
+  local names = {}
+  if not segment then
+    show(tvb, tree, "framewire " .. what, names)
+    pinfo.cols.info:set("framewire: " .. table.concat(names, ", "))
+    return tvb:len()
+  end
   local count = math.ceil(tvb:len() / segment)
   local run = tree:add(fw, tvb(), string.format(
     "framewire run: %d %ss of %d B in one packet (sent in one call: segmentation offload)",
@@ -651,18 +658,13 @@ local function show_run(tvb, tree, segment, what, show, names)
     from = from + len
     i = i + 1
   end
+  pinfo.cols.info:set("framewire: " .. table.concat(names, ", "))
+  return tvb:len()
 end
 
 local function dissect_sealed_compact(tvb, pinfo, tree)
-  local names = {}
-  local segment = sealed_compact_run_len(tvb)
-  if segment then
-    show_run(tvb, tree, segment, "sealed compact datagram", sealed_compact_datagram, names)
-  else
-    sealed_compact_datagram(tvb, tree, "framewire sealed compact datagram", names)
-  end
-  pinfo.cols.info:set("framewire: " .. table.concat(names, ", "))
-  return tvb:len()
+  return show_packet(tvb, pinfo, tree, sealed_compact_run_len(tvb), "sealed compact datagram",
+    sealed_compact_datagram)
 end
 
 local function dissect_compact(tvb, pinfo, tree)
@@ -706,7 +708,6 @@ local function dissect_udp(tvb, pinfo, tree)
     return 0
   end
   pinfo.cols.protocol = "framewire"
-  local names = {}
   local b = tvb:bytes()
   local segment
   if bit.band(tvb(3, 1):uint(), 4) ~= 0 then
@@ -714,13 +715,7 @@ local function dissect_udp(tvb, pinfo, tree)
   else
     segment = not verifies(b, 0, b:len()) and run_segment_len(b)
   end
-  if segment then
-    show_run(tvb, tree, segment, "datagram", datagram, names)
-  else
-    datagram(tvb, tree, "framewire datagram", names)
-  end
-  pinfo.cols.info:set("framewire: " .. table.concat(names, ", "))
-  return tvb:len()
+  return show_packet(tvb, pinfo, tree, segment or nil, "datagram", datagram)
 end
 
 local registered
