@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use framewire_protocol::seal::{Sealer, SessionKeys, TokenKeys};
 use framewire_protocol::session::{Instant, Session, SessionConfig};
-use framewire_protocol::sim::{ADDR_A, ADDR_B};
+use framewire_protocol::sim::{ADDR_A, ADDR_B, seal_pair};
 use framewire_protocol::wire::{Data, Frame};
 
 const BATCH: usize = 64;
@@ -53,16 +52,7 @@ fn engine(c: &mut Criterion) {
                 b.use_compact_datagrams();
             }
             Form::Standard => {}
-            Form::Sealed(version) => {
-                let token = TokenKeys {
-                    client_to_server: [7; 32],
-                    server_to_client: [9; 32],
-                };
-                a.use_version(version);
-                b.use_version(version);
-                a.seal_with(Sealer::new(&SessionKeys::derive(&token, 1, 2, b"c", false)));
-                b.seal_with(Sealer::new(&SessionKeys::derive(&token, 1, 2, b"c", true)));
-            }
+            Form::Sealed(version) => seal_pair(&mut a, &mut b, version),
         }
         let payload = Bytes::from(vec![0x5a; 100]);
         let mut now = Instant::ZERO;

@@ -15,9 +15,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use framewire_protocol::seal::{Sealer, SessionKeys, TokenKeys};
 use framewire_protocol::session::{Event, Instant, Session, SessionConfig};
-use framewire_protocol::sim::{ADDR_A, ADDR_B};
+use framewire_protocol::sim::{ADDR_A, ADDR_B, seal_pair};
 use framewire_protocol::wire::{Data, Frame};
 
 const TURNS: usize = 2000;
@@ -46,15 +45,11 @@ fn main() -> Result<(), String> {
     };
     let mut client = Session::established(config, 1, ADDR_B, Instant::ZERO);
     let mut server = Session::established(echo, 1, ADDR_A, Instant::ZERO);
-    client.use_version(version);
-    server.use_version(version);
     if sealed {
-        let token = TokenKeys {
-            client_to_server: [7; 32],
-            server_to_client: [9; 32],
-        };
-        client.seal_with(Sealer::new(&SessionKeys::derive(&token, 1, 2, b"c", false)));
-        server.seal_with(Sealer::new(&SessionKeys::derive(&token, 1, 2, b"c", true)));
+        seal_pair(&mut client, &mut server, version);
+    } else {
+        client.use_version(version);
+        server.use_version(version);
     }
     let payload = Bytes::from(vec![0x5a; 64]);
     let mut now = Instant::ZERO;

@@ -174,6 +174,21 @@ pub const ADDR_A: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0
 /// The simulated address of `b`.
 pub const ADDR_B: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 2000);
 
+/// Seals `a` (the client's side) and `b` (the server's) of one session with keys of their own, in
+/// `version` (4: compact datagrams sealed, docs/PROTOCOL.md section 2.5; 1: section 2.3), as a
+/// handshake that agreed it would: for tests and benchmarks that build sessions without one.
+pub fn seal_pair(a: &mut Session, b: &mut Session, version: u8) {
+    use crate::seal::{Sealer, SessionKeys, TokenKeys};
+    let token = TokenKeys {
+        client_to_server: [0x3c; 32],
+        server_to_client: [0xc3; 32],
+    };
+    a.use_version(version);
+    b.use_version(version);
+    a.seal_with(Sealer::new(&SessionKeys::derive(&token, 1, 2, b"c", false)));
+    b.seal_with(Sealer::new(&SessionKeys::derive(&token, 1, 2, b"c", true)));
+}
+
 impl Pair {
     /// Two established sessions under connection id 1 (of compact datagrams when both
     /// configurations take them), the same link both ways, and a seed.

@@ -43,7 +43,11 @@ pub fn session_ops(data: &[u8]) {
     // A seed with bit 1 set seals the pair (version 4, docs/PROTOCOL.md section 2.5): duplicates
     // become replays, late datagrams may restore to numbers they were not sealed under.
     if seed & 2 != 0 {
-        seal(&mut pair);
+        crate::sim::seal_pair(
+            &mut pair.a,
+            &mut pair.b,
+            crate::wire::SEALED_COMPACT_VERSION,
+        );
     }
     let mut sent: Sent = Default::default();
     let mut next_id = 0u32;
@@ -79,21 +83,6 @@ pub fn session_ops(data: &[u8]) {
         0,
         "b refused a frame from an honest peer"
     );
-}
-
-/// Seals both sessions of `pair` with one session's keys, in version 4, as a handshake would.
-fn seal(pair: &mut Pair) {
-    use crate::seal::{Sealer, SessionKeys, TokenKeys};
-    let token = TokenKeys {
-        client_to_server: [0x3c; 32],
-        server_to_client: [0xc3; 32],
-    };
-    pair.a.use_version(crate::wire::SEALED_COMPACT_VERSION);
-    pair.b.use_version(crate::wire::SEALED_COMPACT_VERSION);
-    pair.a
-        .seal_with(Sealer::new(&SessionKeys::derive(&token, 1, 2, b"c", false)));
-    pair.b
-        .seal_with(Sealer::new(&SessionKeys::derive(&token, 1, 2, b"c", true)));
 }
 
 fn apply(pair: &mut Pair, op: u8, arg: u8, sent: &mut Sent, next_id: &mut u32, closed: &mut bool) {

@@ -17,6 +17,7 @@ use super::datagram::{OpenError, Sealed, Sealer, TAG_LEN, full_packet_number};
 use crate::wire::CRC_LEN;
 use crate::wire::compact::{
     COMPACT_RESERVED, PN_AT, is_compact, peek_compact_connection_id, pn_len_of_code,
+    wire_packet_number,
 };
 use crate::wire::numbers::expand_nearest;
 
@@ -43,9 +44,7 @@ pub fn check_sealed_compact(bytes: &[u8]) -> Result<(u32, (u32, usize)), OpenErr
         return Err(OpenError::Malformed);
     }
     let id = peek_compact_connection_id(bytes).map_err(|_| OpenError::Malformed)?;
-    let low = bytes[PN_AT..PN_AT + pn_len]
-        .iter()
-        .fold(0u32, |v, &b| (v << 8) | u32::from(b));
+    let low = wire_packet_number(bytes).ok_or(OpenError::Malformed)?;
     Ok((id, (low, pn_len)))
 }
 

@@ -87,6 +87,13 @@ pub(super) struct Sealed {
     pub(super) flag: u8,
 }
 
+/// The version-1 form: the 16-byte header, its SEALED flag in byte 3.
+const VERSION_1: Sealed = Sealed {
+    header_len: PACKET_HEADER_LEN,
+    flag_at: FLAGS,
+    flag: SEALED_FLAG,
+};
+
 /// The nonce of the packet numbered `pn` since the session's start: four zero bytes, then `pn`
 /// big-endian.
 pub(super) fn nonce(pn: u64) -> Nonce {
@@ -146,12 +153,7 @@ impl Sealer {
         let mut truncated = [0u8; 4];
         truncated.copy_from_slice(&buf[PACKET_NUMBER]);
         let truncated = u32::from_be_bytes(truncated);
-        let sealed = Sealed {
-            header_len: PACKET_HEADER_LEN,
-            flag_at: FLAGS,
-            flag: SEALED_FLAG,
-        };
-        self.seal_parts(buf, len, truncated, sealed)?;
+        self.seal_parts(buf, len, truncated, VERSION_1)?;
         Some(sealed_len)
     }
 
@@ -253,12 +255,7 @@ impl Sealer {
         truncated.copy_from_slice(&datagram[PACKET_NUMBER]);
         let expected = self.replay.largest().map_or(0, |l| l + 1);
         let pn = full_packet_number(expected, u32::from_be_bytes(truncated));
-        let form = Sealed {
-            header_len: PACKET_HEADER_LEN,
-            flag_at: FLAGS,
-            flag: SEALED_FLAG,
-        };
-        self.open_parts(datagram, pn, form)
+        self.open_parts(datagram, pn, VERSION_1)
     }
 }
 

@@ -181,22 +181,11 @@ impl Endpoint {
         self.stats
     }
 
-    /// The version a Welcome answering `hello` would choose, told from the Hello alone (before
-    /// the cookie, to refuse a Hello that lists none): a token that carries keys seals the
-    /// session if it opens, and one that does not open is refused anyway. Below the Hello's
-    /// lowest when there is none.
-    fn version_for(&self, hello: &Hello) -> u8 {
-        let sealed = hello
-            .options
-            .auth_token()
-            .is_some_and(|t| t.first() == Some(&crate::auth::TOKEN_VERSION_SEALED));
-        Self::version_of(hello.max_version.min(self.highest_version()), sealed)
-    }
-
-    /// The highest version up to `highest` a session may speak: a sealed one 1 or 4, a plaintext
-    /// one 1 to 3 (section 4.1).
-    fn version_of(highest: u8, sealed: bool) -> u8 {
-        match (sealed, highest) {
+    /// The version a Welcome answering `hello` chooses for a session `sealed` or not: the highest
+    /// both sides speak of those the session may (a sealed one 1 or 4, a plaintext one 1 to 3,
+    /// section 4.1); below the Hello's lowest when there is none.
+    fn version_for(&self, hello: &Hello, sealed: bool) -> u8 {
+        match (sealed, hello.max_version.min(self.highest_version())) {
             (true, SEALED_COMPACT_VERSION) => SEALED_COMPACT_VERSION,
             (true, _) => VERSION,
             (false, v) => v.min(SHARED_HEADERS_VERSION),
@@ -329,8 +318,12 @@ impl Endpoint {
         if datagram.len() < MIN_HELLO_DATAGRAM {
             return Outcome::Drop(DropReason::ShortHello);
         }
-        // No version both speak that its session may (4 is a sealed session's alone).
-        if self.version_for(&hello) < hello.min_version || hello.max_version < VERSION {
+        // No version both speak that its session may (4 is a sealed session's alone), told from
+        // the Hello: a token that carries keys seals the session if it opens, and one that does
+        // not open is refused anyway.
+        if self.version_for(&hello, claims_keys(&hello)) < hello.min_version
+            || hello.max_version < VERSION
+        {
             self.stats.rejected += 1;
             return Self::reply(&version_reject(self.highest_version()), datagram.len(), out);
         }
@@ -390,8 +383,7 @@ impl Endpoint {
         let connection_id = self.new_connection_id();
         let agreed = agree_frame_len(config.frame_limit(), hello)
             .and_then(|max_frame_len| Ok((max_frame_len, admit(hello, connection_id)?)));
-        let with_keys = agreed.as_ref().is_ok_and(|(_, a)| a.seal.is_some());
-        let version = Self::version_of(hello.max_version.min(self.highest_version()), with_keys);
+        let version = self.version_for(hello, agreed.as_ref().is_ok_and(|(_, a)| a.seal.is_some()));
         let terms = WelcomeTerms {
             version,
             idle_timeout_ms: millis(config.idle_timeout),
@@ -578,6 +570,15 @@ impl Endpoint {
         }
         b.finish().ok()
     }
+}
+
+/// Whether `hello` carries a token of the format that carries keys (docs/PROTOCOL.md section
+/// 4.1.3): read from its first byte, nothing verified.
+fn claims_keys(hello: &Hello) -> bool {
+    hello
+        .options
+        .auth_token()
+        .is_some_and(|t| t.first() == Some(&crate::auth::TOKEN_VERSION_SEALED))
 }
 
 fn welcome(connection_id: u64, terms: WelcomeTerms, admission: Admission) -> Frame {

@@ -281,12 +281,15 @@ impl Datagram {
         bytes: Bytes,
         context: &CompactContext,
     ) -> Result<Self, DecodeError> {
-        Self::parse_compact(bytes.clone(), context).or_else(|e| {
-            match Self::parse_compact(bytes, &CompactContext::default()) {
-                Ok(d) if d.header.packet_number == 0 && d.is_lone_reset() => Ok(d),
-                _ => Err(e),
-            }
-        })
+        Self::parse_compact(bytes.clone(), context).or_else(|e| Self::compact_reset(bytes).ok_or(e))
+    }
+
+    /// A server's lone Reset in the compact form: outside the packet numbers, its number 0 taken
+    /// as it is and its CRC verified with it (section 4.11). `None` for anything else.
+    pub fn compact_reset(bytes: Bytes) -> Option<Self> {
+        Self::parse_compact(bytes, &CompactContext::default())
+            .ok()
+            .filter(|d| d.header.packet_number == 0 && d.is_lone_reset())
     }
 
     /// Whether it holds one frame, and that a Reset (by its kind byte).

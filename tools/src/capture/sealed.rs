@@ -4,6 +4,7 @@
 //! verified, so a run is told by its headers alone.
 
 use framewire_protocol::seal::{TAG_LEN, check_sealed_compact, is_sealed};
+use framewire_protocol::wire::compact::PN_AT;
 use framewire_protocol::wire::{MAGIC, PACKET_HEADER_LEN, VERSION, is_compact};
 
 /// A sealed datagram's header: its connection id, its packet number as the wire carries it (a
@@ -26,7 +27,7 @@ impl Header {
                 connection_id: u64::from(id),
                 packet_number: pn,
                 range: 1 << (8 * pn_len),
-                least: 5 + pn_len + 1 + TAG_LEN,
+                least: PN_AT + pn_len + 1 + TAG_LEN,
             });
         }
         let h = bytes.get(..PACKET_HEADER_LEN)?;

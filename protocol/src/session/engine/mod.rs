@@ -305,26 +305,22 @@ impl Session {
         buf: &'b mut [u8],
         header: &crate::wire::PacketHeader,
     ) -> Option<crate::wire::DatagramBuilder<'b>> {
-        if self.is_compact() {
+        let mut b = if self.is_compact() {
             let mut b =
                 crate::wire::DatagramBuilder::new_compact(buf, header, self.sent.largest_acked())
                     .ok()?;
             if self.version >= crate::wire::SHARED_HEADERS_VERSION {
                 b.share_headers();
             }
-            if self.sealer.is_some() {
-                // `seal_out` seals it next: no CRC for the tag to overwrite.
-                b.for_sealing();
-            }
-            Some(b)
+            b
         } else {
-            let mut b = crate::wire::DatagramBuilder::new(buf, header).ok()?;
-            if self.sealer.is_some() {
-                // `seal_out` seals it next: no CRC for the tag to overwrite.
-                b.for_sealing();
-            }
-            Some(b)
+            crate::wire::DatagramBuilder::new(buf, header).ok()?
+        };
+        if self.sealer.is_some() {
+            // `seal_out` seals it next: no CRC for the tag to overwrite.
+            b.for_sealing();
         }
+        Some(b)
     }
 
     /// Seals the session from now on with `sealer` (docs/PROTOCOL.md section 2.3): every datagram

@@ -112,57 +112,42 @@ impl Session {
             }
             // Of the version-1 form, a compact session takes only a server's lone Reset (a
             // server that lost the session does not know its version).
-            None if compact => match Datagram::parse(datagram) {
-                Ok(d) if lone_reset(&d).is_some() => return Some(d),
-                _ => Some(OpenError::Malformed),
+            None if compact => match plain_reset(datagram) {
+                Some(d) => return Some(d),
+                None => Some(OpenError::Malformed),
             },
             None => match Datagram::parse(datagram) {
                 Ok(d) => return Some(d),
                 Err(_) => Some(OpenError::Malformed),
             },
-            // A server that lost the session answers a compact datagram with a compact Reset.
-            Some(_) if !is_sealed(&datagram) && crate::wire::is_compact(&datagram) => {
-                match Datagram::parse_compact(datagram, &crate::wire::CompactContext::default()) {
-                    Ok(d) if d.header.packet_number == 0 && lone_reset(&d).is_some() => {
-                        return Some(d);
-                    }
-                    _ => Some(OpenError::Forged),
-                }
-            }
-            Some(_) if !is_sealed(&datagram) => match Datagram::parse(datagram) {
-                Ok(d) if lone_reset(&d).is_some() => return Some(d),
-                _ => Some(OpenError::Forged),
+            // A server that lost the session answers in the clear, in the form it was sent.
+            Some(_) if !is_sealed(&datagram) => match plain_reset(datagram) {
+                Some(d) => return Some(d),
+                None => Some(OpenError::Forged),
             },
             Some(_) if peek_connection_id(&datagram).ok() != Some(self.connection_id) => None,
-            // Sealed compact (version 4, section 2.5): opened, then parsed as compact under the
-            // number the opening restored.
-            Some(sealer) if compact => {
-                let mut plain = bytes::BytesMut::from(datagram);
-                match sealer.open_compact_in_place(&mut plain) {
-                    Ok((n, pn)) => {
-                        plain.truncate(n + crate::wire::CRC_LEN);
-                        let plain = plain.freeze();
-                        self.tap(true, &plain, pn);
-                        match Datagram::parse_compact_opened(plain, &context, pn) {
-                            Ok(d) => return Some(d),
-                            Err(_) => Some(OpenError::Malformed),
-                        }
-                    }
-                    Err(e) => Some(e),
-                }
-            }
             Some(sealer) => {
                 // Opened where it lies: a datagram handed over whole owns its bytes, so this
-                // copies nothing.
+                // copies nothing. Version 4's compact form (section 2.5) gives the number it
+                // restored; a version-1 CRC covers the number as written, and needs no other.
                 let mut plain = bytes::BytesMut::from(datagram);
-                match sealer.open_in_place(&mut plain) {
-                    Ok(n) => {
+                let opened = if compact {
+                    sealer.open_compact_in_place(&mut plain)
+                } else {
+                    sealer.open_in_place(&mut plain).map(|n| (n, 0))
+                };
+                match opened {
+                    Ok((n, pn)) => {
                         // The frames, then the CRC's place, unwritten (the tag proved it whole).
                         plain.truncate(n + crate::wire::CRC_LEN);
                         let plain = plain.freeze();
-                        // A version-1 CRC covers the number as written: it needs no other.
-                        self.tap(true, &plain, 0);
-                        match Datagram::parse_opened(plain) {
+                        self.tap(true, &plain, pn);
+                        let parsed = if compact {
+                            Datagram::parse_compact_opened(plain, &context, pn)
+                        } else {
+                            Datagram::parse_opened(plain)
+                        };
+                        match parsed {
                             Ok(d) => return Some(d),
                             Err(_) => Some(OpenError::Malformed),
                         }
@@ -463,6 +448,18 @@ impl Session {
             Disposition::Stale => self.stats.stale_dropped += 1,
             Disposition::Refused => self.stats.refused += 1,
         }
+    }
+}
+
+/// A server's lone Reset sent in the clear, of either form (docs/PROTOCOL.md section 4.11): a
+/// compact one under packet number 0 with its CRC verified, or a version-1 one.
+fn plain_reset(datagram: Bytes) -> Option<Datagram> {
+    if crate::wire::is_compact(&datagram) {
+        Datagram::compact_reset(datagram)
+    } else {
+        Datagram::parse(datagram)
+            .ok()
+            .filter(|d| lone_reset(d).is_some())
     }
 }
 
